@@ -1,0 +1,59 @@
+// Recommender: the one batch-first interface every recommender family implements
+// (popularity, itemknn, ease, ials, bpr). Settings (params) are fixed at construction and kept
+// apart from learned state; families are created by name from a registry (CreateRecommender).
+//
+// Lifecycle: Create -> Fit (or Load) -> ScoreBatch any number of times. Fit and Load are not
+// thread-safe; ScoreBatch is const and safe to call from many threads at once.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "marquee/context.h"
+#include "marquee/sparse.h"
+
+namespace marquee {
+
+class ArtifactWriter;
+class ArtifactReader;
+
+class Recommender {
+ public:
+  virtual ~Recommender() = default;
+
+  virtual std::string_view family() const = 0;
+  // The resolved parameters (defaults filled in), as given to the factory plus defaults.
+  virtual nlohmann::json params() const = 0;
+
+  // Learns from a users x items matrix of positive interactions (values are weights, 1 when
+  // binary). Rows with no entries are allowed. Deterministic for ctx.seed and ctx.threads.
+  virtual void Fit(const CsrMatrix& interactions, const Context& ctx) = 0;
+
+  // Scores every item for each query row of `histories` (queries x num_items; each row is one
+  // user's item history: this is fold-in, no user id needed). Writes histories.rows x
+  // num_items() scores, row-major, into `out`. Higher is better. Items in the history are NOT
+  // masked here; callers exclude them.
+  virtual void ScoreBatch(const CsrMatrix& histories, std::span<float> out,
+                          const Context& ctx) const = 0;
+
+  virtual uint32_t num_items() const = 0;
+
+  // Serialises learned state (tensors); params are stored by the artifact layer.
+  virtual void Save(ArtifactWriter& writer) const = 0;
+  // Restores learned state written by Save of the same family. Throws kCorruption on mismatch.
+  virtual void Load(const ArtifactReader& reader) = 0;
+};
+
+// Creates an untrained recommender of `family` with `params` (a JSON object; unknown keys and
+// wrong types are kInvalidArgument errors that name the key). Unknown family: kInvalidArgument.
+std::unique_ptr<Recommender> CreateRecommender(std::string_view family,
+                                               const nlohmann::json& params);
+// The registered family names, sorted.
+std::vector<std::string> RecommenderFamilies();
+
+}  // namespace marquee

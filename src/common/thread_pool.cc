@@ -1,0 +1,72 @@
+#include "common/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "marquee/context.h"
+
+namespace marquee {
+
+int Context::DefaultThreads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+namespace {
+void RunThreads(int threads, const std::function<void(int)>& body) {
+  if (threads <= 1) {
+    body(0);
+    return;
+  }
+  std::exception_ptr error;
+  std::mutex mu;
+  std::vector<std::thread> workers;
+  workers.reserve(static_cast<size_t>(threads - 1));
+  auto guarded = [&](int t) {
+    try {
+      body(t);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error) error = std::current_exception();
+    }
+  };
+  for (int t = 1; t < threads; ++t) workers.emplace_back(guarded, t);
+  guarded(0);
+  for (auto& w : workers) w.join();
+  if (error) std::rethrow_exception(error);
+}
+}  // namespace
+
+void ParallelFor(size_t n, int threads,
+                 const std::function<void(size_t, size_t, int)>& fn) {
+  if (n == 0) return;
+  int t_count = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), n));
+  RunThreads(t_count, [&](int t) {
+    size_t begin = n * static_cast<size_t>(t) / static_cast<size_t>(t_count);
+    size_t end = n * static_cast<size_t>(t + 1) / static_cast<size_t>(t_count);
+    if (begin < end) fn(begin, end, t);
+  });
+}
+
+void ParallelForDynamic(size_t n, int threads, size_t grain,
+                        const std::function<void(size_t, int)>& fn) {
+  if (n == 0) return;
+  grain = std::max<size_t>(grain, 1);
+  size_t blocks = (n + grain - 1) / grain;
+  int t_count = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), blocks));
+  std::atomic<size_t> next{0};
+  RunThreads(t_count, [&](int t) {
+    for (;;) {
+      size_t b = next.fetch_add(1);
+      if (b >= blocks) break;
+      size_t end = std::min(n, (b + 1) * grain);
+      for (size_t i = b * grain; i < end; ++i) fn(i, t);
+    }
+  });
+}
+
+}  // namespace marquee

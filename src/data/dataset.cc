@@ -1,0 +1,178 @@
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+
+#include "data/dataset_storage.h"
+#include "marquee/error.h"
+
+namespace marquee {
+
+void Dataset::Storage::ViewOwned() {
+  users = own_users;
+  items = own_items;
+  values = own_values;
+  times = own_times;
+  user_offsets = own_user_offsets;
+  user_ids = {own_user_id_offsets, {own_user_blob.data(), own_user_blob.size()}};
+  item_ids = {own_item_id_offsets, {own_item_blob.data(), own_item_blob.size()}};
+}
+
+Dataset::Dataset() : s_(std::make_shared<Storage>()) {
+  s_->own_user_offsets = {0};
+  s_->own_user_id_offsets = {0};
+  s_->own_item_id_offsets = {0};
+  s_->ViewOwned();
+}
+
+namespace {
+void PackStrings(std::vector<std::string>& ids, std::vector<uint64_t>& offsets, std::string& blob) {
+  offsets.assign(1, 0);
+  size_t total = 0;
+  for (const auto& s : ids) total += s.size();
+  blob.clear();
+  blob.reserve(total);
+  for (const auto& s : ids) {
+    blob += s;
+    offsets.push_back(blob.size());
+  }
+  std::vector<std::string>().swap(ids);
+}
+}  // namespace
+
+Dataset Dataset::FromColumns(std::vector<std::string> user_ids, std::vector<std::string> item_ids,
+                             std::vector<uint32_t> users, std::vector<uint32_t> items,
+                             std::vector<float> values, std::vector<int64_t> times,
+                             std::string source) {
+  const size_t n = users.size();
+  if (items.size() != n || (!values.empty() && values.size() != n) ||
+      (!times.empty() && times.size() != n)) {
+    Fail(ErrorCode::kInvalidArgument, "dataset columns differ in length");
+  }
+  if (user_ids.size() > UINT32_MAX - 1 || item_ids.size() > UINT32_MAX - 1) {
+    Fail(ErrorCode::kResourceExhausted, "more than 2^32-2 distinct users or items");
+  }
+  const uint32_t nu = static_cast<uint32_t>(user_ids.size());
+  const uint32_t ni = static_cast<uint32_t>(item_ids.size());
+  for (size_t k = 0; k < n; ++k) {
+    if (users[k] >= nu || items[k] >= ni) {
+      Fail(ErrorCode::kInvalidArgument, "row {} refers to an id outside the dictionaries", k);
+    }
+  }
+  Dataset ds;
+  Storage& s = *ds.s_;
+  s.info.source = std::move(source);
+  s.info.has_values = !values.empty();
+  s.info.has_times = !times.empty();
+  // Order rows by (user, time, item) with a stable counting sort on user, then per-user sorts.
+  std::vector<uint64_t> offsets(static_cast<size_t>(nu) + 1, 0);
+  for (uint32_t u : users) ++offsets[u + 1];
+  std::partial_sum(offsets.begin(), offsets.end(), offsets.begin());
+  std::vector<uint64_t> order(n);
+  {
+    std::vector<uint64_t> fill(offsets.begin(), offsets.end() - 1);
+    for (size_t k = 0; k < n; ++k) order[fill[users[k]]++] = k;
+  }
+  for (uint32_t u = 0; u < nu; ++u) {
+    auto b = order.begin() + static_cast<ptrdiff_t>(offsets[u]);
+    auto e = order.begin() + static_cast<ptrdiff_t>(offsets[u + 1]);
+    std::stable_sort(b, e, [&](uint64_t a, uint64_t c) {
+      int64_t ta = times.empty() ? 0 : times[a], tc = times.empty() ? 0 : times[c];
+      if (ta != tc) return ta < tc;
+      return items[a] < items[c];
+    });
+  }
+  s.own_users.resize(n);
+  s.own_items.resize(n);
+  s.own_values.resize(n);
+  s.own_times.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    uint64_t o = order[k];
+    s.own_users[k] = users[o];
+    s.own_items[k] = items[o];
+    s.own_values[k] = values.empty() ? 1.0f : values[o];
+    s.own_times[k] = times.empty() ? 0 : times[o];
+  }
+  s.own_user_offsets = std::move(offsets);
+  PackStrings(user_ids, s.own_user_id_offsets, s.own_user_blob);
+  PackStrings(item_ids, s.own_item_id_offsets, s.own_item_blob);
+  s.ViewOwned();
+  return ds;
+}
+
+Dataset Dataset::FromRows(const std::vector<RawInteraction>& rows, bool has_values,
+                          bool has_times, std::string source) {
+  std::unordered_map<std::string, uint32_t> uidx, iidx;
+  std::vector<std::string> uids, iids;
+  std::vector<uint32_t> users, items;
+  std::vector<float> values;
+  std::vector<int64_t> times;
+  users.reserve(rows.size());
+  items.reserve(rows.size());
+  if (has_values) values.reserve(rows.size());
+  if (has_times) times.reserve(rows.size());
+  for (const auto& r : rows) {
+    auto [ui, unew] = uidx.try_emplace(r.user, static_cast<uint32_t>(uids.size()));
+    if (unew) uids.push_back(r.user);
+    auto [ii, inew] = iidx.try_emplace(r.item, static_cast<uint32_t>(iids.size()));
+    if (inew) iids.push_back(r.item);
+    users.push_back(ui->second);
+    items.push_back(ii->second);
+    if (has_values) values.push_back(r.value);
+    if (has_times) times.push_back(r.time);
+  }
+  return FromColumns(std::move(uids), std::move(iids), std::move(users), std::move(items),
+                     std::move(values), std::move(times), std::move(source));
+}
+
+uint32_t Dataset::num_users() const { return s_->user_ids.size(); }
+uint32_t Dataset::num_items() const { return s_->item_ids.size(); }
+uint64_t Dataset::num_interactions() const { return s_->users.size(); }
+std::span<const uint32_t> Dataset::users() const { return s_->users; }
+std::span<const uint32_t> Dataset::items() const { return s_->items; }
+std::span<const float> Dataset::values() const { return s_->values; }
+std::span<const int64_t> Dataset::times() const { return s_->times; }
+std::span<const uint64_t> Dataset::user_offsets() const { return s_->user_offsets; }
+std::string_view Dataset::user_id(uint32_t u) const { return s_->user_ids.at(u); }
+std::string_view Dataset::item_id(uint32_t i) const { return s_->item_ids.at(i); }
+const DatasetInfo& Dataset::info() const { return s_->info; }
+DatasetInfo& Dataset::mutable_info() { return s_->info; }
+
+namespace {
+void BuildIndex(const StringTable& t, std::unordered_map<std::string_view, uint32_t>& index) {
+  index.reserve(t.size());
+  for (uint32_t i = 0; i < t.size(); ++i) index.emplace(t.at(i), i);
+}
+}  // namespace
+
+std::optional<uint32_t> Dataset::find_user(std::string_view id) const {
+  std::call_once(s_->user_index_once, [&] { BuildIndex(s_->user_ids, s_->user_index); });
+  auto it = s_->user_index.find(id);
+  if (it == s_->user_index.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<uint32_t> Dataset::find_item(std::string_view id) const {
+  std::call_once(s_->item_index_once, [&] { BuildIndex(s_->item_ids, s_->item_index); });
+  auto it = s_->item_index.find(id);
+  if (it == s_->item_index.end()) return std::nullopt;
+  return it->second;
+}
+
+CsrMatrix Dataset::ToCsr(std::optional<double> positive_threshold) const {
+  std::vector<uint32_t> r, c;
+  std::vector<float> v;
+  const auto us = users(), is = items();
+  const auto vs = values();
+  r.reserve(us.size());
+  c.reserve(us.size());
+  v.reserve(us.size());
+  for (size_t k = 0; k < us.size(); ++k) {
+    if (positive_threshold && !(static_cast<double>(vs[k]) > *positive_threshold)) continue;
+    r.push_back(us[k]);
+    c.push_back(is[k]);
+    v.push_back(vs[k]);
+  }
+  return CsrMatrix::FromTriplets(num_users(), num_items(), r, c, v);
+}
+
+}  // namespace marquee

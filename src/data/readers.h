@@ -1,0 +1,47 @@
+// Interaction readers: MovieLens u.data (TSV), ratings.csv (CSV with header, CRLF),
+// ratings.dat ("::"), and generic CSV / TSV / JSONL with column mapping.
+// Errors name the file and line: "ratings.csv:17: value 'abc' is not a number".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "marquee/dataset.h"
+
+namespace marquee {
+
+class Env;
+
+struct ReadOptions {
+  // "auto" (by file name and content), "movielens" (u.data: user item rating time, TAB),
+  // "movielens-csv" (ratings.csv), "movielens-dat" (ratings.dat, "::"), "csv", "tsv", "jsonl".
+  std::string format = "auto";
+  std::optional<char> delimiter;  // overrides the format's delimiter for csv/tsv
+  std::optional<bool> header;     // unset: detected (first row's value/time fields not numeric)
+  // Column names (with a header, or JSONL keys) or 0-based indices ("0", "1", ...). Empty means
+  // the default: user, item, value, time in that order (first four columns).
+  std::string user_col, item_col, value_col, time_col;
+  bool skip_bad_lines = false;  // count and continue instead of failing on the first bad line
+};
+
+struct ReadResult {
+  std::vector<RawInteraction> rows;
+  bool has_values = false;
+  bool has_times = false;
+  std::string format;  // the format actually used
+  uint64_t lines = 0;  // data lines seen (header excluded)
+  uint64_t bad_lines = 0;
+  std::vector<std::string> bad_line_examples;  // first few "file:line: reason" messages
+};
+
+// Reads a whole file. Throws kNotFound for a missing file, kInvalidArgument for a malformed
+// line (unless skip_bad_lines) or bad options, naming file:line and the reason.
+ReadResult ReadInteractions(const std::string& path, const ReadOptions& options, Env* env);
+
+// Parses a time field: integer or decimal Unix seconds, or ISO-8601 "YYYY-MM-DD[ T]HH:MM:SS"
+// (UTC; fractional seconds and a trailing Z or +00:00 accepted). nullopt if it is neither.
+std::optional<int64_t> ParseTime(std::string_view field);
+
+}  // namespace marquee

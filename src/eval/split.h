@@ -1,0 +1,55 @@
+// Evaluation protocols. Every split yields a training matrix (users x items, all of the
+// dataset's users and items; held-out rows may be empty) and, for each evaluated user, an input
+// history (what the model sees) and targets (what it must find). No target is in the input.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "marquee/dataset.h"
+#include "marquee/sparse.h"
+
+namespace marquee {
+
+struct SplitConfig {
+  // "strong-generalization", "given", "leave-last-out", "temporal", "random-holdout".
+  std::string protocol = "strong-generalization";
+  uint32_t test_users = 0;      // strong-generalization: held-out users (0: 10% of users)
+  double fold_in = 0.8;         // strong-generalization: share of a held-out user's items as input
+  double test_fraction = 0.2;   // random-holdout: share of each user's items as targets;
+                                // temporal: share of interactions (latest) after the cut
+  uint32_t min_items = 2;       // users need at least this many positives to be evaluated
+  uint64_t seed = 98765;
+};
+
+struct EvalSet {
+  CsrMatrix input;   // eval users x items
+  CsrMatrix target;  // eval users x items (values 1)
+  std::vector<uint32_t> users;  // dataset user index of each row (or UINT32_MAX if unknown)
+};
+
+struct Split {
+  std::string protocol;
+  CsrMatrix train;  // dataset users x items, positives used for fitting
+  EvalSet eval;
+  nlohmann::json details;  // counts and settings, reported in the run output
+};
+
+// Builds a split of the dataset's positives (value > threshold, or every row). Deterministic
+// for config.seed. kInvalidArgument for an unknown protocol or impossible settings (e.g. more
+// test users than eligible users), naming the setting.
+Split MakeSplit(const Dataset& ds, std::optional<double> positive_threshold,
+                const SplitConfig& config);
+
+// Protocol "given": train on every positive of `ds`; evaluate the users of `target` with their
+// rows of `input` as history. Ids are mapped through ds's dictionaries; rows whose item is not
+// in the training catalogue are dropped and counted in details.
+Split MakeGivenSplit(const Dataset& ds, std::optional<double> positive_threshold,
+                     const std::vector<RawInteraction>& input,
+                     const std::vector<RawInteraction>& target);
+
+}  // namespace marquee

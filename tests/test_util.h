@@ -1,0 +1,48 @@
+// Helpers shared by the GoogleTest suites.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+
+namespace marquee::testing {
+
+// Path of a file under shared/data ($MARQUEE_SHARED_DATA overrides the configured folder), or
+// "" when it is absent; callers GTEST_SKIP() with a message naming the file.
+inline std::string SharedData(const std::string& relative) {
+  const char* env = std::getenv("MARQUEE_SHARED_DATA");
+  std::string base = env != nullptr ? env : MARQUEE_SHARED_DATA;
+  std::string path = base + "/" + relative;
+  return std::filesystem::exists(path) ? path : std::string();
+}
+
+#define MARQUEE_REQUIRE_SHARED(var, rel)                                                 \
+  std::string var = ::marquee::testing::SharedData(rel);                                 \
+  if (var.empty()) {                                                                     \
+    GTEST_SKIP() << "shared data file '" << (rel) << "' is absent (set MARQUEE_SHARED_DATA)"; \
+  }
+
+// A fresh temporary directory, removed when the object dies.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("marquee-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string path() const { return path_.string(); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace marquee::testing
