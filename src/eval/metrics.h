@@ -14,7 +14,7 @@ enum class MetricKind { kRecall, kNdcg, kHitRate, kPrecision, kMap, kMrr, kCover
 
 struct MetricSpec {
   MetricKind kind;
-  uint32_t k = 0;  // 0 only for "mrr" (reciprocal rank over the full ranking)
+  uint32_t k = 0;    // 0 only for "mrr" (reciprocal rank over the full ranking)
   std::string name;  // canonical name as asked, e.g. "recall@20"
 };
 
@@ -37,5 +37,11 @@ double MrrAtK(std::span<const uint32_t> ranked, std::span<const uint32_t> target
 // items in `excluded` (sorted). Uses a bounded heap: O(n log k), no copy of the catalogue.
 void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
           std::vector<uint32_t>& out);
+
+// 1-based rank, in the full ranking TopK would produce (excluded items skipped), of the
+// best-ranked item of `targets` (sorted): 1 + #{non-excluded items ranked above it}. Returns 0
+// when every target is excluded or out of range. O(n), no sort. This is `full_rank` for "mrr".
+uint64_t RankOfBestTarget(std::span<const float> scores, std::span<const uint32_t> excluded,
+                          std::span<const uint32_t> targets);
 
 }  // namespace marquee

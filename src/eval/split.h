@@ -47,7 +47,10 @@ Split MakeSplit(const Dataset& ds, std::optional<double> positive_threshold,
 
 // Protocol "given": train on every positive of `ds`; evaluate the users of `target` with their
 // rows of `input` as history. Ids are mapped through ds's dictionaries; rows whose item is not
-// in the training catalogue are dropped and counted in details.
+// in the training catalogue are dropped and counted in details. Input and target rows are taken
+// as given (the threshold applies to `ds` only). Targets that are also in the user's input are
+// dropped (they are masked from the ranking), and users left without targets are dropped; both
+// are counted. kInvalidArgument when no user is left to evaluate.
 Split MakeGivenSplit(const Dataset& ds, std::optional<double> positive_threshold,
                      const std::vector<RawInteraction>& input,
                      const std::vector<RawInteraction>& target);
