@@ -1,1 +1,346 @@
-// Placeholder: being written (see issue #2).
+// DatasetCatalog: content-addressed snapshots plus small JSON name files.
+//
+// Import writes the snapshot under a unique temporary name in objects/ (Save is itself atomic),
+// then renames it to <sha256>.mqds, so an object file always holds exactly the bytes its name
+// promises. The name file is replaced atomically afterwards: readers see either the old or the
+// new dataset, never a name pointing at a missing object. Two writers importing the same name
+// at once both succeed; the last rename wins and the other's id is left out of the history.
+#include "data/catalog.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <set>
+
+#include "marquee/env.h"
+#include "marquee/error.h"
+
+namespace marquee {
+namespace {
+
+constexpr std::string_view kSnapshotExt = ".mqds";
+constexpr size_t kMinIdPrefix = 8;
+constexpr size_t kMaxExactHistogramValues = 20;
+constexpr int kHistogramBuckets = 10;
+
+bool ValidName(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+bool IsHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// ISO-8601 UTC ("2024-05-01T12:00:00Z") of Unix seconds (H. Hinnant's civil_from_days).
+std::string IsoUtc(int64_t t) {
+  int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+  int64_t secs = t - days * 86400;
+  days += 719468;
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(days - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", y, m, d, secs / 3600, (secs / 60) % 60,
+                     secs % 60);
+}
+
+// A name unique across processes for the snapshot being written.
+std::string IncomingName() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format(".incoming-{:016x}-{}", rng(), counter.fetch_add(1));
+}
+
+}  // namespace
+
+nlohmann::json DatasetEntry::ToJson() const {
+  return {{"name", name},
+          {"id", id},
+          {"path", path},
+          {"source", source},
+          {"created_at", created_at},
+          {"users", users},
+          {"items", items},
+          {"interactions", interactions},
+          {"history", history}};
+}
+
+nlohmann::json DatasetStats::ToJson() const {
+  nlohmann::json j = {{"users", users},
+                      {"items", items},
+                      {"interactions", interactions},
+                      {"density", density},
+                      {"has_values", has_values},
+                      {"has_times", has_times},
+                      {"value_histogram", value_histogram},
+                      {"mean_per_user", mean_per_user},
+                      {"max_per_user", max_per_user},
+                      {"mean_per_item", mean_per_item},
+                      {"max_per_item", max_per_item}};
+  if (has_times) {
+    j["time_min"] = time_min;
+    j["time_max"] = time_max;
+    j["time_min_iso"] = IsoUtc(time_min);
+    j["time_max_iso"] = IsoUtc(time_max);
+  }
+  return j;
+}
+
+DatasetStats ComputeStats(const Dataset& ds) {
+  DatasetStats st;
+  st.users = ds.num_users();
+  st.items = ds.num_items();
+  st.interactions = ds.num_interactions();
+  st.has_values = ds.info().has_values;
+  st.has_times = ds.info().has_times;
+  if (st.users > 0 && st.items > 0) {
+    st.density = static_cast<double>(st.interactions) /
+                 (static_cast<double>(st.users) * static_cast<double>(st.items));
+  }
+  if (st.users > 0) st.mean_per_user = static_cast<double>(st.interactions) / st.users;
+  if (st.items > 0) st.mean_per_item = static_cast<double>(st.interactions) / st.items;
+  const auto offsets = ds.user_offsets();
+  for (uint32_t u = 0; u < st.users; ++u) {
+    st.max_per_user = std::max(st.max_per_user, static_cast<uint32_t>(offsets[u + 1] - offsets[u]));
+  }
+  std::vector<uint32_t> per_item(st.items, 0);
+  for (uint32_t i : ds.items()) ++per_item[i];
+  for (uint32_t c : per_item) st.max_per_item = std::max(st.max_per_item, c);
+
+  if (st.has_times && st.interactions > 0) {
+    const auto [lo, hi] = std::minmax_element(ds.times().begin(), ds.times().end());
+    st.time_min = *lo;
+    st.time_max = *hi;
+  }
+  if (st.has_values && st.interactions > 0) {
+    // Exact counts while the values look like a rating scale, equal-width buckets otherwise.
+    std::map<float, uint64_t> exact;
+    bool too_many = false;
+    float lo = ds.values()[0], hi = ds.values()[0];
+    for (float v : ds.values()) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+      if (!too_many) {
+        ++exact[v];
+        too_many = exact.size() > kMaxExactHistogramValues;
+      }
+    }
+    if (!too_many) {
+      for (const auto& [v, c] : exact) st.value_histogram[fmt::format("{}", v)] = c;
+    } else {
+      const double width = (static_cast<double>(hi) - lo) / kHistogramBuckets;
+      std::vector<uint64_t> counts(kHistogramBuckets, 0);
+      for (float v : ds.values()) {
+        int b = static_cast<int>((static_cast<double>(v) - lo) / width);
+        ++counts[static_cast<size_t>(std::clamp(b, 0, kHistogramBuckets - 1))];
+      }
+      for (int b = 0; b < kHistogramBuckets; ++b) {
+        const double from = lo + width * b;
+        const double to = b + 1 == kHistogramBuckets ? static_cast<double>(hi) : from + width;
+        st.value_histogram[fmt::format("[{:.4g}, {:.4g}{}", from, to,
+                                       b + 1 == kHistogramBuckets ? "]" : ")")] = counts[b];
+      }
+    }
+  }
+  return st;
+}
+
+DatasetCatalog::DatasetCatalog(std::string home, Env* env)
+    : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {
+  if (home_.empty()) Fail(ErrorCode::kInvalidArgument, "the Marquee home directory is empty");
+}
+
+namespace {
+
+struct Layout {
+  std::string objects, names;
+  explicit Layout(const std::string& home)
+      : objects(home + "/datasets/objects"), names(home + "/datasets/names") {}
+  std::string Object(std::string_view id) const {
+    return fmt::format("{}/{}{}", objects, id, kSnapshotExt);
+  }
+  std::string Name(std::string_view name) const { return fmt::format("{}/{}.json", names, name); }
+};
+
+DatasetEntry ParseNameFile(const std::string& path, const std::string& text, const Layout& layout) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  try {
+    if (j.is_discarded() || !j.is_object()) throw std::runtime_error("not a JSON object");
+    DatasetEntry e;
+    e.name = j.at("name").get<std::string>();
+    e.id = j.at("id").get<std::string>();
+    e.source = j.value("source", "");
+    e.created_at = j.value("created_at", "");
+    e.users = j.value("users", 0u);
+    e.items = j.value("items", 0u);
+    e.interactions = j.value("interactions", uint64_t{0});
+    if (j.contains("history")) e.history = j.at("history").get<std::vector<std::string>>();
+    if (e.id.size() != 64 || !IsHex(e.id)) throw std::runtime_error("bad id");
+    e.path = layout.Object(e.id);
+    return e;
+  } catch (const std::exception& ex) {
+    Fail(ErrorCode::kCorruption, "dataset name file '{}' is malformed: {}", path, ex.what());
+  }
+}
+
+}  // namespace
+
+DatasetEntry DatasetCatalog::Import(const std::string& name, const Dataset& ds) {
+  if (!ValidName(name)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "invalid dataset name '{}': use 1 to 128 characters from A-Z a-z 0-9 . _ - "
+         "(not '.' or '..')",
+         name);
+  }
+  const Layout layout(home_);
+  env_->CreateDirs(layout.objects);
+  env_->CreateDirs(layout.names);
+
+  const std::string incoming = fmt::format("{}/{}{}", layout.objects, IncomingName(), kSnapshotExt);
+  std::string id;
+  try {
+    id = ds.Save(incoming, env_);
+    const std::string object = layout.Object(id);
+    if (env_->FileExists(object)) {
+      env_->RemoveFile(incoming);  // same content already stored
+    } else {
+      env_->RenameFile(incoming, object);
+    }
+  } catch (...) {
+    if (env_->FileExists(incoming)) env_->RemoveFile(incoming);
+    throw;
+  }
+
+  DatasetEntry e;
+  e.name = name;
+  e.id = id;
+  e.path = layout.Object(id);
+  e.source = ds.info().source;
+  e.created_at = IsoUtc(env_->NowSeconds());
+  e.users = ds.num_users();
+  e.items = ds.num_items();
+  e.interactions = ds.num_interactions();
+  const std::string name_path = layout.Name(name);
+  if (env_->FileExists(name_path)) {
+    DatasetEntry old = ParseNameFile(name_path, env_->ReadFile(name_path), layout);
+    e.history = old.history;
+    if (old.id != id) e.history.push_back(old.id);
+  }
+  nlohmann::json j = {{"name", e.name},
+                      {"id", e.id},
+                      {"source", e.source},
+                      {"created_at", e.created_at},
+                      {"users", e.users},
+                      {"items", e.items},
+                      {"interactions", e.interactions},
+                      {"history", e.history}};
+  env_->WriteFileAtomic(name_path, j.dump(2) + "\n");
+  return e;
+}
+
+std::vector<DatasetEntry> DatasetCatalog::List() const {
+  const Layout layout(home_);
+  std::vector<DatasetEntry> out;
+  if (!env_->FileExists(layout.names)) return out;
+  for (const std::string& file : env_->ListDir(layout.names)) {
+    // Skip temporary files of an in-flight atomic write ("x.json.tmp.<pid>.<n>").
+    if (!EndsWith(file, ".json") || !ValidName(file.substr(0, file.size() - 5))) continue;
+    const std::string path = layout.names + "/" + file;
+    std::string text;
+    try {
+      text = env_->ReadFile(path);
+    } catch (const Error& err) {
+      if (err.code() == ErrorCode::kNotFound) continue;  // removed since the listing
+      throw;
+    }
+    out.push_back(ParseNameFile(path, text, layout));
+  }
+  return out;
+}
+
+DatasetEntry DatasetCatalog::Get(const std::string& name_or_id) const {
+  const Layout layout(home_);
+  if (ValidName(name_or_id)) {
+    const std::string name_path = layout.Name(name_or_id);
+    if (env_->FileExists(name_path)) {
+      return ParseNameFile(name_path, env_->ReadFile(name_path), layout);
+    }
+  }
+  const std::string key = name_or_id;
+  if (key.size() < kMinIdPrefix || key.size() > 64 || !IsHex(key)) {
+    Fail(ErrorCode::kNotFound,
+         "no dataset named '{}' in '{}' (ids and id prefixes are at least {} lower-case hex "
+         "characters)",
+         name_or_id, home_, kMinIdPrefix);
+  }
+  std::vector<std::string> matches;
+  if (env_->FileExists(layout.objects)) {
+    for (const std::string& file : env_->ListDir(layout.objects)) {
+      if (file.size() != 64 + kSnapshotExt.size() || !EndsWith(file, kSnapshotExt)) continue;
+      if (file.compare(0, key.size(), key) == 0) matches.push_back(file.substr(0, 64));
+    }
+  }
+  if (matches.empty()) {
+    Fail(ErrorCode::kNotFound, "no dataset named '{}' and no snapshot id starting with it in '{}'",
+         name_or_id, home_);
+  }
+  if (matches.size() > 1) {
+    std::string list;
+    for (const auto& m : matches) list += (list.empty() ? "" : ", ") + m.substr(0, 16);
+    Fail(ErrorCode::kInvalidArgument, "id prefix '{}' is ambiguous: it matches {} snapshots ({})",
+         name_or_id, matches.size(), list);
+  }
+  const std::string& id = matches[0];
+  // Prefer the metadata of a name that currently points at this id.
+  for (const DatasetEntry& e : List()) {
+    if (e.id == id) return e;
+  }
+  // An unnamed (superseded) snapshot: its counts come from the file itself.
+  DatasetEntry e;
+  e.id = id;
+  e.path = layout.Object(id);
+  Dataset ds = Dataset::Open(e.path, env_);
+  e.source = ds.info().source;
+  e.users = ds.num_users();
+  e.items = ds.num_items();
+  e.interactions = ds.num_interactions();
+  return e;
+}
+
+Dataset DatasetCatalog::Open(const std::string& name_or_id) const {
+  const DatasetEntry e = Get(name_or_id);
+  if (!env_->FileExists(e.path)) {
+    Fail(ErrorCode::kCorruption, "dataset '{}' points at snapshot '{}', which is missing",
+         name_or_id, e.path);
+  }
+  Dataset ds = Dataset::Open(e.path, env_);
+  DatasetInfo& info = ds.mutable_info();
+  info.name = e.name;
+  info.id = e.id;
+  if (!e.source.empty()) info.source = e.source;
+  return ds;
+}
+
+std::string ResolveHome(const std::string& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  const char* env = std::getenv("MARQUEE_HOME");
+  if (env != nullptr && *env != '\0') return env;
+  return "./.marquee";
+}
+
+}  // namespace marquee

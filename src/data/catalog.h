@@ -26,6 +26,8 @@ struct DatasetEntry {
   uint32_t users = 0;
   uint32_t items = 0;
   uint64_t interactions = 0;
+  // Ids this name pointed at before, oldest first (empty for an id that no name points at).
+  std::vector<std::string> history;
   nlohmann::json ToJson() const;
 };
 

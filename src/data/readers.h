@@ -21,7 +21,13 @@ struct ReadOptions {
   std::optional<char> delimiter;  // overrides the format's delimiter for csv/tsv
   std::optional<bool> header;     // unset: detected (first row's value/time fields not numeric)
   // Column names (with a header, or JSONL keys) or 0-based indices ("0", "1", ...). Empty means
-  // the default: user, item, value, time in that order (first four columns).
+  // the default: user, item, value, time in that order (first four columns); a default value or
+  // time column the file does not have is simply absent (has_values / has_times false).
+  // "none" (or "-") drops the value or time column even when the file has one. Header names
+  // match exactly, else case-insensitively. JSONL defaults are the first key present in the
+  // first object among user/user_id/userId/userid/uid, item/item_id/itemId/itemid/movieId/
+  // movie_id/iid, value/rating/score and time/timestamp/ts; an index picks the first object's
+  // N-th key. Unquoted fields are trimmed of surrounding spaces; quoted fields are verbatim.
   std::string user_col, item_col, value_col, time_col;
   bool skip_bad_lines = false;  // count and continue instead of failing on the first bad line
 };

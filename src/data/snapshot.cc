@@ -1,1 +1,376 @@
-// Placeholder: being written (see issue #2).
+// Dataset::Save / Dataset::Open: the snapshot format of docs/formats/snapshot.md.
+//
+// Save makes two passes over the arrays: the first computes the XXH64 checksum that the header
+// carries (the header is written first, so the checksum must be known before any byte goes out),
+// the second streams the bytes to an atomic WritableFile while hashing them with SHA-256 (the
+// content address the catalog uses). Open maps the file, checks the header, the checksum and
+// every structural invariant, and then points the Dataset's spans straight into the mapping.
+#include "data/snapshot.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/sha256.h"
+#include "data/dataset_storage.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+
+namespace marquee {
+
+// The format is little-endian and the arrays are used in place, so a big-endian host would need
+// a byte-swapping reader; none of our targets is big-endian.
+static_assert(std::endian::native == std::endian::little, "snapshots assume a little-endian host");
+
+namespace {
+
+// XXH64 (seed 0) from Debian's libxxhash, streaming. Chosen over SHA-256 for the embedded
+// checksum because Open verifies it on every load and it runs at memory speed.
+class Xxh64 {
+ public:
+  Xxh64() : state_(XXH64_createState()) {
+    if (state_ == nullptr) Fail(ErrorCode::kResourceExhausted, "cannot allocate a hash state");
+    XXH64_reset(state_, 0);
+  }
+  ~Xxh64() { XXH64_freeState(state_); }
+  Xxh64(const Xxh64&) = delete;
+  Xxh64& operator=(const Xxh64&) = delete;
+  void Update(const void* data, size_t len) { XXH64_update(state_, data, len); }
+  void Update(std::string_view s) { Update(s.data(), s.size()); }
+  uint64_t Digest() const { return XXH64_digest(state_); }
+
+ private:
+  XXH64_state_t* state_;
+};
+
+uint64_t AlignUp(uint64_t x) {
+  return (x + kSnapshotAlignment - 1) / kSnapshotAlignment * kSnapshotAlignment;
+}
+
+template <typename T>
+void Put(std::string& out, uint64_t offset, T v) {
+  std::memcpy(out.data() + offset, &v, sizeof(T));
+}
+
+template <typename T>
+T Get(const uint8_t* base, uint64_t offset) {
+  T v;
+  std::memcpy(&v, base + offset, sizeof(T));
+  return v;
+}
+
+struct OutSection {
+  SnapshotSection tag;
+  const char* data;
+  uint64_t length;
+  uint64_t offset = 0;
+};
+
+template <typename T>
+OutSection MakeSection(SnapshotSection tag, std::span<const T> s) {
+  return {tag, reinterpret_cast<const char*>(s.data()), s.size_bytes()};
+}
+
+// Emits the file's bytes in order (header, zero padding, sections) to `sink`. Large sections
+// go out in slices so hashing and writing interleave without a second copy.
+void EmitFile(const std::string& header, const std::vector<OutSection>& sections,
+              const std::function<void(std::string_view)>& sink) {
+  static constexpr char kZeros[kSnapshotAlignment] = {};
+  static constexpr uint64_t kSlice = 8u << 20;
+  sink(header);
+  uint64_t pos = header.size();
+  for (const OutSection& s : sections) {
+    if (s.offset > pos) sink({kZeros, static_cast<size_t>(s.offset - pos)});
+    for (uint64_t done = 0; done < s.length; done += kSlice) {
+      sink({s.data + done, static_cast<size_t>(std::min(kSlice, s.length - done))});
+    }
+    pos = s.offset + s.length;
+  }
+}
+
+}  // namespace
+
+std::string Dataset::Save(const std::string& path, Env* env) const {
+  if (env == nullptr) env = Env::Default();
+  const Storage& s = *s_;
+  const uint64_t n = s.users.size();
+  const bool has_values = s.info.has_values;
+  const bool has_times = s.info.has_times;
+  // Only the source goes into the metadata: the file's sha256 is the dataset's identity, so the
+  // same rows must give the same bytes no matter when or under which name they are saved.
+  const std::string metadata = nlohmann::json{{"source", s.info.source}}.dump();
+
+  std::vector<OutSection> sections;
+  sections.push_back(MakeSection(SnapshotSection::kUsers, s.users));
+  sections.push_back(MakeSection(SnapshotSection::kItems, s.items));
+  if (has_values) sections.push_back(MakeSection(SnapshotSection::kValues, s.values));
+  if (has_times) sections.push_back(MakeSection(SnapshotSection::kTimes, s.times));
+  sections.push_back(MakeSection(SnapshotSection::kUserOffsets, s.user_offsets));
+  sections.push_back(MakeSection(SnapshotSection::kUserIdOffsets, s.user_ids.offsets));
+  sections.push_back(MakeSection(SnapshotSection::kUserIdBlob, s.user_ids.blob));
+  sections.push_back(MakeSection(SnapshotSection::kItemIdOffsets, s.item_ids.offsets));
+  sections.push_back(MakeSection(SnapshotSection::kItemIdBlob, s.item_ids.blob));
+  sections.push_back({SnapshotSection::kMetadata, metadata.data(), metadata.size()});
+
+  const uint64_t table_end = kSnapshotHeaderSize + kSnapshotSectionEntrySize * sections.size();
+  uint64_t pos = table_end;
+  for (OutSection& sec : sections) {
+    sec.offset = AlignUp(pos);
+    pos = sec.offset + sec.length;
+  }
+  const uint64_t file_size = pos;
+
+  std::string header(table_end, '\0');
+  std::memcpy(header.data(), kSnapshotMagic, sizeof(kSnapshotMagic));
+  Put<uint32_t>(header, 8, kSnapshotFormatVersion);
+  Put<uint32_t>(
+      header, 12,
+      (has_values ? kSnapshotFlagHasValues : 0u) | (has_times ? kSnapshotFlagHasTimes : 0u));
+  Put<uint32_t>(header, 16, num_users());
+  Put<uint32_t>(header, 20, num_items());
+  Put<uint64_t>(header, 24, n);
+  Put<uint64_t>(header, 32, file_size);
+  Put<uint32_t>(header, 40, static_cast<uint32_t>(sections.size()));
+  Put<uint32_t>(header, 44, 0);
+  Put<uint64_t>(header, kSnapshotChecksumOffset, 0);
+  Put<uint64_t>(header, 56, 0);
+  for (size_t k = 0; k < sections.size(); ++k) {
+    const uint64_t e = kSnapshotHeaderSize + kSnapshotSectionEntrySize * k;
+    Put<uint32_t>(header, e, static_cast<uint32_t>(sections[k].tag));
+    Put<uint32_t>(header, e + 4, 0);
+    Put<uint64_t>(header, e + 8, sections[k].offset);
+    Put<uint64_t>(header, e + 16, sections[k].length);
+  }
+
+  Xxh64 checksum;
+  EmitFile(header, sections, [&](std::string_view b) { checksum.Update(b); });
+  Put<uint64_t>(header, kSnapshotChecksumOffset, checksum.Digest());
+
+  std::unique_ptr<WritableFile> file = env->NewWritableFile(path);
+  Sha256 sha;
+  EmitFile(header, sections, [&](std::string_view b) {
+    sha.Update(b);
+    file->Append(b);
+  });
+  if (file->Size() != file_size) {
+    Fail(ErrorCode::kInternal, "snapshot '{}': wrote {} bytes, expected {}", path, file->Size(),
+         file_size);
+  }
+  file->Commit();
+  return sha.HexDigest();
+}
+
+Dataset Dataset::Open(const std::string& path, Env* env) {
+  if (env == nullptr) env = Env::Default();
+  std::unique_ptr<MappedFile> mapped = env->MapFile(path);
+  const std::span<const uint8_t> bytes = mapped->data();
+  const uint8_t* base = bytes.data();
+  const uint64_t size = bytes.size();
+  auto corrupt = [&](const std::string& why) {
+    Fail(ErrorCode::kCorruption, "dataset snapshot '{}' is corrupt: {}", path, why);
+  };
+
+  if (size < kSnapshotHeaderSize) {
+    corrupt(fmt::format("file is {} bytes, shorter than the {}-byte header", size,
+                        kSnapshotHeaderSize));
+  }
+  if (std::memcmp(base, kSnapshotMagic, sizeof(kSnapshotMagic)) != 0) {
+    corrupt("bad magic (not a Marquee dataset snapshot)");
+  }
+  const uint32_t version = Get<uint32_t>(base, 8);
+  if (version == 0) corrupt("format version 0 is invalid");
+  if (version > kSnapshotFormatVersion) {
+    Fail(ErrorCode::kCorruption,
+         "dataset snapshot '{}' has format version {}, but this build of Marquee reads versions "
+         "up to {}; upgrade Marquee to open it",
+         path, version, kSnapshotFormatVersion);
+  }
+  const uint32_t flags = Get<uint32_t>(base, 12);
+  const uint32_t nu = Get<uint32_t>(base, 16);
+  const uint32_t ni = Get<uint32_t>(base, 20);
+  const uint64_t n = Get<uint64_t>(base, 24);
+  const uint64_t declared_size = Get<uint64_t>(base, 32);
+  const uint32_t section_count = Get<uint32_t>(base, 40);
+  const uint64_t stored_checksum = Get<uint64_t>(base, kSnapshotChecksumOffset);
+  if (declared_size != size) {
+    corrupt(fmt::format("the header records {} bytes but the file has {} (truncated or appended)",
+                        declared_size, size));
+  }
+  if ((flags & ~(kSnapshotFlagHasValues | kSnapshotFlagHasTimes)) != 0) {
+    corrupt(fmt::format("unknown header flags 0x{:x}", flags));
+  }
+  if (section_count > 64 ||
+      kSnapshotHeaderSize + kSnapshotSectionEntrySize * section_count > size) {
+    corrupt(fmt::format("section table of {} entries does not fit in the file", section_count));
+  }
+
+  {
+    Xxh64 h;
+    h.Update(base, kSnapshotChecksumOffset);
+    static constexpr uint8_t kZero8[8] = {};
+    h.Update(kZero8, 8);
+    h.Update(base + kSnapshotChecksumOffset + 8, size - kSnapshotChecksumOffset - 8);
+    if (h.Digest() != stored_checksum) {
+      corrupt(fmt::format("checksum mismatch (stored {:016x}, computed {:016x})", stored_checksum,
+                          h.Digest()));
+    }
+  }
+  if (reinterpret_cast<uintptr_t>(base) % alignof(uint64_t) != 0) {
+    Fail(ErrorCode::kInternal, "mapping of '{}' is not 8-byte aligned", path);
+  }
+  if (nu == UINT32_MAX || ni == UINT32_MAX) corrupt("user or item count out of range");
+
+  struct InSection {
+    bool present = false;
+    uint64_t offset = 0, length = 0;
+  };
+  InSection secs[static_cast<size_t>(SnapshotSection::kMetadata) + 1];
+  for (uint32_t k = 0; k < section_count; ++k) {
+    const uint64_t e = kSnapshotHeaderSize + kSnapshotSectionEntrySize * k;
+    const uint32_t tag = Get<uint32_t>(base, e);
+    const uint64_t off = Get<uint64_t>(base, e + 8);
+    const uint64_t len = Get<uint64_t>(base, e + 16);
+    if (tag == 0 || tag > static_cast<uint32_t>(SnapshotSection::kMetadata)) {
+      corrupt(fmt::format("unknown section tag {}", tag));
+    }
+    if (secs[tag].present) corrupt(fmt::format("section {} appears twice", tag));
+    if (off % kSnapshotAlignment != 0) {
+      corrupt(fmt::format("section {} offset {} is not 64-byte aligned", tag, off));
+    }
+    if (off > size || len > size - off) {
+      corrupt(fmt::format("section {} [{}, +{}) runs past the end of the file", tag, off, len));
+    }
+    secs[tag] = {true, off, len};
+  }
+  auto section = [&](SnapshotSection tag, uint64_t expected_len, const char* what) {
+    const InSection& s = secs[static_cast<size_t>(tag)];
+    if (!s.present) corrupt(fmt::format("missing {} section", what));
+    if (expected_len != UINT64_MAX && s.length != expected_len) {
+      corrupt(fmt::format("{} section has {} bytes, expected {}", what, s.length, expected_len));
+    }
+    return s;
+  };
+  const bool has_values = (flags & kSnapshotFlagHasValues) != 0;
+  const bool has_times = (flags & kSnapshotFlagHasTimes) != 0;
+  if (n > size) corrupt(fmt::format("interaction count {} is impossible for the file size", n));
+  const InSection users_s = section(SnapshotSection::kUsers, 4 * n, "users");
+  const InSection items_s = section(SnapshotSection::kItems, 4 * n, "items");
+  InSection values_s, times_s;
+  if (has_values) values_s = section(SnapshotSection::kValues, 4 * n, "values");
+  if (has_times) times_s = section(SnapshotSection::kTimes, 8 * n, "times");
+  if (!has_values && secs[static_cast<size_t>(SnapshotSection::kValues)].present) {
+    corrupt("values section present but the has_values flag is clear");
+  }
+  if (!has_times && secs[static_cast<size_t>(SnapshotSection::kTimes)].present) {
+    corrupt("times section present but the has_times flag is clear");
+  }
+  const uint64_t nu1 = static_cast<uint64_t>(nu) + 1, ni1 = static_cast<uint64_t>(ni) + 1;
+  const InSection uoff_s = section(SnapshotSection::kUserOffsets, 8 * nu1, "user offsets");
+  const InSection uid_off_s = section(SnapshotSection::kUserIdOffsets, 8 * nu1, "user id offsets");
+  const InSection uid_blob_s = section(SnapshotSection::kUserIdBlob, UINT64_MAX, "user id blob");
+  const InSection iid_off_s = section(SnapshotSection::kItemIdOffsets, 8 * ni1, "item id offsets");
+  const InSection iid_blob_s = section(SnapshotSection::kItemIdBlob, UINT64_MAX, "item id blob");
+  const InSection meta_s = section(SnapshotSection::kMetadata, UINT64_MAX, "metadata");
+
+  auto span_of = [&]<typename T>(const InSection& s, T*) {
+    return std::span<const T>(reinterpret_cast<const T*>(base + s.offset), s.length / sizeof(T));
+  };
+  const auto users = span_of(users_s, static_cast<uint32_t*>(nullptr));
+  const auto items = span_of(items_s, static_cast<uint32_t*>(nullptr));
+  const auto times =
+      has_times ? span_of(times_s, static_cast<int64_t*>(nullptr)) : std::span<const int64_t>();
+  const auto user_offsets = span_of(uoff_s, static_cast<uint64_t*>(nullptr));
+  const StringTable user_ids{span_of(uid_off_s, static_cast<uint64_t*>(nullptr)),
+                             span_of(uid_blob_s, static_cast<char*>(nullptr))};
+  const StringTable item_ids{span_of(iid_off_s, static_cast<uint64_t*>(nullptr)),
+                             span_of(iid_blob_s, static_cast<char*>(nullptr))};
+
+  // Structural invariants every consumer relies on: rows grouped by user in (time, item) order,
+  // ids inside the dictionaries, dictionary offsets inside their blobs.
+  if (user_offsets[0] != 0 || user_offsets[nu] != n) {
+    corrupt(fmt::format("user offsets span [{}, {}], expected [0, {}]", user_offsets[0],
+                        user_offsets[nu], n));
+  }
+  for (uint32_t u = 0; u < nu; ++u) {
+    const uint64_t b = user_offsets[u], e = user_offsets[u + 1];
+    if (e < b || e > n) corrupt(fmt::format("user offsets are not monotone at user {}", u));
+    for (uint64_t k = b; k < e; ++k) {
+      if (users[k] != u) {
+        corrupt(
+            fmt::format("row {} belongs to user {} but lies in user {}'s range", k, users[k], u));
+      }
+      if (items[k] >= ni) {
+        corrupt(fmt::format("row {} has item {} but there are {} items", k, items[k], ni));
+      }
+      if (k > b) {
+        const int64_t tp = has_times ? times[k - 1] : 0, tk = has_times ? times[k] : 0;
+        if (tp > tk || (tp == tk && items[k - 1] > items[k])) {
+          corrupt(fmt::format("rows of user {} are not sorted by (time, item) at row {}", u, k));
+        }
+      }
+    }
+  }
+  auto check_table = [&](const StringTable& t, const char* what) {
+    if (t.offsets[0] != 0 || t.offsets.back() != t.blob.size()) {
+      corrupt(fmt::format("{} offsets do not cover the blob", what));
+    }
+    for (size_t k = 1; k < t.offsets.size(); ++k) {
+      if (t.offsets[k] < t.offsets[k - 1]) {
+        corrupt(fmt::format("{} offsets are not monotone at entry {}", what, k - 1));
+      }
+    }
+  };
+  check_table(user_ids, "user id");
+  check_table(item_ids, "item id");
+
+  std::string source;
+  {
+    const auto meta = span_of(meta_s, static_cast<char*>(nullptr));
+    nlohmann::json j = nlohmann::json::parse(meta.begin(), meta.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) corrupt("metadata is not a JSON object");
+    auto it = j.find("source");
+    if (it != j.end()) {
+      if (!it->is_string()) corrupt("metadata 'source' is not a string");
+      source = it->get<std::string>();
+    }
+  }
+
+  Dataset ds;
+  Storage& s = *ds.s_;
+  s.users = users;
+  s.items = items;
+  if (has_values) {
+    s.values = span_of(values_s, static_cast<float*>(nullptr));
+  } else {
+    s.own_values.assign(n, 1.0f);
+    s.values = s.own_values;
+  }
+  if (has_times) {
+    s.times = times;
+  } else {
+    s.own_times.assign(n, 0);
+    s.times = s.own_times;
+  }
+  s.user_offsets = user_offsets;
+  s.user_ids = user_ids;
+  s.item_ids = item_ids;
+  s.own_user_offsets.clear();
+  s.own_user_id_offsets.clear();
+  s.own_item_id_offsets.clear();
+  s.info.source = std::move(source);
+  s.info.has_values = has_values;
+  s.info.has_times = has_times;
+  s.mapped = std::move(mapped);
+  return ds;
+}
+
+}  // namespace marquee

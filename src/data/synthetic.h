@@ -20,7 +20,11 @@ struct SyntheticOptions {
   uint64_t seed = 7;
 };
 
-// Deterministic for a given options struct (independent of thread count).
+// Deterministic for a given options struct (independent of thread count). User ids are
+// "u1".."uN" and item ids "i1".."iM"; every user has at least 5 interactions and no (user, item)
+// pair repeats; times are Unix seconds from 2015 on (a user's history spans at most about three
+// years), strictly increasing per user. Throws kInvalidArgument when the counts cannot be met
+// (interactions < 5 * users or > users * items) or an option is out of range.
 Dataset GenerateSynthetic(const SyntheticOptions& options, int threads);
 
 }  // namespace marquee
