@@ -29,8 +29,8 @@ class ParamReader {
     if (!v.is_number()) Bad(key, "a number", v);
     double x = v.get<double>();
     if (!(x >= min && x <= max)) {
-      Fail(ErrorCode::kInvalidArgument, "[model] {} = {} is out of range for family '{}' ({} .. {})",
-           key, x, family_, min, max);
+      Fail(ErrorCode::kInvalidArgument,
+           "[model] {} = {} is out of range for family '{}' ({} .. {})", key, x, family_, min, max);
     }
     resolved_[key] = x;
     return x;
@@ -43,8 +43,8 @@ class ParamReader {
     if (!v.is_number_integer()) Bad(key, "an integer", v);
     int64_t x = v.get<int64_t>();
     if (x < min || x > max) {
-      Fail(ErrorCode::kInvalidArgument, "[model] {} = {} is out of range for family '{}' ({} .. {})",
-           key, x, family_, min, max);
+      Fail(ErrorCode::kInvalidArgument,
+           "[model] {} = {} is out of range for family '{}' ({} .. {})", key, x, family_, min, max);
     }
     resolved_[key] = x;
     return x;
@@ -78,7 +78,9 @@ class ParamReader {
   // Rejects keys that no accessor asked for. Keys the pipeline owns are ignored.
   void Finish() {
     for (const auto& [k, v] : params_.items()) {
-      if (known_.count(k) || k == "family" || k == "name" || k == "description") continue;
+      if (known_.count(k) || k == "family" || k == "name" || k == "description" || k == "seed") {
+        continue;
+      }
       Fail(ErrorCode::kInvalidArgument, "unknown parameter '{}' for family '{}' (known: {})", k,
            family_, fmt::join(known_, ", "));
     }

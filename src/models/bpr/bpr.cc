@@ -1,1 +1,373 @@
-// Placeholder: being written (see issue #2).
+// BPR-MF: Bayesian personalised ranking with matrix factorisation (Rendle, Freudenthaler,
+// Gantner & Schmidt-Thieme 2009, "BPR: Bayesian Personalized Ranking from Implicit Feedback").
+// Scores are x̂_ui = ⟨w_u, h_i⟩ + b_i (the item bias b is optional); SGD maximises
+//
+//   Σ_{(u,i,j)} ln σ(x̂_ui − x̂_uj) − reg·(‖w_u‖² + ‖h_i‖² + ‖h_j‖² + b_i² + b_j²)
+//
+// over triples of a positive (u,i) and a sampled negative j ∉ I_u. Every stored entry of the
+// training matrix is a positive (values are not used).
+//
+// Deterministic parallel SGD (a DSGD schedule, Gemulla et al. 2011, "Large-scale matrix
+// factorization with distributed stochastic gradient descent"): users are split into T blocks of
+// about equal interaction count and items into T blocks by a seeded random permutation. An epoch
+// has T sub-epochs; in sub-epoch s, thread t takes the positives (u,i) of its user block t whose
+// item lies in item block (t+s) mod T, and samples each negative uniformly from that same item
+// block (rejecting the user's positives, at most kMaxRejections redraws, else the triple is
+// skipped). Within a sub-epoch threads touch disjoint users and disjoint items, so there are no
+// races; every (epoch, s, t) has its own RNG stream and shuffles its positives, and sub-epochs
+// are separated by a barrier. The result is a function of (seed, T); with T = 1 this is plain
+// BPR with uniform negatives over all items.
+//
+// Fold-in (ScoreBatch): BPR has no closed-form user solve, so a history is folded in with the
+// exact ridge problem of the iALS user step (Hu et al. 2008; Rendle et al. 2022) against the
+// learned item representations f_i = [h_i, b_i] (the bias as one more factor; just h_i without
+// bias), see models/ials/factor_math.h:
+//
+//   w̃ = argmin Σ_{i∈hist} (⟨w̃, f_i⟩ − 1)² + α0·Σ_{all i} ⟨w̃, f_i⟩² + λ·(tr(G)/d)·‖w̃‖²,  G = FᵀF,
+//
+// with α0 = foldin_unobserved_weight and λ = foldin_reg relative to the mean eigenvalue tr(G)/d
+// of G, which makes the fold-in invariant to the scale of the factors. Scores are ⟨w̃, f_i⟩: the
+// weight on the bias is fitted per user instead of fixed at 1, so the bias keeps the right
+// proportion to the folded-in factor (fixing it at 1 with target 1 − b_i halves recall@20 on
+// ML-100K). Deterministic, O(|hist|d² + d³) per query.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "common/log.h"
+#include "common/thread_pool.h"
+#include "marquee/error.h"
+#include "models/artifact.h"
+#include "models/families.h"
+#include "models/ials/factor_math.h"
+#include "models/params.h"
+
+namespace marquee {
+namespace {
+
+using mf::RowMatrixXf;
+
+constexpr int kMaxRejections = 16;
+constexpr size_t kChunk = 4096;  // positives whose negatives are drawn ahead
+constexpr size_t kPrefetch = 8;  // triples prefetched ahead of the update
+
+struct Triple {
+  uint32_t u, i, j;
+};
+
+// A one-hash bit filter over the (user, item) positives with 16 bits per positive (about 6% false
+// positives): MayContain(u, j) == false proves that j is not a positive of u, with one random
+// memory access instead of the chain of cache misses of a binary search in u's row.
+class PairFilter {
+ public:
+  explicit PairFilter(const CsrMatrix& x) {
+    uint64_t bits = 64;
+    while (bits < 16 * x.nnz()) bits <<= 1;
+    shift_ = 64 - std::countr_zero(bits);
+    words_.assign(bits / 64, 0);
+    for (uint32_t u = 0; u < x.rows; ++u) {
+      for (uint32_t j : x.row_indices(u)) {
+        const uint64_t b = Bit(u, j);
+        words_[b >> 6] |= uint64_t{1} << (b & 63);
+      }
+    }
+  }
+  bool MayContain(uint32_t u, uint32_t j) const {
+    const uint64_t b = Bit(u, j);
+    return (words_[b >> 6] >> (b & 63)) & 1;
+  }
+  void Prefetch(uint32_t u, uint32_t j) const { __builtin_prefetch(&words_[Bit(u, j) >> 6]); }
+
+ private:
+  uint64_t Bit(uint32_t u, uint32_t j) const {
+    return mf::Mix64((static_cast<uint64_t>(u) << 32) | j) >> shift_;
+  }
+  int shift_ = 58;
+  std::vector<uint64_t> words_;
+};
+
+// Whether the sorted `row` holds `key`: a branch-free binary search (conditional moves instead of
+// unpredictable branches; it dominated the epoch time as std::binary_search).
+inline bool Contains(std::span<const uint32_t> row, uint32_t key) {
+  size_t n = row.size();
+  if (n == 0) return false;
+  const uint32_t* base = row.data();
+  while (n > 1) {
+    const size_t half = n / 2;
+    base = base[half] <= key ? base + half : base;
+    n -= half;
+  }
+  return *base == key;
+}
+
+class Bpr final : public Recommender {
+ public:
+  explicit Bpr(const nlohmann::json& params) {
+    ParamReader p("bpr", params);
+    // Defaults tuned on MovieLens-100K strong generalisation (recall@20, averaged over splits);
+    // more epochs help a little (+0.005 at 100) at twice the cost.
+    factors_ = static_cast<int>(p.Integer("factors", 64, 1, 4096));
+    epochs_ = static_cast<int>(p.Integer("epochs", 50, 0, 100000));
+    learning_rate_ = p.Number("learning_rate", 0.05, 0.0, 100.0);
+    reg_ = p.Number("reg", 0.002, 0.0, 1e3);
+    use_bias_ = p.Bool("use_bias", true);
+    init_stddev_ = p.Number("init_stddev", 0.1, 0.0, 1e3);
+    negatives_ = static_cast<int>(p.Integer("negatives_per_positive", 1, 1, 1000));
+    foldin_reg_ = p.Number("foldin_reg", 1.0, 0.0, 1e9);
+    foldin_unobserved_weight_ = p.Number("foldin_unobserved_weight", 0.3, 0.0, 1e9);
+    p.Finish();
+    params_ = p.resolved();
+  }
+  std::string_view family() const override { return "bpr"; }
+  nlohmann::json params() const override { return params_; }
+  uint32_t num_items() const override { return static_cast<uint32_t>(h_.rows()); }
+
+  void Fit(const CsrMatrix& x, const Context& ctx) override {
+    const uint32_t users = x.rows, items = x.cols;
+    const int k = factors_;
+    const uint32_t t_count =
+        static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>({ctx.threads, users, items})));
+    // Item blocks: a seeded random permutation cut into T equal parts (spreads popular items).
+    mf::Rng setup(mf::DeriveSeed(ctx.seed, 0xB9B0));
+    std::vector<uint32_t> perm(items);
+    for (uint32_t i = 0; i < items; ++i) perm[i] = i;
+    setup.Shuffle(perm);
+    std::vector<uint32_t> item_block(items);
+    std::vector<std::vector<uint32_t>> block_items(t_count);
+    for (uint32_t p = 0; p < items; ++p) {
+      const auto b = static_cast<uint32_t>(static_cast<uint64_t>(p) * t_count / items);
+      item_block[perm[p]] = b;
+      block_items[b].push_back(perm[p]);
+    }
+    for (auto& v : block_items) std::sort(v.begin(), v.end());
+    // User blocks: contiguous ranges with about nnz/T interactions each. Bucket (t, b) holds the
+    // positives of user block t in item block b, in row order.
+    std::vector<std::vector<std::pair<uint32_t, uint32_t>>> buckets(static_cast<size_t>(t_count) *
+                                                                    t_count);
+    {
+      uint32_t t = 0;
+      const uint64_t nnz = x.nnz();
+      for (uint32_t u = 0; u < users; ++u) {
+        while (t + 1 < t_count && x.indptr[u] >= nnz * (t + 1) / t_count) ++t;
+        for (uint32_t i : x.row_indices(u)) {
+          buckets[static_cast<size_t>(t) * t_count + item_block[i]].emplace_back(u, i);
+        }
+      }
+    }
+    // Initialisation: W, H ~ N(0, init_stddev²) drawn sequentially; biases 0.
+    mf::Rng init(mf::DeriveSeed(ctx.seed, 0x1417));
+    w_.resize(users, k);
+    h_.resize(items, k);
+    mf::FillNormal(w_, init_stddev_, init);
+    mf::FillNormal(h_, init_stddev_, init);
+    bias_.assign(items, 0.0f);
+
+    const auto lr = static_cast<float>(learning_rate_);
+    const auto reg = static_cast<float>(reg_);
+    std::vector<uint64_t> skipped(t_count, 0);
+    std::vector<std::vector<Triple>> chunk_triples(t_count);
+    const PairFilter filter(x);
+    ctx.Report("bpr", 0.0);
+    Stopwatch total;
+    for (int epoch = 0; epoch < epochs_; ++epoch) {
+      Stopwatch sw;
+      for (uint32_t s = 0; s < t_count; ++s) {
+        ParallelFor(t_count, static_cast<int>(t_count), [&](size_t begin, size_t end, int) {
+          for (size_t t = begin; t < end; ++t) {
+            const uint32_t b = static_cast<uint32_t>((t + s) % t_count);
+            auto& bucket = buckets[t * t_count + b];
+            const auto& candidates = block_items[b];
+            if (bucket.empty() || candidates.empty()) continue;
+            mf::Rng rng(mf::DeriveSeed(ctx.seed, static_cast<uint64_t>(epoch) + 1, s + 1, t + 1));
+            rng.Shuffle(bucket);
+            // Triples are drawn a chunk at a time (the draws do not depend on the model, so they
+            // can be made ahead, in a fixed order) and the rows of upcoming triples are
+            // prefetched: sampling and updates are bound by random memory access.
+            std::vector<Triple>& triples = chunk_triples[t];
+            auto draw = [&] { return candidates[rng.Uniform(candidates.size())]; };
+            for (size_t first = 0; first < bucket.size(); first += kChunk) {
+              const size_t last = std::min(bucket.size(), first + kChunk);
+              // First candidate negative of every (positive, n); its filter word is prefetched.
+              triples.clear();
+              for (size_t q = first; q < last; ++q) {
+                for (int n = 0; n < negatives_; ++n) {
+                  triples.push_back({bucket[q].first, bucket[q].second, draw()});
+                  filter.Prefetch(triples.back().u, triples.back().j);
+                }
+              }
+              // Rejection of the user's positives: the filter clears most candidates with one
+              // cached lookup; the rest are checked exactly and redrawn.
+              size_t kept = 0;
+              for (Triple tr : triples) {
+                auto ok = [&] {
+                  return !filter.MayContain(tr.u, tr.j) || !Contains(x.row_indices(tr.u), tr.j);
+                };
+                bool accepted = ok();
+                for (int tries = 0; !accepted && tries < kMaxRejections; ++tries) {
+                  tr.j = draw();
+                  accepted = ok();
+                }
+                if (accepted) {
+                  triples[kept++] = tr;
+                } else {
+                  ++skipped[t];
+                }
+              }
+              triples.resize(kept);
+              for (size_t q = 0; q < triples.size(); ++q) {
+                if (q + kPrefetch < triples.size()) Prefetch(triples[q + kPrefetch]);
+                Step(triples[q].u, triples[q].i, triples[q].j, lr, reg);
+              }
+            }
+          }
+        });
+      }
+      ctx.Report("bpr", static_cast<double>(epoch + 1) / epochs_);
+      spdlog::debug("bpr: epoch {}/{} took {:.2f}s", epoch + 1, epochs_, sw.Seconds());
+    }
+    uint64_t skipped_total = 0;
+    for (uint64_t v : skipped) skipped_total += v;
+    const double secs = total.Seconds();
+    spdlog::info(
+        "bpr: {} users x {} items, {} nnz, k={}, {} epochs on {} blocks in {:.2f}s ({:.2f}s/epoch, "
+        "{} triples skipped)",
+        users, items, x.nnz(), k, epochs_, t_count, secs, epochs_ > 0 ? secs / epochs_ : 0.0,
+        skipped_total);
+    PrepareFoldIn(ctx.threads);
+  }
+
+  void ScoreBatch(const CsrMatrix& hist, std::span<float> out, const Context& ctx) const override {
+    const size_t ni = static_cast<size_t>(h_.rows());
+    if (out.size() != static_cast<size_t>(hist.rows) * ni) {
+      Fail(ErrorCode::kInternal, "ScoreBatch: output has {} floats, need {}", out.size(),
+           static_cast<size_t>(hist.rows) * ni);
+    }
+    const Eigen::Index d = f_.cols();
+    const double a0 = foldin_unobserved_weight_;
+    const double lambda =
+        foldin_reg_ * gram_.trace() / static_cast<double>(std::max<Eigen::Index>(d, 1));
+    ParallelFor(hist.rows, ctx.threads, [&](size_t begin, size_t end, int) {
+      mf::RidgeScratch scratch;
+      std::vector<uint32_t> items;
+      const auto rows = static_cast<Eigen::Index>(end - begin);
+      RowMatrixXf wb(rows, d);
+      for (size_t r = begin; r < end; ++r) {
+        items.clear();
+        for (uint32_t i : hist.row_indices(static_cast<uint32_t>(r))) {
+          if (i < ni) items.push_back(i);  // items unknown to the model carry no signal
+        }
+        mf::RidgeSolve(
+            f_, items, [](size_t, double& c, double& t) { c = t = 1.0; }, gram_, a0, lambda,
+            scratch, wb.row(static_cast<Eigen::Index>(r - begin)).data());
+      }
+      mf::ScoreWithFactors(wb, f_, out.data() + begin * ni, ni);
+    });
+  }
+
+  void Save(ArtifactWriter& w) const override {
+    const auto k = static_cast<uint64_t>(factors_);
+    w.Add<float>("item_factors", {h_.data(), static_cast<size_t>(h_.size())},
+                 {static_cast<uint64_t>(h_.rows()), k});
+    w.Add<float>("item_bias", bias_);
+    w.Add<float>("user_factors", {w_.data(), static_cast<size_t>(w_.size())},
+                 {static_cast<uint64_t>(w_.rows()), k});
+  }
+
+  void Load(const ArtifactReader& r) override {
+    LoadFactors(r, "item_factors", h_);
+    LoadFactors(r, "user_factors", w_);
+    bias_ = r.GetVector<float>("item_bias");
+    if (bias_.size() != static_cast<size_t>(h_.rows())) {
+      Fail(ErrorCode::kCorruption, "bpr artifact: {} item biases for {} items", bias_.size(),
+           h_.rows());
+    }
+    PrepareFoldIn(1);
+  }
+
+ private:
+  void Prefetch(const Triple& tr) const {
+    const size_t bytes = static_cast<size_t>(factors_) * sizeof(float);
+    for (size_t off = 0; off < bytes; off += 64) {
+      __builtin_prefetch(reinterpret_cast<const char*>(w_.row(tr.u).data()) + off, 1);
+      __builtin_prefetch(reinterpret_cast<const char*>(h_.row(tr.i).data()) + off, 1);
+      __builtin_prefetch(reinterpret_cast<const char*>(h_.row(tr.j).data()) + off, 1);
+    }
+    if (use_bias_) {
+      __builtin_prefetch(&bias_[tr.i], 1);
+      __builtin_prefetch(&bias_[tr.j], 1);
+    }
+  }
+
+  // One SGD step on the triple (u, i, j).
+  void Step(uint32_t u, uint32_t i, uint32_t j, float lr, float reg) {
+    const Eigen::Index k = factors_;
+    Eigen::Map<Eigen::VectorXf> wu(w_.row(u).data(), k);
+    Eigen::Map<Eigen::VectorXf> hi(h_.row(i).data(), k);
+    Eigen::Map<Eigen::VectorXf> hj(h_.row(j).data(), k);
+    float x = wu.dot(hi - hj);
+    if (use_bias_) x += bias_[i] - bias_[j];
+    // d/dx ln σ(x) = σ(−x) = 1 / (1 + e^x); saturates to 0 or 1 without overflow issues.
+    const float g = 1.0f / (1.0f + std::exp(x));
+    for (Eigen::Index f = 0; f < k; ++f) {
+      const float wf = wu[f], hif = hi[f], hjf = hj[f];
+      wu[f] = wf + lr * (g * (hif - hjf) - reg * wf);
+      hi[f] = hif + lr * (g * wf - reg * hif);
+      hj[f] = hjf + lr * (-g * wf - reg * hjf);
+    }
+    if (use_bias_) {
+      bias_[i] += lr * (g - reg * bias_[i]);
+      bias_[j] += lr * (-g - reg * bias_[j]);
+    }
+  }
+
+  // F = [H, b] (or H without bias) and G = FᵀF for the fold-in.
+  void PrepareFoldIn(int threads) {
+    const Eigen::Index k = h_.cols();
+    f_.resize(h_.rows(), use_bias_ ? k + 1 : k);
+    f_.leftCols(k) = h_;
+    if (use_bias_) {
+      f_.col(k) = Eigen::Map<const Eigen::VectorXf>(bias_.data(), h_.rows());
+    }
+    gram_ = mf::Gramian(f_, threads);
+  }
+
+  void LoadFactors(const ArtifactReader& r, const std::string& name, RowMatrixXf& m) const {
+    const auto shape = r.Shape(name);
+    if (shape.size() != 2 || shape[1] != static_cast<uint64_t>(factors_)) {
+      Fail(ErrorCode::kCorruption, "bpr artifact: {} is not an n x {} matrix", name, factors_);
+    }
+    const auto data = r.Get<float>(name);
+    if (data.size() != shape[0] * shape[1]) {
+      Fail(ErrorCode::kCorruption, "bpr artifact: {} has {} values, shape says {}", name,
+           data.size(), shape[0] * shape[1]);
+    }
+    m = Eigen::Map<const RowMatrixXf>(data.data(), static_cast<Eigen::Index>(shape[0]),
+                                      static_cast<Eigen::Index>(shape[1]));
+  }
+
+  int factors_ = 64;
+  int epochs_ = 50;
+  double learning_rate_ = 0.05;
+  double reg_ = 0.002;
+  bool use_bias_ = true;
+  double init_stddev_ = 0.1;
+  int negatives_ = 1;
+  double foldin_reg_ = 1.0;
+  double foldin_unobserved_weight_ = 0.3;
+  nlohmann::json params_;
+  RowMatrixXf w_;  // users x k
+  RowMatrixXf h_;  // items x k
+  std::vector<float> bias_;
+  RowMatrixXf f_;         // fold-in item representations [H, b] (items x d)
+  Eigen::MatrixXd gram_;  // FᵀF
+};
+
+}  // namespace
+
+std::unique_ptr<Recommender> NewBpr(const nlohmann::json& params) {
+  return std::make_unique<Bpr>(params);
+}
+
+}  // namespace marquee

@@ -1,1 +1,178 @@
-// Placeholder: being written (see issue #2).
+// EASE (Steck 2019, "Embarrassingly Shallow Autoencoders for Sparse Data"): a closed-form
+// item-item model. With G = XᵀX + λI and P = G⁻¹, the weights are B = I − P·diag(1/diag(P)),
+// i.e. B_ij = −P_ij / P_jj and B_jj = 0. A user's scores are x_u·B, so fold-in is free.
+// P is computed through LAPACK's Cholesky factorisation (potrf) and inverse (potri).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include <spdlog/spdlog.h>
+
+#include "common/log.h"
+#include "common/thread_pool.h"
+#include "marquee/error.h"
+#include "models/artifact.h"
+#include "models/families.h"
+#include "models/linalg.h"
+#include "models/params.h"
+
+namespace marquee {
+namespace {
+
+class Ease final : public Recommender {
+ public:
+  explicit Ease(const nlohmann::json& params) {
+    ParamReader p("ease", params);
+    lambda_ = p.Number("lambda", 500.0, 0.0, 1e12);
+    precision_ = p.Choice("precision", "float32", {"float32", "float64"});
+    max_items_ = static_cast<uint32_t>(p.Integer("max_items", 0, 0, 1 << 20));
+    p.Finish();
+    params_ = p.resolved();
+  }
+  std::string_view family() const override { return "ease"; }
+  nlohmann::json params() const override { return params_; }
+  uint32_t num_items() const override { return num_items_; }
+
+  void Fit(const CsrMatrix& x, const Context& ctx) override {
+    num_items_ = x.cols;
+    // Keep every item, or the max_items most popular ones (ties: lower index).
+    std::vector<uint32_t> counts(x.cols, 0);
+    for (uint32_t c : x.indices) ++counts[c];
+    std::vector<uint32_t> order(x.cols);
+    std::iota(order.begin(), order.end(), 0u);
+    uint32_t n = x.cols;
+    if (max_items_ > 0 && max_items_ < x.cols) {
+      std::stable_sort(order.begin(), order.end(),
+                       [&](uint32_t a, uint32_t b) { return counts[a] > counts[b]; });
+      n = max_items_;
+      order.resize(n);
+      std::sort(order.begin(), order.end());
+    }
+    kept_ = order;
+    col_map_.assign(x.cols, -1);
+    for (uint32_t r = 0; r < n; ++r) col_map_[kept_[r]] = static_cast<int32_t>(r);
+    n_ = n;
+    if (precision_ == "float64") {
+      FitTyped<double>(x, ctx, b64_);
+      b32_.clear();
+    } else {
+      FitTyped<float>(x, ctx, b32_);
+      b64_.clear();
+    }
+  }
+
+  void ScoreBatch(const CsrMatrix& h, std::span<float> out, const Context& ctx) const override {
+    const size_t ni = num_items_;
+    if (out.size() != static_cast<size_t>(h.rows) * ni) {
+      Fail(ErrorCode::kInternal, "ScoreBatch: output has {} floats, need {}", out.size(),
+           static_cast<size_t>(h.rows) * ni);
+    }
+    const bool f64 = !b64_.empty();
+    std::vector<double> acc(n_);
+    for (uint32_t r = 0; r < h.rows; ++r) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (uint64_t p = h.indptr[r]; p < h.indptr[r + 1]; ++p) {
+        if (h.indices[p] >= ni) continue;
+        const int32_t j = col_map_[h.indices[p]];
+        if (j < 0) continue;
+        const size_t off = static_cast<size_t>(j) * n_;
+        if (f64) {
+          const double* row = b64_.data() + off;
+          for (uint32_t k = 0; k < n_; ++k) acc[k] += row[k];
+        } else {
+          const float* row = b32_.data() + off;
+          for (uint32_t k = 0; k < n_; ++k) acc[k] += row[k];
+        }
+      }
+      float* o = out.data() + static_cast<size_t>(r) * ni;
+      if (n_ == ni) {
+        for (uint32_t k = 0; k < n_; ++k) o[k] = static_cast<float>(acc[k]);
+      } else {
+        std::fill(o, o + ni, -std::numeric_limits<float>::infinity());
+        for (uint32_t k = 0; k < n_; ++k) o[kept_[k]] = static_cast<float>(acc[k]);
+      }
+    }
+  }
+
+  void Save(ArtifactWriter& w) const override {
+    w.Add<uint32_t>("kept_items", kept_);
+    if (!b64_.empty()) {
+      w.Add<double>("B", b64_, {n_, n_});
+    } else {
+      w.Add<float>("B", b32_, {n_, n_});
+    }
+    w.header()["ease"] = {{"num_items", num_items_}, {"modelled_items", n_}};
+  }
+
+  void Load(const ArtifactReader& r) override {
+    num_items_ = r.header().at("ease").at("num_items").get<uint32_t>();
+    kept_ = r.GetVector<uint32_t>("kept_items");
+    n_ = static_cast<uint32_t>(kept_.size());
+    auto shape = r.Shape("B");
+    if (shape.size() != 2 || shape[0] != n_ || shape[1] != n_) {
+      Fail(ErrorCode::kCorruption, "EASE artifact: B is not {}x{}", n_, n_);
+    }
+    if (precision_ == "float64") {
+      b64_ = r.GetVector<double>("B");
+      b32_.clear();
+    } else {
+      b32_ = r.GetVector<float>("B");
+      b64_.clear();
+    }
+    col_map_.assign(num_items_, -1);
+    for (uint32_t k = 0; k < n_; ++k) {
+      if (kept_[k] >= num_items_) Fail(ErrorCode::kCorruption, "EASE artifact: bad item index");
+      col_map_[kept_[k]] = static_cast<int32_t>(k);
+    }
+  }
+
+ private:
+  template <typename T>
+  void FitTyped(const CsrMatrix& x, const Context& ctx, std::vector<T>& b) {
+    const size_t n = n_;
+    b.assign(n * n, T(0));
+    Stopwatch sw;
+    ctx.Report("ease gram", 0.0);
+    CsrMatrix xt = x.Transpose();
+    SparseGram<T>(x, xt, col_map_, n_, b.data(), ctx.threads);
+    for (size_t i = 0; i < n; ++i) b[i * n + i] += static_cast<T>(lambda_);
+    const double gram_s = sw.Seconds();
+    ctx.Report("ease inverse", 0.0);
+    Stopwatch inv;
+    InvertSpdInPlace<T>(b.data(), n_, ctx.threads);
+    const double inv_s = inv.Seconds();
+    // B = -P / diag(P) column-wise, zero diagonal.
+    std::vector<T> diag(n);
+    for (size_t j = 0; j < n; ++j) diag[j] = b[j * n + j];
+    ParallelFor(n, ctx.threads, [&](size_t begin, size_t end, int) {
+      for (size_t i = begin; i < end; ++i) {
+        T* row = b.data() + i * n;
+        for (size_t j = 0; j < n; ++j) row[j] = -row[j] / diag[j];
+        row[i] = T(0);
+      }
+    });
+    ctx.Report("ease", 1.0);
+    spdlog::info("ease: {} items, gram {:.2f}s, cholesky inverse {:.2f}s ({:.1f} GFLOP/s)", n_,
+                 gram_s, inv_s, inv_s > 0 ? static_cast<double>(n) * n * n / inv_s / 1e9 : 0.0);
+  }
+
+  double lambda_ = 500.0;
+  std::string precision_ = "float32";
+  uint32_t max_items_ = 0;
+  nlohmann::json params_;
+  uint32_t num_items_ = 0;
+  uint32_t n_ = 0;
+  std::vector<uint32_t> kept_;
+  std::vector<int32_t> col_map_;
+  std::vector<float> b32_;
+  std::vector<double> b64_;
+};
+
+}  // namespace
+
+std::unique_ptr<Recommender> NewEase(const nlohmann::json& params) {
+  return std::make_unique<Ease>(params);
+}
+
+}  // namespace marquee

@@ -1,0 +1,200 @@
+// Numerical helpers shared by the matrix-factorisation families (iALS and BPR): a portable
+// deterministic RNG, the Gramian of a factor matrix, and the exact ridge solve that is the iALS
+// user step (also BPR's fold-in). Header-only; internal to marquee_models.
+#pragma once
+
+// GCC 12 reports false -Wmaybe-uninitialized positives inside Eigen's AVX-512 packet code
+// (_mm512_undefined_ps; GCC bug 105593). Silenced for Eigen's headers only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "common/thread_pool.h"
+
+namespace marquee::mf {
+
+// Factor matrices: one row per user or item, rows contiguous (float32, as served).
+using RowMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// SplitMix64 finaliser (Steele et al. 2014): a bijective 64-bit mixer used to derive
+// independent seeds from (seed, stream ids).
+inline uint64_t Mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+inline uint64_t DeriveSeed(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0) {
+  return Mix64(Mix64(Mix64(Mix64(seed) ^ a) ^ b) ^ c);
+}
+
+// std::mt19937_64 (whose output sequence the standard fixes) with distributions written out
+// here, because std::uniform_int_distribution / normal_distribution differ between standard
+// libraries. Same seed => same numbers on every platform.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : gen_(seed) {}
+  uint64_t Next() { return gen_(); }
+  // Uniform in [0, n), n >= 1 (Lemire 2019, unbiased multiply-and-reject).
+  uint64_t Uniform(uint64_t n) {
+    unsigned __int128 m = static_cast<unsigned __int128>(gen_()) * n;
+    uint64_t low = static_cast<uint64_t>(m);
+    if (low < n) {
+      const uint64_t threshold = (0 - n) % n;
+      while (low < threshold) {
+        m = static_cast<unsigned __int128>(gen_()) * n;
+        low = static_cast<uint64_t>(m);
+      }
+    }
+    return static_cast<uint64_t>(m >> 64);
+  }
+  // Uniform in (0, 1): 53 random bits, never 0.
+  double Open01() { return (static_cast<double>(gen_() >> 11) + 0.5) * 0x1.0p-53; }
+  // Standard normal by the Box-Muller transform (both outputs used).
+  double Normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double r = std::sqrt(-2.0 * std::log(Open01()));
+    const double theta = 6.283185307179586476925 * Open01();
+    spare_ = r * std::sin(theta);
+    has_spare_ = true;
+    return r * std::cos(theta);
+  }
+  template <typename T>
+  void Shuffle(std::vector<T>& v) {  // Fisher-Yates
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[Uniform(i)]);
+  }
+
+ private:
+  std::mt19937_64 gen_;
+  bool has_spare_ = false;
+  double spare_ = 0.0;
+};
+
+// Fills `m` row by row with N(0, stddev²) draws (sequential, so independent of threads).
+inline void FillNormal(RowMatrixXf& m, double stddev, Rng& rng) {
+  float* p = m.data();
+  for (Eigen::Index k = 0; k < m.size(); ++k) p[k] = static_cast<float>(stddev * rng.Normal());
+}
+
+// G = FᵀF (k x k) in double. Rows are processed in fixed chunks whose double GEMMs run in
+// parallel and are added in chunk order, so the result is independent of the thread count.
+inline Eigen::MatrixXd Gramian(const RowMatrixXf& f, int threads) {
+  const Eigen::Index n = f.rows(), k = f.cols();
+  constexpr Eigen::Index kChunk = 2048;
+  const size_t chunks = static_cast<size_t>((n + kChunk - 1) / kChunk);
+  const size_t round = static_cast<size_t>(std::max(threads, 1));
+  Eigen::MatrixXd g = Eigen::MatrixXd::Zero(k, k);
+  std::vector<Eigen::MatrixXd> partial(std::min(round, std::max<size_t>(chunks, 1)));
+  for (size_t first = 0; first < chunks; first += round) {
+    const size_t count = std::min(round, chunks - first);
+    ParallelFor(count, threads, [&](size_t begin, size_t end, int) {
+      for (size_t c = begin; c < end; ++c) {
+        const Eigen::Index row0 = static_cast<Eigen::Index>(first + c) * kChunk;
+        const Eigen::Index rows = std::min(kChunk, n - row0);
+        const Eigen::MatrixXd block = f.middleRows(row0, rows).cast<double>();
+        partial[c].setZero(k, k);
+        partial[c].selfadjointView<Eigen::Lower>().rankUpdate(block.transpose());
+      }
+    });
+    for (size_t c = 0; c < count; ++c) g += partial[c];
+  }
+  g.triangularView<Eigen::StrictlyUpper>() = g.transpose();
+  return g;
+}
+
+// ⟨a, b⟩ over d floats in a fixed summation order (16 interleaved partial sums, then a fixed
+// tree), whatever the alignment of a and b; vectorised by the compiler.
+inline float DotFixedOrder(const float* a, const float* b, Eigen::Index d) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  Eigen::Index k = 0;
+  for (; k + kLanes <= d; k += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += a[k + l] * b[k + l];
+  }
+  for (int l = 0; k < d; ++k, ++l) lanes[l] += a[k] * b[k];
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int l = 0; l < width; ++l) lanes[l] += lanes[l + width];
+  }
+  return lanes[0];
+}
+
+// out[r * ld + i] = ⟨w_r, f_i⟩ for every row r of `w` and item i of `f`. Each score is computed by
+// DotFixedOrder, so it does not depend on the batch it came in, the thread count or alignment
+// (a GEMM's result does: its kernels differ with the matrix sizes). Items are walked in tiles
+// that stay in cache while every query row visits them.
+inline void ScoreWithFactors(const RowMatrixXf& w, const RowMatrixXf& f, float* out, size_t ld) {
+  constexpr Eigen::Index kTile = 256;
+  const Eigen::Index d = f.cols();
+  for (Eigen::Index i0 = 0; i0 < f.rows(); i0 += kTile) {
+    const Eigen::Index i1 = std::min(f.rows(), i0 + kTile);
+    for (Eigen::Index r = 0; r < w.rows(); ++r) {
+      const float* wr = w.row(r).data();
+      float* o = out + static_cast<size_t>(r) * ld;
+      for (Eigen::Index i = i0; i < i1; ++i) o[i] = DotFixedOrder(f.row(i).data(), wr, d);
+    }
+  }
+}
+
+// Scratch space of RidgeSolve; one per thread.
+struct RidgeScratch {
+  Eigen::MatrixXd a;
+  Eigen::VectorXd b;
+  Eigen::MatrixXd rows;  // gathered, confidence-scaled factor rows
+  Eigen::VectorXd rhs;
+  Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt;
+};
+
+// Exact solve of the weighted ridge problem that is the iALS user step (Hu et al. 2008;
+// Rendle et al. 2022):
+//   w = argmin Σ_{n} c_n (⟨w, h_{i_n}⟩ − t_n)² + a0 · Σ_{all items i} ⟨w, h_i⟩² + reg · ‖w‖²
+//     = (Σ_n c_n h h ᵀ + a0·G + reg·I)⁻¹ Σ_n c_n t_n h,          G = HᵀH,
+// formed and factorised (Cholesky) in double. `entry(n, c, t)` sets the confidence c_n > 0 and
+// target t_n of the n-th of `count` history items `items[n]` (rows of `h`). Writes k floats.
+template <typename EntryFn>
+void RidgeSolve(const RowMatrixXf& h, std::span<const uint32_t> items, EntryFn entry,
+                const Eigen::MatrixXd& gram, double a0, double reg, RidgeScratch& s, float* out) {
+  const Eigen::Index k = h.cols();
+  constexpr Eigen::Index kBlock = 128;
+  s.a.noalias() = a0 * gram;
+  s.a.diagonal().array() += reg;
+  s.b.setZero(k);
+  s.rows.resize(kBlock, k);
+  s.rhs.resize(kBlock);
+  const Eigen::Index n = static_cast<Eigen::Index>(items.size());
+  for (Eigen::Index first = 0; first < n; first += kBlock) {
+    const Eigen::Index m = std::min(kBlock, n - first);
+    for (Eigen::Index r = 0; r < m; ++r) {
+      double c = 1.0, t = 1.0;
+      entry(static_cast<size_t>(first + r), c, t);
+      const double sc = std::sqrt(c);
+      s.rows.row(r) = sc * h.row(items[static_cast<size_t>(first + r)]).cast<double>();
+      s.rhs(r) = sc * t;
+    }
+    // Σ c h hᵀ = (√c h)(√c h)ᵀ and Σ c t h = (√c h)ᵀ(√c t), a blocked SYRK / GEMV per block.
+    s.a.selfadjointView<Eigen::Lower>().rankUpdate(s.rows.topRows(m).transpose());
+    s.b.noalias() += s.rows.topRows(m).transpose() * s.rhs.head(m);
+  }
+  Eigen::Map<Eigen::VectorXf> w(out, k);
+  s.llt.compute(s.a);
+  if (s.llt.info() == Eigen::Success) {
+    w = s.llt.solve(s.b).cast<float>();
+  } else {
+    // Only reachable with reg = 0 and a0 = 0 (singular system): least-norm-ish fallback.
+    s.a.triangularView<Eigen::StrictlyUpper>() = s.a.transpose();
+    w = s.a.ldlt().solve(s.b).cast<float>();
+  }
+}
+
+}  // namespace marquee::mf
