@@ -40,8 +40,8 @@ class Dataset {
 
   // Builds a dataset from parsed rows: ids become dense in order of first appearance, rows are
   // sorted by (user, time, item). Exact duplicate rows are kept (they are data).
-  static Dataset FromRows(const std::vector<RawInteraction>& rows, bool has_values,
-                          bool has_times, std::string source);
+  static Dataset FromRows(const std::vector<RawInteraction>& rows, bool has_values, bool has_times,
+                          std::string source);
   // Builds a dataset from dense columns (all of equal length; values/times may be empty when
   // absent). Ids must index into the dictionaries. Rows are sorted by (user, time, item).
   static Dataset FromColumns(std::vector<std::string> user_ids, std::vector<std::string> item_ids,
@@ -58,8 +58,8 @@ class Dataset {
   uint64_t num_interactions() const;
   std::span<const uint32_t> users() const;
   std::span<const uint32_t> items() const;
-  std::span<const float> values() const;   // all 1 when !has_values
-  std::span<const int64_t> times() const;  // all 0 when !has_times
+  std::span<const float> values() const;           // all 1 when !has_values
+  std::span<const int64_t> times() const;          // all 0 when !has_times
   std::span<const uint64_t> user_offsets() const;  // size num_users + 1
 
   std::string_view user_id(uint32_t u) const;

@@ -41,8 +41,7 @@ void RunThreads(int threads, const std::function<void(int)>& body) {
 }
 }  // namespace
 
-void ParallelFor(size_t n, int threads,
-                 const std::function<void(size_t, size_t, int)>& fn) {
+void ParallelFor(size_t n, int threads, const std::function<void(size_t, size_t, int)>& fn) {
   if (n == 0) return;
   int t_count = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), n));
   RunThreads(t_count, [&](int t) {
@@ -57,7 +56,8 @@ void ParallelForDynamic(size_t n, int threads, size_t grain,
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);
   size_t blocks = (n + grain - 1) / grain;
-  int t_count = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), blocks));
+  int t_count =
+      static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), blocks));
   std::atomic<size_t> next{0};
   RunThreads(t_count, [&](int t) {
     for (;;) {
