@@ -1,0 +1,76 @@
+#include "pipeline/model_bundle.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "models/artifact.h"
+
+namespace marquee {
+
+std::string SaveModelBundle(const Recommender& model, const std::vector<std::string>& item_ids,
+                            const nlohmann::json& meta, const std::string& home, Env* env,
+                            std::string* digest) {
+  if (item_ids.size() != model.num_items()) {
+    Fail(ErrorCode::kInternal, "model has {} items but the dictionary {}", model.num_items(),
+         item_ids.size());
+  }
+  std::vector<uint64_t> offsets{0};
+  std::string blob;
+  for (const auto& id : item_ids) {
+    blob += id;
+    offsets.push_back(blob.size());
+  }
+  ArtifactWriter w(std::string(model.family()),
+                   {{"params", model.params()}, {"meta", meta}, {"num_items", model.num_items()}});
+  w.Add<uint64_t>("item_ids.offsets", offsets);
+  w.Add<uint8_t>("item_ids.blob", std::span<const uint8_t>(
+                                      reinterpret_cast<const uint8_t*>(blob.data()), blob.size()));
+  model.Save(w);
+  const std::string dir = home + "/artifacts";
+  env->CreateDirs(dir);
+  // Write under a unique temporary name, then rename to the digest: readers never see a
+  // partial artifact, and identical models share one file.
+  std::random_device rd;
+  const std::string tmp = fmt::format("{}/incoming-{}-{:08x}.mqm", dir, ::getpid(), rd());
+  std::string sha = w.Write(tmp, env);
+  const std::string path = dir + "/" + sha + ".mqm";
+  env->RenameFile(tmp, path);
+  if (digest != nullptr) *digest = sha;
+  return path;
+}
+
+ModelBundle LoadModelBundle(const std::string& path, Env* env) {
+  auto r = ArtifactReader::Open(path, env);
+  ModelBundle b;
+  const auto& h = r->header();
+  try {
+    b.meta = h.value("meta", nlohmann::json::object());
+    b.model = CreateRecommender(r->family(), h.at("params"));
+  } catch (const nlohmann::json::exception& e) {
+    Fail(ErrorCode::kCorruption, "'{}': damaged header: {}", path, e.what());
+  }
+  b.model->Load(*r);
+  auto offsets = r->Get<uint64_t>("item_ids.offsets");
+  auto blob = r->Get<uint8_t>("item_ids.blob");
+  if (offsets.empty() || offsets.back() > blob.size()) {
+    Fail(ErrorCode::kCorruption, "'{}': damaged item dictionary", path);
+  }
+  for (size_t i = 0; i + 1 < offsets.size(); ++i) {
+    if (offsets[i] > offsets[i + 1])
+      Fail(ErrorCode::kCorruption, "'{}': damaged item dictionary", path);
+    b.item_ids.emplace_back(reinterpret_cast<const char*>(blob.data()) + offsets[i],
+                            offsets[i + 1] - offsets[i]);
+  }
+  if (b.item_ids.size() != b.model->num_items()) {
+    Fail(ErrorCode::kCorruption, "'{}': {} item ids for a model of {} items", path,
+         b.item_ids.size(), b.model->num_items());
+  }
+  b.digest = std::filesystem::path(path).stem().string();
+  return b;
+}
+
+}  // namespace marquee

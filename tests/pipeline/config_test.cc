@@ -1,0 +1,102 @@
+#include "pipeline/config.h"
+
+#include <gtest/gtest.h>
+
+#include "marquee/error.h"
+
+namespace marquee {
+namespace {
+
+const char* kIssueConfig = R"(
+[data]
+dataset = "ml100k"
+positive_threshold = 3.5
+[split]
+protocol = "strong-generalization"
+test_users = 150
+fold_in = 0.8
+seed = 98765
+[model]
+family = "ease"
+lambda = 500.0
+[eval]
+metrics = ["recall@20", "recall@50", "ndcg@100"]
+)";
+
+std::string ErrorOf(const std::string& toml, std::vector<std::string> sets = {}) {
+  try {
+    ParseTrainConfig(toml, "/tmp/cfg/job.toml", sets);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TrainConfig, ParsesTheDocumentedContract) {
+  TrainConfig c = ParseTrainConfig(kIssueConfig, "/tmp/cfg/title-recs.toml", {});
+  EXPECT_EQ(c.data.dataset, "ml100k");
+  ASSERT_TRUE(c.data.positive_threshold.has_value());
+  EXPECT_DOUBLE_EQ(*c.data.positive_threshold, 3.5);
+  EXPECT_EQ(c.split.protocol, "strong-generalization");
+  EXPECT_EQ(c.split.test_users, 150u);
+  EXPECT_DOUBLE_EQ(c.split.fold_in, 0.8);
+  EXPECT_EQ(c.split.seed, 98765u);
+  EXPECT_EQ(c.family, "ease");
+  EXPECT_EQ(c.model_name, "title-recs");  // the file's stem
+  EXPECT_DOUBLE_EQ(c.model_params.at("lambda").get<double>(), 500.0);
+  EXPECT_FALSE(c.model_params.contains("family"));
+  EXPECT_EQ(c.metrics, (std::vector<std::string>{"recall@20", "recall@50", "ndcg@100"}));
+  EXPECT_TRUE(c.refit);
+  EXPECT_EQ(c.model_seed, 98765u);
+}
+
+TEST(TrainConfig, OverridesApplyTomlValuesAndBareStrings) {
+  TrainConfig c =
+      ParseTrainConfig(kIssueConfig, "x.toml",
+                       {"model.lambda=300", "data.dataset=other", "eval.metrics=[\"ndcg@10\"]",
+                        "split.refit=false", "model.family=ials", "model.factors=32"});
+  EXPECT_DOUBLE_EQ(c.model_params.at("lambda").get<double>(), 300.0);
+  EXPECT_EQ(c.model_params.at("factors").get<int>(), 32);
+  EXPECT_EQ(c.data.dataset, "other");
+  EXPECT_EQ(c.metrics, std::vector<std::string>{"ndcg@10"});
+  EXPECT_FALSE(c.refit);
+  EXPECT_EQ(c.family, "ials");
+}
+
+TEST(TrainConfig, RelativePathsResolveAgainstTheConfigFolder) {
+  TrainConfig c = ParseTrainConfig(
+      "[data]\ntrain = \"data/u.data\"\n[split]\nprotocol = \"given\"\neval_input = \"in.tsv\"\n"
+      "eval_target = \"/abs/t.tsv\"\n[model]\nfamily = \"popularity\"\n",
+      "/tmp/cfg/job.toml", {});
+  EXPECT_EQ(c.data.train, "/tmp/cfg/data/u.data");
+  EXPECT_EQ(c.eval_input, "/tmp/cfg/in.tsv");
+  EXPECT_EQ(c.eval_target, "/abs/t.tsv");
+}
+
+TEST(TrainConfig, ErrorsNameTheProblem) {
+  EXPECT_NE(ErrorOf("[data]\ndataset = \"x\"\n").find("[model] family is required"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[data]\n[model]\nfamily=\"ease\"\n").find("exactly one of"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[data]\ndataset=\"x\"\ntrain=\"y\"\n[model]\nfamily=\"ease\"\n")
+                .find("exactly one of"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[data]\ndataset=\"x\"\ndatset=1\n[model]\nfamily=\"ease\"\n")
+                .find("unknown key 'datset' in [data]"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[dta]\n[model]\nfamily=\"ease\"\n").find("unknown section [dta]"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[data]\ndataset=\"x\"\n[split]\ntest_users=\"many\"\n[model]\nfamily=\"e\"\n")
+                .find("test_users must be an integer"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[data]\ndataset = \n").find("job.toml:2"), std::string::npos);
+  EXPECT_NE(ErrorOf(kIssueConfig, {"lambda"}).find("section.key=value"), std::string::npos);
+  EXPECT_NE(ErrorOf(kIssueConfig, {"lambda=3"}).find("name a section"), std::string::npos);
+  EXPECT_NE(ErrorOf("[data]\ndataset=\"x\"\n[split]\nprotocol=\"given\"\n[model]\nfamily=\"e\"\n")
+                .find("eval_input"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace marquee
