@@ -19,9 +19,9 @@ inline std::string SharedData(const std::string& relative) {
   return std::filesystem::exists(path) ? path : std::string();
 }
 
-#define MARQUEE_REQUIRE_SHARED(var, rel)                                                 \
-  std::string var = ::marquee::testing::SharedData(rel);                                 \
-  if (var.empty()) {                                                                     \
+#define MARQUEE_REQUIRE_SHARED(var, rel)                                                      \
+  std::string var = ::marquee::testing::SharedData(rel);                                      \
+  if (var.empty()) {                                                                          \
     GTEST_SKIP() << "shared data file '" << (rel) << "' is absent (set MARQUEE_SHARED_DATA)"; \
   }
 

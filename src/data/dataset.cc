@@ -99,8 +99,8 @@ Dataset Dataset::FromColumns(std::vector<std::string> user_ids, std::vector<std:
   return ds;
 }
 
-Dataset Dataset::FromRows(const std::vector<RawInteraction>& rows, bool has_values,
-                          bool has_times, std::string source) {
+Dataset Dataset::FromRows(const std::vector<RawInteraction>& rows, bool has_values, bool has_times,
+                          std::string source) {
   std::unordered_map<std::string, uint32_t> uidx, iidx;
   std::vector<std::string> uids, iids;
   std::vector<uint32_t> users, items;

@@ -18,17 +18,17 @@ namespace marquee {
 struct SplitConfig {
   // "strong-generalization", "given", "leave-last-out", "temporal", "random-holdout".
   std::string protocol = "strong-generalization";
-  uint32_t test_users = 0;      // strong-generalization: held-out users (0: 10% of users)
-  double fold_in = 0.8;         // strong-generalization: share of a held-out user's items as input
-  double test_fraction = 0.2;   // random-holdout: share of each user's items as targets;
-                                // temporal: share of interactions (latest) after the cut
-  uint32_t min_items = 2;       // users need at least this many positives to be evaluated
+  uint32_t test_users = 0;     // strong-generalization: held-out users (0: 10% of users)
+  double fold_in = 0.8;        // strong-generalization: share of a held-out user's items as input
+  double test_fraction = 0.2;  // random-holdout: share of each user's items as targets;
+                               // temporal: share of interactions (latest) after the cut
+  uint32_t min_items = 2;      // users need at least this many positives to be evaluated
   uint64_t seed = 98765;
 };
 
 struct EvalSet {
-  CsrMatrix input;   // eval users x items
-  CsrMatrix target;  // eval users x items (values 1)
+  CsrMatrix input;              // eval users x items
+  CsrMatrix target;             // eval users x items (values 1)
   std::vector<uint32_t> users;  // dataset user index of each row (or UINT32_MAX if unknown)
 };
 
