@@ -1,0 +1,111 @@
+#include "registry/artifact_store.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/sha256.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+
+namespace marquee {
+namespace {
+
+constexpr std::string_view kSuffix = ".mqm";
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+ArtifactStore::ArtifactStore(std::string home, Env* env)
+    : dir_(std::move(home) + "/artifacts"), env_(env) {}
+
+bool ArtifactStore::IsDigest(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string ArtifactStore::PathFor(const std::string& digest) const {
+  if (!IsDigest(digest)) {
+    Fail(ErrorCode::kInvalidArgument, "'{}' is not an artifact digest (64 hex digits)", digest);
+  }
+  return dir_ + "/" + digest + std::string(kSuffix);
+}
+
+bool ArtifactStore::Exists(const std::string& digest) const {
+  return env_->FileExists(PathFor(digest));
+}
+
+void ArtifactStore::Verify(const std::string& digest) const {
+  const std::string path = PathFor(digest);
+  if (!env_->FileExists(path)) Fail(ErrorCode::kNotFound, "artifact '{}' is missing", path);
+  auto file = env_->MapFile(path);
+  auto bytes = file->data();
+  Sha256 sha;
+  // Hash in slices so a huge artifact is not touched twice by the page cache at once.
+  constexpr size_t kSlice = 64 << 20;
+  for (size_t off = 0; off < bytes.size(); off += kSlice) {
+    const size_t n = std::min(kSlice, bytes.size() - off);
+    sha.Update(std::string_view(reinterpret_cast<const char*>(bytes.data()) + off, n));
+  }
+  const std::string actual = sha.HexDigest();
+  if (actual != digest) {
+    Fail(ErrorCode::kCorruption, "artifact '{}' is damaged: its sha256 is {}", path, actual);
+  }
+}
+
+ModelBundle ArtifactStore::Load(const std::string& digest) const {
+  Verify(digest);
+  return LoadModelBundle(PathFor(digest), env_);
+}
+
+std::vector<std::string> ArtifactStore::List() const {
+  std::vector<std::string> out;
+  if (!env_->FileExists(dir_)) return out;
+  for (const auto& name : env_->ListDir(dir_)) {
+    if (!EndsWith(name, kSuffix)) continue;
+    std::string stem = name.substr(0, name.size() - kSuffix.size());
+    if (IsDigest(stem)) out.push_back(std::move(stem));
+  }
+  return out;
+}
+
+std::vector<std::string> ArtifactStore::ListTemporaries() const {
+  std::vector<std::string> out;
+  if (!env_->FileExists(dir_)) return out;
+  for (const auto& name : env_->ListDir(dir_)) {
+    if (name.rfind("incoming-", 0) == 0 || name.find(".tmp.") != std::string::npos) {
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
+int64_t ArtifactStore::WriterPid(const std::string& name) {
+  // incoming-<pid>-<hex>.mqm[.tmp.<pid>.<n>]
+  if (name.rfind("incoming-", 0) != 0) return 0;
+  const char* begin = name.data() + 9;
+  const char* end = name.data() + name.size();
+  int64_t pid = 0;
+  auto [p, ec] = std::from_chars(begin, end, pid);
+  if (ec != std::errc() || p == begin || p == end || *p != '-') return 0;
+  return pid;
+}
+
+void ArtifactStore::Remove(const std::string& digest) const { env_->RemoveFile(PathFor(digest)); }
+
+void ArtifactStore::RemoveTemporary(const std::string& name) const {
+  if (name.find('/') != std::string::npos) {
+    Fail(ErrorCode::kInvalidArgument, "'{}' is not a file name", name);
+  }
+  env_->RemoveFile(dir_ + "/" + name);
+}
+
+uint64_t ArtifactStore::SizeOf(const std::string& name) const {
+  return env_->FileSize(dir_ + "/" + (IsDigest(name) ? name + std::string(kSuffix) : name));
+}
+
+}  // namespace marquee

@@ -1,0 +1,210 @@
+// MetadataStore: the registry's storage interface (docs/formats/registry.md). Datasets, runs,
+// models, model versions, aliases (with the history of every move) and tags. The interface
+// speaks in domain operations, never SQL, so a second backend (PostgreSQL) can implement it
+// without touching the Registry facade; SqliteStore (sqlite_store.h) is the embedded one.
+//
+// Errors: kNotFound for a missing model/version/run named by the caller, kFailedPrecondition
+// when the state forbids the change (an alias that moved meanwhile, a run that is no longer
+// running), kUnavailable when the store stayed locked past its busy timeout, kCorruption for a
+// damaged store. Implementations must be safe to use from several threads and processes at once.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace marquee {
+
+class Env;
+
+struct DatasetRecord {
+  std::string id;      // snapshot sha256 ("snapshot"), or the sha256 of the training file ("file")
+  std::string kind;    // "snapshot" | "file"
+  std::string name;    // catalog name; "" for a file
+  std::string source;  // where the rows came from
+  nlohmann::json schema = nlohmann::json::object();  // {"values": bool, "times": bool, ...}
+  nlohmann::json stats = nlohmann::json::object();   // users, items, interactions, density...
+  int64_t first_seen_at = 0;                         // Unix seconds
+};
+
+enum class RunStatus { kRunning, kCompleted, kFailed, kInterrupted };
+std::string_view RunStatusName(RunStatus s);
+// kInvalidArgument for an unknown name.
+RunStatus ParseRunStatus(std::string_view name);
+
+struct RunRecord {
+  int64_t id = 0;
+  std::string model_name;
+  std::string family;
+  RunStatus status = RunStatus::kRunning;
+  nlohmann::json config_given = nlohmann::json::object();     // file, text, overrides
+  nlohmann::json config_resolved = nlohmann::json::object();  // after overrides and defaults
+  nlohmann::json params = nlohmann::json::object();           // the model's resolved params
+  nlohmann::json timings = nlohmann::json::object();          // stage -> seconds
+  nlohmann::json split = nlohmann::json::object();            // the split's details
+  std::vector<std::pair<std::string, double>> metrics;        // in the config's order
+  std::string dataset_id;                                     // "" until known
+  std::string protocol;                                       // e.g. "strong-generalization"
+  std::string protocol_key;  // digest of the split details: equal keys, comparable metrics
+  std::string artifact;      // sha256 of the artifact ("" when none)
+  std::string code_version;  // "marquee 0.1.0"
+  std::string host;
+  int64_t pid = 0;
+  int64_t started_at = 0;  // Unix seconds
+  int64_t ended_at = 0;    // 0 while running
+  std::string log;         // the report (completed) or the error message (failed)
+  int64_t version = 0;     // the model version this run registered; 0 if none
+
+  std::optional<double> metric(std::string_view name) const;
+};
+
+struct RunQuery {
+  std::string model;                // "" = every model
+  std::optional<RunStatus> status;  // unset = any
+  int64_t before_id = 0;            // keyset paging: runs with id < before_id (0: newest)
+  int64_t limit = 20;               // newest first; <= 0 means no limit
+  bool details = false;             // also load config, split and log (larger rows)
+};
+
+struct ModelRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string description;
+  int64_t created_at = 0;
+  int64_t num_versions = 0;
+  int64_t latest_version = 0;
+  int64_t updated_at = 0;  // the latest version's created_at
+};
+
+struct VersionRecord {
+  std::string model_name;
+  int64_t version = 0;
+  std::string artifact;  // sha256
+  int64_t run_id = 0;    // 0 when registered without a run
+  std::string dataset_id;
+  std::string family;
+  std::string protocol;
+  std::string protocol_key;
+  nlohmann::json metrics = nlohmann::json::object();  // name -> value
+  nlohmann::json metric_order = nlohmann::json::array();
+  nlohmann::json params = nlohmann::json::object();
+  int64_t created_at = 0;
+
+  std::optional<double> metric(const std::string& name) const;
+};
+
+// What RegisterVersion needs; the store allocates the version number.
+struct NewVersion {
+  std::string model_name;
+  std::string description;  // set on the model when not empty
+  std::string artifact;
+  int64_t run_id = 0;
+  std::string dataset_id;
+  std::string family;
+  std::string protocol;
+  std::string protocol_key;
+  nlohmann::json metrics = nlohmann::json::object();
+  nlohmann::json metric_order = nlohmann::json::array();
+  nlohmann::json params = nlohmann::json::object();
+  int64_t created_at = 0;
+};
+
+struct AliasMove {
+  int64_t id = 0;  // increasing with time
+  std::string alias;
+  int64_t from_version = 0;  // 0: the alias was unset
+  int64_t to_version = 0;
+  std::string action;  // "promote" | "rollback"
+  std::string note;
+  int64_t at = 0;
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // "sqlite:/path/registry.db" and the like, for messages.
+  virtual std::string Describe() const = 0;
+  // The schema version the store is at (docs/formats/registry.md).
+  virtual int SchemaVersion() = 0;
+
+  // Runs `fn` as one atomic change holding the store's write lock: every store call `fn` makes
+  // joins it, and an exception from `fn` rolls all of it back and propagates. Nested calls
+  // join the outer one. Writers elsewhere wait (up to the busy timeout) until it ends.
+  virtual void Atomically(const std::function<void()>& fn) = 0;
+
+  // --- datasets
+  // Inserts the dataset unless its id is known (records are immutable: an id names content).
+  virtual void PutDataset(const DatasetRecord& d) = 0;
+  virtual std::optional<DatasetRecord> GetDataset(const std::string& id) = 0;
+
+  // --- runs
+  // Inserts a run (its status as given, normally kRunning) and returns its new id.
+  virtual int64_t CreateRun(const RunRecord& r) = 0;
+  // Writes the outcome of run r.id (status, ended_at, params, metrics, timings, split,
+  // dataset, protocol, artifact, log). kNotFound if there is no such run; kFailedPrecondition
+  // if it is not running any more.
+  virtual void FinishRun(const RunRecord& r) = 0;
+  // With details (config, split, log).
+  virtual std::optional<RunRecord> GetRun(int64_t id) = 0;
+  // Several runs by id, in the order given, without details, read from one snapshot.
+  // kNotFound names the first id that does not exist.
+  virtual std::vector<RunRecord> GetRuns(const std::vector<int64_t>& ids) = 0;
+  // Newest first (by id), with metrics and the registered version.
+  virtual std::vector<RunRecord> ListRuns(const RunQuery& q) = 0;
+  virtual int64_t CountRuns(const RunQuery& q) = 0;
+
+  // --- models and versions
+  virtual std::vector<ModelRecord> ListModels() = 0;
+  virtual std::optional<ModelRecord> GetModel(const std::string& name) = 0;
+  // kNotFound if the model does not exist.
+  virtual void SetModelDescription(const std::string& name, const std::string& text) = 0;
+  // Creates the model if needed and adds version MAX+1, atomically: concurrent registrations
+  // get distinct, consecutive numbers.
+  virtual VersionRecord RegisterVersion(const NewVersion& v) = 0;
+  virtual std::optional<VersionRecord> GetVersion(const std::string& model, int64_t version) = 0;
+  // Oldest first.
+  virtual std::vector<VersionRecord> ListVersions(const std::string& model) = 0;
+
+  // --- aliases
+  virtual std::optional<int64_t> GetAlias(const std::string& model, const std::string& alias) = 0;
+  virtual std::map<std::string, int64_t> ListAliases(const std::string& model) = 0;
+  // Oldest first; alias "" lists the moves of every alias of the model.
+  virtual std::vector<AliasMove> AliasHistory(const std::string& model,
+                                              const std::string& alias) = 0;
+  // Compare-and-set: moves `alias` to `move.to_version` only if it still holds
+  // `move.from_version` (0: unset), and appends the move to the history, atomically.
+  // kFailedPrecondition if the alias moved meanwhile; kNotFound if the version does not exist.
+  virtual void MoveAlias(const std::string& model, const AliasMove& move) = 0;
+
+  // --- tags (version 0: the model itself)
+  virtual void SetTag(const std::string& model, int64_t version, const std::string& key,
+                      const std::string& value) = 0;
+  // Returns false if there was no such tag.
+  virtual bool RemoveTag(const std::string& model, int64_t version, const std::string& key) = 0;
+  virtual std::map<std::string, std::string> GetTags(const std::string& model, int64_t version) = 0;
+
+  // --- artifacts
+  // Every artifact digest a version or a run refers to.
+  virtual std::set<std::string> ReferencedArtifacts() = 0;
+
+  // Store-level integrity problems (the engine's own check, dangling references, runs and
+  // versions that disagree); empty when consistent. Artifact files are checked by Registry.
+  virtual std::vector<std::string> CheckIntegrity() = 0;
+};
+
+// Opens the store for a home directory: $MARQUEE_REGISTRY_URL when set ("sqlite:PATH";
+// "postgresql://..." is reserved and answers kUnimplemented), else SQLite at
+// $home/registry.db, created (with its schema and the home directory) on first use.
+std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* env);
+
+}  // namespace marquee

@@ -1,0 +1,929 @@
+#include "registry/registry.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <set>
+
+#include "common/sha256.h"
+#include "data/catalog.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "pipeline/config.h"
+
+namespace marquee {
+namespace {
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool ValidName(std::string_view s) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), IsNameChar);
+}
+
+// "3" or "v3" -> 3; 0 if it is neither.
+int64_t ParseVersionNumber(std::string_view s) {
+  if (!s.empty() && (s[0] == 'v' || s[0] == 'V')) s.remove_prefix(1);
+  if (!AllDigits(s) || s.size() > 15) return 0;
+  int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string Short(const std::string& digest) { return digest.substr(0, 12); }
+
+std::string Num(double v) { return fmt::format("{:.6g}", v); }
+
+bool Compare(double a, const std::string& op, double b) {
+  if (op == ">=") return a >= b;
+  if (op == ">") return a > b;
+  if (op == "<=") return a <= b;
+  return a < b;
+}
+
+// The operator that holds when `op` fails.
+std::string Negation(const std::string& op) {
+  if (op == ">=") return "<";
+  if (op == ">") return "<=";
+  if (op == "<=") return ">";
+  return ">=";
+}
+
+std::string VersionName(const VersionRecord& v) {
+  return v.model_name + "/" + std::to_string(v.version);
+}
+
+// Flattens nested objects into dotted keys ("a.b" -> value).
+void Flatten(const nlohmann::json& j, const std::string& prefix,
+             std::map<std::string, nlohmann::json>& out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) Flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+  } else {
+    out[prefix] = j;
+  }
+}
+
+std::string FileDigest(const std::string& path, Env* env) {
+  auto file = env->MapFile(path);
+  auto bytes = file->data();
+  Sha256 sha;
+  sha.Update(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  return sha.HexDigest();
+}
+
+nlohmann::json ResolvedConfig(const TrainConfig& c) {
+  auto opt = [](const std::optional<double>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  const auto& r = c.data.read;
+  return {{"data",
+           {{"dataset", c.data.dataset},
+            {"train", c.data.train},
+            {"format", r.format},
+            {"user_col", r.user_col},
+            {"item_col", r.item_col},
+            {"value_col", r.value_col},
+            {"time_col", r.time_col},
+            {"positive_threshold", opt(c.data.positive_threshold)}}},
+          {"split",
+           {{"protocol", c.split.protocol},
+            {"test_users", c.split.test_users},
+            {"fold_in", c.split.fold_in},
+            {"test_fraction", c.split.test_fraction},
+            {"min_items", c.split.min_items},
+            {"seed", c.split.seed},
+            {"eval_input", c.eval_input},
+            {"eval_target", c.eval_target},
+            {"refit", c.refit}}},
+          {"model",
+           {{"family", c.family},
+            {"name", c.model_name},
+            {"seed", c.model_seed},
+            {"params", c.model_params}}},
+          {"eval", {{"metrics", c.metrics}}},
+          {"run", {{"threads", c.threads}}}};
+}
+
+std::string Description(const TrainConfig& c) {
+  if (c.as_given.contains("model") && c.as_given["model"].is_object()) {
+    const auto& m = c.as_given["model"];
+    if (m.contains("description") && m["description"].is_string()) {
+      return m["description"].get<std::string>();
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+// --- references and gates
+
+std::string ModelRef::ToString() const {
+  if (version > 0) return model + "/" + std::to_string(version);
+  if (!alias.empty()) return model + "@" + alias;
+  return model;
+}
+
+void ValidateModelName(std::string_view name) {
+  if (!ValidName(name)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "'{}' is not a valid model name: use 1-128 letters, digits, '.', '_' or '-' (set [model] "
+         "name = \"...\" in the config)",
+         name);
+  }
+}
+
+void ValidateAlias(std::string_view alias) {
+  if (!ValidName(alias) || AllDigits(alias) || ParseVersionNumber(alias) > 0) {
+    Fail(ErrorCode::kInvalidArgument,
+         "'{}' is not a valid alias: use 1-128 letters, digits, '.', '_' or '-', not a version "
+         "number (e.g. production, staging)",
+         alias);
+  }
+}
+
+ModelRef ParseModelRef(std::string_view text) {
+  ModelRef r;
+  auto bad = [&]() {
+    Fail(ErrorCode::kInvalidArgument,
+         "'{}' is not a model reference: use NAME, NAME@ALIAS or NAME/VERSION (e.g. "
+         "recs@production, recs/3)",
+         text);
+  };
+  if (auto at = text.find('@'); at != std::string_view::npos) {
+    r.model = std::string(text.substr(0, at));
+    r.alias = std::string(text.substr(at + 1));
+    if (!ValidName(r.model) || !ValidName(r.alias) || ParseVersionNumber(r.alias) > 0) bad();
+  } else if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    r.model = std::string(text.substr(0, slash));
+    r.version = ParseVersionNumber(text.substr(slash + 1));
+    if (!ValidName(r.model) || r.version <= 0) bad();
+  } else {
+    r.model = std::string(text);
+    if (!ValidName(r.model)) bad();
+  }
+  return r;
+}
+
+Gate ParseGate(std::string_view text) {
+  Gate g;
+  g.text = std::string(text);
+  const size_t pos = text.find_first_of("<>");
+  if (pos == std::string_view::npos) {
+    Fail(ErrorCode::kInvalidArgument,
+         "--require '{}': expected METRIC OP VALUE with OP one of >=, >, <=, < and VALUE a number "
+         "or an alias (e.g. \"recall@20>=production\", \"ndcg@100>0.35\")",
+         text);
+  }
+  size_t rhs = pos + 1;
+  g.op = std::string(1, text[pos]);
+  if (rhs < text.size() && text[rhs] == '=') {
+    g.op += '=';
+    ++rhs;
+  }
+  g.metric = Trim(text.substr(0, pos));
+  std::string value = Trim(text.substr(rhs));
+  if (g.metric.empty() || value.empty()) {
+    Fail(ErrorCode::kInvalidArgument, "--require '{}': a metric and a value are both needed", text);
+  }
+  double number = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec == std::errc() && p == value.data() + value.size()) {
+    g.threshold = number;
+  } else {
+    if (!ValidName(value) || AllDigits(value)) {
+      Fail(ErrorCode::kInvalidArgument,
+           "--require '{}': '{}' is neither a number nor an alias name", text, value);
+    }
+    g.alias = value;
+  }
+  return g;
+}
+
+ProcessProbe DefaultProcessProbe() {
+  ProcessProbe p;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) == 0) p.host = host;
+  p.pid = ::getpid();
+  const std::string me = p.host;
+  p.alive = [me](const std::string& host, int64_t pid) {
+    if (host != me || pid <= 0) return true;  // another machine: cannot tell, assume alive
+    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+  };
+  return p;
+}
+
+std::string FormatUnixTime(int64_t t) {
+  if (t <= 0) return "-";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+nlohmann::json PromoteResult::ToJson() const {
+  return {{"model", model},
+          {"alias", alias},
+          {"from_version", from_version > 0 ? nlohmann::json(from_version) : nlohmann::json()},
+          {"to_version", to_version},
+          {"action", action},
+          {"checks", checks}};
+}
+
+nlohmann::json GcReport::ToJson() const {
+  return {{"dry_run", dry_run},
+          {"removed", removed},
+          {"temporaries", temporaries},
+          {"bytes", bytes},
+          {"kept", kept},
+          {"skipped", skipped},
+          {"interrupted_runs", interrupted_runs}};
+}
+
+// --- Registry
+
+Registry::Registry(RegistryOptions o)
+    : home_(o.home),
+      env_(o.env != nullptr ? o.env : Env::Default()),
+      store_(o.store ? std::move(o.store) : OpenMetadataStore(o.home, env_)),
+      artifacts_(o.home, env_),
+      probe_(o.probe ? std::move(*o.probe) : DefaultProcessProbe()) {}
+
+Registry::Registry(const std::string& home) : Registry(RegistryOptions{home, nullptr, {}, {}}) {}
+
+Registry::~Registry() = default;
+
+int64_t Registry::StartTrainingRun(const TrainConfig& c, const std::string& config_path,
+                                   const std::vector<std::string>& overrides) {
+  ValidateModelName(c.model_name);
+  RunRecord r;
+  r.model_name = c.model_name;
+  r.family = c.family;
+  r.status = RunStatus::kRunning;
+  r.config_given = {{"overrides", overrides}};
+  if (!config_path.empty()) {
+    r.config_given["file"] = std::filesystem::absolute(config_path).lexically_normal().string();
+    r.config_given["text"] = env_->ReadFile(config_path);
+  }
+  r.config_given["parsed"] = c.as_given;
+  r.config_resolved = ResolvedConfig(c);
+  r.params = c.model_params;
+  r.code_version = std::string("marquee ") + MARQUEE_VERSION;
+  r.host = probe_.host;
+  r.pid = probe_.pid;
+  r.started_at = env_->NowSeconds();
+  return store_->CreateRun(r);
+}
+
+VersionRecord Registry::FinishTrainingRun(int64_t run_id, const TrainConfig& c,
+                                          const nlohmann::json& result, const std::string& report) {
+  const int64_t now = env_->NowSeconds();
+  // The dataset entity: a catalog snapshot by its id, a file by the sha256 of its bytes.
+  const auto& dj = result.at("dataset");
+  DatasetRecord d;
+  d.first_seen_at = now;
+  d.id = dj.value("id", "");
+  if (!d.id.empty()) {
+    d.kind = "snapshot";
+    d.name = dj.value("name", "");
+    d.source = dj.value("source", "");
+  } else {
+    d.kind = "file";
+    d.id = FileDigest(c.data.train, env_);
+    d.name = std::filesystem::path(c.data.train).stem().string();
+    d.source = std::filesystem::absolute(c.data.train).lexically_normal().string();
+    d.schema = {{"format", c.data.read.format},
+                {"user_col", c.data.read.user_col},
+                {"item_col", c.data.read.item_col},
+                {"value_col", c.data.read.value_col},
+                {"time_col", c.data.read.time_col}};
+  }
+  d.stats = {{"users", dj.value("users", 0)},
+             {"items", dj.value("items", 0)},
+             {"interactions", dj.value("interactions", uint64_t{0})}};
+  if (d.kind == "snapshot" && !store_->GetDataset(d.id)) {
+    // First time this snapshot is used: describe it fully (memory-mapped, one pass).
+    DatasetCatalog catalog(home_, env_);
+    Dataset ds = catalog.Open(d.id);
+    DatasetStats st = ComputeStats(ds);
+    d.schema = {{"values", st.has_values}, {"times", st.has_times}};
+    d.stats = st.ToJson();
+  }
+
+  // The protocol key: equal keys mean metrics were computed on the same held-out data.
+  nlohmann::json protocol = {{"protocol", result.at("protocol")}, {"split", result.at("split")}};
+  if (c.split.protocol == "given") {
+    protocol["eval_input"] = FileDigest(c.eval_input, env_);
+    protocol["eval_target"] = FileDigest(c.eval_target, env_);
+  }
+  const std::string protocol_key = Sha256Hex(protocol.dump());
+
+  RunRecord run;
+  run.id = run_id;
+  run.status = RunStatus::kCompleted;
+  run.ended_at = now;
+  run.params = result.at("params");
+  run.timings = result.at("timings");
+  run.split = result.at("split");
+  run.dataset_id = d.id;
+  run.protocol = result.at("protocol").get<std::string>();
+  run.protocol_key = protocol_key;
+  run.artifact = result.at("artifact_sha256").get<std::string>();
+  run.log = report;
+  nlohmann::json metric_order = result.value("metric_order", nlohmann::json::array());
+  for (const auto& k : metric_order) {
+    const std::string name = k.get<std::string>();
+    run.metrics.emplace_back(name, result.at("metrics").at(name).get<double>());
+  }
+
+  NewVersion nv;
+  nv.model_name = c.model_name;
+  nv.description = Description(c);
+  nv.artifact = run.artifact;
+  nv.run_id = run_id;
+  nv.dataset_id = d.id;
+  nv.family = c.family;
+  nv.protocol = run.protocol;
+  nv.protocol_key = protocol_key;
+  nv.metrics = result.at("metrics");
+  nv.metric_order = metric_order;
+  nv.params = run.params;
+  nv.created_at = now;
+
+  VersionRecord v;
+  store_->Atomically([&] {
+    // Under the write lock gc cannot run, so the artifact checked here stays until the
+    // version referring to it is committed.
+    if (!artifacts_.Exists(run.artifact)) {
+      Fail(ErrorCode::kIOError, "the artifact '{}' vanished before it could be registered",
+           artifacts_.PathFor(run.artifact));
+    }
+    store_->PutDataset(d);
+    store_->FinishRun(run);
+    v = store_->RegisterVersion(nv);
+  });
+  return v;
+}
+
+void Registry::FailRun(int64_t run_id, const std::string& message) noexcept {
+  try {
+    std::optional<RunRecord> r = store_->GetRun(run_id);
+    if (!r || r->status != RunStatus::kRunning) return;
+    r->status = RunStatus::kFailed;
+    r->ended_at = env_->NowSeconds();
+    r->log = message;
+    r->metrics.clear();
+    store_->FinishRun(*r);
+  } catch (...) {
+    // The run stays "running" and reads as interrupted once this process has exited.
+  }
+}
+
+bool Registry::IsInterrupted(const RunRecord& r) const {
+  return r.status == RunStatus::kRunning && probe_.alive && !probe_.alive(r.host, r.pid);
+}
+
+void Registry::ApplyLiveness(RunRecord& r) const {
+  if (IsInterrupted(r)) r.status = RunStatus::kInterrupted;
+}
+
+RunRecord Registry::GetRun(int64_t id) {
+  std::optional<RunRecord> r = store_->GetRun(id);
+  if (!r) Fail(ErrorCode::kNotFound, "no run {} (marquee runs list shows them)", id);
+  ApplyLiveness(*r);
+  return *r;
+}
+
+std::vector<RunRecord> Registry::ListRuns(const RunQuery& q) {
+  std::vector<RunRecord> runs = store_->ListRuns(q);
+  for (auto& r : runs) ApplyLiveness(r);
+  return runs;
+}
+
+nlohmann::json Registry::CompareRuns(const std::vector<int64_t>& ids) {
+  if (ids.empty()) Fail(ErrorCode::kInvalidArgument, "runs compare: name at least one run id");
+  std::vector<RunRecord> runs = store_->GetRuns(ids);
+  for (auto& r : runs) ApplyLiveness(r);
+
+  std::vector<std::string> metric_names;
+  std::set<std::string> seen;
+  for (const auto& r : runs) {
+    for (const auto& [name, value] : r.metrics) {
+      if (seen.insert(name).second) metric_names.push_back(name);
+    }
+  }
+  std::vector<std::map<std::string, nlohmann::json>> flat(runs.size());
+  std::set<std::string> keys;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Flatten(runs[i].params, "", flat[i]);
+    flat[i]["family"] = runs[i].family;
+    for (const auto& [k, v] : flat[i]) keys.insert(k);
+  }
+  nlohmann::json differing = nlohmann::json::array();
+  for (const auto& k : keys) {
+    for (size_t i = 1; i < runs.size(); ++i) {
+      auto a = flat[0].find(k), b = flat[i].find(k);
+      bool differ = (a == flat[0].end()) != (b == flat[i].end()) ||
+                    (a != flat[0].end() && a->second != b->second);
+      if (differ) {
+        differing.push_back(k);
+        break;
+      }
+    }
+  }
+  nlohmann::json out_runs = nlohmann::json::array();
+  bool same_dataset = true, same_protocol = true;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& r = runs[i];
+    nlohmann::json m = nlohmann::json::object();
+    for (const auto& [name, value] : r.metrics) m[name] = value;
+    nlohmann::json p = nlohmann::json::object();
+    for (const auto& k : differing) {
+      auto it = flat[i].find(k.get<std::string>());
+      p[k.get<std::string>()] = it != flat[i].end() ? it->second : nlohmann::json();
+    }
+    out_runs.push_back({{"id", r.id},
+                        {"model", r.model_name},
+                        {"version", r.version > 0 ? nlohmann::json(r.version) : nlohmann::json()},
+                        {"status", RunStatusName(r.status)},
+                        {"family", r.family},
+                        {"dataset_id", r.dataset_id},
+                        {"protocol", r.protocol},
+                        {"protocol_key", r.protocol_key},
+                        {"started_at", r.started_at},
+                        {"params", p},
+                        {"metrics", m}});
+  }
+  // Runs that never finished have no dataset or protocol; they do not make the others
+  // incomparable.
+  const RunRecord* first = nullptr;
+  for (const auto& r : runs) {
+    if (r.dataset_id.empty()) continue;
+    if (first == nullptr) first = &r;
+    same_dataset = same_dataset && r.dataset_id == first->dataset_id;
+    same_protocol = same_protocol && r.protocol_key == first->protocol_key;
+  }
+  nlohmann::json best = nlohmann::json::object();
+  for (const auto& name : metric_names) {
+    int64_t best_id = 0;
+    double best_value = 0;
+    for (const auto& r : runs) {
+      auto v = r.metric(name);
+      if (v && std::isfinite(*v) && (best_id == 0 || *v > best_value)) {
+        best_id = r.id;
+        best_value = *v;
+      }
+    }
+    if (best_id != 0) best[name] = best_id;
+  }
+  return {{"runs", out_runs}, {"metrics", metric_names},      {"params_differing", differing},
+          {"best", best},     {"same_dataset", same_dataset}, {"same_protocol", same_protocol}};
+}
+
+VersionRecord Registry::Resolve(const ModelRef& ref) {
+  std::optional<ModelRecord> m = store_->GetModel(ref.model);
+  if (!m) {
+    Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", ref.model);
+  }
+  int64_t version = ref.version;
+  if (!ref.alias.empty()) {
+    std::optional<int64_t> a = store_->GetAlias(ref.model, ref.alias);
+    if (!a) {
+      std::string known;
+      for (const auto& [name, v] : store_->ListAliases(ref.model)) {
+        known += (known.empty() ? "" : ", ") + name;
+      }
+      Fail(ErrorCode::kNotFound, "model '{}' has no alias '{}' (aliases: {})", ref.model, ref.alias,
+           known.empty() ? "none yet" : known);
+    }
+    version = *a;
+  } else if (version == 0) {
+    version = m->latest_version;
+    if (version == 0) Fail(ErrorCode::kNotFound, "model '{}' has no versions", ref.model);
+  }
+  std::optional<VersionRecord> v = store_->GetVersion(ref.model, version);
+  if (!v) {
+    Fail(ErrorCode::kNotFound, "model '{}' has no version {} (latest is {})", ref.model, version,
+         m->latest_version);
+  }
+  return *v;
+}
+
+VersionRecord Registry::ResolveIn(const std::string& model, const std::string& text) {
+  if (text.find_first_of("@/") != std::string::npos) {
+    ModelRef r = ParseModelRef(text);
+    if (r.model != model) {
+      Fail(ErrorCode::kInvalidArgument, "'{}' names model '{}', not '{}'", text, r.model, model);
+    }
+    return Resolve(r);
+  }
+  ModelRef r;
+  r.model = model;
+  if (int64_t n = ParseVersionNumber(text); n > 0) {
+    r.version = n;
+  } else if (ValidName(text)) {
+    r.alias = text;
+  } else {
+    Fail(ErrorCode::kInvalidArgument, "'{}' is neither a version (3, v3) nor an alias", text);
+  }
+  return Resolve(r);
+}
+
+std::vector<std::string> Registry::AliasesOf(const VersionRecord& v) {
+  std::vector<std::string> out;
+  for (const auto& [alias, version] : store_->ListAliases(v.model_name)) {
+    if (version == v.version) out.push_back(alias);
+  }
+  return out;
+}
+
+std::vector<std::string> Registry::SmokeTest(const VersionRecord& v) {
+  std::vector<std::string> checks;
+  try {
+    artifacts_.Verify(v.artifact);
+    checks.push_back(fmt::format("artifact {} present and its sha256 verified", Short(v.artifact)));
+    ModelBundle b = LoadModelBundle(artifacts_.PathFor(v.artifact), env_);
+    const uint32_t n = b.model->num_items();
+    if (!v.family.empty() && b.model->family() != v.family) {
+      Fail(ErrorCode::kCorruption, "the artifact holds a {} model, the version says {}",
+           b.model->family(), v.family);
+    }
+    if (n == 0) Fail(ErrorCode::kFailedPrecondition, "the model has no items");
+    checks.push_back(fmt::format("loaded ({}, {} items)", b.model->family(), n));
+    CsrMatrix history;
+    history.rows = 1;
+    history.cols = n;
+    history.indptr = {0, 1};
+    history.indices = {0};
+    history.values = {1.0f};
+    std::vector<float> scores(n);
+    Context ctx;
+    ctx.threads = 1;
+    ctx.env = env_;
+    b.model->ScoreBatch(history, scores, ctx);
+    size_t bad = 0, first_bad = 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (!std::isfinite(scores[i])) {
+        if (bad++ == 0) first_bad = i;
+      }
+    }
+    if (bad > 0) {
+      Fail(ErrorCode::kFailedPrecondition,
+           "the smoke request (a one-item history) got {} non-finite scores of {} (first: item "
+           "'{}')",
+           bad, n, b.item_ids[first_bad]);
+    }
+    checks.push_back(fmt::format("smoke request scored {} items, all finite", n));
+  } catch (const Error& e) {
+    Fail(ErrorCode::kFailedPrecondition, "refused: {} failed the publish check: {}", VersionName(v),
+         e.what());
+  }
+  return checks;
+}
+
+std::string Registry::CheckGate(const VersionRecord& v, const Gate& g) {
+  auto metric_list = [](const VersionRecord& x) {
+    std::string s;
+    for (const auto& [k, val] : x.metrics.items()) s += (s.empty() ? "" : ", ") + k;
+    return s.empty() ? std::string("none") : s;
+  };
+  std::optional<double> cand = v.metric(g.metric);
+  if (!cand) {
+    Fail(ErrorCode::kFailedPrecondition, "refused: {} has no metric {} (it has: {})",
+         VersionName(v), g.metric, metric_list(v));
+  }
+  if (g.threshold) {
+    if (!Compare(*cand, g.op, *g.threshold)) {
+      Fail(ErrorCode::kFailedPrecondition, "refused: {} {} {} {} (required: {} {} {})", g.metric,
+           Num(*cand), Negation(g.op), Num(*g.threshold), g.metric, g.op, Num(*g.threshold));
+    }
+    return fmt::format("gate {} {} {}: {} passes", g.metric, g.op, Num(*g.threshold), Num(*cand));
+  }
+  std::optional<int64_t> holder = store_->GetAlias(v.model_name, g.alias);
+  if (!holder) {
+    return fmt::format("gate {} {} {}: {}@{} is not set yet, nothing to compare with (passes)",
+                       g.metric, g.op, g.alias, v.model_name, g.alias);
+  }
+  std::optional<VersionRecord> base = store_->GetVersion(v.model_name, *holder);
+  if (!base) Fail(ErrorCode::kCorruption, "{}@{} names a missing version", v.model_name, g.alias);
+  const std::string bar = fmt::format("{} (v{})", g.alias, base->version);
+  if (base->dataset_id != v.dataset_id) {
+    auto describe = [&](const std::string& id) {
+      std::optional<DatasetRecord> d = id.empty() ? std::nullopt : store_->GetDataset(id);
+      std::string name = d && !d->name.empty() ? " '" + d->name + "'" : "";
+      return id.empty() ? std::string("an unrecorded dataset") : Short(id) + name;
+    };
+    Fail(ErrorCode::kFailedPrecondition,
+         "refused: cannot compare {} with {}: it was evaluated on dataset {}, {} on {}; retrain "
+         "one of them on the same dataset",
+         g.metric, bar, describe(base->dataset_id), VersionName(v), describe(v.dataset_id));
+  }
+  if (base->protocol_key != v.protocol_key) {
+    std::string why;
+    std::optional<RunRecord> ra, rb;
+    if (base->run_id > 0) ra = store_->GetRun(base->run_id);
+    if (v.run_id > 0) rb = store_->GetRun(v.run_id);
+    if (ra && rb) {
+      std::map<std::string, nlohmann::json> fa, fb;
+      Flatten(ra->split, "", fa);
+      Flatten(rb->split, "", fb);
+      std::set<std::string> keys;
+      for (const auto& [k, x] : fa) keys.insert(k);
+      for (const auto& [k, x] : fb) keys.insert(k);
+      for (const auto& k : keys) {
+        nlohmann::json x = fa.count(k) ? fa[k] : nlohmann::json(),
+                       y = fb.count(k) ? fb[k] : nlohmann::json();
+        if (x != y)
+          why += fmt::format("{}{} {} vs {}", why.empty() ? "" : ", ", k, x.dump(), y.dump());
+      }
+    }
+    if (why.empty()) why = fmt::format("{} vs {}", base->protocol, v.protocol);
+    Fail(ErrorCode::kFailedPrecondition,
+         "refused: cannot compare {} with {}: the evaluation protocols differ ({})", g.metric, bar,
+         why);
+  }
+  std::optional<double> theirs = base->metric(g.metric);
+  if (!theirs) {
+    Fail(ErrorCode::kFailedPrecondition,
+         "refused: {} has no metric {} to compare with (it has: {})", bar, g.metric,
+         metric_list(*base));
+  }
+  if (!Compare(*cand, g.op, *theirs)) {
+    Fail(ErrorCode::kFailedPrecondition, "refused: {} {} {} {} {}", g.metric, Num(*cand),
+         Negation(g.op), bar, Num(*theirs));
+  }
+  return fmt::format("gate {} {} {}: {} {} {}", g.metric, g.op, bar, Num(*cand), g.op,
+                     Num(*theirs));
+}
+
+PromoteResult Registry::MoveAlias(const VersionRecord& v, const std::string& alias, int64_t from,
+                                  const std::string& action, const std::string& note,
+                                  std::vector<std::string> checks) {
+  AliasMove move;
+  move.alias = alias;
+  move.from_version = from;
+  move.to_version = v.version;
+  move.action = action;
+  move.note = note;
+  move.at = env_->NowSeconds();
+  store_->MoveAlias(v.model_name, move);
+  PromoteResult r;
+  r.model = v.model_name;
+  r.alias = alias;
+  r.from_version = from;
+  r.to_version = v.version;
+  r.action = action;
+  r.checks = std::move(checks);
+  return r;
+}
+
+PromoteResult Registry::Promote(const std::string& ref, const std::string& alias,
+                                const std::vector<std::string>& gate_texts,
+                                const std::string& note) {
+  ValidateAlias(alias);
+  std::vector<Gate> gates;
+  for (const auto& t : gate_texts) gates.push_back(ParseGate(t));
+  VersionRecord v = Resolve(ParseModelRef(ref));
+  const int64_t from = store_->GetAlias(v.model_name, alias).value_or(0);
+  if (from == v.version) {
+    PromoteResult r;
+    r.model = v.model_name;
+    r.alias = alias;
+    r.from_version = from;
+    r.to_version = from;
+    r.action = "none";
+    r.checks.push_back(
+        fmt::format("{}@{} already holds v{}; nothing to do", v.model_name, alias, from));
+    return r;
+  }
+  std::vector<std::string> checks = SmokeTest(v);
+  for (const auto& g : gates) checks.push_back(CheckGate(v, g));
+  return MoveAlias(v, alias, from, "promote", note, std::move(checks));
+}
+
+int64_t Registry::RollbackTarget(const std::string& model, const std::string& alias) {
+  std::vector<AliasMove> history = store_->AliasHistory(model, alias);
+  // The history is a stack: a promotion pushes, a rollback pops. Walking back from the newest
+  // move, each rollback cancels the promotion before it.
+  int64_t pending_rollbacks = 0;
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    if (it->action == "rollback") {
+      ++pending_rollbacks;
+    } else if (pending_rollbacks > 0) {
+      --pending_rollbacks;
+    } else {
+      return it->from_version;
+    }
+  }
+  return 0;
+}
+
+PromoteResult Registry::Rollback(const std::string& model, const std::string& alias,
+                                 const std::string& note) {
+  ValidateModelName(model);
+  ValidateAlias(alias);
+  if (!store_->GetModel(model)) {
+    Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", model);
+  }
+  std::optional<int64_t> current = store_->GetAlias(model, alias);
+  if (!current) {
+    Fail(ErrorCode::kFailedPrecondition, "refused: {}@{} is not set; there is nothing to roll back",
+         model, alias);
+  }
+  const int64_t target = RollbackTarget(model, alias);
+  if (target == 0) {
+    Fail(ErrorCode::kFailedPrecondition,
+         "refused: {}@{} (v{}) has no earlier version to roll back to", model, alias, *current);
+  }
+  std::optional<VersionRecord> v = store_->GetVersion(model, target);
+  if (!v)
+    Fail(ErrorCode::kCorruption, "{}: the alias history names a missing version {}", model, target);
+  std::vector<std::string> checks = SmokeTest(*v);
+  return MoveAlias(*v, alias, *current, "rollback", note, std::move(checks));
+}
+
+nlohmann::json Registry::Diff(const VersionRecord& a, const VersionRecord& b) {
+  auto side = [&](const VersionRecord& v) {
+    return nlohmann::json{{"ref", VersionName(v)},
+                          {"version", v.version},
+                          {"run_id", v.run_id > 0 ? nlohmann::json(v.run_id) : nlohmann::json()},
+                          {"family", v.family},
+                          {"artifact", v.artifact},
+                          {"dataset_id", v.dataset_id},
+                          {"protocol", v.protocol},
+                          {"protocol_key", v.protocol_key},
+                          {"created_at", v.created_at},
+                          {"aliases", AliasesOf(v)}};
+  };
+  std::map<std::string, nlohmann::json> pa, pb;
+  Flatten(a.params, "", pa);
+  Flatten(b.params, "", pb);
+  pa["family"] = a.family;
+  pb["family"] = b.family;
+  std::set<std::string> keys;
+  for (const auto& [k, x] : pa) keys.insert(k);
+  for (const auto& [k, x] : pb) keys.insert(k);
+  nlohmann::json params = nlohmann::json::array();
+  nlohmann::json same_params = nlohmann::json::object();
+  for (const auto& k : keys) {
+    nlohmann::json x = pa.count(k) ? pa[k] : nlohmann::json();
+    nlohmann::json y = pb.count(k) ? pb[k] : nlohmann::json();
+    if (x != y) {
+      params.push_back({{"name", k}, {"a", x}, {"b", y}});
+    } else {
+      same_params[k] = x;
+    }
+  }
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const auto* v : {&a, &b}) {
+    for (const auto& k : v->metric_order) {
+      if (seen.insert(k.get<std::string>()).second) names.push_back(k.get<std::string>());
+    }
+    for (const auto& [k, x] : v->metrics.items()) {
+      if (seen.insert(k).second) names.push_back(k);
+    }
+  }
+  nlohmann::json metrics = nlohmann::json::array();
+  for (const auto& n : names) {
+    auto x = a.metric(n), y = b.metric(n);
+    metrics.push_back({{"name", n},
+                       {"a", x ? nlohmann::json(*x) : nlohmann::json()},
+                       {"b", y ? nlohmann::json(*y) : nlohmann::json()},
+                       {"delta", x && y ? nlohmann::json(*y - *x) : nlohmann::json()}});
+  }
+  auto dataset = [&](const std::string& id) {
+    std::optional<DatasetRecord> d = id.empty() ? std::nullopt : store_->GetDataset(id);
+    if (!d) return nlohmann::json{{"id", id}};
+    return nlohmann::json{{"id", d->id},
+                          {"kind", d->kind},
+                          {"name", d->name},
+                          {"source", d->source},
+                          {"stats", d->stats}};
+  };
+  nlohmann::json split_diff = nlohmann::json::array();
+  if (a.protocol_key != b.protocol_key && a.run_id > 0 && b.run_id > 0) {
+    auto ra = store_->GetRun(a.run_id), rb = store_->GetRun(b.run_id);
+    if (ra && rb) {
+      std::map<std::string, nlohmann::json> fa, fb;
+      Flatten(ra->split, "", fa);
+      Flatten(rb->split, "", fb);
+      std::set<std::string> sk;
+      for (const auto& [k, x] : fa) sk.insert(k);
+      for (const auto& [k, x] : fb) sk.insert(k);
+      for (const auto& k : sk) {
+        nlohmann::json x = fa.count(k) ? fa[k] : nlohmann::json();
+        nlohmann::json y = fb.count(k) ? fb[k] : nlohmann::json();
+        if (x != y) split_diff.push_back({{"name", k}, {"a", x}, {"b", y}});
+      }
+    }
+  }
+  return {{"model", a.model_name},
+          {"a", side(a)},
+          {"b", side(b)},
+          {"params", params},
+          {"same_params", same_params},
+          {"metrics", metrics},
+          {"dataset",
+           {{"same", a.dataset_id == b.dataset_id},
+            {"a", dataset(a.dataset_id)},
+            {"b", dataset(b.dataset_id)}}},
+          {"protocol",
+           {{"same", a.protocol_key == b.protocol_key},
+            {"a", a.protocol},
+            {"b", b.protocol},
+            {"split_differences", split_diff}}}};
+}
+
+GcReport Registry::Gc(bool dry_run) {
+  GcReport rep;
+  rep.dry_run = dry_run;
+  store_->Atomically([&] {
+    RunQuery q;
+    q.status = RunStatus::kRunning;
+    q.limit = 0;
+    bool live_run = false;
+    for (RunRecord& r : store_->ListRuns(q)) {
+      if (!IsInterrupted(r)) {
+        live_run = true;
+        continue;
+      }
+      rep.interrupted_runs.push_back(r.id);
+      if (!dry_run) {
+        r.status = RunStatus::kInterrupted;
+        r.ended_at = env_->NowSeconds();
+        r.log = fmt::format("interrupted: process {} on {} ended without finishing the run", r.pid,
+                            r.host);
+        store_->FinishRun(r);
+      }
+    }
+    const std::set<std::string> referenced = store_->ReferencedArtifacts();
+    for (const auto& digest : artifacts_.List()) {
+      if (referenced.count(digest)) {
+        ++rep.kept;
+        continue;
+      }
+      if (live_run) {
+        rep.skipped.push_back(digest + " (a training run is in progress and may register it)");
+        continue;
+      }
+      rep.bytes += artifacts_.SizeOf(digest);
+      if (!dry_run) artifacts_.Remove(digest);
+      rep.removed.push_back(digest);
+    }
+    for (const auto& name : artifacts_.ListTemporaries()) {
+      // A live run anywhere may own it (another host's pid means nothing here); otherwise
+      // keep it only while the process named in it still runs on this host.
+      const int64_t pid = ArtifactStore::WriterPid(name);
+      if (live_run || (pid > 0 && probe_.alive(probe_.host, pid))) {
+        rep.skipped.push_back(name + " (its writer is still running)");
+        continue;
+      }
+      rep.bytes += artifacts_.SizeOf(name);
+      if (!dry_run) artifacts_.RemoveTemporary(name);
+      rep.temporaries.push_back(name);
+    }
+  });
+  return rep;
+}
+
+std::vector<std::string> Registry::CheckConsistency(bool verify_digests) {
+  std::vector<std::string> problems = store_->CheckIntegrity();
+  for (const auto& m : store_->ListModels()) {
+    for (const auto& v : store_->ListVersions(m.name)) {
+      if (!artifacts_.Exists(v.artifact)) {
+        problems.push_back(fmt::format("{}: artifact {} is missing", VersionName(v), v.artifact));
+        continue;
+      }
+      if (!verify_digests) continue;
+      try {
+        artifacts_.Verify(v.artifact);
+      } catch (const Error& e) {
+        problems.push_back(fmt::format("{}: {}", VersionName(v), e.what()));
+      }
+    }
+  }
+  return problems;
+}
+
+}  // namespace marquee

@@ -1,0 +1,192 @@
+// Registry: the model registry with lineage (docs/formats/registry.md). A facade over a
+// MetadataStore (runs, models, versions, aliases, tags) and the ArtifactStore (model files):
+//
+//   - records every `marquee train` run (running -> completed | failed) with its dataset and
+//     registers the trained artifact as the next version of its model;
+//   - resolves model references: NAME (the latest version), NAME@ALIAS, NAME/VERSION
+//     (VERSION is N or vN);
+//   - moves aliases safely: promote and rollback load the version's artifact, verify its
+//     digest and score a smoke request before the alias moves; `--require` gates compare
+//     metrics with the alias's current holder on the same dataset and protocol;
+//   - diffs versions, compares runs, collects garbage (artifacts nothing refers to).
+//
+// Refusals are kFailedPrecondition errors whose message starts with "refused:" and says why.
+// A Registry is used by one thread at a time; any number of processes may share a home.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "registry/artifact_store.h"
+#include "registry/metadata_store.h"
+
+namespace marquee {
+
+class Env;
+struct TrainConfig;
+
+// --- references
+
+struct ModelRef {
+  std::string model;
+  int64_t version = 0;  // set for NAME/VERSION
+  std::string alias;    // set for NAME@ALIAS
+  std::string ToString() const;
+};
+
+// Parses NAME, NAME@ALIAS or NAME/VERSION (VERSION: a positive integer, optionally "v"-prefixed).
+// kInvalidArgument with the accepted forms otherwise.
+ModelRef ParseModelRef(std::string_view text);
+// Model names and aliases: [A-Za-z0-9._-]{1,128}, not all digits for aliases (they would read
+// as versions). kInvalidArgument otherwise.
+void ValidateModelName(std::string_view name);
+void ValidateAlias(std::string_view alias);
+
+// --- gates
+
+// "recall@20>=production", "ndcg@100 > 0.35", "recall@20>=staging": METRIC OP (NUMBER | ALIAS)
+// with OP one of >=, >, <=, <.
+struct Gate {
+  std::string metric;
+  std::string op;
+  std::optional<double> threshold;  // a number...
+  std::string alias;                // ...or the alias whose current version's metric is the bar
+  std::string text;
+};
+Gate ParseGate(std::string_view text);
+
+// --- process liveness (runs left "running" by a process that died show as interrupted)
+
+struct ProcessProbe {
+  std::string host;  // this machine
+  int64_t pid = 0;   // this process
+  // Whether process `pid` on `host` still runs; unknown hosts should answer true.
+  std::function<bool(const std::string& host, int64_t pid)> alive;
+};
+ProcessProbe DefaultProcessProbe();
+
+struct RegistryOptions {
+  std::string home;
+  Env* env = nullptr;                    // nullptr: Env::Default()
+  std::unique_ptr<MetadataStore> store;  // nullptr: OpenMetadataStore(home, env)
+  std::optional<ProcessProbe> probe;     // unset: DefaultProcessProbe()
+};
+
+struct PromoteResult {
+  std::string model;
+  std::string alias;
+  int64_t from_version = 0;  // 0: the alias was unset
+  int64_t to_version = 0;
+  std::string action;               // "promote" | "rollback"
+  std::vector<std::string> checks;  // what was verified, in order, human-readable
+  nlohmann::json ToJson() const;
+};
+
+struct GcReport {
+  std::vector<std::string> removed;      // artifact digests
+  std::vector<std::string> temporaries;  // leftover temporary files removed
+  uint64_t bytes = 0;
+  size_t kept = 0;                        // referenced artifacts
+  std::vector<std::string> skipped;       // unreferenced but kept, with the reason
+  std::vector<int64_t> interrupted_runs;  // runs marked interrupted on the way
+  bool dry_run = false;
+  nlohmann::json ToJson() const;
+};
+
+class Registry {
+ public:
+  explicit Registry(RegistryOptions options);
+  // Registry(home) with the default store, env and probe.
+  explicit Registry(const std::string& home);
+  ~Registry();
+
+  MetadataStore& store() { return *store_; }
+  const ArtifactStore& artifacts() const { return artifacts_; }
+  Env* env() const { return env_; }
+
+  // --- runs
+
+  // Records a new run of `config` as running; returns its id. `config_path` and `overrides` are
+  // what the user gave (the file's text is stored too, so the run can be reproduced).
+  int64_t StartTrainingRun(const TrainConfig& config, const std::string& config_path,
+                           const std::vector<std::string>& overrides);
+  // Completes the run with RunTraining's `result`, records its dataset, and registers the
+  // artifact as the next version of the config's model, atomically. `report` goes to the log.
+  VersionRecord FinishTrainingRun(int64_t run_id, const TrainConfig& config,
+                                  const nlohmann::json& result, const std::string& report);
+  // Marks the run failed with `message` (best effort: never throws).
+  void FailRun(int64_t run_id, const std::string& message) noexcept;
+
+  // Runs as stored, except that a run left "running" by a dead process on this host reads
+  // "interrupted".
+  RunRecord GetRun(int64_t id);
+  std::vector<RunRecord> ListRuns(const RunQuery& q);
+  // Metrics side by side, plus the params that differ and each run's dataset and protocol.
+  nlohmann::json CompareRuns(const std::vector<int64_t>& ids);
+
+  // --- models
+
+  VersionRecord Resolve(const ModelRef& ref);
+  VersionRecord Resolve(const std::string& ref) { return Resolve(ParseModelRef(ref)); }
+  // Resolves `version_text` relative to `model`: N, vN, an alias, or a full reference.
+  VersionRecord ResolveIn(const std::string& model, const std::string& version_text);
+  // Every alias naming this version.
+  std::vector<std::string> AliasesOf(const VersionRecord& v);
+
+  // Loads the version's artifact, verifies its digest, scores a one-item history and checks
+  // the scores are finite. Returns what was checked; kFailedPrecondition ("refused: ...")
+  // with the reason otherwise.
+  std::vector<std::string> SmokeTest(const VersionRecord& v);
+  // Evaluates `gate` for candidate `v`; returns a line saying what passed, or throws
+  // kFailedPrecondition ("refused: recall@20 0.38 < production (v3) 0.41").
+  std::string CheckGate(const VersionRecord& v, const Gate& gate);
+
+  // Moves `alias` to the version `ref` names, after the smoke test and every gate pass.
+  PromoteResult Promote(const std::string& ref, const std::string& alias,
+                        const std::vector<std::string>& gates, const std::string& note = "");
+  // Moves `alias` back to the version it held before its latest promotion (repeated rollbacks
+  // walk further back). Refused when there is no earlier version or it fails the smoke test.
+  PromoteResult Rollback(const std::string& model, const std::string& alias,
+                         const std::string& note = "");
+  // The version a rollback of `alias` would move to; 0 if none.
+  int64_t RollbackTarget(const std::string& model, const std::string& alias);
+
+  // Params, metrics, dataset and protocol of two versions.
+  nlohmann::json Diff(const VersionRecord& a, const VersionRecord& b);
+
+  // --- housekeeping
+
+  // Removes artifacts no version or run refers to, and leftovers of interrupted writes. While
+  // a training run is still alive, unreferenced artifacts are kept (one may be that run's,
+  // about to be registered). Holds the store's write lock throughout.
+  GcReport Gc(bool dry_run);
+  // Store integrity plus: every version's artifact exists and verifies. Empty when consistent.
+  std::vector<std::string> CheckConsistency(bool verify_digests = true);
+
+  // Whether a run's process is gone (status running, same host, pid not alive).
+  bool IsInterrupted(const RunRecord& r) const;
+
+ private:
+  void ApplyLiveness(RunRecord& r) const;
+  PromoteResult MoveAlias(const VersionRecord& v, const std::string& alias, int64_t from,
+                          const std::string& action, const std::string& note,
+                          std::vector<std::string> checks);
+
+  std::string home_;
+  Env* env_;
+  std::unique_ptr<MetadataStore> store_;
+  ArtifactStore artifacts_;
+  ProcessProbe probe_;
+};
+
+// Human-readable UTC time ("2024-05-01 12:00:00"); "-" for 0.
+std::string FormatUnixTime(int64_t t);
+
+}  // namespace marquee

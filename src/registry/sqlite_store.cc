@@ -1,0 +1,980 @@
+#include "registry/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+
+#include "marquee/env.h"
+#include "marquee/error.h"
+
+namespace marquee {
+namespace {
+
+// Ordered migrations: entry i takes the schema from version i to i + 1. Never edit a released
+// entry; append a new one (docs/formats/registry.md, "Migrations").
+const char* const kMigrations[] = {
+    // 0 -> 1: the initial schema.
+    R"sql(
+CREATE TABLE schema_migrations (
+  version     INTEGER PRIMARY KEY,
+  applied_at  INTEGER NOT NULL,
+  description TEXT NOT NULL
+);
+CREATE TABLE datasets (
+  id            TEXT PRIMARY KEY,
+  kind          TEXT NOT NULL CHECK (kind IN ('snapshot', 'file')),
+  name          TEXT NOT NULL DEFAULT '',
+  source        TEXT NOT NULL DEFAULT '',
+  schema_json   TEXT NOT NULL DEFAULT '{}',
+  stats_json    TEXT NOT NULL DEFAULT '{}',
+  first_seen_at INTEGER NOT NULL
+);
+CREATE TABLE runs (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  model_name      TEXT NOT NULL,
+  family          TEXT NOT NULL,
+  status          TEXT NOT NULL
+                  CHECK (status IN ('running', 'completed', 'failed', 'interrupted')),
+  params          TEXT NOT NULL DEFAULT '{}',
+  timings         TEXT NOT NULL DEFAULT '{}',
+  dataset_id      TEXT REFERENCES datasets (id),
+  protocol        TEXT NOT NULL DEFAULT '',
+  protocol_key    TEXT NOT NULL DEFAULT '',
+  artifact        TEXT,
+  code_version    TEXT NOT NULL DEFAULT '',
+  host            TEXT NOT NULL DEFAULT '',
+  pid             INTEGER NOT NULL DEFAULT 0,
+  started_at      INTEGER NOT NULL,
+  ended_at        INTEGER,
+  -- The large columns last: listing reads the columns above without touching overflow pages.
+  split           TEXT NOT NULL DEFAULT '{}',
+  config_given    TEXT NOT NULL DEFAULT '{}',
+  config_resolved TEXT NOT NULL DEFAULT '{}',
+  log             TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_by_model ON runs (model_name, id);
+CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+CREATE INDEX runs_by_artifact ON runs (artifact) WHERE artifact IS NOT NULL;
+CREATE TABLE run_metrics (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  name   TEXT NOT NULL,
+  ord    INTEGER NOT NULL,
+  value  REAL,
+  PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE TABLE models (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  name        TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL
+);
+CREATE TABLE model_versions (
+  model_id     INTEGER NOT NULL REFERENCES models (id),
+  version      INTEGER NOT NULL CHECK (version >= 1),
+  artifact     TEXT NOT NULL,
+  run_id       INTEGER UNIQUE REFERENCES runs (id),
+  dataset_id   TEXT REFERENCES datasets (id),
+  family       TEXT NOT NULL DEFAULT '',
+  protocol     TEXT NOT NULL DEFAULT '',
+  protocol_key TEXT NOT NULL DEFAULT '',
+  metrics      TEXT NOT NULL DEFAULT '{}',
+  metric_order TEXT NOT NULL DEFAULT '[]',
+  params       TEXT NOT NULL DEFAULT '{}',
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (model_id, version)
+);
+CREATE INDEX versions_by_artifact ON model_versions (artifact);
+CREATE TABLE aliases (
+  model_id   INTEGER NOT NULL,
+  alias      TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (model_id, alias),
+  FOREIGN KEY (model_id, version) REFERENCES model_versions (model_id, version)
+);
+CREATE TABLE alias_history (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  model_id     INTEGER NOT NULL,
+  alias        TEXT NOT NULL,
+  from_version INTEGER,
+  to_version   INTEGER NOT NULL,
+  action       TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+  note         TEXT NOT NULL DEFAULT '',
+  at           INTEGER NOT NULL,
+  FOREIGN KEY (model_id, to_version) REFERENCES model_versions (model_id, version)
+);
+CREATE INDEX alias_history_by_alias ON alias_history (model_id, alias, id);
+CREATE TABLE tags (
+  model_id INTEGER NOT NULL REFERENCES models (id),
+  version  INTEGER NOT NULL DEFAULT 0,
+  key      TEXT NOT NULL,
+  value    TEXT NOT NULL,
+  PRIMARY KEY (model_id, version, key)
+);
+)sql",
+};
+const char* const kMigrationNames[] = {"initial schema"};
+constexpr int kNumMigrations = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+static_assert(kNumMigrations == kRegistrySchemaVersion);
+
+ErrorCode CodeFor(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return ErrorCode::kUnavailable;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return ErrorCode::kCorruption;
+    case SQLITE_FULL:
+      return ErrorCode::kResourceExhausted;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      return ErrorCode::kIOError;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return ErrorCode::kPermissionDenied;
+    case SQLITE_CONSTRAINT:
+      return ErrorCode::kFailedPrecondition;
+    default:
+      return ErrorCode::kInternal;
+  }
+}
+
+std::string Dump(const nlohmann::json& j) { return j.dump(); }
+
+nlohmann::json ParseJson(const std::string& text, const char* what) {
+  if (text.empty()) return nlohmann::json::object();
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    Fail(ErrorCode::kCorruption, "registry: damaged {} JSON: {}", what, e.what());
+  }
+}
+
+// A prepared statement; reset and unbound when a Use ends, so cached statements can be reused.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
+    int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &s_, nullptr);
+    if (rc != SQLITE_OK) {
+      Fail(CodeFor(rc), "registry: cannot prepare statement: {} ({})", sqlite3_errmsg(db), sql);
+    }
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Bind(int i, int64_t v) {
+    Check(sqlite3_bind_int64(s_, i, v));
+    return *this;
+  }
+  Stmt& Bind(int i, double v) {
+    Check(sqlite3_bind_double(s_, i, v));
+    return *this;
+  }
+  Stmt& Bind(int i, std::string_view v) {
+    Check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& Bind(int i, const std::string& v) { return Bind(i, std::string_view(v)); }
+  Stmt& Bind(int i, const char* v) { return Bind(i, std::string_view(v)); }
+  Stmt& BindNull(int i) {
+    Check(sqlite3_bind_null(s_, i));
+    return *this;
+  }
+  // Empty text binds NULL (optional foreign keys).
+  Stmt& BindOrNull(int i, const std::string& v) { return v.empty() ? BindNull(i) : Bind(i, v); }
+  Stmt& BindOrNull(int i, int64_t v) { return v == 0 ? BindNull(i) : Bind(i, v); }
+
+  // True when a row is available; false when done.
+  bool Step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    Fail(CodeFor(rc), "registry: {}", Message(rc));
+  }
+  void Run() {
+    while (Step()) {
+    }
+  }
+  void Reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+
+  bool IsNull(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+  int64_t Int(int c) const { return sqlite3_column_int64(s_, c); }
+  double Double(int c) const { return sqlite3_column_double(s_, c); }
+  std::string Text(int c) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
+    if (p == nullptr) return {};
+    return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, c)));
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK) Fail(CodeFor(rc), "registry: cannot bind: {}", sqlite3_errmsg(db_));
+  }
+  std::string Message(int rc) const {
+    if ((rc & 0xff) == SQLITE_BUSY) {
+      return "the registry database is busy (another process held it past the busy timeout)";
+    }
+    return sqlite3_errmsg(db_);
+  }
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// Borrows a cached statement and resets it when done.
+class Use {
+ public:
+  explicit Use(Stmt& s) : s_(s) {}
+  ~Use() { s_.Reset(); }
+  Stmt* operator->() { return &s_; }
+  Stmt& operator*() { return s_; }
+
+ private:
+  Stmt& s_;
+};
+
+constexpr const char* kRunColumns =
+    "r.id, r.model_name, r.family, r.status, r.params, r.timings, r.dataset_id, r.protocol, "
+    "r.protocol_key, r.artifact, r.code_version, r.host, r.pid, r.started_at, r.ended_at, "
+    "v.version";
+constexpr const char* kRunDetailColumns = ", r.split, r.config_given, r.config_resolved, r.log";
+
+constexpr const char* kVersionColumns =
+    "m.name, v.version, v.artifact, v.run_id, v.dataset_id, v.family, v.protocol, "
+    "v.protocol_key, v.metrics, v.metric_order, v.params, v.created_at";
+
+class SqliteStore final : public MetadataStore {
+ public:
+  SqliteStore(std::string path, const SqliteStoreOptions& o) : path_(std::move(path)) {
+    int rc =
+        sqlite3_open_v2(path_.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      Fail(CodeFor(rc), "cannot open the registry '{}': {}", path_, msg);
+    }
+    try {
+      sqlite3_busy_timeout(db_, o.busy_timeout_ms);
+      sqlite3_extended_result_codes(db_, 1);
+      Exec("PRAGMA journal_mode = WAL");
+      Exec("PRAGMA synchronous = " + o.synchronous);
+      Exec("PRAGMA foreign_keys = ON");
+      // Read through a memory map: a short-lived CLI process then pays no read() per page.
+      Exec("PRAGMA mmap_size = 268435456");
+      Migrate();
+    } catch (...) {
+      cache_.clear();
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw;
+    }
+  }
+
+  ~SqliteStore() override {
+    cache_.clear();  // finalize statements before closing
+    if (db_ != nullptr) sqlite3_close(db_);
+  }
+
+  std::string Describe() const override { return "sqlite:" + path_; }
+
+  int SchemaVersion() override {
+    std::lock_guard lock(mu_);
+    return UserVersion();
+  }
+
+  void Atomically(const std::function<void()>& fn) override {
+    std::lock_guard lock(mu_);
+    if (depth_ > 0) {
+      ++depth_;
+      try {
+        fn();
+      } catch (...) {
+        --depth_;
+        throw;
+      }
+      --depth_;
+      return;
+    }
+    Exec("BEGIN IMMEDIATE");
+    depth_ = 1;
+    try {
+      fn();
+      Exec("COMMIT");
+    } catch (...) {
+      depth_ = 0;
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+    depth_ = 0;
+  }
+
+  // --- datasets
+
+  void PutDataset(const DatasetRecord& d) override {
+    std::lock_guard lock(mu_);
+    Use s(
+        Q("INSERT INTO datasets (id, kind, name, source, schema_json, stats_json, "
+          "first_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"));
+    s->Bind(1, d.id).Bind(2, d.kind).Bind(3, d.name).Bind(4, d.source);
+    s->Bind(5, Dump(d.schema)).Bind(6, Dump(d.stats)).Bind(7, d.first_seen_at);
+    s->Run();
+  }
+
+  std::optional<DatasetRecord> GetDataset(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Use s(
+        Q("SELECT id, kind, name, source, schema_json, stats_json, first_seen_at FROM datasets "
+          "WHERE id = ?"));
+    s->Bind(1, id);
+    if (!s->Step()) return std::nullopt;
+    DatasetRecord d;
+    d.id = s->Text(0);
+    d.kind = s->Text(1);
+    d.name = s->Text(2);
+    d.source = s->Text(3);
+    d.schema = ParseJson(s->Text(4), "dataset schema");
+    d.stats = ParseJson(s->Text(5), "dataset stats");
+    d.first_seen_at = s->Int(6);
+    return d;
+  }
+
+  // --- runs
+
+  int64_t CreateRun(const RunRecord& r) override {
+    int64_t id = 0;
+    Atomically([&] {
+      Use s(
+          Q("INSERT INTO runs (model_name, family, status, config_given, config_resolved, "
+            "params, code_version, host, pid, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      s->Bind(1, r.model_name).Bind(2, r.family).Bind(3, RunStatusName(r.status));
+      s->Bind(4, Dump(r.config_given)).Bind(5, Dump(r.config_resolved)).Bind(6, Dump(r.params));
+      s->Bind(7, r.code_version).Bind(8, r.host).Bind(9, r.pid).Bind(10, r.started_at);
+      s->Run();
+      id = sqlite3_last_insert_rowid(db_);
+      if (r.status != RunStatus::kRunning) {
+        RunRecord copy = r;
+        copy.id = id;
+        WriteOutcome(copy);
+      }
+    });
+    return id;
+  }
+
+  void FinishRun(const RunRecord& r) override {
+    Atomically([&] {
+      Use s(Q("SELECT status FROM runs WHERE id = ?"));
+      s->Bind(1, r.id);
+      if (!s->Step()) Fail(ErrorCode::kNotFound, "no run {}", r.id);
+      const std::string status = s->Text(0);
+      if (status != "running") {
+        Fail(ErrorCode::kFailedPrecondition, "run {} is {}, not running", r.id, status);
+      }
+      WriteOutcome(r);
+    });
+  }
+
+  std::optional<RunRecord> GetRun(int64_t id) override {
+    std::lock_guard lock(mu_);
+    std::optional<RunRecord> out;
+    Read([&] {
+      Use s(Q(std::string("SELECT ") + kRunColumns + kRunDetailColumns +
+              " FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id WHERE r.id = ?"));
+      s->Bind(1, id);
+      if (!s->Step()) return;
+      out = RunFromRow(*s, true);
+      LoadMetrics(*out);
+    });
+    return out;
+  }
+
+  std::vector<RunRecord> GetRuns(const std::vector<int64_t>& ids) override {
+    std::lock_guard lock(mu_);
+    std::vector<RunRecord> out;
+    out.reserve(ids.size());
+    Read([&] {
+      for (int64_t id : ids) {
+        Use s(Q(std::string("SELECT ") + kRunColumns +
+                " FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id WHERE r.id = ?"));
+        s->Bind(1, id);
+        if (!s->Step()) Fail(ErrorCode::kNotFound, "no run {} (marquee runs list shows them)", id);
+        out.push_back(RunFromRow(*s, false));
+      }
+      for (auto& r : out) LoadMetrics(r);
+    });
+    return out;
+  }
+
+  std::vector<RunRecord> ListRuns(const RunQuery& q) override {
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kRunColumns + (q.details ? kRunDetailColumns : "") +
+                      " FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id" + Where(q) +
+                      " ORDER BY r.id DESC" + (q.limit > 0 ? " LIMIT ?" : "");
+    std::vector<RunRecord> out;
+    Read([&] {
+      Use s(Q(sql));
+      int i = BindWhere(*s, q);
+      if (q.limit > 0) s->Bind(i, q.limit);
+      while (s->Step()) out.push_back(RunFromRow(*s, q.details));
+      for (auto& r : out) LoadMetrics(r);
+    });
+    return out;
+  }
+
+  int64_t CountRuns(const RunQuery& q) override {
+    std::lock_guard lock(mu_);
+    Use s(Q("SELECT COUNT(*) FROM runs r" + Where(q)));
+    BindWhere(*s, q);
+    s->Step();
+    return s->Int(0);
+  }
+
+  // --- models and versions
+
+  std::vector<ModelRecord> ListModels() override {
+    std::lock_guard lock(mu_);
+    Use s(Q(ModelSelect() + " ORDER BY m.name"));
+    std::vector<ModelRecord> out;
+    while (s->Step()) out.push_back(ModelFromRow(*s));
+    return out;
+  }
+
+  std::optional<ModelRecord> GetModel(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    Use s(Q(ModelSelect() + " WHERE m.name = ?"));
+    s->Bind(1, name);
+    if (!s->Step()) return std::nullopt;
+    return ModelFromRow(*s);
+  }
+
+  void SetModelDescription(const std::string& name, const std::string& text) override {
+    Atomically([&] {
+      Use s(Q("UPDATE models SET description = ? WHERE name = ?"));
+      s->Bind(1, text).Bind(2, name);
+      s->Run();
+      if (sqlite3_changes(db_) == 0) Fail(ErrorCode::kNotFound, "no model named '{}'", name);
+    });
+  }
+
+  VersionRecord RegisterVersion(const NewVersion& v) override {
+    VersionRecord out;
+    Atomically([&] {
+      {
+        Use s(
+            Q("INSERT INTO models (name, description, created_at) VALUES (?, ?, ?) "
+              "ON CONFLICT (name) DO NOTHING"));
+        s->Bind(1, v.model_name).Bind(2, v.description).Bind(3, v.created_at);
+        s->Run();
+      }
+      if (!v.description.empty()) {
+        Use s(Q("UPDATE models SET description = ? WHERE name = ?"));
+        s->Bind(1, v.description).Bind(2, v.model_name);
+        s->Run();
+      }
+      const int64_t model_id = ModelId(v.model_name);
+      int64_t version = 0;
+      {
+        // Inside BEGIN IMMEDIATE: no other writer can allocate the same number.
+        Use s(Q("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?"));
+        s->Bind(1, model_id);
+        s->Step();
+        version = s->Int(0);
+      }
+      Use s(
+          Q("INSERT INTO model_versions (model_id, version, artifact, run_id, dataset_id, "
+            "family, protocol, protocol_key, metrics, metric_order, params, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      s->Bind(1, model_id).Bind(2, version).Bind(3, v.artifact).BindOrNull(4, v.run_id);
+      s->BindOrNull(5, v.dataset_id).Bind(6, v.family).Bind(7, v.protocol);
+      s->Bind(8, v.protocol_key).Bind(9, Dump(v.metrics)).Bind(10, Dump(v.metric_order));
+      s->Bind(11, Dump(v.params)).Bind(12, v.created_at);
+      s->Run();
+      out.model_name = v.model_name;
+      out.version = version;
+      out.artifact = v.artifact;
+      out.run_id = v.run_id;
+      out.dataset_id = v.dataset_id;
+      out.family = v.family;
+      out.protocol = v.protocol;
+      out.protocol_key = v.protocol_key;
+      out.metrics = v.metrics;
+      out.metric_order = v.metric_order;
+      out.params = v.params;
+      out.created_at = v.created_at;
+    });
+    return out;
+  }
+
+  std::optional<VersionRecord> GetVersion(const std::string& model, int64_t version) override {
+    std::lock_guard lock(mu_);
+    Use s(Q(std::string("SELECT ") + kVersionColumns +
+            " FROM model_versions v JOIN models m ON m.id = v.model_id "
+            "WHERE m.name = ? AND v.version = ?"));
+    s->Bind(1, model).Bind(2, version);
+    if (!s->Step()) return std::nullopt;
+    return VersionFromRow(*s);
+  }
+
+  std::vector<VersionRecord> ListVersions(const std::string& model) override {
+    std::lock_guard lock(mu_);
+    Use s(Q(std::string("SELECT ") + kVersionColumns +
+            " FROM model_versions v JOIN models m ON m.id = v.model_id "
+            "WHERE m.name = ? ORDER BY v.version"));
+    s->Bind(1, model);
+    std::vector<VersionRecord> out;
+    while (s->Step()) out.push_back(VersionFromRow(*s));
+    return out;
+  }
+
+  // --- aliases
+
+  std::optional<int64_t> GetAlias(const std::string& model, const std::string& alias) override {
+    std::lock_guard lock(mu_);
+    Use s(
+        Q("SELECT a.version FROM aliases a JOIN models m ON m.id = a.model_id "
+          "WHERE m.name = ? AND a.alias = ?"));
+    s->Bind(1, model).Bind(2, alias);
+    if (!s->Step()) return std::nullopt;
+    return s->Int(0);
+  }
+
+  std::map<std::string, int64_t> ListAliases(const std::string& model) override {
+    std::lock_guard lock(mu_);
+    Use s(
+        Q("SELECT a.alias, a.version FROM aliases a JOIN models m ON m.id = a.model_id "
+          "WHERE m.name = ?"));
+    s->Bind(1, model);
+    std::map<std::string, int64_t> out;
+    while (s->Step()) out[s->Text(0)] = s->Int(1);
+    return out;
+  }
+
+  std::vector<AliasMove> AliasHistory(const std::string& model, const std::string& alias) override {
+    std::lock_guard lock(mu_);
+    Use s(
+        Q("SELECT h.id, h.alias, h.from_version, h.to_version, h.action, h.note, h.at "
+          "FROM alias_history h JOIN models m ON m.id = h.model_id "
+          "WHERE m.name = ?1 AND (?2 = '' OR h.alias = ?2) ORDER BY h.id"));
+    s->Bind(1, model).Bind(2, alias);
+    std::vector<AliasMove> out;
+    while (s->Step()) {
+      AliasMove m;
+      m.id = s->Int(0);
+      m.alias = s->Text(1);
+      m.from_version = s->IsNull(2) ? 0 : s->Int(2);
+      m.to_version = s->Int(3);
+      m.action = s->Text(4);
+      m.note = s->Text(5);
+      m.at = s->Int(6);
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  void MoveAlias(const std::string& model, const AliasMove& move) override {
+    Atomically([&] {
+      const int64_t model_id = ModelId(model);
+      {
+        Use s(Q("SELECT 1 FROM model_versions WHERE model_id = ? AND version = ?"));
+        s->Bind(1, model_id).Bind(2, move.to_version);
+        if (!s->Step())
+          Fail(ErrorCode::kNotFound, "model '{}' has no version {}", model, move.to_version);
+      }
+      int64_t current = 0;
+      {
+        Use s(Q("SELECT version FROM aliases WHERE model_id = ? AND alias = ?"));
+        s->Bind(1, model_id).Bind(2, move.alias);
+        if (s->Step()) current = s->Int(0);
+      }
+      if (current != move.from_version) {
+        Fail(ErrorCode::kFailedPrecondition,
+             "alias {}@{} moved meanwhile (now {}, expected {}); run the command again", model,
+             move.alias, VersionText(current), VersionText(move.from_version));
+      }
+      {
+        Use s(
+            Q("INSERT INTO aliases (model_id, alias, version, updated_at) VALUES (?, ?, ?, ?) "
+              "ON CONFLICT (model_id, alias) DO UPDATE SET version = excluded.version, "
+              "updated_at = excluded.updated_at"));
+        s->Bind(1, model_id).Bind(2, move.alias).Bind(3, move.to_version).Bind(4, move.at);
+        s->Run();
+      }
+      Use s(
+          Q("INSERT INTO alias_history (model_id, alias, from_version, to_version, action, "
+            "note, at) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+      s->Bind(1, model_id).Bind(2, move.alias).BindOrNull(3, move.from_version);
+      s->Bind(4, move.to_version).Bind(5, move.action).Bind(6, move.note).Bind(7, move.at);
+      s->Run();
+    });
+  }
+
+  // --- tags
+
+  void SetTag(const std::string& model, int64_t version, const std::string& key,
+              const std::string& value) override {
+    Atomically([&] {
+      const int64_t model_id = ModelId(model);
+      if (version != 0) RequireVersion(model, model_id, version);
+      Use s(
+          Q("INSERT INTO tags (model_id, version, key, value) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (model_id, version, key) DO UPDATE SET value = excluded.value"));
+      s->Bind(1, model_id).Bind(2, version).Bind(3, key).Bind(4, value);
+      s->Run();
+    });
+  }
+
+  bool RemoveTag(const std::string& model, int64_t version, const std::string& key) override {
+    bool removed = false;
+    Atomically([&] {
+      const int64_t model_id = ModelId(model);
+      Use s(Q("DELETE FROM tags WHERE model_id = ? AND version = ? AND key = ?"));
+      s->Bind(1, model_id).Bind(2, version).Bind(3, key);
+      s->Run();
+      removed = sqlite3_changes(db_) > 0;
+    });
+    return removed;
+  }
+
+  std::map<std::string, std::string> GetTags(const std::string& model, int64_t version) override {
+    std::lock_guard lock(mu_);
+    Use s(
+        Q("SELECT t.key, t.value FROM tags t JOIN models m ON m.id = t.model_id "
+          "WHERE m.name = ? AND t.version = ?"));
+    s->Bind(1, model).Bind(2, version);
+    std::map<std::string, std::string> out;
+    while (s->Step()) out[s->Text(0)] = s->Text(1);
+    return out;
+  }
+
+  std::set<std::string> ReferencedArtifacts() override {
+    std::lock_guard lock(mu_);
+    std::set<std::string> out;
+    Read([&] {
+      Use s(
+          Q("SELECT artifact FROM model_versions UNION "
+            "SELECT artifact FROM runs WHERE artifact IS NOT NULL"));
+      while (s->Step()) out.insert(s->Text(0));
+    });
+    return out;
+  }
+
+  std::vector<std::string> CheckIntegrity() override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> problems;
+    Read([&] {
+      auto collect = [&](const std::string& sql, const std::string& what) {
+        Use s(Q(sql));
+        while (s->Step()) problems.push_back(what + ": " + s->Text(0));
+      };
+      {
+        Use s(Q("PRAGMA integrity_check"));
+        while (s->Step()) {
+          if (s->Text(0) != "ok") problems.push_back("integrity_check: " + s->Text(0));
+        }
+      }
+      collect(
+          "SELECT \"table\" || ' row ' || COALESCE(rowid, '?') || ' -> ' || parent "
+          "FROM pragma_foreign_key_check",
+          "dangling foreign key");
+      collect(
+          "SELECT m.name || '@' || a.alias || ' -> ' || a.version FROM aliases a "
+          "LEFT JOIN models m ON m.id = a.model_id LEFT JOIN model_versions v "
+          "ON v.model_id = a.model_id AND v.version = a.version WHERE v.version IS NULL",
+          "alias on a missing version");
+      collect(
+          "SELECT 'run ' || r.id FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id "
+          "WHERE r.status = 'completed' AND (v.version IS NULL OR r.artifact IS NULL "
+          "OR r.ended_at IS NULL)",
+          "completed run without its version");
+      collect(
+          "SELECT m.name || '/' || v.version || ' (run ' || r.id || ' is ' || r.status || ')' "
+          "FROM model_versions v JOIN models m ON m.id = v.model_id "
+          "JOIN runs r ON r.id = v.run_id WHERE r.status != 'completed' "
+          "OR r.artifact != v.artifact",
+          "version whose run is not completed");
+      collect(
+          "SELECT 'run ' || run_id FROM run_metrics GROUP BY run_id HAVING run_id NOT IN "
+          "(SELECT id FROM runs WHERE status = 'completed')",
+          "metrics of a run that is not completed");
+    });
+    return problems;
+  }
+
+ private:
+  static std::string VersionText(int64_t v) { return v == 0 ? "unset" : "v" + std::to_string(v); }
+
+  void Exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      if ((rc & 0xff) == SQLITE_BUSY) {
+        msg = "the registry database is busy (another process held it past the busy timeout)";
+      }
+      Fail(CodeFor(rc), "registry '{}': {}", path_, msg);
+    }
+  }
+
+  Stmt& Q(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) it = cache_.emplace(sql, std::make_unique<Stmt>(db_, sql)).first;
+    return *it->second;
+  }
+
+  // Runs several reads against one snapshot (a deferred transaction unless one is open).
+  void Read(const std::function<void()>& fn) {
+    if (depth_ > 0) {
+      fn();
+      return;
+    }
+    Exec("BEGIN");
+    depth_ = 1;
+    try {
+      fn();
+    } catch (...) {
+      depth_ = 0;
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+    depth_ = 0;
+    Exec("COMMIT");
+  }
+
+  int UserVersion() {
+    Use s(Q("PRAGMA user_version"));
+    s->Step();
+    return static_cast<int>(s->Int(0));
+  }
+
+  void Migrate() {
+    if (UserVersion() == kRegistrySchemaVersion) return;  // the common case: no write lock
+    Atomically([&] {
+      int v = UserVersion();  // again, under the lock: another process may have migrated
+      if (v > kRegistrySchemaVersion) {
+        Fail(ErrorCode::kFailedPrecondition,
+             "the registry '{}' has schema version {}, newer than this marquee understands ({}); "
+             "upgrade marquee",
+             path_, v, kRegistrySchemaVersion);
+      }
+      for (; v < kRegistrySchemaVersion; ++v) {
+        Exec(kMigrations[v]);
+        Use s(
+            Q("INSERT INTO schema_migrations (version, applied_at, description) "
+              "VALUES (?, strftime('%s', 'now'), ?)"));
+        s->Bind(1, static_cast<int64_t>(v + 1)).Bind(2, kMigrationNames[v]);
+        s->Run();
+        Exec("PRAGMA user_version = " + std::to_string(v + 1));
+      }
+    });
+  }
+
+  int64_t ModelId(const std::string& name) {
+    Use s(Q("SELECT id FROM models WHERE name = ?"));
+    s->Bind(1, name);
+    if (!s->Step()) Fail(ErrorCode::kNotFound, "no model named '{}'", name);
+    return s->Int(0);
+  }
+
+  void RequireVersion(const std::string& model, int64_t model_id, int64_t version) {
+    Use s(Q("SELECT 1 FROM model_versions WHERE model_id = ? AND version = ?"));
+    s->Bind(1, model_id).Bind(2, version);
+    if (!s->Step()) Fail(ErrorCode::kNotFound, "model '{}' has no version {}", model, version);
+  }
+
+  void WriteOutcome(const RunRecord& r) {
+    {
+      Use s(
+          Q("UPDATE runs SET status = ?, ended_at = ?, params = ?, timings = ?, split = ?, "
+            "dataset_id = ?, protocol = ?, protocol_key = ?, artifact = ?, log = ? "
+            "WHERE id = ?"));
+      s->Bind(1, RunStatusName(r.status)).BindOrNull(2, r.ended_at).Bind(3, Dump(r.params));
+      s->Bind(4, Dump(r.timings)).Bind(5, Dump(r.split)).BindOrNull(6, r.dataset_id);
+      s->Bind(7, r.protocol).Bind(8, r.protocol_key).BindOrNull(9, r.artifact).Bind(10, r.log);
+      s->Bind(11, r.id);
+      s->Run();
+    }
+    Use s(
+        Q("INSERT INTO run_metrics (run_id, name, ord, value) VALUES (?, ?, ?, ?) "
+          "ON CONFLICT (run_id, name) DO UPDATE SET value = excluded.value"));
+    int64_t ord = 0;
+    for (const auto& [name, value] : r.metrics) {
+      s->Bind(1, r.id).Bind(2, name).Bind(3, ord++).Bind(4, value);
+      s->Run();
+      s->Reset();
+    }
+  }
+
+  static std::string Where(const RunQuery& q) {
+    std::string w;
+    auto add = [&](const char* cond) {
+      w += (w.empty() ? " WHERE " : " AND ") + std::string(cond);
+    };
+    if (!q.model.empty()) add("r.model_name = ?");
+    if (q.status) add("r.status = ?");
+    if (q.before_id > 0) add("r.id < ?");
+    return w;
+  }
+
+  // Binds the parameters of Where(q); returns the next parameter index.
+  static int BindWhere(Stmt& s, const RunQuery& q) {
+    int i = 1;
+    if (!q.model.empty()) s.Bind(i++, q.model);
+    if (q.status) s.Bind(i++, RunStatusName(*q.status));
+    if (q.before_id > 0) s.Bind(i++, q.before_id);
+    return i;
+  }
+
+  static RunRecord RunFromRow(Stmt& s, bool details) {
+    RunRecord r;
+    r.id = s.Int(0);
+    r.model_name = s.Text(1);
+    r.family = s.Text(2);
+    r.status = ParseRunStatus(s.Text(3));
+    r.params = ParseJson(s.Text(4), "run params");
+    r.timings = ParseJson(s.Text(5), "run timings");
+    r.dataset_id = s.Text(6);
+    r.protocol = s.Text(7);
+    r.protocol_key = s.Text(8);
+    r.artifact = s.Text(9);
+    r.code_version = s.Text(10);
+    r.host = s.Text(11);
+    r.pid = s.Int(12);
+    r.started_at = s.Int(13);
+    r.ended_at = s.IsNull(14) ? 0 : s.Int(14);
+    r.version = s.IsNull(15) ? 0 : s.Int(15);
+    if (details) {
+      r.split = ParseJson(s.Text(16), "run split");
+      r.config_given = ParseJson(s.Text(17), "run config");
+      r.config_resolved = ParseJson(s.Text(18), "run config");
+      r.log = s.Text(19);
+    }
+    return r;
+  }
+
+  void LoadMetrics(RunRecord& r) {
+    Use s(Q("SELECT name, value FROM run_metrics WHERE run_id = ? ORDER BY ord"));
+    s->Bind(1, r.id);
+    while (s->Step()) {
+      r.metrics.emplace_back(
+          s->Text(0), s->IsNull(1) ? std::numeric_limits<double>::quiet_NaN() : s->Double(1));
+    }
+  }
+
+  static std::string ModelSelect() {
+    return "SELECT m.id, m.name, m.description, m.created_at, "
+           "(SELECT COUNT(*) FROM model_versions v WHERE v.model_id = m.id), "
+           "(SELECT COALESCE(MAX(version), 0) FROM model_versions v WHERE v.model_id = m.id), "
+           "(SELECT created_at FROM model_versions v WHERE v.model_id = m.id "
+           "ORDER BY version DESC LIMIT 1) "
+           "FROM models m";
+  }
+
+  static ModelRecord ModelFromRow(Stmt& s) {
+    ModelRecord m;
+    m.id = s.Int(0);
+    m.name = s.Text(1);
+    m.description = s.Text(2);
+    m.created_at = s.Int(3);
+    m.num_versions = s.Int(4);
+    m.latest_version = s.Int(5);
+    m.updated_at = s.IsNull(6) ? 0 : s.Int(6);
+    return m;
+  }
+
+  static VersionRecord VersionFromRow(Stmt& s) {
+    VersionRecord v;
+    v.model_name = s.Text(0);
+    v.version = s.Int(1);
+    v.artifact = s.Text(2);
+    v.run_id = s.IsNull(3) ? 0 : s.Int(3);
+    v.dataset_id = s.Text(4);
+    v.family = s.Text(5);
+    v.protocol = s.Text(6);
+    v.protocol_key = s.Text(7);
+    v.metrics = ParseJson(s.Text(8), "version metrics");
+    v.metric_order = ParseJson(s.Text(9), "version metric order");
+    if (!v.metric_order.is_array()) v.metric_order = nlohmann::json::array();
+    v.params = ParseJson(s.Text(10), "version params");
+    v.created_at = s.Int(11);
+    return v;
+  }
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::recursive_mutex mu_;
+  int depth_ = 0;  // open transaction nesting (guarded by mu_)
+  std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
+};
+
+}  // namespace
+
+std::string_view RunStatusName(RunStatus s) {
+  switch (s) {
+    case RunStatus::kRunning:
+      return "running";
+    case RunStatus::kCompleted:
+      return "completed";
+    case RunStatus::kFailed:
+      return "failed";
+    case RunStatus::kInterrupted:
+      return "interrupted";
+  }
+  return "running";
+}
+
+RunStatus ParseRunStatus(std::string_view name) {
+  if (name == "running") return RunStatus::kRunning;
+  if (name == "completed") return RunStatus::kCompleted;
+  if (name == "failed") return RunStatus::kFailed;
+  if (name == "interrupted") return RunStatus::kInterrupted;
+  Fail(ErrorCode::kInvalidArgument,
+       "unknown run status '{}' (running, completed, failed, interrupted)", name);
+}
+
+std::optional<double> RunRecord::metric(std::string_view name) const {
+  for (const auto& [k, v] : metrics) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<double> VersionRecord::metric(const std::string& name) const {
+  auto it = metrics.find(name);
+  if (it == metrics.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
+
+std::unique_ptr<MetadataStore> OpenSqliteStore(const std::string& path,
+                                               const SqliteStoreOptions& options) {
+  return std::make_unique<SqliteStore>(path, options);
+}
+
+std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* env) {
+  const char* url = std::getenv("MARQUEE_REGISTRY_URL");
+  if (url != nullptr && *url != '\0') {
+    std::string u = url;
+    if (u.rfind("sqlite:", 0) == 0) return OpenSqliteStore(u.substr(7));
+    if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
+      Fail(ErrorCode::kUnimplemented,
+           "MARQUEE_REGISTRY_URL: the PostgreSQL registry backend is not built yet; unset it to "
+           "use the embedded SQLite store");
+    }
+    Fail(ErrorCode::kInvalidArgument,
+         "MARQUEE_REGISTRY_URL '{}': expected sqlite:PATH (or, later, postgresql://...)", u);
+  }
+  env->CreateDirs(home);
+  return OpenSqliteStore(home + "/registry.db");
+}
+
+}  // namespace marquee

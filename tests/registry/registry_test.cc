@@ -1,0 +1,333 @@
+// Registry facade: references, gates, publish safety (smoke test), promote/rollback, diff, gc.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "marquee/recommender.h"
+#include "pipeline/model_bundle.h"
+#include "registry/registry.h"
+#include "test_util.h"
+
+namespace marquee {
+namespace {
+
+// Expects `fn` to throw an Error with `code` whose message contains `needle`.
+template <typename Fn>
+void ExpectError(Fn fn, ErrorCode code, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error containing '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    alive_ = std::make_shared<std::set<int64_t>>();
+    RegistryOptions o;
+    o.home = dir_.file("home");
+    ProcessProbe p;
+    p.host = "test-host";
+    p.pid = 4242;
+    auto alive = alive_;
+    p.alive = [alive](const std::string& host, int64_t pid) {
+      return host != "test-host" || alive->count(pid) > 0;
+    };
+    o.probe = p;
+    reg_ = std::make_unique<Registry>(std::move(o));
+  }
+
+  // Saves a popularity model (weights `value` per interaction) and returns its digest.
+  std::string SaveModel(float value, int items = 5) {
+    auto m = CreateRecommender("popularity", {{"weighted", true}});
+    std::vector<uint32_t> r, c;
+    std::vector<float> v;
+    for (int i = 0; i < items; ++i) {
+      r.push_back(0);
+      c.push_back(static_cast<uint32_t>(i));
+      v.push_back(value + static_cast<float>(i));
+    }
+    CsrMatrix x = CsrMatrix::FromTriplets(1, static_cast<uint32_t>(items), r, c, v);
+    Context ctx;
+    m->Fit(x, ctx);
+    std::vector<std::string> ids;
+    for (int i = 0; i < items; ++i) ids.push_back("item" + std::to_string(i));
+    std::string digest;
+    SaveModelBundle(*m, ids, {{"test", true}}, dir_.file("home"), Env::Default(), &digest);
+    return digest;
+  }
+
+  // Registers a version of `model` with recall@20 = `recall`.
+  VersionRecord Register(const std::string& model, double recall, std::string dataset = "d1",
+                         std::string protocol_key = "p1", float weight = 1.0f) {
+    NewVersion v;
+    v.model_name = model;
+    v.artifact = SaveModel(weight + static_cast<float>(++counter_));
+    v.dataset_id = dataset;
+    v.family = "popularity";
+    v.protocol = "strong-generalization";
+    v.protocol_key = protocol_key;
+    v.metrics = {{"recall@20", recall}, {"ndcg@100", recall / 2}};
+    v.metric_order = {"recall@20", "ndcg@100"};
+    v.params = {{"weighted", true}};
+    v.created_at = 1000 + counter_;
+    DatasetRecord d;
+    d.id = dataset;
+    d.kind = "snapshot";
+    d.name = "ds-" + dataset;
+    d.first_seen_at = 1;
+    reg_->store().PutDataset(d);
+    return reg_->store().RegisterVersion(v);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Registry> reg_;
+  std::shared_ptr<std::set<int64_t>> alive_;
+  int counter_ = 0;
+};
+
+TEST(ModelRefs, ParseEveryForm) {
+  ModelRef r = ParseModelRef("recs");
+  EXPECT_EQ(r.model, "recs");
+  EXPECT_EQ(r.version, 0);
+  EXPECT_TRUE(r.alias.empty());
+  r = ParseModelRef("recs@production");
+  EXPECT_EQ(r.alias, "production");
+  EXPECT_EQ(r.ToString(), "recs@production");
+  r = ParseModelRef("recs/12");
+  EXPECT_EQ(r.version, 12);
+  EXPECT_EQ(ParseModelRef("recs/v3").version, 3);
+  EXPECT_EQ(ParseModelRef("ml-100k_ease.v2/4").model, "ml-100k_ease.v2");
+  for (const char* bad :
+       {"", "recs/", "recs/0", "recs/x", "recs@", "@prod", "a b", "recs@3", "recs/3/4", "r@a@b"}) {
+    EXPECT_THROW(ParseModelRef(bad), Error) << bad;
+  }
+  EXPECT_THROW(ValidateAlias("3"), Error);
+  EXPECT_THROW(ValidateAlias("v3"), Error);
+  EXPECT_NO_THROW(ValidateAlias("production"));
+  EXPECT_THROW(ValidateModelName("my model"), Error);
+}
+
+TEST(Gates, ParseNumbersAndAliases) {
+  Gate g = ParseGate("recall@20>=production");
+  EXPECT_EQ(g.metric, "recall@20");
+  EXPECT_EQ(g.op, ">=");
+  EXPECT_EQ(g.alias, "production");
+  EXPECT_FALSE(g.threshold);
+  g = ParseGate("ndcg@100 > 0.35");
+  EXPECT_EQ(g.op, ">");
+  ASSERT_TRUE(g.threshold);
+  EXPECT_DOUBLE_EQ(*g.threshold, 0.35);
+  EXPECT_EQ(ParseGate("mrr<=1").op, "<=");
+  EXPECT_EQ(ParseGate("mrr < staging").op, "<");
+  for (const char* bad : {"recall@20", ">= 0.3", "recall@20 >=", "recall@20 >= a b"}) {
+    EXPECT_THROW(ParseGate(bad), Error) << bad;
+  }
+}
+
+TEST_F(RegistryTest, ResolvesNamesAliasesAndVersions) {
+  Register("m", 0.1);
+  Register("m", 0.2);
+  EXPECT_EQ(reg_->Resolve("m").version, 2);  // bare name: the latest
+  EXPECT_EQ(reg_->Resolve("m/1").version, 1);
+  reg_->Promote("m/1", "production", {});
+  EXPECT_EQ(reg_->Resolve("m@production").version, 1);
+  EXPECT_EQ(reg_->ResolveIn("m", "production").version, 1);
+  EXPECT_EQ(reg_->ResolveIn("m", "v2").version, 2);
+  EXPECT_EQ(reg_->ResolveIn("m", "m/2").version, 2);
+  ExpectError([&] { reg_->Resolve("nope"); }, ErrorCode::kNotFound, "no model named 'nope'");
+  ExpectError([&] { reg_->Resolve("m/9"); }, ErrorCode::kNotFound, "no version 9 (latest is 2)");
+  ExpectError([&] { reg_->Resolve("m@staging"); }, ErrorCode::kNotFound,
+              "no alias 'staging' (aliases: production)");
+}
+
+TEST_F(RegistryTest, PromoteRunsTheSmokeTestAndRecordsHistory) {
+  Register("m", 0.1);
+  PromoteResult r = reg_->Promote("m/1", "production", {}, "first");
+  EXPECT_EQ(r.from_version, 0);
+  EXPECT_EQ(r.to_version, 1);
+  ASSERT_EQ(r.checks.size(), 3u);
+  EXPECT_NE(r.checks[0].find("sha256 verified"), std::string::npos);
+  EXPECT_NE(r.checks[2].find("all finite"), std::string::npos);
+  auto h = reg_->store().AliasHistory("m", "production");
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].note, "first");
+  // Promoting what the alias already holds is a no-op.
+  EXPECT_EQ(reg_->Promote("m/1", "production", {}).action, "none");
+  EXPECT_EQ(reg_->store().AliasHistory("m", "production").size(), 1u);
+}
+
+TEST_F(RegistryTest, DamagedArtifactIsRefusedWithTheReason) {
+  VersionRecord v1 = Register("m", 0.1);
+  VersionRecord v2 = Register("m", 0.2);
+  reg_->Promote("m/1", "production", {});
+  // Flip one byte in the middle of v2's artifact.
+  const std::string path = reg_->artifacts().PathFor(v2.artifact);
+  std::string bytes = Env::Default()->ReadFile(path);
+  bytes[bytes.size() / 2] ^= 0x5a;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  ExpectError([&] { reg_->Promote("m/2", "production", {}); }, ErrorCode::kFailedPrecondition,
+              "refused: m/2 failed the publish check: artifact");
+  EXPECT_EQ(reg_->store().GetAlias("m", "production"), 1);  // the alias did not move
+  // A missing artifact likewise.
+  Env::Default()->RemoveFile(path);
+  ExpectError([&] { reg_->Promote("m/2", "production", {}); }, ErrorCode::kFailedPrecondition,
+              "is missing");
+  auto problems = reg_->CheckConsistency();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("m/2: artifact"), std::string::npos) << problems[0];
+}
+
+TEST_F(RegistryTest, NonFiniteScoresAreRefused) {
+  NewVersion v;
+  v.model_name = "m";
+  v.artifact = SaveModel(std::numeric_limits<float>::quiet_NaN());
+  v.family = "popularity";
+  v.created_at = 1;
+  reg_->store().RegisterVersion(v);
+  ExpectError([&] { reg_->Promote("m/1", "production", {}); }, ErrorCode::kFailedPrecondition,
+              "non-finite scores of 5");
+  EXPECT_FALSE(reg_->store().GetAlias("m", "production"));
+}
+
+TEST_F(RegistryTest, GateAgainstAliasPassesAndFailsWithNumbers) {
+  Register("m", 0.41);
+  Register("m", 0.38);
+  Register("m", 0.45);
+  // No production yet: an alias gate has nothing to compare with and passes.
+  PromoteResult first = reg_->Promote("m/1", "production", {"recall@20>=production"});
+  EXPECT_NE(first.checks.back().find("not set yet"), std::string::npos);
+  ExpectError([&] { reg_->Promote("m/2", "production", {"recall@20>=production"}); },
+              ErrorCode::kFailedPrecondition, "refused: recall@20 0.38 < production (v1) 0.41");
+  EXPECT_EQ(reg_->store().GetAlias("m", "production"), 1);
+  PromoteResult r = reg_->Promote("m/3", "production", {"recall@20>=production", "ndcg@100>0.2"});
+  EXPECT_EQ(r.to_version, 3);
+  EXPECT_NE(r.checks[3].find("0.45 >= 0.41"), std::string::npos) << r.checks[3];
+  ExpectError([&] { reg_->Promote("m/2", "staging", {"recall@20 >= 0.4"}); },
+              ErrorCode::kFailedPrecondition, "refused: recall@20 0.38 < 0.4");
+  ExpectError([&] { reg_->Promote("m/2", "staging", {"map@10>=production"}); },
+              ErrorCode::kFailedPrecondition, "has no metric map@10 (it has: ");
+}
+
+TEST_F(RegistryTest, GateRefusesDifferentDatasetOrProtocol) {
+  Register("m", 0.41, "d1", "p1");
+  Register("m", 0.50, "d2", "p1");
+  Register("m", 0.50, "d1", "p2");
+  reg_->Promote("m/1", "production", {});
+  ExpectError([&] { reg_->Promote("m/2", "production", {"recall@20>=production"}); },
+              ErrorCode::kFailedPrecondition,
+              "refused: cannot compare recall@20 with production (v1): it was evaluated on "
+              "dataset d1 'ds-d1', m/2 on d2 'ds-d2'");
+  ExpectError([&] { reg_->Promote("m/3", "production", {"recall@20>=production"}); },
+              ErrorCode::kFailedPrecondition, "the evaluation protocols differ");
+  // Without a gate, the promotion is allowed (the smoke test still runs).
+  EXPECT_EQ(reg_->Promote("m/2", "production", {}).to_version, 2);
+}
+
+TEST_F(RegistryTest, RollbackWalksBackThroughTheHistory) {
+  for (int i = 0; i < 4; ++i) Register("m", 0.1 * i);
+  ExpectError([&] { reg_->Rollback("m", "production"); }, ErrorCode::kFailedPrecondition,
+              "is not set");
+  reg_->Promote("m/1", "production", {});
+  ExpectError([&] { reg_->Rollback("m", "production"); }, ErrorCode::kFailedPrecondition,
+              "no earlier version");
+  reg_->Promote("m/2", "production", {});
+  reg_->Promote("m/3", "production", {});
+  EXPECT_EQ(reg_->Rollback("m", "production").to_version, 2);
+  EXPECT_EQ(reg_->Rollback("m", "production").to_version, 1);
+  ExpectError([&] { reg_->Rollback("m", "production"); }, ErrorCode::kFailedPrecondition,
+              "no earlier version");
+  reg_->Promote("m/4", "production", {});
+  PromoteResult r = reg_->Rollback("m", "production", "bad deploy");
+  EXPECT_EQ(r.from_version, 4);
+  EXPECT_EQ(r.to_version, 1);
+  EXPECT_EQ(r.action, "rollback");
+  // Aliases are independent.
+  reg_->Promote("m/3", "staging", {});
+  EXPECT_EQ(reg_->store().GetAlias("m", "production"), 1);
+  auto h = reg_->store().AliasHistory("m", "production");
+  EXPECT_EQ(h.back().note, "bad deploy");
+  ExpectError([&] { reg_->Rollback("nope", "production"); }, ErrorCode::kNotFound, "no model");
+}
+
+TEST_F(RegistryTest, RollbackRefusesABrokenPreviousVersion) {
+  VersionRecord v1 = Register("m", 0.1);
+  Register("m", 0.2);
+  reg_->Promote("m/1", "production", {});
+  reg_->Promote("m/2", "production", {});
+  Env::Default()->RemoveFile(reg_->artifacts().PathFor(v1.artifact));
+  ExpectError([&] { reg_->Rollback("m", "production"); }, ErrorCode::kFailedPrecondition,
+              "refused: m/1 failed the publish check");
+  EXPECT_EQ(reg_->store().GetAlias("m", "production"), 2);
+}
+
+TEST_F(RegistryTest, DiffShowsParamsMetricsDatasetAndProtocol) {
+  Register("m", 0.4, "d1", "p1");
+  Register("m", 0.5, "d2", "p2");
+  nlohmann::json d = reg_->Diff(reg_->Resolve("m/1"), reg_->Resolve("m/2"));
+  EXPECT_FALSE(d["dataset"]["same"].get<bool>());
+  EXPECT_EQ(d["dataset"]["a"]["name"], "ds-d1");
+  EXPECT_FALSE(d["protocol"]["same"].get<bool>());
+  ASSERT_EQ(d["metrics"].size(), 2u);
+  EXPECT_EQ(d["metrics"][0]["name"], "recall@20");
+  EXPECT_NEAR(d["metrics"][0]["delta"].get<double>(), 0.1, 1e-12);
+  EXPECT_TRUE(d["params"].empty());  // same params
+  EXPECT_EQ(d["same_params"]["weighted"], true);
+}
+
+TEST_F(RegistryTest, GcRemovesOnlyUnreferencedArtifactsAndRespectsLiveRuns) {
+  VersionRecord v = Register("m", 0.1);
+  const std::string orphan = SaveModel(99.0f);
+  Env::Default()->WriteFileAtomic(dir_.file("home/artifacts/incoming-999999-ab.mqm"), "partial");
+
+  // A live run (its pid is alive on this host) may be about to register the orphan: kept.
+  RunRecord run;
+  run.model_name = "m";
+  run.family = "popularity";
+  run.host = "test-host";
+  run.pid = 777;
+  run.started_at = 5;
+  alive_->insert(777);
+  const int64_t run_id = reg_->store().CreateRun(run);
+  GcReport r = reg_->Gc(false);
+  EXPECT_TRUE(r.removed.empty());
+  EXPECT_EQ(r.kept, 1u);
+  EXPECT_TRUE(reg_->artifacts().Exists(orphan));
+  EXPECT_TRUE(r.temporaries.empty());  // it may be the live run's, too
+
+  // The run's process dies: gc marks it interrupted and removes the orphan.
+  alive_->clear();
+  EXPECT_EQ(reg_->GetRun(run_id).status, RunStatus::kInterrupted);  // read-time view
+  GcReport dry = reg_->Gc(true);
+  EXPECT_EQ(dry.removed, std::vector<std::string>{orphan});
+  EXPECT_TRUE(reg_->artifacts().Exists(orphan));
+  r = reg_->Gc(false);
+  EXPECT_EQ(r.removed, std::vector<std::string>{orphan});
+  EXPECT_EQ(r.interrupted_runs, std::vector<int64_t>{run_id});
+  EXPECT_EQ(r.temporaries.size(), 1u);  // its writer (pid 999999) is gone
+  EXPECT_FALSE(reg_->artifacts().Exists(orphan));
+  EXPECT_TRUE(reg_->artifacts().Exists(v.artifact));
+  EXPECT_EQ(reg_->store().GetRun(run_id)->status, RunStatus::kInterrupted);  // persisted
+  EXPECT_TRUE(reg_->CheckConsistency().empty());
+}
+
+TEST(ArtifactStoreTest, WriterPidAndDigestChecks) {
+  EXPECT_EQ(ArtifactStore::WriterPid("incoming-123-abcd.mqm"), 123);
+  EXPECT_EQ(ArtifactStore::WriterPid("incoming-123-abcd.mqm.tmp.123.0"), 123);
+  EXPECT_EQ(ArtifactStore::WriterPid("other"), 0);
+  EXPECT_TRUE(ArtifactStore::IsDigest(std::string(64, 'a')));
+  EXPECT_FALSE(ArtifactStore::IsDigest(std::string(64, 'A')));
+  ArtifactStore s("/nonexistent", Env::Default());
+  EXPECT_THROW(s.PathFor("../etc/passwd"), Error);
+}
+
+}  // namespace
+}  // namespace marquee

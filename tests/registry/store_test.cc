@@ -1,0 +1,285 @@
+// SqliteStore: schema and migrations, runs, version allocation under concurrency, alias
+// compare-and-set, tags, integrity checks.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <set>
+#include <thread>
+
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "registry/sqlite_store.h"
+#include "test_util.h"
+
+namespace marquee {
+namespace {
+
+std::string Digest(int i) { return fmt::format("{:064x}", i); }
+
+RunRecord NewRun(const std::string& model, int64_t t = 100) {
+  RunRecord r;
+  r.model_name = model;
+  r.family = "ease";
+  r.code_version = "marquee test";
+  r.host = "test-host";
+  r.pid = 1;
+  r.started_at = t;
+  r.params = {{"lambda", 10.0}};
+  return r;
+}
+
+NewVersion NewVer(const std::string& model, int i, int64_t run_id = 0) {
+  NewVersion v;
+  v.model_name = model;
+  v.artifact = Digest(i);
+  v.run_id = run_id;
+  v.family = "ease";
+  v.protocol = "strong-generalization";
+  v.protocol_key = "p";
+  v.metrics = {{"recall@20", 0.1 * i}};
+  v.metric_order = {"recall@20"};
+  v.created_at = 100 + i;
+  return v;
+}
+
+TEST(SqliteStore, CreatesSchemaOnFirstUseAndReopens) {
+  testing::TempDir dir;
+  {
+    auto s = OpenMetadataStore(dir.file("home"), Env::Default());
+    EXPECT_EQ(s->SchemaVersion(), kRegistrySchemaVersion);
+    EXPECT_TRUE(s->ListModels().empty());
+    EXPECT_TRUE(s->CheckIntegrity().empty());
+  }
+  EXPECT_TRUE(Env::Default()->FileExists(dir.file("home/registry.db")));
+  auto s = OpenSqliteStore(dir.file("home/registry.db"));
+  EXPECT_EQ(s->SchemaVersion(), kRegistrySchemaVersion);
+}
+
+TEST(SqliteStore, RefusesANewerSchema) {
+  testing::TempDir dir;
+  const std::string path = dir.file("registry.db");
+  OpenSqliteStore(path);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  try {
+    OpenSqliteStore(path);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SqliteStore, GarbageFileIsCorruption) {
+  testing::TempDir dir;
+  const std::string path = dir.file("registry.db");
+  Env::Default()->WriteFileAtomic(path, std::string(4096, 'x'));
+  try {
+    OpenSqliteStore(path);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+  }
+}
+
+TEST(SqliteStore, RunLifecycleMetricsAndPaging) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.file("r.db"));
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 25; ++i) ids.push_back(s->CreateRun(NewRun(i % 2 ? "odd" : "even", i)));
+  EXPECT_EQ(ids.front(), 1);
+  EXPECT_EQ(ids.back(), 25);
+
+  RunRecord done = *s->GetRun(3);
+  EXPECT_EQ(done.status, RunStatus::kRunning);
+  done.status = RunStatus::kCompleted;
+  done.ended_at = 200;
+  done.metrics = {{"recall@20", 0.5}, {"ndcg@100", 0.25}};
+  done.log = "report";
+  s->FinishRun(done);
+  RunRecord back = *s->GetRun(3);
+  EXPECT_EQ(back.status, RunStatus::kCompleted);
+  ASSERT_EQ(back.metrics.size(), 2u);
+  EXPECT_EQ(back.metrics[0].first, "recall@20");  // config order kept
+  EXPECT_EQ(back.metrics[1].first, "ndcg@100");
+  EXPECT_DOUBLE_EQ(*back.metric("ndcg@100"), 0.25);
+  EXPECT_EQ(back.log, "report");
+  EXPECT_EQ(back.params["lambda"], 10.0);
+  // Finishing twice is refused.
+  try {
+    s->FinishRun(done);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
+  }
+  EXPECT_FALSE(s->GetRun(999).has_value());
+
+  RunQuery q;
+  q.limit = 10;
+  auto page1 = s->ListRuns(q);
+  ASSERT_EQ(page1.size(), 10u);
+  EXPECT_EQ(page1.front().id, 25);
+  q.before_id = page1.back().id;
+  auto page2 = s->ListRuns(q);
+  EXPECT_EQ(page2.front().id, 15);
+  q = RunQuery{};
+  q.model = "odd";
+  q.limit = 0;
+  EXPECT_EQ(s->ListRuns(q).size(), 12u);
+  EXPECT_EQ(s->CountRuns(q), 12);
+  q = RunQuery{};
+  q.status = RunStatus::kCompleted;
+  EXPECT_EQ(s->CountRuns(q), 1);
+}
+
+TEST(SqliteStore, VersionsAreConsecutivePerModel) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.file("r.db"));
+  EXPECT_EQ(s->RegisterVersion(NewVer("a", 1)).version, 1);
+  EXPECT_EQ(s->RegisterVersion(NewVer("a", 2)).version, 2);
+  EXPECT_EQ(s->RegisterVersion(NewVer("b", 3)).version, 1);
+  auto m = s->GetModel("a");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->num_versions, 2);
+  EXPECT_EQ(m->latest_version, 2);
+  auto v = s->GetVersion("a", 2);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->artifact, Digest(2));
+  EXPECT_DOUBLE_EQ(*v->metric("recall@20"), 0.2);
+  EXPECT_EQ(s->ListVersions("a").size(), 2u);
+  EXPECT_EQ(s->ListModels().size(), 2u);
+  EXPECT_TRUE(s->ReferencedArtifacts().count(Digest(3)));
+}
+
+TEST(SqliteStore, ConcurrentRegistrationsGetDistinctVersions) {
+  testing::TempDir dir;
+  const std::string path = dir.file("r.db");
+  OpenSqliteStore(path);
+  constexpr int kThreads = 4, kEach = 25;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<int64_t>> got(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto s = OpenSqliteStore(path);  // one connection each, as separate processes would
+      for (int i = 0; i < kEach; ++i) {
+        int64_t run = s->CreateRun(NewRun("m"));
+        got[t].push_back(s->RegisterVersion(NewVer("m", t * 100 + i, run)).version);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<int64_t> all;
+  for (const auto& g : got) all.insert(g.begin(), g.end());
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kEach));
+  EXPECT_EQ(*all.begin(), 1);
+  EXPECT_EQ(*all.rbegin(), kThreads * kEach);
+}
+
+TEST(SqliteStore, AliasMovesAreCompareAndSetWithHistory) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.file("r.db"));
+  s->RegisterVersion(NewVer("m", 1));
+  s->RegisterVersion(NewVer("m", 2));
+  AliasMove mv;
+  mv.alias = "production";
+  mv.from_version = 0;
+  mv.to_version = 1;
+  mv.action = "promote";
+  mv.at = 10;
+  s->MoveAlias("m", mv);
+  EXPECT_EQ(s->GetAlias("m", "production"), 1);
+  // A stale expectation (someone else moved it) is refused and changes nothing.
+  mv.from_version = 0;
+  mv.to_version = 2;
+  try {
+    s->MoveAlias("m", mv);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(std::string(e.what()).find("moved meanwhile"), std::string::npos);
+  }
+  EXPECT_EQ(s->GetAlias("m", "production"), 1);
+  mv.from_version = 1;
+  s->MoveAlias("m", mv);
+  EXPECT_EQ(s->GetAlias("m", "production"), 2);
+  // A missing version: kNotFound; the alias stays.
+  mv.from_version = 2;
+  mv.to_version = 7;
+  try {
+    s->MoveAlias("m", mv);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+  }
+  auto h = s->AliasHistory("m", "production");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0].from_version, 0);
+  EXPECT_EQ(h[1].from_version, 1);
+  EXPECT_EQ(h[1].to_version, 2);
+  EXPECT_EQ(s->ListAliases("m").size(), 1u);
+  EXPECT_TRUE(s->CheckIntegrity().empty());
+}
+
+TEST(SqliteStore, TagsOnModelsAndVersions) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.file("r.db"));
+  s->RegisterVersion(NewVer("m", 1));
+  s->SetTag("m", 0, "team", "recs");
+  s->SetTag("m", 1, "reviewed", "no");
+  s->SetTag("m", 1, "reviewed", "yes");
+  EXPECT_EQ(s->GetTags("m", 0).at("team"), "recs");
+  EXPECT_EQ(s->GetTags("m", 1).at("reviewed"), "yes");
+  EXPECT_TRUE(s->RemoveTag("m", 1, "reviewed"));
+  EXPECT_FALSE(s->RemoveTag("m", 1, "reviewed"));
+  EXPECT_THROW(s->SetTag("m", 5, "k", "v"), Error);
+  EXPECT_THROW(s->SetTag("nope", 0, "k", "v"), Error);
+}
+
+TEST(SqliteStore, AtomicallyRollsBackEverything) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.file("r.db"));
+  EXPECT_THROW(s->Atomically([&] {
+    s->RegisterVersion(NewVer("m", 1));
+    s->CreateRun(NewRun("m"));
+    Fail(ErrorCode::kIOError, "boom");
+  }),
+               Error);
+  EXPECT_TRUE(s->ListModels().empty());
+  EXPECT_EQ(s->CountRuns(RunQuery{}), 0);
+}
+
+TEST(SqliteStore, IntegrityFindsCompletedRunsWithoutVersions) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.file("r.db"));
+  RunRecord r = NewRun("m");
+  r.id = s->CreateRun(r);
+  r.status = RunStatus::kCompleted;
+  r.ended_at = 200;
+  r.artifact = Digest(1);
+  s->FinishRun(r);  // completed, but no version registered: a half-done change
+  auto problems = s->CheckIntegrity();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("completed run without its version"), std::string::npos);
+}
+
+TEST(SqliteStore, RegistryUrlPostgresIsNotBuiltYet) {
+  testing::TempDir dir;
+  setenv("MARQUEE_REGISTRY_URL", "postgresql://db/marquee", 1);
+  try {
+    OpenMetadataStore(dir.path(), Env::Default());
+    unsetenv("MARQUEE_REGISTRY_URL");
+    FAIL();
+  } catch (const Error& e) {
+    unsetenv("MARQUEE_REGISTRY_URL");
+    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
+  }
+  setenv("MARQUEE_REGISTRY_URL", ("sqlite:" + dir.file("other.db")).c_str(), 1);
+  auto s = OpenMetadataStore(dir.path(), Env::Default());
+  unsetenv("MARQUEE_REGISTRY_URL");
+  EXPECT_NE(s->Describe().find("other.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace marquee
