@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     std::vector<float> g(static_cast<size_t>(items) * items);
     std::fprintf(stderr, "gram (float32)...\n");
     Stopwatch sw;
-    SparseGram<float>(x, xt, col_map, items, g.data(), threads);
+    SparseGram<float>(x, col_map, items, g.data(), threads);
     out["gram_seconds"] = sw.Seconds();
     for (uint32_t i = 0; i < items; ++i)
       g[static_cast<size_t>(i) * items + i] += static_cast<float>(lambda);
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
   }
   if (!skip_f64 || !npy.empty()) {
     std::vector<double> g(static_cast<size_t>(items) * items);
-    SparseGram<double>(x, xt, col_map, items, g.data(), threads);
+    SparseGram<double>(x, col_map, items, g.data(), threads);
     for (uint32_t i = 0; i < items; ++i) g[static_cast<size_t>(i) * items + i] += lambda;
     if (!npy.empty()) {
       std::fprintf(stderr, "writing %s...\n", npy.c_str());

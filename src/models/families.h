@@ -1,4 +1,4 @@
-// Factories of the built-in recommender families (see registry.cc).
+// Factories of the built-in recommender families (see factory.cc).
 #pragma once
 
 #include <memory>

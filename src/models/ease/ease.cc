@@ -134,8 +134,7 @@ class Ease final : public Recommender {
     b.assign(n * n, T(0));
     Stopwatch sw;
     ctx.Report("ease gram", 0.0);
-    CsrMatrix xt = x.Transpose();
-    SparseGram<T>(x, xt, col_map_, n_, b.data(), ctx.threads);
+    SparseGram<T>(x, col_map_, n_, b.data(), ctx.threads);
     for (size_t i = 0; i < n; ++i) b[i * n + i] += static_cast<T>(lambda_);
     const double gram_s = sw.Seconds();
     ctx.Report("ease inverse", 0.0);

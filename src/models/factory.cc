@@ -1,4 +1,4 @@
-// The family registry: each family's factory is listed here explicitly (no static-initialiser
+// The family factory: each family is listed here by name, explicitly (no static-initialiser
 // self-registration, which static libraries silently drop).
 #include <functional>
 #include <map>
