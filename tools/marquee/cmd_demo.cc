@@ -34,6 +34,8 @@ void AddDemoCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--json", f->json, "Print the results as one JSON object");
   cmd->callback([f, &g] {
     const std::string home = ResolveHome(g.home);
+    // Per-family training logs would drown the comparison table; --log-level debug shows them.
+    if (g.log_level != "debug") SetLogLevel("warn");
     const int threads = g.threads > 0 ? g.threads : Context::DefaultThreads();
     SyntheticOptions so;
     so.users = f->users;
