@@ -1,0 +1,16 @@
+#!/bin/bash
+# Predict latency: Marquee's Predictor (XGBoost C API, in-process) vs python3-xgboost's
+# inplace_predict, on the same model file and rows, in the same run.
+#   bench/xgb_predict.sh BUILD_DIR [NTHREAD]
+# Trains the benchmark model with python3-xgboost on UCI credit-card default (300 rounds,
+# depth 4), then times 1-row and 1,000-row predictions with both. Prints two JSON lines.
+set -euo pipefail
+build=${1:?usage: bench/xgb_predict.sh BUILD_DIR [NTHREAD]}
+nthread=${2:-1}
+here=$(cd "$(dirname "$0")" && pwd)
+data=${MARQUEE_SHARED_DATA:-$here/../../shared/data}/uci-credit-card-default/UCI_Credit_Card.csv
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+/usr/bin/python3 "$here/reference/xgb_inplace_predict.py" train "$data" "$out" >&2
+/usr/bin/python3 "$here/reference/xgb_inplace_predict.py" time "$out" "$nthread"
+"$build/bench/bench_xgb_predict" "$out/model.json" "$out/rows.csv" "$nthread"

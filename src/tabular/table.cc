@@ -1,0 +1,670 @@
+#include "tabular/table.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <limits>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "data/readers.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "models/artifact.h"
+
+namespace marquee {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr uint32_t kTabularVersion = 1;
+constexpr const char* kSnapshotFamily = "tabular-dataset";
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// One parsed CSV record: fields plus the (1-based) line it started on.
+struct Record {
+  std::vector<std::string> fields;
+  uint64_t line = 0;
+};
+
+// RFC 4180: quoted fields may hold delimiters, "" escapes and line breaks; CRLF or LF ends a
+// record; unquoted fields are trimmed of surrounding blanks.
+class CsvScanner {
+ public:
+  CsvScanner(std::string_view text, char delim, std::string origin)
+      : t_(text), delim_(delim), origin_(std::move(origin)) {
+    if (t_.size() >= 3 && t_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
+  }
+  bool Next(Record* r) {
+    r->fields.clear();
+    // Skip blank lines.
+    while (pos_ < t_.size() && (t_[pos_] == '\n' || t_[pos_] == '\r')) {
+      if (t_[pos_] == '\n') ++line_;
+      ++pos_;
+    }
+    if (pos_ >= t_.size()) return false;
+    r->line = line_;
+    std::string field;
+    bool quoted = false;
+    while (true) {
+      if (pos_ >= t_.size()) {
+        r->fields.push_back(quoted ? field : std::string(Trim(field)));
+        return true;
+      }
+      char c = t_[pos_];
+      if (c == '"' && Trim(field).empty() && !quoted) {
+        field.clear();
+        quoted = true;
+        ++pos_;
+        while (true) {
+          if (pos_ >= t_.size()) {
+            Fail(ErrorCode::kInvalidArgument, "{}:{}: unterminated quoted field", origin_, r->line);
+          }
+          char q = t_[pos_++];
+          if (q == '"') {
+            if (pos_ < t_.size() && t_[pos_] == '"') {
+              field += '"';
+              ++pos_;
+            } else {
+              break;
+            }
+          } else {
+            if (q == '\n') ++line_;
+            field += q;
+          }
+        }
+        // Only blanks may follow the closing quote.
+        while (pos_ < t_.size() && (t_[pos_] == ' ' || t_[pos_] == '\t')) ++pos_;
+        if (pos_ < t_.size() && t_[pos_] != delim_ && t_[pos_] != '\r' && t_[pos_] != '\n') {
+          Fail(ErrorCode::kInvalidArgument, "{}:{}: unexpected text after a closing quote", origin_,
+               line_);
+        }
+        continue;
+      }
+      if (c == delim_) {
+        r->fields.push_back(quoted ? field : std::string(Trim(field)));
+        field.clear();
+        quoted = false;
+        ++pos_;
+        continue;
+      }
+      if (c == '\r' || c == '\n') {
+        r->fields.push_back(quoted ? field : std::string(Trim(field)));
+        if (c == '\r' && pos_ + 1 < t_.size() && t_[pos_ + 1] == '\n') ++pos_;
+        ++pos_;
+        ++line_;
+        return true;
+      }
+      field += c;
+      ++pos_;
+    }
+  }
+
+ private:
+  std::string_view t_;
+  size_t pos_ = 0;
+  uint64_t line_ = 1;
+  char delim_;
+  std::string origin_;
+};
+
+char DetectDelimiter(std::string_view text) {
+  std::string_view first = text.substr(0, text.find('\n'));
+  const auto count = [&](char c) { return std::count(first.begin(), first.end(), c); };
+  if (count(',') > 0) return ',';
+  if (count('\t') > 0) return '\t';
+  if (count(';') > 0) return ';';
+  return ',';
+}
+
+std::string IsoUtc(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool ValidName(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+}  // namespace
+
+std::string_view ColumnTypeName(ColumnType t) {
+  switch (t) {
+    case ColumnType::kNumeric:
+      return "numeric";
+    case ColumnType::kCategorical:
+      return "categorical";
+    case ColumnType::kBoolean:
+      return "boolean";
+  }
+  return "?";
+}
+
+std::string_view ColumnRoleName(ColumnRole r) {
+  switch (r) {
+    case ColumnRole::kFeature:
+      return "feature";
+    case ColumnRole::kLabel:
+      return "label";
+    case ColumnRole::kTime:
+      return "time";
+    case ColumnRole::kId:
+      return "id";
+    case ColumnRole::kIgnored:
+      return "ignored";
+  }
+  return "?";
+}
+
+ColumnType ParseColumnType(std::string_view name) {
+  if (name == "numeric") return ColumnType::kNumeric;
+  if (name == "categorical") return ColumnType::kCategorical;
+  if (name == "boolean") return ColumnType::kBoolean;
+  Fail(ErrorCode::kInvalidArgument,
+       "unknown column type '{}' (known: numeric, categorical, boolean, ignore)", name);
+}
+
+bool IsMissingToken(std::string_view field) {
+  static const std::set<std::string> kMissing = {"", "na", "n/a", "nan", "null", "none", "?"};
+  return kMissing.count(Lower(Trim(field))) > 0;
+}
+
+std::optional<bool> ParseBoolToken(std::string_view field) {
+  const std::string s = Lower(Trim(field));
+  if (s == "true" || s == "yes") return true;
+  if (s == "false" || s == "no") return false;
+  return std::nullopt;
+}
+
+std::optional<double> ParseTabularNumber(std::string_view field) {
+  std::string_view s = Trim(field);
+  if (s.empty() || s.size() > 64) return std::nullopt;
+  // strtod also takes "inf", "nan" and hex; accept only decimal notation.
+  for (char c : s) {
+    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' ||
+          c == 'e' || c == 'E')) {
+      return std::nullopt;
+    }
+  }
+  std::string buf(s);
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(buf.c_str(), &end);
+  if (end != buf.c_str() + buf.size() || errno == ERANGE || !std::isfinite(v)) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+nlohmann::json ColumnSchema::ToJson() const {
+  nlohmann::json j = {
+      {"name", name}, {"type", ColumnTypeName(type)}, {"role", ColumnRoleName(role)}};
+  if (type == ColumnType::kCategorical) j["categories"] = categories;
+  return j;
+}
+
+int TabularSchema::Find(std::string_view name) const {
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+nlohmann::json TabularSchema::ToJson() const {
+  nlohmann::json cols = nlohmann::json::array();
+  for (const auto& c : columns) cols.push_back(c.ToJson());
+  return {{"columns", cols}, {"label", label}, {"time_col", time_col}, {"id_col", id_col}};
+}
+
+TabularSchema TabularSchema::FromJson(const nlohmann::json& j) {
+  TabularSchema s;
+  try {
+    s.label = j.at("label").get<std::string>();
+    s.time_col = j.value("time_col", "");
+    s.id_col = j.value("id_col", "");
+    for (const auto& c : j.at("columns")) {
+      ColumnSchema cs;
+      cs.name = c.at("name").get<std::string>();
+      cs.type = ParseColumnType(c.at("type").get<std::string>());
+      const std::string role = c.at("role").get<std::string>();
+      if (role == "feature")
+        cs.role = ColumnRole::kFeature;
+      else if (role == "label")
+        cs.role = ColumnRole::kLabel;
+      else if (role == "time")
+        cs.role = ColumnRole::kTime;
+      else if (role == "id")
+        cs.role = ColumnRole::kId;
+      else if (role == "ignored")
+        cs.role = ColumnRole::kIgnored;
+      else
+        throw std::runtime_error("unknown role '" + role + "'");
+      if (c.contains("categories")) cs.categories = c["categories"].get<std::vector<std::string>>();
+      s.columns.push_back(std::move(cs));
+    }
+  } catch (const std::exception& e) {
+    Fail(ErrorCode::kCorruption, "malformed tabular schema: {}", e.what());
+  }
+  return s;
+}
+
+nlohmann::json ColumnStats::ToJson() const {
+  nlohmann::json j = {{"count", count}, {"missing", missing}, {"min", min},          {"max", max},
+                      {"mean", mean},   {"std", stddev},      {"distinct", distinct}};
+  if (!top.empty()) {
+    nlohmann::json t = nlohmann::json::array();
+    for (const auto& [k, v] : top) t.push_back({{"value", k}, {"count", v}});
+    j["top"] = t;
+  }
+  return j;
+}
+
+const std::vector<float>& TabularData::label() const {
+  int i = schema.Find(schema.label);
+  if (i < 0) Fail(ErrorCode::kInvalidArgument, "no label column '{}'", schema.label);
+  return columns[static_cast<size_t>(i)];
+}
+
+std::vector<int> TabularData::FeatureColumns() const {
+  std::vector<int> out;
+  for (size_t i = 0; i < schema.columns.size(); ++i) {
+    if (schema.columns[i].role == ColumnRole::kFeature) out.push_back(static_cast<int>(i));
+  }
+  return out;
+}
+
+std::vector<ColumnStats> TabularData::Stats() const {
+  std::vector<ColumnStats> out(schema.columns.size());
+  for (size_t c = 0; c < schema.columns.size(); ++c) {
+    const auto& col = columns[c];
+    ColumnStats& st = out[c];
+    if (col.empty()) continue;
+    double sum = 0, sum2 = 0;
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    std::unordered_map<float, uint64_t> counts;
+    for (float v : col) {
+      if (std::isnan(v)) {
+        ++st.missing;
+        continue;
+      }
+      ++st.count;
+      sum += v;
+      sum2 += static_cast<double>(v) * v;
+      lo = std::min(lo, static_cast<double>(v));
+      hi = std::max(hi, static_cast<double>(v));
+      if (counts.size() < 10000 || counts.count(v)) ++counts[v];
+    }
+    st.distinct = counts.size();
+    if (st.count > 0) {
+      st.min = lo;
+      st.max = hi;
+      st.mean = sum / st.count;
+      st.stddev = std::sqrt(std::max(0.0, sum2 / st.count - st.mean * st.mean));
+    }
+    const ColumnSchema& cs = schema.columns[c];
+    if (cs.type != ColumnType::kNumeric) {
+      std::vector<std::pair<float, uint64_t>> v(counts.begin(), counts.end());
+      std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second > b.second : a.first < b.first;
+      });
+      for (size_t i = 0; i < v.size() && i < 5; ++i) {
+        std::string label;
+        if (cs.type == ColumnType::kBoolean) {
+          label = v[i].first != 0 ? "true" : "false";
+        } else {
+          size_t code = static_cast<size_t>(v[i].first);
+          label = code < cs.categories.size() ? cs.categories[code] : "?";
+        }
+        st.top.emplace_back(label, v[i].second);
+      }
+    }
+  }
+  return out;
+}
+
+TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
+                            const TabularReadOptions& o) {
+  if (o.label.empty() && o.require_label)
+    Fail(ErrorCode::kInvalidArgument, "a tabular dataset needs --label COLUMN");
+  const char delim = o.delimiter ? *o.delimiter : DetectDelimiter(text);
+  CsvScanner scan(text, delim, origin);
+  Record header;
+  if (!scan.Next(&header)) Fail(ErrorCode::kInvalidArgument, "{}: the file is empty", origin);
+  const size_t ncols = header.fields.size();
+  {
+    std::set<std::string> seen;
+    for (size_t i = 0; i < ncols; ++i) {
+      const std::string& n = header.fields[i];
+      if (n.empty()) {
+        Fail(ErrorCode::kInvalidArgument, "{}:{}: header column {} has no name", origin,
+             header.line, i + 1);
+      }
+      if (!seen.insert(n).second) {
+        Fail(ErrorCode::kInvalidArgument, "{}:{}: duplicate column name '{}'", origin, header.line,
+             n);
+      }
+    }
+  }
+  // Every named column must exist.
+  const auto require = [&](const std::string& name, const char* what) {
+    if (name.empty()) return;
+    if (std::find(header.fields.begin(), header.fields.end(), name) == header.fields.end()) {
+      Fail(ErrorCode::kInvalidArgument, "{}: {} column '{}' is not in the header (columns: {})",
+           origin, what, name, fmt::join(header.fields, ", "));
+    }
+  };
+  require(o.label, "label");
+  require(o.time_col, "time");
+  require(o.id_col, "id");
+  for (const auto& d : o.drop) require(d, "dropped");
+  for (const auto& [k, v] : o.types) {
+    require(k, "--type");
+    if (v != "ignore") ParseColumnType(v);
+  }
+
+  std::vector<std::vector<std::string>> raw(ncols);
+  std::vector<uint64_t> lines;
+  Record r;
+  while (scan.Next(&r)) {
+    if (r.fields.size() != ncols) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: expected {} fields, got {}", origin, r.line, ncols,
+           r.fields.size());
+    }
+    for (size_t c = 0; c < ncols; ++c) raw[c].push_back(std::move(r.fields[c]));
+    lines.push_back(r.line);
+  }
+  const size_t n = lines.size();
+  if (n == 0) Fail(ErrorCode::kInvalidArgument, "{}: no data rows after the header", origin);
+
+  TabularData d;
+  d.rows = n;
+  d.source = origin;
+  d.schema.label = o.label;
+  d.schema.time_col = o.time_col;
+  d.schema.id_col = o.id_col;
+  d.columns.resize(ncols);
+  for (size_t c = 0; c < ncols; ++c) {
+    ColumnSchema cs;
+    cs.name = header.fields[c];
+    auto forced = o.types.find(cs.name);
+    const bool dropped = std::find(o.drop.begin(), o.drop.end(), cs.name) != o.drop.end() ||
+                         (forced != o.types.end() && forced->second == "ignore");
+    if (cs.name == o.label) {
+      cs.role = ColumnRole::kLabel;
+    } else if (cs.name == o.time_col) {
+      cs.role = ColumnRole::kTime;
+    } else if (cs.name == o.id_col) {
+      cs.role = ColumnRole::kId;
+    } else if (dropped) {
+      cs.role = ColumnRole::kIgnored;
+    }
+    if (cs.role == ColumnRole::kLabel && dropped) {
+      Fail(ErrorCode::kInvalidArgument, "the label column '{}' cannot be dropped", cs.name);
+    }
+    const auto& vals = raw[c];
+    const auto where = [&](size_t i) {
+      return fmt::format("{}:{}: column '{}'", origin, lines[i], cs.name);
+    };
+    if (cs.role == ColumnRole::kTime) {
+      d.times.resize(n);
+      d.columns[c].resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        auto t = ParseTime(vals[i]);
+        if (!t) {
+          Fail(ErrorCode::kInvalidArgument,
+               "{}: '{}' is not a time (Unix seconds or ISO-8601 expected)", where(i), vals[i]);
+        }
+        d.times[i] = *t;
+        d.columns[c][i] = static_cast<float>(*t);
+      }
+      d.schema.columns.push_back(std::move(cs));
+      continue;
+    }
+    if (cs.role == ColumnRole::kId || cs.role == ColumnRole::kIgnored) {
+      d.schema.columns.push_back(std::move(cs));
+      continue;
+    }
+    // Inference over the non-missing values.
+    if (forced != o.types.end()) {
+      cs.type = ParseColumnType(forced->second);
+    } else {
+      bool numeric = true, boolean = true;
+      for (const auto& v : vals) {
+        if (IsMissingToken(v)) continue;
+        if (numeric && !ParseTabularNumber(v)) numeric = false;
+        if (boolean && !ParseBoolToken(v)) boolean = false;
+        if (!numeric && !boolean) break;
+      }
+      cs.type = numeric ? ColumnType::kNumeric
+                        : (boolean ? ColumnType::kBoolean : ColumnType::kCategorical);
+    }
+    std::vector<float>& out = d.columns[c];
+    out.resize(n, kNaN);
+    if (cs.type == ColumnType::kNumeric) {
+      for (size_t i = 0; i < n; ++i) {
+        if (IsMissingToken(vals[i])) continue;
+        auto x = ParseTabularNumber(vals[i]);
+        if (!x) Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a number", where(i), vals[i]);
+        out[i] = static_cast<float>(*x);
+      }
+    } else if (cs.type == ColumnType::kBoolean) {
+      for (size_t i = 0; i < n; ++i) {
+        if (IsMissingToken(vals[i])) continue;
+        auto b = ParseBoolToken(vals[i]);
+        if (!b) {
+          auto x = ParseTabularNumber(vals[i]);
+          if (x && (*x == 0 || *x == 1)) b = *x == 1;
+        }
+        if (!b) {
+          Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a boolean (true/false/yes/no/0/1)",
+               where(i), vals[i]);
+        }
+        out[i] = *b ? 1.0f : 0.0f;
+      }
+    } else {
+      std::set<std::string> cats;
+      for (const auto& v : vals) {
+        if (!IsMissingToken(v)) cats.insert(v);
+      }
+      cs.categories.assign(cats.begin(), cats.end());
+      std::unordered_map<std::string_view, float> code;
+      for (size_t k = 0; k < cs.categories.size(); ++k) {
+        code[cs.categories[k]] = static_cast<float>(k);
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (!IsMissingToken(vals[i])) out[i] = code.at(vals[i]);
+      }
+    }
+    d.schema.columns.push_back(std::move(cs));
+  }
+  // The label must be fully present.
+  const auto& lab = o.label.empty() ? std::vector<float>(n, 0.0f) : d.label();
+  for (size_t i = 0; i < n; ++i) {
+    if (std::isnan(lab[i])) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: the label '{}' is missing", origin, lines[i],
+           o.label);
+    }
+  }
+  if (d.FeatureColumns().empty()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: no feature columns left", origin);
+  }
+  return d;
+}
+
+TabularData ReadTabularCsv(const std::string& path, const TabularReadOptions& options, Env* env) {
+  if (env == nullptr) env = Env::Default();
+  std::string text = env->ReadFile(path);
+  return ParseTabularCsv(text, path, options);
+}
+
+std::string SaveTabularSnapshot(const TabularData& d, const std::string& path, Env* env) {
+  nlohmann::json stats = nlohmann::json::array();
+  for (const auto& s : d.Stats()) stats.push_back(s.ToJson());
+  ArtifactWriter w(kSnapshotFamily, {{"tabular_version", kTabularVersion},
+                                     {"schema", d.schema.ToJson()},
+                                     {"rows", d.rows},
+                                     {"source", d.source},
+                                     {"stats", stats}});
+  for (size_t c = 0; c < d.columns.size(); ++c) {
+    if (d.columns[c].empty()) continue;
+    w.Add<float>(fmt::format("col.{}", c), std::span<const float>(d.columns[c]));
+  }
+  if (!d.times.empty()) w.Add<int64_t>("time", std::span<const int64_t>(d.times));
+  return w.Write(path, env);
+}
+
+TabularData LoadTabularSnapshot(const std::string& path, Env* env) {
+  auto r = ArtifactReader::Open(path, env != nullptr ? env : Env::Default());
+  if (r->family() != kSnapshotFamily) {
+    Fail(ErrorCode::kCorruption, "'{}' is a {} file, not a tabular snapshot", path, r->family());
+  }
+  const auto& h = r->header();
+  TabularData d;
+  try {
+    const uint32_t v = h.at("tabular_version").get<uint32_t>();
+    if (v > kTabularVersion) {
+      Fail(ErrorCode::kUnimplemented,
+           "'{}': tabular snapshot version {} is newer than this build ({})", path, v,
+           kTabularVersion);
+    }
+    d.schema = TabularSchema::FromJson(h.at("schema"));
+    d.rows = h.at("rows").get<uint64_t>();
+    d.source = h.value("source", "");
+  } catch (const nlohmann::json::exception& e) {
+    Fail(ErrorCode::kCorruption, "'{}': damaged tabular header: {}", path, e.what());
+  }
+  d.columns.resize(d.schema.columns.size());
+  for (size_t c = 0; c < d.columns.size(); ++c) {
+    const std::string name = fmt::format("col.{}", c);
+    if (!r->Has(name)) continue;
+    d.columns[c] = r->GetVector<float>(name);
+    if (d.columns[c].size() != d.rows) {
+      Fail(ErrorCode::kCorruption, "'{}': column {} has {} values for {} rows", path, c,
+           d.columns[c].size(), d.rows);
+    }
+  }
+  if (r->Has("time")) d.times = r->GetVector<int64_t>("time");
+  return d;
+}
+
+nlohmann::json TabularEntry::ToJson() const {
+  return {{"name", name},
+          {"id", id},
+          {"path", path},
+          {"source", source},
+          {"created_at", created_at},
+          {"rows", rows},
+          {"columns", columns},
+          {"history", history},
+          {"kind", "tabular"}};
+}
+
+TabularCatalog::TabularCatalog(std::string home, Env* env)
+    : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
+
+TabularEntry TabularCatalog::Import(const std::string& name, const TabularData& data) {
+  if (!ValidName(name)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "invalid dataset name '{}': use 1 to 128 characters from A-Z a-z 0-9 . _ -", name);
+  }
+  const std::string objects = home_ + "/tabular/objects", names = home_ + "/tabular/names";
+  env_->CreateDirs(objects);
+  env_->CreateDirs(names);
+  static std::atomic<uint64_t> counter{0};
+  std::random_device rd;
+  const std::string incoming =
+      fmt::format("{}/.incoming-{:08x}-{}.mqtab", objects, rd(), counter.fetch_add(1));
+  std::string id;
+  try {
+    id = SaveTabularSnapshot(data, incoming, env_);
+    const std::string object = fmt::format("{}/{}.mqtab", objects, id);
+    if (env_->FileExists(object)) {
+      env_->RemoveFile(incoming);
+    } else {
+      env_->RenameFile(incoming, object);
+    }
+  } catch (...) {
+    if (env_->FileExists(incoming)) env_->RemoveFile(incoming);
+    throw;
+  }
+  TabularEntry e;
+  e.name = name;
+  e.id = id;
+  e.path = fmt::format("{}/{}.mqtab", objects, id);
+  e.source = data.source;
+  e.created_at = IsoUtc(env_->NowSeconds());
+  e.rows = data.rows;
+  e.columns = static_cast<uint32_t>(data.schema.columns.size());
+  if (Has(name)) {
+    TabularEntry old = Get(name);
+    e.history = old.history;
+    if (old.id != id) e.history.push_back(old.id);
+  }
+  nlohmann::json j = e.ToJson();
+  j.erase("path");
+  env_->WriteFileAtomic(fmt::format("{}/{}.json", names, name), j.dump(2) + "\n");
+  return e;
+}
+
+bool TabularCatalog::Has(const std::string& name) const {
+  return ValidName(name) && env_->FileExists(fmt::format("{}/tabular/names/{}.json", home_, name));
+}
+
+TabularEntry TabularCatalog::Get(const std::string& name) const {
+  if (!Has(name)) Fail(ErrorCode::kNotFound, "no tabular dataset named '{}'", name);
+  const std::string path = fmt::format("{}/tabular/names/{}.json", home_, name);
+  nlohmann::json j = nlohmann::json::parse(env_->ReadFile(path), nullptr, false);
+  TabularEntry e;
+  try {
+    e.name = j.at("name").get<std::string>();
+    e.id = j.at("id").get<std::string>();
+    e.source = j.value("source", "");
+    e.created_at = j.value("created_at", "");
+    e.rows = j.value("rows", uint64_t{0});
+    e.columns = j.value("columns", 0u);
+    e.history = j.value("history", std::vector<std::string>{});
+  } catch (const std::exception& ex) {
+    Fail(ErrorCode::kCorruption, "tabular name file '{}' is malformed: {}", path, ex.what());
+  }
+  e.path = fmt::format("{}/tabular/objects/{}.mqtab", home_, e.id);
+  return e;
+}
+
+std::vector<TabularEntry> TabularCatalog::List() const {
+  std::vector<TabularEntry> out;
+  const std::string names = home_ + "/tabular/names";
+  if (!env_->FileExists(names)) return out;
+  for (const auto& f : env_->ListDir(names)) {
+    if (f.size() <= 5 || f.substr(f.size() - 5) != ".json") continue;
+    const std::string name = f.substr(0, f.size() - 5);
+    if (ValidName(name)) out.push_back(Get(name));
+  }
+  return out;
+}
+
+TabularData TabularCatalog::Open(const std::string& name) const {
+  return LoadTabularSnapshot(Get(name).path, env_);
+}
+
+}  // namespace marquee

@@ -1,0 +1,629 @@
+#include "tabular/train.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "common/log.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "tabular/metrics.h"
+#include "tabular/predictor.h"
+#include "tabular/split.h"
+#include "tabular/table.h"
+
+namespace marquee {
+namespace {
+
+// Reads one [section] of the config, remembering the keys used so leftovers are errors.
+class Keys {
+ public:
+  Keys(const nlohmann::json& root, std::string name) : name_(std::move(name)) {
+    if (root.contains(name_)) {
+      j_ = root.at(name_);
+      if (!j_.is_object()) Fail(ErrorCode::kInvalidArgument, "[{}] must be a table", name_);
+    } else {
+      j_ = nlohmann::json::object();
+    }
+  }
+  bool Has(const std::string& k) {
+    known_.insert(k);
+    return j_.contains(k);
+  }
+  const nlohmann::json& at(const std::string& k) const { return j_.at(k); }
+  std::string String(const std::string& k, const std::string& def) {
+    if (!Has(k)) return def;
+    if (!j_[k].is_string()) Bad(k, "a string");
+    return j_[k].get<std::string>();
+  }
+  double Number(const std::string& k, double def) {
+    if (!Has(k)) return def;
+    if (!j_[k].is_number()) Bad(k, "a number");
+    return j_[k].get<double>();
+  }
+  int64_t Integer(const std::string& k, int64_t def, int64_t min) {
+    if (!Has(k)) return def;
+    if (!j_[k].is_number_integer()) Bad(k, "an integer");
+    const int64_t v = j_[k].get<int64_t>();
+    if (v < min)
+      Fail(ErrorCode::kInvalidArgument, "[{}] {} must be >= {}, got {}", name_, k, min, v);
+    return v;
+  }
+  bool Bool(const std::string& k, bool def) {
+    if (!Has(k)) return def;
+    if (!j_[k].is_boolean()) Bad(k, "true or false");
+    return j_[k].get<bool>();
+  }
+  std::vector<std::string> Strings(const std::string& k) {
+    if (!Has(k)) return {};
+    if (j_[k].is_string()) return {j_[k].get<std::string>()};
+    if (!j_[k].is_array()) Bad(k, "a list of strings");
+    std::vector<std::string> out;
+    for (const auto& v : j_[k]) {
+      if (!v.is_string()) Bad(k, "a list of strings");
+      out.push_back(v.get<std::string>());
+    }
+    return out;
+  }
+  void Finish() {
+    for (const auto& [k, v] : j_.items()) {
+      if (!known_.count(k)) {
+        Fail(ErrorCode::kInvalidArgument,
+             "unknown key '{}' in [{}] for family \"xgboost\" (known: {})", k, name_,
+             fmt::join(known_, ", "));
+      }
+    }
+  }
+  [[noreturn]] void Bad(const std::string& k, const char* want) {
+    Fail(ErrorCode::kInvalidArgument, "[{}] {} must be {}, got {}", name_, k, want, j_[k].dump());
+  }
+
+ private:
+  std::string name_;
+  nlohmann::json j_;
+  std::set<std::string> known_;
+};
+
+std::string ParamText(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "1" : "0";
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  return fmt::format("{}", v.get<double>());
+}
+
+// Drops and categorical overrides applied to a loaded table.
+void ApplyOverrides(TabularData& d, const TabularTrainConfig& c) {
+  for (const auto& name : c.drop) {
+    const int i = d.schema.Find(name);
+    if (i < 0) Fail(ErrorCode::kInvalidArgument, "[data] drop: no column '{}'", name);
+    if (d.schema.columns[i].role == ColumnRole::kLabel) {
+      Fail(ErrorCode::kInvalidArgument, "[data] drop: '{}' is the label", name);
+    }
+    if (d.schema.columns[i].role == ColumnRole::kFeature) {
+      d.schema.columns[i].role = ColumnRole::kIgnored;
+    }
+  }
+  for (const auto& name : c.categorical) {
+    const int i = d.schema.Find(name);
+    if (i < 0) Fail(ErrorCode::kInvalidArgument, "[data] categorical: no column '{}'", name);
+    ColumnSchema& cs = d.schema.columns[i];
+    if (cs.role != ColumnRole::kFeature) {
+      Fail(ErrorCode::kInvalidArgument, "[data] categorical: '{}' is not a feature", name);
+    }
+    if (cs.type == ColumnType::kCategorical) continue;
+    // Numbers (or booleans) become categories named by their value.
+    std::vector<float>& col = d.columns[i];
+    std::set<float> distinct;
+    for (float v : col) {
+      if (!std::isnan(v)) distinct.insert(v);
+    }
+    std::vector<float> values(distinct.begin(), distinct.end());
+    cs.categories.clear();
+    for (float v : values) cs.categories.push_back(fmt::format("{}", v));
+    for (float& v : col) {
+      if (std::isnan(v)) continue;
+      v = static_cast<float>(std::lower_bound(values.begin(), values.end(), v) - values.begin());
+    }
+    cs.type = ColumnType::kCategorical;
+  }
+}
+
+std::vector<float> Gather(const std::vector<float>& m, size_t nf,
+                          const std::vector<uint32_t>& rows) {
+  std::vector<float> out(rows.size() * nf);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(rows[r] * nf), nf,
+                out.begin() + static_cast<std::ptrdiff_t>(r * nf));
+  }
+  return out;
+}
+
+std::vector<float> GatherLabels(const std::vector<float>& y, const std::vector<uint32_t>& rows) {
+  std::vector<float> out(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) out[r] = y[rows[r]];
+  return out;
+}
+
+struct Features {
+  std::vector<std::string> names, types;
+  std::map<std::string, std::vector<std::string>> categories;
+  std::vector<float> matrix;  // rows x names.size()
+};
+
+Features BuildFeatures(const TabularData& d) {
+  Features f;
+  const std::vector<int> cols = d.FeatureColumns();
+  for (int c : cols) {
+    const ColumnSchema& cs = d.schema.columns[c];
+    f.names.push_back(cs.name);
+    f.types.push_back(cs.type == ColumnType::kCategorical ? "c"
+                      : cs.type == ColumnType::kBoolean   ? "i"
+                                                          : "q");
+    if (cs.type == ColumnType::kCategorical) f.categories[cs.name] = cs.categories;
+  }
+  const size_t nf = cols.size();
+  f.matrix.resize(d.rows * nf);
+  for (size_t j = 0; j < nf; ++j) {
+    const auto& col = d.columns[cols[j]];
+    for (size_t r = 0; r < d.rows; ++r) f.matrix[r * nf + j] = col[r];
+  }
+  return f;
+}
+
+XgbDMatrix MakeMatrix(const Features& f, const std::vector<float>& x, const std::vector<float>& y) {
+  XgbDMatrix m(x, y.size(), f.names.size());
+  m.SetLabels(y);
+  m.SetFeatureNames(f.names);
+  m.SetFeatureTypes(f.types);
+  return m;
+}
+
+struct FitResult {
+  XgbModel model;
+  XgbEvalLog log;
+  int rounds = 0;
+};
+
+FitResult Fit(const TabularTrainConfig& c,
+              const std::vector<std::pair<std::string, std::string>>& params, const Features& f,
+              const std::vector<float>& y, const std::vector<uint32_t>& rows, int num_round,
+              bool early_stop, const Context& ctx, const std::string& stage) {
+  FitResult out;
+  auto progress = [&](double frac) { ctx.Report(stage, frac); };
+  if (early_stop && c.early_stopping_rounds > 0) {
+    std::vector<float> ysub = GatherLabels(y, rows);
+    RowSplit inner = StratifiedHoldout(ysub, c.valid_fraction, c.seed + 1, c.classification());
+    std::vector<uint32_t> tr, va;
+    for (uint32_t i : inner.train) tr.push_back(rows[i]);
+    for (uint32_t i : inner.test) va.push_back(rows[i]);
+    XgbDMatrix dtr = MakeMatrix(f, Gather(f.matrix, f.names.size(), tr), GatherLabels(y, tr));
+    XgbDMatrix dva = MakeMatrix(f, Gather(f.matrix, f.names.size(), va), GatherLabels(y, va));
+    out.model =
+        XgbModel::Train(params, dtr, &dva, num_round, c.early_stopping_rounds, &out.log, progress);
+  } else {
+    XgbDMatrix dtr = MakeMatrix(f, Gather(f.matrix, f.names.size(), rows), GatherLabels(y, rows));
+    out.model = XgbModel::Train(params, dtr, nullptr, num_round, 0, &out.log, progress);
+  }
+  out.rounds = out.model.BoostedRounds();
+  return out;
+}
+
+std::vector<float> PredictRows(const XgbModel& m, const Features& f,
+                               const std::vector<uint32_t>& rows) {
+  std::vector<float> x = Gather(f.matrix, f.names.size(), rows);
+  return m.PredictDense(x.data(), rows.size(), false);
+}
+
+}  // namespace
+
+bool TabularTrainConfig::classification() const {
+  return objective.rfind("binary:", 0) == 0 || objective == "reg:logistic";
+}
+
+nlohmann::json TabularTrainConfig::ToJson() const {
+  nlohmann::json p = nlohmann::json::object();
+  for (const auto& [k, v] : xgb_params) p[k] = v;
+  return {{"data",
+           {{"dataset", dataset},
+            {"train", train},
+            {"label", label},
+            {"drop", drop},
+            {"categorical", categorical},
+            {"time_col", time_col},
+            {"id_col", id_col}}},
+          {"split",
+           {{"protocol", protocol},
+            {"test_fraction", test_fraction},
+            {"folds", folds},
+            {"seed", seed},
+            {"valid_fraction", valid_fraction},
+            {"refit", refit}}},
+          {"model",
+           {{"family", "xgboost"},
+            {"name", model_name},
+            {"objective", objective},
+            {"num_round", num_round},
+            {"early_stopping_rounds", early_stopping_rounds},
+            {"nthread", nthread},
+            {"xgboost", p}}},
+          {"eval", {{"metrics", metrics}}},
+          {"run", {{"threads", threads}}}};
+}
+
+TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::string& base_dir,
+                                      const std::string& stem) {
+  TabularTrainConfig c;
+  for (const auto& [k, v] : root.items()) {
+    static const std::set<std::string> kSections = {"data", "split", "model", "eval", "run"};
+    if (!kSections.count(k)) {
+      Fail(ErrorCode::kInvalidArgument,
+           "unknown section [{}] (known: data, split, model, eval, run)", k);
+    }
+  }
+  {
+    Keys s(root, "data");
+    c.dataset = s.String("dataset", "");
+    c.train = s.String("train", "");
+    if (!c.train.empty() && c.train[0] != '/' && !base_dir.empty()) {
+      c.train = (std::filesystem::path(base_dir) / c.train).lexically_normal().string();
+    }
+    c.label = s.String("label", "");
+    c.drop = s.Strings("drop");
+    c.categorical = s.Strings("categorical");
+    c.time_col = s.String("time_col", "");
+    c.id_col = s.String("id_col", "");
+    const std::string format = s.String("format", "tabular");
+    if (format != "tabular" && format != "csv") {
+      Fail(ErrorCode::kInvalidArgument, "[data] format for family \"xgboost\" must be \"tabular\"");
+    }
+    s.Finish();
+    if (c.dataset.empty() == c.train.empty()) {
+      Fail(ErrorCode::kInvalidArgument,
+           "[data] needs exactly one of dataset = \"NAME\" (a tabular snapshot) or train = "
+           "\"FILE.csv\"");
+    }
+    if (!c.train.empty() && c.label.empty()) {
+      Fail(ErrorCode::kInvalidArgument, "[data] label = \"COLUMN\" is required with train = FILE");
+    }
+  }
+  {
+    Keys s(root, "split");
+    c.protocol = s.String("protocol", "stratified-holdout");
+    static const std::set<std::string> kProtocols = {"stratified-holdout", "holdout", "kfold",
+                                                     "temporal"};
+    if (!kProtocols.count(c.protocol)) {
+      Fail(ErrorCode::kInvalidArgument,
+           "[split] protocol \"{}\" is not one for tabular data (known: stratified-holdout, "
+           "holdout, kfold, temporal)",
+           c.protocol);
+    }
+    c.test_fraction = s.Number("test_fraction", 0.2);
+    c.folds = static_cast<int>(s.Integer("folds", 5, 2));
+    c.seed = static_cast<uint64_t>(s.Integer("seed", 98765, 0));
+    c.valid_fraction = s.Number("valid_fraction", 0.1);
+    c.refit = s.Bool("refit", true);
+    const std::string tc = s.String("time_col", "");
+    if (!tc.empty()) {
+      if (!c.time_col.empty() && c.time_col != tc) {
+        Fail(ErrorCode::kInvalidArgument, "[split] time_col '{}' differs from [data] time_col '{}'",
+             tc, c.time_col);
+      }
+      c.time_col = tc;
+    }
+    s.Finish();
+    if (!(c.test_fraction > 0 && c.test_fraction < 1)) {
+      Fail(ErrorCode::kInvalidArgument, "[split] test_fraction must be in (0, 1), got {}",
+           c.test_fraction);
+    }
+    if (!(c.valid_fraction > 0 && c.valid_fraction < 1)) {
+      Fail(ErrorCode::kInvalidArgument, "[split] valid_fraction must be in (0, 1), got {}",
+           c.valid_fraction);
+    }
+    if (c.protocol == "temporal" && c.time_col.empty()) {
+      Fail(ErrorCode::kInvalidArgument,
+           "[split] protocol \"temporal\" needs time_col = \"COLUMN\"");
+    }
+  }
+  {
+    Keys s(root, "model");
+    s.String("family", "xgboost");
+    c.model_name = s.String("name", stem);
+    s.String("description", "");
+    c.objective = s.String("objective", "binary:logistic");
+    c.num_round = static_cast<int>(s.Integer("num_round", 100, 1));
+    c.early_stopping_rounds = static_cast<int>(s.Integer("early_stopping_rounds", 0, 0));
+    c.nthread = static_cast<int>(s.Integer("nthread", 0, 0));
+    c.xgb_params.emplace_back("objective", c.objective);
+    // XGBoost parameters passed through as given (XGBoost validates the values).
+    static const std::vector<std::string> kPassThrough = {"max_depth",
+                                                          "eta",
+                                                          "learning_rate",
+                                                          "subsample",
+                                                          "min_child_weight",
+                                                          "colsample_bytree",
+                                                          "colsample_bylevel",
+                                                          "colsample_bynode",
+                                                          "lambda",
+                                                          "alpha",
+                                                          "gamma",
+                                                          "max_delta_step",
+                                                          "tree_method",
+                                                          "max_bin",
+                                                          "scale_pos_weight",
+                                                          "max_cat_to_onehot",
+                                                          "max_cat_threshold",
+                                                          "grow_policy",
+                                                          "max_leaves",
+                                                          "eval_metric",
+                                                          "base_score",
+                                                          "seed"};
+    for (const auto& k : kPassThrough) {
+      if (s.Has(k)) {
+        const auto& v = s.at(k);
+        if (!(v.is_number() || v.is_string() || v.is_boolean())) s.Bad(k, "a number or a string");
+        c.xgb_params.emplace_back(k, ParamText(v));
+      }
+    }
+    const auto has = [&](const char* k) {
+      return std::any_of(c.xgb_params.begin(), c.xgb_params.end(),
+                         [&](const auto& p) { return p.first == k; });
+    };
+    if (!has("tree_method")) c.xgb_params.emplace_back("tree_method", "hist");
+    if (!has("seed")) c.xgb_params.emplace_back("seed", std::to_string(c.seed % 2147483647));
+    s.Finish();
+    c.params = root.value("model", nlohmann::json::object());
+    c.params.erase("family");
+    c.params.erase("name");
+    c.params.erase("description");
+  }
+  {
+    Keys s(root, "eval");
+    c.metrics = s.Strings("metrics");
+    s.Finish();
+    if (c.metrics.empty()) {
+      c.metrics = c.classification() ? std::vector<std::string>{"auc",          "pr_auc", "logloss",
+                                                                "accuracy@0.5", "brier",  "ece"}
+                                     : std::vector<std::string>{"rmse", "mae", "r2"};
+    }
+    for (const auto& m : c.metrics) ValidateTabularMetric(m, c.classification());
+  }
+  {
+    Keys s(root, "run");
+    c.threads = static_cast<int>(s.Integer("threads", 0, 0));
+    s.Finish();
+  }
+  return c;
+}
+
+nlohmann::json RunTabularTraining(const TabularTrainConfig& c, const std::string& home,
+                                  const Context& ctx) {
+  Env* env = ctx.env != nullptr ? ctx.env : Env::Default();
+  nlohmann::json timings = nlohmann::json::object();
+  Stopwatch total;
+  // --- data
+  Stopwatch sw;
+  TabularData d;
+  nlohmann::json dataset;
+  if (!c.dataset.empty()) {
+    TabularCatalog catalog(home, env);
+    TabularEntry e = catalog.Get(c.dataset);
+    d = LoadTabularSnapshot(e.path, env);
+    dataset = {{"id", e.id}, {"name", e.name}, {"source", e.source}};
+    if (!c.label.empty() && c.label != d.schema.label) {
+      Fail(ErrorCode::kInvalidArgument,
+           "[data] label '{}' differs from the snapshot's label '{}' (re-import with --label)",
+           c.label, d.schema.label);
+    }
+    if (!c.time_col.empty() && c.time_col != d.schema.time_col) {
+      Fail(ErrorCode::kInvalidArgument,
+           "[split] time_col '{}' is not the snapshot's time column ('{}'; re-import with "
+           "--time-col)",
+           c.time_col, d.schema.time_col);
+    }
+  } else {
+    TabularReadOptions ro;
+    ro.label = c.label;
+    ro.time_col = c.time_col;
+    ro.id_col = c.id_col;
+    d = ReadTabularCsv(c.train, ro, env);
+    dataset = {{"name", std::filesystem::path(c.train).stem().string()}, {"source", c.train}};
+  }
+  ApplyOverrides(d, c);
+  nlohmann::json col_stats = nlohmann::json::object();
+  {
+    auto st = d.Stats();
+    for (size_t i = 0; i < st.size(); ++i) col_stats[d.schema.columns[i].name] = st[i].ToJson();
+  }
+  dataset["schema"] = d.schema.ToJson();
+  dataset["stats"] = {{"rows", d.rows}, {"columns", col_stats}};
+  dataset["users"] = 0;
+  dataset["items"] = 0;
+  dataset["interactions"] = d.rows;
+  const std::vector<float>& y = d.label();
+  if (c.classification()) {
+    for (size_t i = 0; i < y.size(); ++i) {
+      if (y[i] != 0 && y[i] != 1) {
+        Fail(ErrorCode::kInvalidArgument,
+             "objective {} needs a 0/1 label, but '{}' has the value {} in row {}", c.objective,
+             d.schema.label, y[i], i + 1);
+      }
+    }
+  }
+  Features f = BuildFeatures(d);
+  timings["load"] = sw.Seconds();
+
+  // --- params
+  auto params = c.xgb_params;
+  const int nthread = c.nthread > 0 ? c.nthread : (c.threads > 0 ? c.threads : ctx.threads);
+  params.emplace_back("nthread", std::to_string(std::max(1, nthread)));
+  params.emplace_back("verbosity", "0");
+  nlohmann::json params_json = nlohmann::json::object();
+  for (const auto& [k, v] : params) params_json[k] = v;
+  params_json["num_round"] = c.num_round;
+  params_json["early_stopping_rounds"] = c.early_stopping_rounds;
+
+  // --- split, fit, evaluate
+  sw = Stopwatch();
+  std::vector<RowSplit> splits;
+  const bool stratify = c.classification() && c.protocol != "holdout";
+  if (c.protocol == "kfold") {
+    splits = StratifiedKFold(y, c.folds, c.seed, stratify);
+  } else if (c.protocol == "temporal") {
+    if (d.times.empty()) Fail(ErrorCode::kInvalidArgument, "the dataset has no time column");
+    splits.push_back(TemporalSplit(d.times, c.test_fraction));
+  } else {
+    splits.push_back(StratifiedHoldout(y, c.test_fraction, c.seed, stratify));
+  }
+  std::map<std::string, double> sums;
+  std::vector<float> pooled_y, pooled_s;
+  nlohmann::json folds = nlohmann::json::array();
+  int best_rounds = 0;
+  XgbModel holdout_model;
+  for (size_t k = 0; k < splits.size(); ++k) {
+    const std::string stage = splits.size() > 1 ? fmt::format("fold {}", k + 1) : "fit";
+    FitResult fit = Fit(c, params, f, y, splits[k].train, c.num_round, true, ctx, stage);
+    std::vector<float> s = PredictRows(fit.model, f, splits[k].test);
+    std::vector<float> yt = GatherLabels(y, splits[k].test);
+    nlohmann::json fm = nlohmann::json::object();
+    for (const auto& m : c.metrics) {
+      const double v = ComputeTabularMetric(m, yt, s);
+      fm[m] = v;
+      sums[m] += v;
+    }
+    folds.push_back({{"train_rows", splits[k].train.size()},
+                     {"test_rows", splits[k].test.size()},
+                     {"rounds", fit.rounds},
+                     {"best_iteration", fit.log.best_iteration},
+                     {"metrics", fm}});
+    best_rounds = std::max(best_rounds, fit.rounds);
+    pooled_y.insert(pooled_y.end(), yt.begin(), yt.end());
+    pooled_s.insert(pooled_s.end(), s.begin(), s.end());
+    if (k == 0) holdout_model = std::move(fit.model);
+  }
+  timings["fit_evaluate"] = sw.Seconds();
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& m : c.metrics) metrics[m] = sums[m] / static_cast<double>(splits.size());
+  nlohmann::json reliability = nlohmann::json::array();
+  if (c.classification()) {
+    std::vector<ReliabilityBin> table;
+    ExpectedCalibrationError(pooled_y, pooled_s, 10, &table);
+    reliability = ReliabilityToJson(table);
+  }
+
+  // --- refit on every row with the rounds early stopping chose
+  sw = Stopwatch();
+  XgbModel final_model;
+  int final_rounds = 0;
+  if (c.refit) {
+    std::vector<uint32_t> all(d.rows);
+    for (uint32_t i = 0; i < d.rows; ++i) all[i] = i;
+    FitResult fit = Fit(c, params, f, y, all, best_rounds, false, ctx, "refit");
+    final_model = std::move(fit.model);
+    final_rounds = fit.rounds;
+  } else {
+    final_model = std::move(holdout_model);
+    final_rounds = final_model.BoostedRounds();
+  }
+  timings["refit"] = sw.Seconds();
+  std::vector<std::pair<std::string, double>> gain = final_model.Importance("gain");
+  std::sort(gain.begin(), gain.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  nlohmann::json importance = nlohmann::json::array();
+  for (const auto& [name, v] : gain) importance.push_back({{"feature", name}, {"gain", v}});
+
+  // --- save
+  sw = Stopwatch();
+  TabularModelInfo info;
+  info.feature_names = f.names;
+  info.feature_types = f.types;
+  info.categories = f.categories;
+  info.objective = c.objective;
+  info.label = d.schema.label;
+  info.source = "marquee train";
+  info.model_format = "ubj";
+  info.meta = {{"dataset", dataset.value("id", dataset.value("source", ""))},
+               {"protocol", c.protocol},
+               {"metrics", metrics},
+               {"rounds", final_rounds}};
+  std::string digest;
+  const std::string bytes = final_model.Save("ubj");
+  const std::string path = SaveTabularModel(bytes, info, params_json, home, env, &digest);
+  timings["save"] = sw.Seconds();
+  timings["total"] = total.Seconds();
+
+  uint64_t positives = 0;
+  if (c.classification()) {
+    for (float v : y) positives += v > 0.5f;
+  }
+  nlohmann::json split = {{"protocol", c.protocol},
+                          {"seed", c.seed},
+                          {"test_fraction", c.test_fraction},
+                          {"folds", c.protocol == "kfold" ? c.folds : 1},
+                          {"time_col", c.time_col},
+                          {"label", d.schema.label},
+                          {"features", f.names.size()},
+                          {"rows", d.rows},
+                          {"positives", positives}};
+  nlohmann::json result = {{"task", c.classification() ? "classification" : "regression"},
+                           {"family", "xgboost"},
+                           {"model_name", c.model_name},
+                           {"xgboost_version", XgboostVersion()},
+                           {"dataset", dataset},
+                           {"protocol", c.protocol},
+                           {"split", split},
+                           {"folds", folds},
+                           {"params", params_json},
+                           {"metrics", metrics},
+                           {"metric_order", c.metrics},
+                           {"reliability", reliability},
+                           {"feature_importance", importance},
+                           {"rounds", final_rounds},
+                           {"refit", c.refit},
+                           {"timings", timings},
+                           {"artifact", path},
+                           {"artifact_sha256", digest}};
+  return result;
+}
+
+std::string FormatTabularReport(const nlohmann::json& r) {
+  std::string out;
+  const auto& split = r.at("split");
+  out += fmt::format("xgboost {} ({}), {} rows x {} features, label '{}'\n",
+                     r.value("xgboost_version", ""), r.at("task").get<std::string>(),
+                     split.value("rows", uint64_t{0}), split.value("features", 0),
+                     split.value("label", ""));
+  out += fmt::format("protocol {} (seed {}{})\n", r.at("protocol").get<std::string>(),
+                     split.value("seed", uint64_t{0}),
+                     r.at("protocol") == "kfold"
+                         ? fmt::format(", {} folds, metrics averaged", split.value("folds", 0))
+                         : fmt::format(", test_fraction {}", split.value("test_fraction", 0.0)));
+  out += "metric            value\n";
+  for (const auto& m : r.at("metric_order")) {
+    const std::string name = m.get<std::string>();
+    out += fmt::format("{:<16} {:>8.4f}\n", name, r.at("metrics").at(name).get<double>());
+  }
+  if (!r.at("reliability").empty()) {
+    out += "reliability (held-out rows)\n  bin          rows   mean score  positive rate\n";
+    for (const auto& b : r.at("reliability")) {
+      if (b.at("count").get<uint64_t>() == 0) continue;
+      out +=
+          fmt::format("  [{:.1f}, {:.1f}) {:>7}  {:>10.4f}  {:>13.4f}\n", b.at("lo").get<double>(),
+                      b.at("hi").get<double>(), b.at("count").get<uint64_t>(),
+                      b.at("mean_score").get<double>(), b.at("positive_rate").get<double>());
+    }
+  }
+  out += "feature importance (gain), top 10\n";
+  int shown = 0;
+  for (const auto& fi : r.at("feature_importance")) {
+    if (shown++ == 10) break;
+    out += fmt::format("  {:<24} {:>10.2f}\n", fi.at("feature").get<std::string>(),
+                       fi.at("gain").get<double>());
+  }
+  out += fmt::format("final model: {} rounds{}; artifact {}\n", r.value("rounds", 0),
+                     r.value("refit", true) ? " (refit on every row)" : "",
+                     r.value("artifact_sha256", "").substr(0, 12));
+  return out;
+}
+
+}  // namespace marquee

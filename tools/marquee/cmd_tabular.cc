@@ -1,0 +1,298 @@
+// Tabular data and models: `marquee dataset import FILE --format tabular --label COL`, tabular
+// `dataset show`, `marquee models import FILE --name NAME --family xgboost`, and
+// `marquee predict MODEL --input ROWS`.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "commands.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "data/catalog.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "registry/registry.h"
+#include "tabular/predictor.h"
+#include "tabular/table.h"
+
+namespace marquee::cli {
+namespace {
+
+void PrintSchema(const TabularData& d, const std::vector<ColumnStats>& st) {
+  std::printf("  %-28s %-12s %-8s %8s %12s %12s %12s  %s\n", "COLUMN", "TYPE", "ROLE", "MISSING",
+              "MIN", "MAX", "MEAN", "DISTINCT / TOP");
+  for (size_t i = 0; i < d.schema.columns.size(); ++i) {
+    const ColumnSchema& c = d.schema.columns[i];
+    const ColumnStats& s = st[i];
+    std::string extra;
+    if (c.type == ColumnType::kCategorical) {
+      extra = fmt::format("{} categories", c.categories.size());
+    } else {
+      extra = s.distinct >= 10000 ? std::string("10000+") : fmt::format("{}", s.distinct);
+    }
+    if (!s.top.empty()) {
+      extra += ":";
+      for (size_t k = 0; k < s.top.size() && k < 3; ++k) {
+        extra += fmt::format(" {} ({})", s.top[k].first, s.top[k].second);
+      }
+    }
+    if (c.role == ColumnRole::kIgnored || c.role == ColumnRole::kId) {
+      std::printf("  %-28s %-12s %-8s\n", c.name.c_str(), "-",
+                  std::string(ColumnRoleName(c.role)).c_str());
+      continue;
+    }
+    std::printf("  %-28s %-12s %-8s %8llu %12.6g %12.6g %12.6g  %s\n", c.name.c_str(),
+                std::string(ColumnTypeName(c.type)).c_str(),
+                std::string(ColumnRoleName(c.role)).c_str(),
+                static_cast<unsigned long long>(s.missing), s.min, s.max, s.mean, extra.c_str());
+  }
+}
+
+nlohmann::json StatsJson(const TabularData& d, const std::vector<ColumnStats>& st) {
+  nlohmann::json cols = nlohmann::json::array();
+  for (size_t i = 0; i < d.schema.columns.size(); ++i) {
+    nlohmann::json c = d.schema.columns[i].ToJson();
+    c["stats"] = st[i].ToJson();
+    cols.push_back(c);
+  }
+  return cols;
+}
+
+// A CSV cell as a JSON value for Predictor::PredictRows: missing -> absent, numbers, booleans,
+// anything else a string (a category).
+std::vector<nlohmann::json> ReadRowsFile(const std::string& path) {
+  const std::string text = Env::Default()->ReadFile(path);
+  std::vector<nlohmann::json> rows;
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext == ".json") {
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) Fail(ErrorCode::kInvalidArgument, "'{}' is not valid JSON", path);
+    if (j.is_object() && j.contains("rows")) j = j["rows"];
+    if (!j.is_array()) {
+      Fail(ErrorCode::kInvalidArgument, "'{}': expected an array of rows or {{\"rows\": [...]}}",
+           path);
+    }
+    for (auto& r : j) rows.push_back(std::move(r));
+    return rows;
+  }
+  if (ext == ".jsonl") {
+    size_t line = 0, pos = 0;
+    while (pos < text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      ++line;
+      std::string_view l(text.data() + pos, end - pos);
+      pos = end + 1;
+      if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      nlohmann::json j = nlohmann::json::parse(l, nullptr, false);
+      if (j.is_discarded()) Fail(ErrorCode::kInvalidArgument, "{}:{}: not valid JSON", path, line);
+      rows.push_back(std::move(j));
+    }
+    return rows;
+  }
+  // CSV: every column is a feature; read without inference (the model decides the types).
+  TabularReadOptions o;
+  o.require_label = false;
+  TabularData d = ParseTabularCsv(text, path, o);
+  for (uint64_t r = 0; r < d.rows; ++r) {
+    nlohmann::json row = nlohmann::json::object();
+    for (size_t c = 0; c < d.schema.columns.size(); ++c) {
+      const ColumnSchema& cs = d.schema.columns[c];
+      if (cs.role != ColumnRole::kFeature) continue;
+      const float v = d.columns[c][r];
+      if (std::isnan(v)) continue;
+      if (cs.type == ColumnType::kNumeric) {
+        row[cs.name] = static_cast<double>(v);
+      } else if (cs.type == ColumnType::kBoolean) {
+        row[cs.name] = v != 0;
+      } else {
+        row[cs.name] = cs.categories[static_cast<size_t>(v)];
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace
+
+void RunTabularImport(const TabularImportFlags& f, const GlobalOptions& g) {
+  TabularReadOptions o;
+  o.label = f.label;
+  o.time_col = f.time_col;
+  o.id_col = f.id_col;
+  o.drop = f.drop;
+  for (const auto& t : f.types) {
+    const size_t eq = t.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      Fail(ErrorCode::kInvalidArgument, "--type '{}': expected COLUMN=TYPE", t);
+    }
+    o.types[t.substr(0, eq)] = t.substr(eq + 1);
+  }
+  if (!f.delimiter.empty()) {
+    std::string d = f.delimiter == "\\t" || f.delimiter == "tab" ? "\t" : f.delimiter;
+    if (d.size() != 1) Fail(ErrorCode::kInvalidArgument, "--delimiter must be one character");
+    o.delimiter = d[0];
+  }
+  Stopwatch sw;
+  TabularData d = ReadTabularCsv(f.file, o, Env::Default());
+  d.source = std::filesystem::absolute(f.file).lexically_normal().string();
+  const std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
+  TabularCatalog catalog(ResolveHome(g.home), Env::Default());
+  TabularEntry e = catalog.Import(name, d);
+  const auto st = d.Stats();
+  if (f.json) {
+    nlohmann::json j = e.ToJson();
+    j["label"] = d.schema.label;
+    j["schema"] = StatsJson(d, st);
+    j["seconds"] = sw.Seconds();
+    PrintJson(j.dump());
+    return;
+  }
+  std::printf("Imported %s as tabular dataset '%s': %llu rows, %zu columns, label '%s'\n",
+              f.file.c_str(), e.name.c_str(), static_cast<unsigned long long>(e.rows),
+              d.schema.columns.size(), d.schema.label.c_str());
+  std::printf("  snapshot  %s\nInferred schema:\n", e.id.c_str());
+  PrintSchema(d, st);
+  std::printf(
+      "Override a type with --type COL=numeric|categorical|boolean|ignore (re-import).\n"
+      "Next: marquee dataset show %s, or train with [data] dataset = \"%s\" and [model] family = "
+      "\"xgboost\"\n",
+      e.name.c_str(), e.name.c_str());
+}
+
+bool ShowTabularDataset(const std::string& name, bool json, const GlobalOptions& g) {
+  TabularCatalog catalog(ResolveHome(g.home), Env::Default());
+  if (!catalog.Has(name)) return false;
+  TabularEntry e = catalog.Get(name);
+  TabularData d = LoadTabularSnapshot(e.path, Env::Default());
+  const auto st = d.Stats();
+  if (json) {
+    nlohmann::json j = e.ToJson();
+    j["label"] = d.schema.label;
+    j["time_col"] = d.schema.time_col;
+    j["schema"] = StatsJson(d, st);
+    PrintJson(j.dump());
+    return true;
+  }
+  std::printf(
+      "Tabular dataset '%s'  snapshot %s\n  source   %s\n  created  %s\n  rows     %llu\n"
+      "  label    %s\n",
+      e.name.c_str(), e.id.c_str(), e.source.c_str(), e.created_at.c_str(),
+      static_cast<unsigned long long>(d.rows), d.schema.label.c_str());
+  PrintSchema(d, st);
+  return true;
+}
+
+void AddModelsImportCommand(CLI::App& models, GlobalOptions& g) {
+  struct Flags {
+    std::string file, name, family = "xgboost", description;
+    bool json = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = models.add_subcommand(
+      "import",
+      "Register a model trained elsewhere as the next version of NAME, so it can be promoted\n"
+      "and served like any other. XGBoost JSON or UBJSON, saved with its feature names\n"
+      "(e.g. booster.save_model('model.json') after training on a DMatrix with feature_names).\n"
+      "Example:\n"
+      "  marquee models import model.json --name payment-retry --family xgboost --json");
+  cmd->add_option("file", f->file, "Model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--name", f->name, "Model name")->required();
+  cmd->add_option("--family", f->family, "Model family (xgboost)")
+      ->check(CLI::IsMember({"xgboost"}))
+      ->capture_default_str();
+  cmd->add_option("--description", f->description, "Set the model's description");
+  cmd->add_flag("--json", f->json, "Print {\"model\": NAME, \"version\": N, ...}");
+  cmd->callback([f, &g] {
+    ValidateModelName(f->name);
+    Env* env = Env::Default();
+    const std::string home = ResolveHome(g.home);
+    const std::string bytes = env->ReadFile(f->file);
+    XgbModel model;
+    TabularModelInfo info = DescribeImportedModel(
+        {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, &model);
+    const std::string source = std::filesystem::absolute(f->file).lexically_normal().string();
+    info.meta = {{"imported_from", source}, {"file_sha256", Sha256Hex(bytes)}};
+    nlohmann::json params = {{"objective", info.objective},
+                             {"rounds", model.BoostedRounds()},
+                             {"features", info.feature_names.size()},
+                             {"imported_from", source}};
+    std::string digest;
+    SaveTabularModel(bytes, info, params, home, env, &digest);
+    Registry registry(home);
+    NewVersion nv;
+    nv.model_name = f->name;
+    nv.description = f->description;
+    nv.artifact = digest;
+    nv.family = "xgboost";
+    nv.protocol = "imported";
+    nv.params = params;
+    nv.created_at = env->NowSeconds();
+    VersionRecord v;
+    registry.store().Atomically([&] {
+      // Under the write lock gc cannot remove the artifact before the version names it.
+      if (!registry.artifacts().Exists(digest)) {
+        Fail(ErrorCode::kIOError, "the artifact '{}' vanished before it could be registered",
+             registry.artifacts().PathFor(digest));
+      }
+      v = registry.store().RegisterVersion(nv);
+    });
+    nlohmann::json out = {{"model", v.model_name},
+                          {"version", v.version},
+                          {"artifact", digest},
+                          {"objective", info.objective},
+                          {"features", info.feature_names.size()},
+                          {"rounds", model.BoostedRounds()}};
+    if (f->json) {
+      PrintJson(out.dump());
+      return;
+    }
+    std::printf(
+        "Imported %s as %s version %lld (xgboost %s, %zu features, %d rounds).\n"
+        "Next: marquee models promote %s %lld --alias production\n",
+        f->file.c_str(), v.model_name.c_str(), static_cast<long long>(v.version),
+        info.objective.c_str(), info.feature_names.size(), model.BoostedRounds(),
+        v.model_name.c_str(), static_cast<long long>(v.version));
+  });
+}
+
+void AddPredictCommand(CLI::App& app, GlobalOptions& g) {
+  struct Flags {
+    std::string model, input;
+    bool explain = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand(
+      "predict",
+      "Score rows with a tabular (xgboost) model version, as POST /v1/predict does.\n"
+      "MODEL is NAME, NAME@ALIAS or NAME/VERSION; rows come from a CSV (header = feature\n"
+      "names), a JSON array of objects, or JSONL. Prints one JSON object:\n"
+      "{\"model\": ..., \"version\": N, \"predictions\": [{\"score\": ..., \"contributions\": "
+      "...}]}\n"
+      "Example:\n"
+      "  marquee predict payment-retry@production --input rows.csv --explain");
+  cmd->add_option("model", f->model, "Model reference")->required();
+  cmd->add_option("--input", f->input, "Rows: .csv, .json or .jsonl")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--explain", f->explain, "Add SHAP contributions per feature (and the bias)");
+  cmd->callback([f, &g] {
+    const std::string home = ResolveHome(g.home);
+    Registry registry(home);
+    VersionRecord v = registry.Resolve(f->model);
+    if (v.family != "xgboost") {
+      Fail(ErrorCode::kInvalidArgument, "{} is a {} model; predict serves xgboost models", f->model,
+           v.family);
+    }
+    registry.artifacts().Verify(v.artifact);
+    auto predictor = Predictor::Load(registry.artifacts().PathFor(v.artifact), Env::Default());
+    nlohmann::json rows = ReadRowsFile(f->input);
+    Predictor::Result r = predictor->PredictRows(rows, f->explain);
+    nlohmann::json out = {
+        {"model", v.model_name}, {"version", v.version}, {"predictions", predictor->ToJson(r)}};
+    PrintJson(out.dump());
+  });
+}
+
+}  // namespace marquee::cli
