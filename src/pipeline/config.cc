@@ -171,6 +171,24 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
 
   TrainConfig c;
   c.as_given = root;
+  if (root.contains("model") && root["model"].is_object() &&
+      root["model"].value("family", nlohmann::json()) == "xgboost") {
+    auto t = std::make_shared<TabularTrainConfig>(ParseTabularConfig(root, base_dir, stem));
+    c.family = "xgboost";
+    c.model_name = t->model_name;
+    c.model_params = t->params;
+    c.metrics = t->metrics;
+    c.data.dataset = t->dataset;
+    c.data.train = t->train;
+    c.data.read.format = "tabular";
+    c.split.protocol = t->protocol;
+    c.split.seed = t->seed;
+    c.split.test_fraction = t->test_fraction;
+    c.refit = t->refit;
+    c.threads = t->threads;
+    c.tabular = std::move(t);
+    return c;
+  }
   {
     Section s(root, "data");
     c.data.dataset = s.String("dataset", "");

@@ -5,12 +5,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "data/readers.h"
 #include "eval/split.h"
+#include "tabular/train.h"
 
 namespace marquee {
 
@@ -33,6 +35,10 @@ struct TrainConfig {
   std::vector<std::string> metrics;
   int threads = 0;          // [run] threads; 0: all cores
   nlohmann::json as_given;  // the whole config (after overrides) as JSON, for records
+  // Set for [model] family = "xgboost": the tabular job's own config (src/tabular/train.h).
+  // The fields above then carry only what the registry records: family, model_name,
+  // model_params, metrics, data.dataset / data.train, split.protocol and split.seed.
+  std::shared_ptr<const TabularTrainConfig> tabular;
 };
 
 // Parses TOML text. `origin` (the file path, or "<string>") resolves relative paths and names

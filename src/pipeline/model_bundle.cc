@@ -13,7 +13,7 @@ namespace marquee {
 
 std::string SaveModelBundle(const Recommender& model, const std::vector<std::string>& item_ids,
                             const nlohmann::json& meta, const std::string& home, Env* env,
-                            std::string* digest) {
+                            std::string* digest, const TrainingHistory* training) {
   if (item_ids.size() != model.num_items()) {
     Fail(ErrorCode::kInternal, "model has {} items but the dictionary {}", model.num_items(),
          item_ids.size());
@@ -29,6 +29,27 @@ std::string SaveModelBundle(const Recommender& model, const std::vector<std::str
   w.Add<uint64_t>("item_ids.offsets", offsets);
   w.Add<uint8_t>("item_ids.blob", std::span<const uint8_t>(
                                       reinterpret_cast<const uint8_t*>(blob.data()), blob.size()));
+  std::vector<uint64_t> user_offsets{0};
+  std::string user_blob;
+  if (training != nullptr) {
+    const CsrMatrix& h = training->history;
+    if (h.rows != training->user_ids.size() || h.cols != item_ids.size() ||
+        h.values.size() != h.indices.size()) {
+      Fail(ErrorCode::kInternal, "training history is {}x{} for {} users and {} items", h.rows,
+           h.cols, training->user_ids.size(), item_ids.size());
+    }
+    for (const auto& id : training->user_ids) {
+      user_blob += id;
+      user_offsets.push_back(user_blob.size());
+    }
+    w.Add<uint64_t>("users.offsets", user_offsets);
+    w.Add<uint8_t>("users.blob",
+                   std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(user_blob.data()),
+                                            user_blob.size()));
+    w.Add<uint64_t>("history.indptr", h.indptr);
+    w.Add<uint32_t>("history.indices", h.indices);
+    w.Add<float>("history.values", h.values);
+  }
   model.Save(w);
   const std::string dir = home + "/artifacts";
   env->CreateDirs(dir);
@@ -68,6 +89,32 @@ ModelBundle LoadModelBundle(const std::string& path, Env* env) {
   if (b.item_ids.size() != b.model->num_items()) {
     Fail(ErrorCode::kCorruption, "'{}': {} item ids for a model of {} items", path,
          b.item_ids.size(), b.model->num_items());
+  }
+  if (r->Has("users.offsets")) {
+    TrainingHistory t;
+    auto uoff = r->Get<uint64_t>("users.offsets");
+    auto ublob = r->Get<uint8_t>("users.blob");
+    if (uoff.empty() || uoff.back() > ublob.size()) {
+      Fail(ErrorCode::kCorruption, "'{}': damaged user dictionary", path);
+    }
+    for (size_t i = 0; i + 1 < uoff.size(); ++i) {
+      if (uoff[i] > uoff[i + 1])
+        Fail(ErrorCode::kCorruption, "'{}': damaged user dictionary", path);
+      t.user_ids.emplace_back(reinterpret_cast<const char*>(ublob.data()) + uoff[i],
+                              uoff[i + 1] - uoff[i]);
+    }
+    CsrMatrix& h = t.history;
+    h.rows = static_cast<uint32_t>(t.user_ids.size());
+    h.cols = static_cast<uint32_t>(b.item_ids.size());
+    h.indptr = r->GetVector<uint64_t>("history.indptr");
+    h.indices = r->GetVector<uint32_t>("history.indices");
+    h.values = r->GetVector<float>("history.values");
+    bool ok = h.indptr.size() == size_t{h.rows} + 1 && h.indptr.front() == 0 &&
+              h.indptr.back() == h.indices.size() && h.values.size() == h.indices.size();
+    for (size_t i = 0; ok && i + 1 < h.indptr.size(); ++i) ok = h.indptr[i] <= h.indptr[i + 1];
+    for (size_t i = 0; ok && i < h.indices.size(); ++i) ok = h.indices[i] < h.cols;
+    if (!ok) Fail(ErrorCode::kCorruption, "'{}': damaged training history", path);
+    b.training = std::move(t);
   }
   b.digest = std::filesystem::path(path).stem().string();
   return b;

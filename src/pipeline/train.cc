@@ -13,6 +13,7 @@
 #include "marquee/error.h"
 #include "marquee/recommender.h"
 #include "pipeline/model_bundle.h"
+#include "tabular/train.h"
 
 namespace marquee {
 namespace {
@@ -76,6 +77,8 @@ std::vector<std::string> ItemIds(const Dataset& ds) {
 }  // namespace
 
 nlohmann::json RunTraining(const TrainConfig& c, const TrainOptions& o) {
+  // [model] family = "xgboost": the tabular job (src/tabular/train.h).
+  if (c.tabular) return RunTabularTraining(*c.tabular, o.home, o.ctx);
   Env* env = o.ctx.env != nullptr ? o.ctx.env : Env::Default();
   Context ctx = o.ctx;
   ctx.env = env;
@@ -155,7 +158,13 @@ nlohmann::json RunTraining(const TrainConfig& c, const TrainOptions& o) {
                          {"created_at", env->NowSeconds()}};
   sw = Stopwatch();
   std::string digest;
-  std::string artifact = SaveModelBundle(*model, ItemIds(ds), meta, o.home, env, &digest);
+  // Serving folds in a known user by id from this: every positive of every user in the data.
+  TrainingHistory training;
+  training.history = ds.ToCsr(c.data.positive_threshold);
+  training.user_ids.reserve(ds.num_users());
+  for (uint32_t u = 0; u < ds.num_users(); ++u) training.user_ids.emplace_back(ds.user_id(u));
+  std::string artifact =
+      SaveModelBundle(*model, ItemIds(ds), meta, o.home, env, &digest, &training);
   timings["save"] = sw.Seconds();
 
   return {
@@ -182,6 +191,7 @@ nlohmann::json RunTraining(const TrainConfig& c, const TrainOptions& o) {
 }
 
 std::string FormatTrainReport(const nlohmann::json& r) {
+  if (r.contains("task")) return FormatTabularReport(r);  // a tabular model's result
   std::string out;
   const auto& d = r["dataset"];
   std::string dname = d["name"].get<std::string>();

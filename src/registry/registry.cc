@@ -16,6 +16,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "pipeline/config.h"
+#include "tabular/predictor.h"
 
 namespace marquee {
 namespace {
@@ -90,6 +91,7 @@ std::string FileDigest(const std::string& path, Env* env) {
 }
 
 nlohmann::json ResolvedConfig(const TrainConfig& c) {
+  if (c.tabular) return c.tabular->ToJson();  // family "xgboost"
   auto opt = [](const std::optional<double>& v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
   };
@@ -321,7 +323,11 @@ VersionRecord Registry::FinishTrainingRun(int64_t run_id, const TrainConfig& c,
   d.stats = {{"users", dj.value("users", 0)},
              {"items", dj.value("items", 0)},
              {"interactions", dj.value("interactions", uint64_t{0})}};
-  if (d.kind == "snapshot" && !store_->GetDataset(d.id)) {
+  if (dj.contains("schema")) {
+    // Tabular data: the job describes its dataset itself (columns, types, per-column stats).
+    d.schema = dj.at("schema");
+    d.stats = dj.value("stats", nlohmann::json::object());
+  } else if (d.kind == "snapshot" && !store_->GetDataset(d.id)) {
     // First time this snapshot is used: describe it fully (memory-mapped, one pass).
     DatasetCatalog catalog(home_, env_);
     Dataset ds = catalog.Open(d.id);
@@ -562,6 +568,12 @@ std::vector<std::string> Registry::SmokeTest(const VersionRecord& v) {
   try {
     artifacts_.Verify(v.artifact);
     checks.push_back(fmt::format("artifact {} present and its sha256 verified", Short(v.artifact)));
+    if (v.family == "xgboost") {  // a tabular model (src/tabular/predictor.h)
+      for (auto& c : TabularSmokeTest(artifacts_.PathFor(v.artifact), env_)) {
+        checks.push_back(std::move(c));
+      }
+      return checks;
+    }
     ModelBundle b = LoadModelBundle(artifacts_.PathFor(v.artifact), env_);
     const uint32_t n = b.model->num_items();
     if (!v.family.empty() && b.model->family() != v.family) {

@@ -20,10 +20,30 @@ namespace {
 
 struct ImportFlags {
   std::string file, name, format = "auto", user_col, item_col, value_col, time_col, delimiter;
+  std::string label, id_col;             // --format tabular
+  std::vector<std::string> types, drop;  // --format tabular
   bool header = false, no_header = false, skip_bad_lines = false, json = false;
+  bool from_events = false;  // --from-events: the serving event log instead of a file
 };
 
 void RunImport(const ImportFlags& f, const GlobalOptions& g) {
+  if (f.from_events) {
+    if (!f.file.empty()) Fail(ErrorCode::kInvalidArgument, "give FILE or --from-events, not both");
+    nlohmann::json j = ImportEventLog(f.name.empty() ? "events" : f.name, g);
+    if (f.json) {
+      PrintJson(j.dump());
+    } else {
+      std::printf(
+          "Imported the event log as '%s'\n  snapshot  %s\n  users     %u\n  items     %u\n"
+          "  rows      %llu\n",
+          j["name"].get<std::string>().c_str(), j["id"].get<std::string>().c_str(),
+          j["users"].get<unsigned>(), j["items"].get<unsigned>(),
+          j["interactions"].get<unsigned long long>());
+    }
+    return;
+  }
+  if (f.file.empty())
+    Fail(ErrorCode::kInvalidArgument, "give an interaction FILE or --from-events");
   ReadOptions ro;
   ro.format = f.format;
   ro.user_col = f.user_col;
@@ -81,6 +101,7 @@ std::string FormatTime(int64_t t) {
 }
 
 void RunShow(const std::string& name, bool json, const GlobalOptions& g) {
+  if (ShowTabularDataset(name, json, g)) return;  // a tabular snapshot (cmd_tabular.cc)
   DatasetCatalog catalog(ResolveHome(g.home), Env::Default());
   DatasetEntry e = catalog.Get(name);
   Dataset ds = catalog.Open(name);
@@ -154,12 +175,22 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
       "Examples:\n"
       "  marquee dataset import ../shared/data/movielens-100k/u.data --name ml100k\n"
       "  marquee dataset import plays.csv --user-col member --item-col title --no-header");
-  imp->add_option("file", f->file, "Interaction file")->required();
+  imp->add_option("file", f->file, "Interaction file");
+  imp->add_flag("--from-events", f->from_events,
+                "Import the event log of `marquee serve` ($home/events) instead of a file "
+                "(default name: events)");
   imp->add_option("--name", f->name, "Snapshot name (default: the file's stem)");
   imp->add_option("--format", f->format,
-                  "auto | movielens | movielens-csv | movielens-dat | csv | tsv | jsonl")
-      ->check(CLI::IsMember(
-          {"auto", "movielens", "movielens-csv", "movielens-dat", "csv", "tsv", "jsonl"}));
+                  "auto | movielens | movielens-csv | movielens-dat | csv | tsv | jsonl | tabular\n"
+                  "(tabular: a CSV of features and a label, for XGBoost; needs --label)")
+      ->check(CLI::IsMember({"auto", "movielens", "movielens-csv", "movielens-dat", "csv", "tsv",
+                             "jsonl", "tabular"}));
+  imp->add_option("--label", f->label, "tabular: the label column");
+  imp->add_option("--id-col", f->id_col, "tabular: an id column (kept out of the features)");
+  imp->add_option("--type", f->types,
+                  "tabular: override an inferred type, COL=numeric|categorical|boolean|ignore "
+                  "(repeatable)");
+  imp->add_option("--drop", f->drop, "tabular: leave a column out (repeatable)");
   imp->add_option("--user-col", f->user_col,
                   "User column: header name, JSONL key or 0-based index");
   imp->add_option("--item-col", f->item_col, "Item column");
@@ -175,6 +206,16 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
   imp->callback([f, &g] {
     if (f->header && f->no_header) {
       Fail(ErrorCode::kInvalidArgument, "--header and --no-header are mutually exclusive");
+    }
+    if (f->format == "tabular") {
+      TabularImportFlags t{f->file,      f->name,  f->label, f->time_col, f->id_col,
+                           f->delimiter, f->types, f->drop,  f->json};
+      RunTabularImport(t, g);
+      return;
+    }
+    if (!f->label.empty() || !f->id_col.empty() || !f->types.empty() || !f->drop.empty()) {
+      Fail(ErrorCode::kInvalidArgument,
+           "--label, --id-col, --type and --drop need --format tabular");
     }
     RunImport(*f, g);
   });

@@ -639,6 +639,8 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   models->require_subcommand(1);
 
   auto ml_json = std::make_shared<bool>(false);
+  AddModelsImportCommand(*models, g);  // cmd_tabular.cc
+
   auto* mlist = models->add_subcommand("list", "Every model with its versions and aliases");
   mlist->add_flag("--json", *ml_json, "Print as JSON");
   mlist->callback([ml_json, &g] { ModelsList(*ml_json, g); });

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace marquee::cli {
 
@@ -21,6 +23,24 @@ void AddTrainCommand(CLI::App& app, GlobalOptions& g);
 void AddDemoCommand(CLI::App& app, GlobalOptions& g);
 // marquee runs ..., marquee models ..., marquee gc (the model registry).
 void AddRegistryCommands(CLI::App& app, GlobalOptions& g);
+// marquee serve (src/serving, src/events).
+void AddServeCommand(CLI::App& app, GlobalOptions& g);
+// `marquee dataset import --from-events`: snapshots $home/events (read-only view, allowed while
+// a server runs) as dataset `name`; returns the catalog entry as JSON plus "events".
+nlohmann::json ImportEventLog(const std::string& name, const GlobalOptions& g);
+
+// Tabular data and models (cmd_tabular.cc): `dataset import --format tabular`, tabular
+// `dataset show`, `models import`, and `marquee predict`.
+struct TabularImportFlags {
+  std::string file, name, label, time_col, id_col, delimiter;
+  std::vector<std::string> types, drop;  // --type COL=TYPE, --drop COL
+  bool json = false;
+};
+void RunTabularImport(const TabularImportFlags& f, const GlobalOptions& g);
+// Shows the tabular dataset `name` and returns true, or returns false if there is none.
+bool ShowTabularDataset(const std::string& name, bool json, const GlobalOptions& g);
+void AddModelsImportCommand(CLI::App& models, GlobalOptions& g);
+void AddPredictCommand(CLI::App& app, GlobalOptions& g);
 
 // Prints one JSON document on stdout (the only thing --json writes there).
 void PrintJson(const std::string& json_text);

@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   marquee::cli::AddTrainCommand(app, g);
   marquee::cli::AddDemoCommand(app, g);
   marquee::cli::AddRegistryCommands(app, g);
+  marquee::cli::AddServeCommand(app, g);
+  marquee::cli::AddPredictCommand(app, g);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,78 @@
+// EventLog: the durable log of user events (plays, clicks, purchases) that `marquee serve`
+// ingests through POST /v1/events and reads back per user for real-time recommendations
+// (docs/formats/events.md). Embedded RocksDB under $home/events:
+//
+//   - key "e" USER 0x00 BE64(ts ^ sign bit) BE64(seq): a user's events are contiguous and in
+//     time order, so the per-user recent history is one reverse range scan (the index is the
+//     key order itself, no second structure to keep consistent);
+//   - every append goes through one writer thread that takes everything queued, writes it as one
+//     WriteBatch with WriteOptions.sync = true (write-ahead log fsynced) and only then reports
+//     success: group commit, so N concurrent requests cost one fsync, and an acknowledged event
+//     survives kill -9 or power loss.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace marquee {
+
+struct Event {
+  std::string user;
+  std::string item;
+  std::string type = "event";  // free-form: "play", "click", "purchase", ...
+  float value = 1.0f;
+  int64_t ts = 0;  // Unix seconds
+};
+
+struct StoredEvent : Event {
+  uint64_t seq = 0;  // assigned at append, increasing across restarts
+};
+
+// Checks an event's fields (non-empty ids of at most 256 bytes without NUL, a finite value, a
+// type of at most 64 bytes); kInvalidArgument naming `where` ("events[3]") and the field.
+void ValidateEvent(const Event& e, std::string_view where);
+
+struct EventLogOptions {
+  bool sync = true;                 // fsync the write-ahead log before acknowledging
+  size_t max_group_events = 65536;  // upper bound on one group commit
+  // Open a consistent read-only view (allowed while a server holds the log); appends then fail
+  // with kFailedPrecondition.
+  bool read_only = false;
+};
+
+class EventLog {
+ public:
+  // Opens (creating) the log in `dir`. kIOError / kCorruption name the directory and the cause;
+  // kUnavailable when another process holds it.
+  static std::unique_ptr<EventLog> Open(const std::string& dir, EventLogOptions options = {});
+  ~EventLog();  // drains pending appends, then closes
+
+  // Appends `events` durably; returns when they are in the fsynced log. Blocks the caller.
+  void Append(std::vector<Event> events);
+  // Same, asynchronously: `done(nullptr)` once durable, or `done(error)`; called on the writer
+  // thread (keep it short). Events are validated by the caller.
+  void AppendAsync(std::vector<Event> events, std::function<void(std::exception_ptr)> done);
+
+  // The user's most recent `limit` events, newest first.
+  std::vector<StoredEvent> Recent(std::string_view user, size_t limit) const;
+  // Every event, in (user, ts, seq) order. `fn` returning false stops the scan.
+  void ForEach(const std::function<bool(const StoredEvent&)>& fn) const;
+
+  uint64_t appended() const;  // events appended by this process
+  uint64_t group_commits() const;
+
+  class Impl;
+
+ private:
+  explicit EventLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace marquee

@@ -1,0 +1,121 @@
+// ModelManager: the models a server holds, by registry reference (NAME, NAME@ALIAS,
+// NAME/VERSION), following TF Serving's Source -> Loader -> Manager split:
+//
+//   Source   Refresh() resolves every reference in the registry (polled, and on
+//            POST /admin/reload); a reference whose version changed gets a load.
+//   Loader   LoadServable() verifies the artifact's digest, loads the bundle, builds the id
+//            indexes and warms it (scores a request) beside the serving version.
+//   Manager  the slot's std::atomic<std::shared_ptr<const ServableModel>> is swapped in one
+//            store; a request holds its own shared_ptr for its whole life, so the old version
+//            is freed when its last request ends, and no request ever sees a half-loaded model.
+//
+// A version that fails to load never replaces a working one: the slot keeps serving the old
+// version and records the failure (shown by Describe() and logged).
+// Thread-safety: Get/Describe/ready from any thread; Refresh is serialised internally.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "pipeline/model_bundle.h"
+
+namespace marquee {
+class Registry;
+}
+
+namespace marquee::serving {
+
+// One loaded, immutable model version with its lookup structures.
+struct ServableModel {
+  std::string name;
+  int64_t version = 0;
+  std::string digest;
+  std::string family;
+  ModelBundle bundle;
+  std::unordered_map<std::string_view, uint32_t> item_index;  // views into bundle.item_ids
+  std::unordered_map<std::string_view, uint32_t> user_index;  // views into training user_ids
+  std::vector<uint32_t> popular;  // item indices, most interacted first (popularity fallback)
+  std::vector<float> popularity;  // interactions per item in the training data
+  int64_t loaded_at = 0;
+  double load_seconds = 0;
+
+  uint32_t num_items() const { return static_cast<uint32_t>(bundle.item_ids.size()); }
+  // Training history row of a known user (empty span when unknown or not stored).
+  std::span<const uint32_t> TrainingItems(uint32_t user) const;
+};
+
+// Builds a ServableModel from a bundle (indexes, popularity) and warms it. Throws on failure.
+std::shared_ptr<const ServableModel> MakeServable(ModelBundle bundle, std::string name,
+                                                  int64_t version);
+
+struct ModelManagerOptions {
+  std::string home;
+  std::vector<std::string> refs;  // references to serve (parsed and validated at construction)
+  // Test hook: called after a version is loaded and warmed, before it is swapped in.
+  std::function<void(const std::string& ref, int64_t version)> before_swap;
+  // Called on each swap (metrics), each failure (metrics, log).
+  std::function<void()> on_swap;
+  std::function<void(const std::string& ref, const std::string& message)> on_failure;
+};
+
+class ModelManager {
+ public:
+  explicit ModelManager(ModelManagerOptions options);
+  ~ModelManager();
+
+  // Resolves every reference and loads what changed. Returns {"ref": "loaded v3" | "unchanged"
+  // | "failed: ..."}. Never throws for a model's failure (it is recorded). A version that
+  // failed to load is retried only when `force` (POST /admin/reload), not on every poll.
+  nlohmann::json Refresh(bool force = false);
+  // Starts the background thread that calls Refresh every `interval` (0: only on request);
+  // Stop() ends it.
+  void StartPolling(std::chrono::milliseconds interval);
+  void Stop();
+  // Asks the background thread for a forced Refresh now; `done` gets its result there (or an
+  // error object when the manager is stopping). Returns at once.
+  void RequestRefresh(std::function<void(nlohmann::json)> done);
+
+  // The model serving `ref`: an exact configured reference, or a model name that exactly one
+  // configured reference serves. kNotFound for an unknown model, kUnavailable while not loaded.
+  std::shared_ptr<const ServableModel> Get(std::string_view ref) const;
+  bool ready() const;  // every reference has a loaded version
+  nlohmann::json Describe() const;
+  // Prometheus lines: marquee_model_version{ref=...,model=...} N per loaded reference.
+  std::string MetricsText() const;
+
+ private:
+  struct Slot {
+    std::string ref;
+    std::string model;
+    std::atomic<std::shared_ptr<const ServableModel>> current;
+    mutable std::mutex status_mu;
+    std::string last_error;  // of the latest failed load ("" after a success)
+    int64_t failed_version = 0;
+    int64_t last_checked = 0;
+  };
+  const Slot* Find(std::string_view ref) const;
+
+  ModelManagerOptions options_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::unique_ptr<Registry> registry_;
+  std::mutex refresh_mu_;  // one Refresh at a time (Registry is single-threaded)
+  std::thread poller_;
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  bool stop_ = false;
+  std::vector<std::function<void(nlohmann::json)>> waiting_;  // RequestRefresh callers
+};
+
+}  // namespace marquee::serving

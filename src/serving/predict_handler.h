@@ -1,0 +1,44 @@
+// PredictHandler: POST /v1/predict for tabular (xgboost) models, transport-independent.
+//
+//   {"model": "payment-retry@production", "rows": [{"LIMIT_BAL": 20000, ...}], "explain": true}
+//   -> {"model": "payment-retry@production", "version": N,
+//       "predictions": [{"score": 0.73, "contributions": {...}, "bias": b, "margin": m}]}
+//
+// The reference is resolved in the registry on every request (so an alias move is seen at
+// once); loaded Predictors are cached by artifact digest and shared by concurrent requests.
+// Errors are marquee::Error (the caller answers HttpStatusFor(code)): kInvalidArgument naming
+// the field (unknown feature, wrong type, malformed body), kNotFound for an unknown model,
+// kResourceExhausted for too many rows.
+// Thread-safety: Predict may be called from many threads at once.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace marquee {
+class Env;
+class Predictor;
+class Registry;
+}  // namespace marquee
+
+namespace marquee::serving {
+
+class PredictHandler {
+ public:
+  PredictHandler(const std::string& home, Env* env);
+  ~PredictHandler();
+
+  nlohmann::json Predict(const nlohmann::json& body);
+
+ private:
+  std::mutex mu_;  // guards registry_ (single-threaded) and cache_
+  std::unique_ptr<Registry> registry_;
+  std::map<std::string, std::shared_ptr<const Predictor>> cache_;  // digest -> predictor
+  Env* env_;
+};
+
+}  // namespace marquee::serving

@@ -1,0 +1,106 @@
+// Service: the JSON API of `marquee serve` (docs/api/openapi.yaml), independent of the HTTP
+// transport so it can be tested and benchmarked without sockets. The server hands it a
+// parsed Request and a callback; Handle answers on the calling thread except for
+// POST /v1/events (answered from the event log's writer thread once the events are durable) and
+// POST /admin/reload (answered from the model manager's thread).
+//
+// Errors: every failure is a marquee::Error turned into HttpStatusFor(code) with the body
+// {"error": {"code": ErrorCodeName(code), "message": "..."}}, here and nowhere else.
+// Thread-safety: Handle may be called from many threads at once.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "marquee/error.h"
+#include "serving/auth.h"
+#include "serving/metrics.h"
+#include "serving/model_manager.h"
+
+namespace marquee {
+class EventLog;
+}
+
+namespace marquee::serving {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path, possibly with a query string
+  std::string body;
+  bool has_api_key = false;
+  std::string api_key;
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+using Respond = std::function<void(Response)>;
+
+struct ServiceLimits {
+  uint32_t max_k = 1000;
+  size_t max_batch = 1000;      // requests in /v1/recommend/batch
+  size_t max_events = 10000;    // events in one /v1/events call
+  size_t max_history = 10000;   // items in a request's history / filter lists
+  size_t recent_events = 1000;  // latest events per user read by /v1/recommend
+};
+
+// The fields of one recommendation request.
+struct RecommendRequest {
+  std::string model;
+  std::optional<std::string> user;
+  uint32_t k = 10;
+  bool exclude_seen = true;
+  std::optional<std::vector<std::string>> history;
+  std::optional<std::vector<std::string>> allow;
+  std::vector<std::string> deny;
+};
+
+// Parses and validates a request object; kInvalidArgument naming `where` and the field
+// (unknown fields, wrong types, k out of range), kResourceExhausted for over-long lists.
+RecommendRequest ParseRecommendRequest(const nlohmann::json& j, std::string_view where,
+                                       const ServiceLimits& limits);
+
+class Service {
+ public:
+  // Routes, in the order of the metrics' route label.
+  static const std::vector<std::string>& Routes();
+
+  Service(ModelManager* models, EventLog* events, ServingMetrics* metrics, ApiKeys keys,
+          ServiceLimits limits);
+
+  void Handle(const Request& req, Respond done);
+  // Index of the route for metrics (the last index for unknown routes).
+  static size_t RouteIndex(std::string_view target);
+
+  // Recommendations for several requests (each may name a different model): requests on the
+  // same model are scored in one ScoreBatch call. Each result is a response object or an
+  // {"error": {...}} object. Public for tests and benchmarks.
+  std::vector<nlohmann::json> Recommend(const std::vector<RecommendRequest>& requests) const;
+
+  // Errors (marquee::Error) as a Response.
+  static Response ErrorResponse(ErrorCode code, const std::string& message);
+  static Response ErrorResponse(int status, ErrorCode code, const std::string& message);
+
+ private:
+  void Route(const Request& req, std::string_view path, Respond& done);
+  Response Similar(const nlohmann::json& body) const;
+  // Moves `done` out only once the events are handed to the log (errors before that throw).
+  void Events(const nlohmann::json& body, Respond& done);
+
+  ModelManager* models_;
+  EventLog* events_;  // may be null: /v1/events answers 503
+  ServingMetrics* metrics_;
+  ApiKeys keys_;
+  ServiceLimits limits_;
+};
+
+}  // namespace marquee::serving

@@ -1,0 +1,232 @@
+// Slow serving tests: promotions under wrk load (zero non-2xx, no half-loaded model), kill -9
+// while events are being acknowledged (every acknowledged event survives), graceful SIGTERM.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "../registry/registry_test_util.h"
+#include "events/event_log.h"
+#include "serving/http_server.h"
+#include "serving/model_manager.h"
+#include "serving/service.h"
+#include "serving_test_util.h"
+
+namespace marquee::serving {
+namespace {
+
+using json = nlohmann::json;
+using marquee::testing::HttpClient;
+
+bool HaveProgram(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+uint16_t WaitForPort(const std::string& file, pid_t pid) {
+  for (int i = 0; i < 600; ++i) {
+    std::ifstream f(file);
+    unsigned port = 0;
+    if (f >> port && port > 0) return static_cast<uint16_t>(port);
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+
+void WaitReady(uint16_t port) {
+  for (int i = 0; i < 600; ++i) {
+    try {
+      HttpClient c(port);
+      if (c.Get("/readyz").status == 200) return;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL() << "server never became ready";
+}
+
+TEST(ServeSlow, PromoteTenTimesUnderWrkLoad) {
+  if (!HaveProgram("wrk")) GTEST_SKIP() << "wrk is not installed (apt-get install wrk)";
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  for (double lambda : {10.0, 30.0, 60.0}) {
+    marquee::testing::RegisterModel(home, "recs", "ease", {{"lambda", lambda}});
+  }
+  Registry(home).Promote("recs/1", "production", {});
+
+  std::mutex mu;
+  std::set<int64_t> warmed;  // versions fully loaded and warmed before their swap
+  ServingMetrics metrics(Service::Routes());
+  ModelManagerOptions mo;
+  mo.home = home;
+  mo.refs = {"recs@production"};
+  mo.before_swap = [&](const std::string&, int64_t v) {
+    std::lock_guard lock(mu);
+    warmed.insert(v);
+  };
+  mo.on_swap = [&] { metrics.AddSwap(); };
+  ModelManager models(std::move(mo));
+  models.Refresh();
+  models.StartPolling(std::chrono::milliseconds(50));
+  Service service(&models, nullptr, &metrics, ApiKeys(), ServiceLimits());
+  HttpServerOptions so;
+  so.port = 0;
+  so.threads = 2;
+  HttpServer server(so, &service, &metrics);
+  server.Start();
+
+  const std::string lua = dir.file("rec.lua");
+  std::ofstream(lua)
+      << "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
+         "wrk.body = '{\"model\": \"recs@production\", \"user\": \"u7\", \"k\": 10}'\n";
+  const std::string out = dir.file("wrk.txt");
+  std::thread load([&] {
+    std::system(fmt::format("wrk -t2 -c16 -d8s -s {} http://127.0.0.1:{}/v1/recommend > {} 2>&1",
+                            lua, server.port(), out)
+                    .c_str());
+  });
+  // A checking client beside wrk: every answer comes from a version that was warmed first.
+  std::atomic<bool> done{false};
+  std::atomic<int> checked{0}, bad{0};
+  std::thread checker([&] {
+    HttpClient c(server.port());
+    while (!done) {
+      auto r = c.Post("/v1/recommend", {{"model", "recs@production"}, {"user", "u7"}, {"k", 5}});
+      json j = json::parse(r.body, nullptr, false);
+      std::lock_guard lock(mu);
+      if (r.status != 200 || j["items"].size() != 5 || !warmed.count(j["version"].get<int64_t>())) {
+        ++bad;
+      }
+      ++checked;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  Registry reg(home);
+  for (int i = 0; i < 10; ++i) {
+    reg.Promote(fmt::format("recs/{}", 2 + i % 2), "production", {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(550));
+  }
+  load.join();
+  done = true;
+  checker.join();
+  server.Shutdown();
+  server.Wait();
+  models.Stop();
+
+  std::string text = marquee::testing::Slurp(out);
+  EXPECT_NE(text.find("Requests/sec"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Non-2xx"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Socket errors"), std::string::npos) << text;
+  EXPECT_GE(metrics.swaps(), 10u);
+  EXPECT_EQ(bad.load(), 0) << "of " << checked.load();
+  EXPECT_GT(checked.load(), 10);
+  EXPECT_EQ(metrics.requests(Service::RouteIndex("/v1/recommend"), 500), 0u);
+  std::printf("%s\nchecked %d responses, %lu swaps\n", text.c_str(), checked.load(),
+              static_cast<unsigned long>(metrics.swaps()));
+}
+
+// Posts events from several clients until the server dies; returns the acknowledged items.
+std::set<std::string> IngestUntilKilled(uint16_t port, int clients, std::atomic<bool>& stop) {
+  std::mutex mu;
+  std::set<std::string> acked;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < clients; ++t) {
+    ts.emplace_back([&, t] {
+      try {
+        HttpClient c(port);
+        for (int b = 0; !stop; ++b) {
+          json events = json::array();
+          std::vector<std::string> items;
+          for (int k = 0; k < 100; ++k) {
+            items.push_back(fmt::format("c{}-b{}-k{}", t, b, k));
+            events.push_back({{"user", fmt::format("user{}", t)},
+                              {"item", items.back()},
+                              {"ts", 1700000000 + b}});
+          }
+          auto r = c.Post("/v1/events", {{"events", events}});
+          if (r.status != 200) break;  // the server died mid-request: not acknowledged
+          std::lock_guard lock(mu);
+          acked.insert(items.begin(), items.end());
+        }
+      } catch (const std::exception&) {
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  return acked;
+}
+
+TEST(ServeSlow, KillNineLosesNoAcknowledgedEvent) {
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs");
+  size_t total = 0;
+  for (int round = 0; round < 3; ++round) {
+    const std::string port_file = dir.file(fmt::format("port{}", round));
+    pid_t pid = marquee::testing::SpawnCli(
+        {"--home", home, "-q", "serve", "--port", "0", "--port-file", port_file, "--model", "recs"},
+        dir.file("serve.log"));
+    ASSERT_GT(pid, 0);
+    uint16_t port = WaitForPort(port_file, pid);
+    ASSERT_GT(port, 0) << marquee::testing::Slurp(dir.file("serve.log"));
+    std::atomic<bool> stop{false};
+    std::set<std::string> acked;
+    std::thread killer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(700 + 300 * round));
+      ::kill(pid, SIGKILL);
+      stop = true;
+    });
+    acked = IngestUntilKilled(port, 4, stop);
+    killer.join();
+    EXPECT_EQ(marquee::testing::WaitChild(pid), -SIGKILL);
+    ASSERT_GT(acked.size(), 0u) << "no event was acknowledged before the kill";
+    auto log = EventLog::Open(home + "/events");
+    std::set<std::string> stored;
+    log->ForEach([&](const StoredEvent& e) {
+      stored.insert(e.item);
+      return true;
+    });
+    size_t missing = 0;
+    for (const auto& a : acked) missing += stored.count(a) == 0 ? 1 : 0;
+    EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged events (round " << round
+                           << ")";
+    total += acked.size();
+  }
+  std::printf("acknowledged and found after kill -9: %zu events in 3 rounds\n", total);
+}
+
+TEST(ServeSlow, SigtermDrainsAndExitsCleanly) {
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs");
+  const std::string port_file = dir.file("port");
+  pid_t pid = marquee::testing::SpawnCli(
+      {"--home", home, "serve", "--port", "0", "--port-file", port_file, "--model", "recs"},
+      dir.file("serve.log"));
+  uint16_t port = WaitForPort(port_file, pid);
+  ASSERT_GT(port, 0) << marquee::testing::Slurp(dir.file("serve.log"));
+  WaitReady(port);
+  {
+    HttpClient c(port);  // an idle keep-alive connection must not hold the shutdown
+    ASSERT_EQ(c.Post("/v1/events", {{"events", {{{"user", "u1"}, {"item", "i1"}}}}}).status, 200);
+    ::kill(pid, SIGTERM);
+    EXPECT_EQ(marquee::testing::WaitChild(pid), 0)
+        << marquee::testing::Slurp(dir.file("serve.log"));
+  }
+  std::string log = marquee::testing::Slurp(dir.file("serve.log"));
+  EXPECT_NE(log.find("SIGTERM received"), std::string::npos) << log;
+  EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+  auto events = EventLog::Open(home + "/events");
+  EXPECT_EQ(events->Recent("u1", 5).size(), 1u);
+}
+
+}  // namespace
+}  // namespace marquee::serving

@@ -1,0 +1,165 @@
+// Helpers for the serving suites: a blocking keep-alive HTTP/1.1 client on POSIX sockets, and a
+// home with registered model versions (trained in-process on a tiny two-taste data set).
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "marquee/env.h"
+#include "marquee/recommender.h"
+#include "pipeline/model_bundle.h"
+#include "registry/registry.h"
+#include "test_util.h"
+
+namespace marquee::testing {
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  std::string headers;  // raw header block, lower-cased names
+  nlohmann::json json() const { return nlohmann::json::parse(body); }
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(uint16_t port) : port_(port) { Connect(); }
+  ~HttpClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  HttpClient(const HttpClient&) = delete;
+
+  void Connect() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      throw std::runtime_error("connect failed: " + std::string(std::strerror(errno)));
+    }
+  }
+
+  static std::string Format(const std::string& method, const std::string& path,
+                            const std::string& body, const std::string& extra_headers = "") {
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers;
+    if (!body.empty() || method == "POST") {
+      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n";
+    }
+    return req + "\r\n" + body;
+  }
+
+  void SendRaw(const std::string& bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) throw std::runtime_error("send failed");
+      off += static_cast<size_t>(n);
+    }
+  }
+
+  // Reads one response (Content-Length framed). status 0 when the server closed the connection.
+  HttpResult ReadResponse() {
+    HttpResult r;
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return r;
+    }
+    std::string head = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    r.status = std::stoi(head.substr(9, 3));
+    for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers = head;
+    size_t len = 0;
+    if (auto p = head.find("content-length:"); p != std::string::npos) {
+      len = std::stoul(head.substr(p + 15));
+    }
+    while (buf_.size() < len) {
+      if (!Fill()) break;
+    }
+    r.body = buf_.substr(0, len);
+    buf_.erase(0, len);
+    return r;
+  }
+
+  HttpResult Call(const std::string& method, const std::string& path, const std::string& body = "",
+                  const std::string& extra_headers = "") {
+    SendRaw(Format(method, path, body, extra_headers));
+    return ReadResponse();
+  }
+  HttpResult Post(const std::string& path, const nlohmann::json& body,
+                  const std::string& extra_headers = "") {
+    return Call("POST", path, body.dump(), extra_headers);
+  }
+  HttpResult Get(const std::string& path, const std::string& extra_headers = "") {
+    return Call("GET", path, "", extra_headers);
+  }
+
+ private:
+  bool Fill() {
+    char tmp[65536];
+    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<size_t>(n));
+    return true;
+  }
+  uint16_t port_;
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// Two taste groups: users u0..u59, even users like items i0..i9, odd users i10..i19.
+inline CsrMatrix TwoTastes(int users, std::vector<std::string>& user_ids,
+                           std::vector<std::string>& item_ids) {
+  std::vector<uint32_t> r, c;
+  std::vector<float> v;
+  user_ids.clear();
+  item_ids.clear();
+  for (int i = 0; i < 20; ++i) item_ids.push_back("i" + std::to_string(i));
+  for (int u = 0; u < users; ++u) {
+    user_ids.push_back("u" + std::to_string(u));
+    for (int k = 0; k < 5; ++k) {
+      r.push_back(static_cast<uint32_t>(u));
+      c.push_back(static_cast<uint32_t>((u % 2) * 10 + (u * 3 + k * 7) % 10));
+      v.push_back(1.0f);
+    }
+  }
+  return CsrMatrix::FromTriplets(static_cast<uint32_t>(users), 20, r, c, v);
+}
+
+// Trains `family` on TwoTastes and registers it as the next version of `model`; returns the
+// version number.
+inline int64_t RegisterModel(const std::string& home, const std::string& model,
+                             const std::string& family = "ease",
+                             const nlohmann::json& params = nlohmann::json::object()) {
+  std::vector<std::string> users, items;
+  CsrMatrix x = TwoTastes(60, users, items);
+  auto rec = CreateRecommender(family, params);
+  Context ctx;
+  rec->Fit(x, ctx);
+  TrainingHistory t{users, x};
+  std::string digest;
+  SaveModelBundle(*rec, items, {{"test", true}}, home, Env::Default(), &digest, &t);
+  Registry reg(home);
+  NewVersion nv;
+  nv.model_name = model;
+  nv.artifact = digest;
+  nv.family = family;
+  nv.created_at = 1;
+  return reg.store().RegisterVersion(nv).version;
+}
+
+}  // namespace marquee::testing
