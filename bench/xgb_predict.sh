@@ -3,7 +3,8 @@
 # inplace_predict, on the same model file and rows, in the same run.
 #   bench/xgb_predict.sh BUILD_DIR [NTHREAD]
 # Trains the benchmark model with python3-xgboost on UCI credit-card default (300 rounds,
-# depth 4), then times 1-row and 1,000-row predictions with both. Prints two JSON lines.
+# depth 4), then times 1-row and 1,000-row predictions with both, and over HTTP through
+# `marquee serve` (POST /v1/predict). Prints three JSON lines.
 set -euo pipefail
 build=${1:?usage: bench/xgb_predict.sh BUILD_DIR [NTHREAD]}
 nthread=${2:-1}
@@ -14,3 +15,12 @@ trap 'rm -rf "$out"' EXIT
 /usr/bin/python3 "$here/reference/xgb_inplace_predict.py" train "$data" "$out" >&2
 /usr/bin/python3 "$here/reference/xgb_inplace_predict.py" time "$out" "$nthread"
 "$build/bench/bench_xgb_predict" "$out/model.json" "$out/rows.csv" "$nthread"
+# Over HTTP: import the same model, serve it, time /v1/predict on the same rows.
+"$build/tools/marquee/marquee" --home "$out/home" -q models import "$out/model.json" --name bench \
+  --family xgboost --json >/dev/null
+"$build/tools/marquee/marquee" --home "$out/home" -q --threads "$nthread" serve --port 0 \
+  --port-file "$out/port" &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$out"' EXIT
+for _ in $(seq 100); do [ -s "$out/port" ] && break; sleep 0.1; done
+/usr/bin/python3 "$here/reference/xgb_http_predict.py" "$(cat "$out/port")" bench/1 "$out/rows.csv"

@@ -155,11 +155,11 @@ struct Prepared {
 }  // namespace
 
 const std::vector<std::string>& Service::Routes() {
-  static const std::vector<std::string> routes = {"/healthz",          "/readyz",
-                                                  "/metrics",          "/v1/models",
-                                                  "/v1/recommend",     "/v1/recommend/batch",
-                                                  "/v1/similar-items", "/v1/events",
-                                                  "/admin/reload",     "other"};
+  static const std::vector<std::string> routes = {
+      "/healthz",          "/readyz",       "/metrics",
+      "/v1/models",        "/v1/recommend", "/v1/recommend/batch",
+      "/v1/similar-items", "/v1/events",    "/admin/reload",
+      "/v1/predict",       "other"};
   return routes;
 }
 
@@ -521,7 +521,7 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
       {"/metrics", "GET", kScopeNone},           {"/v1/models", "GET", kScopeRead},
       {"/v1/recommend", "POST", kScopeRead},     {"/v1/recommend/batch", "POST", kScopeRead},
       {"/v1/similar-items", "POST", kScopeRead}, {"/v1/events", "POST", kScopeWrite},
-      {"/admin/reload", "POST", kScopeAdmin}};
+      {"/admin/reload", "POST", kScopeAdmin},    {"/v1/predict", "POST", kScopeRead}};
   const RouteSpec* spec = nullptr;
   for (const auto& s : kSpecs) {
     if (s.path == path) spec = &s;
@@ -575,6 +575,10 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     r.body = json{{"responses", Recommend(rs)}}.dump();
   } else if (path == "/v1/similar-items") {
     r = Similar(ParseBody(req.body));
+  } else if (path == "/v1/predict") {
+    if (predict_ == nullptr)
+      Fail(ErrorCode::kUnavailable, "this server does not serve /v1/predict");
+    r.body = predict_->Predict(ParseBody(req.body)).dump();
   } else if (path == "/v1/events") {
     json body = ParseBody(req.body);
     Events(body, done);

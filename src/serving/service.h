@@ -22,6 +22,7 @@
 #include "serving/auth.h"
 #include "serving/metrics.h"
 #include "serving/model_manager.h"
+#include "serving/predict_handler.h"
 
 namespace marquee {
 class EventLog;
@@ -77,6 +78,10 @@ class Service {
   Service(ModelManager* models, EventLog* events, ServingMetrics* metrics, ApiKeys keys,
           ServiceLimits limits);
 
+  // Serves /v1/predict (tabular models) through `predict`; not owned, may be null (then
+  // /v1/predict answers 503). Call before the server starts.
+  void set_predictor(PredictHandler* predict) { predict_ = predict; }
+
   void Handle(const Request& req, Respond done);
   // Index of the route for metrics (the last index for unknown routes).
   static size_t RouteIndex(std::string_view target);
@@ -101,6 +106,7 @@ class Service {
   ServingMetrics* metrics_;
   ApiKeys keys_;
   ServiceLimits limits_;
+  PredictHandler* predict_ = nullptr;
 };
 
 }  // namespace marquee::serving

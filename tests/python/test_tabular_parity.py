@@ -13,6 +13,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 BIN = os.environ["MARQUEE_BIN"]
 SRC = os.environ["MARQUEE_SOURCE_DIR"]
@@ -89,6 +92,46 @@ def main():
         check(worst_c <= 1e-5, f"explain: max |contribution - pred_contribs| = {worst_c:.3g}")
         check(worst_sum <= 1e-4, f"explain: contributions sum to the margin (max err "
                                  f"{worst_sum:.3g})")
+
+        # The same model through HTTP: marquee serve, POST /v1/predict with every test row.
+        port_file = os.path.join(tmp, "port")
+        server = subprocess.Popen([BIN, "--home", home, "-q", "serve", "--port", "0",
+                                   "--port-file", port_file], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
+        try:
+            for _ in range(200):
+                if os.path.exists(port_file) or server.poll() is not None:
+                    break
+                time.sleep(0.05)
+            check(os.path.exists(port_file), "marquee serve started")
+            port = int(open(port_file).read())
+            rows = [{n: float(v) for n, v in zip(names, row)} for row in x[te]]
+            got = []
+            for start in range(0, len(rows), 500):
+                body = json.dumps({"model": "parity-json@production",
+                                   "rows": rows[start:start + 500]}).encode()
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/predict", data=body,
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    reply = json.loads(resp.read())
+                got += [p["score"] for p in reply["predictions"]]
+            got = np.array(got)
+            diff = float(np.max(np.abs(got - want))) if len(got) == len(want) else float("inf")
+            check(diff <= 1e-6, f"/v1/predict: max |marquee - inplace_predict| = {diff:.3g} <= "
+                                f"1e-6 on all {len(want)} test rows")
+            bad = json.dumps({"model": "parity-json@production",
+                              "rows": [{"NOT_A_FEATURE": 1}]}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/predict", data=bad)
+            try:
+                urllib.request.urlopen(req, timeout=30)
+                check(False, "/v1/predict with an unknown feature is refused")
+            except urllib.error.HTTPError as e:
+                msg = json.loads(e.read())["error"]["message"]
+                check(e.code == 400 and "NOT_A_FEATURE" in msg,
+                      f"/v1/predict unknown feature -> {e.code}: {msg}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
         # marquee train on the same data and split protocol.
         cfg = os.path.join(tmp, "uci.toml")

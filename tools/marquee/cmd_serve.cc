@@ -59,6 +59,9 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   serving::ServiceLimits limits;
   limits.max_k = f.max_k;
   serving::Service service(&models, events.get(), &metrics, std::move(keys), limits);
+  // Tabular models (XGBoost) are resolved per request by registry reference.
+  serving::PredictHandler predict(home, Env::Default());
+  service.set_predictor(&predict);
 
   serving::HttpServerOptions so;
   so.host = f.host == "localhost" ? "127.0.0.1" : f.host;
@@ -130,8 +133,8 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_option("--port", f->port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--model", f->models,
-                  "Registry reference to serve: NAME, NAME@ALIAS or NAME/VERSION (repeatable)")
-      ->required();
+                  "Recommender to serve: NAME, NAME@ALIAS or NAME/VERSION (repeatable). Tabular\n"
+                  "models for /v1/predict are resolved per request and need no --model.");
   cmd->add_option("--api-keys", f->api_keys,
                   "File of 'KEY SCOPE[,SCOPE]' lines (scopes: read, write, admin); without it "
                   "every request is allowed");
