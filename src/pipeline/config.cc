@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/config_section.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 
@@ -70,72 +71,6 @@ void ApplyOverride(nlohmann::json& root, const std::string& assignment) {
   (*cur)[parts.back()] = value;
 }
 
-class Section {
- public:
-  Section(const nlohmann::json& root, std::string name) : name_(std::move(name)) {
-    if (root.contains(name_)) {
-      j_ = root.at(name_);
-      if (!j_.is_object()) Fail(ErrorCode::kInvalidArgument, "[{}] must be a table", name_);
-    } else {
-      j_ = nlohmann::json::object();
-    }
-  }
-  bool Has(const std::string& k) {
-    known_.insert(k);
-    return j_.contains(k);
-  }
-  std::string String(const std::string& k, const std::string& def) {
-    if (!Has(k)) return def;
-    if (!j_[k].is_string()) Bad(k, "a string");
-    return j_[k].get<std::string>();
-  }
-  double Number(const std::string& k, double def) {
-    if (!Has(k)) return def;
-    if (!j_[k].is_number()) Bad(k, "a number");
-    return j_[k].get<double>();
-  }
-  int64_t Integer(const std::string& k, int64_t def, int64_t min) {
-    if (!Has(k)) return def;
-    if (!j_[k].is_number_integer()) Bad(k, "an integer");
-    int64_t v = j_[k].get<int64_t>();
-    if (v < min)
-      Fail(ErrorCode::kInvalidArgument, "[{}] {} must be >= {}, got {}", name_, k, min, v);
-    return v;
-  }
-  bool Bool(const std::string& k, bool def) {
-    if (!Has(k)) return def;
-    if (!j_[k].is_boolean()) Bad(k, "true or false");
-    return j_[k].get<bool>();
-  }
-  std::vector<std::string> Strings(const std::string& k, std::vector<std::string> def) {
-    if (!Has(k)) return def;
-    if (j_[k].is_string()) return {j_[k].get<std::string>()};
-    if (!j_[k].is_array()) Bad(k, "a list of strings");
-    std::vector<std::string> out;
-    for (const auto& v : j_[k]) {
-      if (!v.is_string()) Bad(k, "a list of strings");
-      out.push_back(v.get<std::string>());
-    }
-    return out;
-  }
-  void Finish() {
-    for (const auto& [k, v] : j_.items()) {
-      if (!known_.count(k)) {
-        Fail(ErrorCode::kInvalidArgument, "unknown key '{}' in [{}] (known: {})", k, name_,
-             fmt::join(known_, ", "));
-      }
-    }
-  }
-
- private:
-  [[noreturn]] void Bad(const std::string& k, const char* want) {
-    Fail(ErrorCode::kInvalidArgument, "[{}] {} must be {}, got {}", name_, k, want, j_[k].dump());
-  }
-  std::string name_;
-  nlohmann::json j_;
-  std::set<std::string> known_;
-};
-
 std::string Resolve(const std::string& base_dir, const std::string& p) {
   if (p.empty() || p[0] == '/' || base_dir.empty()) return p;
   return (std::filesystem::path(base_dir) / p).lexically_normal().string();
@@ -190,7 +125,7 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
     return c;
   }
   {
-    Section s(root, "data");
+    ConfigSection s(root, "data");
     c.data.dataset = s.String("dataset", "");
     c.data.train = Resolve(base_dir, s.String("train", ""));
     c.data.read.format = s.String("format", "auto");
@@ -215,7 +150,7 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
     }
   }
   {
-    Section s(root, "split");
+    ConfigSection s(root, "split");
     c.split.protocol = s.String("protocol", "strong-generalization");
     c.split.test_users = static_cast<uint32_t>(s.Integer("test_users", 0, 0));
     c.split.fold_in = s.Number("fold_in", 0.8);
@@ -262,13 +197,13 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
     c.model_params = m;
   }
   {
-    Section s(root, "eval");
+    ConfigSection s(root, "eval");
     c.metrics = s.Strings("metrics", {"recall@20", "recall@50", "ndcg@100"});
     s.Finish();
     if (c.metrics.empty()) Fail(ErrorCode::kInvalidArgument, "[eval] metrics is empty");
   }
   {
-    Section s(root, "run");
+    ConfigSection s(root, "run");
     c.threads = static_cast<int>(s.Integer("threads", 0, 0));
     s.Finish();
   }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "common/config_section.h"
 #include "common/log.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -15,75 +16,6 @@
 
 namespace marquee {
 namespace {
-
-// Reads one [section] of the config, remembering the keys used so leftovers are errors.
-class Keys {
- public:
-  Keys(const nlohmann::json& root, std::string name) : name_(std::move(name)) {
-    if (root.contains(name_)) {
-      j_ = root.at(name_);
-      if (!j_.is_object()) Fail(ErrorCode::kInvalidArgument, "[{}] must be a table", name_);
-    } else {
-      j_ = nlohmann::json::object();
-    }
-  }
-  bool Has(const std::string& k) {
-    known_.insert(k);
-    return j_.contains(k);
-  }
-  const nlohmann::json& at(const std::string& k) const { return j_.at(k); }
-  std::string String(const std::string& k, const std::string& def) {
-    if (!Has(k)) return def;
-    if (!j_[k].is_string()) Bad(k, "a string");
-    return j_[k].get<std::string>();
-  }
-  double Number(const std::string& k, double def) {
-    if (!Has(k)) return def;
-    if (!j_[k].is_number()) Bad(k, "a number");
-    return j_[k].get<double>();
-  }
-  int64_t Integer(const std::string& k, int64_t def, int64_t min) {
-    if (!Has(k)) return def;
-    if (!j_[k].is_number_integer()) Bad(k, "an integer");
-    const int64_t v = j_[k].get<int64_t>();
-    if (v < min)
-      Fail(ErrorCode::kInvalidArgument, "[{}] {} must be >= {}, got {}", name_, k, min, v);
-    return v;
-  }
-  bool Bool(const std::string& k, bool def) {
-    if (!Has(k)) return def;
-    if (!j_[k].is_boolean()) Bad(k, "true or false");
-    return j_[k].get<bool>();
-  }
-  std::vector<std::string> Strings(const std::string& k) {
-    if (!Has(k)) return {};
-    if (j_[k].is_string()) return {j_[k].get<std::string>()};
-    if (!j_[k].is_array()) Bad(k, "a list of strings");
-    std::vector<std::string> out;
-    for (const auto& v : j_[k]) {
-      if (!v.is_string()) Bad(k, "a list of strings");
-      out.push_back(v.get<std::string>());
-    }
-    return out;
-  }
-  void Finish() {
-    for (const auto& [k, v] : j_.items()) {
-      if (!known_.count(k)) {
-        Fail(ErrorCode::kInvalidArgument,
-             "unknown key '{}' in [{}] for family \"xgboost\" (known: {})", k, name_,
-             fmt::join(known_, ", "));
-      }
-    }
-  }
-  [[noreturn]] void Bad(const std::string& k, const char* want) {
-    Fail(ErrorCode::kInvalidArgument, "[{}] {} must be {}, got {}", name_, k, want, j_[k].dump());
-  }
-
- private:
-  std::string name_;
-  nlohmann::json j_;
-  std::set<std::string> known_;
-};
 
 std::string ParamText(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
@@ -262,7 +194,7 @@ TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::str
     }
   }
   {
-    Keys s(root, "data");
+    ConfigSection s(root, "data", " for family \"xgboost\"");
     c.dataset = s.String("dataset", "");
     c.train = s.String("train", "");
     if (!c.train.empty() && c.train[0] != '/' && !base_dir.empty()) {
@@ -288,7 +220,7 @@ TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::str
     }
   }
   {
-    Keys s(root, "split");
+    ConfigSection s(root, "split", " for family \"xgboost\"");
     c.protocol = s.String("protocol", "stratified-holdout");
     static const std::set<std::string> kProtocols = {"stratified-holdout", "holdout", "kfold",
                                                      "temporal"};
@@ -326,7 +258,7 @@ TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::str
     }
   }
   {
-    Keys s(root, "model");
+    ConfigSection s(root, "model", " for family \"xgboost\"");
     s.String("family", "xgboost");
     c.model_name = s.String("name", stem);
     s.String("description", "");
@@ -378,7 +310,7 @@ TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::str
     c.params.erase("description");
   }
   {
-    Keys s(root, "eval");
+    ConfigSection s(root, "eval", " for family \"xgboost\"");
     c.metrics = s.Strings("metrics");
     s.Finish();
     if (c.metrics.empty()) {
@@ -389,7 +321,7 @@ TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::str
     for (const auto& m : c.metrics) ValidateTabularMetric(m, c.classification());
   }
   {
-    Keys s(root, "run");
+    ConfigSection s(root, "run", " for family \"xgboost\"");
     c.threads = static_cast<int>(s.Integer("threads", 0, 0));
     s.Finish();
   }
