@@ -53,6 +53,17 @@ void PartialShuffle(std::vector<T>& v, size_t m, std::mt19937_64& rng) {
   }
 }
 
+// Marks `n_target` of user u's positives (rows of `pos`), chosen uniformly at random, as
+// targets. `entries` is scratch space reused across users.
+void MarkRandomTargets(const CsrMatrix& pos, uint32_t u, uint32_t n_target, std::mt19937_64& rng,
+                       std::vector<uint64_t>& entries, std::vector<char>& is_target) {
+  const uint32_t n = pos.row_size(u);
+  entries.resize(n);
+  for (uint32_t k = 0; k < n; ++k) entries[k] = pos.indptr[u] + k;
+  PartialShuffle(entries, n_target, rng);
+  for (uint32_t k = 0; k < n_target; ++k) is_target[entries[k]] = 1;
+}
+
 // How many of n items form one side of a split at `share`, keeping >= 1 on each side (n >= 2).
 uint32_t ShareOf(uint32_t n, double share) {
   const auto k = static_cast<int64_t>(std::llround(share * static_cast<double>(n)));
@@ -185,11 +196,7 @@ Split StrongGeneralization(const CsrMatrix& pos, std::optional<double> threshold
   for (uint32_t u : held) {
     withheld[u] = 1;
     const uint32_t n = pos.row_size(u);
-    const uint32_t n_target = n - ShareOf(n, c.fold_in);
-    entries.resize(n);
-    for (uint32_t k = 0; k < n; ++k) entries[k] = pos.indptr[u] + k;
-    PartialShuffle(entries, n_target, rng);
-    for (uint32_t k = 0; k < n_target; ++k) is_target[entries[k]] = 1;
+    MarkRandomTargets(pos, u, n - ShareOf(n, c.fold_in), rng, entries, is_target);
   }
   Split s = Assemble(pos, is_target, held, withheld);
   s.protocol = c.protocol;
@@ -243,12 +250,7 @@ Split RandomHoldout(const CsrMatrix& pos, std::optional<double> threshold, const
   std::vector<uint32_t> eval_users = EligibleUsers(pos, c.min_items);
   std::vector<uint64_t> entries;
   for (uint32_t u : eval_users) {
-    const uint32_t n = pos.row_size(u);
-    const uint32_t n_target = ShareOf(n, c.test_fraction);
-    entries.resize(n);
-    for (uint32_t k = 0; k < n; ++k) entries[k] = pos.indptr[u] + k;
-    PartialShuffle(entries, n_target, rng);
-    for (uint32_t k = 0; k < n_target; ++k) is_target[entries[k]] = 1;
+    MarkRandomTargets(pos, u, ShareOf(pos.row_size(u), c.test_fraction), rng, entries, is_target);
   }
   Split s = Assemble(pos, is_target, eval_users, withheld);
   s.protocol = c.protocol;
