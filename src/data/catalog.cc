@@ -25,13 +25,17 @@ constexpr size_t kMinIdPrefix = 8;
 constexpr size_t kMaxExactHistogramValues = 20;
 constexpr int kHistogramBuckets = 10;
 
-bool ValidName(std::string_view name) {
+}  // namespace
+
+bool ValidCatalogName(std::string_view name) {
   if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';
   });
 }
+
+namespace {
 
 bool IsHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -42,7 +46,16 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// ISO-8601 UTC ("2024-05-01T12:00:00Z") of Unix seconds (H. Hinnant's civil_from_days).
+// A name unique across processes for the snapshot being written.
+std::string IncomingName() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format(".incoming-{:016x}-{}", rng(), counter.fetch_add(1));
+}
+
+}  // namespace
+
+// ISO-8601 UTC of Unix seconds (H. Hinnant's civil_from_days).
 std::string IsoUtc(int64_t t) {
   int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
   int64_t secs = t - days * 86400;
@@ -59,14 +72,24 @@ std::string IsoUtc(int64_t t) {
                      secs % 60);
 }
 
-// A name unique across processes for the snapshot being written.
-std::string IncomingName() {
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format(".incoming-{:016x}-{}", rng(), counter.fetch_add(1));
+std::string StoreContentAddressed(Env* env, const std::string& objects_dir, std::string_view ext,
+                                  const std::function<std::string(const std::string&)>& save) {
+  env->CreateDirs(objects_dir);
+  const std::string incoming = fmt::format("{}/{}{}", objects_dir, IncomingName(), ext);
+  try {
+    std::string id = save(incoming);
+    const std::string object = fmt::format("{}/{}{}", objects_dir, id, ext);
+    if (env->FileExists(object)) {
+      env->RemoveFile(incoming);  // same content already stored
+    } else {
+      env->RenameFile(incoming, object);
+    }
+    return id;
+  } catch (...) {
+    if (env->FileExists(incoming)) env->RemoveFile(incoming);
+    throw;
+  }
 }
-
-}  // namespace
 
 nlohmann::json DatasetEntry::ToJson() const {
   return {{"name", name},
@@ -201,7 +224,7 @@ DatasetEntry ParseNameFile(const std::string& path, const std::string& text, con
 }  // namespace
 
 DatasetEntry DatasetCatalog::Import(const std::string& name, const Dataset& ds) {
-  if (!ValidName(name)) {
+  if (!ValidCatalogName(name)) {
     Fail(ErrorCode::kInvalidArgument,
          "invalid dataset name '{}': use 1 to 128 characters from A-Z a-z 0-9 . _ - "
          "(not '.' or '..')",
@@ -211,20 +234,9 @@ DatasetEntry DatasetCatalog::Import(const std::string& name, const Dataset& ds) 
   env_->CreateDirs(layout.objects);
   env_->CreateDirs(layout.names);
 
-  const std::string incoming = fmt::format("{}/{}{}", layout.objects, IncomingName(), kSnapshotExt);
-  std::string id;
-  try {
-    id = ds.Save(incoming, env_);
-    const std::string object = layout.Object(id);
-    if (env_->FileExists(object)) {
-      env_->RemoveFile(incoming);  // same content already stored
-    } else {
-      env_->RenameFile(incoming, object);
-    }
-  } catch (...) {
-    if (env_->FileExists(incoming)) env_->RemoveFile(incoming);
-    throw;
-  }
+  const std::string id =
+      StoreContentAddressed(env_, layout.objects, kSnapshotExt,
+                            [&](const std::string& path) { return ds.Save(path, env_); });
 
   DatasetEntry e;
   e.name = name;
@@ -259,7 +271,7 @@ std::vector<DatasetEntry> DatasetCatalog::List() const {
   if (!env_->FileExists(layout.names)) return out;
   for (const std::string& file : env_->ListDir(layout.names)) {
     // Skip temporary files of an in-flight atomic write ("x.json.tmp.<pid>.<n>").
-    if (!EndsWith(file, ".json") || !ValidName(file.substr(0, file.size() - 5))) continue;
+    if (!EndsWith(file, ".json") || !ValidCatalogName(file.substr(0, file.size() - 5))) continue;
     const std::string path = layout.names + "/" + file;
     std::string text;
     try {
@@ -275,7 +287,7 @@ std::vector<DatasetEntry> DatasetCatalog::List() const {
 
 DatasetEntry DatasetCatalog::Get(const std::string& name_or_id) const {
   const Layout layout(home_);
-  if (ValidName(name_or_id)) {
+  if (ValidCatalogName(name_or_id)) {
     const std::string name_path = layout.Name(name_or_id);
     if (env_->FileExists(name_path)) {
       return ParseNameFile(name_path, env_->ReadFile(name_path), layout);

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -61,6 +63,19 @@ class DatasetCatalog {
   std::string home_;
   Env* env_;
 };
+
+// Helpers shared by the content-addressed catalogs (datasets, tabular data, bandit logs).
+
+// Catalog names: [A-Za-z0-9._-]{1,128}, not "." or "..".
+bool ValidCatalogName(std::string_view name);
+// Unix seconds as ISO 8601 UTC ("2026-11-23T22:35:00Z").
+std::string IsoUtc(int64_t unix_seconds);
+// Stores one object content-addressed in `objects_dir`: `save(path)` writes it to a temporary
+// name there and returns its id (the content hash); the file then becomes
+// `objects_dir/<id><ext>`, or is dropped when an identical object is already stored. Returns
+// the id. The temporary file is removed on any error (which propagates).
+std::string StoreContentAddressed(Env* env, const std::string& objects_dir, std::string_view ext,
+                                  const std::function<std::string(const std::string&)>& save);
 
 // The home directory: --home, else $MARQUEE_HOME, else ./.marquee.
 std::string ResolveHome(const std::string& flag_value);

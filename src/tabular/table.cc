@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "data/catalog.h"
 #include "data/readers.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -129,22 +130,6 @@ char DetectDelimiter(std::string_view text) {
   if (count('\t') > 0) return '\t';
   if (count(';') > 0) return ';';
   return ',';
-}
-
-std::string IsoUtc(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-bool ValidName(std::string_view name) {
-  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-  });
 }
 
 }  // namespace
@@ -584,30 +569,16 @@ TabularCatalog::TabularCatalog(std::string home, Env* env)
     : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
 
 TabularEntry TabularCatalog::Import(const std::string& name, const TabularData& data) {
-  if (!ValidName(name)) {
+  if (!ValidCatalogName(name)) {
     Fail(ErrorCode::kInvalidArgument,
          "invalid dataset name '{}': use 1 to 128 characters from A-Z a-z 0-9 . _ -", name);
   }
   const std::string objects = home_ + "/tabular/objects", names = home_ + "/tabular/names";
   env_->CreateDirs(objects);
   env_->CreateDirs(names);
-  static std::atomic<uint64_t> counter{0};
-  std::random_device rd;
-  const std::string incoming =
-      fmt::format("{}/.incoming-{:08x}-{}.mqtab", objects, rd(), counter.fetch_add(1));
-  std::string id;
-  try {
-    id = SaveTabularSnapshot(data, incoming, env_);
-    const std::string object = fmt::format("{}/{}.mqtab", objects, id);
-    if (env_->FileExists(object)) {
-      env_->RemoveFile(incoming);
-    } else {
-      env_->RenameFile(incoming, object);
-    }
-  } catch (...) {
-    if (env_->FileExists(incoming)) env_->RemoveFile(incoming);
-    throw;
-  }
+  const std::string id = StoreContentAddressed(
+      env_, objects, ".mqtab",
+      [&](const std::string& path) { return SaveTabularSnapshot(data, path, env_); });
   TabularEntry e;
   e.name = name;
   e.id = id;
@@ -628,7 +599,8 @@ TabularEntry TabularCatalog::Import(const std::string& name, const TabularData& 
 }
 
 bool TabularCatalog::Has(const std::string& name) const {
-  return ValidName(name) && env_->FileExists(fmt::format("{}/tabular/names/{}.json", home_, name));
+  return ValidCatalogName(name) &&
+         env_->FileExists(fmt::format("{}/tabular/names/{}.json", home_, name));
 }
 
 TabularEntry TabularCatalog::Get(const std::string& name) const {
@@ -658,7 +630,7 @@ std::vector<TabularEntry> TabularCatalog::List() const {
   for (const auto& f : env_->ListDir(names)) {
     if (f.size() <= 5 || f.substr(f.size() - 5) != ".json") continue;
     const std::string name = f.substr(0, f.size() - 5);
-    if (ValidName(name)) out.push_back(Get(name));
+    if (ValidCatalogName(name)) out.push_back(Get(name));
   }
   return out;
 }
