@@ -183,20 +183,33 @@ void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uin
     return sa > sb || (sa == sb && a < b);
   };
   const size_t n = scores.size();
+  // Exclusions as a bitmap (n / 8 bytes, per thread): the items that pass the score test below
+  // are mostly the excluded ones (a history scores itself high), so each test must be O(1).
+  thread_local std::vector<uint64_t> bits;
+  bits.assign((n + 63) / 64, 0);
+  for (uint32_t e : excluded) {
+    if (e < n) bits[e >> 6] |= uint64_t{1} << (e & 63);
+  }
+  auto is_excluded = [](size_t i) { return (bits[i >> 6] >> (i & 63)) & 1; };
   const size_t cap = std::min<size_t>(k, n);
   out.reserve(cap);
-  size_t ex = 0;  // cursor into the sorted exclusion list
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t item = static_cast<uint32_t>(i);
-    while (ex < excluded.size() && excluded[ex] < item) ++ex;
-    if (ex < excluded.size() && excluded[ex] == item) continue;
-    if (out.size() < cap) {
-      out.push_back(item);
-      std::push_heap(out.begin(), out.end(), better);
-    } else if (better(item, out.front())) {
+  size_t i = 0;
+  for (; i < n && out.size() < cap; ++i) {
+    if (is_excluded(i)) continue;
+    out.push_back(static_cast<uint32_t>(i));
+    std::push_heap(out.begin(), out.end(), better);
+  }
+  if (out.size() == cap) {
+    // Every later item has a higher index than the kept ones, so it displaces the worst kept item
+    // only with a strictly greater score (NaN never does): one compare per item on the common
+    // path, and the exclusion list is consulted only for the few items that pass it.
+    float worst = Key(scores[out.front()]);
+    for (; i < n; ++i) {
+      if (!(scores[i] > worst) || is_excluded(i)) continue;
       std::pop_heap(out.begin(), out.end(), better);
-      out.back() = item;
+      out.back() = static_cast<uint32_t>(i);
       std::push_heap(out.begin(), out.end(), better);
+      worst = Key(scores[out.front()]);
     }
   }
   std::sort_heap(out.begin(), out.end(), better);  // ascending in `better`: best first

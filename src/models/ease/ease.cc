@@ -6,6 +6,12 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <span>
+#include <vector>
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#endif
 
 #include <spdlog/spdlog.h>
 
@@ -19,6 +25,44 @@
 
 namespace marquee {
 namespace {
+
+// out[k] = float(Σ_p rows[p][k]), each column summed in double over the rows in order, starting
+// from 0 (so the result does not depend on how columns are blocked). Columns are walked in
+// blocks whose double accumulators stay in registers while every row is added, so a row block
+// is read once and the accumulators never go through memory: one pass over the history's rows
+// of B, the least memory traffic a user's scores can take.
+void SumRowsInDouble(std::span<const float* const> rows, uint32_t n, float* out) {
+  uint32_t c0 = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+  constexpr uint32_t kBlock = 64;  // 8 zmm accumulators of 8 doubles
+  for (; c0 + kBlock <= n; c0 += kBlock) {
+    __m512d acc[8];
+    for (auto& a : acc) a = _mm512_setzero_pd();
+    for (const float* row : rows) {
+      const float* src = row + c0;
+      for (int v = 0; v < 4; ++v) {
+        const __m512 x = _mm512_loadu_ps(src + 16 * v);
+        acc[2 * v] = _mm512_add_pd(acc[2 * v], _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+        acc[2 * v + 1] =
+            _mm512_add_pd(acc[2 * v + 1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+      }
+    }
+    for (int v = 0; v < 8; ++v) {
+      _mm256_storeu_ps(out + c0 + 8 * v, _mm512_cvtpd_ps(acc[v]));
+    }
+  }
+#endif
+  if (c0 == n) return;
+  double acc[64];
+  for (; c0 < n; c0 += 64) {
+    const uint32_t len = std::min<uint32_t>(64, n - c0);
+    std::fill(acc, acc + len, 0.0);
+    for (const float* row : rows) {
+      for (uint32_t k = 0; k < len; ++k) acc[k] += row[c0 + k];
+    }
+    for (uint32_t k = 0; k < len; ++k) out[c0 + k] = static_cast<float>(acc[k]);
+  }
+}
 
 class Ease final : public Recommender {
  public:
@@ -69,28 +113,35 @@ class Ease final : public Recommender {
            static_cast<size_t>(h.rows) * ni);
     }
     const bool f64 = !b64_.empty();
-    std::vector<double> acc(n_);
+    std::vector<double> acc;
+    std::vector<const float*> rows;
+    std::vector<float> kept_scores;
     for (uint32_t r = 0; r < h.rows; ++r) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (uint64_t p = h.indptr[r]; p < h.indptr[r + 1]; ++p) {
-        if (h.indices[p] >= ni) continue;
-        const int32_t j = col_map_[h.indices[p]];
-        if (j < 0) continue;
-        const size_t off = static_cast<size_t>(j) * n_;
-        if (f64) {
-          const double* row = b64_.data() + off;
-          for (uint32_t k = 0; k < n_; ++k) acc[k] += row[k];
-        } else {
-          const float* row = b32_.data() + off;
+      float* o = out.data() + static_cast<size_t>(r) * ni;
+      float* dst = o;
+      if (n_ != ni) {
+        kept_scores.resize(n_);
+        dst = kept_scores.data();
+      }
+      if (f64) {
+        acc.assign(n_, 0.0);
+        for (uint64_t p = h.indptr[r]; p < h.indptr[r + 1]; ++p) {
+          if (h.indices[p] >= ni || col_map_[h.indices[p]] < 0) continue;
+          const double* row = b64_.data() + static_cast<size_t>(col_map_[h.indices[p]]) * n_;
           for (uint32_t k = 0; k < n_; ++k) acc[k] += row[k];
         }
-      }
-      float* o = out.data() + static_cast<size_t>(r) * ni;
-      if (n_ == ni) {
-        for (uint32_t k = 0; k < n_; ++k) o[k] = static_cast<float>(acc[k]);
+        for (uint32_t k = 0; k < n_; ++k) dst[k] = static_cast<float>(acc[k]);
       } else {
+        rows.clear();
+        for (uint64_t p = h.indptr[r]; p < h.indptr[r + 1]; ++p) {
+          if (h.indices[p] >= ni || col_map_[h.indices[p]] < 0) continue;
+          rows.push_back(b32_.data() + static_cast<size_t>(col_map_[h.indices[p]]) * n_);
+        }
+        SumRowsInDouble(rows, n_, dst);
+      }
+      if (n_ != ni) {
         std::fill(o, o + ni, -std::numeric_limits<float>::infinity());
-        for (uint32_t k = 0; k < n_; ++k) o[kept_[k]] = static_cast<float>(acc[k]);
+        for (uint32_t k = 0; k < n_; ++k) o[kept_[k]] = dst[k];
       }
     }
   }

@@ -3,6 +3,10 @@
 // user step (also BPR's fold-in). Header-only; internal to marquee_models.
 #pragma once
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 // GCC 12 reports false -Wmaybe-uninitialized positives inside Eigen's AVX-512 packet code
 // (_mm512_undefined_ps; GCC bug 105593). Silenced for Eigen's headers only.
 #pragma GCC diagnostic push
@@ -130,10 +134,60 @@ inline float DotFixedOrder(const float* a, const float* b, Eigen::Index d) {
   return lanes[0];
 }
 
-// out[r * ld + i] = ⟨w_r, f_i⟩ for every row r of `w` and item i of `f`. Each score is computed by
-// DotFixedOrder, so it does not depend on the batch it came in, the thread count or alignment
-// (a GEMM's result does: its kernels differ with the matrix sizes). Items are walked in tiles
-// that stay in cache while every query row visits them.
+#if defined(__AVX512F__)
+// Sixteen DotFixedOrder results at once: acc[t] holds item t's 16 partial sums (lane l = the
+// sum of a[k + l] * b[k + l] over the blocks, in block order). The fixed tree lanes[l] +=
+// lanes[l + w] (w = 8, 4, 2, 1) is applied to all sixteen with shuffles that pair exactly the
+// same lanes, so every result equals DotFixedOrder bit for bit.
+inline __m512 ReduceSixteen(const __m512 (&acc)[16]) {
+  __m512 b[8], c[4], d[2];
+  for (int i = 0; i < 8; ++i) {  // w = 8: item pairs (2i, 2i+1), 8 lanes each
+    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0xEE));
+  }
+  for (int i = 0; i < 4; ++i) {  // w = 4: items 4i..4i+3, 4 lanes each (one per quarter)
+    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
+  }
+  for (int i = 0; i < 2; ++i) {  // w = 2: quarter q holds items (8i + q, 8i + 4 + q), 2 lanes
+    d[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0x44),
+                         _mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0xEE));
+  }
+  // w = 1: lane 4q + j holds item q + 4j.
+  const __m512 e =
+      _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xDD));
+  const __m512i to_item_order =
+      _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(to_item_order, e);
+}
+
+// out[t] = DotFixedOrder(f + t * d, w, d) for t < 16 (rows of f are d floats apart).
+inline void DotSixteen(const float* f, const float* w, Eigen::Index d, float* out) {
+  __m512 acc[16];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  Eigen::Index k = 0;
+  for (; k + 16 <= d; k += 16) {
+    const __m512 wv = _mm512_loadu_ps(w + k);
+    for (int t = 0; t < 16; ++t) {
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_loadu_ps(f + t * d + k), wv));
+    }
+  }
+  if (k < d) {  // the tail: lanes past it add 0 * 0, leaving them unchanged
+    const __mmask16 m = static_cast<__mmask16>((1u << (d - k)) - 1);
+    const __m512 wv = _mm512_maskz_loadu_ps(m, w + k);
+    for (int t = 0; t < 16; ++t) {
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_maskz_loadu_ps(m, f + t * d + k), wv));
+    }
+  }
+  _mm512_storeu_ps(out, ReduceSixteen(acc));
+}
+#endif
+
+// out[r * ld + i] = ⟨w_r, f_i⟩ for every row r of `w` and item i of `f`. Each score equals
+// DotFixedOrder bit for bit, so it does not depend on the batch it came in, the thread count or
+// alignment (a GEMM's result does: its kernels differ with the matrix sizes). Items are walked
+// in tiles that stay in cache while every query row visits them; within a tile, sixteen items
+// are scored per pass (AVX-512) so the loads of f stream and the reductions are shared.
 inline void ScoreWithFactors(const RowMatrixXf& w, const RowMatrixXf& f, float* out, size_t ld) {
   constexpr Eigen::Index kTile = 256;
   const Eigen::Index d = f.cols();
@@ -142,7 +196,11 @@ inline void ScoreWithFactors(const RowMatrixXf& w, const RowMatrixXf& f, float* 
     for (Eigen::Index r = 0; r < w.rows(); ++r) {
       const float* wr = w.row(r).data();
       float* o = out + static_cast<size_t>(r) * ld;
-      for (Eigen::Index i = i0; i < i1; ++i) o[i] = DotFixedOrder(f.row(i).data(), wr, d);
+      Eigen::Index i = i0;
+#if defined(__AVX512F__)
+      for (; i + 16 <= i1; i += 16) DotSixteen(f.row(i).data(), wr, d, o + i);
+#endif
+      for (; i < i1; ++i) o[i] = DotFixedOrder(f.row(i).data(), wr, d);
     }
   }
 }
