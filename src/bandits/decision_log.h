@@ -1,0 +1,160 @@
+// DecisionLog: the durable log of contextual-bandit decisions and their rewards, written by
+// `marquee serve` (POST /v1/decide, POST /v1/reward) and read by `marquee decisions export`
+// (docs/formats/decisions.md). Embedded RocksDB under $home/decisions:
+//
+//   - a decision id is 128 bits, 32 lower-case hex digits: the first 48 bits are the decision
+//     time in Unix milliseconds (big-endian), the other 80 bits random. Keys "d" + the 16 id
+//     bytes therefore sort decisions by time (export and --since are one range scan) and a
+//     reward finds its decision with one point lookup;
+//   - "r" + id holds the decision's outcome (the joined reward, or the default reward given by
+//     the sweeper when the window closed); "o" + BE64(deadline) + id indexes the decisions still
+//     open, so the sweeper finds the expired ones with one range scan, also after a restart;
+//   - every write (decisions, rewards, sweeps) goes through one writer thread that takes
+//     everything queued and commits it as one WriteBatch with sync = true before reporting
+//     success: group commit, as in EventLog. An acknowledged decision or reward survives kill -9.
+//
+// Reward joining (all decided on the writer thread, so concurrent rewards are serialised):
+//   unknown id                      -> kNotFound naming the id
+//   already rewarded                -> kAlreadyExists (the first reward wins; it is not changed)
+//   now > deadline (window closed)  -> kFailedPrecondition "late" (the reward is not recorded;
+//                                      the decision gets, or already got, the default reward)
+//   otherwise                       -> joined: the reward is stored, the decision closed.
+// The sweeper (every sweep_interval, and once at open) gives every open decision whose deadline
+// has passed the default reward.
+//
+// Clock: options.now_ms (Unix milliseconds) is injectable so tests can move time.
+// Thread-safety: every method may be called from any thread; callbacks run on the writer thread
+// (keep them short).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace marquee::bandit {
+
+enum class OutcomeKind { kOpen, kJoined, kDefault };
+std::string_view OutcomeKindName(OutcomeKind k);  // "open", "joined", "default"
+
+struct Outcome {
+  OutcomeKind kind = OutcomeKind::kOpen;
+  double reward = 0;
+  int64_t ts_ms = 0;  // when the reward was joined or defaulted
+};
+
+// One logged decision. `context` and `actions` are kept as the request sent them (validated):
+// context is an object of feature name -> number|string, actions an array of
+// {"id": string, "features": {...}} in the order offered.
+struct Decision {
+  std::string id;  // 32 hex digits; see above
+  int64_t ts_ms = 0;
+  int64_t deadline_ms = 0;  // ts_ms + the reward window in force when it was decided
+  std::string model;        // registry model name
+  int64_t version = 0;      // registry version of the policy that decided
+  uint64_t updates = 0;     // online updates the live policy had received when it decided
+  std::optional<std::string> user;
+  nlohmann::json context = nlohmann::json::object();
+  nlohmann::json actions = nlohmann::json::array();
+  std::vector<double> probabilities;  // one per action, in the order of `actions`
+  uint32_t chosen = 0;                // index into actions
+  Outcome outcome;                    // filled by reads; ignored by Append
+
+  nlohmann::json ToJson() const;  // the record format of docs/formats/decisions.md
+  // kCorruption when `j` is not such a record.
+  static Decision FromJson(const nlohmann::json& j);
+};
+
+// Checks a decision id's syntax; kInvalidArgument naming `field` otherwise.
+void ValidateDecisionId(std::string_view id, std::string_view field);
+
+// Export formats (`marquee decisions export`, docs/formats/decisions.md).
+// Our JSONL: Decision::ToJson() plus "outcome": {"kind", "reward", "ts"} (kind "open" without
+// reward and ts).
+nlohmann::json ToJsonl(const Decision& d);
+// Vowpal Wabbit's DSJSON (contextual bandit, ADF): "_label_cost" = -reward,
+// "_label_probability", "_label_Action" (1-based), "_labelIndex" (0-based), "o" outcomes,
+// "Timestamp" (ISO 8601 UTC), "Version" "1", "EventId" = the decision id, "a" (1-based action
+// ids, the chosen one first), "c" {"context": {...}, "user": {"id": ...}, "_multi": [{"_id",
+// "action": {...}, "id": {ID: 1}}]}, "p" (probabilities in the order of "a"), "VWState" {"m":
+// "model/version"}, in that key order. kFailedPrecondition for a decision that is still open (no
+// label yet).
+nlohmann::ordered_json ToDsjson(const Decision& d);
+// The bandit-log JSONL that `marquee dataset import --format bandit-jsonl` and `marquee train`
+// read (src/bandits/log.h): context, actions, chosen (index), probability, reward, user, ts
+// (Unix seconds), so the log can retrain a policy in batch. kFailedPrecondition while open.
+nlohmann::json ToBanditJsonl(const Decision& d);
+// ISO 8601 UTC with milliseconds: 2026-11-23T22:50:45.123Z.
+std::string IsoTimeMs(int64_t ms);
+
+struct DecisionLogOptions {
+  int64_t reward_window_ms = 3600 * 1000;
+  double default_reward = 0;
+  bool sync = true;  // fsync the write-ahead log before acknowledging
+  // Read-only view (allowed while a server holds the log): writes fail with
+  // kFailedPrecondition, no sweeper runs.
+  bool read_only = false;
+  // Unix milliseconds; null: the system clock.
+  std::function<int64_t()> now_ms;
+  // Background sweeps of expired decisions; 0: none (call Sweep()).
+  std::chrono::milliseconds sweep_interval{1000};
+  // Called on the writer thread after a decision's outcome is durable (joined or defaulted) and
+  // before the reward's `done`, e.g. to update the live policy online. Exceptions are logged
+  // and ignored.
+  std::function<void(const Decision&)> on_closed;
+};
+
+class DecisionLog {
+ public:
+  // Opens (creating) the log in `dir` and, unless read-only, sweeps it once (decisions whose
+  // window closed while no server ran get the default reward). kIOError / kCorruption name the
+  // directory; kUnavailable when another process holds it; kNotFound for a missing read-only log.
+  static std::unique_ptr<DecisionLog> Open(const std::string& dir, DecisionLogOptions options);
+  ~DecisionLog();  // stops the sweeper, drains pending writes, closes
+
+  const DecisionLogOptions& options() const;
+  int64_t NowMs() const;
+  // A fresh id for a decision taken at `ts_ms` (48-bit time prefix + 80 random bits).
+  static std::string NewId(int64_t ts_ms);
+
+  // Logs `d` durably (d.id, d.ts_ms set by the caller: NewId(NowMs()); deadline_ms is set
+  // here); `done(nullptr)` once fsynced, or done(error). Called on the writer thread.
+  void AppendAsync(Decision d, std::function<void(std::exception_ptr)> done);
+  void Append(Decision d);  // blocking form
+
+  // Joins `reward` to decision `id` (see the table above); done(nullptr, &decision with its
+  // outcome) once durable, or done(error, nullptr). Called on the writer thread.
+  using RewardDone = std::function<void(std::exception_ptr, const Decision*)>;
+  void RewardAsync(std::string id, double reward, RewardDone done);
+  Decision Reward(std::string id, double reward);  // blocking form; throws the errors above
+
+  // Closes every open decision whose deadline is before now with the default reward;
+  // returns how many. Blocking (runs on the writer thread).
+  size_t Sweep();
+
+  // The decision with its outcome, or nullopt.
+  std::optional<Decision> Get(std::string_view id) const;
+  // Every decision taken at or after `since_ms`, in time order, with outcomes; `fn` returning
+  // false stops the scan.
+  void ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const;
+
+  struct Stats {
+    uint64_t decisions = 0, joined = 0, defaulted = 0, group_commits = 0;
+  };
+  Stats stats() const;  // counts of this process
+
+  class Impl;
+
+ private:
+  explicit DecisionLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace marquee::bandit

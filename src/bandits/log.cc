@@ -1,0 +1,704 @@
+#include "bandits/log.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "bandits/features.h"
+#include "common/sha256.h"
+#include "data/catalog.h"
+#include "marquee/error.h"
+#include "models/artifact.h"
+
+namespace marquee::bandit {
+namespace {
+
+constexpr uint32_t kLogFormatVersion = 1;
+constexpr const char* kLogFamily = "bandit-log";
+
+std::vector<std::string_view> SplitCsv(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (;;) {
+    size_t c = line.find(',', start);
+    if (c == std::string_view::npos) {
+      out.push_back(line.substr(start));
+      return out;
+    }
+    out.push_back(line.substr(start, c - start));
+    start = c + 1;
+  }
+}
+
+std::vector<std::string_view> Lines(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view l = text.substr(pos, end - pos);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    out.push_back(l);
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::optional<double> ParseDouble(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (s.empty()) return std::nullopt;
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// "2019-11-24 00:03:13.442536+00:00" (or ...T...Z, or Unix seconds) -> Unix seconds.
+int64_t ParseTimestamp(std::string_view s) {
+  if (auto v = ParseDouble(s)) return static_cast<int64_t>(*v);
+  std::tm tm{};
+  int y, mo, d, h, mi, sec;
+  const std::string str(s);
+  if (std::sscanf(str.c_str(), "%d-%d-%d%*c%d:%d:%d", &y, &mo, &d, &h, &mi, &sec) != 6) {
+    return kNoTime;
+  }
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  int64_t t = timegm(&tm);
+  // A numeric UTC offset (+hh:mm / -hh:mm) after the seconds.
+  const size_t tpos = str.find_first_of("+-", 19);
+  if (tpos != std::string::npos && tpos + 5 < str.size() + 1) {
+    int oh = 0, om = 0;
+    if (std::sscanf(str.c_str() + tpos + 1, "%d:%d", &oh, &om) >= 1) {
+      const int64_t off = oh * 3600 + om * 60;
+      t += str[tpos] == '+' ? -off : off;
+    }
+  }
+  return t;
+}
+
+int Column(const std::vector<std::string_view>& header, std::string_view name,
+           const std::string& file) {
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (header[i] == name) return static_cast<int>(i);
+  }
+  Fail(ErrorCode::kInvalidArgument, "{}: no column '{}' (is this an Open Bandit Dataset file?)",
+       file, name);
+}
+
+FeatureValue JsonFeature(const nlohmann::json& v, const std::string& where) {
+  if (v.is_number()) {
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) Fail(ErrorCode::kInvalidArgument, "{}: not a finite number", where);
+    return d;
+  }
+  if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
+  if (v.is_string()) return v.get<std::string>();
+  Fail(ErrorCode::kInvalidArgument, "{}: a feature must be a number, string or boolean, got {}",
+       where, v.dump());
+}
+
+nlohmann::json PairsJson(const FeatureMap& m) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& [k, v] : m) {
+    if (const double* d = std::get_if<double>(&v)) {
+      a.push_back({k, *d});
+    } else {
+      a.push_back({k, std::get<std::string>(v)});
+    }
+  }
+  return a;
+}
+
+FeatureMap PairsFromJson(const nlohmann::json& a) {
+  FeatureMap m;
+  m.reserve(a.size());
+  for (const auto& p : a) {
+    const std::string k = p.at(0).get<std::string>();
+    if (p.at(1).is_string()) {
+      m.emplace_back(k, p.at(1).get<std::string>());
+    } else {
+      m.emplace_back(k, p.at(1).get<double>());
+    }
+  }
+  return m;
+}
+
+std::string SetKey(const std::vector<Action>& set) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& a : set) j.push_back({a.id, PairsJson(a.features)});
+  return j.dump();
+}
+
+}  // namespace
+
+FeatureMap FeatureMapFromJson(const nlohmann::json& j, const std::string& where) {
+  FeatureMap m;
+  if (j.is_null()) return m;
+  if (!j.is_object()) Fail(ErrorCode::kInvalidArgument, "{}: must be an object", where);
+  m.reserve(j.size());
+  for (const auto& [k, v] : j.items()) {
+    m.emplace_back(k, JsonFeature(v, where + "." + k));
+  }
+  return m;
+}
+
+nlohmann::json FeatureMapToJson(const FeatureMap& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : m) {
+    if (const double* d = std::get_if<double>(&v)) {
+      j[k] = *d;
+    } else {
+      j[k] = std::get<std::string>(v);
+    }
+  }
+  return j;
+}
+
+// --- BanditLog
+
+bool BanditLog::has_positions() const {
+  return std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.position >= 0; });
+}
+
+DecisionInput BanditLog::Input(size_t i) const {
+  DecisionInput in;
+  in.user = rows[i].user;
+  in.context = rows[i].context;
+  in.actions = action_sets[rows[i].action_set];
+  return in;
+}
+
+nlohmann::json BanditLog::Stats() const {
+  std::set<std::string> ids;
+  for (const auto& s : action_sets) {
+    for (const auto& a : s) ids.insert(a.id);
+  }
+  std::map<int32_t, uint64_t> positions;
+  double rsum = 0, pmin = 1, pmax = 0;
+  int64_t tmin = std::numeric_limits<int64_t>::max(), tmax = kNoTime;
+  size_t max_set = 0;
+  for (const auto& s : action_sets) max_set = std::max(max_set, s.size());
+  for (const auto& r : rows) {
+    rsum += r.reward;
+    pmin = std::min(pmin, r.propensity);
+    pmax = std::max(pmax, r.propensity);
+    if (r.position >= 0) ++positions[r.position];
+    if (r.ts != kNoTime) {
+      tmin = std::min(tmin, r.ts);
+      tmax = std::max(tmax, r.ts);
+    }
+  }
+  nlohmann::json pos = nlohmann::json::object();
+  for (const auto& [p, n] : positions) pos[std::to_string(p)] = n;
+  nlohmann::json j = {{"rows", rows.size()},
+                      {"actions", ids.size()},
+                      {"action_sets", action_sets.size()},
+                      {"max_actions_per_decision", max_set},
+                      {"mean_reward", rows.empty() ? 0.0 : rsum / static_cast<double>(rows.size())},
+                      {"propensity_min", rows.empty() ? 0.0 : pmin},
+                      {"propensity_max", rows.empty() ? 0.0 : pmax},
+                      {"positions", pos}};
+  if (tmax != kNoTime) {
+    j["time_min"] = IsoUtc(tmin);
+    j["time_max"] = IsoUtc(tmax);
+  }
+  return j;
+}
+
+void BanditLog::Validate() const {
+  for (size_t s = 0; s < action_sets.size(); ++s) {
+    DecisionInput in;
+    in.actions = action_sets[s];
+    try {
+      ValidateInput(in);
+    } catch (const Error& e) {
+      Fail(ErrorCode::kInvalidArgument, "action set {}: {}", s, e.what());
+    }
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const LoggedDecision& r = rows[i];
+    if (r.action_set >= action_sets.size()) {
+      Fail(ErrorCode::kInvalidArgument, "row {}: action set {} does not exist", i, r.action_set);
+    }
+    if (r.chosen >= action_sets[r.action_set].size()) {
+      Fail(ErrorCode::kInvalidArgument, "row {}: chosen: index {} outside the {} actions", i,
+           r.chosen, action_sets[r.action_set].size());
+    }
+    if (!(r.propensity > 0.0 && r.propensity <= 1.0)) {
+      Fail(ErrorCode::kInvalidArgument, "row {}: probability must be in (0, 1], got {}", i,
+           r.propensity);
+    }
+    if (!std::isfinite(r.reward)) {
+      Fail(ErrorCode::kInvalidArgument, "row {}: reward is not a finite number", i);
+    }
+  }
+}
+
+// --- readers
+
+BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
+  env = env != nullptr ? env : Env::Default();
+  const std::string item_path =
+      (std::filesystem::path(campaign_csv).parent_path() / "item_context.csv").string();
+  if (!env->FileExists(campaign_csv)) {
+    Fail(ErrorCode::kNotFound, "no such file: {}", campaign_csv);
+  }
+  if (!env->FileExists(item_path)) {
+    Fail(ErrorCode::kNotFound, "{}: item_context.csv is missing beside it ({})", campaign_csv,
+         item_path);
+  }
+  BanditLog log;
+  log.format = "obd";
+  log.source = std::filesystem::absolute(campaign_csv).lexically_normal().string();
+
+  // Items: every row offers all of them, in item_id order.
+  const std::string items_text = env->ReadFile(item_path);
+  auto ilines = Lines(items_text);
+  if (ilines.empty()) Fail(ErrorCode::kInvalidArgument, "{}: empty file", item_path);
+  auto ih = SplitCsv(ilines[0]);
+  const int id_col = Column(ih, "item_id", item_path);
+  std::map<long, Action> items;
+  for (size_t ln = 1; ln < ilines.size(); ++ln) {
+    if (ilines[ln].empty()) continue;
+    auto f = SplitCsv(ilines[ln]);
+    if (f.size() != ih.size()) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: {} fields, the header has {}", item_path, ln + 1,
+           f.size(), ih.size());
+    }
+    auto id = ParseDouble(f[static_cast<size_t>(id_col)]);
+    if (!id) Fail(ErrorCode::kInvalidArgument, "{}:{}: item_id is not a number", item_path, ln + 1);
+    Action a;
+    a.id = std::to_string(static_cast<long>(*id));
+    for (size_t c = 0; c < ih.size(); ++c) {
+      if (ih[c].rfind("item_feature_", 0) != 0) continue;
+      if (auto v = ParseDouble(f[c])) {
+        a.features.emplace_back(std::string(ih[c]), *v);
+      } else {
+        a.features.emplace_back(std::string(ih[c]), std::string(f[c]));
+      }
+    }
+    items[static_cast<long>(*id)] = std::move(a);
+  }
+  if (items.empty()) Fail(ErrorCode::kInvalidArgument, "{}: no items", item_path);
+  std::unordered_map<long, uint32_t> item_index;
+  log.action_sets.emplace_back();
+  for (auto& [id, a] : items) {
+    item_index[id] = static_cast<uint32_t>(log.action_sets[0].size());
+    log.action_sets[0].push_back(std::move(a));
+  }
+
+  const std::string text = env->ReadFile(campaign_csv);
+  auto lines = Lines(text);
+  if (lines.empty()) Fail(ErrorCode::kInvalidArgument, "{}: empty file", campaign_csv);
+  auto h = SplitCsv(lines[0]);
+  const int c_item = Column(h, "item_id", campaign_csv);
+  const int c_pos = Column(h, "position", campaign_csv);
+  const int c_click = Column(h, "click", campaign_csv);
+  const int c_prop = Column(h, "propensity_score", campaign_csv);
+  const int c_ts = Column(h, "timestamp", campaign_csv);
+  std::vector<size_t> user_cols, aff_cols;
+  for (size_t c = 0; c < h.size(); ++c) {
+    if (h[c].rfind("user_feature_", 0) == 0) user_cols.push_back(c);
+    if (h[c].rfind("user-item_affinity_", 0) == 0) aff_cols.push_back(c);
+  }
+  std::vector<std::string> names(h.begin(), h.end());
+  log.rows.reserve(lines.size());
+  for (size_t ln = 1; ln < lines.size(); ++ln) {
+    if (lines[ln].empty()) continue;
+    auto f = SplitCsv(lines[ln]);
+    auto where = [&](const char* field) {
+      return fmt::format("{}:{}: {}", campaign_csv, ln + 1, field);
+    };
+    if (f.size() != h.size()) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: {} fields, the header has {}", campaign_csv, ln + 1,
+           f.size(), h.size());
+    }
+    LoggedDecision r;
+    auto item = ParseDouble(f[static_cast<size_t>(c_item)]);
+    if (!item) Fail(ErrorCode::kInvalidArgument, "{} is not a number", where("item_id"));
+    auto it = item_index.find(static_cast<long>(*item));
+    if (it == item_index.end()) {
+      Fail(ErrorCode::kInvalidArgument, "{} {} is not in item_context.csv", where("item_id"),
+           f[static_cast<size_t>(c_item)]);
+    }
+    r.chosen = it->second;
+    auto pos = ParseDouble(f[static_cast<size_t>(c_pos)]);
+    if (!pos) Fail(ErrorCode::kInvalidArgument, "{} is not a number", where("position"));
+    r.position = static_cast<int32_t>(*pos);
+    auto click = ParseDouble(f[static_cast<size_t>(c_click)]);
+    if (!click) Fail(ErrorCode::kInvalidArgument, "{} is not a number", where("click"));
+    r.reward = *click;
+    auto prop = ParseDouble(f[static_cast<size_t>(c_prop)]);
+    if (!prop || !(*prop > 0.0 && *prop <= 1.0)) {
+      Fail(ErrorCode::kInvalidArgument, "{} must be a number in (0, 1], got '{}'",
+           where("propensity_score"), f[static_cast<size_t>(c_prop)]);
+    }
+    r.propensity = *prop;
+    r.ts = ParseTimestamp(f[static_cast<size_t>(c_ts)]);
+    for (size_t c : user_cols) r.context.emplace_back(names[c], std::string(f[c]));
+    for (size_t c : aff_cols) {
+      auto v = ParseDouble(f[c]);
+      if (!v || !std::isfinite(*v)) {
+        Fail(ErrorCode::kInvalidArgument, "{} is not a number", where(names[c].c_str()));
+      }
+      if (*v != 0.0) r.context.emplace_back(names[c], *v);  // zeros hash to nothing anyway
+    }
+    log.rows.push_back(std::move(r));
+  }
+  if (log.rows.empty()) Fail(ErrorCode::kInvalidArgument, "{}: no rows", campaign_csv);
+  return log;
+}
+
+BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
+  BanditLog log;
+  log.format = "bandit-jsonl";
+  log.source = origin;
+  std::unordered_map<std::string, uint32_t> sets;
+  size_t ln = 0;
+  for (std::string_view line : Lines(text)) {
+    ++ln;
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    const std::string at = fmt::format("{}:{}", origin, ln);
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      Fail(ErrorCode::kInvalidArgument, "{}: not a JSON object", at);
+    }
+    for (const auto& [k, v] : j.items()) {
+      static const std::set<std::string> kKeys = {"context", "actions",  "chosen", "probability",
+                                                  "reward",  "position", "user",   "ts"};
+      if (!kKeys.count(k)) {
+        Fail(ErrorCode::kInvalidArgument,
+             "{}: unknown field '{}' (known: context, actions, chosen, probability, reward, "
+             "position, user, ts)",
+             at, k);
+      }
+    }
+    LoggedDecision r;
+    r.context = FeatureMapFromJson(j.value("context", nlohmann::json()), at + ": context");
+    if (!j.contains("actions") || !j["actions"].is_array() || j["actions"].empty()) {
+      Fail(ErrorCode::kInvalidArgument, "{}: actions: a non-empty array is required", at);
+    }
+    std::vector<Action> set;
+    for (size_t i = 0; i < j["actions"].size(); ++i) {
+      const auto& a = j["actions"][i];
+      Action act;
+      if (a.is_string()) {
+        act.id = a.get<std::string>();
+      } else if (a.is_object() && a.contains("id") &&
+                 (a["id"].is_string() || a["id"].is_number())) {
+        act.id = a["id"].is_string() ? a["id"].get<std::string>() : a["id"].dump();
+        act.features = FeatureMapFromJson(a.value("features", nlohmann::json()),
+                                          fmt::format("{}: actions[{}].features", at, i));
+      } else {
+        Fail(ErrorCode::kInvalidArgument,
+             "{}: actions[{}]: expected {{\"id\": ..., \"features\": "
+             "{{...}}}}",
+             at, i);
+      }
+      set.push_back(std::move(act));
+    }
+    {
+      DecisionInput probe;
+      probe.actions = set;
+      try {
+        ValidateInput(probe);
+      } catch (const Error& e) {
+        Fail(ErrorCode::kInvalidArgument, "{}: {}", at, e.what());
+      }
+    }
+    if (!j.contains("chosen")) Fail(ErrorCode::kInvalidArgument, "{}: chosen is required", at);
+    const auto& ch = j["chosen"];
+    if (ch.is_number_integer()) {
+      const int64_t idx = ch.get<int64_t>();
+      if (idx < 0 || static_cast<size_t>(idx) >= set.size()) {
+        Fail(ErrorCode::kInvalidArgument, "{}: chosen: index {} outside the {} actions", at, idx,
+             set.size());
+      }
+      r.chosen = static_cast<uint32_t>(idx);
+    } else if (ch.is_string()) {
+      auto it = std::find_if(set.begin(), set.end(),
+                             [&](const Action& a) { return a.id == ch.get<std::string>(); });
+      if (it == set.end()) {
+        Fail(ErrorCode::kInvalidArgument, "{}: chosen: '{}' is not among the actions", at,
+             ch.get<std::string>());
+      }
+      r.chosen = static_cast<uint32_t>(it - set.begin());
+    } else {
+      Fail(ErrorCode::kInvalidArgument, "{}: chosen must be an action id or an index", at);
+    }
+    if (!j.contains("probability") || !j["probability"].is_number()) {
+      Fail(ErrorCode::kInvalidArgument, "{}: probability: a number in (0, 1] is required", at);
+    }
+    r.propensity = j["probability"].get<double>();
+    if (!(r.propensity > 0.0 && r.propensity <= 1.0)) {
+      Fail(ErrorCode::kInvalidArgument, "{}: probability must be in (0, 1], got {}", at,
+           r.propensity);
+    }
+    if (!j.contains("reward") || !j["reward"].is_number()) {
+      Fail(ErrorCode::kInvalidArgument, "{}: reward: a number is required", at);
+    }
+    r.reward = j["reward"].get<double>();
+    if (!std::isfinite(r.reward)) Fail(ErrorCode::kInvalidArgument, "{}: reward not finite", at);
+    if (j.contains("position") && !j["position"].is_null()) {
+      if (!j["position"].is_number_integer() || j["position"].get<int64_t>() < 0) {
+        Fail(ErrorCode::kInvalidArgument, "{}: position must be a non-negative integer", at);
+      }
+      r.position = static_cast<int32_t>(j["position"].get<int64_t>());
+    }
+    if (j.contains("user") && !j["user"].is_null()) {
+      if (!j["user"].is_string())
+        Fail(ErrorCode::kInvalidArgument, "{}: user must be a string", at);
+      r.user = j["user"].get<std::string>();
+    }
+    if (j.contains("ts") && !j["ts"].is_null()) {
+      if (j["ts"].is_number()) {
+        r.ts = static_cast<int64_t>(j["ts"].get<double>());
+      } else if (j["ts"].is_string()) {
+        r.ts = ParseTimestamp(j["ts"].get<std::string>());
+        if (r.ts == kNoTime) Fail(ErrorCode::kInvalidArgument, "{}: ts: unreadable time", at);
+      } else {
+        Fail(ErrorCode::kInvalidArgument, "{}: ts must be Unix seconds or ISO-8601", at);
+      }
+    }
+    const std::string key = SetKey(set);
+    auto [it, added] = sets.try_emplace(key, static_cast<uint32_t>(log.action_sets.size()));
+    if (added) log.action_sets.push_back(std::move(set));
+    r.action_set = it->second;
+    log.rows.push_back(std::move(r));
+  }
+  if (log.rows.empty()) Fail(ErrorCode::kInvalidArgument, "{}: no decisions", origin);
+  return log;
+}
+
+BanditLog ReadBanditJsonl(const std::string& path, Env* env) {
+  env = env != nullptr ? env : Env::Default();
+  if (!env->FileExists(path)) Fail(ErrorCode::kNotFound, "no such file: {}", path);
+  BanditLog log = ParseBanditJsonl(env->ReadFile(path), path);
+  log.source = std::filesystem::absolute(path).lexically_normal().string();
+  return log;
+}
+
+// --- snapshots
+
+std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* env) {
+  nlohmann::json sets = nlohmann::json::array();
+  for (const auto& s : log.action_sets) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& a : s) arr.push_back({{"id", a.id}, {"features", PairsJson(a.features)}});
+    sets.push_back(arr);
+  }
+  ArtifactWriter w(kLogFamily, {{"bandit_log_version", kLogFormatVersion},
+                                {"rows", log.rows.size()},
+                                {"source", log.source},
+                                {"format", log.format},
+                                {"action_sets", sets},
+                                {"stats", log.Stats()}});
+  const size_t n = log.rows.size();
+  std::vector<uint32_t> set(n), chosen(n);
+  std::vector<double> prop(n), reward(n);
+  std::vector<int64_t> pos(n), ts(n);
+  std::string contexts;  // one JSON line per row: {"c": [[name, value], ...], "u": user?}
+  for (size_t i = 0; i < n; ++i) {
+    const auto& r = log.rows[i];
+    set[i] = r.action_set;
+    chosen[i] = r.chosen;
+    prop[i] = r.propensity;
+    reward[i] = r.reward;
+    pos[i] = r.position;
+    ts[i] = r.ts;
+    nlohmann::json c = {{"c", PairsJson(r.context)}};
+    if (r.user) c["u"] = *r.user;
+    contexts += c.dump();
+    contexts += '\n';
+  }
+  w.Add<uint32_t>("action_set", std::span<const uint32_t>(set));
+  w.Add<uint32_t>("chosen", std::span<const uint32_t>(chosen));
+  w.Add<double>("propensity", std::span<const double>(prop));
+  w.Add<double>("reward", std::span<const double>(reward));
+  w.Add<int64_t>("position", std::span<const int64_t>(pos));
+  w.Add<int64_t>("ts", std::span<const int64_t>(ts));
+  w.Add<uint8_t>(
+      "contexts",
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(contexts.data()), contexts.size()));
+  return w.Write(path, env != nullptr ? env : Env::Default());
+}
+
+BanditLog LoadBanditLog(const std::string& path, Env* env) {
+  auto r = ArtifactReader::Open(path, env != nullptr ? env : Env::Default());
+  if (r->family() != kLogFamily) {
+    Fail(ErrorCode::kCorruption, "'{}' is a {} file, not a bandit log", path, r->family());
+  }
+  BanditLog log;
+  size_t n = 0;
+  try {
+    const auto& h = r->header();
+    const uint32_t v = h.at("bandit_log_version").get<uint32_t>();
+    if (v > kLogFormatVersion) {
+      Fail(ErrorCode::kUnimplemented, "'{}': bandit log version {} is newer than this build ({})",
+           path, v, kLogFormatVersion);
+    }
+    n = h.at("rows").get<size_t>();
+    log.source = h.value("source", "");
+    log.format = h.value("format", "");
+    for (const auto& s : h.at("action_sets")) {
+      std::vector<Action> set;
+      for (const auto& a : s) {
+        set.push_back({a.at("id").get<std::string>(), PairsFromJson(a.at("features"))});
+      }
+      log.action_sets.push_back(std::move(set));
+    }
+    auto set = r->Get<uint32_t>("action_set");
+    auto chosen = r->Get<uint32_t>("chosen");
+    auto prop = r->Get<double>("propensity");
+    auto reward = r->Get<double>("reward");
+    auto pos = r->Get<int64_t>("position");
+    auto ts = r->Get<int64_t>("ts");
+    auto ctx = r->Get<uint8_t>("contexts");
+    if (set.size() != n || chosen.size() != n || prop.size() != n || reward.size() != n ||
+        pos.size() != n || ts.size() != n) {
+      Fail(ErrorCode::kCorruption, "'{}': column lengths differ from {} rows", path, n);
+    }
+    auto lines = Lines(std::string_view(reinterpret_cast<const char*>(ctx.data()), ctx.size()));
+    if (lines.size() != n) {
+      Fail(ErrorCode::kCorruption, "'{}': {} contexts for {} rows", path, lines.size(), n);
+    }
+    log.rows.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      LoggedDecision& d = log.rows[i];
+      d.action_set = set[i];
+      d.chosen = chosen[i];
+      d.propensity = prop[i];
+      d.reward = reward[i];
+      d.position = static_cast<int32_t>(pos[i]);
+      d.ts = ts[i];
+      nlohmann::json c = nlohmann::json::parse(lines[i]);
+      d.context = PairsFromJson(c.at("c"));
+      if (c.contains("u")) d.user = c["u"].get<std::string>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    Fail(ErrorCode::kCorruption, "'{}': damaged bandit log: {}", path, e.what());
+  }
+  try {
+    log.Validate();
+  } catch (const Error& e) {
+    Fail(ErrorCode::kCorruption, "'{}': {}", path, e.what());
+  }
+  return log;
+}
+
+// --- catalog
+
+nlohmann::json BanditLogEntry::ToJson() const {
+  return {{"name", name},       {"id", id},           {"path", path},
+          {"source", source},   {"format", format},   {"created_at", created_at},
+          {"rows", rows},       {"actions", actions}, {"positions", positions},
+          {"history", history}, {"kind", "bandit"}};
+}
+
+BanditLogCatalog::BanditLogCatalog(std::string home, Env* env)
+    : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
+
+BanditLogEntry BanditLogCatalog::Import(const std::string& name, const BanditLog& log) {
+  if (!ValidCatalogName(name)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "invalid dataset name '{}': use 1 to 128 characters from A-Z a-z 0-9 . _ -", name);
+  }
+  log.Validate();
+  const std::string objects = home_ + "/bandit/objects", names = home_ + "/bandit/names";
+  env_->CreateDirs(objects);
+  env_->CreateDirs(names);
+  const std::string id = StoreContentAddressed(
+      env_, objects, ".mqbl",
+      [&](const std::string& path) { return SaveBanditLog(log, path, env_); });
+  BanditLogEntry e;
+  e.name = name;
+  e.id = id;
+  e.path = fmt::format("{}/{}.mqbl", objects, id);
+  e.source = log.source;
+  e.format = log.format;
+  e.created_at = IsoUtc(env_->NowSeconds());
+  e.rows = log.rows.size();
+  const nlohmann::json st = log.Stats();
+  e.actions = st["actions"].get<uint32_t>();
+  e.positions = log.has_positions();
+  if (Has(name)) {
+    BanditLogEntry old = Get(name);
+    e.history = old.history;
+    if (old.id != id) e.history.push_back(old.id);
+  }
+  nlohmann::json j = e.ToJson();
+  j.erase("path");
+  env_->WriteFileAtomic(fmt::format("{}/{}.json", names, name), j.dump(2) + "\n");
+  return e;
+}
+
+bool BanditLogCatalog::Has(const std::string& name) const {
+  return ValidCatalogName(name) &&
+         env_->FileExists(fmt::format("{}/bandit/names/{}.json", home_, name));
+}
+
+BanditLogEntry BanditLogCatalog::Get(const std::string& name) const {
+  if (!Has(name)) Fail(ErrorCode::kNotFound, "no bandit log named '{}'", name);
+  const std::string path = fmt::format("{}/bandit/names/{}.json", home_, name);
+  nlohmann::json j = nlohmann::json::parse(env_->ReadFile(path), nullptr, false);
+  BanditLogEntry e;
+  try {
+    e.name = j.at("name").get<std::string>();
+    e.id = j.at("id").get<std::string>();
+    e.source = j.value("source", "");
+    e.format = j.value("format", "");
+    e.created_at = j.value("created_at", "");
+    e.rows = j.value("rows", uint64_t{0});
+    e.actions = j.value("actions", 0u);
+    e.positions = j.value("positions", false);
+    e.history = j.value("history", std::vector<std::string>{});
+  } catch (const std::exception& ex) {
+    Fail(ErrorCode::kCorruption, "bandit name file '{}' is malformed: {}", path, ex.what());
+  }
+  e.path = fmt::format("{}/bandit/objects/{}.mqbl", home_, e.id);
+  return e;
+}
+
+std::vector<BanditLogEntry> BanditLogCatalog::List() const {
+  std::vector<BanditLogEntry> out;
+  const std::string names = home_ + "/bandit/names";
+  if (!env_->FileExists(names)) return out;
+  for (const auto& f : env_->ListDir(names)) {
+    if (f.size() <= 5 || f.substr(f.size() - 5) != ".json") continue;
+    const std::string name = f.substr(0, f.size() - 5);
+    if (ValidCatalogName(name)) out.push_back(Get(name));
+  }
+  return out;
+}
+
+BanditLog BanditLogCatalog::Open(const std::string& name) const {
+  const BanditLogEntry e = Get(name);
+  {
+    auto file = env_->MapFile(e.path);
+    auto bytes = file->data();
+    Sha256 sha;
+    sha.Update(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    const std::string digest = sha.HexDigest();
+    if (digest != e.id) {
+      Fail(ErrorCode::kCorruption, "bandit log '{}': {} has sha256 {}, expected {}", name, e.path,
+           digest, e.id);
+    }
+  }
+  return LoadBanditLog(e.path, env_);
+}
+
+}  // namespace marquee::bandit

@@ -1,0 +1,106 @@
+// Bandit logs: logged decisions (context, offered actions, chosen action, its propensity, the
+// reward, optional position / user / time), their readers (Open Bandit Dataset CSVs, generic
+// JSONL decision logs), the versioned, checksummed snapshot file and the catalog of named
+// snapshots under $home/bandit (docs/formats/bandit.md).
+//
+// Errors: kInvalidArgument naming file:line and the field for malformed input (a propensity of
+// 0 or above 1, a chosen action not among the offered ones, duplicate action ids), kNotFound
+// for missing files or names, kCorruption for damaged snapshots (the sha256 of the bytes must
+// equal the snapshot id). Thread-safety: a BanditLog is a value; the catalog is safe to use
+// from several processes (every file is written atomically).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bandits/policy.h"
+#include "marquee/env.h"
+
+namespace marquee::bandit {
+
+inline constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
+
+struct LoggedDecision {
+  FeatureMap context;
+  std::optional<std::string> user;
+  uint32_t action_set = 0;  // index into BanditLog::action_sets
+  uint32_t chosen = 0;      // index into that action set
+  double propensity = 1.0;  // (0, 1]
+  double reward = 0.0;
+  int32_t position = -1;  // -1: none
+  int64_t ts = kNoTime;   // Unix seconds (kNoTime: none)
+};
+
+struct BanditLog {
+  std::vector<std::vector<Action>> action_sets;  // deduplicated sets of offered actions
+  std::vector<LoggedDecision> rows;
+  std::string source;  // the file(s) it was read from
+  std::string format;  // "obd" | "bandit-jsonl"
+
+  bool has_positions() const;
+  // The decision input of row i (copies the action set).
+  DecisionInput Input(size_t i) const;
+  const Action& ChosenAction(size_t i) const {
+    return action_sets[rows[i].action_set][rows[i].chosen];
+  }
+  // Rows, actions, positions, mean reward, propensity range (JSON, for `dataset show`).
+  nlohmann::json Stats() const;
+  // Checks every row (propensity in (0, 1], chosen inside its set, unique ids, finite reward);
+  // kInvalidArgument naming the row and the field.
+  void Validate() const;
+};
+
+// Open Bandit Dataset: a campaign CSV ({policy}/{campaign}/{campaign}.csv: unnamed index,
+// timestamp, item_id, position, click, propensity_score, user_feature_*, user-item_affinity_*)
+// and item_context.csv beside it (item_feature_*). Every row offers every item of
+// item_context.csv (ids are the item_id numbers as text); context = the user features
+// (categorical) and the non-zero affinities (numeric); reward = click.
+BanditLog ReadObd(const std::string& campaign_csv, Env* env);
+
+// JSONL decision log, one object per line:
+//   {"context": {...}, "actions": [{"id": "a", "features": {...}}, ...], "chosen": "a" | 0,
+//    "probability": 0.25, "reward": 1.0, "position": 1?, "user": "u1"?, "ts": 1700000000?}
+// Feature values are numbers, strings or booleans (true -> 1, false -> 0).
+BanditLog ReadBanditJsonl(const std::string& path, Env* env);
+BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin);
+
+// Snapshot files (an artifact container, family "bandit-log"); Save returns the sha256 of the
+// bytes (the snapshot id).
+std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* env);
+BanditLog LoadBanditLog(const std::string& path, Env* env);
+
+struct BanditLogEntry {
+  std::string name, id, path, source, format, created_at;
+  uint64_t rows = 0;
+  uint32_t actions = 0;  // distinct action ids
+  bool positions = false;
+  std::vector<std::string> history;  // earlier ids of this name, oldest first
+  nlohmann::json ToJson() const;
+};
+
+// Named bandit-log snapshots: $home/bandit/objects/<sha256>.mqbl and names/<name>.json.
+class BanditLogCatalog {
+ public:
+  BanditLogCatalog(std::string home, Env* env);
+  BanditLogEntry Import(const std::string& name, const BanditLog& log);
+  bool Has(const std::string& name) const;
+  BanditLogEntry Get(const std::string& name) const;  // kNotFound
+  std::vector<BanditLogEntry> List() const;
+  // Loads the snapshot and verifies its sha256 (kCorruption on a mismatch).
+  BanditLog Open(const std::string& name) const;
+
+ private:
+  std::string home_;
+  Env* env_;
+};
+
+// Feature maps <-> JSON objects (numbers and strings; booleans read as 0/1).
+FeatureMap FeatureMapFromJson(const nlohmann::json& j, const std::string& where);
+nlohmann::json FeatureMapToJson(const FeatureMap& m);
+
+}  // namespace marquee::bandit

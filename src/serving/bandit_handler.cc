@@ -1,0 +1,430 @@
+#include "serving/bandit_handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+
+#include "bandits/features.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "registry/registry.h"
+
+namespace marquee::serving {
+namespace {
+
+using json = nlohmann::json;
+
+void CheckKnownFields(const json& j, std::string_view where,
+                      std::initializer_list<std::string_view> ok) {
+  for (const auto& [key, v] : j.items()) {
+    if (std::find(ok.begin(), ok.end(), key) == ok.end()) {
+      std::string list;
+      for (auto k : ok) list += (list.empty() ? "" : ", ") + std::string(k);
+      Fail(ErrorCode::kInvalidArgument, "{}: unknown field '{}' (expected: {})", where, key, list);
+    }
+  }
+}
+
+// An id sent as a string or an integer.
+std::string IdOf(const json& v, const std::string& field) {
+  if (v.is_string()) {
+    std::string s = v.get<std::string>();
+    if (s.empty() || s.size() > 256 || s.find('\0') != std::string::npos) {
+      Fail(ErrorCode::kInvalidArgument, "{}: must be 1 to 256 bytes without NUL", field);
+    }
+    return s;
+  }
+  if (v.is_number_integer()) return v.dump();
+  Fail(ErrorCode::kInvalidArgument, "{}: must be a string id, got {}", field, v.type_name());
+}
+
+// A feature object: name -> finite number or string. Returns it normalised (integers as
+// numbers) and fills `out`.
+json ParseFeatures(const json& j, const std::string& field, size_t max, bandit::FeatureMap& out) {
+  if (!j.is_object()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "{}: must be an object of feature name -> number or string, "
+         "got {}",
+         field, j.type_name());
+  }
+  if (j.size() > max) {
+    Fail(ErrorCode::kResourceExhausted, "{}: {} features, the limit is {}", field, j.size(), max);
+  }
+  json norm = json::object();
+  for (const auto& [name, v] : j.items()) {
+    const std::string f = field + "." + name;
+    if (name.empty() || name.size() > 256) {
+      Fail(ErrorCode::kInvalidArgument, "{}: feature names must be 1 to 256 bytes", field);
+    }
+    if (v.is_number()) {
+      const double x = v.get<double>();
+      if (!std::isfinite(x)) Fail(ErrorCode::kInvalidArgument, "{}: not a finite number", f);
+      out.emplace_back(name, x);
+      norm[name] = v;
+    } else if (v.is_string()) {
+      if (v.get_ref<const std::string&>().size() > 1024) {
+        Fail(ErrorCode::kInvalidArgument, "{}: longer than 1024 bytes", f);
+      }
+      out.emplace_back(name, v.get<std::string>());
+      norm[name] = v;
+    } else if (v.is_boolean()) {  // as the bandit-log JSONL reads them: true 1, false 0
+      const double x = v.get<bool>() ? 1.0 : 0.0;
+      out.emplace_back(name, x);
+      norm[name] = x;
+    } else {
+      Fail(ErrorCode::kInvalidArgument,
+           "{}: must be a number, a string (categorical) or a boolean, got {}", f, v.type_name());
+    }
+  }
+  return norm;
+}
+
+std::mt19937_64& ThreadRng() {
+  thread_local std::mt19937_64 rng = [] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }();
+  return rng;
+}
+
+Response ErrorFrom(std::exception_ptr err) {
+  try {
+    std::rethrow_exception(err);
+  } catch (const Error& e) {
+    return Service::ErrorResponse(e.code(), e.what());
+  } catch (const std::exception& e) {
+    return Service::ErrorResponse(ErrorCode::kInternal, e.what());
+  }
+}
+
+bool IsBanditFamily(const std::string& family) {
+  auto fams = bandit::PolicyFamilies();
+  return std::find(fams.begin(), fams.end(), family) != fams.end();
+}
+
+}  // namespace
+
+DecideRequest ParseDecideRequest(const json& body, const BanditLimits& limits) {
+  CheckKnownFields(body, "request", {"model", "user", "context", "actions"});
+  DecideRequest r;
+  if (!body.contains("model")) Fail(ErrorCode::kInvalidArgument, "model: missing");
+  if (!body["model"].is_string()) {
+    Fail(ErrorCode::kInvalidArgument, "model: must be a string reference, got {}",
+         body["model"].type_name());
+  }
+  r.model = body["model"].get<std::string>();
+  if (body.contains("user") && !body["user"].is_null()) r.user = IdOf(body["user"], "user");
+  r.input.user = r.user;
+  if (body.contains("context")) {
+    r.context = ParseFeatures(body["context"], "context", limits.max_features, r.input.context);
+  }
+  if (!body.contains("actions")) Fail(ErrorCode::kInvalidArgument, "actions: missing");
+  const json& acts = body["actions"];
+  if (!acts.is_array()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "actions: must be an array of {{\"id\", \"features\"}}, got {}", acts.type_name());
+  }
+  if (acts.empty()) Fail(ErrorCode::kInvalidArgument, "actions: must offer at least one action");
+  if (acts.size() > limits.max_actions) {
+    Fail(ErrorCode::kResourceExhausted, "actions: {} actions, the limit is {}", acts.size(),
+         limits.max_actions);
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < acts.size(); ++i) {
+    const std::string where = fmt::format("actions[{}]", i);
+    const json& a = acts[i];
+    if (!a.is_object()) {
+      Fail(ErrorCode::kInvalidArgument, "{}: must be an object {{\"id\", \"features\"}}, got {}",
+           where, a.type_name());
+    }
+    CheckKnownFields(a, where, {"id", "features"});
+    if (!a.contains("id")) Fail(ErrorCode::kInvalidArgument, "{}.id: missing", where);
+    bandit::Action action;
+    action.id = IdOf(a["id"], where + ".id");
+    if (!seen.insert(action.id).second) {
+      Fail(ErrorCode::kInvalidArgument, "{}.id: duplicate action id '{}'", where, action.id);
+    }
+    json features = json::object();
+    if (a.contains("features")) {
+      features =
+          ParseFeatures(a["features"], where + ".features", limits.max_features, action.features);
+    }
+    r.actions.push_back({{"id", action.id}, {"features", std::move(features)}});
+    r.input.actions.push_back(std::move(action));
+  }
+  bandit::ValidateInput(r.input);
+  return r;
+}
+
+bandit::DecisionInput InputOf(const bandit::Decision& d) {
+  json body = {{"model", d.model}, {"context", d.context}, {"actions", d.actions}};
+  if (d.user) body["user"] = *d.user;
+  BanditLimits unlimited{SIZE_MAX, SIZE_MAX};
+  return ParseDecideRequest(body, unlimited).input;
+}
+
+BanditHandler::BanditHandler(BanditHandlerOptions options) : options_(std::move(options)) {
+  for (const std::string& ref : options_.refs) {
+    ModelRef parsed = ParseModelRef(ref);
+    auto slot = std::make_unique<Slot>();
+    slot->ref = ref;
+    slot->model = parsed.model;
+    slots_.push_back(std::move(slot));
+  }
+}
+
+BanditHandler::~BanditHandler() { Stop(); }
+
+std::shared_ptr<LivePolicy> BanditHandler::Load(const Slot& slot, const std::string& digest,
+                                                int64_t version) {
+  registry_->artifacts().Verify(digest);
+  auto live = std::make_shared<LivePolicy>();
+  live->ref = slot.ref;
+  live->name = slot.model;
+  live->version = version;
+  live->digest = digest;
+  live->policy = bandit::LoadPolicy(registry_->artifacts().PathFor(digest), Env::Default());
+  live->loaded_at = static_cast<int64_t>(std::time(nullptr));
+  // Replay the outcomes of the decisions this version already made (before a restart, or
+  // before an alias moved away and back), so online learning is not lost.
+  if (log_ != nullptr) {
+    uint64_t n = 0;
+    log_->ForEach(0, [&](const bandit::Decision& d) {
+      if (d.model != live->name || d.version != version ||
+          d.outcome.kind == bandit::OutcomeKind::kOpen) {
+        return true;
+      }
+      live->policy->Update(InputOf(d), d.chosen, d.outcome.reward, d.probabilities[d.chosen]);
+      ++n;
+      return true;
+    });
+    live->updates = n;
+    if (n > 0) spdlog::info("serve: {} v{}: replayed {} logged rewards", live->name, version, n);
+  }
+  return live;
+}
+
+json BanditHandler::Refresh(bool strict) {
+  std::lock_guard lock(refresh_mu_);
+  if (!registry_) registry_ = std::make_unique<Registry>(options_.home);
+  json result = json::object();
+  for (auto& slot : slots_) {
+    try {
+      VersionRecord v = registry_->Resolve(slot->ref);
+      if (!IsBanditFamily(v.family)) {
+        Fail(ErrorCode::kInvalidArgument,
+             "--bandit {}: {} v{} is a {} model, not a bandit policy (families: {})", slot->ref,
+             v.model_name, v.version, v.family, fmt::join(bandit::PolicyFamilies(), ", "));
+      }
+      std::shared_ptr<LivePolicy> cur = slot->current.load();
+      if (cur && cur->version == v.version) {
+        result[slot->ref] = "unchanged";
+        continue;
+      }
+      std::shared_ptr<LivePolicy> next = Load(*slot, v.artifact, v.version);
+      slot->current.store(std::move(next));
+      result[slot->ref] = fmt::format("loaded v{}", v.version);
+      spdlog::info("serve: bandit {} now serves {} v{}", slot->ref, slot->model, v.version);
+    } catch (const Error& e) {
+      if (strict) throw;
+      result[slot->ref] = fmt::format("failed: {}", e.what());
+      spdlog::warn("serve: bandit {}: {}", slot->ref, e.what());
+    }
+  }
+  return result;
+}
+
+void BanditHandler::StartPolling(std::chrono::milliseconds interval) {
+  if (interval.count() <= 0 || poller_.joinable()) return;
+  poller_ = std::thread([this, interval] {
+    std::unique_lock lock(poll_mu_);
+    while (!stop_) {
+      poll_cv_.wait_for(lock, interval, [&] { return stop_; });
+      if (stop_) break;
+      lock.unlock();
+      Refresh(false);
+      lock.lock();
+    }
+  });
+}
+
+void BanditHandler::Stop() {
+  {
+    std::lock_guard lock(poll_mu_);
+    stop_ = true;
+  }
+  poll_cv_.notify_all();
+  if (poller_.joinable()) poller_.join();
+}
+
+std::shared_ptr<LivePolicy> BanditHandler::Get(std::string_view model) const {
+  const Slot* found = nullptr;
+  for (const auto& s : slots_) {
+    if (s->ref == model) found = s.get();
+  }
+  if (found == nullptr) {
+    int n = 0;
+    for (const auto& s : slots_) {
+      if (s->model == model) {
+        found = s.get();
+        ++n;
+      }
+    }
+    if (n > 1) {
+      Fail(ErrorCode::kInvalidArgument,
+           "model: '{}' is served under several references; name one exactly", model);
+    }
+  }
+  if (found == nullptr) {
+    std::vector<std::string> refs;
+    for (const auto& s : slots_) refs.push_back(s->ref);
+    Fail(ErrorCode::kNotFound, "model: '{}' is not a bandit policy this server serves ({})", model,
+         refs.empty() ? std::string("none: start it with --bandit REF")
+                      : fmt::format("{}", fmt::join(refs, ", ")));
+  }
+  std::shared_ptr<LivePolicy> p = found->current.load();
+  if (!p) Fail(ErrorCode::kUnavailable, "model: '{}' is not loaded yet", found->ref);
+  return p;
+}
+
+json BanditHandler::Describe() const {
+  json arr = json::array();
+  for (const auto& s : slots_) {
+    json j = {{"ref", s->ref}, {"model", s->model}};
+    if (auto p = s->current.load()) {
+      j["version"] = p->version;
+      j["family"] = p->policy->family();
+      j["updates"] = p->updates.load();
+    }
+    arr.push_back(std::move(j));
+  }
+  return {{"bandits", arr}};
+}
+
+std::string BanditHandler::MetricsText() const {
+  std::string out =
+      "# HELP marquee_bandit_version The version each served bandit reference has loaded.\n"
+      "# TYPE marquee_bandit_version gauge\n";
+  std::string updates =
+      "# HELP marquee_bandit_online_updates Online updates of the loaded version (rewards "
+      "learned from, including the replay at load).\n"
+      "# TYPE marquee_bandit_online_updates gauge\n";
+  for (const auto& s : slots_) {
+    auto p = s->current.load();
+    out += fmt::format("marquee_bandit_version{{ref=\"{}\",model=\"{}\"}} {}\n", s->ref, s->model,
+                       p ? p->version : 0);
+    updates += fmt::format("marquee_bandit_online_updates{{ref=\"{}\",model=\"{}\"}} {}\n", s->ref,
+                           s->model, p ? p->updates.load() : 0);
+  }
+  out += updates;
+  if (log_ != nullptr) {
+    const auto st = log_->stats();
+    out += fmt::format(
+        "# HELP marquee_bandit_decisions_total Decisions logged durably by this process.\n"
+        "# TYPE marquee_bandit_decisions_total counter\n"
+        "marquee_bandit_decisions_total {}\n"
+        "# HELP marquee_bandit_rewards_total Decisions closed by this process, by outcome.\n"
+        "# TYPE marquee_bandit_rewards_total counter\n"
+        "marquee_bandit_rewards_total{{outcome=\"joined\"}} {}\n"
+        "marquee_bandit_rewards_total{{outcome=\"default\"}} {}\n"
+        "# HELP marquee_bandit_group_commits_total fsynced decision-log batches.\n"
+        "# TYPE marquee_bandit_group_commits_total counter\n"
+        "marquee_bandit_group_commits_total {}\n",
+        st.decisions, st.joined, st.defaulted, st.group_commits);
+  }
+  return out;
+}
+
+void BanditHandler::Decide(const json& body, Respond& done) {
+  if (log_ == nullptr) Fail(ErrorCode::kUnavailable, "this server has no decision log");
+  DecideRequest req = ParseDecideRequest(body, options_.limits);
+  std::shared_ptr<LivePolicy> live = Get(req.model);
+  bandit::Decision d;
+  {
+    std::shared_lock lock(live->mu);
+    auto [chosen, probs] = live->policy->Decide(req.input, ThreadRng());
+    d.updates = live->updates.load();
+    d.chosen = static_cast<uint32_t>(chosen);
+    d.probabilities = std::move(probs);
+  }
+  double sum = 0;
+  for (double p : d.probabilities) sum += p;
+  if (d.probabilities.size() != req.actions.size() || d.chosen >= req.actions.size() ||
+      std::abs(sum - 1.0) > 1e-6) {
+    Fail(ErrorCode::kInternal, "policy {} v{} returned an invalid distribution (sum {})",
+         live->name, live->version, sum);
+  }
+  d.ts_ms = log_->NowMs();
+  d.id = bandit::DecisionLog::NewId(d.ts_ms);
+  d.model = live->name;
+  d.version = live->version;
+  d.user = req.user;
+  json probs = json::array();
+  for (size_t i = 0; i < d.probabilities.size(); ++i) {
+    probs.push_back({{"id", req.input.actions[i].id}, {"p", d.probabilities[i]}});
+  }
+  d.context = std::move(req.context);
+  d.actions = std::move(req.actions);
+  Response ok;
+  ok.body = json{{"decision_id", d.id},
+                 {"action", req.input.actions[d.chosen].id},
+                 {"probabilities", std::move(probs)},
+                 {"model", live->name},
+                 {"version", live->version}}
+                .dump();
+  log_->AppendAsync(std::move(d),
+                    [ok = std::move(ok), done = std::move(done)](std::exception_ptr err) mutable {
+                      done(err ? ErrorFrom(err) : std::move(ok));
+                    });
+}
+
+void BanditHandler::Reward(const json& body, Respond& done) {
+  if (log_ == nullptr) Fail(ErrorCode::kUnavailable, "this server has no decision log");
+  CheckKnownFields(body, "request", {"decision_id", "reward"});
+  if (!body.contains("decision_id")) Fail(ErrorCode::kInvalidArgument, "decision_id: missing");
+  if (!body["decision_id"].is_string()) {
+    Fail(ErrorCode::kInvalidArgument, "decision_id: must be a string, got {}",
+         body["decision_id"].type_name());
+  }
+  if (!body.contains("reward")) Fail(ErrorCode::kInvalidArgument, "reward: missing");
+  if (!body["reward"].is_number()) {
+    Fail(ErrorCode::kInvalidArgument, "reward: must be a number, got {}",
+         body["reward"].type_name());
+  }
+  std::string id = body["decision_id"].get<std::string>();
+  bandit::ValidateDecisionId(id, "decision_id");
+  const double reward = body["reward"].get<double>();
+  if (!std::isfinite(reward)) Fail(ErrorCode::kInvalidArgument, "reward: must be finite");
+  log_->RewardAsync(std::move(id), reward,
+                    [done = std::move(done)](std::exception_ptr err, const bandit::Decision* d) {
+                      if (err) {
+                        done(ErrorFrom(err));
+                        return;
+                      }
+                      Response r;
+                      r.body = json{{"joined", true},
+                                    {"decision_id", d->id},
+                                    {"reward", d->outcome.reward},
+                                    {"model", d->model},
+                                    {"version", d->version}}
+                                   .dump();
+                      done(std::move(r));
+                    });
+}
+
+void BanditHandler::OnClosed(const bandit::Decision& d) {
+  for (const auto& s : slots_) {
+    std::shared_ptr<LivePolicy> p = s->current.load();
+    if (!p || p->name != d.model || p->version != d.version) continue;
+    bandit::DecisionInput in = InputOf(d);
+    std::unique_lock lock(p->mu);
+    p->policy->Update(in, d.chosen, d.outcome.reward, d.probabilities[d.chosen]);
+    ++p->updates;
+  }
+}
+
+}  // namespace marquee::serving

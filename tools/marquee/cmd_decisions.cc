@@ -1,0 +1,107 @@
+// marquee decisions export: the contextual-bandit decision log ($home/decisions, written by
+// `marquee serve --bandit ...`) as Vowpal Wabbit DSJSON or our JSONL (docs/formats/decisions.md).
+// Opens the log read-only, so it runs beside a live server.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "bandits/decision_log.h"
+#include "commands.h"
+#include "data/catalog.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+
+namespace marquee::cli {
+namespace {
+
+struct ExportFlags {
+  std::string format = "dsjson";
+  std::string out;
+  int64_t since = 0;  // Unix seconds
+  bool include_open = false;
+};
+
+void RunExport(const ExportFlags& f, const GlobalOptions& g) {
+  if (f.format != "dsjson" && f.format != "jsonl" && f.format != "bandit-jsonl") {
+    Fail(ErrorCode::kInvalidArgument, "--format: '{}' is not one of dsjson, jsonl, bandit-jsonl",
+         f.format);
+  }
+  const std::string home = ResolveHome(g.home);
+  bandit::DecisionLogOptions o;
+  o.read_only = true;
+  auto log = bandit::DecisionLog::Open(home + "/decisions", o);
+  std::unique_ptr<WritableFile> file;
+  if (!f.out.empty()) file = Env::Default()->NewWritableFile(f.out);
+  std::string buf;
+  size_t written = 0, open = 0;
+  auto flush = [&](bool force) {
+    if (!force && buf.size() < (1 << 20)) return;
+    if (file) {
+      file->Append(buf);
+    } else if (!buf.empty() && std::fwrite(buf.data(), 1, buf.size(), stdout) != buf.size()) {
+      Fail(ErrorCode::kIOError, "decisions export: cannot write to stdout");
+    }
+    buf.clear();
+  };
+  log->ForEach(f.since * 1000, [&](const bandit::Decision& d) {
+    const bool is_open = d.outcome.kind == bandit::OutcomeKind::kOpen;
+    if (is_open) ++open;
+    if (f.format == "dsjson") {
+      if (is_open) return true;  // no label yet
+      buf += bandit::ToDsjson(d).dump();
+    } else if (f.format == "bandit-jsonl") {
+      if (is_open) return true;
+      buf += bandit::ToBanditJsonl(d).dump();
+    } else {
+      if (is_open && !f.include_open) return true;
+      buf += bandit::ToJsonl(d).dump();
+    }
+    buf += '\n';
+    ++written;
+    flush(false);
+    return true;
+  });
+  flush(true);
+  if (file) file->Commit();
+  std::fflush(stdout);
+  if (!g.quiet) {
+    spdlog::info(
+        "decisions export: {} decisions written ({}), {} still open{}", written, f.format, open,
+        open > 0 && !(f.format == "jsonl" && f.include_open) ? " (not written: no reward yet)"
+                                                             : "");
+  }
+}
+
+}  // namespace
+
+void AddDecisionsCommands(CLI::App& app, GlobalOptions& g) {
+  CLI::App* decisions = app.add_subcommand(
+      "decisions", "The contextual-bandit decision log of `marquee serve --bandit`");
+  decisions->require_subcommand(1);
+  auto f = std::make_shared<ExportFlags>();
+  CLI::App* exp = decisions->add_subcommand(
+      "export",
+      "Write the logged decisions with their rewards, oldest first (read-only: safe beside a "
+      "running server).\n\n"
+      "Formats: dsjson (Vowpal Wabbit's DSJSON, one JSON object per line, e.g. for\n"
+      "`vw --cb_explore_adf --dsjson`); jsonl (Marquee's record with the outcome);\n"
+      "bandit-jsonl (the bandit log `dataset import --format bandit-jsonl` and `train` read,\n"
+      "to retrain a policy in batch from what it served). Decisions\n"
+      "whose reward window is still open have no label and are left out (jsonl: see\n"
+      "--include-open). docs/formats/decisions.md\n\n"
+      "Examples:\n"
+      "  marquee decisions export --format dsjson --out decisions.dsjson\n"
+      "  marquee decisions export --format jsonl --since 1767225600\n"
+      "  marquee decisions export --format bandit-jsonl --out served.jsonl");
+  exp->add_option("--format", f->format, "dsjson, jsonl or bandit-jsonl")
+      ->check(CLI::IsMember({"dsjson", "jsonl", "bandit-jsonl"}))
+      ->capture_default_str();
+  exp->add_option("--out", f->out, "Write to FILE (atomically) instead of stdout");
+  exp->add_option("--since", f->since, "Only decisions taken at or after this Unix time (seconds)")
+      ->check(CLI::NonNegativeNumber);
+  exp->add_flag("--include-open", f->include_open,
+                "jsonl: also write decisions still waiting for a reward (outcome kind \"open\")");
+  exp->callback([f, &g] { RunExport(*f, g); });
+}
+
+}  // namespace marquee::cli
