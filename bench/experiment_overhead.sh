@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Serving overhead of an online experiment: wrk on loopback against `marquee serve`,
+# POST /v1/recommend on the ML-100K EASE model with and without "experiment" in the same run.
+# The experiment is an A/B test whose two cells both point at the same model, so the scoring cost
+# is equal and the difference is the experiment's own work: the registry snapshot lookup, the
+# assignment hash, the response's "experiment" field and the exposure logged (asynchronously,
+# fsynced group commits) for every request. Rounds alternate plain / experiment so a drift of
+# the machine hits both. Prints a markdown table for docs/BENCHMARKS.md.
+#
+#   bench/experiment_overhead.sh [BUILD_DIR]   (default build/release; needs ../shared/data/movielens-100k)
+#
+# Env: DURATION (per run, default 10s), ROUNDS (default 2), CONNS (default 8), THREADS (wrk
+#      threads, default 1), SERVE_THREADS (marquee io threads, default 1), INPROC_ROUNDS (rounds
+#      of the in-process measurement, bench/bench_experiment_overhead.cc, default 10; it runs
+#      when the build has MARQUEE_BUILD_BENCH=ON).
+# Exits 77 (skip) when wrk or the data set is missing. Takes /tmp/marquee-bench.lock while it
+# measures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build/release}
+BIN=$BUILD/tools/marquee/marquee
+DATA=${MARQUEE_SHARED_DATA:-$(cd .. && pwd)/shared/data}
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-2}
+CONNS=${CONNS:-8}
+THREADS=${THREADS:-1}
+SERVE_THREADS=${SERVE_THREADS:-1}
+command -v wrk >/dev/null || { echo "experiment_overhead: wrk is not installed" >&2; exit 77; }
+[ -f "$DATA/movielens-100k/u.data" ] || { echo "experiment_overhead: $DATA/movielens-100k/u.data is absent" >&2; exit 77; }
+
+OUT=$(mktemp -d /tmp/marquee-exp-bench.XXXXXX)
+HOME_DIR=$OUT/home
+pids=()
+have_lock=0
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  [ "$have_lock" = 1 ] && rmdir /tmp/marquee-bench.lock 2>/dev/null
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+q() { "$BIN" --home "$HOME_DIR" -q "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- setup (not timed): EASE on ML-100K, an A/B experiment with both cells on it
+cat >"$OUT/ease.toml" <<TOML
+[data]
+train = "$DATA/movielens-100k/u.data"
+[split]
+test_users = 50
+[model]
+family = "ease"
+name = "ml100k-ease"
+lambda = 300.0
+[eval]
+metrics = ["recall@20"]
+TOML
+q train "$OUT/ease.toml" >/dev/null
+q models promote ml100k-ease/1 --alias production >/dev/null
+cat >"$OUT/exp.toml" <<TOML
+[experiment]
+name = "bench-ab"
+salt = "bench"
+[[cell]]
+name = "control"
+model = "ml100k-ease@production"
+weight = 0.5
+[[cell]]
+name = "treatment"
+model = "ml100k-ease@production"
+weight = 0.5
+TOML
+q experiments create "$OUT/exp.toml" >/dev/null
+q experiments start bench-ab >/dev/null
+
+while ! mkdir /tmp/marquee-bench.lock 2>/dev/null; do sleep 15; done
+have_lock=1
+
+PORT=$(free_port)
+"$BIN" --home "$HOME_DIR" -q --threads "$SERVE_THREADS" serve --port "$PORT" \
+  --model ml100k-ease@production --poll-interval 0 2>"$OUT/serve.log" &
+pids+=($!)
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$OUT/serve.log" >&2; exit 1; }
+
+cut -f1 "$DATA/movielens-100k/u.data" | sort -u >"$OUT/users.txt"
+write_lua() {  # NAME FIELD
+  cat >"$OUT/$1.lua" <<LUA
+local users = {}
+for line in io.lines("$OUT/users.txt") do users[#users + 1] = line end
+math.randomseed(42)
+request = function()
+  local u = users[math.random(#users)]
+  return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"},
+    '{$2, "user": "' .. u .. '", "k": 10}')
+end
+LUA
+}
+write_lua plain '"model": "ml100k-ease@production"'
+write_lua experiment '"experiment": "bench-ab"'
+echo "sample plain:      $(curl -s -XPOST "http://127.0.0.1:$PORT/v1/recommend" -d '{"model": "ml100k-ease@production", "user": "196", "k": 3}')"
+echo "sample experiment: $(curl -s -XPOST "http://127.0.0.1:$PORT/v1/recommend" -d '{"experiment": "bench-ab", "user": "196", "k": 3}')"
+
+# warm-up (both paths), not reported
+wrk -t1 -c"$CONNS" -d2s -s "$OUT/plain.lua" "http://127.0.0.1:$PORT/v1/recommend" >/dev/null
+wrk -t1 -c"$CONNS" -d2s -s "$OUT/experiment.lua" "http://127.0.0.1:$PORT/v1/recommend" >/dev/null
+
+for r in $(seq "$ROUNDS"); do
+  order="plain experiment"
+  [ $((r % 2)) = 0 ] && order="experiment plain"  # alternate which goes first
+  for kind in $order; do
+    echo "== round $r: $kind"
+    echo "\$ wrk -t$THREADS -c$CONNS -d$DURATION --latency -s $kind.lua" | tee "$OUT/$kind-$r.txt"
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$OUT/$kind.lua" \
+      "http://127.0.0.1:$PORT/v1/recommend" | tee -a "$OUT/$kind-$r.txt"
+  done
+done
+rmdir /tmp/marquee-bench.lock 2>/dev/null && have_lock=0
+
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+echo
+echo "analyze (exposures logged by the runs above):"
+q experiments analyze bench-ab --json |
+  python3 -c 'import json,sys; a=json.load(sys.stdin); print("  exposures", a["exposures"], "members", a["members"], "srm p", a["srm"].get("p_value"))'
+
+# In-process: the handling thread's time and the process CPU per request, without sockets.
+if [ -x "$BUILD/bench/bench_experiment_overhead" ]; then
+  while ! mkdir /tmp/marquee-bench.lock 2>/dev/null; do sleep 15; done
+  have_lock=1
+  echo
+  echo "\$ bench_experiment_overhead HOME ml100k-ease@production bench-ab users.txt ${INPROC_ROUNDS:-10} 20000"
+  "$BUILD/bench/bench_experiment_overhead" "$HOME_DIR" ml100k-ease@production bench-ab \
+    "$OUT/users.txt" "${INPROC_ROUNDS:-10}" 20000
+  rmdir /tmp/marquee-bench.lock 2>/dev/null && have_lock=0
+fi
+
+python3 - "$OUT" "$ROUNDS" "$CONNS" "$DURATION" <<'PY'
+import re, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    x = float(m.group(1))
+    return x / 1000 if m.group(2) == "us" else x * 1000 if m.group(2) == "s" else x
+def parse(path):
+    t = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    avg = ms(re.search(r"Latency\s+(\S+)", t).group(1))
+    p50 = ms(re.search(r"\n\s+50%\s+(\S+)", t).group(1))
+    p99 = ms(re.search(r"\n\s+99%\s+(\S+)", t).group(1))
+    return rps, avg, p50, p99
+res = {k: [parse(f"{out}/{k}-{r}.txt") for r in range(1, rounds + 1)] for k in ("plain", "experiment")}
+print()
+print(f"| request | round | req/s | mean latency ms | p50 ms | p99 ms |")
+print("|---|---|---|---|---|---|")
+for k in ("plain", "experiment"):
+    for i, (rps, avg, p50, p99) in enumerate(res[k], 1):
+        print(f"| {k} | {i} | {rps:.0f} | {avg:.3f} | {p50:.3f} | {p99:.3f} |")
+def mean(k, j):  # the median over rounds: robust to a round hit by other load on the machine
+    v = sorted(x[j] for x in res[k])
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+print()
+print(f"median-of-rounds mean latency overhead: {100 * (mean('experiment', 1) / mean('plain', 1) - 1):+.1f}% "
+      f"(plain {mean('plain', 1):.3f} ms, experiment {mean('experiment', 1):.3f} ms)")
+print(f"median-of-rounds p50 latency overhead:{100 * (mean('experiment', 2) / mean('plain', 2) - 1):+.1f}%")
+print(f"median-of-rounds throughput change:{100 * (mean('experiment', 0) / mean('plain', 0) - 1):+.1f}% "
+      f"(plain {mean('plain', 0):.0f} req/s, experiment {mean('experiment', 0):.0f} req/s)")
+PY

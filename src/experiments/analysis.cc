@@ -1,0 +1,394 @@
+#include "experiments/analysis.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <unordered_map>
+
+#include "experiments/interleave.h"
+#include "experiments/stats.h"
+#include "marquee/error.h"
+
+namespace marquee::experiments {
+namespace {
+
+using json = nlohmann::json;
+
+struct Member {
+  size_t cell = 0;
+  int64_t first_ts = 0;
+  uint64_t exposures = 0;
+  uint64_t plays = 0;           // credited
+  uint64_t pre_plays = 0;       // plays before the experiment's first start (CUPED covariate)
+  uint64_t clicks[2] = {0, 0};  // interleave: credited plays per ranker
+  std::vector<const Exposure*> shown;  // in time order
+};
+
+// JSON number, or null for NaN/inf (JSON has no NaN).
+json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json WelchJson(const WelchResult& w) {
+  return {{"control_mean", Num(w.mean_a)},
+          {"mean", Num(w.mean_b)},
+          {"diff", Num(w.diff)},
+          {"diff_ci", {Num(w.diff_ci_lo), Num(w.diff_ci_hi)}},
+          {"rel_lift", Num(w.rel_lift)},
+          {"rel_ci", {Num(w.rel_ci_lo), Num(w.rel_ci_hi)}},
+          {"t", Num(w.t)},
+          {"df", Num(w.df)},
+          {"p_value", Num(w.p_value)}};
+}
+
+template <typename Fn>
+json Guard(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    return {{"error", e.what()}};
+  }
+}
+
+}  // namespace
+
+json AnalyzeExperiment(const AnalysisInput& in) {
+  const ExperimentSpec& spec = in.spec;
+  const bool interleave = spec.mode == Mode::kInterleave;
+  std::map<std::string, size_t> cell_index;
+  for (size_t i = 0; i < spec.cells.size(); ++i) cell_index[spec.cells[i].name] = i;
+
+  std::vector<const Exposure*> exposures;
+  exposures.reserve(in.exposures.size());
+  for (const auto& e : in.exposures) exposures.push_back(&e);
+  std::stable_sort(exposures.begin(), exposures.end(), [](const Exposure* a, const Exposure* b) {
+    return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
+  });
+  std::unordered_map<std::string, Member> members;
+  uint64_t unknown_cell = 0;
+  for (const Exposure* e : exposures) {
+    auto it = cell_index.find(e->cell);
+    if (it == cell_index.end()) {
+      ++unknown_cell;
+      continue;
+    }
+    auto [m, inserted] = members.try_emplace(e->user);
+    if (inserted) {
+      m->second.cell = it->second;
+      m->second.first_ts = e->ts;
+    }
+    ++m->second.exposures;
+    m->second.shown.push_back(e);
+  }
+
+  // Attribution.
+  uint64_t credited = 0, uncredited = 0;
+  for (const StoredEvent& ev : in.events) {
+    auto mit = members.find(ev.user);
+    if (mit == members.end() || !spec.CountsAsPlay(ev.type, ev.value)) continue;
+    Member& m = mit->second;
+    if (in.first_started_at > 0 && ev.ts < in.first_started_at) {
+      ++m.pre_plays;
+      continue;
+    }
+    bool done = false;
+    // Latest exposure at or before the play, walking back while inside the window.
+    auto end = std::upper_bound(m.shown.begin(), m.shown.end(), ev.ts,
+                                [](int64_t t, const Exposure* e) { return t < e->ts; });
+    for (auto it = end; it != m.shown.begin() && !done;) {
+      const Exposure* e = *--it;
+      if (ev.ts - e->ts > spec.attribution_window) break;
+      for (size_t p = 0; p < e->items.size(); ++p) {
+        if (e->items[p] != ev.item) continue;
+        ++m.plays;
+        if (interleave && p < e->rankers.size() && e->rankers[p] < 2) ++m.clicks[e->rankers[p]];
+        done = true;
+        break;
+      }
+    }
+    if (done) {
+      ++credited;
+    } else {
+      ++uncredited;
+    }
+  }
+
+  // Per-cell values (members in order of first exposure, for the sequential test).
+  const size_t nc = spec.cells.size();
+  std::vector<const Member*> order;
+  for (const auto& [u, m] : members) order.push_back(&m);
+  std::sort(order.begin(), order.end(), [](const Member* a, const Member* b) {
+    return a->first_ts < b->first_ts || (a->first_ts == b->first_ts && a < b);
+  });
+  std::vector<std::vector<double>> ppm(nc), ppe(nc), pre(nc);
+  std::vector<uint64_t> n_members(nc, 0), n_exposures(nc, 0), n_plays(nc, 0);
+  for (const Member* m : order) {
+    const size_t c = m->cell;
+    ++n_members[c];
+    n_exposures[c] += m->exposures;
+    n_plays[c] += m->plays;
+    ppm[c].push_back(static_cast<double>(m->plays));
+    ppe[c].push_back(static_cast<double>(m->plays) / static_cast<double>(m->exposures));
+    pre[c].push_back(static_cast<double>(m->pre_plays));
+  }
+
+  json out;
+  out["experiment"] = spec.name;
+  out["mode"] = ModeName(spec.mode);
+  out["state"] = in.state;
+  out["attribution_window_seconds"] = spec.attribution_window;
+  out["first_started_at"] = in.first_started_at;
+  out["members"] = members.size();
+  out["exposures"] = in.exposures.size() - unknown_cell;
+  out["plays_credited"] = credited;
+  out["plays_not_credited"] = uncredited;
+  if (unknown_cell > 0) out["exposures_of_unknown_cells"] = unknown_cell;
+
+  if (!interleave) {
+    json cells = json::array();
+    for (size_t c = 0; c < nc; ++c) {
+      const double mpm = n_members[c] ? static_cast<double>(n_plays[c]) / n_members[c] : 0.0;
+      const Moments mpe = ComputeMoments(ppe[c]);
+      cells.push_back({{"name", spec.cells[c].name},
+                       {"model", spec.cells[c].model},
+                       {"weight", spec.cells[c].weight},
+                       {"members", n_members[c]},
+                       {"exposures", n_exposures[c]},
+                       {"plays", n_plays[c]},
+                       {"plays_per_member", mpm},
+                       {"plays_per_exposure", mpe.mean}});
+    }
+    out["cells"] = cells;
+    out["srm"] = Guard([&]() -> json {
+      std::vector<double> w;
+      for (const auto& c : spec.cells) w.push_back(c.weight);
+      ChiSquareResult r = SampleRatioMismatch(n_members, w);
+      json j = {{"chi2", r.statistic}, {"df", r.df}, {"p_value", r.p_value}};
+      j["warning"] = r.p_value < 0.001;
+      if (r.p_value < 0.001) {
+        j["message"] = fmt::format(
+            "SAMPLE RATIO MISMATCH: the members per cell do not match the weights (p = {:.3g}); "
+            "assignment or logging is broken and the lifts below cannot be trusted",
+            r.p_value);
+      }
+      return j;
+    });
+    json comparisons = json::array();
+    for (size_t c = 1; c < nc; ++c) {
+      json cmp = {{"cell", spec.cells[c].name}, {"control", spec.cells[0].name}};
+      cmp["plays_per_member"] = Guard([&]() -> json {
+        json j = WelchJson(Welch(ppm[0], ppm[c]));
+        j["cuped"] = Guard([&]() -> json {
+          CupedResult r = Cuped(ppm[0], pre[0], ppm[c], pre[c]);
+          json k = WelchJson(r.adjusted);
+          k["theta"] = Num(r.theta);
+          k["variance_reduction"] = Num(r.variance_reduction);
+          return k;
+        });
+        j["sequential_p_value"] = Guard([&]() -> json {
+          // Members in order of first exposure; a peek after every 1% of them.
+          SequentialTest seq;
+          const size_t total = ppm[0].size() + ppm[c].size();
+          const size_t step = std::max<size_t>(1, total / 100);
+          size_t seen = 0;
+          for (const Member* m : order) {
+            if (m->cell != 0 && m->cell != c) continue;
+            seq.Add(m->cell == 0 ? 0 : 1, static_cast<double>(m->plays));
+            if (++seen % step == 0 || seen == total) seq.Peek();
+          }
+          return Num(seq.p_value());
+        });
+        return j;
+      });
+      cmp["plays_per_exposure"] = Guard([&]() -> json { return WelchJson(Welch(ppe[0], ppe[c])); });
+      comparisons.push_back(std::move(cmp));
+    }
+    out["comparisons"] = comparisons;
+    return out;
+  }
+
+  // Interleaving.
+  uint64_t prefer[2] = {0, 0}, ties = 0, clicks[2] = {0, 0};
+  for (const Member* m : order) {
+    clicks[0] += m->clicks[0];
+    clicks[1] += m->clicks[1];
+    if (m->clicks[0] > m->clicks[1]) {
+      ++prefer[0];
+    } else if (m->clicks[1] > m->clicks[0]) {
+      ++prefer[1];
+    } else {
+      ++ties;
+    }
+  }
+  const double nm = static_cast<double>(members.size());
+  json rankers = json::array();
+  for (int r = 0; r < 2; ++r) {
+    rankers.push_back({{"name", spec.cells[r].name},
+                       {"model", spec.cells[r].model},
+                       {"plays", clicks[r]},
+                       {"members_preferring", prefer[r]},
+                       {"share_preferring", nm > 0 ? prefer[r] / nm : 0.0}});
+  }
+  out["rankers"] = rankers;
+  out["ties"] = ties;
+  out["share_ties"] = nm > 0 ? ties / nm : 0.0;
+  out["binomial"] = Guard([&]() -> json {
+    BinomialResult b = BinomialTest(prefer[1], prefer[0] + prefer[1], 0.5);
+    return {{"wins", prefer[1]},
+            {"decided", b.n},
+            {"share", Num(b.share)},
+            {"ci", {Num(b.ci_lo), Num(b.ci_hi)}},
+            {"p_value", Num(b.p_value)},
+            {"note", fmt::format("share of decided members preferring '{}' against 1/2",
+                                 spec.cells[1].name)}};
+  });
+  // Always-valid p-value of "no preference": each member +1 (prefers the second ranker), -1
+  // (prefers the first) or 0 (tie), added in order of first exposure, a peek after every 1%.
+  out["sequential_p_value"] = Guard([&]() -> json {
+    SequentialTest::Options o;
+    o.one_sample = true;
+    SequentialTest seq(o);
+    const size_t step = std::max<size_t>(1, order.size() / 100);
+    for (size_t i = 0; i < order.size(); ++i) {
+      const Member* m = order[i];
+      seq.Add(0, m->clicks[1] > m->clicks[0] ? 1.0 : m->clicks[0] > m->clicks[1] ? -1.0 : 0.0);
+      if ((i + 1) % step == 0 || i + 1 == order.size()) seq.Peek();
+    }
+    return Num(seq.p_value());
+  });
+  return out;
+}
+
+json AnalyzeFromHome(const std::string& home, const Experiment& e) {
+  AnalysisInput in;
+  in.spec = e.spec;
+  in.state = std::string(ExperimentStateName(e.record.state));
+  in.first_started_at = e.record.first_started_at;
+  const std::string xdir = home + "/experiments/exposures";
+  if (std::filesystem::exists(xdir)) {
+    ExposureLogOptions o;
+    o.read_only = true;
+    auto log = ExposureLog::Open(xdir, o);
+    log->ForEach(e.spec.name, [&](const Exposure& x) {
+      in.exposures.push_back(x);
+      return true;
+    });
+  }
+  const std::string edir = home + "/events";
+  if (!in.exposures.empty() && std::filesystem::exists(edir)) {
+    std::unordered_map<std::string, bool> exposed;
+    for (const auto& x : in.exposures) exposed[x.user] = true;
+    EventLogOptions o;
+    o.read_only = true;
+    auto events = EventLog::Open(edir, o);
+    // Per exposed member: their events, newest first, then reversed (bounded per member).
+    for (const auto& [user, unused] : exposed) {
+      auto recent = events->Recent(user, 1u << 20);
+      in.events.insert(in.events.end(), std::make_move_iterator(recent.rbegin()),
+                       std::make_move_iterator(recent.rend()));
+    }
+  }
+  return AnalyzeExperiment(in);
+}
+
+std::string FormatAnalysis(const json& a) {
+  std::string s;
+  auto pct = [](const json& v) {
+    return v.is_number() ? fmt::format("{:+.2f}%", 100 * v.get<double>()) : std::string("n/a");
+  };
+  auto share = [](const json& v) {
+    return v.is_number() ? fmt::format("{:.2f}%", 100 * v.get<double>()) : std::string("n/a");
+  };
+  auto num = [](const json& v) {
+    return v.is_number() ? fmt::format("{:.4g}", v.get<double>()) : std::string("n/a");
+  };
+  s += fmt::format("experiment {} ({}, {}): {} members, {} exposures, {} plays credited ({} not)\n",
+                   a["experiment"].get<std::string>(), a["mode"].get<std::string>(),
+                   a["state"].get<std::string>(), a["members"].get<uint64_t>(),
+                   a["exposures"].get<uint64_t>(), a["plays_credited"].get<uint64_t>(),
+                   a["plays_not_credited"].get<uint64_t>());
+  s += fmt::format("attribution window: {} s\n", a["attribution_window_seconds"].get<int64_t>());
+  if (a.contains("srm")) {
+    const json& srm = a["srm"];
+    if (srm.contains("error")) {
+      s += fmt::format("sample ratio: not testable ({})\n", srm["error"].get<std::string>());
+    } else if (srm["warning"].get<bool>()) {
+      s += "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n";
+      s += "!!! " + srm["message"].get<std::string>() + "\n";
+      s += "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n";
+    } else {
+      s += fmt::format("sample ratio: ok (chi2 {:.3f}, p {:.3g})\n", srm["chi2"].get<double>(),
+                       srm["p_value"].get<double>());
+    }
+  }
+  if (a.contains("cells")) {
+    s += fmt::format("\n{:<16} {:>8} {:>6} {:>10} {:>8} {:>14} {:>16}\n", "cell", "weight",
+                     "members", "exposures", "plays", "plays/member", "plays/exposure");
+    for (const auto& c : a["cells"]) {
+      s += fmt::format("{:<16} {:>8.3f} {:>6} {:>10} {:>8} {:>14.4f} {:>16.4f}\n",
+                       c["name"].get<std::string>(), c["weight"].get<double>(),
+                       c["members"].get<uint64_t>(), c["exposures"].get<uint64_t>(),
+                       c["plays"].get<uint64_t>(), c["plays_per_member"].get<double>(),
+                       c["plays_per_exposure"].get<double>());
+    }
+    for (const auto& cmp : a["comparisons"]) {
+      s += fmt::format("\n{} vs {}:\n", cmp["cell"].get<std::string>(),
+                       cmp["control"].get<std::string>());
+      for (const char* metric : {"plays_per_member", "plays_per_exposure"}) {
+        const json& m = cmp[metric];
+        if (m.contains("error")) {
+          s += fmt::format("  {:<20} n/a: {}\n", metric, m["error"].get<std::string>());
+          continue;
+        }
+        s += fmt::format("  {:<20} diff {} [{}, {}]  lift {} [{}, {}]  p {}\n", metric,
+                         num(m["diff"]), num(m["diff_ci"][0]), num(m["diff_ci"][1]),
+                         pct(m["rel_lift"]), pct(m["rel_ci"][0]), pct(m["rel_ci"][1]),
+                         num(m["p_value"]));
+        if (m.contains("cuped")) {
+          const json& c = m["cuped"];
+          if (c.contains("error")) {
+            s += fmt::format("    CUPED n/a: {}\n", c["error"].get<std::string>());
+          } else {
+            s += fmt::format("    CUPED: diff {} [{}, {}]  p {}  (variance reduction {})\n",
+                             num(c["diff"]), num(c["diff_ci"][0]), num(c["diff_ci"][1]),
+                             num(c["p_value"]), share(c["variance_reduction"]));
+          }
+        }
+        if (m.contains("sequential_p_value")) {
+          const json& q = m["sequential_p_value"];
+          s += fmt::format("    always-valid (mSPRT) p: {}\n",
+                           q.is_object() ? q["error"].get<std::string>() : num(q));
+        }
+      }
+    }
+  }
+  if (a.contains("rankers")) {
+    s += "\n";
+    for (const auto& r : a["rankers"]) {
+      s += fmt::format("ranker {:<16} plays {:>8}  preferred by {:>6} members ({:.1f}%)\n",
+                       r["name"].get<std::string>(), r["plays"].get<uint64_t>(),
+                       r["members_preferring"].get<uint64_t>(),
+                       100 * r["share_preferring"].get<double>());
+    }
+    s += fmt::format("ties: {} members ({:.1f}%)\n", a["ties"].get<uint64_t>(),
+                     100 * a["share_ties"].get<double>());
+    if (a.contains("sequential_p_value")) {
+      const json& q = a["sequential_p_value"];
+      s += fmt::format("always-valid (mSPRT) p of no preference: {}\n",
+                       q.is_object() ? q["error"].get<std::string>() : num(q));
+    }
+    const json& b = a["binomial"];
+    if (b.contains("error")) {
+      s += fmt::format("binomial test: n/a ({})\n", b["error"].get<std::string>());
+    } else {
+      s += fmt::format("binomial test: {} of {} decided members prefer '{}' ({} [{}, {}]), p {}\n",
+                       b["wins"].get<uint64_t>(), b["decided"].get<uint64_t>(),
+                       a["rankers"][1]["name"].get<std::string>(), share(b["share"]),
+                       share(b["ci"][0]), share(b["ci"][1]), num(b["p_value"]));
+    }
+  }
+  return s;
+}
+
+}  // namespace marquee::experiments

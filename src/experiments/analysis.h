@@ -1,0 +1,54 @@
+// Attribution and analysis of an online experiment from its exposure log and the event log
+// (`marquee experiments analyze`).
+//
+// Attribution: a play (an event that ExperimentSpec::CountsAsPlay) of member u on item i at
+// time t is credited to the latest exposure of u at time s with s <= t <= s + window whose list
+// showed i; in interleaving, to the ranker that contributed i to that list. Plays that match no
+// exposure (item not shown, before the first exposure, outside the window) are not credited.
+// Each play is credited at most once.
+//
+// Analysis per cell: members (distinct exposed users), exposures, plays credited, plays per
+// member and plays per exposure (per member: credited plays / exposures, averaged); for every
+// cell against the control (the first cell): absolute and relative lift with 95% intervals
+// (Welch), CUPED on plays per member with the member's plays before the experiment's first
+// start as covariate, and the always-valid mSPRT p-value (members added in order of their first
+// exposure, a peek after every 1% of them). A sample-ratio-mismatch chi-square test compares the
+// members per cell with the weights and warns when p < 0.001. Interleaving: per member, the
+// ranker whose items got more credited plays is preferred (ties are neither); the shares and an
+// exact binomial test of the wins against 1/2.
+//
+// Pure functions over in-memory data (AnalyzeExperiment) plus a reader of the logs; statistics
+// that are undefined for the data (e.g. fewer than 2 members in a cell) appear as
+// {"error": "..."} in their place rather than failing the whole report.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "events/event_log.h"
+#include "experiments/experiment.h"
+#include "experiments/exposure_log.h"
+
+namespace marquee::experiments {
+
+struct AnalysisInput {
+  ExperimentSpec spec;
+  std::string state;                // "draft" | "running" | "stopped" (reported only)
+  int64_t first_started_at = 0;     // end of the CUPED pre-period (0: no covariate)
+  std::vector<Exposure> exposures;  // any order
+  std::vector<StoredEvent> events;  // events of the exposed members (others are ignored)
+};
+
+// The analysis as JSON (schema in docs/experiments.md).
+nlohmann::json AnalyzeExperiment(const AnalysisInput& in);
+
+// Reads the experiment's exposures from $home/experiments/exposures and the exposed members'
+// events from $home/events (read-only views; allowed while a server runs) and analyses them.
+nlohmann::json AnalyzeFromHome(const std::string& home, const Experiment& e);
+
+// The readable report of AnalyzeExperiment's JSON.
+std::string FormatAnalysis(const nlohmann::json& analysis);
+
+}  // namespace marquee::experiments

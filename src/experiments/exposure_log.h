@@ -1,0 +1,99 @@
+// ExposureLog: every experiment exposure (which member saw which cell's list, when, and for
+// interleaving which ranker contributed each item), in an embedded RocksDB under
+// $home/experiments/exposures (docs/formats/exposures.md), written through DurableLog (the
+// event log's group-commit writer: one fsynced WriteBatch per group).
+//
+// Durability contract: Record() is asynchronous. It appends the exposure to an in-memory buffer
+// (one mutex, no syscall) and returns; a flusher thread wakes every flush_interval, encodes the
+// buffer and writes it as one fsynced group commit. The /v1/recommend response does NOT wait for
+// that fsync: waiting would add a disk flush to every experiment request (milliseconds against a
+// sub-millisecond recommendation), and waking a writer per request costs a context switch. The
+// buffer is bounded (max_queue exposures): when it is full the exposure is dropped and counted
+// (dropped()), never blocking serving. A crash can therefore lose the exposures of the last
+// flush interval plus one fsync (about 100 ms of traffic by default); a clean shutdown (SIGTERM,
+// the destructor) writes everything buffered.
+//
+// First exposures: the first exposure of each (experiment, member) is marked `first` and a
+// marker key is stored with it, so the mark survives restarts (decided on the flusher thread,
+// so the request path never reads the database).
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace marquee {
+class DurableLog;
+}
+
+namespace marquee::experiments {
+
+inline constexpr uint8_t kNoRanker = 255;
+
+struct Exposure {
+  std::string experiment;
+  std::string cell;  // A/B: the member's cell; interleave: the first cell (both rankers shown)
+  std::string user;
+  int64_t ts = 0;  // Unix seconds
+  bool first = false;
+  std::vector<std::string> items;  // shown, in order
+  std::vector<uint8_t> rankers;    // interleave: index of the cell that contributed each item
+  uint64_t seq = 0;                // assigned by the log
+};
+
+struct ExposureLogOptions {
+  bool sync = true;
+  size_t max_queue = 100000;  // exposures buffered before new ones are dropped
+  std::chrono::milliseconds flush_interval{100};
+  bool read_only = false;  // a consistent view for analysis while a server writes
+};
+
+class ExposureLog {
+ public:
+  // Opens (creating) the log in `dir` ($home/experiments/exposures).
+  static std::unique_ptr<ExposureLog> Open(const std::string& dir, ExposureLogOptions options = {});
+  ~ExposureLog();  // drains the queue
+
+  // Queues `e` (ts and the item list as given); sets e.first as described above. Returns false
+  // when the exposure was dropped because the queue is full.
+  bool Record(Exposure e);
+  // Blocks until everything recorded before the call is durable; rethrows a write error.
+  void Flush();
+
+  // The exposures of `experiment` in time order; `fn` returning false stops the scan.
+  void ForEach(std::string_view experiment, const std::function<bool(const Exposure&)>& fn) const;
+
+  uint64_t recorded() const { return recorded_.load(); }
+  uint64_t dropped() const { return dropped_.load(); }
+  uint64_t failed() const { return failed_.load(); }  // lost to write errors
+
+ private:
+  explicit ExposureLog(std::unique_ptr<DurableLog> log, ExposureLogOptions options);
+  // Writes everything buffered as one group commit (blocking); serialised by drain_mu_. Write
+  // errors are logged and counted in failed(), and rethrown when `rethrow`.
+  void Drain(bool rethrow);
+
+  std::unique_ptr<DurableLog> log_;
+  ExposureLogOptions options_;
+  std::mutex mu_;  // guards buffer_ and stop_
+  std::vector<Exposure> buffer_;
+  bool stop_ = false;
+  std::condition_variable cv_;
+  std::mutex drain_mu_;                   // one Drain at a time; guards seen_
+  std::unordered_set<std::string> seen_;  // "experiment\0user" known to have a first exposure
+  std::atomic<uint64_t> recorded_{0}, dropped_{0}, failed_{0};
+  std::thread flusher_;
+};
+
+}  // namespace marquee::experiments

@@ -1,0 +1,170 @@
+// marquee experiments create|start|stop|list|show|analyze: online experiments in the registry
+// (src/experiments/experiment.h) and their analysis (src/experiments/analysis.h). Thin.
+#include <cstdio>
+#include <ctime>
+
+#include "commands.h"
+#include "data/catalog.h"
+#include "experiments/analysis.h"
+#include "experiments/experiment.h"
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "registry/registry.h"
+
+namespace marquee::cli {
+namespace {
+
+using json = nlohmann::json;
+namespace ex = experiments;
+
+int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+void PrintExperiment(const ex::Experiment& e) {
+  const auto& s = e.spec;
+  std::printf("experiment %s (%s): %s\n", s.name.c_str(), std::string(ex::ModeName(s.mode)).c_str(),
+              std::string(ExperimentStateName(e.record.state)).c_str());
+  if (!s.description.empty()) std::printf("  %s\n", s.description.c_str());
+  std::printf("  salt %s, attribution window %lld s, plays: %s\n", s.salt.c_str(),
+              static_cast<long long>(s.attribution_window),
+              s.event_types.empty()
+                  ? "every event with value > 0"
+                  : fmt::format("events of type {}", fmt::join(s.event_types, ", ")).c_str());
+  for (const auto& c : s.cells) {
+    std::printf("  cell %-16s weight %.4f  model %s\n", c.name.c_str(), c.weight, c.model.c_str());
+  }
+  std::printf("  created %s, first started %s, changed %s\n",
+              FormatUnixTime(e.record.created_at).c_str(),
+              FormatUnixTime(e.record.first_started_at).c_str(),
+              FormatUnixTime(e.record.updated_at).c_str());
+}
+
+}  // namespace
+
+void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
+  CLI::App& exps = SharedSubcommand(app, "experiments", "Online experiments (A/B, interleaving)");
+
+  {
+    auto file = std::make_shared<std::string>();
+    auto as_json = std::make_shared<bool>(false);
+    CLI::App* c = exps.add_subcommand(
+        "create",
+        "Store an experiment defined in TOML as a draft (docs/experiments.md).\n\n"
+        "Example:\n  marquee experiments create recs-ab.toml");
+    c->add_option("file", *file, "Experiment definition (TOML)")->required();
+    c->add_flag("--json", *as_json, "One JSON object on stdout");
+    c->callback([file, as_json, &g] {
+      Registry reg(ResolveHome(g.home));
+      const std::string text = Env::Default()->ReadFile(*file);
+      ex::ExperimentSpec spec = ex::ParseExperimentToml(text, *file);
+      ex::Experiment e = ex::CreateExperiment(reg, spec, text, Now());
+      if (*as_json) {
+        PrintJson(ex::ExperimentJson(e).dump());
+      } else {
+        PrintExperiment(e);
+        std::printf("start it with: marquee experiments start %s\n", e.spec.name.c_str());
+      }
+    });
+  }
+  for (const bool start : {true, false}) {
+    auto name = std::make_shared<std::string>();
+    auto as_json = std::make_shared<bool>(false);
+    CLI::App* c = exps.add_subcommand(
+        start ? "start" : "stop",
+        start ? "Start (or restart) an experiment: servers begin assigning and logging within\n"
+                "their poll interval. Assignment is a hash, so a restart keeps every member's "
+                "cell."
+              : "Stop a running experiment: servers answer its requests from the control cell\n"
+                "without logging. `start` resumes it; the history keeps every change.");
+    c->add_option("name", *name, "Experiment name")->required();
+    c->add_flag("--json", *as_json, "One JSON object on stdout");
+    c->callback([name, as_json, start, &g] {
+      Registry reg(ResolveHome(g.home));
+      ex::Experiment e = start ? ex::StartExperiment(reg.store(), *name, Now())
+                               : ex::StopExperiment(reg.store(), *name, Now());
+      if (*as_json) {
+        PrintJson(ex::ExperimentJson(e).dump());
+      } else {
+        std::printf("experiment %s: %s\n", name->c_str(),
+                    std::string(ExperimentStateName(e.record.state)).c_str());
+      }
+    });
+  }
+  {
+    auto as_json = std::make_shared<bool>(false);
+    CLI::App* c = exps.add_subcommand("list", "List experiments, oldest first");
+    c->add_flag("--json", *as_json, "One JSON object on stdout");
+    c->callback([as_json, &g] {
+      Registry reg(ResolveHome(g.home));
+      auto all = ex::ListExperiments(reg.store());
+      if (*as_json) {
+        json arr = json::array();
+        for (const auto& e : all) arr.push_back(ex::ExperimentJson(e));
+        PrintJson(json{{"experiments", arr}}.dump());
+        return;
+      }
+      std::printf("%-28s %-10s %-8s %-6s %s\n", "NAME", "MODE", "STATE", "CELLS", "CREATED");
+      for (const auto& e : all) {
+        std::printf("%-28s %-10s %-8s %-6zu %s\n", e.spec.name.c_str(),
+                    std::string(ex::ModeName(e.spec.mode)).c_str(),
+                    std::string(ExperimentStateName(e.record.state)).c_str(), e.spec.cells.size(),
+                    FormatUnixTime(e.record.created_at).c_str());
+      }
+    });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto as_json = std::make_shared<bool>(false);
+    CLI::App* c = exps.add_subcommand("show", "An experiment's definition, state and history");
+    c->add_option("name", *name, "Experiment name")->required();
+    c->add_flag("--json", *as_json, "One JSON object on stdout");
+    c->callback([name, as_json, &g] {
+      Registry reg(ResolveHome(g.home));
+      ex::Experiment e = ex::GetExperiment(reg.store(), *name);
+      auto history = reg.store().ExperimentHistory(*name);
+      if (*as_json) {
+        json j = ex::ExperimentJson(e);
+        j["history"] = json::array();
+        for (const auto& h : history) {
+          j["history"].push_back({{"action", h.action},
+                                  {"from", ExperimentStateName(h.from)},
+                                  {"to", ExperimentStateName(h.to)},
+                                  {"at", h.at}});
+        }
+        j["source"] = e.record.source;
+        PrintJson(j.dump());
+        return;
+      }
+      PrintExperiment(e);
+      for (const auto& h : history) {
+        std::printf("  %s  %-5s %s -> %s\n", FormatUnixTime(h.at).c_str(), h.action.c_str(),
+                    std::string(ExperimentStateName(h.from)).c_str(),
+                    std::string(ExperimentStateName(h.to)).c_str());
+      }
+    });
+  }
+  {
+    auto name = std::make_shared<std::string>();
+    auto as_json = std::make_shared<bool>(false);
+    CLI::App* c = exps.add_subcommand(
+        "analyze",
+        "Attribute plays to exposures and report per cell: members, exposures, plays per\n"
+        "member and per exposure, lifts with 95% intervals (Welch), CUPED, always-valid mSPRT\n"
+        "p-values and the sample-ratio-mismatch check; interleaving: ranker preference shares\n"
+        "with a binomial test. Reads the logs read-only (fine while a server runs).");
+    c->add_option("name", *name, "Experiment name")->required();
+    c->add_flag("--json", *as_json, "One JSON object on stdout");
+    c->callback([name, as_json, &g] {
+      const std::string home = ResolveHome(g.home);
+      Registry reg(home);
+      ex::Experiment e = ex::GetExperiment(reg.store(), *name);
+      json a = ex::AnalyzeFromHome(home, e);
+      if (*as_json) {
+        PrintJson(a.dump());
+      } else {
+        std::fputs(ex::FormatAnalysis(a).c_str(), stdout);
+      }
+    });
+  }
+}
+
+}  // namespace marquee::cli
