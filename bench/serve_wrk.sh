@@ -6,7 +6,9 @@
 #   bench/serve_wrk.sh [BUILD_DIR]     (default build/release; needs ../shared/data/movielens-100k)
 #
 # Env: DURATION (default 10s), CONNS (default 32), THREADS (wrk threads, default 2),
-#      SERVE_THREADS (marquee io threads, default nproc), SKIP_IALS=1 to skip the 100k catalogue.
+#      SERVE_THREADS (marquee io threads and nginx workers, default nproc), SKIP_IALS=1 to skip
+#      the 100k catalogue, PIN=1 to give the server (marquee or nginx, 1 thread / worker) CPU 0
+#      and wrk (1 thread) CPU 1, so client and server never compete for a core.
 # Exits 77 (skip) when wrk or nginx is missing. Takes /tmp/marquee-bench.lock while it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,11 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 SERVE_THREADS=${SERVE_THREADS:-$(nproc)}
+SRV_PIN=()
+CLI_PIN=()
+if [ "${PIN:-0}" = 1 ]; then
+  SERVE_THREADS=1 THREADS=1 SRV_PIN=(taskset -c 0) CLI_PIN=(taskset -c 1)
+fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 command -v wrk >/dev/null || { echo "serve_wrk: wrk is not installed (apt-get install wrk)" >&2; exit 77; }
 [ -x "$NGINX" ] || { echo "serve_wrk: nginx is not installed (apt-get install nginx-light)" >&2; exit 77; }
@@ -27,12 +34,13 @@ HOME_DIR=$OUT/home
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -f /tmp/marquee-bench.lock
+  [ "$have_lock" = 1 ] && rmdir /tmp/marquee-bench.lock 2>/dev/null
   rm -rf "$OUT"
 }
-while [ -e /tmp/marquee-bench.lock ]; do sleep 20; done
-touch /tmp/marquee-bench.lock
+have_lock=0
 trap cleanup EXIT
+while ! mkdir /tmp/marquee-bench.lock 2>/dev/null; do sleep 15; done
+have_lock=1
 
 q() { "$BIN" --home "$HOME_DIR" -q "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -75,7 +83,7 @@ TOML
 fi
 
 PORT=$(free_port)
-"$BIN" --home "$HOME_DIR" -q --threads "$SERVE_THREADS" serve --port "$PORT" "${models[@]}" \
+"${SRV_PIN[@]}" "$BIN" --home "$HOME_DIR" -q --threads "$SERVE_THREADS" serve --port "$PORT" "${models[@]}" \
   --poll-interval 0 2>"$OUT/serve.log" &
 pids+=($!)
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -101,8 +109,8 @@ bytes=${#sample}
 
 run_wrk() {  # LABEL ARGS...
   local label=$1; shift
-  echo "\$ wrk -t$THREADS -c$CONNS -d$DURATION --latency $*" >"$OUT/$label.txt"
-  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" >>"$OUT/$label.txt" 2>&1
+  echo "\$ ${CLI_PIN[*]} wrk -t$THREADS -c$CONNS -d$DURATION --latency $*" >"$OUT/$label.txt"
+  "${CLI_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" >>"$OUT/$label.txt" 2>&1
   cat "$OUT/$label.txt"
 }
 rps() { awk '/Requests\/sec/ {print $2}' "$OUT/$1.txt"; }
@@ -110,6 +118,25 @@ p99() { awk '$1 == "99%" {print $2}' "$OUT/$1.txt"; }
 
 echo "== marquee /v1/recommend, EASE on ML-100K (response $bytes bytes)"
 run_wrk marquee-ease -s "$OUT/ml100k-ease.lua" "http://127.0.0.1:$PORT/v1/recommend"
+# The same users sent as anonymous histories (their full ML-100K rows): every request is folded
+# in and scored (the known-user score cache cannot serve them).
+python3 - "$DATA/movielens-100k/u.data" "$OUT/ml100k-fold.lua" <<'PY'
+import collections, json, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    u, i, _, _ = line.split("\t")
+    rows[u].append(i)
+with open(sys.argv[2], "w") as f:
+    f.write("local bodies = {}\n")
+    for u in sorted(rows, key=int):
+        body = json.dumps({"model": "ml100k-ease@production", "history": rows[u], "k": 10})
+        f.write("bodies[#bodies + 1] = '" + body + "'\n")
+    f.write("math.randomseed(42)\nrequest = function()\n"
+            "  return wrk.format('POST', '/v1/recommend', {['Content-Type'] = 'application/json'},"
+            " bodies[math.random(#bodies)])\nend\n")
+PY
+echo "== marquee /v1/recommend, EASE on ML-100K, anonymous histories (fold-in, scored per request)"
+run_wrk marquee-ease-fold -s "$OUT/ml100k-fold.lua" "http://127.0.0.1:$PORT/v1/recommend"
 if [ "${SKIP_IALS:-0}" != 1 ]; then
   # user ids of the synthetic generator are u1..uN (src/data/synthetic.cc); the first 5000
   seq 1 5000 | sed 's/^/u/' >"$OUT/synth-users.txt"
@@ -162,7 +189,7 @@ http {
   }
 }
 CONF
-"$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>"$OUT/nginx/stderr" &
+"${SRV_PIN[@]}" "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>"$OUT/nginx/stderr" &
 pids+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NPORT/recommend.json" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$NPORT/recommend.json" >/dev/null || { echo "nginx does not serve the file" >&2; cat "$OUT/nginx/error.log" >&2; exit 1; }
@@ -172,8 +199,9 @@ run_wrk nginx "http://127.0.0.1:$NPORT/recommend.json"
 echo
 echo "| server | route | model | conns | req/s | p99 |"
 echo "|---|---|---|---|---|---|"
-echo "| marquee | /v1/recommend | EASE, ML-100K (1,682 items) | $CONNS | $(rps marquee-ease) | $(p99 marquee-ease) |"
+echo "| marquee | /v1/recommend | EASE, ML-100K (1,682 items), known users | $CONNS | $(rps marquee-ease) | $(p99 marquee-ease) |"
+echo "| marquee | /v1/recommend | EASE, ML-100K, anonymous histories (fold-in) | $CONNS | $(rps marquee-ease-fold) | $(p99 marquee-ease-fold) |"
 [ "${SKIP_IALS:-0}" = 1 ] || echo "| marquee | /v1/recommend | iALS 128f, 100k items | $CONNS | $(rps marquee-ials) | $(p99 marquee-ials) |"
 echo "| nginx | static ${bytes} B file | - | $CONNS | $(rps nginx) | $(p99 nginx) |"
 echo "| marquee | /v1/events (1,000 per request) | - | $CONNS | $(rps marquee-events) (x1000 events/s) | $(p99 marquee-events) |"
-python3 -c "import sys; m=float(sys.argv[1]); n=float(sys.argv[2]); print(f'marquee/nginx throughput ratio (ML-100K): {m/n:.2f}')" "$(rps marquee-ease)" "$(rps nginx)"
+python3 -c "import sys; m=float(sys.argv[1]); f=float(sys.argv[2]); n=float(sys.argv[3]); print(f'marquee/nginx throughput ratio (ML-100K): known users {m/n:.2f}, anonymous histories {f/n:.2f}')" "$(rps marquee-ease)" "$(rps marquee-ease-fold)" "$(rps nginx)"

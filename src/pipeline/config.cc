@@ -124,6 +124,27 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
     c.tabular = std::move(t);
     return c;
   }
+  if (root.contains("model") && root["model"].is_object() &&
+      root["model"].value("family", nlohmann::json()).is_string() &&
+      bandit::IsBanditFamily(root["model"]["family"].get<std::string>())) {
+    auto b = std::make_shared<bandit::BanditTrainConfig>(
+        bandit::ParseBanditConfig(root, base_dir, stem));
+    c.family = b->policy.family;
+    c.model_name = b->model_name;
+    c.model_params = b->policy.params;
+    c.model_seed = b->policy.seed;
+    c.metrics = b->estimators;
+    c.data.dataset = b->dataset;
+    c.data.train = b->train;
+    c.data.read.format = "bandit-jsonl";
+    c.split.protocol = "bandit-" + b->protocol;
+    c.split.seed = b->split_seed;
+    c.split.test_fraction = b->test_fraction;
+    c.refit = b->refit;
+    c.threads = b->threads;
+    c.bandit = std::move(b);
+    return c;
+  }
   {
     ConfigSection s(root, "data");
     c.data.dataset = s.String("dataset", "");

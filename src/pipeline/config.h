@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bandits/train.h"
 #include "data/readers.h"
 #include "eval/split.h"
 #include "tabular/train.h"
@@ -39,6 +40,9 @@ struct TrainConfig {
   // The fields above then carry only what the registry records: family, model_name,
   // model_params, metrics, data.dataset / data.train, split.protocol and split.seed.
   std::shared_ptr<const TabularTrainConfig> tabular;
+  // Set for a bandit policy family (uniform, epsilon-greedy, softmax, linucb, lints): the
+  // bandit job's config (src/bandits/train.h); the fields above carry what the registry records.
+  std::shared_ptr<const bandit::BanditTrainConfig> bandit;
 };
 
 // Parses TOML text. `origin` (the file path, or "<string>") resolves relative paths and names

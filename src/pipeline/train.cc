@@ -4,6 +4,7 @@
 
 #include <unordered_map>
 
+#include "bandits/train.h"
 #include "common/log.h"
 #include "data/catalog.h"
 #include "data/readers.h"
@@ -79,6 +80,8 @@ std::vector<std::string> ItemIds(const Dataset& ds) {
 nlohmann::json RunTraining(const TrainConfig& c, const TrainOptions& o) {
   // [model] family = "xgboost": the tabular job (src/tabular/train.h).
   if (c.tabular) return RunTabularTraining(*c.tabular, o.home, o.ctx);
+  // A bandit policy family: the bandit job (src/bandits/train.h).
+  if (c.bandit) return bandit::RunBanditTraining(*c.bandit, o.home, o.ctx);
   Env* env = o.ctx.env != nullptr ? o.ctx.env : Env::Default();
   Context ctx = o.ctx;
   ctx.env = env;
@@ -191,7 +194,8 @@ nlohmann::json RunTraining(const TrainConfig& c, const TrainOptions& o) {
 }
 
 std::string FormatTrainReport(const nlohmann::json& r) {
-  if (r.contains("task")) return FormatTabularReport(r);  // a tabular model's result
+  if (r.contains("task")) return FormatTabularReport(r);           // a tabular model's result
+  if (r.contains("bandit")) return bandit::FormatBanditReport(r);  // a bandit policy's result
   std::string out;
   const auto& d = r["dataset"];
   std::string dname = d["name"].get<std::string>();

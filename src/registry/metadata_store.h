@@ -128,6 +128,35 @@ struct AliasMove {
   int64_t at = 0;
 };
 
+// An online experiment (src/experiments/experiment.h parses and validates its definition; the
+// store keeps it as JSON and enforces only the state machine).
+enum class ExperimentState { kDraft, kRunning, kStopped };
+std::string_view ExperimentStateName(ExperimentState s);
+// kInvalidArgument for an unknown name.
+ExperimentState ParseExperimentState(std::string_view name);
+
+struct ExperimentRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string mode;  // "ab" | "interleave"
+  std::string salt;
+  nlohmann::json definition = nlohmann::json::object();  // the parsed definition (cells, ...)
+  std::string source;                                    // the TOML text as given
+  ExperimentState state = ExperimentState::kDraft;
+  int64_t created_at = 0;
+  int64_t first_started_at = 0;  // 0 until the first start (the CUPED pre-period ends here)
+  int64_t updated_at = 0;        // the latest state change
+};
+
+// One state change: "start" (draft|stopped -> running) or "stop" (running -> stopped).
+struct ExperimentStateChange {
+  int64_t id = 0;  // increasing with time
+  std::string action;
+  ExperimentState from = ExperimentState::kDraft;
+  ExperimentState to = ExperimentState::kRunning;
+  int64_t at = 0;
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -192,6 +221,21 @@ class MetadataStore {
   // Returns false if there was no such tag.
   virtual bool RemoveTag(const std::string& model, int64_t version, const std::string& key) = 0;
   virtual std::map<std::string, std::string> GetTags(const std::string& model, int64_t version) = 0;
+
+  // --- experiments
+  // Inserts a draft experiment; kAlreadyExists when the name is taken.
+  virtual ExperimentRecord CreateExperiment(const ExperimentRecord& e) = 0;
+  virtual std::optional<ExperimentRecord> GetExperiment(const std::string& name) = 0;
+  // Oldest first.
+  virtual std::vector<ExperimentRecord> ListExperiments() = 0;
+  // Compare-and-set: moves experiment `name` from `change.from` to `change.to` only if it is
+  // still in `change.from`, sets first_started_at on the first start, and appends the change to
+  // the history, atomically. kNotFound for an unknown experiment; kFailedPrecondition naming
+  // the current state otherwise.
+  virtual void ChangeExperimentState(const std::string& name,
+                                     const ExperimentStateChange& change) = 0;
+  // Oldest first.
+  virtual std::vector<ExperimentStateChange> ExperimentHistory(const std::string& name) = 0;
 
   // --- artifacts
   // Every artifact digest a version or a run refers to.

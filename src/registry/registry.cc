@@ -9,8 +9,11 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <random>
 #include <set>
 
+#include "bandits/policy.h"
+#include "bandits/train.h"
 #include "common/sha256.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
@@ -572,6 +575,26 @@ std::vector<std::string> Registry::SmokeTest(const VersionRecord& v) {
       for (auto& c : TabularSmokeTest(artifacts_.PathFor(v.artifact), env_)) {
         checks.push_back(std::move(c));
       }
+      return checks;
+    }
+    if (bandit::IsBanditFamily(v.family)) {  // a bandit policy (src/bandits/policy.h)
+      auto p = bandit::LoadPolicy(artifacts_.PathFor(v.artifact), env_);
+      if (p->family() != v.family) {
+        Fail(ErrorCode::kCorruption, "the artifact holds a {} policy, the version says {}",
+             p->family(), v.family);
+      }
+      bandit::DecisionInput in;
+      in.actions = {{"smoke-a", {}}, {"smoke-b", {}}};
+      std::mt19937_64 rng(1);
+      const std::vector<double> probs = p->Probabilities(in, rng);
+      double sum = 0;
+      for (double x : probs) sum += std::isfinite(x) && x >= 0 ? x : 1e9;
+      if (probs.size() != 2 || std::abs(sum - 1.0) > 1e-6) {
+        Fail(ErrorCode::kFailedPrecondition,
+             "the policy's probabilities for a two-action decision sum to {}", sum);
+      }
+      checks.push_back(
+          fmt::format("loaded ({} policy); two-action probabilities sum to 1", p->family()));
       return checks;
     }
     ModelBundle b = LoadModelBundle(artifacts_.PathFor(v.artifact), env_);

@@ -114,8 +114,32 @@ CREATE TABLE tags (
   PRIMARY KEY (model_id, version, key)
 );
 )sql",
+    // 1 -> 2: online experiments (src/experiments/experiment.h).
+    R"sql(
+CREATE TABLE experiments (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  name             TEXT NOT NULL UNIQUE,
+  mode             TEXT NOT NULL CHECK (mode IN ('ab', 'interleave')),
+  salt             TEXT NOT NULL,
+  definition       TEXT NOT NULL DEFAULT '{}',
+  source           TEXT NOT NULL DEFAULT '',
+  state            TEXT NOT NULL CHECK (state IN ('draft', 'running', 'stopped')),
+  created_at       INTEGER NOT NULL,
+  first_started_at INTEGER,
+  updated_at       INTEGER NOT NULL
+);
+CREATE TABLE experiment_history (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  experiment_id INTEGER NOT NULL REFERENCES experiments (id),
+  action        TEXT NOT NULL CHECK (action IN ('start', 'stop')),
+  from_state    TEXT NOT NULL,
+  to_state      TEXT NOT NULL,
+  at            INTEGER NOT NULL
+);
+CREATE INDEX experiment_history_by_experiment ON experiment_history (experiment_id, id);
+)sql",
 };
-const char* const kMigrationNames[] = {"initial schema"};
+const char* const kMigrationNames[] = {"initial schema", "online experiments"};
 constexpr int kNumMigrations = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 static_assert(kNumMigrations == kRegistrySchemaVersion);
 
@@ -656,6 +680,99 @@ class SqliteStore final : public MetadataStore {
     return out;
   }
 
+  // --- experiments
+
+  ExperimentRecord CreateExperiment(const ExperimentRecord& e) override {
+    ExperimentRecord out = e;
+    Atomically([&] {
+      Use c(Q("SELECT 1 FROM experiments WHERE name = ?"));
+      c->Bind(1, e.name);
+      if (c->Step()) Fail(ErrorCode::kAlreadyExists, "an experiment named '{}' exists", e.name);
+      Use s(
+          Q("INSERT INTO experiments (name, mode, salt, definition, source, state, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, 'draft', ?, ?)"));
+      s->Bind(1, e.name).Bind(2, e.mode).Bind(3, e.salt).Bind(4, Dump(e.definition));
+      s->Bind(5, e.source).Bind(6, e.created_at).Bind(7, e.created_at);
+      s->Run();
+      out.id = sqlite3_last_insert_rowid(db_);
+      out.state = ExperimentState::kDraft;
+      out.first_started_at = 0;
+      out.updated_at = e.created_at;
+    });
+    return out;
+  }
+
+  std::optional<ExperimentRecord> GetExperiment(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    Use s(Q(std::string(kExperimentSelect) + " WHERE name = ?"));
+    s->Bind(1, name);
+    if (!s->Step()) return std::nullopt;
+    return ExperimentFromRow(*s);
+  }
+
+  std::vector<ExperimentRecord> ListExperiments() override {
+    std::lock_guard lock(mu_);
+    Use s(Q(std::string(kExperimentSelect) + " ORDER BY id"));
+    std::vector<ExperimentRecord> out;
+    while (s->Step()) out.push_back(ExperimentFromRow(*s));
+    return out;
+  }
+
+  void ChangeExperimentState(const std::string& name,
+                             const ExperimentStateChange& change) override {
+    Atomically([&] {
+      Use c(Q("SELECT id, state FROM experiments WHERE name = ?"));
+      c->Bind(1, name);
+      if (!c->Step()) Fail(ErrorCode::kNotFound, "no experiment named '{}'", name);
+      const int64_t id = c->Int(0);
+      const std::string state = c->Text(1);
+      if (state != ExperimentStateName(change.from)) {
+        Fail(ErrorCode::kFailedPrecondition, "experiment '{}' is {}, not {}", name, state,
+             ExperimentStateName(change.from));
+      }
+      {
+        Use u(
+            Q("UPDATE experiments SET state = ?, updated_at = ?, first_started_at = "
+              "CASE WHEN first_started_at IS NULL AND ? = 'running' THEN ? "
+              "ELSE first_started_at END WHERE id = ?"));
+        u->Bind(1, ExperimentStateName(change.to)).Bind(2, change.at);
+        u->Bind(3, ExperimentStateName(change.to)).Bind(4, change.at).Bind(5, id);
+        u->Run();
+      }
+      Use h(
+          Q("INSERT INTO experiment_history (experiment_id, action, from_state, to_state, at) "
+            "VALUES (?, ?, ?, ?, ?)"));
+      h->Bind(1, id).Bind(2, change.action).Bind(3, ExperimentStateName(change.from));
+      h->Bind(4, ExperimentStateName(change.to)).Bind(5, change.at);
+      h->Run();
+    });
+  }
+
+  std::vector<ExperimentStateChange> ExperimentHistory(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    std::vector<ExperimentStateChange> out;
+    Read([&] {
+      Use c(Q("SELECT id FROM experiments WHERE name = ?"));
+      c->Bind(1, name);
+      if (!c->Step()) Fail(ErrorCode::kNotFound, "no experiment named '{}'", name);
+      const int64_t id = c->Int(0);
+      Use s(
+          Q("SELECT id, action, from_state, to_state, at FROM experiment_history "
+            "WHERE experiment_id = ? ORDER BY id"));
+      s->Bind(1, id);
+      while (s->Step()) {
+        ExperimentStateChange h;
+        h.id = s->Int(0);
+        h.action = s->Text(1);
+        h.from = ParseExperimentState(s->Text(2));
+        h.to = ParseExperimentState(s->Text(3));
+        h.at = s->Int(4);
+        out.push_back(std::move(h));
+      }
+    });
+    return out;
+  }
+
   std::set<std::string> ReferencedArtifacts() override {
     std::lock_guard lock(mu_);
     std::set<std::string> out;
@@ -892,6 +1009,25 @@ class SqliteStore final : public MetadataStore {
     return m;
   }
 
+  static constexpr const char* kExperimentSelect =
+      "SELECT id, name, mode, salt, definition, source, state, created_at, first_started_at, "
+      "updated_at FROM experiments";
+
+  static ExperimentRecord ExperimentFromRow(Stmt& s) {
+    ExperimentRecord e;
+    e.id = s.Int(0);
+    e.name = s.Text(1);
+    e.mode = s.Text(2);
+    e.salt = s.Text(3);
+    e.definition = ParseJson(s.Text(4), "experiment definition");
+    e.source = s.Text(5);
+    e.state = ParseExperimentState(s.Text(6));
+    e.created_at = s.Int(7);
+    e.first_started_at = s.IsNull(8) ? 0 : s.Int(8);
+    e.updated_at = s.Int(9);
+    return e;
+  }
+
   static VersionRecord VersionFromRow(Stmt& s) {
     VersionRecord v;
     v.model_name = s.Text(0);
@@ -940,6 +1076,26 @@ RunStatus ParseRunStatus(std::string_view name) {
   if (name == "interrupted") return RunStatus::kInterrupted;
   Fail(ErrorCode::kInvalidArgument,
        "unknown run status '{}' (running, completed, failed, interrupted)", name);
+}
+
+std::string_view ExperimentStateName(ExperimentState s) {
+  switch (s) {
+    case ExperimentState::kDraft:
+      return "draft";
+    case ExperimentState::kRunning:
+      return "running";
+    case ExperimentState::kStopped:
+      return "stopped";
+  }
+  return "draft";
+}
+
+ExperimentState ParseExperimentState(std::string_view name) {
+  if (name == "draft") return ExperimentState::kDraft;
+  if (name == "running") return ExperimentState::kRunning;
+  if (name == "stopped") return ExperimentState::kStopped;
+  Fail(ErrorCode::kInvalidArgument, "unknown experiment state '{}' (draft, running, stopped)",
+       name);
 }
 
 std::optional<double> RunRecord::metric(std::string_view name) const {

@@ -4,13 +4,15 @@
 
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -29,15 +31,23 @@ class Session;
 class HttpServer::Impl {
  public:
   Impl(HttpServerOptions o, Service* service, ServingMetrics* metrics)
-      : options_(std::move(o)),
-        service_(service),
-        metrics_(metrics),
-        ioc_(std::max(1, options_.threads)),
-        acceptor_(asio::make_strand(ioc_)) {}
+      : options_(std::move(o)), service_(service), metrics_(metrics) {
+    // One io_context per thread (each run by exactly one thread, hence concurrency hint 1): a
+    // connection lives on one context, so its handlers are serialised without a strand and
+    // threads never contend on a shared handler queue.
+    for (int i = 0; i < std::max(1, options_.threads); ++i) {
+      iocs_.push_back(std::make_unique<asio::io_context>(1));
+      guards_.emplace_back(asio::make_work_guard(*iocs_.back()));
+    }
+    acceptor_.emplace(*iocs_[0]);
+  }
 
   void Start();
   void Accept();
   void Shutdown();
+  void ReleaseContexts() {
+    for (auto& g : guards_) g.reset();
+  }
   void Wait() {
     for (auto& t : threads_) {
       if (t.joinable()) t.join();
@@ -50,8 +60,11 @@ class HttpServer::Impl {
   HttpServerOptions options_;
   Service* service_;
   ServingMetrics* metrics_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
+  std::vector<std::unique_ptr<asio::io_context>> iocs_;
+  // Keep each context's run() going while it has no connection; released on shutdown.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  std::optional<tcp::acceptor> acceptor_;  // on iocs_[0]
+  size_t next_context_ = 0;                // round-robin for accepted connections
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   uint16_t port_ = 0;
@@ -137,7 +150,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     route_ = Service::RouteIndex(r.target);
     head_ = req.method() == http::verb::head;
-    // The handler may answer on another thread (events: once durable); hop back to the strand.
+    // The handler may answer on another thread (events: once durable); hop back to the
+    // connection's io thread.
     server_->service_->Handle(r, [self = shared_from_this()](Response resp) {
       asio::dispatch(self->stream_.get_executor(),
                      [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp)); });
@@ -152,22 +166,26 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Write(Response resp) {
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(resp.status), version_);
-    res->set(http::field::server, "marquee");
-    res->set(http::field::content_type, resp.content_type);
+    // One response in flight per connection: the message object is reused (its header storage
+    // with it) rather than allocated per request.
+    res_.clear();
+    res_.result(static_cast<http::status>(resp.status));
+    res_.version(version_);
+    res_.set(http::field::server, "marquee");
+    res_.set(http::field::content_type, resp.content_type);
     const bool keep = keep_alive_ && !server_->stopping_.load();
-    res->keep_alive(keep);
+    res_.keep_alive(keep);
     status_ = resp.status;
     if (head_) {
-      res->content_length(resp.body.size());
+      res_.body().clear();
+      res_.content_length(resp.body.size());
     } else {
-      res->body() = std::move(resp.body);
-      res->prepare_payload();
+      res_.body() = std::move(resp.body);
+      res_.prepare_payload();
     }
     stream_.expires_after(server_->options_.request_timeout);
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep](beast::error_code ec, size_t) {
+    http::async_write(stream_, res_,
+                      [self = shared_from_this(), keep](beast::error_code ec, size_t) {
                         self->OnWrite(ec, keep);
                       });
   }
@@ -190,6 +208,7 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
   bool reading_ = false;
   bool keep_alive_ = true;
   bool head_ = false;
@@ -219,25 +238,27 @@ void HttpServer::Impl::Start() {
   auto addr = asio::ip::make_address(options_.host, ec);
   if (ec) Fail(ErrorCode::kInvalidArgument, "--host '{}' is not an IP address", options_.host);
   tcp::endpoint ep(addr, options_.port);
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  acceptor_->open(ep.protocol(), ec);
+  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(ep, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     Fail(ErrorCode::kUnavailable, "cannot listen on {}:{}: {}", options_.host, options_.port,
          ec.message());
   }
-  port_ = acceptor_.local_endpoint().port();
+  port_ = acceptor_->local_endpoint().port();
   Accept();
-  for (int i = 0; i < std::max(1, options_.threads); ++i) {
-    threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& ioc : iocs_) {
+    threads_.emplace_back([ctx = ioc.get()] { ctx->run(); });
   }
 }
 
 void HttpServer::Impl::Accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket sock) {
+  // Only the acceptor's thread touches next_context_.
+  asio::io_context& target = *iocs_[next_context_++ % iocs_.size()];
+  acceptor_->async_accept(target, [this](beast::error_code ec, tcp::socket sock) {
     if (ec) {
-      if (!acceptor_.is_open() || stopping_) return;
+      if (!acceptor_->is_open() || stopping_) return;
       spdlog::warn("serve: accept failed: {}", ec.message());
     } else {
       beast::error_code ignored;
@@ -252,9 +273,9 @@ void HttpServer::Impl::Accept() {
 
 void HttpServer::Impl::Shutdown() {
   if (stopping_.exchange(true)) return;
-  asio::post(acceptor_.get_executor(), [this] {
+  asio::post(acceptor_->get_executor(), [this] {
     beast::error_code ec;
-    acceptor_.close(ec);
+    acceptor_->close(ec);
   });
   std::vector<std::shared_ptr<Session>> live;
   {
@@ -270,11 +291,13 @@ void HttpServer::Impl::Shutdown() {
     spdlog::warn("serve: {} connections still open after the grace period; closing them",
                  sessions_.size());
     lock.unlock();
-    ioc_.stop();
+    for (auto& ioc : iocs_) ioc->stop();
     return;
   }
   lock.unlock();
-  // Nothing is left to run: the io threads return on their own once the acceptor's handler ran.
+  // Every connection is gone: once the guards are released the io threads return on their own
+  // (after the acceptor's close handler ran).
+  ReleaseContexts();
 }
 
 HttpServer::HttpServer(HttpServerOptions options, Service* service, ServingMetrics* metrics)

@@ -1,5 +1,6 @@
 // HttpServer: the asynchronous HTTP/1.1 transport of `marquee serve`, on Boost.Beast/Asio.
-// N io threads run one io_context; each connection is a strand-serialised session that reads
+// N io threads each run their own io_context; each connection lives on one of them (accepted
+// round-robin), so its session is serialised without a strand. A session reads
 // one request, hands it to the Service, writes the response and reads the next (keep-alive;
 // pipelined requests are answered in order because the read buffer keeps the bytes that follow
 // a request). No thread per connection; a slow client only holds its own socket.

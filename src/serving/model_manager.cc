@@ -19,7 +19,7 @@ std::span<const uint32_t> ServableModel::TrainingItems(uint32_t user) const {
 }
 
 std::shared_ptr<const ServableModel> MakeServable(ModelBundle bundle, std::string name,
-                                                  int64_t version) {
+                                                  int64_t version, size_t score_cache_bytes) {
   Stopwatch sw;
   auto m = std::make_shared<ServableModel>();
   m->name = std::move(name);
@@ -57,6 +57,26 @@ std::shared_ptr<const ServableModel> MakeServable(ModelBundle bundle, std::strin
   size_t finite = 0;
   for (float s : scores) finite += std::isfinite(s) ? 1 : 0;
   if (finite == 0) Fail(ErrorCode::kFailedPrecondition, "warm-up scores are all non-finite");
+  if (m->bundle.training && score_cache_bytes > 0) {
+    const CsrMatrix& x = m->bundle.training->history;
+    const size_t bytes = static_cast<size_t>(x.rows) * n * sizeof(float);
+    if (x.rows > 0 && x.cols == n && bytes <= score_cache_bytes) {
+      m->known_scores.resize(static_cast<size_t>(x.rows) * n);
+      constexpr uint32_t kChunk = 256;
+      for (uint32_t r0 = 0; r0 < x.rows; r0 += kChunk) {
+        const uint32_t r1 = std::min(x.rows, r0 + kChunk);
+        CsrMatrix part;
+        part.cols = n;
+        // As Service::Recommend builds a history: the training items, every value 1.
+        for (uint32_t u = r0; u < r1; ++u) part.AppendRow(m->TrainingItems(u), {});
+        m->bundle.model->ScoreBatch(
+            part,
+            std::span<float>(m->known_scores.data() + static_cast<size_t>(r0) * n,
+                             static_cast<size_t>(r1 - r0) * n),
+            ctx);
+      }
+    }
+  }
   m->loaded_at = static_cast<int64_t>(std::time(nullptr));
   m->load_seconds = sw.Seconds();
   return m;
@@ -102,7 +122,8 @@ nlohmann::json ModelManager::Refresh(bool force) {
         }
       }
       ModelBundle b = registry_->artifacts().Load(v.artifact);
-      auto servable = MakeServable(std::move(b), slot->model, v.version);
+      auto servable =
+          MakeServable(std::move(b), slot->model, v.version, options_.score_cache_bytes);
       if (options_.before_swap) options_.before_swap(slot->ref, v.version);
       slot->current.store(servable);  // the swap: requests from now on get the new version
       {

@@ -48,6 +48,11 @@ struct ServableModel {
   std::unordered_map<std::string_view, uint32_t> user_index;  // views into training user_ids
   std::vector<uint32_t> popular;  // item indices, most interacted first (popularity fallback)
   std::vector<float> popularity;  // interactions per item in the training data
+  // Materialised scores of the training users, row u at [u * num_items()] (empty when not
+  // materialised). A known user whose history is exactly their training row (no positive event
+  // since, no request history) is answered from here: the same floats ScoreBatch would compute
+  // (the kernels do not depend on the batch), without reading the model's weights again.
+  std::vector<float> known_scores;
   int64_t loaded_at = 0;
   double load_seconds = 0;
 
@@ -56,9 +61,11 @@ struct ServableModel {
   std::span<const uint32_t> TrainingItems(uint32_t user) const;
 };
 
-// Builds a ServableModel from a bundle (indexes, popularity) and warms it. Throws on failure.
+// Builds a ServableModel from a bundle (indexes, popularity) and warms it. When the bundle
+// stores its training users and users x items x 4 bytes fits in `score_cache_bytes`, their
+// scores are materialised (ServableModel::known_scores). Throws on failure.
 std::shared_ptr<const ServableModel> MakeServable(ModelBundle bundle, std::string name,
-                                                  int64_t version);
+                                                  int64_t version, size_t score_cache_bytes = 0);
 
 struct ModelManagerOptions {
   std::string home;
@@ -68,6 +75,8 @@ struct ModelManagerOptions {
   // Called on each swap (metrics), each failure (metrics, log).
   std::function<void()> on_swap;
   std::function<void(const std::string& ref, const std::string& message)> on_failure;
+  // Per model version: materialise the training users' scores when they fit (0: never).
+  size_t score_cache_bytes = 256u << 20;
 };
 
 class ModelManager {

@@ -11,6 +11,7 @@
 #include "eval/metrics.h"
 #include "events/event_log.h"
 #include "marquee/error.h"
+#include "serving/experiment_router.h"
 
 namespace marquee::serving {
 namespace {
@@ -148,6 +149,8 @@ struct Prepared {
   std::vector<uint32_t> excluded;  // sorted unique
   std::vector<uint32_t> allow;     // sorted unique (when has_allow)
   bool has_allow = false;
+  // The user's row in model->known_scores when their history is exactly their training row.
+  int64_t cached_user = -1;
   json error;  // set when the request failed before scoring
   json result;
 };
@@ -155,11 +158,19 @@ struct Prepared {
 }  // namespace
 
 const std::vector<std::string>& Service::Routes() {
-  static const std::vector<std::string> routes = {
-      "/healthz",          "/readyz",       "/metrics",
-      "/v1/models",        "/v1/recommend", "/v1/recommend/batch",
-      "/v1/similar-items", "/v1/events",    "/admin/reload",
-      "/v1/predict",       "other"};
+  static const std::vector<std::string> routes = {"/healthz",
+                                                  "/readyz",
+                                                  "/metrics",
+                                                  "/v1/models",
+                                                  "/v1/recommend",
+                                                  "/v1/recommend/batch",
+                                                  "/v1/similar-items",
+                                                  "/v1/events",
+                                                  "/admin/reload",
+                                                  "/v1/predict",
+                                                  "/v1/decide",
+                                                  "/v1/reward",
+                                                  "other"};
   return routes;
 }
 
@@ -191,6 +202,13 @@ Service::Service(ModelManager* models, EventLog* events, ServingMetrics* metrics
       keys_(std::move(keys)),
       limits_(limits) {}
 
+void Service::set_route(std::string_view path, JsonRoute handler) {
+  if (std::find(Routes().begin(), Routes().end(), path) == Routes().end()) {
+    Fail(ErrorCode::kInvalidArgument, "set_route: {} is not a known route", path);
+  }
+  extensions_.emplace_back(std::string(path), std::move(handler));
+}
+
 RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
                                        const ServiceLimits& limits) {
   if (!j.is_object()) {
@@ -198,12 +216,18 @@ RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
          where.empty() ? "request" : where, TypeName(j));
   }
   CheckKnown(j, where.empty() ? "request" : where,
-             {"model", "user", "k", "exclude_seen", "history", "filter"});
+             {"model", "user", "k", "exclude_seen", "history", "filter", "experiment"});
   RecommendRequest r;
-  if (!j.contains("model")) {
+  if (j.contains("experiment")) {
+    r.experiment = GetString(j, where, "experiment");
+    if (j.contains("model")) {
+      Fail(ErrorCode::kInvalidArgument, "{}: leave it out with 'experiment' (the cell decides)",
+           FieldName(where, "model"));
+    }
+  } else if (!j.contains("model")) {
     Fail(ErrorCode::kInvalidArgument, "{}: missing", FieldName(where, "model"));
   }
-  r.model = GetString(j, where, "model");
+  if (!r.experiment) r.model = GetString(j, where, "model");
   if (j.contains("user") && !j["user"].is_null())
     r.user = GetId(j["user"], FieldName(where, "user"));
   if (j.contains("k")) r.k = GetK(j, where, limits.max_k);
@@ -248,6 +272,7 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
           known = true;
           auto row = m.TrainingItems(it->second);
           p.history.assign(row.begin(), row.end());
+          if (!m.known_scores.empty() && !r.history) p.cached_user = it->second;
         }
         if (events_ != nullptr) {
           for (const StoredEvent& e : events_->Recent(*r.user, limits_.recent_events)) {
@@ -255,7 +280,10 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
             auto it = m.item_index.find(e.item);
             if (it == m.item_index.end()) continue;  // an item newer than the model
             seen.push_back(it->second);
-            if (e.value > 0) p.history.push_back(it->second);
+            if (e.value > 0) {
+              p.history.push_back(it->second);
+              p.cached_user = -1;  // the history grew since training: score it
+            }
           }
         }
         if (!known && !r.history) {
@@ -319,7 +347,32 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
                 {"fallback", "popularity"}};
       continue;
     }
+    if (prep[q].cached_user >= 0) continue;  // answered from known_scores below
     groups[prep[q].model.get()].push_back(q);
+  }
+  // The answer to request q from its scores: a bounded-heap top-k that skips exclusions in place.
+  std::vector<uint32_t> top;
+  auto answer = [&](size_t q, std::span<const float> s) {
+    const Prepared& p = prep[q];
+    const ServableModel& m = *p.model;
+    if (p.has_allow) {
+      TopKOf(s, p.allow, p.excluded, requests[q].k, top);
+    } else {
+      TopK(s, p.excluded, requests[q].k, top);
+    }
+    json items = json::array();
+    for (uint32_t i : top) {
+      if (!std::isfinite(s[i])) continue;  // items the model cannot score
+      items.push_back({{"id", m.bundle.item_ids[i]}, {"score", s[i]}});
+    }
+    out[q] = {{"model", m.name}, {"version", m.version}, {"items", std::move(items)}};
+  };
+  // Known users whose history is their training row: their materialised scores.
+  for (size_t q = 0; q < prep.size(); ++q) {
+    const Prepared& p = prep[q];
+    if (!p.error.is_null() || p.cached_user < 0 || !out[q].is_null()) continue;
+    const uint32_t n = p.model->num_items();
+    answer(q, {p.model->known_scores.data() + static_cast<size_t>(p.cached_user) * n, n});
   }
   Context ctx;
   ctx.threads = 1;  // requests are the parallelism; the io threads are the cores
@@ -329,8 +382,7 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
     CsrMatrix h;
     h.cols = n;
     for (size_t q : qs) {
-      std::vector<float> ones(prep[q].history.size(), 1.0f);
-      h.AppendRow(prep[q].history, ones);
+      h.AppendRow(prep[q].history, {});  // binary: every value 1
     }
     const size_t rows = qs.size();
     std::vector<float>& buf = ScoreBuffer(rows * n);
@@ -341,22 +393,8 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
       for (size_t q : qs) out[q] = ErrorJson(e.code(), e.what());
       continue;
     }
-    std::vector<uint32_t> top;
     for (size_t row = 0; row < rows; ++row) {
-      const size_t q = qs[row];
-      const Prepared& p = prep[q];
-      std::span<const float> s(scores.data() + row * n, n);
-      if (p.has_allow) {
-        TopKOf(s, p.allow, p.excluded, requests[q].k, top);
-      } else {
-        TopK(s, p.excluded, requests[q].k, top);
-      }
-      json items = json::array();
-      for (uint32_t i : top) {
-        if (!std::isfinite(s[i])) continue;  // items the model cannot score
-        items.push_back({{"id", m.bundle.item_ids[i]}, {"score", s[i]}});
-      }
-      out[q] = {{"model", m.name}, {"version", m.version}, {"items", std::move(items)}};
+      answer(qs[row], {scores.data() + row * n, n});
     }
   }
   for (size_t q = 0; q < prep.size(); ++q) {
@@ -515,13 +553,15 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     std::string_view path;
     std::string_view method;
     Scope scope;
+    bool extension = false;  // served by a handler given to set_route
   };
   static constexpr RouteSpec kSpecs[] = {
       {"/healthz", "GET", kScopeNone},           {"/readyz", "GET", kScopeNone},
       {"/metrics", "GET", kScopeNone},           {"/v1/models", "GET", kScopeRead},
       {"/v1/recommend", "POST", kScopeRead},     {"/v1/recommend/batch", "POST", kScopeRead},
       {"/v1/similar-items", "POST", kScopeRead}, {"/v1/events", "POST", kScopeWrite},
-      {"/admin/reload", "POST", kScopeAdmin},    {"/v1/predict", "POST", kScopeRead}};
+      {"/admin/reload", "POST", kScopeAdmin},    {"/v1/predict", "POST", kScopeRead},
+      {"/v1/decide", "POST", kScopeRead, true},  {"/v1/reward", "POST", kScopeWrite, true}};
   const RouteSpec* spec = nullptr;
   for (const auto& s : kSpecs) {
     if (s.path == path) spec = &s;
@@ -535,6 +575,17 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
   }
   keys_.Check(req.has_api_key, req.api_key, spec->scope, path);
 
+  if (spec->extension) {
+    for (auto& [p, handler] : extensions_) {
+      if (p == path) {
+        json body = ParseBody(req.body);
+        handler(body, done);
+        return;
+      }
+    }
+    Fail(ErrorCode::kUnavailable, "this server does not serve {} (no model of that kind)", path);
+  }
+
   Response r;
   if (path == "/healthz") {
     r.body = R"({"status":"ok"})";
@@ -546,12 +597,18 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     }
   } else if (path == "/metrics") {
     r.content_type = "text/plain; version=0.0.4";
-    r.body = metrics_->Render(models_->MetricsText());
+    r.body = metrics_->Render(models_->MetricsText() + (metrics_text_ ? metrics_text_() : ""));
   } else if (path == "/v1/models") {
     r.body = models_->Describe().dump();
   } else if (path == "/v1/recommend") {
     RecommendRequest rr = ParseRecommendRequest(ParseBody(req.body), "", limits_);
-    json res = std::move(Recommend({rr})[0]);
+    json res;
+    if (rr.experiment) {  // A/B cells and interleaving: serving/experiment_router.h
+      if (experiments_ == nullptr) Fail(ErrorCode::kUnavailable, "this server runs no experiments");
+      res = experiments_->Recommend(rr, *models_, [this](const auto& rs) { return Recommend(rs); });
+    } else {
+      res = std::move(Recommend({rr})[0]);
+    }
     if (res.contains("error")) r.status = HttpStatusFor(CodeFromName(res["error"]["code"]));
     r.body = res.dump();
   } else if (path == "/v1/recommend/batch") {
@@ -571,6 +628,10 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     std::vector<RecommendRequest> rs;
     for (size_t i = 0; i < arr.size(); ++i) {
       rs.push_back(ParseRecommendRequest(arr[i], fmt::format("requests[{}]", i), limits_));
+      if (rs.back().experiment) {
+        Fail(ErrorCode::kInvalidArgument,
+             "requests[{}].experiment: not supported in a batch; use /v1/recommend", i);
+      }
     }
     r.body = json{{"responses", Recommend(rs)}}.dump();
   } else if (path == "/v1/similar-items") {
@@ -584,6 +645,7 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     Events(body, done);
     return;
   } else if (path == "/admin/reload") {
+    if (experiments_ != nullptr) experiments_->Refresh();  // experiment start/stop, at once
     models_->RequestRefresh([d = std::move(done), models = models_](json result) {
       Response rr;
       if (result.contains("error")) {

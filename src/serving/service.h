@@ -30,6 +30,8 @@ class EventLog;
 
 namespace marquee::serving {
 
+class ExperimentRouter;
+
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path, possibly with a query string
@@ -63,6 +65,8 @@ struct RecommendRequest {
   std::optional<std::vector<std::string>> history;
   std::optional<std::vector<std::string>> allow;
   std::vector<std::string> deny;
+  // "experiment": NAME: the model comes from the member's cell (ExperimentRouter); no "model".
+  std::optional<std::string> experiment;
 };
 
 // Parses and validates a request object; kInvalidArgument naming `where` and the field
@@ -81,6 +85,20 @@ class Service {
   // Serves /v1/predict (tabular models) through `predict`; not owned, may be null (then
   // /v1/predict answers 503). Call before the server starts.
   void set_predictor(PredictHandler* predict) { predict_ = predict; }
+  // Serves /v1/recommend requests with "experiment" (not owned; null: they answer 503). Call
+  // before the server starts.
+  void set_experiments(ExperimentRouter* router) { experiments_ = router; }
+
+  // A POST route served by another subsystem (contextual bandits: /v1/decide, /v1/reward),
+  // called with the parsed JSON body after the API-key check. It answers through `done`
+  // (moving it out; it may answer later, on any thread) or throws marquee::Error before moving
+  // it. `path` must be one of Routes() marked as an extension in service.cc; unset extension
+  // routes answer 503. Call before the server starts.
+  using JsonRoute = std::function<void(const nlohmann::json& body, Respond& done)>;
+  void set_route(std::string_view path, JsonRoute handler);
+  // Extra Prometheus lines appended to /metrics (e.g. the bandit policies' counters); called on
+  // the request's thread. Call before the server starts.
+  void set_metrics_text(std::function<std::string()> fn) { metrics_text_ = std::move(fn); }
 
   void Handle(const Request& req, Respond done);
   // Index of the route for metrics (the last index for unknown routes).
@@ -107,6 +125,9 @@ class Service {
   ApiKeys keys_;
   ServiceLimits limits_;
   PredictHandler* predict_ = nullptr;
+  ExperimentRouter* experiments_ = nullptr;
+  std::vector<std::pair<std::string, JsonRoute>> extensions_;
+  std::function<std::string()> metrics_text_;
 };
 
 }  // namespace marquee::serving

@@ -102,6 +102,7 @@ std::string FormatTime(int64_t t) {
 
 void RunShow(const std::string& name, bool json, const GlobalOptions& g) {
   if (ShowTabularDataset(name, json, g)) return;  // a tabular snapshot (cmd_tabular.cc)
+  if (ShowBanditDataset(name, json, g)) return;   // a bandit log (cmd_bandit.cc)
   DatasetCatalog catalog(ResolveHome(g.home), Env::Default());
   DatasetEntry e = catalog.Get(name);
   Dataset ds = catalog.Open(name);
@@ -145,8 +146,22 @@ void RunList(bool json, const GlobalOptions& g) {
   if (json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& e : entries) arr.push_back(e.ToJson());
+    for (const auto& e : ListBanditDatasets(g)) arr.push_back(e);
     PrintJson(nlohmann::json{{"datasets", arr}}.dump());
     return;
+  }
+  const nlohmann::json bandit_logs = ListBanditDatasets(g);
+  if (!bandit_logs.empty()) {
+    std::printf("%-24s %-14s %9s %9s %13s  %s\n", "BANDIT LOG", "SNAPSHOT", "FORMAT", "ACTIONS",
+                "DECISIONS", "CREATED");
+    for (const auto& e : bandit_logs) {
+      std::printf("%-24s %-14s %9s %9u %13llu  %s\n", e["name"].get<std::string>().c_str(),
+                  e["id"].get<std::string>().substr(0, 12).c_str(),
+                  e["format"].get<std::string>().c_str(), e["actions"].get<unsigned>(),
+                  e["rows"].get<unsigned long long>(), e["created_at"].get<std::string>().c_str());
+    }
+    if (entries.empty()) return;
+    std::printf("\n");
   }
   if (entries.empty()) {
     std::printf("No datasets yet. Import one with: marquee dataset import FILE --name NAME\n");
@@ -182,9 +197,12 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
   imp->add_option("--name", f->name, "Snapshot name (default: the file's stem)");
   imp->add_option("--format", f->format,
                   "auto | movielens | movielens-csv | movielens-dat | csv | tsv | jsonl | tabular\n"
-                  "(tabular: a CSV of features and a label, for XGBoost; needs --label)")
+                  "| obd | bandit-jsonl\n"
+                  "(tabular: a CSV of features and a label, for XGBoost; needs --label;\n"
+                  " obd: an Open Bandit Dataset campaign CSV with item_context.csv beside it;\n"
+                  " bandit-jsonl: a decision log, docs/formats/bandit.md)")
       ->check(CLI::IsMember({"auto", "movielens", "movielens-csv", "movielens-dat", "csv", "tsv",
-                             "jsonl", "tabular"}));
+                             "jsonl", "tabular", "obd", "bandit-jsonl"}));
   imp->add_option("--label", f->label, "tabular: the label column");
   imp->add_option("--id-col", f->id_col, "tabular: an id column (kept out of the features)");
   imp->add_option("--type", f->types,
@@ -216,6 +234,10 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
     if (!f->label.empty() || !f->id_col.empty() || !f->types.empty() || !f->drop.empty()) {
       Fail(ErrorCode::kInvalidArgument,
            "--label, --id-col, --type and --drop need --format tabular");
+    }
+    if (f->format == "obd" || f->format == "bandit-jsonl") {
+      RunBanditImport({f->file, f->name, f->format, f->json}, g);
+      return;
     }
     RunImport(*f, g);
   });

@@ -7,11 +7,15 @@
 #include <filesystem>
 #include <thread>
 
+#include "bandits/decision_log.h"
 #include "commands.h"
 #include "data/catalog.h"
 #include "events/event_log.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "registry/registry.h"
+#include "serving/bandit_handler.h"
+#include "serving/experiment_router.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
 #include "serving/service.h"
@@ -29,6 +33,12 @@ struct ServeFlags {
   uint32_t max_k = 1000;
   int request_timeout_ms = 30000;
   std::string port_file;
+  size_t score_cache_mb = 256;
+  // Contextual bandits (POST /v1/decide, /v1/reward).
+  std::vector<std::string> bandits;
+  double reward_window_s = 3600;
+  double default_reward = 0;
+  size_t max_actions = 256;
 };
 
 void RunServe(const ServeFlags& f, const GlobalOptions& g) {
@@ -53,6 +63,16 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   serving::ModelManagerOptions mo;
   mo.home = home;
   mo.refs = f.models;
+  mo.score_cache_bytes = f.score_cache_mb << 20;
+  // Online experiments: the cells of running experiments are served too (experiment_router.h).
+  serving::ExperimentRouterOptions xo;
+  xo.home = home;
+  auto experiments = std::make_unique<serving::ExperimentRouter>(xo);
+  for (const std::string& ref : experiments->RunningCellRefs()) {
+    bool have = false;
+    for (const auto& m : mo.refs) have = have || ParseModelRef(m).ToString() == ref;
+    if (!have) mo.refs.push_back(ref);
+  }
   mo.on_swap = [&metrics] { metrics.AddSwap(); };
   mo.on_failure = [&metrics](const std::string&, const std::string&) { metrics.AddLoadFailure(); };
   serving::ModelManager models(std::move(mo));
@@ -62,6 +82,35 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   // Tabular models (XGBoost) are resolved per request by registry reference.
   serving::PredictHandler predict(home, Env::Default());
   service.set_predictor(&predict);
+  service.set_experiments(experiments.get());
+  // Contextual bandits: policies by registry reference, decisions and rewards in
+  // $home/decisions (the log's sweeper gives expired decisions the default reward, and every
+  // closed decision updates the live policy that made it).
+  std::unique_ptr<serving::BanditHandler> bandits;
+  std::unique_ptr<bandit::DecisionLog> decisions;
+  if (!f.bandits.empty()) {
+    serving::BanditHandlerOptions bo;
+    bo.home = home;
+    bo.refs = f.bandits;
+    bo.limits.max_actions = f.max_actions;
+    bandits = std::make_unique<serving::BanditHandler>(std::move(bo));
+    bandit::DecisionLogOptions dlo;
+    dlo.reward_window_ms = static_cast<int64_t>(f.reward_window_s * 1000);
+    dlo.default_reward = f.default_reward;
+    dlo.on_closed = [h = bandits.get()](const bandit::Decision& d) { h->OnClosed(d); };
+    decisions = bandit::DecisionLog::Open(home + "/decisions", std::move(dlo));
+    bandits->set_log(decisions.get());
+    bandits->Refresh(/*strict=*/true);  // a policy that cannot load stops the start
+    service.set_route("/v1/decide",
+                      [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
+                        h->Decide(body, done);
+                      });
+    service.set_metrics_text([h = bandits.get()] { return h->MetricsText(); });
+    service.set_route("/v1/reward",
+                      [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
+                        h->Reward(body, done);
+                      });
+  }
 
   serving::HttpServerOptions so;
   so.host = f.host == "localhost" ? "127.0.0.1" : f.host;
@@ -81,9 +130,17 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   }
   spdlog::info("serve: listening on http://{}:{} ({} io threads, {} models, events in {}/events)",
                so.host, server.port(), so.threads, f.models.size(), home);
+  if (bandits) {
+    spdlog::info("serve: {} bandit policies, decisions in {}/decisions (reward window {} s)",
+                 f.bandits.size(), home, f.reward_window_s);
+  }
   // Models load in the background: /healthz answers at once, /readyz once they are loaded.
   models.StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
   models.RequestRefresh([](nlohmann::json) {});
+  experiments->StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
+  if (bandits) {
+    bandits->StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
+  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -91,6 +148,15 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   server.Shutdown();
   server.Wait();
   models.Stop();
+  experiments.reset();  // stops its poller, drains the exposure log
+  if (bandits) bandits->Stop();
+  if (decisions) {
+    const auto st = decisions->stats();
+    spdlog::info("serve: {} decisions, {} rewards joined, {} defaulted, {} group commits",
+                 st.decisions, st.joined, st.defaulted, st.group_commits);
+  }
+  decisions.reset();  // drains pending decisions/rewards (their online updates) and closes
+  bandits.reset();
   events.reset();  // drains pending appends and flushes the log
   spdlog::info("serve: stopped");
 }
@@ -127,6 +193,7 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
                          "Serve recommendations over HTTP (JSON API: docs/api/openapi.yaml).\n\n"
                          "Examples:\n"
                          "  marquee serve --model title-recs@production\n"
+                         "  marquee serve --bandit artwork@production --reward-window 600\n"
                          "  marquee serve --port 9000 --threads 4 --model a@production --model b/3 "
                          "--api-keys keys.txt");
   cmd->add_option("--host", f->host, "Address to bind (default: loopback only)")
@@ -150,6 +217,27 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
                   "connections close after it")
       ->capture_default_str();
   cmd->add_option("--port-file", f->port_file, "Write the bound port to this file once listening");
+  cmd->add_option("--score-cache-mb", f->score_cache_mb,
+                  "Per model version: materialise the training users' scores when users x items "
+                  "fits in this many MiB (0: off). A known user with no new positive event is then "
+                  "answered from it, with the same scores")
+      ->capture_default_str();
+  cmd->add_option("--bandit", f->bandits,
+                  "Contextual-bandit policy for POST /v1/decide and /v1/reward: NAME, NAME@ALIAS\n"
+                  "or NAME/VERSION of a registered policy (family uniform, epsilon-greedy,\n"
+                  "softmax, linucb, lints; repeatable). Alias moves are followed like --model.\n"
+                  "Decisions and rewards are logged durably in $home/decisions.");
+  cmd->add_option("--reward-window", f->reward_window_s,
+                  "Seconds after a decision during which POST /v1/reward joins it; later rewards\n"
+                  "are refused (409) and the decision gets --default-reward")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--default-reward", f->default_reward,
+                  "Reward given to a decision with no reward when its window closes")
+      ->capture_default_str();
+  cmd->add_option("--max-actions", f->max_actions, "Most actions one /v1/decide may offer")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->callback([f, &g] { RunServe(*f, g); });
 }
 

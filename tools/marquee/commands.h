@@ -41,8 +41,48 @@ void RunTabularImport(const TabularImportFlags& f, const GlobalOptions& g);
 bool ShowTabularDataset(const std::string& name, bool json, const GlobalOptions& g);
 void AddModelsImportCommand(CLI::App& models, GlobalOptions& g);
 void AddPredictCommand(CLI::App& app, GlobalOptions& g);
+// `marquee decisions export` (cmd_decisions.cc): the bandit decision log as DSJSON or JSONL.
+void AddDecisionsCommands(CLI::App& app, GlobalOptions& g);
 
 // Prints one JSON document on stdout (the only thing --json writes there).
 void PrintJson(const std::string& json_text);
+
+// Contextual bandits (cmd_bandit.cc): `dataset import --format obd|bandit-jsonl`, bandit logs
+// in `dataset show|list`, `marquee ope`, `marquee simulate bandit`.
+struct BanditImportFlags {
+  std::string file, name, format;  // format: "obd" | "bandit-jsonl"
+  bool json = false;
+};
+void RunBanditImport(const BanditImportFlags& f, const GlobalOptions& g);
+// Shows the bandit log `name` and returns true, or returns false if there is none.
+bool ShowBanditDataset(const std::string& name, bool json, const GlobalOptions& g);
+// The bandit logs' catalog entries (JSON objects with "kind": "bandit").
+nlohmann::json ListBanditDatasets(const GlobalOptions& g);
+void AddBanditCommands(CLI::App& app, GlobalOptions& g);
+
+// The subcommand `name` of `parent`, created (with `description`) on first use. Subcommand
+// groups shared by several files (`simulate`: cmd_bandit.cc, cmd_experiment_sim.cc;
+// `experiments`: cmd_experiments.cc, cmd_experiment_sim.cc) must be obtained through this so the
+// registration order in main.cc does not matter.
+inline CLI::App& SharedSubcommand(CLI::App& parent, const std::string& name,
+                                  const std::string& description) {
+  // CLI11 2.1 has no get_subcommand_no_throw: filter the existing subcommands by name.
+  auto existing = parent.get_subcommands([&](const CLI::App* a) { return a->get_name() == name; });
+  if (!existing.empty()) {
+    if (existing.front()->get_description().empty()) existing.front()->description(description);
+    return *existing.front();
+  }
+  CLI::App* sub = parent.add_subcommand(name, description);
+  sub->require_subcommand(1);
+  return *sub;
+}
+
+// Online experiments, simulator and statistics side (cmd_experiment_sim.cc):
+// `marquee simulate experiment` (replay simulator) and `marquee experiments stats
+// welch|chisq|binom` (statistics on numbers from stdin, used by the scipy parity test).
+void AddExperimentSimCommands(CLI::App& app, GlobalOptions& g);
+// Online experiments, registry and serving side (cmd_experiments.cc): `marquee experiments
+// create|start|stop|list|show|analyze`.
+void AddExperimentCommands(CLI::App& app, GlobalOptions& g);
 
 }  // namespace marquee::cli

@@ -1,0 +1,241 @@
+#include "events/durable_log.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "marquee/error.h"
+
+namespace marquee {
+namespace {
+
+constexpr char kSeqKey[] = "m:seq";
+
+[[noreturn]] void FailStatus(const rocksdb::Status& s, const std::string& log,
+                             const std::string& what) {
+  ErrorCode code = s.IsCorruption()               ? ErrorCode::kCorruption
+                   : s.IsBusy() || s.IsTryAgain() ? ErrorCode::kUnavailable
+                                                  : ErrorCode::kIOError;
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    code = ErrorCode::kUnavailable;
+  }
+  Fail(code, "{}: {}: {}", log, what, s.ToString());
+}
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+void PutBe64(std::string& out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (i * 8)) & 0xff));
+}
+
+uint64_t GetBe64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+class DurableLog::Impl {
+ public:
+  struct Pending {
+    std::vector<LogRecord> records;
+    std::function<void(std::exception_ptr)> done;
+  };
+
+  Impl(std::unique_ptr<rocksdb::DB> db, DurableLogOptions o, uint64_t seq)
+      : db_(std::move(db)), options_(std::move(o)), next_seq_(seq + 1) {
+    writer_ = std::thread([this] { WriterLoop(); });
+  }
+  ~Impl() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    writer_.join();
+    if (!options_.read_only) db_->FlushWAL(true);
+    db_->Close();
+  }
+
+  void Enqueue(Pending p) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) {
+        p.done(
+            std::make_exception_ptr(Error(ErrorCode::kUnavailable, options_.what + " is closing")));
+        return;
+      }
+      queued_ += p.records.size();
+      queue_.push_back(std::move(p));
+    }
+    cv_.notify_one();
+  }
+
+  void WriterLoop() {
+    std::vector<Pending> group;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty() && stop_) return;
+        size_t n = 0;
+        while (!queue_.empty() &&
+               (group.empty() || n + queue_.front().records.size() <= options_.max_group_records)) {
+          n += queue_.front().records.size();
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        queued_ -= n;
+      }
+      std::exception_ptr err;
+      try {
+        rocksdb::WriteBatch batch;
+        uint64_t seq = next_seq_;
+        size_t count = 0;
+        std::string key;
+        for (const auto& p : group) {
+          for (const auto& r : p.records) {
+            if (!r.sequenced) {
+              batch.Put(r.key, r.value);
+              continue;
+            }
+            key = r.key;
+            PutBe64(key, seq++);
+            batch.Put(key, r.value);
+            ++count;
+          }
+        }
+        std::string seq_value;
+        PutBe64(seq_value, seq - 1);
+        batch.Put(kSeqKey, seq_value);
+        rocksdb::WriteOptions wo;
+        wo.sync = options_.sync;
+        rocksdb::Status s = db_->Write(wo, &batch);
+        if (!s.ok()) FailStatus(s, options_.what, "write");
+        next_seq_ = seq;
+        appended_ += count;
+        ++commits_;
+      } catch (...) {
+        err = std::current_exception();
+      }
+      for (auto& p : group) p.done(err);
+      group.clear();
+    }
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  DurableLogOptions options_;
+  uint64_t next_seq_;  // writer thread only
+  std::atomic<uint64_t> appended_{0}, commits_{0};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  size_t queued_ = 0;  // records in queue_ (guarded by mu_)
+  bool stop_ = false;
+  std::thread writer_;
+};
+
+DurableLog::DurableLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DurableLog::~DurableLog() = default;
+
+std::unique_ptr<DurableLog> DurableLog::Open(const std::string& dir, DurableLogOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) Fail(ErrorCode::kIOError, "{}: cannot create '{}': {}", options.what, dir, ec.message());
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.IncreaseParallelism(2);
+  o.max_background_jobs = 2;
+  o.write_buffer_size = 64 << 20;
+  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  o.keep_log_file_num = 2;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = options.read_only ? rocksdb::DB::OpenForReadOnly(o, dir, &raw)
+                                        : rocksdb::DB::Open(o, dir, &raw);
+  if (!s.ok()) FailStatus(s, options.what, "open '" + dir + "'");
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string v;
+  uint64_t seq = 0;
+  s = db->Get(rocksdb::ReadOptions(), kSeqKey, &v);
+  if (s.ok() && v.size() == 8) {
+    seq = GetBe64(v.data());
+  } else if (!s.IsNotFound()) {
+    FailStatus(s, options.what, "read the sequence number");
+  }
+  return std::unique_ptr<DurableLog>(
+      new DurableLog(std::make_unique<Impl>(std::move(db), std::move(options), seq)));
+}
+
+void DurableLog::Append(std::vector<LogRecord> records) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool finished = false;
+  std::exception_ptr err;
+  AppendAsync(std::move(records), [&](std::exception_ptr e) {
+    std::lock_guard lock(m);
+    err = e;
+    finished = true;
+    cv.notify_one();
+  });
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return finished; });
+  if (err) std::rethrow_exception(err);
+}
+
+void DurableLog::AppendAsync(std::vector<LogRecord> records,
+                             std::function<void(std::exception_ptr)> done) {
+  if (records.empty()) {
+    done(nullptr);
+    return;
+  }
+  if (impl_->options_.read_only) {
+    done(std::make_exception_ptr(
+        Error(ErrorCode::kFailedPrecondition, impl_->options_.what + ": opened read-only")));
+    return;
+  }
+  impl_->Enqueue({std::move(records), std::move(done)});
+}
+
+bool DurableLog::Get(std::string_view key, std::string* value) const {
+  rocksdb::Status s =
+      impl_->db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) FailStatus(s, impl_->options_.what, "read");
+  return true;
+}
+
+void DurableLog::Scan(std::string_view from, const Visitor& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
+    if (!fn(View(it->key()), View(it->value()))) break;
+  }
+  if (!it->status().ok()) FailStatus(it->status(), impl_->options_.what, "read");
+}
+
+void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekForPrev(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Prev()) {
+    if (!fn(View(it->key()), View(it->value()))) break;
+  }
+  if (!it->status().ok()) FailStatus(it->status(), impl_->options_.what, "read");
+}
+
+const DurableLogOptions& DurableLog::options() const { return impl_->options_; }
+
+size_t DurableLog::queued() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->queued_;
+}
+
+uint64_t DurableLog::appended() const { return impl_->appended_.load(); }
+uint64_t DurableLog::group_commits() const { return impl_->commits_.load(); }
+
+}  // namespace marquee

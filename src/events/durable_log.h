@@ -1,0 +1,78 @@
+// DurableLog: an embedded RocksDB key-value log with group-committed, fsynced appends, shared by
+// the event log (events/event_log.h) and the experiment exposure log
+// (experiments/exposure_log.h). Callers choose the key layout; the log only appends:
+//
+//   - every append goes through one writer thread that takes everything queued (up to
+//     max_group_records), writes it as one WriteBatch with WriteOptions.sync = true and only
+//     then reports success: group commit, so N concurrent callers cost one fsync, and an
+//     acknowledged record survives kill -9 or power loss;
+//   - a record marked `sequenced` gets BE64(seq) appended to its key, seq increasing across
+//     restarts (persisted under the key "m:seq" in the same batch), so records with equal key
+//     prefixes never collide.
+//
+// Errors: Open throws kIOError / kCorruption naming the directory and the cause, kUnavailable
+// when another process holds the database; appends report the write's error to their callback.
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace marquee {
+
+struct DurableLogOptions {
+  std::string what = "log";          // names the log in error messages ("event log: write: ...")
+  bool sync = true;                  // fsync the write-ahead log before acknowledging
+  size_t max_group_records = 65536;  // upper bound on one group commit
+  // Open a consistent read-only view (allowed while another process writes); appends then fail
+  // with kFailedPrecondition.
+  bool read_only = false;
+};
+
+struct LogRecord {
+  std::string key;
+  std::string value;
+  bool sequenced = true;  // append BE64(seq) to the key
+};
+
+class DurableLog {
+ public:
+  static std::unique_ptr<DurableLog> Open(const std::string& dir, DurableLogOptions options);
+  ~DurableLog();  // drains pending appends, then closes
+
+  // Appends `records` durably; `done(nullptr)` once the group holding them is fsynced, or
+  // `done(error)`. Called on the writer thread (keep it short). Empty `records` answer at once.
+  void AppendAsync(std::vector<LogRecord> records, std::function<void(std::exception_ptr)> done);
+  // Same, blocking the caller until durable; rethrows the write's error.
+  void Append(std::vector<LogRecord> records);
+
+  // Point lookup; false when absent.
+  bool Get(std::string_view key, std::string* value) const;
+  // Visits records from the first key >= `from` forwards (Scan) or from the last key <= `from`
+  // backwards (ScanBackward) while `fn` returns true. `fn` may throw; the error propagates.
+  using Visitor = std::function<bool(std::string_view key, std::string_view value)>;
+  void Scan(std::string_view from, const Visitor& fn) const;
+  void ScanBackward(std::string_view from, const Visitor& fn) const;
+
+  const DurableLogOptions& options() const;
+  size_t queued() const;      // records waiting for the writer
+  uint64_t appended() const;  // sequenced records appended by this process
+  uint64_t group_commits() const;
+
+  class Impl;
+
+ private:
+  explicit DurableLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Big-endian 64-bit encoding (keys sort numerically).
+void PutBe64(std::string& out, uint64_t v);
+uint64_t GetBe64(const char* p);
+
+}  // namespace marquee

@@ -1,0 +1,264 @@
+// Online experiments over HTTP, in-process: create and start experiments in the registry,
+// /v1/recommend with "experiment" (A/B cells, interleaving, stop/start without a restart, every
+// error case), play events through /v1/events, and the analysis of the logs.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "events/event_log.h"
+#include "experiments/analysis.h"
+#include "experiments/experiment.h"
+#include "serving/experiment_router.h"
+#include "serving/http_server.h"
+#include "serving/model_manager.h"
+#include "serving/service.h"
+#include "serving_test_util.h"
+
+namespace marquee::serving {
+namespace {
+
+using json = nlohmann::json;
+using marquee::testing::HttpClient;
+using marquee::testing::HttpResult;
+namespace ex = marquee::experiments;
+
+std::string Toml(const std::string& name, const std::string& mode, const std::string& a,
+                 const std::string& b) {
+  return "[experiment]\nname = \"" + name + "\"\nsalt = \"2026-11\"\nmode = \"" + mode +
+         "\"\nattribution_window = \"1h\"\n[[cell]]\nname = \"control\"\nmodel = \"" + a +
+         "\"\n[[cell]]\nname = \"treatment\"\nmodel = \"" + b + "\"\n";
+}
+
+class ExperimentHttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = dir_.file("home");
+    marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 10.0}});
+    marquee::testing::RegisterModel(home_, "recs", "popularity");
+    marquee::testing::RegisterModel(home_, "recs", "itemknn");  // v3: not served below
+    Registry reg(home_);
+    for (auto [name, mode, b] :
+         {std::tuple{"ab", "ab", "recs/2"}, std::tuple{"tdi", "interleave", "recs/2"},
+          std::tuple{"draft", "ab", "recs/2"}, std::tuple{"unserved", "ab", "recs/3"}}) {
+      const std::string t = Toml(name, mode, "recs/1", b);
+      ex::CreateExperiment(reg, ex::ParseExperimentToml(t, "x.toml"), t, 1);
+    }
+    for (const char* name : {"ab", "tdi", "unserved"}) {
+      ex::StartExperiment(reg.store(), name, 10);
+    }
+  }
+  void TearDown() override { StopServer(); }
+
+  void StartServer() {
+    events_ = EventLog::Open(home_ + "/events");
+    metrics_ = std::make_unique<ServingMetrics>(Service::Routes());
+    ExperimentRouterOptions xo;
+    xo.home = home_;
+    router_ = std::make_unique<ExperimentRouter>(xo);
+    ModelManagerOptions mo;
+    mo.home = home_;
+    mo.refs = {"recs/1", "recs/2"};
+    models_ = std::make_unique<ModelManager>(std::move(mo));
+    models_->Refresh();
+    service_ = std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(), ApiKeys(),
+                                         ServiceLimits());
+    service_->set_experiments(router_.get());
+    HttpServerOptions so;
+    so.port = 0;
+    so.threads = 2;
+    server_ = std::make_unique<HttpServer>(so, service_.get(), metrics_.get());
+    server_->Start();
+    client_ = std::make_unique<HttpClient>(server_->port());
+  }
+  void StopServer() {
+    client_.reset();
+    if (server_) {
+      server_->Shutdown();
+      server_->Wait();
+      server_.reset();
+    }
+    service_.reset();
+    models_.reset();
+    router_.reset();
+    events_.reset();
+  }
+
+  HttpResult Rec(const json& body) { return client_->Post("/v1/recommend", body); }
+  static void ExpectError(const HttpResult& r, int status, const std::string& code,
+                          const std::string& needle) {
+    EXPECT_EQ(r.status, status) << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.body;
+    EXPECT_EQ(j["error"]["code"], code) << r.body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(needle), std::string::npos)
+        << "message lacks '" << needle << "': " << r.body;
+  }
+  ex::Experiment Get(const std::string& name) {
+    Registry reg(home_);
+    return ex::GetExperiment(reg.store(), name);
+  }
+
+  marquee::testing::TempDir dir_;
+  std::string home_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<ServingMetrics> metrics_;
+  std::unique_ptr<ExperimentRouter> router_;
+  std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(ExperimentHttpTest, AbAnswersFromTheMembersCellAndLogsExposures) {
+  StartServer();
+  const ex::ExperimentSpec spec = Get("ab").spec;
+  std::set<std::string> cells;
+  for (int u = 0; u < 40; ++u) {
+    const std::string user = "u" + std::to_string(u);
+    HttpResult r = Rec({{"experiment", "ab"}, {"user", user}, {"k", 3}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    json j = r.json();
+    const size_t cell = ex::AssignCell(spec, user);
+    EXPECT_EQ(j["experiment"]["name"], "ab");
+    EXPECT_EQ(j["experiment"]["cell"], spec.cells[cell].name);
+    EXPECT_EQ(j["version"], cell == 0 ? 1 : 2) << r.body;  // control = recs/1, treatment = recs/2
+    EXPECT_EQ(j["items"].size(), 3u);
+    cells.insert(j["experiment"]["cell"]);
+    // Sticky: the same member again gets the same cell.
+    EXPECT_EQ(Rec({{"experiment", "ab"}, {"user", user}}).json()["experiment"]["cell"],
+              spec.cells[cell].name);
+  }
+  EXPECT_EQ(cells.size(), 2u);
+  router_->exposures().Flush();
+  int n = 0, first = 0;
+  router_->exposures().ForEach("ab", [&](const ex::Exposure& e) {
+    ++n;
+    first += e.first;
+    EXPECT_EQ(e.cell, spec.cells[ex::AssignCell(spec, e.user)].name);
+    return true;
+  });
+  EXPECT_EQ(n, 80);
+  EXPECT_EQ(first, 40);
+}
+
+TEST_F(ExperimentHttpTest, ErrorsNameTheProblem) {
+  StartServer();
+  ExpectError(Rec({{"experiment", "ab"}, {"history", {"i1"}}}), 400, "invalid_argument",
+              "user: required");
+  ExpectError(Rec({{"experiment", "nope"}, {"user", "u1"}}), 404, "not_found", "'nope'");
+  ExpectError(Rec({{"experiment", "draft"}, {"user", "u1"}}), 409, "failed_precondition", "draft");
+  ExpectError(Rec({{"experiment", "ab"}, {"model", "recs/1"}, {"user", "u1"}}), 400,
+              "invalid_argument", "model");
+  ExpectError(Rec({{"experiment", 5}, {"user", "u1"}}), 400, "invalid_argument", "experiment");
+  ExpectError(client_->Post("/v1/recommend/batch",
+                            {{"requests", {{{"experiment", "ab"}, {"user", "u1"}}}}}),
+              400, "invalid_argument", "requests[0].experiment");
+  // A cell whose model this server does not serve: 503 naming the reference (whichever cell the
+  // member is in, control recs/1 is served; find a member of the treatment, recs/3).
+  const ex::ExperimentSpec spec = Get("unserved").spec;
+  std::string user;
+  for (int u = 0; user.empty(); ++u) {
+    if (ex::AssignCell(spec, "u" + std::to_string(u)) == 1) user = "u" + std::to_string(u);
+  }
+  ExpectError(Rec({{"experiment", "unserved"}, {"user", user}}), 503, "unavailable", "recs/3");
+}
+
+TEST_F(ExperimentHttpTest, StopAndStartTakeEffectWithoutARestart) {
+  StartServer();
+  const ex::ExperimentSpec spec = Get("ab").spec;
+  std::string treated;
+  for (int u = 0; treated.empty(); ++u) {
+    if (ex::AssignCell(spec, "u" + std::to_string(u)) == 1) treated = "u" + std::to_string(u);
+  }
+  EXPECT_EQ(Rec({{"experiment", "ab"}, {"user", treated}}).json()["experiment"]["cell"],
+            "treatment");
+  {
+    Registry reg(home_);
+    ex::StopExperiment(reg.store(), "ab", 20);
+  }
+  router_->Refresh();  // what the poller does every --poll-interval
+  json stopped = Rec({{"experiment", "ab"}, {"user", treated}}).json();
+  EXPECT_EQ(stopped["experiment"]["cell"], "control");
+  EXPECT_EQ(stopped["experiment"]["state"], "stopped");
+  EXPECT_EQ(stopped["version"], 1);
+  {
+    Registry reg(home_);
+    ex::StartExperiment(reg.store(), "ab", 30);
+  }
+  router_->Refresh();
+  EXPECT_EQ(Rec({{"experiment", "ab"}, {"user", treated}}).json()["experiment"]["cell"],
+            "treatment");
+  router_->exposures().Flush();
+  int n = 0;
+  router_->exposures().ForEach("ab", [&](const ex::Exposure&) { return ++n, true; });
+  EXPECT_EQ(n, 2);  // the request while stopped was not logged
+}
+
+TEST_F(ExperimentHttpTest, InterleavingMergesBothRankersAndRecordsTheContributor) {
+  StartServer();
+  HttpResult r = Rec({{"experiment", "tdi"}, {"user", "u3"}, {"k", 6}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = r.json();
+  EXPECT_EQ(j["experiment"]["mode"], "interleave");
+  ASSERT_EQ(j["items"].size(), 6u);
+  std::set<std::string> rankers, ids;
+  for (const auto& it : j["items"]) {
+    rankers.insert(it["ranker"].get<std::string>());
+    ids.insert(it["id"].get<std::string>());
+  }
+  EXPECT_EQ(ids.size(), 6u);  // no duplicates
+  EXPECT_EQ(rankers, (std::set<std::string>{"control", "treatment"}));
+  EXPECT_EQ(j["rankers"]["control"]["version"], 1);
+  EXPECT_EQ(j["rankers"]["treatment"]["version"], 2);
+  router_->exposures().Flush();
+  std::vector<ex::Exposure> xs;
+  router_->exposures().ForEach("tdi", [&](const ex::Exposure& e) {
+    xs.push_back(e);
+    return true;
+  });
+  ASSERT_EQ(xs.size(), 1u);
+  ASSERT_EQ(xs[0].rankers.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(xs[0].items[i], j["items"][i]["id"]);
+    EXPECT_EQ(j["items"][i]["ranker"], xs[0].rankers[i] == 0 ? "control" : "treatment");
+  }
+}
+
+TEST_F(ExperimentHttpTest, EndToEndPlaysAreAttributedAndAnalysed) {
+  StartServer();
+  const ex::ExperimentSpec spec = Get("ab").spec;
+  // Every member is shown 3 items; treatment members play one more of them than control members.
+  double plays_of[2] = {0, 0}, members_of[2] = {0, 0};
+  for (int u = 0; u < 60; ++u) {
+    const std::string user = "u" + std::to_string(u);
+    json res = Rec({{"experiment", "ab"}, {"user", user}, {"k", 3}}).json();
+    ASSERT_TRUE(res.contains("items")) << res.dump();
+    const int cell = res["experiment"]["cell"] == "treatment" ? 1 : 0;
+    const int plays = cell + 1 + u % 2;
+    plays_of[cell] += plays;
+    members_of[cell] += 1;
+    json events = json::array();
+    for (int p = 0; p < plays; ++p) {
+      events.push_back({{"user", user}, {"item", res["items"][p]["id"]}, {"type", "play"}});
+    }
+    events.push_back({{"user", user}, {"item", "i19"}, {"ts", 5}});  // long before: pre-period
+    ASSERT_EQ(client_->Post("/v1/events", {{"events", events}}).status, 200);
+  }
+  router_->exposures().Flush();
+  json a = ex::AnalyzeFromHome(home_, Get("ab"));
+  EXPECT_EQ(a["members"], 60);
+  EXPECT_EQ(a["exposures"], 60);
+  const json& cmp = a["comparisons"][0]["plays_per_member"];
+  ASSERT_FALSE(cmp.contains("error")) << a.dump();
+  EXPECT_DOUBLE_EQ(a["cells"][0]["plays_per_member"].get<double>(), plays_of[0] / members_of[0]);
+  EXPECT_DOUBLE_EQ(a["cells"][1]["plays_per_member"].get<double>(), plays_of[1] / members_of[1]);
+  EXPECT_GT(cmp["diff"].get<double>(), 0.5);
+  uint64_t credited = 0;
+  for (const auto& c : a["cells"]) credited += c["plays"].get<uint64_t>();
+  EXPECT_EQ(a["plays_credited"], credited);
+  EXPECT_FALSE(a["srm"].contains("error")) << a["srm"].dump();
+  EXPECT_NE(ex::FormatAnalysis(a).find("treatment vs control"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace marquee::serving
