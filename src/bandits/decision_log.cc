@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <variant>
 
+#include "common/completion.h"
+#include "events/rocksdb_util.h"
 #include "marquee/error.h"
 
 namespace marquee::bandit {
@@ -80,13 +82,7 @@ std::string DecisionSeekKey(int64_t ms) {
 }
 
 [[noreturn]] void FailStatus(const rocksdb::Status& s, const std::string& what) {
-  ErrorCode code = s.IsCorruption()               ? ErrorCode::kCorruption
-                   : s.IsBusy() || s.IsTryAgain() ? ErrorCode::kUnavailable
-                                                  : ErrorCode::kIOError;
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    code = ErrorCode::kUnavailable;
-  }
-  Fail(code, "decision log: {}: {}", what, s.ToString());
+  FailRocksStatus(s, "decision log", what);
 }
 
 json OutcomeJson(const Outcome& o) {
@@ -342,21 +338,13 @@ class DecisionLog::Impl {
   }
 
   size_t SweepBlocking() {
-    std::mutex m;
-    std::condition_variable cv;
-    bool finished = false;
-    std::exception_ptr err;
+    Completion c;
     size_t closed = 0;
     Enqueue(SweepOp{[&](std::exception_ptr e, size_t n) {
-      std::lock_guard lock(m);
-      err = e;
       closed = n;
-      finished = true;
-      cv.notify_one();
+      c.Done(e);
     }});
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return finished; });
-    if (err) std::rethrow_exception(err);
+    c.Wait();
     return closed;
   }
 
@@ -559,18 +547,7 @@ std::unique_ptr<DecisionLog> DecisionLog::Open(const std::string& dir, DecisionL
     std::filesystem::create_directories(dir, ec);
     if (ec) Fail(ErrorCode::kIOError, "decision log: cannot create '{}': {}", dir, ec.message());
   }
-  rocksdb::Options o;
-  o.create_if_missing = true;
-  o.IncreaseParallelism(2);
-  o.max_background_jobs = 2;
-  o.write_buffer_size = 64 << 20;
-  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  o.keep_log_file_num = 2;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = options.read_only ? rocksdb::DB::OpenForReadOnly(o, dir, &raw)
-                                        : rocksdb::DB::Open(o, dir, &raw);
-  if (!s.ok()) FailStatus(s, "open '" + dir + "'");
-  std::unique_ptr<rocksdb::DB> db(raw);
+  std::unique_ptr<rocksdb::DB> db = OpenRocksDb(dir, options.read_only, "decision log");
   const bool read_only = options.read_only;
   auto log = std::unique_ptr<DecisionLog>(
       new DecisionLog(std::make_unique<Impl>(std::move(db), std::move(options))));
@@ -595,19 +572,9 @@ void DecisionLog::AppendAsync(Decision d, std::function<void(std::exception_ptr)
 }
 
 void DecisionLog::Append(Decision d) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool finished = false;
-  std::exception_ptr err;
-  AppendAsync(std::move(d), [&](std::exception_ptr e) {
-    std::lock_guard lock(m);
-    err = e;
-    finished = true;
-    cv.notify_one();
-  });
-  std::unique_lock lock(m);
-  cv.wait(lock, [&] { return finished; });
-  if (err) std::rethrow_exception(err);
+  Completion c;
+  AppendAsync(std::move(d), [&c](std::exception_ptr e) { c.Done(e); });
+  c.Wait();
 }
 
 void DecisionLog::RewardAsync(std::string id, double reward, RewardDone done) {
@@ -625,21 +592,13 @@ void DecisionLog::RewardAsync(std::string id, double reward, RewardDone done) {
 }
 
 Decision DecisionLog::Reward(std::string id, double reward) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool finished = false;
-  std::exception_ptr err;
+  Completion c;
   Decision out;
   RewardAsync(std::move(id), reward, [&](std::exception_ptr e, const Decision* d) {
-    std::lock_guard lock(m);
-    err = e;
-    if (d != nullptr) out = *d;
-    finished = true;
-    cv.notify_one();
+    if (d != nullptr) out = *d;  // before Done: Wait's lock makes it visible
+    c.Done(e);
   });
-  std::unique_lock lock(m);
-  cv.wait(lock, [&] { return finished; });
-  if (err) std::rethrow_exception(err);
+  c.Wait();
   return out;
 }
 

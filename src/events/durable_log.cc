@@ -11,23 +11,14 @@
 #include <mutex>
 #include <thread>
 
+#include "common/completion.h"
+#include "events/rocksdb_util.h"
 #include "marquee/error.h"
 
 namespace marquee {
 namespace {
 
 constexpr char kSeqKey[] = "m:seq";
-
-[[noreturn]] void FailStatus(const rocksdb::Status& s, const std::string& log,
-                             const std::string& what) {
-  ErrorCode code = s.IsCorruption()               ? ErrorCode::kCorruption
-                   : s.IsBusy() || s.IsTryAgain() ? ErrorCode::kUnavailable
-                                                  : ErrorCode::kIOError;
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    code = ErrorCode::kUnavailable;
-  }
-  Fail(code, "{}: {}: {}", log, what, s.ToString());
-}
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
@@ -119,7 +110,7 @@ class DurableLog::Impl {
         rocksdb::WriteOptions wo;
         wo.sync = options_.sync;
         rocksdb::Status s = db_->Write(wo, &batch);
-        if (!s.ok()) FailStatus(s, options_.what, "write");
+        if (!s.ok()) FailRocksStatus(s, options_.what, "write");
         next_seq_ = seq;
         appended_ += count;
         ++commits_;
@@ -150,44 +141,23 @@ std::unique_ptr<DurableLog> DurableLog::Open(const std::string& dir, DurableLogO
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) Fail(ErrorCode::kIOError, "{}: cannot create '{}': {}", options.what, dir, ec.message());
-  rocksdb::Options o;
-  o.create_if_missing = true;
-  o.IncreaseParallelism(2);
-  o.max_background_jobs = 2;
-  o.write_buffer_size = 64 << 20;
-  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  o.keep_log_file_num = 2;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = options.read_only ? rocksdb::DB::OpenForReadOnly(o, dir, &raw)
-                                        : rocksdb::DB::Open(o, dir, &raw);
-  if (!s.ok()) FailStatus(s, options.what, "open '" + dir + "'");
-  std::unique_ptr<rocksdb::DB> db(raw);
+  std::unique_ptr<rocksdb::DB> db = OpenRocksDb(dir, options.read_only, options.what);
   std::string v;
   uint64_t seq = 0;
-  s = db->Get(rocksdb::ReadOptions(), kSeqKey, &v);
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kSeqKey, &v);
   if (s.ok() && v.size() == 8) {
     seq = GetBe64(v.data());
   } else if (!s.IsNotFound()) {
-    FailStatus(s, options.what, "read the sequence number");
+    FailRocksStatus(s, options.what, "read the sequence number");
   }
   return std::unique_ptr<DurableLog>(
       new DurableLog(std::make_unique<Impl>(std::move(db), std::move(options), seq)));
 }
 
 void DurableLog::Append(std::vector<LogRecord> records) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool finished = false;
-  std::exception_ptr err;
-  AppendAsync(std::move(records), [&](std::exception_ptr e) {
-    std::lock_guard lock(m);
-    err = e;
-    finished = true;
-    cv.notify_one();
-  });
-  std::unique_lock lock(m);
-  cv.wait(lock, [&] { return finished; });
-  if (err) std::rethrow_exception(err);
+  Completion c;
+  AppendAsync(std::move(records), [&c](std::exception_ptr e) { c.Done(e); });
+  c.Wait();
 }
 
 void DurableLog::AppendAsync(std::vector<LogRecord> records,
@@ -208,7 +178,7 @@ bool DurableLog::Get(std::string_view key, std::string* value) const {
   rocksdb::Status s =
       impl_->db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), value);
   if (s.IsNotFound()) return false;
-  if (!s.ok()) FailStatus(s, impl_->options_.what, "read");
+  if (!s.ok()) FailRocksStatus(s, impl_->options_.what, "read");
   return true;
 }
 
@@ -217,7 +187,7 @@ void DurableLog::Scan(std::string_view from, const Visitor& fn) const {
   for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
     if (!fn(View(it->key()), View(it->value()))) break;
   }
-  if (!it->status().ok()) FailStatus(it->status(), impl_->options_.what, "read");
+  if (!it->status().ok()) FailRocksStatus(it->status(), impl_->options_.what, "read");
 }
 
 void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
@@ -225,7 +195,7 @@ void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
   for (it->SeekForPrev(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Prev()) {
     if (!fn(View(it->key()), View(it->value()))) break;
   }
-  if (!it->status().ok()) FailStatus(it->status(), impl_->options_.what, "read");
+  if (!it->status().ok()) FailRocksStatus(it->status(), impl_->options_.what, "read");
 }
 
 const DurableLogOptions& DurableLog::options() const { return impl_->options_; }
