@@ -27,17 +27,9 @@ command -v wrk >/dev/null || { echo "decide_wrk: wrk is not installed (apt-get i
 
 OUT=$(mktemp -d /tmp/marquee-decide-bench.XXXXXX)
 HOME_DIR=$OUT/home
-pids=()
-locked=0
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  [ "$locked" = 1 ] && rmdir /tmp/marquee-bench.lock 2>/dev/null || true
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 q() { "$BIN" --home "$HOME_DIR" -q "$@"; }
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- a LinUCB policy trained on a synthetic log (10 actions x 2 features, 3 context features)
 $PY - "$OUT" <<'PY'
@@ -74,8 +66,7 @@ TOML
 q train "$OUT/linucb.toml" >/dev/null
 q models promote artwork/1 --alias production >/dev/null
 
-while ! mkdir /tmp/marquee-bench.lock 2>/dev/null; do sleep 15; done
-locked=1
+bench_lock
 
 PORT=$(free_port)
 "$BIN" --home "$HOME_DIR" --threads "$SERVE_THREADS" serve --port "$PORT" \
@@ -106,36 +97,7 @@ commits=$(grep -o '[0-9]* decisions, .* group commits' "$OUT/serve.log" || echo 
 echo "server: $commits"
 
 # --- nginx: a static file of the same size, same wrk settings
-NPORT=$(free_port)
-mkdir -p "$OUT/nginx/www" "$OUT/nginx/tmp"
-printf '%s' "$sample" >"$OUT/nginx/www/decide.json"
-chmod 755 "$OUT" "$OUT/nginx" "$OUT/nginx/www"
-chmod 644 "$OUT/nginx/www/decide.json"
-cat >"$OUT/nginx/nginx.conf" <<CONF
-worker_processes $SERVE_THREADS;
-daemon off;
-pid $OUT/nginx/nginx.pid;
-error_log $OUT/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $OUT/nginx/tmp;
-  proxy_temp_path $OUT/nginx/tmp;
-  fastcgi_temp_path $OUT/nginx/tmp;
-  uwsgi_temp_path $OUT/nginx/tmp;
-  scgi_temp_path $OUT/nginx/tmp;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$NPORT;
-    root $OUT/nginx/www;
-    default_type application/json;
-  }
-}
-CONF
-"$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>"$OUT/nginx/stderr" &
-pids+=($!)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NPORT/decide.json" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$NPORT/decide.json" >/dev/null || { echo "nginx does not serve the file" >&2; cat "$OUT/nginx/error.log" >&2; exit 1; }
+start_nginx decide.json "$sample" "$SERVE_THREADS"
 echo "== nginx static file ($bytes bytes)"
 run_wrk nginx "http://127.0.0.1:$NPORT/decide.json"
 

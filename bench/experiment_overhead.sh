@@ -30,17 +30,9 @@ command -v wrk >/dev/null || { echo "experiment_overhead: wrk is not installed" 
 
 OUT=$(mktemp -d /tmp/marquee-exp-bench.XXXXXX)
 HOME_DIR=$OUT/home
-pids=()
-have_lock=0
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  [ "$have_lock" = 1 ] && rmdir /tmp/marquee-bench.lock 2>/dev/null
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 q() { "$BIN" --home "$HOME_DIR" -q "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- setup (not timed): EASE on ML-100K, an A/B experiment with both cells on it
 cat >"$OUT/ease.toml" <<TOML
@@ -73,8 +65,7 @@ TOML
 q experiments create "$OUT/exp.toml" >/dev/null
 q experiments start bench-ab >/dev/null
 
-while ! mkdir /tmp/marquee-bench.lock 2>/dev/null; do sleep 15; done
-have_lock=1
+bench_lock
 
 PORT=$(free_port)
 "$BIN" --home "$HOME_DIR" -q --threads "$SERVE_THREADS" serve --port "$PORT" \
@@ -115,7 +106,7 @@ for r in $(seq "$ROUNDS"); do
       "http://127.0.0.1:$PORT/v1/recommend" | tee -a "$OUT/$kind-$r.txt"
   done
 done
-rmdir /tmp/marquee-bench.lock 2>/dev/null && have_lock=0
+bench_unlock
 
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 echo
@@ -125,13 +116,12 @@ q experiments analyze bench-ab --json |
 
 # In-process: the handling thread's time and the process CPU per request, without sockets.
 if [ -x "$BUILD/bench/bench_experiment_overhead" ]; then
-  while ! mkdir /tmp/marquee-bench.lock 2>/dev/null; do sleep 15; done
-  have_lock=1
+  bench_lock
   echo
   echo "\$ bench_experiment_overhead HOME ml100k-ease@production bench-ab users.txt ${INPROC_ROUNDS:-10} 20000"
   "$BUILD/bench/bench_experiment_overhead" "$HOME_DIR" ml100k-ease@production bench-ab \
     "$OUT/users.txt" "${INPROC_ROUNDS:-10}" 20000
-  rmdir /tmp/marquee-bench.lock 2>/dev/null && have_lock=0
+  bench_unlock
 fi
 
 python3 - "$OUT" "$ROUNDS" "$CONNS" "$DURATION" <<'PY'

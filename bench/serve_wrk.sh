@@ -31,19 +31,10 @@ command -v wrk >/dev/null || { echo "serve_wrk: wrk is not installed (apt-get in
 
 OUT=$(mktemp -d /tmp/marquee-serve-bench.XXXXXX)
 HOME_DIR=$OUT/home
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  [ "$have_lock" = 1 ] && rmdir /tmp/marquee-bench.lock 2>/dev/null
-  rm -rf "$OUT"
-}
-have_lock=0
-trap cleanup EXIT
-while ! mkdir /tmp/marquee-bench.lock 2>/dev/null; do sleep 15; done
-have_lock=1
+source bench/lib.sh
+bench_lock
 
 q() { "$BIN" --home "$HOME_DIR" -q "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- models: EASE on ML-100K; iALS (128 factors) on a synthetic 100k-item catalogue
 cat >"$OUT/ease.toml" <<TOML
@@ -162,37 +153,7 @@ ingested=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^marquee_events_inge
 echo "events ingested (from /metrics): $ingested"
 
 # --- nginx: a static file of the same size, same wrk settings
-NPORT=$(free_port)
-mkdir -p "$OUT/nginx/www" "$OUT/nginx/tmp"
-printf '%s' "$sample" >"$OUT/nginx/www/recommend.json"
-# When run as root, nginx's workers drop to "nobody": let them read the file.
-chmod 755 "$OUT" "$OUT/nginx" "$OUT/nginx/www"
-chmod 644 "$OUT/nginx/www/recommend.json"
-cat >"$OUT/nginx/nginx.conf" <<CONF
-worker_processes $SERVE_THREADS;
-daemon off;
-pid $OUT/nginx/nginx.pid;
-error_log $OUT/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $OUT/nginx/tmp;
-  proxy_temp_path $OUT/nginx/tmp;
-  fastcgi_temp_path $OUT/nginx/tmp;
-  uwsgi_temp_path $OUT/nginx/tmp;
-  scgi_temp_path $OUT/nginx/tmp;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$NPORT;
-    root $OUT/nginx/www;
-    default_type application/json;
-  }
-}
-CONF
-"${SRV_PIN[@]}" "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>"$OUT/nginx/stderr" &
-pids+=($!)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NPORT/recommend.json" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$NPORT/recommend.json" >/dev/null || { echo "nginx does not serve the file" >&2; cat "$OUT/nginx/error.log" >&2; exit 1; }
+start_nginx recommend.json "$sample" "$SERVE_THREADS"
 echo "== nginx static file ($bytes bytes)"
 run_wrk nginx "http://127.0.0.1:$NPORT/recommend.json"
 

@@ -1,0 +1,67 @@
+# Shared by the HTTP benchmarks (serve_wrk.sh, decide_wrk.sh, experiment_overhead.sh); source it
+# after setting OUT (a fresh scratch folder). It gives:
+#   pids+=(PID)        background processes killed (and OUT removed) when the script exits
+#   bench_lock         waits for and takes /tmp/marquee-bench.lock (a folder); bench_unlock
+#   free_port          a free loopback port
+#   start_nginx NAME BODY WORKERS
+#                      nginx (run under ${SRV_PIN[@]} when set) serving BODY as /NAME from
+#                      $OUT/nginx with WORKERS workers, access log off; sets NPORT
+pids=()
+have_lock=0
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  if [ "$have_lock" = 1 ]; then rmdir /tmp/marquee-bench.lock 2>/dev/null || true; fi
+  rm -rf "$OUT"
+}
+trap bench_cleanup EXIT
+bench_lock() {
+  while ! mkdir /tmp/marquee-bench.lock 2>/dev/null; do sleep 15; done
+  have_lock=1
+}
+bench_unlock() {
+  rmdir /tmp/marquee-bench.lock 2>/dev/null || true
+  have_lock=0
+}
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+start_nginx() {  # NAME BODY WORKERS
+  local name=$1 body=$2 workers=$3 nginx
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  NPORT=$(free_port)
+  mkdir -p "$OUT/nginx/www" "$OUT/nginx/tmp"
+  printf '%s' "$body" >"$OUT/nginx/www/$name"
+  # When run as root, nginx's workers drop to "nobody": let them read the file.
+  chmod 755 "$OUT" "$OUT/nginx" "$OUT/nginx/www"
+  chmod 644 "$OUT/nginx/www/$name"
+  cat >"$OUT/nginx/nginx.conf" <<CONF
+worker_processes $workers;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $OUT/nginx/tmp;
+  proxy_temp_path $OUT/nginx/tmp;
+  fastcgi_temp_path $OUT/nginx/tmp;
+  uwsgi_temp_path $OUT/nginx/tmp;
+  scgi_temp_path $OUT/nginx/tmp;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$NPORT;
+    root $OUT/nginx/www;
+    default_type application/json;
+  }
+}
+CONF
+  ${SRV_PIN[@]+"${SRV_PIN[@]}"} "$nginx" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" \
+    2>"$OUT/nginx/stderr" &
+  pids+=($!)
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NPORT/$name" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$NPORT/$name" >/dev/null || {
+    echo "nginx does not serve the file" >&2
+    cat "$OUT/nginx/error.log" >&2
+    exit 1
+  }
+}
