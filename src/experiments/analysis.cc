@@ -25,7 +25,40 @@ struct Member {
   uint64_t pre_plays = 0;       // plays before the experiment's first start (CUPED covariate)
   uint64_t clicks[2] = {0, 0};  // interleave: credited plays per ranker
   std::vector<const Exposure*> shown;  // in time order
+  // Credited plays as (time, ranker: 0/1 for interleaving, -1 otherwise), sorted by time after
+  // attribution: the member's metric as it stood at a past look.
+  std::vector<std::pair<int64_t, int8_t>> credited;
 };
+
+// Calendar times of the sequential test's looks: 100 evenly spaced from the first exposure to
+// the latest exposure or credited play (an analyst re-running analyze sees the same sequence).
+std::vector<int64_t> LookTimes(const std::vector<const Member*>& order) {
+  if (order.empty()) return {};
+  const int64_t t0 = order.front()->first_ts;
+  int64_t t1 = t0;
+  for (const Member* m : order) {
+    t1 = std::max(t1, m->shown.back()->ts);
+    if (!m->credited.empty()) t1 = std::max(t1, m->credited.back().first);
+  }
+  std::vector<int64_t> looks;
+  for (int k = 1; k <= 100; ++k) {
+    const int64_t t = t0 + (t1 - t0) * k / 100;
+    if (looks.empty() || t > looks.back()) looks.push_back(t);
+  }
+  return looks;
+}
+
+// A member's credited plays up to time t: in total, and per ranker.
+uint64_t PlaysUntil(const Member& m, int64_t t, uint64_t clicks[2]) {
+  clicks[0] = clicks[1] = 0;
+  uint64_t n = 0;
+  for (const auto& [ts, ranker] : m.credited) {
+    if (ts > t) break;
+    ++n;
+    if (ranker >= 0) ++clicks[ranker];
+  }
+  return n;
+}
 
 // JSON number, or null for NaN/inf (JSON has no NaN).
 json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
@@ -102,7 +135,12 @@ json AnalyzeExperiment(const AnalysisInput& in) {
       for (size_t p = 0; p < e->items.size(); ++p) {
         if (e->items[p] != ev.item) continue;
         ++m.plays;
-        if (interleave && p < e->rankers.size() && e->rankers[p] < 2) ++m.clicks[e->rankers[p]];
+        int8_t ranker = -1;
+        if (interleave && p < e->rankers.size() && e->rankers[p] < 2) {
+          ranker = static_cast<int8_t>(e->rankers[p]);
+          ++m.clicks[ranker];
+        }
+        m.credited.emplace_back(ev.ts, ranker);
         done = true;
         break;
       }
@@ -121,6 +159,8 @@ json AnalyzeExperiment(const AnalysisInput& in) {
   std::sort(order.begin(), order.end(), [](const Member* a, const Member* b) {
     return a->first_ts < b->first_ts || (a->first_ts == b->first_ts && a < b);
   });
+  for (auto& [u, m] : members) std::sort(m.credited.begin(), m.credited.end());
+  const std::vector<int64_t> looks = LookTimes(order);
   std::vector<std::vector<double>> ppm(nc), ppe(nc), pre(nc);
   std::vector<uint64_t> n_members(nc, 0), n_exposures(nc, 0), n_plays(nc, 0);
   for (const Member* m : order) {
@@ -187,15 +227,19 @@ json AnalyzeExperiment(const AnalysisInput& in) {
           return k;
         });
         j["sequential_p_value"] = Guard([&]() -> json {
-          // Members in order of first exposure; a peek after every 1% of them.
-          SequentialTest seq;
-          const size_t total = ppm[0].size() + ppm[c].size();
-          const size_t step = std::max<size_t>(1, total / 100);
-          size_t seen = 0;
-          for (const Member* m : order) {
-            if (m->cell != 0 && m->cell != c) continue;
-            seq.Add(m->cell == 0 ? 0 : 1, static_cast<double>(m->plays));
-            if (++seen % step == 0 || seen == total) seq.Peek();
+          // At each look: the members exposed by then, each with the plays credited by then.
+          SequentialTest::Options o;
+          o.rescale_tau2 = true;  // plays per member grow between looks
+          SequentialTest seq(o);
+          for (int64_t t : looks) {
+            MomentAccumulator cell[2];
+            uint64_t clicks[2];
+            for (const Member* m : order) {
+              if (m->first_ts > t) break;
+              if (m->cell != 0 && m->cell != c) continue;
+              cell[m->cell == 0 ? 0 : 1].Add(static_cast<double>(PlaysUntil(*m, t, clicks)));
+            }
+            seq.PeekAt(cell[0].Get(), cell[1].Get());
           }
           return Num(seq.p_value());
         });
@@ -243,17 +287,22 @@ json AnalyzeExperiment(const AnalysisInput& in) {
             {"note", fmt::format("share of decided members preferring '{}' against 1/2",
                                  spec.cells[1].name)}};
   });
-  // Always-valid p-value of "no preference": each member +1 (prefers the second ranker), -1
-  // (prefers the first) or 0 (tie), added in order of first exposure, a peek after every 1%.
+  // Always-valid p-value of "no preference": at each look, each member exposed by then is +1
+  // (prefers the second ranker on the plays credited by then), -1 (the first) or 0 (tie).
   out["sequential_p_value"] = Guard([&]() -> json {
     SequentialTest::Options o;
     o.one_sample = true;
+    o.rescale_tau2 = true;
     SequentialTest seq(o);
-    const size_t step = std::max<size_t>(1, order.size() / 100);
-    for (size_t i = 0; i < order.size(); ++i) {
-      const Member* m = order[i];
-      seq.Add(0, m->clicks[1] > m->clicks[0] ? 1.0 : m->clicks[0] > m->clicks[1] ? -1.0 : 0.0);
-      if ((i + 1) % step == 0 || i + 1 == order.size()) seq.Peek();
+    for (int64_t t : looks) {
+      MomentAccumulator prefs;
+      uint64_t c[2];
+      for (const Member* m : order) {
+        if (m->first_ts > t) break;
+        PlaysUntil(*m, t, c);
+        prefs.Add(c[1] > c[0] ? 1.0 : c[0] > c[1] ? -1.0 : 0.0);
+      }
+      seq.PeekAt(prefs.Get(), Moments{});
     }
     return Num(seq.p_value());
   });

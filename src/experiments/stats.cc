@@ -284,9 +284,9 @@ void SequentialTest::AddBatch(int cell, std::span<const double> values) {
   for (double v : values) Add(cell, v);
 }
 
-double SequentialTest::Peek() {
-  const Moments a = cells_[0].Get();
-  const Moments b = cells_[1].Get();
+double SequentialTest::Peek() { return PeekAt(cells_[0].Get(), cells_[1].Get()); }
+
+double SequentialTest::PeekAt(const Moments& a, const Moments& b) {
   double d = 0.0, v = 0.0, pooled = 0.0;
   if (options_.one_sample) {
     if (a.n < options_.min_n) return p_value_;
@@ -303,7 +303,7 @@ double SequentialTest::Peek() {
   // No spread yet (e.g. the first ten preferences all +1): the normal approximation has nothing
   // to go on, so the p-value does not move until the data vary.
   if (!(v > 0.0)) return p_value_;
-  if (tau2_ == 0.0) {
+  if (tau2_ == 0.0 || (options_.rescale_tau2 && options_.tau2 <= 0.0)) {
     tau2_ = options_.tau2_relative_sd * options_.tau2_relative_sd * pooled;
   }
   p_value_ = std::min(p_value_, MsprtPValue(d, v, tau2_));

@@ -127,6 +127,12 @@ class SequentialTest {
     // V = var / n in the formula above.
     bool one_sample = false;
     double null_mean = 0.0;
+    // Re-choose tau^2 (as above, from tau2_relative_sd) at every look instead of fixing it at the
+    // first: for metrics whose scale grows between looks (plays per member counted up to each
+    // calendar look), where a tau^2 frozen at an early look, when few plays existed, would be far
+    // too small for later looks and the test would never reject. The mixture is then over
+    // effects of tau2_relative_sd standard deviations at every look (scale-free).
+    bool rescale_tau2 = false;
   };
 
   SequentialTest();
@@ -141,6 +147,10 @@ class SequentialTest {
   // While a cell has fewer than min_n observations or the estimated variance of the difference
   // is 0 (no spread yet), the p-value stays where it is.
   double Peek();
+  // A look at data summarised elsewhere: the p-value from these per-cell moments (cell b unused
+  // in one-sample mode), under the same rules as Peek(). Analysis over logs uses it to look at
+  // the experiment as it stood at past times, when members' metrics were still growing.
+  double PeekAt(const Moments& a, const Moments& b);
 
   double p_value() const { return p_value_; }  // non-increasing over Peek() calls; starts at 1
   double tau2() const { return tau2_; }        // 0 until chosen

@@ -514,5 +514,39 @@ TEST(Attribution, AnalysisOfASimulatedABTestFindsALiftAndTheSrmCheckWarns) {
   EXPECT_NE(FormatAnalysis(s).find("SAMPLE RATIO MISMATCH"), std::string::npos);
 }
 
+TEST(Attribution, TheSequentialTestLooksAtTheDataAsItStoodAtEachTime) {
+  // 200 members exposed one per second; every play arrives at t = 5000, after all exposures.
+  // Looks before 5000 see no plays (no spread: the p-value cannot move); only the last look sees
+  // the difference, so the always-valid p-value is exactly that look's mSPRT p-value. The early
+  // members of the treatment play much more: feeding members in with their final plays (what
+  // no analyst could have seen at the time) would give a smaller running minimum.
+  AnalysisInput in;
+  in.spec = TwoCells("exp", "s");
+  in.spec.attribution_window = 100000;
+  MomentAccumulator final_plays[2];
+  SequentialTest replayed;  // members fed in order of exposure with their final plays
+  for (int u = 0; u < 200; ++u) {
+    const std::string user = "u" + std::to_string(u);
+    const size_t cell = AssignCell(in.spec, user);
+    in.exposures.push_back(Shown(user, in.spec.cells[cell].name, 1000 + u, {"i1", "i2", "i3"}));
+    const int plays = (u % 3) + (cell == 1 && u < 100 ? 3 : 0);
+    for (int p = 0; p < plays; ++p)
+      in.events.push_back(Play(user, "i" + std::to_string(1 + p % 3), 5000));
+    final_plays[cell].Add(plays);
+    replayed.Add(cell == 0 ? 0 : 1, plays);
+    if ((u + 1) % 2 == 0) replayed.Peek();
+  }
+  json a = AnalyzeExperiment(in);
+  const json& m = a["comparisons"][0]["plays_per_member"];
+  ASSERT_FALSE(m.contains("error")) << m.dump();
+  SequentialTest::Options o;
+  o.rescale_tau2 = true;
+  SequentialTest last_look(o);
+  const double expected = last_look.PeekAt(final_plays[0].Get(), final_plays[1].Get());
+  EXPECT_LT(expected, 1.0);
+  EXPECT_DOUBLE_EQ(m["sequential_p_value"].get<double>(), expected);
+  EXPECT_LT(replayed.p_value(), expected / 10);
+}
+
 }  // namespace
 }  // namespace marquee::experiments
