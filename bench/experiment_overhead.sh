@@ -9,7 +9,7 @@
 #
 #   bench/experiment_overhead.sh [BUILD_DIR]   (default build/release; needs ../shared/data/movielens-100k)
 #
-# Env: DURATION (per run, default 10s), ROUNDS (default 2), CONNS (default 8), THREADS (wrk
+# Env: DURATION (per run, default 3s), ROUNDS (default 20), CONCURRENT_ROUNDS (default 10), CONNS (default 8), THREADS (wrk
 #      threads, default 1), SERVE_THREADS (marquee io threads, default 1), INPROC_ROUNDS (rounds
 #      of the in-process measurement, bench/bench_experiment_overhead.cc, default 10; it runs
 #      when the build has MARQUEE_BUILD_BENCH=ON).
@@ -20,8 +20,9 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build/release}
 BIN=$BUILD/tools/marquee/marquee
 DATA=${MARQUEE_SHARED_DATA:-$(cd .. && pwd)/shared/data}
-DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-3s}
+ROUNDS=${ROUNDS:-20}
+CONCURRENT_ROUNDS=${CONCURRENT_ROUNDS:-10}
 CONNS=${CONNS:-8}
 THREADS=${THREADS:-1}
 SERVE_THREADS=${SERVE_THREADS:-1}
@@ -106,6 +107,22 @@ for r in $(seq "$ROUNDS"); do
       "http://127.0.0.1:$PORT/v1/recommend" | tee -a "$OUT/$kind-$r.txt"
   done
 done
+# Concurrent: a plain and an experiment client at the same time, CONNS/2 connections each, so
+# both streams meet the same machine at every instant; the difference between their latencies is
+# the experiment's own per-request work (the exposure writer's background CPU slows both streams
+# alike: the sequential rounds above and the in-process process-CPU figure include it).
+HALF=$(( CONNS / 2 > 0 ? CONNS / 2 : 1 ))
+for r in $(seq "$CONCURRENT_ROUNDS"); do
+  echo "== concurrent round $r"
+  for kind in plain experiment; do
+    wrk -t1 -c"$HALF" -d"$DURATION" --latency -s "$OUT/$kind.lua" \
+      "http://127.0.0.1:$PORT/v1/recommend" >"$OUT/both-$kind-$r.txt" &
+    pids+=($!)
+  done
+  wait "${pids[1]}" "${pids[2]}"
+  pids=("${pids[0]}")
+  grep -H "Requests/sec" "$OUT"/both-*-"$r".txt
+done
 bench_unlock
 
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
@@ -115,7 +132,7 @@ q experiments analyze bench-ab --json |
   python3 -c 'import json,sys; a=json.load(sys.stdin); print("  exposures", a["exposures"], "members", a["members"], "srm p", a["srm"].get("p_value"))'
 
 # In-process: the handling thread's time and the process CPU per request, without sockets.
-if [ -x "$BUILD/bench/bench_experiment_overhead" ]; then
+if [ -x "$BUILD/bench/bench_experiment_overhead" ] && [ "${INPROC_ROUNDS:-10}" -gt 0 ]; then
   bench_lock
   echo
   echo "\$ bench_experiment_overhead HOME ml100k-ease@production bench-ab users.txt ${INPROC_ROUNDS:-10} 20000"
@@ -124,9 +141,9 @@ if [ -x "$BUILD/bench/bench_experiment_overhead" ]; then
   bench_unlock
 fi
 
-python3 - "$OUT" "$ROUNDS" "$CONNS" "$DURATION" <<'PY'
+python3 - "$OUT" "$ROUNDS" "$CONCURRENT_ROUNDS" <<'PY'
 import re, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
+out, rounds, crounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s)", v)
     x = float(m.group(1))
@@ -145,13 +162,39 @@ print("|---|---|---|---|---|---|")
 for k in ("plain", "experiment"):
     for i, (rps, avg, p50, p99) in enumerate(res[k], 1):
         print(f"| {k} | {i} | {rps:.0f} | {avg:.3f} | {p50:.3f} | {p99:.3f} |")
-def mean(k, j):  # the median over rounds: robust to a round hit by other load on the machine
-    v = sorted(x[j] for x in res[k])
+def median(v):
+    v = sorted(v)
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+def mean(k, j):  # the median over rounds: robust to a round hit by other load on the machine
+    return median([x[j] for x in res[k]])
+# Each round runs plain and experiment back to back (order alternating), so the ratio within a
+# round cancels the machine's drift, which on this VM moves plain throughput by +-25% over tens
+# of seconds; the median of the per-round ratios is the headline figure.
+def ratios(j):
+    return sorted(e[j] / p[j] for p, e in zip(res["plain"], res["experiment"]))
+def quartiles(v):
+    return v[len(v) // 4], v[(3 * len(v)) // 4]
 print()
-print(f"median-of-rounds mean latency overhead: {100 * (mean('experiment', 1) / mean('plain', 1) - 1):+.1f}% "
-      f"(plain {mean('plain', 1):.3f} ms, experiment {mean('experiment', 1):.3f} ms)")
-print(f"median-of-rounds p50 latency overhead:{100 * (mean('experiment', 2) / mean('plain', 2) - 1):+.1f}%")
-print(f"median-of-rounds throughput change:{100 * (mean('experiment', 0) / mean('plain', 0) - 1):+.1f}% "
-      f"(plain {mean('plain', 0):.0f} req/s, experiment {mean('experiment', 0):.0f} req/s)")
+for label, j in (("mean latency", 1), ("p50 latency", 2), ("throughput", 0)):
+    r = ratios(j)
+    q1, q3 = quartiles(r)
+    print(f"per-round ratio, {label}: median {100 * (median(r) - 1):+.1f}% "
+          f"(quartiles {100 * (q1 - 1):+.1f}% .. {100 * (q3 - 1):+.1f}%, {len(r)} rounds)")
+if crounds:
+    both = {k: [parse(f"{out}/both-{k}-{r}.txt") for r in range(1, crounds + 1)]
+            for k in ("plain", "experiment")}
+    print()
+    print("| concurrent round | plain req/s | experiment req/s | plain mean ms | experiment mean ms | plain p50 ms | experiment p50 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for i in range(crounds):
+        p, e = both["plain"][i], both["experiment"][i]
+        print(f"| {i + 1} | {p[0]:.0f} | {e[0]:.0f} | {p[1]:.3f} | {e[1]:.3f} | {p[2]:.3f} | {e[2]:.3f} |")
+    print()
+    for label, j in (("mean latency", 1), ("p50 latency", 2), ("throughput", 0)):
+        r = sorted(e[j] / p[j] for p, e in zip(both["plain"], both["experiment"]))
+        q1, q3 = quartiles(r)
+        print(f"concurrent streams, experiment / plain {label}: median {100 * (median(r) - 1):+.1f}% "
+              f"(quartiles {100 * (q1 - 1):+.1f}% .. {100 * (q3 - 1):+.1f}%, {len(r)} rounds)")
+print(f"median-of-rounds mean latency: plain {mean('plain', 1):.3f} ms, experiment {mean('experiment', 1):.3f} ms; "
+      f"throughput: plain {mean('plain', 0):.0f} req/s, experiment {mean('experiment', 0):.0f} req/s")
 PY

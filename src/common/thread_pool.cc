@@ -1,5 +1,9 @@
 #include "common/thread_pool.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -67,6 +71,12 @@ void ParallelForDynamic(size_t n, int threads, size_t grain,
       for (size_t i = b * grain; i < end; ++i) fn(i, t);
     }
   });
+}
+
+void LowerCurrentThreadPriority() noexcept {
+  // Linux: a thread id names one thread for setpriority (POSIX would renice the process).
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  (void)setpriority(PRIO_PROCESS, tid, 10);
 }
 
 }  // namespace marquee

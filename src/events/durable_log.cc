@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/completion.h"
+#include "common/thread_pool.h"
 #include "events/rocksdb_util.h"
 #include "marquee/error.h"
 
@@ -43,7 +44,10 @@ class DurableLog::Impl {
 
   Impl(std::unique_ptr<rocksdb::DB> db, DurableLogOptions o, uint64_t seq)
       : db_(std::move(db)), options_(std::move(o)), next_seq_(seq + 1) {
-    writer_ = std::thread([this] { WriterLoop(); });
+    writer_ = std::thread([this] {
+      if (options_.background) LowerCurrentThreadPriority();
+      WriterLoop();
+    });
   }
   ~Impl() {
     {

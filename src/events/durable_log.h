@@ -32,6 +32,9 @@ struct DurableLogOptions {
   // Open a consistent read-only view (allowed while another process writes); appends then fail
   // with kFailedPrecondition.
   bool read_only = false;
+  // The writer thread at lower CPU priority (LowerCurrentThreadPriority): for logs whose
+  // appends nobody waits on (the exposure log), never for acknowledged writes.
+  bool background = false;
 };
 
 struct LogRecord {

@@ -2,8 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
+#include <xxhash.h>
 
+#include <algorithm>
+#include <numeric>
+
+#include "common/thread_pool.h"
 #include "events/durable_log.h"
 #include "marquee/error.h"
 
@@ -36,18 +40,6 @@ void Put32(std::string& v, uint32_t n) {
 void PutString(std::string& v, std::string_view s) {
   Put16(v, s.size());
   v.append(s);
-}
-
-void EncodeInto(std::string& v, const Exposure& e) {
-  PutBe64(v, static_cast<uint64_t>(e.ts) ^ (uint64_t{1} << 63));
-  PutString(v, e.user);
-  PutString(v, e.cell);
-  v.push_back(e.first ? 1 : 0);
-  Put32(v, static_cast<uint32_t>(e.items.size()));
-  for (size_t i = 0; i < e.items.size(); ++i) {
-    PutString(v, e.items[i]);
-    v.push_back(static_cast<char>(i < e.rankers.size() ? e.rankers[i] : kNoRanker));
-  }
 }
 
 // Reads the group in `val`; calls fn for each exposure (seq = group seq * 2^20 + index, so the
@@ -112,6 +104,7 @@ ExposureLog::ExposureLog(std::unique_ptr<DurableLog> log, ExposureLogOptions opt
     : log_(std::move(log)), options_(options) {
   if (options_.read_only) return;
   flusher_ = std::thread([this] {
+    LowerCurrentThreadPriority();  // nobody waits on it: request threads go first under load
     std::unique_lock lock(mu_);
     while (!stop_) {
       cv_.wait_for(lock, options_.flush_interval, [&] { return stop_; });
@@ -137,17 +130,52 @@ std::unique_ptr<ExposureLog> ExposureLog::Open(const std::string& dir, ExposureL
   o.what = "exposure log";
   o.sync = options.sync;
   o.read_only = options.read_only;
+  o.background = true;
   return std::unique_ptr<ExposureLog>(new ExposureLog(DurableLog::Open(dir, o), options));
 }
 
-bool ExposureLog::Record(Exposure e) {
+void ExposureLog::Buffer::Clear() {
+  pending.clear();
+  users.clear();
+  items.clear();
+  rankers.clear();
+  pins.clear();
+}
+
+bool ExposureLog::Record(const ShownExposure& e) {
   if (options_.read_only) {
     Fail(ErrorCode::kFailedPrecondition, "exposure log: opened read-only");
   }
   {
     std::lock_guard lock(mu_);
-    if (buffer_.size() < options_.max_queue) {
-      buffer_.push_back(std::move(e));
+    Buffer& b = buffer_;
+    if (b.pending.size() < options_.max_queue) {
+      const bool interleaved = !e.rankers.empty();
+      b.pending.push_back(Pending{e.spec,
+                                  {e.catalogues[0], e.catalogues[1]},
+                                  e.cell,
+                                  interleaved,
+                                  e.ts,
+                                  static_cast<uint32_t>(b.users.size()),
+                                  static_cast<uint32_t>(e.user.size()),
+                                  static_cast<uint32_t>(b.items.size()),
+                                  static_cast<uint32_t>(e.items.size())});
+      b.users.append(e.user);
+      b.items.insert(b.items.end(), e.items.begin(), e.items.end());
+      if (interleaved) {
+        b.rankers.insert(b.rankers.end(), e.rankers.begin(), e.rankers.end());
+      } else {
+        b.rankers.resize(b.items.size(), kNoRanker);
+      }
+      // Pin each owner once per flush (a linear scan: a flush sees a handful of owners).
+      for (const std::shared_ptr<const void>* o : e.owners) {
+        if (o == nullptr || *o == nullptr) continue;
+        bool pinned = false;
+        for (auto it = b.pins.rbegin(); it != b.pins.rend() && !pinned; ++it) {
+          pinned = it->get() == o->get();
+        }
+        if (!pinned) b.pins.push_back(*o);
+      }
       recorded_.fetch_add(1, std::memory_order_relaxed);
       return true;
     }
@@ -159,57 +187,93 @@ bool ExposureLog::Record(Exposure e) {
   return false;
 }
 
+bool ExposureLog::Record(const Exposure& e) {
+  auto spec = std::make_shared<ExperimentSpec>();
+  spec->name = e.experiment;
+  spec->cells.push_back(Cell{e.cell, "", 1.0});
+  auto catalogue = std::make_shared<const std::vector<std::string>>(e.items);
+  std::vector<uint32_t> items(e.items.size());
+  std::iota(items.begin(), items.end(), 0u);
+  const std::shared_ptr<const void> owners[2] = {spec, catalogue};
+  ShownExposure x;
+  x.spec = spec.get();
+  x.user = e.user;
+  x.ts = e.ts;
+  x.catalogues[0] = x.catalogues[1] = catalogue.get();
+  x.items = items;
+  x.rankers = e.rankers;
+  x.owners[0] = &owners[0];
+  x.owners[1] = &owners[1];
+  return Record(x);
+}
+
 void ExposureLog::Drain(bool rethrow) {
   std::lock_guard drain(drain_mu_);
-  std::vector<Exposure> batch;
+  Buffer& batch = spare_;
   {
     std::lock_guard lock(mu_);
-    batch.swap(buffer_);
+    std::swap(batch, buffer_);
   }
-  if (batch.empty()) return;
+  if (batch.pending.empty()) return;
+  const size_t count = batch.pending.size();
   std::vector<LogRecord> records;
   try {
     // One group record per experiment (a flush rarely sees more than a few experiments).
-    std::vector<std::pair<std::string, std::vector<Exposure*>>> groups;
-    for (Exposure& e : batch) {
+    std::vector<std::pair<const std::string*, std::vector<const Pending*>>> groups;
+    for (const Pending& e : batch.pending) {
+      const std::string& name = e.spec->name;
       auto g = std::find_if(groups.begin(), groups.end(),
-                            [&](const auto& x) { return x.first == e.experiment; });
+                            [&](const auto& x) { return *x.first == name; });
       if (g == groups.end()) {
-        groups.emplace_back(e.experiment, std::vector<Exposure*>{});
+        groups.emplace_back(&name, std::vector<const Pending*>{});
         g = groups.end() - 1;
       }
       g->second.push_back(&e);
     }
     for (auto& [experiment, members] : groups) {
       std::string value;
+      value.reserve(members.size() * 96);  // about one exposure of 10 short ids each
       Put32(value, static_cast<uint32_t>(members.size()));
       int64_t first_ts = members.front()->ts;
-      for (Exposure* e : members) {
+      const uint64_t seed = XXH64(experiment->data(), experiment->size(), 0);
+      for (const Pending* e : members) {
         first_ts = std::min(first_ts, e->ts);
-        std::string member = experiment;
-        member.push_back('\0');
-        member.append(e->user);
-        e->first = false;
-        if (seen_.insert(member).second) {
-          std::string marker_key = "f" + member;
+        const std::string_view user(batch.users.data() + e->user_at, e->user_len);
+        bool first = false;
+        if (seen_.insert(XXH64(user.data(), user.size(), seed)).second) {
+          std::string marker_key = "f" + *experiment;
+          marker_key.push_back('\0');
+          marker_key.append(user);
           std::string marker;
-          e->first = !log_->Get(marker_key, &marker);
-          if (e->first) {
+          first = !log_->Get(marker_key, &marker);
+          if (first) {
             std::string ts;
             PutBe64(ts, static_cast<uint64_t>(e->ts));
             records.push_back({std::move(marker_key), std::move(ts), false});
           }
         }
-        EncodeInto(value, *e);
+        PutBe64(value, static_cast<uint64_t>(e->ts) ^ (uint64_t{1} << 63));
+        PutString(value, user);
+        PutString(value, e->spec->cells[e->cell].name);
+        value.push_back(first ? 1 : 0);
+        Put32(value, e->items);
+        for (uint32_t i = e->items_at; i < e->items_at + e->items; ++i) {
+          const uint8_t ranker = batch.rankers[i];
+          const auto& catalogue = *e->catalogues[e->interleaved ? std::min<uint8_t>(ranker, 1) : 0];
+          PutString(value, catalogue[batch.items[i]]);
+          value.push_back(static_cast<char>(ranker));
+        }
       }
-      std::string key = ExperimentPrefix(experiment);
+      std::string key = ExperimentPrefix(*experiment);
       PutBe64(key, static_cast<uint64_t>(first_ts) ^ (uint64_t{1} << 63));
       records.push_back({std::move(key), std::move(value), true});
     }
+    batch.Clear();  // releases the pins: the ids are copied into the records
     log_->Append(std::move(records));
   } catch (const std::exception& ex) {
-    failed_.fetch_add(batch.size());
-    spdlog::error("exposure log: write failed, {} exposures lost: {}", batch.size(), ex.what());
+    batch.Clear();
+    failed_.fetch_add(count);
+    spdlog::error("exposure log: write failed, {} exposures lost: {}", count, ex.what());
     // The members whose first exposure was lost stay "seen": a later exposure is not marked first
     // (at worst a member has no marked first exposure; analysis uses the earliest one anyway).
     if (rethrow) throw;

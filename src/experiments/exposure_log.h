@@ -17,6 +17,13 @@
 // marker key is stored with it, so the mark survives restarts (decided on the flusher thread,
 // so the request path never reads the database).
 //
+// The request path records a ShownExposure: a view of item indices into the ranking model's
+// catalogue and of the experiment by pointer. Record copies it into pooled buffers (no
+// allocation once the pools have grown, no per-item string, no reference counting: the owners
+// of the pointers are pinned once per flush, not per exposure); the flusher resolves ids when it
+// encodes. A pinned catalogue (a model version) stays alive until the flush after its last
+// exposure, at most one flush interval after the model was swapped out.
+//
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
@@ -27,11 +34,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_set>
 #include <vector>
+
+#include "experiments/experiment.h"
 
 namespace marquee {
 class DurableLog;
@@ -52,6 +62,23 @@ struct Exposure {
   uint64_t seq = 0;                // assigned by the log
 };
 
+// An exposure as the serving path records it (see the header comment): a view, valid during the
+// Record call; `owners` keep what the pointers point to alive.
+struct ShownExposure {
+  const ExperimentSpec* spec = nullptr;  // the experiment's name and its cells' names
+  uint8_t cell = 0;                      // index into spec->cells
+  std::string_view user;
+  int64_t ts = 0;  // Unix seconds
+  // catalogues[r]: the item ids of ranker r's model (A/B: only [0] is used). Item i is
+  // (*catalogues[rankers.empty() ? 0 : rankers[i]])[items[i]].
+  const std::vector<std::string>* catalogues[2] = {nullptr, nullptr};
+  std::span<const uint32_t> items;   // shown, in order
+  std::span<const uint8_t> rankers;  // interleave: index of the cell that contributed each item
+  // Owners of spec and catalogues (shared_ptrs that own them, possibly aliasing). Record copies
+  // an owner only when it is not pinned for the current flush yet.
+  const std::shared_ptr<const void>* owners[3] = {nullptr, nullptr, nullptr};
+};
+
 struct ExposureLogOptions {
   bool sync = true;
   size_t max_queue = 100000;  // exposures buffered before new ones are dropped
@@ -65,9 +92,12 @@ class ExposureLog {
   static std::unique_ptr<ExposureLog> Open(const std::string& dir, ExposureLogOptions options = {});
   ~ExposureLog();  // drains the queue
 
-  // Queues `e` (ts and the item list as given); sets e.first as described above. Returns false
-  // when the exposure was dropped because the queue is full.
-  bool Record(Exposure e);
+  // Queues `e` (ts and the item list as given); the first-exposure mark is decided when it is
+  // written, as described above. Returns false when the exposure was dropped because the queue
+  // is full. Never blocks on I/O.
+  bool Record(const ShownExposure& e);
+  // The same for an exposure given by names and ids (tests, tools; it builds a ShownExposure).
+  bool Record(const Exposure& e);
   // Blocks until everything recorded before the call is durable; rethrows a write error.
   void Flush();
 
@@ -86,12 +116,34 @@ class ExposureLog {
 
   std::unique_ptr<DurableLog> log_;
   ExposureLogOptions options_;
+  // What Record appends and Drain swaps out (then clears, keeping the capacity, and swaps back
+  // in on the next Drain: the pools stop allocating once they have grown).
+  struct Pending {
+    const ExperimentSpec* spec;
+    const std::vector<std::string>* catalogues[2];
+    uint8_t cell;
+    bool interleaved;  // rankers at [items_at, items_at + items)
+    int64_t ts;
+    uint32_t user_at, user_len, items_at, items;
+  };
+  struct Buffer {
+    std::vector<Pending> pending;
+    std::string users;
+    std::vector<uint32_t> items;
+    std::vector<uint8_t> rankers;  // parallel to items (kNoRanker for A/B)
+    std::vector<std::shared_ptr<const void>> pins;
+    void Clear();
+  };
   std::mutex mu_;  // guards buffer_ and stop_
-  std::vector<Exposure> buffer_;
+  Buffer buffer_;
+  Buffer spare_;  // Drain's (guarded by drain_mu_)
   bool stop_ = false;
   std::condition_variable cv_;
-  std::mutex drain_mu_;                   // one Drain at a time; guards seen_
-  std::unordered_set<std::string> seen_;  // "experiment\0user" known to have a first exposure
+  std::mutex drain_mu_;  // one Drain at a time; guards seen_
+  // XXH64 of (experiment, member) known to have a first exposure. A 64-bit collision (about
+  // 3e-8 for a million members) only leaves that member's first exposure unmarked: analysis
+  // takes each member's earliest exposure anyway.
+  std::unordered_set<uint64_t> seen_;
   std::atomic<uint64_t> recorded_{0}, dropped_{0}, failed_{0};
   std::thread flusher_;
 };

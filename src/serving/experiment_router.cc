@@ -1,5 +1,6 @@
 #include "serving/experiment_router.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
 
@@ -25,6 +26,7 @@ ExperimentRouter::ExperimentRouter(ExperimentRouterOptions options) : options_(s
   if (!Refresh()) {
     Fail(ErrorCode::kUnavailable, "experiments: cannot read the experiments from the registry");
   }
+  constructed_ = true;
 }
 
 ExperimentRouter::~ExperimentRouter() {
@@ -37,19 +39,54 @@ ExperimentRouter::~ExperimentRouter() {
 }
 
 bool ExperimentRouter::Refresh() {
+  std::lock_guard lock(refresh_mu_);
+  std::vector<std::string> fresh;
   try {
     auto snap = std::make_shared<Snapshot>();
     for (auto& e : experiments::ListExperiments(*store_)) {
-      std::string name = e.spec.name;  // copied first: the spec is moved below
-      snap->emplace(std::move(name), Entry{std::move(e.spec), e.record.state});
+      Entry entry;
+      entry.state = e.record.state;
+      const std::string& name = e.spec.name;
+      for (const auto& c : e.spec.cells) {
+        entry.fragments.push_back(
+            ",\"experiment\":" + json{{"name", name}, {"cell", c.name}}.dump() + "}");
+        if (entry.state == ExperimentState::kRunning &&
+            std::find(reported_cells_.begin(), reported_cells_.end(), c.model) ==
+                reported_cells_.end() &&
+            std::find(fresh.begin(), fresh.end(), c.model) == fresh.end()) {
+          fresh.push_back(c.model);
+        }
+      }
+      entry.stopped =
+          ",\"experiment\":" +
+          json{{"name", name}, {"cell", e.spec.cells[0].name}, {"state", "stopped"}}.dump() + "}";
+      std::string key = name;  // copied first: the spec is moved below
+      entry.spec = std::make_shared<const experiments::ExperimentSpec>(std::move(e.spec));
+      entry.owner = entry.spec;
+      snap->emplace(std::move(key), std::move(entry));
     }
     snapshot_.store(std::move(snap));
-    return true;
   } catch (const std::exception& e) {
     spdlog::warn("experiments: refresh from the registry failed (keeping the previous state): {}",
                  e.what());
     return false;
   }
+  if (fresh.empty()) return true;
+  // At construction the server adds RunningCellRefs() itself; later, the callback loads them
+  // (retried on the next Refresh when it fails).
+  if (options_.on_new_cells && constructed_) {
+    spdlog::info("experiments: loading the cell models of newly started experiments: {}",
+                 fmt::join(fresh, ", "));
+    try {
+      options_.on_new_cells(fresh);
+    } catch (const std::exception& e) {
+      spdlog::error("experiments: adding the cell models {} failed: {}", fmt::join(fresh, ", "),
+                    e.what());
+      return true;
+    }
+  }
+  reported_cells_.insert(reported_cells_.end(), fresh.begin(), fresh.end());
+  return true;
 }
 
 void ExperimentRouter::StartPolling(std::chrono::milliseconds interval) {
@@ -78,7 +115,7 @@ std::vector<std::string> ExperimentRouter::RunningCellRefs() const {
   auto snap = snapshot_.load();
   for (const auto& [name, e] : *snap) {
     if (e.state != ExperimentState::kRunning) continue;
-    for (const auto& c : e.spec.cells) {
+    for (const auto& c : e.spec->cells) {
       if (std::find(refs.begin(), refs.end(), c.model) == refs.end()) refs.push_back(c.model);
     }
   }
@@ -86,8 +123,8 @@ std::vector<std::string> ExperimentRouter::RunningCellRefs() const {
   return refs;
 }
 
-json ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManager& models,
-                                 const RecommendFn& recommend) {
+Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManager& models,
+                                     const Service& service) {
   const std::string& name = *r.experiment;
   if (!r.user) {
     Fail(ErrorCode::kInvalidArgument,
@@ -101,70 +138,66 @@ json ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManager& 
          "servers see changes within their poll interval)",
          name);
   }
-  const experiments::ExperimentSpec& spec = it->second.spec;
-  const ExperimentState state = it->second.state;
-  if (state == ExperimentState::kDraft) {
+  const Entry& entry = it->second;
+  const experiments::ExperimentSpec& spec = *entry.spec;
+  if (entry.state == ExperimentState::kDraft) {
     Fail(ErrorCode::kFailedPrecondition,
          "experiment '{}' is a draft, not running; start it with `marquee experiments start {}`",
          name, name);
   }
-  auto served = [&](const experiments::Cell& c) {
+  auto resolve = [&](const experiments::Cell& c) {
     try {
-      models.Get(c.model);
+      return models.Get(c.model);
     } catch (const Error& e) {
       if (e.code() != ErrorCode::kNotFound) throw;
       Fail(ErrorCode::kUnavailable,
-           "experiment '{}', cell '{}': model {} is not served by this server (start the "
-           "experiment before the server, or serve it with --model {})",
+           "experiment '{}', cell '{}': model {} is not served by this server yet (a server "
+           "loads the cells of an experiment started after it within its poll interval; "
+           "`marquee serve --model {}` serves it from the start)",
            name, c.name, c.model, c.model);
     }
   };
 
-  const bool running = state == ExperimentState::kRunning;
+  const bool running = entry.state == ExperimentState::kRunning;
   const bool interleave = running && spec.mode == experiments::Mode::kInterleave;
   if (!interleave) {
     const size_t cell = running ? experiments::AssignCell(spec, *r.user) : 0;
-    served(spec.cells[cell]);
-    RecommendRequest rr = r;
-    rr.model = spec.cells[cell].model;
-    rr.experiment.reset();
-    json res = std::move(recommend({rr})[0]);
-    if (res.contains("error")) return res;
-    res["experiment"] = {{"name", name}, {"cell", spec.cells[cell].name}};
-    if (!running) {
-      res["experiment"]["state"] = "stopped";
-      return res;
-    }
-    experiments::Exposure x;
-    x.experiment = name;
-    x.cell = spec.cells[cell].name;
+    const std::shared_ptr<const ServableModel> model = resolve(spec.cells[cell]);
+    Ranked ranked = std::move(service.Rank(std::span(&r, 1), std::span(&model, 1))[0]);
+    if (ranked.error) return Service::ToResponse(ranked);
+    Response out = Service::ToResponse(ranked);
+    out.body.pop_back();  // the closing brace: the fragment ends the object
+    out.body += running ? entry.fragments[cell] : entry.stopped;
+    if (!running) return out;
+    experiments::ShownExposure x;
+    x.spec = entry.spec.get();
+    x.cell = static_cast<uint8_t>(cell);
     x.user = *r.user;
     x.ts = static_cast<int64_t>(std::time(nullptr));
-    const json& items = res.at("items");
-    x.items.reserve(items.size());
-    for (const auto& item : items) x.items.push_back(item.at("id").get<std::string>());
-    log_->Record(std::move(x));
-    return res;
+    x.catalogues[0] = &ranked.model->bundle.item_ids;
+    x.items = ranked.items;
+    const std::shared_ptr<const void> model_owner = std::move(ranked.model);  // no refcount
+    x.owners[0] = &entry.owner;
+    x.owners[1] = &model_owner;
+    log_->Record(x);
+    return out;
   }
 
   // Interleaving: both rankers score the same request; team draft merges their lists.
-  served(spec.cells[0]);
-  served(spec.cells[1]);
-  std::vector<RecommendRequest> rs(2, r);
-  for (int i = 0; i < 2; ++i) {
-    rs[i].model = spec.cells[i].model;
-    rs[i].experiment.reset();
-  }
-  std::vector<json> res = recommend(rs);
-  for (auto& x : res) {
-    if (x.contains("error")) return x;
+  const std::shared_ptr<const ServableModel> cell_models[2] = {resolve(spec.cells[0]),
+                                                               resolve(spec.cells[1])};
+  const RecommendRequest rs[2] = {r, r};
+  std::vector<Ranked> res = service.Rank(rs, cell_models);
+  for (const Ranked& x : res) {
+    if (x.error) return Service::ToResponse(x);
   }
   std::vector<std::string> lists[2];
-  std::unordered_map<std::string, double> scores[2];
+  std::unordered_map<std::string_view, size_t> position[2];  // id -> index in res[i].items
   for (int i = 0; i < 2; ++i) {
-    for (const auto& item : res[i]["items"]) {
-      lists[i].push_back(item["id"].get<std::string>());
-      scores[i][lists[i].back()] = item["score"].get<double>();
+    const auto& ids = res[i].model->bundle.item_ids;
+    for (size_t j = 0; j < res[i].items.size(); ++j) {
+      lists[i].push_back(ids[res[i].items[j]]);
+      position[i].emplace(ids[res[i].items[j]], j);
     }
   }
   // Seeded per member and request: a member's consecutive requests get fresh coin flips.
@@ -172,29 +205,40 @@ json ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManager& 
   const uint64_t seed = XXH64(r.user->data(), r.user->size(), counter ^ 0x9e3779b97f4a7c15ULL) ^
                         static_cast<uint64_t>(std::time(nullptr));
   experiments::Interleaved merged = experiments::TeamDraft(lists[0], lists[1], r.k, seed);
+  std::vector<uint32_t> shown;
   json items = json::array();
   for (size_t i = 0; i < merged.items.size(); ++i) {
     const uint8_t team = merged.team[i];
+    const size_t j = position[team].at(merged.items[i]);
     items.push_back({{"id", merged.items[i]},
-                     {"score", scores[team][merged.items[i]]},
+                     {"score", res[team].scores[j]},
                      {"ranker", spec.cells[team].name}});
+    shown.push_back(res[team].items[j]);
   }
   json out = {{"items", std::move(items)},
               {"experiment", {{"name", name}, {"mode", "interleave"}}},
               {"rankers", json::object()}};
   for (int i = 0; i < 2; ++i) {
-    out["rankers"][spec.cells[i].name] = {{"model", res[i]["model"]},
-                                          {"version", res[i]["version"]}};
+    out["rankers"][spec.cells[i].name] = {{"model", res[i].model->name},
+                                          {"version", res[i].model->version}};
   }
-  experiments::Exposure x;
-  x.experiment = name;
-  x.cell = spec.cells[0].name;
+  experiments::ShownExposure x;
+  x.spec = entry.spec.get();
+  x.cell = 0;
   x.user = *r.user;
   x.ts = static_cast<int64_t>(std::time(nullptr));
-  x.items = std::move(merged.items);
-  x.rankers = std::move(merged.team);
-  log_->Record(std::move(x));
-  return out;
+  x.items = shown;
+  x.rankers = merged.team;
+  const std::shared_ptr<const void> model_owners[2] = {res[0].model, res[1].model};
+  x.owners[0] = &entry.owner;
+  for (int i = 0; i < 2; ++i) {
+    x.catalogues[i] = &res[i].model->bundle.item_ids;
+    x.owners[1 + i] = &model_owners[i];
+  }
+  log_->Record(x);
+  Response response;
+  response.body = out.dump();
+  return response;
 }
 
 }  // namespace marquee::serving

@@ -14,6 +14,16 @@
 //   A request with "experiment" but no "user" is 400; a cell whose model reference this server
 //   does not serve is 503 naming the reference.
 //
+// Cost per request (the load benchmark's target is under 5% of /v1/recommend): one snapshot load
+// and hash lookup, the XXH64 assignment, the cell's model resolved once, a precomputed
+// "experiment" fragment appended to the serialised response, and the exposure buffered as item
+// indices (experiments::ShownExposure), with no per-item string built on the request path.
+//
+// Cell models: a running experiment's cells must be served. At start-up `marquee serve` adds
+// RunningCellRefs() to its models; an experiment started later reports its cells through
+// `on_new_cells` (called from Refresh, on the poller or the /admin/reload thread) so the server
+// adds and loads them in the background; until a cell's model is loaded its requests answer 503.
+//
 // Thread-safety: Recommend may be called from any thread; Refresh/StartPolling/Stop from one.
 #pragma once
 
@@ -43,6 +53,9 @@ namespace marquee::serving {
 struct ExperimentRouterOptions {
   std::string home;
   experiments::ExposureLogOptions log;  // the log is $home/experiments/exposures
+  // Called by Refresh with the model references of running experiments' cells it has not
+  // reported before (see above); may be empty.
+  std::function<void(const std::vector<std::string>& refs)> on_new_cells;
 };
 
 class ExperimentRouter {
@@ -60,20 +73,23 @@ class ExperimentRouter {
   // Model references of the cells of running experiments (add them to the ModelManager).
   std::vector<std::string> RunningCellRefs() const;
 
-  // Scores `requests` (Service::Recommend).
-  using RecommendFn =
-      std::function<std::vector<nlohmann::json>(const std::vector<RecommendRequest>&)>;
-  // Answers one request whose `experiment` is set: the response object or an {"error"} object
-  // (as Service::Recommend); throws marquee::Error for the request-level failures listed above.
-  nlohmann::json Recommend(const RecommendRequest& r, const ModelManager& models,
-                           const RecommendFn& recommend);
+  // Answers one request whose `experiment` is set (its `model` is ignored: the cell decides):
+  // the response, an error response for a failure of the request's own model, user or items
+  // (as Service::Recommend), or a thrown marquee::Error for the request-level failures listed
+  // above.
+  Response Recommend(const RecommendRequest& r, const ModelManager& models, const Service& service);
 
   experiments::ExposureLog& exposures() { return *log_; }
 
  private:
   struct Entry {
-    experiments::ExperimentSpec spec;
+    std::shared_ptr<const experiments::ExperimentSpec> spec;
+    std::shared_ptr<const void> owner;  // = spec, typed for ExposureLog's pins
     ExperimentState state = ExperimentState::kDraft;
+    // Appended to the serialised response in place of its closing brace, per cell (A/B) or
+    // [0] (interleave): `,"experiment":{...}}`; `stopped` when the experiment is stopped.
+    std::vector<std::string> fragments;
+    std::string stopped;
   };
   using Snapshot = std::unordered_map<std::string, Entry>;
 
@@ -82,6 +98,9 @@ class ExperimentRouter {
   std::unique_ptr<experiments::ExposureLog> log_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<uint64_t> requests_{0};
+  std::vector<std::string> reported_cells_;  // passed to on_new_cells (Refresh's thread)
+  std::mutex refresh_mu_;                    // one Refresh at a time
+  bool constructed_ = false;  // the constructor's Refresh reports no cells (RunningCellRefs)
   std::thread poller_;
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;

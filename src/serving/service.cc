@@ -107,15 +107,6 @@ uint32_t ItemIndex(const ServableModel& m, const std::string& id, const std::str
   return it->second;
 }
 
-ErrorCode CodeFromName(const json& name) {
-  for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
-    if (ErrorCodeName(static_cast<ErrorCode>(c)) == name.get<std::string>()) {
-      return static_cast<ErrorCode>(c);
-    }
-  }
-  return ErrorCode::kInternal;
-}
-
 json ErrorJson(ErrorCode code, const std::string& message) {
   return {{"error", {{"code", ErrorCodeName(code)}, {"message", message}}}};
 }
@@ -151,8 +142,7 @@ struct Prepared {
   bool has_allow = false;
   // The user's row in model->known_scores when their history is exactly their training row.
   int64_t cached_user = -1;
-  json error;  // set when the request failed before scoring
-  json result;
+  std::optional<std::pair<ErrorCode, std::string>> error;  // the request failed before scoring
 };
 
 }  // namespace
@@ -181,6 +171,13 @@ size_t Service::RouteIndex(std::string_view target) {
     if (r[i] == path) return i;
   }
   return r.size() - 1;
+}
+
+Response Service::ToResponse(const Ranked& r) {
+  if (r.error) return ErrorResponse(r.error->first, r.error->second);
+  Response out;
+  out.body = r.ToJson().dump();
+  return out;
 }
 
 Response Service::ErrorResponse(ErrorCode code, const std::string& message) {
@@ -256,14 +253,34 @@ RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
   return r;
 }
 
+json Ranked::ToJson() const {
+  if (error) return ErrorJson(error->first, error->second);
+  json items = json::array();
+  for (size_t i = 0; i < this->items.size(); ++i) {
+    items.push_back({{"id", model->bundle.item_ids[this->items[i]]}, {"score", scores[i]}});
+  }
+  json out = {{"model", model->name}, {"version", model->version}, {"items", std::move(items)}};
+  if (fallback) out["fallback"] = "popularity";
+  return out;
+}
+
 std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& requests) const {
+  std::vector<json> out;
+  out.reserve(requests.size());
+  for (const Ranked& r : Rank(requests)) out.push_back(r.ToJson());
+  return out;
+}
+
+std::vector<Ranked> Service::Rank(
+    std::span<const RecommendRequest> requests,
+    std::span<const std::shared_ptr<const ServableModel>> resolved) const {
   std::vector<Prepared> prep(requests.size());
   // 1. Resolve models and assemble each history: training row ∪ logged events ∪ request history.
   for (size_t q = 0; q < requests.size(); ++q) {
     const RecommendRequest& r = requests[q];
     Prepared& p = prep[q];
     try {
-      p.model = models_->Get(r.model);
+      p.model = q < resolved.size() && resolved[q] ? resolved[q] : models_->Get(r.model);
       const ServableModel& m = *p.model;
       std::vector<uint32_t> seen;
       bool known = false;
@@ -316,15 +333,15 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
         p.allow.erase(std::unique(p.allow.begin(), p.allow.end()), p.allow.end());
       }
     } catch (const Error& e) {
-      p.error = ErrorJson(e.code(), e.what());
+      p.error.emplace(e.code(), e.what());
     }
   }
   // 2. Score: one ScoreBatch per model over every request that has a history (batched
   // matrix-vector products), then a bounded-heap top-k per row that skips exclusions in place.
-  std::vector<json> out(requests.size());
+  std::vector<Ranked> out(requests.size());
   std::map<const ServableModel*, std::vector<size_t>> groups;
   for (size_t q = 0; q < prep.size(); ++q) {
-    if (!prep[q].error.is_null()) continue;
+    if (prep[q].error) continue;
     if (prep[q].history.empty()) {
       // Nothing to fold in: the most popular items, marked as a fallback.
       const Prepared& p = prep[q];
@@ -338,13 +355,11 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
           if (!std::binary_search(p.excluded.begin(), p.excluded.end(), i)) top.push_back(i);
         }
       }
-      json items = json::array();
-      for (uint32_t i : top)
-        items.push_back({{"id", m.bundle.item_ids[i]}, {"score", m.popularity[i]}});
-      out[q] = {{"model", m.name},
-                {"version", m.version},
-                {"items", std::move(items)},
-                {"fallback", "popularity"}};
+      Ranked& o = out[q];
+      o.model = p.model;
+      o.fallback = true;
+      o.items = std::move(top);
+      for (uint32_t i : o.items) o.scores.push_back(m.popularity[i]);
       continue;
     }
     if (prep[q].cached_user >= 0) continue;  // answered from known_scores below
@@ -354,23 +369,25 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
   std::vector<uint32_t> top;
   auto answer = [&](size_t q, std::span<const float> s) {
     const Prepared& p = prep[q];
-    const ServableModel& m = *p.model;
     if (p.has_allow) {
       TopKOf(s, p.allow, p.excluded, requests[q].k, top);
     } else {
       TopK(s, p.excluded, requests[q].k, top);
     }
-    json items = json::array();
+    Ranked& o = out[q];
+    o.model = p.model;
+    o.items.reserve(top.size());
+    o.scores.reserve(top.size());
     for (uint32_t i : top) {
       if (!std::isfinite(s[i])) continue;  // items the model cannot score
-      items.push_back({{"id", m.bundle.item_ids[i]}, {"score", s[i]}});
+      o.items.push_back(i);
+      o.scores.push_back(s[i]);
     }
-    out[q] = {{"model", m.name}, {"version", m.version}, {"items", std::move(items)}};
   };
   // Known users whose history is their training row: their materialised scores.
   for (size_t q = 0; q < prep.size(); ++q) {
     const Prepared& p = prep[q];
-    if (!p.error.is_null() || p.cached_user < 0 || !out[q].is_null()) continue;
+    if (p.error || p.cached_user < 0 || out[q].model) continue;
     const uint32_t n = p.model->num_items();
     answer(q, {p.model->known_scores.data() + static_cast<size_t>(p.cached_user) * n, n});
   }
@@ -390,7 +407,7 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
     try {
       m.bundle.model->ScoreBatch(h, scores, ctx);
     } catch (const Error& e) {
-      for (size_t q : qs) out[q] = ErrorJson(e.code(), e.what());
+      for (size_t q : qs) out[q].error.emplace(e.code(), e.what());
       continue;
     }
     for (size_t row = 0; row < rows; ++row) {
@@ -398,7 +415,7 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
     }
   }
   for (size_t q = 0; q < prep.size(); ++q) {
-    if (!prep[q].error.is_null()) out[q] = std::move(prep[q].error);
+    if (prep[q].error) out[q].error = std::move(prep[q].error);
   }
   return out;
 }
@@ -602,15 +619,12 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     r.body = models_->Describe().dump();
   } else if (path == "/v1/recommend") {
     RecommendRequest rr = ParseRecommendRequest(ParseBody(req.body), "", limits_);
-    json res;
     if (rr.experiment) {  // A/B cells and interleaving: serving/experiment_router.h
       if (experiments_ == nullptr) Fail(ErrorCode::kUnavailable, "this server runs no experiments");
-      res = experiments_->Recommend(rr, *models_, [this](const auto& rs) { return Recommend(rs); });
+      r = experiments_->Recommend(rr, *models_, *this);
     } else {
-      res = std::move(Recommend({rr})[0]);
+      r = ToResponse(Rank(std::span(&rr, 1))[0]);
     }
-    if (res.contains("error")) r.status = HttpStatusFor(CodeFromName(res["error"]["code"]));
-    r.body = res.dump();
   } else if (path == "/v1/recommend/batch") {
     json body = ParseBody(req.body);
     CheckKnown(body, "request", {"requests"});

@@ -13,9 +13,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "marquee/error.h"
@@ -69,6 +72,18 @@ struct RecommendRequest {
   std::optional<std::string> experiment;
 };
 
+// One answer of Service::Rank: items of the model's catalogue, best first.
+struct Ranked {
+  std::shared_ptr<const ServableModel> model;  // null when the request failed
+  std::vector<uint32_t> items;                 // indices into model->bundle.item_ids
+  std::vector<float> scores;                   // of `items`
+  bool fallback = false;                       // no history to fold in: the most popular items
+  std::optional<std::pair<ErrorCode, std::string>> error;  // set when the request failed
+  // The /v1/recommend response object ({"model", "version", "items", ["fallback"]}), or the
+  // {"error": {"code", "message"}} object.
+  nlohmann::json ToJson() const;
+};
+
 // Parses and validates a request object; kInvalidArgument naming `where` and the field
 // (unknown fields, wrong types, k out of range), kResourceExhausted for over-long lists.
 RecommendRequest ParseRecommendRequest(const nlohmann::json& j, std::string_view where,
@@ -108,7 +123,15 @@ class Service {
   // same model are scored in one ScoreBatch call. Each result is a response object or an
   // {"error": {...}} object. Public for tests and benchmarks.
   std::vector<nlohmann::json> Recommend(const std::vector<RecommendRequest>& requests) const;
+  // The same, before the response is written: Recommend is Rank and Ranked::ToJson. A non-null
+  // resolved[q] is the model to use for requests[q] instead of models->Get(requests[q].model)
+  // (the experiment router resolves its cells itself).
+  std::vector<Ranked> Rank(
+      std::span<const RecommendRequest> requests,
+      std::span<const std::shared_ptr<const ServableModel>> resolved = {}) const;
 
+  // A ranked answer as the /v1/recommend response (an error's HTTP status and body).
+  static Response ToResponse(const Ranked& r);
   // Errors (marquee::Error) as a Response.
   static Response ErrorResponse(ErrorCode code, const std::string& message);
   static Response ErrorResponse(int status, ErrorCode code, const std::string& message);

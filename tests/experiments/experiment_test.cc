@@ -345,6 +345,51 @@ TEST(ExposureLogTest, RecordsDurablyMarksFirstExposuresAndSurvivesReopen) {
   EXPECT_EQ(two[0].rankers, (std::vector<uint8_t>{1}));
 }
 
+TEST(ExposureLogTest, AServingExposureKeepsItsCatalogueAliveUntilItIsWritten) {
+  // The serving path records indices into a model's catalogue; the model version may be swapped
+  // out (its last outside reference dropped) before the flush. The log's pin keeps it alive
+  // (under ASan a missing pin is a use-after-free here).
+  marquee::testing::TempDir dir;
+  ExposureLogOptions o;
+  o.flush_interval = std::chrono::milliseconds(60000);
+  auto log = ExposureLog::Open(dir.file("exposures"), o);
+  auto spec = std::make_shared<ExperimentSpec>(TwoCells("exp", "s"));
+  auto catalogue = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"item-a", "item-b", "item-c"});
+  for (int i = 0; i < 3; ++i) {
+    std::shared_ptr<const void> owners[2] = {spec, catalogue};
+    const std::vector<uint32_t> items = {2, static_cast<uint32_t>(i)};
+    const std::string user = "member-" + std::to_string(i);
+    ShownExposure x;
+    x.spec = spec.get();
+    x.cell = 1;
+    x.user = user;
+    x.ts = 100 + i;
+    x.catalogues[0] = catalogue.get();
+    x.items = items;
+    x.owners[0] = &owners[0];
+    x.owners[1] = &owners[1];
+    ASSERT_TRUE(log->Record(x));
+  }
+  std::weak_ptr<const std::vector<std::string>> watch = catalogue;
+  spec.reset();
+  catalogue.reset();
+  EXPECT_FALSE(watch.expired());  // pinned by the log
+  log->Flush();
+  EXPECT_TRUE(watch.expired());  // released once written
+  std::vector<Exposure> seen;
+  log->ForEach("exp", [&](const Exposure& e) {
+    seen.push_back(e);
+    return true;
+  });
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].cell, "treatment");
+  EXPECT_EQ(seen[0].user, "member-0");
+  EXPECT_EQ(seen[2].items, (std::vector<std::string>{"item-c", "item-c"}));
+  EXPECT_EQ(seen[1].items, (std::vector<std::string>{"item-c", "item-b"}));
+  EXPECT_TRUE(seen[1].rankers.empty());
+}
+
 TEST(ExposureLogTest, ClosingWritesEverythingBufferedWithoutAnExplicitFlush) {
   marquee::testing::TempDir dir;
   const std::string path = dir.file("exposures");
