@@ -82,18 +82,51 @@ std::shared_ptr<const ServableModel> MakeServable(ModelBundle bundle, std::strin
   return m;
 }
 
-ModelManager::ModelManager(ModelManagerOptions options) : options_(std::move(options)) {
+ModelManager::ModelManager(ModelManagerOptions options)
+    : options_(std::move(options)), slots_(new std::unique_ptr<Slot>[kMaxRefs]) {
+  if (options_.refs.size() > kMaxRefs) {
+    Fail(ErrorCode::kResourceExhausted, "{} models given, a server serves at most {}",
+         options_.refs.size(), kMaxRefs);
+  }
+  size_t n = 0;
   for (const auto& r : options_.refs) {
     ModelRef ref = ParseModelRef(r);
-    for (const auto& s : slots_) {
-      if (s->ref == r) Fail(ErrorCode::kInvalidArgument, "model '{}' is given twice", r);
+    for (size_t i = 0; i < n; ++i) {
+      if (slots_[i]->ref == r) Fail(ErrorCode::kInvalidArgument, "model '{}' is given twice", r);
     }
     auto slot = std::make_unique<Slot>();
     slot->ref = r;
     slot->model = ref.model;
-    slots_.push_back(std::move(slot));
+    slots_[n++] = std::move(slot);
   }
+  num_slots_.store(n, std::memory_order_release);
   registry_ = std::make_unique<Registry>(options_.home);
+}
+
+std::vector<std::string> ModelManager::Add(const std::vector<std::string>& refs) {
+  std::lock_guard lock(add_mu_);
+  std::vector<std::string> added;
+  size_t n = num_slots_.load(std::memory_order_relaxed);  // only Add writes it
+  for (const auto& r : refs) {
+    const std::string canonical = ParseModelRef(r).ToString();
+    bool have = false;
+    for (size_t i = 0; i < n && !have; ++i) {
+      have = slots_[i]->ref == r || ParseModelRef(slots_[i]->ref).ToString() == canonical;
+    }
+    if (have) continue;
+    if (n == kMaxRefs) {
+      Fail(ErrorCode::kResourceExhausted, "cannot serve '{}': a server serves at most {} models", r,
+           kMaxRefs);
+    }
+    auto slot = std::make_unique<Slot>();
+    slot->ref = r;
+    slot->model = ParseModelRef(r).model;
+    slot->required = false;
+    slots_[n++] = std::move(slot);
+    num_slots_.store(n, std::memory_order_release);  // published: Refresh and Get see it
+    added.push_back(r);
+  }
+  return added;
 }
 
 ModelManager::~ModelManager() { Stop(); }
@@ -101,7 +134,7 @@ ModelManager::~ModelManager() { Stop(); }
 nlohmann::json ModelManager::Refresh(bool force) {
   std::lock_guard lock(refresh_mu_);
   nlohmann::json out = nlohmann::json::object();
-  for (auto& slot : slots_) {
+  for (const auto& slot : slots()) {
     std::string outcome;
     int64_t version = 0;
     try {
@@ -201,11 +234,11 @@ void ModelManager::Stop() {
 }
 
 const ModelManager::Slot* ModelManager::Find(std::string_view ref) const {
-  for (const auto& s : slots_) {
+  for (const auto& s : slots()) {
     if (s->ref == ref) return s.get();
   }
   const Slot* by_name = nullptr;
-  for (const auto& s : slots_) {
+  for (const auto& s : slots()) {
     if (s->model == ref) {
       if (by_name != nullptr) {
         Fail(ErrorCode::kInvalidArgument,
@@ -228,15 +261,15 @@ std::shared_ptr<const ServableModel> ModelManager::Get(std::string_view ref) con
 }
 
 bool ModelManager::ready() const {
-  for (const auto& s : slots_) {
-    if (!s->current.load()) return false;
+  for (const auto& s : slots()) {
+    if (s->required && !s->current.load()) return false;
   }
   return true;
 }
 
 nlohmann::json ModelManager::Describe() const {
   nlohmann::json models = nlohmann::json::array();
-  for (const auto& s : slots_) {
+  for (const auto& s : slots()) {
     auto m = s->current.load();
     nlohmann::json j = {{"ref", s->ref}, {"model", s->model}, {"state", m ? "loaded" : "loading"}};
     if (m) {
@@ -264,7 +297,7 @@ std::string ModelManager::MetricsText() const {
   std::string out =
       "# HELP marquee_model_version The version each served model reference has loaded.\n"
       "# TYPE marquee_model_version gauge\n";
-  for (const auto& s : slots_) {
+  for (const auto& s : slots()) {
     auto m = s->current.load();
     out += fmt::format("marquee_model_version{{ref=\"{}\",model=\"{}\"}} {}\n", s->ref, s->model,
                        m ? m->version : 0);

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -96,10 +97,18 @@ class ModelManager {
   // error object when the manager is stopping). Returns at once.
   void RequestRefresh(std::function<void(nlohmann::json)> done);
 
+  // Adds references to serve from now on (references this manager already serves, spelled the
+  // same or equivalently, are skipped); the next Refresh loads them. Added references do not
+  // count for ready(): a server that is serving does not turn unready while they load. Returns
+  // the references actually added. kInvalidArgument for a malformed reference,
+  // kResourceExhausted beyond kMaxRefs references. Any thread; never blocks on a load.
+  std::vector<std::string> Add(const std::vector<std::string>& refs);
+  static constexpr size_t kMaxRefs = 1024;
+
   // The model serving `ref`: an exact configured reference, or a model name that exactly one
   // configured reference serves. kNotFound for an unknown model, kUnavailable while not loaded.
   std::shared_ptr<const ServableModel> Get(std::string_view ref) const;
-  bool ready() const;  // every reference has a loaded version
+  bool ready() const;  // every reference given at construction has a loaded version
   nlohmann::json Describe() const;
   // Prometheus lines: marquee_model_version{ref=...,model=...} N per loaded reference.
   std::string MetricsText() const;
@@ -113,11 +122,19 @@ class ModelManager {
     std::string last_error;  // of the latest failed load ("" after a success)
     int64_t failed_version = 0;
     int64_t last_checked = 0;
+    bool required = true;  // given at construction (counts for ready())
   };
   const Slot* Find(std::string_view ref) const;
+  // The slots so far. Slots are only appended, into storage reserved at construction, and
+  // published by num_slots_ (release/acquire), so readers need no lock.
+  std::span<const std::unique_ptr<Slot>> slots() const {
+    return {slots_.get(), num_slots_.load(std::memory_order_acquire)};
+  }
 
   ModelManagerOptions options_;
-  std::vector<std::unique_ptr<Slot>> slots_;
+  std::unique_ptr<std::unique_ptr<Slot>[]> slots_;  // kMaxRefs entries
+  std::atomic<size_t> num_slots_{0};
+  std::mutex add_mu_;  // one Add at a time
   std::unique_ptr<Registry> registry_;
   std::mutex refresh_mu_;  // one Refresh at a time (Registry is single-threaded)
   std::thread poller_;

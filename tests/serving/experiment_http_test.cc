@@ -54,6 +54,10 @@ class ExperimentHttpTest : public ::testing::Test {
     metrics_ = std::make_unique<ServingMetrics>(Service::Routes());
     ExperimentRouterOptions xo;
     xo.home = home_;
+    xo.on_new_cells = [this](const std::vector<std::string>& refs) {  // as `marquee serve` does
+      added_.insert(added_.end(), refs.begin(), refs.end());
+      if (models_ != nullptr && !models_->Add(refs).empty()) models_->Refresh();
+    };
     router_ = std::make_unique<ExperimentRouter>(xo);
     ModelManagerOptions mo;
     mo.home = home_;
@@ -107,6 +111,7 @@ class ExperimentHttpTest : public ::testing::Test {
   std::unique_ptr<Service> service_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HttpClient> client_;
+  std::vector<std::string> added_;  // references passed to on_new_cells
 };
 
 TEST_F(ExperimentHttpTest, AbAnswersFromTheMembersCellAndLogsExposures) {
@@ -192,6 +197,40 @@ TEST_F(ExperimentHttpTest, StopAndStartTakeEffectWithoutARestart) {
   int n = 0;
   router_->exposures().ForEach("ab", [&](const ex::Exposure&) { return ++n, true; });
   EXPECT_EQ(n, 2);  // the request while stopped was not logged
+}
+
+TEST_F(ExperimentHttpTest, AnExperimentStartedAfterTheServerGetsItsCellModelsLoaded) {
+  StartServer();
+  // The constructor reports nothing (the server adds RunningCellRefs() itself).
+  EXPECT_TRUE(added_.empty());
+  const int64_t v = marquee::testing::RegisterModel(home_, "recs", "ials", {{"factors", 4}});
+  const std::string late_ref = "recs/" + std::to_string(v);
+  {
+    Registry reg(home_);
+    const std::string t = Toml("late", "ab", "recs/1", late_ref);
+    ex::CreateExperiment(reg, ex::ParseExperimentToml(t, "late.toml"), t, 40);
+    ex::StartExperiment(reg.store(), "late", 41);
+  }
+  const ex::ExperimentSpec spec = Get("late").spec;
+  std::string treated;
+  for (int u = 0; treated.empty(); ++u) {
+    if (ex::AssignCell(spec, "u" + std::to_string(u)) == 1) treated = "u" + std::to_string(u);
+  }
+  // Before the router has seen the start: unknown experiment.
+  ExpectError(Rec({{"experiment", "late"}, {"user", treated}}), 404, "not_found", "'late'");
+  router_->Refresh();  // the poller or POST /admin/reload: reports the new cell, which loads
+  EXPECT_EQ(added_, (std::vector<std::string>{late_ref}));
+  HttpResult r = Rec({{"experiment", "late"}, {"user", treated}, {"k", 3}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["version"], v);
+  EXPECT_EQ(r.json()["experiment"]["cell"], "treatment");
+  EXPECT_EQ(client_->Get("/readyz").status, 200);
+  json described = client_->Get("/v1/models").json();
+  bool listed = false;
+  for (const auto& m : described["models"]) listed = listed || m["ref"] == late_ref;
+  EXPECT_TRUE(listed) << described.dump();
+  router_->Refresh();  // reported once
+  EXPECT_EQ(added_.size(), 1u);
 }
 
 TEST_F(ExperimentHttpTest, InterleavingMergesBothRankersAndRecordsTheContributor) {

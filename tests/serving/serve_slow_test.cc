@@ -15,6 +15,8 @@
 
 #include "../registry/registry_test_util.h"
 #include "events/event_log.h"
+#include "experiments/experiment.h"
+#include "experiments/exposure_log.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
 #include "serving/service.h"
@@ -201,6 +203,72 @@ TEST(ServeSlow, KillNineLosesNoAcknowledgedEvent) {
     total += acked.size();
   }
   std::printf("acknowledged and found after kill -9: %zu events in 3 rounds\n", total);
+}
+
+// An experiment started while `marquee serve` runs gets its cell model loaded (no restart, no
+// --model), and a kill -9 loses no exposure acknowledged more than a flush interval (100 ms)
+// before it: the exposure log's documented bound (experiments/exposure_log.h).
+TEST(ServeSlow, LateExperimentIsServedAndKillNineKeepsFlushedExposures) {
+  namespace ex = marquee::experiments;
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs");
+  marquee::testing::RegisterModel(home, "recs", "popularity");
+  const std::string port_file = dir.file("port");
+  pid_t pid =
+      marquee::testing::SpawnCli({"--home", home, "-q", "serve", "--port", "0", "--port-file",
+                                  port_file, "--model", "recs/1", "--poll-interval", "0.2"},
+                                 dir.file("serve.log"));
+  ASSERT_GT(pid, 0);
+  uint16_t port = WaitForPort(port_file, pid);
+  ASSERT_GT(port, 0) << marquee::testing::Slurp(dir.file("serve.log"));
+  WaitReady(port);
+  const std::string toml =
+      "[experiment]\nname = \"late\"\nsalt = \"s\"\n[[cell]]\nname = \"control\"\nmodel = "
+      "\"recs/1\"\n[[cell]]\nname = \"treatment\"\nmodel = \"recs/2\"\n";
+  ex::ExperimentSpec spec;
+  {
+    Registry reg(home);
+    spec = ex::CreateExperiment(reg, ex::ParseExperimentToml(toml, "late.toml"), toml, 1).spec;
+    ex::StartExperiment(reg.store(), "late", 2);
+  }
+  HttpClient c(port);
+  auto rec = [&](const std::string& user) {
+    return c.Post("/v1/recommend",
+                  {{"experiment", "late"}, {"user", user}, {"history", {"i1"}}, {"k", 3}});
+  };
+  std::string treated;
+  for (int u = 0; treated.empty(); ++u) {
+    if (ex::AssignCell(spec, "m" + std::to_string(u)) == 1) treated = "m" + std::to_string(u);
+  }
+  // Within a few poll intervals the treatment (recs/2, not given with --model) answers.
+  int status = 0;
+  for (int i = 0; i < 200 && status != 200; ++i) {
+    status = rec(treated).status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(status, 200) << marquee::testing::Slurp(dir.file("serve.log"));
+  EXPECT_EQ(rec(treated).json()["version"], 2);
+  EXPECT_EQ(c.Get("/readyz").status, 200);
+  std::set<std::string> acked;
+  for (int u = 0; u < 300; ++u) {
+    const std::string user = "k" + std::to_string(u);
+    if (rec(user).status == 200) acked.insert(user);
+  }
+  ASSERT_EQ(acked.size(), 300u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // ten flush intervals
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(marquee::testing::WaitChild(pid), -SIGKILL);
+  auto log = ex::ExposureLog::Open(home + "/experiments/exposures");
+  std::set<std::string> stored;
+  log->ForEach("late", [&](const ex::Exposure& e) {
+    stored.insert(e.user);
+    EXPECT_EQ(e.items.size(), 3u);
+    return true;
+  });
+  size_t missing = 0;
+  for (const auto& a : acked) missing += stored.count(a) == 0 ? 1 : 0;
+  EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged exposures";
 }
 
 TEST(ServeSlow, SigtermDrainsAndExitsCleanly) {

@@ -71,7 +71,8 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     CLI::App* c = exps.add_subcommand(
         start ? "start" : "stop",
         start ? "Start (or restart) an experiment: servers begin assigning and logging within\n"
-                "their poll interval. Assignment is a hash, so a restart keeps every member's "
+                "their poll interval (or at once on POST /admin/reload) and load cell models\n"
+                "they do not serve yet. Assignment is a hash, so a restart keeps every member's "
                 "cell."
               : "Stop a running experiment: servers answer its requests from the control cell\n"
                 "without logging. `start` resumes it; the history keeps every change.");

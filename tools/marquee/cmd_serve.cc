@@ -67,6 +67,14 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   // Online experiments: the cells of running experiments are served too (experiment_router.h).
   serving::ExperimentRouterOptions xo;
   xo.home = home;
+  serving::ModelManager* served = nullptr;  // set below; the router calls back only after that
+  xo.on_new_cells = [&served](const std::vector<std::string>& refs) {
+    if (served == nullptr) return;
+    if (served->Add(refs).empty()) return;
+    served->RequestRefresh([](nlohmann::json result) {
+      spdlog::info("serve: experiment cells loaded: {}", result.dump());
+    });
+  };
   auto experiments = std::make_unique<serving::ExperimentRouter>(xo);
   for (const std::string& ref : experiments->RunningCellRefs()) {
     bool have = false;
@@ -76,6 +84,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   mo.on_swap = [&metrics] { metrics.AddSwap(); };
   mo.on_failure = [&metrics](const std::string&, const std::string&) { metrics.AddLoadFailure(); };
   serving::ModelManager models(std::move(mo));
+  served = &models;
   serving::ServiceLimits limits;
   limits.max_k = f.max_k;
   serving::Service service(&models, events.get(), &metrics, std::move(keys), limits);
@@ -147,6 +156,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   spdlog::info("serve: {} received: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.Shutdown();
   server.Wait();
+  experiments->Stop();  // no more cell models added from here
   models.Stop();
   experiments.reset();  // stops its poller, drains the exposure log
   if (bandits) bandits->Stop();
