@@ -234,21 +234,32 @@ void ModelManager::Stop() {
 }
 
 const ModelManager::Slot* ModelManager::Find(std::string_view ref) const {
-  for (const auto& s : slots()) {
+  const auto all = slots();
+  for (const auto& s : all) {
     if (s->ref == ref) return s.get();
   }
+  // By model name: the one reference serving it; among several, the one given at start (a cell
+  // added later for an experiment must not make a running client's bare name ambiguous).
   const Slot* by_name = nullptr;
-  for (const auto& s : slots()) {
-    if (s->model == ref) {
-      if (by_name != nullptr) {
-        Fail(ErrorCode::kInvalidArgument,
-             "model '{}' is served under several references ('{}', '{}'): name one", ref,
-             by_name->ref, s->ref);
-      }
-      by_name = s.get();
+  const Slot* required = nullptr;
+  int named = 0, named_required = 0;
+  for (const auto& s : all) {
+    if (s->model != ref) continue;
+    ++named;
+    by_name = s.get();
+    if (s->required) {
+      ++named_required;
+      required = s.get();
     }
   }
-  return by_name;
+  if (named <= 1) return by_name;
+  if (named_required == 1) return required;
+  std::string refs;
+  for (const auto& s : all) {
+    if (s->model == ref) refs += fmt::format("{}'{}'", refs.empty() ? "" : ", ", s->ref);
+  }
+  Fail(ErrorCode::kInvalidArgument, "model '{}' is served under several references ({}): name one",
+       ref, refs);
 }
 
 std::shared_ptr<const ServableModel> ModelManager::Get(std::string_view ref) const {

@@ -106,7 +106,9 @@ class ModelManager {
   static constexpr size_t kMaxRefs = 1024;
 
   // The model serving `ref`: an exact configured reference, or a model name that exactly one
-  // configured reference serves. kNotFound for an unknown model, kUnavailable while not loaded.
+  // configured reference serves (several: the one given at construction, if exactly one was;
+  // otherwise kInvalidArgument listing them). kNotFound for an unknown model, kUnavailable while
+  // not loaded.
   std::shared_ptr<const ServableModel> Get(std::string_view ref) const;
   bool ready() const;  // every reference given at construction has a loaded version
   nlohmann::json Describe() const;

@@ -233,6 +233,28 @@ TEST_F(ExperimentHttpTest, AnExperimentStartedAfterTheServerGetsItsCellModelsLoa
   EXPECT_EQ(added_.size(), 1u);
 }
 
+TEST(ModelManagerAdd, ABareModelNameKeepsMeaningTheReferenceGivenAtStart) {
+  // A client asking for "recs" while the server was started with recs/1 must keep getting
+  // recs/1 when an experiment's cell recs/2 is added later (not an "ambiguous name" error).
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs");
+  marquee::testing::RegisterModel(home, "recs", "popularity");
+  ModelManagerOptions mo;
+  mo.home = home;
+  mo.refs = {"recs/1"};
+  ModelManager models(std::move(mo));
+  models.Refresh();
+  EXPECT_EQ(models.Get("recs")->version, 1);
+  EXPECT_EQ(models.Add({"recs/2", "recs/1"}), (std::vector<std::string>{"recs/2"}));
+  EXPECT_TRUE(models.Add({"recs/2"}).empty());  // already served
+  EXPECT_TRUE(models.ready());                  // recs/2 is not loaded yet: still ready
+  models.Refresh();
+  EXPECT_EQ(models.Get("recs")->version, 1);
+  EXPECT_EQ(models.Get("recs/2")->version, 2);
+  EXPECT_THROW(models.Add({"not a ref!"}), Error);
+}
+
 TEST_F(ExperimentHttpTest, InterleavingMergesBothRankersAndRecordsTheContributor) {
   StartServer();
   HttpResult r = Rec({{"experiment", "tdi"}, {"user", "u3"}, {"k", 6}});
