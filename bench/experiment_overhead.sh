@@ -128,8 +128,9 @@ bench_unlock
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 echo
 echo "analyze (exposures logged by the runs above):"
-q experiments analyze bench-ab --json |
+/usr/bin/time -f "  analyze: %e s wall, %M KB max RSS" "$BIN" --home "$HOME_DIR" -q experiments analyze bench-ab --json 2>"$OUT/analyze.time" |
   python3 -c 'import json,sys; a=json.load(sys.stdin); print("  exposures", a["exposures"], "members", a["members"], "srm p", a["srm"].get("p_value"))'
+cat "$OUT/analyze.time"
 
 # In-process: the handling thread's time and the process CPU per request, without sockets.
 if [ -x "$BUILD/bench/bench_experiment_overhead" ] && [ "${INPROC_ROUNDS:-10}" -gt 0 ]; then

@@ -20,14 +20,125 @@ using json = nlohmann::json;
 struct Member {
   size_t cell = 0;
   int64_t first_ts = 0;
+  int64_t last_ts = 0;
   uint64_t exposures = 0;
   uint64_t plays = 0;           // credited
   uint64_t pre_plays = 0;       // plays before the experiment's first start (CUPED covariate)
   uint64_t clicks[2] = {0, 0};  // interleave: credited plays per ranker
-  std::vector<const Exposure*> shown;  // in time order
+  std::vector<uint32_t> shown;  // rows of ExposureTable, in time order
   // Credited plays as (time, ranker: 0/1 for interleaving, -1 otherwise), sorted by time after
   // attribution: the member's metric as it stood at a past look.
   std::vector<std::pair<int64_t, int8_t>> credited;
+};
+
+// The exposures of one experiment in compact form, so analysis holds tens of bytes per exposure
+// rather than a struct of strings: item ids interned, items of every exposure in one pool.
+class ExposureTable {
+ public:
+  explicit ExposureTable(const ExperimentSpec& spec) : interleave_(spec.mode == Mode::kInterleave) {
+    for (size_t i = 0; i < spec.cells.size(); ++i) cell_index_[spec.cells[i].name] = i;
+  }
+
+  void Add(const Exposure& e) {
+    auto c = cell_index_.find(e.cell);
+    if (c == cell_index_.end()) {
+      ++unknown_cell_;
+      return;
+    }
+    auto [m, inserted] = member_index_.try_emplace(e.user, static_cast<uint32_t>(members_.size()));
+    if (inserted) {
+      members_.emplace_back();
+      names_.push_back(e.user);
+      members_.back().cell = c->second;
+    }
+    rows_.push_back(Row{e.ts, e.seq, m->second, static_cast<uint32_t>(items_.size()),
+                        static_cast<uint32_t>(e.items.size())});
+    for (size_t i = 0; i < e.items.size(); ++i) {
+      auto [it, fresh] =
+          item_index_.try_emplace(e.items[i], static_cast<uint32_t>(item_index_.size()));
+      items_.push_back(it->second);
+      if (interleave_) rankers_.push_back(i < e.rankers.size() ? e.rankers[i] : kNoRanker);
+    }
+  }
+
+  // Orders every member's exposures by time (then log order) and sets their first/last times.
+  void Finish() {
+    std::vector<uint32_t> order(rows_.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return rows_[a].ts < rows_[b].ts ||
+             (rows_[a].ts == rows_[b].ts && rows_[a].seq < rows_[b].seq);
+    });
+    for (uint32_t r : order) {
+      Member& m = members_[rows_[r].member];
+      if (m.shown.empty()) m.first_ts = rows_[r].ts;
+      m.last_ts = rows_[r].ts;
+      ++m.exposures;
+      m.shown.push_back(r);
+    }
+  }
+
+  // Credits one event of member `m` (see analysis.h). Returns whether it was a credited play;
+  // *counted says whether it was a play after the start at all (credited or not).
+  bool Attribute(Member& m, const StoredEvent& ev, const ExperimentSpec& spec,
+                 int64_t first_started_at, bool* counted) const {
+    *counted = false;
+    if (!spec.CountsAsPlay(ev.type, ev.value)) return false;
+    if (first_started_at > 0 && ev.ts < first_started_at) {
+      ++m.pre_plays;
+      return false;
+    }
+    *counted = true;
+    auto item = item_index_.find(ev.item);
+    if (item == item_index_.end()) return false;  // never shown to anyone
+    // Latest exposure at or before the play, walking back while inside the window.
+    auto end = std::upper_bound(m.shown.begin(), m.shown.end(), ev.ts,
+                                [&](int64_t t, uint32_t r) { return t < rows_[r].ts; });
+    for (auto it = end; it != m.shown.begin();) {
+      const Row& e = rows_[*--it];
+      if (ev.ts - e.ts > spec.attribution_window) break;
+      for (uint32_t p = e.items_at; p < e.items_at + e.items; ++p) {
+        if (items_[p] != item->second) continue;
+        ++m.plays;
+        int8_t ranker = -1;
+        if (interleave_ && rankers_[p] < 2) {
+          ranker = static_cast<int8_t>(rankers_[p]);
+          ++m.clicks[ranker];
+        }
+        m.credited.emplace_back(ev.ts, ranker);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::vector<Member>& members() { return members_; }
+  const std::string& name(size_t member) const { return names_[member]; }
+  Member* Find(const std::string& user) {
+    auto it = member_index_.find(user);
+    return it == member_index_.end() ? nullptr : &members_[it->second];
+  }
+  uint64_t exposures() const { return rows_.size(); }
+  uint64_t unknown_cell() const { return unknown_cell_; }
+
+ private:
+  struct Row {
+    int64_t ts;
+    uint64_t seq;
+    uint32_t member;
+    uint32_t items_at;  // into items_ (and rankers_ when interleaving)
+    uint32_t items;
+  };
+  bool interleave_;
+  std::map<std::string, size_t> cell_index_;
+  std::unordered_map<std::string, uint32_t> member_index_;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, uint32_t> item_index_;
+  std::vector<Member> members_;
+  std::vector<Row> rows_;
+  std::vector<uint32_t> items_;
+  std::vector<uint8_t> rankers_;
+  uint64_t unknown_cell_ = 0;
 };
 
 // Calendar times of the sequential test's looks: 100 evenly spaced from the first exposure to
@@ -37,7 +148,7 @@ std::vector<int64_t> LookTimes(const std::vector<const Member*>& order) {
   const int64_t t0 = order.front()->first_ts;
   int64_t t1 = t0;
   for (const Member* m : order) {
-    t1 = std::max(t1, m->shown.back()->ts);
+    t1 = std::max(t1, m->last_ts);
     if (!m->credited.empty()) t1 = std::max(t1, m->credited.back().first);
   }
   std::vector<int64_t> looks;
@@ -86,80 +197,55 @@ json Guard(Fn&& fn) {
 
 }  // namespace
 
-json AnalyzeExperiment(const AnalysisInput& in) {
-  const ExperimentSpec& spec = in.spec;
-  const bool interleave = spec.mode == Mode::kInterleave;
-  std::map<std::string, size_t> cell_index;
-  for (size_t i = 0; i < spec.cells.size(); ++i) cell_index[spec.cells[i].name] = i;
+namespace {
 
-  std::vector<const Exposure*> exposures;
-  exposures.reserve(in.exposures.size());
-  for (const auto& e : in.exposures) exposures.push_back(&e);
-  std::stable_sort(exposures.begin(), exposures.end(), [](const Exposure* a, const Exposure* b) {
-    return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
-  });
-  std::unordered_map<std::string, Member> members;
-  uint64_t unknown_cell = 0;
-  for (const Exposure* e : exposures) {
-    auto it = cell_index.find(e->cell);
-    if (it == cell_index.end()) {
-      ++unknown_cell;
-      continue;
-    }
-    auto [m, inserted] = members.try_emplace(e->user);
-    if (inserted) {
-      m->second.cell = it->second;
-      m->second.first_ts = e->ts;
-    }
-    ++m->second.exposures;
-    m->second.shown.push_back(e);
-  }
-
-  // Attribution.
+struct Attribution {
   uint64_t credited = 0, uncredited = 0;
-  for (const StoredEvent& ev : in.events) {
-    auto mit = members.find(ev.user);
-    if (mit == members.end() || !spec.CountsAsPlay(ev.type, ev.value)) continue;
-    Member& m = mit->second;
-    if (in.first_started_at > 0 && ev.ts < in.first_started_at) {
-      ++m.pre_plays;
-      continue;
-    }
-    bool done = false;
-    // Latest exposure at or before the play, walking back while inside the window.
-    auto end = std::upper_bound(m.shown.begin(), m.shown.end(), ev.ts,
-                                [](int64_t t, const Exposure* e) { return t < e->ts; });
-    for (auto it = end; it != m.shown.begin() && !done;) {
-      const Exposure* e = *--it;
-      if (ev.ts - e->ts > spec.attribution_window) break;
-      for (size_t p = 0; p < e->items.size(); ++p) {
-        if (e->items[p] != ev.item) continue;
-        ++m.plays;
-        int8_t ranker = -1;
-        if (interleave && p < e->rankers.size() && e->rankers[p] < 2) {
-          ranker = static_cast<int8_t>(e->rankers[p]);
-          ++m.clicks[ranker];
-        }
-        m.credited.emplace_back(ev.ts, ranker);
-        done = true;
-        break;
-      }
-    }
-    if (done) {
+  void Count(bool credited_play, bool counted) {
+    if (credited_play) {
       ++credited;
-    } else {
+    } else if (counted) {
       ++uncredited;
     }
   }
+};
+
+json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first_started_at,
+             ExposureTable& table, const Attribution& attribution);
+
+}  // namespace
+
+json AnalyzeExperiment(const AnalysisInput& in) {
+  ExposureTable table(in.spec);
+  for (const Exposure& e : in.exposures) table.Add(e);
+  table.Finish();
+  Attribution a;
+  for (const StoredEvent& ev : in.events) {
+    Member* m = table.Find(ev.user);
+    if (m == nullptr) continue;
+    bool counted = false;
+    const bool credited = table.Attribute(*m, ev, in.spec, in.first_started_at, &counted);
+    a.Count(credited, counted);
+  }
+  return Analyze(in.spec, in.state, in.first_started_at, table, a);
+}
+
+namespace {
+
+json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first_started_at,
+             ExposureTable& table, const Attribution& attribution) {
+  const bool interleave = spec.mode == Mode::kInterleave;
+  std::vector<Member>& members = table.members();
+  const uint64_t credited = attribution.credited, uncredited = attribution.uncredited;
 
   // Per-cell values (members in order of first exposure, for the sequential test).
   const size_t nc = spec.cells.size();
   std::vector<const Member*> order;
-  for (const auto& [u, m] : members) order.push_back(&m);
+  for (const Member& m : members) order.push_back(&m);
   std::sort(order.begin(), order.end(), [](const Member* a, const Member* b) {
     return a->first_ts < b->first_ts || (a->first_ts == b->first_ts && a < b);
   });
-  for (auto& [u, m] : members) std::sort(m.credited.begin(), m.credited.end());
+  for (Member& m : members) std::sort(m.credited.begin(), m.credited.end());
   const std::vector<int64_t> looks = LookTimes(order);
   std::vector<std::vector<double>> ppm(nc), ppe(nc), pre(nc);
   std::vector<uint64_t> n_members(nc, 0), n_exposures(nc, 0), n_plays(nc, 0);
@@ -176,14 +262,14 @@ json AnalyzeExperiment(const AnalysisInput& in) {
   json out;
   out["experiment"] = spec.name;
   out["mode"] = ModeName(spec.mode);
-  out["state"] = in.state;
+  out["state"] = state;
   out["attribution_window_seconds"] = spec.attribution_window;
-  out["first_started_at"] = in.first_started_at;
+  out["first_started_at"] = first_started_at;
   out["members"] = members.size();
-  out["exposures"] = in.exposures.size() - unknown_cell;
+  out["exposures"] = table.exposures();
   out["plays_credited"] = credited;
   out["plays_not_credited"] = uncredited;
-  if (unknown_cell > 0) out["exposures_of_unknown_cells"] = unknown_cell;
+  if (table.unknown_cell() > 0) out["exposures_of_unknown_cells"] = table.unknown_cell();
 
   if (!interleave) {
     json cells = json::array();
@@ -309,36 +395,40 @@ json AnalyzeExperiment(const AnalysisInput& in) {
   return out;
 }
 
+}  // namespace
+
 json AnalyzeFromHome(const std::string& home, const Experiment& e) {
-  AnalysisInput in;
-  in.spec = e.spec;
-  in.state = std::string(ExperimentStateName(e.record.state));
-  in.first_started_at = e.record.first_started_at;
+  // Streams: exposures straight into the compact table, then each member's events read and
+  // credited one member at a time (never all events at once).
+  ExposureTable table(e.spec);
   const std::string xdir = home + "/experiments/exposures";
   if (std::filesystem::exists(xdir)) {
     ExposureLogOptions o;
     o.read_only = true;
     auto log = ExposureLog::Open(xdir, o);
     log->ForEach(e.spec.name, [&](const Exposure& x) {
-      in.exposures.push_back(x);
+      table.Add(x);
       return true;
     });
   }
+  table.Finish();
+  Attribution a;
   const std::string edir = home + "/events";
-  if (!in.exposures.empty() && std::filesystem::exists(edir)) {
-    std::unordered_map<std::string, bool> exposed;
-    for (const auto& x : in.exposures) exposed[x.user] = true;
+  const int64_t started = e.record.first_started_at;
+  if (!table.members().empty() && std::filesystem::exists(edir)) {
     EventLogOptions o;
     o.read_only = true;
     auto events = EventLog::Open(edir, o);
-    // Per exposed member: their events, newest first, then reversed (bounded per member).
-    for (const auto& [user, unused] : exposed) {
-      auto recent = events->Recent(user, 1u << 20);
-      in.events.insert(in.events.end(), std::make_move_iterator(recent.rbegin()),
-                       std::make_move_iterator(recent.rend()));
+    for (size_t i = 0; i < table.members().size(); ++i) {
+      Member& m = table.members()[i];
+      for (const StoredEvent& ev : events->Recent(table.name(i), 1u << 20)) {
+        bool counted = false;
+        const bool credited = table.Attribute(m, ev, e.spec, started, &counted);
+        a.Count(credited, counted);
+      }
     }
   }
-  return AnalyzeExperiment(in);
+  return Analyze(e.spec, std::string(ExperimentStateName(e.record.state)), started, table, a);
 }
 
 std::string FormatAnalysis(const json& a) {

@@ -11,11 +11,14 @@
 // member and plays per exposure (per member: credited plays / exposures, averaged); for every
 // cell against the control (the first cell): absolute and relative lift with 95% intervals
 // (Welch), CUPED on plays per member with the member's plays before the experiment's first
-// start as covariate, and the always-valid mSPRT p-value (members added in order of their first
-// exposure, a peek after every 1% of them). A sample-ratio-mismatch chi-square test compares the
+// start as covariate, and the always-valid mSPRT p-value (100 looks in calendar time, each at the
+// members exposed by then with the plays credited by then). A sample-ratio-mismatch chi-square test compares the
 // members per cell with the weights and warns when p < 0.001. Interleaving: per member, the
 // ranker whose items got more credited plays is preferred (ties are neither); the shares and an
 // exact binomial test of the wins against 1/2.
+//
+// Memory: exposures are held in a compact table (ids interned, items pooled: about 100 bytes per
+// exposure of 10 items); AnalyzeFromHome reads and credits one member's events at a time.
 //
 // Pure functions over in-memory data (AnalyzeExperiment) plus a reader of the logs; statistics
 // that are undefined for the data (e.g. fewer than 2 members in a cell) appear as
