@@ -34,6 +34,7 @@ struct ServeFlags {
   int request_timeout_ms = 30000;
   std::string port_file;
   size_t score_cache_mb = 256;
+  int exposure_flush_ms = 100;
   // Contextual bandits (POST /v1/decide, /v1/reward).
   std::vector<std::string> bandits;
   double reward_window_s = 3600;
@@ -67,6 +68,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   // Online experiments: the cells of running experiments are served too (experiment_router.h).
   serving::ExperimentRouterOptions xo;
   xo.home = home;
+  xo.log.flush_interval = std::chrono::milliseconds(f.exposure_flush_ms);
   serving::ModelManager* served = nullptr;  // set below; the router calls back only after that
   xo.on_new_cells = [&served](const std::vector<std::string>& refs) {
     if (served == nullptr) return;
@@ -231,6 +233,12 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
                   "Per model version: materialise the training users' scores when users x items "
                   "fits in this many MiB (0: off). A known user with no new positive event is then "
                   "answered from it, with the same scores")
+      ->capture_default_str();
+  cmd->add_option("--exposure-flush-ms", f->exposure_flush_ms,
+                  "Online experiments: milliseconds between the exposure log's fsynced group\n"
+                  "commits. Exposures are logged asynchronously: a crash loses at most about this\n"
+                  "much; shorter costs more fsyncs (docs/experiments.md)")
+      ->check(CLI::Range(1, 60000))
       ->capture_default_str();
   cmd->add_option("--bandit", f->bandits,
                   "Contextual-bandit policy for POST /v1/decide and /v1/reward: NAME, NAME@ALIAS\n"
