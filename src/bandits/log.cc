@@ -635,14 +635,10 @@ BanditLogEntry BanditLogCatalog::Import(const std::string& name, const BanditLog
   const nlohmann::json st = log.Stats();
   e.actions = st["actions"].get<uint32_t>();
   e.positions = log.has_positions();
-  if (Has(name)) {
-    BanditLogEntry old = Get(name);
-    e.history = old.history;
-    if (old.id != id) e.history.push_back(old.id);
-  }
+  if (Has(name)) Get(name);  // kCorruption when the current name file is malformed
   nlohmann::json j = e.ToJson();
   j.erase("path");
-  env_->WriteFileAtomic(fmt::format("{}/{}.json", names, name), j.dump(2) + "\n");
+  e.history = PointCatalogName(env_, fmt::format("{}/{}.json", names, name), std::move(j));
   return e;
 }
 

@@ -91,6 +91,25 @@ std::string StoreContentAddressed(Env* env, const std::string& objects_dir, std:
   }
 }
 
+std::vector<std::string> PointCatalogName(Env* env, const std::string& name_path,
+                                          nlohmann::json entry) {
+  std::vector<std::string> history;
+  if (env->FileExists(name_path)) {
+    const nlohmann::json old = nlohmann::json::parse(env->ReadFile(name_path), nullptr, false);
+    try {
+      if (!old.is_object()) throw std::runtime_error("not a JSON object");
+      const std::string old_id = old.at("id").get<std::string>();
+      if (old.contains("history")) history = old.at("history").get<std::vector<std::string>>();
+      if (old_id != entry.at("id").get<std::string>()) history.push_back(old_id);
+    } catch (const std::exception& ex) {
+      Fail(ErrorCode::kCorruption, "name file '{}' is malformed: {}", name_path, ex.what());
+    }
+  }
+  entry["history"] = history;
+  env->WriteFileAtomic(name_path, entry.dump(2) + "\n");
+  return history;
+}
+
 nlohmann::json DatasetEntry::ToJson() const {
   return {{"name", name},
           {"id", id},
@@ -249,19 +268,11 @@ DatasetEntry DatasetCatalog::Import(const std::string& name, const Dataset& ds) 
   e.interactions = ds.num_interactions();
   const std::string name_path = layout.Name(name);
   if (env_->FileExists(name_path)) {
-    DatasetEntry old = ParseNameFile(name_path, env_->ReadFile(name_path), layout);
-    e.history = old.history;
-    if (old.id != id) e.history.push_back(old.id);
+    ParseNameFile(name_path, env_->ReadFile(name_path), layout);  // kCorruption when malformed
   }
-  nlohmann::json j = {{"name", e.name},
-                      {"id", e.id},
-                      {"source", e.source},
-                      {"created_at", e.created_at},
-                      {"users", e.users},
-                      {"items", e.items},
-                      {"interactions", e.interactions},
-                      {"history", e.history}};
-  env_->WriteFileAtomic(name_path, j.dump(2) + "\n");
+  nlohmann::json j = e.ToJson();
+  j.erase("path");
+  e.history = PointCatalogName(env_, name_path, std::move(j));
   return e;
 }
 

@@ -77,6 +77,14 @@ std::string IsoUtc(int64_t unix_seconds);
 std::string StoreContentAddressed(Env* env, const std::string& objects_dir, std::string_view ext,
                                   const std::function<std::string(const std::string&)>& save);
 
+// Points the name file `name_path` (a catalog's names/<name>.json) at `entry` (a JSON object
+// whose "id" is the new object's id) and writes it atomically. When the file already exists,
+// its "history" is kept and the id it pointed at is appended (oldest first; not when re-pointed
+// at the same id); a malformed existing file is kCorruption naming it. Returns the history
+// written (also set as entry["history"]).
+std::vector<std::string> PointCatalogName(Env* env, const std::string& name_path,
+                                          nlohmann::json entry);
+
 // The home directory: --home, else $MARQUEE_HOME, else ./.marquee.
 std::string ResolveHome(const std::string& flag_value);
 

@@ -587,14 +587,10 @@ TabularEntry TabularCatalog::Import(const std::string& name, const TabularData& 
   e.created_at = IsoUtc(env_->NowSeconds());
   e.rows = data.rows;
   e.columns = static_cast<uint32_t>(data.schema.columns.size());
-  if (Has(name)) {
-    TabularEntry old = Get(name);
-    e.history = old.history;
-    if (old.id != id) e.history.push_back(old.id);
-  }
+  if (Has(name)) Get(name);  // kCorruption when the current name file is malformed
   nlohmann::json j = e.ToJson();
   j.erase("path");
-  env_->WriteFileAtomic(fmt::format("{}/{}.json", names, name), j.dump(2) + "\n");
+  e.history = PointCatalogName(env_, fmt::format("{}/{}.json", names, name), std::move(j));
   return e;
 }
 
