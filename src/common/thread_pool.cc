@@ -1,5 +1,6 @@
 #include "common/thread_pool.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -74,9 +75,13 @@ void ParallelForDynamic(size_t n, int threads, size_t grain,
 }
 
 void LowerCurrentThreadPriority() noexcept {
-  // Linux: a thread id names one thread for setpriority (POSIX would renice the process).
-  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
-  (void)setpriority(PRIO_PROCESS, tid, 10);
+  // Linux: a thread id names one thread (POSIX would apply these to the process).
+  const auto tid = static_cast<pid_t>(syscall(SYS_gettid));
+  // SCHED_BATCH: waking up does not preempt a running thread, so a flush waits for the request
+  // thread's time slice instead of interrupting it mid-request.
+  sched_param param{};
+  (void)sched_setscheduler(tid, SCHED_BATCH, &param);
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 10);
 }
 
 }  // namespace marquee

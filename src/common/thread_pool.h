@@ -17,9 +17,9 @@ void ParallelFor(size_t n, int threads,
 void ParallelForDynamic(size_t n, int threads, size_t grain,
                         const std::function<void(size_t i, int thread)>& fn);
 
-// Lowers the calling thread's CPU priority (nice 10) for background work nobody waits on (the
-// exposure log's writer): under full load the scheduler then lets request threads run first, so
-// the writer's bursts stop showing up in request tail latency. Best effort: errors are ignored.
+// Lowers the calling thread's CPU priority for background work nobody waits on (the exposure
+// log's writer): SCHED_BATCH (its wake-ups do not preempt a running thread) and nice 10. Best
+// effort: errors are ignored.
 void LowerCurrentThreadPriority() noexcept;
 
 }  // namespace marquee
