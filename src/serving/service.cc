@@ -206,6 +206,11 @@ void Service::set_route(std::string_view path, JsonRoute handler) {
   extensions_.emplace_back(std::string(path), std::move(handler));
 }
 
+void Service::add_model_kind(std::string key, std::function<json()> describe,
+                             std::function<json()> reload) {
+  model_kinds_.push_back({std::move(key), std::move(describe), std::move(reload)});
+}
+
 RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
                                        const ServiceLimits& limits) {
   if (!j.is_object()) {
@@ -616,7 +621,9 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     r.content_type = "text/plain; version=0.0.4";
     r.body = metrics_->Render(models_->MetricsText() + (metrics_text_ ? metrics_text_() : ""));
   } else if (path == "/v1/models") {
-    r.body = models_->Describe().dump();
+    json d = models_->Describe();
+    for (const auto& k : model_kinds_) d[k.key] = k.describe();
+    r.body = d.dump();
   } else if (path == "/v1/recommend") {
     RecommendRequest rr = ParseRecommendRequest(ParseBody(req.body), "", limits_);
     if (rr.experiment) {  // A/B cells and interleaving: serving/experiment_router.h
@@ -660,15 +667,21 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     return;
   } else if (path == "/admin/reload") {
     if (experiments_ != nullptr) experiments_->Refresh();  // experiment start/stop, at once
-    models_->RequestRefresh([d = std::move(done), models = models_](json result) {
-      Response rr;
-      if (result.contains("error")) {
-        rr = ErrorResponse(ErrorCode::kUnavailable, result["error"].get<std::string>());
-      } else {
-        rr.body = json{{"refresh", result}, {"models", models->Describe()["models"]}}.dump();
-      }
-      d(std::move(rr));
-    });
+    models_->RequestRefresh(
+        [d = std::move(done), models = models_, kinds = &model_kinds_](json result) {
+          Response rr;
+          if (result.contains("error")) {
+            rr = ErrorResponse(ErrorCode::kUnavailable, result["error"].get<std::string>());
+          } else {
+            json out = {{"refresh", result}, {"models", models->Describe()["models"]}};
+            for (const auto& k : *kinds) {
+              out[k.key + "_refresh"] = k.reload();
+              out[k.key] = k.describe();
+            }
+            rr.body = out.dump();
+          }
+          d(std::move(rr));
+        });
     return;
   }
   done(std::move(r));

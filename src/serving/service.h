@@ -111,6 +111,12 @@ class Service {
   // routes answer 503. Call before the server starts.
   using JsonRoute = std::function<void(const nlohmann::json& body, Respond& done)>;
   void set_route(std::string_view path, JsonRoute handler);
+  // Another subsystem's served models (contextual-bandit policies): GET /v1/models also lists
+  // describe() under `key`, and POST /admin/reload also calls reload() (on the model manager's
+  // thread, after the recommenders' refresh) and adds its result under KEY_refresh. Call before
+  // the server starts.
+  void add_model_kind(std::string key, std::function<nlohmann::json()> describe,
+                      std::function<nlohmann::json()> reload);
   // Extra Prometheus lines appended to /metrics (e.g. the bandit policies' counters); called on
   // the request's thread. Call before the server starts.
   void set_metrics_text(std::function<std::string()> fn) { metrics_text_ = std::move(fn); }
@@ -150,6 +156,11 @@ class Service {
   PredictHandler* predict_ = nullptr;
   ExperimentRouter* experiments_ = nullptr;
   std::vector<std::pair<std::string, JsonRoute>> extensions_;
+  struct ModelKind {
+    std::string key;
+    std::function<nlohmann::json()> describe, reload;
+  };
+  std::vector<ModelKind> model_kinds_;
   std::function<std::string()> metrics_text_;
 };
 

@@ -55,6 +55,10 @@ class BanditServer {
     service_->set_route("/v1/decide",
                         [h = handler_.get()](const json& b, Respond& d) { h->Decide(b, d); });
     service_->set_metrics_text([h = handler_.get()] { return h->MetricsText(); });
+    service_->add_model_kind(  // as `marquee serve` does
+        "bandits", [h = handler_.get()] { return h->Describe()["bandits"]; },
+        [h = handler_.get()] { return h->Refresh(false); });
+    models_.StartPolling(std::chrono::milliseconds(0));  // serves POST /admin/reload
     service_->set_route("/v1/reward",
                         [h = handler_.get()](const json& b, Respond& d) { h->Reward(b, d); });
     HttpServerOptions so;
@@ -366,6 +370,26 @@ TEST_F(BanditServing, FollowsAliasMovesAndReplaysTheLogOnLoad) {
   BanditServer s(home_, {"artwork@production"});
   EXPECT_EQ(s.handler().Describe()["bandits"][0]["updates"], 1u);
   EXPECT_EQ(s.client->Post("/v1/decide", DecideBody()).json()["version"], version_);
+}
+
+TEST_F(BanditServing, AdminReloadMovesPoliciesAtOnceAndModelsListsThem) {
+  auto p2 = marquee::testing::SkewedPolicy();
+  bandit::DecisionInput in;
+  for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
+  p2->Update(in, 1, 1.0, 0.5);
+  const int64_t v2 = marquee::testing::RegisterPolicy(home_, "artwork", *p2);
+  BanditServer s(home_, {"artwork@production"});
+  json listed = s.client->Get("/v1/models").json();
+  ASSERT_EQ(listed["bandits"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["bandits"][0]["ref"], "artwork@production");
+  EXPECT_EQ(listed["bandits"][0]["version"], version_);
+  marquee::testing::SetAlias(home_, "artwork", "production", v2);
+  HttpResult r = s.client->Post("/admin/reload", json::object());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["bandits_refresh"]["artwork@production"], fmt::format("loaded v{}", v2))
+      << r.body;
+  EXPECT_EQ(r.json()["bandits"][0]["version"], v2) << r.body;
+  EXPECT_EQ(s.client->Post("/v1/decide", DecideBody()).json()["version"], v2);
 }
 
 TEST_F(BanditServing, RefusesAModelThatIsNotABanditPolicy) {

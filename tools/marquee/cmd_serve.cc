@@ -117,6 +117,9 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
                         h->Decide(body, done);
                       });
     service.set_metrics_text([h = bandits.get()] { return h->MetricsText(); });
+    service.add_model_kind(
+        "bandits", [h = bandits.get()] { return h->Describe()["bandits"]; },
+        [h = bandits.get()] { return h->Refresh(false); });
     service.set_route("/v1/reward",
                       [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
                         h->Reward(body, done);
