@@ -1,9 +1,12 @@
 // Experiment definitions, assignment (stability, weights, independence), the registry lifecycle
 // (stop/start semantics), the exposure log and attribution windows.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <set>
+#include <thread>
 
 #include "experiments/analysis.h"
 #include "experiments/experiment.h"
@@ -388,6 +391,64 @@ TEST(ExposureLogTest, AServingExposureKeepsItsCatalogueAliveUntilItIsWritten) {
   EXPECT_EQ(seen[2].items, (std::vector<std::string>{"item-c", "item-c"}));
   EXPECT_EQ(seen[1].items, (std::vector<std::string>{"item-c", "item-b"}));
   EXPECT_TRUE(seen[1].rankers.empty());
+}
+
+TEST(ExposureLogTest, ConcurrentRecordsWhileFlushingKeepEveryExposureAndItsIds) {
+  // Four request threads record while the flusher drains every millisecond and catalogues are
+  // swapped under them (each thread drops its catalogue every 100 exposures, as a model swap
+  // would): every exposure arrives once, with the ids of the catalogue it was recorded against.
+  marquee::testing::TempDir dir;
+  ExposureLogOptions o;
+  o.flush_interval = std::chrono::milliseconds(1);
+  o.sync = false;
+  auto log = ExposureLog::Open(dir.file("exposures"), o);
+  auto spec = std::make_shared<ExperimentSpec>(TwoCells("exp", "s"));
+  const std::shared_ptr<const void> spec_owner = spec;
+  constexpr int kThreads = 4, kEach = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::shared_ptr<const std::vector<std::string>> catalogue;
+      for (int i = 0; i < kEach; ++i) {
+        if (i % 100 == 0) {  // a new model version: ids that name the thread and the version
+          catalogue = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{
+              fmt::format("t{}v{}a", t, i / 100), fmt::format("t{}v{}b", t, i / 100)});
+        }
+        const std::shared_ptr<const void> owner = catalogue;
+        const std::vector<uint32_t> items = {1, 0};
+        const std::string user = fmt::format("t{}-{}", t, i);
+        ShownExposure x;
+        x.spec = spec.get();
+        x.cell = static_cast<uint8_t>(i % 2);
+        x.user = user;
+        x.ts = i;
+        x.catalogues[0] = catalogue.get();
+        x.items = items;
+        x.owners[0] = &spec_owner;
+        x.owners[1] = &owner;
+        ASSERT_TRUE(log->Record(x));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  log->Flush();
+  size_t n = 0;
+  std::set<std::string> users;
+  log->ForEach("exp", [&](const Exposure& e) {
+    ++n;
+    users.insert(e.user);
+    int t = 0, i = 0;
+    EXPECT_EQ(std::sscanf(e.user.c_str(), "t%d-%d", &t, &i), 2) << e.user;
+    EXPECT_EQ(e.items, (std::vector<std::string>{fmt::format("t{}v{}b", t, i / 100),
+                                                 fmt::format("t{}v{}a", t, i / 100)}))
+        << e.user;
+    EXPECT_EQ(e.cell, i % 2 ? "treatment" : "control");
+    EXPECT_TRUE(e.first);
+    return true;
+  });
+  EXPECT_EQ(n, static_cast<size_t>(kThreads * kEach));
+  EXPECT_EQ(users.size(), static_cast<size_t>(kThreads * kEach));
+  EXPECT_EQ(log->dropped(), 0u);
 }
 
 TEST(ExposureLogTest, ClosingWritesEverythingBufferedWithoutAnExplicitFlush) {
