@@ -25,17 +25,6 @@ namespace {
 using json = nlohmann::json;
 using marquee::testing::HttpClient;
 
-uint16_t WaitForPort(const std::string& file, pid_t pid) {
-  for (int i = 0; i < 600; ++i) {
-    std::ifstream f(file);
-    unsigned port = 0;
-    if (f >> port && port > 0) return static_cast<uint16_t>(port);
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return 0;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return 0;
-}
-
 json DecideBody(int client, int i) {
   return {{"model", "artwork@production"},
           {"user", fmt::format("u{}", client)},
@@ -95,7 +84,7 @@ TEST(BanditServeSlow, KillNineLosesNoAcknowledgedDecisionOrReward) {
                                     port_file, "--bandit", "artwork@production"},
                                    dir.file("serve.log"));
     ASSERT_GT(pid, 0);
-    uint16_t port = WaitForPort(port_file, pid);
+    uint16_t port = marquee::testing::WaitForPort(port_file, pid);
     ASSERT_GT(port, 0) << marquee::testing::Slurp(dir.file("serve.log"));
     std::atomic<bool> stop{false};
     Acked acked;

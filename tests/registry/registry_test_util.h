@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -73,6 +74,19 @@ inline int WaitChild(pid_t pid) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return -WTERMSIG(status);
   return -1000;
+}
+
+// Waits (up to 30 s) for a `marquee serve --port-file FILE` child to write its port; returns it,
+// or 0 when the child exited or never wrote one.
+inline uint16_t WaitForPort(const std::string& file, pid_t pid) {
+  for (int i = 0; i < 600; ++i) {
+    std::ifstream f(file);
+    unsigned port = 0;
+    if (f >> port && port > 0) return static_cast<uint16_t>(port);
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return 0;
+    usleep(50 * 1000);
+  }
+  return 0;
 }
 
 // A small TSV with two taste groups so every family has something to learn.

@@ -32,17 +32,6 @@ bool HaveProgram(const std::string& name) {
   return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-uint16_t WaitForPort(const std::string& file, pid_t pid) {
-  for (int i = 0; i < 600; ++i) {
-    std::ifstream f(file);
-    unsigned port = 0;
-    if (f >> port && port > 0) return static_cast<uint16_t>(port);
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return 0;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return 0;
-}
-
 void WaitReady(uint16_t port) {
   for (int i = 0; i < 600; ++i) {
     try {
@@ -177,7 +166,7 @@ TEST(ServeSlow, KillNineLosesNoAcknowledgedEvent) {
         {"--home", home, "-q", "serve", "--port", "0", "--port-file", port_file, "--model", "recs"},
         dir.file("serve.log"));
     ASSERT_GT(pid, 0);
-    uint16_t port = WaitForPort(port_file, pid);
+    uint16_t port = marquee::testing::WaitForPort(port_file, pid);
     ASSERT_GT(port, 0) << marquee::testing::Slurp(dir.file("serve.log"));
     std::atomic<bool> stop{false};
     std::set<std::string> acked;
@@ -220,7 +209,7 @@ TEST(ServeSlow, LateExperimentIsServedAndKillNineKeepsFlushedExposures) {
                                   port_file, "--model", "recs/1", "--poll-interval", "0.2"},
                                  dir.file("serve.log"));
   ASSERT_GT(pid, 0);
-  uint16_t port = WaitForPort(port_file, pid);
+  uint16_t port = marquee::testing::WaitForPort(port_file, pid);
   ASSERT_GT(port, 0) << marquee::testing::Slurp(dir.file("serve.log"));
   WaitReady(port);
   const std::string toml =
@@ -279,7 +268,7 @@ TEST(ServeSlow, SigtermDrainsAndExitsCleanly) {
   pid_t pid = marquee::testing::SpawnCli(
       {"--home", home, "serve", "--port", "0", "--port-file", port_file, "--model", "recs"},
       dir.file("serve.log"));
-  uint16_t port = WaitForPort(port_file, pid);
+  uint16_t port = marquee::testing::WaitForPort(port_file, pid);
   ASSERT_GT(port, 0) << marquee::testing::Slurp(dir.file("serve.log"));
   WaitReady(port);
   {
