@@ -36,20 +36,7 @@ source bench/lib.sh
 q() { "$BIN" --home "$HOME_DIR" -q "$@"; }
 
 # --- setup (not timed): EASE on ML-100K, an A/B experiment with both cells on it
-cat >"$OUT/ease.toml" <<TOML
-[data]
-train = "$DATA/movielens-100k/u.data"
-[split]
-test_users = 50
-[model]
-family = "ease"
-name = "ml100k-ease"
-lambda = 300.0
-[eval]
-metrics = ["recall@20"]
-TOML
-q train "$OUT/ease.toml" >/dev/null
-q models promote ml100k-ease/1 --alias production >/dev/null
+train_ml100k_ease "$BIN" "$HOME_DIR" "$DATA"
 cat >"$OUT/exp.toml" <<TOML
 [experiment]
 name = "bench-ab"

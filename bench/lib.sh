@@ -6,6 +6,9 @@
 #   start_nginx NAME BODY WORKERS
 #                      nginx (run under ${SRV_PIN[@]} when set) serving BODY as /NAME from
 #                      $OUT/nginx with WORKERS workers, access log off; sets NPORT
+#   train_ml100k_ease BIN HOME DATA
+#                      trains EASE (lambda 300) on DATA/movielens-100k/u.data into HOME as
+#                      ml100k-ease v1 and points its alias "production" at it
 pids=()
 have_lock=0
 bench_cleanup() {
@@ -64,4 +67,21 @@ CONF
     cat "$OUT/nginx/error.log" >&2
     exit 1
   }
+}
+
+train_ml100k_ease() {
+  cat >"$OUT/ease.toml" <<TOML
+[data]
+train = "$3/movielens-100k/u.data"
+[split]
+test_users = 50
+[model]
+family = "ease"
+name = "ml100k-ease"
+lambda = 300.0
+[eval]
+metrics = ["recall@20"]
+TOML
+  "$1" --home "$2" -q train "$OUT/ease.toml" >/dev/null
+  "$1" --home "$2" -q models promote ml100k-ease/1 --alias production >/dev/null
 }

@@ -37,20 +37,7 @@ bench_lock
 q() { "$BIN" --home "$HOME_DIR" -q "$@"; }
 
 # --- models: EASE on ML-100K; iALS (128 factors) on a synthetic 100k-item catalogue
-cat >"$OUT/ease.toml" <<TOML
-[data]
-train = "$DATA/movielens-100k/u.data"
-[split]
-test_users = 50
-[model]
-family = "ease"
-name = "ml100k-ease"
-lambda = 300.0
-[eval]
-metrics = ["recall@20"]
-TOML
-q train "$OUT/ease.toml" >/dev/null
-q models promote ml100k-ease/1 --alias production >/dev/null
+train_ml100k_ease "$BIN" "$HOME_DIR" "$DATA"
 models=(--model ml100k-ease@production)
 if [ "${SKIP_IALS:-0}" != 1 ]; then
   q dataset generate --name synth100k --users 20000 --items 100000 --interactions 1000000 >/dev/null
