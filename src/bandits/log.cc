@@ -650,9 +650,8 @@ bool BanditLogCatalog::Has(const std::string& name) const {
 BanditLogEntry BanditLogCatalog::Get(const std::string& name) const {
   if (!Has(name)) Fail(ErrorCode::kNotFound, "no bandit log named '{}'", name);
   const std::string path = fmt::format("{}/bandit/names/{}.json", home_, name);
-  nlohmann::json j = nlohmann::json::parse(env_->ReadFile(path), nullptr, false);
   BanditLogEntry e;
-  try {
+  ReadCatalogNameFile(env_, path, "bandit", [&](const nlohmann::json& j) {
     e.name = j.at("name").get<std::string>();
     e.id = j.at("id").get<std::string>();
     e.source = j.value("source", "");
@@ -662,21 +661,15 @@ BanditLogEntry BanditLogCatalog::Get(const std::string& name) const {
     e.actions = j.value("actions", 0u);
     e.positions = j.value("positions", false);
     e.history = j.value("history", std::vector<std::string>{});
-  } catch (const std::exception& ex) {
-    Fail(ErrorCode::kCorruption, "bandit name file '{}' is malformed: {}", path, ex.what());
-  }
+  });
   e.path = fmt::format("{}/bandit/objects/{}.mqbl", home_, e.id);
   return e;
 }
 
 std::vector<BanditLogEntry> BanditLogCatalog::List() const {
   std::vector<BanditLogEntry> out;
-  const std::string names = home_ + "/bandit/names";
-  if (!env_->FileExists(names)) return out;
-  for (const auto& f : env_->ListDir(names)) {
-    if (f.size() <= 5 || f.substr(f.size() - 5) != ".json") continue;
-    const std::string name = f.substr(0, f.size() - 5);
-    if (ValidCatalogName(name)) out.push_back(Get(name));
+  for (const std::string& name : ListCatalogNames(env_, home_ + "/bandit/names")) {
+    out.push_back(Get(name));
   }
   return out;
 }

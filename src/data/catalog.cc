@@ -110,6 +110,28 @@ std::vector<std::string> PointCatalogName(Env* env, const std::string& name_path
   return history;
 }
 
+std::vector<std::string> ListCatalogNames(Env* env, const std::string& names_dir) {
+  std::vector<std::string> names;
+  if (!env->FileExists(names_dir)) return names;
+  for (const std::string& file : env->ListDir(names_dir)) {
+    if (!EndsWith(file, ".json")) continue;
+    std::string name = file.substr(0, file.size() - 5);
+    if (ValidCatalogName(name)) names.push_back(std::move(name));
+  }
+  return names;
+}
+
+void ReadCatalogNameFile(Env* env, const std::string& path, std::string_view what,
+                         const std::function<void(const nlohmann::json&)>& read) {
+  const nlohmann::json j = nlohmann::json::parse(env->ReadFile(path), nullptr, false);
+  try {
+    if (!j.is_object()) throw std::runtime_error("not a JSON object");
+    read(j);
+  } catch (const std::exception& ex) {
+    Fail(ErrorCode::kCorruption, "{} name file '{}' is malformed: {}", what, path, ex.what());
+  }
+}
+
 nlohmann::json DatasetEntry::ToJson() const {
   return {{"name", name},
           {"id", id},
@@ -279,11 +301,8 @@ DatasetEntry DatasetCatalog::Import(const std::string& name, const Dataset& ds) 
 std::vector<DatasetEntry> DatasetCatalog::List() const {
   const Layout layout(home_);
   std::vector<DatasetEntry> out;
-  if (!env_->FileExists(layout.names)) return out;
-  for (const std::string& file : env_->ListDir(layout.names)) {
-    // Skip temporary files of an in-flight atomic write ("x.json.tmp.<pid>.<n>").
-    if (!EndsWith(file, ".json") || !ValidCatalogName(file.substr(0, file.size() - 5))) continue;
-    const std::string path = layout.names + "/" + file;
+  for (const std::string& name : ListCatalogNames(env_, layout.names)) {
+    const std::string path = layout.Name(name);
     std::string text;
     try {
       text = env_->ReadFile(path);

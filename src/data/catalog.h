@@ -85,6 +85,15 @@ std::string StoreContentAddressed(Env* env, const std::string& objects_dir, std:
 std::vector<std::string> PointCatalogName(Env* env, const std::string& name_path,
                                           nlohmann::json entry);
 
+// The names of a catalog's `names_dir`, in directory order: files NAME.json with a valid NAME
+// (temporaries of an in-flight atomic write are skipped). Empty when the directory is absent.
+std::vector<std::string> ListCatalogNames(Env* env, const std::string& names_dir);
+// Parses the name file `path` and hands it to `read`, which fills the caller's entry (j.at()
+// for required fields); a file that is not a JSON object, or that `read` cannot take, is
+// kCorruption "<what> name file '<path>' is malformed: ...".
+void ReadCatalogNameFile(Env* env, const std::string& path, std::string_view what,
+                         const std::function<void(const nlohmann::json&)>& read);
+
 // The home directory: --home, else $MARQUEE_HOME, else ./.marquee.
 std::string ResolveHome(const std::string& flag_value);
 

@@ -602,9 +602,8 @@ bool TabularCatalog::Has(const std::string& name) const {
 TabularEntry TabularCatalog::Get(const std::string& name) const {
   if (!Has(name)) Fail(ErrorCode::kNotFound, "no tabular dataset named '{}'", name);
   const std::string path = fmt::format("{}/tabular/names/{}.json", home_, name);
-  nlohmann::json j = nlohmann::json::parse(env_->ReadFile(path), nullptr, false);
   TabularEntry e;
-  try {
+  ReadCatalogNameFile(env_, path, "tabular", [&](const nlohmann::json& j) {
     e.name = j.at("name").get<std::string>();
     e.id = j.at("id").get<std::string>();
     e.source = j.value("source", "");
@@ -612,21 +611,15 @@ TabularEntry TabularCatalog::Get(const std::string& name) const {
     e.rows = j.value("rows", uint64_t{0});
     e.columns = j.value("columns", 0u);
     e.history = j.value("history", std::vector<std::string>{});
-  } catch (const std::exception& ex) {
-    Fail(ErrorCode::kCorruption, "tabular name file '{}' is malformed: {}", path, ex.what());
-  }
+  });
   e.path = fmt::format("{}/tabular/objects/{}.mqtab", home_, e.id);
   return e;
 }
 
 std::vector<TabularEntry> TabularCatalog::List() const {
   std::vector<TabularEntry> out;
-  const std::string names = home_ + "/tabular/names";
-  if (!env_->FileExists(names)) return out;
-  for (const auto& f : env_->ListDir(names)) {
-    if (f.size() <= 5 || f.substr(f.size() - 5) != ".json") continue;
-    const std::string name = f.substr(0, f.size() - 5);
-    if (ValidCatalogName(name)) out.push_back(Get(name));
+  for (const std::string& name : ListCatalogNames(env_, home_ + "/tabular/names")) {
+    out.push_back(Get(name));
   }
   return out;
 }
