@@ -1,28 +1,508 @@
 #!/usr/bin/python3
-"""docs/api/openapi.yaml parses and documents every route the server's router serves."""
+"""docs/api/openapi.yaml describes the server completely enough to generate a client.
+
+1. Static: every route the router serves is documented; every operation has a request schema
+   (POST) and, for every status it lists, a response schema; every secured operation lists 401,
+   403 and 405; the schemas are valid JSON Schema.
+2. Live: a server (`marquee serve` on a synthetic recommender, an A/B and an interleaving
+   experiment, an XGBoost model, a LinUCB policy, and API keys) gets valid and invalid requests
+   on every operation. Each answer's status must be one the operation lists with the expected
+   status, and its body must validate against the operation's schema for that status. Valid
+   request bodies must validate against the request schema, and the invalid ones that a schema
+   can express must not. Every operation must be seen answering 2xx and 4xx.
+Needs python3-jsonschema (Debian) and the built `marquee`; no shared data.
+"""
+import copy
+import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
 
+import jsonschema
 import yaml
 
+BIN = os.environ["MARQUEE_BIN"]
 SRC = os.environ["MARQUEE_SOURCE_DIR"]
+KEY_ALL = "test-key-all-0123456789"
+KEY_READ = "test-key-read-0123456789"
+
+failures = []
 
 
-def main():
-    with open(os.path.join(SRC, "docs", "api", "openapi.yaml")) as f:
-        spec = yaml.safe_load(f)
+def check(cond, msg):
+    print(("ok    " if cond else "FAIL  ") + msg)
+    if not cond:
+        failures.append(msg)
+
+
+# --- The spec as JSON Schema ------------------------------------------------------------------
+
+def to_json_schema(node):
+    """OpenAPI 3.0 schema objects -> JSON Schema (draft 4): `nullable: true` becomes a null
+    alternative; `example` and the like are ignored by jsonschema anyway."""
+    if isinstance(node, list):
+        return [to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: to_json_schema(v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+class Spec:
+    def __init__(self, path):
+        with open(path) as f:
+            self.raw = yaml.safe_load(f)
+        self.root = {"components": {"schemas": to_json_schema(self.raw["components"]["schemas"])}}
+        self.resolver = jsonschema.RefResolver.from_schema(self.root)
+
+    def deref(self, node):
+        while isinstance(node, dict) and "$ref" in node:
+            parts = node["$ref"].lstrip("#/").split("/")
+            node = self.raw
+            for p in parts:
+                node = node[p]
+        return node
+
+    def operation(self, method, path):
+        return self.raw["paths"].get(path, {}).get(method.lower())
+
+    def response(self, method, path, status):
+        op = self.operation(method, path)
+        if op is None:
+            return None
+        r = op["responses"].get(str(status))
+        return self.deref(r) if r is not None else None
+
+    def validator(self, schema):
+        return jsonschema.Draft4Validator(to_json_schema(schema), resolver=self.resolver)
+
+    def request_schema(self, method, path):
+        op = self.operation(method, path)
+        body = op.get("requestBody") if op else None
+        if not body:
+            return None
+        return body["content"]["application/json"]["schema"]
+
+
+def static_checks(spec):
     with open(os.path.join(SRC, "src", "serving", "service.cc")) as f:
         code = f.read()
     block = code[code.index("Service::Routes()"):]
     block = block[:block.index("return routes;")]
-    routes = [r for r in re.findall(r'"(/[^"]*)"', block)]
-    missing = [r for r in routes if r not in spec["paths"]]
-    print(f"{len(routes)} routes served, {len(spec['paths'])} documented")
-    if missing or not routes:
-        print(f"FAIL  undocumented routes: {missing}")
+    routes = re.findall(r'"(/[^"]*)"', block)
+    missing = [r for r in routes if r not in spec.raw["paths"]]
+    check(routes and not missing,
+          f"{len(routes)} routes served, all in docs/api/openapi.yaml (missing: {missing})")
+    for name, schema in spec.root["components"]["schemas"].items():
+        try:
+            jsonschema.Draft4Validator.check_schema(schema)
+        except jsonschema.SchemaError as e:
+            check(False, f"components.schemas.{name} is not a valid schema: {e.message}")
+    problems = []
+    for path, item in spec.raw["paths"].items():
+        for method, op in item.items():
+            where = f"{method.upper()} {path}"
+            if not op.get("operationId"):
+                problems.append(f"{where}: no operationId")
+            if method == "post" and spec.request_schema(method, path) is None:
+                problems.append(f"{where}: no request schema")
+            for status, r in op["responses"].items():
+                r = spec.deref(r)
+                content = r.get("content") or {}
+                if not any("schema" in c for c in content.values()):
+                    problems.append(f"{where} {status}: no response schema")
+                elif status[0] in "45" and "application/json" not in content:
+                    problems.append(f"{where} {status}: an error without the Error schema")
+            secured = op.get("security", spec.raw.get("security")) != []
+            needed = ["405"] + (["401", "403"] if secured else [])
+            if method == "post":
+                needed += ["413"]
+            for s in needed:
+                if s not in op["responses"]:
+                    problems.append(f"{where}: status {s} is not listed")
+    check(not problems, "every operation has request and response schemas and lists 401/403/"
+          "405/413 where they apply" + (": " + "; ".join(problems) if problems else ""))
+
+
+# --- The server -------------------------------------------------------------------------------
+
+def marquee(home, *args, input_text=None):
+    r = subprocess.run([BIN, "--home", home, "-q", *args], capture_output=True, text=True,
+                       input=input_text)
+    if r.returncode != 0:
+        raise SystemExit(f"FAIL  marquee {' '.join(args)}: exit {r.returncode}\n{r.stderr}")
+    return r.stdout
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def prepare(tmp):
+    """A home with a recommender, two experiments, a draft, an XGBoost model and a policy."""
+    home = os.path.join(tmp, "home")
+    marquee(home, "dataset", "generate", "--name", "shop", "--users", "300", "--items", "120",
+            "--interactions", "6000")
+    for name, family in [("recs", "ease"), ("pop", "popularity")]:
+        marquee(home, "train", write(os.path.join(tmp, f"{name}.toml"), f"""
+[data]
+dataset = "shop"
+[split]
+protocol = "strong-generalization"
+test_users = 30
+[model]
+family = "{family}"
+name = "{name}"
+[eval]
+metrics = ["recall@20"]
+"""))
+    marquee(home, "models", "promote", "recs", "1", "--alias", "production")
+    for name, mode in [("ab", "ab"), ("il", "interleave"), ("draft", "ab")]:
+        marquee(home, "experiments", "create", write(os.path.join(tmp, f"{name}.toml"), f"""
+[experiment]
+name = "{name}"
+salt = "s"
+mode = "{mode}"
+[[cell]]
+name = "control"
+model = "pop/1"
+[[cell]]
+name = "treatment"
+model = "recs/1"
+"""))
+        if name != "draft":
+            marquee(home, "experiments", "start", name)
+    # Tabular: a numeric, a categorical and a boolean feature.
+    rows = ["x,color,flag,y"]
+    for i in range(400):
+        x = (i * 37 % 100) / 10.0
+        color = ["red", "green", "blue"][i % 3]
+        flag = "true" if i % 4 == 0 else "false"
+        y = 1 if x + (2 if color == "red" else 0) > 5 else 0
+        rows.append(f"{x},{color},{flag},{y}")
+    csv = write(os.path.join(tmp, "risk.csv"), "\n".join(rows) + "\n")
+    marquee(home, "train", write(os.path.join(tmp, "risk.toml"), f"""
+[data]
+train = "{csv}"
+label = "y"
+[split]
+protocol = "stratified-holdout"
+test_fraction = 0.2
+[model]
+family = "xgboost"
+name = "risk"
+objective = "binary:logistic"
+num_round = 20
+max_depth = 3
+[eval]
+metrics = ["auc"]
+"""))
+    # A bandit log: context "hour", two actions; the uniform logger's propensity is 1/2.
+    log = []
+    for i in range(300):
+        chosen = "a" if i % 2 else "b"
+        log.append(json.dumps({"context": {"hour": i % 24, "device": ["tv", "phone"][i % 2]},
+                               "actions": [{"id": "a", "features": {"tone": "dark"}},
+                                           {"id": "b", "features": {"tone": "light"}}],
+                               "chosen": chosen, "probability": 0.5,
+                               "reward": 1.0 if (chosen == "a") == (i % 24 > 12) else 0.0}))
+    marquee(home, "train", write(os.path.join(tmp, "arm.toml"), f"""
+[data]
+train = "{write(os.path.join(tmp, "log.jsonl"), chr(10).join(log) + chr(10))}"
+[split]
+protocol = "temporal"
+test_fraction = 0.3
+[model]
+family = "linucb"
+name = "arm"
+alpha = 0.1
+[eval]
+estimators = ["ips"]
+bootstrap = 10
+"""))
+    write(os.path.join(tmp, "keys.txt"), f"{KEY_ALL} read,write,admin\n{KEY_READ} read\n")
+    return home
+
+
+def start_server(tmp, home):
+    port_file = os.path.join(tmp, "port")
+    log = open(os.path.join(tmp, "serve.log"), "w")
+    proc = subprocess.Popen(
+        [BIN, "--home", home, "serve", "--port", "0", "--port-file", port_file, "--model",
+         "recs@production", "--bandit", "arm/1", "--api-keys", os.path.join(tmp, "keys.txt"),
+         "--body-limit", "65536", "--reward-window", "1.5", "--poll-interval", "0"],
+        stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    port = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        if port is None and os.path.exists(port_file) and open(port_file).read().strip():
+            port = int(open(port_file).read().strip())
+        if port is not None:
+            status, _, _ = http(port, "GET", "/readyz")
+            if status == 200:
+                return proc, port
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"FAIL  marquee serve did not become ready; log:\n"
+                     f"{open(os.path.join(tmp, 'serve.log')).read()[-3000:]}")
+
+
+def http(port, method, path, body=None, key=KEY_ALL, headers=None):
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+    except (ConnectionError, urllib.error.URLError):
+        return 0, {}, b""
+
+
+# --- The cases --------------------------------------------------------------------------------
+
+def cases(port):
+    """(name, method, path, body, expected status, options) for every operation."""
+    dec = [{"id": "a", "features": {"tone": "dark"}}, {"id": "b", "features": {"tone": "light"}}]
+    big = {"events": [{"user": "u", "item": "i" * 200}] * 400}  # over --body-limit 65536
+    # schema_invalid: the request schema itself must reject the body.
+    return [
+        ("healthz", "GET", "/healthz", None, 200, {}),
+        ("healthz wrong method", "POST", "/healthz", {}, 405, {}),
+        ("readyz", "GET", "/readyz", None, 200, {}),
+        ("readyz wrong method", "DELETE", "/readyz", None, 405, {}),
+        ("metrics", "GET", "/metrics", None, 200, {}),
+        ("metrics wrong method", "PUT", "/metrics", {}, 405, {}),
+        ("models", "GET", "/v1/models", None, 200, {}),
+        ("models without a key", "GET", "/v1/models", None, 401, {"key": None}),
+        ("models with an unknown key", "GET", "/v1/models", None, 401,
+         {"key": "not-a-key-0123456789"}),
+        ("models wrong method", "POST", "/v1/models", {}, 405, {}),
+        ("models huge header", "GET", "/v1/models", None, 431, {"headers": {"X-Pad": "x" * 20000}}),
+        ("recommend user", "POST", "/v1/recommend", {"model": "recs@production", "user": "u1",
+                                                     "k": 5}, 200, {}),
+        ("recommend history", "POST", "/v1/recommend",
+         {"model": "recs@production", "history": ["i1", "i2"], "k": 3, "exclude_seen": False,
+          "filter": {"deny": ["i3"]}}, 200, {}),
+        ("recommend fallback", "POST", "/v1/recommend", {"model": "recs@production", "history": []}, 200, {}),
+        ("recommend A/B experiment", "POST", "/v1/recommend", {"experiment": "ab", "user": "u1",
+                                                               "k": 3}, 200, {}),
+        ("recommend interleaving", "POST", "/v1/recommend", {"experiment": "il", "user": "u2",
+                                                             "k": 4}, 200, {}),
+        ("recommend malformed JSON", "POST", "/v1/recommend", b"{\"model\": ", 400, {}),
+        ("recommend unknown field", "POST", "/v1/recommend", {"model": "recs@production", "user": "u1",
+                                                              "colour": 1}, 400,
+         {"schema_invalid": True}),
+        ("recommend k out of range", "POST", "/v1/recommend", {"model": "recs@production", "user": "u1",
+                                                               "k": 0}, 400,
+         {"schema_invalid": True}),
+        ("recommend k of the wrong type", "POST", "/v1/recommend", {"model": "recs@production", "user": "u1",
+                                                                    "k": "5"}, 400,
+         {"schema_invalid": True}),
+        ("recommend unknown user", "POST", "/v1/recommend", {"model": "recs@production", "user": "nobody"},
+         404, {}),
+        ("recommend ambiguous model name", "POST", "/v1/recommend", {"model": "recs",
+                                                                     "user": "u1"}, 400, {}),
+        ("recommend unknown model", "POST", "/v1/recommend", {"model": "nope", "user": "u1"},
+         404, {}),
+        ("recommend unknown experiment", "POST", "/v1/recommend", {"experiment": "nope",
+                                                                   "user": "u1"}, 404, {}),
+        ("recommend draft experiment", "POST", "/v1/recommend", {"experiment": "draft",
+                                                                 "user": "u1"}, 409, {}),
+        ("recommend wrong method", "GET", "/v1/recommend", None, 405, {}),
+        ("recommend body over the limit", "POST", "/v1/recommend",
+         {"model": "recs@production", "history": ["1"] * 20000}, 413, {}),
+        ("batch", "POST", "/v1/recommend/batch",
+         {"requests": [{"model": "recs@production", "user": "u1", "k": 2},
+                       {"model": "recs@production", "user": "nobody"}]}, 200, {}),
+        ("batch malformed entry", "POST", "/v1/recommend/batch",
+         {"requests": [{"model": "recs@production", "user": "u1", "k": -1}]}, 400, {"schema_invalid": True}),
+        ("batch experiment entry", "POST", "/v1/recommend/batch",
+         {"requests": [{"experiment": "ab", "user": "u1"}]}, 400, {}),
+        ("batch too many", "POST", "/v1/recommend/batch",
+         {"requests": [{"model": "recs@production", "user": "u1"}] * 1001}, 413, {"schema_invalid": True}),
+        ("batch without scope key", "POST", "/v1/recommend/batch", {"requests": []}, 401,
+         {"key": None}),
+        ("batch wrong method", "GET", "/v1/recommend/batch", None, 405, {}),
+        ("similar", "POST", "/v1/similar-items", {"model": "recs@production", "item": "i1", "k": 3,
+                                                   "filter": {"allow": ["i2", "i3", "i4"]}}, 200, {}),
+        ("similar missing item", "POST", "/v1/similar-items", {"model": "recs"}, 400,
+         {"schema_invalid": True}),
+        ("similar unknown item", "POST", "/v1/similar-items", {"model": "recs@production", "item": "zz"},
+         404, {}),
+        ("similar wrong method", "GET", "/v1/similar-items", None, 405, {}),
+        ("similar body over the limit", "POST", "/v1/similar-items",
+         {"model": "recs@production", "item": "i1", "filter": {"deny": ["i1"] * 20000}}, 413, {}),
+        ("predict", "POST", "/v1/predict", {"model": "risk/1", "rows": [
+            {"x": 7.5, "color": "red", "flag": True}, {"x": None}, {}]}, 200, {}),
+        ("predict explain", "POST", "/v1/predict", {"model": "risk/1", "explain": True,
+                                                    "rows": [{"x": 2}]}, 200, {}),
+        ("predict wrong type", "POST", "/v1/predict", {"model": "risk/1",
+                                                       "rows": [{"x": [1]}]}, 400,
+         {"schema_invalid": True}),
+        ("predict unknown feature", "POST", "/v1/predict", {"model": "risk/1",
+                                                            "rows": [{"nope": 1}]}, 400, {}),
+        ("predict recommender", "POST", "/v1/predict", {"model": "recs/1", "rows": [{}]}, 400, {}),
+        ("predict unknown model", "POST", "/v1/predict", {"model": "nope/1", "rows": [{}]}, 404,
+         {}),
+        ("predict wrong method", "GET", "/v1/predict", None, 405, {}),
+        ("predict body over the limit", "POST", "/v1/predict",
+         {"model": "risk/1", "rows": [{"x": 1}] * 10000}, 413, {}),
+        ("events", "POST", "/v1/events", {"events": [
+            {"user": "u1", "item": "1", "type": "play"},
+            {"user": 7, "item": 2, "value": 2.5, "ts": 1700000000}]}, 200, {}),
+        ("events malformed", "POST", "/v1/events", {"events": [{"user": "u1"}]}, 400,
+         {"schema_invalid": True}),
+        ("events value of the wrong type", "POST", "/v1/events",
+         {"events": [{"user": "u1", "item": "1", "value": "x"}]}, 400, {"schema_invalid": True}),
+        ("events with a read-only key", "POST", "/v1/events",
+         {"events": [{"user": "u1", "item": "1"}]}, 403, {"key": KEY_READ}),
+        ("events body over the limit", "POST", "/v1/events", big, 413, {}),
+        ("events wrong method", "GET", "/v1/events", None, 405, {}),
+        ("reload", "POST", "/admin/reload", None, 200, {}),
+        ("reload with a read-only key", "POST", "/admin/reload", None, 403, {"key": KEY_READ}),
+        ("reload wrong method", "GET", "/admin/reload", None, 405, {}),
+        ("reload body over the limit", "POST", "/admin/reload", b"x" * 70000, 413, {}),
+        ("decide", "POST", "/v1/decide", {"model": "arm/1", "user": "u1",
+                                          "context": {"hour": 21, "device": "tv", "new": True},
+                                          "actions": dec}, 200, {"save_decision": True}),
+        ("decide duplicate action", "POST", "/v1/decide", {"model": "arm/1",
+                                                           "actions": [{"id": "a"}, {"id": "a"}]},
+         400, {}),
+        ("decide null feature", "POST", "/v1/decide", {"model": "arm/1", "context": {"h": None},
+                                                       "actions": dec}, 400,
+         {"schema_invalid": True}),
+        ("decide no actions", "POST", "/v1/decide", {"model": "arm/1", "actions": []}, 400,
+         {"schema_invalid": True}),
+        ("decide unknown policy", "POST", "/v1/decide", {"model": "recs@production", "actions": dec}, 404,
+         {}),
+        ("decide too many actions", "POST", "/v1/decide",
+         {"model": "arm/1", "actions": [{"id": f"x{i}"} for i in range(300)]}, 413,
+         {"schema_invalid": True}),
+        ("decide wrong method", "GET", "/v1/decide", None, 405, {}),
+        ("reward", "POST", "/v1/reward", {"decision_id": "{decision}", "reward": 1.0}, 200, {}),
+        ("reward twice", "POST", "/v1/reward", {"decision_id": "{decision}", "reward": 0.0}, 409,
+         {}),
+        ("reward unknown decision", "POST", "/v1/reward",
+         {"decision_id": "0" * 32, "reward": 1.0}, 404, {}),
+        ("reward bad id", "POST", "/v1/reward", {"decision_id": "xyz", "reward": 1.0}, 400,
+         {"schema_invalid": True}),
+        ("reward with a read-only key", "POST", "/v1/reward",
+         {"decision_id": "0" * 32, "reward": 1.0}, 403, {"key": KEY_READ}),
+        ("reward after the window", "POST", "/v1/reward",
+         {"decision_id": "{late_decision}", "reward": 1.0}, 409, {"late": True}),
+        ("reward wrong method", "GET", "/v1/reward", None, 405, {}),
+        ("unknown path", "GET", "/v2/nothing", None, 404, {}),
+    ]
+
+
+def validate_response(spec, method, path, status, headers, raw):
+    """Problems with one answer against the spec (empty: it conforms)."""
+    op = spec.operation(method, path)
+    if op is None:  # an unknown path or a method the path does not take: the Error shape
+        schema, ctype = {"$ref": "#/components/schemas/Error"}, "application/json"
+        if status == 405:  # the documented 405 of the path's own operation
+            op = next(iter(spec.raw["paths"].get(path, {}).values()), None)
+            r = spec.deref(op["responses"].get("405")) if op else None
+            if r is None:
+                return [f"{path} does not list 405"]
+    else:
+        r = spec.response(method, path, status)
+        if r is None:
+            return [f"status {status} is not listed for {method} {path}"]
+        content = r.get("content") or {}
+        if not content or "schema" not in next(iter(content.values())):
+            return [f"no response schema for {status} of {method} {path}"]
+        ctype = next(iter(content))
+        schema = content[ctype]["schema"]
+    if ctype != "application/json":
+        return [] if raw else ["empty text body"]
+    try:
+        body = json.loads(raw)
+    except ValueError as e:
+        return [f"not JSON ({e}): {raw[:200]!r}"]
+    errors = sorted(spec.validator(schema).iter_errors(body), key=lambda e: list(e.path))
+    return [f"{'/'.join(map(str, e.path)) or '(body)'}: {e.message[:300]}" for e in errors]
+
+
+def live_checks(spec, port):
+    seen = {}  # (method, path) -> statuses seen
+    saved = {}
+    late = None
+    for name, method, path, body, expected, opt in cases(port):
+        if isinstance(body, dict) and json.dumps(body).find("{decision}") >= 0:
+            body = json.loads(json.dumps(body).replace("{decision}", saved.get("decision", "")))
+        if opt.get("late"):
+            # A decision whose reward window (--reward-window 1.5) has closed.
+            _, _, raw = http(port, "POST", "/v1/decide", {"model": "arm/1", "actions": [
+                {"id": "a"}, {"id": "b"}]})
+            late = json.loads(raw).get("decision_id", "")
+            time.sleep(2.5)
+            body = json.loads(json.dumps(body).replace("{late_decision}", late))
+        schema = spec.request_schema(method, path) if body is not None else None
+        if schema is not None and isinstance(body, dict):
+            v = spec.validator(schema)
+            valid = v.is_valid(body)
+            if opt.get("schema_invalid"):
+                check(not valid, f"{name}: the request schema rejects the invalid body too")
+            elif expected < 300:
+                errs = "; ".join(e.message[:200] for e in v.iter_errors(body))
+                check(valid, f"{name}: the valid body conforms to the request schema {errs}")
+        status, headers, raw = http(port, method, path, body, key=opt.get("key", KEY_ALL),
+                                    headers=opt.get("headers"))
+        problems = validate_response(spec, method, path, status, headers, raw)
+        check(status == expected and not problems,
+              f"{name}: {method} {path} -> {status} (expected {expected})"
+              + (f"; against the spec: {problems}" if problems else "")
+              + ("" if status == expected else f"; body {raw[:300]!r}"))
+        seen.setdefault((method.lower(), path), set()).add(status)
+        if opt.get("save_decision") and status == 200:
+            saved["decision"] = json.loads(raw)["decision_id"]
+    # Every operation answered both a success and a client error.
+    for path, item in spec.raw["paths"].items():
+        for method in item:
+            got = seen.get((method, path), set())
+            check(any(200 <= s < 300 for s in got), f"{method.upper()} {path}: a 2xx was seen")
+            wrong_method = any(s == 405 for (m, p), ss in seen.items() if p == path for s in ss)
+            check(wrong_method or any(400 <= s < 500 for s in got),
+                  f"{method.upper()} {path}: a 4xx was seen")
+
+
+def main():
+    spec = Spec(os.path.join(SRC, "docs", "api", "openapi.yaml"))
+    static_checks(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = prepare(tmp)
+        proc, port = start_server(tmp, home)
+        try:
+            live_checks(spec, port)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        check(proc.returncode == 0, f"marquee serve exited with {proc.returncode} after SIGTERM")
+    if failures:
+        print(f"{len(failures)} checks failed")
         return 1
-    print("ok    every served route is in docs/api/openapi.yaml")
     return 0
 
 
