@@ -8,6 +8,7 @@
 #include "data/catalog.h"
 #include "data/readers.h"
 #include "data/synthetic.h"
+#include "events/event_log.h"
 #include "marquee/context.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -24,14 +25,69 @@ struct ImportFlags {
   std::vector<std::string> types, drop;  // --format tabular
   bool header = false, no_header = false, skip_bad_lines = false, json = false;
   bool from_events = false;  // --from-events: the serving event log instead of a file
+  std::string base;          // --base NAME with --from-events: that snapshot's rows + the events
 };
+
+// `marquee dataset import --from-events --base BASE`: a new snapshot holding every row of the
+// snapshot BASE followed by every event of $home/events (values and times as logged), so a model
+// retrained on it knows the training data and everything served since. Errors: kNotFound when
+// BASE or the event log is missing, kInvalidArgument when the log is empty.
+nlohmann::json ImportEventsOverBase(const std::string& name, const std::string& base,
+                                    const GlobalOptions& g) {
+  const std::string home = ResolveHome(g.home);
+  DatasetCatalog catalog(home, Env::Default());
+  const Dataset b = catalog.Open(base);
+  const std::string dir = home + "/events";
+  if (!std::filesystem::exists(dir)) {
+    Fail(ErrorCode::kNotFound, "no event log in '{}' (POST /v1/events to `marquee serve` first)",
+         dir);
+  }
+  std::vector<RawInteraction> rows;
+  rows.reserve(b.num_interactions());
+  const auto users = b.users(), items = b.items();
+  const auto values = b.values();
+  const auto times = b.times();
+  for (size_t k = 0; k < users.size(); ++k) {
+    rows.push_back(
+        {std::string(b.user_id(users[k])), std::string(b.item_id(items[k])), values[k], times[k]});
+  }
+  EventLogOptions o;
+  o.read_only = true;  // allowed while a server appends
+  auto log = EventLog::Open(dir, o);
+  size_t events = 0;
+  log->ForEach([&](const StoredEvent& e) {
+    rows.push_back({e.user, e.item, e.value, e.ts});
+    ++events;
+    return true;
+  });
+  if (events == 0) Fail(ErrorCode::kInvalidArgument, "the event log in '{}' is empty", dir);
+  Dataset ds = Dataset::FromRows(rows, /*has_values=*/true, /*has_times=*/true,
+                                 fmt::format("{} + events:{}", base, dir));
+  nlohmann::json j = catalog.Import(name, ds).ToJson();
+  j["base"] = base;
+  j["base_interactions"] = b.num_interactions();
+  j["events"] = events;
+  return j;
+}
 
 void RunImport(const ImportFlags& f, const GlobalOptions& g) {
   if (f.from_events) {
     if (!f.file.empty()) Fail(ErrorCode::kInvalidArgument, "give FILE or --from-events, not both");
-    nlohmann::json j = ImportEventLog(f.name.empty() ? "events" : f.name, g);
+    nlohmann::json j =
+        f.base.empty()
+            ? ImportEventLog(f.name.empty() ? "events" : f.name, g)
+            : ImportEventsOverBase(f.name.empty() ? f.base + "-with-events" : f.name, f.base, g);
     if (f.json) {
       PrintJson(j.dump());
+    } else if (!f.base.empty()) {
+      std::printf(
+          "Imported '%s' and the event log as '%s'\n  snapshot  %s\n  users     %u\n"
+          "  items     %u\n  rows      %llu (%llu from %s, %llu events)\n",
+          f.base.c_str(), j["name"].get<std::string>().c_str(), j["id"].get<std::string>().c_str(),
+          j["users"].get<unsigned>(), j["items"].get<unsigned>(),
+          j["interactions"].get<unsigned long long>(),
+          j["base_interactions"].get<unsigned long long>(), f.base.c_str(),
+          j["events"].get<unsigned long long>());
     } else {
       std::printf(
           "Imported the event log as '%s'\n  snapshot  %s\n  users     %u\n  items     %u\n"
@@ -42,6 +98,7 @@ void RunImport(const ImportFlags& f, const GlobalOptions& g) {
     }
     return;
   }
+  if (!f.base.empty()) Fail(ErrorCode::kInvalidArgument, "--base needs --from-events");
   if (f.file.empty())
     Fail(ErrorCode::kInvalidArgument, "give an interaction FILE or --from-events");
   ReadOptions ro;
@@ -189,11 +246,17 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
       "Formats: MovieLens u.data (TSV), ratings.csv, ratings.dat (::), generic CSV/TSV/JSONL.\n"
       "Examples:\n"
       "  marquee dataset import ../shared/data/movielens-100k/u.data --name ml100k\n"
-      "  marquee dataset import plays.csv --user-col member --item-col title --no-header");
+      "  marquee dataset import plays.csv --user-col member --item-col title --no-header\n"
+      "  marquee dataset import --from-events --base ml100k --name ml100k-plus-events");
   imp->add_option("file", f->file, "Interaction file");
   imp->add_flag("--from-events", f->from_events,
                 "Import the event log of `marquee serve` ($home/events) instead of a file "
                 "(default name: events)");
+  imp->add_option("--base", f->base,
+                  "With --from-events: start from this snapshot's rows and add the events, to\n"
+                  "retrain on the training data plus what was logged since (default name:\n"
+                  "BASE-with-events). Event values are kept (default 1), so a config with\n"
+                  "positive_threshold counts only events whose value is above it");
   imp->add_option("--name", f->name, "Snapshot name (default: the file's stem)");
   imp->add_option("--format", f->format,
                   "auto | movielens | movielens-csv | movielens-dat | csv | tsv | jsonl | tabular\n"
