@@ -97,11 +97,13 @@ def main():
               f"rows {j['interactions']} = base {base['interactions']} + 3 events")
         check(j["users"] == base["users"] + 1, f"users {j['users']} = base {base['users']} + 1")
         check(j["items"] == base["items"], f"items {j['items']} = base {base['items']}")
-        check(j["events"] == 3 and j["base"] == "shop", f"events {j['events']} from base {j['base']}")
+        check(j["events"] == 3 and j["base"] == "shop",
+              f"events {j['events']} from base {j['base']}")
 
         trained = json.loads(marquee(home, "train", config, "--set",
                                      "data.dataset=shop-plus-events", "--json").stdout)
-        check(trained["version"] == 2, f"version {trained['version']} trained on {trained['dataset']['name']}")
+        check(trained["version"] == 2,
+              f"version {trained['version']} trained on {trained['dataset']['name']}")
         # Version 2's training data has the new user: the server counts it among known users.
         with Server(home, tmp, "recs/2") as port:
             req = urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=30)

@@ -279,6 +279,7 @@ def http(port, method, path, body=None, key=KEY_ALL, headers=None):
 
 def cases(port):
     """(name, method, path, body, expected status, options) for every operation."""
+    R = "recs@production"
     dec = [{"id": "a", "features": {"tone": "dark"}}, {"id": "b", "features": {"tone": "light"}}]
     big = {"events": [{"user": "u", "item": "i" * 200}] * 400}  # over --body-limit 65536
     # schema_invalid: the request schema itself must reject the body.
@@ -295,27 +296,27 @@ def cases(port):
          {"key": "not-a-key-0123456789"}),
         ("models wrong method", "POST", "/v1/models", {}, 405, {}),
         ("models huge header", "GET", "/v1/models", None, 431, {"headers": {"X-Pad": "x" * 20000}}),
-        ("recommend user", "POST", "/v1/recommend", {"model": "recs@production", "user": "u1",
+        ("recommend user", "POST", "/v1/recommend", {"model": R, "user": "u1",
                                                      "k": 5}, 200, {}),
         ("recommend history", "POST", "/v1/recommend",
-         {"model": "recs@production", "history": ["i1", "i2"], "k": 3, "exclude_seen": False,
+         {"model": R, "history": ["i1", "i2"], "k": 3, "exclude_seen": False,
           "filter": {"deny": ["i3"]}}, 200, {}),
-        ("recommend fallback", "POST", "/v1/recommend", {"model": "recs@production", "history": []}, 200, {}),
+        ("recommend fallback", "POST", "/v1/recommend", {"model": R, "history": []}, 200, {}),
         ("recommend A/B experiment", "POST", "/v1/recommend", {"experiment": "ab", "user": "u1",
                                                                "k": 3}, 200, {}),
         ("recommend interleaving", "POST", "/v1/recommend", {"experiment": "il", "user": "u2",
                                                              "k": 4}, 200, {}),
         ("recommend malformed JSON", "POST", "/v1/recommend", b"{\"model\": ", 400, {}),
-        ("recommend unknown field", "POST", "/v1/recommend", {"model": "recs@production", "user": "u1",
+        ("recommend unknown field", "POST", "/v1/recommend", {"model": R, "user": "u1",
                                                               "colour": 1}, 400,
          {"schema_invalid": True}),
-        ("recommend k out of range", "POST", "/v1/recommend", {"model": "recs@production", "user": "u1",
+        ("recommend k out of range", "POST", "/v1/recommend", {"model": R, "user": "u1",
                                                                "k": 0}, 400,
          {"schema_invalid": True}),
-        ("recommend k of the wrong type", "POST", "/v1/recommend", {"model": "recs@production", "user": "u1",
+        ("recommend k of the wrong type", "POST", "/v1/recommend", {"model": R, "user": "u1",
                                                                     "k": "5"}, 400,
          {"schema_invalid": True}),
-        ("recommend unknown user", "POST", "/v1/recommend", {"model": "recs@production", "user": "nobody"},
+        ("recommend unknown user", "POST", "/v1/recommend", {"model": R, "user": "nobody"},
          404, {}),
         ("recommend ambiguous model name", "POST", "/v1/recommend", {"model": "recs",
                                                                      "user": "u1"}, 400, {}),
@@ -327,28 +328,28 @@ def cases(port):
                                                                  "user": "u1"}, 409, {}),
         ("recommend wrong method", "GET", "/v1/recommend", None, 405, {}),
         ("recommend body over the limit", "POST", "/v1/recommend",
-         {"model": "recs@production", "history": ["1"] * 20000}, 413, {}),
+         {"model": R, "history": ["1"] * 20000}, 413, {}),
         ("batch", "POST", "/v1/recommend/batch",
-         {"requests": [{"model": "recs@production", "user": "u1", "k": 2},
-                       {"model": "recs@production", "user": "nobody"}]}, 200, {}),
+         {"requests": [{"model": R, "user": "u1", "k": 2},
+                       {"model": R, "user": "nobody"}]}, 200, {}),
         ("batch malformed entry", "POST", "/v1/recommend/batch",
-         {"requests": [{"model": "recs@production", "user": "u1", "k": -1}]}, 400, {"schema_invalid": True}),
+         {"requests": [{"model": R, "user": "u1", "k": -1}]}, 400, {"schema_invalid": True}),
         ("batch experiment entry", "POST", "/v1/recommend/batch",
          {"requests": [{"experiment": "ab", "user": "u1"}]}, 400, {}),
         ("batch too many", "POST", "/v1/recommend/batch",
-         {"requests": [{"model": "recs@production", "user": "u1"}] * 1001}, 413, {"schema_invalid": True}),
+         {"requests": [{"model": R, "user": "u1"}] * 1001}, 413, {"schema_invalid": True}),
         ("batch without scope key", "POST", "/v1/recommend/batch", {"requests": []}, 401,
          {"key": None}),
         ("batch wrong method", "GET", "/v1/recommend/batch", None, 405, {}),
-        ("similar", "POST", "/v1/similar-items", {"model": "recs@production", "item": "i1", "k": 3,
-                                                   "filter": {"allow": ["i2", "i3", "i4"]}}, 200, {}),
+        ("similar", "POST", "/v1/similar-items",
+         {"model": R, "item": "i1", "k": 3, "filter": {"allow": ["i2", "i3", "i4"]}}, 200, {}),
         ("similar missing item", "POST", "/v1/similar-items", {"model": "recs"}, 400,
          {"schema_invalid": True}),
-        ("similar unknown item", "POST", "/v1/similar-items", {"model": "recs@production", "item": "zz"},
+        ("similar unknown item", "POST", "/v1/similar-items", {"model": R, "item": "zz"},
          404, {}),
         ("similar wrong method", "GET", "/v1/similar-items", None, 405, {}),
         ("similar body over the limit", "POST", "/v1/similar-items",
-         {"model": "recs@production", "item": "i1", "filter": {"deny": ["i1"] * 20000}}, 413, {}),
+         {"model": R, "item": "i1", "filter": {"deny": ["i1"] * 20000}}, 413, {}),
         ("predict", "POST", "/v1/predict", {"model": "risk/1", "rows": [
             {"x": 7.5, "color": "red", "flag": True}, {"x": None}, {}]}, 200, {}),
         ("predict explain", "POST", "/v1/predict", {"model": "risk/1", "explain": True,
@@ -390,7 +391,7 @@ def cases(port):
          {"schema_invalid": True}),
         ("decide no actions", "POST", "/v1/decide", {"model": "arm/1", "actions": []}, 400,
          {"schema_invalid": True}),
-        ("decide unknown policy", "POST", "/v1/decide", {"model": "recs@production", "actions": dec}, 404,
+        ("decide unknown policy", "POST", "/v1/decide", {"model": R, "actions": dec}, 404,
          {}),
         ("decide too many actions", "POST", "/v1/decide",
          {"model": "arm/1", "actions": [{"id": f"x{i}"} for i in range(300)]}, 413,
@@ -418,10 +419,14 @@ def validate_response(spec, method, path, status, headers, raw):
     if op is None:  # an unknown path or a method the path does not take: the Error shape
         schema, ctype = {"$ref": "#/components/schemas/Error"}, "application/json"
         if status == 405:  # the documented 405 of the path's own operation
-            op = next(iter(spec.raw["paths"].get(path, {}).values()), None)
+            methods = list(spec.raw["paths"].get(path, {}))
+            op = spec.raw["paths"][path][methods[0]] if methods else None
             r = spec.deref(op["responses"].get("405")) if op else None
             if r is None:
                 return [f"{path} does not list 405"]
+            allow = headers.get("Allow") if headers else None
+            if allow is not None and methods[0].upper() not in allow.upper():
+                return [f"Allow: {allow} does not name {methods[0].upper()}"]
     else:
         r = spec.response(method, path, status)
         if r is None:
