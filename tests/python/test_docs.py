@@ -3,7 +3,7 @@
 
 Every ```bash and ```sh block of README.md and of the user docs (docs/*.md and docs/formats/*.md;
 docs/BENCHMARKS.md is left out: its commands are the benchmark scripts, minutes each, with wrk
-and nginx) runs, in document order, in ONE bash process per document (so `export`, variables and
+and nginx; so is docs/ARCHITECTURE.md, which describes code and has no walkthrough) runs, in document order, in ONE bash process per document (so `export`, variables and
 background jobs carry from block to block, as when a reader pastes them):
 
   - a scratch home: MARQUEE_HOME and TMPDIR in a temporary folder, `marquee` (MARQUEE_BIN) first
@@ -306,7 +306,7 @@ def documents():
     docs = ["README.md"]
     for sub in ["docs", os.path.join("docs", "formats")]:
         for name in sorted(os.listdir(os.path.join(SRC, sub))):
-            if name.endswith(".md") and name != "BENCHMARKS.md":
+            if name.endswith(".md") and name not in ("BENCHMARKS.md", "ARCHITECTURE.md"):
                 docs.append(os.path.join(sub, name))
     return docs
 
