@@ -219,11 +219,11 @@ def run_doc(doc, blocks, workdir, env, port, timeout_s=DOC_TIMEOUT_S, verbose=Tr
         p = os.path.join(outdir, f"out.{b.index}")
         out = open(p, errors="replace").read() if os.path.exists(p) else ""
         for text in b.expect:
-            if not printed(text, out):
+            if not printed(re.sub(r"\b8080\b", str(port), text), out):
                 failures.append(f"{doc} block {b.index} (line {b.line}): expected output not "
                                 f"printed: {text!r}; output tail:\n{tail(b)}")
         for doc_line, text in b.expect_prose:
-            if not printed(text, out):
+            if not printed(re.sub(r"\b8080\b", str(port), text), out):
                 failures.append(f"{doc}:{doc_line}: 'What to expect' quotes {text!r}, which "
                                 f"block {b.index} (line {b.line}) did not print; output tail:\n"
                                 f"{tail(b)}")
