@@ -3,16 +3,19 @@
 
 Every ```bash and ```sh block of README.md and of the user docs (docs/*.md and docs/formats/*.md;
 docs/BENCHMARKS.md is left out: its commands are the benchmark scripts, minutes each, with wrk
-and nginx; so is docs/ARCHITECTURE.md, which describes code and has no walkthrough) runs, in document order, in ONE bash process per document (so `export`, variables and
-background jobs carry from block to block, as when a reader pastes them):
+and nginx; so is docs/ARCHITECTURE.md, which describes code and has no walkthrough) runs, in
+document order, in ONE bash process per document (so `export`, variables and background jobs
+carry from block to block, as when a reader pastes them):
 
   - a scratch home: MARQUEE_HOME and TMPDIR in a temporary folder, `marquee` (MARQUEE_BIN) first
     on PATH; the working directory is a scratch copy of the repository's examples/ with
     ../shared/data pointing at MARQUEE_SHARED_DATA, so `examples/...` and `../shared/data/...`
     resolve as they do from a checkout;
   - the port 8080 of the docs is replaced by a free port, so the test runs beside other servers;
-  - a command that fails (non-zero status outside `||`, `if`, `until`) fails the test, naming the
-    document, the block, the line, the command and the tail of the block's output. The
+  - a command that fails (non-zero status outside `||`, `if`, `until`; bash's ERR trap also
+    cannot see the left side of `a && b` failing, so walkthroughs put one command per line) fails
+    the test, naming the document, the block, the line, the command and the tail of the block's
+    output. The
     walkthrough goes on after a failure (as a reader would), so one run reports every failing
     command; the expectations of a block in which a command failed are not checked;
   - expectations, checked against the block's output (stdout and stderr; runs of whitespace
