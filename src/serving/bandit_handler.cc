@@ -131,6 +131,28 @@ Response ErrorFrom(std::exception_ptr err) {
   }
 }
 
+// Numbers at least this large are named as the cause when a policy's distribution is not finite.
+constexpr double kLargeFeatureValue = 1e6;
+
+// The numeric feature of the largest magnitude ("context.x", "actions[2].features.f"), or
+// {"", 0} when there is none.
+std::pair<std::string, double> LargestFeature(const bandit::DecisionInput& in) {
+  std::pair<std::string, double> best{"", 0.0};
+  auto scan = [&](const bandit::FeatureMap& m, const std::string& where) {
+    for (const auto& [name, v] : m) {
+      if (const double* x = std::get_if<double>(&v);
+          x != nullptr && std::abs(*x) > std::abs(best.second)) {
+        best = {where + "." + name, *x};
+      }
+    }
+  };
+  scan(in.context, "context");
+  for (size_t i = 0; i < in.actions.size(); ++i) {
+    scan(in.actions[i].features, fmt::format("actions[{}].features", i));
+  }
+  return best;
+}
+
 bool IsBanditFamily(const std::string& family) {
   auto fams = bandit::PolicyFamilies();
   return std::find(fams.begin(), fams.end(), family) != fams.end();
@@ -392,10 +414,23 @@ void BanditHandler::Decide(const json& body, Respond& done) {
     d.chosen = static_cast<uint32_t>(chosen);
     d.probabilities = std::move(probs);
   }
+  // NaN compares false: check every probability, or a NaN distribution would be logged.
+  bool valid = d.probabilities.size() == req.actions.size() && d.chosen < req.actions.size();
   double sum = 0;
-  for (double p : d.probabilities) sum += p;
-  if (d.probabilities.size() != req.actions.size() || d.chosen >= req.actions.size() ||
-      std::abs(sum - 1.0) > 1e-6) {
+  for (double p : d.probabilities) {
+    valid = valid && std::isfinite(p) && p >= 0;
+    sum += p;
+  }
+  if (!valid || std::abs(sum - 1.0) > 1e-6) {
+    // Float32 arithmetic inside the policy overflowed: blame the input when it holds a value
+    // large enough to do that (products of two features past 1e19 overflow float32).
+    const auto [field, value] = LargestFeature(req.input);
+    if (std::abs(value) >= kLargeFeatureValue) {
+      Fail(ErrorCode::kInvalidArgument,
+           "{}: {:g} is too large for policy {} v{}: its probabilities are not finite numbers; "
+           "scale features to |value| < {:g}",
+           field, value, live->name, live->version, kLargeFeatureValue);
+    }
     Fail(ErrorCode::kInternal, "policy {} v{} returned an invalid distribution (sum {})",
          live->name, live->version, sum);
   }

@@ -417,8 +417,31 @@ TEST_F(BanditServing, FeatureValuesBeyondFloatRangeAreA400NamingTheField) {
   ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument",
               "actions[2].features.faces: -4e+38 does not fit in a float32");
   b = DecideBody();
-  b["context"]["x"] = 3e38;  // inside the range: served
-  EXPECT_EQ(s.client->Post("/v1/decide", b).status, 200);
+  b["context"]["x"] = 12345.5;
+  ASSERT_EQ(s.client->Post("/v1/decide", b).status, 200);
+}
+
+// In range, but the product of two features overflows float32 inside the policy: its
+// probabilities are NaN. That used to be logged and answered 200 ("p": null) by softmax, and a
+// 500 by epsilon-greedy; it is a 400 naming the largest value, and nothing is logged.
+TEST(BanditOverflow, FeaturesWhoseProductsOverflowAreA400AndNotLogged) {
+  for (const char* family : {"softmax", "epsilon-greedy"}) {
+    SCOPED_TRACE(family);
+    marquee::testing::TempDir dir;
+    const std::string home = dir.file("home");
+    bandit::PolicyConfig c;
+    c.family = family;
+    const int64_t v = marquee::testing::RegisterPolicy(home, "artwork", *bandit::MakePolicy(c));
+    marquee::testing::SetAlias(home, "artwork", "production", v);
+    BanditServer s(home, {"artwork@production"});
+    json b = DecideBody();
+    b["context"]["x"] = 1e30;
+    b["actions"][0]["features"]["faces"] = 1e25;
+    ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument",
+                "context.x: 1e+30 is too large for policy artwork v1");
+    EXPECT_EQ(s.log().stats().decisions, 0u);
+    EXPECT_EQ(s.client->Post("/v1/decide", DecideBody()).status, 200);
+  }
 }
 
 // A decision id of 63 ASCII bytes and then 'é': an error message that quotes it must not cut
