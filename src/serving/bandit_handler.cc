@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 
 #include "bandits/features.h"
+#include "common/text.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
@@ -28,13 +30,30 @@ void CheckKnownFields(const json& j, std::string_view where,
   }
 }
 
+// Text from the request that the decision log stores: valid UTF-8 without NUL (JSON parsing
+// guarantees the first for strings, the check keeps it true for any caller).
+void CheckText(std::string_view s, const std::string& field) {
+  if (size_t bad = FirstInvalidUtf8(s); bad != s.size()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: not valid UTF-8 (byte 0x{:02x} at offset {})", field,
+         static_cast<unsigned char>(s[bad]), bad);
+  }
+  if (size_t nul = s.find('\0'); nul != std::string_view::npos) {
+    Fail(ErrorCode::kInvalidArgument, "{}: contains a NUL character (at offset {})", field, nul);
+  }
+}
+
+// Policies featurise in float32 (bandits/features.h): a larger finite value becomes infinity
+// there and the policy's distribution NaN.
+constexpr double kMaxFeatureValue = std::numeric_limits<float>::max();
+
 // An id sent as a string or an integer.
 std::string IdOf(const json& v, const std::string& field) {
   if (v.is_string()) {
-    std::string s = v.get<std::string>();
-    if (s.empty() || s.size() > 256 || s.find('\0') != std::string::npos) {
-      Fail(ErrorCode::kInvalidArgument, "{}: must be 1 to 256 bytes without NUL", field);
+    const std::string& s = v.get_ref<const std::string&>();
+    if (s.empty() || s.size() > 256) {
+      Fail(ErrorCode::kInvalidArgument, "{}: must be 1 to 256 bytes, got {}", field, s.size());
     }
+    CheckText(s, field);
     return s;
   }
   if (v.is_number_integer()) return v.dump();
@@ -43,7 +62,9 @@ std::string IdOf(const json& v, const std::string& field) {
 
 // A feature object: name -> finite number or string. Returns it normalised (integers as
 // numbers) and fills `out`.
-json ParseFeatures(const json& j, const std::string& field, size_t max, bandit::FeatureMap& out) {
+// `logged`: the features of a logged decision (replayed at load), taken as they were accepted.
+json ParseFeatures(const json& j, const std::string& field, size_t max, bandit::FeatureMap& out,
+                   bool logged) {
   if (!j.is_object()) {
     Fail(ErrorCode::kInvalidArgument,
          "{}: must be an object of feature name -> number or string, "
@@ -55,19 +76,26 @@ json ParseFeatures(const json& j, const std::string& field, size_t max, bandit::
   }
   json norm = json::object();
   for (const auto& [name, v] : j.items()) {
-    const std::string f = field + "." + name;
     if (name.empty() || name.size() > 256) {
       Fail(ErrorCode::kInvalidArgument, "{}: feature names must be 1 to 256 bytes", field);
     }
+    CheckText(name, field + " (a feature name)");
+    const std::string f = field + "." + name;
     if (v.is_number()) {
       const double x = v.get<double>();
       if (!std::isfinite(x)) Fail(ErrorCode::kInvalidArgument, "{}: not a finite number", f);
+      // Policies compute in float32: a larger value becomes infinity there.
+      if (!logged && std::abs(x) > kMaxFeatureValue) {
+        Fail(ErrorCode::kInvalidArgument, "{}: {} does not fit in a float32 (|value| <= {:g})", f,
+             v.dump(), kMaxFeatureValue);
+      }
       out.emplace_back(name, x);
       norm[name] = v;
     } else if (v.is_string()) {
       if (v.get_ref<const std::string&>().size() > 1024) {
         Fail(ErrorCode::kInvalidArgument, "{}: longer than 1024 bytes", f);
       }
+      CheckText(v.get_ref<const std::string&>(), f);
       out.emplace_back(name, v.get<std::string>());
       norm[name] = v;
     } else if (v.is_boolean()) {  // as the bandit-log JSONL reads them: true 1, false 0
@@ -98,7 +126,31 @@ Response ErrorFrom(std::exception_ptr err) {
     return Service::ErrorResponse(e.code(), e.what());
   } catch (const std::exception& e) {
     return Service::ErrorResponse(ErrorCode::kInternal, e.what());
+  } catch (...) {
+    return Service::ErrorResponse(ErrorCode::kInternal, "unknown exception");
   }
+}
+
+// Numbers at least this large are named as the cause when a policy's distribution is not finite.
+constexpr double kLargeFeatureValue = 1e6;
+
+// The numeric feature of the largest magnitude ("context.x", "actions[2].features.f"), or
+// {"", 0} when there is none.
+std::pair<std::string, double> LargestFeature(const bandit::DecisionInput& in) {
+  std::pair<std::string, double> best{"", 0.0};
+  auto scan = [&](const bandit::FeatureMap& m, const std::string& where) {
+    for (const auto& [name, v] : m) {
+      if (const double* x = std::get_if<double>(&v);
+          x != nullptr && std::abs(*x) > std::abs(best.second)) {
+        best = {where + "." + name, *x};
+      }
+    }
+  };
+  scan(in.context, "context");
+  for (size_t i = 0; i < in.actions.size(); ++i) {
+    scan(in.actions[i].features, fmt::format("actions[{}].features", i));
+  }
+  return best;
 }
 
 bool IsBanditFamily(const std::string& family) {
@@ -108,7 +160,9 @@ bool IsBanditFamily(const std::string& family) {
 
 }  // namespace
 
-DecideRequest ParseDecideRequest(const json& body, const BanditLimits& limits) {
+namespace {
+
+DecideRequest ParseDecide(const json& body, const BanditLimits& limits, bool logged) {
   CheckKnownFields(body, "request", {"model", "user", "context", "actions"});
   DecideRequest r;
   if (!body.contains("model")) Fail(ErrorCode::kInvalidArgument, "model: missing");
@@ -117,10 +171,12 @@ DecideRequest ParseDecideRequest(const json& body, const BanditLimits& limits) {
          body["model"].type_name());
   }
   r.model = body["model"].get<std::string>();
+  CheckText(r.model, "model");
   if (body.contains("user") && !body["user"].is_null()) r.user = IdOf(body["user"], "user");
   r.input.user = r.user;
   if (body.contains("context")) {
-    r.context = ParseFeatures(body["context"], "context", limits.max_features, r.input.context);
+    r.context =
+        ParseFeatures(body["context"], "context", limits.max_features, r.input.context, logged);
   }
   if (!body.contains("actions")) Fail(ErrorCode::kInvalidArgument, "actions: missing");
   const json& acts = body["actions"];
@@ -146,12 +202,13 @@ DecideRequest ParseDecideRequest(const json& body, const BanditLimits& limits) {
     bandit::Action action;
     action.id = IdOf(a["id"], where + ".id");
     if (!seen.insert(action.id).second) {
-      Fail(ErrorCode::kInvalidArgument, "{}.id: duplicate action id '{}'", where, action.id);
+      Fail(ErrorCode::kInvalidArgument, "{}.id: duplicate action id '{}'", where,
+           QuoteForMessage(action.id));
     }
     json features = json::object();
     if (a.contains("features")) {
-      features =
-          ParseFeatures(a["features"], where + ".features", limits.max_features, action.features);
+      features = ParseFeatures(a["features"], where + ".features", limits.max_features,
+                               action.features, logged);
     }
     r.actions.push_back({{"id", action.id}, {"features", std::move(features)}});
     r.input.actions.push_back(std::move(action));
@@ -160,11 +217,17 @@ DecideRequest ParseDecideRequest(const json& body, const BanditLimits& limits) {
   return r;
 }
 
+}  // namespace
+
+DecideRequest ParseDecideRequest(const json& body, const BanditLimits& limits) {
+  return ParseDecide(body, limits, /*logged=*/false);
+}
+
 bandit::DecisionInput InputOf(const bandit::Decision& d) {
   json body = {{"model", d.model}, {"context", d.context}, {"actions", d.actions}};
   if (d.user) body["user"] = *d.user;
   BanditLimits unlimited{SIZE_MAX, SIZE_MAX};
-  return ParseDecideRequest(body, unlimited).input;
+  return ParseDecide(body, unlimited, /*logged=*/true).input;
 }
 
 BanditHandler::BanditHandler(BanditHandlerOptions options) : options_(std::move(options)) {
@@ -351,10 +414,23 @@ void BanditHandler::Decide(const json& body, Respond& done) {
     d.chosen = static_cast<uint32_t>(chosen);
     d.probabilities = std::move(probs);
   }
+  // NaN compares false: check every probability, or a NaN distribution would be logged.
+  bool valid = d.probabilities.size() == req.actions.size() && d.chosen < req.actions.size();
   double sum = 0;
-  for (double p : d.probabilities) sum += p;
-  if (d.probabilities.size() != req.actions.size() || d.chosen >= req.actions.size() ||
-      std::abs(sum - 1.0) > 1e-6) {
+  for (double p : d.probabilities) {
+    valid = valid && std::isfinite(p) && p >= 0;
+    sum += p;
+  }
+  if (!valid || std::abs(sum - 1.0) > 1e-6) {
+    // Float32 arithmetic inside the policy overflowed: blame the input when it holds a value
+    // large enough to do that (products of two features past 1e19 overflow float32).
+    const auto [field, value] = LargestFeature(req.input);
+    if (std::abs(value) >= kLargeFeatureValue) {
+      Fail(ErrorCode::kInvalidArgument,
+           "{}: {:g} is too large for policy {} v{}: its probabilities are not finite numbers; "
+           "scale features to |value| < {:g}",
+           field, value, live->name, live->version, kLargeFeatureValue);
+    }
     Fail(ErrorCode::kInternal, "policy {} v{} returned an invalid distribution (sum {})",
          live->name, live->version, sum);
   }
@@ -370,12 +446,11 @@ void BanditHandler::Decide(const json& body, Respond& done) {
   d.context = std::move(req.context);
   d.actions = std::move(req.actions);
   Response ok;
-  ok.body = json{{"decision_id", d.id},
-                 {"action", req.input.actions[d.chosen].id},
-                 {"probabilities", std::move(probs)},
-                 {"model", live->name},
-                 {"version", live->version}}
-                .dump();
+  ok.body = DumpJson(json{{"decision_id", d.id},
+                          {"action", req.input.actions[d.chosen].id},
+                          {"probabilities", std::move(probs)},
+                          {"model", live->name},
+                          {"version", live->version}});
   log_->AppendAsync(std::move(d),
                     [ok = std::move(ok), done = std::move(done)](std::exception_ptr err) mutable {
                       done(err ? ErrorFrom(err) : std::move(ok));
@@ -396,6 +471,12 @@ void BanditHandler::Reward(const json& body, Respond& done) {
          body["reward"].type_name());
   }
   std::string id = body["decision_id"].get<std::string>();
+  if (id.size() != 32) {  // quoted here, cut on a character boundary
+    Fail(ErrorCode::kInvalidArgument,
+         "decision_id: '{}' is not a decision id (32 lower-case hex digits, as /v1/decide "
+         "returns)",
+         QuoteForMessage(id, 64));
+  }
   bandit::ValidateDecisionId(id, "decision_id");
   const double reward = body["reward"].get<double>();
   if (!std::isfinite(reward)) Fail(ErrorCode::kInvalidArgument, "reward: must be finite");
@@ -406,12 +487,11 @@ void BanditHandler::Reward(const json& body, Respond& done) {
                         return;
                       }
                       Response r;
-                      r.body = json{{"joined", true},
-                                    {"decision_id", d->id},
-                                    {"reward", d->outcome.reward},
-                                    {"model", d->model},
-                                    {"version", d->version}}
-                                   .dump();
+                      r.body = DumpJson(json{{"joined", true},
+                                             {"decision_id", d->id},
+                                             {"reward", d->outcome.reward},
+                                             {"model", d->model},
+                                             {"version", d->version}});
                       done(std::move(r));
                     });
 }

@@ -1,5 +1,6 @@
 #include "serving/http_server.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
@@ -17,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/text.h"
 #include "marquee/error.h"
 
 namespace marquee::serving {
@@ -27,6 +30,20 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 class Session;
+
+// A request or response at least this large counts as large: afterwards the connection gives its
+// buffers back and the process returns freed heap pages to the system (see ScheduleTrim).
+constexpr size_t kLargeMessage = 1 << 20;
+// Kept per idle connection at most; larger buffers are released after the exchange.
+constexpr size_t kKeepBuffer = 64 << 10;
+// After an accept failure that a retry cannot fix at once (out of file descriptors, of memory),
+// the next accept waits this long: retrying at once spins a core and floods the log.
+constexpr std::chrono::milliseconds kAcceptBackoff{50};
+// At most one accept-failure log line per this interval (the rest are counted in the next one).
+constexpr std::chrono::seconds kAcceptLogInterval{10};
+// Freed heap pages are returned to the system this long after a large exchange, at most once per
+// interval.
+constexpr std::chrono::milliseconds kTrimDelay{200};
 
 class HttpServer::Impl {
  public:
@@ -40,10 +57,16 @@ class HttpServer::Impl {
       guards_.emplace_back(asio::make_work_guard(*iocs_.back()));
     }
     acceptor_.emplace(*iocs_[0]);
+    accept_backoff_.emplace(*iocs_[0]);
+    trim_timer_.emplace(*iocs_[0]);
   }
 
   void Start();
   void Accept();
+  void OnAcceptError(const beast::error_code& ec);
+  // After a large exchange: return the heap pages freed by its buffers and parsed JSON to the
+  // system (malloc_trim) a little later, once for every burst. Any thread.
+  void ScheduleTrim();
   void Shutdown();
   void ReleaseContexts() {
     for (auto& g : guards_) g.reset();
@@ -64,7 +87,14 @@ class HttpServer::Impl {
   // Keep each context's run() going while it has no connection; released on shutdown.
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::optional<tcp::acceptor> acceptor_;  // on iocs_[0]
-  size_t next_context_ = 0;                // round-robin for accepted connections
+  // The acceptor's thread only (iocs_[0]): the retry delay after a failed accept and the
+  // rate limit of its log line.
+  std::optional<asio::steady_timer> accept_backoff_;
+  std::chrono::steady_clock::time_point last_accept_log_{};
+  uint64_t accept_errors_unlogged_ = 0;
+  std::optional<asio::steady_timer> trim_timer_;  // on iocs_[0], armed there only
+  std::atomic<bool> trim_pending_{false};
+  size_t next_context_ = 0;  // round-robin for accepted connections
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   uint16_t port_ = 0;
@@ -108,7 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
-  void OnRead(beast::error_code ec, size_t) {
+  void OnRead(beast::error_code ec, size_t bytes) {
     reading_ = false;
     if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == beast::error::timeout || ec == asio::error::connection_reset ||
@@ -116,19 +146,19 @@ class Session : public std::enable_shared_from_this<Session> {
       return Close();
     }
     start_ = std::chrono::steady_clock::now();
+    large_ = bytes >= kLargeMessage;
     if (ec == http::error::body_limit) {
+      large_ = true;
       return WriteError(413, ErrorCode::kResourceExhausted,
                         fmt::format("the request body is larger than the limit of {} bytes",
-                                    server_->options_.body_limit),
-                        "other");
+                                    server_->options_.body_limit));
     }
     if (ec == http::error::header_limit) {
-      return WriteError(431, ErrorCode::kResourceExhausted, "the request headers are too large",
-                        "other");
+      return WriteError(431, ErrorCode::kResourceExhausted, "the request headers are too large");
     }
     if (ec) {
       return WriteError(400, ErrorCode::kInvalidArgument,
-                        fmt::format("malformed HTTP request: {}", ec.message()), "other");
+                        fmt::format("malformed HTTP request: {}", ec.message()));
     }
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
@@ -148,19 +178,40 @@ class Session : public std::enable_shared_from_this<Session> {
       r.has_api_key = true;
       r.api_key = std::string(it->value());
     }
+    parser_.reset();  // the request is copied out; its storage goes now, not at the next read
     route_ = Service::RouteIndex(r.target);
-    head_ = req.method() == http::verb::head;
-    // The handler may answer on another thread (events: once durable); hop back to the
-    // connection's io thread.
-    server_->service_->Handle(r, [self = shared_from_this()](Response resp) {
-      asio::dispatch(self->stream_.get_executor(),
-                     [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp)); });
-    });
+    head_ = r.method == "HEAD";
+    // Exactly one response per request: whichever comes first of the handler's answer and the
+    // last-resort error below wins.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    try {
+      // The handler may answer on another thread (events: once durable); hop back to the
+      // connection's io thread.
+      server_->service_->Handle(r, [self = shared_from_this(), answered](Response resp) {
+        if (answered->exchange(true)) return;
+        asio::dispatch(self->stream_.get_executor(),
+                       [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp)); });
+      });
+    } catch (const std::exception& e) {
+      // Service::Handle does not throw; this is the last line of defence for the process.
+      spdlog::error("serve: {} {}: {}", EscapeForTerminal(r.method), QuoteForMessage(r.target),
+                    EscapeForTerminal(e.what()));
+      if (!answered->exchange(true)) {
+        WriteError(500, ErrorCode::kInternal, "internal error while handling the request");
+      }
+    } catch (...) {
+      spdlog::error("serve: {} {}: unknown exception", EscapeForTerminal(r.method),
+                    QuoteForMessage(r.target));
+      if (!answered->exchange(true)) {
+        WriteError(500, ErrorCode::kInternal, "internal error while handling the request");
+      }
+    }
   }
 
-  void WriteError(int status, ErrorCode code, const std::string& message, const char*) {
+  void WriteError(int status, ErrorCode code, const std::string& message) {
     keep_alive_ = false;
     version_ = 11;
+    head_ = false;
     route_ = Service::Routes().size() - 1;
     Write(Service::ErrorResponse(status, code, message));
   }
@@ -173,9 +224,11 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.version(version_);
     res_.set(http::field::server, "marquee");
     res_.set(http::field::content_type, resp.content_type);
+    for (const auto& [name, value] : resp.headers) res_.set(name, value);
     const bool keep = keep_alive_ && !server_->stopping_.load();
     res_.keep_alive(keep);
     status_ = resp.status;
+    large_ = large_ || resp.body.size() >= kLargeMessage;
     if (head_) {
       res_.body().clear();
       res_.content_length(resp.body.size());
@@ -194,6 +247,14 @@ class Session : public std::enable_shared_from_this<Session> {
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     server_->metrics_->Observe(route_, status_, secs);
+    // An idle connection keeps small buffers only: a large response or a burst of pipelined
+    // bytes does not stay allocated for the connection's lifetime.
+    if (res_.body().capacity() > kKeepBuffer) std::string().swap(res_.body());
+    if (buffer_.capacity() > kKeepBuffer) buffer_.shrink_to_fit();
+    if (large_) {
+      large_ = false;
+      server_->ScheduleTrim();
+    }
     if (ec || !keep) return Close();
     Read();
   }
@@ -212,6 +273,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_ = false;
   bool keep_alive_ = true;
   bool head_ = false;
+  bool large_ = false;  // this exchange moved at least kLargeMessage bytes
   unsigned version_ = 11;
   size_t route_ = 0;
   int status_ = 0;
@@ -233,7 +295,21 @@ void HttpServer::Impl::Unregister(Session* s) {
   if (sessions_.empty()) cv_.notify_all();
 }
 
+// glibc's defaults adapt to the largest block freed: after one multi-megabyte body, blocks of that
+// size come from the heap instead of mmap and up to twice as much free memory stays at the top of
+// each thread's arena (which malloc_trim does not touch outside the main arena): RSS grew by
+// tens of megabytes per io thread and stayed. Fixed thresholds keep large blocks in mmap (given
+// back when freed) and trim arena tops past 2 MiB. Process-wide, set once.
+void BoundFreeMemory() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLargeMessage));
+    mallopt(M_TRIM_THRESHOLD, 2 << 20);
+  });
+}
+
 void HttpServer::Impl::Start() {
+  BoundFreeMemory();
   beast::error_code ec;
   auto addr = asio::ip::make_address(options_.host, ec);
   if (ec) Fail(ErrorCode::kInvalidArgument, "--host '{}' is not an IP address", options_.host);
@@ -249,25 +325,88 @@ void HttpServer::Impl::Start() {
   port_ = acceptor_->local_endpoint().port();
   Accept();
   for (auto& ioc : iocs_) {
-    threads_.emplace_back([ctx = ioc.get()] { ctx->run(); });
+    threads_.emplace_back([ctx = ioc.get()] {
+      // No exception may end the process: one that escapes a handler is logged and the
+      // thread goes on serving (run() resumes where it stopped).
+      for (;;) {
+        try {
+          ctx->run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("serve: an io handler failed: {}", EscapeForTerminal(e.what()));
+        } catch (...) {
+          spdlog::error("serve: an io handler failed with an unknown exception");
+        }
+      }
+    });
   }
 }
 
 void HttpServer::Impl::Accept() {
   // Only the acceptor's thread touches next_context_.
-  asio::io_context& target = *iocs_[next_context_++ % iocs_.size()];
+  asio::io_context& target = *iocs_[next_context_ % iocs_.size()];
   acceptor_->async_accept(target, [this](beast::error_code ec, tcp::socket sock) {
     if (ec) {
       if (!acceptor_->is_open() || stopping_) return;
-      spdlog::warn("serve: accept failed: {}", ec.message());
-    } else {
-      beast::error_code ignored;
-      sock.set_option(tcp::no_delay(true), ignored);
+      return OnAcceptError(ec);
+    }
+    ++next_context_;
+    beast::error_code ignored;
+    sock.set_option(tcp::no_delay(true), ignored);
+    try {
       auto s = std::make_shared<Session>(std::move(sock), this);
       Register(s);
       s->Run();
+    } catch (const std::exception& e) {  // out of memory: drop this connection, keep serving
+      spdlog::error("serve: cannot start a connection: {}", e.what());
     }
     if (!stopping_) Accept();
+  });
+}
+
+void HttpServer::Impl::OnAcceptError(const beast::error_code& ec) {
+  // A client that gave up before its connection was accepted: nothing to wait for.
+  const bool transient = ec == asio::error::connection_aborted || ec == asio::error::try_again ||
+                         ec == asio::error::interrupted;
+  const auto now = std::chrono::steady_clock::now();
+  if (transient) {
+    // Not worth a line each; counted into the next one.
+    ++accept_errors_unlogged_;
+  } else if (now - last_accept_log_ >= kAcceptLogInterval) {
+    if (accept_errors_unlogged_ > 0) {
+      spdlog::warn("serve: accept failed: {} ({} more accept failures in the last {} s)",
+                   ec.message(), accept_errors_unlogged_, kAcceptLogInterval.count());
+    } else {
+      spdlog::warn("serve: accept failed: {}; retrying every {} ms", ec.message(),
+                   kAcceptBackoff.count());
+    }
+    last_accept_log_ = now;
+    accept_errors_unlogged_ = 0;
+  } else {
+    ++accept_errors_unlogged_;
+  }
+  if (transient) return Accept();
+  // Out of file descriptors (EMFILE, ENFILE) or memory: the pending connection stays in the
+  // backlog, so an immediate retry fails the same way. Wait; open connections are served
+  // meanwhile, and one that closes frees a descriptor for the next try.
+  accept_backoff_->expires_after(kAcceptBackoff);
+  accept_backoff_->async_wait([this](beast::error_code wait_ec) {
+    if (wait_ec || stopping_ || !acceptor_->is_open()) return;
+    Accept();
+  });
+}
+
+void HttpServer::Impl::ScheduleTrim() {
+  if (trim_pending_.exchange(true)) return;  // a trim is already due and will cover this one
+  asio::post(*iocs_[0], [this] {
+    trim_timer_->expires_after(kTrimDelay);
+    trim_timer_->async_wait([this](beast::error_code ec) {
+      trim_pending_ = false;
+      if (ec) return;
+      // glibc keeps freed heap pages (in every thread's arena) mapped; after a multi-megabyte
+      // body and its parsed JSON that is tens of megabytes per io thread. Give them back.
+      malloc_trim(0);
+    });
   });
 }
 
@@ -276,6 +415,8 @@ void HttpServer::Impl::Shutdown() {
   asio::post(acceptor_->get_executor(), [this] {
     beast::error_code ec;
     acceptor_->close(ec);
+    accept_backoff_->cancel();
+    trim_timer_->cancel();
   });
   std::vector<std::shared_ptr<Session>> live;
   {

@@ -7,6 +7,12 @@
 //
 // Limits: body size (413), header size (431), a per-request timeout covering the read of a
 // request and the write of its response (an idle keep-alive connection is closed after it).
+// Memory: a connection keeps at most 64 KiB of buffers between requests; after a request or
+// response of 1 MiB or more, freed heap pages are returned to the system (malloc_trim, at most
+// once per 200 ms), and Start() fixes glibc's mmap and trim thresholds (process-wide) so large
+// blocks do not stay resident. Out of file descriptors (EMFILE/ENFILE), accepting pauses 50 ms
+// between tries and logs at most one line per 10 s; open connections are served meanwhile.
+// Errors: nothing a client sends ends the process; a handler that throws gets a 500.
 // Shutdown(): stops accepting, closes idle connections, lets in-flight requests finish (their
 // responses carry Connection: close), and returns when every connection is gone or the grace
 // period has passed.

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <unordered_set>
 
+#include "common/text.h"
 #include "eval/metrics.h"
 #include "events/event_log.h"
 #include "marquee/error.h"
@@ -23,15 +25,87 @@ std::string_view PathOf(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// The path of the first string (key or value) of `j` holding U+FFFD, or "" (searched to a depth
+// of 32: the JSON's nesting is the caller's, and this recursion must stay bounded).
+std::string FirstReplaced(const json& j, const std::string& where, int depth = 0) {
+  if (depth > 32) return "";
+  if (j.is_string()) {
+    return j.get_ref<const std::string&>().find(kReplacement) != std::string::npos ? where : "";
+  }
+  if (j.is_object()) {
+    for (const auto& [key, v] : j.items()) {
+      const std::string name =
+          where.empty() ? QuoteForMessage(key, 64) : where + "." + QuoteForMessage(key, 64);
+      if (key.find(kReplacement) != std::string_view::npos) return name;
+      if (std::string found = FirstReplaced(v, name, depth + 1); !found.empty()) return found;
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) {
+      std::string found = FirstReplaced(j[i], fmt::format("{}[{}]", where, i), depth + 1);
+      if (!found.empty()) return found;
+    }
+  }
+  return "";
+}
+
+// JSON text must be UTF-8 (RFC 8259). Names the field holding the first invalid byte when the
+// body parses once invalid bytes are replaced (unless the body already held U+FFFD there).
+[[noreturn]] void FailInvalidUtf8(const std::string& body, size_t offset) {
+  std::string field;
+  if (body.find(kReplacement) == std::string::npos) {
+    json j = json::parse(SanitizeUtf8(body), nullptr, /*allow_exceptions=*/false);
+    if (!j.is_discarded()) field = FirstReplaced(j, "");
+  }
+  Fail(ErrorCode::kInvalidArgument,
+       "{}not valid UTF-8: byte 0x{:02x} at offset {} of the request body (JSON text must be "
+       "UTF-8)",
+       field.empty() ? std::string() : field + ": ", static_cast<unsigned char>(body[offset]),
+       offset);
+}
+
+// No request of the API nests deeper than a few levels; copying or printing a JSON value recurses
+// once per level, so a body of a million '[' would overflow the stack later.
+constexpr int kMaxNesting = 64;
+
+void CheckNesting(std::string_view body) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting) {
+        Fail(ErrorCode::kInvalidArgument,
+             "the request body nests arrays and objects deeper than {} levels (at offset {})",
+             kMaxNesting, i);
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 json ParseBody(const std::string& body) {
   if (body.empty())
     Fail(ErrorCode::kInvalidArgument, "the request body is empty; send a JSON object");
+  if (size_t bad = FirstInvalidUtf8(body); bad != body.size()) FailInvalidUtf8(body, bad);
+  CheckNesting(body);
   try {
     json j = json::parse(body);
     if (!j.is_object()) Fail(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
     return j;
   } catch (const json::parse_error& e) {
-    Fail(ErrorCode::kInvalidArgument, "malformed JSON: {}", e.what());
+    // The parser quotes the bytes it read last, which may stop inside a UTF-8 character.
+    Fail(ErrorCode::kInvalidArgument, "malformed JSON: {}", EscapeForTerminal(e.what()));
   }
 }
 
@@ -42,7 +116,8 @@ void CheckKnown(const json& j, std::string_view where, std::initializer_list<std
     if (std::find(ok.begin(), ok.end(), key) == ok.end()) {
       std::string list;
       for (auto k : ok) list += (list.empty() ? "" : ", ") + std::string(k);
-      Fail(ErrorCode::kInvalidArgument, "{}: unknown field '{}' (expected: {})", where, key, list);
+      Fail(ErrorCode::kInvalidArgument, "{}: unknown field '{}' (expected: {})", where,
+           QuoteForMessage(key, 64), list);
     }
   }
 }
@@ -57,12 +132,49 @@ std::string GetString(const json& j, std::string_view where, const char* key) {
     Fail(ErrorCode::kInvalidArgument, "{}: must be a string, got {}", FieldName(where, key),
          TypeName(v));
   }
-  return v.get<std::string>();
+  const std::string& text = v.get_ref<const std::string&>();
+  if (size_t bad = FirstInvalidUtf8(text); bad != text.size()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: not valid UTF-8 (byte 0x{:02x} at offset {})",
+         FieldName(where, key), static_cast<unsigned char>(text[bad]), bad);
+  }
+  if (size_t nul = text.find('\0'); nul != std::string::npos) {
+    Fail(ErrorCode::kInvalidArgument, "{}: contains a NUL character (at offset {})",
+         FieldName(where, key), nul);
+  }
+  return text;
 }
 
+// Refuses id text that must not reach a log or a response: empty, over `max_bytes`, not valid
+// UTF-8, or holding a NUL. kInvalidArgument naming the field.
+void CheckIdText(std::string_view s, const std::string& name, size_t max_bytes) {
+  if (s.empty()) Fail(ErrorCode::kInvalidArgument, "{}: must not be empty", name);
+  if (s.size() > max_bytes) {
+    Fail(ErrorCode::kInvalidArgument, "{}: {} bytes, the limit is {}", name, s.size(), max_bytes);
+  }
+  if (size_t bad = FirstInvalidUtf8(s); bad != s.size()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: not valid UTF-8 (byte 0x{:02x} at offset {})", name,
+         static_cast<unsigned char>(s[bad]), bad);
+  }
+  if (size_t nul = s.find('\0'); nul != std::string_view::npos) {
+    Fail(ErrorCode::kInvalidArgument, "{}: contains a NUL character (at offset {})", name, nul);
+  }
+}
+
+// Ids to look up (users, items): no length limit of their own (catalogues may hold long ids),
+// the body limit bounds them.
+constexpr size_t kLookupIdBytes = SIZE_MAX;
+// Ids that are stored (events): as the event log allows.
+constexpr size_t kStoredIdBytes = 256;
+// Event times: Unix seconds from 1970 to the end of year 9999.
+constexpr int64_t kMaxTs = 253402300799;
+
 // Ids may be sent as strings or integers (MovieLens ids look numeric); both mean the same id.
-std::string GetId(const json& v, const std::string& name) {
-  if (v.is_string()) return v.get<std::string>();
+std::string GetId(const json& v, const std::string& name, size_t max_bytes = kLookupIdBytes) {
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    CheckIdText(s, name, max_bytes);
+    return s;
+  }
   if (v.is_number_integer()) return v.dump();
   Fail(ErrorCode::kInvalidArgument, "{}: must be a string id, got {}", name, TypeName(v));
 }
@@ -84,31 +196,39 @@ std::vector<std::string> GetIdList(const json& j, std::string_view where, const 
   return out;
 }
 
-uint32_t GetK(const json& j, std::string_view where, uint32_t max_k) {
-  const json& v = j.at("k");
+// An integer field within [lo, hi]. JSON integers above INT64_MAX arrive as unsigned and must not
+// wrap: they are refused like any other out-of-range value, quoting the number as sent.
+int64_t GetInt(const json& v, const std::string& name, int64_t lo, int64_t hi) {
   if (!v.is_number_integer()) {
-    Fail(ErrorCode::kInvalidArgument, "{}: must be an integer, got {}", FieldName(where, "k"),
-         TypeName(v));
+    Fail(ErrorCode::kInvalidArgument, "{}: must be an integer, got {}", name, TypeName(v));
   }
-  int64_t k = v.get<int64_t>();
-  if (k < 1 || k > max_k) {
-    Fail(ErrorCode::kInvalidArgument, "{}: {} is out of range [1, {}]", FieldName(where, "k"), k,
-         max_k);
+  const bool wraps = v.is_number_unsigned() &&
+                     v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  const int64_t x = wraps ? 0 : v.get<int64_t>();
+  if (wraps || x < lo || x > hi) {
+    Fail(ErrorCode::kInvalidArgument, "{}: {} is out of range [{}, {}]", name, v.dump(), lo, hi);
   }
-  return static_cast<uint32_t>(k);
+  return x;
+}
+
+uint32_t GetK(const json& j, std::string_view where, uint32_t max_k) {
+  return static_cast<uint32_t>(GetInt(j.at("k"), FieldName(where, "k"), 1, max_k));
 }
 
 uint32_t ItemIndex(const ServableModel& m, const std::string& id, const std::string& field) {
   auto it = m.item_index.find(id);
   if (it == m.item_index.end()) {
-    Fail(ErrorCode::kNotFound, "{}: unknown item '{}' (not in {} v{})", field, id, m.name,
-         m.version);
+    Fail(ErrorCode::kNotFound, "{}: unknown item '{}' (not in {} v{})", field, QuoteForMessage(id),
+         m.name, m.version);
   }
   return it->second;
 }
 
 json ErrorJson(ErrorCode code, const std::string& message) {
-  return {{"error", {{"code", ErrorCodeName(code)}, {"message", message}}}};
+  // Messages quote user text: make sure the body is valid UTF-8 whatever they hold.
+  return {{"error",
+           {{"code", ErrorCodeName(code)},
+            {"message", IsValidUtf8(message) ? message : SanitizeUtf8(message)}}}};
 }
 
 // Per-thread scratch for scores, so a request allocates no catalogue-sized buffer.
@@ -173,10 +293,14 @@ size_t Service::RouteIndex(std::string_view target) {
   return r.size() - 1;
 }
 
+std::string DumpJson(const json& j) {
+  return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
+}
+
 Response Service::ToResponse(const Ranked& r) {
   if (r.error) return ErrorResponse(r.error->first, r.error->second);
   Response out;
-  out.body = r.ToJson().dump();
+  out.body = DumpJson(r.ToJson());
   return out;
 }
 
@@ -187,7 +311,7 @@ Response Service::ErrorResponse(ErrorCode code, const std::string& message) {
 Response Service::ErrorResponse(int status, ErrorCode code, const std::string& message) {
   Response r;
   r.status = status;
-  r.body = ErrorJson(code, message).dump();
+  r.body = DumpJson(ErrorJson(code, message));
   return r;
 }
 
@@ -312,7 +436,7 @@ std::vector<Ranked> Service::Rank(
           Fail(ErrorCode::kNotFound,
                "unknown user '{}': not in the training data of {} v{} and no events; send "
                "'history' to fold in a new user",
-               *r.user, m.name, m.version);
+               QuoteForMessage(*r.user), m.name, m.version);
         }
       }
       if (r.history) {
@@ -480,7 +604,8 @@ Response Service::Similar(const json& body) const {
       items.push_back({{"id", m.bundle.item_ids[i]}, {"score", scores[i]}});
   }
   Response r;
-  r.body = json{{"model", m.name}, {"version", m.version}, {"item", item}, {"items", items}}.dump();
+  r.body =
+      DumpJson(json{{"model", m.name}, {"version", m.version}, {"item", item}, {"items", items}});
   return r;
 }
 
@@ -509,22 +634,27 @@ void Service::Events(const json& body, Respond& done) {
     Event ev;
     if (!e.contains("user")) Fail(ErrorCode::kInvalidArgument, "{}.user: missing", where);
     if (!e.contains("item")) Fail(ErrorCode::kInvalidArgument, "{}.item: missing", where);
-    ev.user = GetId(e["user"], where + ".user");
-    ev.item = GetId(e["item"], where + ".item");
+    ev.user = GetId(e["user"], where + ".user", kStoredIdBytes);
+    ev.item = GetId(e["item"], where + ".item", kStoredIdBytes);
     if (e.contains("type")) ev.type = GetString(e, where, "type");
     if (e.contains("value")) {
-      if (!e["value"].is_number()) {
-        Fail(ErrorCode::kInvalidArgument, "{}.value: must be a number, got {}", where,
-             TypeName(e["value"]));
+      const json& v = e["value"];
+      if (!v.is_number()) {
+        Fail(ErrorCode::kInvalidArgument, "{}.value: must be a number, got {}", where, TypeName(v));
       }
-      ev.value = e["value"].get<float>();
+      const double x = v.get<double>();
+      if (!(std::abs(x) <= std::numeric_limits<float>::max())) {
+        Fail(ErrorCode::kInvalidArgument, "{}.value: {} does not fit in a float32 (|value| <= {})",
+             where, v.dump(), std::numeric_limits<float>::max());
+      }
+      ev.value = static_cast<float>(x);
     }
     if (e.contains("ts")) {
       if (!e["ts"].is_number_integer()) {
         Fail(ErrorCode::kInvalidArgument, "{}.ts: must be integer Unix seconds, got {}", where,
              TypeName(e["ts"]));
       }
-      ev.ts = e["ts"].get<int64_t>();
+      ev.ts = GetInt(e["ts"], where + ".ts", 0, kMaxTs);
     } else {
       ev.ts = now;
     }
@@ -542,30 +672,40 @@ void Service::Events(const json& body, Respond& done) {
                              done(ErrorResponse(e.code(), e.what()));
                            } catch (const std::exception& e) {
                              done(ErrorResponse(ErrorCode::kInternal, e.what()));
+                           } catch (...) {
+                             done(ErrorResponse(ErrorCode::kInternal, "unknown exception"));
                            }
                            return;
                          }
                          metrics->AddEvents(n);
                          Response r;
-                         r.body = json{{"accepted", n}}.dump();
+                         r.body = DumpJson(json{{"accepted", n}});
                          done(std::move(r));
                        });
 }
 
 void Service::Handle(const Request& req, Respond done) {
   const std::string_view path = PathOf(req.target);
+  std::optional<Response> failure;
   try {
     Route(req, path, done);
+    return;
   } catch (const Error& e) {
-    if (done) done(ErrorResponse(e.code(), e.what()));
+    failure = ErrorResponse(e.code(), e.what());
   } catch (const json::exception& e) {
-    if (done) done(ErrorResponse(ErrorCode::kInvalidArgument, e.what()));
+    failure = ErrorResponse(ErrorCode::kInvalidArgument, e.what());
   } catch (const std::bad_alloc&) {
-    if (done) done(ErrorResponse(ErrorCode::kResourceExhausted, "out of memory"));
+    failure = ErrorResponse(ErrorCode::kResourceExhausted, "out of memory");
   } catch (const std::exception& e) {
-    spdlog::error("serve: {} {}: {}", req.method, path, e.what());
-    if (done) done(ErrorResponse(ErrorCode::kInternal, e.what()));
+    spdlog::error("serve: {} {}: {}", EscapeForTerminal(req.method), QuoteForMessage(path),
+                  EscapeForTerminal(e.what()));
+    failure = ErrorResponse(ErrorCode::kInternal, e.what());
+  } catch (...) {
+    spdlog::error("serve: {} {}: unknown exception", EscapeForTerminal(req.method),
+                  QuoteForMessage(path));
+    failure = ErrorResponse(ErrorCode::kInternal, "unknown exception");
   }
+  if (done) done(std::move(*failure));
 }
 
 // `done` is moved out of when the response is asynchronous (events, reload); Handle's catch
@@ -588,11 +728,17 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
   for (const auto& s : kSpecs) {
     if (s.path == path) spec = &s;
   }
-  if (spec == nullptr) Fail(ErrorCode::kNotFound, "no route {} {}", req.method, path);
+  if (spec == nullptr) {
+    Fail(ErrorCode::kNotFound, "no route {} {}", QuoteForMessage(req.method, 32),
+         QuoteForMessage(path));
+  }
   if (req.method != spec->method && !(spec->method == "GET" && req.method == "HEAD")) {
-    done(ErrorResponse(
-        405, ErrorCode::kInvalidArgument,
-        fmt::format("method {} is not allowed on {}; use {}", req.method, path, spec->method)));
+    const std::string_view allow = spec->method == "GET" ? "GET, HEAD" : spec->method;
+    Response r = ErrorResponse(405, ErrorCode::kInvalidArgument,
+                               fmt::format("method {} is not allowed on {}; use {}",
+                                           QuoteForMessage(req.method, 32), path, allow));
+    r.headers.emplace_back("Allow", std::string(allow));
+    done(std::move(r));
     return;
   }
   keys_.Check(req.has_api_key, req.api_key, spec->scope, path);
@@ -623,7 +769,7 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
   } else if (path == "/v1/models") {
     json d = models_->Describe();
     for (const auto& k : model_kinds_) d[k.key] = k.describe();
-    r.body = d.dump();
+    r.body = DumpJson(d);
   } else if (path == "/v1/recommend") {
     RecommendRequest rr = ParseRecommendRequest(ParseBody(req.body), "", limits_);
     if (rr.experiment) {  // A/B cells and interleaving: serving/experiment_router.h
@@ -654,13 +800,13 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
              "requests[{}].experiment: not supported in a batch; use /v1/recommend", i);
       }
     }
-    r.body = json{{"responses", Recommend(rs)}}.dump();
+    r.body = DumpJson(json{{"responses", Recommend(rs)}});
   } else if (path == "/v1/similar-items") {
     r = Similar(ParseBody(req.body));
   } else if (path == "/v1/predict") {
     if (predict_ == nullptr)
       Fail(ErrorCode::kUnavailable, "this server does not serve /v1/predict");
-    r.body = predict_->Predict(ParseBody(req.body)).dump();
+    r.body = DumpJson(predict_->Predict(ParseBody(req.body)));
   } else if (path == "/v1/events") {
     json body = ParseBody(req.body);
     Events(body, done);
@@ -678,7 +824,7 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
               out[k.key + "_refresh"] = k.reload();
               out[k.key] = k.describe();
             }
-            rr.body = out.dump();
+            rr.body = DumpJson(out);
           }
           d(std::move(rr));
         });

@@ -47,7 +47,14 @@ struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  // Extra response headers (e.g. Allow on a 405), written as given.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
+
+// The JSON text of a response body. Never throws on strings that are not valid UTF-8 (each
+// invalid byte becomes U+FFFD), so no user byte can make an answer, or the error path, fail.
+// Every response body goes through it. Thread-safe.
+std::string DumpJson(const nlohmann::json& j);
 
 using Respond = std::function<void(Response)>;
 
@@ -121,6 +128,8 @@ class Service {
   // the request's thread. Call before the server starts.
   void set_metrics_text(std::function<std::string()> fn) { metrics_text_ = std::move(fn); }
 
+  // Answers `req` through `done`, exactly once, on any thread. Never throws: every failure,
+  // including an unexpected exception, becomes an error response (500 for the unexpected).
   void Handle(const Request& req, Respond done);
   // Index of the route for metrics (the last index for unknown routes).
   static size_t RouteIndex(std::string_view target);
@@ -138,7 +147,8 @@ class Service {
 
   // A ranked answer as the /v1/recommend response (an error's HTTP status and body).
   static Response ToResponse(const Ranked& r);
-  // Errors (marquee::Error) as a Response.
+  // Errors (marquee::Error) as a Response: {"error": {"code", "message"}}, always valid UTF-8
+  // (invalid bytes in `message` become U+FFFD). Throws nothing but std::bad_alloc.
   static Response ErrorResponse(ErrorCode code, const std::string& message);
   static Response ErrorResponse(int status, ErrorCode code, const std::string& message);
 

@@ -9,6 +9,7 @@
 
 #include "bandit_test_util.h"
 #include "bandits/decision_log.h"
+#include "common/text.h"
 #include "serving/bandit_handler.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
@@ -19,6 +20,7 @@ namespace marquee::serving {
 namespace {
 
 using json = nlohmann::json;
+using namespace std::string_literals;
 using marquee::testing::HttpClient;
 using marquee::testing::HttpResult;
 
@@ -400,6 +402,79 @@ TEST_F(BanditServing, RefusesAModelThatIsNotABanditPolicy) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("not a bandit policy"), std::string::npos) << e.what();
   }
+}
+
+// Numbers past float32 range become infinity in the policy's featurisation: a 400 naming the
+// field, as /v1/predict answers, not a 500 "invalid distribution".
+TEST_F(BanditServing, FeatureValuesBeyondFloatRangeAreA400NamingTheField) {
+  BanditServer s(home_, {"artwork@production"});
+  json b = DecideBody();
+  b["context"]["x"] = 1e100;
+  ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument",
+              "context.x: 1e+100 does not fit in a float32");
+  b = DecideBody();
+  b["actions"][2]["features"]["faces"] = -4e38;
+  ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument",
+              "actions[2].features.faces: -4e+38 does not fit in a float32");
+  b = DecideBody();
+  b["context"]["x"] = 12345.5;
+  ASSERT_EQ(s.client->Post("/v1/decide", b).status, 200);
+}
+
+// In range, but the product of two features overflows float32 inside the policy: its
+// probabilities are NaN. That used to be logged and answered 200 ("p": null) by softmax, and a
+// 500 by epsilon-greedy; it is a 400 naming the largest value, and nothing is logged.
+TEST(BanditOverflow, FeaturesWhoseProductsOverflowAreA400AndNotLogged) {
+  for (const char* family : {"softmax", "epsilon-greedy"}) {
+    SCOPED_TRACE(family);
+    marquee::testing::TempDir dir;
+    const std::string home = dir.file("home");
+    bandit::PolicyConfig c;
+    c.family = family;
+    const int64_t v = marquee::testing::RegisterPolicy(home, "artwork", *bandit::MakePolicy(c));
+    marquee::testing::SetAlias(home, "artwork", "production", v);
+    BanditServer s(home, {"artwork@production"});
+    json b = DecideBody();
+    b["context"]["x"] = 1e30;
+    b["actions"][0]["features"]["faces"] = 1e25;
+    ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument",
+                "context.x: 1e+30 is too large for policy artwork v1");
+    EXPECT_EQ(s.log().stats().decisions, 0u);
+    EXPECT_EQ(s.client->Post("/v1/decide", DecideBody()).status, 200);
+  }
+}
+
+// A decision id of 63 ASCII bytes and then 'é': an error message that quotes it must not cut
+// the character in two (the body would not be UTF-8 and the server used to abort building it).
+TEST_F(BanditServing, ADecisionIdCutInsideACharacterIsA400AndTheServerLives) {
+  BanditServer s(home_, {"artwork@production"});
+  const std::string id = std::string(63, 'a') + "\u00e9";
+  HttpResult r = s.client->Post("/v1/reward", {{"decision_id", id}, {"reward", 1}});
+  ExpectError(r, 400, "invalid_argument", "is not a decision id");
+  EXPECT_TRUE(IsValidUtf8(r.body)) << r.body;
+  r = s.client->Post("/v1/reward",
+                     {{"decision_id", std::string(31, 'a') + "\u00e9"}, {"reward", 1}});
+  ExpectError(r, 400, "invalid_argument", "is not a decision id");
+  EXPECT_EQ(s.client->Post("/v1/decide", DecideBody()).status, 200);
+}
+
+TEST_F(BanditServing, IdsAndTextThatCannotBeLoggedAreRefused) {
+  BanditServer s(home_, {"artwork@production"});
+  json b = DecideBody();
+  b["user"] = "a\0b"s;
+  ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument", "user: contains a NUL");
+  b = DecideBody();
+  b["actions"][1]["id"] = "\0"s;
+  ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument",
+              "actions[1].id: contains a NUL");
+  b = DecideBody();
+  b["context"]["country"] = "U\0S"s;
+  ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument",
+              "context.country: contains a NUL");
+  b = DecideBody();
+  b["context"]["na\0me"s] = 1;
+  ExpectError(s.client->Post("/v1/decide", b), 400, "invalid_argument", "a feature name");
+  EXPECT_EQ(s.log().stats().decisions, 0u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -50,6 +51,14 @@ class HttpClient {
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
       throw std::runtime_error("connect failed: " + std::string(std::strerror(errno)));
     }
+  }
+
+  // Gives up a read after `ms` milliseconds (ReadResponse then answers status 0), so a test of
+  // a misbehaving server fails instead of hanging.
+  void SetTimeout(int ms) {
+    timeval tv{ms / 1000, (ms % 1000) * 1000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   }
 
   static std::string Format(const std::string& method, const std::string& path,

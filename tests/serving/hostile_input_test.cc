@@ -1,0 +1,267 @@
+// Requests meant to hurt the server, over a real socket to an in-process HttpServer: bytes that
+// are not UTF-8 (in the target, in a malformed body, in error messages), NUL in ids, integers that
+// would wrap, wrong methods, handlers that throw what nobody expects. Each gets a 4xx/5xx whose
+// body is {"error": {"code", "message"}} in valid UTF-8, and the server keeps serving.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "common/text.h"
+#include "events/event_log.h"
+#include "serving/http_server.h"
+#include "serving/model_manager.h"
+#include "serving/predict_handler.h"
+#include "serving/service.h"
+#include "serving_test_util.h"
+
+namespace marquee::serving {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::string_literals;
+using marquee::testing::HttpClient;
+using marquee::testing::HttpResult;
+
+class HostileInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = dir_.file("home");
+    marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 10.0}});
+    events_ = EventLog::Open(home_ + "/events");
+    metrics_ = std::make_unique<ServingMetrics>(Service::Routes());
+    ModelManagerOptions mo;
+    mo.home = home_;
+    mo.refs = {"recs"};
+    models_ = std::make_unique<ModelManager>(std::move(mo));
+    models_->Refresh();
+    ServiceLimits limits;
+    limits.max_k = 100;
+    service_ =
+        std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(), ApiKeys(), limits);
+  }
+  void TearDown() override {
+    client_.reset();
+    if (server_) {
+      server_->Shutdown();
+      server_->Wait();
+    }
+  }
+  void Start() {
+    HttpServerOptions so;
+    so.port = 0;
+    so.threads = 2;
+    server_ = std::make_unique<HttpServer>(so, service_.get(), metrics_.get());
+    server_->Start();
+    client_ = std::make_unique<HttpClient>(server_->port());
+  }
+  // The server still answers, on a fresh connection.
+  void ExpectAlive() {
+    HttpClient c(server_->port());
+    EXPECT_EQ(c.Get("/healthz").status, 200);
+  }
+  // An error response: status, code, a message containing `needle`, and valid UTF-8 throughout.
+  static void ExpectError(const HttpResult& r, int status, const std::string& code,
+                          const std::string& needle) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_TRUE(IsValidUtf8(r.body)) << EscapeForTerminal(r.body);
+    json j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << EscapeForTerminal(r.body);
+    ASSERT_TRUE(j["error"].is_object()) << r.body;
+    EXPECT_EQ(j["error"]["code"], code) << r.body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(needle), std::string::npos)
+        << "message lacks '" << needle << "': " << r.body;
+  }
+  HttpResult PostRaw(const std::string& path, const std::string& body) {
+    return client_->Call("POST", path, body);
+  }
+
+  marquee::testing::TempDir dir_;
+  std::string home_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<ServingMetrics> metrics_;
+  std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+// The route lookup runs before authentication: anyone could send this.
+TEST_F(HostileInputTest, InvalidUtf8InTheTargetIsA404) {
+  Start();
+  client_->SendRaw("GET /\xc3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ExpectError(client_->ReadResponse(), 404, "not_found", "no route GET /");
+  client_->SendRaw("GET /v1/\xff\xfe?q=\xc3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ExpectError(client_->ReadResponse(), 404, "not_found", "no route");
+  ExpectAlive();
+}
+
+TEST_F(HostileInputTest, MalformedJsonAroundAPartialCharacterIsA400) {
+  Start();
+  // Valid UTF-8, invalid JSON: the parser's message quotes only the first byte of 'é'.
+  ExpectError(PostRaw("/v1/recommend", "{\"a\":\xc3\xa9}"), 400, "invalid_argument",
+              "malformed JSON");
+  ExpectError(PostRaw("/v1/events", "{\"events\": [\xe2\x82\xac]}"), 400, "invalid_argument",
+              "malformed JSON");
+  ExpectAlive();
+}
+
+TEST_F(HostileInputTest, ABodyThatIsNotUtf8NamesTheField) {
+  Start();
+  ExpectError(PostRaw("/v1/events", "{\"events\": [{\"user\": \"u\xc3\", \"item\": \"i1\"}]}"), 400,
+              "invalid_argument", "events[0].user: not valid UTF-8: byte 0xc3 at offset 23");
+  ExpectError(PostRaw("/v1/recommend", "{\"model\": \"recs\", \"history\": [\"i1\", \"\xff\"]}"),
+              400, "invalid_argument", "history[1]: not valid UTF-8");
+  // Outside any string: the offset alone.
+  ExpectError(PostRaw("/v1/recommend", "{\"model\": \"recs\"}\xff"), 400, "invalid_argument",
+              "not valid UTF-8: byte 0xff at offset 17");
+  ExpectAlive();
+  EXPECT_EQ(events_->Recent("u\xc3", 5).size(), 0u);
+}
+
+TEST_F(HostileInputTest, IdsWithNulAreRefusedBeforeTheyAreStoredOrEchoed) {
+  Start();
+  ExpectError(client_->Post("/v1/events", {{"events", {{{"user", "u1"}, {"item", "i\0"s}}}}}), 400,
+              "invalid_argument", "events[0].item: contains a NUL");
+  ExpectError(client_->Post("/v1/events", {{"events", {{{"user", "u1"}, {"item", ""}}}}}), 400,
+              "invalid_argument", "events[0].item: must not be empty");
+  ExpectError(client_->Post("/v1/events",
+                            {{"events", {{{"user", "u1"}, {"item", "i1"}, {"type", "p\0"s}}}}}),
+              400, "invalid_argument", "events[0].type: contains a NUL");
+  ExpectError(client_->Post("/v1/recommend", {{"model", "recs"}, {"user", "a\0b"s}}), 400,
+              "invalid_argument", "user: contains a NUL character (at offset 1)");
+  ExpectError(client_->Post("/v1/recommend", {{"model", "recs"}, {"history", {"i1", "\0"s}}}), 400,
+              "invalid_argument", "history[1]: contains a NUL");
+  ExpectError(client_->Post("/v1/recommend/batch", {{"requests",
+                                                     {{{"model", "recs"}, {"user", "u1"}},
+                                                      {{"model", "recs"}, {"user", "x\0"s}}}}}),
+              400, "invalid_argument", "requests[1].user: contains a NUL");
+  ExpectError(client_->Post("/v1/similar-items", {{"model", "recs"}, {"item", "i\0"s}}), 400,
+              "invalid_argument", "item: contains a NUL");
+  ExpectError(client_->Post("/v1/recommend", {{"model", "re\0cs"s}, {"user", "u1"}}), 400,
+              "invalid_argument", "model: contains a NUL");
+  EXPECT_EQ(events_->Recent("u1", 5).size(), 0u);
+}
+
+TEST_F(HostileInputTest, IntegersThatWouldWrapAreRefusedWithTheRange) {
+  Start();
+  ExpectError(
+      client_->Call("POST", "/v1/events",
+                    R"({"events": [{"user": "u1", "item": "i1", "ts": 18446744073709551615}]})"),
+      400, "invalid_argument", "events[0].ts: 18446744073709551615 is out of range [0, ");
+  ExpectError(
+      client_->Post("/v1/events", {{"events", {{{"user", "u1"}, {"item", "i1"}, {"ts", -1}}}}}),
+      400, "invalid_argument", "events[0].ts: -1 is out of range");
+  EXPECT_EQ(events_->Recent("u1", 5).size(), 0u) << "nothing was stored";
+  ExpectError(
+      PostRaw("/v1/recommend", R"({"model": "recs", "user": "u1", "k": 9223372036854775808})"), 400,
+      "invalid_argument", "k: 9223372036854775808 is out of range [1, 100]");
+  ExpectError(
+      PostRaw("/v1/recommend", R"({"model": "recs", "user": "u1", "k": -9223372036854775808})"),
+      400, "invalid_argument", "k: -9223372036854775808 is out of range [1, 100]");
+  ExpectError(
+      PostRaw("/v1/similar-items", R"({"model": "recs", "item": "i1", "k": 18446744073709551615})"),
+      400, "invalid_argument", "k: 18446744073709551615 is out of range [1, 100]");
+  ExpectError(PostRaw("/v1/recommend/batch",
+                      R"({"requests": [{"model": "recs", "user": "u1", "k": 4294967297}]})"),
+              400, "invalid_argument", "requests[0].k: 4294967297 is out of range");
+  ExpectError(PostRaw("/v1/events", R"({"events": [{"user": "u1", "item": "i1", "value": 1e39}]})"),
+              400, "invalid_argument", "events[0].value: 1e+39 does not fit in a float32");
+  // In range: accepted and stored as sent.
+  ASSERT_EQ(client_
+                ->Post("/v1/events",
+                       {{"events", {{{"user", "u1"}, {"item", "i1"}, {"ts", 253402300799}}}}})
+                .status,
+            200);
+  auto stored = events_->Recent("u1", 5);
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].ts, 253402300799);
+}
+
+TEST_F(HostileInputTest, AWrongMethodGets405WithAllowOnEveryRoute) {
+  Start();
+  for (const std::string& route : Service::Routes()) {
+    if (route == "other") continue;
+    const bool get =
+        route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/v1/models";
+    HttpResult r = get ? client_->Call("POST", route, "{}") : client_->Get(route);
+    ExpectError(r, 405, "invalid_argument", "is not allowed on " + route);
+    EXPECT_NE(r.headers.find(get ? "\r\nallow: get, head" : "\r\nallow: post"), std::string::npos)
+        << route << ":\n"
+        << r.headers;
+    ExpectError(client_->Call("DELETE", route), 405, "invalid_argument", "method DELETE");
+  }
+}
+
+// Handlers that throw what the service does not expect: a 500 with a valid body, never the end
+// of the process.
+TEST_F(HostileInputTest, AnythingAHandlerThrowsBecomesA500) {
+  service_->set_route("/v1/decide", [](const json&, Respond&) { throw 42; });
+  service_->set_route("/v1/reward", [](const json& b, Respond&) {
+    throw std::runtime_error("bad bytes: " + b["id"].get<std::string>().substr(0, 1));
+  });
+  Start();
+  ExpectError(client_->Post("/v1/decide", {{"x", 1}}), 500, "internal", "unknown exception");
+  // The message's cut character arrives as U+FFFD.
+  ExpectError(client_->Post("/v1/reward", {{"id", "\u00e9"}}), 500, "internal",
+              "bad bytes: \xef\xbf\xbd");
+  ExpectAlive();
+}
+
+// Copying a JSON value recurses once per level (the predict route copies its rows): a body of a
+// million '[' must be refused before anything walks it.
+TEST_F(HostileInputTest, DeeplyNestedBodiesAreRefused) {
+  PredictHandler predict(home_, Env::Default());
+  service_->set_predictor(&predict);
+  Start();
+  const int depth = 1'000'000;
+  const std::string deep =
+      "{\"model\": \"tab\", \"rows\": " + std::string(depth, '[') + std::string(depth, ']') + "}";
+  ExpectError(PostRaw("/v1/predict", deep), 400, "invalid_argument", "deeper than 64 levels");
+  ExpectError(PostRaw("/v1/recommend", deep), 400, "invalid_argument", "deeper than 64 levels");
+  // Brackets inside strings do not count.
+  ExpectError(
+      PostRaw("/v1/recommend", "{\"model\": \"" + std::string(100, '[') + "\", \"user\": \"u1\"}"),
+      404, "not_found", "unknown model");
+  ExpectAlive();
+}
+
+TEST(ApiKeysTest, AFileWithoutKeysIsRefused) {
+  for (const char* text : {"", "\n\n", "# keys for prod\n   # none yet\n"}) {
+    try {
+      ApiKeys::Parse(text, "keys.txt");
+      ADD_FAILURE() << "accepted '" << text << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("keys.txt: no API key"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ApiKeysTest, OnlyTheExactKeyMatchesAndScopesFollowIt) {
+  std::string text;
+  for (int i = 0; i < 50; ++i) text += fmt::format("key-number-{:08d} read\n", i);
+  text += "the-admin-key-0123456 read,write,admin\n";
+  ApiKeys keys = ApiKeys::Parse(text, "k");
+  EXPECT_EQ(keys.size(), 51u);
+  EXPECT_NO_THROW(keys.Check(true, "key-number-00000049", kScopeRead, "/r"));
+  EXPECT_NO_THROW(keys.Check(true, "the-admin-key-0123456", kScopeAdmin, "/a"));
+  for (const char* wrong : {"key-number-0000004", "key-number-000000490", "key-number-00000050",
+                            "Key-number-00000049", "the-admin-key-012345", ""}) {
+    try {
+      keys.Check(true, wrong, kScopeRead, "/r");
+      ADD_FAILURE() << "accepted '" << wrong << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnauthenticated) << wrong;
+    }
+  }
+  try {
+    keys.Check(true, "key-number-00000007", kScopeWrite, "/w");
+    ADD_FAILURE() << "a read key passed a write check";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kPermissionDenied);
+  }
+  EXPECT_THROW(ApiKeys::Parse("same-key-0123456789 read\nsame-key-0123456789 write\n", "k"), Error);
+}
+
+}  // namespace
+}  // namespace marquee::serving
