@@ -335,7 +335,7 @@ if skipped:
 if malformed.get("cases_with_2xx"):
     rows.append(("  malformed answered 2xx (accepted)", ", ".join(sorted(malformed["cases_with_2xx"])), None))
 if died and malformed.get("last_case"):
-    rows.append(("  last malformed case sent", malformed["last_case"], None))
+    rows.append(("  last malformed case the server took in", malformed["last_case"], None))
 
 promos = [l.split("\t") for l in open(os.path.join(out, "promotions.tsv")).read().splitlines()[1:]]
 bad_promos = [p for p in promos if p[2] != "0" or p[3] != "200"]
