@@ -374,6 +374,12 @@ elif base and final and not died:
     rows.append(("RSS flat (median, last third vs second sixth)",
                  f"{f_rss / 1024:.1f} MiB vs {b_rss / 1024:.1f} MiB ({(f_rss / b_rss - 1) * 100:+.1f}%); "
                  f"max {max(s[1] for s in samples) / 1024:.1f} MiB", f_rss <= b_rss * 1.10))
+    xs = [s[0] / 60 for s in final]
+    ys = [s[1] / 1024 for s in final]
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+    rows.append(("  RSS slope over the last third (least squares)", f"{slope:+.2f} MiB/min", None))
     rows.append(("open fds flat (same windows)",
                  f"{f_fd:.0f} vs {b_fd:.0f}; max {max(s[2] for s in samples)}; threads "
                  f"{min(s[3] for s in samples)}-{max(s[3] for s in samples)}", f_fd <= b_fd * 1.10 + 4))
@@ -381,6 +387,18 @@ else:
     rows.append(("RSS and fds flat", f"not judged: {len(samples)} samples"
                  + (" (the server died)" if died else ""), False))
 
+def du(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:
+                pass
+    return total / 2**20
+rows.append(("  on disk after the run (RocksDB; 64 MiB memtable each)",
+             f"events {du(os.path.join(out, 'home/events')):.0f} MiB, decisions "
+             f"{du(os.path.join(out, 'home/decisions')):.0f} MiB", None))
 lines = [f"## Soak summary ({secs}s)", "", "| criterion | measured | result |", "|---|---|---|"]
 for name, measured, ok in rows:
     lines.append(f"| {name} | {measured} | {'' if ok is None else 'PASS' if ok else '**FAIL**'} |")
