@@ -203,7 +203,8 @@ printf 'second\tvmrss_kb\tfds\tthreads\n' >"$OUT/samples.tsv"
 printf 'second\tversion\tpromote_rc\treload_http\n' >"$OUT/promotions.tsv"
 start=$(date +%s)
 next_sample=0
-next_promote=$PROMOTE_EVERY
+# The first promotion comes at PROMOTE_EVERY, or half-way through a run shorter than that.
+next_promote=$((PROMOTE_EVERY < SECS ? PROMOTE_EVERY : SECS / 2))
 version=1
 died=0
 death=""
@@ -397,8 +398,8 @@ def du(path):
                 pass
     return total / 2**20
 rows.append(("  on disk after the run (RocksDB; 64 MiB memtable each)",
-             f"events {du(os.path.join(out, 'home/events')):.0f} MiB, decisions "
-             f"{du(os.path.join(out, 'home/decisions')):.0f} MiB", None))
+             f"events {du(os.path.join(out, 'home/events')):.1f} MiB, decisions "
+             f"{du(os.path.join(out, 'home/decisions')):.1f} MiB", None))
 lines = [f"## Soak summary ({secs}s)", "", "| criterion | measured | result |", "|---|---|---|"]
 for name, measured, ok in rows:
     lines.append(f"| {name} | {measured} | {'' if ok is None else 'PASS' if ok else '**FAIL**'} |")
