@@ -520,6 +520,20 @@ std::vector<Ranked> Service::Rank(
     const uint32_t n = p.model->num_items();
     answer(q, {p.model->known_scores.data() + static_cast<size_t>(p.cached_user) * n, n});
   }
+  if (metrics_ != nullptr) {
+    uint64_t cached = 0, scored = 0, fallback = 0;
+    for (size_t q = 0; q < prep.size(); ++q) {
+      if (prep[q].error) continue;
+      if (prep[q].history.empty()) {
+        ++fallback;
+      } else if (prep[q].cached_user >= 0) {
+        ++cached;
+      } else {
+        ++scored;
+      }
+    }
+    metrics_->AddRankings(cached, scored, fallback);
+  }
   Context ctx;
   ctx.threads = 1;  // requests are the parallelism; the io threads are the cores
   for (const auto& [mp, qs] : groups) {
