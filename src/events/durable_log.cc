@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -42,8 +43,12 @@ class DurableLog::Impl {
     std::function<void(std::exception_ptr)> done;
   };
 
-  Impl(std::unique_ptr<rocksdb::DB> db, DurableLogOptions o, uint64_t seq)
-      : db_(std::move(db)), options_(std::move(o)), next_seq_(seq + 1) {
+  Impl(std::unique_ptr<rocksdb::DB> db, std::shared_ptr<RocksDbRecovery> recovery,
+       DurableLogOptions o, uint64_t seq)
+      : db_(std::move(db)),
+        recovery_(std::move(recovery)),
+        options_(std::move(o)),
+        next_seq_(seq + 1) {
     writer_ = std::thread([this] {
       if (options_.background) LowerCurrentThreadPriority();
       WriterLoop();
@@ -56,8 +61,8 @@ class DurableLog::Impl {
     }
     cv_.notify_all();
     writer_.join();
-    if (!options_.read_only) db_->FlushWAL(true);
-    db_->Close();
+    // Never FlushWAL on a stopped database: RocksDB 7.8 aborts there (rocksdb_util.h).
+    CloseRocksDb(db_.get(), !options_.read_only);
   }
 
   void Enqueue(Pending p) {
@@ -76,10 +81,18 @@ class DurableLog::Impl {
 
   void WriterLoop() {
     std::vector<Pending> group;
+    bool was_stopped = false;
     for (;;) {
+      std::string reason;
+      bool writable = recovery_->writable(&reason);
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        auto wake = [&] { return stop_ || !queue_.empty(); };
+        if (writable) {
+          cv_.wait(lock, wake);
+        } else {
+          cv_.wait_for(lock, options_.retry_interval, wake);  // and try to resume below
+        }
         if (queue_.empty() && stop_) return;
         size_t n = 0;
         while (!queue_.empty() &&
@@ -90,6 +103,18 @@ class DurableLog::Impl {
         }
         queued_ -= n;
       }
+      if (!writable && !options_.read_only) {
+        if (!was_stopped) {
+          spdlog::error("{}: writes stopped ({}); retrying every {} ms", options_.what, reason,
+                        options_.retry_interval.count());
+          was_stopped = true;
+        }
+        if (recovery_->TryResume(db_.get(), options_.retry_interval)) {
+          spdlog::info("{}: writes resumed", options_.what);
+          was_stopped = false;
+        }
+      }
+      if (group.empty()) continue;
       std::exception_ptr err;
       try {
         rocksdb::WriteBatch batch;
@@ -127,6 +152,7 @@ class DurableLog::Impl {
   }
 
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<RocksDbRecovery> recovery_;  // db_'s failure state
   DurableLogOptions options_;
   uint64_t next_seq_;  // writer thread only
   std::atomic<uint64_t> appended_{0}, commits_{0};
@@ -145,7 +171,9 @@ std::unique_ptr<DurableLog> DurableLog::Open(const std::string& dir, DurableLogO
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) Fail(ErrorCode::kIOError, "{}: cannot create '{}': {}", options.what, dir, ec.message());
-  std::unique_ptr<rocksdb::DB> db = OpenRocksDb(dir, options.read_only, options.what);
+  std::shared_ptr<RocksDbRecovery> recovery;
+  std::unique_ptr<rocksdb::DB> db =
+      OpenRocksDb(dir, options.read_only, options.what, options.tuning, &recovery);
   std::string v;
   uint64_t seq = 0;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kSeqKey, &v);
@@ -154,8 +182,8 @@ std::unique_ptr<DurableLog> DurableLog::Open(const std::string& dir, DurableLogO
   } else if (!s.IsNotFound()) {
     FailRocksStatus(s, options.what, "read the sequence number");
   }
-  return std::unique_ptr<DurableLog>(
-      new DurableLog(std::make_unique<Impl>(std::move(db), std::move(options), seq)));
+  return std::unique_ptr<DurableLog>(new DurableLog(
+      std::make_unique<Impl>(std::move(db), std::move(recovery), std::move(options), seq)));
 }
 
 void DurableLog::Append(std::vector<LogRecord> records) {
@@ -200,6 +228,10 @@ void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
     if (!fn(View(it->key()), View(it->value()))) break;
   }
   if (!it->status().ok()) FailRocksStatus(it->status(), impl_->options_.what, "read");
+}
+
+bool DurableLog::writable(std::string* reason) const {
+  return impl_->options_.read_only || impl_->recovery_->writable(reason);
 }
 
 const DurableLogOptions& DurableLog::options() const { return impl_->options_; }
