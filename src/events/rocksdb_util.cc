@@ -52,7 +52,7 @@ bool IsNoSpace(const rocksdb::Status& s) {
 void FailRocksStatus(const rocksdb::Status& s, std::string_view log, std::string_view what) {
   if (IsNoSpace(s)) {
     Fail(ErrorCode::kUnavailable,
-         "{}: {}: no space left on device; nothing was stored, retry once space is freed ({})", log,
+         "{}: {}: no space left on device; not acknowledged, retry once space is freed ({})", log,
          what, s.ToString());
   }
   ErrorCode code = s.IsCorruption()               ? ErrorCode::kCorruption
@@ -69,9 +69,11 @@ void RocksDbRecovery::OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocks
   *auto_recovery = false;  // TryResume does it, from the writing thread
 }
 
-void RocksDbRecovery::OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* error) {
+void RocksDbRecovery::OnBackgroundError(rocksdb::BackgroundErrorReason reason,
+                                        rocksdb::Status* error) {
   std::lock_guard lock(mu_);
   stopped_ = true;
+  wal_failed_ = wal_failed_ || reason == rocksdb::BackgroundErrorReason::kWriteCallback;
   reason_ = IsNoSpace(*error) ? "no space left on device: " + error->ToString() : error->ToString();
 }
 
@@ -89,11 +91,27 @@ bool RocksDbRecovery::TryResume(rocksdb::DB* db, std::chrono::milliseconds inter
     if (last_try_.time_since_epoch().count() != 0 && now - last_try_ < interval) return false;
     last_try_ = now;
   }
+  if (NeedsReopen(db)) return false;
   rocksdb::Status s = db->Resume();
   std::lock_guard lock(mu_);
   if (!s.ok()) return false;
   stopped_ = false;
+  wal_failed_ = false;
   return true;
+}
+
+bool RocksDbRecovery::NeedsReopen(rocksdb::DB* db) const {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopped_ || !wal_failed_) return false;
+  }
+  // Resume flushes the memtable and, only when it holds data, starts a new write-ahead log
+  // (resetting the failed one); with an empty memtable the failed log writer stays in use.
+  uint64_t entries = 0;
+  if (!db->GetIntProperty(rocksdb::DB::Properties::kNumEntriesActiveMemTable, &entries)) {
+    return true;
+  }
+  return entries == 0;
 }
 
 std::unique_ptr<rocksdb::DB> OpenRocksDb(const std::string& dir, bool read_only,

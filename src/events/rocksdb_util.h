@@ -49,11 +49,18 @@ class RocksDbRecovery : public rocksdb::EventListener {
   // When stopped and the last try is at least `interval` old: DB::Resume() (flushes the
   // memtables to new files and starts a new write-ahead log). Returns whether the database
   // accepts writes. Never throws.
+  // When Resume would not start a new write-ahead log (RocksDB switches it only when the
+  // memtable holds data) and the failed file was that log: false. Then only a reopen (close,
+  // open) clears the failure; writing after Resume would abort in RocksDB 7.8.
   bool TryResume(rocksdb::DB* db, std::chrono::milliseconds interval);
+  // Whether the failure was a write-ahead-log write while the memtable is empty: Resume cannot
+  // clear it (see TryResume); the owner must close and reopen the database.
+  bool NeedsReopen(rocksdb::DB* db) const;
 
  private:
   mutable std::mutex mu_;
   bool stopped_ = false;
+  bool wal_failed_ = false;  // the failure was a write (its write-ahead log append)
   std::string reason_;
   std::chrono::steady_clock::time_point last_try_{};
 };
@@ -77,7 +84,8 @@ std::shared_ptr<RocksDbRecovery> RecoveryOf(rocksdb::DB* db);
 
 // db->Write, and when it fails because an earlier failure stopped the database: one
 // RocksDbRecovery::TryResume (at most once a second) and, if that worked, the write again.
-// For writers without their own retry loop (DurableLog has one).
+// For writers without their own retry loop (DurableLog has one, and reopens the database when
+// TryResume cannot help; a writer using this one stays stopped until restarted then).
 rocksdb::Status WriteRecovering(rocksdb::DB* db, const rocksdb::WriteOptions& options,
                                 rocksdb::WriteBatch* batch);
 

@@ -109,6 +109,36 @@ TEST(EventLogFullDisk, ClosingWhileStoppedKeepsAcknowledgedEventsAndDoesNotAbort
   EXPECT_EQ(log->Recent("u", 1)[0].item, "next");
 }
 
+// The write-ahead log fails on an empty memtable (the first write after an open or a flush):
+// DB::Resume() would keep the failed log writer and the next write would abort in RocksDB 7.8,
+// so the log is closed and reopened instead. Reads keep working while it is stopped.
+TEST(EventLogFullDisk, FirstWriteAfterOpenFailsThenResumes) {
+  testing::TempDir dir;
+  {
+    auto log = EventLog::Open(dir.file("events"));
+    log->Append({E("a", "old", 1)});
+  }
+  testing::FullDisk disk;
+  EventLogOptions o;
+  o.tuning.env = disk.env.get();
+  o.retry_interval = std::chrono::milliseconds(20);
+  {
+    auto log = EventLog::Open(dir.file("events"), o);  // the old event is flushed at open
+    disk.fs->full = true;
+    ExpectNoSpace([&] { log->Append({E("a", "lost", 2)}); });
+    EXPECT_FALSE(log->writable());
+    EXPECT_EQ(Items(*log, "a"), std::vector<std::string>{"old"});  // reads still answer
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));    // failed resume attempts
+    disk.fs->full = false;
+    ASSERT_TRUE(WaitWritable(*log, std::chrono::seconds(10))) << "the log never resumed";
+    log->Append({E("a", "new", 3)});
+    log->Append({E("a", "newer", 4)});
+    EXPECT_EQ(Items(*log, "a"), (std::vector<std::string>{"newer", "new", "old"}));
+  }
+  auto log = EventLog::Open(dir.file("events"));
+  EXPECT_EQ(Items(*log, "a"), (std::vector<std::string>{"newer", "new", "old"}));
+}
+
 // The same on a real file system that fills up: an 8 MiB tmpfs (needs root to mount; skipped
 // otherwise). RocksDB's write-ahead log then hits ENOSPC mid-record.
 TEST(EventLogFullDiskSlow, RealTmpfsFillsUpAndRecoversAfterSpaceIsFreed) {
@@ -165,6 +195,24 @@ TEST(EventLogFullDiskSlow, RealTmpfsFillsUpAndRecoversAfterSpaceIsFreed) {
       return true;
     });
     EXPECT_EQ(n, acknowledged);
+  }
+  // Again from a fresh open with the disk filled to the last byte: the very first write fails
+  // (empty memtable, see FirstWriteAfterOpenFailsThenResumes).
+  {
+    auto log = EventLog::Open(mnt + "/events", o);
+    {
+      std::ofstream filler(mnt + "/filler", std::ios::binary);
+      std::string kib(1024, 'f');
+      while (filler.write(kib.data(), kib.size())) {
+      }
+    }
+    ExpectNoSpace([&] { log->Append({E("w", "refused", 0)}); });
+    EXPECT_FALSE(log->writable());
+    std::filesystem::remove(mnt + "/filler");
+    ASSERT_TRUE(WaitWritable(*log, std::chrono::seconds(20))) << "the log never resumed";
+    log->Append({E("w", "after", 1)});
+    log->Append({E("w", "after2", 2)});
+    acknowledged += 2;
   }
   auto log = EventLog::Open(mnt + "/events");
   size_t n = 0;
