@@ -27,7 +27,8 @@ class SpdlogLogger : public rocksdb::Logger {
     std::vsnprintf(buf, sizeof(buf), format, ap);
     std::string_view msg(buf);
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.remove_suffix(1);
-    if (msg.empty()) return;
+    // An open that fails is reported by OpenRocksDb's error, once, in the caller's words.
+    if (msg.empty() || msg.find("DB::Open() failed") != std::string_view::npos) return;
     if (level >= rocksdb::InfoLogLevel::WARN_LEVEL) {
       spdlog::warn("{} (rocksdb): {}", log_, msg);
     } else {
@@ -51,9 +52,10 @@ bool IsNoSpace(const rocksdb::Status& s) {
 
 void FailRocksStatus(const rocksdb::Status& s, std::string_view log, std::string_view what) {
   if (IsNoSpace(s)) {
-    Fail(ErrorCode::kUnavailable,
-         "{}: {}: no space left on device; not acknowledged, retry once space is freed ({})", log,
-         what, s.ToString());
+    Fail(ErrorCode::kUnavailable, "{}: {}: no space left on device; {} ({})", log, what,
+         what == "write" ? "not acknowledged, retry once space is freed"
+                         : "free some space and retry",
+         s.ToString());
   }
   ErrorCode code = s.IsCorruption()               ? ErrorCode::kCorruption
                    : s.IsBusy() || s.IsTryAgain() ? ErrorCode::kUnavailable

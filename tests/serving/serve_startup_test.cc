@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "../registry/registry_test_util.h"
+#include "events/event_log.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
 #include "serving_test_util.h"
@@ -157,6 +158,30 @@ TEST(ServeStartup, SecondServerOnTheSameHomeNamesTheFirstOnesPid) {
   ::kill(next.pid, SIGTERM);
   EXPECT_EQ(marquee::testing::WaitChild(next.pid), 0) << marquee::testing::Slurp(next.log);
   EXPECT_FALSE(std::filesystem::exists(home + "/serving/serve.pid"));
+}
+
+// The event log held by a process that took no serve.lock (here: this test, through
+// EventLog::Open): still one readable line naming the home, not RocksDB's lock text, and the
+// server's own pid file is not mistaken for the holder.
+TEST(ServeStartup, EventLogLockedByAnotherProcessIsOneReadableLine) {
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs");
+  auto held = EventLog::Open(home + "/events");
+  const std::string log = dir.file("serve.log");
+  pid_t pid = marquee::testing::SpawnCli(
+      {"--home", home, "-q", "serve", "--port", "0", "--model", "recs/1"}, log);
+  EXPECT_EQ(WaitExit(pid, 20), ExitCodeFor(ErrorCode::kUnavailable));
+  const std::string out = marquee::testing::Slurp(log);
+  std::vector<std::string> errors;
+  for (const auto& line : Lines(out)) {
+    if (line.rfind("marquee: error: ", 0) == 0) errors.push_back(line);
+  }
+  EXPECT_EQ(errors, std::vector<std::string>{"marquee: error: the home " + home +
+                                             " is in use by another process (it holds " + home +
+                                             "/events/LOCK); stop it or use another --home"})
+      << out;
+  EXPECT_EQ(out.find("(pid " + std::to_string(pid) + ")"), std::string::npos) << out;
 }
 
 }  // namespace

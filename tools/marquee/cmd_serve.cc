@@ -73,7 +73,12 @@ class HomeLock {
       if (err == EWOULDBLOCK) InUse(home);
       Fail(ErrorCode::kIOError, "cannot lock '{}': {}", lock_path, std::strerror(err));
     }
-    Env::Default()->WriteFileAtomic(pid_path_, std::to_string(::getpid()) + "\n");
+    try {
+      Env::Default()->WriteFileAtomic(pid_path_, std::to_string(::getpid()) + "\n");
+    } catch (const Error& e) {
+      // Only the message of a second server needs it; the flock is what protects the home.
+      spdlog::warn("serve: no pid file ({}); a second server cannot name this one", e.what());
+    }
   }
   ~HomeLock() {
     if (fd_ < 0) return;
@@ -168,8 +173,16 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   try {
     events = EventLog::Open(home + "/events");
   } catch (const Error& e) {
-    // Held by a process that did not take serve.lock (an older marquee): the same message.
-    if (e.code() == ErrorCode::kUnavailable) HomeLock::InUse(home);
+    // RocksDB's own lock refused (a process that did not take serve.lock, e.g. an older
+    // marquee): one readable line too. Other errors (a full disk) pass through as they are.
+    const std::string what = e.what();
+    if (e.code() == ErrorCode::kUnavailable && (what.find("While lock file") != std::string::npos ||
+                                                what.find("lock hold by") != std::string::npos)) {
+      Fail(ErrorCode::kUnavailable,
+           "the home {} is in use by another process (it holds {}/events/LOCK); stop it or use "
+           "another --home",
+           home, home);
+    }
     throw;
   }
   std::vector<std::string> required_models, optional_models;
