@@ -296,8 +296,7 @@ class DecisionLog::Impl {
     sweep_cv_.notify_all();
     if (sweeper_.joinable()) sweeper_.join();
     if (writer_.joinable()) writer_.join();
-    if (!options_.read_only) db_->FlushWAL(true);
-    db_->Close();
+    CloseRocksDb(db_.get(), !options_.read_only);  // safe on a stopped database (full disk)
   }
 
   void StartSweeper() {
@@ -475,7 +474,7 @@ class DecisionLog::Impl {
       if (g.batch.Count() > 0) {
         rocksdb::WriteOptions wo;
         wo.sync = options_.sync;
-        rocksdb::Status s = db_->Write(wo, &g.batch);
+        rocksdb::Status s = WriteRecovering(db_.get(), wo, &g.batch);  // resumes after a full disk
         if (s.ok()) {
           ++commits_;
           decisions_ += appended;

@@ -3,12 +3,14 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "common/completion.h"
@@ -42,8 +44,13 @@ class DurableLog::Impl {
     std::function<void(std::exception_ptr)> done;
   };
 
-  Impl(std::unique_ptr<rocksdb::DB> db, DurableLogOptions o, uint64_t seq)
-      : db_(std::move(db)), options_(std::move(o)), next_seq_(seq + 1) {
+  Impl(std::string dir, std::unique_ptr<rocksdb::DB> db, std::shared_ptr<RocksDbRecovery> recovery,
+       DurableLogOptions o, uint64_t seq)
+      : dir_(std::move(dir)),
+        db_(std::move(db)),
+        recovery_(std::move(recovery)),
+        options_(std::move(o)),
+        next_seq_(seq + 1) {
     writer_ = std::thread([this] {
       if (options_.background) LowerCurrentThreadPriority();
       WriterLoop();
@@ -56,8 +63,56 @@ class DurableLog::Impl {
     }
     cv_.notify_all();
     writer_.join();
-    if (!options_.read_only) db_->FlushWAL(true);
-    db_->Close();
+    // Never FlushWAL on a stopped database: RocksDB 7.8 aborts there (rocksdb_util.h).
+    CloseRocksDb(db_.get(), !options_.read_only);
+  }
+
+  // The database for a reader, under db_mu_ held shared by the caller; kUnavailable while a
+  // reopen after a failed write has not succeeded.
+  rocksdb::DB* ReaderDb() const {
+    if (db_ == nullptr) {
+      Fail(ErrorCode::kUnavailable, "{}: reopening after a failed write: {}", options_.what,
+           reopen_error_);
+    }
+    return db_.get();
+  }
+
+  bool Writable(std::string* reason) const {
+    std::shared_lock lock(db_mu_);
+    if (db_ == nullptr) {
+      if (reason != nullptr) *reason = reopen_error_;
+      return false;
+    }
+    return recovery_->writable(reason);
+  }
+
+  // Writer thread, while stopped: at most once per retry_interval, DB::Resume(), or a close
+  // and reopen when Resume cannot clear the failure (RocksDbRecovery::NeedsReopen). Returns
+  // whether the log writes again.
+  bool Recover() {
+    const auto now = std::chrono::steady_clock::now();
+    if (last_recovery_.time_since_epoch().count() != 0 &&
+        now - last_recovery_ < options_.retry_interval) {
+      return false;
+    }
+    last_recovery_ = now;
+    if (db_ != nullptr && !recovery_->NeedsReopen(db_.get())) {
+      return recovery_->TryResume(db_.get(), std::chrono::milliseconds(0));
+    }
+    std::unique_lock lock(db_mu_);  // waits for the readers of the old database
+    if (db_ != nullptr) {
+      CloseRocksDb(db_.get(), /*flush_wal=*/false);
+      db_.reset();
+    }
+    try {
+      // Replays the write-ahead logs (a torn last record, the failed write, is dropped).
+      db_ = OpenRocksDb(dir_, false, options_.what, options_.tuning, &recovery_);
+      reopen_error_.clear();
+      return true;
+    } catch (const std::exception& e) {
+      reopen_error_ = e.what();
+      return false;
+    }
   }
 
   void Enqueue(Pending p) {
@@ -76,10 +131,18 @@ class DurableLog::Impl {
 
   void WriterLoop() {
     std::vector<Pending> group;
+    bool was_stopped = false;
     for (;;) {
+      std::string reason;
+      bool writable = Writable(&reason);
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        auto wake = [&] { return stop_ || !queue_.empty(); };
+        if (writable) {
+          cv_.wait(lock, wake);
+        } else {
+          cv_.wait_for(lock, options_.retry_interval, wake);  // and try to resume below
+        }
         if (queue_.empty() && stop_) return;
         size_t n = 0;
         while (!queue_.empty() &&
@@ -90,6 +153,18 @@ class DurableLog::Impl {
         }
         queued_ -= n;
       }
+      if (!writable && !options_.read_only) {
+        if (!was_stopped) {
+          spdlog::error("{}: writes stopped ({}); retrying every {} ms", options_.what, reason,
+                        options_.retry_interval.count());
+          was_stopped = true;
+        }
+        if (Recover()) {
+          spdlog::info("{}: writes resumed", options_.what);
+          was_stopped = false;
+        }
+      }
+      if (group.empty()) continue;
       std::exception_ptr err;
       try {
         rocksdb::WriteBatch batch;
@@ -113,6 +188,10 @@ class DurableLog::Impl {
         batch.Put(kSeqKey, seq_value);
         rocksdb::WriteOptions wo;
         wo.sync = options_.sync;
+        if (db_ == nullptr) {  // only this thread changes db_
+          Fail(ErrorCode::kUnavailable, "{}: write: reopening after a failed write: {}",
+               options_.what, reopen_error_);
+        }
         rocksdb::Status s = db_->Write(wo, &batch);
         if (!s.ok()) FailRocksStatus(s, options_.what, "write");
         next_seq_ = seq;
@@ -126,7 +205,14 @@ class DurableLog::Impl {
     }
   }
 
+  const std::string dir_;
+  // db_ and recovery_ change only on the writer thread (Recover), under db_mu_ held exclusively;
+  // readers hold it shared. db_ is null after a reopen that failed (reopen_error_ says why).
+  mutable std::shared_mutex db_mu_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<RocksDbRecovery> recovery_;  // db_'s failure state
+  std::string reopen_error_;
+  std::chrono::steady_clock::time_point last_recovery_{};  // writer thread only
   DurableLogOptions options_;
   uint64_t next_seq_;  // writer thread only
   std::atomic<uint64_t> appended_{0}, commits_{0};
@@ -145,7 +231,9 @@ std::unique_ptr<DurableLog> DurableLog::Open(const std::string& dir, DurableLogO
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) Fail(ErrorCode::kIOError, "{}: cannot create '{}': {}", options.what, dir, ec.message());
-  std::unique_ptr<rocksdb::DB> db = OpenRocksDb(dir, options.read_only, options.what);
+  std::shared_ptr<RocksDbRecovery> recovery;
+  std::unique_ptr<rocksdb::DB> db =
+      OpenRocksDb(dir, options.read_only, options.what, options.tuning, &recovery);
   std::string v;
   uint64_t seq = 0;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kSeqKey, &v);
@@ -154,8 +242,8 @@ std::unique_ptr<DurableLog> DurableLog::Open(const std::string& dir, DurableLogO
   } else if (!s.IsNotFound()) {
     FailRocksStatus(s, options.what, "read the sequence number");
   }
-  return std::unique_ptr<DurableLog>(
-      new DurableLog(std::make_unique<Impl>(std::move(db), std::move(options), seq)));
+  return std::unique_ptr<DurableLog>(new DurableLog(
+      std::make_unique<Impl>(dir, std::move(db), std::move(recovery), std::move(options), seq)));
 }
 
 void DurableLog::Append(std::vector<LogRecord> records) {
@@ -179,15 +267,17 @@ void DurableLog::AppendAsync(std::vector<LogRecord> records,
 }
 
 bool DurableLog::Get(std::string_view key, std::string* value) const {
+  std::shared_lock lock(impl_->db_mu_);
   rocksdb::Status s =
-      impl_->db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), value);
+      impl_->ReaderDb()->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), value);
   if (s.IsNotFound()) return false;
   if (!s.ok()) FailRocksStatus(s, impl_->options_.what, "read");
   return true;
 }
 
 void DurableLog::Scan(std::string_view from, const Visitor& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db_->NewIterator(rocksdb::ReadOptions()));
+  std::shared_lock lock(impl_->db_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->ReaderDb()->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
     if (!fn(View(it->key()), View(it->value()))) break;
   }
@@ -195,11 +285,16 @@ void DurableLog::Scan(std::string_view from, const Visitor& fn) const {
 }
 
 void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db_->NewIterator(rocksdb::ReadOptions()));
+  std::shared_lock lock(impl_->db_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->ReaderDb()->NewIterator(rocksdb::ReadOptions()));
   for (it->SeekForPrev(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Prev()) {
     if (!fn(View(it->key()), View(it->value()))) break;
   }
   if (!it->status().ok()) FailRocksStatus(it->status(), impl_->options_.what, "read");
+}
+
+bool DurableLog::writable(std::string* reason) const {
+  return impl_->options_.read_only || impl_->Writable(reason);
 }
 
 const DurableLogOptions& DurableLog::options() const { return impl_->options_; }

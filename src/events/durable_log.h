@@ -11,10 +11,15 @@
 //     prefixes never collide.
 //
 // Errors: Open throws kIOError / kCorruption naming the directory and the cause, kUnavailable
-// when another process holds the database; appends report the write's error to their callback.
+// when another process holds the database; appends report the write's error to their callback
+// (kUnavailable, "no space left on device", when the disk is full: nothing of the group is
+// stored). A failed write stops the database; the writer thread then retries DB::Resume() every
+// retry_interval, with or without appends, so the log writes again by itself once space is
+// freed, and writable() says whether appends can be made durable now.
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -22,6 +27,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "events/rocksdb_util.h"
 
 namespace marquee {
 
@@ -35,6 +42,9 @@ struct DurableLogOptions {
   // The writer thread at lower CPU priority (LowerCurrentThreadPriority): for logs whose
   // appends nobody waits on (the exposure log), never for acknowledged writes.
   bool background = false;
+  // After a failed write: the interval between attempts to resume writing.
+  std::chrono::milliseconds retry_interval{500};
+  RocksDbTuning tuning;  // memtable size; a test's RocksDB environment
 };
 
 struct LogRecord {
@@ -61,6 +71,10 @@ class DurableLog {
   using Visitor = std::function<bool(std::string_view key, std::string_view value)>;
   void Scan(std::string_view from, const Visitor& fn) const;
   void ScanBackward(std::string_view from, const Visitor& fn) const;
+
+  // False while an earlier failed write (a full disk) stops the log, with the failure in
+  // `reason` (may be null); appends then fail until the writer thread has resumed it.
+  bool writable(std::string* reason = nullptr) const;
 
   const DurableLogOptions& options() const;
   size_t queued() const;      // records waiting for the writer

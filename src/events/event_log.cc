@@ -96,6 +96,8 @@ std::unique_ptr<EventLog> EventLog::Open(const std::string& dir, EventLogOptions
   o.sync = options.sync;
   o.max_group_records = options.max_group_events;
   o.read_only = options.read_only;
+  o.retry_interval = options.retry_interval;
+  o.tuning = options.tuning;
   auto impl = std::make_unique<Impl>();
   impl->log = DurableLog::Open(dir, std::move(o));
   return std::unique_ptr<EventLog>(new EventLog(std::move(impl)));
@@ -143,6 +145,8 @@ void EventLog::ForEach(const std::function<bool(const StoredEvent&)>& fn) const 
     return fn(e);
   });
 }
+
+bool EventLog::writable(std::string* reason) const { return impl_->log->writable(reason); }
 
 uint64_t EventLog::appended() const { return impl_->log->appended(); }
 uint64_t EventLog::group_commits() const { return impl_->log->group_commits(); }

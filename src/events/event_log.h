@@ -8,11 +8,15 @@
 //   - every append goes through one writer thread that takes everything queued, writes it as one
 //     WriteBatch with WriteOptions.sync = true (write-ahead log fsynced) and only then reports
 //     success: group commit, so N concurrent requests cost one fsync, and an acknowledged event
-//     survives kill -9 or power loss.
+//     survives kill -9 or power loss;
+//   - a full disk fails the appends that cannot be stored (kUnavailable, "no space left on
+//     device"; never acknowledged), writable() turns false (the server's /readyz answers 503),
+//     and the log resumes by itself once space is freed (events/durable_log.h).
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -20,6 +24,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "events/rocksdb_util.h"
 
 namespace marquee {
 
@@ -45,6 +51,9 @@ struct EventLogOptions {
   // Open a consistent read-only view (allowed while a server holds the log); appends then fail
   // with kFailedPrecondition.
   bool read_only = false;
+  // After a failed write (a full disk): the interval between attempts to resume writing.
+  std::chrono::milliseconds retry_interval{500};
+  RocksDbTuning tuning;  // memtable size; a test's RocksDB environment
 };
 
 class EventLog {
@@ -64,6 +73,10 @@ class EventLog {
   std::vector<StoredEvent> Recent(std::string_view user, size_t limit) const;
   // Every event, in (user, ts, seq) order. `fn` returning false stops the scan.
   void ForEach(const std::function<bool(const StoredEvent&)>& fn) const;
+
+  // False while a failed write (a full disk) stops the log: appends fail until it resumes by
+  // itself; `reason` (may be null) gets the failure. Cheap; any thread.
+  bool writable(std::string* reason = nullptr) const;
 
   uint64_t appended() const;  // events appended by this process
   uint64_t group_commits() const;

@@ -1,24 +1,97 @@
 // The embedded RocksDB setup shared by every log under the home directory (events, exposures,
-// bandit decisions): one set of options and one mapping of RocksDB statuses onto ErrorCode.
+// bandit decisions): one set of options, one mapping of RocksDB statuses onto ErrorCode, and one
+// way to survive a full disk.
+//
+// A full disk (or any failed write) stops a RocksDB database: every later write answers the
+// same error until DB::Resume() succeeds. This build of RocksDB (7.8, assertions on) also aborts
+// the process when a file writer that saw an error is used again, so:
+//   - RocksDB's own info LOG file is replaced by a logger that forwards to spdlog (its writer
+//     aborted the process on the first message after a failed write);
+//   - RocksDB's automatic recovery (which needs free space of a whole write buffer and logged
+//     through that file) is off: RocksDbRecovery::TryResume resumes instead, at most once per
+//     interval, from the thread that writes;
+//   - CloseRocksDb skips the WAL flush that aborts on a stopped database.
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 namespace marquee {
 
-// Throws marquee::Error for a failed status: kCorruption, kUnavailable (busy, or the database
-// is locked by another process), else kIOError; the message is "LOG: WHAT: status".
+// Throws marquee::Error for a failed status: kCorruption; kUnavailable for a busy database, one
+// locked by another process, or a full disk (the message then says "no space left on device");
+// else kIOError. The message is "LOG: WHAT: status".
 [[noreturn]] void FailRocksStatus(const rocksdb::Status& s, std::string_view log,
                                   std::string_view what);
 
+// True for a status that says the disk (or its quota) is full.
+bool IsNoSpace(const rocksdb::Status& s);
+
+// Whether a stopped database accepts writes again, and the last failure. One per database, made
+// by OpenRocksDb (a RocksDB EventListener). Thread-safe.
+class RocksDbRecovery : public rocksdb::EventListener {
+ public:
+  // RocksDB callbacks (called with the database's mutex held: they only record).
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason reason, rocksdb::Status error,
+                            bool* auto_recovery) override;
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override;
+
+  // False while a failed write or flush stops the database; `reason` (may be null) gets the
+  // failure ("no space left on device: ...").
+  bool writable(std::string* reason) const;
+  // When stopped and the last try is at least `interval` old: DB::Resume() (flushes the
+  // memtables to new files and starts a new write-ahead log). Returns whether the database
+  // accepts writes. Never throws.
+  // When Resume would not start a new write-ahead log (RocksDB switches it only when the
+  // memtable holds data) and the failed file was that log: false. Then only a reopen (close,
+  // open) clears the failure; writing after Resume would abort in RocksDB 7.8.
+  bool TryResume(rocksdb::DB* db, std::chrono::milliseconds interval);
+  // Whether the failure was a write-ahead-log write while the memtable is empty: Resume cannot
+  // clear it (see TryResume); the owner must close and reopen the database.
+  bool NeedsReopen(rocksdb::DB* db) const;
+
+ private:
+  mutable std::mutex mu_;
+  bool stopped_ = false;
+  bool wal_failed_ = false;  // the failure was a write (its write-ahead log append)
+  std::string reason_;
+  std::chrono::steady_clock::time_point last_try_{};
+};
+
+struct RocksDbTuning {
+  size_t write_buffer_bytes = 64 << 20;  // memtable size (a flush writes up to this much)
+  // Test hook: the RocksDB environment to use (not owned; must outlive the database). Null: the
+  // default POSIX one.
+  rocksdb::Env* env = nullptr;
+};
+
 // Opens the database in `dir` (created when missing unless `read_only`: then a consistent
 // read-only view, allowed while another process writes). Errors through FailRocksStatus with
-// `log` naming it ("event log").
+// `log` naming it ("event log"). `recovery` (may be null) gets the database's RocksDbRecovery.
 std::unique_ptr<rocksdb::DB> OpenRocksDb(const std::string& dir, bool read_only,
-                                         std::string_view log);
+                                         std::string_view log, const RocksDbTuning& tuning = {},
+                                         std::shared_ptr<RocksDbRecovery>* recovery = nullptr);
+
+// The RocksDbRecovery of a database opened by OpenRocksDb (null for another database).
+std::shared_ptr<RocksDbRecovery> RecoveryOf(rocksdb::DB* db);
+
+// db->Write, and when it fails because an earlier failure stopped the database: one
+// RocksDbRecovery::TryResume (at most once a second) and, if that worked, the write again.
+// For writers without their own retry loop (DurableLog has one, and reopens the database when
+// TryResume cannot help; a writer using this one stays stopped until restarted then).
+rocksdb::Status WriteRecovering(rocksdb::DB* db, const rocksdb::WriteOptions& options,
+                                rocksdb::WriteBatch* batch);
+
+// Flushes the write-ahead log (when `flush_wal`; unless a failure stopped the database, where
+// RocksDB would abort the process) and closes. Acknowledged synced writes are in the log
+// already. Never throws; null is allowed.
+void CloseRocksDb(rocksdb::DB* db, bool flush_wal);
 
 }  // namespace marquee

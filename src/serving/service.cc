@@ -772,8 +772,13 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
   if (path == "/healthz") {
     r.body = R"({"status":"ok"})";
   } else if (path == "/readyz") {
+    std::string why;
     if (!models_->ready()) {
       r = ErrorResponse(ErrorCode::kUnavailable, "not every model is loaded yet");
+    } else if (events_ != nullptr && !events_->writable(&why)) {
+      // Events cannot be made durable (a full disk): the log resumes by itself once space is
+      // freed, and so does readiness.
+      r = ErrorResponse(ErrorCode::kUnavailable, "the event log cannot store events: " + why);
     } else {
       r.body = R"({"status":"ready"})";
     }

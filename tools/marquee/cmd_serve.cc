@@ -1,9 +1,14 @@
 // marquee serve: the online serving process (src/serving, src/events). Thin: wires the event
 // log, the model manager, the service and the HTTP server together and waits for SIGTERM.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -42,6 +47,110 @@ struct ServeFlags {
   size_t max_actions = 256;
 };
 
+// One `marquee serve` per home: an exclusive flock on $home/serving/serve.lock, held for the
+// server's life (the kernel drops it when the process dies, even by kill -9), and the holder's
+// pid in $home/serving/serve.pid (written atomically) so that a second server can say who
+// holds the home. Not thread-safe; one per process.
+class HomeLock {
+ public:
+  // Takes the lock or throws kUnavailable naming the holder's pid (when its pid file is there),
+  // kIOError when the serving folder cannot be written.
+  explicit HomeLock(const std::string& home) : home_(home) {
+    const std::string dir = home + "/serving";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) Fail(ErrorCode::kIOError, "cannot create '{}': {}", dir, ec.message());
+    pid_path_ = dir + "/serve.pid";
+    const std::string lock_path = dir + "/serve.lock";
+    fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      Fail(ErrorCode::kIOError, "cannot open '{}': {}", lock_path, std::strerror(errno));
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd_);
+      fd_ = -1;
+      if (err == EWOULDBLOCK) InUse(home);
+      Fail(ErrorCode::kIOError, "cannot lock '{}': {}", lock_path, std::strerror(err));
+    }
+    try {
+      Env::Default()->WriteFileAtomic(pid_path_, std::to_string(::getpid()) + "\n");
+    } catch (const Error& e) {
+      // Only the message of a second server needs it; the flock is what protects the home.
+      spdlog::warn("serve: no pid file ({}); a second server cannot name this one", e.what());
+    }
+  }
+  ~HomeLock() {
+    if (fd_ < 0) return;
+    std::error_code ec;
+    std::filesystem::remove(pid_path_, ec);  // best effort: the flock is what counts
+    ::close(fd_);
+  }
+  HomeLock(const HomeLock&) = delete;
+  HomeLock& operator=(const HomeLock&) = delete;
+
+  // Throws kUnavailable: the home is held by the server whose pid is in serve.pid (or by a
+  // process that left no pid file).
+  [[noreturn]] static void InUse(const std::string& home) {
+    std::string pid;
+    try {
+      pid = Env::Default()->ReadFile(home + "/serving/serve.pid");
+    } catch (const Error&) {
+    }
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    const bool numeric =
+        !pid.empty() && pid.size() < 12 && pid.find_first_not_of("0123456789") == std::string::npos;
+    if (numeric) {
+      Fail(ErrorCode::kUnavailable,
+           "the home {} is in use by marquee serve (pid {}); stop it or use another --home", home,
+           pid);
+    }
+    Fail(ErrorCode::kUnavailable,
+         "the home {} is in use by another marquee serve (no pid file in {}/serving); stop it or "
+         "use another --home",
+         home, home);
+  }
+
+ private:
+  std::string home_;
+  std::string pid_path_;
+  int fd_ = -1;
+};
+
+// Splits --model values into references that must resolve at start and optional ones
+// ("REF?"), served once they are registered.
+void SplitModelRefs(const std::vector<std::string>& given, std::vector<std::string>* required,
+                    std::vector<std::string>* optional) {
+  for (const std::string& m : given) {
+    if (!m.empty() && m.back() == '?') {
+      optional->push_back(m.substr(0, m.size() - 1));
+    } else {
+      required->push_back(m);
+    }
+  }
+}
+
+// A server started with a reference that does not resolve (a typo, a model or alias not
+// registered) would answer 503 for it forever: fail the start instead, naming it.
+void CheckModelRefsResolve(const std::string& home, const std::vector<std::string>& refs) {
+  if (refs.empty()) return;
+  Registry registry(home);
+  for (const std::string& ref : refs) {
+    try {
+      registry.Resolve(ref);
+    } catch (const Error& e) {
+      std::string why = e.what();
+      for (char& c : why) {
+        if (c == '\n' || c == '\r') c = ' ';
+      }
+      Fail(e.code(),
+           "--model {}: {}; register or promote it first, or give --model '{}?' to serve it "
+           "once it appears",
+           ref, why, ref);
+    }
+  }
+}
+
 void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   // Block the stop signals in every thread (they inherit the mask); the main thread takes them
   // with sigwait, so shutdown runs as ordinary code, not in a signal handler.
@@ -59,11 +168,30 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
     spdlog::warn("serve: listening on {} without --api-keys: anyone who can reach it can call it",
                  f.host);
   }
-  std::unique_ptr<EventLog> events = EventLog::Open(home + "/events");
+  HomeLock home_lock(home);  // a second server on this home stops here, naming the first one
+  std::unique_ptr<EventLog> events;
+  try {
+    events = EventLog::Open(home + "/events");
+  } catch (const Error& e) {
+    // RocksDB's own lock refused (a process that did not take serve.lock, e.g. an older
+    // marquee): one readable line too. Other errors (a full disk) pass through as they are.
+    const std::string what = e.what();
+    if (e.code() == ErrorCode::kUnavailable && (what.find("While lock file") != std::string::npos ||
+                                                what.find("lock hold by") != std::string::npos)) {
+      Fail(ErrorCode::kUnavailable,
+           "the home {} is in use by another process (it holds {}/events/LOCK); stop it or use "
+           "another --home",
+           home, home);
+    }
+    throw;
+  }
+  std::vector<std::string> required_models, optional_models;
+  SplitModelRefs(f.models, &required_models, &optional_models);
+  CheckModelRefsResolve(home, required_models);
   serving::ServingMetrics metrics(serving::Service::Routes());
   serving::ModelManagerOptions mo;
   mo.home = home;
-  mo.refs = f.models;
+  mo.refs = required_models;
   mo.score_cache_bytes = f.score_cache_mb << 20;
   // Online experiments: the cells of running experiments are served too (experiment_router.h).
   serving::ExperimentRouterOptions xo;
@@ -86,6 +214,8 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   mo.on_swap = [&metrics] { metrics.AddSwap(); };
   mo.on_failure = [&metrics](const std::string&, const std::string&) { metrics.AddLoadFailure(); };
   serving::ModelManager models(std::move(mo));
+  // Optional references do not count for /readyz; they answer 503 until they resolve and load.
+  models.Add(optional_models);
   served = &models;
   serving::ServiceLimits limits;
   limits.max_k = f.max_k;
@@ -203,19 +333,26 @@ nlohmann::json ImportEventLog(const std::string& name, const GlobalOptions& g) {
 
 void AddServeCommand(CLI::App& app, GlobalOptions& g) {
   auto f = std::make_shared<ServeFlags>();
-  CLI::App* cmd =
-      app.add_subcommand("serve",
-                         "Serve recommendations over HTTP (JSON API: docs/api/openapi.yaml).\n\n"
-                         "Examples:\n"
-                         "  marquee serve --model title-recs@production\n"
-                         "  marquee serve --bandit artwork@production --reward-window 600\n"
-                         "  marquee serve --port 9000 --threads 4 --model a@production --model b/3 "
-                         "--api-keys keys.txt");
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve recommendations over HTTP (JSON API: docs/api/openapi.yaml).\n\n"
+      "Examples:\n"
+      "  marquee serve --model title-recs@production\n"
+      "  marquee serve --bandit artwork@production --reward-window 600\n"
+      "  marquee serve --port 9000 --threads 4 --model a@production --model b/3 "
+      "--api-keys keys.txt\n"
+      "  marquee serve --model recs@production --model 'recs@canary?'\n\n"
+      "One server per --home: a second one exits at once naming the first's pid\n"
+      "($home/serving/serve.pid). /readyz answers 503 until the --model models\n"
+      "are loaded and while the event log cannot store events (a full disk).");
   cmd->add_option("--host", f->host, "Address to bind (default: loopback only)")
       ->capture_default_str();
   cmd->add_option("--port", f->port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--model", f->models,
-                  "Recommender to serve: NAME, NAME@ALIAS or NAME/VERSION (repeatable). Tabular\n"
+                  "Recommender to serve: NAME, NAME@ALIAS or NAME/VERSION (repeatable). A\n"
+                  "reference that does not resolve in the registry stops the start (exit 3);\n"
+                  "end it with '?' (--model 'NAME@ALIAS?') for a model promoted later: it\n"
+                  "answers 503 until it appears and does not hold /readyz back. Tabular\n"
                   "models for /v1/predict are resolved per request and need no --model.");
   cmd->add_option("--api-keys", f->api_keys,
                   "File of 'KEY SCOPE[,SCOPE]' lines (scopes: read, write, admin); without it "

@@ -1,0 +1,84 @@
+// A full disk under POST /v1/events (issue #12), in-process over a RocksDB environment that
+// refuses appends on demand (tests/events/full_disk_fs.h): the refused batch is answered 503
+// with a JSON body saying the disk is full (never acknowledged), /readyz turns 503 naming the
+// reason, and both recover by themselves once space is back, without a restart.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "events/event_log.h"
+#include "events/full_disk_fs.h"
+#include "serving/http_server.h"
+#include "serving/model_manager.h"
+#include "serving/service.h"
+#include "serving_test_util.h"
+
+namespace marquee::serving {
+namespace {
+
+using json = nlohmann::json;
+using marquee::testing::HttpClient;
+using marquee::testing::HttpResult;
+
+json OneEvent(const std::string& item) {
+  return {{"events", {{{"user", "u1"}, {"item", item}, {"ts", 1700000000}}}}};
+}
+
+void ExpectFullDisk(const HttpResult& r, const std::string& needle) {
+  EXPECT_EQ(r.status, 503) << r.body;
+  json j = json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.body;
+  EXPECT_EQ(j["error"]["code"], "unavailable") << r.body;
+  const std::string msg = j["error"]["message"].get<std::string>();
+  EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no space left on device"), std::string::npos) << msg;
+}
+
+TEST(ServeFullDisk, EventsAre503AndReadyzNotReadyUntilSpaceReturns) {
+  marquee::testing::TempDir dir;
+  marquee::testing::FullDisk disk;
+  EventLogOptions eo;
+  eo.tuning.env = disk.env.get();
+  eo.retry_interval = std::chrono::milliseconds(20);
+  auto events = EventLog::Open(dir.file("events"), eo);
+  ServingMetrics metrics(Service::Routes());
+  ModelManagerOptions mo;
+  mo.home = dir.file("home");
+  ModelManager models(std::move(mo));
+  Service service(&models, events.get(), &metrics, ApiKeys(), ServiceLimits());
+  HttpServerOptions so;
+  so.port = 0;
+  so.threads = 2;
+  HttpServer server(so, &service, &metrics);
+  server.Start();
+  {
+    HttpClient c(server.port());
+    ASSERT_EQ(c.Post("/v1/events", OneEvent("kept")).status, 200);
+    ASSERT_EQ(c.Get("/readyz").status, 200);
+
+    disk.fs->full = true;
+    ExpectFullDisk(c.Post("/v1/events", OneEvent("refused")), "event log");
+    ExpectFullDisk(c.Get("/readyz"), "event log");
+    ExpectFullDisk(c.Post("/v1/events", OneEvent("refused2")), "event log");
+    EXPECT_EQ(c.Get("/healthz").status, 200);  // alive, only not ready
+
+    disk.fs->full = false;
+    int ready = 0;
+    for (int i = 0; i < 500 && ready != 200; ++i) {
+      ready = c.Get("/readyz").status;
+      if (ready != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(ready, 200) << "readiness never came back after space was freed";
+    EXPECT_EQ(c.Post("/v1/events", OneEvent("after")).status, 200);
+  }
+  server.Shutdown();
+  server.Wait();
+  std::vector<std::string> items;
+  for (const StoredEvent& e : events->Recent("u1", 10)) items.push_back(e.item);
+  std::sort(items.begin(), items.end());
+  EXPECT_EQ(items, (std::vector<std::string>{"after", "kept"}));
+}
+
+}  // namespace
+}  // namespace marquee::serving
