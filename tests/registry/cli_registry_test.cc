@@ -369,6 +369,8 @@ TEST_F(RegistryCli, TagKeysAreValidatedAndShowEscapesControlCharacters) {
   EXPECT_NE(nl.err.find("invalid tag key name"), std::string::npos) << nl.err;
   EXPECT_EQ(Run("models tag recs/1 \"$(printf '\\033[2J=v')\"").code, 2);
   EXPECT_EQ(Run("models tag recs/1 k=" + std::string(2000, 'v')).code, 2);
+  EXPECT_EQ(Run("models tag recs/1 good=1 'bad key=2'").code, 2);  // one bad: none set
+  EXPECT_EQ(Json(Run("models show recs/1 --json"))["tags"].size(), 0u);
   // Values and descriptions may hold control characters; they are printed escaped.
   ASSERT_EQ(Run("models tag recs/1 \"colour=$(printf '\\033[31mred\\033[0m')\"").code, 0);
   ASSERT_EQ(Run("models tag recs \"t=$(printf 'bell\\007')\"").code, 0);

@@ -578,13 +578,19 @@ void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets
   } else if (!reg.store().GetModel(ref.model)) {
     Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", ref.model);
   }
+  // Every tag is checked before any is written: one bad tag sets none.
+  std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& kv : sets) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
       Fail(ErrorCode::kInvalidArgument, "tag '{}': expected KEY=VALUE", QuoteForMessage(kv));
     }
-    reg.store().SetTag(ref.model, version, kv.substr(0, eq), kv.substr(eq + 1));
+    pairs.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    ValidateTag(pairs.back().first, pairs.back().second);
   }
+  reg.store().Atomically([&] {
+    for (const auto& [k, v] : pairs) reg.store().SetTag(ref.model, version, k, v);
+  });
   for (const auto& k : removes) {
     if (!reg.store().RemoveTag(ref.model, version, k)) {
       Fail(ErrorCode::kNotFound, "{} has no tag '{}'", ref.ToString(), QuoteForMessage(k));
