@@ -1241,20 +1241,11 @@ std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* e
   env->CreateDirs(home);
   const std::string path = home + "/registry.db";
   SqliteStoreOptions o;
-  o.must_exist_because = [home, path, env]() -> std::string {
-    std::vector<std::string> signs;
-    if (const size_t n = ArtifactStore(home, env).List().size(); n > 0) {
-      signs.push_back(fmt::format("'{}/artifacts' holds {} model artifact(s)", home, n));
-    }
-    for (const char* suffix : {"-wal"}) {
-      const std::string log = path + suffix;
-      if (env->FileExists(log) && env->FileSize(log) > 0) {
-        signs.push_back(fmt::format("its write-ahead log '{}' is still there", log));
-      }
-    }
-    std::string out;
-    for (const auto& s : signs) out += (out.empty() ? "" : " and ") + s;
-    return out;
+  // Only artifacts say a registry existed: a -wal with content is normal while another
+  // process is creating the registry (its schema is still in the log).
+  o.must_exist_because = [home, env]() -> std::string {
+    const size_t n = ArtifactStore(home, env).List().size();
+    return n > 0 ? fmt::format("'{}/artifacts' holds {} model artifact(s)", home, n) : "";
   };
   return OpenSqliteStore(path, o);
 }
