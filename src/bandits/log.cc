@@ -613,10 +613,7 @@ BanditLogCatalog::BanditLogCatalog(std::string home, Env* env)
     : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
 
 BanditLogEntry BanditLogCatalog::Import(const std::string& name, const BanditLog& log) {
-  if (!ValidCatalogName(name)) {
-    Fail(ErrorCode::kInvalidArgument,
-         "invalid dataset name '{}': use 1 to 128 characters from A-Z a-z 0-9 . _ -", name);
-  }
+  ValidateCatalogName(name, "dataset");
   log.Validate();
   const std::string objects = home_ + "/bandit/objects", names = home_ + "/bandit/names";
   env_->CreateDirs(objects);

@@ -7,6 +7,8 @@
 // at once both succeed; the last rename wins and the other's id is left out of the history.
 #include "data/catalog.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -14,6 +16,7 @@
 #include <random>
 #include <set>
 
+#include "common/text.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 
@@ -28,11 +31,26 @@ constexpr int kHistogramBuckets = 10;
 }  // namespace
 
 bool ValidCatalogName(std::string_view name) {
-  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
+  if (name.empty() || name.size() > 128 || name == "." || name == ".." || name[0] == '-') {
+    return false;
+  }
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';
   });
+}
+
+void ValidateCatalogName(std::string_view name, std::string_view what) {
+  if (ValidCatalogName(name)) return;
+  const char* why = name.empty()                  ? "it is empty"
+                    : name.size() > 128           ? "it is longer than 128 bytes"
+                    : name[0] == '-'              ? "it starts with '-'"
+                    : name == "." || name == ".." ? "'.' and '..' are reserved"
+                                                  : "it has a character outside A-Z a-z 0-9 . _ -";
+  Fail(ErrorCode::kInvalidArgument,
+       "invalid {} name '{}': {}; use 1 to 128 characters from A-Z a-z 0-9 . _ - not starting "
+       "with '-'",
+       what, QuoteForMessage(name, 80), why);
 }
 
 namespace {
@@ -46,11 +64,13 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// A name unique across processes for the snapshot being written.
+// A name unique across processes for the snapshot being written: ".incoming-<pid>-<random>-<n>".
+// The writer's pid comes first so `marquee gc` can tell a leftover of a killed import (pid gone)
+// from a file still being written (docs/formats/registry.md, "Temporary files").
 std::string IncomingName() {
   static std::atomic<uint64_t> counter{0};
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format(".incoming-{:016x}-{}", rng(), counter.fetch_add(1));
+  return fmt::format(".incoming-{}-{:016x}-{}", ::getpid(), rng(), counter.fetch_add(1));
 }
 
 }  // namespace
@@ -265,12 +285,7 @@ DatasetEntry ParseNameFile(const std::string& path, const std::string& text, con
 }  // namespace
 
 DatasetEntry DatasetCatalog::Import(const std::string& name, const Dataset& ds) {
-  if (!ValidCatalogName(name)) {
-    Fail(ErrorCode::kInvalidArgument,
-         "invalid dataset name '{}': use 1 to 128 characters from A-Z a-z 0-9 . _ - "
-         "(not '.' or '..')",
-         name);
-  }
+  ValidateCatalogName(name, "dataset");
   const Layout layout(home_);
   env_->CreateDirs(layout.objects);
   env_->CreateDirs(layout.names);

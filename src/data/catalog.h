@@ -51,8 +51,8 @@ class DatasetCatalog {
  public:
   DatasetCatalog(std::string home, Env* env);
 
-  // Saves `ds` as a snapshot and points `name` at it. Names: [A-Za-z0-9._-]{1,128}, else
-  // kInvalidArgument.
+  // Saves `ds` as a snapshot and points `name` at it. `name` must pass ValidateCatalogName
+  // (kInvalidArgument otherwise, before anything is written).
   DatasetEntry Import(const std::string& name, const Dataset& ds);
   std::vector<DatasetEntry> List() const;
   // By name, or by id (or a unique id prefix of at least 8 characters). kNotFound otherwise.
@@ -66,8 +66,14 @@ class DatasetCatalog {
 
 // Helpers shared by the content-addressed catalogs (datasets, tabular data, bandit logs).
 
-// Catalog names: [A-Za-z0-9._-]{1,128}, not "." or "..".
+// The one name rule of every catalog and registry name (datasets, tabular data, bandit logs,
+// models, aliases, experiments and their cells, tag keys): [A-Za-z0-9._-]{1,128}, not starting
+// with '-' (it would read as a command-line option), not "." or "..".
 bool ValidCatalogName(std::string_view name);
+// Throws kInvalidArgument "invalid <what> name '<name>': use ..." unless ValidCatalogName(name).
+// `what` says which kind of name ("dataset", "model", "tag key", ...); the name is escaped in the
+// message, so any bytes may be passed.
+void ValidateCatalogName(std::string_view name, std::string_view what);
 // Unix seconds as ISO 8601 UTC ("2026-11-23T22:35:00Z").
 std::string IsoUtc(int64_t unix_seconds);
 // Stores one object content-addressed in `objects_dir`: `save(path)` writes it to a temporary

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <set>
 
+#include "common/text.h"
+#include "data/catalog.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
 
@@ -17,16 +19,12 @@ namespace {
 
 using json = nlohmann::json;
 
+// The one catalog name rule (data/catalog.h), with `where` saying which name it is.
 void ValidateName(std::string_view name, const std::string& where) {
-  bool ok = !name.empty() && name.size() <= 128;
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
-      ok = false;
-    }
-  }
-  if (!ok) {
-    Fail(ErrorCode::kInvalidArgument, "{}: '{}' must be 1 to 128 characters of [A-Za-z0-9._-]",
-         where, name);
+  if (!ValidCatalogName(name)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "{}: '{}' must be 1 to 128 characters of [A-Za-z0-9._-], not starting with '-'", where,
+         QuoteForMessage(name, 80));
   }
 }
 

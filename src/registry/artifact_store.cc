@@ -77,22 +77,46 @@ std::vector<std::string> ArtifactStore::ListTemporaries() const {
   std::vector<std::string> out;
   if (!env_->FileExists(dir_)) return out;
   for (const auto& name : env_->ListDir(dir_)) {
-    if (name.rfind("incoming-", 0) == 0 || name.find(".tmp.") != std::string::npos) {
-      out.push_back(name);
-    }
+    if (IsTemporaryName(name)) out.push_back(name);
   }
+  std::sort(out.begin(), out.end());
   return out;
 }
 
+bool ArtifactStore::IsTemporaryName(const std::string& name) {
+  return name.rfind("incoming-", 0) == 0 || name.rfind(".incoming-", 0) == 0 ||
+         name.find(".tmp.") != std::string::npos;
+}
+
+namespace {
+
+// A decimal process id at the start of `s` ending at `stop` (a pid has at most 10 digits: a
+// longer run of digits is something else, such as a random hex number). 0 if there is none.
+int64_t PidPrefix(std::string_view s, char stop) {
+  int64_t pid = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), pid);
+  const size_t digits = static_cast<size_t>(p - s.data());
+  if (ec != std::errc() || digits == 0 || digits > 10 || digits == s.size() || *p != stop) {
+    return 0;
+  }
+  return pid > 0 ? pid : 0;
+}
+
+}  // namespace
+
 int64_t ArtifactStore::WriterPid(const std::string& name) {
   // incoming-<pid>-<hex>.mqm[.tmp.<pid>.<n>]
-  if (name.rfind("incoming-", 0) != 0) return 0;
-  const char* begin = name.data() + 9;
-  const char* end = name.data() + name.size();
-  int64_t pid = 0;
-  auto [p, ec] = std::from_chars(begin, end, pid);
-  if (ec != std::errc() || p == begin || p == end || *p != '-') return 0;
-  return pid;
+  if (name.rfind("incoming-", 0) == 0) return PidPrefix(std::string_view(name).substr(9), '-');
+  // .incoming-<pid>-<hex16>-<n><ext>[.tmp.<pid>.<n>]; the old .incoming-<hex16>-<n><ext> has
+  // none (16 hex digits may all be decimal digits, hence the length bound in PidPrefix).
+  if (name.rfind(".incoming-", 0) == 0) {
+    if (int64_t pid = PidPrefix(std::string_view(name).substr(10), '-'); pid > 0) return pid;
+  }
+  // <file>.tmp.<pid>.<n>
+  if (const size_t tmp = name.rfind(".tmp."); tmp != std::string::npos) {
+    return PidPrefix(std::string_view(name).substr(tmp + 5), '.');
+  }
+  return 0;
 }
 
 void ArtifactStore::Remove(const std::string& digest) const { env_->RemoveFile(PathFor(digest)); }

@@ -30,7 +30,12 @@ class ArtifactStore {
   std::vector<std::string> List() const;
   // Names of leftovers of interrupted writes (incoming-*, *.tmp.*), sorted.
   std::vector<std::string> ListTemporaries() const;
-  // The process id embedded in a temporary's name ("incoming-<pid>-..."), 0 if none.
+  // Whether `name` is a temporary file of an atomic write: "incoming-*" (model artifacts),
+  // ".incoming-*" (catalog snapshots) or "*.tmp.<pid>.<n>" (Env::WriteFileAtomic and friends).
+  static bool IsTemporaryName(const std::string& name);
+  // The writer's process id embedded in a temporary's name ("incoming-<pid>-...",
+  // ".incoming-<pid>-...", "...tmp.<pid>.<n>"), 0 if it has none (e.g. ".incoming-<hex>-<n>"
+  // written before the pid was embedded).
   static int64_t WriterPid(const std::string& temporary_name);
   void Remove(const std::string& digest) const;
   void RemoveTemporary(const std::string& name) const;

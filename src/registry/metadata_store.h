@@ -157,6 +157,20 @@ struct ExperimentStateChange {
   int64_t at = 0;
 };
 
+// --- limits on the free text the registry keeps (every backend applies them on write)
+
+inline constexpr size_t kMaxTagValueBytes = 1024;
+inline constexpr size_t kMaxDescriptionBytes = 4096;
+inline constexpr size_t kMaxNoteBytes = 1024;
+
+// Tag keys follow the catalog name rule (ValidCatalogName in data/catalog.h); values are
+// ValidateRegistryText(value, "tag value", kMaxTagValueBytes). kInvalidArgument otherwise.
+void ValidateTag(std::string_view key, std::string_view value);
+// Free text (descriptions, notes, tag values): valid UTF-8, no NUL byte, at most `max_bytes`
+// bytes. kInvalidArgument naming `what` otherwise. Control characters such as newlines are
+// kept; every human-readable output escapes them (common/text.h EscapeForTerminal).
+void ValidateRegistryText(std::string_view text, std::string_view what, size_t max_bytes);
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -195,7 +209,8 @@ class MetadataStore {
   // --- models and versions
   virtual std::vector<ModelRecord> ListModels() = 0;
   virtual std::optional<ModelRecord> GetModel(const std::string& name) = 0;
-  // kNotFound if the model does not exist.
+  // kNotFound if the model does not exist; kInvalidArgument for text ValidateRegistryText
+  // refuses (kMaxDescriptionBytes).
   virtual void SetModelDescription(const std::string& name, const std::string& text) = 0;
   // Creates the model if needed and adds version MAX+1, atomically: concurrent registrations
   // get distinct, consecutive numbers.
@@ -216,6 +231,7 @@ class MetadataStore {
   virtual void MoveAlias(const std::string& model, const AliasMove& move) = 0;
 
   // --- tags (version 0: the model itself)
+  // kInvalidArgument when ValidateTag refuses the key or value; nothing is written then.
   virtual void SetTag(const std::string& model, int64_t version, const std::string& key,
                       const std::string& value) = 0;
   // Returns false if there was no such tag.

@@ -1,5 +1,6 @@
 #include "registry/registry.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "bandits/policy.h"
 #include "bandits/train.h"
 #include "common/sha256.h"
+#include "common/text.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -24,18 +26,12 @@
 namespace marquee {
 namespace {
 
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
-
 bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-bool ValidName(std::string_view s) {
-  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), IsNameChar);
-}
+// Model names and aliases follow the one catalog name rule (data/catalog.h).
+bool ValidName(std::string_view s) { return ValidCatalogName(s); }
 
 // "3" or "v3" -> 3; 0 if it is neither.
 int64_t ParseVersionNumber(std::string_view s) {
@@ -150,18 +146,18 @@ std::string ModelRef::ToString() const {
 void ValidateModelName(std::string_view name) {
   if (!ValidName(name)) {
     Fail(ErrorCode::kInvalidArgument,
-         "'{}' is not a valid model name: use 1-128 letters, digits, '.', '_' or '-' (set [model] "
-         "name = \"...\" in the config)",
-         name);
+         "'{}' is not a valid model name: use 1-128 letters, digits, '.', '_' or '-', not "
+         "starting with '-' (set [model] name = \"...\" in the config)",
+         QuoteForMessage(name, 80));
   }
 }
 
 void ValidateAlias(std::string_view alias) {
   if (!ValidName(alias) || AllDigits(alias) || ParseVersionNumber(alias) > 0) {
     Fail(ErrorCode::kInvalidArgument,
-         "'{}' is not a valid alias: use 1-128 letters, digits, '.', '_' or '-', not a version "
-         "number (e.g. production, staging)",
-         alias);
+         "'{}' is not a valid alias: use 1-128 letters, digits, '.', '_' or '-', not starting "
+         "with '-' and not a version number (e.g. production, staging)",
+         QuoteForMessage(alias, 80));
   }
 }
 
@@ -171,7 +167,7 @@ ModelRef ParseModelRef(std::string_view text) {
     Fail(ErrorCode::kInvalidArgument,
          "'{}' is not a model reference: use NAME, NAME@ALIAS or NAME/VERSION (e.g. "
          "recs@production, recs/3)",
-         text);
+         QuoteForMessage(text));
   };
   if (auto at = text.find('@'); at != std::string_view::npos) {
     r.model = std::string(text.substr(0, at));
@@ -196,7 +192,7 @@ Gate ParseGate(std::string_view text) {
     Fail(ErrorCode::kInvalidArgument,
          "--require '{}': expected METRIC OP VALUE with OP one of >=, >, <=, < and VALUE a number "
          "or an alias (e.g. \"recall@20>=production\", \"ndcg@100>0.35\")",
-         text);
+         QuoteForMessage(text));
   }
   size_t rhs = pos + 1;
   g.op = std::string(1, text[pos]);
@@ -207,7 +203,8 @@ Gate ParseGate(std::string_view text) {
   g.metric = Trim(text.substr(0, pos));
   std::string value = Trim(text.substr(rhs));
   if (g.metric.empty() || value.empty()) {
-    Fail(ErrorCode::kInvalidArgument, "--require '{}': a metric and a value are both needed", text);
+    Fail(ErrorCode::kInvalidArgument, "--require '{}': a metric and a value are both needed",
+         QuoteForMessage(text));
   }
   double number = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
@@ -216,7 +213,8 @@ Gate ParseGate(std::string_view text) {
   } else {
     if (!ValidName(value) || AllDigits(value)) {
       Fail(ErrorCode::kInvalidArgument,
-           "--require '{}': '{}' is neither a number nor an alias name", text, value);
+           "--require '{}': '{}' is neither a number nor an alias name", QuoteForMessage(text),
+           QuoteForMessage(value));
     }
     g.alias = value;
   }
@@ -262,7 +260,8 @@ nlohmann::json GcReport::ToJson() const {
           {"bytes", bytes},
           {"kept", kept},
           {"skipped", skipped},
-          {"interrupted_runs", interrupted_runs}};
+          {"interrupted_runs", interrupted_runs},
+          {"warnings", warnings}};
 }
 
 // --- Registry
@@ -281,6 +280,7 @@ Registry::~Registry() = default;
 int64_t Registry::StartTrainingRun(const TrainConfig& c, const std::string& config_path,
                                    const std::vector<std::string>& overrides) {
   ValidateModelName(c.model_name);
+  ValidateRegistryText(Description(c), "model description", kMaxDescriptionBytes);
   RunRecord r;
   r.model_name = c.model_name;
   r.family = c.family;
@@ -553,7 +553,8 @@ VersionRecord Registry::ResolveIn(const std::string& model, const std::string& t
   } else if (ValidName(text)) {
     r.alias = text;
   } else {
-    Fail(ErrorCode::kInvalidArgument, "'{}' is neither a version (3, v3) nor an alias", text);
+    Fail(ErrorCode::kInvalidArgument, "'{}' is neither a version (3, v3) nor an alias",
+         QuoteForMessage(text));
   }
   return Resolve(r);
 }
@@ -736,6 +737,7 @@ PromoteResult Registry::Promote(const std::string& ref, const std::string& alias
                                 const std::vector<std::string>& gate_texts,
                                 const std::string& note) {
   ValidateAlias(alias);
+  ValidateRegistryText(note, "note", kMaxNoteBytes);
   std::vector<Gate> gates;
   for (const auto& t : gate_texts) gates.push_back(ParseGate(t));
   VersionRecord v = Resolve(ParseModelRef(ref));
@@ -777,6 +779,7 @@ PromoteResult Registry::Rollback(const std::string& model, const std::string& al
                                  const std::string& note) {
   ValidateModelName(model);
   ValidateAlias(alias);
+  ValidateRegistryText(note, "note", kMaxNoteBytes);
   if (!store_->GetModel(model)) {
     Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", model);
   }
@@ -890,34 +893,103 @@ nlohmann::json Registry::Diff(const VersionRecord& a, const VersionRecord& b) {
             {"split_differences", split_diff}}}};
 }
 
-GcReport Registry::Gc(bool dry_run) {
+namespace {
+
+// The directories of a home where atomic writes leave temporaries when they are interrupted,
+// relative to the home: artifacts first (they get the live-run rule), then the catalogs.
+constexpr const char* kTemporaryDirs[] = {
+    "artifacts",     "datasets/objects", "datasets/names", "tabular/objects",
+    "tabular/names", "bandit/objects",   "bandit/names",
+};
+
+// Every file some process on this host holds open, as /proc/*/fd shows it (the processes this
+// one may inspect; as root, all of them). Empty where /proc is unavailable.
+std::set<std::string> OpenFilesOnThisHost() {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = proc.path().filename().string();
+    if (!AllDigits(pid)) continue;
+    std::error_code fd_ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
+      std::error_code link_ec;
+      auto target = std::filesystem::read_symlink(fd.path(), link_ec);
+      if (!link_ec) out.insert(target.string());
+    }
+  }
+  return out;
+}
+
+// Seconds since the file was last written; 0 when it cannot be told (then it counts as fresh).
+int64_t AgeSeconds(const std::string& path, int64_t now) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return std::max<int64_t>(0, now - static_cast<int64_t>(st.st_mtime));
+}
+
+}  // namespace
+
+GcReport Registry::Gc(const GcOptions& options) {
   GcReport rep;
-  rep.dry_run = dry_run;
+  rep.dry_run = options.dry_run;
+  const bool dry_run = options.dry_run;
+
+  // 1. Runs whose process died become "interrupted". A separate transaction, so a full disk
+  // (which refuses this write) does not stop gc from freeing space below.
+  RunQuery running;
+  running.status = RunStatus::kRunning;
+  running.limit = 0;
+  std::vector<RunRecord> dead;
+  for (RunRecord& r : store_->ListRuns(running)) {
+    if (IsInterrupted(r)) dead.push_back(std::move(r));
+  }
+  for (const RunRecord& r : dead) rep.interrupted_runs.push_back(r.id);
+  if (!dry_run && !dead.empty()) {
+    try {
+      store_->Atomically([&] {
+        for (RunRecord r : dead) {
+          r.status = RunStatus::kInterrupted;
+          r.ended_at = env_->NowSeconds();
+          r.log = fmt::format("interrupted: process {} on {} ended without finishing the run",
+                              r.pid, r.host);
+          try {
+            store_->FinishRun(r);
+          } catch (const Error& e) {
+            if (e.code() != ErrorCode::kFailedPrecondition) throw;  // finished meanwhile
+          }
+        }
+      });
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kResourceExhausted && e.code() != ErrorCode::kIOError) throw;
+      rep.warnings.push_back(
+          fmt::format("could not mark {} run(s) interrupted: {}", dead.size(), e.what()));
+    }
+  }
+
+  // 2. Under the write lock (no run can register an artifact meanwhile): remove what nothing
+  // refers to. Removing files needs no space, and this transaction writes nothing.
   store_->Atomically([&] {
-    RunQuery q;
-    q.status = RunStatus::kRunning;
-    q.limit = 0;
     bool live_run = false;
-    for (RunRecord& r : store_->ListRuns(q)) {
-      if (!IsInterrupted(r)) {
-        live_run = true;
-        continue;
-      }
-      rep.interrupted_runs.push_back(r.id);
-      if (!dry_run) {
-        r.status = RunStatus::kInterrupted;
-        r.ended_at = env_->NowSeconds();
-        r.log = fmt::format("interrupted: process {} on {} ended without finishing the run", r.pid,
-                            r.host);
-        store_->FinishRun(r);
-      }
+    for (const RunRecord& r : store_->ListRuns(running)) {
+      if (!IsInterrupted(r)) live_run = true;
     }
     const std::set<std::string> referenced = store_->ReferencedArtifacts();
+    std::vector<std::string> unreferenced;
     for (const auto& digest : artifacts_.List()) {
       if (referenced.count(digest)) {
         ++rep.kept;
-        continue;
+      } else {
+        unreferenced.push_back(digest);
       }
+    }
+    if (rep.kept == 0 && !unreferenced.empty() && !options.force && !live_run) {
+      Fail(ErrorCode::kFailedPrecondition,
+           "refused: the registry {} refers to none of the {} artifact(s) in '{}' (it is empty, "
+           "new, or not this home's); removing them would delete every model. Nothing was "
+           "removed. If they really are garbage, run `marquee gc --force`",
+           store_->Describe(), unreferenced.size(), artifacts_.dir());
+    }
+    for (const auto& digest : unreferenced) {
       if (live_run) {
         rep.skipped.push_back(digest + " (a training run is in progress and may register it)");
         continue;
@@ -926,17 +998,57 @@ GcReport Registry::Gc(bool dry_run) {
       if (!dry_run) artifacts_.Remove(digest);
       rep.removed.push_back(digest);
     }
-    for (const auto& name : artifacts_.ListTemporaries()) {
-      // A live run anywhere may own it (another host's pid means nothing here); otherwise
-      // keep it only while the process named in it still runs on this host.
-      const int64_t pid = ArtifactStore::WriterPid(name);
-      if (live_run || (pid > 0 && probe_.alive(probe_.host, pid))) {
-        rep.skipped.push_back(name + " (its writer is still running)");
-        continue;
+
+    const int64_t now = env_->NowSeconds();
+    std::optional<std::set<std::string>> open_files;  // read lazily: only pid-less files need it
+    for (const char* sub : kTemporaryDirs) {
+      const std::string dir = home_ + "/" + sub;
+      if (!env_->FileExists(dir)) continue;
+      std::vector<std::string> names = env_->ListDir(dir);
+      std::sort(names.begin(), names.end());
+      const bool is_artifacts = std::string_view(sub) == "artifacts";
+      for (const auto& name : names) {
+        if (!ArtifactStore::IsTemporaryName(name)) continue;
+        const std::string rel = std::string(sub) + "/" + name;
+        const std::string path = dir + "/" + name;
+        const int64_t pid = ArtifactStore::WriterPid(name);
+        std::string keep_why;
+        if (is_artifacts && live_run) {
+          // A live run anywhere may own it (another host's pid means nothing here).
+          keep_why = "a training run is in progress and may own it";
+        } else if (pid > 0) {
+          if (probe_.alive(probe_.host, pid)) {
+            keep_why = fmt::format("its writer, process {}, is still running", pid);
+          }
+        } else {
+          const int64_t age = AgeSeconds(path, now);
+          if (age < options.unowned_temporary_age_s) {
+            keep_why = fmt::format("no writer pid in its name and written {}s ago (< {}s)", age,
+                                   options.unowned_temporary_age_s);
+          } else {
+            if (!open_files) open_files = OpenFilesOnThisHost();
+            std::error_code ec;
+            const auto canonical = std::filesystem::weakly_canonical(path, ec).string();
+            if (open_files->count(path) || open_files->count(canonical)) {
+              keep_why = "a process on this host has it open";
+            }
+          }
+        }
+        if (!keep_why.empty()) {
+          rep.skipped.push_back(rel + " (" + keep_why + ")");
+          continue;
+        }
+        uint64_t size = 0;
+        try {
+          size = env_->FileSize(path);
+          if (!dry_run) env_->RemoveFile(path);
+        } catch (const Error& e) {
+          if (e.code() == ErrorCode::kNotFound) continue;  // renamed or removed meanwhile
+          throw;
+        }
+        rep.bytes += size;
+        rep.temporaries.push_back(rel);
       }
-      rep.bytes += artifacts_.SizeOf(name);
-      if (!dry_run) artifacts_.RemoveTemporary(name);
-      rep.temporaries.push_back(name);
     }
   });
   return rep;

@@ -44,8 +44,9 @@ struct ModelRef {
 // Parses NAME, NAME@ALIAS or NAME/VERSION (VERSION: a positive integer, optionally "v"-prefixed).
 // kInvalidArgument with the accepted forms otherwise.
 ModelRef ParseModelRef(std::string_view text);
-// Model names and aliases: [A-Za-z0-9._-]{1,128}, not all digits for aliases (they would read
-// as versions). kInvalidArgument otherwise.
+// Model names and aliases follow the catalog name rule (ValidCatalogName in data/catalog.h:
+// [A-Za-z0-9._-]{1,128}, not starting with '-'), aliases are not all digits either (they would
+// read as versions). kInvalidArgument otherwise.
 void ValidateModelName(std::string_view name);
 void ValidateAlias(std::string_view alias);
 
@@ -89,13 +90,24 @@ struct PromoteResult {
   nlohmann::json ToJson() const;
 };
 
+struct GcOptions {
+  bool dry_run = false;  // report what would be removed; change nothing
+  // Remove unreferenced artifacts even when the store refers to none of the artifacts present
+  // (which otherwise means the store is the wrong one, or empty: refused).
+  bool force = false;
+  // A temporary file whose name carries no writer pid is removed only once it is this old and
+  // no process on this host has it open.
+  int64_t unowned_temporary_age_s = 3600;
+};
+
 struct GcReport {
   std::vector<std::string> removed;      // artifact digests
-  std::vector<std::string> temporaries;  // leftover temporary files removed
+  std::vector<std::string> temporaries;  // leftover temporary files removed, relative to the home
   uint64_t bytes = 0;
   size_t kept = 0;                        // referenced artifacts
   std::vector<std::string> skipped;       // unreferenced but kept, with the reason
   std::vector<int64_t> interrupted_runs;  // runs marked interrupted on the way
+  std::vector<std::string> warnings;      // what could not be done (e.g. no space to record)
   bool dry_run = false;
   nlohmann::json ToJson() const;
 };
@@ -163,10 +175,17 @@ class Registry {
 
   // --- housekeeping
 
-  // Removes artifacts no version or run refers to, and leftovers of interrupted writes. While
-  // a training run is still alive, unreferenced artifacts are kept (one may be that run's,
-  // about to be registered). Holds the store's write lock throughout.
-  GcReport Gc(bool dry_run);
+  // Removes artifacts no version or run refers to, and leftovers of interrupted writes in the
+  // artifact and catalog directories whose writer is provably gone (its pid, embedded in the
+  // name, no longer runs on this host; or, without a pid, the file is old and open nowhere).
+  // While a training run is still alive, unreferenced artifacts and artifact temporaries are
+  // kept (one may be that run's, about to be registered). Refused (kFailedPrecondition,
+  // "refused: ...") without options.force when artifacts exist but the store refers to none of
+  // them: an empty or foreign store must not make gc delete every model. Marks runs whose
+  // process died as interrupted first; when that cannot be written (a full disk), it says so in
+  // warnings and still frees space. Holds the store's write lock while removing.
+  GcReport Gc(const GcOptions& options);
+  GcReport Gc(bool dry_run) { return Gc(GcOptions{.dry_run = dry_run}); }
   // Store integrity plus: every version's artifact exists and verifies. Empty when consistent.
   std::vector<std::string> CheckConsistency(bool verify_digests = true);
 

@@ -1,13 +1,18 @@
 #include "registry/sqlite_store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
 
+#include "common/text.h"
+#include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "registry/artifact_store.h"
 
 namespace marquee {
 namespace {
@@ -143,6 +148,17 @@ const char* const kMigrationNames[] = {"initial schema", "online experiments"};
 constexpr int kNumMigrations = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 static_assert(kNumMigrations == kRegistrySchemaVersion);
 
+// Whether a failed call ran out of disk space: SQLITE_FULL, or an I/O error whose system errno
+// is ENOSPC (a failed write, fsync or shared-memory growth).
+bool NoSpace(sqlite3* db, int rc) {
+  if ((rc & 0xff) == SQLITE_FULL) return true;
+  return db != nullptr && (rc & 0xff) == SQLITE_IOERR && sqlite3_system_errno(db) == ENOSPC;
+}
+
+constexpr const char* kNoSpace =
+    "no space left on device (free some space; `marquee gc` removes unreferenced artifacts "
+    "and leftovers without needing any)";
+
 ErrorCode CodeFor(int rc) {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -219,6 +235,7 @@ class Stmt {
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
+    if (NoSpace(db_, rc)) Fail(ErrorCode::kResourceExhausted, "registry: {}", kNoSpace);
     Fail(CodeFor(rc), "registry: {}", Message(rc));
   }
   void Run() {
@@ -278,29 +295,22 @@ constexpr const char* kVersionColumns =
 class SqliteStore final : public MetadataStore {
  public:
   SqliteStore(std::string path, const SqliteStoreOptions& o) : path_(std::move(path)) {
-    int rc =
-        sqlite3_open_v2(path_.c_str(), &db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) {
-      std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      db_ = nullptr;
-      Fail(CodeFor(rc), "cannot open the registry '{}': {}", path_, msg);
+    // A registry that should exist but is missing or empty is lost, not new: refuse before
+    // SQLite creates anything.
+    struct stat st {};
+    const bool missing = ::stat(path_.c_str(), &st) != 0 && errno == ENOENT;
+    if (missing || (st.st_size == 0 && S_ISREG(st.st_mode))) {
+      RefuseIfItMustExist(o, missing ? "missing" : "an empty file");
     }
     try {
-      sqlite3_busy_timeout(db_, o.busy_timeout_ms);
-      sqlite3_extended_result_codes(db_, 1);
-      Exec("PRAGMA journal_mode = WAL");
-      Exec("PRAGMA synchronous = " + o.synchronous);
-      Exec("PRAGMA foreign_keys = ON");
-      // Read through a memory map: a short-lived CLI process then pays no read() per page.
-      Exec("PRAGMA mmap_size = 268435456");
-      Migrate();
-    } catch (...) {
-      cache_.clear();
-      sqlite3_close(db_);
-      db_ = nullptr;
-      throw;
+      Connect(o, /*exclusive=*/false);
+    } catch (const Error& e) {
+      // A full disk where the -shm file is missing or too small (left by an older marquee, or
+      // removed): SQLite cannot grow it. Without other connections, exclusive locking keeps the
+      // WAL index in heap memory instead, so the registry can still be read (and gc can run);
+      // other processes wait for this one meanwhile.
+      if (e.code() != ErrorCode::kResourceExhausted || read_once_) throw;
+      Connect(o, /*exclusive=*/true);
     }
   }
 
@@ -482,6 +492,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   void SetModelDescription(const std::string& name, const std::string& text) override {
+    ValidateRegistryText(text, "model description", kMaxDescriptionBytes);
     Atomically([&] {
       Use s(Q("UPDATE models SET description = ? WHERE name = ?"));
       s->Bind(1, text).Bind(2, name);
@@ -491,6 +502,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   VersionRecord RegisterVersion(const NewVersion& v) override {
+    ValidateRegistryText(v.description, "model description", kMaxDescriptionBytes);
     VersionRecord out;
     Atomically([&] {
       {
@@ -606,6 +618,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   void MoveAlias(const std::string& model, const AliasMove& move) override {
+    ValidateRegistryText(move.note, "note", kMaxNoteBytes);
     Atomically([&] {
       const int64_t model_id = ModelId(model);
       {
@@ -646,6 +659,7 @@ class SqliteStore final : public MetadataStore {
 
   void SetTag(const std::string& model, int64_t version, const std::string& key,
               const std::string& value) override {
+    ValidateTag(key, value);
     Atomically([&] {
       const int64_t model_id = ModelId(model);
       if (version != 0) RequireVersion(model, model_id, version);
@@ -839,6 +853,8 @@ class SqliteStore final : public MetadataStore {
       if ((rc & 0xff) == SQLITE_BUSY) {
         msg = "the registry database is busy (another process held it past the busy timeout)";
       }
+      if (NoSpace(db_, rc))
+        Fail(ErrorCode::kResourceExhausted, "registry '{}': {}", path_, kNoSpace);
       Fail(CodeFor(rc), "registry '{}': {}", path_, msg);
     }
   }
@@ -866,6 +882,70 @@ class SqliteStore final : public MetadataStore {
     }
     depth_ = 0;
     Exec("COMMIT");
+  }
+
+  // The first column of the first row of `sql` as text ("" when there is no row).
+  std::string Text(const std::string& sql) {
+    Use s(Q(sql));
+    return s->Step() ? s->Text(0) : std::string();
+  }
+
+  bool HasTables() { return !Text("SELECT name FROM sqlite_master LIMIT 1").empty(); }
+
+  // Throws kCorruption when `o` says the registry must exist; `state` says what it is instead.
+  void RefuseIfItMustExist(const SqliteStoreOptions& o, const std::string& state) {
+    if (!o.must_exist_because) return;
+    const std::string why = o.must_exist_because();
+    if (why.empty()) return;
+    Fail(ErrorCode::kCorruption,
+         "the registry '{}' is {}, but {}: this home was in use, so its registry is lost or "
+         "damaged, not new. marquee refuses to start an empty registry over it (every model "
+         "would be orphaned, and `marquee gc` would delete them); nothing was changed. Restore "
+         "'{}' from a backup, or move the files named above away to start afresh",
+         path_, state, why, path_);
+  }
+
+  // Opens the connection, refuses a lost registry, sets it up and migrates. Closes it again on
+  // any error. `exclusive`: hold the file lock until closed, keeping the WAL index in memory.
+  void Connect(const SqliteStoreOptions& o, bool exclusive) {
+    int rc =
+        sqlite3_open_v2(path_.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+      if (NoSpace(db_, rc)) msg = kNoSpace;
+      const ErrorCode code = NoSpace(db_, rc) ? ErrorCode::kResourceExhausted : CodeFor(rc);
+      sqlite3_close(db_);
+      db_ = nullptr;
+      Fail(code, "cannot open the registry '{}': {}", path_, msg);
+    }
+    try {
+      sqlite3_busy_timeout(db_, o.busy_timeout_ms);
+      sqlite3_extended_result_codes(db_, 1);
+      if (exclusive) Exec("PRAGMA locking_mode = EXCLUSIVE");  // before the first read
+      // Before anything below may write (switching to WAL, migrating).
+      const bool no_schema = UserVersion() == 0 && !HasTables();
+      read_once_ = true;
+      if (no_schema) RefuseIfItMustExist(o, "without a schema");
+      // Keep the -wal and -shm files when the last connection closes (the WAL truncated to
+      // zero bytes, below): the next process then maps the existing -shm instead of creating
+      // and growing one, so reading needs no free disk space.
+      int persist = 1;
+      sqlite3_file_control(db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+      Exec("PRAGMA journal_size_limit = 0");
+      // A no-op (no write) once the file is in WAL mode.
+      Exec("PRAGMA journal_mode = WAL");
+      Exec("PRAGMA synchronous = " + o.synchronous);
+      Exec("PRAGMA foreign_keys = ON");
+      // Read through a memory map: a short-lived CLI process then pays no read() per page.
+      Exec("PRAGMA mmap_size = 268435456");
+      Migrate();
+    } catch (...) {
+      cache_.clear();
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw;
+    }
   }
 
   int UserVersion() {
@@ -1049,7 +1129,8 @@ class SqliteStore final : public MetadataStore {
   std::string path_;
   sqlite3* db_ = nullptr;
   std::recursive_mutex mu_;
-  int depth_ = 0;  // open transaction nesting (guarded by mu_)
+  int depth_ = 0;           // open transaction nesting (guarded by mu_)
+  bool read_once_ = false;  // the connection has read the file at least once
   std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
 };
 
@@ -1111,6 +1192,26 @@ std::optional<double> VersionRecord::metric(const std::string& name) const {
   return it->get<double>();
 }
 
+void ValidateRegistryText(std::string_view text, std::string_view what, size_t max_bytes) {
+  if (text.size() > max_bytes) {
+    Fail(ErrorCode::kInvalidArgument, "the {} is {} bytes long; at most {} are kept", what,
+         text.size(), max_bytes);
+  }
+  if (const size_t bad = FirstInvalidUtf8(text); bad < text.size()) {
+    Fail(ErrorCode::kInvalidArgument, "the {} is not valid UTF-8 (byte {} of '{}')", what, bad,
+         QuoteForMessage(text, 80));
+  }
+  if (text.find('\0') != std::string_view::npos) {
+    Fail(ErrorCode::kInvalidArgument, "the {} contains a NUL byte ('{}')", what,
+         QuoteForMessage(text, 80));
+  }
+}
+
+void ValidateTag(std::string_view key, std::string_view value) {
+  ValidateCatalogName(key, "tag key");
+  ValidateRegistryText(value, "value of tag '" + std::string(key) + "'", kMaxTagValueBytes);
+}
+
 std::unique_ptr<MetadataStore> OpenSqliteStore(const std::string& path,
                                                const SqliteStoreOptions& options) {
   return std::make_unique<SqliteStore>(path, options);
@@ -1120,7 +1221,15 @@ std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* e
   const char* url = std::getenv("MARQUEE_REGISTRY_URL");
   if (url != nullptr && *url != '\0') {
     std::string u = url;
-    if (u.rfind("sqlite:", 0) == 0) return OpenSqliteStore(u.substr(7));
+    if (u.rfind("sqlite:", 0) == 0) {
+      SqliteStoreOptions o;
+      // Another file, same home: its artifacts still say whether a registry existed.
+      o.must_exist_because = [home, env]() -> std::string {
+        const size_t n = ArtifactStore(home, env).List().size();
+        return n > 0 ? fmt::format("'{}/artifacts' holds {} model artifact(s)", home, n) : "";
+      };
+      return OpenSqliteStore(u.substr(7), o);
+    }
     if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
       Fail(ErrorCode::kUnimplemented,
            "MARQUEE_REGISTRY_URL: the PostgreSQL registry backend is not built yet; unset it to "
@@ -1130,7 +1239,15 @@ std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* e
          "MARQUEE_REGISTRY_URL '{}': expected sqlite:PATH (or, later, postgresql://...)", u);
   }
   env->CreateDirs(home);
-  return OpenSqliteStore(home + "/registry.db");
+  const std::string path = home + "/registry.db";
+  SqliteStoreOptions o;
+  // Only artifacts say a registry existed: a -wal with content is normal while another
+  // process is creating the registry (its schema is still in the log).
+  o.must_exist_because = [home, env]() -> std::string {
+    const size_t n = ArtifactStore(home, env).List().size();
+    return n > 0 ? fmt::format("'{}/artifacts' holds {} model artifact(s)", home, n) : "";
+  };
+  return OpenSqliteStore(path, o);
 }
 
 }  // namespace marquee

@@ -569,10 +569,7 @@ TabularCatalog::TabularCatalog(std::string home, Env* env)
     : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
 
 TabularEntry TabularCatalog::Import(const std::string& name, const TabularData& data) {
-  if (!ValidCatalogName(name)) {
-    Fail(ErrorCode::kInvalidArgument,
-         "invalid dataset name '{}': use 1 to 128 characters from A-Z a-z 0-9 . _ -", name);
-  }
+  ValidateCatalogName(name, "dataset");
   const std::string objects = home_ + "/tabular/objects", names = home_ + "/tabular/names";
   env_->CreateDirs(objects);
   env_->CreateDirs(names);

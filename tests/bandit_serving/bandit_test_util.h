@@ -18,6 +18,7 @@ namespace marquee::testing {
 // `model`; returns the version.
 inline int64_t RegisterPolicy(const std::string& home, const std::string& model,
                               const bandit::Policy& policy) {
+  Registry reg(home);  // first: a home with artifacts but no registry is refused as damaged
   TempDir tmp;
   const std::string path = tmp.file("policy.mqm");
   policy.Save(path, Env::Default());
@@ -27,7 +28,6 @@ inline int64_t RegisterPolicy(const std::string& home, const std::string& model,
   std::filesystem::create_directories(home + "/artifacts");
   std::filesystem::copy_file(path, home + "/artifacts/" + digest + ".mqm",
                              std::filesystem::copy_options::overwrite_existing);
-  Registry reg(home);
   NewVersion nv;
   nv.model_name = model;
   nv.artifact = digest;

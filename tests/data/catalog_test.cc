@@ -1,6 +1,7 @@
 #include "data/catalog.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -138,6 +139,39 @@ TEST_F(Catalog, RejectsBadNames) {
   }
   EXPECT_NO_THROW(catalog_.Import(std::string(128, 'a'), First()));
   EXPECT_NO_THROW(catalog_.Import("A-z_0.9", First()));
+}
+
+// Issue #12: one name rule for every catalog; a leading '-' (it reads as a command-line option)
+// is refused, and the message says what is wrong with the name, escaped.
+TEST_F(Catalog, NamesStartingWithDashAreRefusedWithAReason) {
+  EXPECT_FALSE(ValidCatalogName("-x"));
+  EXPECT_FALSE(ValidCatalogName("--name"));
+  EXPECT_TRUE(ValidCatalogName("x-"));
+  EXPECT_TRUE(ValidCatalogName("a-b"));
+  Error dash = CatchError([&] { catalog_.Import("-plays", First()); });
+  EXPECT_EQ(dash.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(std::string(dash.what()).find("starts with '-'"), std::string::npos) << dash.what();
+  Error empty = CatchError([] { ValidateCatalogName("", "model"); });
+  EXPECT_NE(std::string(empty.what()).find("invalid model name '': it is empty"), std::string::npos)
+      << empty.what();
+  Error esc = CatchError([] { ValidateCatalogName("a\x1b[2Jb", "tag key"); });
+  EXPECT_EQ(std::string(esc.what()).find('\x1b'), std::string::npos) << esc.what();
+  EXPECT_NE(std::string(esc.what()).find("a\\x1b[2Jb"), std::string::npos) << esc.what();
+  Error long_name = CatchError([] { ValidateCatalogName(std::string(100000, 'k'), "tag key"); });
+  EXPECT_LT(std::string(long_name.what()).size(), 500u);
+  EXPECT_FALSE(Env::Default()->FileExists(home_.path() + "/datasets/names/-plays.json"));
+}
+
+// Issue #12: the temporary snapshot file carries the writer's pid, so gc can prove a leftover
+// of a killed import abandoned.
+TEST_F(Catalog, TemporarySnapshotNamesCarryTheWritersPid) {
+  std::string seen;
+  StoreContentAddressed(Env::Default(), Objects(), ".mqds", [&](const std::string& path) {
+    seen = path.substr(path.rfind('/') + 1);
+    Env::Default()->WriteFileAtomic(path, "bytes");
+    return Sha256Hex("bytes");
+  });
+  EXPECT_EQ(seen.rfind(".incoming-" + std::to_string(::getpid()) + "-", 0), 0u) << seen;
 }
 
 TEST_F(Catalog, MalformedNameFileIsCorruption) {

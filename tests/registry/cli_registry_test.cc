@@ -1,11 +1,17 @@
 // End-to-end tests of the registry commands through the marquee binary: train records runs and
 // versions; runs list|show|compare; models list|show|versions|promote|rollback|diff|tag; gc;
 // refusals and their exit codes; concurrent registration; kill -9 at random points.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -14,6 +20,7 @@
 #include "common/sha256.h"
 #include "marquee/env.h"
 #include "registry/registry.h"
+#include "registry/sqlite_store.h"
 #include "registry_test_util.h"
 
 namespace marquee {
@@ -300,6 +307,260 @@ TEST_F(RegistryCli, TwoTrainsFinishingAtOnceBothRegister) {
     for (const auto& r : list["runs"]) EXPECT_EQ(r["status"], "completed");
     EXPECT_TRUE(Json(RunCli("gc --check --json", home))["ok"].get<bool>());
   }
+}
+
+// Issue #12: `: > registry.db; marquee gc` printed "Removed 4 artifact(s)". A registry that is
+// missing or empty beside existing artifacts is refused as corruption (exit 6) by every command,
+// and nothing is deleted or created.
+TEST_F(RegistryCli, EmptyOrMissingRegistryBesideArtifactsIsRefusedAndGcDeletesNothing) {
+  MakeConfig(dir_, "recs.toml", "recs");
+  const std::string artifact = Train("recs.toml")["artifact"].get<std::string>();
+  Train("recs.toml", "--set model.lambda=3");
+  const std::string db = home_ + "/registry.db";
+  std::ofstream(db, std::ios::trunc).close();  // : > registry.db
+  for (const char* cmd : {"gc", "gc --dry-run --json", "runs list", "models list --json"}) {
+    CliResult r = Run(cmd);
+    EXPECT_EQ(r.code, 6) << cmd << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("is an empty file"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("lost or damaged, not new"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("Removed"), std::string::npos) << r.out;
+  }
+  EXPECT_TRUE(std::filesystem::exists(artifact));
+  EXPECT_EQ(std::filesystem::file_size(db), 0u);
+  std::filesystem::remove(db);
+  CliResult r = Run("gc");
+  EXPECT_EQ(r.code, 6) << r.err;
+  EXPECT_NE(r.err.find("is missing"), std::string::npos) << r.err;
+  CliResult t = Run("train " + dir_.file("recs.toml") + " -q");
+  EXPECT_EQ(t.code, 6) << t.err;
+  EXPECT_TRUE(std::filesystem::exists(artifact));
+  EXPECT_FALSE(std::filesystem::exists(db));
+}
+
+// Issue #12: the same refusal in gc itself, for a store that refers to none of the artifacts
+// (here: another, empty registry through MARQUEE_REGISTRY_URL); --force overrides it.
+TEST_F(RegistryCli, GcRefusesAStoreThatKnowsNoArtifactUnlessForced) {
+  MakeConfig(dir_, "recs.toml", "recs");
+  const std::string artifact = Train("recs.toml")["artifact"].get<std::string>();
+  const std::string other = dir_.file("other.db");
+  {
+    setenv("MARQUEE_REGISTRY_URL", ("sqlite:" + other).c_str(), 1);
+    // Created on purpose by a store that opens it without this home (an empty registry).
+    OpenSqliteStore(other);
+    CliResult r = Run("gc");
+    CliResult forced = Run("gc --force --json");
+    unsetenv("MARQUEE_REGISTRY_URL");
+    EXPECT_EQ(r.code, 5) << r.err;
+    EXPECT_NE(r.err.find("refers to none of the 1 artifact(s)"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+    EXPECT_EQ(Json(forced)["removed"].size(), 1u);
+  }
+  EXPECT_FALSE(std::filesystem::exists(artifact));
+}
+
+// Issue #12: tag keys follow the name rule (no 100,000-byte keys, newlines or escape sequences),
+// values are bounded, and every human-readable output escapes control characters.
+TEST_F(RegistryCli, TagKeysAreValidatedAndShowEscapesControlCharacters) {
+  MakeConfig(dir_, "recs.toml", "recs");
+  Train("recs.toml");
+  EXPECT_EQ(Run("models tag recs/1 " + std::string(100000, 'k') + "=v").code, 2);
+  CliResult nl = Run("models tag recs/1 \"$(printf 'two\\nlines=v')\"");
+  EXPECT_EQ(nl.code, 2) << nl.err;
+  EXPECT_NE(nl.err.find("invalid tag key name"), std::string::npos) << nl.err;
+  EXPECT_EQ(Run("models tag recs/1 \"$(printf '\\033[2J=v')\"").code, 2);
+  EXPECT_EQ(Run("models tag recs/1 k=" + std::string(2000, 'v')).code, 2);
+  EXPECT_EQ(Run("models tag recs/1 good=1 'bad key=2'").code, 2);  // one bad: none set
+  EXPECT_EQ(Json(Run("models show recs/1 --json"))["tags"].size(), 0u);
+  // Values and descriptions may hold control characters; they are printed escaped.
+  ASSERT_EQ(Run("models tag recs/1 \"colour=$(printf '\\033[31mred\\033[0m')\"").code, 0);
+  ASSERT_EQ(Run("models tag recs \"t=$(printf 'bell\\007')\"").code, 0);
+  ASSERT_EQ(Run("models describe recs \"$(printf 'one\\ntwo\\033]0;pwned\\007')\"").code, 0);
+  ASSERT_EQ(Run("models promote recs 1 --alias production --note \"$(printf 'n\\033[1m')\"").code,
+            0);
+  for (const char* cmd : {"models show recs/1", "models show recs", "models tag recs/1",
+                          "models versions recs", "models list", "runs show 1", "runs list"}) {
+    CliResult r = Run(cmd);
+    ASSERT_EQ(r.code, 0) << cmd << ": " << r.err;
+    for (char c : r.out) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      ASSERT_FALSE((u < 0x20 && c != '\n') || u == 0x7f)
+          << cmd << " printed byte " << int(u) << ":\n"
+          << r.out;
+    }
+  }
+  CliResult show = Run("models show recs");
+  EXPECT_NE(show.out.find("one\\ntwo\\x1b]0;pwned\\x07"), std::string::npos) << show.out;
+  EXPECT_NE(Run("models show recs/1").out.find("colour=\\x1b[31mred"), std::string::npos);
+  // JSON keeps the exact bytes.
+  EXPECT_EQ(Json(Run("models show recs/1 --json"))["tags"]["colour"], "\x1b[31mred\x1b[0m");
+}
+
+// Issue #12: `dataset import --name ''` used the file's stem, and names starting with '-' were
+// accepted; both are refused, with nothing imported.
+TEST_F(RegistryCli, DatasetNamesEmptyOrStartingWithDashAreRefused) {
+  const std::string plays = dir_.file("plays.tsv");
+  CliResult empty = Run("dataset import " + plays + " --name ''");
+  EXPECT_EQ(empty.code, 2) << empty.out << empty.err;
+  EXPECT_NE(empty.err.find("invalid dataset name '': it is empty"), std::string::npos) << empty.err;
+  CliResult dash = Run("dataset import " + plays + " --name=-plays");
+  EXPECT_EQ(dash.code, 2) << dash.err;
+  EXPECT_NE(dash.err.find("starts with '-'"), std::string::npos) << dash.err;
+  EXPECT_EQ(Run("dataset generate --name=-x --users 10 --items 10 --interactions 50").code, 2);
+  EXPECT_EQ(Run("dataset import " + plays + " --format tabular --label x --name ''").code, 2);
+  EXPECT_TRUE(Json(Run("dataset list --json")).empty() ||
+              Json(Run("dataset list --json")).dump().find("plays") == std::string::npos);
+  EXPECT_EQ(Run("dataset import " + plays + " --name plays").code, 0);  // a valid name works
+}
+
+// Issue #12: kill -9 during `dataset import` left .incoming-* temporaries that gc never removed.
+// Their names now carry the writer's pid; gc lists them (--dry-run too) and removes them.
+TEST_F(RegistryCli, SlowKillNineDuringDatasetImportLeavesNothingGcCannotRemove) {
+  // Big enough that writing the snapshot takes a while (about 40 MB of rows).
+  const std::string big = dir_.file("big.tsv");
+  {
+    std::ofstream f(big);
+    std::mt19937 rng(5);
+    for (int i = 0; i < 2000000; ++i) {
+      f << "u" << rng() % 200000 << "\ti" << rng() % 20000 << "\t" << 1 + rng() % 5 << "\t"
+        << 1000000 + i << "\n";
+    }
+  }
+  MakeConfig(dir_, "recs.toml", "recs");
+  Train("recs.toml");  // a registry with a model: gc has something to keep
+  const std::string objects = home_ + "/datasets/objects";
+  auto temporaries = [&] {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(objects, ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind(".incoming-", 0) == 0) out.push_back(n);
+    }
+    return out;
+  };
+  bool caught = false;
+  for (int attempt = 0; attempt < 5 && !caught; ++attempt) {
+    pid_t pid =
+        testing::SpawnCli({"--home", home_, "-q", "dataset", "import", big, "--name", "big"},
+                          dir_.file("import.log"));
+    ASSERT_GT(pid, 0);
+    // Kill it as soon as its snapshot's temporary file appears.
+    for (int i = 0; i < 200000 && temporaries().empty(); ++i) {
+      if (waitpid(pid, nullptr, WNOHANG) == pid) {
+        pid = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (pid < 0) continue;  // it finished first; try again
+    ::kill(pid, SIGKILL);
+    testing::WaitChild(pid);
+    caught = !temporaries().empty();
+    if (caught) {
+      for (const auto& n : temporaries()) {
+        EXPECT_NE(n.find(std::to_string(pid)), std::string::npos) << n;  // the writer's pid
+      }
+    }
+  }
+  ASSERT_TRUE(caught) << "no import was caught mid-write";
+  const std::vector<std::string> left = temporaries();
+  nlohmann::json dry = Json(Run("gc --dry-run --json"));
+  EXPECT_EQ(dry["temporaries"].size(), left.size()) << dry.dump();
+  EXPECT_EQ(temporaries(), left);  // a dry run removes nothing
+  CliResult text = Run("gc --dry-run");
+  EXPECT_NE(text.out.find("datasets/objects/.incoming-"), std::string::npos) << text.out;
+  nlohmann::json g = Json(Run("gc --json"));
+  EXPECT_EQ(g["temporaries"].size(), left.size()) << g.dump();
+  EXPECT_TRUE(temporaries().empty());
+  EXPECT_EQ(g["kept"], 1);
+}
+
+// Issue #12: on a full disk, read-only commands failed with a vague "disk I/O error", so gc could
+// not free space. On a tmpfs filled to the last byte: reads work, gc frees space (and says what it
+// could not record), writes fail saying "no space left on device" (exit 9), and after gc the
+// same write succeeds.
+TEST_F(RegistryCli, SlowFullDiskReadsWorkGcFreesSpaceAndWritesSayNoSpace) {
+  const std::string disk = dir_.file("disk");
+  std::filesystem::create_directories(disk);
+  if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=48m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs at " << disk << " (" << std::strerror(errno)
+                 << "); this test needs root";
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{disk};
+  home_ = disk + "/home";
+  MakeConfig(dir_, "recs.toml", "recs");
+  Train("recs.toml");
+  Train("recs.toml", "--set model.lambda=3");
+  // An orphan artifact (1 MiB) for gc to free, and a run whose process is gone.
+  std::string junk(1 << 20, '\0');
+  std::mt19937 rng(3);
+  for (auto& c : junk) c = static_cast<char>(rng());
+  const std::string orphan = Sha256Hex(junk);
+  testing::WriteText(home_ + "/artifacts/" + orphan + ".mqm", junk);
+  int64_t dead_run = 0;
+  {
+    Registry reg(home_);
+    RunRecord r;
+    r.model_name = "recs";
+    r.family = "ease";
+    r.host = DefaultProcessProbe().host;
+    r.pid = 999999;
+    r.started_at = 1;
+    dead_run = reg.store().CreateRun(r);
+  }
+  // Fill the disk to the last byte.
+  auto fill = [&](const std::string& name) {
+    const int fd = ::open((disk + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    std::string chunk(1 << 20, 'x');
+    for (size_t n = chunk.size(); n > 0;) {
+      if (::write(fd, chunk.data(), n) < 0) {
+        ASSERT_EQ(errno, ENOSPC);
+        n /= 2;
+      }
+    }
+    ::close(fd);
+    ASSERT_EQ(testing::WriteTextChecked(disk + "/probe", "x"), -ENOSPC) << "the disk is not full";
+  };
+  fill("filler");
+
+  // Reads work.
+  EXPECT_EQ(Json(Run("runs list --json"))["total"], 3);
+  EXPECT_EQ(Json(Run("models list --json"))["models"].size(), 1u);
+  EXPECT_EQ(Json(Run("models show recs/2 --json"))["version"], 2);
+  CliResult table = Run("runs list");
+  EXPECT_EQ(table.code, 0) << table.err;
+  EXPECT_TRUE(Json(Run("gc --check --json"))["ok"].get<bool>());
+  EXPECT_EQ(Json(Run("gc --dry-run --json"))["removed"], nlohmann::json::array({orphan}));
+  // A write says why it failed.
+  CliResult tag = Run("models tag recs/1 reviewed=yes");
+  EXPECT_EQ(tag.code, 9) << tag.err;
+  EXPECT_NE(tag.err.find("no space left on device"), std::string::npos) << tag.err;
+  // gc frees the space; the run it could not mark is reported, not fatal.
+  nlohmann::json g = Json(Run("gc --json"));
+  EXPECT_EQ(g["removed"], nlohmann::json::array({orphan}));
+  ASSERT_EQ(g["warnings"].size(), 1u) << g.dump();
+  EXPECT_NE(g["warnings"][0].get<std::string>().find("no space left on device"), std::string::npos);
+  // With 1 MiB free again, writes succeed, and the next gc records the interrupted run.
+  EXPECT_EQ(Run("models tag recs/1 reviewed=yes").code, 0);
+  nlohmann::json again = Json(Run("gc --json"));
+  EXPECT_EQ(again["interrupted_runs"], nlohmann::json::array({dead_run}));
+  EXPECT_TRUE(again["warnings"].empty());
+  EXPECT_TRUE(Json(Run("gc --check --json"))["ok"].get<bool>());
+
+  // A home whose -shm file is gone (an older marquee deleted it on close): on a full disk SQLite
+  // cannot create it, and the registry is read with its WAL index in memory instead.
+  std::filesystem::remove(home_ + "/registry.db-shm");
+  std::filesystem::remove(home_ + "/registry.db-wal");
+  fill("filler2");
+  EXPECT_EQ(Json(Run("runs list --json"))["total"], 3);
+  EXPECT_EQ(Json(Run("models show recs/1 --json"))["tags"]["reviewed"], "yes");
+  EXPECT_TRUE(Json(Run("gc --json"))["warnings"].empty());
+  CliResult full = Run("models tag recs/1 more=no");
+  EXPECT_EQ(full.code, 9) << full.err;
+  EXPECT_NE(full.err.find("no space left on device"), std::string::npos) << full.err;
 }
 
 // kill -9 at random points of `marquee train` (and of `models promote`), then check that the

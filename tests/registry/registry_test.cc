@@ -1,7 +1,9 @@
 // Registry facade: references, gates, publish safety (smoke test), promote/rollback, diff, gc.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -11,6 +13,7 @@
 #include "marquee/recommender.h"
 #include "pipeline/model_bundle.h"
 #include "registry/registry.h"
+#include "registry/sqlite_store.h"
 #include "test_util.h"
 
 namespace marquee {
@@ -319,10 +322,134 @@ TEST_F(RegistryTest, GcRemovesOnlyUnreferencedArtifactsAndRespectsLiveRuns) {
   EXPECT_TRUE(reg_->CheckConsistency().empty());
 }
 
+// Issue #12: a registry store that refers to none of the artifacts present (empty, new, or another
+// home's) must not make gc delete every model; --force does.
+TEST_F(RegistryTest, GcRefusesWhenTheStoreRefersToNoArtifactPresent) {
+  Register("m", 0.1);
+  Register("m", 0.2);
+  const std::vector<std::string> present = reg_->artifacts().List();
+  ASSERT_EQ(present.size(), 2u);
+  // The same home, consulted through an empty store elsewhere.
+  RegistryOptions o;
+  o.home = dir_.file("home");
+  o.store = OpenSqliteStore(dir_.file("other.db"));
+  Registry empty(std::move(o));
+  ExpectError([&] { empty.Gc(false); }, ErrorCode::kFailedPrecondition,
+              "refers to none of the 2 artifact(s)");
+  ExpectError([&] { empty.Gc(true); }, ErrorCode::kFailedPrecondition, "marquee gc --force");
+  EXPECT_EQ(reg_->artifacts().List(), present);  // nothing removed
+  GcOptions force;
+  force.force = true;
+  GcReport r = empty.Gc(force);
+  EXPECT_EQ(r.removed.size(), 2u);
+  EXPECT_TRUE(reg_->artifacts().List().empty());
+}
+
+// Issue #12: leftovers of interrupted writes in every data directory of the home are removed
+// when their writer is provably gone, and kept otherwise.
+TEST_F(RegistryTest, GcRemovesAbandonedTemporariesOfEveryKind) {
+  Register("m", 0.1);
+  Env* env = Env::Default();
+  const std::string home = dir_.file("home");
+  for (const char* d : {"datasets/objects", "datasets/names", "tabular/objects", "bandit/names"}) {
+    env->CreateDirs(home + "/" + d);
+  }
+  const std::string hex = "0123456789abcdef";
+  auto put = [&](const std::string& rel, int64_t age_s) {
+    const std::string path = home + "/" + rel;
+    std::ofstream(path, std::ios::binary) << "partial";
+    const auto when = std::filesystem::file_time_type::clock::now() - std::chrono::seconds(age_s);
+    std::filesystem::last_write_time(path, when);
+    return path;
+  };
+  alive_->insert(777);
+  // Removed: their writer's pid (in the name) is gone.
+  put("datasets/objects/.incoming-999999-" + hex + "-0.mqds", 0);
+  put("datasets/objects/.incoming-999999-" + hex + "-1.mqds.tmp.999999.4", 0);
+  put("datasets/names/ml.json.tmp.999999.2", 0);
+  put("bandit/names/obd.json.tmp.999998.0", 0);
+  put("artifacts/incoming-999999-00ff.mqm", 0);
+  // Removed: no pid in the name (written before pids were embedded), two hours old, open nowhere.
+  put("tabular/objects/.incoming-" + hex + "-7.mqtab", 7200);
+  // Kept: the writer (777) still runs.
+  const std::string live = put("tabular/objects/.incoming-777-" + hex + "-0.mqtab", 7200);
+  // Kept: no pid and written a minute ago.
+  const std::string fresh = put("datasets/objects/.incoming-" + hex + "-9.mqds", 60);
+  // Kept: no pid, old, but this process holds it open.
+  const std::string held = put("datasets/objects/.incoming-fedcba9876543210-3.mqds", 7200);
+  std::ifstream holder(held);
+  ASSERT_TRUE(holder.is_open());
+  // Not temporaries at all: untouched.
+  const std::string name_file = put("datasets/names/ml.json", 7200);
+
+  GcReport dry = reg_->Gc(true);
+  EXPECT_EQ(dry.temporaries.size(), 6u) << nlohmann::json(dry.temporaries).dump();
+  EXPECT_TRUE(std::filesystem::exists(home + "/datasets/names/ml.json.tmp.999999.2"));
+  GcReport r = reg_->Gc(false);
+  const std::set<std::string> removed(r.temporaries.begin(), r.temporaries.end());
+  EXPECT_EQ(removed, std::set<std::string>(dry.temporaries.begin(), dry.temporaries.end()));
+  EXPECT_EQ(removed.count("datasets/objects/.incoming-999999-" + hex + "-0.mqds"), 1u);
+  EXPECT_EQ(removed.count("tabular/objects/.incoming-" + hex + "-7.mqtab"), 1u);
+  EXPECT_EQ(removed.count("artifacts/incoming-999999-00ff.mqm"), 1u);
+  for (const auto& rel : removed) EXPECT_FALSE(std::filesystem::exists(home + "/" + rel)) << rel;
+  for (const auto& path : {live, fresh, held, name_file}) {
+    EXPECT_TRUE(std::filesystem::exists(path)) << path;
+  }
+  const std::string skipped = nlohmann::json(r.skipped).dump();
+  EXPECT_NE(skipped.find("process 777, is still running"), std::string::npos) << skipped;
+  EXPECT_NE(skipped.find("written 60s ago"), std::string::npos) << skipped;
+  EXPECT_NE(skipped.find("has it open"), std::string::npos) << skipped;
+  EXPECT_EQ(r.kept, 1u);
+}
+
+// Issue #12: tag keys follow the name rule, values are bounded, and the store refuses the rest
+// before writing anything.
+TEST_F(RegistryTest, TagKeysAndValuesAreValidated) {
+  Register("m", 0.1);
+  MetadataStore& st = reg_->store();
+  st.SetTag("m", 1, "reviewed", "yes \xe2\x9c\x93 (with \x1b[31mcolour\x1b[0m)");
+  for (const std::string& key :
+       {std::string(100000, 'k'), std::string("two\nlines"), std::string("\x1b[2J"),
+        std::string(""), std::string("-flag"), std::string("a b")}) {
+    ExpectError([&] { st.SetTag("m", 1, key, "v"); }, ErrorCode::kInvalidArgument,
+                "invalid tag key name");
+  }
+  ExpectError([&] { st.SetTag("m", 1, "k", std::string(kMaxTagValueBytes + 1, 'v')); },
+              ErrorCode::kInvalidArgument, "at most 1024");
+  ExpectError([&] { st.SetTag("m", 1, "k", "bad \xff utf-8"); }, ErrorCode::kInvalidArgument,
+              "not valid UTF-8");
+  ExpectError([&] { st.SetTag("m", 1, "k", std::string("nul\0byte", 8)); },
+              ErrorCode::kInvalidArgument, "NUL");
+  ExpectError([&] { st.SetModelDescription("m", std::string(kMaxDescriptionBytes + 1, 'd')); },
+              ErrorCode::kInvalidArgument, "model description");
+  EXPECT_EQ(st.GetTags("m", 1).size(), 1u);
+}
+
+// Issue #12: model names and aliases follow the one catalog name rule: no leading '-'.
+TEST(ModelNames, FollowTheCatalogNameRule) {
+  ExpectError([] { ValidateModelName("-recs"); }, ErrorCode::kInvalidArgument,
+              "not a valid model name");
+  ExpectError([] { ValidateAlias("-prod"); }, ErrorCode::kInvalidArgument, "not a valid alias");
+  ExpectError([] { ValidateModelName(".."); }, ErrorCode::kInvalidArgument,
+              "not a valid model name");
+  ExpectError([] { ParseModelRef("-recs@prod"); }, ErrorCode::kInvalidArgument,
+              "not a model reference");
+  ValidateModelName("recs-2.v1_x");
+  ValidateAlias("prod-1");
+}
+
 TEST(ArtifactStoreTest, WriterPidAndDigestChecks) {
   EXPECT_EQ(ArtifactStore::WriterPid("incoming-123-abcd.mqm"), 123);
   EXPECT_EQ(ArtifactStore::WriterPid("incoming-123-abcd.mqm.tmp.123.0"), 123);
   EXPECT_EQ(ArtifactStore::WriterPid("other"), 0);
+  // Catalog snapshots: the pid after ".incoming-"; none in the old random-only names.
+  EXPECT_EQ(ArtifactStore::WriterPid(".incoming-4321-0123456789abcdef-0.mqds"), 4321);
+  EXPECT_EQ(ArtifactStore::WriterPid(".incoming-0123456789abcdef-0.mqds"), 0);
+  EXPECT_EQ(ArtifactStore::WriterPid(".incoming-1234567890123456-0.mqds"), 0);  // 16 digits
+  EXPECT_EQ(ArtifactStore::WriterPid(".incoming-0123456789abcdef-0.mqds.tmp.55.1"), 55);
+  EXPECT_EQ(ArtifactStore::WriterPid("ml.json.tmp.99.3"), 99);
+  EXPECT_TRUE(ArtifactStore::IsTemporaryName(".incoming-1-2-3.mqtab"));
+  EXPECT_FALSE(ArtifactStore::IsTemporaryName("ml.json"));
   EXPECT_TRUE(ArtifactStore::IsDigest(std::string(64, 'a')));
   EXPECT_FALSE(ArtifactStore::IsDigest(std::string(64, 'A')));
   ArtifactStore s("/nonexistent", Env::Default());

@@ -38,6 +38,17 @@ inline void WriteText(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+// Writes `text` to `path` with write(2); returns 0, or -errno when creating or writing failed
+// (e.g. -ENOSPC on a full disk).
+inline int WriteTextChecked(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return -errno;
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int err = n < 0 ? -errno : 0;
+  ::close(fd);
+  return err;
+}
+
 // Runs `marquee --home HOME ARGS` through the shell; captures stdout and stderr.
 inline CliResult RunCli(const std::string& args, const std::string& home) {
   TempDir tmp;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -82,6 +83,85 @@ TEST(SqliteStore, GarbageFileIsCorruption) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
   }
+}
+
+// Issue #12: a home whose artifacts outlive its registry (registry.db missing, empty, or without
+// a schema) is damaged, not new: opening is refused as corruption and writes nothing.
+TEST(SqliteStore, LostRegistryIsRefusedWhenArtifactsExist) {
+  testing::TempDir dir;
+  const std::string home = dir.file("home");
+  const std::string db = home + "/registry.db";
+  Env* env = Env::Default();
+  env->CreateDirs(home + "/artifacts");
+  env->WriteFileAtomic(home + "/artifacts/" + Digest(7) + ".mqm", "model bytes");
+  auto expect_refused = [&](const std::string& state) {
+    try {
+      OpenMetadataStore(home, env);
+      ADD_FAILURE() << "expected a refusal (" << state << ")";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+      const std::string m = e.what();
+      EXPECT_NE(m.find("is " + state), std::string::npos) << m;
+      EXPECT_NE(m.find("holds 1 model artifact(s)"), std::string::npos) << m;
+      EXPECT_NE(m.find("nothing was changed"), std::string::npos) << m;
+    }
+  };
+  expect_refused("missing");
+  EXPECT_FALSE(env->FileExists(db));  // not created
+  env->WriteFileAtomic(db, "");
+  expect_refused("an empty file");
+  EXPECT_EQ(env->FileSize(db), 0u);
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    sqlite3_exec(raw, "CREATE TABLE t (a); DROP TABLE t;", nullptr, nullptr, nullptr);
+    sqlite3_close(raw);
+  }
+  ASSERT_GT(env->FileSize(db), 0u);
+  expect_refused("without a schema");
+  // Through MARQUEE_REGISTRY_URL too: the home's artifacts still say a registry existed.
+  setenv("MARQUEE_REGISTRY_URL", ("sqlite:" + dir.file("elsewhere.db")).c_str(), 1);
+  try {
+    OpenMetadataStore(home, env);
+    ADD_FAILURE() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+  }
+  unsetenv("MARQUEE_REGISTRY_URL");
+  // A home without artifacts is new: the registry is created.
+  auto fresh = OpenMetadataStore(dir.file("new-home"), env);
+  EXPECT_EQ(fresh->SchemaVersion(), kRegistrySchemaVersion);
+  // And a registry that exists opens with artifacts beside it.
+  std::filesystem::remove(db);
+  std::filesystem::rename(home + "/artifacts", dir.file("saved-artifacts"));
+  OpenMetadataStore(home, env);
+  std::filesystem::rename(dir.file("saved-artifacts"), home + "/artifacts");
+  EXPECT_EQ(OpenMetadataStore(home, env)->SchemaVersion(), kRegistrySchemaVersion);
+}
+
+// Issue #12: opening a current registry and reading it writes nothing (so it works on a full
+// disk), and closing leaves the -wal and -shm files for the next reader to map.
+TEST(SqliteStore, OpeningAndReadingACurrentRegistryWritesNothing) {
+  testing::TempDir dir;
+  const std::string db = dir.file("registry.db");
+  {
+    auto s = OpenSqliteStore(db);
+    s->CreateRun(NewRun("m"));
+  }
+  EXPECT_TRUE(std::filesystem::exists(db + "-shm"));
+  EXPECT_TRUE(std::filesystem::exists(db + "-wal"));
+  EXPECT_EQ(std::filesystem::file_size(db + "-wal"), 0u);  // checkpointed and truncated
+  const std::string before = Env::Default()->ReadFile(db);
+  const auto mtime = std::filesystem::last_write_time(db);
+  {
+    auto s = OpenSqliteStore(db);
+    RunQuery q;
+    EXPECT_EQ(s->ListRuns(q).size(), 1u);
+    EXPECT_TRUE(s->ListModels().empty());
+  }
+  EXPECT_EQ(Env::Default()->ReadFile(db), before);
+  EXPECT_EQ(std::filesystem::last_write_time(db), mtime);
+  EXPECT_EQ(std::filesystem::file_size(db + "-wal"), 0u);
 }
 
 TEST(SqliteStore, RunLifecycleMetricsAndPaging) {

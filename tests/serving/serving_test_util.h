@@ -160,9 +160,9 @@ inline int64_t RegisterModel(const std::string& home, const std::string& model,
   Context ctx;
   rec->Fit(x, ctx);
   TrainingHistory t{users, x};
+  Registry reg(home);  // first: a home with artifacts but no registry is refused as damaged
   std::string digest;
   SaveModelBundle(*rec, items, {{"test", true}}, home, Env::Default(), &digest, &t);
-  Registry reg(home);
   NewVersion nv;
   nv.model_name = model;
   nv.artifact = digest;

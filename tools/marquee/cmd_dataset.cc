@@ -284,7 +284,9 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
   imp->add_flag("--skip-bad-lines", f->skip_bad_lines,
                 "Count and skip malformed lines instead of stopping at the first");
   imp->add_flag("--json", f->json, "Print the result as one JSON object");
-  imp->callback([f, &g] {
+  imp->callback([f, imp, &g] {
+    // A --name given explicitly is checked as given: '' must not fall back to the file's stem.
+    if (imp->count("--name") > 0) ValidateCatalogName(f->name, "dataset");
     if (f->header && f->no_header) {
       Fail(ErrorCode::kInvalidArgument, "--header and --no-header are mutually exclusive");
     }

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "common/text.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -15,6 +16,10 @@ namespace marquee::cli {
 namespace {
 
 std::string ShortId(const std::string& digest) { return digest.substr(0, 12); }
+
+// Text from the registry (names, descriptions, tags, notes, paths, logs) made safe to print:
+// control characters and invalid UTF-8 become visible escapes (common/text.h).
+std::string E(std::string_view text) { return EscapeForTerminal(text); }
 
 std::string Duration(const RunRecord& r) {
   if (r.ended_at == 0 || r.started_at == 0) return "-";
@@ -91,7 +96,7 @@ nlohmann::json MoveToJson(const AliasMove& m) {
 std::string MetricSummary(const RunRecord& r, size_t n) {
   std::string s;
   for (size_t i = 0; i < r.metrics.size() && i < n; ++i) {
-    s += fmt::format("{}{} {:.4f}", i ? ", " : "", r.metrics[i].first, r.metrics[i].second);
+    s += fmt::format("{}{} {:.4f}", i ? ", " : "", E(r.metrics[i].first), r.metrics[i].second);
   }
   return s;
 }
@@ -103,7 +108,7 @@ std::string MetricSummary(const VersionRecord& v, size_t n) {
     if (i == n) break;
     auto m = v.metric(k.get<std::string>());
     if (!m) continue;
-    s += fmt::format("{}{} {:.4f}", i++ ? ", " : "", k.get<std::string>(), *m);
+    s += fmt::format("{}{} {:.4f}", i++ ? ", " : "", E(k.get<std::string>()), *m);
   }
   return s;
 }
@@ -117,8 +122,8 @@ std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
 std::string DiffCell(const nlohmann::json& v) {
   if (v.is_null()) return "-";
   if (v.is_number_float()) return fmt::format("{:.6g}", v.get<double>());
-  if (v.is_string()) return v.get<std::string>();
-  return v.dump();
+  if (v.is_string()) return E(v.get<std::string>());
+  return E(v.dump());
 }
 
 // A run id, or a model reference whose version's run is meant.
@@ -179,9 +184,9 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
               "FAMILY", "DATASET", "STARTED (UTC)", "TIME", "METRICS");
   for (const auto& r : runs) {
     std::printf("%6lld  %-20s %4s  %-11s %-10s %-12s %-19s %7s  %s\n", static_cast<long long>(r.id),
-                r.model_name.c_str(), r.version > 0 ? std::to_string(r.version).c_str() : "-",
-                std::string(RunStatusName(r.status)).c_str(), r.family.c_str(),
-                r.dataset_id.empty() ? "-" : ShortId(r.dataset_id).c_str(),
+                E(r.model_name).c_str(), r.version > 0 ? std::to_string(r.version).c_str() : "-",
+                std::string(RunStatusName(r.status)).c_str(), E(r.family).c_str(),
+                r.dataset_id.empty() ? "-" : E(ShortId(r.dataset_id)).c_str(),
                 FormatUnixTime(r.started_at).c_str(), Duration(r).c_str(),
                 MetricSummary(r, 2).c_str());
   }
@@ -200,33 +205,37 @@ void RunsShow(const std::string& id_text, bool json, const GlobalOptions& g) {
   }
   std::printf("Run %lld  %s\n", static_cast<long long>(r.id),
               std::string(RunStatusName(r.status)).c_str());
-  std::printf(
-      "  model       %s%s\n", r.model_name.c_str(),
-      r.version > 0 ? fmt::format(" (registered as {}/{})", r.model_name, r.version).c_str() : "");
-  std::printf("  family      %s\n  params      %s\n", r.family.c_str(), r.params.dump().c_str());
+  std::printf("  model       %s%s\n", E(r.model_name).c_str(),
+              r.version > 0
+                  ? fmt::format(" (registered as {}/{})", E(r.model_name), r.version).c_str()
+                  : "");
+  std::printf("  family      %s\n  params      %s\n", E(r.family).c_str(),
+              E(r.params.dump()).c_str());
   std::printf("  dataset     %s\n  protocol    %s (%s)\n",
-              r.dataset_id.empty() ? "-" : r.dataset_id.c_str(),
-              r.protocol.empty() ? "-" : r.protocol.c_str(),
-              r.protocol_key.empty() ? "-" : ShortId(r.protocol_key).c_str());
+              r.dataset_id.empty() ? "-" : E(r.dataset_id).c_str(),
+              r.protocol.empty() ? "-" : E(r.protocol).c_str(),
+              r.protocol_key.empty() ? "-" : E(ShortId(r.protocol_key)).c_str());
   if (r.config_given.contains("file")) {
-    std::printf("  config      %s", r.config_given["file"].get<std::string>().c_str());
+    const auto& file = r.config_given["file"];
+    std::printf("  config      %s",
+                E(file.is_string() ? file.get<std::string>() : file.dump()).c_str());
     for (const auto& o : r.config_given.value("overrides", nlohmann::json::array())) {
-      std::printf(" --set %s", o.get<std::string>().c_str());
+      std::printf(" --set %s", E(o.is_string() ? o.get<std::string>() : o.dump()).c_str());
     }
     std::printf("\n");
   }
   std::printf("  started     %s UTC on %s (pid %lld), %s\n", FormatUnixTime(r.started_at).c_str(),
-              r.host.c_str(), static_cast<long long>(r.pid), r.code_version.c_str());
+              E(r.host).c_str(), static_cast<long long>(r.pid), E(r.code_version).c_str());
   std::printf("  ended       %s (%s)\n", FormatUnixTime(r.ended_at).c_str(), Duration(r).c_str());
-  if (!r.artifact.empty()) std::printf("  artifact    %s\n", r.artifact.c_str());
+  if (!r.artifact.empty()) std::printf("  artifact    %s\n", E(r.artifact).c_str());
   if (!r.metrics.empty()) {
     std::printf("  metrics\n");
-    for (const auto& [k, v] : r.metrics) std::printf("    %-16s %.4f\n", k.c_str(), v);
+    for (const auto& [k, v] : r.metrics) std::printf("    %-16s %.4f\n", E(k).c_str(), v);
   }
   if (!r.timings.empty()) {
     std::printf("  timings    ");
     for (const auto& [k, v] : r.timings.items())
-      std::printf(" %s %.2fs", k.c_str(), v.get<double>());
+      std::printf(" %s %.2fs", E(k).c_str(), v.is_number() ? v.get<double>() : 0.0);
     std::printf("\n");
   }
   if (!r.log.empty()) {
@@ -235,7 +244,7 @@ void RunsShow(const std::string& id_text, bool json, const GlobalOptions& g) {
     while (start < r.log.size()) {
       size_t end = r.log.find('\n', start);
       if (end == std::string::npos) end = r.log.size();
-      std::printf("    %s\n", r.log.substr(start, end - start).c_str());
+      std::printf("    %s\n", E(r.log.substr(start, end - start)).c_str());
       start = end + 1;
     }
   }
@@ -268,11 +277,11 @@ void RunsCompare(const std::vector<std::string>& ids_text, bool json, const Glob
     for (const auto& r : runs) {
       std::string m = r["model"].get<std::string>();
       if (!r["version"].is_null()) m += "/" + std::to_string(r["version"].get<int64_t>());
-      std::printf(" %12s", m.substr(0, 12).c_str());
+      std::printf(" %12s", E(m).substr(0, 12).c_str());
     }
     std::printf("\n");
     for (const auto& k : differing) {
-      std::printf("%-18s", k.get<std::string>().substr(0, 18).c_str());
+      std::printf("%-18s", E(k.get<std::string>()).substr(0, 18).c_str());
       for (const auto& r : runs) {
         std::printf(" %12s", DiffCell(r["params"][k.get<std::string>()]).substr(0, 12).c_str());
       }
@@ -280,7 +289,7 @@ void RunsCompare(const std::vector<std::string>& ids_text, bool json, const Glob
     }
     for (const auto& m : metrics) {
       const std::string name = m.get<std::string>();
-      std::printf("%-18s", name.c_str());
+      std::printf("%-18s", E(name).c_str());
       for (const auto& r : runs) {
         std::string v = r["metrics"].contains(name) ? cell(r["metrics"][name]) : "-";
         if (c["best"].value(name, int64_t{0}) == r["id"].get<int64_t>() && runs.size() > 1)
@@ -292,13 +301,14 @@ void RunsCompare(const std::vector<std::string>& ids_text, bool json, const Glob
   } else {
     // Runs down, metrics across.
     std::printf("%6s  %-16s", "RUN", "MODEL");
-    for (const auto& m : metrics) std::printf(" %11s", m.get<std::string>().substr(0, 11).c_str());
+    for (const auto& m : metrics)
+      std::printf(" %11s", E(m.get<std::string>()).substr(0, 11).c_str());
     std::printf("\n");
     for (const auto& r : runs) {
       std::string mv = r["model"].get<std::string>();
       if (!r["version"].is_null()) mv += "/" + std::to_string(r["version"].get<int64_t>());
       std::printf("%6lld  %-16s", static_cast<long long>(r["id"].get<int64_t>()),
-                  mv.substr(0, 16).c_str());
+                  E(mv).substr(0, 16).c_str());
       for (const auto& m : metrics) {
         const std::string name = m.get<std::string>();
         std::string v = r["metrics"].contains(name) ? cell(r["metrics"][name]) : "-";
@@ -346,9 +356,9 @@ void ModelsList(bool json, const GlobalOptions& g) {
   for (const auto& m : models) {
     std::string aliases;
     for (const auto& [a, v] : reg.store().ListAliases(m.name)) {
-      aliases += fmt::format("{}{}=v{}", aliases.empty() ? "" : ", ", a, v);
+      aliases += fmt::format("{}{}=v{}", aliases.empty() ? "" : ", ", E(a), v);
     }
-    std::printf("%-24s %8lld %7s  %-19s  %s\n", m.name.c_str(),
+    std::printf("%-24s %8lld %7s  %-19s  %s\n", E(m.name).c_str(),
                 static_cast<long long>(m.num_versions),
                 m.latest_version ? fmt::format("v{}", m.latest_version).c_str() : "-",
                 FormatUnixTime(m.updated_at).c_str(), aliases.empty() ? "-" : aliases.c_str());
@@ -357,23 +367,28 @@ void ModelsList(bool json, const GlobalOptions& g) {
 
 void PrintVersion(Registry& reg, const VersionRecord& v) {
   auto aliases = reg.AliasesOf(v);
-  std::printf("%s/%lld%s\n", v.model_name.c_str(), static_cast<long long>(v.version),
-              aliases.empty() ? "" : (" (" + Join(aliases) + ")").c_str());
-  std::printf("  family      %s\n  params      %s\n", v.family.c_str(), v.params.dump().c_str());
+  std::printf("%s/%lld%s\n", E(v.model_name).c_str(), static_cast<long long>(v.version),
+              aliases.empty() ? "" : (" (" + E(Join(aliases)) + ")").c_str());
+  std::printf("  family      %s\n  params      %s\n", E(v.family).c_str(),
+              E(v.params.dump()).c_str());
   std::optional<DatasetRecord> d =
       v.dataset_id.empty() ? std::nullopt : reg.store().GetDataset(v.dataset_id);
-  std::printf("  dataset     %s%s\n", v.dataset_id.empty() ? "-" : v.dataset_id.c_str(),
-              d && !d->name.empty() ? (" (" + d->name + ")").c_str() : "");
-  std::printf("  protocol    %s (%s)\n", v.protocol.c_str(), ShortId(v.protocol_key).c_str());
+  std::printf("  dataset     %s%s\n", v.dataset_id.empty() ? "-" : E(v.dataset_id).c_str(),
+              d && !d->name.empty() ? (" (" + E(d->name) + ")").c_str() : "");
+  std::printf("  protocol    %s (%s)\n", E(v.protocol).c_str(), E(ShortId(v.protocol_key)).c_str());
   std::printf("  run         %s\n", v.run_id ? std::to_string(v.run_id).c_str() : "-");
-  std::printf("  artifact    %s\n", reg.artifacts().PathFor(v.artifact).c_str());
+  std::printf("  artifact    %s\n", ArtifactStore::IsDigest(v.artifact)
+                                        ? E(reg.artifacts().PathFor(v.artifact)).c_str()
+                                        : ("(not a digest: " + E(v.artifact) + ")").c_str());
   std::printf("  created     %s UTC\n", FormatUnixTime(v.created_at).c_str());
   auto tags = reg.store().GetTags(v.model_name, v.version);
-  for (const auto& [k, val] : tags) std::printf("  tag         %s=%s\n", k.c_str(), val.c_str());
+  for (const auto& [k, val] : tags) {
+    std::printf("  tag         %s=%s\n", E(k).c_str(), E(val).c_str());
+  }
   std::printf("  metrics\n");
   for (const auto& k : v.metric_order) {
     if (auto m = v.metric(k.get<std::string>())) {
-      std::printf("    %-16s %.4f\n", k.get<std::string>().c_str(), *m);
+      std::printf("    %-16s %.4f\n", E(k.get<std::string>()).c_str(), *m);
     }
   }
 }
@@ -419,28 +434,28 @@ void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) 
          tags}}.dump());
     return;
   }
-  std::printf("Model '%s'%s\n", m->name.c_str(),
-              m->description.empty() ? "" : (": " + m->description).c_str());
+  std::printf("Model '%s'%s\n", E(m->name).c_str(),
+              m->description.empty() ? "" : (": " + E(m->description)).c_str());
   std::printf("  versions    %lld (latest v%lld), created %s UTC\n",
               static_cast<long long>(m->num_versions), static_cast<long long>(m->latest_version),
               FormatUnixTime(m->created_at).c_str());
-  for (const auto& [k, v] : tags) std::printf("  tag         %s=%s\n", k.c_str(), v.c_str());
+  for (const auto& [k, v] : tags) std::printf("  tag         %s=%s\n", E(k).c_str(), E(v).c_str());
   if (aliases.empty()) {
     std::printf("  aliases     none (marquee models promote %s VERSION --alias production)\n",
-                m->name.c_str());
+                E(m->name).c_str());
   }
   for (const auto& [a, v] : aliases) {
-    std::printf("  @%-10s v%lld\n", a.c_str(), static_cast<long long>(v));
+    std::printf("  @%-10s v%lld\n", E(a).c_str(), static_cast<long long>(v));
   }
   if (!history.empty()) {
     std::printf("  alias history (newest first)\n");
     size_t shown = 0;
     for (auto it = history.rbegin(); it != history.rend() && shown < 10; ++it, ++shown) {
       std::printf("    %s  %-8s %-10s %s -> v%lld%s\n", FormatUnixTime(it->at).c_str(),
-                  it->action.c_str(), it->alias.c_str(),
+                  E(it->action).c_str(), E(it->alias).c_str(),
                   it->from_version ? fmt::format("v{}", it->from_version).c_str() : "(unset)",
                   static_cast<long long>(it->to_version),
-                  it->note.empty() ? "" : ("  " + it->note).c_str());
+                  it->note.empty() ? "" : ("  " + E(it->note)).c_str());
     }
   }
   if (!versions.empty()) {
@@ -477,9 +492,9 @@ void ModelsVersions(const std::string& ref_text, bool json, const GlobalOptions&
   for (const auto& v : versions) {
     std::string a = Join(aliases_of(v.version));
     std::printf("%5lld  %6s  %-10s %-12s %-19s %-18s %s\n", static_cast<long long>(v.version),
-                v.run_id ? std::to_string(v.run_id).c_str() : "-", v.family.c_str(),
-                v.dataset_id.empty() ? "-" : ShortId(v.dataset_id).c_str(),
-                FormatUnixTime(v.created_at).c_str(), a.empty() ? "-" : a.c_str(),
+                v.run_id ? std::to_string(v.run_id).c_str() : "-", E(v.family).c_str(),
+                v.dataset_id.empty() ? "-" : E(ShortId(v.dataset_id)).c_str(),
+                FormatUnixTime(v.created_at).c_str(), a.empty() ? "-" : E(a).c_str(),
                 MetricSummary(v, 3).c_str());
   }
 }
@@ -489,9 +504,9 @@ void PrintMove(const PromoteResult& r, bool json) {
     PrintJson(r.ToJson().dump());
     return;
   }
-  for (const auto& c : r.checks) std::printf("  ok  %s\n", c.c_str());
+  for (const auto& c : r.checks) std::printf("  ok  %s\n", E(c).c_str());
   if (r.action == "none") return;
-  std::printf("%s@%s: %s -> v%lld (%s)\n", r.model.c_str(), r.alias.c_str(),
+  std::printf("%s@%s: %s -> v%lld (%s)\n", E(r.model).c_str(), E(r.alias).c_str(),
               r.from_version ? fmt::format("v{}", r.from_version).c_str() : "(unset)",
               static_cast<long long>(r.to_version), r.action.c_str());
 }
@@ -508,19 +523,19 @@ void ModelsDiff(const std::string& model_text, const std::string& a_text, const 
     return;
   }
   const std::string an = fmt::format("v{}", a.version), bn = fmt::format("v{}", b.version);
-  std::printf("%s: %s (run %s) vs %s (run %s)\n", model.c_str(), an.c_str(),
+  std::printf("%s: %s (run %s) vs %s (run %s)\n", E(model).c_str(), an.c_str(),
               a.run_id ? std::to_string(a.run_id).c_str() : "-", bn.c_str(),
               b.run_id ? std::to_string(b.run_id).c_str() : "-");
   std::printf("\nparams%s\n", d["params"].empty() ? ": identical" : "");
   for (const auto& p : d["params"]) {
-    std::printf("  %-20s %14s -> %s\n", p["name"].get<std::string>().c_str(),
+    std::printf("  %-20s %14s -> %s\n", E(p["name"].get<std::string>()).c_str(),
                 DiffCell(p["a"]).c_str(), DiffCell(p["b"]).c_str());
   }
   std::printf("\nmetrics %21s %14s %10s\n", an.c_str(), bn.c_str(), "delta");
   for (const auto& m : d["metrics"]) {
     std::string delta =
         m["delta"].is_null() ? "-" : fmt::format("{:+.4f}", m["delta"].get<double>());
-    std::printf("  %-20s %14s %14s %10s\n", m["name"].get<std::string>().c_str(),
+    std::printf("  %-20s %14s %14s %10s\n", E(m["name"].get<std::string>()).c_str(),
                 m["a"].is_null() ? "-" : fmt::format("{:.4f}", m["a"].get<double>()).c_str(),
                 m["b"].is_null() ? "-" : fmt::format("{:.4f}", m["b"].get<double>()).c_str(),
                 delta.c_str());
@@ -529,7 +544,7 @@ void ModelsDiff(const std::string& model_text, const std::string& a_text, const 
   auto dname = [](const nlohmann::json& x) {
     std::string s = ShortId(x.value("id", ""));
     if (!x.value("name", "").empty()) s += " (" + x["name"].get<std::string>() + ")";
-    return s.empty() ? std::string("-") : s;
+    return s.empty() ? std::string("-") : E(s);
   };
   if (ds["same"].get<bool>()) {
     std::printf("\ndataset: same, %s\n", dname(ds["a"]).c_str());
@@ -538,12 +553,12 @@ void ModelsDiff(const std::string& model_text, const std::string& a_text, const 
   }
   const auto& pr = d["protocol"];
   if (pr["same"].get<bool>()) {
-    std::printf("protocol: same, %s\n", pr["a"].get<std::string>().c_str());
+    std::printf("protocol: same, %s\n", E(pr["a"].get<std::string>()).c_str());
   } else {
-    std::printf("protocol: DIFFERENT, %s -> %s\n", pr["a"].get<std::string>().c_str(),
-                pr["b"].get<std::string>().c_str());
+    std::printf("protocol: DIFFERENT, %s -> %s\n", E(pr["a"].get<std::string>()).c_str(),
+                E(pr["b"].get<std::string>()).c_str());
     for (const auto& s : pr["split_differences"]) {
-      std::printf("  %-20s %14s -> %s\n", s["name"].get<std::string>().c_str(),
+      std::printf("  %-20s %14s -> %s\n", E(s["name"].get<std::string>()).c_str(),
                   DiffCell(s["a"]).c_str(), DiffCell(s["b"]).c_str());
     }
   }
@@ -563,16 +578,22 @@ void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets
   } else if (!reg.store().GetModel(ref.model)) {
     Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", ref.model);
   }
+  // Every tag is checked before any is written: one bad tag sets none.
+  std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& kv : sets) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
-      Fail(ErrorCode::kInvalidArgument, "tag '{}': expected KEY=VALUE", kv);
+      Fail(ErrorCode::kInvalidArgument, "tag '{}': expected KEY=VALUE", QuoteForMessage(kv));
     }
-    reg.store().SetTag(ref.model, version, kv.substr(0, eq), kv.substr(eq + 1));
+    pairs.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    ValidateTag(pairs.back().first, pairs.back().second);
   }
+  reg.store().Atomically([&] {
+    for (const auto& [k, v] : pairs) reg.store().SetTag(ref.model, version, k, v);
+  });
   for (const auto& k : removes) {
     if (!reg.store().RemoveTag(ref.model, version, k)) {
-      Fail(ErrorCode::kNotFound, "{} has no tag '{}'", ref.ToString(), k);
+      Fail(ErrorCode::kNotFound, "{} has no tag '{}'", ref.ToString(), QuoteForMessage(k));
     }
   }
   auto tags = reg.store().GetTags(ref.model, version);
@@ -582,9 +603,9 @@ void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets
     return;
   }
   std::printf("%s tags:",
-              version ? fmt::format("{}/{}", ref.model, version).c_str() : ref.model.c_str());
+              E(version ? fmt::format("{}/{}", ref.model, version) : ref.model).c_str());
   if (tags.empty()) std::printf(" none");
-  for (const auto& [k, v] : tags) std::printf(" %s=%s", k.c_str(), v.c_str());
+  for (const auto& [k, v] : tags) std::printf(" %s=%s", E(k).c_str(), E(v).c_str());
   std::printf("\n");
 }
 
@@ -757,17 +778,21 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
 
   // ---- gc
   struct GcFlags {
-    bool dry_run = false, check = false, json = false;
+    bool dry_run = false, check = false, json = false, force = false;
   };
   auto gf = std::make_shared<GcFlags>();
   auto* gc = app.add_subcommand(
       "gc",
-      "Remove model artifacts no version or run refers to (and leftovers of interrupted\n"
-      "writes). Runs whose process died are marked interrupted. --check verifies the registry\n"
-      "instead (every version's artifact present and intact, no dangling alias).");
+      "Remove model artifacts no version or run refers to, and leftovers of interrupted\n"
+      "writes (artifacts, dataset, tabular and bandit snapshots) whose writer is gone. Runs\n"
+      "whose process died are marked interrupted. Refuses when the registry refers to none of\n"
+      "the artifacts present (an empty or foreign registry) unless --force. --check verifies\n"
+      "the registry instead (every version's artifact present and intact, no dangling alias).");
   gc->add_flag("--dry-run", gf->dry_run, "Say what would be removed; remove nothing");
   gc->add_flag("--check", gf->check, "Check consistency only (exit 6 if a problem is found)");
   gc->add_flag("--json", gf->json, "Print as JSON");
+  gc->add_flag("--force", gf->force,
+               "Remove unreferenced artifacts even when the registry refers to none of them");
   gc->callback([gf, &g] {
     Registry reg(ResolveHome(g.home));
     if (gf->check) {
@@ -775,16 +800,19 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
       if (gf->json) {
         PrintJson(nlohmann::json{{"ok", problems.empty()}, {"problems", problems}}.dump());
       } else if (problems.empty()) {
-        std::printf("Registry %s is consistent.\n", reg.store().Describe().c_str());
+        std::printf("Registry %s is consistent.\n", E(reg.store().Describe()).c_str());
       } else {
-        for (const auto& p : problems) std::printf("problem: %s\n", p.c_str());
+        for (const auto& p : problems) std::printf("problem: %s\n", E(p).c_str());
       }
       if (!problems.empty()) {
         Fail(ErrorCode::kCorruption, "the registry has {} problem(s)", problems.size());
       }
       return;
     }
-    GcReport r = reg.Gc(gf->dry_run);
+    GcOptions o;
+    o.dry_run = gf->dry_run;
+    o.force = gf->force;
+    GcReport r = reg.Gc(o);
     if (gf->json) {
       PrintJson(r.ToJson().dump());
       return;
@@ -794,7 +822,9 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
                 verb, r.removed.size(), r.temporaries.size(),
                 static_cast<double>(r.bytes) / (1 << 20), r.kept);
     for (const auto& d : r.removed) std::printf("  %s\n", d.c_str());
-    for (const auto& s : r.skipped) std::printf("  kept %s\n", s.c_str());
+    for (const auto& t : r.temporaries) std::printf("  %s\n", E(t).c_str());
+    for (const auto& s : r.skipped) std::printf("  kept %s\n", E(s).c_str());
+    for (const auto& w : r.warnings) std::printf("warning: %s\n", E(w).c_str());
     if (!r.interrupted_runs.empty()) {
       std::printf("%s %zu run(s) whose process is gone as interrupted.\n",
                   gf->dry_run ? "Would mark" : "Marked", r.interrupted_runs.size());

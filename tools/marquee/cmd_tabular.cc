@@ -218,9 +218,9 @@ void AddModelsImportCommand(CLI::App& models, GlobalOptions& g) {
                              {"rounds", model.BoostedRounds()},
                              {"features", info.feature_names.size()},
                              {"imported_from", source}};
+    Registry registry(home);  // before the artifact: a home with one but no registry is damaged
     std::string digest;
     SaveTabularModel(bytes, info, params, home, env, &digest);
-    Registry registry(home);
     NewVersion nv;
     nv.model_name = f->name;
     nv.description = f->description;
