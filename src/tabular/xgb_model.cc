@@ -286,9 +286,16 @@ class ModelChecker {
     const nlohmann::json& lmp = At(learner, "learner_model_param", "learner");
     num_feature_ = IntString(At(lmp, "num_feature", "learner_model_param"),
                              "learner_model_param.num_feature", 0, int64_t{1} << 31);
-    const int64_t num_class = IntString(At(lmp, "num_class", "learner_model_param"),
-                                        "learner_model_param.num_class", 0, int64_t{1} << 20);
-    groups_ = std::max<int64_t>(1, num_class);
+    const int64_t num_class =
+        lmp.contains("num_class")
+            ? IntString(lmp["num_class"], "learner_model_param.num_class", 0, int64_t{1} << 20)
+            : 0;
+    // Output groups: classes, or targets of a multi-output regression (XGBoost takes the larger).
+    const int64_t num_target =
+        lmp.contains("num_target")
+            ? IntString(lmp["num_target"], "learner_model_param.num_target", 0, int64_t{1} << 20)
+            : 1;
+    groups_ = std::max<int64_t>({1, num_class, num_target});
     const nlohmann::json& gb = At(learner, "gradient_booster", "learner");
     const nlohmann::json& name = At(gb, "name", "gradient_booster");
     if (!name.is_string()) Bad("gradient_booster.name", "expected a string");
@@ -302,7 +309,9 @@ class ModelChecker {
       const nlohmann::json& w = At(At(gb, "model", "gradient_booster"), "weights", "model");
       const uint64_t need =
           static_cast<uint64_t>(num_feature_ + 1) * static_cast<uint64_t>(groups_);
-      if (!w.is_array() || w.size() < need) {
+      // UBJSON: a typed float32 array; JSON: a plain array.
+      const uint64_t have = w.is_binary() ? w.get_binary().size() / 4 : w.is_array() ? w.size() : 0;
+      if (have < need) {
         Bad("gradient_booster.model.weights", fmt::format("expected {} numbers", need));
       }
       return;
@@ -352,8 +361,10 @@ class ModelChecker {
     const nlohmann::json& param = At(model, "gbtree_model_param", "model");
     const int64_t num_trees = IntString(At(param, "num_trees", "gbtree_model_param"),
                                         "gbtree_model_param.num_trees", 0, int64_t{1} << 24);
-    IntString(At(param, "num_parallel_tree", "gbtree_model_param"),
-              "gbtree_model_param.num_parallel_tree", 1, int64_t{1} << 16);
+    if (param.contains("num_parallel_tree")) {  // absent in models older than 1.6
+      IntString(param["num_parallel_tree"], "gbtree_model_param.num_parallel_tree", 1,
+                int64_t{1} << 16);
+    }
     const nlohmann::json& trees = Array(model, "trees", "model", num_trees);
     const nlohmann::json& info = Array(model, "tree_info", "model", num_trees);
     if (weight_drop != nullptr &&

@@ -118,6 +118,38 @@ TEST(XgbImport, ThreeHundredMutatedJsonModelsLoadOrFailCleanly) {
   ExpectLoadsOrRefuses("json", 20261206);
 }
 
+// The checks must not refuse real models of other shapes: multi-class, dart, gblinear, deeper
+// trees without categories, in both formats.
+TEST(XgbImport, RealModelsOfOtherShapesStillLoad) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(0, 1);
+  const uint64_t rows = 300;
+  std::vector<float> x, y;
+  for (uint64_t i = 0; i < rows; ++i) {
+    const float a = u(rng), b = u(rng);
+    x.insert(x.end(), {a, b});
+    y.push_back(a < 0.3f ? 0.0f : b < 0.5f ? 1.0f : 2.0f);
+  }
+  XgbDMatrix m(x, rows, 2);
+  m.SetLabels(y);
+  m.SetFeatureNames({"a", "b"});
+  const std::vector<std::vector<std::pair<std::string, std::string>>> configs = {
+      {{"objective", "multi:softprob"}, {"num_class", "3"}, {"max_depth", "6"}},
+      {{"objective", "reg:squarederror"}, {"booster", "dart"}, {"rate_drop", "0.3"}},
+      {{"objective", "reg:squarederror"}, {"booster", "gblinear"}},
+  };
+  for (auto params : configs) {
+    params.push_back({"nthread", "1"});
+    params.push_back({"verbosity", "0"});
+    XgbModel model = XgbModel::Train(params, m, nullptr, 6, 0, nullptr);
+    const std::string want = model.Save("json");  // (gblinear has no in-place predict)
+    for (const char* format : {"ubj", "json"}) {
+      XgbModel back = XgbModel::FromBuffer(Bytes(model.Save(format)));
+      EXPECT_EQ(back.Save("json"), want) << params[1].second << " " << format;
+    }
+  }
+}
+
 void ExpectRefused(const std::string& bytes, const std::string& needle) {
   try {
     XgbModel::FromBuffer(Bytes(bytes));
