@@ -225,10 +225,9 @@ struct JsonSyntaxCheck : nlohmann::json_sax<nlohmann::json> {
   bool end_object() override { return Leave(); }
   bool start_array(std::size_t) override { return Enter(); }
   bool end_array() override { return Leave(); }
-  bool parse_error(std::size_t position, const std::string&,
+  bool parse_error(std::size_t /*position*/, const std::string&,
                    const nlohmann::detail::exception& e) override {
     error = e.what();
-    error_at = position;
     return false;
   }
   bool Enter() {
@@ -244,7 +243,6 @@ struct JsonSyntaxCheck : nlohmann::json_sax<nlohmann::json> {
   }
   int depth = 0;
   std::string error;
-  size_t error_at = 0;
 };
 
 // XGBoost writes non-finite floats as the bare words NaN, Infinity and -Infinity, which are not

@@ -117,8 +117,13 @@ class XgbModel {
 //     arrays plain, '#L'-counted or '$'-typed with d/U/l/L elements; Z T F i U I l L d C S
 //     values), nested at most kMaxModelDepth deep, every length and count inside the bytes
 //     left, one object and no trailing bytes.
-// The legacy binary format is refused (its reader is not checked either). Throws
-// kInvalidArgument naming the problem and its byte offset. Pure; thread-safe.
+// Then, on the parsed document, everything libxgboost indexes without a bounds check or throws
+// inside an OpenMP region (which aborts the process): booster parameters, tree count, groups and
+// ids, and per tree the node arrays (count and typed/plain kind), parents, deleted-node count,
+// categorical segments, and from the root two in-range children per split reached once and
+// split features below num_feature (docs/formats/tabular.md). The legacy binary format is
+// refused (its reader is not checked either). Throws kInvalidArgument naming the problem (and
+// for syntax its byte offset). Pure; thread-safe. A damaged float still loads.
 inline constexpr int kMaxModelDepth = 64;
 void CheckXgbModelBytes(std::span<const uint8_t> bytes);
 
