@@ -14,7 +14,9 @@
 
 #include "bandits/features.h"
 #include "common/sha256.h"
+#include "common/text.h"
 #include "data/catalog.h"
+#include "data/readers.h"
 #include "marquee/error.h"
 #include "models/artifact.h"
 
@@ -90,6 +92,27 @@ int64_t ParseTimestamp(std::string_view s) {
   return t;
 }
 
+// Ids, feature names and string values are stored and echoed in JSON: refuse text that is not
+// UTF-8 or holds a NUL, naming `where` ("file:line: column 'x'").
+void CheckStoredText(std::string_view text, const std::string& where) {
+  if (const std::string why = StoredTextProblem(text); !why.empty()) {
+    Fail(ErrorCode::kInvalidArgument, "{} {}", where, why);
+  }
+}
+
+// Every field of an OBD CSV line (1-based `line`), header names included.
+void CheckCsvFields(const std::vector<std::string_view>& fields,
+                    const std::vector<std::string_view>& header, const std::string& file,
+                    size_t line) {
+  for (size_t c = 0; c < fields.size(); ++c) {
+    if (StoredTextProblem(fields[c]).empty()) continue;
+    CheckStoredText(fields[c], line == 1 || c >= header.size()
+                                   ? fmt::format("{}:{}: field {}", file, line, c + 1)
+                                   : fmt::format("{}:{}: column '{}'", file, line,
+                                                 QuoteForMessage(header[c], 60)));
+  }
+}
+
 int Column(const std::vector<std::string_view>& header, std::string_view name,
            const std::string& file) {
   for (size_t i = 0; i < header.size(); ++i) {
@@ -151,7 +174,10 @@ FeatureMap FeatureMapFromJson(const nlohmann::json& j, const std::string& where)
   if (!j.is_object()) Fail(ErrorCode::kInvalidArgument, "{}: must be an object", where);
   m.reserve(j.size());
   for (const auto& [k, v] : j.items()) {
-    m.emplace_back(k, JsonFeature(v, where + "." + k));
+    const std::string at = where + "." + QuoteForMessage(k, 60);
+    CheckStoredText(k, at + ": the name");
+    if (v.is_string()) CheckStoredText(v.get_ref<const std::string&>(), at);
+    m.emplace_back(k, JsonFeature(v, at));
   }
   return m;
 }
@@ -270,11 +296,13 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
   auto ilines = Lines(items_text);
   if (ilines.empty()) Fail(ErrorCode::kInvalidArgument, "{}: empty file", item_path);
   auto ih = SplitCsv(ilines[0]);
+  CheckCsvFields(ih, ih, item_path, 1);
   const int id_col = Column(ih, "item_id", item_path);
   std::map<long, Action> items;
   for (size_t ln = 1; ln < ilines.size(); ++ln) {
     if (ilines[ln].empty()) continue;
     auto f = SplitCsv(ilines[ln]);
+    CheckCsvFields(f, ih, item_path, ln + 1);
     if (f.size() != ih.size()) {
       Fail(ErrorCode::kInvalidArgument, "{}:{}: {} fields, the header has {}", item_path, ln + 1,
            f.size(), ih.size());
@@ -305,6 +333,7 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
   auto lines = Lines(text);
   if (lines.empty()) Fail(ErrorCode::kInvalidArgument, "{}: empty file", campaign_csv);
   auto h = SplitCsv(lines[0]);
+  CheckCsvFields(h, h, campaign_csv, 1);
   const int c_item = Column(h, "item_id", campaign_csv);
   const int c_pos = Column(h, "position", campaign_csv);
   const int c_click = Column(h, "click", campaign_csv);
@@ -320,6 +349,7 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
   for (size_t ln = 1; ln < lines.size(); ++ln) {
     if (lines[ln].empty()) continue;
     auto f = SplitCsv(lines[ln]);
+    CheckCsvFields(f, h, campaign_csv, ln + 1);
     auto where = [&](const char* field) {
       return fmt::format("{}:{}: {}", campaign_csv, ln + 1, field);
     };
@@ -373,6 +403,7 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
     ++ln;
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
     const std::string at = fmt::format("{}:{}", origin, ln);
+    CheckStoredText(line, at + ": the line");  // nlohmann would only say "invalid"
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       Fail(ErrorCode::kInvalidArgument, "{}: not a JSON object", at);
@@ -398,9 +429,11 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
       Action act;
       if (a.is_string()) {
         act.id = a.get<std::string>();
+        CheckStoredText(act.id, fmt::format("{}: actions[{}]", at, i));
       } else if (a.is_object() && a.contains("id") &&
                  (a["id"].is_string() || a["id"].is_number())) {
         act.id = a["id"].is_string() ? a["id"].get<std::string>() : a["id"].dump();
+        CheckStoredText(act.id, fmt::format("{}: actions[{}].id", at, i));
         act.features = FeatureMapFromJson(a.value("features", nlohmann::json()),
                                           fmt::format("{}: actions[{}].features", at, i));
       } else {
@@ -434,7 +467,7 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
                              [&](const Action& a) { return a.id == ch.get<std::string>(); });
       if (it == set.end()) {
         Fail(ErrorCode::kInvalidArgument, "{}: chosen: '{}' is not among the actions", at,
-             ch.get<std::string>());
+             QuoteForMessage(ch.get<std::string>(), 60));
       }
       r.chosen = static_cast<uint32_t>(it - set.begin());
     } else {
@@ -463,6 +496,7 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
       if (!j["user"].is_string())
         Fail(ErrorCode::kInvalidArgument, "{}: user must be a string", at);
       r.user = j["user"].get<std::string>();
+      CheckStoredText(*r.user, at + ": user");
     }
     if (j.contains("ts") && !j["ts"].is_null()) {
       if (j["ts"].is_number()) {

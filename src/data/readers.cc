@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/text.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 
@@ -86,20 +87,24 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && EqualsIgnoreCase(s.substr(s.size() - suffix.size()), suffix);
 }
 
-// Field text quoted into a message, shortened so a runaway field cannot flood the terminal.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMax = 40;
-  if (s.size() <= kMax) return fmt::format("'{}'", s);
-  return fmt::format("'{}...'", s.substr(0, kMax));
-}
+// Field text quoted into a message, shortened so a runaway field cannot flood the terminal, and
+// escaped so that no byte of it can make the message invalid UTF-8 or drive the terminal.
+std::string Quote(std::string_view s) { return fmt::format("'{}'", QuoteForMessage(s, 40)); }
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) {
     if (!out.empty()) out += ", ";
-    out += n.empty() ? "''" : n;
+    out += n.empty() ? "''" : QuoteForMessage(n, 60);
   }
   return out;
+}
+
+bool PlainAscii(std::string_view s) {
+  for (char c : s) {
+    if (c == '\0' || (static_cast<unsigned char>(c) & 0x80) != 0) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,7 +652,8 @@ class Reader {
           i += dlen;
           continue;
         }
-        *reason = fmt::format("unexpected character '{}' after a closing quote", text_[i]);
+        *reason = fmt::format("unexpected character '{}' after a closing quote",
+                              QuoteForMessage(text_.substr(i, 1)));
         *pos = NextLineStart(*pos);
         ++*line;
         return false;
@@ -886,6 +892,12 @@ class Reader {
     std::string reason;
     if (user.empty()) return BadLine(line, "empty user id");
     if (item.empty()) return BadLine(line, "empty item id");
+    if (!PlainAscii(user) && !(reason = StoredTextProblem(user)).empty()) {
+      return BadLine(line, "user id " + reason);
+    }
+    if (!PlainAscii(item) && !(reason = StoredTextProblem(item)).empty()) {
+      return BadLine(line, "item id " + reason);
+    }
     float v = 1.0f;
     if (value_.present && !ParseFloatField(value, "value", &v, &reason)) {
       return BadLine(line, reason);
@@ -954,7 +966,8 @@ class Reader {
   std::string MissingKey(const std::string& key, const std::vector<JsonMember>& members) {
     std::vector<std::string> keys;
     for (const auto& m : members) keys.emplace_back(m.key);
-    return fmt::format("missing key '{}' (the line has: {})", key, JoinNames(keys));
+    return fmt::format("missing key '{}' (the line has: {})", QuoteForMessage(key, 60),
+                       JoinNames(keys));
   }
 
   // Text of an id member: strings verbatim, numbers as written.
@@ -963,7 +976,8 @@ class Reader {
       *out = m.text;
       return true;
     }
-    *reason = fmt::format("{} id '{}' must be a string or a number", role, m.key);
+    *reason =
+        fmt::format("{} id '{}' must be a string or a number", role, QuoteForMessage(m.key, 60));
     return false;
   }
 
@@ -1172,27 +1186,48 @@ std::optional<int64_t> ParseTime(std::string_view field) {
   return ParseIsoTime(s);
 }
 
-ReadResult ReadInteractions(const std::string& path, const ReadOptions& options, Env* env) {
-  if (env == nullptr) env = Env::Default();
+ReadResult ParseInteractions(std::string_view text, const std::string& origin,
+                             const ReadOptions& options) {
   std::optional<char> delim = options.delimiter;
   Format format = Format::kCsv;
   const bool autodetect = options.format.empty() || options.format == "auto";
-  if (!autodetect) format = ParseFormatName(options.format, path);
+  if (!autodetect) format = ParseFormatName(options.format, origin);
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (autodetect) format = DetectFormat(origin, text, &delim);
+  if (delim && (format == Format::kJsonl || format == Format::kMovieLensDat)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "a delimiter applies only to csv and tsv files, not {} ('{}')", FormatName(format),
+         origin);
+  }
+  ReadOptions effective = options;
+  effective.delimiter = delim;
+  Reader reader(origin, text, effective, format);
+  return reader.Run();
+}
+
+ReadResult ReadInteractions(const std::string& path, const ReadOptions& options, Env* env) {
+  if (env == nullptr) env = Env::Default();
+  const bool autodetect = options.format.empty() || options.format == "auto";
+  if (!autodetect) ParseFormatName(options.format, path);  // a bad name before a missing file
   if (!env->FileExists(path)) {
     Fail(ErrorCode::kNotFound, "interaction file '{}' does not exist", path);
   }
   std::unique_ptr<MappedFile> file = env->MapFile(path);
-  std::string_view text(reinterpret_cast<const char*>(file->data().data()), file->data().size());
-  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-  if (autodetect) format = DetectFormat(path, text, &delim);
-  if (delim && (format == Format::kJsonl || format == Format::kMovieLensDat)) {
-    Fail(ErrorCode::kInvalidArgument,
-         "a delimiter applies only to csv and tsv files, not {} ('{}')", FormatName(format), path);
-  }
-  ReadOptions effective = options;
-  effective.delimiter = delim;
-  Reader reader(path, text, effective, format);
-  return reader.Run();
+  const std::string_view text(reinterpret_cast<const char*>(file->data().data()),
+                              file->data().size());
+  return ParseInteractions(text, path, options);
+}
+
+std::string StoredTextProblem(std::string_view text) {
+  if (PlainAscii(text)) return {};
+  const size_t bad = FirstInvalidUtf8(text);
+  const size_t nul = text.find('\0');
+  if (nul < bad) return fmt::format("contains a NUL byte (at offset {})", nul);
+  if (bad == text.size()) return {};
+  return fmt::format(
+      "is not valid UTF-8 (byte 0x{:02x} at offset {}; if the file is Latin-1, convert it: "
+      "iconv -f latin1 -t utf-8)",
+      static_cast<unsigned char>(text[bad]), bad);
 }
 
 }  // namespace marquee

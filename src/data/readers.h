@@ -1,11 +1,15 @@
 // Interaction readers: MovieLens u.data (TSV), ratings.csv (CSV with header, CRLF),
 // ratings.dat ("::"), and generic CSV / TSV / JSONL with column mapping.
 // Errors name the file and line: "ratings.csv:17: value 'abc' is not a number".
+// Ids must be valid UTF-8 without NUL bytes (they are echoed in every JSON response): anything
+// else is refused at import as "u.data:17: user id is not valid UTF-8 (byte 0xc3 at offset 3;
+// ...)". There is no encoding option: convert Latin-1 files first (iconv -f latin1 -t utf-8).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "marquee/dataset.h"
@@ -45,6 +49,17 @@ struct ReadResult {
 // Reads a whole file. Throws kNotFound for a missing file, kInvalidArgument for a malformed
 // line (unless skip_bad_lines) or bad options, naming file:line and the reason.
 ReadResult ReadInteractions(const std::string& path, const ReadOptions& options, Env* env);
+
+// The same parser over bytes in memory (tests, fuzzing). `origin` stands for the file name: it
+// picks the format under "auto" as a file name would and names the source in messages.
+ReadResult ParseInteractions(std::string_view text, const std::string& origin,
+                             const ReadOptions& options);
+
+// Why `text` cannot be stored as an id, a category or a feature name, or "" when it can: it must
+// be valid UTF-8 without NUL bytes. The reason reads after the field's name: "is not valid UTF-8
+// (byte 0xe9 at offset 3; if the file is Latin-1, convert it: iconv -f latin1 -t utf-8)" or
+// "contains a NUL byte (at offset 2)". Pure, thread-safe; plain ASCII costs one pass.
+std::string StoredTextProblem(std::string_view text);
 
 // Parses a time field: integer or decimal Unix seconds, or ISO-8601 "YYYY-MM-DD[ T]HH:MM:SS"
 // (UTC; fractional seconds and a trailing Z or +00:00 accepted). nullopt if it is neither.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -10,6 +11,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "models/artifact.h"
+#include "tabular/table.h"
 
 namespace marquee {
 namespace {
@@ -284,6 +286,72 @@ nlohmann::json Predictor::ToJson(const Result& r) const {
     out.push_back(std::move(p));
   }
   return out;
+}
+
+std::vector<nlohmann::json> CsvRowsForModel(std::string_view text, const std::string& origin,
+                                            const TabularModelInfo& info,
+                                            std::vector<std::string>* ignored) {
+  const std::vector<std::string> header = ParseTabularCsvHeader(text, origin, std::nullopt);
+  std::map<std::string, size_t> feature;
+  for (size_t f = 0; f < info.feature_names.size(); ++f) feature[info.feature_names[f]] = f;
+  TabularReadOptions o;
+  o.require_label = false;
+  std::vector<bool> seen(info.feature_names.size(), false);
+  for (const std::string& name : header) {
+    auto it = feature.find(name);
+    if (it == feature.end()) {
+      if (!name.empty()) o.types[name] = "ignore";  // an unnamed column fails in the parser
+      if (ignored != nullptr) ignored->push_back(name);
+      continue;
+    }
+    seen[it->second] = true;
+    const std::string& type = info.feature_types[it->second];
+    const bool has_dictionary = info.categories.count(name) > 0;
+    o.types[name] = type == "i"                     ? "boolean"
+                    : type == "c" && has_dictionary ? "categorical"
+                                                    : "numeric";
+  }
+  std::vector<std::string> missing;
+  for (size_t f = 0; f < seen.size(); ++f) {
+    if (!seen[f]) missing.push_back(info.feature_names[f]);
+  }
+  if (!missing.empty()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: no column for the model's feature(s) {} (of {})", origin,
+         fmt::join(missing, ", "), info.feature_names.size());
+  }
+  const TabularData d = ParseTabularCsv(text, origin, o);
+  std::vector<nlohmann::json> rows;
+  rows.reserve(d.rows);
+  for (uint64_t r = 0; r < d.rows; ++r) {
+    nlohmann::json row = nlohmann::json::object();
+    for (size_t c = 0; c < d.schema.columns.size(); ++c) {
+      const ColumnSchema& cs = d.schema.columns[c];
+      if (cs.role != ColumnRole::kFeature) continue;
+      const float v = d.columns[c][r];
+      if (std::isnan(v)) continue;
+      const std::string& type = info.feature_types[feature.at(cs.name)];
+      if (cs.type == ColumnType::kBoolean) {
+        row[cs.name] = v != 0;
+      } else if (cs.type == ColumnType::kCategorical) {
+        const std::string& value = cs.categories[static_cast<size_t>(v)];
+        const auto& dict = info.categories.at(cs.name);
+        if (std::find(dict.begin(), dict.end(), value) == dict.end()) {
+          // Numbers made categories in training are spelled as fmt prints the float ("1").
+          if (auto x = ParseTabularNumber(value)) {
+            row[cs.name] = fmt::format("{}", static_cast<float>(*x));
+            continue;
+          }
+        }
+        row[cs.name] = value;
+      } else if (type == "c" && v == std::floor(v) && v >= 0) {
+        row[cs.name] = static_cast<int64_t>(v);  // a category code
+      } else {
+        row[cs.name] = static_cast<double>(v);
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 PredictRequest ParsePredictRequest(const nlohmann::json& body) {

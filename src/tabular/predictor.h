@@ -87,6 +87,18 @@ class Predictor {
   std::map<std::string, size_t, std::less<>> index_;
 };
 
+// Rows of a CSV file (header = column names) as PredictRows takes them, read the way the model
+// needs each feature: numeric features as numbers, indicator ("i") features as booleans
+// (true/false/yes/no/0/1), categorical features as their category strings (a number is also
+// tried as the training code's spelling, "1.0" as "1"), or as integer codes when the model has
+// no dictionary. Columns the model does not use (an id, the label) are skipped and their names
+// appended to *ignored, so the CSV a model was trained on can be scored as it is. A feature
+// with no column is kInvalidArgument naming every missing one; a bad cell is kInvalidArgument
+// naming file:line and the column. Empty and NA-like cells are missing values.
+std::vector<nlohmann::json> CsvRowsForModel(std::string_view text, const std::string& origin,
+                                            const TabularModelInfo& info,
+                                            std::vector<std::string>* ignored);
+
 // The body of POST /v1/predict: {"model": "name@alias", "rows": [{...}, ...], "explain": false}.
 // kInvalidArgument naming the field for a missing/mistyped field or an unknown one.
 struct PredictRequest {

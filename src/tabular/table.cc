@@ -1,8 +1,11 @@
 #include "tabular/table.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
@@ -11,6 +14,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/text.h"
 #include "data/catalog.h"
 #include "data/readers.h"
 #include "marquee/env.h"
@@ -21,8 +25,41 @@ namespace marquee {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-constexpr uint32_t kTabularVersion = 1;
+// Version 2 adds the "checksum" header key (docs/formats/tabular.md); version 1 files, which
+// have none, stay readable.
+constexpr uint32_t kTabularVersion = 2;
+constexpr uint32_t kFirstChecksummedVersion = 2;
 constexpr const char* kSnapshotFamily = "tabular-dataset";
+
+// The tensors of a snapshot in file order: name and raw bytes.
+using NamedBytes = std::vector<std::pair<std::string, std::span<const uint8_t>>>;
+
+template <typename T>
+std::span<const uint8_t> AsBytes(std::span<const T> s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size_bytes()};
+}
+
+// XXH64 (seed 0) of a snapshot's content: the canonical dump of its tabular header keys (every
+// key but "checksum" and the container's own family/format_version/tensors; nlohmann objects
+// dump with sorted keys, and its numbers round-trip, so the reader recomputes the same text),
+// then each tensor's name, a NUL and its bytes, in file order. Padding is not covered: it
+// carries nothing.
+uint64_t ContentChecksum(const nlohmann::json& header, const NamedBytes& tensors) {
+  nlohmann::json meta = header;
+  for (const char* k : {"checksum", "family", "format_version", "tensors"}) meta.erase(k);
+  XXH64_state_t* state = XXH64_createState();
+  if (state == nullptr) Fail(ErrorCode::kResourceExhausted, "cannot allocate a hash state");
+  XXH64_reset(state, 0);
+  const std::string text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  XXH64_update(state, text.data(), text.size());
+  for (const auto& [name, bytes] : tensors) {
+    XXH64_update(state, name.data(), name.size() + 1);  // with the terminating NUL
+    XXH64_update(state, bytes.data(), bytes.size());
+  }
+  const uint64_t h = XXH64_digest(state);
+  XXH64_freeState(state);
+  return h;
+}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -345,6 +382,11 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
         Fail(ErrorCode::kInvalidArgument, "{}:{}: header column {} has no name", origin,
              header.line, i + 1);
       }
+      // Column names and category values are echoed in JSON and tables: UTF-8, no NUL.
+      if (const std::string why = StoredTextProblem(n); !why.empty()) {
+        Fail(ErrorCode::kInvalidArgument, "{}:{}: the name of header column {} {}", origin,
+             header.line, i + 1, why);
+      }
       if (!seen.insert(n).second) {
         Fail(ErrorCode::kInvalidArgument, "{}:{}: duplicate column name '{}'", origin, header.line,
              n);
@@ -376,7 +418,13 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
       Fail(ErrorCode::kInvalidArgument, "{}:{}: expected {} fields, got {}", origin, r.line, ncols,
            r.fields.size());
     }
-    for (size_t c = 0; c < ncols; ++c) raw[c].push_back(std::move(r.fields[c]));
+    for (size_t c = 0; c < ncols; ++c) {
+      if (const std::string why = StoredTextProblem(r.fields[c]); !why.empty()) {
+        Fail(ErrorCode::kInvalidArgument, "{}:{}: column '{}' {}", origin, r.line,
+             QuoteForMessage(header.fields[c], 60), why);
+      }
+      raw[c].push_back(std::move(r.fields[c]));
+    }
     lines.push_back(r.line);
   }
   const size_t n = lines.size();
@@ -418,7 +466,8 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
         auto t = ParseTime(vals[i]);
         if (!t) {
           Fail(ErrorCode::kInvalidArgument,
-               "{}: '{}' is not a time (Unix seconds or ISO-8601 expected)", where(i), vals[i]);
+               "{}: '{}' is not a time (Unix seconds or ISO-8601 expected)", where(i),
+               QuoteForMessage(vals[i], 60));
         }
         d.times[i] = *t;
         d.columns[c][i] = static_cast<float>(*t);
@@ -450,7 +499,10 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
       for (size_t i = 0; i < n; ++i) {
         if (IsMissingToken(vals[i])) continue;
         auto x = ParseTabularNumber(vals[i]);
-        if (!x) Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a number", where(i), vals[i]);
+        if (!x) {
+          Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a number", where(i),
+               QuoteForMessage(vals[i], 60));
+        }
         out[i] = static_cast<float>(*x);
       }
     } else if (cs.type == ColumnType::kBoolean) {
@@ -463,7 +515,7 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
         }
         if (!b) {
           Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a boolean (true/false/yes/no/0/1)",
-               where(i), vals[i]);
+               where(i), QuoteForMessage(vals[i], 60));
         }
         out[i] = *b ? 1.0f : 0.0f;
       }
@@ -497,6 +549,14 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
   return d;
 }
 
+std::vector<std::string> ParseTabularCsvHeader(std::string_view text, const std::string& origin,
+                                               std::optional<char> delimiter) {
+  CsvScanner scan(text, delimiter ? *delimiter : DetectDelimiter(text), origin);
+  Record header;
+  if (!scan.Next(&header)) Fail(ErrorCode::kInvalidArgument, "{}: the file is empty", origin);
+  return std::move(header.fields);
+}
+
 TabularData ReadTabularCsv(const std::string& path, const TabularReadOptions& options, Env* env) {
   if (env == nullptr) env = Env::Default();
   std::string text = env->ReadFile(path);
@@ -506,11 +566,20 @@ TabularData ReadTabularCsv(const std::string& path, const TabularReadOptions& op
 std::string SaveTabularSnapshot(const TabularData& d, const std::string& path, Env* env) {
   nlohmann::json stats = nlohmann::json::array();
   for (const auto& s : d.Stats()) stats.push_back(s.ToJson());
-  ArtifactWriter w(kSnapshotFamily, {{"tabular_version", kTabularVersion},
-                                     {"schema", d.schema.ToJson()},
-                                     {"rows", d.rows},
-                                     {"source", d.source},
-                                     {"stats", stats}});
+  nlohmann::json header = {{"tabular_version", kTabularVersion},
+                           {"schema", d.schema.ToJson()},
+                           {"rows", d.rows},
+                           {"source", d.source},
+                           {"stats", stats}};
+  NamedBytes tensors;
+  for (size_t c = 0; c < d.columns.size(); ++c) {
+    if (d.columns[c].empty()) continue;
+    tensors.emplace_back(fmt::format("col.{}", c), AsBytes(std::span<const float>(d.columns[c])));
+  }
+  if (!d.times.empty()) tensors.emplace_back("time", AsBytes(std::span<const int64_t>(d.times)));
+  header["checksum"] = {{"algorithm", "xxh64"},
+                        {"value", fmt::format("{:016x}", ContentChecksum(header, tensors))}};
+  ArtifactWriter w(kSnapshotFamily, header);
   for (size_t c = 0; c < d.columns.size(); ++c) {
     if (d.columns[c].empty()) continue;
     w.Add<float>(fmt::format("col.{}", c), std::span<const float>(d.columns[c]));
@@ -521,35 +590,85 @@ std::string SaveTabularSnapshot(const TabularData& d, const std::string& path, E
 
 TabularData LoadTabularSnapshot(const std::string& path, Env* env) {
   auto r = ArtifactReader::Open(path, env != nullptr ? env : Env::Default());
+  const auto corrupt = [&](const std::string& why) {
+    Fail(ErrorCode::kCorruption, "tabular snapshot '{}' is corrupt: {}", path, why);
+  };
   if (r->family() != kSnapshotFamily) {
     Fail(ErrorCode::kCorruption, "'{}' is a {} file, not a tabular snapshot", path, r->family());
   }
   const auto& h = r->header();
   TabularData d;
+  uint32_t version = 0;
   try {
-    const uint32_t v = h.at("tabular_version").get<uint32_t>();
-    if (v > kTabularVersion) {
+    version = h.at("tabular_version").get<uint32_t>();
+    if (version == 0) corrupt("tabular_version 0 is invalid");
+    if (version > kTabularVersion) {
       Fail(ErrorCode::kUnimplemented,
-           "'{}': tabular snapshot version {} is newer than this build ({})", path, v,
-           kTabularVersion);
+           "'{}': tabular snapshot version {} is newer than this build ({}); upgrade Marquee to "
+           "open it",
+           path, version, kTabularVersion);
     }
     d.schema = TabularSchema::FromJson(h.at("schema"));
     d.rows = h.at("rows").get<uint64_t>();
     d.source = h.value("source", "");
   } catch (const nlohmann::json::exception& e) {
-    Fail(ErrorCode::kCorruption, "'{}': damaged tabular header: {}", path, e.what());
+    corrupt(fmt::format("damaged header: {}", e.what()));
+  }
+  // Every tensor must be one this format defines; collect them in file order for the checksum.
+  NamedBytes tensors;
+  try {
+    for (const auto& t : h.at("tensors")) {
+      const std::string name = t.at("name").get<std::string>();
+      if (name == "time") {
+        tensors.emplace_back(name, AsBytes(r->Get<int64_t>(name)));
+        continue;
+      }
+      size_t c = 0;
+      const auto [end, ec] = std::from_chars(name.data() + std::min<size_t>(4, name.size()),
+                                             name.data() + name.size(), c);
+      if (name.rfind("col.", 0) != 0 || ec != std::errc() || end != name.data() + name.size() ||
+          c >= d.schema.columns.size()) {
+        corrupt(fmt::format("unexpected tensor '{}'", name));
+      }
+      tensors.emplace_back(name, AsBytes(r->Get<float>(name)));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    corrupt(fmt::format("damaged tensor table: {}", e.what()));
+  }
+  if (version >= kFirstChecksummedVersion) {
+    const auto it = h.find("checksum");
+    if (it == h.end() || !it->is_object() || it->value("algorithm", "") != "xxh64" ||
+        !it->contains("value") || !(*it)["value"].is_string()) {
+      corrupt("the header has no xxh64 checksum");
+    }
+    const std::string stored = (*it)["value"].get<std::string>();
+    const std::string computed = fmt::format("{:016x}", ContentChecksum(h, tensors));
+    if (stored != computed) {
+      corrupt(fmt::format("checksum mismatch (stored {}, computed {})", stored, computed));
+    }
+  } else if (h.contains("checksum")) {
+    // Only a damaged version field makes a checksummed file claim version 1.
+    corrupt(fmt::format("a version {} header with a checksum", version));
   }
   d.columns.resize(d.schema.columns.size());
   for (size_t c = 0; c < d.columns.size(); ++c) {
     const std::string name = fmt::format("col.{}", c);
-    if (!r->Has(name)) continue;
+    const ColumnRole role = d.schema.columns[c].role;
+    if (!r->Has(name)) {
+      if (role == ColumnRole::kId || role == ColumnRole::kIgnored) continue;
+      corrupt(fmt::format("column {} ('{}') has no data", c, d.schema.columns[c].name));
+    }
     d.columns[c] = r->GetVector<float>(name);
     if (d.columns[c].size() != d.rows) {
-      Fail(ErrorCode::kCorruption, "'{}': column {} has {} values for {} rows", path, c,
-           d.columns[c].size(), d.rows);
+      corrupt(fmt::format("column {} has {} values for {} rows", c, d.columns[c].size(), d.rows));
     }
   }
-  if (r->Has("time")) d.times = r->GetVector<int64_t>("time");
+  if (r->Has("time")) {
+    d.times = r->GetVector<int64_t>("time");
+    if (d.times.size() != d.rows) {
+      corrupt(fmt::format("the time column has {} values for {} rows", d.times.size(), d.rows));
+    }
+  }
   return d;
 }
 

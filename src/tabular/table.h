@@ -87,6 +87,11 @@ TabularData ReadTabularCsv(const std::string& path, const TabularReadOptions& op
 TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
                             const TabularReadOptions& options);
 
+// The header row's column names as ParseTabularCsv reads them (same delimiter rule, quoting and
+// BOM handling). kInvalidArgument for an empty file or a malformed header.
+std::vector<std::string> ParseTabularCsvHeader(std::string_view text, const std::string& origin,
+                                               std::optional<char> delimiter);
+
 // Parses a number as the schema inference does (nullopt for anything else).
 std::optional<double> ParseTabularNumber(std::string_view field);
 bool IsMissingToken(std::string_view field);

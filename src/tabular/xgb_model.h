@@ -62,8 +62,10 @@ class XgbModel {
   XgbModel(const XgbModel&) = delete;
   ~XgbModel();
 
-  // Loads an XGBoost model (JSON, UBJSON or the legacy binary; XGBoost tells them apart).
-  // kInvalidArgument with XGBoost's message if it cannot.
+  // Loads an XGBoost model saved as JSON or UBJSON (XGBoost tells them apart by the first two
+  // bytes). The bytes are first checked by CheckXgbModelBytes, so a damaged file is refused with
+  // a message naming the problem instead of reaching XGBoost's unchecked readers.
+  // kInvalidArgument (bad structure, or XGBoost's own message) if it cannot.
   static XgbModel FromBuffer(std::span<const uint8_t> bytes);
 
   // Trains `num_round` rounds on `train` with `params` (XGBoost names: objective, max_depth,
@@ -104,6 +106,26 @@ class XgbModel {
   explicit XgbModel(void* h) : h_(h) {}
   void* h_ = nullptr;
 };
+
+// Structural check of an XGBoost model file's bytes before XGBoost parses them. libxgboost's
+// UBJSON reader trusts every length and count (it reads past the buffer, recurses without a
+// limit and loops forever on an unterminated array) and its JSON reader recurses without a
+// limit, so a damaged or hostile file could crash the process. Accepts exactly:
+//   - JSON ('{' then '"'): valid UTF-8 JSON (nlohmann's syntax check) nested at most
+//     kMaxModelDepth deep, one object and nothing after it but whitespace;
+//   - UBJSON ('{' then 'L' or '}'): the subset XGBoost reads (objects with 'L'-sized keys;
+//     arrays plain, '#L'-counted or '$'-typed with d/U/l/L elements; Z T F i U I l L d C S
+//     values), nested at most kMaxModelDepth deep, every length and count inside the bytes
+//     left, one object and no trailing bytes.
+// Then, on the parsed document, everything libxgboost indexes without a bounds check or throws
+// inside an OpenMP region (which aborts the process): booster parameters, tree count, groups and
+// ids, and per tree the node arrays (count and typed/plain kind), parents, deleted-node count,
+// categorical segments, and from the root two in-range children per split reached once and
+// split features below num_feature (docs/formats/tabular.md). The legacy binary format is
+// refused (its reader is not checked either). Throws kInvalidArgument naming the problem (and
+// for syntax its byte offset). Pure; thread-safe. A damaged float still loads.
+inline constexpr int kMaxModelDepth = 64;
+void CheckXgbModelBytes(std::span<const uint8_t> bytes);
 
 // XGBoost's version string ("1.7.4").
 std::string XgboostVersion();

@@ -144,6 +144,57 @@ TEST(BanditLog, ObdRejectsBadFiles) {
   }
 }
 
+// Issue #12: action ids, context keys and string features that are not UTF-8 or hold a NUL
+// are refused at import with file:line and the field.
+TEST(BanditLog, TextThatIsNotUtf8OrHoldsNulIsRefused) {
+  const std::string tail = R"(, "chosen": 0, "probability": 0.5, "reward": 1})";
+  ExpectInvalid("{\"actions\": [\"a\\u0000b\"]" + tail,
+                "log.jsonl:1: actions[0] contains a NUL byte (at offset 1)");
+  ExpectInvalid("{\"actions\": [{\"id\": \"x\\u0000\"}]" + tail,
+                "log.jsonl:1: actions[0].id contains a NUL byte (at offset 1)");
+  ExpectInvalid("{\"context\": {\"k\\u0000\": 1}, \"actions\": [\"a\"]" + tail,
+                "log.jsonl:1: context.k\\x00: the name contains a NUL byte");
+  ExpectInvalid("{\"context\": {\"k\": \"v\\u0000\"}, \"actions\": [\"a\"]" + tail,
+                "log.jsonl:1: context.k contains a NUL byte (at offset 1)");
+  ExpectInvalid("{\"user\": \"\\u0000\", \"actions\": [\"a\"]" + tail,
+                "log.jsonl:1: user contains a NUL byte (at offset 0)");
+  // Raw bytes that are not UTF-8: nlohmann only says "invalid"; the reader names the byte.
+  ExpectInvalid("{\"actions\": [\"caf\xe9\"]" + tail,
+                "log.jsonl:1: the line is not valid UTF-8 (byte 0xe9 at offset 17");
+
+  marquee::testing::TempDir dir;
+  Env::Default()->WriteFileAtomic(dir.file("item_context.csv"),
+                                  ",item_id,item_feature_0\n0,0,caf\xe9\n1,1,-0.5\n");
+  Env::Default()->WriteFileAtomic(
+      dir.file("men.csv"),
+      ",timestamp,item_id,position,click,propensity_score,user_feature_0\n"
+      "0,2019-11-24 00:03:13+00:00,1,1,0,0.5,ok\n");
+  try {
+    ReadObd(dir.file("men.csv"), Env::Default());
+    FAIL() << "a Latin-1 item feature was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "item_context.csv:2: column 'item_feature_0' is not valid UTF-8 (byte 0xe9 at "
+                  "offset 3"),
+              std::string::npos)
+        << e.what();
+  }
+  Env::Default()->WriteFileAtomic(dir.file("item_context.csv"),
+                                  ",item_id,item_feature_0\n0,0,a\n1,1,-0.5\n");
+  Env::Default()->WriteFileAtomic(
+      dir.file("men.csv"),
+      ",timestamp,item_id,position,click,propensity_score,user_feature_\xff\n"
+      "0,2019-11-24 00:03:13+00:00,1,1,0,0.5,ok\n");
+  try {
+    ReadObd(dir.file("men.csv"), Env::Default());
+    FAIL() << "a header that is not UTF-8 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("men.csv:1: field 7 is not valid UTF-8 (byte 0xff"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(BanditLog, ImportsTheOpenBanditDataset) {
   MARQUEE_REQUIRE_SHARED(random_men, "open-bandit-dataset/random/men/men.csv");
   MARQUEE_REQUIRE_SHARED(bts_men, "open-bandit-dataset/bts/men/men.csv");

@@ -355,6 +355,61 @@ TEST_F(Readers, SkipBadLinesCountsAndKeepsTheFirstTenExamples) {
   EXPECT_EQ(r.rows[1].user, "last");
 }
 
+// Issue #12: ids that are not valid UTF-8, or hold a NUL, are refused at import with file:line
+// and the byte, in every format (they used to be stored and then broke every JSON response).
+TEST_F(Readers, IdsThatAreNotUtf8OrHoldNulAreRefusedInEveryFormat) {
+  // The example from the issue: a Latin-1 e-acute (0xe9) in a user id on line 2 of u.data.
+  std::string msg = ReadBad("u.data", "196\t242\t3\t881250949\nJos\xe9\t302\t3\t891717742\n", 2,
+                            "user id is not valid UTF-8 (byte 0xe9 at offset 3");
+  EXPECT_NE(msg.find("iconv -f latin1"), std::string::npos) << msg;
+  ReadBad("ratings.csv", "userId,movieId,rating,timestamp\r\n1,caf\xc3,4,1\r\n", 2,
+          "item id is not valid UTF-8 (byte 0xc3 at offset 3");
+  ReadBad("q.csv", "user,item\n1,\"a\xff,b\"\n", 2,
+          "item id is not valid UTF-8 (byte 0xff at offset 1");
+  ReadBad("r.dat", "1::2::3::4\n1::\xc0\xaf::3::4\n", 2,
+          "item id is not valid UTF-8 (byte 0xc0 at offset 0");
+  ReadBad("a.tsv", std::string("u1\ti1\nu\0x\ti2\n", 13), 2,
+          "user id contains a NUL byte (at offset 1)");
+  ReadBad("e.jsonl",
+          "{\"user\": \"ok\", \"item\": \"i\"}\n{\"user\": \"a\\u0000b\", \"item\": \"i\"}\n", 2,
+          "user id contains a NUL byte (at offset 1)");
+  ReadBad("f.jsonl", "{\"user\": \"\xed\xa0\x80\", \"item\": \"i\"}\n", 1,
+          "user id is not valid UTF-8 (byte 0xed at offset 0");
+  // Valid non-ASCII ids (UTF-8, including a \u escape) are kept byte for byte.
+  ReadResult ok = Read("g.jsonl", "{\"user\": \"Jos\xc3\xa9\", \"item\": \"\\u00e9t\xc3\xa9\"}\n");
+  ASSERT_EQ(ok.rows.size(), 1u);
+  EXPECT_EQ(ok.rows[0].user, "Jos\xc3\xa9");
+  EXPECT_EQ(ok.rows[0].item, "\xc3\xa9t\xc3\xa9");
+  // With skip_bad_lines the line is counted and the others imported.
+  ReadOptions skip;
+  skip.skip_bad_lines = true;
+  ReadResult some = Read("h.tsv", "a\tb\n\xe9\tb\nc\td\n", skip);
+  EXPECT_EQ(some.rows.size(), 2u);
+  EXPECT_EQ(some.bad_lines, 1u);
+}
+
+TEST_F(Readers, MessagesQuotingBadFieldsStayValidUtf8) {
+  ReadOptions no_header;
+  no_header.header = false;
+  const std::string msg = ReadBad("v.tsv", "u\ti\t\xff\x1b[31m\n", 1, "is not a number", no_header);
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\xff'), std::string::npos) << msg;
+}
+
+TEST(StoredTextProblem, NamesTheFirstBadByte) {
+  EXPECT_EQ(StoredTextProblem("plain"), "");
+  EXPECT_EQ(StoredTextProblem("\xc3\xa9t\xc3\xa9"), "");
+  EXPECT_EQ(StoredTextProblem(std::string("a\0b", 3)), "contains a NUL byte (at offset 1)");
+  EXPECT_EQ(StoredTextProblem("ab\xc3").rfind("is not valid UTF-8 (byte 0xc3 at offset 2;", 0), 0u);
+}
+
+TEST(ParseInteractions, ReadsFromMemoryAsFromAFile) {
+  ReadResult r = ParseInteractions("1\t2\t3\t4\n5\t6\t7\t8\n", "mem.tsv", ReadOptions{});
+  EXPECT_EQ(r.format, "tsv");
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1].item, "6");
+}
+
 TEST(ParseTime, AcceptsUnixSecondsAndIso8601) {
   EXPECT_EQ(ParseTime("0"), 0);
   EXPECT_EQ(ParseTime("-86400"), -86400);

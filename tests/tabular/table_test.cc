@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "models/artifact.h"
 #include "tabular/table.h"
 #include "test_util.h"
 
@@ -129,6 +133,25 @@ TEST(TabularSchema, BadInputsNameTheProblem) {
   ExpectError("y\n1\n", only_label, ErrorCode::kInvalidArgument, "no feature columns");
 }
 
+// Issue #12: text that is not valid UTF-8 or holds a NUL is refused at import with file:line.
+TEST(TabularSchema, TextThatIsNotUtf8OrHoldsNulIsRefused) {
+  TabularReadOptions o;
+  o.label = "y";
+  ExpectError("a,c,y\n1,ok,0\n1,caf\xe9,0\n", o, ErrorCode::kInvalidArgument,
+              "t.csv:3: column 'c' is not valid UTF-8 (byte 0xe9 at offset 3");
+  ExpectError("a,c\xff,y\n1,2,0\n", o, ErrorCode::kInvalidArgument,
+              "t.csv:1: the name of header column 2 is not valid UTF-8 (byte 0xff at offset 1");
+  ExpectError(std::string("a,c,y\n1,x\0y,0\n", 14), o, ErrorCode::kInvalidArgument,
+              "t.csv:2: column 'c' contains a NUL byte (at offset 1)");
+  TabularReadOptions id = o;
+  id.id_col = "a";
+  ExpectError("a,c,y\n\xc3,x,0\n", id, ErrorCode::kInvalidArgument,
+              "t.csv:2: column 'a' is not valid UTF-8 (byte 0xc3 at offset 0");
+  // Valid UTF-8 categories are kept.
+  TabularData d = Parse("a,c,y\n1,caf\xc3\xa9,0\n2,th\xc3\xa9,1\n");
+  EXPECT_EQ(Col(d, "c").categories, (std::vector<std::string>{"caf\xc3\xa9", "th\xc3\xa9"}));
+}
+
 TEST(TabularSnapshot, RoundTripAndCatalog) {
   testing::TempDir tmp;
   TabularData d = Parse("a,c,y\n1.5,x,1\n,y,0\n3,,1\n");
@@ -160,6 +183,170 @@ TEST(TabularSnapshot, RoundTripAndCatalog) {
   EXPECT_EQ(catalog.List().size(), 1u);
   EXPECT_THROW(catalog.Get("nope"), Error);
   EXPECT_THROW(catalog.Import("bad/name", d), Error);
+}
+
+// Bitwise equality of everything a snapshot carries (NaN == NaN).
+bool SameData(const TabularData& a, const TabularData& b) {
+  if (a.rows != b.rows || a.source != b.source || a.schema.ToJson() != b.schema.ToJson() ||
+      a.columns.size() != b.columns.size() || a.times != b.times) {
+    return false;
+  }
+  for (size_t c = 0; c < a.columns.size(); ++c) {
+    if (a.columns[c].size() != b.columns[c].size() ||
+        std::memcmp(a.columns[c].data(), b.columns[c].data(), a.columns[c].size() * 4) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void Spit(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Env whose MapFile serves `bytes` from memory, so thousands of damaged copies load without
+// touching the disk; everything else goes to the real Env.
+class BytesEnv : public Env {
+ public:
+  std::string bytes;
+  std::string ReadFile(const std::string& p) override { return base_->ReadFile(p); }
+  void WriteFileAtomic(const std::string& p, std::string_view d) override {
+    base_->WriteFileAtomic(p, d);
+  }
+  std::unique_ptr<WritableFile> NewWritableFile(const std::string& p) override {
+    return base_->NewWritableFile(p);
+  }
+  std::unique_ptr<MappedFile> MapFile(const std::string&) override {
+    struct Mem : MappedFile {
+      std::vector<uint8_t> b;
+      std::span<const uint8_t> data() const override { return b; }
+    };
+    auto m = std::make_unique<Mem>();
+    m->b.assign(bytes.begin(), bytes.end());
+    return m;
+  }
+  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
+  uint64_t FileSize(const std::string&) override { return bytes.size(); }
+  void CreateDirs(const std::string& p) override { base_->CreateDirs(p); }
+  std::vector<std::string> ListDir(const std::string& p) override { return base_->ListDir(p); }
+  void RemoveFile(const std::string& p) override { base_->RemoveFile(p); }
+  void RenameFile(const std::string& a, const std::string& b) override { base_->RenameFile(a, b); }
+  int64_t NowSeconds() override { return base_->NowSeconds(); }
+
+ private:
+  Env* base_ = Env::Default();
+};
+
+TabularData MixedTable() {
+  TabularReadOptions o;
+  o.label = "y";
+  o.id_col = "id";
+  o.time_col = "t";
+  TabularData d = ParseTabularCsv(
+      "id,t,a,c,flag,y\n"
+      "r1,2020-01-01T00:00:00Z,1.5,x,true,1\n"
+      "r2,1600000000,,y,false,0\n"
+      "r3,1600000100,3,,yes,1\n",
+      "mixed.csv", o);
+  d.source = "/data/mixed.csv";
+  return d;
+}
+
+// Issue #12: a flipped byte in a .mqtab must never load as different data. Flips every byte of a
+// real snapshot in turn: each copy either fails to load with an error, or (padding, unused
+// header keys) loads exactly the original data.
+TEST(TabularSnapshot, EveryFlippedByteIsRefusedOrHarmless) {
+  testing::TempDir tmp;
+  const TabularData d = MixedTable();
+  const std::string good_path = tmp.file("good.mqtab"), bad_path = tmp.file("bad.mqtab");
+  SaveTabularSnapshot(d, good_path, Env::Default());
+  ASSERT_TRUE(SameData(LoadTabularSnapshot(good_path, Env::Default()), d));
+  const std::string good = Slurp(good_path);
+  ASSERT_GT(good.size(), 1000u);
+  size_t refused = 0, harmless = 0, checksum_errors = 0;
+  BytesEnv env;
+  for (size_t i = 0; i < good.size(); ++i) {
+    env.bytes = good;
+    env.bytes[i] = static_cast<char>(env.bytes[i] ^ 0x04);
+    try {
+      TabularData back = LoadTabularSnapshot(bad_path, &env);
+      EXPECT_TRUE(SameData(back, d)) << "byte " << i << " flipped loads different data";
+      ++harmless;
+    } catch (const Error& e) {
+      ++refused;
+      if (std::string(e.what()).find("checksum mismatch") != std::string::npos) {
+        ++checksum_errors;
+        EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+        EXPECT_NE(std::string(e.what()).find("tabular snapshot '" + bad_path + "' is corrupt"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+  EXPECT_GT(refused, 0u);
+  EXPECT_GT(harmless, 0u);         // the container's padding
+  EXPECT_GT(checksum_errors, 0u);  // column data and header values
+}
+
+TEST(TabularSnapshot, DataFlipIsACorruptionErrorNamingTheFile) {
+  testing::TempDir tmp;
+  const TabularData d = MixedTable();
+  const std::string path = tmp.file("s.mqtab");
+  SaveTabularSnapshot(d, path, Env::Default());
+  std::string bytes = Slurp(path);
+  // The last tensor ends the file: flip a bit of the time column's last value.
+  bytes[bytes.size() - 1 - (64 - (3 * 8) % 64) % 64] ^= 0x01;
+  Spit(path, bytes);
+  try {
+    LoadTabularSnapshot(path, Env::Default());
+    FAIL() << "a damaged snapshot loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'" + path + "'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
+  }
+}
+
+// Snapshots written before checksums (tabular_version 1: the same container, no "checksum" key)
+// still load. The writer below is the version-1 SaveTabularSnapshot, byte for byte.
+TEST(TabularSnapshot, VersionOneFilesWithoutChecksumStillLoad) {
+  testing::TempDir tmp;
+  const TabularData d = MixedTable();
+  nlohmann::json stats = nlohmann::json::array();
+  for (const auto& s : d.Stats()) stats.push_back(s.ToJson());
+  ArtifactWriter w("tabular-dataset", {{"tabular_version", 1},
+                                       {"schema", d.schema.ToJson()},
+                                       {"rows", d.rows},
+                                       {"source", d.source},
+                                       {"stats", stats}});
+  for (size_t c = 0; c < d.columns.size(); ++c) {
+    if (d.columns[c].empty()) continue;
+    w.Add<float>(fmt::format("col.{}", c), std::span<const float>(d.columns[c]));
+  }
+  w.Add<int64_t>("time", std::span<const int64_t>(d.times));
+  const std::string v1 = tmp.file("v1.mqtab");
+  w.Write(v1, Env::Default());
+  EXPECT_TRUE(SameData(LoadTabularSnapshot(v1, Env::Default()), d));
+
+  // A current file whose version was damaged to 1 still carries its checksum: refused.
+  const std::string v2 = tmp.file("v2.mqtab");
+  SaveTabularSnapshot(d, v2, Env::Default());
+  std::string bytes = Slurp(v2);
+  const size_t at = bytes.find("\"tabular_version\":2");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + std::string("\"tabular_version\":").size()] = '1';
+  Spit(v2, bytes);
+  try {
+    LoadTabularSnapshot(v2, Env::Default());
+    FAIL() << "a version-2 file relabelled as version 1 loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+  }
 }
 
 }  // namespace

@@ -198,6 +198,59 @@ TEST(Predictor, ArtifactRoundTripAndImport) {
   }
 }
 
+// Issue #12: `marquee predict --input train.csv` scores the very CSV the model was trained on:
+// columns the model does not use (the id, the label) are skipped and reported, not an error.
+TEST(Predictor, CsvRowsSkipColumnsTheModelDoesNotUse) {
+  Predictor p = MakePredictor(MakeData(400, 21));
+  const std::string csv =
+      "id,x0,x1,color,label\n"
+      "r1,0.9,0.1,red,1\n"
+      "r2,,0.5,blue,0\n"
+      "r3,0.25,0.75,purple,0\n";
+  std::vector<std::string> ignored;
+  const std::vector<nlohmann::json> rows = CsvRowsForModel(csv, "train.csv", p.info(), &ignored);
+  EXPECT_EQ(ignored, (std::vector<std::string>{"id", "label"}));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["color"], "red");
+  EXPECT_FALSE(rows[1].contains("x0"));  // empty cell: missing
+  // Scores equal those of the same rows given as a matrix (red = code 2, purple unknown).
+  const std::vector<float> m = {0.9f, 0.1f, 2, kNaN, 0.5f, 0, 0.25f, 0.75f, kNaN};
+  const Predictor::Result want = p.PredictMatrix(m, 3, false);
+  const Predictor::Result got = p.PredictRows(nlohmann::json(rows), false);
+  ASSERT_EQ(got.scores.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(got.scores[i], want.scores[i]) << i;
+
+  // A feature with no column is still an error naming it.
+  try {
+    CsvRowsForModel("x0,color,label\n1,red,0\n", "rows.csv", p.info(), nullptr);
+    FAIL() << "a CSV without x1 was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("rows.csv: no column for the model's feature(s) x1"),
+              std::string::npos)
+        << e.what();
+  }
+  // A numeric feature with text in it names file:line and the column.
+  try {
+    CsvRowsForModel("x0,x1,color\n1,2,red\nabc,2,red\n", "rows.csv", p.info(), nullptr);
+    FAIL() << "text in a numeric feature was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rows.csv:3: column 'x0'"), std::string::npos) << e.what();
+  }
+
+  // Categories learnt from numbers are spelled as in training ("1", not "1.0"); without a
+  // dictionary a categorical feature takes integer codes.
+  TabularModelInfo numeric_cats = p.info();
+  numeric_cats.categories["color"] = {"1", "2"};
+  auto r1 = CsvRowsForModel("x0,x1,color\n1,2,1.0\n", "n.csv", numeric_cats, nullptr);
+  EXPECT_EQ(r1.at(0)["color"], "1");
+  TabularModelInfo codes = p.info();
+  codes.categories.clear();
+  auto r2 = CsvRowsForModel("x0,x1,color\n1,2,2\n", "c.csv", codes, nullptr);
+  EXPECT_TRUE(r2.at(0)["color"].is_number_integer());
+  EXPECT_EQ(r2.at(0)["color"], 2);
+}
+
 TEST(Predictor, ParsePredictRequest) {
   PredictRequest r = ParsePredictRequest(nlohmann::json::parse(
       R"({"model": "payment-retry@production", "rows": [{"X1": 1}], "explain": true})"));

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/text.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -58,9 +59,11 @@ nlohmann::json StatsJson(const TabularData& d, const std::vector<ColumnStats>& s
   return cols;
 }
 
-// A CSV cell as a JSON value for Predictor::PredictRows: missing -> absent, numbers, booleans,
-// anything else a string (a category).
-std::vector<nlohmann::json> ReadRowsFile(const std::string& path) {
+// Rows for Predictor::PredictRows from a .json array, JSONL, or a CSV read the way `info`'s model
+// needs each feature (CsvRowsForModel); CSV columns the model does not use are skipped with a
+// one-line notice on stderr (unless `quiet`).
+std::vector<nlohmann::json> ReadRowsFile(const std::string& path, const TabularModelInfo& info,
+                                         bool quiet) {
   const std::string text = Env::Default()->ReadFile(path);
   std::vector<nlohmann::json> rows;
   const std::string ext = std::filesystem::path(path).extension().string();
@@ -90,26 +93,12 @@ std::vector<nlohmann::json> ReadRowsFile(const std::string& path) {
     }
     return rows;
   }
-  // CSV: every column is a feature; read without inference (the model decides the types).
-  TabularReadOptions o;
-  o.require_label = false;
-  TabularData d = ParseTabularCsv(text, path, o);
-  for (uint64_t r = 0; r < d.rows; ++r) {
-    nlohmann::json row = nlohmann::json::object();
-    for (size_t c = 0; c < d.schema.columns.size(); ++c) {
-      const ColumnSchema& cs = d.schema.columns[c];
-      if (cs.role != ColumnRole::kFeature) continue;
-      const float v = d.columns[c][r];
-      if (std::isnan(v)) continue;
-      if (cs.type == ColumnType::kNumeric) {
-        row[cs.name] = static_cast<double>(v);
-      } else if (cs.type == ColumnType::kBoolean) {
-        row[cs.name] = v != 0;
-      } else {
-        row[cs.name] = cs.categories[static_cast<size_t>(v)];
-      }
-    }
-    rows.push_back(std::move(row));
+  std::vector<std::string> ignored;
+  rows = CsvRowsForModel(text, path, info, &ignored);
+  if (!ignored.empty() && !quiet) {
+    std::fprintf(stderr, "note: ignoring %zu column(s) the model does not use: %s\n",
+                 ignored.size(),
+                 QuoteForMessage(fmt::format("{}", fmt::join(ignored, ", "))).c_str());
   }
   return rows;
 }
@@ -287,7 +276,7 @@ void AddPredictCommand(CLI::App& app, GlobalOptions& g) {
     }
     registry.artifacts().Verify(v.artifact);
     auto predictor = Predictor::Load(registry.artifacts().PathFor(v.artifact), Env::Default());
-    nlohmann::json rows = ReadRowsFile(f->input);
+    nlohmann::json rows = ReadRowsFile(f->input, predictor->info(), g.quiet);
     Predictor::Result r = predictor->PredictRows(rows, f->explain);
     nlohmann::json out = {
         {"model", v.model_name}, {"version", v.version}, {"predictions", predictor->ToJson(r)}};
