@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time.h"
 #include "marquee/dataset.h"
 
 namespace marquee {
@@ -68,8 +69,7 @@ class DatasetCatalog {
 
 // Catalog names: [A-Za-z0-9._-]{1,128}, not "." or "..".
 bool ValidCatalogName(std::string_view name);
-// Unix seconds as ISO 8601 UTC ("2026-11-23T22:35:00Z").
-std::string IsoUtc(int64_t unix_seconds);
+// IsoUtc (Unix seconds as "2026-11-23T22:35:00Z") comes from common/time.h.
 // Stores one object content-addressed in `objects_dir`: `save(path)` writes it to a temporary
 // name there and returns its id (the content hash); the file then becomes
 // `objects_dir/<id><ext>`, or is dropped when an identical object is already stored. Returns

@@ -84,7 +84,9 @@ TEST_F(RegistryCli, TrainRecordsARunAndRegistersVersions) {
   EXPECT_EQ(show["protocol"], "strong-generalization");
   EXPECT_EQ(show["code_version"], std::string("marquee ") + MARQUEE_VERSION);
   EXPECT_FALSE(show["host"].get<std::string>().empty());
-  EXPECT_GT(show["ended_at"].get<int64_t>(), 0);
+  // Times are ISO 8601 UTC in JSON too ("2026-12-05T07:05:41Z").
+  EXPECT_EQ(show["ended_at"].get<std::string>().size(), 20u) << show["ended_at"];
+  EXPECT_EQ(show["ended_at"].get<std::string>().back(), 'Z');
   EXPECT_NE(show["log"].get<std::string>().find("Trained ease"), std::string::npos);
   EXPECT_EQ(show["artifact"], b["artifact_sha256"]);
   CliResult h = Run("runs show 2");
