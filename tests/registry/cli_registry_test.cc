@@ -143,9 +143,11 @@ TEST_F(RegistryCli, PromoteGateRollbackAndDiff) {
   MakeConfig(dir_, "recs.toml", "recs", "ease", "lambda = 10.0\n");
   Train("recs.toml");
   Train("recs.toml", "--set model.lambda=500");
-  // Family popularity has no lambda: that run fails (after it was recorded) and registers
+  // Family popularity has no lambda: given by --set (a file's lambda would be dropped with a
+  // notice when --set switches the family), that run fails after it was recorded and registers
   // nothing.
-  CliResult bad = Run("train " + dir_.file("recs.toml") + " -q --set model.family=popularity");
+  CliResult bad = Run("train " + dir_.file("recs.toml") +
+                      " -q --set model.family=popularity --set model.lambda=5");
   EXPECT_EQ(bad.code, 2) << bad.err;
   nlohmann::json failed = Json(Run("runs show 3 --json"));
   EXPECT_EQ(failed["status"], "failed");
