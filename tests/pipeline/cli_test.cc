@@ -321,5 +321,34 @@ TEST(Cli, QuietSilencesProgress) {
   EXPECT_EQ(r.err.find('\r'), std::string::npos);
 }
 
+TEST(Cli, DatasetImportShowsProgressUnlessQuiet) {
+  testing::TempDir dir;
+  {
+    std::ofstream f(dir.file("big.tsv"));
+    for (int i = 0; i < 70000; ++i) f << "u" << i % 700 << "\ti" << i % 900 << "\t1\n";
+  }
+  Result r = RunCli("dataset import " + dir.file("big.tsv") + " --name big", dir.file("home"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("import big: done, 70000 lines in "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);  // stderr is a file: no redrawing
+  r = RunCli("dataset import " + dir.file("big.tsv") + " --name big2 -q", dir.file("home"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Cli, DecisionsSinceTakesIso8601) {
+  testing::TempDir dir;
+  Result r = RunCli("decisions export --since yesterday", dir.file("home"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--since 'yesterday': expected Unix seconds or an ISO 8601 time"),
+            std::string::npos)
+      << r.err;
+  // A valid time gets past the flag (to the missing log: not found).
+  r = RunCli("decisions export --since 2026-01-01T00:00:00Z", dir.file("home"));
+  EXPECT_EQ(r.code, 3) << r.err;
+  r = RunCli("decisions export --since 1767225600", dir.file("home"));
+  EXPECT_EQ(r.code, 3) << r.err;
+}
+
 }  // namespace
 }  // namespace marquee
