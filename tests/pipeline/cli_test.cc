@@ -238,6 +238,10 @@ TEST(Cli, JsonIsAcceptedByEveryCommand) {
   EXPECT_EQ(j["description"], "EASE on plays");
   r = RunCli("models list --json", home);
   EXPECT_EQ(ParseJson(r)["models"][0]["description"], "EASE on plays");
+  // Before the command, too.
+  r = RunCli("--json runs list", home);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(ParseJson(r)["runs"].size(), 1u);
 }
 
 TEST(Cli, AMissingInputFileIsNotFoundEverywhere) {

@@ -90,6 +90,25 @@ bool WantsJson(int argc, char** argv) {
   return false;
 }
 
+// argv with every "--json" before a "--" removed and one "--json" put back at the end of that
+// part (nothing changes without --json). The pointers stay argv's.
+std::vector<char*> MoveJsonLast(int argc, char** argv) {
+  std::vector<char*> head, tail;
+  char* json = nullptr;
+  for (int i = 0; i < argc; ++i) {
+    if (!tail.empty() || (i > 0 && std::strcmp(argv[i], "--") == 0)) {
+      tail.push_back(argv[i]);
+    } else if (i > 0 && std::strcmp(argv[i], "--json") == 0) {
+      json = argv[i];
+    } else {
+      head.push_back(argv[i]);
+    }
+  }
+  if (json != nullptr) head.push_back(json);
+  head.insert(head.end(), tail.begin(), tail.end());
+  return head;
+}
+
 // The deepest subcommand the parser entered (the root app when none).
 CLI::App* DeepestParsed(CLI::App* app) {
   for (;;) {
@@ -196,8 +215,11 @@ int main(int argc, char** argv) {
 
   const bool json = WantsJson(argc, argv);
   g.json = json;
+  // `marquee --json runs list` means the same as `marquee runs list --json`: the flag moves to
+  // the end (before a "--"), where the command's own --json flag, if it has one, takes it.
+  std::vector<char*> args = MoveJsonLast(argc, argv);
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
