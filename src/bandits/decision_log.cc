@@ -19,6 +19,7 @@
 #include <variant>
 
 #include "common/completion.h"
+#include "common/time.h"
 #include "events/rocksdb_util.h"
 #include "marquee/error.h"
 
@@ -171,15 +172,6 @@ Decision Decision::FromJson(const json& j) {
   return d;
 }
 
-std::string IsoTimeMs(int64_t ms) {
-  const std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-  const int64_t frac = ms - static_cast<int64_t>(secs) * 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-}
-
 json ToJsonl(const Decision& d) {
   json j = d.ToJson();
   j["outcome"] =
@@ -231,7 +223,7 @@ nlohmann::ordered_json ToDsjson(const Decision& d) {
                                {"EventId", d.id},
                                {"ActionTaken", false},
                                {"_kind", std::string(OutcomeKindName(d.outcome.kind))}}})},
-          {"Timestamp", IsoTimeMs(d.ts_ms)},
+          {"Timestamp", IsoUtcMillis(d.ts_ms)},
           {"Version", "1"},
           {"EventId", d.id},
           {"a", std::move(a)},

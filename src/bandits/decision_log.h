@@ -91,8 +91,6 @@ nlohmann::ordered_json ToDsjson(const Decision& d);
 // read (src/bandits/log.h): context, actions, chosen (index), probability, reward, user, ts
 // (Unix seconds), so the log can retrain a policy in batch. kFailedPrecondition while open.
 nlohmann::json ToBanditJsonl(const Decision& d);
-// ISO 8601 UTC with milliseconds: 2026-11-23T22:50:45.123Z.
-std::string IsoTimeMs(int64_t ms);
 
 struct DecisionLogOptions {
   int64_t reward_window_ms = 3600 * 1000;

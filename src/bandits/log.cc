@@ -15,6 +15,7 @@
 #include "bandits/features.h"
 #include "common/sha256.h"
 #include "common/text.h"
+#include "common/time.h"
 #include "data/catalog.h"
 #include "data/readers.h"
 #include "marquee/error.h"
@@ -67,29 +68,7 @@ std::optional<double> ParseDouble(std::string_view s) {
 // "2019-11-24 00:03:13.442536+00:00" (or ...T...Z, or Unix seconds) -> Unix seconds.
 int64_t ParseTimestamp(std::string_view s) {
   if (auto v = ParseDouble(s)) return static_cast<int64_t>(*v);
-  std::tm tm{};
-  int y, mo, d, h, mi, sec;
-  const std::string str(s);
-  if (std::sscanf(str.c_str(), "%d-%d-%d%*c%d:%d:%d", &y, &mo, &d, &h, &mi, &sec) != 6) {
-    return kNoTime;
-  }
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  int64_t t = timegm(&tm);
-  // A numeric UTC offset (+hh:mm / -hh:mm) after the seconds.
-  const size_t tpos = str.find_first_of("+-", 19);
-  if (tpos != std::string::npos && tpos + 5 < str.size() + 1) {
-    int oh = 0, om = 0;
-    if (std::sscanf(str.c_str() + tpos + 1, "%d:%d", &oh, &om) >= 1) {
-      const int64_t off = oh * 3600 + om * 60;
-      t += str[tpos] == '+' ? -off : off;
-    }
-  }
-  return t;
+  return ParseIsoUtc(s).value_or(kNoTime);
 }
 
 // Ids, feature names and string values are stored and echoed in JSON: refuse text that is not

@@ -75,23 +75,6 @@ std::string IncomingName() {
 
 }  // namespace
 
-// ISO-8601 UTC of Unix seconds (H. Hinnant's civil_from_days).
-std::string IsoUtc(int64_t t) {
-  int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-  int64_t secs = t - days * 86400;
-  days += 719468;
-  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(days - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", y, m, d, secs / 3600, (secs / 60) % 60,
-                     secs % 60);
-}
-
 std::string StoreContentAddressed(Env* env, const std::string& objects_dir, std::string_view ext,
                                   const std::function<std::string(const std::string&)>& save) {
   env->CreateDirs(objects_dir);

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time.h"
 #include "marquee/dataset.h"
 
 namespace marquee {
@@ -74,8 +75,7 @@ bool ValidCatalogName(std::string_view name);
 // `what` says which kind of name ("dataset", "model", "tag key", ...); the name is escaped in the
 // message, so any bytes may be passed.
 void ValidateCatalogName(std::string_view name, std::string_view what);
-// Unix seconds as ISO 8601 UTC ("2026-11-23T22:35:00Z").
-std::string IsoUtc(int64_t unix_seconds);
+// IsoUtc (Unix seconds as "2026-11-23T22:35:00Z") comes from common/time.h.
 // Stores one object content-addressed in `objects_dir`: `save(path)` writes it to a temporary
 // name there and returns its id (the content hash); the file then becomes
 // `objects_dir/<id><ext>`, or is dropped when an identical object is already stored. Returns

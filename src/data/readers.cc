@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/text.h"
+#include "common/time.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 
@@ -109,79 +110,6 @@ bool PlainAscii(std::string_view s) {
 
 // ---------------------------------------------------------------------------------------------
 // Numbers and times.
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-// Reads exactly `width` digits at s[*pos].
-bool Digits(std::string_view s, size_t* pos, size_t width, int* out) {
-  if (*pos + width > s.size()) return false;
-  int v = 0;
-  for (size_t i = 0; i < width; ++i) {
-    char c = s[*pos + i];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  *pos += width;
-  *out = v;
-  return true;
-}
-
-std::optional<int64_t> ParseIsoTime(std::string_view s) {
-  size_t p = 0;
-  int year, month, day, hour = 0, minute = 0, second = 0;
-  if (!Digits(s, &p, 4, &year) || p >= s.size() || s[p++] != '-' || !Digits(s, &p, 2, &month) ||
-      p >= s.size() || s[p++] != '-' || !Digits(s, &p, 2, &day)) {
-    return std::nullopt;
-  }
-  static constexpr int kMonthDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1) return std::nullopt;
-  if (day > kMonthDays[month - 1] + (month == 2 && IsLeap(year) ? 1 : 0)) return std::nullopt;
-  int64_t offset_seconds = 0;
-  if (p < s.size() && (s[p] == 'T' || s[p] == 't' || s[p] == ' ')) {
-    ++p;
-    if (!Digits(s, &p, 2, &hour) || p >= s.size() || s[p++] != ':' || !Digits(s, &p, 2, &minute)) {
-      return std::nullopt;
-    }
-    if (p < s.size() && s[p] == ':') {
-      ++p;
-      if (!Digits(s, &p, 2, &second)) return std::nullopt;
-      if (p < s.size() && (s[p] == '.' || s[p] == ',')) {
-        ++p;
-        size_t start = p;
-        while (p < s.size() && s[p] >= '0' && s[p] <= '9') ++p;
-        if (p == start) return std::nullopt;  // fractional seconds are truncated
-      }
-    }
-    if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
-    if (p < s.size()) {
-      if (s[p] == 'Z' || s[p] == 'z') {
-        ++p;
-      } else if (s[p] == '+' || s[p] == '-') {
-        const int sign = s[p] == '-' ? -1 : 1;
-        ++p;
-        int oh, om = 0;
-        if (!Digits(s, &p, 2, &oh)) return std::nullopt;
-        if (p < s.size() && s[p] == ':') ++p;
-        if (p < s.size() && !Digits(s, &p, 2, &om)) return std::nullopt;
-        if (oh > 23 || om > 59) return std::nullopt;
-        offset_seconds = sign * (oh * 3600 + om * 60);
-      }
-    }
-  }
-  if (p != s.size()) return std::nullopt;
-  return DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-         hour * 3600 + minute * 60 + second - offset_seconds;
-}
 
 // Parses a float field; on failure sets *reason (the field is named `what` in it).
 bool ParseFloatField(std::string_view raw, const char* what, float* out, std::string* reason) {
@@ -536,7 +464,8 @@ class Reader {
   ReadResult Run() {
     result_.format = std::string(FormatName(format_));
     // Reserving for every line up front avoids regrowing a multi-gigabyte vector.
-    result_.rows.reserve(static_cast<size_t>(std::count(text_.begin(), text_.end(), '\n')) + 1);
+    total_lines_ = static_cast<uint64_t>(std::count(text_.begin(), text_.end(), '\n')) + 1;
+    result_.rows.reserve(static_cast<size_t>(total_lines_));
     AdviseHugePages(result_.rows.data(), result_.rows.capacity() * sizeof(RawInteraction));
     if (format_ == Format::kJsonl) {
       RunJsonl();
@@ -849,6 +778,7 @@ class Reader {
       SkipBlankLines(&pos, &line);
       if (pos >= text_.size()) break;
       ++result_.lines;
+      ReportProgress();
       if (!ParseRecord(&pos, &line, &rec, &reason)) {
         BadLine(rec.first_line, reason);
         continue;
@@ -1022,6 +952,7 @@ class Reader {
       ++line;
       if (Trim(l).empty()) continue;
       ++result_.lines;
+      ReportProgress();
       if (!scanner.Parse(l, &members, &reason)) {
         BadLine(line, reason);
         continue;
@@ -1081,6 +1012,13 @@ class Reader {
   size_t scratch_used_ = 0;
   Column user_, item_, value_, time_;
   ReadResult result_;
+  uint64_t total_lines_ = 0;
+
+  void ReportProgress() const {
+    if (options_.progress && (result_.lines & 0xFFFF) == 0) {
+      options_.progress(result_.lines, total_lines_);
+    }
+  }
 };
 
 // The first non-blank line (CR trimmed), for sniffing.
@@ -1183,7 +1121,7 @@ std::optional<int64_t> ParseTime(std::string_view field) {
       return static_cast<int64_t>(std::floor(v));
     }
   }
-  return ParseIsoTime(s);
+  return ParseIsoUtc(s);
 }
 
 ReadResult ParseInteractions(std::string_view text, const std::string& origin,

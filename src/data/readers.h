@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +35,9 @@ struct ReadOptions {
   // N-th key. Unquoted fields are trimmed of surrounding spaces; quoted fields are verbatim.
   std::string user_col, item_col, value_col, time_col;
   bool skip_bad_lines = false;  // count and continue instead of failing on the first bad line
+  // Called from the reading thread every 64Ki lines with the lines read so far and the file's
+  // line count (for a progress display); may be empty.
+  std::function<void(uint64_t lines_done, uint64_t lines_total)> progress;
 };
 
 struct ReadResult {

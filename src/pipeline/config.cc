@@ -2,14 +2,19 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
 
 #include "common/config_section.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "marquee/recommender.h"
 
 namespace marquee {
 namespace {
@@ -69,6 +74,54 @@ void ApplyOverride(nlohmann::json& root, const std::string& assignment) {
     }
   }
   (*cur)[parts.back()] = value;
+}
+
+// The [model] keys an override list sets ("model.lambda=3" -> "lambda").
+std::set<std::string> OverriddenModelKeys(const std::vector<std::string>& overrides) {
+  std::set<std::string> keys;
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || o.compare(0, 6, "model.") != 0) continue;
+    keys.insert(o.substr(6, eq - 6));
+  }
+  return keys;
+}
+
+// The parameter names a recommender family accepts (its resolved defaults), or nullopt when
+// `family` is not a recommender family (the factory names that error later).
+std::optional<std::set<std::string>> FamilyParamNames(const std::string& family) {
+  const auto families = RecommenderFamilies();
+  if (std::find(families.begin(), families.end(), family) == families.end()) return std::nullopt;
+  std::set<std::string> names;
+  const nlohmann::json defaults = CreateRecommender(family, nlohmann::json::object())->params();
+  for (const auto& [k, v] : defaults.items()) names.insert(k);
+  return names;
+}
+
+// When --set model.family=F switched the family, the file's parameters that belong to another
+// recommender family (and not to F) cannot apply: they are dropped from `params` with a one-line
+// notice each. Keys F knows, keys no family knows (typos) and keys given by --set are kept, so
+// the factory still rejects a typo.
+void DropOtherFamiliesParams(const std::string& family, const std::set<std::string>& set_by_flag,
+                             nlohmann::json* params) {
+  const auto own = FamilyParamNames(family);
+  if (!own) return;
+  std::vector<std::string> drop;
+  for (const auto& [key, value] : params->items()) {
+    if (own->count(key) || set_by_flag.count(key)) continue;
+    for (const auto& other : RecommenderFamilies()) {
+      if (other == family) continue;
+      if (FamilyParamNames(other)->count(key)) {
+        spdlog::warn(
+            "--set model.family={}: ignoring [model] {} = {} from the config ({} is a "
+            "parameter of {}, not of {})",
+            family, key, value.dump(), key, other, family);
+        drop.push_back(key);
+        break;
+      }
+    }
+  }
+  for (const auto& key : drop) params->erase(key);
 }
 
 std::string Resolve(const std::string& base_dir, const std::string& p) {
@@ -216,6 +269,9 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
     m.erase("seed");
     m.erase("description");
     c.model_params = m;
+    const std::set<std::string> set_by_flag = OverriddenModelKeys(overrides);
+    if (set_by_flag.count("family"))
+      DropOtherFamiliesParams(c.family, set_by_flag, &c.model_params);
   }
   {
     ConfigSection s(root, "eval");

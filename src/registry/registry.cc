@@ -234,16 +234,6 @@ ProcessProbe DefaultProcessProbe() {
   return p;
 }
 
-std::string FormatUnixTime(int64_t t) {
-  if (t <= 0) return "-";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 nlohmann::json PromoteResult::ToJson() const {
   return {{"model", model},
           {"alias", alias},

@@ -205,7 +205,4 @@ class Registry {
   ProcessProbe probe_;
 };
 
-// Human-readable UTC time ("2024-05-01 12:00:00"); "-" for 0.
-std::string FormatUnixTime(int64_t t);
-
 }  // namespace marquee

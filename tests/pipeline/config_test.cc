@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "marquee/error.h"
+#include "marquee/recommender.h"
 
 namespace marquee {
 namespace {
@@ -96,6 +97,51 @@ TEST(TrainConfig, ErrorsNameTheProblem) {
   EXPECT_NE(ErrorOf("[data]\ndataset=\"x\"\n[split]\nprotocol=\"given\"\n[model]\nfamily=\"e\"\n")
                 .find("eval_input"),
             std::string::npos);
+}
+
+// Issue #12: --set model.family=ials on a config written for EASE used to fail with "unknown
+// parameter 'lambda' for family 'ials'". The other family's parameters are now dropped.
+TEST(TrainConfig, FamilyOverrideDropsTheOtherFamilysParameters) {
+  TrainConfig c = ParseTrainConfig(kIssueConfig, "/tmp/cfg/job.toml", {"model.family=ials"});
+  EXPECT_EQ(c.family, "ials");
+  EXPECT_FALSE(c.model_params.contains("lambda")) << c.model_params.dump();
+  // The family accepts what is left: creating it does not throw.
+  EXPECT_NO_THROW(CreateRecommender(c.family, c.model_params));
+}
+
+TEST(TrainConfig, FamilyOverrideKeepsTheChosenFamilysParameters) {
+  TrainConfig c = ParseTrainConfig(
+      "[data]\ndataset = \"d\"\n[model]\nfamily = \"ease\"\nlambda = 5.0\nfactors = 8\n",
+      "/tmp/cfg/job.toml", {"model.family=ials"});
+  EXPECT_EQ(c.model_params.value("factors", 0), 8);  // an ials parameter survives
+  EXPECT_FALSE(c.model_params.contains("lambda"));
+}
+
+TEST(TrainConfig, FamilyOverrideStillRejectsTypos) {
+  // A key no family knows is kept, so the factory names it.
+  TrainConfig c =
+      ParseTrainConfig("[data]\ndataset = \"d\"\n[model]\nfamily = \"ease\"\nfactorz = 8\n",
+                       "/tmp/cfg/job.toml", {"model.family=ials"});
+  ASSERT_TRUE(c.model_params.contains("factorz"));
+  try {
+    CreateRecommender(c.family, c.model_params);
+    ADD_FAILURE() << "a typo was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown parameter 'factorz'"), std::string::npos);
+  }
+  // Another family's parameter given by --set itself is not silently dropped.
+  TrainConfig d =
+      ParseTrainConfig(kIssueConfig, "/tmp/cfg/job.toml", {"model.family=ials", "model.lambda=3"});
+  EXPECT_TRUE(d.model_params.contains("lambda"));
+  EXPECT_THROW(CreateRecommender(d.family, d.model_params), Error);
+}
+
+TEST(TrainConfig, NoFamilyOverrideNoDropping) {
+  // Without --set model.family a wrong parameter stays an error (nothing is dropped).
+  TrainConfig c =
+      ParseTrainConfig("[data]\ndataset = \"d\"\n[model]\nfamily = \"ials\"\nlambda = 5.0\n",
+                       "/tmp/cfg/job.toml", {});
+  EXPECT_TRUE(c.model_params.contains("lambda"));
 }
 
 }  // namespace

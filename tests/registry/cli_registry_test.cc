@@ -91,7 +91,9 @@ TEST_F(RegistryCli, TrainRecordsARunAndRegistersVersions) {
   EXPECT_EQ(show["protocol"], "strong-generalization");
   EXPECT_EQ(show["code_version"], std::string("marquee ") + MARQUEE_VERSION);
   EXPECT_FALSE(show["host"].get<std::string>().empty());
-  EXPECT_GT(show["ended_at"].get<int64_t>(), 0);
+  // Times are ISO 8601 UTC in JSON too ("2026-12-05T07:05:41Z").
+  EXPECT_EQ(show["ended_at"].get<std::string>().size(), 20u) << show["ended_at"];
+  EXPECT_EQ(show["ended_at"].get<std::string>().back(), 'Z');
   EXPECT_NE(show["log"].get<std::string>().find("Trained ease"), std::string::npos);
   EXPECT_EQ(show["artifact"], b["artifact_sha256"]);
   CliResult h = Run("runs show 2");
@@ -148,9 +150,11 @@ TEST_F(RegistryCli, PromoteGateRollbackAndDiff) {
   MakeConfig(dir_, "recs.toml", "recs", "ease", "lambda = 10.0\n");
   Train("recs.toml");
   Train("recs.toml", "--set model.lambda=500");
-  // Family popularity has no lambda: that run fails (after it was recorded) and registers
+  // Family popularity has no lambda: given by --set (a file's lambda would be dropped with a
+  // notice when --set switches the family), that run fails after it was recorded and registers
   // nothing.
-  CliResult bad = Run("train " + dir_.file("recs.toml") + " -q --set model.family=popularity");
+  CliResult bad = Run("train " + dir_.file("recs.toml") +
+                      " -q --set model.family=popularity --set model.lambda=5");
   EXPECT_EQ(bad.code, 2) << bad.err;
   nlohmann::json failed = Json(Run("runs show 3 --json"));
   EXPECT_EQ(failed["status"], "failed");

@@ -15,8 +15,6 @@
 
 namespace marquee::cli {
 
-void PrintJson(const std::string& json_text) { std::printf("%s\n", json_text.c_str()); }
-
 namespace {
 
 struct ImportFlags {
@@ -120,7 +118,16 @@ void RunImport(const ImportFlags& f, const GlobalOptions& g) {
   }
   std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
   Stopwatch sw;
+  // One progress line for the read (lines of the file); the reader reports every 64Ki lines.
+  std::unique_ptr<Progress> progress;
+  ro.progress = [&](uint64_t done, uint64_t total) {
+    if (!progress)
+      progress = std::make_unique<Progress>("import " + name, total, "lines", ProgressOptions(g));
+    progress->Set(done);
+  };
   ReadResult rr = ReadInteractions(f.file, ro, Env::Default());
+  if (progress) progress->Set(rr.lines);
+  progress.reset();  // prints the final line (files under 64Ki lines print nothing)
   Dataset ds = Dataset::FromRows(rr.rows, rr.has_values, rr.has_times,
                                  std::filesystem::absolute(f.file).string());
   DatasetCatalog catalog(ResolveHome(g.home), Env::Default());
@@ -148,15 +155,6 @@ void RunImport(const ImportFlags& f, const GlobalOptions& g) {
               e.name.c_str(), e.name.c_str());
 }
 
-std::string FormatTime(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 void RunShow(const std::string& name, bool json, const GlobalOptions& g) {
   if (ShowTabularDataset(name, json, g)) return;  // a tabular snapshot (cmd_tabular.cc)
   if (ShowBanditDataset(name, json, g)) return;   // a bandit log (cmd_bandit.cc)
@@ -178,8 +176,8 @@ void RunShow(const std::string& name, bool json, const GlobalOptions& g) {
   std::printf("  per user      mean %.1f, max %u\n  per item      mean %.1f, max %u\n",
               st.mean_per_user, st.max_per_user, st.mean_per_item, st.max_per_item);
   if (st.has_times) {
-    std::printf("  time range    %s .. %s UTC\n", FormatTime(st.time_min).c_str(),
-                FormatTime(st.time_max).c_str());
+    std::printf("  time range    %s .. %s\n", IsoUtc(st.time_min).c_str(),
+                IsoUtc(st.time_max).c_str());
   } else {
     std::printf("  time range    (no time column)\n");
   }

@@ -17,14 +17,31 @@ namespace {
 struct ExportFlags {
   std::string format = "dsjson";
   std::string out;
-  int64_t since = 0;  // Unix seconds
+  std::string since;  // Unix seconds or ISO 8601 (empty: from the start)
   bool include_open = false;
+  bool json = false;  // with --out: a summary object on stdout
 };
 
 void RunExport(const ExportFlags& f, const GlobalOptions& g) {
   if (f.format != "dsjson" && f.format != "jsonl" && f.format != "bandit-jsonl") {
     Fail(ErrorCode::kInvalidArgument, "--format: '{}' is not one of dsjson, jsonl, bandit-jsonl",
          f.format);
+  }
+  int64_t since = 0;
+  if (!f.since.empty()) {
+    const bool digits = f.since.find_first_not_of("0123456789") == std::string::npos;
+    std::optional<int64_t> t;
+    if (digits && f.since.size() <= 12) {
+      t = std::stoll(f.since);
+    } else if (!digits) {
+      t = ParseIsoUtc(f.since);
+    }
+    if (!t || *t < 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           "--since '{}': expected Unix seconds or an ISO 8601 time like 2026-12-05T07:05:41Z",
+           f.since);
+    }
+    since = *t;
   }
   const std::string home = ResolveHome(g.home);
   bandit::DecisionLogOptions o;
@@ -43,7 +60,7 @@ void RunExport(const ExportFlags& f, const GlobalOptions& g) {
     }
     buf.clear();
   };
-  log->ForEach(f.since * 1000, [&](const bandit::Decision& d) {
+  log->ForEach(since * 1000, [&](const bandit::Decision& d) {
     const bool is_open = d.outcome.kind == bandit::OutcomeKind::kOpen;
     if (is_open) ++open;
     if (f.format == "dsjson") {
@@ -64,6 +81,12 @@ void RunExport(const ExportFlags& f, const GlobalOptions& g) {
   flush(true);
   if (file) file->Commit();
   std::fflush(stdout);
+  if (f.json && file) {
+    PrintJson(
+        nlohmann::json{{"written", written}, {"open", open}, {"format", f.format}, {"out", f.out}}
+            .dump());
+    return;
+  }
   if (!g.quiet) {
     spdlog::info(
         "decisions export: {} decisions written ({}), {} still open{}", written, f.format, open,
@@ -91,16 +114,20 @@ void AddDecisionsCommands(CLI::App& app, GlobalOptions& g) {
       "--include-open). docs/formats/decisions.md\n\n"
       "Examples:\n"
       "  marquee decisions export --format dsjson --out decisions.dsjson\n"
-      "  marquee decisions export --format jsonl --since 1767225600\n"
+      "  marquee decisions export --format jsonl --since 2026-01-01T00:00:00Z\n"
       "  marquee decisions export --format bandit-jsonl --out served.jsonl");
   exp->add_option("--format", f->format, "dsjson, jsonl or bandit-jsonl")
       ->check(CLI::IsMember({"dsjson", "jsonl", "bandit-jsonl"}))
       ->capture_default_str();
   exp->add_option("--out", f->out, "Write to FILE (atomically) instead of stdout");
-  exp->add_option("--since", f->since, "Only decisions taken at or after this Unix time (seconds)")
-      ->check(CLI::NonNegativeNumber);
+  exp->add_option("--since", f->since,
+                  "Only decisions taken at or after this time: Unix seconds or ISO 8601 "
+                  "(2026-12-05T07:05:41Z)");
   exp->add_flag("--include-open", f->include_open,
                 "jsonl: also write decisions still waiting for a reward (outcome kind \"open\")");
+  exp->add_flag("--json", f->json,
+                "With --out: print {\"written\": N, \"open\": N, \"format\": ..., \"out\": "
+                "FILE}; without --out the records on stdout are JSON already");
   exp->callback([f, &g] { RunExport(*f, g); });
 }
 

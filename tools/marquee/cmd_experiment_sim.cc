@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "common/log.h"
+#include "common/progress.h"
 #include "data/catalog.h"
 #include "experiments/replay.h"
 #include "experiments/stats.h"
@@ -45,8 +46,7 @@ void AddSimulateExperiment(CLI::App& app, GlobalOptions& g) {
       "--positive-threshold 3.5 --a popularity --b ease:lambda=500.0 --seeds 5");
   auto* src = cmd->add_option_group("data", "where the traffic comes from");
   src->add_option("--dataset", f->dataset, "Dataset name or id in the catalog");
-  src->add_option("--data", f->data, "Interactions file (any format `dataset import` reads)")
-      ->check(CLI::ExistingFile);
+  src->add_option("--data", f->data, "Interactions file (any format `dataset import` reads)");
   src->require_option(1);
   cmd->add_option("--a", f->a, "Ranker A (control): a train config file, or FAMILY[:key=value,..]")
       ->required();
@@ -105,8 +105,7 @@ void AddSimulateExperiment(CLI::App& app, GlobalOptions& g) {
     const experiments::RankerSpec b = experiments::ParseRankerSpec(f->b, resolver);
     Context ctx;
     ctx.threads = g.threads > 0 ? g.threads : Context::DefaultThreads();
-    auto printer = std::make_shared<ProgressPrinter>(!g.quiet);
-    ctx.progress = [printer](std::string_view stage, double frac) { (*printer)(stage, frac); };
+    ctx.progress = StageProgressCallback(ProgressOptions(g));
     const json result = experiments::RunReplaySimulation(c, a, b, ctx);
     if (f->json) {
       PrintJson(result.dump());

@@ -32,10 +32,15 @@ void PrintExperiment(const ex::Experiment& e) {
   for (const auto& c : s.cells) {
     std::printf("  cell %-16s weight %.4f  model %s\n", c.name.c_str(), c.weight, c.model.c_str());
   }
-  std::printf("  created %s, first started %s, changed %s\n",
-              FormatUnixTime(e.record.created_at).c_str(),
-              FormatUnixTime(e.record.first_started_at).c_str(),
-              FormatUnixTime(e.record.updated_at).c_str());
+  std::printf("  created %s, first started %s, changed %s\n", TimeText(e.record.created_at).c_str(),
+              TimeText(e.record.first_started_at).c_str(), TimeText(e.record.updated_at).c_str());
+}
+
+// The library's experiment JSON with its times as ISO 8601 UTC (the CLI's one convention).
+json ExperimentJsonIso(const ex::Experiment& e) {
+  json j = ex::ExperimentJson(e);
+  IsoTimeFields(j, {"created_at", "first_started_at", "updated_at"});
+  return j;
 }
 
 }  // namespace
@@ -58,7 +63,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
       ex::ExperimentSpec spec = ex::ParseExperimentToml(text, *file);
       ex::Experiment e = ex::CreateExperiment(reg, spec, text, Now());
       if (*as_json) {
-        PrintJson(ex::ExperimentJson(e).dump());
+        PrintJson(ExperimentJsonIso(e).dump());
       } else {
         PrintExperiment(e);
         std::printf("start it with: marquee experiments start %s\n", e.spec.name.c_str());
@@ -83,7 +88,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
       ex::Experiment e = start ? ex::StartExperiment(reg.store(), *name, Now())
                                : ex::StopExperiment(reg.store(), *name, Now());
       if (*as_json) {
-        PrintJson(ex::ExperimentJson(e).dump());
+        PrintJson(ExperimentJsonIso(e).dump());
       } else {
         std::printf("experiment %s: %s\n", name->c_str(),
                     std::string(ExperimentStateName(e.record.state)).c_str());
@@ -99,7 +104,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
       auto all = ex::ListExperiments(reg.store());
       if (*as_json) {
         json arr = json::array();
-        for (const auto& e : all) arr.push_back(ex::ExperimentJson(e));
+        for (const auto& e : all) arr.push_back(ExperimentJsonIso(e));
         PrintJson(json{{"experiments", arr}}.dump());
         return;
       }
@@ -108,7 +113,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
         std::printf("%-28s %-10s %-8s %-6zu %s\n", e.spec.name.c_str(),
                     std::string(ex::ModeName(e.spec.mode)).c_str(),
                     std::string(ExperimentStateName(e.record.state)).c_str(), e.spec.cells.size(),
-                    FormatUnixTime(e.record.created_at).c_str());
+                    TimeText(e.record.created_at).c_str());
       }
     });
   }
@@ -123,13 +128,13 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
       ex::Experiment e = ex::GetExperiment(reg.store(), *name);
       auto history = reg.store().ExperimentHistory(*name);
       if (*as_json) {
-        json j = ex::ExperimentJson(e);
+        json j = ExperimentJsonIso(e);
         j["history"] = json::array();
         for (const auto& h : history) {
           j["history"].push_back({{"action", h.action},
                                   {"from", ExperimentStateName(h.from)},
                                   {"to", ExperimentStateName(h.to)},
-                                  {"at", h.at}});
+                                  {"at", TimeJson(h.at)}});
         }
         j["source"] = e.record.source;
         PrintJson(j.dump());
@@ -137,7 +142,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
       }
       PrintExperiment(e);
       for (const auto& h : history) {
-        std::printf("  %s  %-5s %s -> %s\n", FormatUnixTime(h.at).c_str(), h.action.c_str(),
+        std::printf("  %s  %-5s %s -> %s\n", TimeText(h.at).c_str(), h.action.c_str(),
                     std::string(ExperimentStateName(h.from)).c_str(),
                     std::string(ExperimentStateName(h.to)).c_str());
       }
@@ -159,6 +164,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
       Registry reg(home);
       ex::Experiment e = ex::GetExperiment(reg.store(), *name);
       json a = ex::AnalyzeFromHome(home, e);
+      IsoTimeFields(a, {"first_started_at"});
       if (*as_json) {
         PrintJson(a.dump());
       } else {

@@ -50,8 +50,8 @@ nlohmann::json RunToJson(const RunRecord& r, bool details) {
                       {"code_version", r.code_version},
                       {"host", r.host},
                       {"pid", r.pid},
-                      {"started_at", r.started_at},
-                      {"ended_at", OrNull(r.ended_at)},
+                      {"started_at", TimeJson(r.started_at)},
+                      {"ended_at", TimeJson(r.ended_at)},
                       {"params", r.params},
                       {"metrics", metrics},
                       {"metric_order", order},
@@ -79,7 +79,7 @@ nlohmann::json VersionToJson(const VersionRecord& v, const std::vector<std::stri
           {"metrics", v.metrics},
           {"metric_order", v.metric_order},
           {"params", v.params},
-          {"created_at", v.created_at},
+          {"created_at", TimeJson(v.created_at)},
           {"aliases", aliases},
           {"tags", tags}};
 }
@@ -90,7 +90,7 @@ nlohmann::json MoveToJson(const AliasMove& m) {
           {"to_version", m.to_version},
           {"action", m.action},
           {"note", m.note},
-          {"at", m.at}};
+          {"at", TimeJson(m.at)}};
 }
 
 std::string MetricSummary(const RunRecord& r, size_t n) {
@@ -180,14 +180,14 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
     std::printf("No runs yet. Train a model with: marquee train CONFIG.toml\n");
     return;
   }
-  std::printf("%6s  %-20s %4s  %-11s %-10s %-12s %-19s %7s  %s\n", "RUN", "MODEL", "VER", "STATUS",
-              "FAMILY", "DATASET", "STARTED (UTC)", "TIME", "METRICS");
+  std::printf("%6s  %-20s %4s  %-11s %-10s %-12s %-20s %7s  %s\n", "RUN", "MODEL", "VER", "STATUS",
+              "FAMILY", "DATASET", "STARTED", "TIME", "METRICS");
   for (const auto& r : runs) {
-    std::printf("%6lld  %-20s %4s  %-11s %-10s %-12s %-19s %7s  %s\n", static_cast<long long>(r.id),
+    std::printf("%6lld  %-20s %4s  %-11s %-10s %-12s %-20s %7s  %s\n", static_cast<long long>(r.id),
                 E(r.model_name).c_str(), r.version > 0 ? std::to_string(r.version).c_str() : "-",
                 std::string(RunStatusName(r.status)).c_str(), E(r.family).c_str(),
                 r.dataset_id.empty() ? "-" : E(ShortId(r.dataset_id)).c_str(),
-                FormatUnixTime(r.started_at).c_str(), Duration(r).c_str(),
+                TimeText(r.started_at).c_str(), Duration(r).c_str(),
                 MetricSummary(r, 2).c_str());
   }
   if (next > 0) {
@@ -224,9 +224,9 @@ void RunsShow(const std::string& id_text, bool json, const GlobalOptions& g) {
     }
     std::printf("\n");
   }
-  std::printf("  started     %s UTC on %s (pid %lld), %s\n", FormatUnixTime(r.started_at).c_str(),
+  std::printf("  started     %s on %s (pid %lld), %s\n", TimeText(r.started_at).c_str(),
               E(r.host).c_str(), static_cast<long long>(r.pid), E(r.code_version).c_str());
-  std::printf("  ended       %s (%s)\n", FormatUnixTime(r.ended_at).c_str(), Duration(r).c_str());
+  std::printf("  ended       %s (%s)\n", TimeText(r.ended_at).c_str(), Duration(r).c_str());
   if (!r.artifact.empty()) std::printf("  artifact    %s\n", E(r.artifact).c_str());
   if (!r.metrics.empty()) {
     std::printf("  metrics\n");
@@ -256,7 +256,9 @@ void RunsCompare(const std::vector<std::string>& ids_text, bool json, const Glob
   for (const auto& t : ids_text) ids.push_back(RunIdOf(reg, t));
   nlohmann::json c = reg.CompareRuns(ids);
   if (json) {
-    PrintJson(c.dump());
+    nlohmann::json out = c;
+    for (auto& r : out["runs"]) IsoTimeFields(r, {"started_at"});
+    PrintJson(out.dump());
     return;
   }
   const auto& runs = c["runs"];
@@ -341,8 +343,8 @@ void ModelsList(bool json, const GlobalOptions& g) {
                      {"versions", m.num_versions},
                      {"latest_version", OrNull(m.latest_version)},
                      {"aliases", reg.store().ListAliases(m.name)},
-                     {"created_at", m.created_at},
-                     {"updated_at", m.updated_at}});
+                     {"created_at", TimeJson(m.created_at)},
+                     {"updated_at", TimeJson(m.updated_at)}});
     }
     PrintJson(nlohmann::json{{"models", arr}}.dump());
     return;
@@ -351,17 +353,16 @@ void ModelsList(bool json, const GlobalOptions& g) {
     std::printf("No models yet. `marquee train CONFIG.toml` registers one.\n");
     return;
   }
-  std::printf("%-24s %8s %7s  %-19s  %s\n", "NAME", "VERSIONS", "LATEST", "UPDATED (UTC)",
-              "ALIASES");
+  std::printf("%-24s %8s %7s  %-20s  %s\n", "NAME", "VERSIONS", "LATEST", "UPDATED", "ALIASES");
   for (const auto& m : models) {
     std::string aliases;
     for (const auto& [a, v] : reg.store().ListAliases(m.name)) {
       aliases += fmt::format("{}{}=v{}", aliases.empty() ? "" : ", ", E(a), v);
     }
-    std::printf("%-24s %8lld %7s  %-19s  %s\n", E(m.name).c_str(),
+    std::printf("%-24s %8lld %7s  %-20s  %s\n", E(m.name).c_str(),
                 static_cast<long long>(m.num_versions),
                 m.latest_version ? fmt::format("v{}", m.latest_version).c_str() : "-",
-                FormatUnixTime(m.updated_at).c_str(), aliases.empty() ? "-" : aliases.c_str());
+                TimeText(m.updated_at).c_str(), aliases.empty() ? "-" : aliases.c_str());
   }
 }
 
@@ -380,7 +381,7 @@ void PrintVersion(Registry& reg, const VersionRecord& v) {
   std::printf("  artifact    %s\n", ArtifactStore::IsDigest(v.artifact)
                                         ? E(reg.artifacts().PathFor(v.artifact)).c_str()
                                         : ("(not a digest: " + E(v.artifact) + ")").c_str());
-  std::printf("  created     %s UTC\n", FormatUnixTime(v.created_at).c_str());
+  std::printf("  created     %s\n", TimeText(v.created_at).c_str());
   auto tags = reg.store().GetTags(v.model_name, v.version);
   for (const auto& [k, val] : tags) {
     std::printf("  tag         %s=%s\n", E(k).c_str(), E(val).c_str());
@@ -424,7 +425,7 @@ void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) 
     PrintJson(nlohmann::json{
         {"name", m->name},
         {"description", m->description},
-        {"created_at", m->created_at},
+        {"created_at", TimeJson(m->created_at)},
         {"versions", m->num_versions},
         {"latest_version", OrNull(m->latest_version)},
         {"latest", latest},
@@ -436,9 +437,9 @@ void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) 
   }
   std::printf("Model '%s'%s\n", E(m->name).c_str(),
               m->description.empty() ? "" : (": " + E(m->description)).c_str());
-  std::printf("  versions    %lld (latest v%lld), created %s UTC\n",
+  std::printf("  versions    %lld (latest v%lld), created %s\n",
               static_cast<long long>(m->num_versions), static_cast<long long>(m->latest_version),
-              FormatUnixTime(m->created_at).c_str());
+              TimeText(m->created_at).c_str());
   for (const auto& [k, v] : tags) std::printf("  tag         %s=%s\n", E(k).c_str(), E(v).c_str());
   if (aliases.empty()) {
     std::printf("  aliases     none (marquee models promote %s VERSION --alias production)\n",
@@ -451,7 +452,7 @@ void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) 
     std::printf("  alias history (newest first)\n");
     size_t shown = 0;
     for (auto it = history.rbegin(); it != history.rend() && shown < 10; ++it, ++shown) {
-      std::printf("    %s  %-8s %-10s %s -> v%lld%s\n", FormatUnixTime(it->at).c_str(),
+      std::printf("    %s  %-8s %-10s %s -> v%lld%s\n", TimeText(it->at).c_str(),
                   E(it->action).c_str(), E(it->alias).c_str(),
                   it->from_version ? fmt::format("v{}", it->from_version).c_str() : "(unset)",
                   static_cast<long long>(it->to_version),
@@ -487,14 +488,14 @@ void ModelsVersions(const std::string& ref_text, bool json, const GlobalOptions&
     PrintJson(nlohmann::json{{"model", name}, {"versions", arr}}.dump());
     return;
   }
-  std::printf("%5s  %6s  %-10s %-12s %-19s %-18s %s\n", "VER", "RUN", "FAMILY", "DATASET",
-              "CREATED (UTC)", "ALIASES", "METRICS");
+  std::printf("%5s  %6s  %-10s %-12s %-20s %-18s %s\n", "VER", "RUN", "FAMILY", "DATASET",
+              "CREATED", "ALIASES", "METRICS");
   for (const auto& v : versions) {
     std::string a = Join(aliases_of(v.version));
-    std::printf("%5lld  %6s  %-10s %-12s %-19s %-18s %s\n", static_cast<long long>(v.version),
+    std::printf("%5lld  %6s  %-10s %-12s %-20s %-18s %s\n", static_cast<long long>(v.version),
                 v.run_id ? std::to_string(v.run_id).c_str() : "-", E(v.family).c_str(),
                 v.dataset_id.empty() ? "-" : E(ShortId(v.dataset_id)).c_str(),
-                FormatUnixTime(v.created_at).c_str(), a.empty() ? "-" : E(a).c_str(),
+                TimeText(v.created_at).c_str(), a.empty() ? "-" : E(a).c_str(),
                 MetricSummary(v, 3).c_str());
   }
 }
@@ -519,7 +520,11 @@ void ModelsDiff(const std::string& model_text, const std::string& a_text, const 
   VersionRecord b = reg.ResolveIn(model, b_text);
   nlohmann::json d = reg.Diff(a, b);
   if (json) {
-    PrintJson(d.dump());
+    nlohmann::json out = d;
+    for (const char* side : {"a", "b"}) {
+      if (out.contains(side)) IsoTimeFields(out[side], {"created_at"});
+    }
+    PrintJson(out.dump());
     return;
   }
   const std::string an = fmt::format("v{}", a.version), bn = fmt::format("v{}", b.version);
@@ -751,13 +756,19 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   diff->callback([df, &g] { ModelsDiff(df->model, df->a, df->b, df->json, g); });
 
   auto desc = std::make_shared<std::pair<std::string, std::string>>();
+  auto desc_json = std::make_shared<bool>(false);
   auto* describe = models->add_subcommand(
       "describe", "Set a model's description (also: [model] description in the config)");
   describe->add_option("model", desc->first, "Model name")->required();
   describe->add_option("text", desc->second, "Description")->required();
-  describe->callback([desc, &g] {
+  describe->add_flag("--json", *desc_json, "Print {\"model\": NAME, \"description\": TEXT}");
+  describe->callback([desc, desc_json, &g] {
     Registry reg(ResolveHome(g.home));
-    reg.store().SetModelDescription(ParseModelRef(desc->first).model, desc->second);
+    const std::string model = ParseModelRef(desc->first).model;
+    reg.store().SetModelDescription(model, desc->second);
+    if (*desc_json) {
+      PrintJson(nlohmann::json{{"model", model}, {"description", desc->second}}.dump());
+    }
   });
 
   struct TagFlags {

@@ -186,7 +186,7 @@ void AddModelsImportCommand(CLI::App& models, GlobalOptions& g) {
       "(e.g. booster.save_model('model.json') after training on a DMatrix with feature_names).\n"
       "Example:\n"
       "  marquee models import model.json --name payment-retry --family xgboost --json");
-  cmd->add_option("file", f->file, "Model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("file", f->file, "Model file")->required();
   cmd->add_option("--name", f->name, "Model name")->required();
   cmd->add_option("--family", f->family, "Model family (xgboost)")
       ->check(CLI::IsMember({"xgboost"}))
@@ -262,9 +262,7 @@ void AddPredictCommand(CLI::App& app, GlobalOptions& g) {
       "Example:\n"
       "  marquee predict payment-retry@production --input rows.csv --explain");
   cmd->add_option("model", f->model, "Model reference")->required();
-  cmd->add_option("--input", f->input, "Rows: .csv, .json or .jsonl")
-      ->required()
-      ->check(CLI::ExistingFile);
+  cmd->add_option("--input", f->input, "Rows: .csv, .json or .jsonl")->required();
   cmd->add_flag("--explain", f->explain, "Add SHAP contributions per feature (and the bias)");
   cmd->callback([f, &g] {
     const std::string home = ResolveHome(g.home);

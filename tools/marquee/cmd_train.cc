@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "common/log.h"
+#include "common/progress.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "pipeline/config.h"
@@ -28,7 +29,7 @@ void AddTrainCommand(CLI::App& app, GlobalOptions& g) {
       "  marquee train examples/ml100k-ease.toml\n"
       "  marquee train examples/ml100k-ease.toml --set model.lambda=300 --json\n"
       "  marquee train examples/ml100k-ease.toml --set model.family=ials");
-  cmd->add_option("config", f->config, "TOML config file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("config", f->config, "TOML config file")->required();
   cmd->add_option("--set", f->sets, "Override a config key: section.key=value (repeatable)");
   cmd->add_flag("--json", f->json, "Print exactly one JSON object on stdout (progress on stderr)");
   cmd->callback([f, &g] {
@@ -36,8 +37,7 @@ void AddTrainCommand(CLI::App& app, GlobalOptions& g) {
     TrainOptions o;
     o.home = ResolveHome(g.home);
     o.ctx.threads = g.threads > 0 ? g.threads : Context::DefaultThreads();
-    auto printer = std::make_shared<ProgressPrinter>(!g.quiet);
-    o.ctx.progress = [printer](std::string_view stage, double frac) { (*printer)(stage, frac); };
+    o.ctx.progress = StageProgressCallback(ProgressOptions(g));
     if (!g.quiet) {
       std::fprintf(stderr, "Training %s (%s) with %d threads...\n", config.model_name.c_str(),
                    config.family.c_str(), config.threads > 0 ? config.threads : o.ctx.threads);

@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "common/progress.h"
+#include "common/time.h"
+
 namespace marquee::cli {
 
 // Options shared by every subcommand (declared on the root app, usable after the subcommand).
@@ -15,8 +18,19 @@ struct GlobalOptions {
   std::string home;    // --home (else $MARQUEE_HOME, else ./.marquee)
   int threads = 0;     // --threads (0: all cores)
   bool quiet = false;  // --quiet: no progress on stderr
+  // --json anywhere on the command line (main.cc scans for it before parsing, so errors found
+  // while parsing are JSON too). Commands with their own --json flag read that flag instead.
+  bool json = false;
   std::string log_level = "info";
 };
+
+// Progress display settings for long jobs: off with -q, else Progress's defaults (one redrawn
+// line on a terminal, a plain line every 5 s otherwise).
+inline Progress::Options ProgressOptions(const GlobalOptions& g) {
+  Progress::Options o;
+  o.enabled = !g.quiet;
+  return o;
+}
 
 void AddDatasetCommands(CLI::App& app, GlobalOptions& g);
 void AddTrainCommand(CLI::App& app, GlobalOptions& g);
@@ -44,7 +58,28 @@ void AddPredictCommand(CLI::App& app, GlobalOptions& g);
 // `marquee decisions export` (cmd_decisions.cc): the bandit decision log as DSJSON or JSONL.
 void AddDecisionsCommands(CLI::App& app, GlobalOptions& g);
 
-// Prints one JSON document on stdout (the only thing --json writes there).
+// A time for human output: ISO 8601 UTC ("2026-12-05T07:05:41Z", common/time.h), "-" for 0
+// (never happened).
+inline std::string TimeText(int64_t unix_seconds) {
+  return unix_seconds > 0 ? IsoUtc(unix_seconds) : "-";
+}
+
+// A time for JSON output: the same ISO 8601 UTC text, null for 0 (never happened).
+inline nlohmann::json TimeJson(int64_t unix_seconds) {
+  return unix_seconds > 0 ? nlohmann::json(IsoUtc(unix_seconds)) : nlohmann::json();
+}
+// Rewrites the fields `keys` of the object `j` that hold Unix seconds (numbers) as TimeJson, for
+// JSON built by the library with raw timestamps.
+inline void IsoTimeFields(nlohmann::json& j, std::initializer_list<const char*> keys) {
+  if (!j.is_object()) return;
+  for (const char* k : keys) {
+    auto it = j.find(k);
+    if (it != j.end() && it->is_number_integer()) *it = TimeJson(it->get<int64_t>());
+  }
+}
+
+// Prints one JSON document on stdout (the only thing --json writes there) and flushes it.
+// Defined in main.cc, which then knows not to print a second (error) document. Main thread only.
 void PrintJson(const std::string& json_text);
 
 // Contextual bandits (cmd_bandit.cc): `dataset import --format obd|bandit-jsonl`, bandit logs
