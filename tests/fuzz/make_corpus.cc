@@ -67,7 +67,7 @@ void HttpSeeds() {
       {"recommend_user", "POST", "/v1/recommend",
        R"({"model":"recs@production","user":"u1","k":5})"},
       {"recommend_history", "POST", "/v1/recommend",
-       R"({"model":"recs/2","history":["i1","i3"],"k":3,"exclude_seen":false,"allow":["i1","i2","i5"],"deny":["i2"]})"},
+       R"({"model":"recs/2","history":["i1","i3"],"k":3,"exclude_seen":false,"filter":{"allow":["i1","i2","i5"],"deny":["i2"]}})"},
       {"recommend_experiment", "POST", "/v1/recommend", R"({"experiment":"ab","user":"u7","k":4})"},
       {"batch", "POST", "/v1/recommend/batch",
        R"({"requests":[{"model":"recs@production","user":"u2"},{"model":"recs/2","history":["i4"],"k":2}]})"},
@@ -79,7 +79,8 @@ void HttpSeeds() {
        R"({"model":"pay@production","rows":[{"x0":3,"x1":1},{"x0":null}],"explain":true})"},
       {"decide", "POST", "/v1/decide",
        R"({"model":"artwork@production","user":"u1","context":{"hour":21,"device":"mobile"},"actions":[{"id":"a"},{"id":"b","features":{"len":3}},{"id":"c"}]})"},
-      {"reward", "POST", "/v1/reward", R"({"decision_id":"0000000000000001","reward":1.0})"},
+      {"reward", "POST", "/v1/reward",
+       R"({"decision_id":"01a2453f38a927257b0b72902d1f16b6","reward":1.0})"},
       {"unknown", "GET", "/v1/nope?x=1", ""},
   };
   for (const Seed& s : seeds) {

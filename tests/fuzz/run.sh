@@ -6,6 +6,7 @@
 #     --seconds N   per harness, -max_total_time (default 25; $MARQUEE_FUZZ_SECONDS overrides)
 #     --runs N      per harness, at most N executions as well (default: no limit)
 #     --nice        run at nice 10 (long runs on a shared machine)
+#     --no-build    use the binaries already in build/fuzz
 #   tests/fuzz/run.sh --available   exit 0 when clang and libFuzzer can build a harness here
 #
 # One harness at a time, one worker. New inputs go to build/fuzz/work/<harness> (the seed corpus
@@ -34,6 +35,7 @@ available() {
 seconds="${MARQUEE_FUZZ_SECONDS:-25}"
 runs=""
 nice_cmd=()
+build=1
 harnesses=()
 while (($# > 0)); do
   case "$1" in
@@ -41,6 +43,7 @@ while (($# > 0)); do
     --seconds) seconds="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --nice) nice_cmd=(nice -n 10); shift ;;
+    --no-build) build=0; shift ;;
     -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
@@ -53,21 +56,23 @@ if ! available; then
   exit 0
 fi
 
-jobs=$(nproc 2>/dev/null || echo 2)
-cmake --preset fuzz >/dev/null || exit 1
-targets=()
-for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
-"${nice_cmd[@]}" cmake --build --preset fuzz -j "$jobs" --target "${targets[@]}" || exit 1
+if ((build)); then
+  jobs=$(nproc 2>/dev/null || echo 2)
+  cmake --preset fuzz >/dev/null || exit 1
+  targets=()
+  for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
+  "${nice_cmd[@]}" cmake --build --preset fuzz -j "$jobs" --target "${targets[@]}" || exit 1
+fi
 
 failed=0
 for h in "${harnesses[@]}"; do
   bin="build/fuzz/tests/fuzz/fuzz_$h"
   work="build/fuzz/work/$h"
   artifacts="build/fuzz/artifacts/$h/$(date -u +%Y%m%dT%H%M%SZ)"  # this run's findings only
-  log="build/fuzz/logs/$h.log"
+  log="build/fuzz/logs/$h-$(date -u +%Y%m%dT%H%M%SZ).log"
   mkdir -p "$work" "$artifacts" "build/fuzz/logs"
   args=(-max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1
-        -artifact_prefix="$artifacts/" -jobs=1 -workers=1)
+        -artifact_prefix="$artifacts/")  # one process: no -jobs/-workers
   [ -n "$runs" ] && args+=(-runs="$runs")
   start=$(date +%s)
   # ASan: a leak or error ends the run with the input saved; UBSan: abort on the first finding.
