@@ -70,7 +70,11 @@ FeatureSpec FeatureSpec::FromJson(const nlohmann::json& j) {
   FeatureSpec s;
   if (j.is_null()) return s;
   if (!j.is_object()) Fail(ErrorCode::kInvalidArgument, "features must be an object");
-  for (const auto& [k, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Named references, not a structured binding: clang 14 (the fuzz build) cannot capture
+    // structured bindings in the lambda below.
+    const std::string& k = item.key();
+    const nlohmann::json& v = item.value();
     auto need_bool = [&](bool& dst) {
       if (!v.is_boolean())
         Fail(ErrorCode::kInvalidArgument, "features.{} must be true or false", k);

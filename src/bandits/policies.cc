@@ -314,7 +314,14 @@ class RewardModel {
       m.b = Eigen::Map<const Eigen::VectorXd>(p + d * d, static_cast<int>(d));
       m.theta = m.ainv * m.b;
       m.sum_w = p[d * d + d];
-      m.count = static_cast<uint64_t>(p[d * d + d + 1]);
+      // A damaged file may hold any double here; casting one outside uint64's range is UB
+      // (found by the artifact fuzzer), so check it first.
+      const double count = p[d * d + d + 1];
+      if (!(count >= 0 && count <= 9007199254740992.0)) {  // 2^53; false for NaN
+        Fail(ErrorCode::kCorruption, "'{}': ridge model {} has an update count of {}", path, i,
+             count);
+      }
+      m.count = static_cast<uint64_t>(count);
     }
   }
 

@@ -132,7 +132,8 @@ std::unique_ptr<ArtifactReader> ArtifactReader::Open(const std::string& path, En
       uint64_t elems = 1;
       for (uint64_t d : tensor.shape) elems *= d;
       if (DTypeSize(tensor.dtype) == 0 || elems * DTypeSize(tensor.dtype) != n ||
-          off + n > data.size() || off + n < off) {
+          off + n > data.size() || off + n < off ||
+          off % kAlign != 0) {  // the writer aligns every tensor; typed views need it
         Fail(ErrorCode::kCorruption, "'{}' is truncated or damaged (tensor '{}')", path,
              t.at("name").get<std::string>());
       }
