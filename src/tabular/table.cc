@@ -369,16 +369,6 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
                             const TabularReadOptions& o) {
   if (o.label.empty() && o.require_label)
     Fail(ErrorCode::kInvalidArgument, "a tabular dataset needs --label COLUMN");
-  // Column names and category values end up in JSON (the snapshot's schema, `show`, serving),
-  // which must be UTF-8: refuse other encodings here, naming where, rather than fail later.
-  if (const size_t bad = FirstInvalidUtf8(text); bad != text.size()) {
-    const auto line =
-        1 + std::count(text.begin(), text.begin() + static_cast<ptrdiff_t>(bad), '\n');
-    Fail(ErrorCode::kInvalidArgument,
-         "{}:{}: not valid UTF-8 (byte 0x{:02x} at offset {}); convert the file to UTF-8 first, "
-         "e.g. iconv -f latin1 -t utf-8",
-         origin, line, static_cast<unsigned char>(text[bad]), bad);
-  }
   const char delim = o.delimiter ? *o.delimiter : DetectDelimiter(text);
   CsvScanner scan(text, delim, origin);
   Record header;
