@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 
+#include "common/text.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "models/artifact.h"
@@ -290,7 +291,8 @@ nlohmann::json Predictor::ToJson(const Result& r) const {
 
 std::vector<nlohmann::json> CsvRowsForModel(std::string_view text, const std::string& origin,
                                             const TabularModelInfo& info,
-                                            std::vector<std::string>* ignored) {
+                                            std::vector<std::string>* ignored,
+                                            std::vector<std::string>* absent) {
   const std::vector<std::string> header = ParseTabularCsvHeader(text, origin, std::nullopt);
   std::map<std::string, size_t> feature;
   for (size_t f = 0; f < info.feature_names.size(); ++f) feature[info.feature_names[f]] = f;
@@ -315,10 +317,13 @@ std::vector<nlohmann::json> CsvRowsForModel(std::string_view text, const std::st
   for (size_t f = 0; f < seen.size(); ++f) {
     if (!seen[f]) missing.push_back(info.feature_names[f]);
   }
-  if (!missing.empty()) {
-    Fail(ErrorCode::kInvalidArgument, "{}: no column for the model's feature(s) {} (of {})", origin,
-         fmt::join(missing, ", "), info.feature_names.size());
+  if (missing.size() == seen.size()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "{}: no column names a feature of the model (it uses {}; the header has {})", origin,
+         QuoteForMessage(fmt::format("{}", fmt::join(info.feature_names, ", "))),
+         QuoteForMessage(fmt::format("{}", fmt::join(header, ", "))));
   }
+  if (absent != nullptr) *absent = std::move(missing);
   const TabularData d = ParseTabularCsv(text, origin, o);
   std::vector<nlohmann::json> rows;
   rows.reserve(d.rows);

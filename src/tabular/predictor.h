@@ -93,11 +93,14 @@ class Predictor {
 // tried as the training code's spelling, "1.0" as "1"), or as integer codes when the model has
 // no dictionary. Columns the model does not use (an id, the label) are skipped and their names
 // appended to *ignored, so the CSV a model was trained on can be scored as it is. A feature
-// with no column is kInvalidArgument naming every missing one; a bad cell is kInvalidArgument
-// naming file:line and the column. Empty and NA-like cells are missing values.
+// with no column is a missing value in every row (as in a JSON row that leaves it out), and its
+// name is appended to *absent (when not null); a header that names no feature at all is
+// kInvalidArgument (the wrong file). A bad cell is kInvalidArgument naming file:line and the
+// column. Empty and NA-like cells are missing values.
 std::vector<nlohmann::json> CsvRowsForModel(std::string_view text, const std::string& origin,
                                             const TabularModelInfo& info,
-                                            std::vector<std::string>* ignored);
+                                            std::vector<std::string>* ignored,
+                                            std::vector<std::string>* absent = nullptr);
 
 // The body of POST /v1/predict: {"model": "name@alias", "rows": [{...}, ...], "explain": false}.
 // kInvalidArgument naming the field for a missing/mistyped field or an unknown one.

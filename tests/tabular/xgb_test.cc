@@ -220,13 +220,23 @@ TEST(Predictor, CsvRowsSkipColumnsTheModelDoesNotUse) {
   ASSERT_EQ(got.scores.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(got.scores[i], want.scores[i]) << i;
 
-  // A feature with no column is still an error naming it.
+  // A feature with no column is a missing value in every row, named in *absent, and scores as a
+  // JSON row that leaves it out does.
+  std::vector<std::string> absent;
+  const std::vector<nlohmann::json> partial =
+      CsvRowsForModel("x0,color,label\n1,red,0\n", "rows.csv", p.info(), nullptr, &absent);
+  EXPECT_EQ(absent, std::vector<std::string>{"x1"});
+  ASSERT_EQ(partial.size(), 1u);
+  EXPECT_FALSE(partial[0].contains("x1"));
+  EXPECT_EQ(p.PredictRows(nlohmann::json(partial), false).scores,
+            p.PredictRows(nlohmann::json::array({{{"x0", 1}, {"color", "red"}}}), false).scores);
+  // A header that names no feature at all is the wrong file: an error naming both sides.
   try {
-    CsvRowsForModel("x0,color,label\n1,red,0\n", "rows.csv", p.info(), nullptr);
-    FAIL() << "a CSV without x1 was accepted";
+    CsvRowsForModel("a,b\n1,2\n", "rows.csv", p.info(), nullptr);
+    FAIL() << "a CSV without any feature column was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("rows.csv: no column for the model's feature(s) x1"),
+    EXPECT_NE(std::string(e.what()).find("rows.csv: no column names a feature of the model"),
               std::string::npos)
         << e.what();
   }

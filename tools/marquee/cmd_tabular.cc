@@ -94,11 +94,19 @@ std::vector<nlohmann::json> ReadRowsFile(const std::string& path, const TabularM
     return rows;
   }
   std::vector<std::string> ignored;
-  rows = CsvRowsForModel(text, path, info, &ignored);
+  std::vector<std::string> absent;
+  rows = CsvRowsForModel(text, path, info, &ignored, &absent);
   if (!ignored.empty() && !quiet) {
     std::fprintf(stderr, "note: ignoring %zu column(s) the model does not use: %s\n",
                  ignored.size(),
                  QuoteForMessage(fmt::format("{}", fmt::join(ignored, ", "))).c_str());
+  }
+  if (!absent.empty() && !quiet) {
+    std::fprintf(stderr,
+                 "note: %zu of the model's %zu feature(s) have no column and are scored "
+                 "as missing: %s\n",
+                 absent.size(), info.feature_names.size(),
+                 QuoteForMessage(fmt::format("{}", fmt::join(absent, ", "))).c_str());
   }
   return rows;
 }
