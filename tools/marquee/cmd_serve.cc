@@ -151,6 +151,14 @@ void CheckModelRefsResolve(const std::string& home, const std::vector<std::strin
   }
 }
 
+pthread_t g_serve_thread;
+
+// Threads created before RunServe blocked the stop signals (OpenBLAS starts its pool when the
+// library loads) would take a SIGTERM with the default action and end the process before the
+// drain. Such a thread runs this instead and hands the signal to the serving thread, where it
+// stays pending until sigwait takes it.
+extern "C" void ForwardStopSignal(int sig) { pthread_kill(g_serve_thread, sig); }
+
 void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   // Block the stop signals in every thread (they inherit the mask); the main thread takes them
   // with sigwait, so shutdown runs as ordinary code, not in a signal handler.
@@ -158,7 +166,13 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  g_serve_thread = pthread_self();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  struct sigaction forward {};
+  forward.sa_handler = ForwardStopSignal;
+  sigemptyset(&forward.sa_mask);
+  sigaction(SIGTERM, &forward, nullptr);
+  sigaction(SIGINT, &forward, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   const std::string home = ResolveHome(g.home);
