@@ -65,9 +65,19 @@ std::optional<double> ParseDouble(std::string_view s) {
   return v;
 }
 
+// A number that is a whole value of int64's range, else nullopt (casting any other double to an
+// integer is undefined behaviour; damaged files found by the fuzzer carry such numbers).
+std::optional<int64_t> WholeNumber(std::optional<double> v) {
+  if (!v || !(std::fabs(*v) < 9.2e18) || *v != std::floor(*v)) return std::nullopt;
+  return static_cast<int64_t>(*v);
+}
+
 // "2019-11-24 00:03:13.442536+00:00" (or ...T...Z, or Unix seconds) -> Unix seconds.
 int64_t ParseTimestamp(std::string_view s) {
-  if (auto v = ParseDouble(s)) return static_cast<int64_t>(*v);
+  if (auto v = ParseDouble(s)) {
+    if (!(std::fabs(*v) < 9.2e18)) return kNoTime;
+    return static_cast<int64_t>(std::floor(*v));
+  }
   return ParseIsoUtc(s).value_or(kNoTime);
 }
 
@@ -286,10 +296,12 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
       Fail(ErrorCode::kInvalidArgument, "{}:{}: {} fields, the header has {}", item_path, ln + 1,
            f.size(), ih.size());
     }
-    auto id = ParseDouble(f[static_cast<size_t>(id_col)]);
-    if (!id) Fail(ErrorCode::kInvalidArgument, "{}:{}: item_id is not a number", item_path, ln + 1);
+    auto id = WholeNumber(ParseDouble(f[static_cast<size_t>(id_col)]));
+    if (!id) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: item_id is not an integer", item_path, ln + 1);
+    }
     Action a;
-    a.id = std::to_string(static_cast<long>(*id));
+    a.id = std::to_string(*id);
     for (size_t c = 0; c < ih.size(); ++c) {
       if (ih[c].rfind("item_feature_", 0) != 0) continue;
       if (auto v = ParseDouble(f[c])) {
@@ -337,8 +349,8 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
            f.size(), h.size());
     }
     LoggedDecision r;
-    auto item = ParseDouble(f[static_cast<size_t>(c_item)]);
-    if (!item) Fail(ErrorCode::kInvalidArgument, "{} is not a number", where("item_id"));
+    auto item = WholeNumber(ParseDouble(f[static_cast<size_t>(c_item)]));
+    if (!item) Fail(ErrorCode::kInvalidArgument, "{} is not an integer", where("item_id"));
     auto it = item_index.find(static_cast<long>(*item));
     if (it == item_index.end()) {
       Fail(ErrorCode::kInvalidArgument, "{} {} is not in item_context.csv", where("item_id"),
