@@ -295,6 +295,11 @@ class RewardModel {
         Fail(ErrorCode::kCorruption, "'{}': means has {} values for {} actions", path, v.size(),
              ids_.size());
       }
+      for (size_t k = 0; k < v.size(); ++k) {
+        if (!std::isfinite(v[k])) {
+          Fail(ErrorCode::kCorruption, "'{}': means value {} is {}", path, k, v[k]);
+        }
+      }
       means_.resize(ids_.size());
       for (size_t i = 0; i < ids_.size(); ++i) means_[i] = {v[2 * i], v[2 * i + 1]};
       return;
@@ -306,6 +311,13 @@ class RewardModel {
       Fail(ErrorCode::kCorruption, "'{}': ridge has {} values, expected {}", path, v.size(),
            nm * stride);
     }
+    // Learned state is always finite; a NaN or infinity here (a damaged file, found by the
+    // artifact fuzzer) would turn every score and probability into NaN.
+    for (size_t k = 0; k < v.size(); ++k) {
+      if (!std::isfinite(v[k])) {
+        Fail(ErrorCode::kCorruption, "'{}': ridge value {} is {}", path, k, v[k]);
+      }
+    }
     models_.assign(layout_ == Layout::kShared ? 0 : nm, Ridge{});
     for (size_t i = 0; i < nm; ++i) {
       Ridge& m = layout_ == Layout::kShared ? shared_ : models_[i];
@@ -313,6 +325,9 @@ class RewardModel {
       m.ainv = Eigen::Map<const Eigen::MatrixXd>(p, static_cast<int>(d), static_cast<int>(d));
       m.b = Eigen::Map<const Eigen::VectorXd>(p + d * d, static_cast<int>(d));
       m.theta = m.ainv * m.b;
+      if (!m.theta.allFinite()) {
+        Fail(ErrorCode::kCorruption, "'{}': ridge model {} has weights that overflow", path, i);
+      }
       m.sum_w = p[d * d + d];
       // A damaged file may hold any double here; casting one outside uint64's range is UB
       // (found by the artifact fuzzer), so check it first.
