@@ -98,7 +98,8 @@ ModelBundle LoadModelBundle(const std::string& path, Env* env) {
       Fail(ErrorCode::kCorruption, "'{}': damaged user dictionary", path);
     }
     for (size_t i = 0; i + 1 < uoff.size(); ++i) {
-      if (uoff[i] > uoff[i + 1])
+      // Checked before each use: a later offset past the blob would read beyond the file.
+      if (uoff[i] > uoff[i + 1] || uoff[i + 1] > ublob.size())
         Fail(ErrorCode::kCorruption, "'{}': damaged user dictionary", path);
       t.user_ids.emplace_back(reinterpret_cast<const char*>(ublob.data()) + uoff[i],
                               uoff[i + 1] - uoff[i]);
