@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <random>
+#include <span>
+#include <string_view>
 
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -64,6 +66,28 @@ std::string SaveModelBundle(const Recommender& model, const std::vector<std::str
   return path;
 }
 
+namespace {
+
+// The strings of a dictionary stored as offsets into a blob (item or user ids). Every offset is
+// checked before it is used: a damaged one must not make the loader read past the mapped file.
+std::vector<std::string> ReadDictionary(std::span<const uint64_t> offsets,
+                                        std::span<const uint8_t> blob, const std::string& path,
+                                        std::string_view what) {
+  if (offsets.empty()) Fail(ErrorCode::kCorruption, "'{}': damaged {} dictionary", path, what);
+  std::vector<std::string> out;
+  out.reserve(offsets.size() - 1);
+  for (size_t i = 0; i + 1 < offsets.size(); ++i) {
+    if (offsets[i] > offsets[i + 1] || offsets[i + 1] > blob.size()) {
+      Fail(ErrorCode::kCorruption, "'{}': damaged {} dictionary", path, what);
+    }
+    out.emplace_back(reinterpret_cast<const char*>(blob.data()) + offsets[i],
+                     offsets[i + 1] - offsets[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
 ModelBundle LoadModelBundle(const std::string& path, Env* env) {
   auto r = ArtifactReader::Open(path, env);
   ModelBundle b;
@@ -77,15 +101,7 @@ ModelBundle LoadModelBundle(const std::string& path, Env* env) {
   b.model->Load(*r);
   auto offsets = r->Get<uint64_t>("item_ids.offsets");
   auto blob = r->Get<uint8_t>("item_ids.blob");
-  if (offsets.empty() || offsets.back() > blob.size()) {
-    Fail(ErrorCode::kCorruption, "'{}': damaged item dictionary", path);
-  }
-  for (size_t i = 0; i + 1 < offsets.size(); ++i) {
-    if (offsets[i] > offsets[i + 1])
-      Fail(ErrorCode::kCorruption, "'{}': damaged item dictionary", path);
-    b.item_ids.emplace_back(reinterpret_cast<const char*>(blob.data()) + offsets[i],
-                            offsets[i + 1] - offsets[i]);
-  }
+  b.item_ids = ReadDictionary(offsets, blob, path, "item");
   if (b.item_ids.size() != b.model->num_items()) {
     Fail(ErrorCode::kCorruption, "'{}': {} item ids for a model of {} items", path,
          b.item_ids.size(), b.model->num_items());
@@ -94,16 +110,7 @@ ModelBundle LoadModelBundle(const std::string& path, Env* env) {
     TrainingHistory t;
     auto uoff = r->Get<uint64_t>("users.offsets");
     auto ublob = r->Get<uint8_t>("users.blob");
-    if (uoff.empty() || uoff.back() > ublob.size()) {
-      Fail(ErrorCode::kCorruption, "'{}': damaged user dictionary", path);
-    }
-    for (size_t i = 0; i + 1 < uoff.size(); ++i) {
-      // Checked before each use: a later offset past the blob would read beyond the file.
-      if (uoff[i] > uoff[i + 1] || uoff[i + 1] > ublob.size())
-        Fail(ErrorCode::kCorruption, "'{}': damaged user dictionary", path);
-      t.user_ids.emplace_back(reinterpret_cast<const char*>(ublob.data()) + uoff[i],
-                              uoff[i + 1] - uoff[i]);
-    }
+    t.user_ids = ReadDictionary(uoff, ublob, path, "user");
     CsrMatrix& h = t.history;
     h.rows = static_cast<uint32_t>(t.user_ids.size());
     h.cols = static_cast<uint32_t>(b.item_ids.size());
