@@ -355,8 +355,12 @@ std::vector<ColumnStats> TabularData::Stats() const {
         if (cs.type == ColumnType::kBoolean) {
           label = v[i].first != 0 ? "true" : "false";
         } else {
-          size_t code = static_cast<size_t>(v[i].first);
-          label = code < cs.categories.size() ? cs.categories[code] : "?";
+          // Compared as a float first: a damaged (unchecked version-1) snapshot may hold any
+          // value, and casting one outside size_t's range is undefined (found by the fuzzer).
+          const float code = v[i].first;
+          label = code >= 0 && code < static_cast<float>(cs.categories.size())
+                      ? cs.categories[static_cast<size_t>(code)]
+                      : "?";
         }
         st.top.emplace_back(label, v[i].second);
       }
