@@ -397,7 +397,7 @@ def du(path):
             except OSError:
                 pass
     return total / 2**20
-rows.append(("  on disk after the run (RocksDB; 64 MiB memtable each)",
+rows.append(("  on disk after the run (RocksDB; 8 MiB memtables)",
              f"events {du(os.path.join(out, 'home/events')):.1f} MiB, decisions "
              f"{du(os.path.join(out, 'home/decisions')):.1f} MiB", None))
 lines = [f"## Soak summary ({secs}s)", "", "| criterion | measured | result |", "|---|---|---|"]
