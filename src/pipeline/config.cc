@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/config_section.h"
+#include "common/text.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
@@ -44,6 +45,9 @@ nlohmann::json TomlToJson(const toml::node& node) {
 // Applies "section.key=value": the value is parsed as a TOML value; if that fails it is taken
 // as a bare string (so --set data.dataset=ml100k works without quotes).
 void ApplyOverride(nlohmann::json& root, const std::string& assignment) {
+  if (!IsValidUtf8(assignment)) {
+    Fail(ErrorCode::kInvalidArgument, "--set {}: not valid UTF-8", QuoteForMessage(assignment));
+  }
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     Fail(ErrorCode::kInvalidArgument, "--set '{}': expected section.key=value", assignment);

@@ -2,9 +2,12 @@
 # Builds the libFuzzer harnesses (the `fuzz` preset: clang, ASan + UBSan, build/fuzz) and runs
 # each for a bounded time (tests/fuzz/README.md).
 #
-#   tests/fuzz/run.sh [--seconds N] [--runs N] [--nice] [HARNESS ...]
+#   tests/fuzz/run.sh [--seconds N] [--runs N] [--seed N] [--nice] [HARNESS ...]
 #     --seconds N   per harness, -max_total_time (default 25; $MARQUEE_FUZZ_SECONDS overrides)
 #     --runs N      per harness, at most N executions as well (default: no limit)
+#     --seed N      libFuzzer's -seed (default 0: a new random seed each run). A fixed seed
+#                   replays the same inputs in the same order, so a shorter run on a slower
+#                   machine tries a prefix of what a longer run tried (scripts/test uses 1)
 #     --nice        run at nice 10 (long runs on a shared machine)
 #     --no-build    use the binaries already in build/fuzz
 #   tests/fuzz/run.sh --available   exit 0 when clang and libFuzzer can build a harness here
@@ -34,6 +37,7 @@ available() {
 
 seconds="${MARQUEE_FUZZ_SECONDS:-25}"
 runs=""
+seed=0
 nice_cmd=()
 build=1
 harnesses=()
@@ -42,9 +46,10 @@ while (($# > 0)); do
     --available) available; exit $? ;;
     --seconds) seconds="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
     --nice) nice_cmd=(nice -n 10); shift ;;
     --no-build) build=0; shift ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
   esac
@@ -71,7 +76,7 @@ for h in "${harnesses[@]}"; do
   artifacts="build/fuzz/artifacts/$h/$(date -u +%Y%m%dT%H%M%SZ)"  # this run's findings only
   log="build/fuzz/logs/$h-$(date -u +%Y%m%dT%H%M%SZ).log"
   mkdir -p "$work" "$artifacts" "build/fuzz/logs"
-  args=(-max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1
+  args=(-max_total_time="$seconds" -seed="$seed" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1
         -artifact_prefix="$artifacts/")  # one process: no -jobs/-workers
   [ -n "$runs" ] && args+=(-runs="$runs")
   start=$(date +%s)

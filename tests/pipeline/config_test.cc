@@ -65,6 +65,18 @@ TEST(TrainConfig, OverridesApplyTomlValuesAndBareStrings) {
   EXPECT_EQ(c.family, "ials");
 }
 
+// Found by the config fuzzer: an override whose key was not UTF-8 reached the JSON copy of the
+// config, and dumping that copy threw a non-Error exception.
+TEST(TrainConfig, AnOverrideThatIsNotUtf8IsRefusedByName) {
+  try {
+    ParseTrainConfig(kIssueConfig, "x.toml", {"model.facto\x8e\x8clit.seed=al"});
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("not valid UTF-8"), std::string::npos) << e.what();
+  }
+}
+
 TEST(TrainConfig, RelativePathsResolveAgainstTheConfigFolder) {
   TrainConfig c = ParseTrainConfig(
       "[data]\ntrain = \"data/u.data\"\n[split]\nprotocol = \"given\"\neval_input = \"in.tsv\"\n"
