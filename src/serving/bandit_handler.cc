@@ -266,9 +266,29 @@ std::shared_ptr<LivePolicy> BanditHandler::Load(const Slot& slot, const std::str
       return true;
     });
     live->updates = n;
+    replayed_total_ += n;
     if (n > 0) spdlog::info("serve: {} v{}: replayed {} logged rewards", live->name, version, n);
   }
   return live;
+}
+
+void BanditHandler::Swap(Slot& slot, std::shared_ptr<LivePolicy> next) {
+  std::lock_guard lock(slot.retired_mu);
+  auto& retired = slot.retired;
+  retired.erase(std::remove(retired.begin(), retired.end(), next), retired.end());
+  std::shared_ptr<LivePolicy> prev = slot.current.exchange(std::move(next));
+  if (!prev) return;
+  retired.push_back(std::move(prev));
+  if (retired.size() > kRetiredKept) retired.erase(retired.begin());
+}
+
+std::shared_ptr<LivePolicy> BanditHandler::FindRetired(Slot& slot, int64_t version,
+                                                       const std::string& digest) {
+  std::lock_guard lock(slot.retired_mu);
+  for (const auto& p : slot.retired) {
+    if (p->version == version && p->digest == digest) return p;
+  }
+  return nullptr;
 }
 
 json BanditHandler::Refresh(bool strict) {
@@ -288,10 +308,17 @@ json BanditHandler::Refresh(bool strict) {
         result[slot->ref] = "unchanged";
         continue;
       }
-      std::shared_ptr<LivePolicy> next = Load(*slot, v.artifact, v.version);
-      slot->current.store(std::move(next));
-      result[slot->ref] = fmt::format("loaded v{}", v.version);
-      spdlog::info("serve: bandit {} now serves {} v{}", slot->ref, slot->model, v.version);
+      std::shared_ptr<LivePolicy> next = FindRetired(*slot, v.version, v.artifact);
+      const bool resumed = next != nullptr;
+      if (resumed) {
+        ++resumed_total_;
+      } else {
+        next = Load(*slot, v.artifact, v.version);
+      }
+      Swap(*slot, std::move(next));
+      result[slot->ref] = fmt::format("{} v{}", resumed ? "resumed" : "loaded", v.version);
+      spdlog::info("serve: bandit {} now serves {} v{}{}", slot->ref, slot->model, v.version,
+                   resumed ? " (resumed: it kept learning while retired)" : "");
     } catch (const Error& e) {
       if (strict) throw;
       result[slot->ref] = fmt::format("failed: {}", e.what());
@@ -394,10 +421,19 @@ std::string BanditHandler::MetricsText() const {
         "# TYPE marquee_bandit_rewards_total counter\n"
         "marquee_bandit_rewards_total{{outcome=\"joined\"}} {}\n"
         "marquee_bandit_rewards_total{{outcome=\"default\"}} {}\n"
+        "# HELP marquee_bandit_replayed_rewards_total Logged rewards replayed into policies "
+        "loaded by this process.\n"
+        "# TYPE marquee_bandit_replayed_rewards_total counter\n"
+        "marquee_bandit_replayed_rewards_total {}\n"
+        "# HELP marquee_bandit_resumed_total Alias moves answered by a retired version that kept "
+        "learning (no replay).\n"
+        "# TYPE marquee_bandit_resumed_total counter\n"
+        "marquee_bandit_resumed_total {}\n"
         "# HELP marquee_bandit_group_commits_total fsynced decision-log batches.\n"
         "# TYPE marquee_bandit_group_commits_total counter\n"
         "marquee_bandit_group_commits_total {}\n",
-        st.decisions, st.joined, st.defaulted, st.group_commits);
+        st.decisions, st.joined, st.defaulted, replayed_total_.load(), resumed_total_.load(),
+        st.group_commits);
   }
   return out;
 }
@@ -498,8 +534,17 @@ void BanditHandler::Reward(const json& body, Respond& done) {
 
 void BanditHandler::OnClosed(const bandit::Decision& d) {
   for (const auto& s : slots_) {
-    std::shared_ptr<LivePolicy> p = s->current.load();
-    if (!p || p->name != d.model || p->version != d.version) continue;
+    if (s->model != d.model) continue;
+    std::shared_ptr<LivePolicy> p;
+    {
+      std::lock_guard lock(s->retired_mu);  // current or retired, not lost to a swap between
+      p = s->current.load();
+      if (p && p->version != d.version) p = nullptr;
+      for (const auto& r : s->retired) {
+        if (!p && r->version == d.version) p = r;
+      }
+    }
+    if (!p) continue;
     bandit::DecisionInput in = InputOf(d);
     std::unique_lock lock(p->mu);
     p->policy->Update(in, d.chosen, d.outcome.reward, d.probabilities[d.chosen]);

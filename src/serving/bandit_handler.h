@@ -102,8 +102,8 @@ class BanditHandler {
   // use, and its on_closed should call OnClosed).
   void set_log(bandit::DecisionLog* log) { log_ = log; }
 
-  // Resolves every reference and loads what changed; returns {"ref": "loaded v3" | "unchanged"
-  // | "failed: ..."}. With `strict`, the first failure throws instead (server start).
+  // Resolves every reference and loads what changed; returns {"ref": "loaded v3" | "resumed v3"
+  // (a retired version taken back, no replay) | "unchanged" | "failed: ..."}. With `strict`, the first failure throws instead (server start).
   nlohmann::json Refresh(bool strict = false);
   // Polls Refresh every `interval` on a background thread until Stop().
   void StartPolling(std::chrono::milliseconds interval);
@@ -125,17 +125,30 @@ class BanditHandler {
   std::string MetricsText() const;
 
  private:
+  // Versions an alias moved away from are kept (at most kRetiredKept per reference, the most
+  // recently replaced) and keep learning from the rewards of their decisions, so an alias that
+  // moves back resumes one at once instead of replaying the whole decision log again.
+  static constexpr size_t kRetiredKept = 2;
   struct Slot {
     std::string ref;
     std::string model;
     std::atomic<std::shared_ptr<LivePolicy>> current;
+    std::mutex retired_mu;  // guards `retired` and the swap of `current` with it
+    std::vector<std::shared_ptr<LivePolicy>> retired;  // oldest first
   };
   std::shared_ptr<LivePolicy> Load(const Slot& slot, const std::string& digest, int64_t version);
+  // Makes `next` current and retires the one it replaces; takes `next` out of the retired list.
+  static void Swap(Slot& slot, std::shared_ptr<LivePolicy> next);
+  // The retired policy of `slot` for `version` with artifact `digest`, or null.
+  static std::shared_ptr<LivePolicy> FindRetired(Slot& slot, int64_t version,
+                                                 const std::string& digest);
 
   BanditHandlerOptions options_;
   std::vector<std::unique_ptr<Slot>> slots_;
   bandit::DecisionLog* log_ = nullptr;
   std::mutex refresh_mu_;  // one Refresh at a time (Registry is single-threaded)
+  std::atomic<uint64_t> replayed_total_{0};  // rewards replayed from the log at loads
+  std::atomic<uint64_t> resumed_total_{0};   // loads answered by a retired version
   std::unique_ptr<Registry> registry_;
   std::thread poller_;
   std::mutex poll_mu_;

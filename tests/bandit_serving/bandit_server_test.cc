@@ -374,6 +374,40 @@ TEST_F(BanditServing, FollowsAliasMovesAndReplaysTheLogOnLoad) {
   EXPECT_EQ(s.client->Post("/v1/decide", DecideBody()).json()["version"], version_);
 }
 
+// An alias that flips between two versions (the soak test promotes every minute) must not
+// replay the whole decision log at every flip: the replaced version is kept, learns from the
+// rewards of its own decisions while retired, and is taken back as it is.
+TEST_F(BanditServing, AnAliasMovingBackResumesTheRetiredVersionWithoutReplay) {
+  auto p2 = marquee::testing::SkewedPolicy();
+  bandit::DecisionInput in;
+  for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
+  p2->Update(in, 2, 1.0, 0.5);
+  const int64_t v2 = marquee::testing::RegisterPolicy(home_, "artwork", *p2);
+  BanditServer s(home_, {"artwork@production"});
+  auto updates = [&] { return s.handler().Describe()["bandits"][0]["updates"].get<uint64_t>(); };
+  auto reward = [&](const json& d) {
+    return s.client->Post("/v1/reward", {{"decision_id", d["decision_id"]}, {"reward", 1}}).status;
+  };
+  json first = s.client->Post("/v1/decide", DecideBody()).json();
+  json late = s.client->Post("/v1/decide", DecideBody()).json();  // rewarded after the move
+  ASSERT_EQ(reward(first), 200);
+  EXPECT_EQ(updates(), 1u);
+
+  marquee::testing::SetAlias(home_, "artwork", "production", v2);
+  EXPECT_EQ(s.handler().Refresh()["artwork@production"], fmt::format("loaded v{}", v2));
+  EXPECT_EQ(updates(), 0u);
+  ASSERT_EQ(reward(late), 200);  // a decision of the retired version 1
+  EXPECT_EQ(updates(), 0u) << "v2 learned from a v1 decision";
+
+  marquee::testing::SetAlias(home_, "artwork", "production", version_);
+  EXPECT_EQ(s.handler().Refresh()["artwork@production"], fmt::format("resumed v{}", version_));
+  EXPECT_EQ(updates(), 2u) << "the retired version missed the reward that arrived meanwhile";
+  const std::string metrics = s.client->Get("/metrics").body;
+  EXPECT_NE(metrics.find("marquee_bandit_replayed_rewards_total 0\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("marquee_bandit_resumed_total 1\n"), std::string::npos) << metrics;
+}
+
 TEST_F(BanditServing, AdminReloadMovesPoliciesAtOnceAndModelsListsThem) {
   auto p2 = marquee::testing::SkewedPolicy();
   bandit::DecisionInput in;
