@@ -7,6 +7,7 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -478,8 +479,10 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
     r.reward = j["reward"].get<double>();
     if (!std::isfinite(r.reward)) Fail(ErrorCode::kInvalidArgument, "{}: reward not finite", at);
     if (j.contains("position") && !j["position"].is_null()) {
-      if (!j["position"].is_number_integer() || j["position"].get<int64_t>() < 0) {
-        Fail(ErrorCode::kInvalidArgument, "{}: position must be a non-negative integer", at);
+      if (!j["position"].is_number_integer() || j["position"].get<int64_t>() < 0 ||
+          j["position"].get<double>() > std::numeric_limits<int32_t>::max()) {
+        Fail(ErrorCode::kInvalidArgument,
+             "{}: position must be a non-negative integer below 2^31", at);
       }
       r.position = static_cast<int32_t>(j["position"].get<int64_t>());
     }
@@ -491,7 +494,12 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
     }
     if (j.contains("ts") && !j["ts"].is_null()) {
       if (j["ts"].is_number()) {
-        r.ts = static_cast<int64_t>(j["ts"].get<double>());
+        const double ts = j["ts"].get<double>();  // beyond int64 the cast is undefined
+        if (!(std::fabs(ts) < 9.2e18)) {
+          Fail(ErrorCode::kInvalidArgument, "{}: ts: {} is not a Unix time in seconds", at,
+               j["ts"].dump());
+        }
+        r.ts = static_cast<int64_t>(ts);
       } else if (j["ts"].is_string()) {
         r.ts = ParseTimestamp(j["ts"].get<std::string>());
         if (r.ts == kNoTime) Fail(ErrorCode::kInvalidArgument, "{}: ts: unreadable time", at);

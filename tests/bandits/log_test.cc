@@ -69,6 +69,13 @@ TEST(BanditLog, JsonlBadInputNamesLineAndField) {
       R"({"context": {"x": [1]}, "actions": ["a"], "chosen": 0, "probability": 1, "reward": 0})",
       "context.x");
   ExpectInvalid("", "no decisions");
+  // Found by the fuzzer: numbers beyond the integer they are stored in (undefined casts).
+  ExpectInvalid(
+      R"({"actions": ["a"], "chosen": 0, "probability": 1, "reward": 0, "ts": 1.7e35})",
+      "ts: 1.7e+35 is not a Unix time");
+  ExpectInvalid(
+      R"({"actions": ["a"], "chosen": 0, "probability": 1, "reward": 0, "position": 4294967296})",
+      "position must be a non-negative integer below 2^31");
 }
 
 TEST(BanditLog, SnapshotRoundTripAndCatalog) {
