@@ -95,10 +95,10 @@ ModelBundle LoadModelBundle(const std::string& path, Env* env) {
   try {
     b.meta = h.value("meta", nlohmann::json::object());
     b.model = CreateRecommender(r->family(), h.at("params"));
+    b.model->Load(*r);  // a family reads its own header keys: one catch for all of them
   } catch (const nlohmann::json::exception& e) {
     Fail(ErrorCode::kCorruption, "'{}': damaged header: {}", path, e.what());
   }
-  b.model->Load(*r);
   auto offsets = r->Get<uint64_t>("item_ids.offsets");
   auto blob = r->Get<uint8_t>("item_ids.blob");
   b.item_ids = ReadDictionary(offsets, blob, path, "item");
