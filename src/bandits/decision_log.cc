@@ -14,6 +14,7 @@
 #include <limits>
 #include <mutex>
 #include <random>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -273,8 +274,8 @@ class DecisionLog::Impl {
   };
   using Op = std::variant<AppendOp, RewardOp, SweepOp>;
 
-  Impl(std::unique_ptr<rocksdb::DB> db, DecisionLogOptions o)
-      : db_(std::move(db)), options_(std::move(o)) {
+  Impl(std::string dir, std::unique_ptr<rocksdb::DB> db, DecisionLogOptions o)
+      : dir_(std::move(dir)), db_(std::move(db)), options_(std::move(o)) {
     if (!options_.now_ms) options_.now_ms = SystemNowMs;
     if (!options_.read_only) writer_ = std::thread([this] { WriterLoop(); });
   }
@@ -289,6 +290,60 @@ class DecisionLog::Impl {
     if (sweeper_.joinable()) sweeper_.join();
     if (writer_.joinable()) writer_.join();
     CloseRocksDb(db_.get(), !options_.read_only);  // safe on a stopped database (full disk)
+  }
+
+  // The database for a reader, under db_mu_ held shared by the caller (the writer thread, the
+  // only one that replaces it, needs no lock); kUnavailable while a reopen after a failed
+  // write has not succeeded.
+  rocksdb::DB* ReaderDb() const {
+    if (db_ == nullptr) {
+      Fail(ErrorCode::kUnavailable, "decision log: reopening after a failed write: {}",
+           reopen_error_);
+    }
+    return db_.get();
+  }
+
+  bool Writable(std::string* reason) const {
+    std::shared_lock lock(db_mu_);
+    if (db_ == nullptr) {
+      if (reason != nullptr) *reason = reopen_error_;
+      return false;
+    }
+    std::shared_ptr<RocksDbRecovery> recovery = RecoveryOf(db_.get());
+    return recovery == nullptr || recovery->writable(reason);
+  }
+
+  // Writer thread, while a failed write stops the log: at most once a second, DB::Resume(), or
+  // a close and reopen when Resume cannot clear the failure (RocksDbRecovery::NeedsReopen: a
+  // write-ahead-log append failed while the memtable was empty). Returns whether it writes
+  // again. The same procedure as DurableLog::Impl::Recover.
+  bool Recover() {
+    const auto now = std::chrono::steady_clock::now();
+    if (last_recovery_.time_since_epoch().count() != 0 && now - last_recovery_ < kRetry) {
+      return false;
+    }
+    last_recovery_ = now;
+    if (db_ != nullptr) {
+      std::shared_ptr<RocksDbRecovery> recovery = RecoveryOf(db_.get());
+      if (recovery == nullptr) return true;
+      if (!recovery->NeedsReopen(db_.get())) {
+        return recovery->TryResume(db_.get(), std::chrono::milliseconds(0));
+      }
+    }
+    std::unique_lock lock(db_mu_);  // waits for the readers of the old database
+    if (db_ != nullptr) {
+      CloseRocksDb(db_.get(), /*flush_wal=*/false);
+      db_.reset();
+    }
+    try {
+      // Replays the write-ahead log (a torn last record, the failed write, is dropped).
+      db_ = OpenRocksDb(dir_, false, "decision log", options_.tuning);
+      reopen_error_.clear();
+      return true;
+    } catch (const std::exception& e) {
+      reopen_error_ = e.what();
+      return false;
+    }
   }
 
   void StartSweeper() {
@@ -340,12 +395,14 @@ class DecisionLog::Impl {
   }
 
   std::optional<Decision> Lookup(std::string_view id) const {
+    std::shared_lock lock(db_mu_);
+    rocksdb::DB* db = ReaderDb();
     std::string v;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), DecisionKey(id), &v);
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), DecisionKey(id), &v);
     if (s.IsNotFound()) return std::nullopt;
     if (!s.ok()) FailStatus(s, "read");
     Decision d = ParseDecision(v);
-    s = db_->Get(rocksdb::ReadOptions(), RewardKey(id), &v);
+    s = db->Get(rocksdb::ReadOptions(), RewardKey(id), &v);
     if (s.ok()) {
       json j = json::parse(v, nullptr, false);
       if (j.is_discarded()) Fail(ErrorCode::kCorruption, "decision log: damaged outcome of {}", id);
@@ -421,15 +478,46 @@ class DecisionLog::Impl {
 
   void WriterLoop() {
     std::vector<Op> group;
+    bool was_stopped = false;
     for (;;) {
+      std::string reason;
+      const bool writable = Writable(&reason);
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        auto wake = [&] { return stop_ || !queue_.empty(); };
+        if (writable) {
+          cv_.wait(lock, wake);
+        } else {
+          cv_.wait_for(lock, kRetry, wake);  // and try to recover below
+        }
         if (queue_.empty() && stop_) return;
         while (!queue_.empty() && group.size() < 4096) {
           group.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
+      }
+      if (!writable) {
+        if (!was_stopped) {
+          spdlog::error("decision log: writes stopped ({}); retrying every second", reason);
+          was_stopped = true;
+        }
+        if (Recover()) {
+          spdlog::info("decision log: writes resumed");
+          was_stopped = false;
+        }
+      }
+      if (group.empty()) continue;
+      if (db_ == nullptr) {  // the reopen failed: answer without touching the database
+        auto err = std::make_exception_ptr(Error(
+            ErrorCode::kUnavailable, "decision log: reopening after a failed write: " +
+                                         reopen_error_ + "; not acknowledged, retry later"));
+        for (auto& op : group) {
+          if (auto* a = std::get_if<AppendOp>(&op)) a->done(err);
+          if (auto* r = std::get_if<RewardOp>(&op)) r->done(err, nullptr);
+          if (auto* w = std::get_if<SweepOp>(&op)) w->done(err, 0);
+        }
+        group.clear();
+        continue;
       }
       GroupState g;
       const int64_t now = options_.now_ms();
@@ -507,7 +595,14 @@ class DecisionLog::Impl {
     }
   }
 
+  static constexpr std::chrono::seconds kRetry{1};
+  const std::string dir_;
+  // Replaced only by the writer thread (Recover), under db_mu_ held exclusively; other threads
+  // read it under db_mu_ held shared.
   std::unique_ptr<rocksdb::DB> db_;
+  mutable std::shared_mutex db_mu_;
+  std::string reopen_error_;  // guarded by db_mu_; why the last reopen failed
+  std::chrono::steady_clock::time_point last_recovery_{};  // writer thread only
   DecisionLogOptions options_;
   std::atomic<uint64_t> decisions_{0}, joined_{0}, defaulted_{0}, commits_{0};
   int64_t sweep_floor_ = std::numeric_limits<int64_t>::min();  // writer thread only
@@ -538,10 +633,10 @@ std::unique_ptr<DecisionLog> DecisionLog::Open(const std::string& dir, DecisionL
     std::filesystem::create_directories(dir, ec);
     if (ec) Fail(ErrorCode::kIOError, "decision log: cannot create '{}': {}", dir, ec.message());
   }
-  std::unique_ptr<rocksdb::DB> db = OpenRocksDb(dir, options.read_only, "decision log");
+  std::unique_ptr<rocksdb::DB> db = OpenRocksDb(dir, options.read_only, "decision log", options.tuning);
   const bool read_only = options.read_only;
   auto log = std::unique_ptr<DecisionLog>(
-      new DecisionLog(std::make_unique<Impl>(std::move(db), std::move(options))));
+      new DecisionLog(std::make_unique<Impl>(dir, std::move(db), std::move(options))));
   if (!read_only) {
     while (log->Sweep() == kMaxSweep) {
     }
@@ -606,16 +701,18 @@ std::optional<Decision> DecisionLog::Get(std::string_view id) const {
 }
 
 void DecisionLog::ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const {
+  std::shared_lock lock(impl_->db_mu_);
+  rocksdb::DB* db = impl_->ReaderDb();
   rocksdb::ReadOptions ro;
-  const rocksdb::Snapshot* snap = impl_->db_->GetSnapshot();
+  const rocksdb::Snapshot* snap = db->GetSnapshot();
   ro.snapshot = snap;
   struct Release {
     rocksdb::DB* db;
     const rocksdb::Snapshot* s;
     ~Release() { db->ReleaseSnapshot(s); }
-  } release{impl_->db_.get(), snap};
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db_->NewIterator(ro));
-  std::unique_ptr<rocksdb::Iterator> rit(impl_->db_->NewIterator(ro));
+  } release{db, snap};
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  std::unique_ptr<rocksdb::Iterator> rit(db->NewIterator(ro));
   for (it->Seek(DecisionSeekKey(since_ms)); it->Valid() && it->key().starts_with("d"); it->Next()) {
     Decision d = ParseDecision(it->value());
     if (d.ts_ms < since_ms) continue;
@@ -633,6 +730,11 @@ void DecisionLog::ForEach(int64_t since_ms, const std::function<bool(const Decis
   }
   if (!it->status().ok()) FailStatus(it->status(), "read");
   if (!rit->status().ok()) FailStatus(rit->status(), "read");
+}
+
+bool DecisionLog::writable(std::string* reason) const {
+  if (impl_->options_.read_only) return true;
+  return impl_->Writable(reason);
 }
 
 DecisionLog::Stats DecisionLog::stats() const {

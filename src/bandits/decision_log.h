@@ -39,6 +39,8 @@
 #include <string_view>
 #include <vector>
 
+#include "events/rocksdb_util.h"
+
 namespace marquee::bandit {
 
 enum class OutcomeKind { kOpen, kJoined, kDefault };
@@ -107,6 +109,8 @@ struct DecisionLogOptions {
   // before the reward's `done`, e.g. to update the live policy online. Exceptions are logged
   // and ignored.
   std::function<void(const Decision&)> on_closed;
+  // RocksDB settings (memtable size; a test's environment, e.g. a disk that fills up).
+  RocksDbTuning tuning;
 };
 
 class DecisionLog {
@@ -147,6 +151,11 @@ class DecisionLog {
     uint64_t decisions = 0, joined = 0, defaulted = 0, group_commits = 0;
   };
   Stats stats() const;  // counts of this process
+  // False while a failed write stops the log (a full disk: decisions and rewards are answered
+  // with errors meanwhile); `reason` (may be null) gets why. The writer thread retries once a
+  // second (RocksDB Resume, or a close and reopen), so the log resumes once space is freed,
+  // without a new write. Thread-safe.
+  bool writable(std::string* reason = nullptr) const;
 
   class Impl;
 

@@ -1,4 +1,5 @@
-// Logging and progress to stderr (stdout is reserved for results and --json output).
+// Logging to stderr (stdout is reserved for results and --json output; progress lines:
+// common/progress.h).
 #pragma once
 
 #include <chrono>
@@ -9,19 +10,6 @@ namespace marquee {
 
 // Sets the stderr log level: "error", "warn", "info" (default), "debug".
 void SetLogLevel(std::string_view level);
-
-// Prints "stage: 42%" lines to stderr at most every `interval` and on completion. Thread-safe.
-class ProgressPrinter {
- public:
-  explicit ProgressPrinter(bool enabled, double interval_seconds = 1.0);
-  void operator()(std::string_view stage, double fraction);
-
- private:
-  bool enabled_;
-  double interval_;
-  std::string last_stage_;
-  std::chrono::steady_clock::time_point last_;
-};
 
 // Wall-clock stopwatch in seconds.
 class Stopwatch {

@@ -125,6 +125,8 @@ ExposureLog::~ExposureLog() {
   if (!options_.read_only) Drain(false);  // whatever arrived after the flusher's last pass
 }
 
+bool ExposureLog::writable(std::string* reason) const { return log_->writable(reason); }
+
 std::unique_ptr<ExposureLog> ExposureLog::Open(const std::string& dir, ExposureLogOptions options) {
   DurableLogOptions o;
   o.what = "exposure log";

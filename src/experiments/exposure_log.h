@@ -91,6 +91,9 @@ class ExposureLog {
   // Opens (creating) the log in `dir` ($home/experiments/exposures).
   static std::unique_ptr<ExposureLog> Open(const std::string& dir, ExposureLogOptions options = {});
   ~ExposureLog();  // drains the queue
+  // False while a failed write stops the log (a full disk; it resumes by itself); `reason`
+  // (may be null) gets why. Thread-safe.
+  bool writable(std::string* reason = nullptr) const;
 
   // Queues `e` (ts and the item list as given); the first-exposure mark is decided when it is
   // written, as described above. Returns false when the exposure was dropped because the queue

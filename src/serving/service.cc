@@ -321,7 +321,16 @@ Service::Service(ModelManager* models, EventLog* events, ServingMetrics* metrics
       events_(events),
       metrics_(metrics),
       keys_(std::move(keys)),
-      limits_(limits) {}
+      limits_(limits) {
+  if (events_ != nullptr) {
+    add_readiness_check("event log", [e = events_](std::string* why) { return e->writable(why); });
+  }
+}
+
+void Service::add_readiness_check(std::string what,
+                                  std::function<bool(std::string* reason)> writable) {
+  readiness_checks_.push_back({std::move(what), std::move(writable)});
+}
 
 void Service::set_route(std::string_view path, JsonRoute handler) {
   if (std::find(Routes().begin(), Routes().end(), path) == Routes().end()) {
@@ -775,12 +784,16 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     std::string why;
     if (!models_->ready()) {
       r = ErrorResponse(ErrorCode::kUnavailable, "not every model is loaded yet");
-    } else if (events_ != nullptr && !events_->writable(&why)) {
-      // Events cannot be made durable (a full disk): the log resumes by itself once space is
-      // freed, and so does readiness.
-      r = ErrorResponse(ErrorCode::kUnavailable, "the event log cannot store events: " + why);
     } else {
       r.body = R"({"status":"ready"})";
+      // A log that cannot make writes durable (a full disk) resumes by itself once space is
+      // freed, and so does readiness.
+      for (const auto& check : readiness_checks_) {
+        if (check.writable(&why)) continue;
+        r = ErrorResponse(ErrorCode::kUnavailable,
+                          fmt::format("the {} cannot store writes: {}", check.what, why));
+        break;
+      }
     }
   } else if (path == "/metrics") {
     r.content_type = "text/plain; version=0.0.4";

@@ -127,6 +127,12 @@ class Service {
   // Extra Prometheus lines appended to /metrics (e.g. the bandit policies' counters); called on
   // the request's thread. Call before the server starts.
   void set_metrics_text(std::function<std::string()> fn) { metrics_text_ = std::move(fn); }
+  // A store whose writes must be durable for the server to be ready (the decision log, the
+  // exposure log; the event log given to the constructor is one already): GET /readyz answers
+  // 503 "the WHAT cannot store writes: REASON" while writable(&reason) is false (a full disk;
+  // the logs resume by themselves). Called on the request's thread. Call before the server
+  // starts.
+  void add_readiness_check(std::string what, std::function<bool(std::string* reason)> writable);
 
   // Answers `req` through `done`, exactly once, on any thread. Never throws: every failure,
   // including an unexpected exception, becomes an error response (500 for the unexpected).
@@ -172,6 +178,11 @@ class Service {
   };
   std::vector<ModelKind> model_kinds_;
   std::function<std::string()> metrics_text_;
+  struct ReadinessCheck {
+    std::string what;
+    std::function<bool(std::string*)> writable;
+  };
+  std::vector<ReadinessCheck> readiness_checks_;
 };
 
 }  // namespace marquee::serving

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "events/full_disk_fs.h"
 #include "marquee/error.h"
 #include "test_util.h"
 
@@ -335,6 +336,35 @@ TEST(DecisionLog, DsjsonFollowsVowpalWabbitsLayout) {
   EXPECT_EQ(back.id, d.id);
   EXPECT_EQ(back.actions, d.actions);
   EXPECT_EQ(back.chosen, 1u);
+}
+
+// A full disk (the issue #12 case the event log already handled): the log says it cannot store
+// writes, with the reason, for /readyz; once space is freed it is writable again by itself,
+// without a decision being sent (a server that is not ready gets none).
+TEST(DecisionLogFullDisk, NotWritableWhileFullAndWritableAgainWithoutAWrite) {
+  testing::TempDir dir;
+  testing::FullDisk disk;
+  FakeClock clock;
+  DecisionLogOptions o = Options(clock);
+  o.tuning.env = disk.env.get();
+  auto log = DecisionLog::Open(dir.file("d"), o);
+  log->Append(MakeDecision(clock.ms));
+  EXPECT_TRUE(log->writable());
+  disk.fs->full = true;
+  EXPECT_THROW(log->Append(MakeDecision(clock.ms)), Error);
+  std::string why;
+  EXPECT_FALSE(log->writable(&why));
+  EXPECT_NE(why.find("No space left on device"), std::string::npos) << why;
+  disk.fs->full = false;
+  bool ok = false;
+  for (int i = 0; i < 100 && !ok; ++i) {
+    ok = log->writable();
+    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(ok) << "the log never resumed after space was freed";
+  const Decision after = MakeDecision(clock.ms);
+  log->Append(after);
+  EXPECT_TRUE(log->Get(after.id).has_value());
 }
 
 }  // namespace

@@ -80,5 +80,35 @@ TEST(ServeFullDisk, EventsAre503AndReadyzNotReadyUntilSpaceReturns) {
   EXPECT_EQ(items, (std::vector<std::string>{"after", "kept"}));
 }
 
+// Every other durable store (`marquee serve` adds the decision and exposure logs) holds /readyz
+// back the same way, naming itself and the reason, and releases it when it is writable again.
+TEST(ServeFullDisk, EveryAddedStoreHoldsReadinessBackByName) {
+  marquee::testing::TempDir dir;
+  ServingMetrics metrics(Service::Routes());
+  ModelManagerOptions mo;
+  mo.home = dir.file("home");
+  ModelManager models(std::move(mo));
+  Service service(&models, nullptr, &metrics, ApiKeys(), ServiceLimits());
+  std::atomic<bool> full{false};
+  service.add_readiness_check("decision log", [&full](std::string* why) {
+    if (full) *why = "no space left on device: IO error: injected";
+    return !full;
+  });
+  HttpServerOptions so;
+  so.port = 0;
+  HttpServer server(so, &service, &metrics);
+  server.Start();
+  {
+    HttpClient c(server.port());
+    EXPECT_EQ(c.Get("/readyz").status, 200);
+    full = true;
+    ExpectFullDisk(c.Get("/readyz"), "the decision log cannot store writes");
+    full = false;
+    EXPECT_EQ(c.Get("/readyz").status, 200);
+  }
+  server.Shutdown();
+  server.Wait();
+}
+
 }  // namespace
 }  // namespace marquee::serving

@@ -238,6 +238,9 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   serving::PredictHandler predict(home, Env::Default());
   service.set_predictor(&predict);
   service.set_experiments(experiments.get());
+  service.add_readiness_check("exposure log", [x = experiments.get()](std::string* why) {
+    return x->exposures().writable(why);
+  });
   // Contextual bandits: policies by registry reference, decisions and rewards in
   // $home/decisions (the log's sweeper gives expired decisions the default reward, and every
   // closed decision updates the live policy that made it).
@@ -268,6 +271,9 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
                       [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
                         h->Reward(body, done);
                       });
+    service.add_readiness_check("decision log", [d = decisions.get()](std::string* why) {
+      return d->writable(why);
+    });
   }
 
   serving::HttpServerOptions so;
