@@ -397,7 +397,11 @@ json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first
 
 }  // namespace
 
-json AnalyzeFromHome(const std::string& home, const Experiment& e) {
+json AnalyzeFromHome(const std::string& home, const Experiment& e,
+                     const AnalyzeProgress& progress) {
+  auto report = [&](std::string_view stage, uint64_t done, uint64_t total) {
+    if (progress) progress(stage, done, total);
+  };
   // Streams: exposures straight into the compact table, then each member's events read and
   // credited one member at a time (never all events at once).
   ExposureTable table(e.spec);
@@ -406,10 +410,13 @@ json AnalyzeFromHome(const std::string& home, const Experiment& e) {
     ExposureLogOptions o;
     o.read_only = true;
     auto log = ExposureLog::Open(xdir, o);
+    uint64_t read = 0;
     log->ForEach(e.spec.name, [&](const Exposure& x) {
       table.Add(x);
+      if (++read % 4096 == 0) report("exposures", read, 0);
       return true;
     });
+    if (read >= 4096) report("exposures", read, 0);
   }
   table.Finish();
   Attribution a;
@@ -419,14 +426,17 @@ json AnalyzeFromHome(const std::string& home, const Experiment& e) {
     EventLogOptions o;
     o.read_only = true;
     auto events = EventLog::Open(edir, o);
-    for (size_t i = 0; i < table.members().size(); ++i) {
+    const uint64_t members = table.members().size();
+    for (size_t i = 0; i < members; ++i) {
       Member& m = table.members()[i];
       for (const StoredEvent& ev : events->Recent(table.name(i), 1u << 20)) {
         bool counted = false;
         const bool credited = table.Attribute(m, ev, e.spec, started, &counted);
         a.Count(credited, counted);
       }
+      if ((i + 1) % 1024 == 0) report("members", i + 1, members);
     }
+    if (members >= 1024) report("members", members, members);
   }
   return Analyze(e.spec, std::string(ExperimentStateName(e.record.state)), started, table, a);
 }

@@ -27,7 +27,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "events/event_log.h"
@@ -49,7 +52,14 @@ nlohmann::json AnalyzeExperiment(const AnalysisInput& in);
 
 // Reads the experiment's exposures from $home/experiments/exposures and the exposed members'
 // events from $home/events (read-only views; allowed while a server runs) and analyses them.
-nlohmann::json AnalyzeFromHome(const std::string& home, const Experiment& e);
+// `progress` (optional) is called every 4096 exposures read (stage "exposures", total 0:
+// unknown) and every 1024 members credited (stage "members", total = exposed members), and
+// at the end of a stage it reported during (small analyses report nothing); on the calling
+// thread.
+using AnalyzeProgress =
+    std::function<void(std::string_view stage, uint64_t done, uint64_t total)>;
+nlohmann::json AnalyzeFromHome(const std::string& home, const Experiment& e,
+                               const AnalyzeProgress& progress = {});
 
 // The readable report of AnalyzeExperiment's JSON.
 std::string FormatAnalysis(const nlohmann::json& analysis);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <tuple>
 
 #include "events/event_log.h"
 #include "experiments/analysis.h"
@@ -306,7 +307,10 @@ TEST_F(ExperimentHttpTest, EndToEndPlaysAreAttributedAndAnalysed) {
     ASSERT_EQ(client_->Post("/v1/events", {{"events", events}}).status, 200);
   }
   router_->exposures().Flush();
-  json a = ex::AnalyzeFromHome(home_, Get("ab"));
+  int progress_calls = 0;
+  json a = ex::AnalyzeFromHome(home_, Get("ab"),
+                               [&](std::string_view, uint64_t, uint64_t) { ++progress_calls; });
+  EXPECT_EQ(progress_calls, 0) << "a small analysis printed progress";
   EXPECT_EQ(a["members"], 60);
   EXPECT_EQ(a["exposures"], 60);
   const json& cmp = a["comparisons"][0]["plays_per_member"];
@@ -319,6 +323,39 @@ TEST_F(ExperimentHttpTest, EndToEndPlaysAreAttributedAndAnalysed) {
   EXPECT_EQ(a["plays_credited"], credited);
   EXPECT_FALSE(a["srm"].contains("error")) << a["srm"].dump();
   EXPECT_NE(ex::FormatAnalysis(a).find("treatment vs control"), std::string::npos);
+}
+
+// `marquee experiments analyze` shows progress on large analyses: exposures read (count not
+// known up front), then members credited, each stage ending with its total.
+TEST_F(ExperimentHttpTest, AnalyzeReportsProgressPerStageOnLargeAnalyses) {
+  StartServer();
+  constexpr int kMembers = 5000;
+  for (int u = 0; u < kMembers; ++u) {
+    ex::Exposure x;
+    x.experiment = "ab";
+    x.cell = u % 2 ? "treatment" : "control";
+    x.user = "m" + std::to_string(u);
+    x.ts = 1'700'000'000;
+    x.items = {"i1", "i2"};
+    ASSERT_TRUE(router_->exposures().Record(x));
+  }
+  router_->exposures().Flush();
+  std::vector<std::tuple<std::string, uint64_t, uint64_t>> calls;
+  json a = ex::AnalyzeFromHome(home_, Get("ab"), [&](std::string_view stage, uint64_t done,
+                                                     uint64_t total) {
+    calls.emplace_back(std::string(stage), done, total);
+  });
+  EXPECT_EQ(a["members"], kMembers);
+  ASSERT_FALSE(calls.empty());
+  std::vector<std::tuple<std::string, uint64_t, uint64_t>> exposures, members;
+  for (const auto& c : calls) (std::get<0>(c) == "exposures" ? exposures : members).push_back(c);
+  ASSERT_EQ(exposures.size(), 2u);  // at 4096 and the end
+  EXPECT_EQ(exposures.back(), std::make_tuple(std::string("exposures"), uint64_t{kMembers}, 0ull));
+  ASSERT_EQ(members.size(), 5u);  // at 1024, 2048, 3072, 4096 and the end
+  EXPECT_EQ(members[0], std::make_tuple(std::string("members"), 1024ull, uint64_t{kMembers}));
+  EXPECT_EQ(members.back(),
+            std::make_tuple(std::string("members"), uint64_t{kMembers}, uint64_t{kMembers}));
+  EXPECT_EQ(std::get<0>(calls.front()), "exposures") << "members reported before exposures";
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // (src/experiments/experiment.h) and their analysis (src/experiments/analysis.h). Thin.
 #include <cstdio>
 #include <ctime>
+#include <memory>
+#include <string_view>
 
 #include "commands.h"
 #include "data/catalog.h"
@@ -163,7 +165,21 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
       const std::string home = ResolveHome(g.home);
       Registry reg(home);
       ex::Experiment e = ex::GetExperiment(reg.store(), *name);
-      json a = ex::AnalyzeFromHome(home, e);
+      // One progress line per stage: exposures read (count unknown up front), then members
+      // whose events are credited.
+      std::unique_ptr<Progress> progress;
+      std::string stage_shown;
+      json a = ex::AnalyzeFromHome(
+          home, e, [&](std::string_view stage, uint64_t done, uint64_t total) {
+            if (stage != stage_shown) {
+              progress.reset();  // the previous stage's final line
+              progress = std::make_unique<Progress>(*name + ": " + std::string(stage), total,
+                                                    std::string(stage), ProgressOptions(g));
+              stage_shown = stage;
+            }
+            progress->Set(done);
+          });
+      progress.reset();
       IsoTimeFields(a, {"first_started_at"});
       if (*as_json) {
         PrintJson(a.dump());
