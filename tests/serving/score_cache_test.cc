@@ -1,7 +1,11 @@
 // The known-user score cache (ServableModel::known_scores) answers exactly what scoring the
 // training row would: same items, same float scores, for every family that keeps its training
-// users; and it steps aside the moment a user's history grows.
+// users; and it steps aside the moment a user's history grows. Its hit rate is observable:
+// every ranking /v1/recommend makes is counted in marquee_recommend_rankings_total by how it
+// was scored (the cache, per request, or the popularity fallback).
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "events/event_log.h"
 #include "serving/model_manager.h"
@@ -91,6 +95,87 @@ TEST(ScoreCache, APositiveEventBypassesTheCache) {
   for (const auto& it : after["items"]) EXPECT_NE(it["id"], top);
   EXPECT_EQ(after.dump(), Ask(plain, user, 5).dump());
   EXPECT_NE(after.dump(), before.dump());
+}
+
+RecommendRequest ForUser(const std::string& user) {
+  RecommendRequest r;
+  r.model = "recs/1";
+  r.user = user;
+  r.k = 5;
+  return r;
+}
+
+RecommendRequest ForHistory(std::vector<std::string> history) {
+  RecommendRequest r;
+  r.model = "recs/1";
+  r.history = std::move(history);
+  r.k = 5;
+  return r;
+}
+
+// The counter's value for one label in the /metrics text; -1 when the line is absent.
+long long Counter(const ServingMetrics& m, const std::string& label) {
+  const std::string text = m.Render("");
+  const std::string key = "marquee_recommend_rankings_total{scored_by=\"" + label + "\"} ";
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + key.size()));
+}
+
+TEST(ScoreCacheMetrics, CountsCacheHitsPerRequestScoringAndFallbacks) {
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs", "ease", {{"lambda", 10.0}});
+  auto events = EventLog::Open(home + "/events");
+  Server s = MakeServer(home, 64u << 20, events.get());
+  auto m = s.models->Get("recs/1");
+  ASSERT_FALSE(m->known_scores.empty());
+  const auto& users = m->bundle.training->user_ids;
+  ASSERT_GE(users.size(), 2u);
+  EXPECT_EQ(Counter(*s.metrics, "score_cache"), 0);
+  EXPECT_EQ(Counter(*s.metrics, "per_request"), 0);
+  EXPECT_EQ(Counter(*s.metrics, "popularity_fallback"), 0);
+
+  // Two known users in one batch: both from the cache.
+  for (const json& j : s.service->Recommend({ForUser(users[0]), ForUser(users[1])})) {
+    ASSERT_FALSE(j.contains("error")) << j.dump();
+  }
+  EXPECT_EQ(Counter(*s.metrics, "score_cache"), 2);
+  EXPECT_EQ(Counter(*s.metrics, "per_request"), 0);
+
+  // An anonymous history is folded in and scored; an empty one falls back to popularity.
+  const std::string item = m->bundle.item_ids[0];
+  ASSERT_FALSE(s.service->Recommend({ForHistory({item})})[0].contains("error"));
+  const json empty = s.service->Recommend({ForHistory({})})[0];
+  ASSERT_FALSE(empty.contains("error")) << empty.dump();
+  EXPECT_EQ(empty.value("fallback", ""), "popularity");
+  EXPECT_EQ(Counter(*s.metrics, "per_request"), 1);
+  EXPECT_EQ(Counter(*s.metrics, "popularity_fallback"), 1);
+
+  // A positive event grows users[0]'s history: from now on it is scored, not cached.
+  events->Append({Event{users[0], item, "play", 1.0f, 1700000000}});
+  ASSERT_FALSE(s.service->Recommend({ForUser(users[0])})[0].contains("error"));
+  EXPECT_EQ(Counter(*s.metrics, "score_cache"), 2);
+  EXPECT_EQ(Counter(*s.metrics, "per_request"), 2);
+
+  // A request that fails before scoring (unknown model) is not a ranking.
+  RecommendRequest bad = ForUser(users[1]);
+  bad.model = "nope/1";
+  EXPECT_TRUE(s.service->Recommend({bad})[0].contains("error"));
+  EXPECT_EQ(
+      s.metrics->rankings_cached() + s.metrics->rankings_scored() + s.metrics->rankings_fallback(),
+      5u);
+}
+
+TEST(ScoreCacheMetrics, WithoutTheCacheEveryKnownUserIsScored) {
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs", "ease", {{"lambda", 10.0}});
+  Server s = MakeServer(home, 0, nullptr);  // --score-cache-mb 0
+  const auto& users = s.models->Get("recs/1")->bundle.training->user_ids;
+  ASSERT_FALSE(s.service->Recommend({ForUser(users[0])})[0].contains("error"));
+  EXPECT_EQ(Counter(*s.metrics, "score_cache"), 0);
+  EXPECT_EQ(Counter(*s.metrics, "per_request"), 1);
 }
 
 }  // namespace
