@@ -31,8 +31,7 @@ constexpr char kWriter[] = "writer-key-0123456789";
 // the slow kill -9 test's job).
 class BanditServer {
  public:
-  BanditServer(const std::string& home, std::vector<std::string> refs, bool with_keys = false)
-      : metrics_(Service::Routes()), models_(ModelManagerOptions{home, {}, {}, {}, {}}) {
+  BanditServer(const std::string& home, std::vector<std::string> refs, bool with_keys = false) {
     BanditHandlerOptions bo;
     bo.home = home;
     bo.refs = std::move(refs);
@@ -48,47 +47,37 @@ class BanditServer {
     log_ = bandit::DecisionLog::Open(home + "/decisions", std::move(o));
     handler_->set_log(log_.get());
     handler_->Refresh(true);
-    ApiKeys keys;
-    if (with_keys) {
-      keys = ApiKeys::Parse(std::string(kReader) + " read\n" + kWriter + " read,write\n", "keys");
-    }
-    service_ =
-        std::make_unique<Service>(&models_, nullptr, &metrics_, std::move(keys), ServiceLimits());
-    service_->set_route("/v1/decide",
-                        [h = handler_.get()](const json& b, Respond& d) { h->Decide(b, d); });
-    service_->set_metrics_text([h = handler_.get()] { return h->MetricsText(); });
-    service_->add_model_kind(  // as `marquee serve` does
+    marquee::testing::InProcessServerOptions so;
+    so.events = false;
+    so.serve_reload = true;  // POST /admin/reload
+    if (with_keys) so.api_keys = std::string(kReader) + " read\n" + kWriter + " read,write\n";
+    server_ = std::make_unique<marquee::testing::InProcessServer>(home, std::move(so));
+    Service& service = *server_->service();
+    service.set_route("/v1/decide",
+                      [h = handler_.get()](const json& b, Respond& d) { h->Decide(b, d); });
+    service.set_metrics_text([h = handler_.get()] { return h->MetricsText(); });
+    service.add_model_kind(  // as `marquee serve` does
         "bandits", [h = handler_.get()] { return h->Describe()["bandits"]; },
         [h = handler_.get()] { return h->Refresh(false); });
-    models_.StartPolling(std::chrono::milliseconds(0));  // serves POST /admin/reload
-    service_->set_route("/v1/reward",
-                        [h = handler_.get()](const json& b, Respond& d) { h->Reward(b, d); });
-    HttpServerOptions so;
-    so.port = 0;
-    so.threads = 2;
-    server_ = std::make_unique<HttpServer>(so, service_.get(), &metrics_);
+    service.set_route("/v1/reward",
+                      [h = handler_.get()](const json& b, Respond& d) { h->Reward(b, d); });
     server_->Start();
-    client = std::make_unique<HttpClient>(server_->port());
+    client = server_->client();
   }
   ~BanditServer() {
-    client.reset();
-    server_->Shutdown();
-    server_->Wait();
+    server_->Stop();  // before the log its routes write to
     log_.reset();
   }
   BanditHandler& handler() { return *handler_; }
   bandit::DecisionLog& log() { return *log_; }
 
   std::atomic<int64_t> now_ms{1'700'000'000'000};
-  std::unique_ptr<HttpClient> client;
+  HttpClient* client = nullptr;
 
  private:
-  ServingMetrics metrics_;
-  ModelManager models_;
   std::unique_ptr<BanditHandler> handler_;
   std::unique_ptr<bandit::DecisionLog> log_;
-  std::unique_ptr<Service> service_;
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<marquee::testing::InProcessServer> server_;
 };
 
 json DecideBody(const std::string& model = "artwork@production") {
@@ -103,12 +92,7 @@ json DecideBody(const std::string& model = "artwork@production") {
 
 void ExpectError(const HttpResult& r, int status, const std::string& code,
                  const std::string& mention) {
-  EXPECT_EQ(r.status, status) << r.body;
-  json j = json::parse(r.body, nullptr, false);
-  ASSERT_TRUE(j.contains("error")) << r.body;
-  EXPECT_EQ(j["error"]["code"], code) << r.body;
-  EXPECT_NE(j["error"]["message"].get<std::string>().find(mention), std::string::npos)
-      << "'" << mention << "' not in " << r.body;
+  marquee::testing::ExpectErrorResponse(r, status, code, mention);
 }
 
 class BanditServing : public ::testing::Test {

@@ -51,8 +51,6 @@ class ExperimentHttpTest : public ::testing::Test {
   void TearDown() override { StopServer(); }
 
   void StartServer() {
-    events_ = EventLog::Open(home_ + "/events");
-    metrics_ = std::make_unique<ServingMetrics>(Service::Routes());
     ExperimentRouterOptions xo;
     xo.home = home_;
     xo.on_new_cells = [this](const std::vector<std::string>& refs) {  // as `marquee serve` does
@@ -60,43 +58,26 @@ class ExperimentHttpTest : public ::testing::Test {
       if (models_ != nullptr && !models_->Add(refs).empty()) models_->Refresh();
     };
     router_ = std::make_unique<ExperimentRouter>(xo);
-    ModelManagerOptions mo;
-    mo.home = home_;
-    mo.refs = {"recs/1", "recs/2"};
-    models_ = std::make_unique<ModelManager>(std::move(mo));
-    models_->Refresh();
-    service_ = std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(), ApiKeys(),
-                                         ServiceLimits());
-    service_->set_experiments(router_.get());
-    HttpServerOptions so;
-    so.port = 0;
-    so.threads = 2;
-    server_ = std::make_unique<HttpServer>(so, service_.get(), metrics_.get());
+    marquee::testing::InProcessServerOptions o;
+    o.refs = {"recs/1", "recs/2"};
+    server_ = std::make_unique<marquee::testing::InProcessServer>(home_, std::move(o));
+    server_->service()->set_experiments(router_.get());
     server_->Start();
-    client_ = std::make_unique<HttpClient>(server_->port());
+    client_ = server_->client();
+    events_ = server_->events();
+    metrics_ = server_->metrics();
+    models_ = server_->models();
   }
   void StopServer() {
-    client_.reset();
-    if (server_) {
-      server_->Shutdown();
-      server_->Wait();
-      server_.reset();
-    }
-    service_.reset();
-    models_.reset();
+    server_.reset();
+    models_ = nullptr;
     router_.reset();
-    events_.reset();
   }
 
   HttpResult Rec(const json& body) { return client_->Post("/v1/recommend", body); }
   static void ExpectError(const HttpResult& r, int status, const std::string& code,
                           const std::string& needle) {
-    EXPECT_EQ(r.status, status) << r.body;
-    json j = json::parse(r.body, nullptr, false);
-    ASSERT_TRUE(j.is_object()) << r.body;
-    EXPECT_EQ(j["error"]["code"], code) << r.body;
-    EXPECT_NE(j["error"]["message"].get<std::string>().find(needle), std::string::npos)
-        << "message lacks '" << needle << "': " << r.body;
+    marquee::testing::ExpectErrorResponse(r, status, code, needle);
   }
   ex::Experiment Get(const std::string& name) {
     Registry reg(home_);
@@ -105,13 +86,13 @@ class ExperimentHttpTest : public ::testing::Test {
 
   marquee::testing::TempDir dir_;
   std::string home_;
-  std::unique_ptr<EventLog> events_;
-  std::unique_ptr<ServingMetrics> metrics_;
   std::unique_ptr<ExperimentRouter> router_;
-  std::unique_ptr<ModelManager> models_;
-  std::unique_ptr<Service> service_;
-  std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<HttpClient> client_;
+  std::unique_ptr<marquee::testing::InProcessServer> server_;
+  // Parts of server_ (valid while it runs).
+  HttpClient* client_ = nullptr;
+  EventLog* events_ = nullptr;
+  ServingMetrics* metrics_ = nullptr;
+  ModelManager* models_ = nullptr;
   std::vector<std::string> added_;  // references passed to on_new_cells
 };
 

@@ -27,49 +27,25 @@ class HostileInputTest : public ::testing::Test {
   void SetUp() override {
     home_ = dir_.file("home");
     marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 10.0}});
-    events_ = EventLog::Open(home_ + "/events");
-    metrics_ = std::make_unique<ServingMetrics>(Service::Routes());
-    ModelManagerOptions mo;
-    mo.home = home_;
-    mo.refs = {"recs"};
-    models_ = std::make_unique<ModelManager>(std::move(mo));
-    models_->Refresh();
-    ServiceLimits limits;
-    limits.max_k = 100;
-    service_ =
-        std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(), ApiKeys(), limits);
-  }
-  void TearDown() override {
-    client_.reset();
-    if (server_) {
-      server_->Shutdown();
-      server_->Wait();
-    }
+    marquee::testing::InProcessServerOptions o;
+    o.refs = {"recs"};
+    o.limits.max_k = 100;
+    server_ = std::make_unique<marquee::testing::InProcessServer>(home_, std::move(o));
+    events_ = server_->events();
+    service_ = server_->service();
   }
   void Start() {
-    HttpServerOptions so;
-    so.port = 0;
-    so.threads = 2;
-    server_ = std::make_unique<HttpServer>(so, service_.get(), metrics_.get());
     server_->Start();
-    client_ = std::make_unique<HttpClient>(server_->port());
+    client_ = server_->client();
   }
   // The server still answers, on a fresh connection.
   void ExpectAlive() {
     HttpClient c(server_->port());
     EXPECT_EQ(c.Get("/healthz").status, 200);
   }
-  // An error response: status, code, a message containing `needle`, and valid UTF-8 throughout.
   static void ExpectError(const HttpResult& r, int status, const std::string& code,
                           const std::string& needle) {
-    EXPECT_EQ(r.status, status) << r.body;
-    EXPECT_TRUE(IsValidUtf8(r.body)) << EscapeForTerminal(r.body);
-    json j = json::parse(r.body, nullptr, false);
-    ASSERT_TRUE(j.is_object()) << EscapeForTerminal(r.body);
-    ASSERT_TRUE(j["error"].is_object()) << r.body;
-    EXPECT_EQ(j["error"]["code"], code) << r.body;
-    EXPECT_NE(j["error"]["message"].get<std::string>().find(needle), std::string::npos)
-        << "message lacks '" << needle << "': " << r.body;
+    marquee::testing::ExpectErrorResponse(r, status, code, needle);
   }
   HttpResult PostRaw(const std::string& path, const std::string& body) {
     return client_->Call("POST", path, body);
@@ -77,12 +53,11 @@ class HostileInputTest : public ::testing::Test {
 
   marquee::testing::TempDir dir_;
   std::string home_;
-  std::unique_ptr<EventLog> events_;
-  std::unique_ptr<ServingMetrics> metrics_;
-  std::unique_ptr<ModelManager> models_;
-  std::unique_ptr<Service> service_;
-  std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<HttpClient> client_;
+  std::unique_ptr<marquee::testing::InProcessServer> server_;
+  // Parts of server_.
+  EventLog* events_ = nullptr;
+  Service* service_ = nullptr;
+  HttpClient* client_ = nullptr;
 };
 
 // The route lookup runs before authentication: anyone could send this.

@@ -32,40 +32,20 @@ class ServerTest : public ::testing::Test {
 
   void StartServer(std::vector<std::string> refs = {"recs@production"},
                    std::string keys_text = "") {
-    events_ = EventLog::Open(home_ + "/events");
-    metrics_ = std::make_unique<ServingMetrics>(Service::Routes());
-    ModelManagerOptions mo;
-    mo.home = home_;
-    mo.refs = std::move(refs);
-    mo.on_swap = [this] { metrics_->AddSwap(); };
-    models_ = std::make_unique<ModelManager>(std::move(mo));
-    models_->Refresh();
-    models_->StartPolling(std::chrono::milliseconds(0));
-    ApiKeys keys = keys_text.empty() ? ApiKeys() : ApiKeys::Parse(keys_text, "keys.txt");
-    ServiceLimits limits;
-    limits.max_k = 100;
-    service_ = std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(),
-                                         std::move(keys), limits);
-    HttpServerOptions so;
-    so.port = 0;
-    so.threads = 2;
-    so.body_limit = 64 * 1024;
-    server_ = std::make_unique<HttpServer>(so, service_.get(), metrics_.get());
+    marquee::testing::InProcessServerOptions o;
+    o.refs = std::move(refs);
+    o.api_keys = std::move(keys_text);
+    o.limits.max_k = 100;
+    o.body_limit = 64 * 1024;
+    o.serve_reload = true;
+    server_ = std::make_unique<marquee::testing::InProcessServer>(home_, std::move(o));
     server_->Start();
-    client_ = std::make_unique<HttpClient>(server_->port());
+    client_ = server_->client();
+    events_ = server_->events();
+    metrics_ = server_->metrics();
+    models_ = server_->models();
   }
-  void StopServer() {
-    client_.reset();
-    if (server_) {
-      server_->Shutdown();
-      server_->Wait();
-      server_.reset();
-    }
-    if (models_) models_->Stop();
-    service_.reset();
-    models_.reset();
-    events_.reset();
-  }
+  void StopServer() { server_.reset(); }
 
   HttpResult Rec(const json& body) { return client_->Post("/v1/recommend", body); }
   static std::vector<std::string> Ids(const json& res) {
@@ -73,25 +53,19 @@ class ServerTest : public ::testing::Test {
     for (const auto& it : res["items"]) ids.push_back(it["id"]);
     return ids;
   }
-  // Asserts an error response: status, code and a message containing `needle`.
   static void ExpectError(const HttpResult& r, int status, const std::string& code,
                           const std::string& needle) {
-    EXPECT_EQ(r.status, status) << r.body;
-    json j = json::parse(r.body, nullptr, false);
-    ASSERT_TRUE(j.is_object()) << r.body;
-    EXPECT_EQ(j["error"]["code"], code) << r.body;
-    EXPECT_NE(j["error"]["message"].get<std::string>().find(needle), std::string::npos)
-        << "message lacks '" << needle << "': " << r.body;
+    marquee::testing::ExpectErrorResponse(r, status, code, needle);
   }
 
   marquee::testing::TempDir dir_;
   std::string home_;
-  std::unique_ptr<EventLog> events_;
-  std::unique_ptr<ServingMetrics> metrics_;
-  std::unique_ptr<ModelManager> models_;
-  std::unique_ptr<Service> service_;
-  std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<HttpClient> client_;
+  std::unique_ptr<marquee::testing::InProcessServer> server_;
+  // Parts of server_ (valid while it runs).
+  HttpClient* client_ = nullptr;
+  EventLog* events_ = nullptr;
+  ServingMetrics* metrics_ = nullptr;
+  ModelManager* models_ = nullptr;
 };
 
 TEST_F(ServerTest, HealthReadyModelsAndMetrics) {

@@ -1,5 +1,6 @@
-// Helpers for the serving suites: a blocking keep-alive HTTP/1.1 client on POSIX sockets, and a
-// home with registered model versions (trained in-process on a tiny two-taste data set).
+// Helpers for the serving suites: a blocking keep-alive HTTP/1.1 client on POSIX sockets, a home
+// with registered model versions (trained in-process on a tiny two-taste data set), the check of
+// an error response, and an in-process server wired as `marquee serve` wires it.
 #pragma once
 
 #include <arpa/inet.h>
@@ -11,15 +12,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include <gtest/gtest.h>
+
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/text.h"
+#include "events/event_log.h"
 #include "marquee/env.h"
 #include "marquee/recommender.h"
 #include "pipeline/model_bundle.h"
 #include "registry/registry.h"
+#include "serving/http_server.h"
+#include "serving/model_manager.h"
+#include "serving/service.h"
 #include "test_util.h"
 
 namespace marquee::testing {
@@ -170,5 +179,96 @@ inline int64_t RegisterModel(const std::string& home, const std::string& model,
   nv.created_at = 1;
   return reg.store().RegisterVersion(nv).version;
 }
+
+// Asserts an error response: `status`, {"error": {"code": code, "message": ... needle ...}}, and
+// valid UTF-8 throughout (the body echoes user text).
+inline void ExpectErrorResponse(const HttpResult& r, int status, const std::string& code,
+                                const std::string& needle) {
+  EXPECT_EQ(r.status, status) << r.body;
+  EXPECT_TRUE(IsValidUtf8(r.body)) << EscapeForTerminal(r.body);
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << EscapeForTerminal(r.body);
+  ASSERT_TRUE(j["error"].is_object()) << r.body;
+  EXPECT_EQ(j["error"]["code"], code) << r.body;
+  ASSERT_TRUE(j["error"]["message"].is_string()) << r.body;
+  EXPECT_NE(j["error"]["message"].get<std::string>().find(needle), std::string::npos)
+      << "message lacks '" << needle << "': " << r.body;
+}
+
+struct InProcessServerOptions {
+  std::vector<std::string> refs;  // recommenders loaded before Start
+  bool events = true;             // an event log in $home/events (false: /v1/events is 503)
+  std::string api_keys;           // key-file text; empty: no keys
+  serving::ServiceLimits limits;
+  size_t body_limit = 0;      // 0: HttpServer's default
+  bool serve_reload = false;  // the model manager's thread runs, so POST /admin/reload works
+  int threads = 2;
+};
+
+// The serving stack of `marquee serve` in this process: event log, metrics, model manager,
+// service, and an HttpServer on 127.0.0.1 (port 0) with a client. Built in two steps so a test
+// can configure the service (routes, a predictor, experiments) before Start. Not thread-safe.
+class InProcessServer {
+ public:
+  InProcessServer(const std::string& home, InProcessServerOptions o) : options_(std::move(o)) {
+    if (options_.events) events_ = EventLog::Open(home + "/events");
+    metrics_ = std::make_unique<serving::ServingMetrics>(serving::Service::Routes());
+    serving::ModelManagerOptions mo;
+    mo.home = home;
+    mo.refs = options_.refs;
+    mo.on_swap = [m = metrics_.get()] { m->AddSwap(); };
+    models_ = std::make_unique<serving::ModelManager>(std::move(mo));
+    models_->Refresh();
+    if (options_.serve_reload) models_->StartPolling(std::chrono::milliseconds(0));
+    serving::ApiKeys keys = options_.api_keys.empty()
+                                ? serving::ApiKeys()
+                                : serving::ApiKeys::Parse(options_.api_keys, "keys.txt");
+    service_ = std::make_unique<serving::Service>(models_.get(), events_.get(), metrics_.get(),
+                                                  std::move(keys), options_.limits);
+  }
+  ~InProcessServer() { Stop(); }
+  InProcessServer(const InProcessServer&) = delete;
+  InProcessServer& operator=(const InProcessServer&) = delete;
+
+  // Binds and serves; connects client().
+  void Start() {
+    serving::HttpServerOptions so;
+    so.port = 0;
+    so.threads = options_.threads;
+    if (options_.body_limit > 0) so.body_limit = options_.body_limit;
+    server_ = std::make_unique<serving::HttpServer>(so, service_.get(), metrics_.get());
+    server_->Start();
+    client_ = std::make_unique<HttpClient>(server_->port());
+  }
+  // Shuts everything down in the order serve does (idempotent).
+  void Stop() {
+    client_.reset();
+    if (server_) {
+      server_->Shutdown();
+      server_->Wait();
+      server_.reset();
+    }
+    if (models_) models_->Stop();
+    service_.reset();
+    models_.reset();
+    events_.reset();
+  }
+
+  uint16_t port() const { return server_->port(); }
+  HttpClient* client() { return client_.get(); }
+  EventLog* events() { return events_.get(); }
+  serving::ServingMetrics* metrics() { return metrics_.get(); }
+  serving::ModelManager* models() { return models_.get(); }
+  serving::Service* service() { return service_.get(); }
+
+ private:
+  InProcessServerOptions options_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<serving::ServingMetrics> metrics_;
+  std::unique_ptr<serving::ModelManager> models_;
+  std::unique_ptr<serving::Service> service_;
+  std::unique_ptr<serving::HttpServer> server_;
+  std::unique_ptr<HttpClient> client_;
+};
 
 }  // namespace marquee::testing
