@@ -14,7 +14,6 @@
 #include <limits>
 #include <mutex>
 #include <random>
-#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -274,8 +273,8 @@ class DecisionLog::Impl {
   };
   using Op = std::variant<AppendOp, RewardOp, SweepOp>;
 
-  Impl(std::string dir, std::unique_ptr<rocksdb::DB> db, DecisionLogOptions o)
-      : dir_(std::move(dir)), db_(std::move(db)), options_(std::move(o)) {
+  Impl(std::unique_ptr<ReopenableDb> db, DecisionLogOptions o)
+      : db_(std::move(db)), options_(std::move(o)) {
     if (!options_.now_ms) options_.now_ms = SystemNowMs;
     if (!options_.read_only) writer_ = std::thread([this] { WriterLoop(); });
   }
@@ -289,61 +288,7 @@ class DecisionLog::Impl {
     sweep_cv_.notify_all();
     if (sweeper_.joinable()) sweeper_.join();
     if (writer_.joinable()) writer_.join();
-    CloseRocksDb(db_.get(), !options_.read_only);  // safe on a stopped database (full disk)
-  }
-
-  // The database for a reader, under db_mu_ held shared by the caller (the writer thread, the
-  // only one that replaces it, needs no lock); kUnavailable while a reopen after a failed
-  // write has not succeeded.
-  rocksdb::DB* ReaderDb() const {
-    if (db_ == nullptr) {
-      Fail(ErrorCode::kUnavailable, "decision log: reopening after a failed write: {}",
-           reopen_error_);
-    }
-    return db_.get();
-  }
-
-  bool Writable(std::string* reason) const {
-    std::shared_lock lock(db_mu_);
-    if (db_ == nullptr) {
-      if (reason != nullptr) *reason = reopen_error_;
-      return false;
-    }
-    std::shared_ptr<RocksDbRecovery> recovery = RecoveryOf(db_.get());
-    return recovery == nullptr || recovery->writable(reason);
-  }
-
-  // Writer thread, while a failed write stops the log: at most once a second, DB::Resume(), or
-  // a close and reopen when Resume cannot clear the failure (RocksDbRecovery::NeedsReopen: a
-  // write-ahead-log append failed while the memtable was empty). Returns whether it writes
-  // again. The same procedure as DurableLog::Impl::Recover.
-  bool Recover() {
-    const auto now = std::chrono::steady_clock::now();
-    if (last_recovery_.time_since_epoch().count() != 0 && now - last_recovery_ < kRetry) {
-      return false;
-    }
-    last_recovery_ = now;
-    if (db_ != nullptr) {
-      std::shared_ptr<RocksDbRecovery> recovery = RecoveryOf(db_.get());
-      if (recovery == nullptr) return true;
-      if (!recovery->NeedsReopen(db_.get())) {
-        return recovery->TryResume(db_.get(), std::chrono::milliseconds(0));
-      }
-    }
-    std::unique_lock lock(db_mu_);  // waits for the readers of the old database
-    if (db_ != nullptr) {
-      CloseRocksDb(db_.get(), /*flush_wal=*/false);
-      db_.reset();
-    }
-    try {
-      // Replays the write-ahead log (a torn last record, the failed write, is dropped).
-      db_ = OpenRocksDb(dir_, false, "decision log", options_.tuning);
-      reopen_error_.clear();
-      return true;
-    } catch (const std::exception& e) {
-      reopen_error_ = e.what();
-      return false;
-    }
+    db_.reset();  // safe on a stopped database (full disk)
   }
 
   void StartSweeper() {
@@ -395,8 +340,8 @@ class DecisionLog::Impl {
   }
 
   std::optional<Decision> Lookup(std::string_view id) const {
-    std::shared_lock lock(db_mu_);
-    rocksdb::DB* db = ReaderDb();
+    ReopenableDb::Reader r = db_->Read();
+    rocksdb::DB* db = r.db;
     std::string v;
     rocksdb::Status s = db->Get(rocksdb::ReadOptions(), DecisionKey(id), &v);
     if (s.IsNotFound()) return std::nullopt;
@@ -454,7 +399,7 @@ class DecisionLog::Impl {
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper_slice;  // deadlines before now only
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    std::unique_ptr<rocksdb::Iterator> it(db_->writer_db()->NewIterator(ro));
     for (it->Seek(lower); it->Valid() && it->key().starts_with("o") && out.size() < kMaxSweep;
          it->Next()) {
       rocksdb::Slice k = it->key();
@@ -481,7 +426,7 @@ class DecisionLog::Impl {
     bool was_stopped = false;
     for (;;) {
       std::string reason;
-      const bool writable = Writable(&reason);
+      const bool writable = db_->Writable(&reason);
       {
         std::unique_lock lock(mu_);
         auto wake = [&] { return stop_ || !queue_.empty(); };
@@ -501,16 +446,16 @@ class DecisionLog::Impl {
           spdlog::error("decision log: writes stopped ({}); retrying every second", reason);
           was_stopped = true;
         }
-        if (Recover()) {
+        if (db_->Recover()) {
           spdlog::info("decision log: writes resumed");
           was_stopped = false;
         }
       }
       if (group.empty()) continue;
-      if (db_ == nullptr) {  // the reopen failed: answer without touching the database
+      if (db_->writer_db() == nullptr) {  // the reopen failed: answer without the database
         auto err = std::make_exception_ptr(Error(
             ErrorCode::kUnavailable, "decision log: reopening after a failed write: " +
-                                         reopen_error_ + "; not acknowledged, retry later"));
+                                         db_->reopen_error() + "; not acknowledged, retry later"));
         for (auto& op : group) {
           if (auto* a = std::get_if<AppendOp>(&op)) a->done(err);
           if (auto* r = std::get_if<RewardOp>(&op)) r->done(err, nullptr);
@@ -554,7 +499,7 @@ class DecisionLog::Impl {
       if (g.batch.Count() > 0) {
         rocksdb::WriteOptions wo;
         wo.sync = options_.sync;
-        rocksdb::Status s = WriteRecovering(db_.get(), wo, &g.batch);  // resumes after a full disk
+        rocksdb::Status s = WriteRecovering(db_->writer_db(), wo, &g.batch);  // may resume at once
         if (s.ok()) {
           ++commits_;
           decisions_ += appended;
@@ -596,13 +541,7 @@ class DecisionLog::Impl {
   }
 
   static constexpr std::chrono::seconds kRetry{1};
-  const std::string dir_;
-  // Replaced only by the writer thread (Recover), under db_mu_ held exclusively; other threads
-  // read it under db_mu_ held shared.
-  std::unique_ptr<rocksdb::DB> db_;
-  mutable std::shared_mutex db_mu_;
-  std::string reopen_error_;  // guarded by db_mu_; why the last reopen failed
-  std::chrono::steady_clock::time_point last_recovery_{};  // writer thread only
+  std::unique_ptr<ReopenableDb> db_;  // reopened by the writer thread after a failed write
   DecisionLogOptions options_;
   std::atomic<uint64_t> decisions_{0}, joined_{0}, defaulted_{0}, commits_{0};
   int64_t sweep_floor_ = std::numeric_limits<int64_t>::min();  // writer thread only
@@ -633,10 +572,11 @@ std::unique_ptr<DecisionLog> DecisionLog::Open(const std::string& dir, DecisionL
     std::filesystem::create_directories(dir, ec);
     if (ec) Fail(ErrorCode::kIOError, "decision log: cannot create '{}': {}", dir, ec.message());
   }
-  std::unique_ptr<rocksdb::DB> db = OpenRocksDb(dir, options.read_only, "decision log", options.tuning);
+  auto db = std::make_unique<ReopenableDb>(dir, options.read_only, "decision log", options.tuning,
+                                           Impl::kRetry);
   const bool read_only = options.read_only;
   auto log = std::unique_ptr<DecisionLog>(
-      new DecisionLog(std::make_unique<Impl>(dir, std::move(db), std::move(options))));
+      new DecisionLog(std::make_unique<Impl>(std::move(db), std::move(options))));
   if (!read_only) {
     while (log->Sweep() == kMaxSweep) {
     }
@@ -701,8 +641,8 @@ std::optional<Decision> DecisionLog::Get(std::string_view id) const {
 }
 
 void DecisionLog::ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const {
-  std::shared_lock lock(impl_->db_mu_);
-  rocksdb::DB* db = impl_->ReaderDb();
+  ReopenableDb::Reader reader = impl_->db_->Read();
+  rocksdb::DB* db = reader.db;
   rocksdb::ReadOptions ro;
   const rocksdb::Snapshot* snap = db->GetSnapshot();
   ro.snapshot = snap;
@@ -732,10 +672,7 @@ void DecisionLog::ForEach(int64_t since_ms, const std::function<bool(const Decis
   if (!rit->status().ok()) FailStatus(rit->status(), "read");
 }
 
-bool DecisionLog::writable(std::string* reason) const {
-  if (impl_->options_.read_only) return true;
-  return impl_->Writable(reason);
-}
+bool DecisionLog::writable(std::string* reason) const { return impl_->db_->Writable(reason); }
 
 DecisionLog::Stats DecisionLog::stats() const {
   return {impl_->decisions_.load(), impl_->joined_.load(), impl_->defaulted_.load(),

@@ -44,13 +44,8 @@ class DurableLog::Impl {
     std::function<void(std::exception_ptr)> done;
   };
 
-  Impl(std::string dir, std::unique_ptr<rocksdb::DB> db, std::shared_ptr<RocksDbRecovery> recovery,
-       DurableLogOptions o, uint64_t seq)
-      : dir_(std::move(dir)),
-        db_(std::move(db)),
-        recovery_(std::move(recovery)),
-        options_(std::move(o)),
-        next_seq_(seq + 1) {
+  Impl(std::unique_ptr<ReopenableDb> db, DurableLogOptions o, uint64_t seq)
+      : db_(std::move(db)), options_(std::move(o)), next_seq_(seq + 1) {
     writer_ = std::thread([this] {
       if (options_.background) LowerCurrentThreadPriority();
       WriterLoop();
@@ -63,56 +58,7 @@ class DurableLog::Impl {
     }
     cv_.notify_all();
     writer_.join();
-    // Never FlushWAL on a stopped database: RocksDB 7.8 aborts there (rocksdb_util.h).
-    CloseRocksDb(db_.get(), !options_.read_only);
-  }
-
-  // The database for a reader, under db_mu_ held shared by the caller; kUnavailable while a
-  // reopen after a failed write has not succeeded.
-  rocksdb::DB* ReaderDb() const {
-    if (db_ == nullptr) {
-      Fail(ErrorCode::kUnavailable, "{}: reopening after a failed write: {}", options_.what,
-           reopen_error_);
-    }
-    return db_.get();
-  }
-
-  bool Writable(std::string* reason) const {
-    std::shared_lock lock(db_mu_);
-    if (db_ == nullptr) {
-      if (reason != nullptr) *reason = reopen_error_;
-      return false;
-    }
-    return recovery_->writable(reason);
-  }
-
-  // Writer thread, while stopped: at most once per retry_interval, DB::Resume(), or a close
-  // and reopen when Resume cannot clear the failure (RocksDbRecovery::NeedsReopen). Returns
-  // whether the log writes again.
-  bool Recover() {
-    const auto now = std::chrono::steady_clock::now();
-    if (last_recovery_.time_since_epoch().count() != 0 &&
-        now - last_recovery_ < options_.retry_interval) {
-      return false;
-    }
-    last_recovery_ = now;
-    if (db_ != nullptr && !recovery_->NeedsReopen(db_.get())) {
-      return recovery_->TryResume(db_.get(), std::chrono::milliseconds(0));
-    }
-    std::unique_lock lock(db_mu_);  // waits for the readers of the old database
-    if (db_ != nullptr) {
-      CloseRocksDb(db_.get(), /*flush_wal=*/false);
-      db_.reset();
-    }
-    try {
-      // Replays the write-ahead logs (a torn last record, the failed write, is dropped).
-      db_ = OpenRocksDb(dir_, false, options_.what, options_.tuning, &recovery_);
-      reopen_error_.clear();
-      return true;
-    } catch (const std::exception& e) {
-      reopen_error_ = e.what();
-      return false;
-    }
+    db_.reset();  // never FlushWAL on a stopped database: RocksDB 7.8 aborts there
   }
 
   void Enqueue(Pending p) {
@@ -134,7 +80,7 @@ class DurableLog::Impl {
     bool was_stopped = false;
     for (;;) {
       std::string reason;
-      bool writable = Writable(&reason);
+      bool writable = db_->Writable(&reason);
       {
         std::unique_lock lock(mu_);
         auto wake = [&] { return stop_ || !queue_.empty(); };
@@ -159,7 +105,7 @@ class DurableLog::Impl {
                         options_.retry_interval.count());
           was_stopped = true;
         }
-        if (Recover()) {
+        if (db_->Recover()) {
           spdlog::info("{}: writes resumed", options_.what);
           was_stopped = false;
         }
@@ -188,11 +134,12 @@ class DurableLog::Impl {
         batch.Put(kSeqKey, seq_value);
         rocksdb::WriteOptions wo;
         wo.sync = options_.sync;
-        if (db_ == nullptr) {  // only this thread changes db_
+        rocksdb::DB* db = db_->writer_db();  // only this thread replaces it
+        if (db == nullptr) {
           Fail(ErrorCode::kUnavailable, "{}: write: reopening after a failed write: {}",
-               options_.what, reopen_error_);
+               options_.what, db_->reopen_error());
         }
-        rocksdb::Status s = db_->Write(wo, &batch);
+        rocksdb::Status s = db->Write(wo, &batch);
         if (!s.ok()) FailRocksStatus(s, options_.what, "write");
         next_seq_ = seq;
         appended_ += count;
@@ -205,14 +152,7 @@ class DurableLog::Impl {
     }
   }
 
-  const std::string dir_;
-  // db_ and recovery_ change only on the writer thread (Recover), under db_mu_ held exclusively;
-  // readers hold it shared. db_ is null after a reopen that failed (reopen_error_ says why).
-  mutable std::shared_mutex db_mu_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::shared_ptr<RocksDbRecovery> recovery_;  // db_'s failure state
-  std::string reopen_error_;
-  std::chrono::steady_clock::time_point last_recovery_{};  // writer thread only
+  std::unique_ptr<ReopenableDb> db_;  // reopened by the writer thread after a failed write
   DurableLogOptions options_;
   uint64_t next_seq_;  // writer thread only
   std::atomic<uint64_t> appended_{0}, commits_{0};
@@ -231,19 +171,18 @@ std::unique_ptr<DurableLog> DurableLog::Open(const std::string& dir, DurableLogO
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) Fail(ErrorCode::kIOError, "{}: cannot create '{}': {}", options.what, dir, ec.message());
-  std::shared_ptr<RocksDbRecovery> recovery;
-  std::unique_ptr<rocksdb::DB> db =
-      OpenRocksDb(dir, options.read_only, options.what, options.tuning, &recovery);
+  auto db = std::make_unique<ReopenableDb>(dir, options.read_only, options.what, options.tuning,
+                                           options.retry_interval);
   std::string v;
   uint64_t seq = 0;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kSeqKey, &v);
+  rocksdb::Status s = db->writer_db()->Get(rocksdb::ReadOptions(), kSeqKey, &v);
   if (s.ok() && v.size() == 8) {
     seq = GetBe64(v.data());
   } else if (!s.IsNotFound()) {
     FailRocksStatus(s, options.what, "read the sequence number");
   }
   return std::unique_ptr<DurableLog>(new DurableLog(
-      std::make_unique<Impl>(dir, std::move(db), std::move(recovery), std::move(options), seq)));
+      std::make_unique<Impl>(std::move(db), std::move(options), seq)));
 }
 
 void DurableLog::Append(std::vector<LogRecord> records) {
@@ -267,17 +206,17 @@ void DurableLog::AppendAsync(std::vector<LogRecord> records,
 }
 
 bool DurableLog::Get(std::string_view key, std::string* value) const {
-  std::shared_lock lock(impl_->db_mu_);
+  ReopenableDb::Reader r = impl_->db_->Read();
   rocksdb::Status s =
-      impl_->ReaderDb()->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), value);
+      r.db->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), value);
   if (s.IsNotFound()) return false;
   if (!s.ok()) FailRocksStatus(s, impl_->options_.what, "read");
   return true;
 }
 
 void DurableLog::Scan(std::string_view from, const Visitor& fn) const {
-  std::shared_lock lock(impl_->db_mu_);
-  std::unique_ptr<rocksdb::Iterator> it(impl_->ReaderDb()->NewIterator(rocksdb::ReadOptions()));
+  ReopenableDb::Reader r = impl_->db_->Read();
+  std::unique_ptr<rocksdb::Iterator> it(r.db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
     if (!fn(View(it->key()), View(it->value()))) break;
   }
@@ -285,8 +224,8 @@ void DurableLog::Scan(std::string_view from, const Visitor& fn) const {
 }
 
 void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
-  std::shared_lock lock(impl_->db_mu_);
-  std::unique_ptr<rocksdb::Iterator> it(impl_->ReaderDb()->NewIterator(rocksdb::ReadOptions()));
+  ReopenableDb::Reader r = impl_->db_->Read();
+  std::unique_ptr<rocksdb::Iterator> it(r.db->NewIterator(rocksdb::ReadOptions()));
   for (it->SeekForPrev(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Prev()) {
     if (!fn(View(it->key()), View(it->value()))) break;
   }
@@ -294,7 +233,7 @@ void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
 }
 
 bool DurableLog::writable(std::string* reason) const {
-  return impl_->options_.read_only || impl_->Writable(reason);
+  return impl_->db_->Writable(reason);
 }
 
 const DurableLogOptions& DurableLog::options() const { return impl_->options_; }

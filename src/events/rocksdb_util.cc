@@ -164,4 +164,61 @@ void CloseRocksDb(rocksdb::DB* db, bool flush_wal) {
   db->Close().PermitUncheckedError();
 }
 
+ReopenableDb::ReopenableDb(std::string dir, bool read_only, std::string what,
+                           RocksDbTuning tuning, std::chrono::milliseconds retry_interval)
+    : dir_(std::move(dir)),
+      read_only_(read_only),
+      what_(std::move(what)),
+      tuning_(tuning),
+      retry_interval_(retry_interval) {
+  db_ = OpenRocksDb(dir_, read_only_, what_, tuning_, &recovery_);
+}
+
+ReopenableDb::~ReopenableDb() { CloseRocksDb(db_.get(), /*flush_wal=*/!read_only_); }
+
+ReopenableDb::Reader ReopenableDb::Read() const {
+  std::shared_lock lock(mu_);
+  if (db_ == nullptr) {
+    Fail(ErrorCode::kUnavailable, "{}: reopening after a failed write: {}", what_, reopen_error_);
+  }
+  rocksdb::DB* db = db_.get();
+  return {std::move(lock), db};
+}
+
+bool ReopenableDb::Writable(std::string* reason) const {
+  if (read_only_) return true;
+  std::shared_lock lock(mu_);
+  if (db_ == nullptr) {
+    if (reason != nullptr) *reason = reopen_error_;
+    return false;
+  }
+  return recovery_->writable(reason);
+}
+
+bool ReopenableDb::Recover() {
+  if (read_only_) return true;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_recovery_.time_since_epoch().count() != 0 && now - last_recovery_ < retry_interval_) {
+    return false;
+  }
+  last_recovery_ = now;
+  if (db_ != nullptr && !recovery_->NeedsReopen(db_.get())) {
+    return recovery_->TryResume(db_.get(), std::chrono::milliseconds(0));
+  }
+  std::unique_lock lock(mu_);  // waits for the readers of the old database
+  if (db_ != nullptr) {
+    CloseRocksDb(db_.get(), /*flush_wal=*/false);
+    db_.reset();
+  }
+  try {
+    // Replays the write-ahead logs (a torn last record, the failed write, is dropped).
+    db_ = OpenRocksDb(dir_, false, what_, tuning_, &recovery_);
+    reopen_error_.clear();
+    return true;
+  } catch (const std::exception& e) {
+    reopen_error_ = e.what();
+    return false;
+  }
+}
+
 }  // namespace marquee

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
@@ -96,5 +97,56 @@ rocksdb::Status WriteRecovering(rocksdb::DB* db, const rocksdb::WriteOptions& op
 // RocksDB would abort the process) and closes. Acknowledged synced writes are in the log
 // already. Never throws; null is allowed.
 void CloseRocksDb(rocksdb::DB* db, bool flush_wal);
+
+// A writable database that recovers from failed writes by itself, for a log with one writer
+// thread (DurableLog, the decision log). While a failure stops it, Recover (on the writer thread,
+// at most once per retry interval) tries DB::Resume(), or a close and reopen when Resume cannot
+// clear the failure (RocksDbRecovery::NeedsReopen); the reopen replays the write-ahead log and
+// drops the torn last record, the failed write. Readers on other threads use Read(), which
+// holds the database for as long as they hold the returned Reader.
+class ReopenableDb {
+ public:
+  // Opens `dir` (created when missing unless `read_only`: then a consistent read-only view
+  // that is never recovered); errors as OpenRocksDb.
+  ReopenableDb(std::string dir, bool read_only, std::string what, RocksDbTuning tuning,
+               std::chrono::milliseconds retry_interval);
+  ~ReopenableDb();  // closes (no WAL flush on a stopped database)
+  ReopenableDb(const ReopenableDb&) = delete;
+  ReopenableDb& operator=(const ReopenableDb&) = delete;
+
+  // The writer thread's database: null after a reopen that failed (reopen_error() says why).
+  // Only the writer thread may call this, and Recover.
+  rocksdb::DB* writer_db() const { return db_.get(); }
+  const std::string& reopen_error() const { return reopen_error_; }
+
+  // A reader's hold on the database (any thread); kUnavailable while a reopen after a failed
+  // write has not succeeded.
+  struct Reader {
+    std::shared_lock<std::shared_mutex> lock;
+    rocksdb::DB* db;
+  };
+  Reader Read() const;
+
+  // False while a failure stops writes; `reason` (may be null) gets it. Any thread. True for a
+  // read-only view.
+  bool Writable(std::string* reason) const;
+  // Writer thread, while !Writable: one recovery attempt when the last one is at least the
+  // retry interval old. Returns whether the database accepts writes. Never throws.
+  bool Recover();
+
+ private:
+  const std::string dir_;
+  const bool read_only_;
+  const std::string what_;
+  const RocksDbTuning tuning_;
+  const std::chrono::milliseconds retry_interval_;
+  // Replaced only by the writer thread (Recover), under mu_ held exclusively; readers hold it
+  // shared.
+  mutable std::shared_mutex mu_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<RocksDbRecovery> recovery_;  // db_'s failure state
+  std::string reopen_error_;                    // guarded by mu_
+  std::chrono::steady_clock::time_point last_recovery_{};  // writer thread only
+};
 
 }  // namespace marquee
