@@ -17,6 +17,11 @@ import subprocess
 import sys
 import tempfile
 
+import checks  # tests/python/checks.py
+from checks import check, finish
+
+checks.show_passes = False  # thousands of checks: print only failures
+
 try:
     import numpy as np
 except ImportError:
@@ -28,13 +33,7 @@ DATA = os.environ.get("MARQUEE_SHARED_DATA", os.path.join(os.path.dirname(__file
                                                           "../../../shared/data"))
 OBD = os.path.join(DATA, "open-bandit-dataset")
 TOL = 1e-9
-failures = []
 
-
-def check(cond, msg):
-    if not cond:
-        print("FAIL  " + msg)
-        failures.append(msg)
 
 
 def run(home, *args):
@@ -143,8 +142,7 @@ def main():
             r = subprocess.run([BIN, "--home", home, *args], capture_output=True, text=True)
             check(r.returncode != 0 and r.stderr.count("\n") == 1 and "error" in r.stderr,
                   f"{args}: rc {r.returncode}, stderr {r.stderr!r}")
-    if failures:
-        print(f"{len(failures)} failure(s)")
+    if finish() != 0:
         sys.exit(1)
     print("ok")
 

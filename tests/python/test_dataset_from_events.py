@@ -16,14 +16,10 @@ import tempfile
 import time
 import urllib.request
 
+from checks import check, finish  # tests/python/checks.py
+
 BIN = os.environ["MARQUEE_BIN"]
-failures = []
 
-
-def check(cond, msg):
-    print(("ok    " if cond else "FAIL  ") + msg)
-    if not cond:
-        failures.append(msg)
 
 
 def marquee(home, *args, ok=True):
@@ -116,10 +112,7 @@ def main():
         r = marquee(home, "dataset", "import", "--base", "shop", "x.csv", ok=False)
         check(r.returncode == 2 and "--base needs --from-events" in r.stderr,
               f"--base without --from-events: exit {r.returncode} (2): {r.stderr.strip()}")
-    if failures:
-        print(f"{len(failures)} checks failed")
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

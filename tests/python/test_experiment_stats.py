@@ -19,6 +19,11 @@ import os
 import subprocess
 import sys
 
+import checks  # tests/python/checks.py
+from checks import check, finish
+
+checks.show_passes = False  # thousands of checks: print only failures
+
 try:
     import numpy as np
     import scipy
@@ -31,13 +36,7 @@ except ImportError:
 
 BIN = os.environ["MARQUEE_BIN"]
 TOL = 1e-9
-failures = []
 
-
-def check(cond, msg):
-    if not cond:
-        print("FAIL  " + msg)
-        failures.append(msg)
 
 
 def close(name, ours, ref, ctx):
@@ -141,7 +140,6 @@ for kind, payload in [("welch", {"a": [1.0], "b": [1.0, 2.0]}), ("welch", {"a": 
           f"bad {kind} input {payload}: exit {r.returncode}, stderr {r.stderr!r}")
 
 total = len(cases) + len(chi_cases) + len(binom_cases) + 1 + 4
-if failures:
-    print(f"{len(failures)} check(s) failed")
+if finish() != 0:
     sys.exit(1)
 print(f"ok: {total} cases match scipy {scipy.__version__} to {TOL}")

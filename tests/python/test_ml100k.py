@@ -15,13 +15,14 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, finish  # tests/python/checks.py
+
 BIN = os.environ["MARQUEE_BIN"]
 SRC = os.environ["MARQUEE_SOURCE_DIR"]
 DATA = os.path.join(os.environ["MARQUEE_SHARED_DATA"], "movielens-100k", "u.data")
 REF = os.path.join(SRC, "bench", "reference")
 METRICS = ["recall@20", "recall@50", "ndcg@100", "hitrate@10", "map@10", "mrr"]
 
-failures = []
 
 # The figures docs/BENCHMARKS.md quotes are read from it, so the doc cannot drift from the test.
 BENCHMARKS = os.path.join(SRC, "docs", "BENCHMARKS.md")
@@ -53,11 +54,6 @@ def printed(value, quoted):
     decimals = len(quoted.split(".")[1]) if "." in quoted else 0
     return f"{value:.{decimals}f}"
 
-
-def check(cond, msg):
-    print(("ok    " if cond else "FAIL  ") + msg)
-    if not cond:
-        failures.append(msg)
 
 
 def marquee_train(home, config_text, folder):
@@ -133,10 +129,7 @@ metrics = {json.dumps(METRICS)}
                 check(printed(ours, doc) == printed(theirs, doc) == doc,
                       f"{model} {k}: marquee {printed(ours, doc)} numpy {printed(theirs, doc)} "
                       f"docs/BENCHMARKS.md {doc}")
-    if failures:
-        print(f"{len(failures)} checks failed")
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

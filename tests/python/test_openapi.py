@@ -27,18 +27,14 @@ import urllib.request
 import jsonschema
 import yaml
 
+from checks import check, finish  # tests/python/checks.py
+
 BIN = os.environ["MARQUEE_BIN"]
 SRC = os.environ["MARQUEE_SOURCE_DIR"]
 KEY_ALL = "test-key-all-0123456789"
 KEY_READ = "test-key-read-0123456789"
 
-failures = []
 
-
-def check(cond, msg):
-    print(("ok    " if cond else "FAIL  ") + msg)
-    if not cond:
-        failures.append(msg)
 
 
 # --- The spec as JSON Schema ------------------------------------------------------------------
@@ -505,10 +501,7 @@ def main():
                 proc.kill()
                 proc.wait()
         check(proc.returncode == 0, f"marquee serve exited with {proc.returncode} after SIGTERM")
-    if failures:
-        print(f"{len(failures)} checks failed")
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -17,18 +17,14 @@ import time
 import urllib.error
 import urllib.request
 
+from checks import check, finish  # tests/python/checks.py
+
 BIN = os.environ["MARQUEE_BIN"]
 SRC = os.environ["MARQUEE_SOURCE_DIR"]
 DATA = os.path.join(os.environ["MARQUEE_SHARED_DATA"], "uci-credit-card-default",
                     "UCI_Credit_Card.csv")
 
-failures = []
 
-
-def check(cond, msg):
-    print(("ok    " if cond else "FAIL  ") + msg)
-    if not cond:
-        failures.append(msg)
 
 
 def marquee(home, *args):
@@ -142,10 +138,7 @@ def main():
         r = marquee(home, "train", cfg, "--json", "--set", "split.refit=false")
         check(r["metrics"]["auc"] >= 0.77, f"marquee train: holdout AUC {r['metrics']['auc']:.4f}"
                                            f" >= 0.77")
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":
