@@ -21,6 +21,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/top_k.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -62,10 +63,6 @@ void RequireK(uint32_t k, std::string_view metric) {
 
 // 1 / log2(r + 1) for 1-based rank r.
 double Discount(size_t r) { return 1.0 / std::log2(static_cast<double>(r) + 1.0); }
-
-// NaN sorts below every number, so a model emitting NaN cannot crowd out real scores and the
-// order stays a strict weak ordering.
-float Key(float s) { return std::isnan(s) ? -std::numeric_limits<float>::infinity() : s; }
 
 }  // namespace
 
@@ -172,56 +169,10 @@ double MrrAtK(std::span<const uint32_t> ranked, std::span<const uint32_t> target
   return 0.0;
 }
 
-void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
-          std::vector<uint32_t>& out) {
-  out.clear();
-  if (k == 0 || scores.empty()) return;
-  // `better(a, b)`: a ranks above b (higher score; ties -> lower index). With it as the heap
-  // comparator, the heap's front is the worst of the kept items, the one to evict.
-  auto better = [&scores](uint32_t a, uint32_t b) {
-    const float sa = Key(scores[a]), sb = Key(scores[b]);
-    return sa > sb || (sa == sb && a < b);
-  };
-  const size_t n = scores.size();
-  // Exclusions as a bitmap (n / 8 bytes, per thread): the items that pass the score test below
-  // are mostly the excluded ones (a history scores itself high), so each test must be O(1).
-  thread_local std::vector<uint64_t> bits;
-  bits.assign((n + 63) / 64, 0);
-  for (uint32_t e : excluded) {
-    if (e < n) bits[e >> 6] |= uint64_t{1} << (e & 63);
-  }
-  auto is_excluded = [](size_t i) { return (bits[i >> 6] >> (i & 63)) & 1; };
-  const size_t cap = std::min<size_t>(k, n);
-  out.reserve(cap);
-  size_t i = 0;
-  for (; i < n && out.size() < cap; ++i) {
-    if (is_excluded(i)) continue;
-    out.push_back(static_cast<uint32_t>(i));
-    std::push_heap(out.begin(), out.end(), better);
-  }
-  if (out.size() == cap) {
-    // Every later item has a higher index than the kept ones, so it displaces the worst kept item
-    // only with a strictly greater score (NaN never does): one compare per item on the common
-    // path, and the exclusion list is consulted only for the few items that pass it.
-    float worst = Key(scores[out.front()]);
-    for (; i < n; ++i) {
-      if (!(scores[i] > worst) || is_excluded(i)) continue;
-      std::pop_heap(out.begin(), out.end(), better);
-      out.back() = static_cast<uint32_t>(i);
-      std::push_heap(out.begin(), out.end(), better);
-      worst = Key(scores[out.front()]);
-    }
-  }
-  std::sort_heap(out.begin(), out.end(), better);  // ascending in `better`: best first
-}
-
 uint64_t RankOfBestTarget(std::span<const float> scores, std::span<const uint32_t> excluded,
                           std::span<const uint32_t> targets) {
-  // Same order as TopK: higher score first, ties -> lower index, NaN last.
-  auto better = [&scores](uint32_t a, uint32_t b) {
-    const float sa = Key(scores[a]), sb = Key(scores[b]);
-    return sa > sb || (sa == sb && a < b);
-  };
+  // The order of TopK (common/top_k.h).
+  auto better = [&scores](uint32_t a, uint32_t b) { return RanksAbove(scores, a, b); };
   auto is_excluded = [&excluded](uint32_t i) {
     return std::binary_search(excluded.begin(), excluded.end(), i);
   };

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/top_k.h"  // TopK: the ranking every metric here reads
+
 namespace marquee {
 
 enum class MetricKind { kRecall, kNdcg, kHitRate, kPrecision, kMap, kMrr, kCoverage };
@@ -33,12 +35,8 @@ double PrecisionAtK(std::span<const uint32_t> ranked, std::span<const uint32_t> 
 double MapAtK(std::span<const uint32_t> ranked, std::span<const uint32_t> targets, uint32_t k);
 double MrrAtK(std::span<const uint32_t> ranked, std::span<const uint32_t> targets, uint32_t k);
 
-// Top-k item indices of `scores` (descending score, ties broken by lower index), skipping
-// items in `excluded` (sorted). Uses a bounded heap: O(n log k), no copy of the catalogue.
-void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
-          std::vector<uint32_t>& out);
 
-// 1-based rank, in the full ranking TopK would produce (excluded items skipped), of the
+// 1-based rank, in the full ranking TopK (common/top_k.h) would produce (excluded items skipped), of the
 // best-ranked item of `targets` (sorted): 1 + #{non-excluded items ranked above it}. Returns 0
 // when every target is excluded or out of range. O(n), no sort. This is `full_rank` for "mrr".
 uint64_t RankOfBestTarget(std::span<const float> scores, std::span<const uint32_t> excluded,

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "common/log.h"
+#include "common/top_k.h"
 #include "data/catalog.h"
 #include "data/readers.h"
 #include "experiments/interleave.h"
@@ -89,22 +90,6 @@ Dataset LoadData(const ReplayConfig& c, Env* env) {
   return ds;
 }
 
-// Top-k item indices of `scores` skipping the (sorted) history.
-std::vector<uint32_t> TopK(std::span<const float> scores, std::span<const uint32_t> history,
-                           uint32_t k) {
-  std::vector<uint32_t> idx;
-  idx.reserve(scores.size());
-  for (uint32_t i = 0; i < scores.size(); ++i) {
-    if (!std::binary_search(history.begin(), history.end(), i)) idx.push_back(i);
-  }
-  const size_t n = std::min<size_t>(k, idx.size());
-  std::partial_sort(idx.begin(), idx.begin() + n, idx.end(), [&](uint32_t x, uint32_t y) {
-    return scores[x] > scores[y] || (scores[x] == scores[y] && x < y);
-  });
-  idx.resize(n);
-  return idx;
-}
-
 // Trains `spec` on `train` and writes each eval member's top-k item ids into `tops`.
 void RankMembers(const RankerSpec& spec, const CsrMatrix& train, const EvalSet& eval,
                  const std::vector<std::string>& item_ids, uint32_t k, const Context& ctx,
@@ -117,6 +102,7 @@ void RankMembers(const RankerSpec& spec, const CsrMatrix& train, const EvalSet& 
   tops.assign(eval.input.rows, {});
   constexpr uint32_t kBatch = 256;
   std::vector<float> scores;
+  std::vector<uint32_t> top;
   for (uint32_t start = 0; start < eval.input.rows; start += kBatch) {
     const uint32_t end = std::min(eval.input.rows, start + kBatch);
     std::vector<uint32_t> rows(end - start);
@@ -128,7 +114,8 @@ void RankMembers(const RankerSpec& spec, const CsrMatrix& train, const EvalSet& 
       std::span<const float> row(scores.data() + static_cast<size_t>(r) * items, items);
       std::vector<uint32_t> hist(batch.row_indices(r).begin(), batch.row_indices(r).end());
       std::sort(hist.begin(), hist.end());
-      for (uint32_t i : TopK(row, hist, k)) tops[start + r].push_back(item_ids[i]);
+      TopK(row, hist, k, top);  // the ranking serving and evaluation use (NaN last)
+      for (uint32_t i : top) tops[start + r].push_back(item_ids[i]);
     }
   }
 }

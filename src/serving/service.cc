@@ -10,7 +10,7 @@
 #include <unordered_set>
 
 #include "common/text.h"
-#include "eval/metrics.h"
+#include "common/top_k.h"
 #include "events/event_log.h"
 #include "marquee/error.h"
 #include "serving/experiment_router.h"
@@ -236,22 +236,6 @@ std::vector<float>& ScoreBuffer(size_t n) {
   thread_local std::vector<float> buf;
   if (buf.size() < n) buf.resize(n);
   return buf;
-}
-
-// Top-k over `candidates` only (the allow list), skipping `excluded` (sorted).
-void TopKOf(std::span<const float> scores, const std::vector<uint32_t>& candidates,
-            std::span<const uint32_t> excluded, uint32_t k, std::vector<uint32_t>& out) {
-  out.clear();
-  for (uint32_t c : candidates) {
-    if (!std::binary_search(excluded.begin(), excluded.end(), c)) out.push_back(c);
-  }
-  auto better = [&](uint32_t a, uint32_t b) {
-    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
-  };
-  const size_t take = std::min<size_t>(k, out.size());
-  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(take), out.end(),
-                    better);
-  out.resize(take);
 }
 
 struct Prepared {

@@ -128,40 +128,6 @@ TEST(Metrics, ZeroCutOffIsRejectedExceptForMrr) {
   EXPECT_THROW(MapAtK(kRanked, kTargets, 0), Error);
 }
 
-TEST(TopK, OrdersByScoreThenLowerIndex) {
-  const std::vector<float> scores = {0.1f, 0.5f, 0.5f, 0.9f, 0.2f, 0.5f};
-  std::vector<uint32_t> out;
-  TopK(scores, {}, 3, out);
-  EXPECT_EQ(out, (std::vector<uint32_t>{3, 1, 2}));
-  TopK(scores, {}, 4, out);
-  EXPECT_EQ(out, (std::vector<uint32_t>{3, 1, 2, 5}));
-  // All equal: plain index order.
-  TopK(std::vector<float>(5, 1.0f), {}, 3, out);
-  EXPECT_EQ(out, (std::vector<uint32_t>{0, 1, 2}));
-  TopK(scores, {}, 0, out);
-  EXPECT_TRUE(out.empty());
-}
-
-TEST(TopK, SkipsExcludedItems) {
-  const std::vector<float> scores = {0.1f, 0.5f, 0.5f, 0.9f, 0.2f, 0.5f};
-  std::vector<uint32_t> out;
-  TopK(scores, std::vector<uint32_t>{1, 3}, 3, out);
-  EXPECT_EQ(out, (std::vector<uint32_t>{2, 5, 4}));
-  // K above what is left: everything not excluded, best first.
-  TopK(scores, std::vector<uint32_t>{0, 2, 3}, 10, out);
-  EXPECT_EQ(out, (std::vector<uint32_t>{1, 5, 4}));
-  // Everything excluded.
-  TopK(scores, std::vector<uint32_t>{0, 1, 2, 3, 4, 5}, 3, out);
-  EXPECT_TRUE(out.empty());
-}
-
-TEST(TopK, NanRanksLast) {
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  std::vector<uint32_t> out;
-  TopK(std::vector<float>{nan, -1.0f, nan, 2.0f}, {}, 4, out);
-  EXPECT_EQ(out, (std::vector<uint32_t>{3, 1, 0, 2}));
-}
-
 // Reference: a stable sort of the non-excluded items by descending score.
 std::vector<uint32_t> FullRanking(const std::vector<float>& s, const std::vector<uint32_t>& ex) {
   std::vector<uint32_t> order;
