@@ -20,6 +20,7 @@
 
 #include "common/completion.h"
 #include "common/time.h"
+#include "events/durable_log.h"  // PutBe64, GetBe64: the keys' big-endian numbers
 #include "events/rocksdb_util.h"
 #include "marquee/error.h"
 
@@ -30,15 +31,6 @@ using json = nlohmann::json;
 
 constexpr int kFormatVersion = 1;
 constexpr size_t kMaxSweep = 10000;  // decisions closed per sweep batch
-
-void PutBe64(std::string& out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (i * 8)) & 0xff));
-}
-uint64_t GetBe64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';

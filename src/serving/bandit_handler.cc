@@ -9,6 +9,7 @@
 #include <set>
 
 #include "bandits/features.h"
+#include "bandits/train.h"
 #include "common/text.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -18,17 +19,6 @@ namespace marquee::serving {
 namespace {
 
 using json = nlohmann::json;
-
-void CheckKnownFields(const json& j, std::string_view where,
-                      std::initializer_list<std::string_view> ok) {
-  for (const auto& [key, v] : j.items()) {
-    if (std::find(ok.begin(), ok.end(), key) == ok.end()) {
-      std::string list;
-      for (auto k : ok) list += (list.empty() ? "" : ", ") + std::string(k);
-      Fail(ErrorCode::kInvalidArgument, "{}: unknown field '{}' (expected: {})", where, key, list);
-    }
-  }
-}
 
 // Text from the request that the decision log stores: valid UTF-8 without NUL (JSON parsing
 // guarantees the first for strings, the check keeps it true for any caller).
@@ -152,15 +142,6 @@ std::pair<std::string, double> LargestFeature(const bandit::DecisionInput& in) {
   }
   return best;
 }
-
-bool IsBanditFamily(const std::string& family) {
-  auto fams = bandit::PolicyFamilies();
-  return std::find(fams.begin(), fams.end(), family) != fams.end();
-}
-
-}  // namespace
-
-namespace {
 
 DecideRequest ParseDecide(const json& body, const BanditLimits& limits, bool logged) {
   CheckKnownFields(body, "request", {"model", "user", "context", "actions"});
@@ -298,7 +279,7 @@ json BanditHandler::Refresh(bool strict) {
   for (auto& slot : slots_) {
     try {
       VersionRecord v = registry_->Resolve(slot->ref);
-      if (!IsBanditFamily(v.family)) {
+      if (!bandit::IsBanditFamily(v.family)) {
         Fail(ErrorCode::kInvalidArgument,
              "--bandit {}: {} v{} is a {} model, not a bandit policy (families: {})", slot->ref,
              v.model_name, v.version, v.family, fmt::join(bandit::PolicyFamilies(), ", "));

@@ -111,17 +111,6 @@ json ParseBody(const std::string& body) {
 
 std::string TypeName(const json& v) { return v.type_name(); }
 
-void CheckKnown(const json& j, std::string_view where, std::initializer_list<std::string_view> ok) {
-  for (const auto& [key, v] : j.items()) {
-    if (std::find(ok.begin(), ok.end(), key) == ok.end()) {
-      std::string list;
-      for (auto k : ok) list += (list.empty() ? "" : ", ") + std::string(k);
-      Fail(ErrorCode::kInvalidArgument, "{}: unknown field '{}' (expected: {})", where,
-           QuoteForMessage(key, 64), list);
-    }
-  }
-}
-
 std::string FieldName(std::string_view where, std::string_view key) {
   return where.empty() ? std::string(key) : fmt::format("{}.{}", where, key);
 }
@@ -281,6 +270,18 @@ std::string DumpJson(const json& j) {
   return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
 }
 
+void CheckKnownFields(const json& j, std::string_view where,
+                      std::initializer_list<std::string_view> known) {
+  for (const auto& [key, v] : j.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string list;
+      for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      Fail(ErrorCode::kInvalidArgument, "{}: unknown field '{}' (expected: {})", where,
+           QuoteForMessage(key, 64), list);
+    }
+  }
+}
+
 Response Service::ToResponse(const Ranked& r) {
   if (r.error) return ErrorResponse(r.error->first, r.error->second);
   Response out;
@@ -334,7 +335,7 @@ RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
     Fail(ErrorCode::kInvalidArgument, "{}: must be a JSON object, got {}",
          where.empty() ? "request" : where, TypeName(j));
   }
-  CheckKnown(j, where.empty() ? "request" : where,
+  CheckKnownFields(j, where.empty() ? "request" : where,
              {"model", "user", "k", "exclude_seen", "history", "filter", "experiment"});
   RecommendRequest r;
   if (j.contains("experiment")) {
@@ -364,7 +365,7 @@ RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
     if (!f.is_object()) {
       Fail(ErrorCode::kInvalidArgument, "{}: must be an object, got {}", fw, TypeName(f));
     }
-    CheckKnown(f, fw, {"allow", "deny"});
+    CheckKnownFields(f, fw, {"allow", "deny"});
     if (f.contains("allow")) r.allow = GetIdList(f, fw, "allow", limits.max_history);
     if (f.contains("deny")) r.deny = GetIdList(f, fw, "deny", limits.max_history);
   }
@@ -557,7 +558,7 @@ std::vector<Ranked> Service::Rank(
 }
 
 Response Service::Similar(const json& body) const {
-  CheckKnown(body, "request", {"model", "item", "k", "filter"});
+  CheckKnownFields(body, "request", {"model", "item", "k", "filter"});
   if (!body.contains("model")) Fail(ErrorCode::kInvalidArgument, "model: missing");
   if (!body.contains("item")) Fail(ErrorCode::kInvalidArgument, "item: missing");
   const std::string model = GetString(body, "", "model");
@@ -570,7 +571,7 @@ Response Service::Similar(const json& body) const {
     if (!f.is_object()) {
       Fail(ErrorCode::kInvalidArgument, "filter: must be an object, got {}", TypeName(f));
     }
-    CheckKnown(f, "filter", {"allow", "deny"});
+    CheckKnownFields(f, "filter", {"allow", "deny"});
     if (f.contains("allow")) {
       allow_ids = GetIdList(f, "filter", "allow", limits_.max_history);
       has_allow = true;
@@ -618,7 +619,7 @@ Response Service::Similar(const json& body) const {
 
 void Service::Events(const json& body, Respond& done) {
   if (events_ == nullptr) Fail(ErrorCode::kUnavailable, "this server has no event log");
-  CheckKnown(body, "request", {"events"});
+  CheckKnownFields(body, "request", {"events"});
   if (!body.contains("events")) Fail(ErrorCode::kInvalidArgument, "events: missing");
   const json& arr = body["events"];
   if (!arr.is_array()) {
@@ -637,7 +638,7 @@ void Service::Events(const json& body, Respond& done) {
     if (!e.is_object()) {
       Fail(ErrorCode::kInvalidArgument, "{}: must be an object, got {}", where, TypeName(e));
     }
-    CheckKnown(e, where, {"user", "item", "type", "value", "ts"});
+    CheckKnownFields(e, where, {"user", "item", "type", "value", "ts"});
     Event ev;
     if (!e.contains("user")) Fail(ErrorCode::kInvalidArgument, "{}.user: missing", where);
     if (!e.contains("item")) Fail(ErrorCode::kInvalidArgument, "{}.item: missing", where);
@@ -796,7 +797,7 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     }
   } else if (path == "/v1/recommend/batch") {
     json body = ParseBody(req.body);
-    CheckKnown(body, "request", {"requests"});
+    CheckKnownFields(body, "request", {"requests"});
     if (!body.contains("requests")) Fail(ErrorCode::kInvalidArgument, "requests: missing");
     const json& arr = body["requests"];
     if (!arr.is_array()) {

@@ -56,6 +56,11 @@ struct Response {
 // Every response body goes through it. Thread-safe.
 std::string DumpJson(const nlohmann::json& j);
 
+// Throws kInvalidArgument "WHERE: unknown field 'KEY' (expected: ...)" when the object `j` has a
+// key not in `known` (the key quoted and cut as user text). Every route's body check uses it.
+void CheckKnownFields(const nlohmann::json& j, std::string_view where,
+                      std::initializer_list<std::string_view> known);
+
 using Respond = std::function<void(Response)>;
 
 struct ServiceLimits {
