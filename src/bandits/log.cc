@@ -358,8 +358,12 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
            f[static_cast<size_t>(c_item)]);
     }
     r.chosen = it->second;
-    auto pos = ParseDouble(f[static_cast<size_t>(c_pos)]);
-    if (!pos) Fail(ErrorCode::kInvalidArgument, "{} is not a number", where("position"));
+    // A whole number of int32's range (casting any other double is undefined behaviour).
+    auto pos = WholeNumber(ParseDouble(f[static_cast<size_t>(c_pos)]));
+    if (!pos || *pos < 0 || *pos > std::numeric_limits<int32_t>::max()) {
+      Fail(ErrorCode::kInvalidArgument, "{} must be a non-negative integer below 2^31",
+           where("position"));
+    }
     r.position = static_cast<int32_t>(*pos);
     auto click = ParseDouble(f[static_cast<size_t>(c_click)]);
     if (!click) Fail(ErrorCode::kInvalidArgument, "{} is not a number", where("click"));

@@ -149,6 +149,20 @@ TEST(BanditLog, ObdRejectsBadFiles) {
     EXPECT_NE(std::string(e.what()).find("men.csv:2: propensity_score"), std::string::npos)
         << e.what();
   }
+  // A position beyond int32 (or fractional) was cast from double: undefined behaviour.
+  for (const char* pos : {"3e12", "1.5", "-1"}) {
+    Env::Default()->WriteFileAtomic(
+        dir.file("men.csv"), std::string(",timestamp,item_id,position,click,propensity_score\n") +
+                                 "0,2019-11-24 00:03:13+00:00,1," + pos + ",0,0.5\n");
+    try {
+      ReadObd(dir.file("men.csv"), Env::Default());
+      FAIL() << pos;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("men.csv:2: position must be a non-negative integer"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 // Issue #12: action ids, context keys and string features that are not UTF-8 or hold a NUL
