@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# All five recommender families on MovieLens-100K and MovieLens latest-small under strong
+# Every recommender family on MovieLens-100K and MovieLens latest-small under strong
 # generalization (ratings > 3.5 are positives, 80% fold-in), over several split seeds.
 # Prints the markdown table in docs/BENCHMARKS.md. Needs ../shared/data.
 #   bench/families.sh [SEEDS...]     (default seeds: 98765 1 2 3 4)
@@ -15,7 +15,7 @@ for ds in "movielens-100k/u.data:150" "movielens-latest-small/ratings.csv:100"; 
   file=${ds%%:*}
   users=${ds##*:}
   name=$(dirname "$file")
-  for family in popularity itemknn ease ials bpr; do
+  for family in popularity itemknn ease ials bpr rp3beta; do
     for seed in "${seeds[@]}"; do
       cat >"$OUT/job.toml" <<TOML
 [data]
@@ -43,7 +43,7 @@ for name in ["movielens-100k", "movielens-latest-small"]:
     print(f"\n**{name}** (mean ± std over split seeds {', '.join(seeds)})\n")
     print("| family | recall@20 | recall@50 | ndcg@100 | coverage@20 | train s |")
     print("|---|---:|---:|---:|---:|---:|")
-    for fam in ["popularity", "itemknn", "ease", "ials", "bpr"]:
+    for fam in ["popularity", "itemknn", "ease", "ials", "bpr", "rp3beta"]:
         rs = [json.load(open(f"{out}/{name}-{fam}-{s}.json")) for s in seeds]
         cell = lambda k: (f"{statistics.mean(r['metrics'][k] for r in rs):.4f} ± "
                           f"{statistics.pstdev(r['metrics'][k] for r in rs):.4f}")

@@ -18,6 +18,7 @@ const std::map<std::string, Factory, std::less<>>& Registry() {
       {"ease", NewEase},
       {"ials", NewIals},
       {"bpr", NewBpr},
+      {"rp3beta", NewRp3Beta},
   };
   return registry;
 }

@@ -12,5 +12,6 @@ std::unique_ptr<Recommender> NewItemKnn(const nlohmann::json& params);
 std::unique_ptr<Recommender> NewEase(const nlohmann::json& params);
 std::unique_ptr<Recommender> NewIals(const nlohmann::json& params);
 std::unique_ptr<Recommender> NewBpr(const nlohmann::json& params);
+std::unique_ptr<Recommender> NewRp3Beta(const nlohmann::json& params);
 
 }  // namespace marquee

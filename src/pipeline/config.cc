@@ -248,8 +248,8 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
   {
     if (!root.contains("model") || !root["model"].is_object() ||
         !root["model"].contains("family")) {
-      Fail(ErrorCode::kInvalidArgument,
-           "[model] family is required (one of: popularity, itemknn, ease, ials, bpr)");
+      Fail(ErrorCode::kInvalidArgument, "[model] family is required (one of: {})",
+           fmt::join(RecommenderFamilies(), ", "));
     }
     nlohmann::json m = root["model"];
     if (!m["family"].is_string())

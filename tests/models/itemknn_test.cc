@@ -1,4 +1,3 @@
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,24 +10,11 @@
 namespace marquee {
 namespace {
 
-using ::testing::HasSubstr;
-
 // 4 users x 4 items:  u0 {0,1}, u1 {0,1,2}, u2 {1,2}, u3 {0,3}.
 // |U_0| = 3, |U_1| = 3, |U_2| = 2, |U_3| = 1; co-occurrences (0,1) = 2, (0,2) = 1, (0,3) = 1,
 // (1,2) = 2, (1,3) = (2,3) = 0.
-CsrMatrix Tiny() {
-  std::vector<uint32_t> r = {0, 0, 1, 1, 1, 2, 2, 3, 3};
-  std::vector<uint32_t> c = {0, 1, 0, 1, 2, 1, 2, 0, 3};
-  std::vector<float> v = {1, 1, 1, 1, 1, 1, 1, 1, 2.5f};  // values are binarised
-  return CsrMatrix::FromTriplets(4, 4, r, c, v);
-}
-
-CsrMatrix Histories(const std::vector<std::vector<uint32_t>>& rows, uint32_t cols) {
-  CsrMatrix h;
-  h.cols = cols;
-  for (const auto& row : rows) h.AppendRow(row, std::vector<float>(row.size(), 1.0f));
-  return h;
-}
+CsrMatrix Tiny() { return testing::TinyMatrix(); }
+using testing::Histories;
 
 std::unique_ptr<Recommender> Train(const nlohmann::json& params, const CsrMatrix& x,
                                    int threads = 1) {
@@ -108,39 +94,13 @@ TEST(ItemKnn, IgnoresUnknownHistoryItemsAndEmptyHistories) {
 }
 
 TEST(ItemKnn, IndependentOfThreadCountAndSurvivesSaveLoad) {
-  const CsrMatrix x = testing::PlantedClusters(300, 120, 6, 15, 0.8, 11);
-  auto a = Train({{"neighbors", 20}}, x, 1);
-  auto b = Train({{"neighbors", 20}}, x, 2);
-  const CsrMatrix q = x.SelectRows(std::vector<uint32_t>{0, 5, 17, 299});
-  const auto sa = testing::ScoreAll(*a, q);
-  EXPECT_EQ(sa, testing::ScoreAll(*b, q, 2));
-
-  testing::TempDir dir;
-  auto reader = testing::SaveArtifact(*a, dir.file("knn.mqa"));
-  auto loaded = CreateRecommender("itemknn", a->params());
-  loaded->Load(*reader);
-  EXPECT_EQ(loaded->num_items(), 120u);
-  EXPECT_EQ(testing::ScoreAll(*loaded, q), sa);
+  testing::ExpectThreadIndependentAndIdenticalAfterSaveLoad("itemknn", {{"neighbors", 20}});
 }
 
 TEST(ItemKnn, RejectsUnknownAndOutOfRangeParameters) {
-  try {
-    CreateRecommender("itemknn", {{"neighbours", 5}});
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_THAT(e.what(), HasSubstr("neighbours"));
-  }
-  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
-           {"neighbors", 0}, {"shrinkage", -1.0}, {"alpha", 1.5}, {"neighbors", "many"}}) {
-    try {
-      CreateRecommender("itemknn", {{key, value}});
-      FAIL() << "expected an error for " << key;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-      EXPECT_THAT(e.what(), HasSubstr(key));
-    }
-  }
+  testing::ExpectParameterErrors(
+      "itemknn", "neighbours",
+      {{"neighbors", 0}, {"shrinkage", -1.0}, {"alpha", 1.5}, {"neighbors", "many"}});
   EXPECT_EQ(CreateRecommender("itemknn", {})->params()["neighbors"], 100);
 }
 

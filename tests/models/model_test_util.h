@@ -3,6 +3,8 @@
 // metrics, artifact round trips and tensor access.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -16,9 +18,11 @@
 #include <vector>
 
 #include "marquee/env.h"
+#include "marquee/error.h"
 #include "marquee/recommender.h"
 #include "marquee/sparse.h"
 #include "models/artifact.h"
+#include "test_util.h"
 
 namespace marquee::testing {
 
@@ -182,6 +186,65 @@ inline std::vector<float> ScoreAll(const Recommender& model, const CsrMatrix& hi
   ctx.threads = threads;
   model.ScoreBatch(histories, out, ctx);
   return out;
+}
+
+// 4 users x 4 items:  u0 {0,1}, u1 {0,1,2}, u2 {1,2}, u3 {0,3} (one value 2.5: models binarise).
+inline CsrMatrix TinyMatrix() {
+  std::vector<uint32_t> r = {0, 0, 1, 1, 1, 2, 2, 3, 3};
+  std::vector<uint32_t> c = {0, 1, 0, 1, 2, 1, 2, 0, 3};
+  std::vector<float> v = {1, 1, 1, 1, 1, 1, 1, 1, 2.5f};
+  return CsrMatrix::FromTriplets(4, 4, r, c, v);
+}
+
+// Histories (one row per list, value 1) over `cols` items.
+inline CsrMatrix Histories(const std::vector<std::vector<uint32_t>>& rows, uint32_t cols) {
+  CsrMatrix h;
+  h.cols = cols;
+  for (const auto& row : rows) h.AppendRow(row, std::vector<float>(row.size(), 1.0f));
+  return h;
+}
+
+// `family` with `params` fitted on planted clusters (300 users, 120 items) with one and with two
+// threads scores four users identically, and a save/load round trip scores them bit for bit the
+// same (for the families whose fit does not depend on the thread count).
+inline void ExpectThreadIndependentAndIdenticalAfterSaveLoad(const std::string& family,
+                                                             const nlohmann::json& params) {
+  const CsrMatrix x = PlantedClusters(300, 120, 6, 15, 0.8, 11);
+  auto fit = [&](int threads) {
+    auto m = CreateRecommender(family, params);
+    Context ctx;
+    ctx.threads = threads;
+    m->Fit(x, ctx);
+    return m;
+  };
+  auto a = fit(1);
+  auto b = fit(2);
+  const CsrMatrix q = x.SelectRows(std::vector<uint32_t>{0, 5, 17, 299});
+  const auto sa = ScoreAll(*a, q);
+  EXPECT_EQ(sa, ScoreAll(*b, q, 2)) << family << ": scores depend on the thread count";
+  TempDir dir;
+  auto reader = SaveArtifact(*a, dir.file(family + ".mqa"));
+  auto loaded = CreateRecommender(family, a->params());
+  loaded->Load(*reader);
+  EXPECT_EQ(loaded->num_items(), 120u) << family;
+  EXPECT_EQ(ScoreAll(*loaded, q), sa) << family << ": scores changed through save/load";
+}
+
+// Every (key, value) in `bad` (and the unknown key `typo`) is refused by `family`'s constructor
+// with kInvalidArgument naming the key.
+inline void ExpectParameterErrors(const std::string& family, const std::string& typo,
+                                  const std::vector<std::pair<std::string, nlohmann::json>>& bad) {
+  std::vector<std::pair<std::string, nlohmann::json>> all = bad;
+  all.emplace_back(typo, 1);
+  for (const auto& [key, value] : all) {
+    try {
+      CreateRecommender(family, {{key, value}});
+      ADD_FAILURE() << family << ": expected an error for " << key << " = " << value.dump();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << family << " " << key;
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace marquee::testing

@@ -51,7 +51,8 @@ TEST(ScoreCache, AnswersEqualScoringForEveryFamily) {
       {"ials", {{"factors", 8}, {"iterations", 3}}},
       {"itemknn", json::object()},
       {"popularity", json::object()},
-      {"bpr", {{"factors", 8}, {"epochs", 3}}}};
+      {"bpr", {{"factors", 8}, {"epochs", 3}}},
+      {"rp3beta", json::object()}};
   for (const auto& [family, params] : families) {
     marquee::testing::TempDir dir;
     const std::string home = dir.file("home");

@@ -9,6 +9,7 @@
 #include "data/synthetic.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "marquee/recommender.h"
 #include "pipeline/config.h"
 #include "pipeline/train.h"
 
@@ -18,7 +19,7 @@ void AddDemoCommand(CLI::App& app, GlobalOptions& g) {
   struct Flags {
     uint32_t users = 3000, items = 1500;
     uint64_t interactions = 150000;
-    std::vector<std::string> families = {"popularity", "itemknn", "ease", "ials", "bpr"};
+    std::vector<std::string> families = RecommenderFamilies();
     bool json = false;
   };
   auto f = std::make_shared<Flags>();

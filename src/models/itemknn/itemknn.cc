@@ -32,6 +32,7 @@
 #include "marquee/error.h"
 #include "models/artifact.h"
 #include "models/families.h"
+#include "models/item_graph.h"
 #include "models/params.h"
 
 namespace marquee {
@@ -69,15 +70,11 @@ class ItemKnn final : public Recommender {
     struct Scratch {
       std::vector<uint32_t> acc;
       std::vector<uint32_t> touched;
-      std::vector<std::pair<float, uint32_t>> heap;
+      TopNeighbors top;
     };
     std::vector<Scratch> scratch(static_cast<size_t>(t_count));
     for (auto& s : scratch) s.acc.assign(n, 0);
-    std::vector<std::vector<std::pair<float, uint32_t>>> lists(n);
-    // Heap order: the worst kept neighbour on top (smaller similarity, then larger index).
-    auto better = [](const std::pair<float, uint32_t>& a, const std::pair<float, uint32_t>& b) {
-      return a.first > b.first || (a.first == b.first && a.second < b.second);
-    };
+    std::vector<std::vector<Neighbor>> lists(n);
     std::atomic<uint32_t> done{0};
     ParallelForDynamic(n, ctx.threads, 16, [&](size_t item, int t) {
       Scratch& s = scratch[static_cast<size_t>(t)];
@@ -88,7 +85,7 @@ class ItemKnn final : public Recommender {
           if (s.acc[j]++ == 0) s.touched.push_back(j);
         }
       }
-      s.heap.clear();
+      s.top.Reset(neighbors_);
       for (uint32_t j : s.touched) {
         const uint32_t common = s.acc[j];
         s.acc[j] = 0;
@@ -96,101 +93,42 @@ class ItemKnn final : public Recommender {
         const double denom = pow_a[i] * pow_b[j] + shrinkage_;
         const auto sim = static_cast<float>(static_cast<double>(common) / denom);
         if (!(sim > 0.0f)) continue;
-        const std::pair<float, uint32_t> cand{sim, j};
-        if (s.heap.size() < neighbors_) {
-          s.heap.push_back(cand);
-          std::push_heap(s.heap.begin(), s.heap.end(), better);
-        } else if (better(cand, s.heap.front())) {
-          std::pop_heap(s.heap.begin(), s.heap.end(), better);
-          s.heap.back() = cand;
-          std::push_heap(s.heap.begin(), s.heap.end(), better);
-        }
+        s.top.Offer(sim, j);
       }
-      std::sort_heap(s.heap.begin(), s.heap.end(), better);  // best first
-      lists[i].assign(s.heap.begin(), s.heap.end());
+      s.top.TakeSorted(&lists[i]);
       const uint32_t d = done.fetch_add(1) + 1;
       if (d % 1024 == 0) ctx.Report("itemknn", static_cast<double>(d) / n);
     });
-    // Assemble the CSR neighbour matrix.
+    graph_ = ItemMatrixFromRows(lists);
     num_items_ = n;
-    indptr_.assign(static_cast<size_t>(n) + 1, 0);
-    for (uint32_t i = 0; i < n; ++i) indptr_[i + 1] = indptr_[i] + lists[i].size();
-    indices_.resize(indptr_[n]);
-    values_.resize(indptr_[n]);
-    for (uint32_t i = 0; i < n; ++i) {
-      for (size_t k = 0; k < lists[i].size(); ++k) {
-        indices_[indptr_[i] + k] = lists[i][k].second;
-        values_[indptr_[i] + k] = lists[i][k].first;
-      }
-      std::vector<std::pair<float, uint32_t>>().swap(lists[i]);
-    }
     BuildScoringIndex();
     ctx.Report("itemknn", 1.0);
     spdlog::info("itemknn: {} items, {} users, {} nnz -> {} similarities in {:.2f}s", n, x.rows,
-                 x.nnz(), indices_.size(), sw.Seconds());
+                 x.nnz(), graph_.nnz(), sw.Seconds());
   }
 
   void ScoreBatch(const CsrMatrix& hist, std::span<float> out, const Context& ctx) const override {
-    const size_t ni = num_items_;
-    if (out.size() != static_cast<size_t>(hist.rows) * ni) {
-      Fail(ErrorCode::kInternal, "ScoreBatch: output has {} floats, need {}", out.size(),
-           static_cast<size_t>(hist.rows) * ni);
-    }
-    ParallelFor(hist.rows, ctx.threads, [&](size_t begin, size_t end, int) {
-      for (size_t r = begin; r < end; ++r) {
-        float* o = out.data() + r * ni;
-        std::fill(o, o + ni, 0.0f);
-        for (uint32_t j : hist.row_indices(static_cast<uint32_t>(r))) {
-          if (j >= ni) continue;  // items unknown to the model carry no signal
-          const auto cands = by_neighbor_.row_indices(j);
-          const auto sims = by_neighbor_.row_values(j);
-          for (size_t p = 0; p < cands.size(); ++p) o[cands[p]] += sims[p];
-        }
-      }
-    });
+    ScoreByRows(by_neighbor_, hist, out, ctx);
   }
 
-  void Save(ArtifactWriter& w) const override {
-    w.Add<uint64_t>("indptr", indptr_);
-    w.Add<uint32_t>("indices", indices_);
-    w.Add<float>("values", values_);
-  }
+  void Save(ArtifactWriter& w) const override { SaveItemMatrix(graph_, w); }
 
   void Load(const ArtifactReader& r) override {
-    indptr_ = r.GetVector<uint64_t>("indptr");
-    indices_ = r.GetVector<uint32_t>("indices");
-    values_ = r.GetVector<float>("values");
-    if (indptr_.empty() || indptr_.front() != 0 || indptr_.back() != indices_.size() ||
-        values_.size() != indices_.size() || !std::is_sorted(indptr_.begin(), indptr_.end())) {
-      Fail(ErrorCode::kCorruption, "itemknn artifact: inconsistent CSR similarity matrix");
-    }
-    num_items_ = static_cast<uint32_t>(indptr_.size() - 1);
-    for (uint32_t j : indices_) {
-      if (j >= num_items_)
-        Fail(ErrorCode::kCorruption, "itemknn artifact: item {} out of range", j);
-    }
+    graph_ = LoadItemMatrix(r, "itemknn");
+    num_items_ = graph_.rows;
     BuildScoringIndex();
   }
 
  private:
   // by_neighbor_ = transpose of the neighbour matrix: row j lists (c, sim(c, j)) for j ∈ N(c).
-  void BuildScoringIndex() {
-    CsrMatrix m;
-    m.rows = m.cols = num_items_;
-    m.indptr = indptr_;
-    m.indices = indices_;
-    m.values = values_;
-    by_neighbor_ = m.Transpose();
-  }
+  void BuildScoringIndex() { by_neighbor_ = graph_.Transpose(); }
 
   uint32_t neighbors_ = 100;
   double shrinkage_ = 10.0;
   double alpha_ = 0.5;
   nlohmann::json params_;
   uint32_t num_items_ = 0;
-  std::vector<uint64_t> indptr_{0};
-  std::vector<uint32_t> indices_;
-  std::vector<float> values_;
+  CsrMatrix graph_;  // row c = N(c) with similarities
   CsrMatrix by_neighbor_;
 };
 
