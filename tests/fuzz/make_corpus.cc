@@ -263,6 +263,7 @@ void ArtifactSeeds(const std::string& scratch) {
       {"ease", {{"lambda", 10.0}}},
       {"ials", {{"factors", 2}, {"iterations", 2}}},
       {"bpr", {{"factors", 2}, {"epochs", 2}}},
+      {"rp3beta", {{"neighbors", 3}}},
   };
   for (const auto& [family, params] : families) {
     auto rec = CreateRecommender(family, params);
