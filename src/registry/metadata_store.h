@@ -267,4 +267,10 @@ class MetadataStore {
 // $home/registry.db, created (with its schema and the home directory) on first use.
 std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* env);
 
+// Why `home` must already have a registry (its artifacts, or catalogued datasets, tabular
+// snapshots or bandit logs, whose writers create the registry first), or "" when it may be new.
+// A registry that is missing or empty where this is not "" was lost: it is refused as
+// corruption rather than created again (which would let gc delete every artifact).
+std::string WhyARegistryMustExist(const std::string& home, Env* env);
+
 }  // namespace marquee

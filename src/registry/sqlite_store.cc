@@ -1217,6 +1217,23 @@ std::unique_ptr<MetadataStore> OpenSqliteStore(const std::string& path,
   return std::make_unique<SqliteStore>(path, options);
 }
 
+std::string WhyARegistryMustExist(const std::string& home, Env* env) {
+  const size_t n = ArtifactStore(home, env).List().size();
+  if (n > 0) return fmt::format("'{}/artifacts' holds {} model artifact(s)", home, n);
+  // Every command that writes a catalog (datasets, tabular snapshots, bandit logs) creates the
+  // registry first, so a named entry without a registry means the registry was lost.
+  for (const char* kind : {"datasets", "tabular", "bandit"}) {
+    const std::string names = fmt::format("{}/{}/names", home, kind);
+    if (!env->FileExists(names)) continue;
+    size_t entries = 0;
+    for (const std::string& f : env->ListDir(names)) {
+      if (f.size() > 5 && f.ends_with(".json")) ++entries;
+    }
+    if (entries > 0) return fmt::format("'{}' names {} catalogued {}", names, entries, kind);
+  }
+  return "";
+}
+
 std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* env) {
   const char* url = std::getenv("MARQUEE_REGISTRY_URL");
   if (url != nullptr && *url != '\0') {
@@ -1224,10 +1241,7 @@ std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* e
     if (u.rfind("sqlite:", 0) == 0) {
       SqliteStoreOptions o;
       // Another file, same home: its artifacts still say whether a registry existed.
-      o.must_exist_because = [home, env]() -> std::string {
-        const size_t n = ArtifactStore(home, env).List().size();
-        return n > 0 ? fmt::format("'{}/artifacts' holds {} model artifact(s)", home, n) : "";
-      };
+      o.must_exist_because = [home, env] { return WhyARegistryMustExist(home, env); };
       return OpenSqliteStore(u.substr(7), o);
     }
     if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
@@ -1241,12 +1255,9 @@ std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* e
   env->CreateDirs(home);
   const std::string path = home + "/registry.db";
   SqliteStoreOptions o;
-  // Only artifacts say a registry existed: a -wal with content is normal while another
-  // process is creating the registry (its schema is still in the log).
-  o.must_exist_because = [home, env]() -> std::string {
-    const size_t n = ArtifactStore(home, env).List().size();
-    return n > 0 ? fmt::format("'{}/artifacts' holds {} model artifact(s)", home, n) : "";
-  };
+  // Only artifacts and catalogued data say a registry existed: a -wal with content is normal
+  // while another process is creating the registry (its schema is still in the log).
+  o.must_exist_because = [home, env] { return WhyARegistryMustExist(home, env); };
   return OpenSqliteStore(path, o);
 }
 

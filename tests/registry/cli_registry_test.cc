@@ -341,6 +341,25 @@ TEST_F(RegistryCli, EmptyOrMissingRegistryBesideArtifactsIsRefusedAndGcDeletesNo
   EXPECT_FALSE(std::filesystem::exists(db));
 }
 
+// Issue #12: a home with catalogued datasets but no registry is damaged too. `dataset import`
+// creates the registry before it writes the catalog, so a lost registry.db is refused (exit 6,
+// naming the datasets) instead of being created again empty.
+TEST_F(RegistryCli, DatasetsWithoutTheirRegistryAreRefusedAsDamaged) {
+  CliResult imp = Run("dataset import " + dir_.file("plays.tsv") + " --name plays -q");
+  ASSERT_EQ(imp.code, 0) << imp.err;
+  const std::string db = home_ + "/registry.db";
+  ASSERT_TRUE(std::filesystem::exists(db)) << "dataset import did not create the registry";
+  EXPECT_EQ(Run("runs list").code, 0);
+  std::filesystem::remove(db);
+  for (const char* cmd : {"runs list", "gc", "models list --json"}) {
+    CliResult r = Run(cmd);
+    EXPECT_EQ(r.code, 6) << cmd << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("names 1 catalogued datasets"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(db)) << "a lost registry was created again";
+  EXPECT_EQ(Run("dataset list").code, 0) << "the catalog itself stays readable";
+}
+
 // Issue #12: the same refusal in gc itself, for a store that refers to none of the artifacts
 // (here: another, empty registry through MARQUEE_REGISTRY_URL); --force overrides it.
 TEST_F(RegistryCli, GcRefusesAStoreThatKnowsNoArtifactUnlessForced) {

@@ -149,6 +149,7 @@ void RunBanditImport(const BanditImportFlags& f, const GlobalOptions& g) {
                                     : bandit::ReadBanditJsonl(f.file, Env::Default());
   const std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
   BanditLogCatalog catalog(ResolveHome(g.home), Env::Default());
+  CreateRegistryIfMissing(ResolveHome(g.home));  // before the catalog (commands.h)
   bandit::BanditLogEntry e = catalog.Import(name, log);
   const nlohmann::json st = log.Stats();
   if (f.json) {

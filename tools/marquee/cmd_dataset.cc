@@ -61,6 +61,7 @@ nlohmann::json ImportEventsOverBase(const std::string& name, const std::string& 
   if (events == 0) Fail(ErrorCode::kInvalidArgument, "the event log in '{}' is empty", dir);
   Dataset ds = Dataset::FromRows(rows, /*has_values=*/true, /*has_times=*/true,
                                  fmt::format("{} + events:{}", base, dir));
+  CreateRegistryIfMissing(home);  // before the catalog (commands.h)
   nlohmann::json j = catalog.Import(name, ds).ToJson();
   j["base"] = base;
   j["base_interactions"] = b.num_interactions();
@@ -131,6 +132,7 @@ void RunImport(const ImportFlags& f, const GlobalOptions& g) {
   Dataset ds = Dataset::FromRows(rr.rows, rr.has_values, rr.has_times,
                                  std::filesystem::absolute(f.file).string());
   DatasetCatalog catalog(ResolveHome(g.home), Env::Default());
+  CreateRegistryIfMissing(ResolveHome(g.home));  // before the catalog (commands.h)
   DatasetEntry e = catalog.Import(name, ds);
   nlohmann::json j = e.ToJson();
   j["format"] = rr.format;
@@ -339,6 +341,7 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
     Stopwatch sw;
     Dataset d = GenerateSynthetic(*so, g.threads > 0 ? g.threads : Context::DefaultThreads());
     DatasetCatalog catalog(ResolveHome(g.home), Env::Default());
+    CreateRegistryIfMissing(ResolveHome(g.home));  // before the catalog (commands.h)
     DatasetEntry e = catalog.Import(*gen_name, d);
     nlohmann::json j = e.ToJson();
     j["seconds"] = sw.Seconds();

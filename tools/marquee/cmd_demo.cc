@@ -48,6 +48,7 @@ void AddDemoCommand(CLI::App& app, GlobalOptions& g) {
                    so.users, so.items, static_cast<unsigned long long>(so.interactions));
     }
     DatasetCatalog catalog(home, Env::Default());
+    CreateRegistryIfMissing(home);  // before the catalog (commands.h)
     DatasetEntry entry = catalog.Import("demo", GenerateSynthetic(so, threads));
 
     nlohmann::json results = nlohmann::json::array();

@@ -346,6 +346,7 @@ nlohmann::json ImportEventLog(const std::string& name, const GlobalOptions& g) {
   if (rows.empty()) Fail(ErrorCode::kInvalidArgument, "the event log in '{}' is empty", dir);
   Dataset ds = Dataset::FromRows(rows, true, true, "events:" + dir);
   DatasetCatalog catalog(home, Env::Default());
+  CreateRegistryIfMissing(home);  // before the catalog (commands.h)
   nlohmann::json j = catalog.Import(name, ds).ToJson();
   j["events"] = rows.size();
   return j;

@@ -136,6 +136,7 @@ void RunTabularImport(const TabularImportFlags& f, const GlobalOptions& g) {
   d.source = std::filesystem::absolute(f.file).lexically_normal().string();
   const std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
   TabularCatalog catalog(ResolveHome(g.home), Env::Default());
+  CreateRegistryIfMissing(ResolveHome(g.home));  // before the catalog (commands.h)
   TabularEntry e = catalog.Import(name, d);
   const auto st = d.Stats();
   if (f.json) {

@@ -10,6 +10,7 @@
 
 #include "common/progress.h"
 #include "common/time.h"
+#include "registry/registry.h"
 
 namespace marquee::cli {
 
@@ -26,6 +27,12 @@ struct GlobalOptions {
 
 // Progress display settings for long jobs: off with -q, else Progress's defaults (one redrawn
 // line on a terminal, a plain line every 5 s otherwise).
+// Creates the home's registry when it has none. Every command that writes a catalog (datasets,
+// tabular snapshots, bandit logs) calls it first, so a home with catalogued data and no
+// registry is known to be damaged and is refused (WhyARegistryMustExist), never silently given
+// an empty registry that gc would then trust.
+inline void CreateRegistryIfMissing(const std::string& home) { Registry registry(home); }
+
 inline Progress::Options ProgressOptions(const GlobalOptions& g) {
   Progress::Options o;
   o.enabled = !g.quiet;
