@@ -12,11 +12,13 @@
 #     --no-build    use the binaries already in build/fuzz
 #   tests/fuzz/run.sh --available   exit 0 when clang and libFuzzer can build a harness here
 #
-# One harness at a time, one worker. New inputs go to build/fuzz/work/<harness> (the seed corpus
-# in tests/fuzz/corpus/<harness> is only read). A crash, leak, timeout or sanitizer finding stops
-# that harness: the reproducer is saved as build/fuzz/artifacts/<harness>/<time>/crash-<sha1> (its path
-# and, when small, its hex dump are printed) and the script exits 1 after the remaining
-# harnesses have run. Reproduce with: build/fuzz/tests/fuzz/fuzz_<harness> <that file>.
+# One harness at a time, one worker. New inputs go to build/fuzz/work/<harness> (the seed
+# corpus in tests/fuzz/corpus/<harness> is only read); $MARQUEE_FUZZ_WORK names another folder
+# for them (an empty one replays CI's stage exactly: --runs 30000 --seed 1). A crash, leak,
+# timeout or sanitizer finding stops that harness: the reproducer is saved as
+# build/fuzz/artifacts/<harness>/<time>/crash-<sha1> (its path and, when small, its hex dump
+# are printed) and the script exits 1 after the remaining harnesses have run. Reproduce with:
+# build/fuzz/tests/fuzz/fuzz_<harness> <that file>.
 # Prints one line per harness: "fuzz <harness>: <executions> runs in <s> s, <status>".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,7 +51,7 @@ while (($# > 0)); do
     --seed) seed="$2"; shift 2 ;;
     --nice) nice_cmd=(nice -n 10); shift ;;
     --no-build) build=0; shift ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
   esac
@@ -72,7 +74,7 @@ fi
 failed=0
 for h in "${harnesses[@]}"; do
   bin="build/fuzz/tests/fuzz/fuzz_$h"
-  work="build/fuzz/work/$h"
+  work="${MARQUEE_FUZZ_WORK:-build/fuzz/work}/$h"
   artifacts="build/fuzz/artifacts/$h/$(date -u +%Y%m%dT%H%M%SZ)"  # this run's findings only
   log="build/fuzz/logs/$h-$(date -u +%Y%m%dT%H%M%SZ).log"
   mkdir -p "$work" "$artifacts" "build/fuzz/logs"
