@@ -18,11 +18,7 @@ using testing::Histories;
 
 std::unique_ptr<Recommender> Train(const nlohmann::json& params, const CsrMatrix& x,
                                    int threads = 1) {
-  auto m = CreateRecommender("itemknn", params);
-  Context ctx;
-  ctx.threads = threads;
-  m->Fit(x, ctx);
-  return m;
+  return testing::FitFamily("itemknn", params, x, threads);
 }
 
 TEST(ItemKnn, CosineSimilaritiesMatchHandComputedValues) {
@@ -105,15 +101,7 @@ TEST(ItemKnn, RejectsUnknownAndOutOfRangeParameters) {
 }
 
 TEST(ItemKnn, RanksHeldOutClusterItemsFarAbovePopularity) {
-  const CsrMatrix all = testing::PlantedClusters(600, 240, 8, 20, 0.8, 5);
-  const auto split = testing::StrongGeneralizationSplit(all, 100, 0.5, 77);
-  auto pop = CreateRecommender("popularity", {});
-  pop->Fit(split.train, Context{});
-  auto knn = Train({}, split.train, 2);
-  const auto mp = testing::Evaluate(*pop, split);
-  const auto mk = testing::Evaluate(*knn, split);
-  EXPECT_GT(mk.recall_at_20, mp.recall_at_20 + 0.25) << "popularity " << mp.recall_at_20;
-  EXPECT_GT(mk.ndcg_at_100, mp.ndcg_at_100 + 0.15);
+  testing::ExpectFarAbovePopularityOnPlantedClusters("itemknn", nlohmann::json::object());
 }
 
 }  // namespace

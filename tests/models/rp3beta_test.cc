@@ -19,11 +19,7 @@ using testing::Histories;
 
 std::unique_ptr<Recommender> Train(const nlohmann::json& params, const CsrMatrix& x,
                                    int threads = 1) {
-  auto m = CreateRecommender("rp3beta", params);
-  Context ctx;
-  ctx.threads = threads;
-  m->Fit(x, ctx);
-  return m;
+  return testing::FitFamily("rp3beta", params, x, threads);
 }
 
 // W as Paudel et al. define it, on a dense 0/1 matrix: the item -> user step 1/|U_i|, the
@@ -127,15 +123,7 @@ TEST(Rp3Beta, RejectsUnknownAndOutOfRangeParameters) {
 }
 
 TEST(Rp3Beta, RanksHeldOutClusterItemsFarAbovePopularity) {
-  const CsrMatrix all = testing::PlantedClusters(600, 240, 8, 20, 0.8, 5);
-  const auto split = testing::StrongGeneralizationSplit(all, 100, 0.5, 77);
-  auto pop = CreateRecommender("popularity", {});
-  pop->Fit(split.train, Context{});
-  auto rp3 = Train({}, split.train, 2);
-  const auto mp = testing::Evaluate(*pop, split);
-  const auto mr = testing::Evaluate(*rp3, split);
-  EXPECT_GT(mr.recall_at_20, mp.recall_at_20 + 0.25) << "popularity " << mp.recall_at_20;
-  EXPECT_GT(mr.ndcg_at_100, mp.ndcg_at_100 + 0.15);
+  testing::ExpectFarAbovePopularityOnPlantedClusters("rp3beta", nlohmann::json::object());
 }
 
 }  // namespace
