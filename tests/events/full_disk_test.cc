@@ -56,12 +56,18 @@ void ExpectNoSpace(const std::function<void()>& fn) {
   }
 }
 
-TEST(EventLogFullDisk, RefusesWritesThenResumesByItselfOnceSpaceIsFreed) {
-  testing::TempDir dir;
-  testing::FullDisk disk;
+// An event log on `disk`, retrying every 20 ms.
+EventLogOptions OnDisk(const testing::FullDisk& disk) {
   EventLogOptions o;
   o.tuning.env = disk.env.get();
   o.retry_interval = std::chrono::milliseconds(20);
+  return o;
+}
+
+TEST(EventLogFullDisk, RefusesWritesThenResumesByItselfOnceSpaceIsFreed) {
+  testing::TempDir dir;
+  testing::FullDisk disk;
+  const EventLogOptions o = OnDisk(disk);
   {
     auto log = EventLog::Open(dir.file("events"), o);
     log->Append({E("a", "before", 1)});
@@ -91,9 +97,7 @@ TEST(EventLogFullDisk, RefusesWritesThenResumesByItselfOnceSpaceIsFreed) {
 TEST(EventLogFullDisk, ClosingWhileStoppedKeepsAcknowledgedEventsAndDoesNotAbort) {
   testing::TempDir dir;
   testing::FullDisk disk;
-  EventLogOptions o;
-  o.tuning.env = disk.env.get();
-  o.retry_interval = std::chrono::milliseconds(20);
+  const EventLogOptions o = OnDisk(disk);
   {
     auto log = EventLog::Open(dir.file("events"), o);
     log->Append({E("u", "kept1", 1), E("u", "kept2", 2)});

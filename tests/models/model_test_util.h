@@ -243,8 +243,8 @@ inline void ExpectFarAbovePopularityOnPlantedClusters(const std::string& family,
   const auto split = StrongGeneralizationSplit(all, 100, 0.5, 77);
   const auto mp = Evaluate(*FitFamily("popularity", {}, split.train), split);
   const auto mf = Evaluate(*FitFamily(family, params, split.train, 2), split);
-  EXPECT_GT(mf.recall_at_20, mp.recall_at_20 + 0.25) << family << " vs popularity "
-                                                     << mp.recall_at_20;
+  EXPECT_GT(mf.recall_at_20, mp.recall_at_20 + 0.25)
+      << family << " vs popularity " << mp.recall_at_20;
   EXPECT_GT(mf.ndcg_at_100, mp.ndcg_at_100 + 0.15) << family;
 }
 
