@@ -338,4 +338,25 @@ std::string FormatBanditReport(const nlohmann::json& r) {
   return out;
 }
 
+PolicyOnLog TrainPolicyOnWholeLog(const BanditTrainConfig& c, const std::string& home, Env* env) {
+  PolicyOnLog out;
+  BanditLog log;
+  if (!c.dataset.empty()) {
+    BanditLogCatalog catalog(home, env);
+    out.log_id = catalog.Get(c.dataset).id;
+    log = catalog.Open(c.dataset);
+  } else {
+    log = ReadBanditJsonl(c.train, env);
+  }
+  out.policy = MakePolicy(c.policy);
+  for (int pass = 0; pass < c.passes; ++pass) {
+    for (size_t i = 0; i < log.rows.size(); ++i) {
+      const auto& r = log.rows[i];
+      out.policy->Update(log.Input(i), r.chosen, r.reward, r.propensity);
+    }
+  }
+  out.rows = log.rows.size();
+  return out;
+}
+
 }  // namespace marquee::bandit

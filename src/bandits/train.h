@@ -58,6 +58,16 @@ nlohmann::json RunBanditTraining(const BanditTrainConfig& config, const std::str
 std::string FormatBanditReport(const nlohmann::json& result);
 
 // Saves `policy` into $home/artifacts/<sha256>.mqm; returns the path and sets *digest.
+// A policy trained on every row of its config's log ([data] dataset or train), `passes` times
+// in log order: the candidate `marquee ope --policy CONFIG.toml` evaluates.
+struct PolicyOnLog {
+  std::unique_ptr<Policy> policy;
+  size_t rows = 0;
+  std::string log_id;  // the catalog snapshot's id ("" for a file)
+};
+PolicyOnLog TrainPolicyOnWholeLog(const BanditTrainConfig& config, const std::string& home,
+                                  Env* env);
+
 std::string SavePolicyArtifact(const Policy& policy, const std::string& home, Env* env,
                                std::string* digest);
 

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include "marquee/env.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -41,6 +42,12 @@ std::string Sha256Hex(std::string_view data) {
   Sha256 h;
   h.Update(data);
   return h.HexDigest();
+}
+
+std::string Sha256File(const std::string& path, Env* env) {
+  auto file = env->MapFile(path);
+  auto bytes = file->data();
+  return Sha256Hex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace marquee

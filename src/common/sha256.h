@@ -7,6 +7,8 @@
 
 namespace marquee {
 
+class Env;
+
 // Incremental hasher. Not thread-safe; one per stream.
 class Sha256 {
  public:
@@ -24,5 +26,7 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+// The sha256 of a file's bytes (memory-mapped through `env`). Errors as Env::MapFile's.
+std::string Sha256File(const std::string& path, Env* env);
 
 }  // namespace marquee

@@ -13,6 +13,7 @@
 #include "data/readers.h"
 #include "experiments/interleave.h"
 #include "experiments/stats.h"
+#include "kinds/recommender/recommender_kind.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
@@ -228,12 +229,14 @@ RankerSpec ParseRankerSpec(const std::string& arg, const RankerRefResolver& reso
   spec.label = arg;
   if (Env::Default()->FileExists(arg)) {
     const TrainConfig tc = LoadTrainConfig(arg, {});
-    if (tc.tabular) {
-      Fail(ErrorCode::kInvalidArgument, "{}: [model] family = \"xgboost\" is not a ranker", arg);
+    const auto* rc = dynamic_cast<const RecommenderConfig*>(tc.settings.get());
+    if (rc == nullptr) {
+      Fail(ErrorCode::kInvalidArgument, "{}: [model] family = \"{}\" is not a ranker", arg,
+           tc.family);
     }
-    spec.family = tc.family;
-    spec.params = tc.model_params;
-    spec.seed = tc.model_seed;
+    spec.family = rc->family;
+    spec.params = rc->model_params;
+    spec.seed = rc->model_seed;
   } else if (resolver && arg.find(':') == std::string::npos &&
              (arg.find('@') != std::string::npos || arg.find('/') != std::string::npos ||
               !IsFamily(arg))) {

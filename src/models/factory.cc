@@ -1,24 +1,26 @@
-// The family factory: each family is listed here by name, explicitly (no static-initialiser
-// self-registration, which static libraries silently drop).
+// The family factory: every family is listed by name, explicitly, in models/families.inc (no
+// static-initialiser self-registration, which static libraries silently drop).
 #include <functional>
 #include <map>
 
 #include "marquee/error.h"
 #include "marquee/recommender.h"
-#include "models/families.h"
 
 namespace marquee {
+
+#define MARQUEE_FAMILY(name, factory) \
+  std::unique_ptr<Recommender> factory(const nlohmann::json& params);
+#include "models/families.inc"
+#undef MARQUEE_FAMILY
+
 namespace {
 using Factory = std::function<std::unique_ptr<Recommender>(const nlohmann::json&)>;
 
 const std::map<std::string, Factory, std::less<>>& Registry() {
   static const std::map<std::string, Factory, std::less<>> registry = {
-      {"popularity", NewPopularity},
-      {"itemknn", NewItemKnn},
-      {"ease", NewEase},
-      {"ials", NewIals},
-      {"bpr", NewBpr},
-      {"rp3beta", NewRp3Beta},
+#define MARQUEE_FAMILY(name, factory) {name, factory},
+#include "models/families.inc"
+#undef MARQUEE_FAMILY
   };
   return registry;
 }

@@ -11,11 +11,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/config_section.h"
 #include "common/text.h"
+#include "kinds/builtin.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
-#include "marquee/recommender.h"
 
 namespace marquee {
 namespace {
@@ -80,63 +79,11 @@ void ApplyOverride(nlohmann::json& root, const std::string& assignment) {
   (*cur)[parts.back()] = value;
 }
 
-// The [model] keys an override list sets ("model.lambda=3" -> "lambda").
-std::set<std::string> OverriddenModelKeys(const std::vector<std::string>& overrides) {
-  std::set<std::string> keys;
-  for (const auto& o : overrides) {
-    const auto eq = o.find('=');
-    if (eq == std::string::npos || o.compare(0, 6, "model.") != 0) continue;
-    keys.insert(o.substr(6, eq - 6));
-  }
-  return keys;
-}
-
-// The parameter names a recommender family accepts (its resolved defaults), or nullopt when
-// `family` is not a recommender family (the factory names that error later).
-std::optional<std::set<std::string>> FamilyParamNames(const std::string& family) {
-  const auto families = RecommenderFamilies();
-  if (std::find(families.begin(), families.end(), family) == families.end()) return std::nullopt;
-  std::set<std::string> names;
-  const nlohmann::json defaults = CreateRecommender(family, nlohmann::json::object())->params();
-  for (const auto& [k, v] : defaults.items()) names.insert(k);
-  return names;
-}
-
-// When --set model.family=F switched the family, the file's parameters that belong to another
-// recommender family (and not to F) cannot apply: they are dropped from `params` with a one-line
-// notice each. Keys F knows, keys no family knows (typos) and keys given by --set are kept, so
-// the factory still rejects a typo.
-void DropOtherFamiliesParams(const std::string& family, const std::set<std::string>& set_by_flag,
-                             nlohmann::json* params) {
-  const auto own = FamilyParamNames(family);
-  if (!own) return;
-  std::vector<std::string> drop;
-  for (const auto& [key, value] : params->items()) {
-    if (own->count(key) || set_by_flag.count(key)) continue;
-    for (const auto& other : RecommenderFamilies()) {
-      if (other == family) continue;
-      if (FamilyParamNames(other)->count(key)) {
-        spdlog::warn(
-            "--set model.family={}: ignoring [model] {} = {} from the config ({} is a "
-            "parameter of {}, not of {})",
-            family, key, value.dump(), key, other, family);
-        drop.push_back(key);
-        break;
-      }
-    }
-  }
-  for (const auto& key : drop) params->erase(key);
-}
-
-std::string Resolve(const std::string& base_dir, const std::string& p) {
-  if (p.empty() || p[0] == '/' || base_dir.empty()) return p;
-  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
-}
-
 }  // namespace
 
 TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& origin,
-                             const std::vector<std::string>& overrides) {
+                             const std::vector<std::string>& overrides, const KindRegistry* kinds) {
+  if (kinds == nullptr) kinds = &BuiltinKinds();
   nlohmann::json root;
   try {
     root = TomlToJson(toml::parse(toml_text, origin));
@@ -153,147 +100,45 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
            "unknown section [{}] (known: data, split, model, eval, run)", k);
     }
   }
-  std::string base_dir;
-  std::string stem = "model";
+  ConfigOrigin where;
   if (origin != "<string>") {
     std::filesystem::path p(origin);
-    base_dir = p.parent_path().string();
-    stem = p.stem().string();
+    where.base_dir = p.parent_path().string();
+    where.stem = p.stem().string();
+  }
+  if (!root.contains("model") || !root["model"].is_object() || !root["model"].contains("family")) {
+    Fail(ErrorCode::kInvalidArgument, "[model] family is required (one of: {})",
+         fmt::join(kinds->Families(), ", "));
+  }
+  if (!root["model"]["family"].is_string()) {
+    Fail(ErrorCode::kInvalidArgument, "[model] family must be a string");
   }
 
   TrainConfig c;
   c.as_given = root;
-  if (root.contains("model") && root["model"].is_object() &&
-      root["model"].value("family", nlohmann::json()) == "xgboost") {
-    auto t = std::make_shared<TabularTrainConfig>(ParseTabularConfig(root, base_dir, stem));
-    c.family = "xgboost";
-    c.model_name = t->model_name;
-    c.model_params = t->params;
-    c.metrics = t->metrics;
-    c.data.dataset = t->dataset;
-    c.data.train = t->train;
-    c.data.read.format = "tabular";
-    c.split.protocol = t->protocol;
-    c.split.seed = t->seed;
-    c.split.test_fraction = t->test_fraction;
-    c.refit = t->refit;
-    c.threads = t->threads;
-    c.tabular = std::move(t);
-    return c;
-  }
-  if (root.contains("model") && root["model"].is_object() &&
-      root["model"].value("family", nlohmann::json()).is_string() &&
-      bandit::IsBanditFamily(root["model"]["family"].get<std::string>())) {
-    auto b = std::make_shared<bandit::BanditTrainConfig>(
-        bandit::ParseBanditConfig(root, base_dir, stem));
-    c.family = b->policy.family;
-    c.model_name = b->model_name;
-    c.model_params = b->policy.params;
-    c.model_seed = b->policy.seed;
-    c.metrics = b->estimators;
-    c.data.dataset = b->dataset;
-    c.data.train = b->train;
-    c.data.read.format = "bandit-jsonl";
-    c.split.protocol = "bandit-" + b->protocol;
-    c.split.seed = b->split_seed;
-    c.split.test_fraction = b->test_fraction;
-    c.refit = b->refit;
-    c.threads = b->threads;
-    c.bandit = std::move(b);
-    return c;
-  }
-  {
-    ConfigSection s(root, "data");
-    c.data.dataset = s.String("dataset", "");
-    c.data.train = Resolve(base_dir, s.String("train", ""));
-    c.data.read.format = s.String("format", "auto");
-    c.data.read.user_col = s.String("user_col", "");
-    c.data.read.item_col = s.String("item_col", "");
-    c.data.read.value_col = s.String("value_col", "");
-    c.data.read.time_col = s.String("time_col", "");
-    if (s.Has("header")) c.data.read.header = s.Bool("header", true);
-    std::string delim = s.String("delimiter", "");
-    if (delim == "\\t" || delim == "tab") delim = "\t";
-    if (delim.size() > 1) {
-      Fail(ErrorCode::kInvalidArgument, "[data] delimiter must be one character, got \"{}\"",
-           delim);
-    }
-    if (!delim.empty()) c.data.read.delimiter = delim[0];
-    if (s.Has("positive_threshold")) c.data.positive_threshold = s.Number("positive_threshold", 0);
-    s.Finish();
-    if (c.data.dataset.empty() == c.data.train.empty()) {
-      Fail(ErrorCode::kInvalidArgument,
-           "[data] needs exactly one of dataset = \"NAME\" (an imported snapshot) or train = "
-           "\"PATH\" (a file)");
-    }
-  }
-  {
-    ConfigSection s(root, "split");
-    c.split.protocol = s.String("protocol", "strong-generalization");
-    c.split.test_users = static_cast<uint32_t>(s.Integer("test_users", 0, 0));
-    c.split.fold_in = s.Number("fold_in", 0.8);
-    c.split.test_fraction = s.Number("test_fraction", 0.2);
-    c.split.min_items = static_cast<uint32_t>(s.Integer("min_items", 2, 2));
-    c.split.seed = static_cast<uint64_t>(s.Integer("seed", 98765, 0));
-    c.eval_input = Resolve(base_dir, s.String("eval_input", ""));
-    c.eval_target = Resolve(base_dir, s.String("eval_target", ""));
-    c.refit = s.Bool("refit", true);
-    s.Finish();
-    if (c.split.protocol == "given" && (c.eval_input.empty() || c.eval_target.empty())) {
-      Fail(ErrorCode::kInvalidArgument,
-           "[split] protocol \"given\" needs eval_input = \"in.tsv\" and eval_target = "
-           "\"target.tsv\" (user<TAB>item)");
-    }
-  }
-  {
-    if (!root.contains("model") || !root["model"].is_object() ||
-        !root["model"].contains("family")) {
-      Fail(ErrorCode::kInvalidArgument, "[model] family is required (one of: {})",
-           fmt::join(RecommenderFamilies(), ", "));
-    }
-    nlohmann::json m = root["model"];
-    if (!m["family"].is_string())
-      Fail(ErrorCode::kInvalidArgument, "[model] family must be a string");
-    c.family = m["family"].get<std::string>();
-    c.model_name = stem;
-    if (m.contains("name")) {
-      if (!m["name"].is_string())
-        Fail(ErrorCode::kInvalidArgument, "[model] name must be a string");
-      c.model_name = m["name"].get<std::string>();
-    }
-    c.model_seed = c.split.seed;
-    if (m.contains("seed")) {
-      if (!m["seed"].is_number_integer()) {
-        Fail(ErrorCode::kInvalidArgument, "[model] seed must be an integer");
-      }
-      c.model_seed = m["seed"].get<uint64_t>();
-    }
-    m.erase("family");
-    m.erase("name");
-    m.erase("seed");
-    m.erase("description");
-    c.model_params = m;
-    const std::set<std::string> set_by_flag = OverriddenModelKeys(overrides);
-    if (set_by_flag.count("family"))
-      DropOtherFamiliesParams(c.family, set_by_flag, &c.model_params);
-  }
-  {
-    ConfigSection s(root, "eval");
-    c.metrics = s.Strings("metrics", {"recall@20", "recall@50", "ndcg@100"});
-    s.Finish();
-    if (c.metrics.empty()) Fail(ErrorCode::kInvalidArgument, "[eval] metrics is empty");
-  }
-  {
-    ConfigSection s(root, "run");
-    c.threads = static_cast<int>(s.Integer("threads", 0, 0));
-    s.Finish();
+  c.kind = &kinds->Get(root["model"]["family"].get<std::string>());
+  c.settings = c.kind->ParseConfig(root, where, overrides);
+  ModelKind::Identity id = c.kind->Identify(*c.settings);
+  c.family = std::move(id.family);
+  c.model_name = std::move(id.model_name);
+  c.params = std::move(id.params);
+  c.threads = id.threads;
+  const auto& m = root["model"];
+  if (m.contains("description") && m["description"].is_string()) {
+    c.description = m["description"].get<std::string>();
   }
   return c;
 }
 
-TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides) {
+void TrainConfig::ThrowNotKind(const char* type) const {
+  Fail(ErrorCode::kInternal, "the config of family '{}' ({} kind) is not a {}", family,
+       kind != nullptr ? kind->name() : "no", type);
+}
+
+TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides,
+                            const KindRegistry* kinds) {
   std::string text = Env::Default()->ReadFile(path);
-  return ParseTrainConfig(text, path, overrides);
+  return ParseTrainConfig(text, path, overrides, kinds);
 }
 
 }  // namespace marquee

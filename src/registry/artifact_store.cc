@@ -57,11 +57,6 @@ void ArtifactStore::Verify(const std::string& digest) const {
   }
 }
 
-ModelBundle ArtifactStore::Load(const std::string& digest) const {
-  Verify(digest);
-  return LoadModelBundle(PathFor(digest), env_);
-}
-
 std::vector<std::string> ArtifactStore::List() const {
   std::vector<std::string> out;
   if (!env_->FileExists(dir_)) return out;

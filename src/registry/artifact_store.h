@@ -1,13 +1,12 @@
 // ArtifactStore: the content-addressed model files under $home/artifacts/<sha256>.mqm.
-// Writing is SaveModelBundle's job (temporary file, fsync, rename to the digest, directory
-// fsync); this class verifies on load (the file's sha256 must equal its name) and lists and
-// removes files for `marquee gc`. Thread-safe (it holds no state besides its paths).
+// Writing is each kind's save function (temporary file, fsync, rename to the digest, directory
+// fsync; e.g. SaveModelBundle); this class verifies artifacts (the file's sha256 must equal its
+// name) and lists and removes files for `marquee gc`. Thread-safe (it holds no state besides its
+// paths).
 #pragma once
 
 #include <string>
 #include <vector>
-
-#include "pipeline/model_bundle.h"
 
 namespace marquee {
 
@@ -23,8 +22,6 @@ class ArtifactStore {
   bool Exists(const std::string& digest) const;
   // Recomputes the file's sha256: kNotFound if it is missing, kCorruption if it differs.
   void Verify(const std::string& digest) const;
-  // Verify, then LoadModelBundle.
-  ModelBundle Load(const std::string& digest) const;
 
   // Digests of the finished artifacts present, sorted.
   std::vector<std::string> List() const;

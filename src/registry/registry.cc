@@ -13,15 +13,11 @@
 #include <random>
 #include <set>
 
-#include "bandits/policy.h"
-#include "bandits/train.h"
 #include "common/sha256.h"
 #include "common/text.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
-#include "pipeline/config.h"
-#include "tabular/predictor.h"
 
 namespace marquee {
 namespace {
@@ -79,58 +75,6 @@ void Flatten(const nlohmann::json& j, const std::string& prefix,
   } else {
     out[prefix] = j;
   }
-}
-
-std::string FileDigest(const std::string& path, Env* env) {
-  auto file = env->MapFile(path);
-  auto bytes = file->data();
-  Sha256 sha;
-  sha.Update(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-  return sha.HexDigest();
-}
-
-nlohmann::json ResolvedConfig(const TrainConfig& c) {
-  if (c.tabular) return c.tabular->ToJson();  // family "xgboost"
-  auto opt = [](const std::optional<double>& v) {
-    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-  };
-  const auto& r = c.data.read;
-  return {{"data",
-           {{"dataset", c.data.dataset},
-            {"train", c.data.train},
-            {"format", r.format},
-            {"user_col", r.user_col},
-            {"item_col", r.item_col},
-            {"value_col", r.value_col},
-            {"time_col", r.time_col},
-            {"positive_threshold", opt(c.data.positive_threshold)}}},
-          {"split",
-           {{"protocol", c.split.protocol},
-            {"test_users", c.split.test_users},
-            {"fold_in", c.split.fold_in},
-            {"test_fraction", c.split.test_fraction},
-            {"min_items", c.split.min_items},
-            {"seed", c.split.seed},
-            {"eval_input", c.eval_input},
-            {"eval_target", c.eval_target},
-            {"refit", c.refit}}},
-          {"model",
-           {{"family", c.family},
-            {"name", c.model_name},
-            {"seed", c.model_seed},
-            {"params", c.model_params}}},
-          {"eval", {{"metrics", c.metrics}}},
-          {"run", {{"threads", c.threads}}}};
-}
-
-std::string Description(const TrainConfig& c) {
-  if (c.as_given.contains("model") && c.as_given["model"].is_object()) {
-    const auto& m = c.as_given["model"];
-    if (m.contains("description") && m["description"].is_string()) {
-      return m["description"].get<std::string>();
-    }
-  }
-  return "";
 }
 
 }  // namespace
@@ -261,28 +205,23 @@ Registry::Registry(RegistryOptions o)
       env_(o.env != nullptr ? o.env : Env::Default()),
       store_(o.store ? std::move(o.store) : OpenMetadataStore(o.home, env_)),
       artifacts_(o.home, env_),
-      probe_(o.probe ? std::move(*o.probe) : DefaultProcessProbe()) {}
+      probe_(o.probe ? std::move(*o.probe) : DefaultProcessProbe()),
+      kinds_(o.kinds) {}
 
 Registry::Registry(const std::string& home) : Registry(RegistryOptions{home, nullptr, {}, {}}) {}
 
 Registry::~Registry() = default;
 
-int64_t Registry::StartTrainingRun(const TrainConfig& c, const std::string& config_path,
-                                   const std::vector<std::string>& overrides) {
+int64_t Registry::StartTrainingRun(const RunSpec& c) {
   ValidateModelName(c.model_name);
-  ValidateRegistryText(Description(c), "model description", kMaxDescriptionBytes);
+  ValidateRegistryText(c.description, "model description", kMaxDescriptionBytes);
   RunRecord r;
   r.model_name = c.model_name;
   r.family = c.family;
   r.status = RunStatus::kRunning;
-  r.config_given = {{"overrides", overrides}};
-  if (!config_path.empty()) {
-    r.config_given["file"] = std::filesystem::absolute(config_path).lexically_normal().string();
-    r.config_given["text"] = env_->ReadFile(config_path);
-  }
-  r.config_given["parsed"] = c.as_given;
-  r.config_resolved = ResolvedConfig(c);
-  r.params = c.model_params;
+  r.config_given = c.config_given;
+  r.config_resolved = c.config_resolved;
+  r.params = c.params;
   r.code_version = std::string("marquee ") + MARQUEE_VERSION;
   r.host = probe_.host;
   r.pid = probe_.pid;
@@ -290,81 +229,66 @@ int64_t Registry::StartTrainingRun(const TrainConfig& c, const std::string& conf
   return store_->CreateRun(r);
 }
 
-VersionRecord Registry::FinishTrainingRun(int64_t run_id, const TrainConfig& c,
-                                          const nlohmann::json& result, const std::string& report) {
+VersionRecord Registry::FinishTrainingRun(int64_t run_id, const TrainResult& result,
+                                          const std::string& report) {
   const int64_t now = env_->NowSeconds();
   // The dataset entity: a catalog snapshot by its id, a file by the sha256 of its bytes.
-  const auto& dj = result.at("dataset");
+  const TrainedDataset& td = result.dataset;
   DatasetRecord d;
   d.first_seen_at = now;
-  d.id = dj.value("id", "");
-  if (!d.id.empty()) {
-    d.kind = "snapshot";
-    d.name = dj.value("name", "");
-    d.source = dj.value("source", "");
-  } else {
-    d.kind = "file";
-    d.id = FileDigest(c.data.train, env_);
-    d.name = std::filesystem::path(c.data.train).stem().string();
-    d.source = std::filesystem::absolute(c.data.train).lexically_normal().string();
-    d.schema = {{"format", c.data.read.format},
-                {"user_col", c.data.read.user_col},
-                {"item_col", c.data.read.item_col},
-                {"value_col", c.data.read.value_col},
-                {"time_col", c.data.read.time_col}};
-  }
-  d.stats = {{"users", dj.value("users", 0)},
-             {"items", dj.value("items", 0)},
-             {"interactions", dj.value("interactions", uint64_t{0})}};
-  if (dj.contains("schema")) {
-    // Tabular data: the job describes its dataset itself (columns, types, per-column stats).
-    d.schema = dj.at("schema");
-    d.stats = dj.value("stats", nlohmann::json::object());
-  } else if (d.kind == "snapshot" && !store_->GetDataset(d.id)) {
-    // First time this snapshot is used: describe it fully (memory-mapped, one pass).
-    DatasetCatalog catalog(home_, env_);
-    Dataset ds = catalog.Open(d.id);
-    DatasetStats st = ComputeStats(ds);
-    d.schema = {{"values", st.has_values}, {"times", st.has_times}};
-    d.stats = st.ToJson();
+  d.id = td.id;
+  d.name = td.name;
+  d.source = td.source;
+  d.kind = td.id.empty() ? "file" : "snapshot";
+  if (td.id.empty()) d.id = Sha256File(td.file, env_);
+  d.schema = td.schema;
+  d.stats = td.stats;
+  if (td.describe && !store_->GetDataset(d.id)) {
+    // First time this snapshot is used: the kind describes it fully.
+    std::tie(d.schema, d.stats) = td.describe();
   }
 
   // The protocol key: equal keys mean metrics were computed on the same held-out data.
-  nlohmann::json protocol = {{"protocol", result.at("protocol")}, {"split", result.at("split")}};
-  if (c.split.protocol == "given") {
-    protocol["eval_input"] = FileDigest(c.eval_input, env_);
-    protocol["eval_target"] = FileDigest(c.eval_target, env_);
-  }
-  const std::string protocol_key = Sha256Hex(protocol.dump());
+  const std::string protocol_key = Sha256Hex(result.protocol_identity.dump());
 
   RunRecord run;
   run.id = run_id;
   run.status = RunStatus::kCompleted;
   run.ended_at = now;
-  run.params = result.at("params");
-  run.timings = result.at("timings");
-  run.split = result.at("split");
+  run.params = result.params;
+  run.timings = result.timings;
+  run.split = result.split;
   run.dataset_id = d.id;
-  run.protocol = result.at("protocol").get<std::string>();
+  run.protocol = result.protocol;
   run.protocol_key = protocol_key;
-  run.artifact = result.at("artifact_sha256").get<std::string>();
+  run.artifact = result.artifact_sha256;
   run.log = report;
-  nlohmann::json metric_order = result.value("metric_order", nlohmann::json::array());
-  for (const auto& k : metric_order) {
-    const std::string name = k.get<std::string>();
-    run.metrics.emplace_back(name, result.at("metrics").at(name).get<double>());
+  nlohmann::json metrics = nlohmann::json::object();
+  nlohmann::json metric_order = nlohmann::json::array();
+  for (const auto& [name, value] : result.metrics) {
+    run.metrics.emplace_back(name, value);
+    metrics[name] = value;
+    metric_order.push_back(name);
+  }
+  std::string description;
+  if (std::optional<RunRecord> started = store_->GetRun(run_id)) {
+    const nlohmann::json& m = started->config_given.value("parsed", nlohmann::json::object())
+                                  .value("model", nlohmann::json::object());
+    if (m.is_object() && m.contains("description") && m["description"].is_string()) {
+      description = m["description"].get<std::string>();
+    }
   }
 
   NewVersion nv;
-  nv.model_name = c.model_name;
-  nv.description = Description(c);
+  nv.model_name = result.model_name;
+  nv.description = description;
   nv.artifact = run.artifact;
   nv.run_id = run_id;
   nv.dataset_id = d.id;
-  nv.family = c.family;
+  nv.family = result.family;
   nv.protocol = run.protocol;
   nv.protocol_key = protocol_key;
-  nv.metrics = result.at("metrics");
+  nv.metrics = metrics;
   nv.metric_order = metric_order;
   nv.params = run.params;
   nv.created_at = now;
@@ -562,64 +486,20 @@ std::vector<std::string> Registry::SmokeTest(const VersionRecord& v) {
   try {
     artifacts_.Verify(v.artifact);
     checks.push_back(fmt::format("artifact {} present and its sha256 verified", Short(v.artifact)));
-    if (v.family == "xgboost") {  // a tabular model (src/tabular/predictor.h)
-      for (auto& c : TabularSmokeTest(artifacts_.PathFor(v.artifact), env_)) {
-        checks.push_back(std::move(c));
-      }
-      return checks;
-    }
-    if (bandit::IsBanditFamily(v.family)) {  // a bandit policy (src/bandits/policy.h)
-      auto p = bandit::LoadPolicy(artifacts_.PathFor(v.artifact), env_);
-      if (p->family() != v.family) {
-        Fail(ErrorCode::kCorruption, "the artifact holds a {} policy, the version says {}",
-             p->family(), v.family);
-      }
-      bandit::DecisionInput in;
-      in.actions = {{"smoke-a", {}}, {"smoke-b", {}}};
-      std::mt19937_64 rng(1);
-      const std::vector<double> probs = p->Probabilities(in, rng);
-      double sum = 0;
-      for (double x : probs) sum += std::isfinite(x) && x >= 0 ? x : 1e9;
-      if (probs.size() != 2 || std::abs(sum - 1.0) > 1e-6) {
-        Fail(ErrorCode::kFailedPrecondition,
-             "the policy's probabilities for a two-action decision sum to {}", sum);
-      }
-      checks.push_back(
-          fmt::format("loaded ({} policy); two-action probabilities sum to 1", p->family()));
-      return checks;
-    }
-    ModelBundle b = LoadModelBundle(artifacts_.PathFor(v.artifact), env_);
-    const uint32_t n = b.model->num_items();
-    if (!v.family.empty() && b.model->family() != v.family) {
-      Fail(ErrorCode::kCorruption, "the artifact holds a {} model, the version says {}",
-           b.model->family(), v.family);
-    }
-    if (n == 0) Fail(ErrorCode::kFailedPrecondition, "the model has no items");
-    checks.push_back(fmt::format("loaded ({}, {} items)", b.model->family(), n));
-    CsrMatrix history;
-    history.rows = 1;
-    history.cols = n;
-    history.indptr = {0, 1};
-    history.indices = {0};
-    history.values = {1.0f};
-    std::vector<float> scores(n);
-    Context ctx;
-    ctx.threads = 1;
-    ctx.env = env_;
-    b.model->ScoreBatch(history, scores, ctx);
-    size_t bad = 0, first_bad = 0;
-    for (size_t i = 0; i < scores.size(); ++i) {
-      if (!std::isfinite(scores[i])) {
-        if (bad++ == 0) first_bad = i;
-      }
-    }
-    if (bad > 0) {
+    if (kinds_ == nullptr) {
       Fail(ErrorCode::kFailedPrecondition,
-           "the smoke request (a one-item history) got {} non-finite scores of {} (first: item "
-           "'{}')",
-           bad, n, b.item_ids[first_bad]);
+           "this registry was opened without model kinds, so nothing can load the artifact");
     }
-    checks.push_back(fmt::format("smoke request scored {} items, all finite", n));
+    // Versions registered before families were recorded are recommenders.
+    const ModelKind* kind =
+        v.family.empty() ? kinds_->ByName("recommender") : kinds_->Find(v.family);
+    if (kind == nullptr) {
+      Fail(ErrorCode::kFailedPrecondition, "no model kind serves family '{}' (known: {})", v.family,
+           fmt::join(kinds_->Families(), ", "));
+    }
+    for (auto& c : kind->SmokeTest(artifacts_.PathFor(v.artifact), v.family, env_)) {
+      checks.push_back(std::move(c));
+    }
   } catch (const Error& e) {
     Fail(ErrorCode::kFailedPrecondition, "refused: {} failed the publish check: {}", VersionName(v),
          e.what());

@@ -24,13 +24,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/model_kind.h"
 #include "registry/artifact_store.h"
 #include "registry/metadata_store.h"
 
 namespace marquee {
 
 class Env;
-struct TrainConfig;
 
 // --- references
 
@@ -78,6 +78,20 @@ struct RegistryOptions {
   Env* env = nullptr;                    // nullptr: Env::Default()
   std::unique_ptr<MetadataStore> store;  // nullptr: OpenMetadataStore(home, env)
   std::optional<ProcessProbe> probe;     // unset: DefaultProcessProbe()
+  // The model kinds whose smoke tests guard promote and rollback (not owned; outlives the
+  // Registry). nullptr: promote and rollback are refused (kFailedPrecondition) since nothing
+  // can check the artifact. Processes pass BuiltinKinds() (kinds/builtin.h).
+  const KindRegistry* kinds = nullptr;
+};
+
+// What a training run records before its work starts.
+struct RunSpec {
+  std::string model_name;
+  std::string family;
+  std::string description;         // [model] description
+  nlohmann::json params;           // [model] parameters as given
+  nlohmann::json config_given;     // {file, text, overrides, parsed}
+  nlohmann::json config_resolved;  // every default filled in (KindConfig::Resolved)
 };
 
 struct PromoteResult {
@@ -125,14 +139,13 @@ class Registry {
 
   // --- runs
 
-  // Records a new run of `config` as running; returns its id. `config_path` and `overrides` are
-  // what the user gave (the file's text is stored too, so the run can be reproduced).
-  int64_t StartTrainingRun(const TrainConfig& config, const std::string& config_path,
-                           const std::vector<std::string>& overrides);
-  // Completes the run with RunTraining's `result`, records its dataset, and registers the
-  // artifact as the next version of the config's model, atomically. `report` goes to the log.
-  VersionRecord FinishTrainingRun(int64_t run_id, const TrainConfig& config,
-                                  const nlohmann::json& result, const std::string& report);
+  // Records a new run as running; returns its id. kInvalidArgument for a bad model name or an
+  // oversized description.
+  int64_t StartTrainingRun(const RunSpec& spec);
+  // Completes the run with the job's `result`, records its dataset, and registers the artifact
+  // as the next version of the result's model, atomically. `report` goes to the log.
+  VersionRecord FinishTrainingRun(int64_t run_id, const TrainResult& result,
+                                  const std::string& report);
   // Marks the run failed with `message` (best effort: never throws).
   void FailRun(int64_t run_id, const std::string& message) noexcept;
 
@@ -152,9 +165,9 @@ class Registry {
   // Every alias naming this version.
   std::vector<std::string> AliasesOf(const VersionRecord& v);
 
-  // Loads the version's artifact, verifies its digest, scores a one-item history and checks
-  // the scores are finite. Returns what was checked; kFailedPrecondition ("refused: ...")
-  // with the reason otherwise.
+  // Verifies the version's artifact digest, then runs its kind's smoke test (a recommender
+  // scores a one-item history, a policy decides among two actions, a tabular model predicts).
+  // Returns what was checked; kFailedPrecondition ("refused: ...") with the reason otherwise.
   std::vector<std::string> SmokeTest(const VersionRecord& v);
   // Evaluates `gate` for candidate `v`; returns a line saying what passed, or throws
   // kFailedPrecondition ("refused: recall@20 0.38 < production (v3) 0.41").
@@ -203,6 +216,7 @@ class Registry {
   std::unique_ptr<MetadataStore> store_;
   ArtifactStore artifacts_;
   ProcessProbe probe_;
+  const KindRegistry* kinds_;
 };
 
 }  // namespace marquee

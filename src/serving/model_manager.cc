@@ -154,7 +154,8 @@ nlohmann::json ModelManager::Refresh(bool force) {
           continue;
         }
       }
-      ModelBundle b = registry_->artifacts().Load(v.artifact);
+      registry_->artifacts().Verify(v.artifact);
+      ModelBundle b = LoadModelBundle(registry_->artifacts().PathFor(v.artifact), registry_->env());
       auto servable =
           MakeServable(std::move(b), slot->model, v.version, options_.score_cache_bytes);
       if (options_.before_swap) options_.before_swap(slot->ref, v.version);

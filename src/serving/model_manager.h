@@ -30,7 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "pipeline/model_bundle.h"
+#include "kinds/recommender/model_bundle.h"
 
 namespace marquee {
 class Registry;

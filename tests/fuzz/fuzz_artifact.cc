@@ -14,12 +14,12 @@
 #include "bandits/log.h"
 #include "bandits/policy.h"
 #include "fuzz_util.h"
+#include "kinds/recommender/model_bundle.h"
 #include "marquee/context.h"
 #include "marquee/env.h"
 #include "marquee/recommender.h"
 #include "marquee/sparse.h"
 #include "models/artifact.h"
-#include "pipeline/model_bundle.h"
 #include "tabular/predictor.h"
 #include "tabular/table.h"
 

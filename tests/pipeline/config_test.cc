@@ -1,5 +1,9 @@
 #include "pipeline/config.h"
 
+#include "kinds/bandit/bandit_kind.h"
+#include "kinds/recommender/recommender_kind.h"
+#include "kinds/tabular/tabular_kind.h"
+
 #include <gtest/gtest.h>
 
 #include "marquee/error.h"
@@ -35,7 +39,8 @@ std::string ErrorOf(const std::string& toml, std::vector<std::string> sets = {})
 }
 
 TEST(TrainConfig, ParsesTheDocumentedContract) {
-  TrainConfig c = ParseTrainConfig(kIssueConfig, "/tmp/cfg/title-recs.toml", {});
+  TrainConfig tc = ParseTrainConfig(kIssueConfig, "/tmp/cfg/title-recs.toml", {});
+  const RecommenderConfig& c = tc.As<RecommenderConfig>();
   EXPECT_EQ(c.data.dataset, "ml100k");
   ASSERT_TRUE(c.data.positive_threshold.has_value());
   EXPECT_DOUBLE_EQ(*c.data.positive_threshold, 3.5);
@@ -53,10 +58,11 @@ TEST(TrainConfig, ParsesTheDocumentedContract) {
 }
 
 TEST(TrainConfig, OverridesApplyTomlValuesAndBareStrings) {
-  TrainConfig c =
+  TrainConfig tc =
       ParseTrainConfig(kIssueConfig, "x.toml",
                        {"model.lambda=300", "data.dataset=other", "eval.metrics=[\"ndcg@10\"]",
                         "split.refit=false", "model.family=ials", "model.factors=32"});
+  const RecommenderConfig& c = tc.As<RecommenderConfig>();
   EXPECT_DOUBLE_EQ(c.model_params.at("lambda").get<double>(), 300.0);
   EXPECT_EQ(c.model_params.at("factors").get<int>(), 32);
   EXPECT_EQ(c.data.dataset, "other");
@@ -78,10 +84,11 @@ TEST(TrainConfig, AnOverrideThatIsNotUtf8IsRefusedByName) {
 }
 
 TEST(TrainConfig, RelativePathsResolveAgainstTheConfigFolder) {
-  TrainConfig c = ParseTrainConfig(
+  TrainConfig tc = ParseTrainConfig(
       "[data]\ntrain = \"data/u.data\"\n[split]\nprotocol = \"given\"\neval_input = \"in.tsv\"\n"
       "eval_target = \"/abs/t.tsv\"\n[model]\nfamily = \"popularity\"\n",
       "/tmp/cfg/job.toml", {});
+  const RecommenderConfig& c = tc.As<RecommenderConfig>();
   EXPECT_EQ(c.data.train, "/tmp/cfg/data/u.data");
   EXPECT_EQ(c.eval_input, "/tmp/cfg/in.tsv");
   EXPECT_EQ(c.eval_target, "/abs/t.tsv");
@@ -100,21 +107,24 @@ TEST(TrainConfig, ErrorsNameTheProblem) {
             std::string::npos);
   EXPECT_NE(ErrorOf("[dta]\n[model]\nfamily=\"ease\"\n").find("unknown section [dta]"),
             std::string::npos);
-  EXPECT_NE(ErrorOf("[data]\ndataset=\"x\"\n[split]\ntest_users=\"many\"\n[model]\nfamily=\"e\"\n")
-                .find("test_users must be an integer"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf("[data]\ndataset=\"x\"\n[split]\ntest_users=\"many\"\n[model]\nfamily=\"ease\"\n")
+          .find("test_users must be an integer"),
+      std::string::npos);
   EXPECT_NE(ErrorOf("[data]\ndataset = \n").find("job.toml:2"), std::string::npos);
   EXPECT_NE(ErrorOf(kIssueConfig, {"lambda"}).find("section.key=value"), std::string::npos);
   EXPECT_NE(ErrorOf(kIssueConfig, {"lambda=3"}).find("name a section"), std::string::npos);
-  EXPECT_NE(ErrorOf("[data]\ndataset=\"x\"\n[split]\nprotocol=\"given\"\n[model]\nfamily=\"e\"\n")
-                .find("eval_input"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf("[data]\ndataset=\"x\"\n[split]\nprotocol=\"given\"\n[model]\nfamily=\"ease\"\n")
+          .find("eval_input"),
+      std::string::npos);
 }
 
 // Issue #12: --set model.family=ials on a config written for EASE used to fail with "unknown
 // parameter 'lambda' for family 'ials'". The other family's parameters are now dropped.
 TEST(TrainConfig, FamilyOverrideDropsTheOtherFamilysParameters) {
-  TrainConfig c = ParseTrainConfig(kIssueConfig, "/tmp/cfg/job.toml", {"model.family=ials"});
+  TrainConfig tc = ParseTrainConfig(kIssueConfig, "/tmp/cfg/job.toml", {"model.family=ials"});
+  const RecommenderConfig& c = tc.As<RecommenderConfig>();
   EXPECT_EQ(c.family, "ials");
   EXPECT_FALSE(c.model_params.contains("lambda")) << c.model_params.dump();
   // The family accepts what is left: creating it does not throw.
@@ -122,18 +132,20 @@ TEST(TrainConfig, FamilyOverrideDropsTheOtherFamilysParameters) {
 }
 
 TEST(TrainConfig, FamilyOverrideKeepsTheChosenFamilysParameters) {
-  TrainConfig c = ParseTrainConfig(
+  TrainConfig tc = ParseTrainConfig(
       "[data]\ndataset = \"d\"\n[model]\nfamily = \"ease\"\nlambda = 5.0\nfactors = 8\n",
       "/tmp/cfg/job.toml", {"model.family=ials"});
+  const RecommenderConfig& c = tc.As<RecommenderConfig>();
   EXPECT_EQ(c.model_params.value("factors", 0), 8);  // an ials parameter survives
   EXPECT_FALSE(c.model_params.contains("lambda"));
 }
 
 TEST(TrainConfig, FamilyOverrideStillRejectsTypos) {
   // A key no family knows is kept, so the factory names it.
-  TrainConfig c =
+  TrainConfig tc =
       ParseTrainConfig("[data]\ndataset = \"d\"\n[model]\nfamily = \"ease\"\nfactorz = 8\n",
                        "/tmp/cfg/job.toml", {"model.family=ials"});
+  const RecommenderConfig& c = tc.As<RecommenderConfig>();
   ASSERT_TRUE(c.model_params.contains("factorz"));
   try {
     CreateRecommender(c.family, c.model_params);
@@ -144,16 +156,50 @@ TEST(TrainConfig, FamilyOverrideStillRejectsTypos) {
   // Another family's parameter given by --set itself is not silently dropped.
   TrainConfig d =
       ParseTrainConfig(kIssueConfig, "/tmp/cfg/job.toml", {"model.family=ials", "model.lambda=3"});
-  EXPECT_TRUE(d.model_params.contains("lambda"));
-  EXPECT_THROW(CreateRecommender(d.family, d.model_params), Error);
+  EXPECT_TRUE(d.params.contains("lambda"));
+  EXPECT_THROW(CreateRecommender(d.family, d.params), Error);
 }
 
 TEST(TrainConfig, NoFamilyOverrideNoDropping) {
   // Without --set model.family a wrong parameter stays an error (nothing is dropped).
-  TrainConfig c =
+  TrainConfig tc =
       ParseTrainConfig("[data]\ndataset = \"d\"\n[model]\nfamily = \"ials\"\nlambda = 5.0\n",
                        "/tmp/cfg/job.toml", {});
+  const RecommenderConfig& c = tc.As<RecommenderConfig>();
   EXPECT_TRUE(c.model_params.contains("lambda"));
+}
+
+// [model] family picks the kind; the kind parses the sections into its own config type.
+TEST(TrainConfig, TheFamilyPicksTheKind) {
+  TrainConfig rec = ParseTrainConfig(kIssueConfig, "/tmp/cfg/job.toml", {});
+  EXPECT_EQ(rec.kind->name(), "recommender");
+  EXPECT_EQ(rec.params, rec.As<RecommenderConfig>().model_params);
+  EXPECT_THROW(rec.As<BanditKindConfig>(), Error);
+
+  TrainConfig pol = ParseTrainConfig(
+      "[data]\ntrain = \"log.jsonl\"\n[model]\nfamily = \"linucb\"\nname = \"art\"\n",
+      "/tmp/cfg/job.toml", {});
+  EXPECT_EQ(pol.kind->name(), "bandit");
+  EXPECT_EQ(pol.model_name, "art");
+  EXPECT_EQ(pol.As<BanditKindConfig>().job.train, "/tmp/cfg/log.jsonl");
+
+  TrainConfig tab = ParseTrainConfig(
+      "[data]\ntrain = \"rows.csv\"\nlabel = \"y\"\n[model]\nfamily = \"xgboost\"\n",
+      "/tmp/cfg/retry.toml", {});
+  EXPECT_EQ(tab.kind->name(), "tabular");
+  EXPECT_EQ(tab.model_name, "retry");
+  EXPECT_EQ(tab.As<TabularKindConfig>().job.label, "y");
+}
+
+TEST(TrainConfig, AnUnknownFamilyIsRefusedBeforeAnyWorkListingEveryKindsFamilies) {
+  const std::string e = ErrorOf("[data]\ndataset = \"d\"\n[model]\nfamily = \"eaze\"\n");
+  EXPECT_NE(e.find("unknown model family 'eaze'"), std::string::npos) << e;
+  for (const char* family : {"ease", "rp3beta", "linucb", "xgboost"}) {
+    EXPECT_NE(e.find(family), std::string::npos) << family << " missing from: " << e;
+  }
+  const std::string missing = ErrorOf("[data]\ndataset = \"d\"\n[model]\nname = \"x\"\n");
+  EXPECT_NE(missing.find("[model] family is required"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("xgboost"), std::string::npos) << missing;
 }
 
 }  // namespace

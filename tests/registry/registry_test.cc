@@ -8,10 +8,11 @@
 #include <limits>
 #include <set>
 
+#include "kinds/builtin.h"
+#include "kinds/recommender/model_bundle.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
-#include "pipeline/model_bundle.h"
 #include "registry/registry.h"
 #include "registry/sqlite_store.h"
 #include "test_util.h"
@@ -45,6 +46,7 @@ class RegistryTest : public ::testing::Test {
       return host != "test-host" || alive->count(pid) > 0;
     };
     o.probe = p;
+    o.kinds = &BuiltinKinds();
     reg_ = std::make_unique<Registry>(std::move(o));
   }
 

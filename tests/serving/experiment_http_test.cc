@@ -9,6 +9,7 @@
 #include "events/event_log.h"
 #include "experiments/analysis.h"
 #include "experiments/experiment.h"
+#include "pipeline/train.h"
 #include "serving/experiment_router.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
@@ -37,7 +38,7 @@ class ExperimentHttpTest : public ::testing::Test {
     marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 10.0}});
     marquee::testing::RegisterModel(home_, "recs", "popularity");
     marquee::testing::RegisterModel(home_, "recs", "itemknn");  // v3: not served below
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     for (auto [name, mode, b] :
          {std::tuple{"ab", "ab", "recs/2"}, std::tuple{"tdi", "interleave", "recs/2"},
           std::tuple{"draft", "ab", "recs/2"}, std::tuple{"unserved", "ab", "recs/3"}}) {
@@ -80,7 +81,7 @@ class ExperimentHttpTest : public ::testing::Test {
     marquee::testing::ExpectErrorResponse(r, status, code, needle);
   }
   ex::Experiment Get(const std::string& name) {
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     return ex::GetExperiment(reg.store(), name);
   }
 
@@ -160,7 +161,7 @@ TEST_F(ExperimentHttpTest, StopAndStartTakeEffectWithoutARestart) {
   EXPECT_EQ(Rec({{"experiment", "ab"}, {"user", treated}}).json()["experiment"]["cell"],
             "treatment");
   {
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     ex::StopExperiment(reg.store(), "ab", 20);
   }
   router_->Refresh();  // what the poller does every --poll-interval
@@ -169,7 +170,7 @@ TEST_F(ExperimentHttpTest, StopAndStartTakeEffectWithoutARestart) {
   EXPECT_EQ(stopped["experiment"]["state"], "stopped");
   EXPECT_EQ(stopped["version"], 1);
   {
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     ex::StartExperiment(reg.store(), "ab", 30);
   }
   router_->Refresh();
@@ -188,7 +189,7 @@ TEST_F(ExperimentHttpTest, AnExperimentStartedAfterTheServerGetsItsCellModelsLoa
   const int64_t v = marquee::testing::RegisterModel(home_, "recs", "ials", {{"factors", 4}});
   const std::string late_ref = "recs/" + std::to_string(v);
   {
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     const std::string t = Toml("late", "ab", "recs/1", late_ref);
     ex::CreateExperiment(reg, ex::ParseExperimentToml(t, "late.toml"), t, 40);
     ex::StartExperiment(reg.store(), "late", 41);
@@ -322,10 +323,10 @@ TEST_F(ExperimentHttpTest, AnalyzeReportsProgressPerStageOnLargeAnalyses) {
   }
   router_->exposures().Flush();
   std::vector<std::tuple<std::string, uint64_t, uint64_t>> calls;
-  json a = ex::AnalyzeFromHome(home_, Get("ab"), [&](std::string_view stage, uint64_t done,
-                                                     uint64_t total) {
-    calls.emplace_back(std::string(stage), done, total);
-  });
+  json a = ex::AnalyzeFromHome(home_, Get("ab"),
+                               [&](std::string_view stage, uint64_t done, uint64_t total) {
+                                 calls.emplace_back(std::string(stage), done, total);
+                               });
   EXPECT_EQ(a["members"], kMembers);
   ASSERT_FALSE(calls.empty());
   std::vector<std::tuple<std::string, uint64_t, uint64_t>> exposures, members;

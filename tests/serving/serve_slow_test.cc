@@ -17,6 +17,7 @@
 #include "events/event_log.h"
 #include "experiments/experiment.h"
 #include "experiments/exposure_log.h"
+#include "pipeline/train.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
 #include "serving/service.h"
@@ -51,7 +52,7 @@ TEST(ServeSlow, PromoteTenTimesUnderWrkLoad) {
   for (double lambda : {10.0, 30.0, 60.0}) {
     marquee::testing::RegisterModel(home, "recs", "ease", {{"lambda", lambda}});
   }
-  Registry(home).Promote("recs/1", "production", {});
+  OpenRegistry(home).Promote("recs/1", "production", {});
 
   std::mutex mu;
   std::set<int64_t> warmed;  // versions fully loaded and warmed before their swap
@@ -100,7 +101,7 @@ TEST(ServeSlow, PromoteTenTimesUnderWrkLoad) {
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  Registry reg(home);
+  Registry reg = OpenRegistry(home);
   for (int i = 0; i < 10; ++i) {
     reg.Promote(fmt::format("recs/{}", 2 + i % 2), "production", {});
     std::this_thread::sleep_for(std::chrono::milliseconds(550));
@@ -217,7 +218,7 @@ TEST(ServeSlow, LateExperimentIsServedAndKillNineKeepsFlushedExposures) {
       "\"recs/1\"\n[[cell]]\nname = \"treatment\"\nmodel = \"recs/2\"\n";
   ex::ExperimentSpec spec;
   {
-    Registry reg(home);
+    Registry reg = OpenRegistry(home);
     spec = ex::CreateExperiment(reg, ex::ParseExperimentToml(toml, "late.toml"), toml, 1).spec;
     ex::StartExperiment(reg.store(), "late", 2);
   }

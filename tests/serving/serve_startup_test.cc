@@ -14,6 +14,7 @@
 #include "../registry/registry_test_util.h"
 #include "events/event_log.h"
 #include "marquee/error.h"
+#include "pipeline/train.h"
 #include "registry/registry.h"
 #include "serving_test_util.h"
 
@@ -110,7 +111,7 @@ TEST(ServeStartup, OptionalModelAnswers503UntilPromotedAndDoesNotHoldReadiness) 
   EXPECT_EQ(ready, 200) << "the optional model held /readyz back";
   const nlohmann::json rec = {{"model", "recs@production"}, {"history", {"i1"}}, {"k", 3}};
   EXPECT_EQ(c.Post("/v1/recommend", rec).status, 503);
-  Registry(home).Promote("recs/1", "production", {});
+  OpenRegistry(home).Promote("recs/1", "production", {});
   int status = 0;
   for (int i = 0; i < 400 && status != 200; ++i) {
     status = c.Post("/v1/recommend", rec).status;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "events/event_log.h"
+#include "pipeline/train.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
 #include "serving/service.h"
@@ -25,7 +26,7 @@ class ServerTest : public ::testing::Test {
   void SetUp() override {
     home_ = dir_.file("home");
     marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 10.0}});
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     reg.Promote("recs/1", "production", {});
   }
   void TearDown() override { StopServer(); }
@@ -324,7 +325,7 @@ TEST_F(ServerTest, ReloadFollowsAliasAndABrokenVersionNeverReplacesAWorkingOne) 
   StartServer();
   marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 50.0}});
   {
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     reg.Promote("recs/2", "production", {});
   }
   HttpResult r = client_->Call("POST", "/admin/reload", "");
@@ -337,7 +338,7 @@ TEST_F(ServerTest, ReloadFollowsAliasAndABrokenVersionNeverReplacesAWorkingOne) 
   marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 90.0}});
   std::string artifact;
   {
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     reg.Promote("recs/3", "production", {});
     artifact = reg.artifacts().PathFor(reg.Resolve("recs/3").artifact);
   }
@@ -367,7 +368,7 @@ TEST_F(ServerTest, OldVersionIsFreedWhenItsLastRequestEnds) {
   std::weak_ptr<const ServableModel> weak = held;
   marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 50.0}});
   {
-    Registry reg(home_);
+    Registry reg = OpenRegistry(home_);
     reg.Promote("recs/2", "production", {});
   }
   models_->Refresh();

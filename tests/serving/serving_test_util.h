@@ -22,9 +22,9 @@
 
 #include "common/text.h"
 #include "events/event_log.h"
+#include "kinds/recommender/model_bundle.h"
 #include "marquee/env.h"
 #include "marquee/recommender.h"
-#include "pipeline/model_bundle.h"
 #include "registry/registry.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"

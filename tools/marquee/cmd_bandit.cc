@@ -12,6 +12,8 @@
 #include "commands.h"
 #include "common/log.h"
 #include "data/catalog.h"
+#include "kinds/bandit/bandit_kind.h"
+#include "kinds/builtin.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "pipeline/config.h"
@@ -47,32 +49,25 @@ std::unique_ptr<bandit::Policy> ResolvePolicy(const std::string& ref, const std:
   const std::string ext = std::filesystem::path(ref).extension().string();
   if (env->FileExists(ref) && ext == ".toml") {
     TrainConfig tc = LoadTrainConfig(ref, {});
-    if (!tc.bandit) {
+    const auto* bc = dynamic_cast<const BanditKindConfig*>(tc.settings.get());
+    if (bc == nullptr) {
       Fail(ErrorCode::kInvalidArgument, "--policy {}: [model] family '{}' is not a bandit policy",
            ref, tc.family);
     }
-    const auto& bc = *tc.bandit;
-    BanditLog log = !bc.dataset.empty() ? BanditLogCatalog(home, env).Open(bc.dataset)
-                                        : bandit::ReadBanditJsonl(bc.train, env);
-    auto p = bandit::MakePolicy(bc.policy);
-    for (int pass = 0; pass < bc.passes; ++pass) {
-      for (size_t i = 0; i < log.rows.size(); ++i) {
-        const auto& r = log.rows[i];
-        p->Update(log.Input(i), r.chosen, r.reward, r.propensity);
-      }
-    }
-    if (!bc.dataset.empty()) *trained_on = BanditLogCatalog(home, env).Get(bc.dataset).id;
-    *described = fmt::format("{} trained from {} on {} rows of {}", bc.policy.family, ref,
-                             log.rows.size(), bc.dataset.empty() ? bc.train : bc.dataset);
-    return p;
+    bandit::PolicyOnLog trained = bandit::TrainPolicyOnWholeLog(bc->job, home, env);
+    *trained_on = trained.log_id;
+    *described =
+        fmt::format("{} trained from {} on {} rows of {}", bc->job.policy.family, ref, trained.rows,
+                    bc->job.dataset.empty() ? bc->job.train : bc->job.dataset);
+    return std::move(trained.policy);
   }
   if (env->FileExists(ref)) {
     *described = fmt::format("policy artifact {}", ref);
     return bandit::LoadPolicy(ref, env);
   }
-  Registry registry(home);
+  Registry registry = OpenRegistry(home);
   VersionRecord v = registry.Resolve(ref);
-  if (!bandit::IsBanditFamily(v.family)) {
+  if (!BuiltinKinds().IsKind(v.family, "bandit")) {
     Fail(ErrorCode::kInvalidArgument,
          "--policy {}: {} version {} is a {} model, not a bandit policy", ref, v.model_name,
          v.version, v.family);
@@ -322,7 +317,7 @@ void AddBanditCommands(CLI::App& app, GlobalOptions& g) {
     bandit::SimOptions o = s->o;
     o.policies = SplitList(s->policies);
     for (const auto& p : o.policies) {
-      if (!bandit::IsBanditFamily(p)) {
+      if (!BuiltinKinds().IsKind(p, "bandit")) {
         Fail(ErrorCode::kInvalidArgument, "--policies: unknown policy '{}' (known: {})", p,
              fmt::format("{}", fmt::join(bandit::PolicyFamilies(), ", ")));
       }

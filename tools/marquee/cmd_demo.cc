@@ -65,7 +65,7 @@ void AddDemoCommand(CLI::App& app, GlobalOptions& g) {
       o.home = home;
       o.ctx.threads = threads;
       if (!g.quiet) std::fprintf(stderr, "Training %s...\n", family.c_str());
-      results.push_back(RunTraining(config, o));
+      results.push_back(RunTraining(config, o).details);
     }
     if (f->json) {
       PrintJson(nlohmann::json{{"dataset", entry.ToJson()}, {"runs", results}}.dump());

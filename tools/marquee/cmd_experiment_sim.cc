@@ -15,6 +15,7 @@
 #include "data/catalog.h"
 #include "experiments/replay.h"
 #include "experiments/stats.h"
+#include "kinds/builtin.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
@@ -84,7 +85,7 @@ void AddSimulateExperiment(CLI::App& app, GlobalOptions& g) {
     // simulator's training members; see ParseRankerSpec).
     auto resolver = [&c](const std::string& ref) -> std::optional<experiments::RankerSpec> {
       if (!Env::Default()->FileExists(c.home + "/registry.db")) return std::nullopt;
-      Registry registry(c.home);
+      Registry registry = OpenRegistry(c.home);
       VersionRecord v;
       try {
         v = registry.Resolve(ref);
@@ -92,8 +93,8 @@ void AddSimulateExperiment(CLI::App& app, GlobalOptions& g) {
         if (e.code() == ErrorCode::kNotFound) return std::nullopt;
         throw;
       }
-      if (v.family == "xgboost") {
-        Fail(ErrorCode::kInvalidArgument, "{} is an xgboost model, not a ranker", ref);
+      if (!BuiltinKinds().IsKind(v.family, "recommender")) {
+        Fail(ErrorCode::kInvalidArgument, "{} is a {} model, not a ranker", ref, v.family);
       }
       experiments::RankerSpec spec;
       spec.label = ref;

@@ -60,7 +60,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_option("file", *file, "Experiment definition (TOML)")->required();
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([file, as_json, &g] {
-      Registry reg(ResolveHome(g.home));
+      Registry reg = OpenRegistry(ResolveHome(g.home));
       const std::string text = Env::Default()->ReadFile(*file);
       ex::ExperimentSpec spec = ex::ParseExperimentToml(text, *file);
       ex::Experiment e = ex::CreateExperiment(reg, spec, text, Now());
@@ -86,7 +86,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_option("name", *name, "Experiment name")->required();
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, start, &g] {
-      Registry reg(ResolveHome(g.home));
+      Registry reg = OpenRegistry(ResolveHome(g.home));
       ex::Experiment e = start ? ex::StartExperiment(reg.store(), *name, Now())
                                : ex::StopExperiment(reg.store(), *name, Now());
       if (*as_json) {
@@ -102,7 +102,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     CLI::App* c = exps.add_subcommand("list", "List experiments, oldest first");
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([as_json, &g] {
-      Registry reg(ResolveHome(g.home));
+      Registry reg = OpenRegistry(ResolveHome(g.home));
       auto all = ex::ListExperiments(reg.store());
       if (*as_json) {
         json arr = json::array();
@@ -126,7 +126,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_option("name", *name, "Experiment name")->required();
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, &g] {
-      Registry reg(ResolveHome(g.home));
+      Registry reg = OpenRegistry(ResolveHome(g.home));
       ex::Experiment e = ex::GetExperiment(reg.store(), *name);
       auto history = reg.store().ExperimentHistory(*name);
       if (*as_json) {
@@ -163,14 +163,14 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, &g] {
       const std::string home = ResolveHome(g.home);
-      Registry reg(home);
+      Registry reg = OpenRegistry(home);
       ex::Experiment e = ex::GetExperiment(reg.store(), *name);
       // One progress line per stage: exposures read (count unknown up front), then members
       // whose events are credited.
       std::unique_ptr<Progress> progress;
       std::string stage_shown;
-      json a = ex::AnalyzeFromHome(
-          home, e, [&](std::string_view stage, uint64_t done, uint64_t total) {
+      json a =
+          ex::AnalyzeFromHome(home, e, [&](std::string_view stage, uint64_t done, uint64_t total) {
             if (stage != stage_shown) {
               progress.reset();  // the previous stage's final line
               progress = std::make_unique<Progress>(*name + ": " + std::string(stage), total,

@@ -147,7 +147,7 @@ struct ListFlags {
 };
 
 void RunsList(const ListFlags& f, const GlobalOptions& g) {
-  Registry reg(ResolveHome(g.home));
+  Registry reg = OpenRegistry(ResolveHome(g.home));
   RunQuery q;
   if (!f.model.empty()) q.model = ParseModelRef(f.model).model;
   // "running" and "interrupted" depend on whether the process is alive: filter after reading.
@@ -187,8 +187,7 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
                 E(r.model_name).c_str(), r.version > 0 ? std::to_string(r.version).c_str() : "-",
                 std::string(RunStatusName(r.status)).c_str(), E(r.family).c_str(),
                 r.dataset_id.empty() ? "-" : E(ShortId(r.dataset_id)).c_str(),
-                TimeText(r.started_at).c_str(), Duration(r).c_str(),
-                MetricSummary(r, 2).c_str());
+                TimeText(r.started_at).c_str(), Duration(r).c_str(), MetricSummary(r, 2).c_str());
   }
   if (next > 0) {
     std::printf("(%zu of %lld runs; older: marquee runs list --before %lld)\n", runs.size(),
@@ -197,7 +196,7 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
 }
 
 void RunsShow(const std::string& id_text, bool json, const GlobalOptions& g) {
-  Registry reg(ResolveHome(g.home));
+  Registry reg = OpenRegistry(ResolveHome(g.home));
   RunRecord r = reg.GetRun(RunIdOf(reg, id_text));
   if (json) {
     PrintJson(RunToJson(r, true).dump());
@@ -251,7 +250,7 @@ void RunsShow(const std::string& id_text, bool json, const GlobalOptions& g) {
 }
 
 void RunsCompare(const std::vector<std::string>& ids_text, bool json, const GlobalOptions& g) {
-  Registry reg(ResolveHome(g.home));
+  Registry reg = OpenRegistry(ResolveHome(g.home));
   std::vector<int64_t> ids;
   for (const auto& t : ids_text) ids.push_back(RunIdOf(reg, t));
   nlohmann::json c = reg.CompareRuns(ids);
@@ -333,7 +332,7 @@ void RunsCompare(const std::vector<std::string>& ids_text, bool json, const Glob
 // --- models
 
 void ModelsList(bool json, const GlobalOptions& g) {
-  Registry reg(ResolveHome(g.home));
+  Registry reg = OpenRegistry(ResolveHome(g.home));
   auto models = reg.store().ListModels();
   if (json) {
     nlohmann::json arr = nlohmann::json::array();
@@ -395,7 +394,7 @@ void PrintVersion(Registry& reg, const VersionRecord& v) {
 }
 
 void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) {
-  Registry reg(ResolveHome(g.home));
+  Registry reg = OpenRegistry(ResolveHome(g.home));
   ModelRef ref = ParseModelRef(ref_text);
   if (ref.version > 0 || !ref.alias.empty()) {
     VersionRecord v = reg.Resolve(ref);
@@ -466,7 +465,7 @@ void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) 
 }
 
 void ModelsVersions(const std::string& ref_text, bool json, const GlobalOptions& g) {
-  Registry reg(ResolveHome(g.home));
+  Registry reg = OpenRegistry(ResolveHome(g.home));
   const std::string name = ParseModelRef(ref_text).model;
   if (!reg.store().GetModel(name)) {
     Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", name);
@@ -514,7 +513,7 @@ void PrintMove(const PromoteResult& r, bool json) {
 
 void ModelsDiff(const std::string& model_text, const std::string& a_text, const std::string& b_text,
                 bool json, const GlobalOptions& g) {
-  Registry reg(ResolveHome(g.home));
+  Registry reg = OpenRegistry(ResolveHome(g.home));
   const std::string model = ParseModelRef(model_text).model;
   VersionRecord a = reg.ResolveIn(model, a_text);
   VersionRecord b = reg.ResolveIn(model, b_text);
@@ -575,7 +574,7 @@ void ModelsDiff(const std::string& model_text, const std::string& a_text, const 
 
 void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets,
                const std::vector<std::string>& removes, bool json, const GlobalOptions& g) {
-  Registry reg(ResolveHome(g.home));
+  Registry reg = OpenRegistry(ResolveHome(g.home));
   ModelRef ref = ParseModelRef(ref_text);
   int64_t version = 0;
   if (ref.version > 0 || !ref.alias.empty()) {
@@ -712,7 +711,7 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   promote->add_option("--note", pf->note, "Why, recorded in the alias history");
   promote->add_flag("--json", pf->json, "Print as JSON");
   promote->callback([pf, &g] {
-    Registry reg(ResolveHome(g.home));
+    Registry reg = OpenRegistry(ResolveHome(g.home));
     std::string ref = pf->ref;
     if (!pf->version.empty()) {
       ModelRef base = ParseModelRef(pf->ref);
@@ -736,7 +735,7 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   rollback->add_option("--note", rf->note, "Why, recorded in the alias history");
   rollback->add_flag("--json", rf->json, "Print as JSON");
   rollback->callback([rf, &g] {
-    Registry reg(ResolveHome(g.home));
+    Registry reg = OpenRegistry(ResolveHome(g.home));
     PrintMove(reg.Rollback(ParseModelRef(rf->ref).model, rf->alias, rf->note), rf->json);
   });
 
@@ -763,7 +762,7 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   describe->add_option("text", desc->second, "Description")->required();
   describe->add_flag("--json", *desc_json, "Print {\"model\": NAME, \"description\": TEXT}");
   describe->callback([desc, desc_json, &g] {
-    Registry reg(ResolveHome(g.home));
+    Registry reg = OpenRegistry(ResolveHome(g.home));
     const std::string model = ParseModelRef(desc->first).model;
     reg.store().SetModelDescription(model, desc->second);
     if (*desc_json) {
@@ -805,7 +804,7 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   gc->add_flag("--force", gf->force,
                "Remove unreferenced artifacts even when the registry refers to none of them");
   gc->callback([gf, &g] {
-    Registry reg(ResolveHome(g.home));
+    Registry reg = OpenRegistry(ResolveHome(g.home));
     if (gf->check) {
       auto problems = reg.CheckConsistency();
       if (gf->json) {

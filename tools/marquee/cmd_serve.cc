@@ -134,7 +134,7 @@ void SplitModelRefs(const std::vector<std::string>& given, std::vector<std::stri
 // registered) would answer 503 for it forever: fail the start instead, naming it.
 void CheckModelRefsResolve(const std::string& home, const std::vector<std::string>& refs) {
   if (refs.empty()) return;
-  Registry registry(home);
+  Registry registry = OpenRegistry(home);
   for (const std::string& ref : refs) {
     try {
       registry.Resolve(ref);
@@ -271,9 +271,8 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
                       [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
                         h->Reward(body, done);
                       });
-    service.add_readiness_check("decision log", [d = decisions.get()](std::string* why) {
-      return d->writable(why);
-    });
+    service.add_readiness_check(
+        "decision log", [d = decisions.get()](std::string* why) { return d->writable(why); });
   }
 
   serving::HttpServerOptions so;

@@ -10,6 +10,7 @@
 #include "common/sha256.h"
 #include "common/text.h"
 #include "data/catalog.h"
+#include "kinds/builtin.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
@@ -17,6 +18,11 @@
 #include "tabular/table.h"
 
 namespace marquee::cli {
+namespace {
+// The tabular kind (kinds/tabular/): its families are what `models import` and `predict` take.
+const ModelKind& TabularKind() { return *BuiltinKinds().ByName("tabular"); }
+}  // namespace
+
 namespace {
 
 void PrintSchema(const TabularData& d, const std::vector<ColumnStats>& st) {
@@ -184,7 +190,7 @@ bool ShowTabularDataset(const std::string& name, bool json, const GlobalOptions&
 
 void AddModelsImportCommand(CLI::App& models, GlobalOptions& g) {
   struct Flags {
-    std::string file, name, family = "xgboost", description;
+    std::string file, name, family = TabularKind().families().front(), description;
     bool json = false;
   };
   auto f = std::make_shared<Flags>();
@@ -198,7 +204,7 @@ void AddModelsImportCommand(CLI::App& models, GlobalOptions& g) {
   cmd->add_option("file", f->file, "Model file")->required();
   cmd->add_option("--name", f->name, "Model name")->required();
   cmd->add_option("--family", f->family, "Model family (xgboost)")
-      ->check(CLI::IsMember({"xgboost"}))
+      ->check(CLI::IsMember(TabularKind().families()))
       ->capture_default_str();
   cmd->add_option("--description", f->description, "Set the model's description");
   cmd->add_flag("--json", f->json, "Print {\"model\": NAME, \"version\": N, ...}");
@@ -216,14 +222,15 @@ void AddModelsImportCommand(CLI::App& models, GlobalOptions& g) {
                              {"rounds", model.BoostedRounds()},
                              {"features", info.feature_names.size()},
                              {"imported_from", source}};
-    Registry registry(home);  // before the artifact: a home with one but no registry is damaged
+    Registry registry =
+        OpenRegistry(home);  // before the artifact: a home with one but no registry is damaged
     std::string digest;
     SaveTabularModel(bytes, info, params, home, env, &digest);
     NewVersion nv;
     nv.model_name = f->name;
     nv.description = f->description;
     nv.artifact = digest;
-    nv.family = "xgboost";
+    nv.family = f->family;
     nv.protocol = "imported";
     nv.params = params;
     nv.created_at = env->NowSeconds();
@@ -275,11 +282,11 @@ void AddPredictCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--explain", f->explain, "Add SHAP contributions per feature (and the bias)");
   cmd->callback([f, &g] {
     const std::string home = ResolveHome(g.home);
-    Registry registry(home);
+    Registry registry = OpenRegistry(home);
     VersionRecord v = registry.Resolve(f->model);
-    if (v.family != "xgboost") {
-      Fail(ErrorCode::kInvalidArgument, "{} is a {} model; predict serves xgboost models", f->model,
-           v.family);
+    if (!BuiltinKinds().IsKind(v.family, "tabular")) {
+      Fail(ErrorCode::kInvalidArgument, "{} is a {} model; predict serves tabular models ({})",
+           f->model, v.family, fmt::join(TabularKind().families(), ", "));
     }
     registry.artifacts().Verify(v.artifact);
     auto predictor = Predictor::Load(registry.artifacts().PathFor(v.artifact), Env::Default());

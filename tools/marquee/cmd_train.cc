@@ -42,27 +42,14 @@ void AddTrainCommand(CLI::App& app, GlobalOptions& g) {
       std::fprintf(stderr, "Training %s (%s) with %d threads...\n", config.model_name.c_str(),
                    config.family.c_str(), config.threads > 0 ? config.threads : o.ctx.threads);
     }
-    // Record the run before the work starts, so a crash leaves a trace ("interrupted").
-    Registry registry(o.home);
-    const int64_t run_id = registry.StartTrainingRun(config, f->config, f->sets);
-    nlohmann::json result;
-    std::string report;
-    VersionRecord version;
-    try {
-      result = RunTraining(config, o);
-      report = FormatTrainReport(result);
-      version = registry.FinishTrainingRun(run_id, config, result, report);
-    } catch (const std::exception& e) {
-      registry.FailRun(run_id, e.what());
-      throw;
-    }
-    result["run_id"] = run_id;
-    result["model"] = version.model_name;
-    result["version"] = version.version;
+    Registry registry = OpenRegistry(o.home);
+    const RegisteredTraining t = TrainAndRegister(config, o, registry, f->config, f->sets);
+    const int64_t run_id = t.run_id;
+    const VersionRecord& version = t.version;
     if (f->json) {
-      PrintJson(result.dump());
+      PrintJson(t.ToJson().dump());
     } else {
-      std::printf("%s", report.c_str());
+      std::printf("%s", t.report.c_str());
       std::printf(
           "Recorded run %lld; registered %s version %lld.\n"
           "Next: marquee models promote %s %lld --alias production, or marquee runs compare %lld "

@@ -10,6 +10,7 @@
 
 #include "common/progress.h"
 #include "common/time.h"
+#include "pipeline/train.h"
 #include "registry/registry.h"
 
 namespace marquee::cli {

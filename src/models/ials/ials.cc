@@ -35,8 +35,8 @@
 #include "common/log.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
+#include "marquee/recommender.h"
 #include "models/artifact.h"
-#include "models/families.h"
 #include "models/ials/factor_math.h"
 #include "models/params.h"
 

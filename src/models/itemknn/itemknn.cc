@@ -30,8 +30,8 @@
 #include "common/log.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
+#include "marquee/recommender.h"
 #include "models/artifact.h"
-#include "models/families.h"
 #include "models/item_graph.h"
 #include "models/params.h"
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "marquee/error.h"
+#include "marquee/recommender.h"
 #include "models/artifact.h"
-#include "models/families.h"
 #include "models/params.h"
 
 namespace marquee {

@@ -1,4 +1,4 @@
-#include "pipeline/model_bundle.h"
+#include "kinds/recommender/model_bundle.h"
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 // LoadModelBundle over damaged artifacts: every problem is marquee::Error kCorruption naming the
 // file, whatever family's loader meets it.
-#include "pipeline/model_bundle.h"
+#include "kinds/recommender/model_bundle.h"
 
 #include <gtest/gtest.h>
 
