@@ -14,6 +14,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/csv.h"
 #include "common/text.h"
 #include "data/catalog.h"
 #include "data/readers.h"
@@ -73,91 +74,21 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// One parsed CSV record: fields plus the (1-based) line it started on.
-struct Record {
-  std::vector<std::string> fields;
-  uint64_t line = 0;
-};
-
-// RFC 4180: quoted fields may hold delimiters, "" escapes and line breaks; CRLF or LF ends a
-// record; unquoted fields are trimmed of surrounding blanks.
-class CsvScanner {
+// A tabular file's records (common/csv.h): quoted fields, CRLF, BOM; a malformed record fails.
+class TabularRecords {
  public:
-  CsvScanner(std::string_view text, char delim, std::string origin)
-      : t_(text), delim_(delim), origin_(std::move(origin)) {
-    if (t_.size() >= 3 && t_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
-  }
-  bool Next(Record* r) {
-    r->fields.clear();
-    // Skip blank lines.
-    while (pos_ < t_.size() && (t_[pos_] == '\n' || t_[pos_] == '\r')) {
-      if (t_[pos_] == '\n') ++line_;
-      ++pos_;
-    }
-    if (pos_ >= t_.size()) return false;
-    r->line = line_;
-    std::string field;
-    bool quoted = false;
-    while (true) {
-      if (pos_ >= t_.size()) {
-        r->fields.push_back(quoted ? field : std::string(Trim(field)));
-        return true;
-      }
-      char c = t_[pos_];
-      if (c == '"' && Trim(field).empty() && !quoted) {
-        field.clear();
-        quoted = true;
-        ++pos_;
-        while (true) {
-          if (pos_ >= t_.size()) {
-            Fail(ErrorCode::kInvalidArgument, "{}:{}: unterminated quoted field", origin_, r->line);
-          }
-          char q = t_[pos_++];
-          if (q == '"') {
-            if (pos_ < t_.size() && t_[pos_] == '"') {
-              field += '"';
-              ++pos_;
-            } else {
-              break;
-            }
-          } else {
-            if (q == '\n') ++line_;
-            field += q;
-          }
-        }
-        // Only blanks may follow the closing quote.
-        while (pos_ < t_.size() && (t_[pos_] == ' ' || t_[pos_] == '\t')) ++pos_;
-        if (pos_ < t_.size() && t_[pos_] != delim_ && t_[pos_] != '\r' && t_[pos_] != '\n') {
-          Fail(ErrorCode::kInvalidArgument, "{}:{}: unexpected text after a closing quote", origin_,
-               line_);
-        }
-        continue;
-      }
-      if (c == delim_) {
-        r->fields.push_back(quoted ? field : std::string(Trim(field)));
-        field.clear();
-        quoted = false;
-        ++pos_;
-        continue;
-      }
-      if (c == '\r' || c == '\n') {
-        r->fields.push_back(quoted ? field : std::string(Trim(field)));
-        if (c == '\r' && pos_ + 1 < t_.size() && t_[pos_ + 1] == '\n') ++pos_;
-        ++pos_;
-        ++line_;
-        return true;
-      }
-      field += c;
-      ++pos_;
-    }
+  TabularRecords(std::string_view text, char delim, const std::string& origin)
+      : scan_(text, CsvDialect{.delimiter = std::string_view(&delim, 1)}), origin_(origin) {}
+  bool Next(CsvRecord* r) {
+    if (!scan_.Next(r)) return false;
+    if (!r->error.empty())
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: {}", origin_, r->line, r->error);
+    return true;
   }
 
  private:
-  std::string_view t_;
-  size_t pos_ = 0;
-  uint64_t line_ = 1;
-  char delim_;
-  std::string origin_;
+  CsvScanner scan_;
+  const std::string& origin_;
 };
 
 char DetectDelimiter(std::string_view text) {
@@ -374,9 +305,13 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
   if (o.label.empty() && o.require_label)
     Fail(ErrorCode::kInvalidArgument, "a tabular dataset needs --label COLUMN");
   const char delim = o.delimiter ? *o.delimiter : DetectDelimiter(text);
-  CsvScanner scan(text, delim, origin);
-  Record header;
-  if (!scan.Next(&header)) Fail(ErrorCode::kInvalidArgument, "{}: the file is empty", origin);
+  TabularRecords scan(text, delim, origin);
+  CsvRecord first;
+  if (!scan.Next(&first)) Fail(ErrorCode::kInvalidArgument, "{}: the file is empty", origin);
+  const struct {
+    std::vector<std::string> fields;
+    uint64_t line;
+  } header{{first.fields.begin(), first.fields.end()}, first.line};
   const size_t ncols = header.fields.size();
   {
     std::set<std::string> seen;
@@ -416,7 +351,7 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
 
   std::vector<std::vector<std::string>> raw(ncols);
   std::vector<uint64_t> lines;
-  Record r;
+  CsvRecord r;
   while (scan.Next(&r)) {
     if (r.fields.size() != ncols) {
       Fail(ErrorCode::kInvalidArgument, "{}:{}: expected {} fields, got {}", origin, r.line, ncols,
@@ -427,7 +362,7 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
         Fail(ErrorCode::kInvalidArgument, "{}:{}: column '{}' {}", origin, r.line,
              QuoteForMessage(header.fields[c], 60), why);
       }
-      raw[c].push_back(std::move(r.fields[c]));
+      raw[c].emplace_back(r.fields[c]);
     }
     lines.push_back(r.line);
   }
@@ -555,10 +490,10 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
 
 std::vector<std::string> ParseTabularCsvHeader(std::string_view text, const std::string& origin,
                                                std::optional<char> delimiter) {
-  CsvScanner scan(text, delimiter ? *delimiter : DetectDelimiter(text), origin);
-  Record header;
+  TabularRecords scan(text, delimiter ? *delimiter : DetectDelimiter(text), origin);
+  CsvRecord header;
   if (!scan.Next(&header)) Fail(ErrorCode::kInvalidArgument, "{}: the file is empty", origin);
-  return std::move(header.fields);
+  return {header.fields.begin(), header.fields.end()};
 }
 
 TabularData ReadTabularCsv(const std::string& path, const TabularReadOptions& options, Env* env) {
