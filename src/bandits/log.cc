@@ -61,13 +61,7 @@ std::optional<int64_t> WholeNumber(std::optional<double> v) {
 }
 
 // "2019-11-24 00:03:13.442536+00:00" (or ...T...Z, or Unix seconds) -> Unix seconds.
-int64_t ParseTimestamp(std::string_view s) {
-  if (auto v = ParseDouble(s)) {
-    if (!(std::fabs(*v) < 9.2e18)) return kNoTime;
-    return static_cast<int64_t>(std::floor(*v));
-  }
-  return ParseIsoUtc(s).value_or(kNoTime);
-}
+int64_t ParseTimestamp(std::string_view s) { return ParseTime(s).value_or(kNoTime); }
 
 // Ids, feature names and string values are stored and echoed in JSON: refuse text that is not
 // UTF-8 or holds a NUL, naming `where` ("file:line: column 'x'").

@@ -970,33 +970,6 @@ Format DetectFormat(const std::string& path, std::string_view text, std::optiona
 
 }  // namespace
 
-std::optional<int64_t> ParseTime(std::string_view field) {
-  std::string_view s = Trim(field);
-  if (s.empty()) return std::nullopt;
-  {
-    std::string_view d = s;
-    if (d.size() > 1 && d[0] == '+') d.remove_prefix(1);
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
-    if (ec == std::errc() && end == d.data() + d.size()) return v;
-  }
-  // Decimal Unix seconds ("1600000000.25", "1.6e9"): plain numbers only, no inf/nan/hex.
-  const bool numeric_chars = std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
-  });
-  if (numeric_chars && s.find_first_of("0123456789") != std::string_view::npos) {
-    std::string_view d = s;
-    if (d.size() > 1 && d[0] == '+') d.remove_prefix(1);
-    double v = 0;
-    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
-    if (ec == std::errc() && end == d.data() + d.size() && std::isfinite(v) && v > -9.2e18 &&
-        v < 9.2e18) {
-      return static_cast<int64_t>(std::floor(v));
-    }
-  }
-  return ParseIsoUtc(s);
-}
-
 ReadResult ParseInteractions(std::string_view text, const std::string& origin,
                              const ReadOptions& options) {
   std::optional<char> delim = options.delimiter;
