@@ -637,72 +637,24 @@ nlohmann::json BanditLogEntry::ToJson() const {
           {"history", history}, {"kind", "bandit"}};
 }
 
-BanditLogCatalog::BanditLogCatalog(std::string home, Env* env)
-    : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
-
-BanditLogEntry BanditLogCatalog::Import(const std::string& name, const BanditLog& log) {
-  ValidateCatalogName(name, "dataset");
-  log.Validate();
-  const std::string objects = home_ + "/bandit/objects", names = home_ + "/bandit/names";
-  env_->CreateDirs(objects);
-  env_->CreateDirs(names);
-  const std::string id = StoreContentAddressed(
-      env_, objects, ".mqbl",
-      [&](const std::string& path) { return SaveBanditLog(log, path, env_); });
-  BanditLogEntry e;
-  e.name = name;
-  e.id = id;
-  e.path = fmt::format("{}/{}.mqbl", objects, id);
-  e.source = log.source;
-  e.format = log.format;
-  e.created_at = IsoUtc(env_->NowSeconds());
-  e.rows = log.rows.size();
-  const nlohmann::json st = log.Stats();
-  e.actions = st["actions"].get<uint32_t>();
-  e.positions = log.has_positions();
-  if (Has(name)) Get(name);  // kCorruption when the current name file is malformed
-  nlohmann::json j = e.ToJson();
-  j.erase("path");
-  e.history = PointCatalogName(env_, fmt::format("{}/{}.json", names, name), std::move(j));
-  return e;
+void BanditLogCatalogTraits::Describe(const BanditLog& log, BanditLogEntry* e) {
+  e->source = log.source;
+  e->format = log.format;
+  e->rows = log.rows.size();
+  e->actions = log.Stats()["actions"].get<uint32_t>();
+  e->positions = log.has_positions();
 }
 
-bool BanditLogCatalog::Has(const std::string& name) const {
-  return ValidCatalogName(name) &&
-         env_->FileExists(fmt::format("{}/bandit/names/{}.json", home_, name));
+void BanditLogCatalogTraits::Read(const nlohmann::json& j, BanditLogEntry* e) {
+  e->format = j.value("format", "");
+  e->rows = j.value("rows", uint64_t{0});
+  e->actions = j.value("actions", 0u);
+  e->positions = j.value("positions", false);
 }
 
-BanditLogEntry BanditLogCatalog::Get(const std::string& name) const {
-  if (!Has(name)) Fail(ErrorCode::kNotFound, "no bandit log named '{}'", name);
-  const std::string path = fmt::format("{}/bandit/names/{}.json", home_, name);
-  BanditLogEntry e;
-  ReadCatalogNameFile(env_, path, "bandit", [&](const nlohmann::json& j) {
-    e.name = j.at("name").get<std::string>();
-    e.id = j.at("id").get<std::string>();
-    e.source = j.value("source", "");
-    e.format = j.value("format", "");
-    e.created_at = j.value("created_at", "");
-    e.rows = j.value("rows", uint64_t{0});
-    e.actions = j.value("actions", 0u);
-    e.positions = j.value("positions", false);
-    e.history = j.value("history", std::vector<std::string>{});
-  });
-  e.path = fmt::format("{}/bandit/objects/{}.mqbl", home_, e.id);
-  return e;
-}
-
-std::vector<BanditLogEntry> BanditLogCatalog::List() const {
-  std::vector<BanditLogEntry> out;
-  for (const std::string& name : ListCatalogNames(env_, home_ + "/bandit/names")) {
-    out.push_back(Get(name));
-  }
-  return out;
-}
-
-BanditLog BanditLogCatalog::Open(const std::string& name) const {
-  const BanditLogEntry e = Get(name);
+BanditLog BanditLogCatalogTraits::Load(const BanditLogEntry& e, const std::string& name, Env* env) {
   {
-    auto file = env_->MapFile(e.path);
+    auto file = env->MapFile(e.path);
     auto bytes = file->data();
     Sha256 sha;
     sha.Update(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
@@ -712,7 +664,7 @@ BanditLog BanditLogCatalog::Open(const std::string& name) const {
            digest, e.id);
     }
   }
-  return LoadBanditLog(e.path, env_);
+  return LoadBanditLog(e.path, env);
 }
 
 }  // namespace marquee::bandit

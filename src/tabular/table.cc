@@ -623,64 +623,15 @@ nlohmann::json TabularEntry::ToJson() const {
           {"kind", "tabular"}};
 }
 
-TabularCatalog::TabularCatalog(std::string home, Env* env)
-    : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
-
-TabularEntry TabularCatalog::Import(const std::string& name, const TabularData& data) {
-  ValidateCatalogName(name, "dataset");
-  const std::string objects = home_ + "/tabular/objects", names = home_ + "/tabular/names";
-  env_->CreateDirs(objects);
-  env_->CreateDirs(names);
-  const std::string id = StoreContentAddressed(
-      env_, objects, ".mqtab",
-      [&](const std::string& path) { return SaveTabularSnapshot(data, path, env_); });
-  TabularEntry e;
-  e.name = name;
-  e.id = id;
-  e.path = fmt::format("{}/{}.mqtab", objects, id);
-  e.source = data.source;
-  e.created_at = IsoUtc(env_->NowSeconds());
-  e.rows = data.rows;
-  e.columns = static_cast<uint32_t>(data.schema.columns.size());
-  if (Has(name)) Get(name);  // kCorruption when the current name file is malformed
-  nlohmann::json j = e.ToJson();
-  j.erase("path");
-  e.history = PointCatalogName(env_, fmt::format("{}/{}.json", names, name), std::move(j));
-  return e;
+void TabularCatalogTraits::Describe(const TabularData& d, TabularEntry* e) {
+  e->source = d.source;
+  e->rows = d.rows;
+  e->columns = static_cast<uint32_t>(d.schema.columns.size());
 }
 
-bool TabularCatalog::Has(const std::string& name) const {
-  return ValidCatalogName(name) &&
-         env_->FileExists(fmt::format("{}/tabular/names/{}.json", home_, name));
-}
-
-TabularEntry TabularCatalog::Get(const std::string& name) const {
-  if (!Has(name)) Fail(ErrorCode::kNotFound, "no tabular dataset named '{}'", name);
-  const std::string path = fmt::format("{}/tabular/names/{}.json", home_, name);
-  TabularEntry e;
-  ReadCatalogNameFile(env_, path, "tabular", [&](const nlohmann::json& j) {
-    e.name = j.at("name").get<std::string>();
-    e.id = j.at("id").get<std::string>();
-    e.source = j.value("source", "");
-    e.created_at = j.value("created_at", "");
-    e.rows = j.value("rows", uint64_t{0});
-    e.columns = j.value("columns", 0u);
-    e.history = j.value("history", std::vector<std::string>{});
-  });
-  e.path = fmt::format("{}/tabular/objects/{}.mqtab", home_, e.id);
-  return e;
-}
-
-std::vector<TabularEntry> TabularCatalog::List() const {
-  std::vector<TabularEntry> out;
-  for (const std::string& name : ListCatalogNames(env_, home_ + "/tabular/names")) {
-    out.push_back(Get(name));
-  }
-  return out;
-}
-
-TabularData TabularCatalog::Open(const std::string& name) const {
-  return LoadTabularSnapshot(Get(name).path, env_);
+void TabularCatalogTraits::Read(const nlohmann::json& j, TabularEntry* e) {
+  e->rows = j.value("rows", uint64_t{0});
+  e->columns = j.value("columns", 0u);
 }
 
 }  // namespace marquee
