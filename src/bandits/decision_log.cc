@@ -1,8 +1,5 @@
 #include "bandits/decision_log.h"
 
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -20,8 +17,7 @@
 
 #include "common/completion.h"
 #include "common/time.h"
-#include "events/durable_log.h"  // PutBe64, GetBe64: the keys' big-endian numbers
-#include "events/rocksdb_util.h"
+#include "events/durable_log.h"
 #include "marquee/error.h"
 
 namespace marquee::bandit {
@@ -74,10 +70,6 @@ std::string DecisionSeekKey(int64_t ms) {
   return k + be.substr(2);  // 48-bit milliseconds
 }
 
-[[noreturn]] void FailStatus(const rocksdb::Status& s, const std::string& what) {
-  FailRocksStatus(s, "decision log", what);
-}
-
 json OutcomeJson(const Outcome& o) {
   return {{"kind", std::string(OutcomeKindName(o.kind))}, {"reward", o.reward}, {"ts", o.ts_ms}};
 }
@@ -101,7 +93,7 @@ Outcome OutcomeFromJson(const json& j) {
   return o;
 }
 
-Decision ParseDecision(const rocksdb::Slice& value) {
+Decision ParseDecision(std::string_view value) {
   json j = json::parse(value.data(), value.data() + value.size(), nullptr, false);
   if (j.is_discarded()) Fail(ErrorCode::kCorruption, "decision log: damaged decision record");
   return Decision::FromJson(j);
@@ -249,26 +241,14 @@ std::string DecisionLog::NewId(int64_t ts_ms) {
   return IdHex(bytes);
 }
 
+// The decision log's state machine over a DurableLog: appends, reward joins and sweeps are
+// PrepareAsync writes, so each is decided on the DurableLog's writer thread against the stored
+// state (plus what earlier writes of the same group set, kept in group_ until on_group_end) and
+// committed with its group.
 class DecisionLog::Impl {
  public:
-  struct AppendOp {
-    Decision d;
-    std::function<void(std::exception_ptr)> done;
-  };
-  struct RewardOp {
-    std::string id;
-    double reward;
-    RewardDone done;
-  };
-  struct SweepOp {
-    std::function<void(std::exception_ptr, size_t)> done;
-  };
-  using Op = std::variant<AppendOp, RewardOp, SweepOp>;
-
-  Impl(std::unique_ptr<ReopenableDb> db, DecisionLogOptions o)
-      : db_(std::move(db)), options_(std::move(o)) {
+  Impl(DecisionLogOptions o) : options_(std::move(o)) {
     if (!options_.now_ms) options_.now_ms = SystemNowMs;
-    if (!options_.read_only) writer_ = std::thread([this] { WriterLoop(); });
   }
 
   ~Impl() {
@@ -276,11 +256,21 @@ class DecisionLog::Impl {
       std::lock_guard lock(mu_);
       stop_ = true;
     }
-    cv_.notify_all();
     sweep_cv_.notify_all();
     if (sweeper_.joinable()) sweeper_.join();
-    if (writer_.joinable()) writer_.join();
-    db_.reset();  // safe on a stopped database (full disk)
+    log_.reset();  // drains pending writes; safe on a stopped database (full disk)
+  }
+
+  void Open(const std::string& dir) {
+    DurableLogOptions lo;
+    lo.what = "decision log";
+    lo.sync = options_.sync;
+    lo.read_only = options_.read_only;
+    lo.max_group_records = 4096;
+    lo.retry_interval = kRetry;
+    lo.tuning = options_.tuning;
+    lo.on_group_end = [this](bool committed) { EndGroup(committed); };
+    log_ = DurableLog::Open(dir, std::move(lo));
   }
 
   void StartSweeper() {
@@ -302,246 +292,177 @@ class DecisionLog::Impl {
     });
   }
 
-  void Enqueue(Op op) {
-    {
-      std::lock_guard lock(mu_);
-      if (!stop_) {
-        queue_.push_back(std::move(op));
-        cv_.notify_one();
-        return;
-      }
-    }
-    Reject(op, std::make_exception_ptr(Error(ErrorCode::kUnavailable, "decision log is closing")));
+  void Append(Decision d, std::function<void(std::exception_ptr)> done) {
+    auto decision = std::make_shared<Decision>(std::move(d));
+    log_->PrepareAsync(
+        [this, decision] {
+          Decision& d = *decision;
+          d.deadline_ms = d.ts_ms + options_.reward_window_ms;
+          group_.min_deadline = std::min(group_.min_deadline, d.deadline_ms);
+          ++group_.appended;
+          return std::vector<LogRecord>{{DecisionKey(d.id), d.ToJson().dump(), false},
+                                        {OpenKey(d.deadline_ms, d.id), "", false}};
+        },
+        std::move(done));
   }
 
-  static void Reject(Op& op, std::exception_ptr err) {
-    if (auto* a = std::get_if<AppendOp>(&op)) a->done(err);
-    if (auto* r = std::get_if<RewardOp>(&op)) r->done(err, nullptr);
-    if (auto* s = std::get_if<SweepOp>(&op)) s->done(err, 0);
+  void Reward(std::string id, double reward, RewardDone done) {
+    auto joined = std::make_shared<std::optional<Decision>>();
+    log_->PrepareAsync(
+        [this, id = std::move(id), reward, joined] {
+          std::vector<LogRecord> records;
+          *joined = JoinReward(id, reward, options_.now_ms(), &records);
+          group_.closed_decisions.push_back(**joined);
+          ++group_.joined;
+          return records;
+        },
+        [joined, done = std::move(done)](std::exception_ptr e) {
+          done(e, e ? nullptr : &**joined);
+        });
   }
 
   size_t SweepBlocking() {
     Completion c;
     size_t closed = 0;
-    Enqueue(SweepOp{[&](std::exception_ptr e, size_t n) {
-      closed = n;
-      c.Done(e);
-    }});
+    log_->PrepareAsync(
+        [this, &closed] {
+          std::vector<LogRecord> records;
+          std::vector<Decision> expired = CollectExpired(options_.now_ms(), &records);
+          closed = expired.size();
+          group_.defaulted += expired.size();
+          for (auto& d : expired) group_.closed_decisions.push_back(std::move(d));
+          return records;
+        },
+        [&](std::exception_ptr e) {
+          if (e) closed = 0;
+          c.Done(e);
+        });
     c.Wait();
     return closed;
   }
 
   std::optional<Decision> Lookup(std::string_view id) const {
-    ReopenableDb::Reader r = db_->Read();
-    rocksdb::DB* db = r.db;
     std::string v;
-    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), DecisionKey(id), &v);
-    if (s.IsNotFound()) return std::nullopt;
-    if (!s.ok()) FailStatus(s, "read");
+    if (!log_->Get(DecisionKey(id), &v)) return std::nullopt;
     Decision d = ParseDecision(v);
-    s = db->Get(rocksdb::ReadOptions(), RewardKey(id), &v);
-    if (s.ok()) {
-      json j = json::parse(v, nullptr, false);
-      if (j.is_discarded()) Fail(ErrorCode::kCorruption, "decision log: damaged outcome of {}", id);
-      d.outcome = OutcomeFromJson(j);
-    } else if (!s.IsNotFound()) {
-      FailStatus(s, "read");
-    }
+    if (log_->Get(RewardKey(id), &v)) d.outcome = ParseOutcome(v, id);
     return d;
   }
 
-  // Per group: the state the batch being built will leave behind.
-  struct GroupState {
-    rocksdb::WriteBatch batch;
-    std::unordered_map<std::string, Outcome> closed;  // id -> outcome set in this batch
-    std::optional<int64_t> sweep_floor;               // after a complete sweep, once committed
-    int64_t min_deadline = std::numeric_limits<int64_t>::max();  // of the decisions appended
-  };
+  void ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const {
+    log_->WithSnapshot([&](const DurableLog::Snapshot& snap) {
+      std::string rv;
+      snap.Scan(DecisionSeekKey(since_ms), [&](std::string_view key, std::string_view value) {
+        if (!key.starts_with("d")) return false;
+        Decision d = ParseDecision(value);
+        if (d.ts_ms < since_ms) return true;
+        std::string rk = "r";
+        rk.append(key.substr(1));
+        if (snap.Get(rk, &rv)) d.outcome = ParseOutcome(rv, d.id);
+        return fn(d);
+      });
+    });
+  }
 
-  // Decides a reward against the stored state and the batch; throws the documented errors.
-  Decision JoinReward(GroupState& g, const RewardOp& r, int64_t now) {
-    std::optional<Decision> d = Lookup(r.id);
-    if (!d) Fail(ErrorCode::kNotFound, "decision_id: no decision '{}' in the log", r.id);
-    if (auto it = g.closed.find(r.id); it != g.closed.end()) d->outcome = it->second;
+  static Outcome ParseOutcome(std::string_view v, std::string_view id) {
+    json j = json::parse(v, nullptr, false);
+    if (j.is_discarded()) Fail(ErrorCode::kCorruption, "decision log: damaged outcome of {}", id);
+    return OutcomeFromJson(j);
+  }
+
+  // Decides a reward against the stored state and the group's; throws the documented errors.
+  Decision JoinReward(const std::string& id, double reward, int64_t now,
+                      std::vector<LogRecord>* records) {
+    std::optional<Decision> d = Lookup(id);
+    if (!d) Fail(ErrorCode::kNotFound, "decision_id: no decision '{}' in the log", id);
+    if (auto it = group_.closed.find(id); it != group_.closed.end()) d->outcome = it->second;
     if (d->outcome.kind == OutcomeKind::kJoined) {
       Fail(ErrorCode::kAlreadyExists,
-           "decision_id: decision '{}' already has a reward ({}); the first reward wins", r.id,
+           "decision_id: decision '{}' already has a reward ({}); the first reward wins", id,
            d->outcome.reward);
     }
     if (d->outcome.kind == OutcomeKind::kDefault || now > d->deadline_ms) {
       Fail(ErrorCode::kFailedPrecondition,
            "decision_id: the reward window of decision '{}' closed {} ms ago (window {} s); it "
            "got the default reward {}",
-           r.id, now - d->deadline_ms, (d->deadline_ms - d->ts_ms) / 1000, options_.default_reward);
+           id, now - d->deadline_ms, (d->deadline_ms - d->ts_ms) / 1000, options_.default_reward);
     }
-    d->outcome = {OutcomeKind::kJoined, r.reward, now};
-    g.batch.Put(RewardKey(r.id), OutcomeJson(d->outcome).dump());
-    g.batch.Delete(OpenKey(d->deadline_ms, r.id));
-    g.closed[r.id] = d->outcome;
+    d->outcome = {OutcomeKind::kJoined, reward, now};
+    records->push_back({RewardKey(id), OutcomeJson(d->outcome).dump(), false});
+    records->push_back({OpenKey(d->deadline_ms, id), "", false, true});
+    group_.closed[id] = d->outcome;
     return *d;
   }
 
   // Scans the open index from sweep_floor_ (every entry below it is already deleted: starting
   // there skips the tombstones of earlier sweeps) up to `now`.
-  std::vector<Decision> CollectExpired(GroupState& g, int64_t now) {
+  std::vector<Decision> CollectExpired(int64_t now, std::vector<LogRecord>* records) {
     std::vector<Decision> out;
     std::string lower = "o", upper = "o";
     PutBe64(lower, static_cast<uint64_t>(sweep_floor_) ^ (uint64_t{1} << 63));
     PutBe64(upper, static_cast<uint64_t>(now) ^ (uint64_t{1} << 63));
-    rocksdb::Slice upper_slice(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper_slice;  // deadlines before now only
-    std::unique_ptr<rocksdb::Iterator> it(db_->writer_db()->NewIterator(ro));
-    for (it->Seek(lower); it->Valid() && it->key().starts_with("o") && out.size() < kMaxSweep;
-         it->Next()) {
-      rocksdb::Slice k = it->key();
+    // The upper bound keeps the scan off the tombstones of rewarded decisions due later.
+    log_->Scan(lower, upper, [&](std::string_view k, std::string_view) {
+      if (!k.starts_with("o") || out.size() >= kMaxSweep) return false;
       if (k.size() != 1 + 8 + 16) Fail(ErrorCode::kCorruption, "decision log: damaged open key");
       const auto deadline = static_cast<int64_t>(GetBe64(k.data() + 1) ^ (uint64_t{1} << 63));
-      if (deadline >= now) break;  // keys are in deadline order; at the deadline it is open
-      const std::string id = IdHex(std::string_view(k.data() + 9, 16));
-      if (g.closed.count(id)) continue;
+      if (deadline >= now) return false;  // keys are in deadline order; at the deadline it is open
+      const std::string id = IdHex(k.substr(9, 16));
+      if (group_.closed.count(id)) return true;
       std::optional<Decision> d = Lookup(id);
-      g.batch.Delete(k);
-      if (!d || d->outcome.kind != OutcomeKind::kOpen) continue;  // stale index entry
+      records->push_back({std::string(k), "", false, true});
+      if (!d || d->outcome.kind != OutcomeKind::kOpen) return true;  // stale index entry
       d->outcome = {OutcomeKind::kDefault, options_.default_reward, now};
-      g.batch.Put(RewardKey(id), OutcomeJson(d->outcome).dump());
-      g.closed[id] = d->outcome;
+      records->push_back({RewardKey(id), OutcomeJson(d->outcome).dump(), false});
+      group_.closed[id] = d->outcome;
       out.push_back(std::move(*d));
-    }
-    if (!it->status().ok()) FailStatus(it->status(), "scan open decisions");
-    if (out.size() < kMaxSweep) g.sweep_floor = now;  // complete: nothing open below now
+      return true;
+    });
+    if (out.size() < kMaxSweep) group_.sweep_floor = now;  // complete: nothing open below now
     return out;
   }
 
-  void WriterLoop() {
-    std::vector<Op> group;
-    bool was_stopped = false;
-    for (;;) {
-      std::string reason;
-      const bool writable = db_->Writable(&reason);
-      {
-        std::unique_lock lock(mu_);
-        auto wake = [&] { return stop_ || !queue_.empty(); };
-        if (writable) {
-          cv_.wait(lock, wake);
-        } else {
-          cv_.wait_for(lock, kRetry, wake);  // and try to recover below
-        }
-        if (queue_.empty() && stop_) return;
-        while (!queue_.empty() && group.size() < 4096) {
-          group.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
+  // After the group's batch: counters, the sweep floor and the online updates, before the
+  // group's callbacks answer (a reward is answered once it is durable and learned from).
+  void EndGroup(bool committed) {
+    GroupState g = std::move(group_);
+    group_ = GroupState();
+    if (!committed) return;
+    decisions_ += g.appended;
+    joined_ += g.joined;
+    defaulted_ += g.defaulted;
+    if (g.sweep_floor) sweep_floor_ = std::max(sweep_floor_, *g.sweep_floor);
+    // A decision whose deadline is below the floor (a clock that went back) lowers it.
+    sweep_floor_ = std::min(sweep_floor_, g.min_deadline);
+    if (!options_.on_closed) return;
+    for (const Decision& d : g.closed_decisions) {
+      try {
+        options_.on_closed(d);
+      } catch (const std::exception& e) {
+        spdlog::warn("decision log: online update for decision {} failed: {}", d.id, e.what());
       }
-      if (!writable) {
-        if (!was_stopped) {
-          spdlog::error("decision log: writes stopped ({}); retrying every second", reason);
-          was_stopped = true;
-        }
-        if (db_->Recover()) {
-          spdlog::info("decision log: writes resumed");
-          was_stopped = false;
-        }
-      }
-      if (group.empty()) continue;
-      if (db_->writer_db() == nullptr) {  // the reopen failed: answer without the database
-        auto err = std::make_exception_ptr(Error(
-            ErrorCode::kUnavailable, "decision log: reopening after a failed write: " +
-                                         db_->reopen_error() + "; not acknowledged, retry later"));
-        for (auto& op : group) {
-          if (auto* a = std::get_if<AppendOp>(&op)) a->done(err);
-          if (auto* r = std::get_if<RewardOp>(&op)) r->done(err, nullptr);
-          if (auto* w = std::get_if<SweepOp>(&op)) w->done(err, 0);
-        }
-        group.clear();
-        continue;
-      }
-      GroupState g;
-      const int64_t now = options_.now_ms();
-      // Per op: its error (set before the commit) and what it produced.
-      std::vector<std::exception_ptr> errs(group.size());
-      std::vector<std::optional<Decision>> joined(group.size());
-      std::vector<size_t> swept(group.size(), 0);
-      std::vector<Decision> closed;  // for on_closed, after the commit
-      uint64_t appended = 0, njoined = 0, ndefaulted = 0;
-      for (size_t i = 0; i < group.size(); ++i) {
-        try {
-          if (auto* a = std::get_if<AppendOp>(&group[i])) {
-            Decision& d = a->d;
-            d.deadline_ms = d.ts_ms + options_.reward_window_ms;
-            g.batch.Put(DecisionKey(d.id), d.ToJson().dump());
-            g.batch.Put(OpenKey(d.deadline_ms, d.id), rocksdb::Slice());
-            g.min_deadline = std::min(g.min_deadline, d.deadline_ms);
-            ++appended;
-          } else if (auto* r = std::get_if<RewardOp>(&group[i])) {
-            joined[i] = JoinReward(g, *r, now);
-            closed.push_back(*joined[i]);
-            ++njoined;
-          } else {
-            std::vector<Decision> expired = CollectExpired(g, now);
-            swept[i] = expired.size();
-            ndefaulted += expired.size();
-            for (auto& d : expired) closed.push_back(std::move(d));
-          }
-        } catch (...) {
-          errs[i] = std::current_exception();
-        }
-      }
-      std::exception_ptr commit_err;
-      if (g.batch.Count() > 0) {
-        rocksdb::WriteOptions wo;
-        wo.sync = options_.sync;
-        rocksdb::Status s = WriteRecovering(db_->writer_db(), wo, &g.batch);  // may resume at once
-        if (s.ok()) {
-          ++commits_;
-          decisions_ += appended;
-          joined_ += njoined;
-          defaulted_ += ndefaulted;
-        } else {
-          try {
-            FailStatus(s, "write");
-          } catch (...) {
-            commit_err = std::current_exception();
-          }
-        }
-      }
-      if (!commit_err) {
-        if (g.sweep_floor) sweep_floor_ = std::max(sweep_floor_, *g.sweep_floor);
-        // A decision whose deadline is below the floor (a clock that went back) lowers it.
-        sweep_floor_ = std::min(sweep_floor_, g.min_deadline);
-      }
-      // Online updates first, so a reward is answered once it is durable and learned from.
-      if (!commit_err && options_.on_closed) {
-        for (const Decision& d : closed) {
-          try {
-            options_.on_closed(d);
-          } catch (const std::exception& e) {
-            spdlog::warn("decision log: online update for decision {} failed: {}", d.id, e.what());
-          }
-        }
-      }
-      for (size_t i = 0; i < group.size(); ++i) {
-        std::exception_ptr e = errs[i] ? errs[i] : commit_err;
-        if (auto* a = std::get_if<AppendOp>(&group[i])) a->done(e);
-        if (auto* r = std::get_if<RewardOp>(&group[i])) {
-          r->done(e, e ? nullptr : &*joined[i]);
-        }
-        if (auto* s = std::get_if<SweepOp>(&group[i])) s->done(e, e ? 0 : swept[i]);
-      }
-      group.clear();
     }
   }
 
+  // What the writes of the group being prepared set (writer thread only).
+  struct GroupState {
+    std::unordered_map<std::string, Outcome> closed;  // id -> outcome set in this group
+    std::vector<Decision> closed_decisions;           // for on_closed, after the commit
+    std::optional<int64_t> sweep_floor;               // after a complete sweep, once committed
+    int64_t min_deadline = std::numeric_limits<int64_t>::max();  // of the decisions appended
+    uint64_t appended = 0, joined = 0, defaulted = 0;
+  };
+
   static constexpr std::chrono::seconds kRetry{1};
-  std::unique_ptr<ReopenableDb> db_;  // reopened by the writer thread after a failed write
   DecisionLogOptions options_;
-  std::atomic<uint64_t> decisions_{0}, joined_{0}, defaulted_{0}, commits_{0};
+  std::unique_ptr<DurableLog> log_;
+  GroupState group_;                                           // writer thread only
   int64_t sweep_floor_ = std::numeric_limits<int64_t>::min();  // writer thread only
+  std::atomic<uint64_t> decisions_{0}, joined_{0}, defaulted_{0};
   std::mutex mu_;
-  std::condition_variable cv_, sweep_cv_;
-  std::deque<Op> queue_;
-  bool stop_ = false;
-  std::thread writer_, sweeper_;
+  std::condition_variable sweep_cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread sweeper_;
 };
 
 DecisionLog::DecisionLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -555,20 +476,13 @@ std::unique_ptr<DecisionLog> DecisionLog::Open(const std::string& dir, DecisionL
   if (!std::isfinite(options.default_reward)) {
     Fail(ErrorCode::kInvalidArgument, "default reward: must be a finite number");
   }
-  if (options.read_only) {
-    if (!std::filesystem::exists(dir + "/CURRENT")) {
-      Fail(ErrorCode::kNotFound, "no decision log in '{}' (serve a bandit policy first)", dir);
-    }
-  } else {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) Fail(ErrorCode::kIOError, "decision log: cannot create '{}': {}", dir, ec.message());
+  if (options.read_only && !std::filesystem::exists(dir + "/CURRENT")) {
+    Fail(ErrorCode::kNotFound, "no decision log in '{}' (serve a bandit policy first)", dir);
   }
-  auto db = std::make_unique<ReopenableDb>(dir, options.read_only, "decision log", options.tuning,
-                                           Impl::kRetry);
   const bool read_only = options.read_only;
-  auto log = std::unique_ptr<DecisionLog>(
-      new DecisionLog(std::make_unique<Impl>(std::move(db), std::move(options))));
+  auto log =
+      std::unique_ptr<DecisionLog>(new DecisionLog(std::make_unique<Impl>(std::move(options))));
+  log->impl_->Open(dir);
   if (!read_only) {
     while (log->Sweep() == kMaxSweep) {
     }
@@ -581,12 +495,7 @@ const DecisionLogOptions& DecisionLog::options() const { return impl_->options_;
 int64_t DecisionLog::NowMs() const { return impl_->options_.now_ms(); }
 
 void DecisionLog::AppendAsync(Decision d, std::function<void(std::exception_ptr)> done) {
-  if (impl_->options_.read_only) {
-    done(std::make_exception_ptr(
-        Error(ErrorCode::kFailedPrecondition, "decision log: opened read-only")));
-    return;
-  }
-  impl_->Enqueue(Impl::AppendOp{std::move(d), std::move(done)});
+  impl_->Append(std::move(d), std::move(done));  // read-only: kFailedPrecondition
 }
 
 void DecisionLog::Append(Decision d) {
@@ -606,7 +515,7 @@ void DecisionLog::RewardAsync(std::string id, double reward, RewardDone done) {
     done(std::current_exception(), nullptr);
     return;
   }
-  impl_->Enqueue(Impl::RewardOp{std::move(id), reward, std::move(done)});
+  impl_->Reward(std::move(id), reward, std::move(done));
 }
 
 Decision DecisionLog::Reward(std::string id, double reward) {
@@ -633,42 +542,14 @@ std::optional<Decision> DecisionLog::Get(std::string_view id) const {
 }
 
 void DecisionLog::ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const {
-  ReopenableDb::Reader reader = impl_->db_->Read();
-  rocksdb::DB* db = reader.db;
-  rocksdb::ReadOptions ro;
-  const rocksdb::Snapshot* snap = db->GetSnapshot();
-  ro.snapshot = snap;
-  struct Release {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* s;
-    ~Release() { db->ReleaseSnapshot(s); }
-  } release{db, snap};
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-  std::unique_ptr<rocksdb::Iterator> rit(db->NewIterator(ro));
-  for (it->Seek(DecisionSeekKey(since_ms)); it->Valid() && it->key().starts_with("d"); it->Next()) {
-    Decision d = ParseDecision(it->value());
-    if (d.ts_ms < since_ms) continue;
-    std::string rk = "r";
-    rk.append(it->key().data() + 1, it->key().size() - 1);
-    rit->Seek(rk);
-    if (rit->Valid() && rit->key() == rocksdb::Slice(rk)) {
-      json j = json::parse(rit->value().ToStringView(), nullptr, false);
-      if (j.is_discarded()) {
-        Fail(ErrorCode::kCorruption, "decision log: damaged outcome of {}", d.id);
-      }
-      d.outcome = OutcomeFromJson(j);
-    }
-    if (!fn(d)) break;
-  }
-  if (!it->status().ok()) FailStatus(it->status(), "read");
-  if (!rit->status().ok()) FailStatus(rit->status(), "read");
+  impl_->ForEach(since_ms, fn);
 }
 
-bool DecisionLog::writable(std::string* reason) const { return impl_->db_->Writable(reason); }
+bool DecisionLog::writable(std::string* reason) const { return impl_->log_->writable(reason); }
 
 DecisionLog::Stats DecisionLog::stats() const {
   return {impl_->decisions_.load(), impl_->joined_.load(), impl_->defaulted_.load(),
-          impl_->commits_.load()};
+          impl_->log_->group_commits()};
 }
 
 }  // namespace marquee::bandit

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "bandits/features.h"
+#include "common/csv.h"
 #include "common/sha256.h"
 #include "common/text.h"
 #include "common/time.h"
@@ -27,20 +28,6 @@ namespace {
 
 constexpr uint32_t kLogFormatVersion = 1;
 constexpr const char* kLogFamily = "bandit-log";
-
-std::vector<std::string_view> SplitCsv(std::string_view line) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  for (;;) {
-    size_t c = line.find(',', start);
-    if (c == std::string_view::npos) {
-      out.push_back(line.substr(start));
-      return out;
-    }
-    out.push_back(line.substr(start, c - start));
-    start = c + 1;
-  }
-}
 
 std::vector<std::string_view> Lines(std::string_view text) {
   std::vector<std::string_view> out;
@@ -74,13 +61,7 @@ std::optional<int64_t> WholeNumber(std::optional<double> v) {
 }
 
 // "2019-11-24 00:03:13.442536+00:00" (or ...T...Z, or Unix seconds) -> Unix seconds.
-int64_t ParseTimestamp(std::string_view s) {
-  if (auto v = ParseDouble(s)) {
-    if (!(std::fabs(*v) < 9.2e18)) return kNoTime;
-    return static_cast<int64_t>(std::floor(*v));
-  }
-  return ParseIsoUtc(s).value_or(kNoTime);
-}
+int64_t ParseTimestamp(std::string_view s) { return ParseTime(s).value_or(kNoTime); }
 
 // Ids, feature names and string values are stored and echoed in JSON: refuse text that is not
 // UTF-8 or holds a NUL, naming `where` ("file:line: column 'x'").
@@ -90,27 +71,55 @@ void CheckStoredText(std::string_view text, const std::string& where) {
   }
 }
 
-// Every field of an OBD CSV line (1-based `line`), header names included.
-void CheckCsvFields(const std::vector<std::string_view>& fields,
-                    const std::vector<std::string_view>& header, const std::string& file,
-                    size_t line) {
-  for (size_t c = 0; c < fields.size(); ++c) {
-    if (StoredTextProblem(fields[c]).empty()) continue;
-    CheckStoredText(fields[c], line == 1 || c >= header.size()
-                                   ? fmt::format("{}:{}: field {}", file, line, c + 1)
-                                   : fmt::format("{}:{}: column '{}'", file, line,
-                                                 QuoteForMessage(header[c], 60)));
+// An Open Bandit Dataset CSV file (common/csv.h: RFC 4180 quoting; blanks around fields are
+// kept, as the files have none): the header, then each record with every field checked to be
+// storable text and the field count to match the header's.
+class ObdCsv {
+ public:
+  ObdCsv(std::string_view text, const std::string& file)
+      : scan_(text, CsvDialect{.trim = false}), file_(file) {
+    CsvRecord r;
+    if (!scan_.Next(&r)) Fail(ErrorCode::kInvalidArgument, "{}: empty file", file_);
+    Check(r, true);
+    header_.assign(r.fields.begin(), r.fields.end());
   }
-}
+  const std::vector<std::string>& header() const { return header_; }
+  // The column named `name`; fails when the header has none.
+  size_t Column(std::string_view name) const {
+    for (size_t i = 0; i < header_.size(); ++i) {
+      if (header_[i] == name) return i;
+    }
+    Fail(ErrorCode::kInvalidArgument, "{}: no column '{}' (is this an Open Bandit Dataset file?)",
+         file_, name);
+  }
+  bool Next(CsvRecord* r) {
+    if (!scan_.Next(r)) return false;
+    Check(*r, false);
+    if (r->fields.size() != header_.size()) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: {} fields, the header has {}", file_, r->line,
+           r->fields.size(), header_.size());
+    }
+    return true;
+  }
 
-int Column(const std::vector<std::string_view>& header, std::string_view name,
-           const std::string& file) {
-  for (size_t i = 0; i < header.size(); ++i) {
-    if (header[i] == name) return static_cast<int>(i);
+ private:
+  // Ids, feature names and string values are stored and echoed in JSON: refuse text that is not
+  // UTF-8 or holds a NUL, naming the field (the column, once the header is known).
+  void Check(const CsvRecord& r, bool is_header) const {
+    if (!r.error.empty()) Fail(ErrorCode::kInvalidArgument, "{}:{}: {}", file_, r.line, r.error);
+    for (size_t c = 0; c < r.fields.size(); ++c) {
+      if (StoredTextProblem(r.fields[c]).empty()) continue;
+      CheckStoredText(r.fields[c], is_header || c >= header_.size()
+                                       ? fmt::format("{}:{}: field {}", file_, r.line, c + 1)
+                                       : fmt::format("{}:{}: column '{}'", file_, r.line,
+                                                     QuoteForMessage(header_[c], 60)));
+    }
   }
-  Fail(ErrorCode::kInvalidArgument, "{}: no column '{}' (is this an Open Bandit Dataset file?)",
-       file, name);
-}
+
+  CsvScanner scan_;
+  const std::string& file_;
+  std::vector<std::string> header_;
+};
 
 FeatureValue JsonFeature(const nlohmann::json& v, const std::string& where) {
   if (v.is_number()) {
@@ -283,32 +292,23 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
 
   // Items: every row offers all of them, in item_id order.
   const std::string items_text = env->ReadFile(item_path);
-  auto ilines = Lines(items_text);
-  if (ilines.empty()) Fail(ErrorCode::kInvalidArgument, "{}: empty file", item_path);
-  auto ih = SplitCsv(ilines[0]);
-  CheckCsvFields(ih, ih, item_path, 1);
-  const int id_col = Column(ih, "item_id", item_path);
+  ObdCsv icsv(items_text, item_path);
+  const std::vector<std::string>& ih = icsv.header();
+  const size_t id_col = icsv.Column("item_id");
   std::map<long, Action> items;
-  for (size_t ln = 1; ln < ilines.size(); ++ln) {
-    if (ilines[ln].empty()) continue;
-    auto f = SplitCsv(ilines[ln]);
-    CheckCsvFields(f, ih, item_path, ln + 1);
-    if (f.size() != ih.size()) {
-      Fail(ErrorCode::kInvalidArgument, "{}:{}: {} fields, the header has {}", item_path, ln + 1,
-           f.size(), ih.size());
-    }
-    auto id = WholeNumber(ParseDouble(f[static_cast<size_t>(id_col)]));
+  for (CsvRecord f; icsv.Next(&f);) {
+    auto id = WholeNumber(ParseDouble(f.fields[id_col]));
     if (!id) {
-      Fail(ErrorCode::kInvalidArgument, "{}:{}: item_id is not an integer", item_path, ln + 1);
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: item_id is not an integer", item_path, f.line);
     }
     Action a;
     a.id = std::to_string(*id);
     for (size_t c = 0; c < ih.size(); ++c) {
       if (ih[c].rfind("item_feature_", 0) != 0) continue;
-      if (auto v = ParseDouble(f[c])) {
-        a.features.emplace_back(std::string(ih[c]), *v);
+      if (auto v = ParseDouble(f.fields[c])) {
+        a.features.emplace_back(ih[c], *v);
       } else {
-        a.features.emplace_back(std::string(ih[c]), std::string(f[c]));
+        a.features.emplace_back(ih[c], std::string(f.fields[c]));
       }
     }
     items[static_cast<long>(*id)] = std::move(a);
@@ -322,59 +322,50 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
   }
 
   const std::string text = env->ReadFile(campaign_csv);
-  auto lines = Lines(text);
-  if (lines.empty()) Fail(ErrorCode::kInvalidArgument, "{}: empty file", campaign_csv);
-  auto h = SplitCsv(lines[0]);
-  CheckCsvFields(h, h, campaign_csv, 1);
-  const int c_item = Column(h, "item_id", campaign_csv);
-  const int c_pos = Column(h, "position", campaign_csv);
-  const int c_click = Column(h, "click", campaign_csv);
-  const int c_prop = Column(h, "propensity_score", campaign_csv);
-  const int c_ts = Column(h, "timestamp", campaign_csv);
+  ObdCsv csv(text, campaign_csv);
+  const std::vector<std::string>& names = csv.header();
+  const size_t c_item = csv.Column("item_id");
+  const size_t c_pos = csv.Column("position");
+  const size_t c_click = csv.Column("click");
+  const size_t c_prop = csv.Column("propensity_score");
+  const size_t c_ts = csv.Column("timestamp");
   std::vector<size_t> user_cols, aff_cols;
-  for (size_t c = 0; c < h.size(); ++c) {
-    if (h[c].rfind("user_feature_", 0) == 0) user_cols.push_back(c);
-    if (h[c].rfind("user-item_affinity_", 0) == 0) aff_cols.push_back(c);
+  for (size_t c = 0; c < names.size(); ++c) {
+    if (names[c].rfind("user_feature_", 0) == 0) user_cols.push_back(c);
+    if (names[c].rfind("user-item_affinity_", 0) == 0) aff_cols.push_back(c);
   }
-  std::vector<std::string> names(h.begin(), h.end());
-  log.rows.reserve(lines.size());
-  for (size_t ln = 1; ln < lines.size(); ++ln) {
-    if (lines[ln].empty()) continue;
-    auto f = SplitCsv(lines[ln]);
-    CheckCsvFields(f, h, campaign_csv, ln + 1);
+  log.rows.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')));
+  for (CsvRecord rec; csv.Next(&rec);) {
+    const std::vector<std::string_view>& f = rec.fields;
     auto where = [&](const char* field) {
-      return fmt::format("{}:{}: {}", campaign_csv, ln + 1, field);
+      return fmt::format("{}:{}: {}", campaign_csv, rec.line, field);
     };
-    if (f.size() != h.size()) {
-      Fail(ErrorCode::kInvalidArgument, "{}:{}: {} fields, the header has {}", campaign_csv, ln + 1,
-           f.size(), h.size());
-    }
     LoggedDecision r;
-    auto item = WholeNumber(ParseDouble(f[static_cast<size_t>(c_item)]));
+    auto item = WholeNumber(ParseDouble(f[c_item]));
     if (!item) Fail(ErrorCode::kInvalidArgument, "{} is not an integer", where("item_id"));
     auto it = item_index.find(static_cast<long>(*item));
     if (it == item_index.end()) {
       Fail(ErrorCode::kInvalidArgument, "{} {} is not in item_context.csv", where("item_id"),
-           f[static_cast<size_t>(c_item)]);
+           f[c_item]);
     }
     r.chosen = it->second;
     // A whole number of int32's range (casting any other double is undefined behaviour).
-    auto pos = WholeNumber(ParseDouble(f[static_cast<size_t>(c_pos)]));
+    auto pos = WholeNumber(ParseDouble(f[c_pos]));
     if (!pos || *pos < 0 || *pos > std::numeric_limits<int32_t>::max()) {
       Fail(ErrorCode::kInvalidArgument, "{} must be a non-negative integer below 2^31",
            where("position"));
     }
     r.position = static_cast<int32_t>(*pos);
-    auto click = ParseDouble(f[static_cast<size_t>(c_click)]);
+    auto click = ParseDouble(f[c_click]);
     if (!click) Fail(ErrorCode::kInvalidArgument, "{} is not a number", where("click"));
     r.reward = *click;
-    auto prop = ParseDouble(f[static_cast<size_t>(c_prop)]);
+    auto prop = ParseDouble(f[c_prop]);
     if (!prop || !(*prop > 0.0 && *prop <= 1.0)) {
       Fail(ErrorCode::kInvalidArgument, "{} must be a number in (0, 1], got '{}'",
-           where("propensity_score"), f[static_cast<size_t>(c_prop)]);
+           where("propensity_score"), f[c_prop]);
     }
     r.propensity = *prop;
-    r.ts = ParseTimestamp(f[static_cast<size_t>(c_ts)]);
+    r.ts = ParseTimestamp(f[c_ts]);
     for (size_t c : user_cols) r.context.emplace_back(names[c], std::string(f[c]));
     for (size_t c : aff_cols) {
       auto v = ParseDouble(f[c]);
@@ -485,8 +476,8 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
     if (j.contains("position") && !j["position"].is_null()) {
       if (!j["position"].is_number_integer() || j["position"].get<int64_t>() < 0 ||
           j["position"].get<double>() > std::numeric_limits<int32_t>::max()) {
-        Fail(ErrorCode::kInvalidArgument,
-             "{}: position must be a non-negative integer below 2^31", at);
+        Fail(ErrorCode::kInvalidArgument, "{}: position must be a non-negative integer below 2^31",
+             at);
       }
       r.position = static_cast<int32_t>(j["position"].get<int64_t>());
     }
@@ -646,72 +637,24 @@ nlohmann::json BanditLogEntry::ToJson() const {
           {"history", history}, {"kind", "bandit"}};
 }
 
-BanditLogCatalog::BanditLogCatalog(std::string home, Env* env)
-    : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
-
-BanditLogEntry BanditLogCatalog::Import(const std::string& name, const BanditLog& log) {
-  ValidateCatalogName(name, "dataset");
-  log.Validate();
-  const std::string objects = home_ + "/bandit/objects", names = home_ + "/bandit/names";
-  env_->CreateDirs(objects);
-  env_->CreateDirs(names);
-  const std::string id = StoreContentAddressed(
-      env_, objects, ".mqbl",
-      [&](const std::string& path) { return SaveBanditLog(log, path, env_); });
-  BanditLogEntry e;
-  e.name = name;
-  e.id = id;
-  e.path = fmt::format("{}/{}.mqbl", objects, id);
-  e.source = log.source;
-  e.format = log.format;
-  e.created_at = IsoUtc(env_->NowSeconds());
-  e.rows = log.rows.size();
-  const nlohmann::json st = log.Stats();
-  e.actions = st["actions"].get<uint32_t>();
-  e.positions = log.has_positions();
-  if (Has(name)) Get(name);  // kCorruption when the current name file is malformed
-  nlohmann::json j = e.ToJson();
-  j.erase("path");
-  e.history = PointCatalogName(env_, fmt::format("{}/{}.json", names, name), std::move(j));
-  return e;
+void BanditLogCatalogTraits::Describe(const BanditLog& log, BanditLogEntry* e) {
+  e->source = log.source;
+  e->format = log.format;
+  e->rows = log.rows.size();
+  e->actions = log.Stats()["actions"].get<uint32_t>();
+  e->positions = log.has_positions();
 }
 
-bool BanditLogCatalog::Has(const std::string& name) const {
-  return ValidCatalogName(name) &&
-         env_->FileExists(fmt::format("{}/bandit/names/{}.json", home_, name));
+void BanditLogCatalogTraits::Read(const nlohmann::json& j, BanditLogEntry* e) {
+  e->format = j.value("format", "");
+  e->rows = j.value("rows", uint64_t{0});
+  e->actions = j.value("actions", 0u);
+  e->positions = j.value("positions", false);
 }
 
-BanditLogEntry BanditLogCatalog::Get(const std::string& name) const {
-  if (!Has(name)) Fail(ErrorCode::kNotFound, "no bandit log named '{}'", name);
-  const std::string path = fmt::format("{}/bandit/names/{}.json", home_, name);
-  BanditLogEntry e;
-  ReadCatalogNameFile(env_, path, "bandit", [&](const nlohmann::json& j) {
-    e.name = j.at("name").get<std::string>();
-    e.id = j.at("id").get<std::string>();
-    e.source = j.value("source", "");
-    e.format = j.value("format", "");
-    e.created_at = j.value("created_at", "");
-    e.rows = j.value("rows", uint64_t{0});
-    e.actions = j.value("actions", 0u);
-    e.positions = j.value("positions", false);
-    e.history = j.value("history", std::vector<std::string>{});
-  });
-  e.path = fmt::format("{}/bandit/objects/{}.mqbl", home_, e.id);
-  return e;
-}
-
-std::vector<BanditLogEntry> BanditLogCatalog::List() const {
-  std::vector<BanditLogEntry> out;
-  for (const std::string& name : ListCatalogNames(env_, home_ + "/bandit/names")) {
-    out.push_back(Get(name));
-  }
-  return out;
-}
-
-BanditLog BanditLogCatalog::Open(const std::string& name) const {
-  const BanditLogEntry e = Get(name);
+BanditLog BanditLogCatalogTraits::Load(const BanditLogEntry& e, const std::string& name, Env* env) {
   {
-    auto file = env_->MapFile(e.path);
+    auto file = env->MapFile(e.path);
     auto bytes = file->data();
     Sha256 sha;
     sha.Update(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
@@ -721,7 +664,7 @@ BanditLog BanditLogCatalog::Open(const std::string& name) const {
            digest, e.id);
     }
   }
-  return LoadBanditLog(e.path, env_);
+  return LoadBanditLog(e.path, env);
 }
 
 }  // namespace marquee::bandit

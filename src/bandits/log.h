@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bandits/policy.h"
+#include "data/catalog.h"
 #include "marquee/env.h"
 
 namespace marquee::bandit {
@@ -83,20 +84,25 @@ struct BanditLogEntry {
   nlohmann::json ToJson() const;
 };
 
-// Named bandit-log snapshots: $home/bandit/objects/<sha256>.mqbl and names/<name>.json.
-class BanditLogCatalog {
- public:
-  BanditLogCatalog(std::string home, Env* env);
-  BanditLogEntry Import(const std::string& name, const BanditLog& log);
-  bool Has(const std::string& name) const;
-  BanditLogEntry Get(const std::string& name) const;  // kNotFound
-  std::vector<BanditLogEntry> List() const;
-  // Loads the snapshot and verifies its sha256 (kCorruption on a mismatch).
-  BanditLog Open(const std::string& name) const;
+// Named bandit-log snapshots: $home/bandit/objects/<sha256>.mqbl and names/<name>.json. Open
+// verifies the snapshot's sha256 (kCorruption on a mismatch).
+struct BanditLogCatalogTraits {
+  using Object = BanditLog;
+  using Entry = BanditLogEntry;
+  static constexpr std::string_view kDir = "bandit", kExt = ".mqbl", kNoun = "bandit log",
+                                    kFileKind = "bandit";
+  static void Check(const BanditLog& log) { log.Validate(); }
+  static std::string Save(const BanditLog& log, const std::string& path, Env* env) {
+    return SaveBanditLog(log, path, env);
+  }
+  static void Describe(const BanditLog& log, BanditLogEntry* e);
+  static void Read(const nlohmann::json& j, BanditLogEntry* e);
+  static BanditLog Load(const BanditLogEntry& e, const std::string& name, Env* env);
+};
 
- private:
-  std::string home_;
-  Env* env_;
+class BanditLogCatalog : public Catalog<BanditLogCatalogTraits> {
+ public:
+  using Catalog::Catalog;
 };
 
 // Feature maps <-> JSON objects (numbers and strings; booleans read as 0/1).

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
 namespace marquee {
 namespace {
 
@@ -46,6 +50,13 @@ std::string IsoUtcNoZone(int64_t t) {
   const int64_t y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", y, m, d, secs / 3600, (secs / 60) % 60,
                      secs % 60);
+}
+
+std::string_view TrimBlanks(std::string_view s) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  return s;
 }
 
 }  // namespace
@@ -102,6 +113,31 @@ std::optional<int64_t> ParseIsoUtc(std::string_view s) {
   if (p != s.size()) return std::nullopt;
   return DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
          hour * 3600 + minute * 60 + second - offset_seconds;
+}
+
+std::optional<int64_t> ParseTime(std::string_view field) {
+  std::string_view s = TrimBlanks(field);
+  if (s.empty()) return std::nullopt;
+  std::string_view d = s;  // from_chars takes no '+'
+  if (d.size() > 1 && d[0] == '+') d.remove_prefix(1);
+  {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
+    if (ec == std::errc() && end == d.data() + d.size()) return v;
+  }
+  // Decimal Unix seconds ("1600000000.25", "1.6e9"): plain numbers only, no inf/nan/hex.
+  const bool numeric_chars = std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+  });
+  if (numeric_chars && s.find_first_of("0123456789") != std::string_view::npos) {
+    double v = 0;
+    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
+    if (ec == std::errc() && end == d.data() + d.size() && std::isfinite(v) && v > -9.2e18 &&
+        v < 9.2e18) {
+      return static_cast<int64_t>(std::floor(v));
+    }
+  }
+  return ParseIsoUtc(s);
 }
 
 }  // namespace marquee

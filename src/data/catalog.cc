@@ -23,7 +23,6 @@
 namespace marquee {
 namespace {
 
-constexpr std::string_view kSnapshotExt = ".mqds";
 constexpr size_t kMinIdPrefix = 8;
 constexpr size_t kMaxExactHistogramValues = 20;
 constexpr int kHistogramBuckets = 10;
@@ -227,100 +226,65 @@ DatasetStats ComputeStats(const Dataset& ds) {
   return st;
 }
 
-DatasetCatalog::DatasetCatalog(std::string home, Env* env)
-    : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {
-  if (home_.empty()) Fail(ErrorCode::kInvalidArgument, "the Marquee home directory is empty");
+namespace catalog_internal {
+
+Env* EnvOrDefault(Env* env, const std::string& home) {
+  if (home.empty()) Fail(ErrorCode::kInvalidArgument, "the Marquee home directory is empty");
+  return env != nullptr ? env : Env::Default();
 }
 
-namespace {
+int64_t Now(Env* env) { return env->NowSeconds(); }
 
-struct Layout {
-  std::string objects, names;
-  explicit Layout(const std::string& home)
-      : objects(home + "/datasets/objects"), names(home + "/datasets/names") {}
-  std::string Object(std::string_view id) const {
-    return fmt::format("{}/{}{}", objects, id, kSnapshotExt);
-  }
-  std::string Name(std::string_view name) const { return fmt::format("{}/{}.json", names, name); }
-};
+bool FileExists(Env* env, const std::string& path) { return env->FileExists(path); }
 
-DatasetEntry ParseNameFile(const std::string& path, const std::string& text, const Layout& layout) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  try {
-    if (j.is_discarded() || !j.is_object()) throw std::runtime_error("not a JSON object");
-    DatasetEntry e;
-    e.name = j.at("name").get<std::string>();
-    e.id = j.at("id").get<std::string>();
-    e.source = j.value("source", "");
-    e.created_at = j.value("created_at", "");
-    e.users = j.value("users", 0u);
-    e.items = j.value("items", 0u);
-    e.interactions = j.value("interactions", uint64_t{0});
-    if (j.contains("history")) e.history = j.at("history").get<std::vector<std::string>>();
-    if (e.id.size() != 64 || !IsHex(e.id)) throw std::runtime_error("bad id");
-    e.path = layout.Object(e.id);
-    return e;
-  } catch (const std::exception& ex) {
-    Fail(ErrorCode::kCorruption, "dataset name file '{}' is malformed: {}", path, ex.what());
-  }
+void CreateDirs(Env* env, const std::string& path) { env->CreateDirs(path); }
+
+void ReadCommonFields(const nlohmann::json& j, std::string* name, std::string* id,
+                      std::string* source, std::string* created_at,
+                      std::vector<std::string>* history) {
+  *name = j.at("name").get<std::string>();
+  *id = j.at("id").get<std::string>();
+  // The id names a file: only a sha256 may, so a damaged name file cannot point outside.
+  if (id->size() != 64 || !IsHex(*id)) throw std::runtime_error("bad id");
+  *source = j.value("source", "");
+  *created_at = j.value("created_at", "");
+  *history = j.value("history", std::vector<std::string>{});
 }
 
-}  // namespace
+}  // namespace catalog_internal
 
-DatasetEntry DatasetCatalog::Import(const std::string& name, const Dataset& ds) {
-  ValidateCatalogName(name, "dataset");
-  const Layout layout(home_);
-  env_->CreateDirs(layout.objects);
-  env_->CreateDirs(layout.names);
-
-  const std::string id =
-      StoreContentAddressed(env_, layout.objects, kSnapshotExt,
-                            [&](const std::string& path) { return ds.Save(path, env_); });
-
-  DatasetEntry e;
-  e.name = name;
-  e.id = id;
-  e.path = layout.Object(id);
-  e.source = ds.info().source;
-  e.created_at = IsoUtc(env_->NowSeconds());
-  e.users = ds.num_users();
-  e.items = ds.num_items();
-  e.interactions = ds.num_interactions();
-  const std::string name_path = layout.Name(name);
-  if (env_->FileExists(name_path)) {
-    ParseNameFile(name_path, env_->ReadFile(name_path), layout);  // kCorruption when malformed
-  }
-  nlohmann::json j = e.ToJson();
-  j.erase("path");
-  e.history = PointCatalogName(env_, name_path, std::move(j));
-  return e;
+std::string DatasetCatalogTraits::Save(const Dataset& ds, const std::string& path, Env* env) {
+  return ds.Save(path, env);
 }
 
-std::vector<DatasetEntry> DatasetCatalog::List() const {
-  const Layout layout(home_);
-  std::vector<DatasetEntry> out;
-  for (const std::string& name : ListCatalogNames(env_, layout.names)) {
-    const std::string path = layout.Name(name);
-    std::string text;
-    try {
-      text = env_->ReadFile(path);
-    } catch (const Error& err) {
-      if (err.code() == ErrorCode::kNotFound) continue;  // removed since the listing
-      throw;
-    }
-    out.push_back(ParseNameFile(path, text, layout));
+void DatasetCatalogTraits::Describe(const Dataset& ds, DatasetEntry* e) {
+  e->source = ds.info().source;
+  e->users = ds.num_users();
+  e->items = ds.num_items();
+  e->interactions = ds.num_interactions();
+}
+
+void DatasetCatalogTraits::Read(const nlohmann::json& j, DatasetEntry* e) {
+  e->users = j.value("users", 0u);
+  e->items = j.value("items", 0u);
+  e->interactions = j.value("interactions", uint64_t{0});
+}
+
+Dataset DatasetCatalogTraits::Load(const DatasetEntry& e, const std::string& name, Env* env) {
+  if (!env->FileExists(e.path)) {
+    Fail(ErrorCode::kCorruption, "dataset '{}' points at snapshot '{}', which is missing", name,
+         e.path);
   }
-  return out;
+  Dataset ds = Dataset::Open(e.path, env);
+  DatasetInfo& info = ds.mutable_info();
+  info.name = e.name;
+  info.id = e.id;
+  if (!e.source.empty()) info.source = e.source;
+  return ds;
 }
 
 DatasetEntry DatasetCatalog::Get(const std::string& name_or_id) const {
-  const Layout layout(home_);
-  if (ValidCatalogName(name_or_id)) {
-    const std::string name_path = layout.Name(name_or_id);
-    if (env_->FileExists(name_path)) {
-      return ParseNameFile(name_path, env_->ReadFile(name_path), layout);
-    }
-  }
+  if (Has(name_or_id)) return Catalog::Get(name_or_id);
   const std::string key = name_or_id;
   if (key.size() < kMinIdPrefix || key.size() > 64 || !IsHex(key)) {
     Fail(ErrorCode::kNotFound,
@@ -329,9 +293,10 @@ DatasetEntry DatasetCatalog::Get(const std::string& name_or_id) const {
          name_or_id, home_, kMinIdPrefix);
   }
   std::vector<std::string> matches;
-  if (env_->FileExists(layout.objects)) {
-    for (const std::string& file : env_->ListDir(layout.objects)) {
-      if (file.size() != 64 + kSnapshotExt.size() || !EndsWith(file, kSnapshotExt)) continue;
+  if (env_->FileExists(ObjectsDir())) {
+    for (const std::string& file : env_->ListDir(ObjectsDir())) {
+      constexpr std::string_view kExt = DatasetCatalogTraits::kExt;
+      if (file.size() != 64 + kExt.size() || !EndsWith(file, kExt)) continue;
       if (file.compare(0, key.size(), key) == 0) matches.push_back(file.substr(0, 64));
     }
   }
@@ -353,27 +318,13 @@ DatasetEntry DatasetCatalog::Get(const std::string& name_or_id) const {
   // An unnamed (superseded) snapshot: its counts come from the file itself.
   DatasetEntry e;
   e.id = id;
-  e.path = layout.Object(id);
+  e.path = ObjectPath(id);
   Dataset ds = Dataset::Open(e.path, env_);
   e.source = ds.info().source;
   e.users = ds.num_users();
   e.items = ds.num_items();
   e.interactions = ds.num_interactions();
   return e;
-}
-
-Dataset DatasetCatalog::Open(const std::string& name_or_id) const {
-  const DatasetEntry e = Get(name_or_id);
-  if (!env_->FileExists(e.path)) {
-    Fail(ErrorCode::kCorruption, "dataset '{}' points at snapshot '{}', which is missing",
-         name_or_id, e.path);
-  }
-  Dataset ds = Dataset::Open(e.path, env_);
-  DatasetInfo& info = ds.mutable_info();
-  info.name = e.name;
-  info.id = e.id;
-  if (!e.source.empty()) info.source = e.source;
-  return ds;
 }
 
 std::string ResolveHome(const std::string& flag_value) {

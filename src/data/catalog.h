@@ -1,7 +1,8 @@
-// DatasetCatalog: named, immutable, content-addressed dataset snapshots under the home
-// directory ($home/datasets/objects/<sha256>.mqds, names in $home/datasets/names/<name>.json).
-// Re-importing under a name makes a new snapshot and moves the name; old snapshots stay
-// addressable by id. Safe for concurrent readers; writers rely on atomic renames.
+// Catalogs of named, immutable, content-addressed objects under the home directory: the one
+// template every catalog is (Catalog<Traits>: datasets here, tabular data in tabular/table.h,
+// bandit logs in bandits/log.h) and the name and file helpers it is built on.
+// DatasetCatalog: dataset snapshots ($home/datasets/objects/<sha256>.mqds, names in
+// $home/datasets/names/<name>.json).
 #pragma once
 
 #include <cstdint>
@@ -11,10 +12,13 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/time.h"
 #include "marquee/dataset.h"
+#include "marquee/error.h"
 
 namespace marquee {
 
@@ -47,23 +51,6 @@ struct DatasetStats {
 };
 
 DatasetStats ComputeStats(const Dataset& ds);
-
-class DatasetCatalog {
- public:
-  DatasetCatalog(std::string home, Env* env);
-
-  // Saves `ds` as a snapshot and points `name` at it. `name` must pass ValidateCatalogName
-  // (kInvalidArgument otherwise, before anything is written).
-  DatasetEntry Import(const std::string& name, const Dataset& ds);
-  std::vector<DatasetEntry> List() const;
-  // By name, or by id (or a unique id prefix of at least 8 characters). kNotFound otherwise.
-  DatasetEntry Get(const std::string& name_or_id) const;
-  Dataset Open(const std::string& name_or_id) const;
-
- private:
-  std::string home_;
-  Env* env_;
-};
 
 // Helpers shared by the content-addressed catalogs (datasets, tabular data, bandit logs).
 
@@ -102,5 +89,150 @@ void ReadCatalogNameFile(Env* env, const std::string& path, std::string_view wha
 
 // The home directory: --home, else $MARQUEE_HOME, else ./.marquee.
 std::string ResolveHome(const std::string& flag_value);
+
+// Catalog<Traits>: the one implementation of a catalog of named, content-addressed objects
+// (datasets, tabular data, bandit logs). Objects live in $home/<dir>/objects/<sha256><ext>,
+// written atomically under a temporary name and renamed to their content hash; names are
+// $home/<dir>/names/<name>.json, replaced atomically, pointing at an id and keeping the ids they
+// pointed at before. Re-importing under a name makes a new object and moves the name; old
+// objects stay addressable by id. Readers are safe against concurrent writers (atomic renames);
+// two writers importing one name at once both succeed and the last rename wins.
+//
+// Traits says only what differs between catalogs, the object and its entry:
+//   using Object = ...; using Entry = ...;  // Entry has name, id, path, source, created_at,
+//                                           // history and ToJson() (its name file, less "path")
+//   static constexpr std::string_view kDir, kExt;  // "datasets", ".mqds"
+//   static constexpr std::string_view kNoun;       // in "no <noun> named 'x'"
+//   static constexpr std::string_view kFileKind;   // in "<kind> name file '...' is malformed"
+//   static void Check(const Object&);              // before anything is written
+//   static std::string Save(const Object&, const std::string& path, Env*);  // returns the id
+//   static void Describe(const Object&, Entry*);   // source and the entry's own counts
+//   static void Read(const nlohmann::json& name_file, Entry*);  // the entry's own fields
+//   static Object Load(const Entry&, const std::string& name, Env*);
+template <typename Traits>
+class Catalog {
+ public:
+  using Entry = typename Traits::Entry;
+  using Object = typename Traits::Object;
+
+  // `env` null: Env::Default(). An empty `home` is kInvalidArgument.
+  Catalog(std::string home, Env* env);
+
+  // Stores `object` and points `name` at it. `name` must pass ValidateCatalogName
+  // (kInvalidArgument otherwise, before anything is written); a malformed current name file is
+  // kCorruption.
+  Entry Import(const std::string& name, const Object& object);
+  bool Has(const std::string& name) const;
+  // kNotFound when no such name; kCorruption when its name file is malformed.
+  Entry Get(const std::string& name) const;
+  // Every name, in directory order (names removed while listing are left out).
+  std::vector<Entry> List() const;
+  Object Open(const std::string& name) const { return Traits::Load(Get(name), name, env_); }
+
+ protected:
+  std::string ObjectsDir() const { return fmt::format("{}/{}/objects", home_, Traits::kDir); }
+  std::string ObjectPath(std::string_view id) const {
+    return fmt::format("{}/{}{}", ObjectsDir(), id, Traits::kExt);
+  }
+  std::string NamePath(std::string_view name) const {
+    return fmt::format("{}/{}/names/{}.json", home_, Traits::kDir, name);
+  }
+
+  std::string home_;
+  Env* env_;
+};
+
+// Non-template parts of Catalog<Traits>.
+namespace catalog_internal {
+Env* EnvOrDefault(Env* env, const std::string& home);
+int64_t Now(Env* env);
+bool FileExists(Env* env, const std::string& path);
+void CreateDirs(Env* env, const std::string& path);
+// The common fields of a name file (name, id: a sha256, source, created_at, history); throws
+// std::exception (ReadCatalogNameFile makes it kCorruption) when one is missing or malformed.
+void ReadCommonFields(const nlohmann::json& j, std::string* name, std::string* id,
+                      std::string* source, std::string* created_at,
+                      std::vector<std::string>* history);
+}  // namespace catalog_internal
+
+template <typename Traits>
+Catalog<Traits>::Catalog(std::string home, Env* env)
+    : home_(std::move(home)), env_(catalog_internal::EnvOrDefault(env, home_)) {}
+
+template <typename Traits>
+typename Catalog<Traits>::Entry Catalog<Traits>::Import(const std::string& name,
+                                                        const Object& object) {
+  ValidateCatalogName(name, "dataset");
+  Traits::Check(object);
+  catalog_internal::CreateDirs(env_, ObjectsDir());
+  catalog_internal::CreateDirs(env_, fmt::format("{}/{}/names", home_, Traits::kDir));
+  Entry e;
+  e.id = StoreContentAddressed(env_, ObjectsDir(), Traits::kExt, [&](const std::string& path) {
+    return Traits::Save(object, path, env_);
+  });
+  e.name = name;
+  e.path = ObjectPath(e.id);
+  e.created_at = IsoUtc(catalog_internal::Now(env_));
+  Traits::Describe(object, &e);
+  if (Has(name)) Get(name);  // kCorruption when the current name file is malformed
+  nlohmann::json j = e.ToJson();
+  j.erase("path");
+  e.history = PointCatalogName(env_, NamePath(name), std::move(j));
+  return e;
+}
+
+template <typename Traits>
+bool Catalog<Traits>::Has(const std::string& name) const {
+  return ValidCatalogName(name) && catalog_internal::FileExists(env_, NamePath(name));
+}
+
+template <typename Traits>
+typename Catalog<Traits>::Entry Catalog<Traits>::Get(const std::string& name) const {
+  if (!Has(name)) Fail(ErrorCode::kNotFound, "no {} named '{}'", Traits::kNoun, name);
+  Entry e;
+  ReadCatalogNameFile(env_, NamePath(name), Traits::kFileKind, [&](const nlohmann::json& j) {
+    catalog_internal::ReadCommonFields(j, &e.name, &e.id, &e.source, &e.created_at, &e.history);
+    Traits::Read(j, &e);
+  });
+  e.path = ObjectPath(e.id);
+  return e;
+}
+
+template <typename Traits>
+std::vector<typename Catalog<Traits>::Entry> Catalog<Traits>::List() const {
+  std::vector<Entry> out;
+  for (const std::string& name :
+       ListCatalogNames(env_, fmt::format("{}/{}/names", home_, Traits::kDir))) {
+    try {
+      out.push_back(Get(name));
+    } catch (const Error& err) {
+      if (err.code() != ErrorCode::kNotFound) throw;  // else removed since the listing
+    }
+  }
+  return out;
+}
+
+// Datasets: $home/datasets/objects/<sha256>.mqds (docs/formats/snapshot.md).
+struct DatasetCatalogTraits {
+  using Object = Dataset;
+  using Entry = DatasetEntry;
+  static constexpr std::string_view kDir = "datasets", kExt = ".mqds", kNoun = "dataset",
+                                    kFileKind = "dataset";
+  static void Check(const Dataset&) {}
+  static std::string Save(const Dataset& ds, const std::string& path, Env* env);
+  static void Describe(const Dataset& ds, DatasetEntry* e);
+  static void Read(const nlohmann::json& j, DatasetEntry* e);
+  static Dataset Load(const DatasetEntry& e, const std::string& name, Env* env);
+};
+
+class DatasetCatalog : public Catalog<DatasetCatalogTraits> {
+ public:
+  using Catalog::Catalog;
+  // By name, or by id (or a unique id prefix of at least 8 characters). kNotFound otherwise.
+  DatasetEntry Get(const std::string& name_or_id) const;
+  Dataset Open(const std::string& name_or_id) const {
+    return DatasetCatalogTraits::Load(Get(name_or_id), name_or_id, env_);
+  }
+};
 
 }  // namespace marquee

@@ -1,7 +1,8 @@
 // Interaction readers. The file is memory-mapped and parsed in one pass; fields are string_views
-// into the mapping (quoted fields with doubled quotes and JSON strings with escapes are the only
-// ones unescaped into reusable scratch buffers), numbers go through std::from_chars, so the only
-// per-row allocations are ids longer than the small-string buffer.
+// into the mapping (quoted fields with doubled quotes, unescaped by common/csv.h's scanner, and
+// JSON strings with escapes are the only ones copied into reusable scratch buffers), numbers go
+// through std::from_chars, so the only per-row allocations are ids longer than the small-string
+// buffer.
 #include "data/readers.h"
 
 #include <sys/mman.h>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/csv.h"
 #include "common/text.h"
 #include "common/time.h"
 #include "marquee/env.h"
@@ -430,11 +432,6 @@ class JsonLineScanner {
 // ---------------------------------------------------------------------------------------------
 // Delimited records.
 
-struct Record {
-  std::vector<std::string_view> fields;
-  uint64_t first_line = 0;  // 1-based physical line where the record starts
-};
-
 class Reader {
  public:
   Reader(std::string path, std::string_view text, const ReadOptions& options, Format format)
@@ -455,10 +452,7 @@ class Reader {
       case Format::kJsonl:
         break;
     }
-    if (options_.delimiter) {
-      delim_char_ = *options_.delimiter;
-      delim_ = std::string_view(&delim_char_, 1);
-    }
+    if (options_.delimiter) delim_ = std::string(1, *options_.delimiter);
   }
 
   ReadResult Run() {
@@ -495,12 +489,6 @@ class Reader {
     }
   }
 
-  // Blank (only spaces, tabs, CR) from `pos` to the end of its line?
-  bool BlankLineAt(size_t pos) const {
-    while (pos < text_.size() && (IsSpace(text_[pos]) || text_[pos] == '\r')) ++pos;
-    return pos >= text_.size() || text_[pos] == '\n';
-  }
-
   size_t NextLineStart(size_t pos) const {
     const void* nl = std::memchr(text_.data() + pos, '\n', text_.size() - pos);
     return nl == nullptr ? text_.size()
@@ -512,104 +500,6 @@ class Reader {
     std::string_view l = text_.substr(pos, next - pos);
     if (!l.empty() && l.back() == '\n') l.remove_suffix(1);
     return l;
-  }
-
-  std::string& Scratch() {
-    if (scratch_used_ == scratch_.size()) scratch_.emplace_back();
-    std::string& b = scratch_[scratch_used_++];
-    b.clear();
-    return b;
-  }
-
-  // Parses the record starting at *pos (not blank). On success fills rec->fields and advances
-  // *pos past the record and *line past the physical lines it used. On failure sets *reason and
-  // advances both past the record's first physical line only, so one bad quote cannot swallow
-  // the rest of the file.
-  bool ParseRecord(size_t* pos, uint64_t* line, Record* rec, std::string* reason) {
-    rec->fields.clear();
-    rec->first_line = *line;
-    scratch_used_ = 0;
-    const size_t n = text_.size();
-    const char d0 = delim_[0];
-    const size_t dlen = delim_.size();
-    size_t i = *pos;
-    uint64_t extra_lines = 0;
-    for (;;) {
-      size_t f = i;
-      while (f < n && text_[f] == ' ' && d0 != ' ') ++f;
-      if (quoting_ && f < n && text_[f] == '"') {
-        i = f + 1;
-        size_t seg = i;
-        std::string* buf = nullptr;
-        std::string_view field;
-        for (;;) {
-          const void* q = std::memchr(text_.data() + i, '"', n - i);
-          if (q == nullptr) {
-            *reason = "unterminated quoted field";
-            *pos = NextLineStart(*pos);
-            ++*line;
-            return false;
-          }
-          const size_t j = static_cast<size_t>(static_cast<const char*>(q) - text_.data());
-          extra_lines +=
-              static_cast<uint64_t>(std::count(text_.begin() + static_cast<ptrdiff_t>(i),
-                                               text_.begin() + static_cast<ptrdiff_t>(j), '\n'));
-          if (j + 1 < n && text_[j + 1] == '"') {
-            if (buf == nullptr) buf = &Scratch();
-            buf->append(text_.substr(seg, j + 1 - seg));
-            i = j + 2;
-            seg = i;
-            continue;
-          }
-          if (buf != nullptr) {
-            buf->append(text_.substr(seg, j - seg));
-            field = *buf;
-          } else {
-            field = text_.substr(seg, j - seg);
-          }
-          i = j + 1;
-          break;
-        }
-        rec->fields.push_back(field);
-        while (i < n && IsSpace(text_[i]) && text_[i] != d0) ++i;
-        if (i < n && text_[i] == '\r' && (i + 1 >= n || text_[i + 1] == '\n')) ++i;
-        if (i >= n || text_[i] == '\n') {
-          i = i < n ? i + 1 : n;
-          break;
-        }
-        if (text_.compare(i, dlen, delim_) == 0) {
-          i += dlen;
-          continue;
-        }
-        *reason = fmt::format("unexpected character '{}' after a closing quote",
-                              QuoteForMessage(text_.substr(i, 1)));
-        *pos = NextLineStart(*pos);
-        ++*line;
-        return false;
-      }
-      // Unquoted field: up to the delimiter or the end of the line.
-      size_t j = i;
-      bool at_delim = false;
-      while (j < n) {
-        const char c = text_[j];
-        if (c == '\n') break;
-        if (c == d0 && (dlen == 1 || text_.compare(j, dlen, delim_) == 0)) {
-          at_delim = true;
-          break;
-        }
-        ++j;
-      }
-      rec->fields.push_back(Trim(text_.substr(i, j - i)));
-      if (at_delim) {
-        i = j + dlen;
-        continue;
-      }
-      i = j < n ? j + 1 : n;
-      break;
-    }
-    *pos = i;
-    *line += 1 + extra_lines;
-    return true;
   }
 
   // Resolves a column spec for a delimited file. `header` is empty without a header row.
@@ -682,7 +572,7 @@ class Reader {
   }
 
   // Decides whether `first` (the first record of the file) is a header row.
-  bool DetectHeader(const Record& first) {
+  bool DetectHeader(const CsvRecord& first) {
     if (options_.header) return *options_.header;
     if (format_ == Format::kMovieLensCsv) return true;
     if (format_ == Format::kMovieLens || format_ == Format::kMovieLensDat) return false;
@@ -724,16 +614,15 @@ class Reader {
         (quoting_ && delim_[0] == '"')) {
       OptionError(fmt::format("invalid delimiter for '{}'", path_));
     }
-    size_t pos = 0;
-    uint64_t line = 1;
-    SkipBlankLines(&pos, &line);
-    if (pos >= text_.size()) return;  // empty file
-    Record rec;
-    std::string reason;
-    const uint64_t first_line = line;
-    size_t after_first = pos;
-    uint64_t line_after_first = line;
-    const bool first_ok = ParseRecord(&after_first, &line_after_first, &rec, &reason);
+    CsvDialect dialect;
+    dialect.delimiter = delim_;
+    dialect.quoting = quoting_;
+    dialect.skip_whitespace_lines = true;
+    CsvScanner scan(text_, dialect);
+    const CsvScanner start = scan;
+    CsvRecord rec;
+    if (!scan.Next(&rec)) return;  // empty file
+    const bool first_ok = rec.error.empty();
     const bool header = first_ok ? DetectHeader(rec) : options_.header.value_or(false);
     std::vector<std::string> header_names;
     size_t width = 0;
@@ -742,21 +631,17 @@ class Reader {
         for (std::string_view f : rec.fields) header_names.emplace_back(f);
         width = header_names.size();
       } else {
-        BadLine(first_line, "header row: " + reason);
+        BadLine(rec.line, "header row: " + rec.error);
       }
-      pos = after_first;
-      line = line_after_first;
-    } else if (first_ok) {
-      width = rec.fields.size();
+    } else {
+      if (first_ok) width = rec.fields.size();
+      scan = start;  // the first record is data: read it again below
     }
     if (width == 0) {
       // The first record is unusable: take the column count from the first one that parses.
-      size_t p = pos;
-      uint64_t l = line;
-      for (;;) {
-        SkipBlankLines(&p, &l);
-        if (p >= text_.size()) break;
-        if (ParseRecord(&p, &l, &rec, &reason)) {
+      CsvScanner probe = scan;
+      while (probe.Next(&rec)) {
+        if (rec.error.empty()) {
           width = rec.fields.size();
           break;
         }
@@ -774,30 +659,21 @@ class Reader {
     if (value_.present) need = std::max(need, value_.index + 1);
     if (time_.present) need = std::max(need, time_.index + 1);
 
-    for (;;) {
-      SkipBlankLines(&pos, &line);
-      if (pos >= text_.size()) break;
+    while (scan.Next(&rec)) {
       ++result_.lines;
       ReportProgress();
-      if (!ParseRecord(&pos, &line, &rec, &reason)) {
-        BadLine(rec.first_line, reason);
+      if (!rec.error.empty()) {
+        BadLine(rec.line, rec.error);
         continue;
       }
       if (rec.fields.size() < need) {
-        BadLine(rec.first_line,
+        BadLine(rec.line,
                 fmt::format("expected at least {} fields, found {}", need, rec.fields.size()));
         continue;
       }
-      AddRow(rec.first_line, rec.fields[user_.index], rec.fields[item_.index],
+      AddRow(rec.line, rec.fields[user_.index], rec.fields[item_.index],
              value_.present ? rec.fields[value_.index] : std::string_view(),
              time_.present ? rec.fields[time_.index] : std::string_view());
-    }
-  }
-
-  void SkipBlankLines(size_t* pos, uint64_t* line) const {
-    while (*pos < text_.size() && BlankLineAt(*pos)) {
-      *pos = NextLineStart(*pos);
-      ++*line;
     }
   }
 
@@ -1005,11 +881,8 @@ class Reader {
   std::string_view text_;
   const ReadOptions& options_;
   Format format_;
-  std::string_view delim_;
-  char delim_char_ = ',';
+  std::string delim_;
   bool quoting_ = false;
-  std::deque<std::string> scratch_;  // unescaped quoted fields of the current record
-  size_t scratch_used_ = 0;
   Column user_, item_, value_, time_;
   ReadResult result_;
   uint64_t total_lines_ = 0;
@@ -1096,33 +969,6 @@ Format DetectFormat(const std::string& path, std::string_view text, std::optiona
 }
 
 }  // namespace
-
-std::optional<int64_t> ParseTime(std::string_view field) {
-  std::string_view s = Trim(field);
-  if (s.empty()) return std::nullopt;
-  {
-    std::string_view d = s;
-    if (d.size() > 1 && d[0] == '+') d.remove_prefix(1);
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
-    if (ec == std::errc() && end == d.data() + d.size()) return v;
-  }
-  // Decimal Unix seconds ("1600000000.25", "1.6e9"): plain numbers only, no inf/nan/hex.
-  const bool numeric_chars = std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
-  });
-  if (numeric_chars && s.find_first_of("0123456789") != std::string_view::npos) {
-    std::string_view d = s;
-    if (d.size() > 1 && d[0] == '+') d.remove_prefix(1);
-    double v = 0;
-    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
-    if (ec == std::errc() && end == d.data() + d.size() && std::isfinite(v) && v > -9.2e18 &&
-        v < 9.2e18) {
-      return static_cast<int64_t>(std::floor(v));
-    }
-  }
-  return ParseIsoUtc(s);
-}
 
 ReadResult ParseInteractions(std::string_view text, const std::string& origin,
                              const ReadOptions& options) {

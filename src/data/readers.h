@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/time.h"
 #include "marquee/dataset.h"
 
 namespace marquee {
@@ -65,8 +66,6 @@ ReadResult ParseInteractions(std::string_view text, const std::string& origin,
 // "contains a NUL byte (at offset 2)". Pure, thread-safe; plain ASCII costs one pass.
 std::string StoredTextProblem(std::string_view text);
 
-// Parses a time field: integer or decimal Unix seconds, or ISO-8601 "YYYY-MM-DD[ T]HH:MM:SS"
-// (UTC; fractional seconds and a trailing Z or +00:00 accepted). nullopt if it is neither.
-std::optional<int64_t> ParseTime(std::string_view field);
+// ParseTime (a time field: Unix seconds or ISO 8601) comes from common/time.h.
 
 }  // namespace marquee

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -169,207 +170,272 @@ std::string Dataset::Save(const std::string& path, Env* env) const {
   return sha.HexDigest();
 }
 
-Dataset Dataset::Open(const std::string& path, Env* env) {
-  if (env == nullptr) env = Env::Default();
-  std::unique_ptr<MappedFile> mapped = env->MapFile(path);
-  const std::span<const uint8_t> bytes = mapped->data();
+namespace {
+
+// The stages of Dataset::Open, in order. Each checks what it reads and fails with kCorruption
+// naming the file.
+
+[[noreturn]] void Corrupt(const std::string& path, const std::string& why) {
+  Fail(ErrorCode::kCorruption, "dataset snapshot '{}' is corrupt: {}", path, why);
+}
+
+struct SnapshotHeader {
+  uint32_t flags = 0, nu = 0, ni = 0, section_count = 0;
+  uint64_t n = 0, stored_checksum = 0;
+  bool has_values() const { return (flags & kSnapshotFlagHasValues) != 0; }
+  bool has_times() const { return (flags & kSnapshotFlagHasTimes) != 0; }
+};
+
+// The fixed header: magic, version, counts, the file size and the section table's extent.
+SnapshotHeader ReadHeader(std::span<const uint8_t> bytes, const std::string& path) {
   const uint8_t* base = bytes.data();
   const uint64_t size = bytes.size();
-  auto corrupt = [&](const std::string& why) {
-    Fail(ErrorCode::kCorruption, "dataset snapshot '{}' is corrupt: {}", path, why);
-  };
-
   if (size < kSnapshotHeaderSize) {
-    corrupt(fmt::format("file is {} bytes, shorter than the {}-byte header", size,
-                        kSnapshotHeaderSize));
+    Corrupt(path, fmt::format("file is {} bytes, shorter than the {}-byte header", size,
+                              kSnapshotHeaderSize));
   }
   if (std::memcmp(base, kSnapshotMagic, sizeof(kSnapshotMagic)) != 0) {
-    corrupt("bad magic (not a Marquee dataset snapshot)");
+    Corrupt(path, "bad magic (not a Marquee dataset snapshot)");
   }
   const uint32_t version = Get<uint32_t>(base, 8);
-  if (version == 0) corrupt("format version 0 is invalid");
+  if (version == 0) Corrupt(path, "format version 0 is invalid");
   if (version > kSnapshotFormatVersion) {
     Fail(ErrorCode::kCorruption,
          "dataset snapshot '{}' has format version {}, but this build of Marquee reads versions "
          "up to {}; upgrade Marquee to open it",
          path, version, kSnapshotFormatVersion);
   }
-  const uint32_t flags = Get<uint32_t>(base, 12);
-  const uint32_t nu = Get<uint32_t>(base, 16);
-  const uint32_t ni = Get<uint32_t>(base, 20);
-  const uint64_t n = Get<uint64_t>(base, 24);
+  SnapshotHeader h;
+  h.flags = Get<uint32_t>(base, 12);
+  h.nu = Get<uint32_t>(base, 16);
+  h.ni = Get<uint32_t>(base, 20);
+  h.n = Get<uint64_t>(base, 24);
   const uint64_t declared_size = Get<uint64_t>(base, 32);
-  const uint32_t section_count = Get<uint32_t>(base, 40);
-  const uint64_t stored_checksum = Get<uint64_t>(base, kSnapshotChecksumOffset);
+  h.section_count = Get<uint32_t>(base, 40);
+  h.stored_checksum = Get<uint64_t>(base, kSnapshotChecksumOffset);
   if (declared_size != size) {
-    corrupt(fmt::format("the header records {} bytes but the file has {} (truncated or appended)",
+    Corrupt(path,
+            fmt::format("the header records {} bytes but the file has {} (truncated or appended)",
                         declared_size, size));
   }
-  if ((flags & ~(kSnapshotFlagHasValues | kSnapshotFlagHasTimes)) != 0) {
-    corrupt(fmt::format("unknown header flags 0x{:x}", flags));
+  if ((h.flags & ~(kSnapshotFlagHasValues | kSnapshotFlagHasTimes)) != 0) {
+    Corrupt(path, fmt::format("unknown header flags 0x{:x}", h.flags));
   }
-  if (section_count > 64 ||
-      kSnapshotHeaderSize + kSnapshotSectionEntrySize * section_count > size) {
-    corrupt(fmt::format("section table of {} entries does not fit in the file", section_count));
+  if (h.section_count > 64 ||
+      kSnapshotHeaderSize + kSnapshotSectionEntrySize * h.section_count > size) {
+    Corrupt(path,
+            fmt::format("section table of {} entries does not fit in the file", h.section_count));
   }
+  return h;
+}
 
-  {
-    Xxh64 h;
-    h.Update(base, kSnapshotChecksumOffset);
-    static constexpr uint8_t kZero8[8] = {};
-    h.Update(kZero8, 8);
-    h.Update(base + kSnapshotChecksumOffset + 8, size - kSnapshotChecksumOffset - 8);
-    if (h.Digest() != stored_checksum) {
-      corrupt(fmt::format("checksum mismatch (stored {:016x}, computed {:016x})", stored_checksum,
-                          h.Digest()));
-    }
+// XXH64 of the whole file with the checksum field read as zeros.
+void VerifyChecksum(std::span<const uint8_t> bytes, const SnapshotHeader& h,
+                    const std::string& path) {
+  const uint8_t* base = bytes.data();
+  Xxh64 x;
+  x.Update(base, kSnapshotChecksumOffset);
+  static constexpr uint8_t kZero8[8] = {};
+  x.Update(kZero8, 8);
+  x.Update(base + kSnapshotChecksumOffset + 8, bytes.size() - kSnapshotChecksumOffset - 8);
+  if (x.Digest() != h.stored_checksum) {
+    Corrupt(path, fmt::format("checksum mismatch (stored {:016x}, computed {:016x})",
+                              h.stored_checksum, x.Digest()));
   }
-  if (reinterpret_cast<uintptr_t>(base) % alignof(uint64_t) != 0) {
+}
+
+struct InSection {
+  bool present = false;
+  uint64_t offset = 0, length = 0;
+};
+using SectionTable = std::array<InSection, static_cast<size_t>(SnapshotSection::kMetadata) + 1>;
+
+// The section table: known tags, each once, aligned, inside the file.
+SectionTable ReadSectionTable(std::span<const uint8_t> bytes, const SnapshotHeader& h,
+                              const std::string& path) {
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
     Fail(ErrorCode::kInternal, "mapping of '{}' is not 8-byte aligned", path);
   }
-  if (nu == UINT32_MAX || ni == UINT32_MAX) corrupt("user or item count out of range");
-
-  struct InSection {
-    bool present = false;
-    uint64_t offset = 0, length = 0;
-  };
-  InSection secs[static_cast<size_t>(SnapshotSection::kMetadata) + 1];
-  for (uint32_t k = 0; k < section_count; ++k) {
+  if (h.nu == UINT32_MAX || h.ni == UINT32_MAX) Corrupt(path, "user or item count out of range");
+  SectionTable secs;
+  const uint64_t size = bytes.size();
+  for (uint32_t k = 0; k < h.section_count; ++k) {
     const uint64_t e = kSnapshotHeaderSize + kSnapshotSectionEntrySize * k;
-    const uint32_t tag = Get<uint32_t>(base, e);
-    const uint64_t off = Get<uint64_t>(base, e + 8);
-    const uint64_t len = Get<uint64_t>(base, e + 16);
+    const uint32_t tag = Get<uint32_t>(bytes.data(), e);
+    const uint64_t off = Get<uint64_t>(bytes.data(), e + 8);
+    const uint64_t len = Get<uint64_t>(bytes.data(), e + 16);
     if (tag == 0 || tag > static_cast<uint32_t>(SnapshotSection::kMetadata)) {
-      corrupt(fmt::format("unknown section tag {}", tag));
+      Corrupt(path, fmt::format("unknown section tag {}", tag));
     }
-    if (secs[tag].present) corrupt(fmt::format("section {} appears twice", tag));
+    if (secs[tag].present) Corrupt(path, fmt::format("section {} appears twice", tag));
     if (off % kSnapshotAlignment != 0) {
-      corrupt(fmt::format("section {} offset {} is not 64-byte aligned", tag, off));
+      Corrupt(path, fmt::format("section {} offset {} is not 64-byte aligned", tag, off));
     }
     if (off > size || len > size - off) {
-      corrupt(fmt::format("section {} [{}, +{}) runs past the end of the file", tag, off, len));
+      Corrupt(path,
+              fmt::format("section {} [{}, +{}) runs past the end of the file", tag, off, len));
     }
     secs[tag] = {true, off, len};
   }
-  auto section = [&](SnapshotSection tag, uint64_t expected_len, const char* what) {
+  return secs;
+}
+
+// The arrays of a snapshot, viewed in the mapping.
+struct SnapshotViews {
+  std::span<const uint32_t> users, items;
+  std::span<const float> values;   // empty without values
+  std::span<const int64_t> times;  // empty without times
+  std::span<const uint64_t> user_offsets;
+  StringTable user_ids, item_ids;
+  std::span<const char> metadata;
+};
+
+// Every section the header calls for, of the size it implies, as spans into the mapping.
+SnapshotViews ViewSections(std::span<const uint8_t> bytes, const SnapshotHeader& h,
+                           const SectionTable& secs, const std::string& path) {
+  const auto section = [&](SnapshotSection tag, uint64_t expected_len, const char* what) {
     const InSection& s = secs[static_cast<size_t>(tag)];
-    if (!s.present) corrupt(fmt::format("missing {} section", what));
+    if (!s.present) Corrupt(path, fmt::format("missing {} section", what));
     if (expected_len != UINT64_MAX && s.length != expected_len) {
-      corrupt(fmt::format("{} section has {} bytes, expected {}", what, s.length, expected_len));
+      Corrupt(path,
+              fmt::format("{} section has {} bytes, expected {}", what, s.length, expected_len));
     }
     return s;
   };
-  const bool has_values = (flags & kSnapshotFlagHasValues) != 0;
-  const bool has_times = (flags & kSnapshotFlagHasTimes) != 0;
-  if (n > size) corrupt(fmt::format("interaction count {} is impossible for the file size", n));
-  const InSection users_s = section(SnapshotSection::kUsers, 4 * n, "users");
-  const InSection items_s = section(SnapshotSection::kItems, 4 * n, "items");
-  InSection values_s, times_s;
-  if (has_values) values_s = section(SnapshotSection::kValues, 4 * n, "values");
-  if (has_times) times_s = section(SnapshotSection::kTimes, 8 * n, "times");
-  if (!has_values && secs[static_cast<size_t>(SnapshotSection::kValues)].present) {
-    corrupt("values section present but the has_values flag is clear");
-  }
-  if (!has_times && secs[static_cast<size_t>(SnapshotSection::kTimes)].present) {
-    corrupt("times section present but the has_times flag is clear");
-  }
-  const uint64_t nu1 = static_cast<uint64_t>(nu) + 1, ni1 = static_cast<uint64_t>(ni) + 1;
-  const InSection uoff_s = section(SnapshotSection::kUserOffsets, 8 * nu1, "user offsets");
-  const InSection uid_off_s = section(SnapshotSection::kUserIdOffsets, 8 * nu1, "user id offsets");
-  const InSection uid_blob_s = section(SnapshotSection::kUserIdBlob, UINT64_MAX, "user id blob");
-  const InSection iid_off_s = section(SnapshotSection::kItemIdOffsets, 8 * ni1, "item id offsets");
-  const InSection iid_blob_s = section(SnapshotSection::kItemIdBlob, UINT64_MAX, "item id blob");
-  const InSection meta_s = section(SnapshotSection::kMetadata, UINT64_MAX, "metadata");
-
-  auto span_of = [&]<typename T>(const InSection& s, T*) {
-    return std::span<const T>(reinterpret_cast<const T*>(base + s.offset), s.length / sizeof(T));
+  const auto span_of = [&]<typename T>(const InSection& s, T*) {
+    return std::span<const T>(reinterpret_cast<const T*>(bytes.data() + s.offset),
+                              s.length / sizeof(T));
   };
-  const auto users = span_of(users_s, static_cast<uint32_t*>(nullptr));
-  const auto items = span_of(items_s, static_cast<uint32_t*>(nullptr));
-  const auto times =
-      has_times ? span_of(times_s, static_cast<int64_t*>(nullptr)) : std::span<const int64_t>();
-  const auto user_offsets = span_of(uoff_s, static_cast<uint64_t*>(nullptr));
-  const StringTable user_ids{span_of(uid_off_s, static_cast<uint64_t*>(nullptr)),
-                             span_of(uid_blob_s, static_cast<char*>(nullptr))};
-  const StringTable item_ids{span_of(iid_off_s, static_cast<uint64_t*>(nullptr)),
-                             span_of(iid_blob_s, static_cast<char*>(nullptr))};
+  const uint64_t n = h.n;
+  if (n > bytes.size()) {
+    Corrupt(path, fmt::format("interaction count {} is impossible for the file size", n));
+  }
+  SnapshotViews v;
+  v.users = span_of(section(SnapshotSection::kUsers, 4 * n, "users"), static_cast<uint32_t*>(0));
+  v.items = span_of(section(SnapshotSection::kItems, 4 * n, "items"), static_cast<uint32_t*>(0));
+  if (h.has_values()) {
+    v.values = span_of(section(SnapshotSection::kValues, 4 * n, "values"), static_cast<float*>(0));
+  }
+  if (h.has_times()) {
+    v.times = span_of(section(SnapshotSection::kTimes, 8 * n, "times"), static_cast<int64_t*>(0));
+  }
+  if (!h.has_values() && secs[static_cast<size_t>(SnapshotSection::kValues)].present) {
+    Corrupt(path, "values section present but the has_values flag is clear");
+  }
+  if (!h.has_times() && secs[static_cast<size_t>(SnapshotSection::kTimes)].present) {
+    Corrupt(path, "times section present but the has_times flag is clear");
+  }
+  const uint64_t nu1 = static_cast<uint64_t>(h.nu) + 1, ni1 = static_cast<uint64_t>(h.ni) + 1;
+  const auto u64 = static_cast<uint64_t*>(nullptr);
+  const auto chars = static_cast<char*>(nullptr);
+  v.user_offsets = span_of(section(SnapshotSection::kUserOffsets, 8 * nu1, "user offsets"), u64);
+  v.user_ids = {span_of(section(SnapshotSection::kUserIdOffsets, 8 * nu1, "user id offsets"), u64),
+                span_of(section(SnapshotSection::kUserIdBlob, UINT64_MAX, "user id blob"), chars)};
+  v.item_ids = {span_of(section(SnapshotSection::kItemIdOffsets, 8 * ni1, "item id offsets"), u64),
+                span_of(section(SnapshotSection::kItemIdBlob, UINT64_MAX, "item id blob"), chars)};
+  v.metadata = span_of(section(SnapshotSection::kMetadata, UINT64_MAX, "metadata"), chars);
+  return v;
+}
 
-  // Structural invariants every consumer relies on: rows grouped by user in (time, item) order,
-  // ids inside the dictionaries, dictionary offsets inside their blobs.
-  if (user_offsets[0] != 0 || user_offsets[nu] != n) {
-    corrupt(fmt::format("user offsets span [{}, {}], expected [0, {}]", user_offsets[0],
-                        user_offsets[nu], n));
+// Structural invariants every consumer relies on: rows grouped by user in (time, item) order,
+// ids inside the dictionaries, dictionary offsets inside their blobs.
+void CheckStructure(const SnapshotViews& v, const SnapshotHeader& h, const std::string& path) {
+  const uint64_t n = h.n;
+  const uint32_t nu = h.nu, ni = h.ni;
+  if (v.user_offsets[0] != 0 || v.user_offsets[nu] != n) {
+    Corrupt(path, fmt::format("user offsets span [{}, {}], expected [0, {}]", v.user_offsets[0],
+                              v.user_offsets[nu], n));
   }
   for (uint32_t u = 0; u < nu; ++u) {
-    const uint64_t b = user_offsets[u], e = user_offsets[u + 1];
-    if (e < b || e > n) corrupt(fmt::format("user offsets are not monotone at user {}", u));
+    const uint64_t b = v.user_offsets[u], e = v.user_offsets[u + 1];
+    if (e < b || e > n) Corrupt(path, fmt::format("user offsets are not monotone at user {}", u));
     for (uint64_t k = b; k < e; ++k) {
-      if (users[k] != u) {
-        corrupt(
-            fmt::format("row {} belongs to user {} but lies in user {}'s range", k, users[k], u));
+      if (v.users[k] != u) {
+        Corrupt(path, fmt::format("row {} belongs to user {} but lies in user {}'s range", k,
+                                  v.users[k], u));
       }
-      if (items[k] >= ni) {
-        corrupt(fmt::format("row {} has item {} but there are {} items", k, items[k], ni));
+      if (v.items[k] >= ni) {
+        Corrupt(path, fmt::format("row {} has item {} but there are {} items", k, v.items[k], ni));
       }
       if (k > b) {
-        const int64_t tp = has_times ? times[k - 1] : 0, tk = has_times ? times[k] : 0;
-        if (tp > tk || (tp == tk && items[k - 1] > items[k])) {
-          corrupt(fmt::format("rows of user {} are not sorted by (time, item) at row {}", u, k));
+        const int64_t tp = h.has_times() ? v.times[k - 1] : 0;
+        const int64_t tk = h.has_times() ? v.times[k] : 0;
+        if (tp > tk || (tp == tk && v.items[k - 1] > v.items[k])) {
+          Corrupt(path,
+                  fmt::format("rows of user {} are not sorted by (time, item) at row {}", u, k));
         }
       }
     }
   }
-  auto check_table = [&](const StringTable& t, const char* what) {
+  const auto check_table = [&](const StringTable& t, const char* what) {
     if (t.offsets[0] != 0 || t.offsets.back() != t.blob.size()) {
-      corrupt(fmt::format("{} offsets do not cover the blob", what));
+      Corrupt(path, fmt::format("{} offsets do not cover the blob", what));
     }
     for (size_t k = 1; k < t.offsets.size(); ++k) {
       if (t.offsets[k] < t.offsets[k - 1]) {
-        corrupt(fmt::format("{} offsets are not monotone at entry {}", what, k - 1));
+        Corrupt(path, fmt::format("{} offsets are not monotone at entry {}", what, k - 1));
       }
     }
   };
-  check_table(user_ids, "user id");
-  check_table(item_ids, "item id");
+  check_table(v.user_ids, "user id");
+  check_table(v.item_ids, "item id");
+}
 
-  std::string source;
-  {
-    const auto meta = span_of(meta_s, static_cast<char*>(nullptr));
-    nlohmann::json j = nlohmann::json::parse(meta.begin(), meta.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) corrupt("metadata is not a JSON object");
-    auto it = j.find("source");
-    if (it != j.end()) {
-      if (!it->is_string()) corrupt("metadata 'source' is not a string");
-      source = it->get<std::string>();
-    }
-  }
+// The metadata section: a JSON object with an optional "source" string.
+std::string ReadSource(std::span<const char> metadata, const std::string& path) {
+  const nlohmann::json j = nlohmann::json::parse(metadata.begin(), metadata.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) Corrupt(path, "metadata is not a JSON object");
+  const auto it = j.find("source");
+  if (it == j.end()) return {};
+  if (!it->is_string()) Corrupt(path, "metadata 'source' is not a string");
+  return it->get<std::string>();
+}
 
-  Dataset ds;
-  Storage& s = *ds.s_;
-  s.users = users;
-  s.items = items;
-  if (has_values) {
-    s.values = span_of(values_s, static_cast<float*>(nullptr));
+// Points `s` (a Dataset's private storage, hence the template) at the views (values 1 and
+// times 0 when absent), keeping the mapping alive.
+template <typename Storage>
+void AttachStorage(Storage& s, const SnapshotViews& v, const SnapshotHeader& h, std::string source,
+                   std::unique_ptr<MappedFile> mapped) {
+  s.users = v.users;
+  s.items = v.items;
+  if (h.has_values()) {
+    s.values = v.values;
   } else {
-    s.own_values.assign(n, 1.0f);
+    s.own_values.assign(h.n, 1.0f);
     s.values = s.own_values;
   }
-  if (has_times) {
-    s.times = times;
+  if (h.has_times()) {
+    s.times = v.times;
   } else {
-    s.own_times.assign(n, 0);
+    s.own_times.assign(h.n, 0);
     s.times = s.own_times;
   }
-  s.user_offsets = user_offsets;
-  s.user_ids = user_ids;
-  s.item_ids = item_ids;
+  s.user_offsets = v.user_offsets;
+  s.user_ids = v.user_ids;
+  s.item_ids = v.item_ids;
   s.own_user_offsets.clear();
   s.own_user_id_offsets.clear();
   s.own_item_id_offsets.clear();
   s.info.source = std::move(source);
-  s.info.has_values = has_values;
-  s.info.has_times = has_times;
+  s.info.has_values = h.has_values();
+  s.info.has_times = h.has_times();
   s.mapped = std::move(mapped);
+}
+
+}  // namespace
+
+Dataset Dataset::Open(const std::string& path, Env* env) {
+  if (env == nullptr) env = Env::Default();
+  std::unique_ptr<MappedFile> mapped = env->MapFile(path);
+  const std::span<const uint8_t> bytes = mapped->data();
+  const SnapshotHeader header = ReadHeader(bytes, path);
+  VerifyChecksum(bytes, header, path);
+  const SectionTable sections = ReadSectionTable(bytes, header, path);
+  const SnapshotViews views = ViewSections(bytes, header, sections, path);
+  CheckStructure(views, header, path);
+  std::string source = ReadSource(views.metadata, path);
+  Dataset ds;
+  AttachStorage(*ds.s_, views, header, std::move(source), std::move(mapped));
   return ds;
 }
 

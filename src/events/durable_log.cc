@@ -25,6 +25,24 @@ constexpr char kSeqKey[] = "m:seq";
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
+// Visits `db` from the first key >= `from` forwards while `fn` returns true.
+void ScanForward(rocksdb::DB* db, const rocksdb::ReadOptions& ro, std::string_view from,
+                 const DurableLog::Visitor& fn, const std::string& what) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
+    if (!fn(View(it->key()), View(it->value()))) break;
+  }
+  if (!it->status().ok()) FailRocksStatus(it->status(), what, "read");
+}
+
+bool GetValue(rocksdb::DB* db, const rocksdb::ReadOptions& ro, std::string_view key,
+              std::string* value, const std::string& what) {
+  rocksdb::Status s = db->Get(ro, rocksdb::Slice(key.data(), key.size()), value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) FailRocksStatus(s, what, "read");
+  return true;
+}
+
 }  // namespace
 
 void PutBe64(std::string& out, uint64_t v) {
@@ -42,6 +60,8 @@ class DurableLog::Impl {
   struct Pending {
     std::vector<LogRecord> records;
     std::function<void(std::exception_ptr)> done;
+    std::function<std::vector<LogRecord>()> prepare;  // PrepareAsync: records made on the writer
+    size_t weight() const { return prepare ? 1 : records.size(); }
   };
 
   Impl(std::unique_ptr<ReopenableDb> db, DurableLogOptions o, uint64_t seq)
@@ -69,7 +89,7 @@ class DurableLog::Impl {
             std::make_exception_ptr(Error(ErrorCode::kUnavailable, options_.what + " is closing")));
         return;
       }
-      queued_ += p.records.size();
+      queued_ += p.weight();
       queue_.push_back(std::move(p));
     }
     cv_.notify_one();
@@ -92,8 +112,8 @@ class DurableLog::Impl {
         if (queue_.empty() && stop_) return;
         size_t n = 0;
         while (!queue_.empty() &&
-               (group.empty() || n + queue_.front().records.size() <= options_.max_group_records)) {
-          n += queue_.front().records.size();
+               (group.empty() || n + queue_.front().weight() <= options_.max_group_records)) {
+          n += queue_.front().weight();
           group.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
@@ -111,45 +131,71 @@ class DurableLog::Impl {
         }
       }
       if (group.empty()) continue;
-      std::exception_ptr err;
-      try {
-        rocksdb::WriteBatch batch;
-        uint64_t seq = next_seq_;
-        size_t count = 0;
-        std::string key;
-        for (const auto& p : group) {
-          for (const auto& r : p.records) {
-            if (!r.sequenced) {
-              batch.Put(r.key, r.value);
-              continue;
-            }
+      WriteGroup(group);
+      group.clear();
+    }
+  }
+
+  // Prepares, writes and answers one group.
+  void WriteGroup(std::vector<Pending>& group) {
+    std::exception_ptr err;
+    std::vector<std::exception_ptr> prepare_errs(group.size());
+    bool written = false;
+    try {
+      rocksdb::DB* db = db_->writer_db();  // only this thread replaces it
+      if (db == nullptr) {
+        Fail(ErrorCode::kUnavailable,
+             "{}: reopening after a failed write: {}; not acknowledged, retry later", options_.what,
+             db_->reopen_error());
+      }
+      for (size_t i = 0; i < group.size(); ++i) {
+        if (!group[i].prepare) continue;
+        try {
+          group[i].records = group[i].prepare();
+        } catch (...) {
+          prepare_errs[i] = std::current_exception();
+        }
+      }
+      rocksdb::WriteBatch batch;
+      uint64_t seq = next_seq_;
+      size_t count = 0;
+      std::string key;
+      for (size_t i = 0; i < group.size(); ++i) {
+        if (prepare_errs[i]) continue;
+        for (const auto& r : group[i].records) {
+          if (r.erase) {
+            batch.Delete(r.key);
+          } else if (!r.sequenced) {
+            batch.Put(r.key, r.value);
+          } else {
             key = r.key;
             PutBe64(key, seq++);
             batch.Put(key, r.value);
             ++count;
           }
         }
+      }
+      if (count > 0) {  // a group of unsequenced records leaves the sequence as it was
         std::string seq_value;
         PutBe64(seq_value, seq - 1);
         batch.Put(kSeqKey, seq_value);
+      }
+      if (batch.Count() > 0) {
         rocksdb::WriteOptions wo;
         wo.sync = options_.sync;
-        rocksdb::DB* db = db_->writer_db();  // only this thread replaces it
-        if (db == nullptr) {
-          Fail(ErrorCode::kUnavailable, "{}: write: reopening after a failed write: {}",
-               options_.what, db_->reopen_error());
-        }
         rocksdb::Status s = db->Write(wo, &batch);
         if (!s.ok()) FailRocksStatus(s, options_.what, "write");
         next_seq_ = seq;
         appended_ += count;
         ++commits_;
-      } catch (...) {
-        err = std::current_exception();
       }
-      for (auto& p : group) p.done(err);
-      group.clear();
+      written = true;
+    } catch (...) {
+      err = std::current_exception();
     }
+    if (options_.on_group_end) options_.on_group_end(written);
+    for (size_t i = 0; i < group.size(); ++i)
+      group[i].done(prepare_errs[i] ? prepare_errs[i] : err);
   }
 
   std::unique_ptr<ReopenableDb> db_;  // reopened by the writer thread after a failed write
@@ -158,9 +204,9 @@ class DurableLog::Impl {
   std::atomic<uint64_t> appended_{0}, commits_{0};
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending> queue_;
-  size_t queued_ = 0;  // records in queue_ (guarded by mu_)
-  bool stop_ = false;
+  std::deque<Pending> queue_;  // guarded by mu_
+  size_t queued_ = 0;          // records in queue_; guarded by mu_
+  bool stop_ = false;          // guarded by mu_
   std::thread writer_;
 };
 
@@ -181,8 +227,8 @@ std::unique_ptr<DurableLog> DurableLog::Open(const std::string& dir, DurableLogO
   } else if (!s.IsNotFound()) {
     FailRocksStatus(s, options.what, "read the sequence number");
   }
-  return std::unique_ptr<DurableLog>(new DurableLog(
-      std::make_unique<Impl>(std::move(db), std::move(options), seq)));
+  return std::unique_ptr<DurableLog>(
+      new DurableLog(std::make_unique<Impl>(std::move(db), std::move(options), seq)));
 }
 
 void DurableLog::Append(std::vector<LogRecord> records) {
@@ -202,25 +248,35 @@ void DurableLog::AppendAsync(std::vector<LogRecord> records,
         Error(ErrorCode::kFailedPrecondition, impl_->options_.what + ": opened read-only")));
     return;
   }
-  impl_->Enqueue({std::move(records), std::move(done)});
+  impl_->Enqueue({std::move(records), std::move(done), nullptr});
+}
+
+void DurableLog::PrepareAsync(std::function<std::vector<LogRecord>()> prepare,
+                              std::function<void(std::exception_ptr)> done) {
+  if (impl_->options_.read_only) {
+    done(std::make_exception_ptr(
+        Error(ErrorCode::kFailedPrecondition, impl_->options_.what + ": opened read-only")));
+    return;
+  }
+  impl_->Enqueue({{}, std::move(done), std::move(prepare)});
 }
 
 bool DurableLog::Get(std::string_view key, std::string* value) const {
   ReopenableDb::Reader r = impl_->db_->Read();
-  rocksdb::Status s =
-      r.db->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), value);
-  if (s.IsNotFound()) return false;
-  if (!s.ok()) FailRocksStatus(s, impl_->options_.what, "read");
-  return true;
+  return GetValue(r.db, rocksdb::ReadOptions(), key, value, impl_->options_.what);
 }
 
 void DurableLog::Scan(std::string_view from, const Visitor& fn) const {
   ReopenableDb::Reader r = impl_->db_->Read();
-  std::unique_ptr<rocksdb::Iterator> it(r.db->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
-    if (!fn(View(it->key()), View(it->value()))) break;
-  }
-  if (!it->status().ok()) FailRocksStatus(it->status(), impl_->options_.what, "read");
+  ScanForward(r.db, rocksdb::ReadOptions(), from, fn, impl_->options_.what);
+}
+
+void DurableLog::Scan(std::string_view from, std::string_view upper, const Visitor& fn) const {
+  ReopenableDb::Reader r = impl_->db_->Read();
+  const rocksdb::Slice bound(upper.data(), upper.size());
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &bound;
+  ScanForward(r.db, ro, from, fn, impl_->options_.what);
 }
 
 void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
@@ -232,9 +288,33 @@ void DurableLog::ScanBackward(std::string_view from, const Visitor& fn) const {
   if (!it->status().ok()) FailRocksStatus(it->status(), impl_->options_.what, "read");
 }
 
-bool DurableLog::writable(std::string* reason) const {
-  return impl_->db_->Writable(reason);
+void DurableLog::WithSnapshot(const std::function<void(const Snapshot&)>& fn) const {
+  class RocksSnapshot : public Snapshot {
+   public:
+    RocksSnapshot(rocksdb::DB* db, const std::string& what)
+        : db_(db), snap_(db->GetSnapshot()), what_(what) {
+      ro_.snapshot = snap_;
+    }
+    ~RocksSnapshot() override { db_->ReleaseSnapshot(snap_); }
+    bool Get(std::string_view key, std::string* value) const override {
+      return GetValue(db_, ro_, key, value, what_);
+    }
+    void Scan(std::string_view from, const Visitor& fn) const override {
+      ScanForward(db_, ro_, from, fn, what_);
+    }
+
+   private:
+    rocksdb::DB* db_;
+    const rocksdb::Snapshot* snap_;
+    rocksdb::ReadOptions ro_;
+    const std::string& what_;
+  };
+  ReopenableDb::Reader r = impl_->db_->Read();
+  const RocksSnapshot snap(r.db, impl_->options_.what);
+  fn(snap);
 }
+
+bool DurableLog::writable(std::string* reason) const { return impl_->db_->Writable(reason); }
 
 const DurableLogOptions& DurableLog::options() const { return impl_->options_; }
 

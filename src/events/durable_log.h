@@ -1,6 +1,6 @@
 // DurableLog: an embedded RocksDB key-value log with group-committed, fsynced appends, shared by
-// the event log (events/event_log.h) and the experiment exposure log
-// (experiments/exposure_log.h). Callers choose the key layout; the log only appends:
+// the event log (events/event_log.h), the experiment exposure log (experiments/exposure_log.h)
+// and the bandit decision log (bandits/decision_log.h). Callers choose the key layout:
 //
 //   - every append goes through one writer thread that takes everything queued (up to
 //     max_group_records), writes it as one WriteBatch with WriteOptions.sync = true and only
@@ -8,7 +8,10 @@
 //     acknowledged record survives kill -9 or power loss;
 //   - a record marked `sequenced` gets BE64(seq) appended to its key, seq increasing across
 //     restarts (persisted under the key "m:seq" in the same batch), so records with equal key
-//     prefixes never collide.
+//     prefixes never collide;
+//   - a log whose writes depend on what it holds (the decision log: a reward joins only an open
+//     decision) decides them on the writer thread (PrepareAsync), so they need no locks and
+//     cannot race, and still share the group commit.
 //
 // Errors: Open throws kIOError / kCorruption naming the directory and the cause, kUnavailable
 // when another process holds the database; appends report the write's error to their callback
@@ -45,12 +48,16 @@ struct DurableLogOptions {
   // After a failed write: the interval between attempts to resume writing.
   std::chrono::milliseconds retry_interval{500};
   RocksDbTuning tuning;  // memtable size; a test's RocksDB environment
+  // Called on the writer thread once per group, after its batch was written (`committed`) or
+  // not, before the group's callbacks: for state that PrepareAsync callers keep per group.
+  std::function<void(bool committed)> on_group_end;
 };
 
 struct LogRecord {
   std::string key;
   std::string value;
   bool sequenced = true;  // append BE64(seq) to the key
+  bool erase = false;     // delete `key` (never sequenced; `value` is ignored)
 };
 
 class DurableLog {
@@ -63,6 +70,13 @@ class DurableLog {
   void AppendAsync(std::vector<LogRecord> records, std::function<void(std::exception_ptr)> done);
   // Same, blocking the caller until durable; rethrows the write's error.
   void Append(std::vector<LogRecord> records);
+  // A write decided on the writer thread: `prepare` runs there, in queue order, may read the
+  // log (Get, Scan) and returns the records to write with its group, or throws to fail this
+  // write alone (done(that error)). It does not see the records of the earlier writes of its
+  // group (not committed yet): a caller that needs them keeps them until on_group_end. Then
+  // `done` as for AppendAsync. Counts as one record towards max_group_records.
+  void PrepareAsync(std::function<std::vector<LogRecord>()> prepare,
+                    std::function<void(std::exception_ptr)> done);
 
   // Point lookup; false when absent.
   bool Get(std::string_view key, std::string* value) const;
@@ -70,7 +84,20 @@ class DurableLog {
   // backwards (ScanBackward) while `fn` returns true. `fn` may throw; the error propagates.
   using Visitor = std::function<bool(std::string_view key, std::string_view value)>;
   void Scan(std::string_view from, const Visitor& fn) const;
+  // Scan, below `upper` only (RocksDB's iterate_upper_bound: the deleted keys beyond it are never
+  // stepped over).
+  void Scan(std::string_view from, std::string_view upper, const Visitor& fn) const;
   void ScanBackward(std::string_view from, const Visitor& fn) const;
+
+  // One consistent point-in-time view (a RocksDB snapshot): reads through it agree with each
+  // other whatever is written meanwhile. Valid only inside WithSnapshot's `fn`.
+  class Snapshot {
+   public:
+    virtual ~Snapshot() = default;
+    virtual bool Get(std::string_view key, std::string* value) const = 0;
+    virtual void Scan(std::string_view from, const Visitor& fn) const = 0;
+  };
+  void WithSnapshot(const std::function<void(const Snapshot&)>& fn) const;
 
   // False while an earlier failed write (a full disk) stops the log, with the failure in
   // `reason` (may be null); appends then fail until the writer thread has resumed it.

@@ -14,6 +14,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/csv.h"
 #include "common/text.h"
 #include "data/catalog.h"
 #include "data/readers.h"
@@ -73,91 +74,21 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// One parsed CSV record: fields plus the (1-based) line it started on.
-struct Record {
-  std::vector<std::string> fields;
-  uint64_t line = 0;
-};
-
-// RFC 4180: quoted fields may hold delimiters, "" escapes and line breaks; CRLF or LF ends a
-// record; unquoted fields are trimmed of surrounding blanks.
-class CsvScanner {
+// A tabular file's records (common/csv.h): quoted fields, CRLF, BOM; a malformed record fails.
+class TabularRecords {
  public:
-  CsvScanner(std::string_view text, char delim, std::string origin)
-      : t_(text), delim_(delim), origin_(std::move(origin)) {
-    if (t_.size() >= 3 && t_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
-  }
-  bool Next(Record* r) {
-    r->fields.clear();
-    // Skip blank lines.
-    while (pos_ < t_.size() && (t_[pos_] == '\n' || t_[pos_] == '\r')) {
-      if (t_[pos_] == '\n') ++line_;
-      ++pos_;
-    }
-    if (pos_ >= t_.size()) return false;
-    r->line = line_;
-    std::string field;
-    bool quoted = false;
-    while (true) {
-      if (pos_ >= t_.size()) {
-        r->fields.push_back(quoted ? field : std::string(Trim(field)));
-        return true;
-      }
-      char c = t_[pos_];
-      if (c == '"' && Trim(field).empty() && !quoted) {
-        field.clear();
-        quoted = true;
-        ++pos_;
-        while (true) {
-          if (pos_ >= t_.size()) {
-            Fail(ErrorCode::kInvalidArgument, "{}:{}: unterminated quoted field", origin_, r->line);
-          }
-          char q = t_[pos_++];
-          if (q == '"') {
-            if (pos_ < t_.size() && t_[pos_] == '"') {
-              field += '"';
-              ++pos_;
-            } else {
-              break;
-            }
-          } else {
-            if (q == '\n') ++line_;
-            field += q;
-          }
-        }
-        // Only blanks may follow the closing quote.
-        while (pos_ < t_.size() && (t_[pos_] == ' ' || t_[pos_] == '\t')) ++pos_;
-        if (pos_ < t_.size() && t_[pos_] != delim_ && t_[pos_] != '\r' && t_[pos_] != '\n') {
-          Fail(ErrorCode::kInvalidArgument, "{}:{}: unexpected text after a closing quote", origin_,
-               line_);
-        }
-        continue;
-      }
-      if (c == delim_) {
-        r->fields.push_back(quoted ? field : std::string(Trim(field)));
-        field.clear();
-        quoted = false;
-        ++pos_;
-        continue;
-      }
-      if (c == '\r' || c == '\n') {
-        r->fields.push_back(quoted ? field : std::string(Trim(field)));
-        if (c == '\r' && pos_ + 1 < t_.size() && t_[pos_ + 1] == '\n') ++pos_;
-        ++pos_;
-        ++line_;
-        return true;
-      }
-      field += c;
-      ++pos_;
-    }
+  TabularRecords(std::string_view text, char delim, const std::string& origin)
+      : scan_(text, CsvDialect{.delimiter = std::string_view(&delim, 1)}), origin_(origin) {}
+  bool Next(CsvRecord* r) {
+    if (!scan_.Next(r)) return false;
+    if (!r->error.empty())
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: {}", origin_, r->line, r->error);
+    return true;
   }
 
  private:
-  std::string_view t_;
-  size_t pos_ = 0;
-  uint64_t line_ = 1;
-  char delim_;
-  std::string origin_;
+  CsvScanner scan_;
+  const std::string& origin_;
 };
 
 char DetectDelimiter(std::string_view text) {
@@ -369,40 +300,46 @@ std::vector<ColumnStats> TabularData::Stats() const {
   return out;
 }
 
-TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
-                            const TabularReadOptions& o) {
-  if (o.label.empty() && o.require_label)
-    Fail(ErrorCode::kInvalidArgument, "a tabular dataset needs --label COLUMN");
-  const char delim = o.delimiter ? *o.delimiter : DetectDelimiter(text);
-  CsvScanner scan(text, delim, origin);
-  Record header;
-  if (!scan.Next(&header)) Fail(ErrorCode::kInvalidArgument, "{}: the file is empty", origin);
-  const size_t ncols = header.fields.size();
-  {
-    std::set<std::string> seen;
-    for (size_t i = 0; i < ncols; ++i) {
-      const std::string& n = header.fields[i];
-      if (n.empty()) {
-        Fail(ErrorCode::kInvalidArgument, "{}:{}: header column {} has no name", origin,
-             header.line, i + 1);
-      }
-      // Column names and category values are echoed in JSON and tables: UTF-8, no NUL.
-      if (const std::string why = StoredTextProblem(n); !why.empty()) {
-        Fail(ErrorCode::kInvalidArgument, "{}:{}: the name of header column {} {}", origin,
-             header.line, i + 1, why);
-      }
-      if (!seen.insert(n).second) {
-        Fail(ErrorCode::kInvalidArgument, "{}:{}: duplicate column name '{}'", origin, header.line,
-             n);
-      }
+namespace {
+
+// The stages of ParseTabularCsv, in order.
+
+struct CsvHeader {
+  std::vector<std::string> names;
+  uint64_t line = 0;
+};
+
+// The header row: every column named, storable text, no name twice.
+CsvHeader ReadHeader(TabularRecords& scan, const std::string& origin) {
+  CsvRecord first;
+  if (!scan.Next(&first)) Fail(ErrorCode::kInvalidArgument, "{}: the file is empty", origin);
+  CsvHeader h{{first.fields.begin(), first.fields.end()}, first.line};
+  std::set<std::string> seen;
+  for (size_t i = 0; i < h.names.size(); ++i) {
+    const std::string& n = h.names[i];
+    if (n.empty()) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: header column {} has no name", origin, h.line,
+           i + 1);
+    }
+    // Column names and category values are echoed in JSON and tables: UTF-8, no NUL.
+    if (const std::string why = StoredTextProblem(n); !why.empty()) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: the name of header column {} {}", origin, h.line,
+           i + 1, why);
+    }
+    if (!seen.insert(n).second) {
+      Fail(ErrorCode::kInvalidArgument, "{}:{}: duplicate column name '{}'", origin, h.line, n);
     }
   }
-  // Every named column must exist.
+  return h;
+}
+
+// Every column the options name must exist; forced types must be known.
+void CheckNamedColumns(const CsvHeader& h, const TabularReadOptions& o, const std::string& origin) {
   const auto require = [&](const std::string& name, const char* what) {
     if (name.empty()) return;
-    if (std::find(header.fields.begin(), header.fields.end(), name) == header.fields.end()) {
+    if (std::find(h.names.begin(), h.names.end(), name) == h.names.end()) {
       Fail(ErrorCode::kInvalidArgument, "{}: {} column '{}' is not in the header (columns: {})",
-           origin, what, name, fmt::join(header.fields, ", "));
+           origin, what, name, fmt::join(h.names, ", "));
     }
   };
   require(o.label, "label");
@@ -413,10 +350,19 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
     require(k, "--type");
     if (v != "ignore") ParseColumnType(v);
   }
+}
 
-  std::vector<std::vector<std::string>> raw(ncols);
-  std::vector<uint64_t> lines;
-  Record r;
+// The data rows as text, column by column, with the line each row starts on.
+struct RawColumns {
+  std::vector<std::vector<std::string>> values;  // [column][row]
+  std::vector<uint64_t> lines;                   // [row]
+};
+
+RawColumns ReadRows(TabularRecords& scan, const CsvHeader& h, const std::string& origin) {
+  const size_t ncols = h.names.size();
+  RawColumns raw;
+  raw.values.resize(ncols);
+  CsvRecord r;
   while (scan.Next(&r)) {
     if (r.fields.size() != ncols) {
       Fail(ErrorCode::kInvalidArgument, "{}:{}: expected {} fields, got {}", origin, r.line, ncols,
@@ -425,140 +371,171 @@ TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
     for (size_t c = 0; c < ncols; ++c) {
       if (const std::string why = StoredTextProblem(r.fields[c]); !why.empty()) {
         Fail(ErrorCode::kInvalidArgument, "{}:{}: column '{}' {}", origin, r.line,
-             QuoteForMessage(header.fields[c], 60), why);
+             QuoteForMessage(h.names[c], 60), why);
       }
-      raw[c].push_back(std::move(r.fields[c]));
+      raw.values[c].emplace_back(r.fields[c]);
     }
-    lines.push_back(r.line);
+    raw.lines.push_back(r.line);
   }
-  const size_t n = lines.size();
-  if (n == 0) Fail(ErrorCode::kInvalidArgument, "{}: no data rows after the header", origin);
+  if (raw.lines.empty())
+    Fail(ErrorCode::kInvalidArgument, "{}: no data rows after the header", origin);
+  return raw;
+}
 
-  TabularData d;
-  d.rows = n;
-  d.source = origin;
-  d.schema.label = o.label;
-  d.schema.time_col = o.time_col;
-  d.schema.id_col = o.id_col;
-  d.columns.resize(ncols);
-  for (size_t c = 0; c < ncols; ++c) {
-    ColumnSchema cs;
-    cs.name = header.fields[c];
-    auto forced = o.types.find(cs.name);
-    const bool dropped = std::find(o.drop.begin(), o.drop.end(), cs.name) != o.drop.end() ||
-                         (forced != o.types.end() && forced->second == "ignore");
-    if (cs.name == o.label) {
-      cs.role = ColumnRole::kLabel;
-    } else if (cs.name == o.time_col) {
-      cs.role = ColumnRole::kTime;
-    } else if (cs.name == o.id_col) {
-      cs.role = ColumnRole::kId;
-    } else if (dropped) {
-      cs.role = ColumnRole::kIgnored;
+// The column's role from the options (label, time, id, dropped, else feature).
+ColumnRole RoleOf(const std::string& name, const TabularReadOptions& o) {
+  const auto forced = o.types.find(name);
+  const bool dropped = std::find(o.drop.begin(), o.drop.end(), name) != o.drop.end() ||
+                       (forced != o.types.end() && forced->second == "ignore");
+  if (name == o.label) {
+    if (dropped) {
+      Fail(ErrorCode::kInvalidArgument, "the label column '{}' cannot be dropped", name);
     }
-    if (cs.role == ColumnRole::kLabel && dropped) {
-      Fail(ErrorCode::kInvalidArgument, "the label column '{}' cannot be dropped", cs.name);
-    }
-    const auto& vals = raw[c];
-    const auto where = [&](size_t i) {
-      return fmt::format("{}:{}: column '{}'", origin, lines[i], cs.name);
-    };
-    if (cs.role == ColumnRole::kTime) {
-      d.times.resize(n);
-      d.columns[c].resize(n);
-      for (size_t i = 0; i < n; ++i) {
-        auto t = ParseTime(vals[i]);
-        if (!t) {
-          Fail(ErrorCode::kInvalidArgument,
-               "{}: '{}' is not a time (Unix seconds or ISO-8601 expected)", where(i),
-               QuoteForMessage(vals[i], 60));
-        }
-        d.times[i] = *t;
-        d.columns[c][i] = static_cast<float>(*t);
-      }
-      d.schema.columns.push_back(std::move(cs));
-      continue;
-    }
-    if (cs.role == ColumnRole::kId || cs.role == ColumnRole::kIgnored) {
-      d.schema.columns.push_back(std::move(cs));
-      continue;
-    }
-    // Inference over the non-missing values.
-    if (forced != o.types.end()) {
-      cs.type = ParseColumnType(forced->second);
-    } else {
-      bool numeric = true, boolean = true;
-      for (const auto& v : vals) {
-        if (IsMissingToken(v)) continue;
-        if (numeric && !ParseTabularNumber(v)) numeric = false;
-        if (boolean && !ParseBoolToken(v)) boolean = false;
-        if (!numeric && !boolean) break;
-      }
-      cs.type = numeric ? ColumnType::kNumeric
-                        : (boolean ? ColumnType::kBoolean : ColumnType::kCategorical);
-    }
-    std::vector<float>& out = d.columns[c];
-    out.resize(n, kNaN);
-    if (cs.type == ColumnType::kNumeric) {
-      for (size_t i = 0; i < n; ++i) {
-        if (IsMissingToken(vals[i])) continue;
-        auto x = ParseTabularNumber(vals[i]);
-        if (!x) {
-          Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a number", where(i),
-               QuoteForMessage(vals[i], 60));
-        }
-        out[i] = static_cast<float>(*x);
-      }
-    } else if (cs.type == ColumnType::kBoolean) {
-      for (size_t i = 0; i < n; ++i) {
-        if (IsMissingToken(vals[i])) continue;
-        auto b = ParseBoolToken(vals[i]);
-        if (!b) {
-          auto x = ParseTabularNumber(vals[i]);
-          if (x && (*x == 0 || *x == 1)) b = *x == 1;
-        }
-        if (!b) {
-          Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a boolean (true/false/yes/no/0/1)",
-               where(i), QuoteForMessage(vals[i], 60));
-        }
-        out[i] = *b ? 1.0f : 0.0f;
-      }
-    } else {
-      std::set<std::string> cats;
-      for (const auto& v : vals) {
-        if (!IsMissingToken(v)) cats.insert(v);
-      }
-      cs.categories.assign(cats.begin(), cats.end());
-      std::unordered_map<std::string_view, float> code;
-      for (size_t k = 0; k < cs.categories.size(); ++k) {
-        code[cs.categories[k]] = static_cast<float>(k);
-      }
-      for (size_t i = 0; i < n; ++i) {
-        if (!IsMissingToken(vals[i])) out[i] = code.at(vals[i]);
-      }
-    }
-    d.schema.columns.push_back(std::move(cs));
+    return ColumnRole::kLabel;
   }
-  // The label must be fully present.
-  const auto& lab = o.label.empty() ? std::vector<float>(n, 0.0f) : d.label();
-  for (size_t i = 0; i < n; ++i) {
-    if (std::isnan(lab[i])) {
-      Fail(ErrorCode::kInvalidArgument, "{}:{}: the label '{}' is missing", origin, lines[i],
-           o.label);
+  if (name == o.time_col) return ColumnRole::kTime;
+  if (name == o.id_col) return ColumnRole::kId;
+  return dropped ? ColumnRole::kIgnored : ColumnRole::kFeature;
+}
+
+// The forced type, or the narrowest of numeric, boolean, categorical that every non-missing
+// value fits.
+ColumnType TypeOf(const std::string& name, const std::vector<std::string>& vals,
+                  const TabularReadOptions& o) {
+  if (const auto forced = o.types.find(name); forced != o.types.end()) {
+    return ParseColumnType(forced->second);
+  }
+  bool numeric = true, boolean = true;
+  for (const auto& v : vals) {
+    if (IsMissingToken(v)) continue;
+    if (numeric && !ParseTabularNumber(v)) numeric = false;
+    if (boolean && !ParseBoolToken(v)) boolean = false;
+    if (!numeric && !boolean) break;
+  }
+  return numeric ? ColumnType::kNumeric
+                 : (boolean ? ColumnType::kBoolean : ColumnType::kCategorical);
+}
+
+// Parses one column's text into `out` (and `times` for the time column) by its role and type;
+// sets the categories of a categorical column.
+void ParseColumn(ColumnSchema& cs, const std::vector<std::string>& vals,
+                 const std::vector<uint64_t>& lines, const std::string& origin,
+                 std::vector<float>* out, std::vector<int64_t>* times) {
+  const size_t n = vals.size();
+  const auto where = [&](size_t i) {
+    return fmt::format("{}:{}: column '{}'", origin, lines[i], cs.name);
+  };
+  if (cs.role == ColumnRole::kTime) {
+    times->resize(n);
+    out->resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      auto t = ParseTime(vals[i]);
+      if (!t) {
+        Fail(ErrorCode::kInvalidArgument,
+             "{}: '{}' is not a time (Unix seconds or ISO-8601 expected)", where(i),
+             QuoteForMessage(vals[i], 60));
+      }
+      (*times)[i] = *t;
+      (*out)[i] = static_cast<float>(*t);
+    }
+    return;
+  }
+  out->resize(n, kNaN);
+  if (cs.type == ColumnType::kNumeric) {
+    for (size_t i = 0; i < n; ++i) {
+      if (IsMissingToken(vals[i])) continue;
+      auto x = ParseTabularNumber(vals[i]);
+      if (!x) {
+        Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a number", where(i),
+             QuoteForMessage(vals[i], 60));
+      }
+      (*out)[i] = static_cast<float>(*x);
+    }
+  } else if (cs.type == ColumnType::kBoolean) {
+    for (size_t i = 0; i < n; ++i) {
+      if (IsMissingToken(vals[i])) continue;
+      auto b = ParseBoolToken(vals[i]);
+      if (!b) {
+        auto x = ParseTabularNumber(vals[i]);
+        if (x && (*x == 0 || *x == 1)) b = *x == 1;
+      }
+      if (!b) {
+        Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a boolean (true/false/yes/no/0/1)",
+             where(i), QuoteForMessage(vals[i], 60));
+      }
+      (*out)[i] = *b ? 1.0f : 0.0f;
+    }
+  } else {
+    std::set<std::string> cats;
+    for (const auto& v : vals) {
+      if (!IsMissingToken(v)) cats.insert(v);
+    }
+    cs.categories.assign(cats.begin(), cats.end());
+    std::unordered_map<std::string_view, float> code;
+    for (size_t k = 0; k < cs.categories.size(); ++k) {
+      code[cs.categories[k]] = static_cast<float>(k);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!IsMissingToken(vals[i])) (*out)[i] = code.at(vals[i]);
+    }
+  }
+}
+
+// The label must be present in every row, and some feature must be left.
+void CheckComplete(const TabularData& d, const std::vector<uint64_t>& lines,
+                   const TabularReadOptions& o, const std::string& origin) {
+  if (!o.label.empty()) {
+    const auto& lab = d.label();
+    for (size_t i = 0; i < d.rows; ++i) {
+      if (std::isnan(lab[i])) {
+        Fail(ErrorCode::kInvalidArgument, "{}:{}: the label '{}' is missing", origin, lines[i],
+             o.label);
+      }
     }
   }
   if (d.FeatureColumns().empty()) {
     Fail(ErrorCode::kInvalidArgument, "{}: no feature columns left", origin);
   }
+}
+
+}  // namespace
+
+TabularData ParseTabularCsv(std::string_view text, const std::string& origin,
+                            const TabularReadOptions& o) {
+  if (o.label.empty() && o.require_label)
+    Fail(ErrorCode::kInvalidArgument, "a tabular dataset needs --label COLUMN");
+  TabularRecords scan(text, o.delimiter ? *o.delimiter : DetectDelimiter(text), origin);
+  const CsvHeader header = ReadHeader(scan, origin);
+  CheckNamedColumns(header, o, origin);
+  const RawColumns raw = ReadRows(scan, header, origin);
+  TabularData d;
+  d.rows = raw.lines.size();
+  d.source = origin;
+  d.schema.label = o.label;
+  d.schema.time_col = o.time_col;
+  d.schema.id_col = o.id_col;
+  d.columns.resize(header.names.size());
+  for (size_t c = 0; c < header.names.size(); ++c) {
+    ColumnSchema cs;
+    cs.name = header.names[c];
+    cs.role = RoleOf(cs.name, o);
+    const bool typed = cs.role == ColumnRole::kFeature || cs.role == ColumnRole::kLabel;
+    if (typed) cs.type = TypeOf(cs.name, raw.values[c], o);
+    if (typed || cs.role == ColumnRole::kTime) {
+      ParseColumn(cs, raw.values[c], raw.lines, origin, &d.columns[c], &d.times);
+    }
+    d.schema.columns.push_back(std::move(cs));
+  }
+  CheckComplete(d, raw.lines, o, origin);
   return d;
 }
 
 std::vector<std::string> ParseTabularCsvHeader(std::string_view text, const std::string& origin,
                                                std::optional<char> delimiter) {
-  CsvScanner scan(text, delimiter ? *delimiter : DetectDelimiter(text), origin);
-  Record header;
+  TabularRecords scan(text, delimiter ? *delimiter : DetectDelimiter(text), origin);
+  CsvRecord header;
   if (!scan.Next(&header)) Fail(ErrorCode::kInvalidArgument, "{}: the file is empty", origin);
-  return std::move(header.fields);
+  return {header.fields.begin(), header.fields.end()};
 }
 
 TabularData ReadTabularCsv(const std::string& path, const TabularReadOptions& options, Env* env) {
@@ -688,64 +665,15 @@ nlohmann::json TabularEntry::ToJson() const {
           {"kind", "tabular"}};
 }
 
-TabularCatalog::TabularCatalog(std::string home, Env* env)
-    : home_(std::move(home)), env_(env != nullptr ? env : Env::Default()) {}
-
-TabularEntry TabularCatalog::Import(const std::string& name, const TabularData& data) {
-  ValidateCatalogName(name, "dataset");
-  const std::string objects = home_ + "/tabular/objects", names = home_ + "/tabular/names";
-  env_->CreateDirs(objects);
-  env_->CreateDirs(names);
-  const std::string id = StoreContentAddressed(
-      env_, objects, ".mqtab",
-      [&](const std::string& path) { return SaveTabularSnapshot(data, path, env_); });
-  TabularEntry e;
-  e.name = name;
-  e.id = id;
-  e.path = fmt::format("{}/{}.mqtab", objects, id);
-  e.source = data.source;
-  e.created_at = IsoUtc(env_->NowSeconds());
-  e.rows = data.rows;
-  e.columns = static_cast<uint32_t>(data.schema.columns.size());
-  if (Has(name)) Get(name);  // kCorruption when the current name file is malformed
-  nlohmann::json j = e.ToJson();
-  j.erase("path");
-  e.history = PointCatalogName(env_, fmt::format("{}/{}.json", names, name), std::move(j));
-  return e;
+void TabularCatalogTraits::Describe(const TabularData& d, TabularEntry* e) {
+  e->source = d.source;
+  e->rows = d.rows;
+  e->columns = static_cast<uint32_t>(d.schema.columns.size());
 }
 
-bool TabularCatalog::Has(const std::string& name) const {
-  return ValidCatalogName(name) &&
-         env_->FileExists(fmt::format("{}/tabular/names/{}.json", home_, name));
-}
-
-TabularEntry TabularCatalog::Get(const std::string& name) const {
-  if (!Has(name)) Fail(ErrorCode::kNotFound, "no tabular dataset named '{}'", name);
-  const std::string path = fmt::format("{}/tabular/names/{}.json", home_, name);
-  TabularEntry e;
-  ReadCatalogNameFile(env_, path, "tabular", [&](const nlohmann::json& j) {
-    e.name = j.at("name").get<std::string>();
-    e.id = j.at("id").get<std::string>();
-    e.source = j.value("source", "");
-    e.created_at = j.value("created_at", "");
-    e.rows = j.value("rows", uint64_t{0});
-    e.columns = j.value("columns", 0u);
-    e.history = j.value("history", std::vector<std::string>{});
-  });
-  e.path = fmt::format("{}/tabular/objects/{}.mqtab", home_, e.id);
-  return e;
-}
-
-std::vector<TabularEntry> TabularCatalog::List() const {
-  std::vector<TabularEntry> out;
-  for (const std::string& name : ListCatalogNames(env_, home_ + "/tabular/names")) {
-    out.push_back(Get(name));
-  }
-  return out;
-}
-
-TabularData TabularCatalog::Open(const std::string& name) const {
-  return LoadTabularSnapshot(Get(name).path, env_);
+void TabularCatalogTraits::Read(const nlohmann::json& j, TabularEntry* e) {
+  e->rows = j.value("rows", uint64_t{0});
+  e->columns = j.value("columns", 0u);
 }
 
 }  // namespace marquee

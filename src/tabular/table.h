@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "data/catalog.h"
+
 namespace marquee {
 
 class Env;
@@ -111,18 +113,25 @@ struct TabularEntry {
 };
 
 // Named tabular snapshots under $home/tabular (objects/<sha256>.mqtab, names/<name>.json).
-class TabularCatalog {
- public:
-  TabularCatalog(std::string home, Env* env);
-  TabularEntry Import(const std::string& name, const TabularData& data);
-  bool Has(const std::string& name) const;
-  TabularEntry Get(const std::string& name) const;  // kNotFound
-  std::vector<TabularEntry> List() const;
-  TabularData Open(const std::string& name) const;
+struct TabularCatalogTraits {
+  using Object = TabularData;
+  using Entry = TabularEntry;
+  static constexpr std::string_view kDir = "tabular", kExt = ".mqtab", kNoun = "tabular dataset",
+                                    kFileKind = "tabular";
+  static void Check(const TabularData&) {}
+  static std::string Save(const TabularData& d, const std::string& path, Env* env) {
+    return SaveTabularSnapshot(d, path, env);
+  }
+  static void Describe(const TabularData& d, TabularEntry* e);
+  static void Read(const nlohmann::json& j, TabularEntry* e);
+  static TabularData Load(const TabularEntry& e, const std::string&, Env* env) {
+    return LoadTabularSnapshot(e.path, env);
+  }
+};
 
- private:
-  std::string home_;
-  Env* env_;
+class TabularCatalog : public Catalog<TabularCatalogTraits> {
+ public:
+  using Catalog::Catalog;
 };
 
 }  // namespace marquee

@@ -328,90 +328,117 @@ TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::str
   return c;
 }
 
-nlohmann::json RunTabularTraining(const TabularTrainConfig& c, const std::string& home,
-                                  const Context& ctx) {
-  Env* env = ctx.env != nullptr ? ctx.env : Env::Default();
-  nlohmann::json timings = nlohmann::json::object();
-  Stopwatch total;
-  // --- data
-  Stopwatch sw;
-  TabularData d;
-  nlohmann::json dataset;
-  if (!c.dataset.empty()) {
-    TabularCatalog catalog(home, env);
-    TabularEntry e = catalog.Get(c.dataset);
-    d = LoadTabularSnapshot(e.path, env);
-    dataset = {{"id", e.id}, {"name", e.name}, {"source", e.source}};
-    if (!c.label.empty() && c.label != d.schema.label) {
-      Fail(ErrorCode::kInvalidArgument,
-           "[data] label '{}' differs from the snapshot's label '{}' (re-import with --label)",
-           c.label, d.schema.label);
-    }
-    if (!c.time_col.empty() && c.time_col != d.schema.time_col) {
-      Fail(ErrorCode::kInvalidArgument,
-           "[split] time_col '{}' is not the snapshot's time column ('{}'; re-import with "
-           "--time-col)",
-           c.time_col, d.schema.time_col);
-    }
-  } else {
-    TabularReadOptions ro;
-    ro.label = c.label;
-    ro.time_col = c.time_col;
-    ro.id_col = c.id_col;
-    d = ReadTabularCsv(c.train, ro, env);
-    dataset = {{"name", std::filesystem::path(c.train).stem().string()}, {"source", c.train}};
+namespace {
+
+// The stages of RunTabularTraining, in order.
+
+using XgbParams = std::vector<std::pair<std::string, std::string>>;
+
+// The training table (a catalog snapshot or a CSV file) with the config's overrides applied,
+// and its description for the run record.
+struct TrainingData {
+  TabularData table;
+  nlohmann::json dataset;  // id/name/source, schema, stats
+};
+
+TabularData LoadSnapshot(const TabularTrainConfig& c, const std::string& home, Env* env,
+                         nlohmann::json* dataset) {
+  TabularEntry e = TabularCatalog(home, env).Get(c.dataset);
+  TabularData d = LoadTabularSnapshot(e.path, env);
+  *dataset = {{"id", e.id}, {"name", e.name}, {"source", e.source}};
+  if (!c.label.empty() && c.label != d.schema.label) {
+    Fail(ErrorCode::kInvalidArgument,
+         "[data] label '{}' differs from the snapshot's label '{}' (re-import with --label)",
+         c.label, d.schema.label);
   }
+  if (!c.time_col.empty() && c.time_col != d.schema.time_col) {
+    Fail(ErrorCode::kInvalidArgument,
+         "[split] time_col '{}' is not the snapshot's time column ('{}'; re-import with "
+         "--time-col)",
+         c.time_col, d.schema.time_col);
+  }
+  return d;
+}
+
+TabularData LoadCsv(const TabularTrainConfig& c, Env* env, nlohmann::json* dataset) {
+  TabularReadOptions ro;
+  ro.label = c.label;
+  ro.time_col = c.time_col;
+  ro.id_col = c.id_col;
+  *dataset = {{"name", std::filesystem::path(c.train).stem().string()}, {"source", c.train}};
+  return ReadTabularCsv(c.train, ro, env);
+}
+
+// Classification needs a 0/1 label.
+void CheckLabel(const TabularTrainConfig& c, const TabularData& d) {
+  if (!c.classification()) return;
+  const std::vector<float>& y = d.label();
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (y[i] != 0 && y[i] != 1) {
+      Fail(ErrorCode::kInvalidArgument,
+           "objective {} needs a 0/1 label, but '{}' has the value {} in row {}", c.objective,
+           d.schema.label, y[i], i + 1);
+    }
+  }
+}
+
+TrainingData LoadTrainingData(const TabularTrainConfig& c, const std::string& home, Env* env) {
+  TrainingData t;
+  t.table =
+      c.dataset.empty() ? LoadCsv(c, env, &t.dataset) : LoadSnapshot(c, home, env, &t.dataset);
+  TabularData& d = t.table;
   ApplyOverrides(d, c);
   nlohmann::json col_stats = nlohmann::json::object();
-  {
-    auto st = d.Stats();
-    for (size_t i = 0; i < st.size(); ++i) col_stats[d.schema.columns[i].name] = st[i].ToJson();
-  }
-  dataset["schema"] = d.schema.ToJson();
-  dataset["stats"] = {{"rows", d.rows}, {"columns", col_stats}};
-  dataset["users"] = 0;
-  dataset["items"] = 0;
-  dataset["interactions"] = d.rows;
-  const std::vector<float>& y = d.label();
-  if (c.classification()) {
-    for (size_t i = 0; i < y.size(); ++i) {
-      if (y[i] != 0 && y[i] != 1) {
-        Fail(ErrorCode::kInvalidArgument,
-             "objective {} needs a 0/1 label, but '{}' has the value {} in row {}", c.objective,
-             d.schema.label, y[i], i + 1);
-      }
-    }
-  }
-  Features f = BuildFeatures(d);
-  timings["load"] = sw.Seconds();
+  const auto st = d.Stats();
+  for (size_t i = 0; i < st.size(); ++i) col_stats[d.schema.columns[i].name] = st[i].ToJson();
+  t.dataset["schema"] = d.schema.ToJson();
+  t.dataset["stats"] = {{"rows", d.rows}, {"columns", col_stats}};
+  t.dataset["users"] = 0;
+  t.dataset["items"] = 0;
+  t.dataset["interactions"] = d.rows;
+  CheckLabel(c, d);
+  return t;
+}
 
-  // --- params
-  auto params = c.xgb_params;
+// XGBoost's parameters: the config's, the thread count, quiet; and their JSON for the record.
+XgbParams MakeParams(const TabularTrainConfig& c, const Context& ctx, nlohmann::json* as_json) {
+  XgbParams params = c.xgb_params;
   const int nthread = c.nthread > 0 ? c.nthread : (c.threads > 0 ? c.threads : ctx.threads);
   params.emplace_back("nthread", std::to_string(std::max(1, nthread)));
   params.emplace_back("verbosity", "0");
-  nlohmann::json params_json = nlohmann::json::object();
-  for (const auto& [k, v] : params) params_json[k] = v;
-  params_json["num_round"] = c.num_round;
-  params_json["early_stopping_rounds"] = c.early_stopping_rounds;
+  *as_json = nlohmann::json::object();
+  for (const auto& [k, v] : params) (*as_json)[k] = v;
+  (*as_json)["num_round"] = c.num_round;
+  (*as_json)["early_stopping_rounds"] = c.early_stopping_rounds;
+  return params;
+}
 
-  // --- split, fit, evaluate
-  sw = Stopwatch();
-  std::vector<RowSplit> splits;
+std::vector<RowSplit> MakeSplits(const TabularTrainConfig& c, const TabularData& d) {
+  const std::vector<float>& y = d.label();
   const bool stratify = c.classification() && c.protocol != "holdout";
-  if (c.protocol == "kfold") {
-    splits = StratifiedKFold(y, c.folds, c.seed, stratify);
-  } else if (c.protocol == "temporal") {
+  if (c.protocol == "kfold") return StratifiedKFold(y, c.folds, c.seed, stratify);
+  if (c.protocol == "temporal") {
     if (d.times.empty()) Fail(ErrorCode::kInvalidArgument, "the dataset has no time column");
-    splits.push_back(TemporalSplit(d.times, c.test_fraction));
-  } else {
-    splits.push_back(StratifiedHoldout(y, c.test_fraction, c.seed, stratify));
+    return {TemporalSplit(d.times, c.test_fraction)};
   }
+  return {StratifiedHoldout(y, c.test_fraction, c.seed, stratify)};
+}
+
+struct Evaluation {
+  nlohmann::json folds = nlohmann::json::array();
+  nlohmann::json metrics = nlohmann::json::object();     // averaged over the folds
+  nlohmann::json reliability = nlohmann::json::array();  // classification: pooled test rows
+  int best_rounds = 0;                                   // the most any fold kept
+  XgbModel first_model;                                  // the first fold's (holdout) model
+};
+
+// Fits each split (early stopping on the training rows) and scores its test rows.
+Evaluation Evaluate(const TabularTrainConfig& c, const XgbParams& params, const Features& f,
+                    const std::vector<float>& y, const std::vector<RowSplit>& splits,
+                    const Context& ctx) {
+  Evaluation ev;
   std::map<std::string, double> sums;
   std::vector<float> pooled_y, pooled_s;
-  nlohmann::json folds = nlohmann::json::array();
-  int best_rounds = 0;
-  XgbModel holdout_model;
   for (size_t k = 0; k < splits.size(); ++k) {
     const std::string stage = splits.size() > 1 ? fmt::format("fold {}", k + 1) : "fit";
     FitResult fit = Fit(c, params, f, y, splits[k].train, c.num_round, true, ctx, stage);
@@ -423,99 +450,132 @@ nlohmann::json RunTabularTraining(const TabularTrainConfig& c, const std::string
       fm[m] = v;
       sums[m] += v;
     }
-    folds.push_back({{"train_rows", splits[k].train.size()},
-                     {"test_rows", splits[k].test.size()},
-                     {"rounds", fit.rounds},
-                     {"best_iteration", fit.log.best_iteration},
-                     {"metrics", fm}});
-    best_rounds = std::max(best_rounds, fit.rounds);
+    ev.folds.push_back({{"train_rows", splits[k].train.size()},
+                        {"test_rows", splits[k].test.size()},
+                        {"rounds", fit.rounds},
+                        {"best_iteration", fit.log.best_iteration},
+                        {"metrics", fm}});
+    ev.best_rounds = std::max(ev.best_rounds, fit.rounds);
     pooled_y.insert(pooled_y.end(), yt.begin(), yt.end());
     pooled_s.insert(pooled_s.end(), s.begin(), s.end());
-    if (k == 0) holdout_model = std::move(fit.model);
+    if (k == 0) ev.first_model = std::move(fit.model);
   }
-  timings["fit_evaluate"] = sw.Seconds();
-  nlohmann::json metrics = nlohmann::json::object();
-  for (const auto& m : c.metrics) metrics[m] = sums[m] / static_cast<double>(splits.size());
-  nlohmann::json reliability = nlohmann::json::array();
+  for (const auto& m : c.metrics) ev.metrics[m] = sums[m] / static_cast<double>(splits.size());
   if (c.classification()) {
     std::vector<ReliabilityBin> table;
     ExpectedCalibrationError(pooled_y, pooled_s, 10, &table);
-    reliability = ReliabilityToJson(table);
+    ev.reliability = ReliabilityToJson(table);
   }
+  return ev;
+}
 
-  // --- refit on every row with the rounds early stopping chose
-  sw = Stopwatch();
-  XgbModel final_model;
-  int final_rounds = 0;
-  if (c.refit) {
-    std::vector<uint32_t> all(d.rows);
-    for (uint32_t i = 0; i < d.rows; ++i) all[i] = i;
-    FitResult fit = Fit(c, params, f, y, all, best_rounds, false, ctx, "refit");
-    final_model = std::move(fit.model);
-    final_rounds = fit.rounds;
-  } else {
-    final_model = std::move(holdout_model);
-    final_rounds = final_model.BoostedRounds();
+// The final model: refit on every row with the rounds early stopping chose, or the first fold's.
+XgbModel FinalModel(const TabularTrainConfig& c, const XgbParams& params, const Features& f,
+                    const std::vector<float>& y, Evaluation& ev, const Context& ctx, int* rounds) {
+  if (!c.refit) {
+    *rounds = ev.first_model.BoostedRounds();
+    return std::move(ev.first_model);
   }
-  timings["refit"] = sw.Seconds();
-  std::vector<std::pair<std::string, double>> gain = final_model.Importance("gain");
+  std::vector<uint32_t> all(y.size());
+  for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+  FitResult fit = Fit(c, params, f, y, all, ev.best_rounds, false, ctx, "refit");
+  *rounds = fit.rounds;
+  return std::move(fit.model);
+}
+
+// Feature importance (gain), largest first.
+nlohmann::json Importance(const XgbModel& m) {
+  std::vector<std::pair<std::string, double>> gain = m.Importance("gain");
   std::sort(gain.begin(), gain.end(),
             [](const auto& a, const auto& b) { return a.second > b.second; });
-  nlohmann::json importance = nlohmann::json::array();
-  for (const auto& [name, v] : gain) importance.push_back({{"feature", name}, {"gain", v}});
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [name, v] : gain) out.push_back({{"feature", name}, {"gain", v}});
+  return out;
+}
 
-  // --- save
-  sw = Stopwatch();
+// Saves the model artifact; returns its path (and its sha256 in *digest).
+std::string SaveModel(const TabularTrainConfig& c, const XgbModel& model, const Features& f,
+                      const TrainingData& t, const nlohmann::json& metrics, int rounds,
+                      const nlohmann::json& params_json, const std::string& home, Env* env,
+                      std::string* digest) {
   TabularModelInfo info;
   info.feature_names = f.names;
   info.feature_types = f.types;
   info.categories = f.categories;
   info.objective = c.objective;
-  info.label = d.schema.label;
+  info.label = t.table.schema.label;
   info.source = "marquee train";
   info.model_format = "ubj";
-  info.meta = {{"dataset", dataset.value("id", dataset.value("source", ""))},
+  info.meta = {{"dataset", t.dataset.value("id", t.dataset.value("source", ""))},
                {"protocol", c.protocol},
                {"metrics", metrics},
-               {"rounds", final_rounds}};
-  std::string digest;
-  const std::string bytes = final_model.Save("ubj");
-  const std::string path = SaveTabularModel(bytes, info, params_json, home, env, &digest);
-  timings["save"] = sw.Seconds();
-  timings["total"] = total.Seconds();
+               {"rounds", rounds}};
+  return SaveTabularModel(model.Save("ubj"), info, params_json, home, env, digest);
+}
 
+nlohmann::json SplitJson(const TabularTrainConfig& c, const TabularData& d, const Features& f) {
   uint64_t positives = 0;
   if (c.classification()) {
-    for (float v : y) positives += v > 0.5f;
+    for (float v : d.label()) positives += v > 0.5f;
   }
-  nlohmann::json split = {{"protocol", c.protocol},
-                          {"seed", c.seed},
-                          {"test_fraction", c.test_fraction},
-                          {"folds", c.protocol == "kfold" ? c.folds : 1},
-                          {"time_col", c.time_col},
-                          {"label", d.schema.label},
-                          {"features", f.names.size()},
-                          {"rows", d.rows},
-                          {"positives", positives}};
-  nlohmann::json result = {{"task", c.classification() ? "classification" : "regression"},
-                           {"family", "xgboost"},
-                           {"model_name", c.model_name},
-                           {"xgboost_version", XgboostVersion()},
-                           {"dataset", dataset},
-                           {"protocol", c.protocol},
-                           {"split", split},
-                           {"folds", folds},
-                           {"params", params_json},
-                           {"metrics", metrics},
-                           {"metric_order", c.metrics},
-                           {"reliability", reliability},
-                           {"feature_importance", importance},
-                           {"rounds", final_rounds},
-                           {"refit", c.refit},
-                           {"timings", timings},
-                           {"artifact", path},
-                           {"artifact_sha256", digest}};
-  return result;
+  return {{"protocol", c.protocol},
+          {"seed", c.seed},
+          {"test_fraction", c.test_fraction},
+          {"folds", c.protocol == "kfold" ? c.folds : 1},
+          {"time_col", c.time_col},
+          {"label", d.schema.label},
+          {"features", f.names.size()},
+          {"rows", d.rows},
+          {"positives", positives}};
+}
+
+}  // namespace
+
+nlohmann::json RunTabularTraining(const TabularTrainConfig& c, const std::string& home,
+                                  const Context& ctx) {
+  Env* env = ctx.env != nullptr ? ctx.env : Env::Default();
+  nlohmann::json timings = nlohmann::json::object();
+  Stopwatch total, sw;
+  const TrainingData t = LoadTrainingData(c, home, env);
+  const std::vector<float>& y = t.table.label();
+  const Features f = BuildFeatures(t.table);
+  timings["load"] = sw.Seconds();
+
+  nlohmann::json params_json;
+  const XgbParams params = MakeParams(c, ctx, &params_json);
+  sw = Stopwatch();
+  Evaluation ev = Evaluate(c, params, f, y, MakeSplits(c, t.table), ctx);
+  timings["fit_evaluate"] = sw.Seconds();
+
+  sw = Stopwatch();
+  int rounds = 0;
+  const XgbModel model = FinalModel(c, params, f, y, ev, ctx, &rounds);
+  timings["refit"] = sw.Seconds();
+
+  sw = Stopwatch();
+  std::string digest;
+  const std::string path =
+      SaveModel(c, model, f, t, ev.metrics, rounds, params_json, home, env, &digest);
+  timings["save"] = sw.Seconds();
+  timings["total"] = total.Seconds();
+  return {{"task", c.classification() ? "classification" : "regression"},
+          {"family", "xgboost"},
+          {"model_name", c.model_name},
+          {"xgboost_version", XgboostVersion()},
+          {"dataset", t.dataset},
+          {"protocol", c.protocol},
+          {"split", SplitJson(c, t.table, f)},
+          {"folds", ev.folds},
+          {"params", params_json},
+          {"metrics", ev.metrics},
+          {"metric_order", c.metrics},
+          {"reliability", ev.reliability},
+          {"feature_importance", Importance(model)},
+          {"rounds", rounds},
+          {"refit", c.refit},
+          {"timings", timings},
+          {"artifact", path},
+          {"artifact_sha256", digest}};
 }
 
 std::string FormatTabularReport(const nlohmann::json& r) {

@@ -148,6 +148,20 @@ void InteractionSeeds() {
   put("jsonl_bad", 11, 4, "{\"user\":1,\"item\":2}\nnot json\n{\"user\":\"x\"}\n[1,2]\n");
 }
 
+void CsvSeeds() {
+  // The first byte is the dialect (fuzz_csv.cc): bits 0-1 the delimiter (, \t ; ::), 4 no
+  // quoting, 8 no trimming, 16 skip whitespace lines.
+  auto put = [](const char* name, int flags, const std::string& text) {
+    Put("csv", name, std::string(1, static_cast<char>(flags)) + text);
+  };
+  put("rfc4180", 0, "id,\"a,b\",y\r\n1,\"he said \"\"hi\"\"\",0\r\n2,\"multi\nline\",1\r\n");
+  put("bom_blank_lines", 16, "\xEF\xBB\xBFuser,item\n\n  \t\nu1 , \"i1\" \n");
+  put("tsv", 1, "a\t\"b\tc\"\t d\n1\t2\t3\n");
+  put("semicolon_untrimmed", 2 | 8, " a ;b\rc;\"d;e\"\r");
+  put("movielens_dat", 3 | 4, "1::1193::5::978300760\n1::\"661\"::3::978302109\n");
+  put("errors", 0, "a,b\n1,\"x\"y\n2,\"open\n3,4\n");
+}
+
 void TabularCsvSeeds() {
   auto put = [](const char* name, int flags, const std::string& text) {
     Put("tabular_csv", name, std::string(1, static_cast<char>(flags)) + text);
@@ -354,6 +368,7 @@ int main(int argc, char** argv) {
     fs::create_directories(scratch);
     HttpSeeds();
     InteractionSeeds();
+    CsvSeeds();
     TabularCsvSeeds();
     BanditSeeds();
     ConfigSeeds();

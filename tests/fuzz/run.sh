@@ -23,7 +23,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-ALL=(http interactions tabular_csv bandit_jsonl obd config artifact snapshot xgb_model)
+ALL=(http csv interactions tabular_csv bandit_jsonl obd config artifact snapshot xgb_model)
 
 available() {
   command -v clang++ >/dev/null 2>&1 || return 1

@@ -29,13 +29,7 @@ void RunExport(const ExportFlags& f, const GlobalOptions& g) {
   }
   int64_t since = 0;
   if (!f.since.empty()) {
-    const bool digits = f.since.find_first_not_of("0123456789") == std::string::npos;
-    std::optional<int64_t> t;
-    if (digits && f.since.size() <= 12) {
-      t = std::stoll(f.since);
-    } else if (!digits) {
-      t = ParseIsoUtc(f.since);
-    }
+    const std::optional<int64_t> t = ParseTime(f.since);
     if (!t || *t < 0) {
       Fail(ErrorCode::kInvalidArgument,
            "--since '{}': expected Unix seconds or an ISO 8601 time like 2026-12-05T07:05:41Z",
