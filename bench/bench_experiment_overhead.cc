@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto events = EventLog::Open(home + "/events");
-  ServingMetrics metrics(Service::Routes());
+  ServingMetrics metrics;
   ExperimentRouterOptions xo;
   xo.home = home;
   if (const char* ms = std::getenv("FLUSH_MS")) {  // diagnostics: how much the flusher costs

@@ -419,8 +419,30 @@ std::string BanditHandler::MetricsText() const {
   return out;
 }
 
-void BanditHandler::Decide(const json& body, Respond& done) {
+void BanditHandler::AddRoutes(Service& service) {
+  service.AddRoute({"POST", "/v1/decide", kScopeRead,
+                    Service::JsonBody([this](const json& b, Respond& d) { Decide(b, d); })});
+  service.AddRoute({"POST", "/v1/reward", kScopeWrite,
+                    Service::JsonBody([this](const json& b, Respond& d) { Reward(b, d); })});
+  if (slots_.empty()) return;
+  service.set_metrics_text([this] { return MetricsText(); });
+  service.add_model_kind(
+      "bandits", [this] { return Describe()["bandits"]; }, [this] { return Refresh(false); });
+  if (log_ != nullptr) {
+    service.add_readiness_check("decision log",
+                                [d = log_](std::string* why) { return d->writable(why); });
+  }
+}
+
+void BanditHandler::CheckServing(std::string_view path) const {
+  if (slots_.empty()) {
+    Fail(ErrorCode::kUnavailable, "this server does not serve {} (no model of that kind)", path);
+  }
   if (log_ == nullptr) Fail(ErrorCode::kUnavailable, "this server has no decision log");
+}
+
+void BanditHandler::Decide(const json& body, Respond& done) {
+  CheckServing("/v1/decide");
   DecideRequest req = ParseDecideRequest(body, options_.limits);
   std::shared_ptr<LivePolicy> live = Get(req.model);
   bandit::Decision d;
@@ -475,7 +497,7 @@ void BanditHandler::Decide(const json& body, Respond& done) {
 }
 
 void BanditHandler::Reward(const json& body, Respond& done) {
-  if (log_ == nullptr) Fail(ErrorCode::kUnavailable, "this server has no decision log");
+  CheckServing("/v1/reward");
   CheckKnownFields(body, "request", {"decision_id", "reward"});
   if (!body.contains("decision_id")) Fail(ErrorCode::kInvalidArgument, "decision_id: missing");
   if (!body["decision_id"].is_string()) {

@@ -1,5 +1,5 @@
 // BanditHandler: POST /v1/decide and POST /v1/reward of `marquee serve` (docs/api/openapi.yaml),
-// transport-independent (Service::set_route registers them).
+// transport-independent (AddRoutes puts their rows in the Service's route table).
 //
 //   /v1/decide  {"model": "artwork@production", "user": "196", "context": {...},
 //                "actions": [{"id": "img-1", "features": {...}}, ...]}
@@ -103,12 +103,18 @@ class BanditHandler {
   void set_log(bandit::DecisionLog* log) { log_ = log; }
 
   // Resolves every reference and loads what changed; returns {"ref": "loaded v3" | "resumed v3"
-  // (a retired version taken back, no replay) | "unchanged" | "failed: ..."}. With `strict`, the first failure throws instead (server start).
+  // (a retired version taken back, no replay) | "unchanged" | "failed: ..."}. With `strict`, the
+  // first failure throws instead (server start).
   nlohmann::json Refresh(bool strict = false);
   // Polls Refresh every `interval` on a background thread until Stop().
   void StartPolling(std::chrono::milliseconds interval);
   void Stop();
 
+  // Adds the rows POST /v1/decide (scope read) and POST /v1/reward (scope write) to `service`;
+  // with references to serve, also their /v1/models listing ("bandits"), their reload on
+  // POST /admin/reload, their /metrics lines and the decision log's readiness. Without any
+  // reference the routes answer 503 (this server serves no policy).
+  void AddRoutes(Service& service);
   // The Service routes. Decide answers through `done` once the decision is durable.
   void Decide(const nlohmann::json& body, Respond& done);
   void Reward(const nlohmann::json& body, Respond& done);
@@ -136,6 +142,8 @@ class BanditHandler {
     std::mutex retired_mu;  // guards `retired` and the swap of `current` with it
     std::vector<std::shared_ptr<LivePolicy>> retired;  // oldest first
   };
+  // kUnavailable when this server serves no policy or has no decision log.
+  void CheckServing(std::string_view path) const;
   std::shared_ptr<LivePolicy> Load(const Slot& slot, const std::string& digest, int64_t version);
   // Makes `next` current and retires the one it replaces; takes `next` out of the retired list.
   static void Swap(Slot& slot, std::shared_ptr<LivePolicy> next);
@@ -146,7 +154,7 @@ class BanditHandler {
   BanditHandlerOptions options_;
   std::vector<std::unique_ptr<Slot>> slots_;
   bandit::DecisionLog* log_ = nullptr;
-  std::mutex refresh_mu_;  // one Refresh at a time (Registry is single-threaded)
+  std::mutex refresh_mu_;                    // one Refresh at a time (Registry is single-threaded)
   std::atomic<uint64_t> replayed_total_{0};  // rewards replayed from the log at loads
   std::atomic<uint64_t> resumed_total_{0};   // loads answered by a retired version
   std::unique_ptr<Registry> registry_;

@@ -39,4 +39,13 @@ nlohmann::json PredictHandler::Predict(const nlohmann::json& body) {
   return {{"model", req.model}, {"version", v.version}, {"predictions", predictor->ToJson(r)}};
 }
 
+void PredictHandler::AddRoutes(Service& service) {
+  service.AddRoute({"POST", "/v1/predict", kScopeRead,
+                    Service::JsonBody([this](const nlohmann::json& body, Respond& done) {
+                      Response r;
+                      r.body = DumpJson(Predict(body));
+                      done(std::move(r));
+                    })});
+}
+
 }  // namespace marquee::serving

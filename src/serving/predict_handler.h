@@ -19,6 +19,8 @@
 #include <mutex>
 #include <string>
 
+#include "serving/service.h"
+
 namespace marquee {
 class Env;
 class Predictor;
@@ -33,6 +35,8 @@ class PredictHandler {
   ~PredictHandler();
 
   nlohmann::json Predict(const nlohmann::json& body);
+  // Adds its row (POST /v1/predict, scope read) to `service`'s route table.
+  void AddRoutes(Service& service);
 
  private:
   std::mutex mu_;  // guards registry_ (single-threaded) and cache_

@@ -53,14 +53,7 @@ class BanditServer {
     if (with_keys) so.api_keys = std::string(kReader) + " read\n" + kWriter + " read,write\n";
     server_ = std::make_unique<marquee::testing::InProcessServer>(home, std::move(so));
     Service& service = *server_->service();
-    service.set_route("/v1/decide",
-                      [h = handler_.get()](const json& b, Respond& d) { h->Decide(b, d); });
-    service.set_metrics_text([h = handler_.get()] { return h->MetricsText(); });
-    service.add_model_kind(  // as `marquee serve` does
-        "bandits", [h = handler_.get()] { return h->Describe()["bandits"]; },
-        [h = handler_.get()] { return h->Refresh(false); });
-    service.set_route("/v1/reward",
-                      [h = handler_.get()](const json& b, Respond& d) { h->Reward(b, d); });
+    handler_->AddRoutes(service);  // as `marquee serve` does
     server_->Start();
     client = server_->client();
   }

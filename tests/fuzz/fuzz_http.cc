@@ -9,7 +9,7 @@
 // Input: byte 0 picks the mode (bit 0) and the service (bit 1: with API keys).
 //   raw (bit 0 clear): the rest are bytes on the wire, parsed by Boost.Beast's request parser
 //     with the server's limits and turned into a Request as the server's session does;
-//   structured (bit 0 set): byte 1 the method, byte 2 the route (Service::Routes()), byte 3
+//   structured (bit 0 set): byte 1 the method, byte 2 the route (Service::RouteLabels()), byte 3
 //     the API key; the rest up to the first '\n' is appended to the path (a query string or a
 //     suffix), everything after it is the body.
 // Every request must be answered exactly once, within 30 s, with a status in 100..599; a JSON
@@ -185,7 +185,7 @@ struct World {
     EventLogOptions eo;
     eo.sync = false;
     events = EventLog::Open(home + "/events", eo);
-    metrics = std::make_unique<ServingMetrics>(Service::Routes());
+    metrics = std::make_unique<ServingMetrics>();
     ExperimentRouterOptions xo;
     xo.home = home;
     xo.log.sync = false;
@@ -225,14 +225,9 @@ struct World {
   std::unique_ptr<Service> MakeService(ApiKeys keys, ServiceLimits limits) {
     auto s = std::make_unique<Service>(models.get(), events.get(), metrics.get(), std::move(keys),
                                        limits);
-    s->set_predictor(predict.get());
+    predict->AddRoutes(*s);
     s->set_experiments(experiments.get());
-    BanditHandler* h = bandits.get();
-    s->set_route("/v1/decide", [h](const nlohmann::json& b, Respond& d) { h->Decide(b, d); });
-    s->set_route("/v1/reward", [h](const nlohmann::json& b, Respond& d) { h->Reward(b, d); });
-    s->set_metrics_text([h] { return h->MetricsText(); });
-    s->add_model_kind(
-        "bandits", [h] { return h->Describe()["bandits"]; }, [h] { return h->Refresh(false); });
+    bandits->AddRoutes(*s);
     return s;
   }
 };
@@ -285,7 +280,7 @@ void Serve(Service& service, const Request& req) {
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  TheWorld().metrics->Observe(Service::RouteIndex(req.target), answer->response.status, secs);
+  TheWorld().metrics->Observe(service.RouteIndex(req.target), answer->response.status, secs);
 }
 
 // As the server's session: Beast's parser with the server's header limit and a body limit.
@@ -337,7 +332,7 @@ void ServeRaw(Service& service, const uint8_t* data, size_t size) {
 void ServeStructured(Service& service, const uint8_t* data, size_t size) {
   if (size < 3) return;
   static const char* kMethods[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"};
-  const auto& routes = Service::Routes();
+  const std::vector<std::string> routes = service.RouteLabels();
   Request r;
   r.method = kMethods[data[0] % std::size(kMethods)];
   const std::string& route = routes[data[1] % routes.size()];

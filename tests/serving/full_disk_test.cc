@@ -42,7 +42,7 @@ TEST(ServeFullDisk, EventsAre503AndReadyzNotReadyUntilSpaceReturns) {
   eo.tuning.env = disk.env.get();
   eo.retry_interval = std::chrono::milliseconds(20);
   auto events = EventLog::Open(dir.file("events"), eo);
-  ServingMetrics metrics(Service::Routes());
+  ServingMetrics metrics;
   ModelManagerOptions mo;
   mo.home = dir.file("home");
   ModelManager models(std::move(mo));
@@ -84,7 +84,7 @@ TEST(ServeFullDisk, EventsAre503AndReadyzNotReadyUntilSpaceReturns) {
 // back the same way, naming itself and the reason, and releases it when it is writable again.
 TEST(ServeFullDisk, EveryAddedStoreHoldsReadinessBackByName) {
   marquee::testing::TempDir dir;
-  ServingMetrics metrics(Service::Routes());
+  ServingMetrics metrics;
   ModelManagerOptions mo;
   mo.home = dir.file("home");
   ModelManager models(std::move(mo));

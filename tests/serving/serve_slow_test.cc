@@ -55,7 +55,7 @@ TEST(ServeSlow, PromoteTenTimesUnderWrkLoad) {
 
   std::mutex mu;
   std::set<int64_t> warmed;  // versions fully loaded and warmed before their swap
-  ServingMetrics metrics(Service::Routes());
+  ServingMetrics metrics;
   ModelManagerOptions mo;
   mo.home = home;
   mo.refs = {"recs@production"};
@@ -119,7 +119,7 @@ TEST(ServeSlow, PromoteTenTimesUnderWrkLoad) {
   EXPECT_GE(metrics.swaps(), 10u);
   EXPECT_EQ(bad.load(), 0) << "of " << checked.load();
   EXPECT_GT(checked.load(), 10);
-  EXPECT_EQ(metrics.requests(Service::RouteIndex("/v1/recommend"), 500), 0u);
+  EXPECT_EQ(metrics.requests(service.RouteIndex("/v1/recommend"), 500), 0u);
   std::printf("%s\nchecked %d responses, %lu swaps\n", text.c_str(), checked.load(),
               static_cast<unsigned long>(metrics.swaps()));
 }

@@ -26,8 +26,10 @@
 #include "marquee/recommender.h"
 #include "pipeline/model_bundle.h"
 #include "registry/registry.h"
+#include "serving/bandit_handler.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
+#include "serving/predict_handler.h"
 #include "serving/service.h"
 #include "test_util.h"
 
@@ -212,7 +214,7 @@ class InProcessServer {
  public:
   InProcessServer(const std::string& home, InProcessServerOptions o) : options_(std::move(o)) {
     if (options_.events) events_ = EventLog::Open(home + "/events");
-    metrics_ = std::make_unique<serving::ServingMetrics>(serving::Service::Routes());
+    metrics_ = std::make_unique<serving::ServingMetrics>();
     serving::ModelManagerOptions mo;
     mo.home = home;
     mo.refs = options_.refs;
@@ -225,6 +227,11 @@ class InProcessServer {
                                 : serving::ApiKeys::Parse(options_.api_keys, "keys.txt");
     service_ = std::make_unique<serving::Service>(models_.get(), events_.get(), metrics_.get(),
                                                   std::move(keys), options_.limits);
+    // As serve registers them: /v1/predict, and the bandit routes (503 without policies).
+    predict_ = std::make_unique<serving::PredictHandler>(home, Env::Default());
+    predict_->AddRoutes(*service_);
+    bandits_ = std::make_unique<serving::BanditHandler>(serving::BanditHandlerOptions{});
+    bandits_->AddRoutes(*service_);
   }
   ~InProcessServer() { Stop(); }
   InProcessServer(const InProcessServer&) = delete;
@@ -267,6 +274,8 @@ class InProcessServer {
   std::unique_ptr<serving::ServingMetrics> metrics_;
   std::unique_ptr<serving::ModelManager> models_;
   std::unique_ptr<serving::Service> service_;
+  std::unique_ptr<serving::PredictHandler> predict_;
+  std::unique_ptr<serving::BanditHandler> bandits_;
   std::unique_ptr<serving::HttpServer> server_;
   std::unique_ptr<HttpClient> client_;
 };

@@ -23,6 +23,7 @@
 #include "serving/experiment_router.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
+#include "serving/predict_handler.h"
 #include "serving/service.h"
 
 namespace marquee::cli {
@@ -202,7 +203,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   std::vector<std::string> required_models, optional_models;
   SplitModelRefs(f.models, &required_models, &optional_models);
   CheckModelRefsResolve(home, required_models);
-  serving::ServingMetrics metrics(serving::Service::Routes());
+  serving::ServingMetrics metrics;  // route labels: Service::AddRoute
   serving::ModelManagerOptions mo;
   mo.home = home;
   mo.refs = required_models;
@@ -236,7 +237,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   serving::Service service(&models, events.get(), &metrics, std::move(keys), limits);
   // Tabular models (XGBoost) are resolved per request by registry reference.
   serving::PredictHandler predict(home, Env::Default());
-  service.set_predictor(&predict);
+  predict.AddRoutes(service);
   service.set_experiments(experiments.get());
   service.add_readiness_check("exposure log", [x = experiments.get()](std::string* why) {
     return x->exposures().writable(why);
@@ -244,14 +245,13 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   // Contextual bandits: policies by registry reference, decisions and rewards in
   // $home/decisions (the log's sweeper gives expired decisions the default reward, and every
   // closed decision updates the live policy that made it).
-  std::unique_ptr<serving::BanditHandler> bandits;
+  serving::BanditHandlerOptions bo;
+  bo.home = home;
+  bo.refs = f.bandits;
+  bo.limits.max_actions = f.max_actions;
+  auto bandits = std::make_unique<serving::BanditHandler>(std::move(bo));
   std::unique_ptr<bandit::DecisionLog> decisions;
   if (!f.bandits.empty()) {
-    serving::BanditHandlerOptions bo;
-    bo.home = home;
-    bo.refs = f.bandits;
-    bo.limits.max_actions = f.max_actions;
-    bandits = std::make_unique<serving::BanditHandler>(std::move(bo));
     bandit::DecisionLogOptions dlo;
     dlo.reward_window_ms = static_cast<int64_t>(f.reward_window_s * 1000);
     dlo.default_reward = f.default_reward;
@@ -259,22 +259,8 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
     decisions = bandit::DecisionLog::Open(home + "/decisions", std::move(dlo));
     bandits->set_log(decisions.get());
     bandits->Refresh(/*strict=*/true);  // a policy that cannot load stops the start
-    service.set_route("/v1/decide",
-                      [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
-                        h->Decide(body, done);
-                      });
-    service.set_metrics_text([h = bandits.get()] { return h->MetricsText(); });
-    service.add_model_kind(
-        "bandits", [h = bandits.get()] { return h->Describe()["bandits"]; },
-        [h = bandits.get()] { return h->Refresh(false); });
-    service.set_route("/v1/reward",
-                      [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
-                        h->Reward(body, done);
-                      });
-    service.add_readiness_check("decision log", [d = decisions.get()](std::string* why) {
-      return d->writable(why);
-    });
   }
+  bandits->AddRoutes(service);  // without --bandit its routes answer 503
 
   serving::HttpServerOptions so;
   so.host = f.host == "localhost" ? "127.0.0.1" : f.host;
@@ -294,7 +280,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   }
   spdlog::info("serve: listening on http://{}:{} ({} io threads, {} models, events in {}/events)",
                so.host, server.port(), so.threads, f.models.size(), home);
-  if (bandits) {
+  if (decisions) {
     spdlog::info("serve: {} bandit policies, decisions in {}/decisions (reward window {} s)",
                  f.bandits.size(), home, f.reward_window_s);
   }
@@ -302,7 +288,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   models.StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
   models.RequestRefresh([](nlohmann::json) {});
   experiments->StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
-  if (bandits) {
+  if (decisions) {
     bandits->StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
   }
 
@@ -314,7 +300,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   experiments->Stop();  // no more cell models added from here
   models.Stop();
   experiments.reset();  // stops its poller, drains the exposure log
-  if (bandits) bandits->Stop();
+  bandits->Stop();
   if (decisions) {
     const auto st = decisions->stats();
     spdlog::info("serve: {} decisions, {} rewards joined, {} defaulted, {} group commits",
