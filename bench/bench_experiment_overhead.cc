@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
               bytes += Service::ToResponse(service.Rank(std::span(&plain_rr, 1))[0]).body.size();
             } else {
               rr.user = u;
-              bytes += router.Recommend(rr, models, service).body.size();
+              bytes += router.Recommend(rr, service).body.size();
             }
           }
           (pass == 0 ? t_plain : t_router) += ThreadCpuSeconds() - t0;

@@ -123,8 +123,7 @@ std::vector<std::string> ExperimentRouter::RunningCellRefs() const {
   return refs;
 }
 
-Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManager& models,
-                                     const Service& service) {
+Response ExperimentRouter::Recommend(const RecommendRequest& r, const Ranker& ranker) {
   const std::string& name = *r.experiment;
   if (!r.user) {
     Fail(ErrorCode::kInvalidArgument,
@@ -147,7 +146,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManag
   }
   auto resolve = [&](const experiments::Cell& c) {
     try {
-      return models.Get(c.model);
+      return ranker.Model(c.model);
     } catch (const Error& e) {
       if (e.code() != ErrorCode::kNotFound) throw;
       Fail(ErrorCode::kUnavailable,
@@ -163,7 +162,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManag
   if (!interleave) {
     const size_t cell = running ? experiments::AssignCell(spec, *r.user) : 0;
     const std::shared_ptr<const ServableModel> model = resolve(spec.cells[cell]);
-    Ranked ranked = std::move(service.Rank(std::span(&r, 1), std::span(&model, 1))[0]);
+    Ranked ranked = std::move(ranker.Rank(std::span(&r, 1), std::span(&model, 1))[0]);
     if (ranked.error) return Service::ToResponse(ranked);
     Response out = Service::ToResponse(ranked);
     out.body.pop_back();  // the closing brace: the fragment ends the object
@@ -187,7 +186,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManag
   const std::shared_ptr<const ServableModel> cell_models[2] = {resolve(spec.cells[0]),
                                                                resolve(spec.cells[1])};
   const RecommendRequest rs[2] = {r, r};
-  std::vector<Ranked> res = service.Rank(rs, cell_models);
+  std::vector<Ranked> res = ranker.Rank(rs, cell_models);
   for (const Ranked& x : res) {
     if (x.error) return Service::ToResponse(x);
   }

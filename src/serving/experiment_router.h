@@ -1,9 +1,9 @@
 // ExperimentRouter: `/v1/recommend` with `"experiment": "NAME"` (docs/api/openapi.yaml). Keeps
 // a snapshot of the registry's experiments (refreshed by its own low-frequency poller and by
 // POST /admin/reload, so `marquee experiments start|stop` take effect without a restart), assigns
-// the member to a cell (experiments::AssignCell), asks the Service to score the cell's model (or,
-// in interleaving, both rankers' models) and logs the exposure (experiments::ExposureLog,
-// asynchronous: see its header for the durability contract).
+// the member to a cell (experiments::AssignCell), asks its Ranker (the Service) to score the cell's
+// model (or, in interleaving, both rankers' models) and logs the exposure
+// (experiments::ExposureLog, asynchronous: see its header for the durability contract).
 //
 //   running  A/B: the member's cell answers; the response gains
 //            "experiment": {"name", "cell"}. Interleave: both rankers' lists merged by team
@@ -77,7 +77,8 @@ class ExperimentRouter {
   // the response, an error response for a failure of the request's own model, user or items
   // (as Service::Recommend), or a thrown marquee::Error for the request-level failures listed
   // above.
-  Response Recommend(const RecommendRequest& r, const ModelManager& models, const Service& service);
+  // The cells' models come from `ranker` (the server's Service).
+  Response Recommend(const RecommendRequest& r, const Ranker& ranker);
 
   experiments::ExposureLog& exposures() { return *log_; }
 

@@ -751,7 +751,7 @@ void Service::AddOwnRoutes() {
               if (experiments_ == nullptr) {
                 Fail(ErrorCode::kUnavailable, "this server runs no experiments");
               }
-              return experiments_->Recommend(rr, *models_, *this);
+              return experiments_->Recommend(rr, *this);
             })});
   AddRoute({"POST", "/v1/recommend/batch", kScopeRead,
             sync([this](const Request& req) { return BatchRecommend(ParseBody(req.body)); })});

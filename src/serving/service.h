@@ -114,7 +114,22 @@ struct Ranked {
 RecommendRequest ParseRecommendRequest(const nlohmann::json& j, std::string_view where,
                                        const ServiceLimits& limits);
 
-class Service {
+// What the experiment router needs to rank for a cell, instead of the whole Service.
+// Thread-safe (Service implements it).
+class Ranker {
+ public:
+  virtual ~Ranker() = default;
+  // The model serving `ref` for as long as the caller holds it (ModelManager::Get: kNotFound for
+  // a model this server does not serve, kUnavailable while it loads).
+  virtual std::shared_ptr<const ServableModel> Model(std::string_view ref) const = 0;
+  // Ranks requests[q] with models[q] (see Service::Rank); per-request failures are in
+  // Ranked::error.
+  virtual std::vector<Ranked> Rank(
+      std::span<const RecommendRequest> requests,
+      std::span<const std::shared_ptr<const ServableModel>> models) const = 0;
+};
+
+class Service : public Ranker {
  public:
   // Registers its own rows (health, readiness, metrics, models, recommend, similar items,
   // events, reload); `metrics` gets one route label per path of the table.
@@ -168,7 +183,10 @@ class Service {
   // (the experiment router resolves its cells itself).
   std::vector<Ranked> Rank(
       std::span<const RecommendRequest> requests,
-      std::span<const std::shared_ptr<const ServableModel>> resolved = {}) const;
+      std::span<const std::shared_ptr<const ServableModel>> resolved = {}) const override;
+  std::shared_ptr<const ServableModel> Model(std::string_view ref) const override {
+    return models_->Get(ref);
+  }
 
   // A ranked answer as the /v1/recommend response (an error's HTTP status and body).
   static Response ToResponse(const Ranked& r);
