@@ -10,7 +10,6 @@
 #include "events/event_log.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
-#include "serving/predict_handler.h"
 #include "serving/service.h"
 #include "serving_test_util.h"
 
@@ -187,9 +186,7 @@ TEST_F(HostileInputTest, AnythingAHandlerThrowsBecomesA500) {
 // Copying a JSON value recurses once per level (the predict route copies its rows): a body of a
 // million '[' must be refused before anything walks it.
 TEST_F(HostileInputTest, DeeplyNestedBodiesAreRefused) {
-  PredictHandler predict(home_, Env::Default());
-  predict.AddRoutes(*service_);
-  Start();
+  Start();  // /v1/predict is served as `marquee serve` serves it
   const int depth = 1'000'000;
   const std::string deep =
       "{\"model\": \"tab\", \"rows\": " + std::string(depth, '[') + std::string(depth, ']') + "}";
