@@ -221,7 +221,7 @@ BanditHandler::BanditHandler(BanditHandlerOptions options) : options_(std::move(
   }
 }
 
-BanditHandler::~BanditHandler() { Stop(); }
+BanditHandler::~BanditHandler() = default;
 
 std::shared_ptr<LivePolicy> BanditHandler::Load(const Slot& slot, const std::string& digest,
                                                 int64_t version) {
@@ -307,29 +307,6 @@ json BanditHandler::Refresh(bool strict) {
     }
   }
   return result;
-}
-
-void BanditHandler::StartPolling(std::chrono::milliseconds interval) {
-  if (interval.count() <= 0 || poller_.joinable()) return;
-  poller_ = std::thread([this, interval] {
-    std::unique_lock lock(poll_mu_);
-    while (!stop_) {
-      poll_cv_.wait_for(lock, interval, [&] { return stop_; });
-      if (stop_) break;
-      lock.unlock();
-      Refresh(false);
-      lock.lock();
-    }
-  });
-}
-
-void BanditHandler::Stop() {
-  {
-    std::lock_guard lock(poll_mu_);
-    stop_ = true;
-  }
-  poll_cv_.notify_all();
-  if (poller_.joinable()) poller_.join();
 }
 
 std::shared_ptr<LivePolicy> BanditHandler::Get(std::string_view model) const {

@@ -32,14 +32,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "bandits/decision_log.h"
@@ -80,7 +78,7 @@ struct LivePolicy {
   std::string name;
   int64_t version = 0;
   std::string digest;
-  std::unique_ptr<bandit::Policy> policy;
+  std::unique_ptr<bandit::Policy> policy;  // guarded by mu (Decide shared, Update exclusive)
   mutable std::shared_mutex mu;
   std::atomic<uint64_t> updates{0};  // online updates applied (including the replay at load)
   int64_t loaded_at = 0;
@@ -105,10 +103,8 @@ class BanditHandler {
   // Resolves every reference and loads what changed; returns {"ref": "loaded v3" | "resumed v3"
   // (a retired version taken back, no replay) | "unchanged" | "failed: ..."}. With `strict`, the
   // first failure throws instead (server start).
+  // (The server's one poller, the model manager's, calls it every poll interval.)
   nlohmann::json Refresh(bool strict = false);
-  // Polls Refresh every `interval` on a background thread until Stop().
-  void StartPolling(std::chrono::milliseconds interval);
-  void Stop();
 
   // Adds the rows POST /v1/decide (scope read) and POST /v1/reward (scope write) to `service`;
   // with references to serve, also their /v1/models listing ("bandits"), their reload on
@@ -140,7 +136,7 @@ class BanditHandler {
     std::string model;
     std::atomic<std::shared_ptr<LivePolicy>> current;
     std::mutex retired_mu;  // guards `retired` and the swap of `current` with it
-    std::vector<std::shared_ptr<LivePolicy>> retired;  // oldest first
+    std::vector<std::shared_ptr<LivePolicy>> retired;  // guarded by retired_mu; oldest first
   };
   // kUnavailable when this server serves no policy or has no decision log.
   void CheckServing(std::string_view path) const;
@@ -157,11 +153,7 @@ class BanditHandler {
   std::mutex refresh_mu_;                    // one Refresh at a time (Registry is single-threaded)
   std::atomic<uint64_t> replayed_total_{0};  // rewards replayed from the log at loads
   std::atomic<uint64_t> resumed_total_{0};   // loads answered by a retired version
-  std::unique_ptr<Registry> registry_;
-  std::thread poller_;
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
-  bool stop_ = false;
+  std::unique_ptr<Registry> registry_;       // guarded by refresh_mu_
 };
 
 }  // namespace marquee::serving

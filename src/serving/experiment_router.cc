@@ -30,7 +30,6 @@ ExperimentRouter::ExperimentRouter(ExperimentRouterOptions options) : options_(s
 }
 
 ExperimentRouter::~ExperimentRouter() {
-  Stop();
   try {
     log_->Flush();
   } catch (const std::exception& e) {
@@ -87,27 +86,6 @@ bool ExperimentRouter::Refresh() {
   }
   reported_cells_.insert(reported_cells_.end(), fresh.begin(), fresh.end());
   return true;
-}
-
-void ExperimentRouter::StartPolling(std::chrono::milliseconds interval) {
-  if (interval.count() <= 0 || poller_.joinable()) return;
-  poller_ = std::thread([this, interval] {
-    std::unique_lock lock(poll_mu_);
-    while (!poll_cv_.wait_for(lock, interval, [&] { return stop_; })) {
-      lock.unlock();
-      Refresh();
-      lock.lock();
-    }
-  });
-}
-
-void ExperimentRouter::Stop() {
-  {
-    std::lock_guard lock(poll_mu_);
-    stop_ = true;
-  }
-  poll_cv_.notify_all();
-  if (poller_.joinable()) poller_.join();
 }
 
 std::vector<std::string> ExperimentRouter::RunningCellRefs() const {

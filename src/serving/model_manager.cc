@@ -200,6 +200,7 @@ void ModelManager::StartPolling(std::chrono::milliseconds interval) {
       auto callers = std::move(waiting_);
       waiting_.clear();
       lock.unlock();
+      if (callers.empty() && options_.on_poll) options_.on_poll();
       nlohmann::json result = Refresh(!callers.empty());
       for (auto& done : callers) done(result);
       lock.lock();

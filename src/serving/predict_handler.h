@@ -39,9 +39,9 @@ class PredictHandler {
   void AddRoutes(Service& service);
 
  private:
-  std::mutex mu_;  // guards registry_ (single-threaded) and cache_
-  std::unique_ptr<Registry> registry_;
-  std::map<std::string, std::shared_ptr<const Predictor>> cache_;  // digest -> predictor
+  std::mutex mu_;
+  std::unique_ptr<Registry> registry_;  // guarded by mu_ (Registry is single-threaded)
+  std::map<std::string, std::shared_ptr<const Predictor>> cache_;  // guarded by mu_; by digest
   Env* env_;
 };
 

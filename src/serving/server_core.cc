@@ -42,6 +42,11 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   mo.refs = o.models;
   mo.score_cache_bytes = o.score_cache_bytes;
   mo.before_swap = o.before_swap;
+  // The one poller: experiments (start/stop, new cells) and bandit policies (alias moves).
+  mo.on_poll = [this] {
+    if (experiments_) experiments_->Refresh();
+    if (decisions_) bandits_->Refresh(false);
+  };
   mo.on_swap = [m = metrics_.get()] { m->AddSwap(); };
   mo.on_failure = [m = metrics_.get()](const std::string&, const std::string&) {
     m->AddLoadFailure();
@@ -112,8 +117,6 @@ void ServerCore::Start() {
   // Models load in the background: /healthz answers at once, /readyz once they are loaded.
   models_->StartPolling(options_.poll_interval);
   if (!options_.load_before_start) models_->RequestRefresh([](nlohmann::json) {});
-  if (experiments_) experiments_->StartPolling(options_.poll_interval);
-  if (decisions_) bandits_->StartPolling(options_.poll_interval);
 }
 
 uint16_t ServerCore::port() const { return server_->port(); }
@@ -125,11 +128,9 @@ void ServerCore::Stop() {
     server_->Shutdown();
     server_->Wait();
   }
-  if (experiments_) experiments_->Stop();  // no more cell models added from here
-  models_->Stop();
-  experiments_.reset();  // stops its poller, drains the exposure log
+  models_->Stop();       // the one poller: no more loads, experiment or policy refreshes
+  experiments_.reset();  // drains the exposure log
   service_->set_experiments(nullptr);
-  bandits_->Stop();
   if (decisions_) {
     const auto st = decisions_->stats();
     spdlog::info("serve: {} decisions, {} rewards joined, {} defaulted, {} group commits",

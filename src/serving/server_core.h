@@ -4,12 +4,11 @@
 // the HTTP server and the pollers, and stops everything in the one order that loses nothing:
 //
 //   1. HttpServer::Shutdown + Wait   stop accepting, finish in-flight requests
-//   2. ExperimentRouter::Stop        no more cell models added
-//   3. ModelManager::Stop            no more loads (its poller, /admin/reload)
-//   4. ExperimentRouter destroyed    drains the exposure log
-//   5. BanditHandler::Stop           no more policy loads
-//   6. DecisionLog destroyed         drains pending decisions/rewards (their online updates)
-//   7. EventLog destroyed            drains pending appends and flushes
+//   2. ModelManager::Stop            the one poller (models, experiments, bandit policies) and
+//                                    /admin/reload end: no more loads or cells added
+//   3. ExperimentRouter destroyed    drains the exposure log
+//   4. DecisionLog destroyed         drains pending decisions/rewards (their online updates)
+//   5. EventLog destroyed            drains pending appends and flushes
 //
 // The CLI parses flags into ServerCoreOptions; tests, the fuzzer and benchmarks build the same
 // core, so there is one place that wires a server.
