@@ -279,7 +279,7 @@ json BanditHandler::Refresh(bool strict) {
   for (auto& slot : slots_) {
     try {
       VersionRecord v = registry_->Resolve(slot->ref);
-      if (!bandit::IsBanditFamily(v.family)) {
+      if (options_.kind_of(v.family) != kKindBandit) {
         Fail(ErrorCode::kInvalidArgument,
              "--bandit {}: {} v{} is a {} model, not a bandit policy (families: {})", slot->ref,
              v.model_name, v.version, v.family, fmt::join(bandit::PolicyFamilies(), ", "));

@@ -42,6 +42,7 @@
 
 #include "bandits/decision_log.h"
 #include "bandits/policy.h"
+#include "serving/servable.h"
 #include "serving/service.h"
 
 namespace marquee {
@@ -88,6 +89,7 @@ struct BanditHandlerOptions {
   std::string home;
   std::vector<std::string> refs;  // NAME, NAME@ALIAS or NAME/VERSION
   BanditLimits limits;
+  KindOfFn kind_of = DefaultKindOf;  // serving/servable.h
 };
 
 class BanditHandler {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "pipeline/model_bundle.h"
+#include "serving/servable.h"
 
 namespace marquee {
 class Registry;
@@ -38,12 +39,8 @@ class Registry;
 
 namespace marquee::serving {
 
-// One loaded, immutable model version with its lookup structures.
-struct ServableModel {
-  std::string name;
-  int64_t version = 0;
-  std::string digest;
-  std::string family;
+// One loaded, immutable recommender version with its lookup structures.
+struct ServableModel : Servable {
   ModelBundle bundle;
   std::unordered_map<std::string_view, uint32_t> item_index;  // views into bundle.item_ids
   std::unordered_map<std::string_view, uint32_t> user_index;  // views into training user_ids
@@ -58,6 +55,8 @@ struct ServableModel {
   double load_seconds = 0;
 
   uint32_t num_items() const { return static_cast<uint32_t>(bundle.item_ids.size()); }
+  // Servable's fields and items, known_users, loaded_at, load_seconds.
+  nlohmann::json Describe() const override;
   // Training history row of a known user (empty span when unknown or not stored).
   std::span<const uint32_t> TrainingItems(uint32_t user) const;
 };

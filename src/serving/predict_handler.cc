@@ -7,9 +7,10 @@
 
 namespace marquee::serving {
 
-PredictHandler::PredictHandler(const std::string& home, Env* env)
+PredictHandler::PredictHandler(const std::string& home, Env* env, KindOfFn kind_of)
     : registry_(std::make_unique<Registry>(RegistryOptions{home, env, {}, {}})),
-      env_(env != nullptr ? env : Env::Default()) {}
+      env_(env != nullptr ? env : Env::Default()),
+      kind_of_(std::move(kind_of)) {}
 
 PredictHandler::~PredictHandler() = default;
 
@@ -20,7 +21,7 @@ nlohmann::json PredictHandler::Predict(const nlohmann::json& body) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     v = registry_->Resolve(req.model);
-    if (v.family != "xgboost") {
+    if (kind_of_(v.family) != kKindTabular) {
       Fail(ErrorCode::kInvalidArgument,
            "model: {} is a {} model; /v1/predict serves xgboost models (use /v1/recommend)",
            req.model, v.family);

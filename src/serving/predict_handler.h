@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 
+#include "serving/servable.h"
 #include "serving/service.h"
 
 namespace marquee {
@@ -31,7 +32,8 @@ namespace marquee::serving {
 
 class PredictHandler {
  public:
-  PredictHandler(const std::string& home, Env* env);
+  // `kind_of` says which families are tabular (serving/servable.h).
+  PredictHandler(const std::string& home, Env* env, KindOfFn kind_of = DefaultKindOf);
   ~PredictHandler();
 
   nlohmann::json Predict(const nlohmann::json& body);
@@ -43,6 +45,7 @@ class PredictHandler {
   std::unique_ptr<Registry> registry_;  // guarded by mu_ (Registry is single-threaded)
   std::map<std::string, std::shared_ptr<const Predictor>> cache_;  // guarded by mu_; by digest
   Env* env_;
+  KindOfFn kind_of_;
 };
 
 }  // namespace marquee::serving

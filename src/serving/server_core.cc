@@ -80,7 +80,7 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   service_ =
       std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(), o.keys, o.limits);
   // Tabular models (XGBoost) are resolved per request by registry reference.
-  predict_ = std::make_unique<PredictHandler>(o.home, Env::Default());
+  predict_ = std::make_unique<PredictHandler>(o.home, Env::Default(), o.kind_of);
   predict_->AddRoutes(*service_);
   if (experiments_) {
     service_->set_experiments(experiments_.get());
@@ -95,6 +95,7 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   bo.home = o.home;
   bo.refs = o.bandits;
   bo.limits.max_actions = o.max_actions;
+  bo.kind_of = o.kind_of;
   bandits_ = std::make_unique<BanditHandler>(std::move(bo));
   if (!o.bandits.empty()) {
     bandit::DecisionLogOptions dlo = o.decision_log;

@@ -28,6 +28,7 @@
 #include "experiments/exposure_log.h"
 #include "serving/auth.h"
 #include "serving/http_server.h"
+#include "serving/servable.h"
 #include "serving/service.h"
 
 namespace marquee::serving {
@@ -62,6 +63,9 @@ struct ServerCoreOptions {
   experiments::ExposureLogOptions exposure_log;
   bandit::DecisionLogOptions decision_log;  // $home/decisions (on_closed is set by the core)
   size_t max_actions = 256;                 // per /v1/decide
+  // The kind of a registry family (recommender, bandit, tabular): serving's one question about
+  // families (serving/servable.h).
+  KindOfFn kind_of = DefaultKindOf;
   // Test hooks: called after a version is loaded and warmed, before its swap; and instead of
   // the default (add to the model manager, load in the background) when running experiments
   // report cells this server does not serve yet.
