@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto events = EventLog::Open(home + "/events");
-  ServingMetrics metrics(Service::Routes());
+  ServingMetrics metrics;
   ExperimentRouterOptions xo;
   xo.home = home;
   if (const char* ms = std::getenv("FLUSH_MS")) {  // diagnostics: how much the flusher costs
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
               bytes += Service::ToResponse(service.Rank(std::span(&plain_rr, 1))[0]).body.size();
             } else {
               rr.user = u;
-              bytes += router.Recommend(rr, models, service).body.size();
+              bytes += router.Recommend(rr, service).body.size();
             }
           }
           (pass == 0 ? t_plain : t_router) += ThreadCpuSeconds() - t0;

@@ -45,11 +45,6 @@ void Learn(Policy& p, const BanditLog& log, const std::vector<size_t>& idx, int 
 
 }  // namespace
 
-bool IsBanditFamily(const std::string& family) {
-  const auto f = PolicyFamilies();
-  return std::find(f.begin(), f.end(), family) != f.end();
-}
-
 nlohmann::json BanditTrainConfig::ToJson() const {
   return {{"data", {{"dataset", dataset}, {"train", train}}},
           {"split",

@@ -26,9 +26,6 @@
 
 namespace marquee::bandit {
 
-// Whether `family` is a bandit policy family (routes `marquee train` here).
-bool IsBanditFamily(const std::string& family);
-
 struct BanditTrainConfig {
   std::string dataset;  // a bandit log name, or
   std::string train;    // a JSONL decision log file (resolved against the config's folder)

@@ -221,7 +221,7 @@ BanditHandler::BanditHandler(BanditHandlerOptions options) : options_(std::move(
   }
 }
 
-BanditHandler::~BanditHandler() { Stop(); }
+BanditHandler::~BanditHandler() = default;
 
 std::shared_ptr<LivePolicy> BanditHandler::Load(const Slot& slot, const std::string& digest,
                                                 int64_t version) {
@@ -279,7 +279,7 @@ json BanditHandler::Refresh(bool strict) {
   for (auto& slot : slots_) {
     try {
       VersionRecord v = registry_->Resolve(slot->ref);
-      if (!bandit::IsBanditFamily(v.family)) {
+      if (options_.kind_of(v.family) != kKindBandit) {
         Fail(ErrorCode::kInvalidArgument,
              "--bandit {}: {} v{} is a {} model, not a bandit policy (families: {})", slot->ref,
              v.model_name, v.version, v.family, fmt::join(bandit::PolicyFamilies(), ", "));
@@ -307,29 +307,6 @@ json BanditHandler::Refresh(bool strict) {
     }
   }
   return result;
-}
-
-void BanditHandler::StartPolling(std::chrono::milliseconds interval) {
-  if (interval.count() <= 0 || poller_.joinable()) return;
-  poller_ = std::thread([this, interval] {
-    std::unique_lock lock(poll_mu_);
-    while (!stop_) {
-      poll_cv_.wait_for(lock, interval, [&] { return stop_; });
-      if (stop_) break;
-      lock.unlock();
-      Refresh(false);
-      lock.lock();
-    }
-  });
-}
-
-void BanditHandler::Stop() {
-  {
-    std::lock_guard lock(poll_mu_);
-    stop_ = true;
-  }
-  poll_cv_.notify_all();
-  if (poller_.joinable()) poller_.join();
 }
 
 std::shared_ptr<LivePolicy> BanditHandler::Get(std::string_view model) const {
@@ -419,8 +396,30 @@ std::string BanditHandler::MetricsText() const {
   return out;
 }
 
-void BanditHandler::Decide(const json& body, Respond& done) {
+void BanditHandler::AddRoutes(Service& service) {
+  service.AddRoute({"POST", "/v1/decide", kScopeRead,
+                    Service::JsonBody([this](const json& b, Respond& d) { Decide(b, d); })});
+  service.AddRoute({"POST", "/v1/reward", kScopeWrite,
+                    Service::JsonBody([this](const json& b, Respond& d) { Reward(b, d); })});
+  if (slots_.empty()) return;
+  service.set_metrics_text([this] { return MetricsText(); });
+  service.add_model_kind(
+      "bandits", [this] { return Describe()["bandits"]; }, [this] { return Refresh(false); });
+  if (log_ != nullptr) {
+    service.add_readiness_check("decision log",
+                                [d = log_](std::string* why) { return d->writable(why); });
+  }
+}
+
+void BanditHandler::CheckServing(std::string_view path) const {
+  if (slots_.empty()) {
+    Fail(ErrorCode::kUnavailable, "this server does not serve {} (no model of that kind)", path);
+  }
   if (log_ == nullptr) Fail(ErrorCode::kUnavailable, "this server has no decision log");
+}
+
+void BanditHandler::Decide(const json& body, Respond& done) {
+  CheckServing("/v1/decide");
   DecideRequest req = ParseDecideRequest(body, options_.limits);
   std::shared_ptr<LivePolicy> live = Get(req.model);
   bandit::Decision d;
@@ -475,7 +474,7 @@ void BanditHandler::Decide(const json& body, Respond& done) {
 }
 
 void BanditHandler::Reward(const json& body, Respond& done) {
-  if (log_ == nullptr) Fail(ErrorCode::kUnavailable, "this server has no decision log");
+  CheckServing("/v1/reward");
   CheckKnownFields(body, "request", {"decision_id", "reward"});
   if (!body.contains("decision_id")) Fail(ErrorCode::kInvalidArgument, "decision_id: missing");
   if (!body["decision_id"].is_string()) {

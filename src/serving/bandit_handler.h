@@ -1,5 +1,5 @@
 // BanditHandler: POST /v1/decide and POST /v1/reward of `marquee serve` (docs/api/openapi.yaml),
-// transport-independent (Service::set_route registers them).
+// transport-independent (AddRoutes puts their rows in the Service's route table).
 //
 //   /v1/decide  {"model": "artwork@production", "user": "196", "context": {...},
 //                "actions": [{"id": "img-1", "features": {...}}, ...]}
@@ -32,18 +32,17 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "bandits/decision_log.h"
 #include "bandits/policy.h"
+#include "serving/servable.h"
 #include "serving/service.h"
 
 namespace marquee {
@@ -80,7 +79,7 @@ struct LivePolicy {
   std::string name;
   int64_t version = 0;
   std::string digest;
-  std::unique_ptr<bandit::Policy> policy;
+  std::unique_ptr<bandit::Policy> policy;  // guarded by mu (Decide shared, Update exclusive)
   mutable std::shared_mutex mu;
   std::atomic<uint64_t> updates{0};  // online updates applied (including the replay at load)
   int64_t loaded_at = 0;
@@ -90,6 +89,7 @@ struct BanditHandlerOptions {
   std::string home;
   std::vector<std::string> refs;  // NAME, NAME@ALIAS or NAME/VERSION
   BanditLimits limits;
+  KindOfFn kind_of = DefaultKindOf;  // serving/servable.h
 };
 
 class BanditHandler {
@@ -103,12 +103,16 @@ class BanditHandler {
   void set_log(bandit::DecisionLog* log) { log_ = log; }
 
   // Resolves every reference and loads what changed; returns {"ref": "loaded v3" | "resumed v3"
-  // (a retired version taken back, no replay) | "unchanged" | "failed: ..."}. With `strict`, the first failure throws instead (server start).
+  // (a retired version taken back, no replay) | "unchanged" | "failed: ..."}. With `strict`, the
+  // first failure throws instead (server start).
+  // (The server's one poller, the model manager's, calls it every poll interval.)
   nlohmann::json Refresh(bool strict = false);
-  // Polls Refresh every `interval` on a background thread until Stop().
-  void StartPolling(std::chrono::milliseconds interval);
-  void Stop();
 
+  // Adds the rows POST /v1/decide (scope read) and POST /v1/reward (scope write) to `service`;
+  // with references to serve, also their /v1/models listing ("bandits"), their reload on
+  // POST /admin/reload, their /metrics lines and the decision log's readiness. Without any
+  // reference the routes answer 503 (this server serves no policy).
+  void AddRoutes(Service& service);
   // The Service routes. Decide answers through `done` once the decision is durable.
   void Decide(const nlohmann::json& body, Respond& done);
   void Reward(const nlohmann::json& body, Respond& done);
@@ -134,8 +138,10 @@ class BanditHandler {
     std::string model;
     std::atomic<std::shared_ptr<LivePolicy>> current;
     std::mutex retired_mu;  // guards `retired` and the swap of `current` with it
-    std::vector<std::shared_ptr<LivePolicy>> retired;  // oldest first
+    std::vector<std::shared_ptr<LivePolicy>> retired;  // guarded by retired_mu; oldest first
   };
+  // kUnavailable when this server serves no policy or has no decision log.
+  void CheckServing(std::string_view path) const;
   std::shared_ptr<LivePolicy> Load(const Slot& slot, const std::string& digest, int64_t version);
   // Makes `next` current and retires the one it replaces; takes `next` out of the retired list.
   static void Swap(Slot& slot, std::shared_ptr<LivePolicy> next);
@@ -146,14 +152,10 @@ class BanditHandler {
   BanditHandlerOptions options_;
   std::vector<std::unique_ptr<Slot>> slots_;
   bandit::DecisionLog* log_ = nullptr;
-  std::mutex refresh_mu_;  // one Refresh at a time (Registry is single-threaded)
+  std::mutex refresh_mu_;                    // one Refresh at a time (Registry is single-threaded)
   std::atomic<uint64_t> replayed_total_{0};  // rewards replayed from the log at loads
   std::atomic<uint64_t> resumed_total_{0};   // loads answered by a retired version
-  std::unique_ptr<Registry> registry_;
-  std::thread poller_;
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
-  bool stop_ = false;
+  std::unique_ptr<Registry> registry_;       // guarded by refresh_mu_
 };
 
 }  // namespace marquee::serving

@@ -30,7 +30,6 @@ ExperimentRouter::ExperimentRouter(ExperimentRouterOptions options) : options_(s
 }
 
 ExperimentRouter::~ExperimentRouter() {
-  Stop();
   try {
     log_->Flush();
   } catch (const std::exception& e) {
@@ -89,27 +88,6 @@ bool ExperimentRouter::Refresh() {
   return true;
 }
 
-void ExperimentRouter::StartPolling(std::chrono::milliseconds interval) {
-  if (interval.count() <= 0 || poller_.joinable()) return;
-  poller_ = std::thread([this, interval] {
-    std::unique_lock lock(poll_mu_);
-    while (!poll_cv_.wait_for(lock, interval, [&] { return stop_; })) {
-      lock.unlock();
-      Refresh();
-      lock.lock();
-    }
-  });
-}
-
-void ExperimentRouter::Stop() {
-  {
-    std::lock_guard lock(poll_mu_);
-    stop_ = true;
-  }
-  poll_cv_.notify_all();
-  if (poller_.joinable()) poller_.join();
-}
-
 std::vector<std::string> ExperimentRouter::RunningCellRefs() const {
   std::vector<std::string> refs;
   auto snap = snapshot_.load();
@@ -123,8 +101,7 @@ std::vector<std::string> ExperimentRouter::RunningCellRefs() const {
   return refs;
 }
 
-Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManager& models,
-                                     const Service& service) {
+Response ExperimentRouter::Recommend(const RecommendRequest& r, const Ranker& ranker) {
   const std::string& name = *r.experiment;
   if (!r.user) {
     Fail(ErrorCode::kInvalidArgument,
@@ -147,7 +124,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManag
   }
   auto resolve = [&](const experiments::Cell& c) {
     try {
-      return models.Get(c.model);
+      return ranker.Model(c.model);
     } catch (const Error& e) {
       if (e.code() != ErrorCode::kNotFound) throw;
       Fail(ErrorCode::kUnavailable,
@@ -163,7 +140,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManag
   if (!interleave) {
     const size_t cell = running ? experiments::AssignCell(spec, *r.user) : 0;
     const std::shared_ptr<const ServableModel> model = resolve(spec.cells[cell]);
-    Ranked ranked = std::move(service.Rank(std::span(&r, 1), std::span(&model, 1))[0]);
+    Ranked ranked = std::move(ranker.Rank(std::span(&r, 1), std::span(&model, 1))[0]);
     if (ranked.error) return Service::ToResponse(ranked);
     Response out = Service::ToResponse(ranked);
     out.body.pop_back();  // the closing brace: the fragment ends the object
@@ -187,7 +164,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const ModelManag
   const std::shared_ptr<const ServableModel> cell_models[2] = {resolve(spec.cells[0]),
                                                                resolve(spec.cells[1])};
   const RecommendRequest rs[2] = {r, r};
-  std::vector<Ranked> res = service.Rank(rs, cell_models);
+  std::vector<Ranked> res = ranker.Rank(rs, cell_models);
   for (const Ranked& x : res) {
     if (x.error) return Service::ToResponse(x);
   }

@@ -1,9 +1,9 @@
 // ExperimentRouter: `/v1/recommend` with `"experiment": "NAME"` (docs/api/openapi.yaml). Keeps
-// a snapshot of the registry's experiments (refreshed by its own low-frequency poller and by
-// POST /admin/reload, so `marquee experiments start|stop` take effect without a restart), assigns
-// the member to a cell (experiments::AssignCell), asks the Service to score the cell's model (or,
-// in interleaving, both rankers' models) and logs the exposure (experiments::ExposureLog,
-// asynchronous: see its header for the durability contract).
+// a snapshot of the registry's experiments (refreshed by the model manager's poller, the one
+// poller of the server, and by POST /admin/reload, so `marquee experiments start|stop` take effect
+// without a restart), assigns the member to a cell (experiments::AssignCell), asks its Ranker (the
+// Service) to score the cell's model (or, in interleaving, both rankers' models) and logs the
+// exposure (experiments::ExposureLog, asynchronous: see its header for the durability contract).
 //
 //   running  A/B: the member's cell answers; the response gains
 //            "experiment": {"name", "cell"}. Interleave: both rankers' lists merged by team
@@ -24,19 +24,17 @@
 // `on_new_cells` (called from Refresh, on the poller or the /admin/reload thread) so the server
 // adds and loads them in the background; until a cell's model is loaded its requests answer 503.
 //
-// Thread-safety: Recommend may be called from any thread; Refresh/StartPolling/Stop from one.
+// Thread-safety: Recommend and Refresh may be called from any thread (Refresh is serialised).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -62,13 +60,11 @@ class ExperimentRouter {
  public:
   // Opens the registry and the exposure log and loads the experiments. Throws on failure.
   explicit ExperimentRouter(ExperimentRouterOptions options);
-  ~ExperimentRouter();  // stops polling, drains the exposure log
+  ~ExperimentRouter();  // drains the exposure log
 
   // Reloads the experiments from the registry; keeps the previous snapshot on failure (logged).
   // Returns false on failure.
   bool Refresh();
-  void StartPolling(std::chrono::milliseconds interval);  // 0: never
-  void Stop();
 
   // Model references of the cells of running experiments (add them to the ModelManager).
   std::vector<std::string> RunningCellRefs() const;
@@ -77,7 +73,8 @@ class ExperimentRouter {
   // the response, an error response for a failure of the request's own model, user or items
   // (as Service::Recommend), or a thrown marquee::Error for the request-level failures listed
   // above.
-  Response Recommend(const RecommendRequest& r, const ModelManager& models, const Service& service);
+  // The cells' models come from `ranker` (the server's Service).
+  Response Recommend(const RecommendRequest& r, const Ranker& ranker);
 
   experiments::ExposureLog& exposures() { return *log_; }
 
@@ -98,13 +95,9 @@ class ExperimentRouter {
   std::unique_ptr<experiments::ExposureLog> log_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<uint64_t> requests_{0};
-  std::vector<std::string> reported_cells_;  // passed to on_new_cells (Refresh's thread)
   std::mutex refresh_mu_;                    // one Refresh at a time
+  std::vector<std::string> reported_cells_;  // guarded by refresh_mu_ (passed to on_new_cells)
   bool constructed_ = false;  // the constructor's Refresh reports no cells (RunningCellRefs)
-  std::thread poller_;
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
-  bool stop_ = false;
 };
 
 }  // namespace marquee::serving

@@ -179,7 +179,7 @@ class Session : public std::enable_shared_from_this<Session> {
       r.api_key = std::string(it->value());
     }
     parser_.reset();  // the request is copied out; its storage goes now, not at the next read
-    route_ = Service::RouteIndex(r.target);
+    route_ = server_->service_->RouteIndex(r.target);
     head_ = r.method == "HEAD";
     // Exactly one response per request: whichever comes first of the handler's answer and the
     // last-resort error below wins.
@@ -212,7 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = false;
     version_ = 11;
     head_ = false;
-    route_ = Service::Routes().size() - 1;
+    route_ = server_->service_->RouteIndex("");
     Write(Service::ErrorResponse(status, code, message));
   }
 

@@ -18,6 +18,15 @@ ServingMetrics::ServingMetrics(std::vector<std::string> routes) {
   }
 }
 
+void ServingMetrics::AddRoute(std::string name) {
+  for (const auto& r : routes_) {
+    if (r->name == name) return;
+  }
+  auto route = std::make_unique<Route>();
+  route->name = std::move(name);
+  routes_.insert(routes_.empty() ? routes_.end() : routes_.end() - 1, std::move(route));
+}
+
 size_t ServingMetrics::StatusSlot(int status) {
   for (size_t i = 0; i < std::size(kStatuses); ++i) {
     if (kStatuses[i] == status) return i;

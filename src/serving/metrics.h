@@ -19,7 +19,11 @@ class ServingMetrics {
   // Upper bounds (seconds) of the latency histogram buckets.
   static constexpr std::array<double, 14> kBuckets = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
-  explicit ServingMetrics(std::vector<std::string> routes);
+  // `routes`: the route labels, the last one for requests no route serves ("other").
+  explicit ServingMetrics(std::vector<std::string> routes = {"other"});
+  // Adds a route label before the last one (no-op for a label it has); Service::AddRoute calls
+  // it for each path of the route table. Call before requests are observed (not thread-safe).
+  void AddRoute(std::string name);
 
   // `route` is an index into the routes given at construction (out of range: the last one).
   void Observe(size_t route, int status, double seconds);

@@ -18,6 +18,15 @@ std::span<const uint32_t> ServableModel::TrainingItems(uint32_t user) const {
   return bundle.training->history.row_indices(user);
 }
 
+nlohmann::json ServableModel::Describe() const {
+  nlohmann::json j = Servable::Describe();
+  j["items"] = num_items();
+  j["known_users"] = user_index.size();
+  j["loaded_at"] = loaded_at;
+  j["load_seconds"] = load_seconds;
+  return j;
+}
+
 std::shared_ptr<const ServableModel> MakeServable(ModelBundle bundle, std::string name,
                                                   int64_t version, size_t score_cache_bytes) {
   Stopwatch sw;
@@ -201,6 +210,7 @@ void ModelManager::StartPolling(std::chrono::milliseconds interval) {
       auto callers = std::move(waiting_);
       waiting_.clear();
       lock.unlock();
+      if (callers.empty() && options_.on_poll) options_.on_poll();
       nlohmann::json result = Refresh(!callers.empty());
       for (auto& done : callers) done(result);
       lock.lock();
@@ -284,15 +294,7 @@ nlohmann::json ModelManager::Describe() const {
   for (const auto& s : slots()) {
     auto m = s->current.load();
     nlohmann::json j = {{"ref", s->ref}, {"model", s->model}, {"state", m ? "loaded" : "loading"}};
-    if (m) {
-      j["version"] = m->version;
-      j["family"] = m->family;
-      j["artifact"] = m->digest;
-      j["items"] = m->num_items();
-      j["known_users"] = m->user_index.size();
-      j["loaded_at"] = m->loaded_at;
-      j["load_seconds"] = m->load_seconds;
-    }
+    if (m) j.update(m->Describe());
     std::lock_guard sl(s->status_mu);
     if (!s->last_error.empty()) {
       j["error"] = s->last_error;

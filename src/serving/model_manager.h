@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "kinds/recommender/model_bundle.h"
+#include "serving/servable.h"
 
 namespace marquee {
 class Registry;
@@ -38,12 +39,8 @@ class Registry;
 
 namespace marquee::serving {
 
-// One loaded, immutable model version with its lookup structures.
-struct ServableModel {
-  std::string name;
-  int64_t version = 0;
-  std::string digest;
-  std::string family;
+// One loaded, immutable recommender version with its lookup structures.
+struct ServableModel : Servable {
   ModelBundle bundle;
   std::unordered_map<std::string_view, uint32_t> item_index;  // views into bundle.item_ids
   std::unordered_map<std::string_view, uint32_t> user_index;  // views into training user_ids
@@ -58,6 +55,8 @@ struct ServableModel {
   double load_seconds = 0;
 
   uint32_t num_items() const { return static_cast<uint32_t>(bundle.item_ids.size()); }
+  // Servable's fields and items, known_users, loaded_at, load_seconds.
+  nlohmann::json Describe() const override;
   // Training history row of a known user (empty span when unknown or not stored).
   std::span<const uint32_t> TrainingItems(uint32_t user) const;
 };
@@ -73,6 +72,9 @@ struct ModelManagerOptions {
   std::vector<std::string> refs;  // references to serve (parsed and validated at construction)
   // Test hook: called after a version is loaded and warmed, before it is swapped in.
   std::function<void(const std::string& ref, int64_t version)> before_swap;
+  // The server's other pollers (experiments, bandit policies): called on the polling thread
+  // before each timed Refresh, so one thread polls the registry for the whole server.
+  std::function<void()> on_poll;
   // Called on each swap (metrics), each failure (metrics, log).
   std::function<void()> on_swap;
   std::function<void(const std::string& ref, const std::string& message)> on_failure;
@@ -89,8 +91,8 @@ class ModelManager {
   // | "failed: ..."}. Never throws for a model's failure (it is recorded). A version that
   // failed to load is retried only when `force` (POST /admin/reload), not on every poll.
   nlohmann::json Refresh(bool force = false);
-  // Starts the background thread that calls Refresh every `interval` (0: only on request);
-  // Stop() ends it.
+  // Starts the background thread that calls on_poll and Refresh every `interval` (0: only
+  // Refresh, on request); Stop() ends it.
   void StartPolling(std::chrono::milliseconds interval);
   void Stop();
   // Asks the background thread for a forced Refresh now; `done` gets its result there (or an
@@ -121,10 +123,11 @@ class ModelManager {
     std::string model;
     std::atomic<std::shared_ptr<const ServableModel>> current;
     mutable std::mutex status_mu;
-    std::string last_error;  // of the latest failed load ("" after a success)
-    int64_t failed_version = 0;
-    int64_t last_checked = 0;
-    bool required = true;  // given at construction (counts for ready())
+    std::string last_error;      // guarded by status_mu (of the latest failed load; "" after a
+                                 // success)
+    int64_t failed_version = 0;  // guarded by status_mu
+    int64_t last_checked = 0;    // guarded by status_mu
+    bool required = true;        // given at construction (counts for ready())
   };
   const Slot* Find(std::string_view ref) const;
   // The slots so far. Slots are only appended, into storage reserved at construction, and
@@ -136,14 +139,15 @@ class ModelManager {
   ModelManagerOptions options_;
   std::unique_ptr<std::unique_ptr<Slot>[]> slots_;  // kMaxRefs entries
   std::atomic<size_t> num_slots_{0};
-  std::mutex add_mu_;  // one Add at a time
-  std::unique_ptr<Registry> registry_;
-  std::mutex refresh_mu_;  // one Refresh at a time (Registry is single-threaded)
+  std::mutex add_mu_;                   // one Add at a time
+  std::mutex refresh_mu_;               // one Refresh at a time (Registry is single-threaded)
+  std::unique_ptr<Registry> registry_;  // guarded by refresh_mu_
   std::thread poller_;
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;
-  bool stop_ = false;
-  std::vector<std::function<void(nlohmann::json)>> waiting_;  // RequestRefresh callers
+  bool stop_ = false;  // guarded by poll_mu_
+  // RequestRefresh callers; guarded by poll_mu_.
+  std::vector<std::function<void(nlohmann::json)>> waiting_;
 };
 
 }  // namespace marquee::serving

@@ -7,9 +7,10 @@
 
 namespace marquee::serving {
 
-PredictHandler::PredictHandler(const std::string& home, Env* env)
+PredictHandler::PredictHandler(const std::string& home, Env* env, KindOfFn kind_of)
     : registry_(std::make_unique<Registry>(RegistryOptions{home, env, {}, {}})),
-      env_(env != nullptr ? env : Env::Default()) {}
+      env_(env != nullptr ? env : Env::Default()),
+      kind_of_(std::move(kind_of)) {}
 
 PredictHandler::~PredictHandler() = default;
 
@@ -20,7 +21,7 @@ nlohmann::json PredictHandler::Predict(const nlohmann::json& body) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     v = registry_->Resolve(req.model);
-    if (v.family != "xgboost") {
+    if (kind_of_(v.family) != kKindTabular) {
       Fail(ErrorCode::kInvalidArgument,
            "model: {} is a {} model; /v1/predict serves xgboost models (use /v1/recommend)",
            req.model, v.family);
@@ -37,6 +38,15 @@ nlohmann::json PredictHandler::Predict(const nlohmann::json& body) {
   // Scoring runs outside the lock: Predictor is thread-safe.
   Predictor::Result r = predictor->PredictRows(req.rows, req.explain);
   return {{"model", req.model}, {"version", v.version}, {"predictions", predictor->ToJson(r)}};
+}
+
+void PredictHandler::AddRoutes(Service& service) {
+  service.AddRoute({"POST", "/v1/predict", kScopeRead,
+                    Service::JsonBody([this](const nlohmann::json& body, Respond& done) {
+                      Response r;
+                      r.body = DumpJson(Predict(body));
+                      done(std::move(r));
+                    })});
 }
 
 }  // namespace marquee::serving

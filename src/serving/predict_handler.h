@@ -19,6 +19,9 @@
 #include <mutex>
 #include <string>
 
+#include "serving/servable.h"
+#include "serving/service.h"
+
 namespace marquee {
 class Env;
 class Predictor;
@@ -29,16 +32,20 @@ namespace marquee::serving {
 
 class PredictHandler {
  public:
-  PredictHandler(const std::string& home, Env* env);
+  // `kind_of` says which families are tabular (serving/servable.h).
+  PredictHandler(const std::string& home, Env* env, KindOfFn kind_of = DefaultKindOf);
   ~PredictHandler();
 
   nlohmann::json Predict(const nlohmann::json& body);
+  // Adds its row (POST /v1/predict, scope read) to `service`'s route table.
+  void AddRoutes(Service& service);
 
  private:
-  std::mutex mu_;  // guards registry_ (single-threaded) and cache_
-  std::unique_ptr<Registry> registry_;
-  std::map<std::string, std::shared_ptr<const Predictor>> cache_;  // digest -> predictor
+  std::mutex mu_;
+  std::unique_ptr<Registry> registry_;  // guarded by mu_ (Registry is single-threaded)
+  std::map<std::string, std::shared_ptr<const Predictor>> cache_;  // guarded by mu_; by digest
   Env* env_;
+  KindOfFn kind_of_;
 };
 
 }  // namespace marquee::serving

@@ -240,30 +240,18 @@ struct Prepared {
 
 }  // namespace
 
-const std::vector<std::string>& Service::Routes() {
-  static const std::vector<std::string> routes = {"/healthz",
-                                                  "/readyz",
-                                                  "/metrics",
-                                                  "/v1/models",
-                                                  "/v1/recommend",
-                                                  "/v1/recommend/batch",
-                                                  "/v1/similar-items",
-                                                  "/v1/events",
-                                                  "/admin/reload",
-                                                  "/v1/predict",
-                                                  "/v1/decide",
-                                                  "/v1/reward",
-                                                  "other"};
-  return routes;
+std::vector<std::string> Service::RouteLabels() const {
+  std::vector<std::string> labels = paths_;
+  labels.push_back("other");
+  return labels;
 }
 
-size_t Service::RouteIndex(std::string_view target) {
-  std::string_view path = PathOf(target);
-  const auto& r = Routes();
-  for (size_t i = 0; i + 1 < r.size(); ++i) {
-    if (r[i] == path) return i;
+size_t Service::RouteIndex(std::string_view target) const {
+  const std::string_view path = PathOf(target);
+  for (size_t i = 0; i < paths_.size(); ++i) {
+    if (paths_[i] == path) return i;
   }
-  return r.size() - 1;
+  return paths_.size();
 }
 
 std::string DumpJson(const json& j) {
@@ -302,11 +290,8 @@ Response Service::ErrorResponse(int status, ErrorCode code, const std::string& m
 
 Service::Service(ModelManager* models, EventLog* events, ServingMetrics* metrics, ApiKeys keys,
                  ServiceLimits limits)
-    : models_(models),
-      events_(events),
-      metrics_(metrics),
-      keys_(std::move(keys)),
-      limits_(limits) {
+    : models_(models), events_(events), metrics_(metrics), keys_(std::move(keys)), limits_(limits) {
+  AddOwnRoutes();
   if (events_ != nullptr) {
     add_readiness_check("event log", [e = events_](std::string* why) { return e->writable(why); });
   }
@@ -317,11 +302,29 @@ void Service::add_readiness_check(std::string what,
   readiness_checks_.push_back({std::move(what), std::move(writable)});
 }
 
-void Service::set_route(std::string_view path, JsonRoute handler) {
-  if (std::find(Routes().begin(), Routes().end(), path) == Routes().end()) {
-    Fail(ErrorCode::kInvalidArgument, "set_route: {} is not a known route", path);
+void Service::AddRoute(RouteRow row) {
+  if (row.method != "GET" && row.method != "POST") {
+    Fail(ErrorCode::kInvalidArgument, "AddRoute {}: method {} (GET or POST)", row.path, row.method);
   }
-  extensions_.emplace_back(std::string(path), std::move(handler));
+  if (!row.path.starts_with('/')) {
+    Fail(ErrorCode::kInvalidArgument, "AddRoute: path '{}' must start with '/'", row.path);
+  }
+  for (RouteRow& r : routes_) {
+    if (r.method == row.method && r.path == row.path) {
+      r = std::move(row);
+      return;
+    }
+  }
+  if (std::find(paths_.begin(), paths_.end(), row.path) == paths_.end()) {
+    paths_.push_back(row.path);
+    if (metrics_ != nullptr) metrics_->AddRoute(row.path);
+  }
+  routes_.push_back(std::move(row));
+}
+
+std::function<void(const Request&, Respond&)> Service::JsonBody(JsonRoute handler) {
+  return
+      [h = std::move(handler)](const Request& req, Respond& done) { h(ParseBody(req.body), done); };
 }
 
 void Service::add_model_kind(std::string key, std::function<json()> describe,
@@ -336,7 +339,7 @@ RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
          where.empty() ? "request" : where, TypeName(j));
   }
   CheckKnownFields(j, where.empty() ? "request" : where,
-             {"model", "user", "k", "exclude_seen", "history", "filter", "experiment"});
+                   {"model", "user", "k", "exclude_seen", "history", "filter", "experiment"});
   RecommendRequest r;
   if (j.contains("experiment")) {
     r.experiment = GetString(j, where, "experiment");
@@ -716,138 +719,137 @@ void Service::Handle(const Request& req, Respond done) {
   if (done) done(std::move(*failure));
 }
 
+void Service::AddOwnRoutes() {
+  // Routes answered at once: the handler's Response is the answer.
+  auto sync = [](std::function<Response(const Request&)> fn) {
+    return [fn = std::move(fn)](const Request& req, Respond& done) { done(fn(req)); };
+  };
+  AddRoute({"GET", "/healthz", kScopeNone, sync([](const Request&) {
+              Response r;
+              r.body = R"({"status":"ok"})";
+              return r;
+            })});
+  AddRoute({"GET", "/readyz", kScopeNone, sync([this](const Request&) { return Ready(); })});
+  AddRoute({"GET", "/metrics", kScopeNone, sync([this](const Request&) {
+              Response r;
+              r.content_type = "text/plain; version=0.0.4";
+              r.body =
+                  metrics_->Render(models_->MetricsText() + (metrics_text_ ? metrics_text_() : ""));
+              return r;
+            })});
+  AddRoute({"GET", "/v1/models", kScopeRead, sync([this](const Request&) {
+              json d = models_->Describe();
+              for (const auto& k : model_kinds_) d[k.key] = k.describe();
+              Response r;
+              r.body = DumpJson(d);
+              return r;
+            })});
+  AddRoute({"POST", "/v1/recommend", kScopeRead, sync([this](const Request& req) {
+              RecommendRequest rr = ParseRecommendRequest(ParseBody(req.body), "", limits_);
+              if (!rr.experiment) return ToResponse(Rank(std::span(&rr, 1))[0]);
+              // A/B cells and interleaving: serving/experiment_router.h
+              if (experiments_ == nullptr) {
+                Fail(ErrorCode::kUnavailable, "this server runs no experiments");
+              }
+              return experiments_->Recommend(rr, *this);
+            })});
+  AddRoute({"POST", "/v1/recommend/batch", kScopeRead,
+            sync([this](const Request& req) { return BatchRecommend(ParseBody(req.body)); })});
+  AddRoute({"POST", "/v1/similar-items", kScopeRead,
+            sync([this](const Request& req) { return Similar(ParseBody(req.body)); })});
+  AddRoute({"POST", "/v1/events", kScopeWrite,
+            JsonBody([this](const json& body, Respond& done) { Events(body, done); })});
+  AddRoute({"POST", "/admin/reload", kScopeAdmin,
+            [this](const Request&, Respond& done) { Reload(done); }});
+}
+
+Response Service::Ready() const {
+  if (!models_->ready()) {
+    return ErrorResponse(ErrorCode::kUnavailable, "not every model is loaded yet");
+  }
+  // A log that cannot make writes durable (a full disk) resumes by itself once space is freed,
+  // and so does readiness.
+  std::string why;
+  for (const auto& check : readiness_checks_) {
+    if (check.writable(&why)) continue;
+    return ErrorResponse(ErrorCode::kUnavailable,
+                         fmt::format("the {} cannot store writes: {}", check.what, why));
+  }
+  Response r;
+  r.body = R"({"status":"ready"})";
+  return r;
+}
+
+Response Service::BatchRecommend(const json& body) const {
+  CheckKnownFields(body, "request", {"requests"});
+  if (!body.contains("requests")) Fail(ErrorCode::kInvalidArgument, "requests: missing");
+  const json& arr = body["requests"];
+  if (!arr.is_array()) {
+    Fail(ErrorCode::kInvalidArgument, "requests: must be an array, got {}", TypeName(arr));
+  }
+  if (arr.size() > limits_.max_batch) {
+    Fail(ErrorCode::kResourceExhausted, "requests: {} requests, the limit is {}", arr.size(),
+         limits_.max_batch);
+  }
+  // A malformed entry fails the whole call (it is the caller's bug); a model, user or item
+  // that is not found fails only its own entry.
+  std::vector<RecommendRequest> rs;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    rs.push_back(ParseRecommendRequest(arr[i], fmt::format("requests[{}]", i), limits_));
+    if (rs.back().experiment) {
+      Fail(ErrorCode::kInvalidArgument,
+           "requests[{}].experiment: not supported in a batch; use /v1/recommend", i);
+    }
+  }
+  Response r;
+  r.body = DumpJson(json{{"responses", Recommend(rs)}});
+  return r;
+}
+
+// Answered from the model manager's thread.
+void Service::Reload(Respond& done) {
+  if (experiments_ != nullptr) experiments_->Refresh();  // experiment start/stop, at once
+  models_->RequestRefresh(
+      [d = std::move(done), models = models_, kinds = &model_kinds_](json result) {
+        Response rr;
+        if (result.contains("error")) {
+          rr = ErrorResponse(ErrorCode::kUnavailable, result["error"].get<std::string>());
+        } else {
+          json out = {{"refresh", result}, {"models", models->Describe()["models"]}};
+          for (const auto& k : *kinds) {
+            out[k.key + "_refresh"] = k.reload();
+            out[k.key] = k.describe();
+          }
+          rr.body = DumpJson(out);
+        }
+        d(std::move(rr));
+      });
+}
+
 // `done` is moved out of when the response is asynchronous (events, reload); Handle's catch
 // answers only while it is still set.
 void Service::Route(const Request& req, std::string_view path, Respond& done) {
-  struct RouteSpec {
-    std::string_view path;
-    std::string_view method;
-    Scope scope;
-    bool extension = false;  // served by a handler given to set_route
-  };
-  static constexpr RouteSpec kSpecs[] = {
-      {"/healthz", "GET", kScopeNone},           {"/readyz", "GET", kScopeNone},
-      {"/metrics", "GET", kScopeNone},           {"/v1/models", "GET", kScopeRead},
-      {"/v1/recommend", "POST", kScopeRead},     {"/v1/recommend/batch", "POST", kScopeRead},
-      {"/v1/similar-items", "POST", kScopeRead}, {"/v1/events", "POST", kScopeWrite},
-      {"/admin/reload", "POST", kScopeAdmin},    {"/v1/predict", "POST", kScopeRead},
-      {"/v1/decide", "POST", kScopeRead, true},  {"/v1/reward", "POST", kScopeWrite, true}};
-  const RouteSpec* spec = nullptr;
-  for (const auto& s : kSpecs) {
-    if (s.path == path) spec = &s;
+  const RouteRow* row = nullptr;
+  std::string allow;  // the methods `path` has, for a 405
+  for (const RouteRow& r : routes_) {
+    if (r.path != path) continue;
+    if (r.method == req.method || (r.method == "GET" && req.method == "HEAD")) row = &r;
+    allow += (allow.empty() ? "" : ", ") + r.method + (r.method == "GET" ? ", HEAD" : "");
   }
-  if (spec == nullptr) {
+  if (allow.empty()) {
     Fail(ErrorCode::kNotFound, "no route {} {}", QuoteForMessage(req.method, 32),
          QuoteForMessage(path));
   }
-  if (req.method != spec->method && !(spec->method == "GET" && req.method == "HEAD")) {
-    const std::string_view allow = spec->method == "GET" ? "GET, HEAD" : spec->method;
+  if (row == nullptr) {
     Response r = ErrorResponse(405, ErrorCode::kInvalidArgument,
                                fmt::format("method {} is not allowed on {}; use {}",
                                            QuoteForMessage(req.method, 32), path, allow));
-    r.headers.emplace_back("Allow", std::string(allow));
+    r.headers.emplace_back("Allow", allow);
     done(std::move(r));
     return;
   }
-  keys_.Check(req.has_api_key, req.api_key, spec->scope, path);
-
-  if (spec->extension) {
-    for (auto& [p, handler] : extensions_) {
-      if (p == path) {
-        json body = ParseBody(req.body);
-        handler(body, done);
-        return;
-      }
-    }
-    Fail(ErrorCode::kUnavailable, "this server does not serve {} (no model of that kind)", path);
-  }
-
-  Response r;
-  if (path == "/healthz") {
-    r.body = R"({"status":"ok"})";
-  } else if (path == "/readyz") {
-    std::string why;
-    if (!models_->ready()) {
-      r = ErrorResponse(ErrorCode::kUnavailable, "not every model is loaded yet");
-    } else {
-      r.body = R"({"status":"ready"})";
-      // A log that cannot make writes durable (a full disk) resumes by itself once space is
-      // freed, and so does readiness.
-      for (const auto& check : readiness_checks_) {
-        if (check.writable(&why)) continue;
-        r = ErrorResponse(ErrorCode::kUnavailable,
-                          fmt::format("the {} cannot store writes: {}", check.what, why));
-        break;
-      }
-    }
-  } else if (path == "/metrics") {
-    r.content_type = "text/plain; version=0.0.4";
-    r.body = metrics_->Render(models_->MetricsText() + (metrics_text_ ? metrics_text_() : ""));
-  } else if (path == "/v1/models") {
-    json d = models_->Describe();
-    for (const auto& k : model_kinds_) d[k.key] = k.describe();
-    r.body = DumpJson(d);
-  } else if (path == "/v1/recommend") {
-    RecommendRequest rr = ParseRecommendRequest(ParseBody(req.body), "", limits_);
-    if (rr.experiment) {  // A/B cells and interleaving: serving/experiment_router.h
-      if (experiments_ == nullptr) Fail(ErrorCode::kUnavailable, "this server runs no experiments");
-      r = experiments_->Recommend(rr, *models_, *this);
-    } else {
-      r = ToResponse(Rank(std::span(&rr, 1))[0]);
-    }
-  } else if (path == "/v1/recommend/batch") {
-    json body = ParseBody(req.body);
-    CheckKnownFields(body, "request", {"requests"});
-    if (!body.contains("requests")) Fail(ErrorCode::kInvalidArgument, "requests: missing");
-    const json& arr = body["requests"];
-    if (!arr.is_array()) {
-      Fail(ErrorCode::kInvalidArgument, "requests: must be an array, got {}", TypeName(arr));
-    }
-    if (arr.size() > limits_.max_batch) {
-      Fail(ErrorCode::kResourceExhausted, "requests: {} requests, the limit is {}", arr.size(),
-           limits_.max_batch);
-    }
-    // A malformed entry fails the whole call (it is the caller's bug); a model, user or item
-    // that is not found fails only its own entry.
-    std::vector<RecommendRequest> rs;
-    for (size_t i = 0; i < arr.size(); ++i) {
-      rs.push_back(ParseRecommendRequest(arr[i], fmt::format("requests[{}]", i), limits_));
-      if (rs.back().experiment) {
-        Fail(ErrorCode::kInvalidArgument,
-             "requests[{}].experiment: not supported in a batch; use /v1/recommend", i);
-      }
-    }
-    r.body = DumpJson(json{{"responses", Recommend(rs)}});
-  } else if (path == "/v1/similar-items") {
-    r = Similar(ParseBody(req.body));
-  } else if (path == "/v1/predict") {
-    if (predict_ == nullptr)
-      Fail(ErrorCode::kUnavailable, "this server does not serve /v1/predict");
-    r.body = DumpJson(predict_->Predict(ParseBody(req.body)));
-  } else if (path == "/v1/events") {
-    json body = ParseBody(req.body);
-    Events(body, done);
-    return;
-  } else if (path == "/admin/reload") {
-    if (experiments_ != nullptr) experiments_->Refresh();  // experiment start/stop, at once
-    models_->RequestRefresh(
-        [d = std::move(done), models = models_, kinds = &model_kinds_](json result) {
-          Response rr;
-          if (result.contains("error")) {
-            rr = ErrorResponse(ErrorCode::kUnavailable, result["error"].get<std::string>());
-          } else {
-            json out = {{"refresh", result}, {"models", models->Describe()["models"]}};
-            for (const auto& k : *kinds) {
-              out[k.key + "_refresh"] = k.reload();
-              out[k.key] = k.describe();
-            }
-            rr.body = DumpJson(out);
-          }
-          d(std::move(rr));
-        });
-    return;
-  }
-  done(std::move(r));
+  keys_.Check(req.has_api_key, req.api_key, row->scope, path);
+  row->handler(req, done);
 }
 
 }  // namespace marquee::serving

@@ -25,7 +25,6 @@
 #include "serving/auth.h"
 #include "serving/metrics.h"
 #include "serving/model_manager.h"
-#include "serving/predict_handler.h"
 
 namespace marquee {
 class EventLog;
@@ -62,6 +61,20 @@ void CheckKnownFields(const nlohmann::json& j, std::string_view where,
                       std::initializer_list<std::string_view> known);
 
 using Respond = std::function<void(Response)>;
+
+// One row of the server's route table: the router, the 405 answer and its Allow header, the
+// API-key scope check, the /metrics route label and the documented route list all come from the
+// rows (tests/serving/route_table_test.cc checks every row against docs/api/openapi.yaml).
+// Routes are added by whoever serves them (Service its own, PredictHandler /v1/predict,
+// BanditHandler /v1/decide and /v1/reward): adding a route is one row.
+struct RouteRow {
+  std::string method;  // "GET" (HEAD is answered too) or "POST"
+  std::string path;
+  Scope scope = kScopeNone;  // what an API key needs (serving/auth.h)
+  // Answers `req` through `done` (moving it out; it may answer later, on any thread) or throws
+  // marquee::Error before moving it. Called after the method and API-key checks.
+  std::function<void(const Request& req, Respond& done)> handler;
+};
 
 struct ServiceLimits {
   uint32_t max_k = 1000;
@@ -101,28 +114,46 @@ struct Ranked {
 RecommendRequest ParseRecommendRequest(const nlohmann::json& j, std::string_view where,
                                        const ServiceLimits& limits);
 
-class Service {
+// What the experiment router needs to rank for a cell, instead of the whole Service.
+// Thread-safe (Service implements it).
+class Ranker {
  public:
-  // Routes, in the order of the metrics' route label.
-  static const std::vector<std::string>& Routes();
+  virtual ~Ranker() = default;
+  // The model serving `ref` for as long as the caller holds it (ModelManager::Get: kNotFound for
+  // a model this server does not serve, kUnavailable while it loads).
+  virtual std::shared_ptr<const ServableModel> Model(std::string_view ref) const = 0;
+  // Ranks requests[q] with models[q] (see Service::Rank); per-request failures are in
+  // Ranked::error.
+  virtual std::vector<Ranked> Rank(
+      std::span<const RecommendRequest> requests,
+      std::span<const std::shared_ptr<const ServableModel>> models) const = 0;
+};
 
+class Service : public Ranker {
+ public:
+  // Registers its own rows (health, readiness, metrics, models, recommend, similar items,
+  // events, reload); `metrics` gets one route label per path of the table.
   Service(ModelManager* models, EventLog* events, ServingMetrics* metrics, ApiKeys keys,
           ServiceLimits limits);
 
-  // Serves /v1/predict (tabular models) through `predict`; not owned, may be null (then
-  // /v1/predict answers 503). Call before the server starts.
-  void set_predictor(PredictHandler* predict) { predict_ = predict; }
+  // Adds a row to the route table (a row with the same method and path replaces the earlier
+  // one). kInvalidArgument for a method other than GET/POST or a path not starting with '/'.
+  // Call before the server starts.
+  void AddRoute(RouteRow row);
+  // A RouteRow handler that parses the body as a JSON object (named 400s) first.
+  using JsonRoute = std::function<void(const nlohmann::json& body, Respond& done)>;
+  static std::function<void(const Request&, Respond&)> JsonBody(JsonRoute handler);
+  // The route table, in the order rows were added.
+  const std::vector<RouteRow>& routes() const { return routes_; }
+  // The metrics' route labels: each path of the table once, in table order, then "other".
+  std::vector<std::string> RouteLabels() const;
+  // Index of the route label of `target` (the last index, "other", for unknown paths).
+  size_t RouteIndex(std::string_view target) const;
+
   // Serves /v1/recommend requests with "experiment" (not owned; null: they answer 503). Call
   // before the server starts.
   void set_experiments(ExperimentRouter* router) { experiments_ = router; }
 
-  // A POST route served by another subsystem (contextual bandits: /v1/decide, /v1/reward),
-  // called with the parsed JSON body after the API-key check. It answers through `done`
-  // (moving it out; it may answer later, on any thread) or throws marquee::Error before moving
-  // it. `path` must be one of Routes() marked as an extension in service.cc; unset extension
-  // routes answer 503. Call before the server starts.
-  using JsonRoute = std::function<void(const nlohmann::json& body, Respond& done)>;
-  void set_route(std::string_view path, JsonRoute handler);
   // Another subsystem's served models (contextual-bandit policies): GET /v1/models also lists
   // describe() under `key`, and POST /admin/reload also calls reload() (on the model manager's
   // thread, after the recommenders' refresh) and adds its result under KEY_refresh. Call before
@@ -142,8 +173,6 @@ class Service {
   // Answers `req` through `done`, exactly once, on any thread. Never throws: every failure,
   // including an unexpected exception, becomes an error response (500 for the unexpected).
   void Handle(const Request& req, Respond done);
-  // Index of the route for metrics (the last index for unknown routes).
-  static size_t RouteIndex(std::string_view target);
 
   // Recommendations for several requests (each may name a different model): requests on the
   // same model are scored in one ScoreBatch call. Each result is a response object or an
@@ -154,7 +183,10 @@ class Service {
   // (the experiment router resolves its cells itself).
   std::vector<Ranked> Rank(
       std::span<const RecommendRequest> requests,
-      std::span<const std::shared_ptr<const ServableModel>> resolved = {}) const;
+      std::span<const std::shared_ptr<const ServableModel>> resolved = {}) const override;
+  std::shared_ptr<const ServableModel> Model(std::string_view ref) const override {
+    return models_->Get(ref);
+  }
 
   // A ranked answer as the /v1/recommend response (an error's HTTP status and body).
   static Response ToResponse(const Ranked& r);
@@ -165,6 +197,10 @@ class Service {
 
  private:
   void Route(const Request& req, std::string_view path, Respond& done);
+  void AddOwnRoutes();
+  Response Ready() const;
+  Response BatchRecommend(const nlohmann::json& body) const;
+  void Reload(Respond& done);
   Response Similar(const nlohmann::json& body) const;
   // Moves `done` out only once the events are handed to the log (errors before that throw).
   void Events(const nlohmann::json& body, Respond& done);
@@ -174,9 +210,9 @@ class Service {
   ServingMetrics* metrics_;
   ApiKeys keys_;
   ServiceLimits limits_;
-  PredictHandler* predict_ = nullptr;
   ExperimentRouter* experiments_ = nullptr;
-  std::vector<std::pair<std::string, JsonRoute>> extensions_;
+  std::vector<RouteRow> routes_;
+  std::vector<std::string> paths_;  // each path of routes_ once: the metrics' route labels
   struct ModelKind {
     std::string key;
     std::function<nlohmann::json()> describe, reload;

@@ -32,51 +32,30 @@ constexpr char kWriter[] = "writer-key-0123456789";
 class BanditServer {
  public:
   BanditServer(const std::string& home, std::vector<std::string> refs, bool with_keys = false) {
-    BanditHandlerOptions bo;
-    bo.home = home;
-    bo.refs = std::move(refs);
-    bo.limits.max_actions = 8;
-    handler_ = std::make_unique<BanditHandler>(std::move(bo));
-    bandit::DecisionLogOptions o;
+    marquee::testing::InProcessServerOptions so;
+    so.core.bandits = std::move(refs);
+    so.core.max_actions = 8;
+    bandit::DecisionLogOptions& o = so.core.decision_log;
     o.sync = false;
     o.reward_window_ms = 60'000;
     o.default_reward = 0;
     o.now_ms = [this] { return now_ms.load(); };
     o.sweep_interval = std::chrono::milliseconds(0);
-    o.on_closed = [h = handler_.get()](const bandit::Decision& d) { h->OnClosed(d); };
-    log_ = bandit::DecisionLog::Open(home + "/decisions", std::move(o));
-    handler_->set_log(log_.get());
-    handler_->Refresh(true);
-    marquee::testing::InProcessServerOptions so;
     so.events = false;
     so.serve_reload = true;  // POST /admin/reload
     if (with_keys) so.api_keys = std::string(kReader) + " read\n" + kWriter + " read,write\n";
     server_ = std::make_unique<marquee::testing::InProcessServer>(home, std::move(so));
-    Service& service = *server_->service();
-    service.set_route("/v1/decide",
-                      [h = handler_.get()](const json& b, Respond& d) { h->Decide(b, d); });
-    service.set_metrics_text([h = handler_.get()] { return h->MetricsText(); });
-    service.add_model_kind(  // as `marquee serve` does
-        "bandits", [h = handler_.get()] { return h->Describe()["bandits"]; },
-        [h = handler_.get()] { return h->Refresh(false); });
-    service.set_route("/v1/reward",
-                      [h = handler_.get()](const json& b, Respond& d) { h->Reward(b, d); });
     server_->Start();
     client = server_->client();
   }
-  ~BanditServer() {
-    server_->Stop();  // before the log its routes write to
-    log_.reset();
-  }
-  BanditHandler& handler() { return *handler_; }
-  bandit::DecisionLog& log() { return *log_; }
+  ~BanditServer() { server_->Stop(); }
+  BanditHandler& handler() { return *server_->core()->bandits(); }
+  bandit::DecisionLog& log() { return *server_->core()->decisions(); }
 
   std::atomic<int64_t> now_ms{1'700'000'000'000};
   HttpClient* client = nullptr;
 
  private:
-  std::unique_ptr<BanditHandler> handler_;
-  std::unique_ptr<bandit::DecisionLog> log_;
   std::unique_ptr<marquee::testing::InProcessServer> server_;
 };
 

@@ -29,8 +29,6 @@ TEST(BanditTrain, ParsesAndValidatesTheConfig) {
   EXPECT_EQ(c.policy.features["dim"], 16);
   EXPECT_EQ(c.passes, 2);
   EXPECT_EQ(c.protocol, "temporal");
-  EXPECT_TRUE(IsBanditFamily("lints"));
-  EXPECT_FALSE(IsBanditFamily("ease"));
   EXPECT_THROW(ParseBanditConfig(Root({{"family", "linucb"}, {"alpah", 1}}), "", "m"), Error);
   nlohmann::json bad = Root({{"family", "linucb"}});
   bad["split"] = {{"protocol", "kfold"}};

@@ -1,15 +1,16 @@
 // Fuzzes the HTTP request path of `marquee serve`: method, target, API key and body into
 // Service::Handle, the function the HTTP server (src/serving/http_server.cc) calls for every
-// request, over an in-process service wired as cmd_serve.cc wires it: recommenders (EASE at
+// request, over the ServerCore that `marquee serve` runs: recommenders (EASE at
 // recs@production, popularity at recs/2) through the ModelManager, an experiment ("ab", running)
 // through the ExperimentRouter, a tabular XGBoost model (pay/1, alias production) through the
 // PredictHandler, a bandit policy (artwork@production) through the BanditHandler and its
-// DecisionLog, and the event log. Two services share them: one open, one with API keys.
+// DecisionLog, and the event log. Two servers, each over its own copy of the home: one open, one
+// with API keys.
 //
 // Input: byte 0 picks the mode (bit 0) and the service (bit 1: with API keys).
 //   raw (bit 0 clear): the rest are bytes on the wire, parsed by Boost.Beast's request parser
 //     with the server's limits and turned into a Request as the server's session does;
-//   structured (bit 0 set): byte 1 the method, byte 2 the route (Service::Routes()), byte 3
+//   structured (bit 0 set): byte 1 the method, byte 2 the route (Service::RouteLabels()), byte 3
 //     the API key; the rest up to the first '\n' is appended to the path (a query string or a
 //     suffix), everything after it is the body.
 // Every request must be answered exactly once, within 30 s, with a status in 100..599; a JSON
@@ -46,11 +47,7 @@
 #include "marquee/recommender.h"
 #include "marquee/sparse.h"
 #include "registry/registry.h"
-#include "serving/bandit_handler.h"
-#include "serving/experiment_router.h"
-#include "serving/metrics.h"
-#include "serving/model_manager.h"
-#include "serving/predict_handler.h"
+#include "serving/server_core.h"
 #include "serving/service.h"
 #include "tabular/predictor.h"
 #include "tabular/xgb_model.h"
@@ -152,88 +149,60 @@ void RegisterPolicy(const std::string& home, Registry& reg) {
   SetAlias(reg, "artwork", "production", 1);
 }
 
-// Everything the service needs; built once per process and never destroyed (libFuzzer exits
-// without unwinding; the scratch folder goes at exit).
+// Makes a home with every kind of model: recommenders (recs v1 ease, v2 popularity, alias
+// production -> 1), an A/B experiment "ab" (running), a tabular model and a bandit policy.
+void MakeHome(const std::string& home) {
+  Registry reg(home);
+  RegisterRecommender(home, reg, "ease", {{"lambda", 10.0}});
+  RegisterRecommender(home, reg, "popularity", nlohmann::json::object());
+  SetAlias(reg, "recs", "production", 1);
+  RegisterTabular(home, reg);
+  RegisterPolicy(home, reg);
+  const std::string toml =
+      "[experiment]\nname = \"ab\"\nsalt = \"s\"\nmode = \"ab\"\n"
+      "attribution_window = \"1h\"\n[[cell]]\nname = \"control\"\nmodel = \"recs/1\"\n"
+      "[[cell]]\nname = \"treatment\"\nmodel = \"recs/2\"\n";
+  experiments::CreateExperiment(reg, experiments::ParseExperimentToml(toml, "ab.toml"), toml, 1);
+  experiments::StartExperiment(reg.store(), "ab", 1);
+}
+
+// The server `marquee serve` runs (ServerCore, not listening) over its own copy of the home.
+std::unique_ptr<ServerCore> MakeServer(const std::string& home, ApiKeys keys) {
+  MakeHome(home);
+  ServerCoreOptions o;
+  o.home = home;
+  o.models = {"recs@production", "recs/2"};
+  o.bandits = {"artwork@production"};
+  o.keys = std::move(keys);
+  o.limits.max_k = 100;
+  o.limits.max_batch = 64;
+  o.limits.max_events = 64;
+  o.limits.max_history = 256;
+  o.http.port = 0;
+  o.poll_interval = std::chrono::milliseconds(0);
+  o.load_before_start = true;
+  o.score_cache_bytes = 1 << 20;
+  o.event_log.sync = false;
+  o.exposure_log.sync = false;
+  o.decision_log.sync = false;
+  o.decision_log.sweep_interval = std::chrono::milliseconds(0);
+  o.max_actions = 16;
+  auto core = std::make_unique<ServerCore>(std::move(o));
+  core->Start();  // the pollers (POST /admin/reload); it listens on a free loopback port
+  return core;
+}
+
+// Two servers, one open and one with API keys; built once per process and never destroyed
+// (libFuzzer exits without unwinding; the scratch folder goes at exit).
 struct World {
-  std::string home;
-  std::unique_ptr<EventLog> events;
-  std::unique_ptr<ServingMetrics> metrics;
-  std::unique_ptr<ModelManager> models;
-  std::unique_ptr<ExperimentRouter> experiments;
-  std::unique_ptr<PredictHandler> predict;
-  std::unique_ptr<BanditHandler> bandits;
-  std::unique_ptr<bandit::DecisionLog> decisions;
-  std::unique_ptr<Service> open, keyed;
+  std::unique_ptr<ServerCore> open, keyed;
 
   World() {
-    home = fuzz::ScratchDir() + "/home";
-    {
-      Registry reg(home);
-      RegisterRecommender(home, reg, "ease", {{"lambda", 10.0}});
-      RegisterRecommender(home, reg, "popularity", nlohmann::json::object());
-      SetAlias(reg, "recs", "production", 1);
-      RegisterTabular(home, reg);
-      RegisterPolicy(home, reg);
-      const std::string toml =
-          "[experiment]\nname = \"ab\"\nsalt = \"s\"\nmode = \"ab\"\n"
-          "attribution_window = \"1h\"\n[[cell]]\nname = \"control\"\nmodel = \"recs/1\"\n"
-          "[[cell]]\nname = \"treatment\"\nmodel = \"recs/2\"\n";
-      experiments::CreateExperiment(reg, experiments::ParseExperimentToml(toml, "ab.toml"), toml,
-                                    1);
-      experiments::StartExperiment(reg.store(), "ab", 1);
-    }
-    EventLogOptions eo;
-    eo.sync = false;
-    events = EventLog::Open(home + "/events", eo);
-    metrics = std::make_unique<ServingMetrics>(Service::Routes());
-    ExperimentRouterOptions xo;
-    xo.home = home;
-    xo.log.sync = false;
-    experiments = std::make_unique<ExperimentRouter>(xo);
-    ModelManagerOptions mo;
-    mo.home = home;
-    mo.refs = {"recs@production", "recs/2"};
-    mo.score_cache_bytes = 1 << 20;
-    models = std::make_unique<ModelManager>(std::move(mo));
-    models->Refresh();
-    models->StartPolling(std::chrono::milliseconds(0));
-    predict = std::make_unique<PredictHandler>(home, Env::Default());
-    BanditHandlerOptions bo;
-    bo.home = home;
-    bo.refs = {"artwork@production"};
-    bo.limits.max_actions = 16;
-    bandits = std::make_unique<BanditHandler>(std::move(bo));
-    bandit::DecisionLogOptions dlo;
-    dlo.sync = false;
-    dlo.sweep_interval = std::chrono::milliseconds(0);
-    dlo.on_closed = [h = bandits.get()](const bandit::Decision& d) { h->OnClosed(d); };
-    decisions = bandit::DecisionLog::Open(home + "/decisions", std::move(dlo));
-    bandits->set_log(decisions.get());
-    bandits->Refresh(/*strict=*/true);
-    ServiceLimits limits;
-    limits.max_k = 100;
-    limits.max_batch = 64;
-    limits.max_events = 64;
-    limits.max_history = 256;
-    open = MakeService(ApiKeys(), limits);
-    keyed = MakeService(
+    open = MakeServer(fuzz::ScratchDir() + "/home", ApiKeys());
+    keyed = MakeServer(
+        fuzz::ScratchDir() + "/home-keyed",
         ApiKeys::Parse(std::string(kReaderKey) + " read\n" + kWriterKey + " read,write,admin\n",
-                       "keys.txt"),
-        limits);
-  }
-
-  std::unique_ptr<Service> MakeService(ApiKeys keys, ServiceLimits limits) {
-    auto s = std::make_unique<Service>(models.get(), events.get(), metrics.get(), std::move(keys),
-                                       limits);
-    s->set_predictor(predict.get());
-    s->set_experiments(experiments.get());
-    BanditHandler* h = bandits.get();
-    s->set_route("/v1/decide", [h](const nlohmann::json& b, Respond& d) { h->Decide(b, d); });
-    s->set_route("/v1/reward", [h](const nlohmann::json& b, Respond& d) { h->Reward(b, d); });
-    s->set_metrics_text([h] { return h->MetricsText(); });
-    s->add_model_kind(
-        "bandits", [h] { return h->Describe()["bandits"]; }, [h] { return h->Refresh(false); });
-    return s;
+                       "keys.txt"));
   }
 };
 
@@ -264,7 +233,8 @@ void CheckResponse(const Response& r) {
   }
 }
 
-void Serve(Service& service, const Request& req) {
+void Serve(ServerCore& server, const Request& req) {
+  Service& service = *server.service();
   auto answer = std::make_shared<Answer>();
   const auto start = std::chrono::steady_clock::now();
   service.Handle(req, [answer](Response resp) {
@@ -285,11 +255,11 @@ void Serve(Service& service, const Request& req) {
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  TheWorld().metrics->Observe(Service::RouteIndex(req.target), answer->response.status, secs);
+  server.metrics()->Observe(service.RouteIndex(req.target), answer->response.status, secs);
 }
 
 // As the server's session: Beast's parser with the server's header limit and a body limit.
-void ServeRaw(Service& service, const uint8_t* data, size_t size) {
+void ServeRaw(ServerCore& server, const uint8_t* data, size_t size) {
   http::request_parser<http::string_body> parser;
   parser.body_limit(64 * 1024);
   parser.header_limit(16 * 1024);
@@ -331,13 +301,13 @@ void ServeRaw(Service& service, const uint8_t* data, size_t size) {
     r.has_api_key = true;
     r.api_key = std::string(it->value());
   }
-  Serve(service, r);
+  Serve(server, r);
 }
 
-void ServeStructured(Service& service, const uint8_t* data, size_t size) {
+void ServeStructured(ServerCore& server, const uint8_t* data, size_t size) {
   if (size < 3) return;
   static const char* kMethods[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"};
-  const auto& routes = Service::Routes();
+  const std::vector<std::string> routes = server.service()->RouteLabels();
   Request r;
   r.method = kMethods[data[0] % std::size(kMethods)];
   const std::string& route = routes[data[1] % routes.size()];
@@ -365,7 +335,7 @@ void ServeStructured(Service& service, const uint8_t* data, size_t size) {
   } else {
     r.body = std::string(rest);
   }
-  Serve(service, r);
+  Serve(server, r);
 }
 
 }  // namespace
@@ -378,11 +348,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   World& w = TheWorld();
-  Service& service = (data[0] & 2) ? *w.keyed : *w.open;
+  ServerCore& server = (data[0] & 2) ? *w.keyed : *w.open;
   if (data[0] & 1) {
-    ServeStructured(service, data + 1, size - 1);
+    ServeStructured(server, data + 1, size - 1);
   } else {
-    ServeRaw(service, data + 1, size - 1);
+    ServeRaw(server, data + 1, size - 1);
   }
   return 0;
 }

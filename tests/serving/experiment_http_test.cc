@@ -52,17 +52,17 @@ class ExperimentHttpTest : public ::testing::Test {
   void TearDown() override { StopServer(); }
 
   void StartServer() {
-    ExperimentRouterOptions xo;
-    xo.home = home_;
-    xo.on_new_cells = [this](const std::vector<std::string>& refs) {  // as `marquee serve` does
+    marquee::testing::InProcessServerOptions o;
+    o.refs = {"recs/1", "recs/2"};
+    o.experiments = true;
+    o.core.serve_running_cells = false;  // "unserved" below must stay so
+    // As `marquee serve` does, but loading at once (serve loads in the background).
+    o.core.on_new_cells = [this](const std::vector<std::string>& refs) {
       added_.insert(added_.end(), refs.begin(), refs.end());
       if (models_ != nullptr && !models_->Add(refs).empty()) models_->Refresh();
     };
-    router_ = std::make_unique<ExperimentRouter>(xo);
-    marquee::testing::InProcessServerOptions o;
-    o.refs = {"recs/1", "recs/2"};
     server_ = std::make_unique<marquee::testing::InProcessServer>(home_, std::move(o));
-    server_->service()->set_experiments(router_.get());
+    router_ = server_->core()->experiments();
     server_->Start();
     client_ = server_->client();
     events_ = server_->events();
@@ -72,7 +72,7 @@ class ExperimentHttpTest : public ::testing::Test {
   void StopServer() {
     server_.reset();
     models_ = nullptr;
-    router_.reset();
+    router_ = nullptr;
   }
 
   HttpResult Rec(const json& body) { return client_->Post("/v1/recommend", body); }
@@ -87,8 +87,8 @@ class ExperimentHttpTest : public ::testing::Test {
 
   marquee::testing::TempDir dir_;
   std::string home_;
-  std::unique_ptr<ExperimentRouter> router_;
   std::unique_ptr<marquee::testing::InProcessServer> server_;
+  ExperimentRouter* router_ = nullptr;  // server_'s
   // Parts of server_ (valid while it runs).
   HttpClient* client_ = nullptr;
   EventLog* events_ = nullptr;

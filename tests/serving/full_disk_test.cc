@@ -9,9 +9,7 @@
 
 #include "events/event_log.h"
 #include "events/full_disk_fs.h"
-#include "serving/http_server.h"
-#include "serving/model_manager.h"
-#include "serving/service.h"
+#include "serving/server_core.h"
 #include "serving_test_util.h"
 
 namespace marquee::serving {
@@ -38,20 +36,16 @@ void ExpectFullDisk(const HttpResult& r, const std::string& needle) {
 TEST(ServeFullDisk, EventsAre503AndReadyzNotReadyUntilSpaceReturns) {
   marquee::testing::TempDir dir;
   marquee::testing::FullDisk disk;
-  EventLogOptions eo;
-  eo.tuning.env = disk.env.get();
-  eo.retry_interval = std::chrono::milliseconds(20);
-  auto events = EventLog::Open(dir.file("events"), eo);
-  ServingMetrics metrics(Service::Routes());
-  ModelManagerOptions mo;
-  mo.home = dir.file("home");
-  ModelManager models(std::move(mo));
-  Service service(&models, events.get(), &metrics, ApiKeys(), ServiceLimits());
-  HttpServerOptions so;
-  so.port = 0;
-  so.threads = 2;
-  HttpServer server(so, &service, &metrics);
+  ServerCoreOptions so;
+  so.home = dir.file("home");
+  so.event_log.tuning.env = disk.env.get();
+  so.event_log.retry_interval = std::chrono::milliseconds(20);
+  so.experiments = false;
+  so.http.port = 0;
+  so.http.threads = 2;
+  ServerCore server(std::move(so));
   server.Start();
+  EventLog* events = server.events();
   {
     HttpClient c(server.port());
     ASSERT_EQ(c.Post("/v1/events", OneEvent("kept")).status, 200);
@@ -72,10 +66,9 @@ TEST(ServeFullDisk, EventsAre503AndReadyzNotReadyUntilSpaceReturns) {
     EXPECT_EQ(ready, 200) << "readiness never came back after space was freed";
     EXPECT_EQ(c.Post("/v1/events", OneEvent("after")).status, 200);
   }
-  server.Shutdown();
-  server.Wait();
-  std::vector<std::string> items;
+  std::vector<std::string> items;  // every append was answered: read before Stop closes the log
   for (const StoredEvent& e : events->Recent("u1", 10)) items.push_back(e.item);
+  server.Stop();
   std::sort(items.begin(), items.end());
   EXPECT_EQ(items, (std::vector<std::string>{"after", "kept"}));
 }
@@ -84,19 +77,17 @@ TEST(ServeFullDisk, EventsAre503AndReadyzNotReadyUntilSpaceReturns) {
 // back the same way, naming itself and the reason, and releases it when it is writable again.
 TEST(ServeFullDisk, EveryAddedStoreHoldsReadinessBackByName) {
   marquee::testing::TempDir dir;
-  ServingMetrics metrics(Service::Routes());
-  ModelManagerOptions mo;
-  mo.home = dir.file("home");
-  ModelManager models(std::move(mo));
-  Service service(&models, nullptr, &metrics, ApiKeys(), ServiceLimits());
+  ServerCoreOptions so;
+  so.home = dir.file("home");
+  so.events = false;
+  so.experiments = false;
+  so.http.port = 0;
+  ServerCore server(std::move(so));
   std::atomic<bool> full{false};
-  service.add_readiness_check("decision log", [&full](std::string* why) {
+  server.service()->add_readiness_check("decision log", [&full](std::string* why) {
     if (full) *why = "no space left on device: IO error: injected";
     return !full;
   });
-  HttpServerOptions so;
-  so.port = 0;
-  HttpServer server(so, &service, &metrics);
   server.Start();
   {
     HttpClient c(server.port());
@@ -106,8 +97,7 @@ TEST(ServeFullDisk, EveryAddedStoreHoldsReadinessBackByName) {
     full = false;
     EXPECT_EQ(c.Get("/readyz").status, 200);
   }
-  server.Shutdown();
-  server.Wait();
+  server.Stop();
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include "events/event_log.h"
 #include "serving/http_server.h"
 #include "serving/model_manager.h"
-#include "serving/predict_handler.h"
 #include "serving/service.h"
 #include "serving_test_util.h"
 
@@ -154,7 +153,7 @@ TEST_F(HostileInputTest, IntegersThatWouldWrapAreRefusedWithTheRange) {
 
 TEST_F(HostileInputTest, AWrongMethodGets405WithAllowOnEveryRoute) {
   Start();
-  for (const std::string& route : Service::Routes()) {
+  for (const std::string& route : service_->RouteLabels()) {
     if (route == "other") continue;
     const bool get =
         route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/v1/models";
@@ -170,10 +169,12 @@ TEST_F(HostileInputTest, AWrongMethodGets405WithAllowOnEveryRoute) {
 // Handlers that throw what the service does not expect: a 500 with a valid body, never the end
 // of the process.
 TEST_F(HostileInputTest, AnythingAHandlerThrowsBecomesA500) {
-  service_->set_route("/v1/decide", [](const json&, Respond&) { throw 42; });
-  service_->set_route("/v1/reward", [](const json& b, Respond&) {
-    throw std::runtime_error("bad bytes: " + b["id"].get<std::string>().substr(0, 1));
-  });
+  service_->AddRoute({"POST", "/v1/decide", kScopeRead,
+                      Service::JsonBody([](const json&, Respond&) { throw 42; })});
+  service_->AddRoute(
+      {"POST", "/v1/reward", kScopeWrite, Service::JsonBody([](const json& b, Respond&) {
+         throw std::runtime_error("bad bytes: " + b["id"].get<std::string>().substr(0, 1));
+       })});
   Start();
   ExpectError(client_->Post("/v1/decide", {{"x", 1}}), 500, "internal", "unknown exception");
   // The message's cut character arrives as U+FFFD.
@@ -185,9 +186,7 @@ TEST_F(HostileInputTest, AnythingAHandlerThrowsBecomesA500) {
 // Copying a JSON value recurses once per level (the predict route copies its rows): a body of a
 // million '[' must be refused before anything walks it.
 TEST_F(HostileInputTest, DeeplyNestedBodiesAreRefused) {
-  PredictHandler predict(home_, Env::Default());
-  service_->set_predictor(&predict);
-  Start();
+  Start();  // /v1/predict is served as `marquee serve` serves it
   const int depth = 1'000'000;
   const std::string deep =
       "{\"model\": \"tab\", \"rows\": " + std::string(depth, '[') + std::string(depth, ']') + "}";

@@ -31,7 +31,7 @@ Server MakeServer(const std::string& home, size_t cache_bytes, EventLog* events)
   mo.score_cache_bytes = cache_bytes;
   s.models = std::make_unique<ModelManager>(std::move(mo));
   s.models->Refresh();
-  s.metrics = std::make_unique<ServingMetrics>(Service::Routes());
+  s.metrics = std::make_unique<ServingMetrics>();
   s.service = std::make_unique<Service>(s.models.get(), events, s.metrics.get(), ApiKeys(),
                                         ServiceLimits());
   return s;

@@ -18,8 +18,8 @@
 #include "experiments/experiment.h"
 #include "experiments/exposure_log.h"
 #include "pipeline/train.h"
-#include "serving/http_server.h"
 #include "serving/model_manager.h"
+#include "serving/server_core.h"
 #include "serving/service.h"
 #include "serving_test_util.h"
 
@@ -56,24 +56,23 @@ TEST(ServeSlow, PromoteTenTimesUnderWrkLoad) {
 
   std::mutex mu;
   std::set<int64_t> warmed;  // versions fully loaded and warmed before their swap
-  ServingMetrics metrics(Service::Routes());
-  ModelManagerOptions mo;
-  mo.home = home;
-  mo.refs = {"recs@production"};
-  mo.before_swap = [&](const std::string&, int64_t v) {
+  ServerCoreOptions so;
+  so.home = home;
+  so.models = {"recs@production"};
+  so.before_swap = [&](const std::string&, int64_t v) {
     std::lock_guard lock(mu);
     warmed.insert(v);
   };
-  mo.on_swap = [&] { metrics.AddSwap(); };
-  ModelManager models(std::move(mo));
-  models.Refresh();
-  models.StartPolling(std::chrono::milliseconds(50));
-  Service service(&models, nullptr, &metrics, ApiKeys(), ServiceLimits());
-  HttpServerOptions so;
-  so.port = 0;
-  so.threads = 2;
-  HttpServer server(so, &service, &metrics);
+  so.load_before_start = true;
+  so.poll_interval = std::chrono::milliseconds(50);
+  so.events = false;
+  so.experiments = false;
+  so.http.port = 0;
+  so.http.threads = 2;
+  ServerCore server(std::move(so));
   server.Start();
+  ServingMetrics& metrics = *server.metrics();
+  Service& service = *server.service();
 
   const std::string lua = dir.file("rec.lua");
   std::ofstream(lua)
@@ -109,9 +108,7 @@ TEST(ServeSlow, PromoteTenTimesUnderWrkLoad) {
   load.join();
   done = true;
   checker.join();
-  server.Shutdown();
-  server.Wait();
-  models.Stop();
+  server.Stop();
 
   std::string text = marquee::testing::Slurp(out);
   EXPECT_NE(text.find("Requests/sec"), std::string::npos) << text;
@@ -120,7 +117,7 @@ TEST(ServeSlow, PromoteTenTimesUnderWrkLoad) {
   EXPECT_GE(metrics.swaps(), 10u);
   EXPECT_EQ(bad.load(), 0) << "of " << checked.load();
   EXPECT_GT(checked.load(), 10);
-  EXPECT_EQ(metrics.requests(Service::RouteIndex("/v1/recommend"), 500), 0u);
+  EXPECT_EQ(metrics.requests(service.RouteIndex("/v1/recommend"), 500), 0u);
   std::printf("%s\nchecked %d responses, %lu swaps\n", text.c_str(), checked.load(),
               static_cast<unsigned long>(metrics.swaps()));
 }

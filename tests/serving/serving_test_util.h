@@ -1,6 +1,6 @@
 // Helpers for the serving suites: a blocking keep-alive HTTP/1.1 client on POSIX sockets, a home
 // with registered model versions (trained in-process on a tiny two-taste data set), the check of
-// an error response, and an in-process server wired as `marquee serve` wires it.
+// an error response, and an in-process server (the ServerCore `marquee serve` runs).
 #pragma once
 
 #include <arpa/inet.h>
@@ -26,8 +26,8 @@
 #include "marquee/env.h"
 #include "marquee/recommender.h"
 #include "registry/registry.h"
-#include "serving/http_server.h"
 #include "serving/model_manager.h"
+#include "serving/server_core.h"
 #include "serving/service.h"
 #include "test_util.h"
 
@@ -203,28 +203,33 @@ struct InProcessServerOptions {
   size_t body_limit = 0;      // 0: HttpServer's default
   bool serve_reload = false;  // the model manager's thread runs, so POST /admin/reload works
   int threads = 2;
+  bool experiments = false;  // the experiment router and its exposure log
+  // The rest of serving::ServerCoreOptions (bandits, experiments, log options, test hooks); the
+  // fields above override theirs.
+  serving::ServerCoreOptions core;
 };
 
-// The serving stack of `marquee serve` in this process: event log, metrics, model manager,
-// service, and an HttpServer on 127.0.0.1 (port 0) with a client. Built in two steps so a test
-// can configure the service (routes, a predictor, experiments) before Start. Not thread-safe.
+// The serving stack of `marquee serve` in this process (serving::ServerCore, without experiments
+// unless asked), with the models loaded before Start and an HttpServer on
+// 127.0.0.1 (port 0) with a client. Built in two steps so a test can configure the service
+// before Start. Not thread-safe.
 class InProcessServer {
  public:
-  InProcessServer(const std::string& home, InProcessServerOptions o) : options_(std::move(o)) {
-    if (options_.events) events_ = EventLog::Open(home + "/events");
-    metrics_ = std::make_unique<serving::ServingMetrics>(serving::Service::Routes());
-    serving::ModelManagerOptions mo;
-    mo.home = home;
-    mo.refs = options_.refs;
-    mo.on_swap = [m = metrics_.get()] { m->AddSwap(); };
-    models_ = std::make_unique<serving::ModelManager>(std::move(mo));
-    models_->Refresh();
-    if (options_.serve_reload) models_->StartPolling(std::chrono::milliseconds(0));
-    serving::ApiKeys keys = options_.api_keys.empty()
-                                ? serving::ApiKeys()
-                                : serving::ApiKeys::Parse(options_.api_keys, "keys.txt");
-    service_ = std::make_unique<serving::Service>(models_.get(), events_.get(), metrics_.get(),
-                                                  std::move(keys), options_.limits);
+  InProcessServer(const std::string& home, InProcessServerOptions o) {
+    serving::ServerCoreOptions c = std::move(o.core);
+    c.home = home;
+    c.models = std::move(o.refs);
+    c.events = o.events;
+    c.experiments = o.experiments;
+    if (!o.api_keys.empty()) c.keys = serving::ApiKeys::Parse(o.api_keys, "keys.txt");
+    c.limits = o.limits;
+    c.http.port = 0;
+    c.http.threads = o.threads;
+    if (o.body_limit > 0) c.http.body_limit = o.body_limit;
+    c.poll = o.serve_reload;
+    c.poll_interval = std::chrono::milliseconds(0);
+    c.load_before_start = true;
+    core_ = std::make_unique<serving::ServerCore>(std::move(c));
   }
   ~InProcessServer() { Stop(); }
   InProcessServer(const InProcessServer&) = delete;
@@ -232,42 +237,25 @@ class InProcessServer {
 
   // Binds and serves; connects client().
   void Start() {
-    serving::HttpServerOptions so;
-    so.port = 0;
-    so.threads = options_.threads;
-    if (options_.body_limit > 0) so.body_limit = options_.body_limit;
-    server_ = std::make_unique<serving::HttpServer>(so, service_.get(), metrics_.get());
-    server_->Start();
-    client_ = std::make_unique<HttpClient>(server_->port());
+    core_->Start();
+    client_ = std::make_unique<HttpClient>(core_->port());
   }
   // Shuts everything down in the order serve does (idempotent).
   void Stop() {
     client_.reset();
-    if (server_) {
-      server_->Shutdown();
-      server_->Wait();
-      server_.reset();
-    }
-    if (models_) models_->Stop();
-    service_.reset();
-    models_.reset();
-    events_.reset();
+    core_->Stop();
   }
 
-  uint16_t port() const { return server_->port(); }
+  uint16_t port() const { return core_->port(); }
   HttpClient* client() { return client_.get(); }
-  EventLog* events() { return events_.get(); }
-  serving::ServingMetrics* metrics() { return metrics_.get(); }
-  serving::ModelManager* models() { return models_.get(); }
-  serving::Service* service() { return service_.get(); }
+  EventLog* events() { return core_->events(); }
+  serving::ServingMetrics* metrics() { return core_->metrics(); }
+  serving::ModelManager* models() { return core_->models(); }
+  serving::Service* service() { return core_->service(); }
+  serving::ServerCore* core() { return core_.get(); }
 
  private:
-  InProcessServerOptions options_;
-  std::unique_ptr<EventLog> events_;
-  std::unique_ptr<serving::ServingMetrics> metrics_;
-  std::unique_ptr<serving::ModelManager> models_;
-  std::unique_ptr<serving::Service> service_;
-  std::unique_ptr<serving::HttpServer> server_;
+  std::unique_ptr<serving::ServerCore> core_;
   std::unique_ptr<HttpClient> client_;
 };
 

@@ -1,5 +1,5 @@
-// marquee serve: the online serving process (src/serving, src/events). Thin: wires the event
-// log, the model manager, the service and the HTTP server together and waits for SIGTERM.
+// marquee serve: the online serving process (src/serving, src/events). Thin: parses flags into
+// serving::ServerCoreOptions, holds the home, runs the ServerCore and waits for SIGTERM.
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,18 +12,13 @@
 #include <filesystem>
 #include <thread>
 
-#include "bandits/decision_log.h"
 #include "commands.h"
 #include "data/catalog.h"
 #include "events/event_log.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
-#include "serving/bandit_handler.h"
-#include "serving/experiment_router.h"
-#include "serving/http_server.h"
-#include "serving/model_manager.h"
-#include "serving/service.h"
+#include "serving/server_core.h"
 
 namespace marquee::cli {
 namespace {
@@ -183,145 +178,47 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
                  f.host);
   }
   HomeLock home_lock(home);  // a second server on this home stops here, naming the first one
-  std::unique_ptr<EventLog> events;
-  try {
-    events = EventLog::Open(home + "/events");
-  } catch (const Error& e) {
-    // RocksDB's own lock refused (a process that did not take serve.lock, e.g. an older
-    // marquee): one readable line too. Other errors (a full disk) pass through as they are.
-    const std::string what = e.what();
-    if (e.code() == ErrorCode::kUnavailable && (what.find("While lock file") != std::string::npos ||
-                                                what.find("lock hold by") != std::string::npos)) {
-      Fail(ErrorCode::kUnavailable,
-           "the home {} is in use by another process (it holds {}/events/LOCK); stop it or use "
-           "another --home",
-           home, home);
-    }
-    throw;
-  }
-  std::vector<std::string> required_models, optional_models;
-  SplitModelRefs(f.models, &required_models, &optional_models);
-  CheckModelRefsResolve(home, required_models);
-  serving::ServingMetrics metrics(serving::Service::Routes());
-  serving::ModelManagerOptions mo;
-  mo.home = home;
-  mo.refs = required_models;
-  mo.score_cache_bytes = f.score_cache_mb << 20;
-  // Online experiments: the cells of running experiments are served too (experiment_router.h).
-  serving::ExperimentRouterOptions xo;
-  xo.home = home;
-  xo.log.flush_interval = std::chrono::milliseconds(f.exposure_flush_ms);
-  serving::ModelManager* served = nullptr;  // set below; the router calls back only after that
-  xo.on_new_cells = [&served](const std::vector<std::string>& refs) {
-    if (served == nullptr) return;
-    if (served->Add(refs).empty()) return;
-    served->RequestRefresh([](nlohmann::json result) {
-      spdlog::info("serve: experiment cells loaded: {}", result.dump());
-    });
-  };
-  auto experiments = std::make_unique<serving::ExperimentRouter>(xo);
-  for (const std::string& ref : experiments->RunningCellRefs()) {
-    bool have = false;
-    for (const auto& m : mo.refs) have = have || ParseModelRef(m).ToString() == ref;
-    if (!have) mo.refs.push_back(ref);
-  }
-  mo.on_swap = [&metrics] { metrics.AddSwap(); };
-  mo.on_failure = [&metrics](const std::string&, const std::string&) { metrics.AddLoadFailure(); };
-  serving::ModelManager models(std::move(mo));
-  // Optional references do not count for /readyz; they answer 503 until they resolve and load.
-  models.Add(optional_models);
-  served = &models;
-  serving::ServiceLimits limits;
-  limits.max_k = f.max_k;
-  serving::Service service(&models, events.get(), &metrics, std::move(keys), limits);
-  // Tabular models (XGBoost) are resolved per request by registry reference.
-  serving::PredictHandler predict(home, Env::Default());
-  service.set_predictor(&predict);
-  service.set_experiments(experiments.get());
-  service.add_readiness_check("exposure log", [x = experiments.get()](std::string* why) {
-    return x->exposures().writable(why);
-  });
-  // Contextual bandits: policies by registry reference, decisions and rewards in
-  // $home/decisions (the log's sweeper gives expired decisions the default reward, and every
-  // closed decision updates the live policy that made it).
-  std::unique_ptr<serving::BanditHandler> bandits;
-  std::unique_ptr<bandit::DecisionLog> decisions;
-  if (!f.bandits.empty()) {
-    serving::BanditHandlerOptions bo;
-    bo.home = home;
-    bo.refs = f.bandits;
-    bo.limits.max_actions = f.max_actions;
-    bandits = std::make_unique<serving::BanditHandler>(std::move(bo));
-    bandit::DecisionLogOptions dlo;
-    dlo.reward_window_ms = static_cast<int64_t>(f.reward_window_s * 1000);
-    dlo.default_reward = f.default_reward;
-    dlo.on_closed = [h = bandits.get()](const bandit::Decision& d) { h->OnClosed(d); };
-    decisions = bandit::DecisionLog::Open(home + "/decisions", std::move(dlo));
-    bandits->set_log(decisions.get());
-    bandits->Refresh(/*strict=*/true);  // a policy that cannot load stops the start
-    service.set_route("/v1/decide",
-                      [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
-                        h->Decide(body, done);
-                      });
-    service.set_metrics_text([h = bandits.get()] { return h->MetricsText(); });
-    service.add_model_kind(
-        "bandits", [h = bandits.get()] { return h->Describe()["bandits"]; },
-        [h = bandits.get()] { return h->Refresh(false); });
-    service.set_route("/v1/reward",
-                      [h = bandits.get()](const nlohmann::json& body, serving::Respond& done) {
-                        h->Reward(body, done);
-                      });
-    service.add_readiness_check(
-        "decision log", [d = decisions.get()](std::string* why) { return d->writable(why); });
-  }
-
-  serving::HttpServerOptions so;
-  so.host = f.host == "localhost" ? "127.0.0.1" : f.host;
-  so.port = f.port;
-  so.threads = g.threads > 0 ? g.threads : static_cast<int>(std::thread::hardware_concurrency());
-  so.body_limit = f.body_limit;
-  so.request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
-  serving::HttpServer server(so, &service, &metrics);
-  server.Start();
+  serving::ServerCoreOptions o;
+  o.home = home;
+  SplitModelRefs(f.models, &o.models, &o.optional_models);
+  CheckModelRefsResolve(home, o.models);
+  o.bandits = f.bandits;
+  o.keys = std::move(keys);
+  o.limits.max_k = f.max_k;
+  o.http.host = f.host == "localhost" ? "127.0.0.1" : f.host;
+  o.http.port = f.port;
+  o.http.threads =
+      g.threads > 0 ? g.threads : static_cast<int>(std::thread::hardware_concurrency());
+  o.http.body_limit = f.body_limit;
+  o.http.request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
+  o.poll_interval = std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000));
+  o.score_cache_bytes = f.score_cache_mb << 20;
+  o.exposure_log.flush_interval = std::chrono::milliseconds(f.exposure_flush_ms);
+  o.decision_log.reward_window_ms = static_cast<int64_t>(f.reward_window_s * 1000);
+  o.decision_log.default_reward = f.default_reward;
+  o.max_actions = f.max_actions;
+  serving::ServerCore core(std::move(o));
+  core.Start();
   if (!f.port_file.empty()) {
     std::string tmp = f.port_file + ".tmp";
     FILE* pf = std::fopen(tmp.c_str(), "w");
     if (pf == nullptr) Fail(ErrorCode::kIOError, "cannot write --port-file '{}'", f.port_file);
-    std::fprintf(pf, "%u\n", server.port());
+    std::fprintf(pf, "%u\n", core.port());
     std::fclose(pf);
     std::rename(tmp.c_str(), f.port_file.c_str());
   }
   spdlog::info("serve: listening on http://{}:{} ({} io threads, {} models, events in {}/events)",
-               so.host, server.port(), so.threads, f.models.size(), home);
-  if (bandits) {
+               core.options().http.host, core.port(), core.options().http.threads, f.models.size(),
+               home);
+  if (!f.bandits.empty()) {
     spdlog::info("serve: {} bandit policies, decisions in {}/decisions (reward window {} s)",
                  f.bandits.size(), home, f.reward_window_s);
-  }
-  // Models load in the background: /healthz answers at once, /readyz once they are loaded.
-  models.StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
-  models.RequestRefresh([](nlohmann::json) {});
-  experiments->StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
-  if (bandits) {
-    bandits->StartPolling(std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000)));
   }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("serve: {} received: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  server.Shutdown();
-  server.Wait();
-  experiments->Stop();  // no more cell models added from here
-  models.Stop();
-  experiments.reset();  // stops its poller, drains the exposure log
-  if (bandits) bandits->Stop();
-  if (decisions) {
-    const auto st = decisions->stats();
-    spdlog::info("serve: {} decisions, {} rewards joined, {} defaulted, {} group commits",
-                 st.decisions, st.joined, st.defaulted, st.group_commits);
-  }
-  decisions.reset();  // drains pending decisions/rewards (their online updates) and closes
-  bandits.reset();
-  events.reset();  // drains pending appends and flushes the log
+  core.Stop();  // the shutdown order: serving/server_core.h
   spdlog::info("serve: stopped");
 }
 

@@ -1,0 +1,145 @@
+#include "serving/server_core.h"
+
+#include <spdlog/spdlog.h>
+
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "registry/registry.h"
+#include "serving/bandit_handler.h"
+#include "serving/experiment_router.h"
+#include "serving/model_manager.h"
+#include "serving/predict_handler.h"
+
+namespace marquee::serving {
+namespace {
+
+std::unique_ptr<EventLog> OpenEventLog(const std::string& home, const EventLogOptions& o) {
+  try {
+    return EventLog::Open(home + "/events", o);
+  } catch (const Error& e) {
+    // RocksDB's own lock refused (a process that did not take serve.lock, e.g. an older
+    // marquee): one readable line too. Other errors (a full disk) pass through as they are.
+    const std::string what = e.what();
+    if (e.code() == ErrorCode::kUnavailable && (what.find("While lock file") != std::string::npos ||
+                                                what.find("lock hold by") != std::string::npos)) {
+      Fail(ErrorCode::kUnavailable,
+           "the home {} is in use by another process (it holds {}/events/LOCK); stop it or use "
+           "another --home",
+           home, home);
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options)) {
+  const ServerCoreOptions& o = options_;
+  if (o.events) events_ = OpenEventLog(o.home, o.event_log);
+  metrics_ = std::make_unique<ServingMetrics>();  // route labels: Service::AddRoute
+  ModelManagerOptions mo;
+  mo.home = o.home;
+  mo.refs = o.models;
+  mo.score_cache_bytes = o.score_cache_bytes;
+  mo.before_swap = o.before_swap;
+  // The one poller: experiments (start/stop, new cells) and bandit policies (alias moves).
+  mo.on_poll = [this] {
+    if (experiments_) experiments_->Refresh();
+    if (decisions_) bandits_->Refresh(false);
+  };
+  mo.on_swap = [m = metrics_.get()] { m->AddSwap(); };
+  mo.on_failure = [m = metrics_.get()](const std::string&, const std::string&) {
+    m->AddLoadFailure();
+  };
+  // Online experiments: the cells of running experiments are served too (experiment_router.h).
+  if (o.experiments) {
+    ExperimentRouterOptions xo;
+    xo.home = o.home;
+    xo.log = o.exposure_log;
+    xo.on_new_cells = o.on_new_cells;
+    if (!xo.on_new_cells) {
+      // Called back only once the manager exists (RunningCellRefs covers the start).
+      xo.on_new_cells = [this](const std::vector<std::string>& refs) {
+        if (models_ == nullptr || models_->Add(refs).empty()) return;
+        models_->RequestRefresh([](nlohmann::json result) {
+          spdlog::info("serve: experiment cells loaded: {}", result.dump());
+        });
+      };
+    }
+    experiments_ = std::make_unique<ExperimentRouter>(xo);
+    for (const std::string& ref : experiments_->RunningCellRefs()) {
+      if (!o.serve_running_cells) break;
+      bool have = false;
+      for (const auto& m : mo.refs) have = have || ParseModelRef(m).ToString() == ref;
+      if (!have) mo.refs.push_back(ref);
+    }
+  }
+  models_ = std::make_unique<ModelManager>(std::move(mo));
+  // Optional references do not count for /readyz; they answer 503 until they resolve and load.
+  models_->Add(o.optional_models);
+  service_ =
+      std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(), o.keys, o.limits);
+  // Tabular models (XGBoost) are resolved per request by registry reference.
+  predict_ = std::make_unique<PredictHandler>(o.home, Env::Default(), o.kind_of);
+  predict_->AddRoutes(*service_);
+  if (experiments_) {
+    service_->set_experiments(experiments_.get());
+    service_->add_readiness_check("exposure log", [x = experiments_.get()](std::string* why) {
+      return x->exposures().writable(why);
+    });
+  }
+  // Contextual bandits: policies by registry reference, decisions and rewards in
+  // $home/decisions (the log's sweeper gives expired decisions the default reward, and every
+  // closed decision updates the live policy that made it).
+  BanditHandlerOptions bo;
+  bo.home = o.home;
+  bo.refs = o.bandits;
+  bo.limits.max_actions = o.max_actions;
+  bo.kind_of = o.kind_of;
+  bandits_ = std::make_unique<BanditHandler>(std::move(bo));
+  if (!o.bandits.empty()) {
+    bandit::DecisionLogOptions dlo = o.decision_log;
+    dlo.on_closed = [h = bandits_.get()](const bandit::Decision& d) { h->OnClosed(d); };
+    decisions_ = bandit::DecisionLog::Open(o.home + "/decisions", std::move(dlo));
+    bandits_->set_log(decisions_.get());
+    bandits_->Refresh(/*strict=*/true);  // a policy that cannot load stops the start
+  }
+  bandits_->AddRoutes(*service_);  // without bandits its routes answer 503
+  if (o.load_before_start) models_->Refresh();
+}
+
+ServerCore::~ServerCore() { Stop(); }
+
+void ServerCore::Start() {
+  auto server = std::make_unique<HttpServer>(options_.http, service_.get(), metrics_.get());
+  server->Start();  // a server that failed to bind stays out of Stop's way
+  server_ = std::move(server);
+  if (!options_.poll) return;
+  // Models load in the background: /healthz answers at once, /readyz once they are loaded.
+  models_->StartPolling(options_.poll_interval);
+  if (!options_.load_before_start) models_->RequestRefresh([](nlohmann::json) {});
+}
+
+uint16_t ServerCore::port() const { return server_->port(); }
+
+void ServerCore::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (server_) {
+    server_->Shutdown();
+    server_->Wait();
+  }
+  models_->Stop();       // the one poller: no more loads, experiment or policy refreshes
+  experiments_.reset();  // drains the exposure log
+  service_->set_experiments(nullptr);
+  if (decisions_) {
+    const auto st = decisions_->stats();
+    spdlog::info("serve: {} decisions, {} rewards joined, {} defaulted, {} group commits",
+                 st.decisions, st.joined, st.defaulted, st.group_commits);
+    bandits_->set_log(nullptr);
+  }
+  decisions_.reset();  // drains pending decisions/rewards (their online updates) and closes
+  events_.reset();     // drains pending appends and flushes the log
+}
+
+}  // namespace marquee::serving

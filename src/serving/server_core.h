@@ -1,0 +1,116 @@
+// ServerCore: `marquee serve` in one object. It builds the serving stack from options (the
+// event log, metrics, the experiment router and its exposure log, the model manager, the
+// Service and its route providers: PredictHandler, BanditHandler with its decision log), starts
+// the HTTP server and the pollers, and stops everything in the one order that loses nothing:
+//
+//   1. HttpServer::Shutdown + Wait   stop accepting, finish in-flight requests
+//   2. ModelManager::Stop            the one poller (models, experiments, bandit policies) and
+//                                    /admin/reload end: no more loads or cells added
+//   3. ExperimentRouter destroyed    drains the exposure log
+//   4. DecisionLog destroyed         drains pending decisions/rewards (their online updates)
+//   5. EventLog destroyed            drains pending appends and flushes
+//
+// The CLI parses flags into ServerCoreOptions; tests, the fuzzer and benchmarks build the same
+// core, so there is one place that wires a server.
+// Thread-safety: construct, Start and Stop from one controlling thread; the parts it hands out
+// are thread-safe as their headers say.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bandits/decision_log.h"
+#include "events/event_log.h"
+#include "experiments/exposure_log.h"
+#include "serving/auth.h"
+#include "serving/http_server.h"
+#include "serving/servable.h"
+#include "serving/service.h"
+
+namespace marquee::serving {
+
+class BanditHandler;
+class ExperimentRouter;
+class ModelManager;
+class PredictHandler;
+
+struct ServerCoreOptions {
+  std::string home;
+  // Recommenders (--model): `models` count for /readyz; `optional_models` (REF?) answer 503 until
+  // they resolve and load.
+  std::vector<std::string> models, optional_models;
+  std::vector<std::string> bandits;  // --bandit references; none: /v1/decide and /v1/reward 503
+  ApiKeys keys;                      // disabled: every request is allowed
+  ServiceLimits limits;
+  HttpServerOptions http;
+  // Registry polls of every poller (0: only POST /admin/reload). With `poll` false no poller
+  // runs at all (tests that drive Refresh themselves; /admin/reload then answers 503).
+  std::chrono::milliseconds poll_interval{30000};
+  bool poll = true;
+  // Load the models in the constructor (tests); otherwise they load in the background after
+  // Start, and /readyz answers 503 until they are loaded.
+  bool load_before_start = false;
+  size_t score_cache_bytes = 256u << 20;  // per model version (ModelManagerOptions)
+  bool events = true;                     // $home/events; false: /v1/events answers 503
+  EventLogOptions event_log;
+  bool experiments = true;  // the router and $home/experiments/exposures
+  // Serve the cells of experiments running at start (false: only what on_new_cells adds later).
+  bool serve_running_cells = true;
+  experiments::ExposureLogOptions exposure_log;
+  bandit::DecisionLogOptions decision_log;  // $home/decisions (on_closed is set by the core)
+  size_t max_actions = 256;                 // per /v1/decide
+  // The kind of a registry family (recommender, bandit, tabular): serving's one question about
+  // families (serving/servable.h).
+  KindOfFn kind_of = DefaultKindOf;
+  // Test hooks: called after a version is loaded and warmed, before its swap; and instead of
+  // the default (add to the model manager, load in the background) when running experiments
+  // report cells this server does not serve yet.
+  std::function<void(const std::string& ref, int64_t version)> before_swap;
+  std::function<void(const std::vector<std::string>& refs)> on_new_cells;
+};
+
+class ServerCore {
+ public:
+  // Opens the logs, builds every part and registers the routes; loads the bandit policies (one
+  // that cannot load throws) and, with load_before_start, the models. Throws on failure (an
+  // event log held by another process: kUnavailable naming the home).
+  explicit ServerCore(ServerCoreOptions options);
+  ~ServerCore();  // Stop()
+  ServerCore(const ServerCore&) = delete;
+  ServerCore& operator=(const ServerCore&) = delete;
+
+  // Binds the HTTP server (HttpServer::Start's errors) and starts the pollers; without
+  // load_before_start the models start loading now.
+  void Start();
+  uint16_t port() const;  // after Start
+  // The shutdown order above; idempotent. The parts stay reachable but the logs are closed.
+  void Stop();
+
+  Service* service() { return service_.get(); }
+  ModelManager* models() { return models_.get(); }
+  ServingMetrics* metrics() { return metrics_.get(); }
+  EventLog* events() { return events_.get(); }                    // null without events
+  ExperimentRouter* experiments() { return experiments_.get(); }  // null without experiments
+  BanditHandler* bandits() { return bandits_.get(); }
+  bandit::DecisionLog* decisions() { return decisions_.get(); }  // null without --bandit
+  const ServerCoreOptions& options() const { return options_; }
+
+ private:
+  ServerCoreOptions options_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<ServingMetrics> metrics_;
+  std::unique_ptr<ExperimentRouter> experiments_;
+  std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<PredictHandler> predict_;
+  std::unique_ptr<BanditHandler> bandits_;
+  std::unique_ptr<bandit::DecisionLog> decisions_;
+  std::unique_ptr<HttpServer> server_;
+  bool stopped_ = false;
+};
+
+}  // namespace marquee::serving
