@@ -5,16 +5,29 @@
 // the experiment costs the machine). bench/experiment_overhead.sh runs it after its wrk runs.
 //
 //   bench_experiment_overhead HOME MODEL_REF EXPERIMENT USERS_FILE [ROUNDS] [REQUESTS]
+//                             [--benchmark_...]
+//
+// Google Benchmark, ROUNDS single-round repetitions of two benchmarks:
+//   handle_plain_and_experiment  one round = REQUESTS plain requests and REQUESTS experiment
+//       requests, which goes first alternating by round; the plain run is the reference, kept
+//       in the same round as counters: {plain,experiment}_{wall,thread_cpu,process_cpu}_us per
+//       request, and the round's overhead ratios (thread_cpu_overhead, wall_overhead).
+//   experiment_own_work  ExperimentRouter::Recommend against the plain Rank + response it
+//       wraps, alternating blocks of 500: own_work_us (router minus plain, handling-thread CPU
+//       per request), plain_us, router_us.
+// Aggregates over the rounds: median, min, stddev, ... of every counter.
+#include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <time.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "bench_stats.h"
 
 #include "events/event_log.h"
 #include "serving/experiment_router.h"
@@ -39,16 +52,12 @@ double ThreadCpuSeconds() {
   return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace marquee;
   using namespace marquee::serving;
+  benchmark::Initialize(&argc, argv);
   if (argc < 5) {
     std::fprintf(stderr, "usage: %s HOME MODEL_REF EXPERIMENT USERS_FILE [ROUNDS] [REQUESTS]\n",
                  argv[0]);
@@ -106,80 +115,83 @@ int main(int argc, char** argv) {
   double w, c, th;
   run(false, &w, &c, &th);  // warm-up
   run(true, &w, &c, &th);
-  std::vector<double> wall[2], cpu[2], thread[2];
-  for (int r = 0; r < rounds; ++r) {
-    for (int k = 0; k < 2; ++k) {
-      const bool exp = (r % 2 == 0) ? k == 1 : k == 0;  // alternate which goes first
-      run(exp, &w, &c, &th);
-      wall[exp].push_back(w);
-      cpu[exp].push_back(c);
-      thread[exp].push_back(th);
-    }
-  }
+  int round = 0;
+  bench::PerCall(benchmark::RegisterBenchmark(
+                     "handle_plain_and_experiment",
+                     [&](benchmark::State& state) {
+                       double wall[2], cpu[2], thread[2];
+                       for (auto _ : state) {
+                         for (int k = 0; k < 2; ++k) {
+                           const bool exp =
+                               (round % 2 == 0) ? k == 1 : k == 0;  // alternate the first
+                           run(exp, &wall[exp], &cpu[exp], &thread[exp]);
+                         }
+                       }
+                       ++round;
+                       for (int e = 0; e < 2; ++e) {
+                         const std::string kind = e ? "experiment" : "plain";
+                         state.counters[kind + "_wall_us"] = wall[e];
+                         state.counters[kind + "_thread_cpu_us"] = thread[e];
+                         state.counters[kind + "_process_cpu_us"] = cpu[e];
+                       }
+                       state.counters["thread_cpu_overhead"] = thread[1] / thread[0] - 1;
+                       state.counters["wall_overhead"] = wall[1] / wall[0] - 1;
+                       state.counters["process_cpu_overhead"] = cpu[1] / cpu[0] - 1;
+                     }),
+                 rounds)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
   // The experiment's own work alone: ExperimentRouter::Recommend against the plain path it wraps
   // (Service::Rank and the response) for the same members, in alternating blocks of 500
   // requests, so a drift of the machine hits both; request parsing, shared by both, is left out.
-  std::vector<double> lookup_us;
-  {
-    RecommendRequest rr;
-    rr.k = 10;
-    rr.experiment = experiment;
-    RecommendRequest plain_rr = rr;
-    plain_rr.experiment.reset();
-    plain_rr.model = ref;
-    size_t bytes = 0;
-    for (int r = 0; r < rounds; ++r) {
-      double t_plain = 0, t_router = 0;
-      for (int block = 0; block < requests / 500; ++block) {
-        for (int pass = 0; pass < 2; ++pass) {
-          const double t0 = ThreadCpuSeconds();
-          for (int i = 0; i < 500; ++i) {
-            const std::string& u = users[static_cast<size_t>(block * 500 + i) % users.size()];
-            if (pass == 0) {
-              plain_rr.user = u;
-              bytes += Service::ToResponse(service.Rank(std::span(&plain_rr, 1))[0]).body.size();
-            } else {
-              rr.user = u;
-              bytes += router.Recommend(rr, service).body.size();
+  bench::PerCall(
+      benchmark::RegisterBenchmark(
+          "experiment_own_work",
+          [&](benchmark::State& state) {
+            RecommendRequest rr;
+            rr.k = 10;
+            rr.experiment = experiment;
+            RecommendRequest plain_rr = rr;
+            plain_rr.experiment.reset();
+            plain_rr.model = ref;
+            double t_plain = 0, t_router = 0;
+            size_t bytes = 0;
+            const int blocks = requests / 500;
+            for (auto _ : state) {
+              for (int block = 0; block < blocks; ++block) {
+                for (int pass = 0; pass < 2; ++pass) {
+                  const double t0 = ThreadCpuSeconds();
+                  for (int i = 0; i < 500; ++i) {
+                    const std::string& u =
+                        users[static_cast<size_t>(block * 500 + i) % users.size()];
+                    if (pass == 0) {
+                      plain_rr.user = u;
+                      bytes +=
+                          Service::ToResponse(service.Rank(std::span(&plain_rr, 1))[0]).body.size();
+                    } else {
+                      rr.user = u;
+                      bytes += router.Recommend(rr, service).body.size();
+                    }
+                  }
+                  (pass == 0 ? t_plain : t_router) += ThreadCpuSeconds() - t0;
+                }
+              }
             }
-          }
-          (pass == 0 ? t_plain : t_router) += ThreadCpuSeconds() - t0;
-        }
-      }
-      lookup_us.push_back((t_router - t_plain) * 1e6 / (requests / 500 * 500));
-    }
-    if (bytes == 0) std::abort();
-  }
+            if (bytes == 0) std::abort();
+            const double n = blocks * 500;
+            state.counters["own_work_us"] = (t_router - t_plain) * 1e6 / n;
+            state.counters["plain_us"] = t_plain * 1e6 / n;
+            state.counters["router_us"] = t_router * 1e6 / n;
+          }),
+      rounds)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::AddCustomContext("requests_per_round", std::to_string(requests));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
   router.exposures().Flush();
-  std::printf(
-      "experiment's own work (router minus the plain Rank + response, handling-thread CPU): "
-      "median %.2f us/req, min %.2f us/req = %.1f%% of the median plain request "
-      "(%.2f us handling-thread CPU)\n",
-      Median(lookup_us), *std::min_element(lookup_us.begin(), lookup_us.end()),
-      100 * Median(lookup_us) / Median(thread[0]), Median(thread[0]));
   std::printf("in-process Service::Handle, %d rounds x %d requests, k = 10 (%zu failures)\n",
               rounds, requests, failures);
-  std::printf(
-      "| request | median wall us/req | min wall us/req | median handling-thread CPU us/req | "
-      "min handling-thread CPU us/req | median process CPU us/req |\n");
-  std::printf("|---|---|---|---|---|---|\n");
-  for (int e = 0; e < 2; ++e) {
-    std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", e ? "experiment" : "plain",
-                Median(wall[e]), *std::min_element(wall[e].begin(), wall[e].end()),
-                Median(thread[e]), *std::min_element(thread[e].begin(), thread[e].end()),
-                Median(cpu[e]));
-  }
-  std::printf("overhead: handling-thread CPU %+.1f%% (median), %+.1f%% (min)\n",
-              100 * (Median(thread[1]) / Median(thread[0]) - 1),
-              100 * (*std::min_element(thread[1].begin(), thread[1].end()) /
-                         *std::min_element(thread[0].begin(), thread[0].end()) -
-                     1));
-  std::printf("overhead: wall %+.1f%% (median), %+.1f%% (min); process CPU %+.1f%% (median)\n",
-              100 * (Median(wall[1]) / Median(wall[0]) - 1),
-              100 * (*std::min_element(wall[1].begin(), wall[1].end()) /
-                         *std::min_element(wall[0].begin(), wall[0].end()) -
-                     1),
-              100 * (Median(cpu[1]) / Median(cpu[0]) - 1));
   std::printf("exposures recorded %llu, dropped %llu\n",
               static_cast<unsigned long long>(router.exposures().recorded()),
               static_cast<unsigned long long>(router.exposures().dropped()));

@@ -2,19 +2,23 @@
 // 1,000 rows, compared in bench/xgb_predict.sh with python3-xgboost's inplace_predict
 // (bench/reference/xgb_inplace_predict.py) on the same model file and rows.
 //
-//   bench_xgb_predict MODEL.json ROWS.csv [NTHREAD]
+//   bench_xgb_predict MODEL.json ROWS.csv [NTHREAD] [--benchmark_...]
 //
-// Prints one JSON object: per case, p50 / p99 / mean microseconds per call.
+// Every case is a Google Benchmark of single-call repetitions (after 50 warm-up calls, once):
+// 3,000 calls for 1 row, 300 for 1,000 rows, 1,000 for 1 row with SHAP; the aggregates give the
+// per-call median (p50), p99, mean and spread in microseconds.
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "bench_stats.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "tabular/predictor.h"
@@ -24,32 +28,17 @@ namespace {
 
 using marquee::Predictor;
 
-nlohmann::json Timed(const std::function<void()>& fn, int iters) {
-  for (int i = 0; i < std::min(50, iters); ++i) fn();
-  std::vector<double> t;
-  t.reserve(static_cast<size_t>(iters));
-  for (int i = 0; i < iters; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::vector<double> s = t;
-  std::sort(s.begin(), s.end());
-  double mean = 0;
-  for (double v : t) mean += v;
-  mean /= static_cast<double>(t.size());
-  return {{"iters", iters},
-          {"p50_us", s[s.size() / 2]},
-          {"p99_us", s[std::min(s.size() - 1, s.size() * 99 / 100)]},
-          {"mean_us", mean}};
+void RegisterCase(const std::string& name, std::function<void()> fn, int calls) {
+  marquee::bench::RegisterPerCall(name, std::move(fn), calls, std::min(50, calls))
+      ->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s MODEL.json ROWS.csv [NTHREAD]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s MODEL.json ROWS.csv [NTHREAD] [--benchmark_...]\n", argv[0]);
     return 2;
   }
   try {
@@ -89,21 +78,24 @@ int main(int argc, char** argv) {
     std::vector<float> dense1(dense.begin(), dense.begin() + static_cast<std::ptrdiff_t>(nf));
     std::vector<float> dense_n(dense.begin(), dense.begin() + static_cast<std::ptrdiff_t>(n * nf));
 
+    benchmark::AddCustomContext("impl", "marquee Predictor (XGBoost C API)");
+    benchmark::AddCustomContext("xgboost", marquee::XgboostVersion());
+    benchmark::AddCustomContext("nthread", std::to_string(nthread));
+    benchmark::AddCustomContext("rows_1000_count", std::to_string(n));
     volatile float sink = 0;
-    nlohmann::json out = {
-        {"impl", "marquee Predictor (XGBoost C API)"},
-        {"xgboost", marquee::XgboostVersion()},
-        {"nthread", nthread},
-        {"rows_1000_count", n},
-        {"dense_rows_1", Timed([&] { sink = p.PredictMatrix(dense1, 1, false).scores[0]; }, 3000)},
-        {"dense_rows_1000",
-         Timed([&] { sink = p.PredictMatrix(dense_n, n, false).scores[0]; }, 300)},
-        {"json_rows_1", Timed([&] { sink = p.PredictRows(one, false).scores[0]; }, 3000)},
-        {"json_rows_1000", Timed([&] { sink = p.PredictRows(thousand, false).scores[0]; }, 300)},
-        {"explain_rows_1", Timed([&] { sink = p.PredictMatrix(dense1, 1, true).scores[0]; }, 1000)},
-    };
+    RegisterCase(
+        "dense_rows_1", [&] { sink = p.PredictMatrix(dense1, 1, false).scores[0]; }, 3000);
+    RegisterCase(
+        "dense_rows_1000", [&] { sink = p.PredictMatrix(dense_n, n, false).scores[0]; }, 300);
+    RegisterCase(
+        "json_rows_1", [&] { sink = p.PredictRows(one, false).scores[0]; }, 3000);
+    RegisterCase(
+        "json_rows_1000", [&] { sink = p.PredictRows(thousand, false).scores[0]; }, 300);
+    RegisterCase(
+        "explain_rows_1", [&] { sink = p.PredictMatrix(dense1, 1, true).scores[0]; }, 1000);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
     (void)sink;
-    std::printf("%s\n", out.dump().c_str());
   } catch (const marquee::Error& e) {
     std::fprintf(stderr, "bench_xgb_predict: %s\n", e.what());
     return 1;

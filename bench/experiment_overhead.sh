@@ -12,7 +12,8 @@
 # Env: DURATION (per run, default 3s), ROUNDS (default 20), CONCURRENT_ROUNDS (default 10), CONNS (default 8), THREADS (wrk
 #      threads, default 1), SERVE_THREADS (marquee io threads, default 1), INPROC_ROUNDS (rounds
 #      of the in-process measurement, bench/bench_experiment_overhead.cc, default 10; it runs
-#      when the build has MARQUEE_BUILD_BENCH=ON).
+#      when the build has MARQUEE_BUILD_BENCH=ON; Google Benchmark, its aggregates are
+#      summarised at the end from $OUT/inproc.json).
 # Exits 77 (skip) when wrk or the data set is missing. Takes /tmp/marquee-bench.lock while it
 # measures.
 set -euo pipefail
@@ -125,7 +126,8 @@ if [ -x "$BUILD/bench/bench_experiment_overhead" ] && [ "${INPROC_ROUNDS:-10}" -
   echo
   echo "\$ bench_experiment_overhead HOME ml100k-ease@production bench-ab users.txt ${INPROC_ROUNDS:-10} 20000"
   "$BUILD/bench/bench_experiment_overhead" "$HOME_DIR" ml100k-ease@production bench-ab \
-    "$OUT/users.txt" "${INPROC_ROUNDS:-10}" 20000
+    "$OUT/users.txt" "${INPROC_ROUNDS:-10}" 20000 --benchmark_out="$OUT/inproc.json" \
+    --benchmark_out_format=json
   bench_unlock
 fi
 
@@ -186,3 +188,30 @@ if crounds:
 print(f"median-of-rounds mean latency: plain {mean('plain', 1):.3f} ms, experiment {mean('experiment', 1):.3f} ms; "
       f"throughput: plain {mean('plain', 0):.0f} req/s, experiment {mean('experiment', 0):.0f} req/s")
 PY
+
+# The in-process summary: medians over the rounds of bench_experiment_overhead's counters.
+if [ -s "$OUT/inproc.json" ]; then
+  python3 - "$OUT/inproc.json" <<'PY'
+import json, sys
+runs = json.load(open(sys.argv[1]))["benchmarks"]
+def agg(name, stat):
+    # run_name carries Google Benchmark's suffixes ("/iterations:1/repeats:10/real_time")
+    return next(b for b in runs if b["run_name"].split("/iterations:")[0] == name
+                and b.get("aggregate_name") == stat)
+med, mn = agg("handle_plain_and_experiment", "median"), agg("handle_plain_and_experiment", "min")
+own, own_min = agg("experiment_own_work", "median"), agg("experiment_own_work", "min")
+print()
+print("| in-process, per request (median of rounds) | plain | experiment | overhead (of the medians) | overhead (median of per-round ratios) |")
+print("|---|---|---|---|---|")
+for label, key, ratio in (("handling thread CPU us", "thread_cpu_us", "thread_cpu_overhead"),
+                          ("process CPU us", "process_cpu_us", "process_cpu_overhead"),
+                          ("wall us", "wall_us", "wall_overhead")):
+    p, e = med[f"plain_{key}"], med[f"experiment_{key}"]
+    print(f"| {label} | {p:.2f} | {e:.2f} | {100 * (e / p - 1):+.1f}% | {100 * med[ratio]:+.1f}% |")
+print(f"min handling-thread CPU: plain {mn['plain_thread_cpu_us']:.2f} us, experiment "
+      f"{mn['experiment_thread_cpu_us']:.2f} us ({100 * (mn['experiment_thread_cpu_us'] / mn['plain_thread_cpu_us'] - 1):+.1f}%)")
+print(f"experiment's own work (router minus the plain Rank + response, handling-thread CPU): "
+      f"median {own['own_work_us']:.2f} us/req, min {own_min['own_work_us']:.2f} us/req = "
+      f"{100 * own['own_work_us'] / med['plain_thread_cpu_us']:.1f}% of the median plain request")
+PY
+fi

@@ -33,7 +33,8 @@ run bpr "$BIN" --home "$HOME_DIR" -q train bench/configs/ml20m-bpr.toml --json
 snapshot=$(/usr/bin/python3 -c "import json;print(json.load(open('$OUT/generate.json'))['path'])")
 npy_args=()
 if [ -z "${SKIP_NUMPY:-}" ]; then npy_args=(--npy "$OUT/gram.npy"); fi
-run linalg build/release/bench/bench_ease_inverse --snapshot "$snapshot" --items 20000 "${npy_args[@]}"
+run linalg build/release/bench/bench_ease_inverse --snapshot "$snapshot" --items 20000 \
+  "${npy_args[@]}" --benchmark_format=json
 if [ -z "${SKIP_NUMPY:-}" ]; then
   run numpy /usr/bin/python3 bench/reference/numpy_inv.py "$OUT/gram.npy"
   rm -f "$OUT/gram.npy"

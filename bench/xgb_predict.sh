@@ -4,7 +4,9 @@
 #   bench/xgb_predict.sh BUILD_DIR [NTHREAD]
 # Trains the benchmark model with python3-xgboost on UCI credit-card default (300 rounds,
 # depth 4), then times 1-row and 1,000-row predictions with both, and over HTTP through
-# `marquee serve` (POST /v1/predict). Prints three JSON lines.
+# `marquee serve` (POST /v1/predict). Prints python's timings (one JSON line), Marquee's
+# (bench_xgb_predict: Google Benchmark aggregates over single-call repetitions, the p50 being
+# the median row, in microseconds) and the HTTP timings (one JSON line).
 set -euo pipefail
 build=${1:?usage: bench/xgb_predict.sh BUILD_DIR [NTHREAD]}
 nthread=${2:-1}

@@ -14,6 +14,37 @@ def load(d, name):
         return json.load(f)
 
 
+def linalg(gb):
+    """The figures of bench_ease_inverse's Google Benchmark JSON (--benchmark_format=json)."""
+    if not gb:
+        return None
+
+    def run(name, stat=None):
+        for b in gb["benchmarks"]:
+            # run_name carries Google Benchmark's suffixes ("/iterations:1/real_time")
+            if b["run_name"].split("/iterations:")[0] == name and b.get("aggregate_name") == stat:
+                return b
+        return None
+
+    def once(name):  # the median when --benchmark_repetitions repeated it
+        return run(name, "median") or run(name)
+
+    ctx = gb["context"]
+    out = {"threads": int(ctx["threads"]), "items": int(ctx["items"]),
+           "interactions": int(ctx["interactions"]),
+           # best of the repetitions, as the peak always was
+           "sgemm_gflops": run("gemm_peak/sgemm_4096", "max")["GFLOP/s"],
+           "dgemm_gflops": run("gemm_peak/dgemm_4096", "max")["GFLOP/s"],
+           "gram_seconds": once("sparse_gram/float32")["real_time"]}
+    for bits, peak in (("32", "sgemm"), ("64", "dgemm")):
+        inv = once(f"cholesky_inverse/float{bits}")
+        if inv:
+            out[f"inverse_f{bits}_seconds"] = inv["real_time"]
+            out[f"inverse_f{bits}_gflops"] = inv["GFLOP/s"]
+            out[f"inverse_f{bits}_fraction_of_{peak}_peak"] = inv["fraction_of_gemm_peak"]
+    return out
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "bench/out/ml20m"
     gen = load(d, "generate.json")
@@ -34,7 +65,7 @@ def main():
         per_s = f"{per:.1f}" if per_key else "—"
         print(f"| {name} ({r['params'].get('factors', '')}) | {train:.1f} | {per_s} | {rss:.1f} | "
               f"{r['metrics']['recall@20']:.4f} | {r['metrics']['ndcg@100']:.4f} |")
-    lin = load(d, "linalg.json")
+    lin = linalg(load(d, "linalg.json"))
     if lin:
         print()
         print(f"GEMM peak (OpenBLAS, 4096³, {lin['threads']} threads): sgemm "

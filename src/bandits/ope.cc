@@ -134,6 +134,379 @@ std::vector<Eigen::VectorXd> FitRidge(const RowMatrixF& phi, const BanditLog& lo
   return theta;
 }
 
+// --- The stages of EvaluateOffPolicy.
+
+void CheckOptions(const BanditLog& log, const CandidateDistributions& pi, const OpeOptions& o) {
+  const size_t n = log.rows.size();
+  if (n == 0) Fail(ErrorCode::kInvalidArgument, "the log has no rows");
+  if (pi.size() != n) {
+    Fail(ErrorCode::kInvalidArgument, "candidate: {} distributions for {} rows", pi.size(), n);
+  }
+  if (o.bootstrap < 0) Fail(ErrorCode::kInvalidArgument, "bootstrap must be >= 0");
+  if (o.folds < 1) Fail(ErrorCode::kInvalidArgument, "folds must be >= 1");
+  if (!(o.tau > 0)) Fail(ErrorCode::kInvalidArgument, "tau must be > 0");
+  if (!(o.smoothing >= 0)) Fail(ErrorCode::kInvalidArgument, "smoothing must be >= 0");
+  if (!(o.reward_l2 > 0) || !std::isfinite(o.reward_l2)) {
+    Fail(ErrorCode::kInvalidArgument, "reward l2 must be a finite number > 0, got {}", o.reward_l2);
+  }
+  if (o.reward_dim < 1 || o.reward_dim > 4096) {
+    Fail(ErrorCode::kInvalidArgument, "reward dim must be in 1..4096, got {}", o.reward_dim);
+  }
+  for (const auto& e : o.estimators) {
+    const auto& k = KnownEstimators();
+    if (std::find(k.begin(), k.end(), e) == k.end()) {
+      Fail(ErrorCode::kInvalidArgument, "estimators: unknown estimator '{}'", e);
+    }
+  }
+}
+
+// The result's settings: sizes, bootstrap, and the reward model ("auto" resolved).
+OpeResult NewResult(const BanditLog& log, const OpeOptions& o) {
+  OpeResult res;
+  res.n = log.rows.size();
+  res.bootstrap = o.bootstrap;
+  res.seed = o.seed;
+  res.tau = o.tau;
+  res.reward_model = ResolveRewardModel(o.reward_model, log);
+  if (res.reward_model == "ridge") {
+    res.reward_l2 = o.reward_l2;
+    res.reward_dim = o.reward_dim;
+  }
+  return res;
+}
+
+// Checks each row's distribution (one finite probability >= 0 per offered action, summing to
+// 1); returns whether the candidate is deterministic.
+bool CheckDistributions(const BanditLog& log, const CandidateDistributions& pi) {
+  bool deterministic = true;
+  for (size_t i = 0; i < log.rows.size(); ++i) {
+    const size_t k = log.action_sets[log.rows[i].action_set].size();
+    if (pi[i].size() != k) {
+      Fail(ErrorCode::kInvalidArgument, "candidate: row {} has {} probabilities for {} actions", i,
+           pi[i].size(), k);
+    }
+    double s = 0;
+    for (double p : pi[i]) {
+      if (!(p >= 0.0) || !std::isfinite(p)) {
+        Fail(ErrorCode::kInvalidArgument, "candidate: row {} has a probability {}", i, p);
+      }
+      s += p;
+      if (p != 0.0 && p != 1.0) deterministic = false;
+    }
+    if (std::abs(s - 1.0) > 1e-6) {
+      Fail(ErrorCode::kInvalidArgument, "candidate: row {} probabilities sum to {}", i, s);
+    }
+  }
+  return deterministic;
+}
+
+// Support: (action, position) pairs the logging policy chose at least once. Warns about the
+// candidate's probability mass outside it.
+void WarnUnsupportedMass(const BanditLog& log, const CandidateDistributions& pi, OpeResult* res) {
+  const size_t n = log.rows.size();
+  std::set<std::string> support;
+  for (size_t i = 0; i < n; ++i) {
+    support.insert(PairKey(log.ChosenAction(i).id, log.rows[i].position));
+  }
+  double unsupported = 0;
+  std::set<std::string> unsupported_pairs;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& set = log.action_sets[log.rows[i].action_set];
+    for (size_t a = 0; a < set.size(); ++a) {
+      if (pi[i][a] <= 0) continue;
+      const std::string key = PairKey(set[a].id, log.rows[i].position);
+      if (!support.count(key)) {
+        unsupported += pi[i][a];
+        unsupported_pairs.insert(key);
+      }
+    }
+  }
+  if (unsupported > 0) {
+    std::string ex;
+    size_t shown = 0;
+    for (const auto& p : unsupported_pairs) {
+      if (shown++ == 5) break;
+      ex += (ex.empty() ? "" : ", ") + p;
+    }
+    res->warnings.push_back(fmt::format(
+        "the candidate puts {:.2f}% of its probability on {} (action{}) pairs the logging policy "
+        "never chose (e.g. {}); importance-weighted estimators cannot see that mass",
+        100.0 * unsupported / static_cast<double>(n), unsupported_pairs.size(),
+        log.has_positions() ? "@position" : "", ex));
+  }
+}
+
+// The per-row terms of every estimator given row multiplicities (all 1: the data as logged; a
+// bootstrap resample otherwise), with the reward model, cross-fitted over folds, refitted on the
+// weighted rows each time: smoothed per-(action, position) means, or ridge over the hashed
+// features.
+class RowTermModel {
+ public:
+  RowTermModel(const BanditLog& log, const CandidateDistributions& pi, const OpeOptions& o,
+               bool ridge, bool deterministic)
+      : log_(log),
+        pi_(pi),
+        o_(o),
+        ridge_(ridge),
+        deterministic_(deterministic),
+        n_(log.rows.size()),
+        nf_(static_cast<size_t>(o.folds)),
+        fold_(AssignFolds()),
+        terms_(n_) {
+    IndexCells();
+    if (ridge_) Featurize();
+    csum_.resize(nf_ * ncell_);
+    ccount_.resize(nf_ * ncell_);
+    q_.resize(nf_ * ncell_);
+  }
+
+  const std::vector<RowTerms>& Compute(const std::vector<double>& mult) {
+    if (ridge_) {
+      RidgeTerms(mult);
+    } else {
+      MeanTerms(mult);
+    }
+    return terms_;
+  }
+
+  Sums SumsOf(const std::vector<double>& mult) const {
+    Sums s;
+    for (size_t i = 0; i < n_; ++i) {
+      if (mult[i] != 0) Accumulate(s, terms_[i], o_.tau, mult[i]);
+    }
+    return s;
+  }
+
+ private:
+  std::vector<int> AssignFolds() const {
+    std::vector<int> fold(n_, 0);
+    if (o_.folds > 1) {
+      std::mt19937_64 frng(o_.seed ^ 0x9e3779b97f4a7c15ULL);
+      for (size_t i = 0; i < n_; ++i) {
+        fold[i] = static_cast<int>(frng() % static_cast<uint64_t>(o_.folds));
+      }
+    }
+    return fold;
+  }
+
+  // Cells are (action id, position) pairs, numbered once; each row lists the cells of its
+  // actions.
+  void IndexCells() {
+    std::unordered_map<std::string, uint32_t> cell_ids;
+    std::unordered_map<uint64_t, uint32_t> set_pos_index;
+    row_cells_.resize(n_);
+    for (size_t i = 0; i < n_; ++i) {
+      const LoggedDecision& r = log_.rows[i];
+      const uint64_t key =
+          (static_cast<uint64_t>(r.action_set) << 32) ^ static_cast<uint32_t>(r.position);
+      auto [it, added] = set_pos_index.try_emplace(key, static_cast<uint32_t>(set_cells_.size()));
+      if (added) {
+        std::vector<uint32_t> cells;
+        for (const auto& a : log_.action_sets[r.action_set]) {
+          auto [c, fresh] = cell_ids.try_emplace(PairKey(a.id, r.position),
+                                                 static_cast<uint32_t>(cell_ids.size()));
+          cells.push_back(c->second);
+        }
+        set_cells_.push_back(std::move(cells));
+      }
+      row_cells_[i] = it->second;
+    }
+    ncell_ = cell_ids.size();
+  }
+
+  // Ridge: the features of each row's logged pair and the candidate's expected features
+  // sum_a pi(a|x) phi(x, a) (q is linear, so dm_i = theta . phi_bar_i).
+  void Featurize() {
+    FeatureSpec spec;
+    spec.dim = o_.reward_dim;
+    const Featurizer feat(spec);
+    const Eigen::Index d = spec.dim;
+    phi_c_ = RowMatrixF::Zero(static_cast<Eigen::Index>(n_), d);
+    phi_bar_ = RowMatrixF::Zero(static_cast<Eigen::Index>(n_), d);
+    std::vector<float> v(spec.dim);
+    for (size_t i = 0; i < n_; ++i) {
+      const LoggedDecision& r = log_.rows[i];
+      const auto& set = log_.action_sets[r.action_set];
+      const auto row = static_cast<Eigen::Index>(i);
+      for (size_t a = 0; a < set.size(); ++a) {
+        if (pi_[i][a] <= 0 && a != r.chosen) continue;
+        feat.Joint(r.context, set[a], v.data());
+        const Eigen::Map<const Eigen::RowVectorXf> vm(v.data(), d);
+        if (a == r.chosen) phi_c_.row(row) = vm;
+        if (pi_[i][a] > 0) phi_bar_.row(row) += static_cast<float>(pi_[i][a]) * vm;
+      }
+    }
+  }
+
+  // Row i's terms with the reward model's dm (the candidate's expected reward) and qa (the
+  // logged action's).
+  RowTerms Term(size_t i, double dm, double qa) const {
+    const LoggedDecision& r = log_.rows[i];
+    RowTerms t;
+    t.r = r.reward;
+    t.w = pi_[i][r.chosen] / r.propensity;
+    t.dm = dm;
+    t.qa = qa;
+    t.match = deterministic_ && pi_[i][r.chosen] == 1.0;
+    return t;
+  }
+
+  void RidgeTerms(const std::vector<double>& mult) {
+    const std::vector<Eigen::VectorXd> theta =
+        FitRidge(phi_c_, log_, fold_, nf_, mult, o_.reward_l2);
+    for (size_t i = 0; i < n_; ++i) {
+      if (mult[i] == 0) continue;
+      const Eigen::VectorXd& th = theta[static_cast<size_t>(fold_[i])];
+      const auto row = static_cast<Eigen::Index>(i);
+      terms_[i] = Term(i, phi_bar_.row(row).cast<double>().dot(th.transpose()),
+                       phi_c_.row(row).cast<double>().dot(th.transpose()));
+    }
+  }
+
+  // q for fold f: the smoothed cell means over every other fold (all rows with one fold).
+  void FitMeans(const std::vector<double>& mult) {
+    std::fill(csum_.begin(), csum_.end(), 0.0);
+    std::fill(ccount_.begin(), ccount_.end(), 0.0);
+    std::vector<double> fsum(nf_, 0.0), fcount(nf_, 0.0);
+    for (size_t i = 0; i < n_; ++i) {
+      if (mult[i] == 0) continue;
+      const size_t f = static_cast<size_t>(fold_[i]);
+      const uint32_t c = set_cells_[row_cells_[i]][log_.rows[i].chosen];
+      csum_[f * ncell_ + c] += mult[i] * log_.rows[i].reward;
+      ccount_[f * ncell_ + c] += mult[i];
+      fsum[f] += mult[i] * log_.rows[i].reward;
+      fcount[f] += mult[i];
+    }
+    for (size_t f = 0; f < nf_; ++f) {
+      double tsum = 0, tcount = 0;
+      for (size_t g = 0; g < nf_; ++g) {
+        if (nf_ > 1 && g == f) continue;
+        tsum += fsum[g];
+        tcount += fcount[g];
+      }
+      const double global = tcount > 0 ? tsum / tcount : 0.0;
+      for (size_t c = 0; c < ncell_; ++c) {
+        double s = 0, k = 0;
+        for (size_t g = 0; g < nf_; ++g) {
+          if (nf_ > 1 && g == f) continue;
+          s += csum_[g * ncell_ + c];
+          k += ccount_[g * ncell_ + c];
+        }
+        const double denom = k + o_.smoothing;
+        q_[f * ncell_ + c] = denom > 0 ? (s + o_.smoothing * global) / denom : global;
+      }
+    }
+  }
+
+  void MeanTerms(const std::vector<double>& mult) {
+    FitMeans(mult);
+    for (size_t i = 0; i < n_; ++i) {
+      if (mult[i] == 0) continue;
+      const double* qf = q_.data() + static_cast<size_t>(fold_[i]) * ncell_;
+      const std::vector<uint32_t>& cells = set_cells_[row_cells_[i]];
+      double dm = 0;
+      for (size_t a = 0; a < cells.size(); ++a) {
+        if (pi_[i][a] > 0) dm += pi_[i][a] * qf[cells[a]];
+      }
+      terms_[i] = Term(i, dm, qf[cells[log_.rows[i].chosen]]);
+    }
+  }
+
+  const BanditLog& log_;
+  const CandidateDistributions& pi_;
+  const OpeOptions& o_;
+  const bool ridge_, deterministic_;
+  const size_t n_, nf_;
+  const std::vector<int> fold_;
+  std::vector<std::vector<uint32_t>> set_cells_;  // per (action set, position): cell per action
+  std::vector<uint32_t> row_cells_;               // index into set_cells_
+  size_t ncell_ = 0;
+  RowMatrixF phi_c_, phi_bar_;             // ridge
+  std::vector<double> csum_, ccount_, q_;  // mean: per (fold, cell)
+  std::vector<RowTerms> terms_;
+};
+
+// ESS, the logged reward and the largest weight, from the terms on the log as logged. Returns
+// whether any importance weight is > 0 (and warns when none is).
+bool SummariseWeights(const std::vector<RowTerms>& terms, OpeResult* res) {
+  double sw = 0, sw2 = 0, rsum = 0;
+  for (const RowTerms& t : terms) {
+    sw += t.w;
+    sw2 += t.w * t.w;
+    rsum += t.r;
+    res->max_weight = std::max(res->max_weight, t.w);
+  }
+  res->ess = sw2 > 0 ? sw * sw / sw2 : 0.0;
+  res->logged_reward = rsum / static_cast<double>(terms.size());
+  if (sw == 0) {
+    res->warnings.push_back(
+        "no logged action has candidate probability > 0: every importance weight is 0");
+  }
+  return sw != 0;
+}
+
+// The estimators reported (replay added for a deterministic candidate when asked) and their
+// values on the log as logged.
+void PointEstimates(const OpeOptions& o, const Sums& full, OpeResult* res) {
+  res->order = o.estimators;
+  if (res->deterministic && o.replay &&
+      std::find(res->order.begin(), res->order.end(), "replay") == res->order.end()) {
+    res->order.push_back("replay");
+  }
+  res->replay_matches = static_cast<size_t>(full.match);
+  if (std::find(res->order.begin(), res->order.end(), "replay") != res->order.end()) {
+    if (!res->deterministic) {
+      res->warnings.push_back("replay needs a deterministic candidate; its value is meaningless");
+    } else if (full.match == 0) {
+      res->warnings.push_back("replay: the candidate never picks the logged action");
+    }
+  }
+  for (const auto& e : res->order) res->estimates[e].value = Value(e, full);
+}
+
+// Percentile intervals over bootstrap resamples of the rows (none: the point estimates).
+// Refitting the ridge model costs O(n d^2) per resample: above kRidgeRefitLimit the resamples
+// reuse the model fitted on the log (and say so).
+void BootstrapIntervals(RowTermModel& model, const OpeOptions& o, bool ridge, OpeResult* res) {
+  const size_t n = res->n;
+  const bool refit =
+      !ridge || static_cast<double>(n) * o.reward_dim * o.reward_dim <= kRidgeRefitLimit;
+  if (o.bootstrap > 0 && !refit) {
+    res->warnings.push_back(fmt::format(
+        "the ridge reward model was fitted once and not refitted per bootstrap resample (n d^2 = "
+        "{:.2g} > {:.2g}): dm intervals omit its fitting variance",
+        static_cast<double>(n) * o.reward_dim * o.reward_dim, kRidgeRefitLimit));
+  }
+  if (o.bootstrap == 0) {
+    for (const auto& e : res->order) {
+      res->estimates[e].lo = res->estimates[e].hi = res->estimates[e].value;
+    }
+    return;
+  }
+  std::mt19937_64 rng(o.seed);
+  std::map<std::string, std::vector<double>> samples;
+  std::vector<double> mult(n);
+  for (int b = 0; b < o.bootstrap; ++b) {
+    std::fill(mult.begin(), mult.end(), 0.0);
+    for (size_t j = 0; j < n; ++j) mult[rng() % n] += 1;
+    if (refit) model.Compute(mult);  // refit the reward model on the resample
+    const Sums s = model.SumsOf(mult);
+    for (const auto& e : res->order) samples[e].push_back(Value(e, s));
+  }
+  for (const auto& e : res->order) {
+    res->estimates[e].lo = Percentile(samples[e], 0.025);
+    res->estimates[e].hi = Percentile(samples[e], 0.975);
+  }
+}
+
+void WarnLowEss(bool any_weight, OpeResult* res) {
+  if (res->ess < 0.01 * static_cast<double>(res->n) && any_weight) {
+    res->warnings.push_back(fmt::format(
+        "effective sample size {:.1f} is under 1% of the {} rows: estimates are high-variance",
+        res->ess, res->n));
+  }
+}
+
 }  // namespace
 
 void CheckRewardModel(const std::string& name) {
@@ -179,295 +552,17 @@ std::vector<std::string> ParseEstimators(const std::string& list) {
 
 OpeResult EvaluateOffPolicy(const BanditLog& log, const CandidateDistributions& pi,
                             const OpeOptions& o) {
-  const size_t n = log.rows.size();
-  if (n == 0) Fail(ErrorCode::kInvalidArgument, "the log has no rows");
-  if (pi.size() != n) {
-    Fail(ErrorCode::kInvalidArgument, "candidate: {} distributions for {} rows", pi.size(), n);
-  }
-  if (o.bootstrap < 0) Fail(ErrorCode::kInvalidArgument, "bootstrap must be >= 0");
-  if (o.folds < 1) Fail(ErrorCode::kInvalidArgument, "folds must be >= 1");
-  if (!(o.tau > 0)) Fail(ErrorCode::kInvalidArgument, "tau must be > 0");
-  if (!(o.smoothing >= 0)) Fail(ErrorCode::kInvalidArgument, "smoothing must be >= 0");
-  if (!(o.reward_l2 > 0) || !std::isfinite(o.reward_l2)) {
-    Fail(ErrorCode::kInvalidArgument, "reward l2 must be a finite number > 0, got {}", o.reward_l2);
-  }
-  if (o.reward_dim < 1 || o.reward_dim > 4096) {
-    Fail(ErrorCode::kInvalidArgument, "reward dim must be in 1..4096, got {}", o.reward_dim);
-  }
-  for (const auto& e : o.estimators) {
-    const auto& k = KnownEstimators();
-    if (std::find(k.begin(), k.end(), e) == k.end()) {
-      Fail(ErrorCode::kInvalidArgument, "estimators: unknown estimator '{}'", e);
-    }
-  }
-  OpeResult res;
-  res.n = n;
-  res.bootstrap = o.bootstrap;
-  res.seed = o.seed;
-  res.tau = o.tau;
-  res.reward_model = ResolveRewardModel(o.reward_model, log);
+  CheckOptions(log, pi, o);
+  OpeResult res = NewResult(log, o);
+  res.deterministic = CheckDistributions(log, pi);
+  WarnUnsupportedMass(log, pi, &res);
   const bool ridge = res.reward_model == "ridge";
-  if (ridge) {
-    res.reward_l2 = o.reward_l2;
-    res.reward_dim = o.reward_dim;
-  }
-
-  // Check the distributions and the candidate's determinism.
-  res.deterministic = true;
-  for (size_t i = 0; i < n; ++i) {
-    const size_t k = log.action_sets[log.rows[i].action_set].size();
-    if (pi[i].size() != k) {
-      Fail(ErrorCode::kInvalidArgument, "candidate: row {} has {} probabilities for {} actions", i,
-           pi[i].size(), k);
-    }
-    double s = 0;
-    for (double p : pi[i]) {
-      if (!(p >= 0.0) || !std::isfinite(p)) {
-        Fail(ErrorCode::kInvalidArgument, "candidate: row {} has a probability {}", i, p);
-      }
-      s += p;
-      if (p != 0.0 && p != 1.0) res.deterministic = false;
-    }
-    if (std::abs(s - 1.0) > 1e-6) {
-      Fail(ErrorCode::kInvalidArgument, "candidate: row {} probabilities sum to {}", i, s);
-    }
-  }
-
-  // Support: (action, position) pairs the logging policy chose at least once.
-  std::set<std::string> support;
-  for (size_t i = 0; i < n; ++i) {
-    support.insert(PairKey(log.ChosenAction(i).id, log.rows[i].position));
-  }
-  double unsupported = 0;
-  std::set<std::string> unsupported_pairs;
-  for (size_t i = 0; i < n; ++i) {
-    const auto& set = log.action_sets[log.rows[i].action_set];
-    for (size_t a = 0; a < set.size(); ++a) {
-      if (pi[i][a] <= 0) continue;
-      const std::string key = PairKey(set[a].id, log.rows[i].position);
-      if (!support.count(key)) {
-        unsupported += pi[i][a];
-        unsupported_pairs.insert(key);
-      }
-    }
-  }
-  if (unsupported > 0) {
-    std::string ex;
-    size_t shown = 0;
-    for (const auto& p : unsupported_pairs) {
-      if (shown++ == 5) break;
-      ex += (ex.empty() ? "" : ", ") + p;
-    }
-    res.warnings.push_back(fmt::format(
-        "the candidate puts {:.2f}% of its probability on {} (action{}) pairs the logging policy "
-        "never chose (e.g. {}); importance-weighted estimators cannot see that mass",
-        100.0 * unsupported / static_cast<double>(n), unsupported_pairs.size(),
-        log.has_positions() ? "@position" : "", ex));
-  }
-
-  // The reward model: smoothed per-(action, position) means, cross-fitted. Cells are
-  // (action id, position) pairs, numbered once; each row lists the cells of its actions.
-  std::vector<int> fold(n, 0);
-  if (o.folds > 1) {
-    std::mt19937_64 frng(o.seed ^ 0x9e3779b97f4a7c15ULL);
-    for (size_t i = 0; i < n; ++i) {
-      fold[i] = static_cast<int>(frng() % static_cast<uint64_t>(o.folds));
-    }
-  }
-  std::unordered_map<std::string, uint32_t> cell_ids;
-  std::vector<std::vector<uint32_t>> set_cells;  // per (action set, position): cell per action
-  std::unordered_map<uint64_t, uint32_t> set_pos_index;
-  std::vector<uint32_t> row_cells(n);  // index into set_cells
-  for (size_t i = 0; i < n; ++i) {
-    const LoggedDecision& r = log.rows[i];
-    const uint64_t key =
-        (static_cast<uint64_t>(r.action_set) << 32) ^ static_cast<uint32_t>(r.position);
-    auto [it, added] = set_pos_index.try_emplace(key, static_cast<uint32_t>(set_cells.size()));
-    if (added) {
-      std::vector<uint32_t> cells;
-      for (const auto& a : log.action_sets[r.action_set]) {
-        auto [c, fresh] =
-            cell_ids.try_emplace(PairKey(a.id, r.position), static_cast<uint32_t>(cell_ids.size()));
-        cells.push_back(c->second);
-      }
-      set_cells.push_back(std::move(cells));
-    }
-    row_cells[i] = it->second;
-  }
-  const size_t ncell = cell_ids.size();
-  const size_t nf = static_cast<size_t>(o.folds);
-
-  // Ridge: the features of each row's logged pair and the candidate's expected features
-  // sum_a pi(a|x) phi(x, a) (q is linear, so dm_i = theta . phi_bar_i).
-  RowMatrixF phi_c, phi_bar;
-  if (ridge) {
-    FeatureSpec spec;
-    spec.dim = o.reward_dim;
-    const Featurizer feat(spec);
-    const Eigen::Index d = spec.dim;
-    phi_c = RowMatrixF::Zero(static_cast<Eigen::Index>(n), d);
-    phi_bar = RowMatrixF::Zero(static_cast<Eigen::Index>(n), d);
-    std::vector<float> v(spec.dim);
-    for (size_t i = 0; i < n; ++i) {
-      const LoggedDecision& r = log.rows[i];
-      const auto& set = log.action_sets[r.action_set];
-      const auto row = static_cast<Eigen::Index>(i);
-      for (size_t a = 0; a < set.size(); ++a) {
-        if (pi[i][a] <= 0 && a != r.chosen) continue;
-        feat.Joint(r.context, set[a], v.data());
-        const Eigen::Map<const Eigen::RowVectorXf> vm(v.data(), d);
-        if (a == r.chosen) phi_c.row(row) = vm;
-        if (pi[i][a] > 0) phi_bar.row(row) += static_cast<float>(pi[i][a]) * vm;
-      }
-    }
-  }
-
-  // Per-row terms given row multiplicities `mult` (all 1: the data as logged; a bootstrap
-  // resample otherwise); the reward model is refitted on the weighted rows each time.
-  std::vector<double> csum(nf * ncell), ccount(nf * ncell), q(nf * ncell);
-  std::vector<RowTerms> terms(n);
-  auto compute_terms = [&](const std::vector<double>& mult) {
-    if (ridge) {
-      const std::vector<Eigen::VectorXd> theta = FitRidge(phi_c, log, fold, nf, mult, o.reward_l2);
-      for (size_t i = 0; i < n; ++i) {
-        if (mult[i] == 0) continue;
-        const LoggedDecision& r = log.rows[i];
-        const Eigen::VectorXd& th = theta[static_cast<size_t>(fold[i])];
-        const auto row = static_cast<Eigen::Index>(i);
-        RowTerms t;
-        t.r = r.reward;
-        t.w = pi[i][r.chosen] / r.propensity;
-        t.dm = phi_bar.row(row).cast<double>().dot(th.transpose());
-        t.qa = phi_c.row(row).cast<double>().dot(th.transpose());
-        t.match = res.deterministic && pi[i][r.chosen] == 1.0;
-        terms[i] = t;
-      }
-      return;
-    }
-    std::fill(csum.begin(), csum.end(), 0.0);
-    std::fill(ccount.begin(), ccount.end(), 0.0);
-    std::vector<double> fsum(nf, 0.0), fcount(nf, 0.0);
-    for (size_t i = 0; i < n; ++i) {
-      if (mult[i] == 0) continue;
-      const size_t f = static_cast<size_t>(fold[i]);
-      const uint32_t c = set_cells[row_cells[i]][log.rows[i].chosen];
-      csum[f * ncell + c] += mult[i] * log.rows[i].reward;
-      ccount[f * ncell + c] += mult[i];
-      fsum[f] += mult[i] * log.rows[i].reward;
-      fcount[f] += mult[i];
-    }
-    // q for fold f: every other fold (all rows with one fold).
-    for (size_t f = 0; f < nf; ++f) {
-      double tsum = 0, tcount = 0;
-      for (size_t g = 0; g < nf; ++g) {
-        if (nf > 1 && g == f) continue;
-        tsum += fsum[g];
-        tcount += fcount[g];
-      }
-      const double global = tcount > 0 ? tsum / tcount : 0.0;
-      for (size_t c = 0; c < ncell; ++c) {
-        double s = 0, k = 0;
-        for (size_t g = 0; g < nf; ++g) {
-          if (nf > 1 && g == f) continue;
-          s += csum[g * ncell + c];
-          k += ccount[g * ncell + c];
-        }
-        const double denom = k + o.smoothing;
-        q[f * ncell + c] = denom > 0 ? (s + o.smoothing * global) / denom : global;
-      }
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (mult[i] == 0) continue;
-      const LoggedDecision& r = log.rows[i];
-      const double* qf = q.data() + static_cast<size_t>(fold[i]) * ncell;
-      const std::vector<uint32_t>& cells = set_cells[row_cells[i]];
-      RowTerms t;
-      t.r = r.reward;
-      t.w = pi[i][r.chosen] / r.propensity;
-      t.dm = 0;
-      for (size_t a = 0; a < cells.size(); ++a) {
-        if (pi[i][a] > 0) t.dm += pi[i][a] * qf[cells[a]];
-      }
-      t.qa = qf[cells[r.chosen]];
-      t.match = res.deterministic && pi[i][r.chosen] == 1.0;
-      terms[i] = t;
-    }
-  };
-  auto sums = [&](const std::vector<double>& mult) {
-    Sums s;
-    for (size_t i = 0; i < n; ++i) {
-      if (mult[i] != 0) Accumulate(s, terms[i], o.tau, mult[i]);
-    }
-    return s;
-  };
-
-  const std::vector<double> ones(n, 1.0);
-  compute_terms(ones);
-  double sw = 0, sw2 = 0, rsum = 0;
-  for (const RowTerms& t : terms) {
-    sw += t.w;
-    sw2 += t.w * t.w;
-    rsum += t.r;
-    res.max_weight = std::max(res.max_weight, t.w);
-  }
-  res.ess = sw2 > 0 ? sw * sw / sw2 : 0.0;
-  res.logged_reward = rsum / static_cast<double>(n);
-  if (sw == 0) {
-    res.warnings.push_back(
-        "no logged action has candidate probability > 0: every importance weight is 0");
-  }
-
-  res.order = o.estimators;
-  if (res.deterministic && o.replay &&
-      std::find(res.order.begin(), res.order.end(), "replay") == res.order.end()) {
-    res.order.push_back("replay");
-  }
-  const Sums full = sums(ones);
-  res.replay_matches = static_cast<size_t>(full.match);
-  if (std::find(res.order.begin(), res.order.end(), "replay") != res.order.end()) {
-    if (!res.deterministic) {
-      res.warnings.push_back("replay needs a deterministic candidate; its value is meaningless");
-    } else if (full.match == 0) {
-      res.warnings.push_back("replay: the candidate never picks the logged action");
-    }
-  }
-  for (const auto& e : res.order) res.estimates[e].value = Value(e, full);
-
-  // Refitting the ridge model costs O(n d^2) per resample: above kRidgeRefitLimit the
-  // resamples reuse the model fitted on the log (and say so).
-  const bool refit =
-      !ridge || static_cast<double>(n) * o.reward_dim * o.reward_dim <= kRidgeRefitLimit;
-  if (o.bootstrap > 0 && !refit) {
-    res.warnings.push_back(fmt::format(
-        "the ridge reward model was fitted once and not refitted per bootstrap resample (n d^2 = "
-        "{:.2g} > {:.2g}): dm intervals omit its fitting variance",
-        static_cast<double>(n) * o.reward_dim * o.reward_dim, kRidgeRefitLimit));
-  }
-  if (o.bootstrap > 0) {
-    std::mt19937_64 rng(o.seed);
-    std::map<std::string, std::vector<double>> samples;
-    std::vector<double> mult(n);
-    for (int b = 0; b < o.bootstrap; ++b) {
-      std::fill(mult.begin(), mult.end(), 0.0);
-      for (size_t j = 0; j < n; ++j) mult[rng() % n] += 1;
-      if (refit) compute_terms(mult);  // refit the reward model on the resample
-      const Sums s = sums(mult);
-      for (const auto& e : res.order) samples[e].push_back(Value(e, s));
-    }
-    for (const auto& e : res.order) {
-      res.estimates[e].lo = Percentile(samples[e], 0.025);
-      res.estimates[e].hi = Percentile(samples[e], 0.975);
-    }
-  } else {
-    for (const auto& e : res.order) {
-      res.estimates[e].lo = res.estimates[e].hi = res.estimates[e].value;
-    }
-  }
-  if (res.ess < 0.01 * static_cast<double>(n) && sw > 0) {
-    res.warnings.push_back(fmt::format(
-        "effective sample size {:.1f} is under 1% of the {} rows: estimates are high-variance",
-        res.ess, n));
-  }
+  RowTermModel model(log, pi, o, ridge, res.deterministic);
+  const std::vector<double> ones(log.rows.size(), 1.0);
+  const bool any_weight = SummariseWeights(model.Compute(ones), &res);
+  PointEstimates(o, model.SumsOf(ones), &res);
+  BootstrapIntervals(model, o, ridge, &res);
+  WarnLowEss(any_weight, &res);
   return res;
 }
 

@@ -7,31 +7,34 @@
 // Done may be called from any thread, exactly once; Wait from the thread that owns `c`.
 #pragma once
 
-#include <condition_variable>
 #include <exception>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace marquee {
 
 class Completion {
  public:
-  void Done(std::exception_ptr err) {
-    std::lock_guard lock(mu_);
+  void Done(std::exception_ptr err) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     err_ = err;
     finished_ = true;
-    cv_.notify_one();
+    cv_.NotifyOne();
   }
-  void Wait() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return finished_; });
+  void Wait() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    cv_.Wait(&mu_, [&] {
+      mu_.AssertHeld();  // the predicate runs under mu_
+      return finished_;
+    });
     if (err_) std::rethrow_exception(err_);
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool finished_ = false;
-  std::exception_ptr err_;
+  Mutex mu_;
+  CondVar cv_;
+  bool finished_ GUARDED_BY(mu_) = false;
+  std::exception_ptr err_ GUARDED_BY(mu_);
 };
 
 }  // namespace marquee

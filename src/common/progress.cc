@@ -108,12 +108,21 @@ std::string Progress::Line(uint64_t done, double elapsed_s, bool final) const {
 
 void Progress::MaybeDraw(bool final) {
   if (!options_.enabled) return;
-  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
   if (final) {
-    lock.lock();
-  } else if (!lock.try_lock()) {
+    mu_.Lock();
+  } else if (!mu_.TryLock()) {
     return;  // another thread is drawing: this tick shows up in the next line
   }
+  try {
+    Draw(final);
+  } catch (...) {
+    mu_.Unlock();  // a sink that throws
+    throw;
+  }
+  mu_.Unlock();
+}
+
+void Progress::Draw(bool final) {
   if (finished_) return;
   const double now = options_.clock();
   if (!final) {
@@ -134,15 +143,15 @@ void Progress::MaybeDraw(bool final) {
 
 std::function<void(std::string_view, double)> StageProgressCallback(Progress::Options options) {
   struct State {
-    std::mutex mu;
-    std::string stage;
-    std::unique_ptr<Progress> current;
-    Progress::Options options;
+    explicit State(Progress::Options o) : options(std::move(o)) {}
+    Mutex mu;
+    std::string stage GUARDED_BY(mu);
+    std::unique_ptr<Progress> current GUARDED_BY(mu);
+    const Progress::Options options;
   };
-  auto state = std::make_shared<State>();
-  state->options = std::move(options);
+  auto state = std::make_shared<State>(std::move(options));
   return [state](std::string_view stage, double fraction) {
-    std::lock_guard<std::mutex> lock(state->mu);
+    MutexLock lock(&state->mu);
     if (!state->current || stage != state->stage) {
       state->current.reset();  // finishes the previous stage's line
       state->stage = std::string(stage);

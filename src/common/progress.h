@@ -12,9 +12,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
+
+#include "common/mutex.h"
 
 namespace marquee {
 
@@ -55,7 +56,8 @@ class Progress {
   std::string Line(uint64_t done, double elapsed_s, bool final) const;
 
  private:
-  void MaybeDraw(bool force_final);
+  void MaybeDraw(bool force_final) EXCLUDES(mu_);
+  void Draw(bool final) REQUIRES(mu_);
 
   const std::string label_, unit_;
   const uint64_t total_;
@@ -63,9 +65,9 @@ class Progress {
   bool tty_ = false;
   double start_ = 0;
   std::atomic<uint64_t> done_{0};
-  std::mutex mu_;  // guards the fields below and the sink
-  double last_draw_ = 0;
-  bool finished_ = false;
+  Mutex mu_;  // guards the fields below and the sink
+  double last_draw_ GUARDED_BY(mu_) = 0;
+  bool finished_ GUARDED_BY(mu_) = false;
 };
 
 // A Context::progress callback (stage, fraction) that shows each stage with its own Progress:

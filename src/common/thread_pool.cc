@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "marquee/context.h"
 
 namespace marquee {
@@ -22,27 +22,43 @@ int Context::DefaultThreads() {
 }
 
 namespace {
+
+// The first exception thrown by any of the threads.
+class FirstError {
+ public:
+  void Keep(std::exception_ptr e) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    if (!error_) error_ = std::move(e);
+  }
+  std::exception_ptr Get() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return error_;
+  }
+
+ private:
+  Mutex mu_;
+  std::exception_ptr error_ GUARDED_BY(mu_);
+};
+
 void RunThreads(int threads, const std::function<void(int)>& body) {
   if (threads <= 1) {
     body(0);
     return;
   }
-  std::exception_ptr error;
-  std::mutex mu;
+  FirstError error;
   std::vector<std::thread> workers;
   workers.reserve(static_cast<size_t>(threads - 1));
   auto guarded = [&](int t) {
     try {
       body(t);
     } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
+      error.Keep(std::current_exception());
     }
   };
   for (int t = 1; t < threads; ++t) workers.emplace_back(guarded, t);
   guarded(0);
   for (auto& w : workers) w.join();
-  if (error) std::rethrow_exception(error);
+  if (std::exception_ptr e = error.Get()) std::rethrow_exception(e);
 }
 }  // namespace
 

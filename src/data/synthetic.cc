@@ -184,10 +184,9 @@ std::vector<uint32_t> UserCounts(const std::vector<uint32_t>& rank_of_user, uint
   return counts;
 }
 
-}  // namespace
+// --- The stages of GenerateSynthetic.
 
-Dataset GenerateSynthetic(const SyntheticOptions& o, int threads) {
-  threads = std::max(threads, 1);
+void CheckOptions(const SyntheticOptions& o) {
   const uint64_t U = o.users, I = o.items;
   if (o.users == 0 || o.items < 5) {
     Fail(ErrorCode::kInvalidArgument,
@@ -219,32 +218,50 @@ Dataset GenerateSynthetic(const SyntheticOptions& o, int threads) {
     Fail(ErrorCode::kInvalidArgument, "cluster_affinity must be in [0, 1], got {}",
          o.cluster_affinity);
   }
-  const uint32_t nu = o.users, ni = o.items, nc = o.clusters;
+}
 
-  // Global popularity.
+// Global popularity: Zipf weights over a seeded order of the items.
+std::vector<double> GlobalWeights(const SyntheticOptions& o) {
+  const uint32_t ni = o.items;
   std::vector<double> global_w(ni);
-  {
-    std::vector<uint32_t> order(ni);
-    std::iota(order.begin(), order.end(), 0u);
-    Rng rng(StreamSeed(o.seed, kItemOrder, 0));
-    Shuffle(order, rng);
-    for (uint32_t r = 0; r < ni; ++r) {
-      global_w[order[r]] = std::pow(static_cast<double>(r + 1), -o.popularity_exponent);
-    }
+  std::vector<uint32_t> order(ni);
+  std::iota(order.begin(), order.end(), 0u);
+  Rng rng(StreamSeed(o.seed, kItemOrder, 0));
+  Shuffle(order, rng);
+  for (uint32_t r = 0; r < ni; ++r) {
+    global_w[order[r]] = std::pow(static_cast<double>(r + 1), -o.popularity_exponent);
   }
-  std::vector<uint32_t> all_items(ni);
-  std::iota(all_items.begin(), all_items.end(), 0u);
-  const AliasTable global(all_items, global_w);
-  const double global_total = std::accumulate(global_w.begin(), global_w.end(), 0.0);
+  return global_w;
+}
 
-  // Cluster tastes: a random subset each, Zipf-weighted in a random order.
-  const uint32_t taste_size =
-      static_cast<uint32_t>(std::clamp<uint64_t>(I / (2 * nc), std::min<uint64_t>(I, 20), I));
-  const size_t words = (ni + 63) / 64;
-  std::vector<uint64_t> membership(static_cast<size_t>(nc) * words, 0);
-  std::vector<AliasTable> tastes;
-  std::vector<double> taste_total(nc);
-  tastes.reserve(nc);
+AliasTable AllItems(const std::vector<double>& global_w) {
+  std::vector<uint32_t> all_items(global_w.size());
+  std::iota(all_items.begin(), all_items.end(), 0u);
+  return AliasTable(std::move(all_items), global_w);
+}
+
+// Cluster tastes: a random subset each, Zipf-weighted in a random order.
+struct Tastes {
+  uint32_t size = 0;  // items per taste
+  size_t words = 0;   // per cluster in `membership`
+  std::vector<uint64_t> membership;
+  std::vector<AliasTable> tables;
+  std::vector<double> totals;  // sum of each taste's weights
+
+  bool Contains(uint32_t c, uint32_t i) const {
+    return (membership[c * words + i / 64] >> (i % 64)) & 1;
+  }
+};
+
+Tastes MakeTastes(const SyntheticOptions& o, const std::vector<double>& global_w) {
+  const uint64_t I = o.items;
+  const uint32_t ni = o.items, nc = o.clusters;
+  Tastes t;
+  t.size = static_cast<uint32_t>(std::clamp<uint64_t>(I / (2 * nc), std::min<uint64_t>(I, 20), I));
+  t.words = (ni + 63) / 64;
+  t.membership.assign(static_cast<size_t>(nc) * t.words, 0);
+  t.totals.resize(nc);
+  t.tables.reserve(nc);
   for (uint32_t c = 0; c < nc; ++c) {
     Rng rng(StreamSeed(o.seed, kCluster, c));
     // Members are drawn without replacement with probability ~ sqrt(global weight)
@@ -254,62 +271,147 @@ Dataset GenerateSynthetic(const SyntheticOptions& o, int threads) {
     for (uint32_t i = 0; i < ni; ++i) {
       keys[i] = {std::log(rng.Open01()) / std::sqrt(global_w[i]), i};
     }
-    std::partial_sort(keys.begin(), keys.begin() + taste_size, keys.end(),
+    std::partial_sort(keys.begin(), keys.begin() + t.size, keys.end(),
                       [](const auto& a, const auto& b) {
                         return a.first != b.first ? a.first > b.first : a.second < b.second;
                       });
-    std::vector<uint32_t> pick(taste_size);
-    for (uint32_t k = 0; k < taste_size; ++k) pick[k] = keys[k].second;
+    std::vector<uint32_t> pick(t.size);
+    for (uint32_t k = 0; k < t.size; ++k) pick[k] = keys[k].second;
     Shuffle(pick, rng);
-    std::vector<double> w(taste_size);
-    for (uint32_t r = 0; r < taste_size; ++r) {
+    std::vector<double> w(t.size);
+    for (uint32_t r = 0; r < t.size; ++r) {
       w[r] = std::pow(static_cast<double>(r + 1), -o.popularity_exponent);
-      membership[c * words + pick[r] / 64] |= uint64_t{1} << (pick[r] % 64);
+      t.membership[c * t.words + pick[r] / 64] |= uint64_t{1} << (pick[r] % 64);
     }
-    taste_total[c] = std::accumulate(w.begin(), w.end(), 0.0);
-    tastes.emplace_back(std::move(pick), w);
+    t.totals[c] = std::accumulate(w.begin(), w.end(), 0.0);
+    t.tables.emplace_back(std::move(pick), w);
   }
-  auto in_cluster = [&](uint32_t c, uint32_t i) {
-    return (membership[c * words + i / 64] >> (i % 64)) & 1;
-  };
+  return t;
+}
 
+// Item quality for ratings (empty without ratings).
+std::vector<float> ItemQuality(const SyntheticOptions& o) {
   std::vector<float> quality;
   if (o.ratings) {
-    quality.resize(ni);
+    quality.resize(o.items);
     Rng rng(StreamSeed(o.seed, kItemQuality, 0));
     for (float& q : quality) q = static_cast<float>(0.5 * rng.Normal());
   }
+  return quality;
+}
 
-  // Activity per user.
+// What users draw from: global popularity, the cluster tastes and the items' quality.
+struct ItemModel {
+  explicit ItemModel(const SyntheticOptions& o)
+      : global_w(GlobalWeights(o)),
+        global(AllItems(global_w)),
+        global_total(std::accumulate(global_w.begin(), global_w.end(), 0.0)),
+        tastes(MakeTastes(o, global_w)),
+        quality(ItemQuality(o)) {}
+
+  std::vector<double> global_w;
+  AliasTable global;
+  double global_total;
+  Tastes tastes;
+  std::vector<float> quality;
+};
+
+// Activity per user: a Zipf law over a seeded ranking of the users.
+std::vector<uint32_t> ActivityPerUser(const SyntheticOptions& o) {
+  const uint64_t U = o.users, I = o.items;
+  const uint32_t nu = o.users;
   const uint32_t cap = static_cast<uint32_t>(
       std::min<uint64_t>(I, std::max<uint64_t>({5, I / 2, (o.interactions + U - 1) / U})));
   std::vector<uint32_t> rank_of_user(nu);
-  {
-    std::vector<uint32_t> order(nu);
-    std::iota(order.begin(), order.end(), 0u);
-    Rng rng(StreamSeed(o.seed, kUserOrder, 0));
-    Shuffle(order, rng);
-    for (uint32_t r = 0; r < nu; ++r) rank_of_user[order[r]] = r;
+  std::vector<uint32_t> order(nu);
+  std::iota(order.begin(), order.end(), 0u);
+  Rng rng(StreamSeed(o.seed, kUserOrder, 0));
+  Shuffle(order, rng);
+  for (uint32_t r = 0; r < nu; ++r) rank_of_user[order[r]] = r;
+  return UserCounts(rank_of_user, o.interactions, cap, o.user_activity_exponent);
+}
+
+// The interactions as columns, users' rows contiguous in user order.
+struct Columns {
+  std::vector<uint32_t> users, items;
+  std::vector<float> values;
+  std::vector<int64_t> times;
+};
+
+// Per-thread buffers of DrawInteractions.
+struct Scratch {
+  std::vector<uint32_t> mark;  // mark[i] == user + 1 when user already has item i
+  std::vector<std::pair<double, uint32_t>> keys;
+  std::vector<double> cluster_weight;
+};
+
+// Efraimidis-Spirakis: key = log(U) / w; the largest keys, in decreasing order, are a weighted
+// sample without replacement in draw order.
+void DrawWeighted(const SyntheticOptions& o, const ItemModel& m, uint32_t c, uint64_t count,
+                  Rng& rng, Scratch& sc, uint32_t* out) {
+  const uint32_t ni = o.items;
+  const double aff = o.cluster_affinity;
+  sc.keys.resize(ni);
+  const double tc = m.tastes.totals[c];
+  std::vector<double>& cw = sc.cluster_weight;
+  cw.assign(ni, 0.0);
+  const AliasTable& taste = m.tastes.tables[c];
+  for (uint32_t r = 0; r < m.tastes.size; ++r) {
+    cw[taste.items()[r]] = std::pow(static_cast<double>(r + 1), -o.popularity_exponent);
   }
-  const std::vector<uint32_t> counts =
-      UserCounts(rank_of_user, o.interactions, cap, o.user_activity_exponent);
+  for (uint32_t i = 0; i < ni; ++i) {
+    const double w = aff * cw[i] / tc + (1 - aff) * m.global_w[i] / m.global_total;
+    sc.keys[i] = {w > 0 ? std::log(rng.Open01()) / w : -HUGE_VAL, i};
+  }
+  auto greater = [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  };
+  std::partial_sort(sc.keys.begin(), sc.keys.begin() + static_cast<ptrdiff_t>(count), sc.keys.end(),
+                    greater);
+  for (uint64_t k = 0; k < count; ++k) out[k] = sc.keys[k].second;
+}
+
+// Rejection sampling on the alias tables of the mixture.
+void DrawByRejection(const SyntheticOptions& o, const ItemModel& m, uint32_t u, uint32_t c,
+                     uint64_t count, Rng& rng, Scratch& sc, uint32_t* out) {
+  const uint32_t ni = o.items;
+  if (sc.mark.size() != ni) sc.mark.assign(ni, 0);
+  const uint32_t tag = u + 1;
+  for (uint64_t k = 0; k < count; ++k) {
+    uint32_t item = 0;
+    for (int attempt = 0;; ++attempt) {
+      // After repeated collisions the cluster is nearly exhausted for this user: fall back
+      // to global popularity, and finally to the next free item, so the loop terminates.
+      const bool from_cluster = attempt < 32 && rng.Open01() < o.cluster_affinity;
+      item = from_cluster ? m.tastes.tables[c].Sample(rng) : m.global.Sample(rng);
+      if (sc.mark[item] != tag) break;
+      if (attempt > 1000) {
+        while (sc.mark[item] == tag) item = item + 1 == ni ? 0 : item + 1;
+        break;
+      }
+    }
+    sc.mark[item] = tag;
+    out[k] = item;
+  }
+}
+
+// Every user's items, times and ratings, from the user's own stream (so the result does not
+// depend on the thread count).
+Columns DrawInteractions(const SyntheticOptions& o, const ItemModel& m,
+                         const std::vector<uint32_t>& counts, int threads) {
+  const uint32_t nu = o.users, nc = o.clusters;
   std::vector<uint64_t> offsets(static_cast<size_t>(nu) + 1, 0);
   for (uint32_t u = 0; u < nu; ++u) offsets[u + 1] = offsets[u] + counts[u];
 
   const uint64_t n = o.interactions;
-  std::vector<uint32_t> users(n), items(n);
-  std::vector<float> values(o.ratings ? n : 0);
-  std::vector<int64_t> times(n);
-  const double aff = o.cluster_affinity;
+  Columns cols;
+  cols.users.resize(n);
+  cols.items.resize(n);
+  cols.values.resize(o.ratings ? n : 0);
+  cols.times.resize(n);
   // Users drawing more than this share of the catalogue use weighted sampling without
   // replacement over all items instead of rejection.
-  const uint64_t heavy = std::max<uint64_t>(16, I / 8);
-
-  struct Scratch {
-    std::vector<uint32_t> mark;  // mark[i] == user + 1 when user already has item i
-    std::vector<std::pair<double, uint32_t>> keys;
-    std::vector<double> cluster_weight;
-  };
+  const uint64_t heavy = std::max<uint64_t>(16, uint64_t{o.items} / 8);
   std::vector<Scratch> scratch(static_cast<size_t>(threads));
 
   ParallelForDynamic(nu, threads, 256, [&](size_t uu, int t) {
@@ -322,73 +424,50 @@ Dataset GenerateSynthetic(const SyntheticOptions& o, int threads) {
     // Each user's history spans 30 days to 3 years, whatever its length.
     const double span = 30.0 * 86400 + static_cast<double>(rng.Below(1065 * 86400));
     const uint64_t begin = offsets[u], count = counts[u];
-    uint32_t* out = items.data() + begin;
-
+    uint32_t* out = cols.items.data() + begin;
     if (count > heavy) {
-      // Efraimidis-Spirakis: key = log(U) / w; the largest keys, in decreasing order, are a
-      // weighted sample without replacement in draw order.
-      sc.keys.resize(ni);
-      const double tc = taste_total[c];
-      std::vector<double>& cw = sc.cluster_weight;
-      cw.assign(ni, 0.0);
-      const AliasTable& taste = tastes[c];
-      for (uint32_t r = 0; r < taste_size; ++r) {
-        cw[taste.items()[r]] = std::pow(static_cast<double>(r + 1), -o.popularity_exponent);
-      }
-      for (uint32_t i = 0; i < ni; ++i) {
-        const double w = aff * cw[i] / tc + (1 - aff) * global_w[i] / global_total;
-        sc.keys[i] = {w > 0 ? std::log(rng.Open01()) / w : -HUGE_VAL, i};
-      }
-      auto greater = [](const auto& a, const auto& b) {
-        return a.first != b.first ? a.first > b.first : a.second < b.second;
-      };
-      std::partial_sort(sc.keys.begin(), sc.keys.begin() + static_cast<ptrdiff_t>(count),
-                        sc.keys.end(), greater);
-      for (uint64_t k = 0; k < count; ++k) out[k] = sc.keys[k].second;
+      DrawWeighted(o, m, c, count, rng, sc, out);
     } else {
-      if (sc.mark.size() != ni) sc.mark.assign(ni, 0);
-      const uint32_t tag = u + 1;
-      for (uint64_t k = 0; k < count; ++k) {
-        uint32_t item = 0;
-        for (int attempt = 0;; ++attempt) {
-          // After repeated collisions the cluster is nearly exhausted for this user: fall back
-          // to global popularity, and finally to the next free item, so the loop terminates.
-          const bool from_cluster = attempt < 32 && rng.Open01() < aff;
-          item = from_cluster ? tastes[c].Sample(rng) : global.Sample(rng);
-          if (sc.mark[item] != tag) break;
-          if (attempt > 1000) {
-            while (sc.mark[item] == tag) item = item + 1 == ni ? 0 : item + 1;
-            break;
-          }
-        }
-        sc.mark[item] = tag;
-        out[k] = item;
-      }
+      DrawByRejection(o, m, u, c, count, rng, sc, out);
     }
     const double mean_gap = span / static_cast<double>(count + 1);
     for (uint64_t k = 0; k < count; ++k) {
-      users[begin + k] = u;
+      cols.users[begin + k] = u;
       time += 1 + static_cast<int64_t>(-mean_gap * std::log(rng.Open01()));
-      times[begin + k] = time;
+      cols.times[begin + k] = time;
       if (o.ratings) {
         const uint32_t i = out[k];
-        const double score =
-            3.2 + user_bias + quality[i] + (in_cluster(c, i) ? 0.9 : -0.5) + 0.6 * rng.Normal();
-        values[begin + k] = static_cast<float>(std::clamp(std::round(score), 1.0, 5.0));
+        const double score = 3.2 + user_bias + m.quality[i] +
+                             (m.tastes.Contains(c, i) ? 0.9 : -0.5) + 0.6 * rng.Normal();
+        cols.values[begin + k] = static_cast<float>(std::clamp(std::round(score), 1.0, 5.0));
       }
     }
   });
+  return cols;
+}
 
-  std::vector<std::string> user_ids(nu), item_ids(ni);
-  for (uint32_t u = 0; u < nu; ++u) user_ids[u] = "u" + std::to_string(u + 1);
-  for (uint32_t i = 0; i < ni; ++i) item_ids[i] = "i" + std::to_string(i + 1);
+// The dataset: ids "u1".."uN" and "i1".."iM", and a source naming every option.
+Dataset Assemble(const SyntheticOptions& o, Columns cols) {
+  std::vector<std::string> user_ids(o.users), item_ids(o.items);
+  for (uint32_t u = 0; u < o.users; ++u) user_ids[u] = "u" + std::to_string(u + 1);
+  for (uint32_t i = 0; i < o.items; ++i) item_ids[i] = "i" + std::to_string(i + 1);
   const std::string source = fmt::format(
       "synthetic:users={},items={},interactions={},clusters={},popularity_exponent={},"
       "user_activity_exponent={},cluster_affinity={},ratings={},seed={}",
       o.users, o.items, o.interactions, o.clusters, o.popularity_exponent, o.user_activity_exponent,
       o.cluster_affinity, o.ratings, o.seed);
-  return Dataset::FromColumns(std::move(user_ids), std::move(item_ids), std::move(users),
-                              std::move(items), std::move(values), std::move(times), source);
+  return Dataset::FromColumns(std::move(user_ids), std::move(item_ids), std::move(cols.users),
+                              std::move(cols.items), std::move(cols.values), std::move(cols.times),
+                              source);
+}
+
+}  // namespace
+
+Dataset GenerateSynthetic(const SyntheticOptions& o, int threads) {
+  CheckOptions(o);
+  const ItemModel items(o);
+  const std::vector<uint32_t> counts = ActivityPerUser(o);
+  return Assemble(o, DrawInteractions(o, items, counts, std::max(threads, 1)));
 }
 
 }  // namespace marquee

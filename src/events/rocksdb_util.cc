@@ -73,21 +73,21 @@ void RocksDbRecovery::OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocks
 
 void RocksDbRecovery::OnBackgroundError(rocksdb::BackgroundErrorReason reason,
                                         rocksdb::Status* error) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   stopped_ = true;
   wal_failed_ = wal_failed_ || reason == rocksdb::BackgroundErrorReason::kWriteCallback;
   reason_ = IsNoSpace(*error) ? "no space left on device: " + error->ToString() : error->ToString();
 }
 
 bool RocksDbRecovery::writable(std::string* reason) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (stopped_ && reason != nullptr) *reason = reason_;
   return !stopped_;
 }
 
 bool RocksDbRecovery::TryResume(rocksdb::DB* db, std::chrono::milliseconds interval) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (!stopped_) return true;
     const auto now = std::chrono::steady_clock::now();
     if (last_try_.time_since_epoch().count() != 0 && now - last_try_ < interval) return false;
@@ -95,7 +95,7 @@ bool RocksDbRecovery::TryResume(rocksdb::DB* db, std::chrono::milliseconds inter
   }
   if (NeedsReopen(db)) return false;
   rocksdb::Status s = db->Resume();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!s.ok()) return false;
   stopped_ = false;
   wal_failed_ = false;
@@ -104,7 +104,7 @@ bool RocksDbRecovery::TryResume(rocksdb::DB* db, std::chrono::milliseconds inter
 
 bool RocksDbRecovery::NeedsReopen(rocksdb::DB* db) const {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (!stopped_ || !wal_failed_) return false;
   }
   // Resume flushes the memtable and, only when it holds data, starts a new write-ahead log
@@ -164,8 +164,8 @@ void CloseRocksDb(rocksdb::DB* db, bool flush_wal) {
   db->Close().PermitUncheckedError();
 }
 
-ReopenableDb::ReopenableDb(std::string dir, bool read_only, std::string what,
-                           RocksDbTuning tuning, std::chrono::milliseconds retry_interval)
+ReopenableDb::ReopenableDb(std::string dir, bool read_only, std::string what, RocksDbTuning tuning,
+                           std::chrono::milliseconds retry_interval)
     : dir_(std::move(dir)),
       read_only_(read_only),
       what_(std::move(what)),
@@ -177,17 +177,19 @@ ReopenableDb::ReopenableDb(std::string dir, bool read_only, std::string what,
 ReopenableDb::~ReopenableDb() { CloseRocksDb(db_.get(), /*flush_wal=*/!read_only_); }
 
 ReopenableDb::Reader ReopenableDb::Read() const {
-  std::shared_lock lock(mu_);
+  mu_.LockShared();
   if (db_ == nullptr) {
-    Fail(ErrorCode::kUnavailable, "{}: reopening after a failed write: {}", what_, reopen_error_);
+    const std::string error = reopen_error_;
+    mu_.UnlockShared();
+    Fail(ErrorCode::kUnavailable, "{}: reopening after a failed write: {}", what_, error);
   }
   rocksdb::DB* db = db_.get();
-  return {std::move(lock), db};
+  return {SharedHold::Adopt(&mu_), db};  // the caller's Reader holds mu_ from here
 }
 
 bool ReopenableDb::Writable(std::string* reason) const {
   if (read_only_) return true;
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   if (db_ == nullptr) {
     if (reason != nullptr) *reason = reopen_error_;
     return false;
@@ -202,10 +204,10 @@ bool ReopenableDb::Recover() {
     return false;
   }
   last_recovery_ = now;
-  if (db_ != nullptr && !recovery_->NeedsReopen(db_.get())) {
-    return recovery_->TryResume(db_.get(), std::chrono::milliseconds(0));
+  if (OwnDb() != nullptr && !OwnRecovery()->NeedsReopen(OwnDb())) {
+    return OwnRecovery()->TryResume(OwnDb(), std::chrono::milliseconds(0));
   }
-  std::unique_lock lock(mu_);  // waits for the readers of the old database
+  WriterLock lock(&mu_);  // waits for the readers of the old database
   if (db_ != nullptr) {
     CloseRocksDb(db_.get(), /*flush_wal=*/false);
     db_.reset();

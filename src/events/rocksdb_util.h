@@ -19,10 +19,10 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
+
+#include "common/mutex.h"
 
 namespace marquee {
 
@@ -42,28 +42,29 @@ class RocksDbRecovery : public rocksdb::EventListener {
   // RocksDB callbacks (called with the database's mutex held: they only record).
   void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason reason, rocksdb::Status error,
                             bool* auto_recovery) override;
-  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override;
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override
+      EXCLUDES(mu_);
 
   // False while a failed write or flush stops the database; `reason` (may be null) gets the
   // failure ("no space left on device: ...").
-  bool writable(std::string* reason) const;
+  bool writable(std::string* reason) const EXCLUDES(mu_);
   // When stopped and the last try is at least `interval` old: DB::Resume() (flushes the
   // memtables to new files and starts a new write-ahead log). Returns whether the database
   // accepts writes. Never throws.
   // When Resume would not start a new write-ahead log (RocksDB switches it only when the
   // memtable holds data) and the failed file was that log: false. Then only a reopen (close,
   // open) clears the failure; writing after Resume would abort in RocksDB 7.8.
-  bool TryResume(rocksdb::DB* db, std::chrono::milliseconds interval);
+  bool TryResume(rocksdb::DB* db, std::chrono::milliseconds interval) EXCLUDES(mu_);
   // Whether the failure was a write-ahead-log write while the memtable is empty: Resume cannot
   // clear it (see TryResume); the owner must close and reopen the database.
-  bool NeedsReopen(rocksdb::DB* db) const;
+  bool NeedsReopen(rocksdb::DB* db) const EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
-  bool stopped_ = false;
-  bool wal_failed_ = false;  // the failure was a write (its write-ahead log append)
-  std::string reason_;
-  std::chrono::steady_clock::time_point last_try_{};
+  mutable Mutex mu_;
+  bool stopped_ GUARDED_BY(mu_) = false;
+  bool wal_failed_ GUARDED_BY(mu_) = false;  // the failure was a write (its WAL append)
+  std::string reason_ GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point last_try_ GUARDED_BY(mu_){};
 };
 
 struct RocksDbTuning {
@@ -116,25 +117,32 @@ class ReopenableDb {
 
   // The writer thread's database: null after a reopen that failed (reopen_error() says why).
   // Only the writer thread may call this, and Recover.
-  rocksdb::DB* writer_db() const { return db_.get(); }
-  const std::string& reopen_error() const { return reopen_error_; }
+  rocksdb::DB* writer_db() const { return OwnDb(); }
+  // Writer thread only (see OwnDb).
+  const std::string& reopen_error() const NO_THREAD_SAFETY_ANALYSIS { return reopen_error_; }
 
   // A reader's hold on the database (any thread); kUnavailable while a reopen after a failed
   // write has not succeeded.
   struct Reader {
-    std::shared_lock<std::shared_mutex> lock;
+    SharedHold hold;  // of mu_, shared: the database stays open while it lives
     rocksdb::DB* db;
   };
-  Reader Read() const;
+  Reader Read() const EXCLUDES(mu_);
 
   // False while a failure stops writes; `reason` (may be null) gets it. Any thread. True for a
   // read-only view.
-  bool Writable(std::string* reason) const;
+  bool Writable(std::string* reason) const EXCLUDES(mu_);
   // Writer thread, while !Writable: one recovery attempt when the last one is at least the
   // retry interval old. Returns whether the database accepts writes. Never throws.
-  bool Recover();
+  bool Recover() EXCLUDES(mu_);
 
  private:
+  // The writer thread's view of db_ and recovery_: it is the only thread that replaces them
+  // (under mu_ held exclusively), so its own reads need no lock; the analysis cannot know which
+  // thread calls, hence no analysis here.
+  rocksdb::DB* OwnDb() const NO_THREAD_SAFETY_ANALYSIS { return db_.get(); }
+  RocksDbRecovery* OwnRecovery() const NO_THREAD_SAFETY_ANALYSIS { return recovery_.get(); }
+
   const std::string dir_;
   const bool read_only_;
   const std::string what_;
@@ -142,10 +150,10 @@ class ReopenableDb {
   const std::chrono::milliseconds retry_interval_;
   // Replaced only by the writer thread (Recover), under mu_ held exclusively; readers hold it
   // shared.
-  mutable std::shared_mutex mu_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::shared_ptr<RocksDbRecovery> recovery_;  // db_'s failure state
-  std::string reopen_error_;                    // guarded by mu_
+  mutable SharedMutex mu_;
+  std::unique_ptr<rocksdb::DB> db_ GUARDED_BY(mu_);
+  std::shared_ptr<RocksDbRecovery> recovery_ GUARDED_BY(mu_);  // db_'s failure state
+  std::string reopen_error_ GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point last_recovery_{};  // writer thread only
 };
 

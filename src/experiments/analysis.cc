@@ -232,140 +232,178 @@ json AnalyzeExperiment(const AnalysisInput& in) {
 
 namespace {
 
-json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first_started_at,
-             ExposureTable& table, const Attribution& attribution) {
-  const bool interleave = spec.mode == Mode::kInterleave;
-  std::vector<Member>& members = table.members();
-  const uint64_t credited = attribution.credited, uncredited = attribution.uncredited;
-
-  // Per-cell values (members in order of first exposure, for the sequential test).
-  const size_t nc = spec.cells.size();
+// The members in order of first exposure (for the sequential test), each one's credited plays
+// sorted by time, and the calendar times of the looks.
+struct MemberOrder {
   std::vector<const Member*> order;
-  for (const Member& m : members) order.push_back(&m);
-  std::sort(order.begin(), order.end(), [](const Member* a, const Member* b) {
+  std::vector<int64_t> looks;
+};
+
+MemberOrder OrderMembers(std::vector<Member>& members) {
+  MemberOrder m;
+  for (const Member& x : members) m.order.push_back(&x);
+  std::sort(m.order.begin(), m.order.end(), [](const Member* a, const Member* b) {
     return a->first_ts < b->first_ts || (a->first_ts == b->first_ts && a < b);
   });
-  for (Member& m : members) std::sort(m.credited.begin(), m.credited.end());
-  const std::vector<int64_t> looks = LookTimes(order);
-  std::vector<std::vector<double>> ppm(nc), ppe(nc), pre(nc);
-  std::vector<uint64_t> n_members(nc, 0), n_exposures(nc, 0), n_plays(nc, 0);
-  for (const Member* m : order) {
-    const size_t c = m->cell;
-    ++n_members[c];
-    n_exposures[c] += m->exposures;
-    n_plays[c] += m->plays;
-    ppm[c].push_back(static_cast<double>(m->plays));
-    ppe[c].push_back(static_cast<double>(m->plays) / static_cast<double>(m->exposures));
-    pre[c].push_back(static_cast<double>(m->pre_plays));
-  }
+  for (Member& x : members) std::sort(x.credited.begin(), x.credited.end());
+  m.looks = LookTimes(m.order);
+  return m;
+}
 
+// What every analysis reports: the experiment, its counts and the attribution.
+json Summary(const ExperimentSpec& spec, const std::string& state, int64_t first_started_at,
+             const ExposureTable& table, size_t members, const Attribution& attribution) {
   json out;
   out["experiment"] = spec.name;
   out["mode"] = ModeName(spec.mode);
   out["state"] = state;
   out["attribution_window_seconds"] = spec.attribution_window;
   out["first_started_at"] = first_started_at;
-  out["members"] = members.size();
+  out["members"] = members;
   out["exposures"] = table.exposures();
-  out["plays_credited"] = credited;
-  out["plays_not_credited"] = uncredited;
+  out["plays_credited"] = attribution.credited;
+  out["plays_not_credited"] = attribution.uncredited;
   if (table.unknown_cell() > 0) out["exposures_of_unknown_cells"] = table.unknown_cell();
+  return out;
+}
 
-  if (!interleave) {
-    json cells = json::array();
-    for (size_t c = 0; c < nc; ++c) {
-      const double mpm = n_members[c] ? static_cast<double>(n_plays[c]) / n_members[c] : 0.0;
-      const Moments mpe = ComputeMoments(ppe[c]);
-      cells.push_back({{"name", spec.cells[c].name},
-                       {"model", spec.cells[c].model},
-                       {"weight", spec.cells[c].weight},
-                       {"members", n_members[c]},
-                       {"exposures", n_exposures[c]},
-                       {"plays", n_plays[c]},
-                       {"plays_per_member", mpm},
-                       {"plays_per_exposure", mpe.mean}});
-    }
-    out["cells"] = cells;
-    out["srm"] = Guard([&]() -> json {
-      std::vector<double> w;
-      for (const auto& c : spec.cells) w.push_back(c.weight);
-      ChiSquareResult r = SampleRatioMismatch(n_members, w);
-      json j = {{"chi2", r.statistic}, {"df", r.df}, {"p_value", r.p_value}};
-      j["warning"] = r.p_value < 0.001;
-      if (r.p_value < 0.001) {
-        j["message"] = fmt::format(
-            "SAMPLE RATIO MISMATCH: the members per cell do not match the weights (p = {:.3g}); "
-            "assignment or logging is broken and the lifts below cannot be trusted",
-            r.p_value);
-      }
-      return j;
-    });
-    json comparisons = json::array();
-    for (size_t c = 1; c < nc; ++c) {
-      json cmp = {{"cell", spec.cells[c].name}, {"control", spec.cells[0].name}};
-      cmp["plays_per_member"] = Guard([&]() -> json {
-        json j = WelchJson(Welch(ppm[0], ppm[c]));
-        j["cuped"] = Guard([&]() -> json {
-          CupedResult r = Cuped(ppm[0], pre[0], ppm[c], pre[c]);
-          json k = WelchJson(r.adjusted);
-          k["theta"] = Num(r.theta);
-          k["variance_reduction"] = Num(r.variance_reduction);
-          return k;
-        });
-        j["sequential_p_value"] = Guard([&]() -> json {
-          // At each look: the members exposed by then, each with the plays credited by then.
-          SequentialTest::Options o;
-          o.rescale_tau2 = true;  // plays per member grow between looks
-          SequentialTest seq(o);
-          for (int64_t t : looks) {
-            MomentAccumulator cell[2];
-            uint64_t clicks[2];
-            for (const Member* m : order) {
-              if (m->first_ts > t) break;
-              if (m->cell != 0 && m->cell != c) continue;
-              cell[m->cell == 0 ? 0 : 1].Add(static_cast<double>(PlaysUntil(*m, t, clicks)));
-            }
-            seq.PeekAt(cell[0].Get(), cell[1].Get());
-          }
-          return Num(seq.p_value());
-        });
-        return j;
-      });
-      cmp["plays_per_exposure"] = Guard([&]() -> json { return WelchJson(Welch(ppe[0], ppe[c])); });
-      comparisons.push_back(std::move(cmp));
-    }
-    out["comparisons"] = comparisons;
-    return out;
-  }
+// Per-cell values of an A/B test: each member's plays (ppm), plays per exposure (ppe) and
+// pre-period plays (pre), in member order, and the cell's totals.
+struct CellValues {
+  std::vector<std::vector<double>> ppm, ppe, pre;
+  std::vector<uint64_t> members, exposures, plays;
+};
 
-  // Interleaving.
-  uint64_t prefer[2] = {0, 0}, ties = 0, clicks[2] = {0, 0};
+CellValues ValuesPerCell(size_t nc, const std::vector<const Member*>& order) {
+  CellValues v;
+  v.ppm.resize(nc);
+  v.ppe.resize(nc);
+  v.pre.resize(nc);
+  v.members.assign(nc, 0);
+  v.exposures.assign(nc, 0);
+  v.plays.assign(nc, 0);
   for (const Member* m : order) {
-    clicks[0] += m->clicks[0];
-    clicks[1] += m->clicks[1];
+    const size_t c = m->cell;
+    ++v.members[c];
+    v.exposures[c] += m->exposures;
+    v.plays[c] += m->plays;
+    v.ppm[c].push_back(static_cast<double>(m->plays));
+    v.ppe[c].push_back(static_cast<double>(m->plays) / static_cast<double>(m->exposures));
+    v.pre[c].push_back(static_cast<double>(m->pre_plays));
+  }
+  return v;
+}
+
+json CellsJson(const ExperimentSpec& spec, const CellValues& v) {
+  json cells = json::array();
+  for (size_t c = 0; c < spec.cells.size(); ++c) {
+    const double mpm = v.members[c] ? static_cast<double>(v.plays[c]) / v.members[c] : 0.0;
+    const Moments mpe = ComputeMoments(v.ppe[c]);
+    cells.push_back({{"name", spec.cells[c].name},
+                     {"model", spec.cells[c].model},
+                     {"weight", spec.cells[c].weight},
+                     {"members", v.members[c]},
+                     {"exposures", v.exposures[c]},
+                     {"plays", v.plays[c]},
+                     {"plays_per_member", mpm},
+                     {"plays_per_exposure", mpe.mean}});
+  }
+  return cells;
+}
+
+json SampleRatioJson(const ExperimentSpec& spec, const CellValues& v) {
+  return Guard([&]() -> json {
+    std::vector<double> w;
+    for (const auto& c : spec.cells) w.push_back(c.weight);
+    ChiSquareResult r = SampleRatioMismatch(v.members, w);
+    json j = {{"chi2", r.statistic}, {"df", r.df}, {"p_value", r.p_value}};
+    j["warning"] = r.p_value < 0.001;
+    if (r.p_value < 0.001) {
+      j["message"] = fmt::format(
+          "SAMPLE RATIO MISMATCH: the members per cell do not match the weights (p = {:.3g}); "
+          "assignment or logging is broken and the lifts below cannot be trusted",
+          r.p_value);
+    }
+    return j;
+  });
+}
+
+// The always-valid p-value of cell c against the control on plays per member: at each look,
+// the members exposed by then, each with the plays credited by then.
+json SequentialPlaysPerMember(size_t c, const MemberOrder& m) {
+  return Guard([&]() -> json {
+    SequentialTest::Options o;
+    o.rescale_tau2 = true;  // plays per member grow between looks
+    SequentialTest seq(o);
+    for (int64_t t : m.looks) {
+      MomentAccumulator cell[2];
+      uint64_t clicks[2];
+      for (const Member* x : m.order) {
+        if (x->first_ts > t) break;
+        if (x->cell != 0 && x->cell != c) continue;
+        cell[x->cell == 0 ? 0 : 1].Add(static_cast<double>(PlaysUntil(*x, t, clicks)));
+      }
+      seq.PeekAt(cell[0].Get(), cell[1].Get());
+    }
+    return Num(seq.p_value());
+  });
+}
+
+// Cell c against the control: Welch on plays per member (with CUPED and the sequential test)
+// and on plays per exposure.
+json Comparison(const ExperimentSpec& spec, size_t c, const CellValues& v, const MemberOrder& m) {
+  json cmp = {{"cell", spec.cells[c].name}, {"control", spec.cells[0].name}};
+  cmp["plays_per_member"] = Guard([&]() -> json {
+    json j = WelchJson(Welch(v.ppm[0], v.ppm[c]));
+    j["cuped"] = Guard([&]() -> json {
+      CupedResult r = Cuped(v.ppm[0], v.pre[0], v.ppm[c], v.pre[c]);
+      json k = WelchJson(r.adjusted);
+      k["theta"] = Num(r.theta);
+      k["variance_reduction"] = Num(r.variance_reduction);
+      return k;
+    });
+    j["sequential_p_value"] = SequentialPlaysPerMember(c, m);
+    return j;
+  });
+  cmp["plays_per_exposure"] = Guard([&]() -> json { return WelchJson(Welch(v.ppe[0], v.ppe[c])); });
+  return cmp;
+}
+
+void AddAbTest(const ExperimentSpec& spec, const MemberOrder& m, json* out) {
+  const size_t nc = spec.cells.size();
+  const CellValues v = ValuesPerCell(nc, m.order);
+  (*out)["cells"] = CellsJson(spec, v);
+  (*out)["srm"] = SampleRatioJson(spec, v);
+  json comparisons = json::array();
+  for (size_t c = 1; c < nc; ++c) comparisons.push_back(Comparison(spec, c, v, m));
+  (*out)["comparisons"] = comparisons;
+}
+
+// Interleaving: per member, the ranker whose items got more credited plays (or a tie).
+struct Preferences {
+  uint64_t prefer[2] = {0, 0}, ties = 0, clicks[2] = {0, 0};
+};
+
+Preferences CountPreferences(const std::vector<const Member*>& order) {
+  Preferences p;
+  for (const Member* m : order) {
+    p.clicks[0] += m->clicks[0];
+    p.clicks[1] += m->clicks[1];
     if (m->clicks[0] > m->clicks[1]) {
-      ++prefer[0];
+      ++p.prefer[0];
     } else if (m->clicks[1] > m->clicks[0]) {
-      ++prefer[1];
+      ++p.prefer[1];
     } else {
-      ++ties;
+      ++p.ties;
     }
   }
-  const double nm = static_cast<double>(members.size());
-  json rankers = json::array();
-  for (int r = 0; r < 2; ++r) {
-    rankers.push_back({{"name", spec.cells[r].name},
-                       {"model", spec.cells[r].model},
-                       {"plays", clicks[r]},
-                       {"members_preferring", prefer[r]},
-                       {"share_preferring", nm > 0 ? prefer[r] / nm : 0.0}});
-  }
-  out["rankers"] = rankers;
-  out["ties"] = ties;
-  out["share_ties"] = nm > 0 ? ties / nm : 0.0;
-  out["binomial"] = Guard([&]() -> json {
-    BinomialResult b = BinomialTest(prefer[1], prefer[0] + prefer[1], 0.5);
-    return {{"wins", prefer[1]},
+  return p;
+}
+
+json BinomialJson(const ExperimentSpec& spec, const Preferences& p) {
+  return Guard([&]() -> json {
+    BinomialResult b = BinomialTest(p.prefer[1], p.prefer[0] + p.prefer[1], 0.5);
+    return {{"wins", p.prefer[1]},
             {"decided", b.n},
             {"share", Num(b.share)},
             {"ci", {Num(b.ci_lo), Num(b.ci_hi)}},
@@ -373,25 +411,57 @@ json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first
             {"note", fmt::format("share of decided members preferring '{}' against 1/2",
                                  spec.cells[1].name)}};
   });
-  // Always-valid p-value of "no preference": at each look, each member exposed by then is +1
-  // (prefers the second ranker on the plays credited by then), -1 (the first) or 0 (tie).
-  out["sequential_p_value"] = Guard([&]() -> json {
+}
+
+// Always-valid p-value of "no preference": at each look, each member exposed by then is +1
+// (prefers the second ranker on the plays credited by then), -1 (the first) or 0 (tie).
+json SequentialPreference(const MemberOrder& m) {
+  return Guard([&]() -> json {
     SequentialTest::Options o;
     o.one_sample = true;
     o.rescale_tau2 = true;
     SequentialTest seq(o);
-    for (int64_t t : looks) {
+    for (int64_t t : m.looks) {
       MomentAccumulator prefs;
       uint64_t c[2];
-      for (const Member* m : order) {
-        if (m->first_ts > t) break;
-        PlaysUntil(*m, t, c);
+      for (const Member* x : m.order) {
+        if (x->first_ts > t) break;
+        PlaysUntil(*x, t, c);
         prefs.Add(c[1] > c[0] ? 1.0 : c[0] > c[1] ? -1.0 : 0.0);
       }
       seq.PeekAt(prefs.Get(), Moments{});
     }
     return Num(seq.p_value());
   });
+}
+
+void AddInterleaving(const ExperimentSpec& spec, const MemberOrder& m, json* out) {
+  const Preferences p = CountPreferences(m.order);
+  const double nm = static_cast<double>(m.order.size());
+  json rankers = json::array();
+  for (int r = 0; r < 2; ++r) {
+    rankers.push_back({{"name", spec.cells[r].name},
+                       {"model", spec.cells[r].model},
+                       {"plays", p.clicks[r]},
+                       {"members_preferring", p.prefer[r]},
+                       {"share_preferring", nm > 0 ? p.prefer[r] / nm : 0.0}});
+  }
+  (*out)["rankers"] = rankers;
+  (*out)["ties"] = p.ties;
+  (*out)["share_ties"] = nm > 0 ? p.ties / nm : 0.0;
+  (*out)["binomial"] = BinomialJson(spec, p);
+  (*out)["sequential_p_value"] = SequentialPreference(m);
+}
+
+json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first_started_at,
+             ExposureTable& table, const Attribution& attribution) {
+  const MemberOrder members = OrderMembers(table.members());
+  json out = Summary(spec, state, first_started_at, table, table.members().size(), attribution);
+  if (spec.mode == Mode::kInterleave) {
+    AddInterleaving(spec, members, &out);
+  } else {
+    AddAbTest(spec, members, &out);
+  }
   return out;
 }
 

@@ -105,22 +105,26 @@ ExposureLog::ExposureLog(std::unique_ptr<DurableLog> log, ExposureLogOptions opt
   if (options_.read_only) return;
   flusher_ = std::thread([this] {
     LowerCurrentThreadPriority();  // nobody waits on it: request threads go first under load
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     while (!stop_) {
-      cv_.wait_for(lock, options_.flush_interval, [&] { return stop_; });
-      lock.unlock();
-      Drain(false);
-      lock.lock();
+      cv_.WaitFor(&mu_, options_.flush_interval, [&] {
+        mu_.AssertHeld();  // the predicate runs under mu_
+        return stop_;
+      });
+      mu_.Unlock();
+      Drain(false);  // never throws
+      mu_.Lock();
     }
+    mu_.Unlock();
   });
 }
 
 ExposureLog::~ExposureLog() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (flusher_.joinable()) flusher_.join();
   if (!options_.read_only) Drain(false);  // whatever arrived after the flusher's last pass
 }
@@ -149,7 +153,7 @@ bool ExposureLog::Record(const ShownExposure& e) {
     Fail(ErrorCode::kFailedPrecondition, "exposure log: opened read-only");
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     Buffer& b = buffer_;
     if (b.pending.size() < options_.max_queue) {
       const bool interleaved = !e.rankers.empty();
@@ -210,10 +214,10 @@ bool ExposureLog::Record(const Exposure& e) {
 }
 
 void ExposureLog::Drain(bool rethrow) {
-  std::lock_guard drain(drain_mu_);
+  MutexLock drain(&drain_mu_);
   Buffer& batch = spare_;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     std::swap(batch, buffer_);
   }
   if (batch.pending.empty()) return;

@@ -29,11 +29,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,6 +39,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/mutex.h"
 #include "experiments/experiment.h"
 
 namespace marquee {
@@ -115,7 +114,7 @@ class ExposureLog {
   explicit ExposureLog(std::unique_ptr<DurableLog> log, ExposureLogOptions options);
   // Writes everything buffered as one group commit (blocking); serialised by drain_mu_. Write
   // errors are logged and counted in failed(), and rethrown when `rethrow`.
-  void Drain(bool rethrow);
+  void Drain(bool rethrow) EXCLUDES(mu_, drain_mu_);
 
   std::unique_ptr<DurableLog> log_;
   ExposureLogOptions options_;
@@ -137,16 +136,16 @@ class ExposureLog {
     std::vector<std::shared_ptr<const void>> pins;
     void Clear();
   };
-  std::mutex mu_;  // guards buffer_ and stop_
-  Buffer buffer_;
-  Buffer spare_;  // Drain's (guarded by drain_mu_)
-  bool stop_ = false;
-  std::condition_variable cv_;
-  std::mutex drain_mu_;  // one Drain at a time; guards seen_
+  Mutex mu_;
+  Buffer buffer_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  CondVar cv_;
+  Mutex drain_mu_ ACQUIRED_BEFORE(mu_);  // one Drain at a time
+  Buffer spare_ GUARDED_BY(drain_mu_);   // Drain's
   // XXH64 of (experiment, member) known to have a first exposure. A 64-bit collision (about
   // 3e-8 for a million members) only leaves that member's first exposure unmarked: analysis
   // takes each member's earliest exposure anyway.
-  std::unordered_set<uint64_t> seen_;
+  std::unordered_set<uint64_t> seen_ GUARDED_BY(drain_mu_);
   std::atomic<uint64_t> recorded_{0}, dropped_{0}, failed_{0};
   std::thread flusher_;
 };
