@@ -5,6 +5,7 @@
 #   bench/families.sh [SEEDS...]     (default seeds: 98765 1 2 3 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BENCH=bench
 BIN=build/release/tools/marquee/marquee
 DATA=${MARQUEE_SHARED_DATA:-$(cd .. && pwd)/shared/data}
 OUT=bench/out/families
@@ -17,21 +18,7 @@ for ds in "movielens-100k/u.data:150" "movielens-latest-small/ratings.csv:100"; 
   name=$(dirname "$file")
   for family in popularity itemknn ease ials bpr rp3beta; do
     for seed in "${seeds[@]}"; do
-      cat >"$OUT/job.toml" <<TOML
-[data]
-train = "$DATA/$file"
-positive_threshold = 3.5
-[split]
-protocol = "strong-generalization"
-test_users = $users
-fold_in = 0.8
-seed = $seed
-refit = false
-[model]
-family = "$family"
-[eval]
-metrics = ["recall@20", "recall@50", "ndcg@100", "coverage@20"]
-TOML
+      "$BENCH"/family_job.sh "$DATA/$file" "$users" "$seed" "$family" >"$OUT/job.toml"
       "$BIN" --home "$OUT/home" -q train "$OUT/job.toml" --json >"$OUT/$name-$family-$seed.json"
     done
   done

@@ -4,6 +4,7 @@
 # rounds per build. Prints whether the metrics are identical and the train-stage seconds.
 #   bench/train_before_after.sh OLD_MARQUEE NEW_MARQUEE
 set -euo pipefail
+BENCH=$(cd "$(dirname "$0")" && pwd)
 OLD=${1:?usage: bench/train_before_after.sh OLD_MARQUEE NEW_MARQUEE}
 NEW=${2:?usage: bench/train_before_after.sh OLD_MARQUEE NEW_MARQUEE}
 DATA=${MARQUEE_SHARED_DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
@@ -13,21 +14,7 @@ for ds in "movielens-100k/u.data:150" "movielens-latest-small/ratings.csv:100"; 
   file=${ds%%:*}; users=${ds##*:}; name=$(dirname "$file")
   for family in popularity itemknn ease ials bpr rp3beta; do
     for seed in 98765 1; do
-      cat > job.toml <<TOML
-[data]
-train = "$DATA/$file"
-positive_threshold = 3.5
-[split]
-protocol = "strong-generalization"
-test_users = $users
-fold_in = 0.8
-seed = $seed
-refit = false
-[model]
-family = "$family"
-[eval]
-metrics = ["recall@20", "recall@50", "ndcg@100", "coverage@20"]
-TOML
+      "$BENCH"/family_job.sh "$DATA/$file" "$users" "$seed" "$family" >job.toml
       for round in 1 2; do
         for which in old new; do
           bin=$OLD; [ $which = new ] && bin=$NEW
