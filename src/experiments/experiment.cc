@@ -360,6 +360,26 @@ Experiment StopExperiment(MetadataStore& store, const std::string& name, int64_t
   return GetExperiment(store, name);
 }
 
+Experiment GetExperiment(Registry& registry, const std::string& name) {
+  return GetExperiment(registry.store(), name);
+}
+
+std::vector<Experiment> ListExperiments(Registry& registry) {
+  return ListExperiments(registry.store());
+}
+
+Experiment StartExperiment(Registry& registry, const std::string& name, int64_t now) {
+  return StartExperiment(registry.store(), name, now);
+}
+
+Experiment StopExperiment(Registry& registry, const std::string& name, int64_t now) {
+  return StopExperiment(registry.store(), name, now);
+}
+
+std::vector<ExperimentStateChange> ExperimentHistory(Registry& registry, const std::string& name) {
+  return registry.store().ExperimentHistory(name);
+}
+
 json ExperimentJson(const Experiment& e) {
   json j = e.spec.ToJson();
   j["state"] = ExperimentStateName(e.record.state);

@@ -92,6 +92,14 @@ Experiment StartExperiment(MetadataStore& store, const std::string& name, int64_
 // running -> stopped. Stopping a draft or stopped experiment is kFailedPrecondition.
 Experiment StopExperiment(MetadataStore& store, const std::string& name, int64_t now);
 
+// The same over a Registry, for commands, which speak to the registry only through its facade.
+Experiment GetExperiment(Registry& registry, const std::string& name);
+std::vector<Experiment> ListExperiments(Registry& registry);
+Experiment StartExperiment(Registry& registry, const std::string& name, int64_t now);
+Experiment StopExperiment(Registry& registry, const std::string& name, int64_t now);
+// Every state change of experiment `name`, oldest first (empty for an unknown name).
+std::vector<ExperimentStateChange> ExperimentHistory(Registry& registry, const std::string& name);
+
 nlohmann::json ExperimentJson(const Experiment& e);
 
 }  // namespace marquee::experiments

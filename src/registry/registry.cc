@@ -423,11 +423,14 @@ nlohmann::json Registry::CompareRuns(const std::vector<int64_t>& ids) {
           {"best", best},     {"same_dataset", same_dataset}, {"same_protocol", same_protocol}};
 }
 
+ModelRecord Registry::RequireModel(const std::string& name) {
+  std::optional<ModelRecord> m = store_->GetModel(name);
+  if (!m) Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", name);
+  return *m;
+}
+
 VersionRecord Registry::Resolve(const ModelRef& ref) {
-  std::optional<ModelRecord> m = store_->GetModel(ref.model);
-  if (!m) {
-    Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", ref.model);
-  }
+  const ModelRecord m = RequireModel(ref.model);
   int64_t version = ref.version;
   if (!ref.alias.empty()) {
     std::optional<int64_t> a = store_->GetAlias(ref.model, ref.alias);
@@ -441,13 +444,13 @@ VersionRecord Registry::Resolve(const ModelRef& ref) {
     }
     version = *a;
   } else if (version == 0) {
-    version = m->latest_version;
+    version = m.latest_version;
     if (version == 0) Fail(ErrorCode::kNotFound, "model '{}' has no versions", ref.model);
   }
   std::optional<VersionRecord> v = store_->GetVersion(ref.model, version);
   if (!v) {
     Fail(ErrorCode::kNotFound, "model '{}' has no version {} (latest is {})", ref.model, version,
-         m->latest_version);
+         m.latest_version);
   }
   return *v;
 }
@@ -473,13 +476,97 @@ VersionRecord Registry::ResolveIn(const std::string& model, const std::string& t
   return Resolve(r);
 }
 
-std::vector<std::string> Registry::AliasesOf(const VersionRecord& v) {
+namespace {
+
+std::vector<std::string> AliasesAt(const std::map<std::string, int64_t>& aliases, int64_t version) {
   std::vector<std::string> out;
-  for (const auto& [alias, version] : store_->ListAliases(v.model_name)) {
-    if (version == v.version) out.push_back(alias);
+  for (const auto& [alias, v] : aliases) {
+    if (v == version) out.push_back(alias);
   }
   return out;
 }
+
+}  // namespace
+
+std::vector<std::string> Registry::AliasesOf(const VersionRecord& v) {
+  return AliasesAt(store_->ListAliases(v.model_name), v.version);
+}
+
+VersionDetail Registry::Detail(const VersionRecord& v) {
+  return {v, AliasesOf(v), store_->GetTags(v.model_name, v.version)};
+}
+
+std::vector<ModelSummary> Registry::ListModels() {
+  std::vector<ModelSummary> out;
+  for (ModelRecord& m : store_->ListModels()) {
+    auto aliases = store_->ListAliases(m.name);
+    out.push_back({std::move(m), std::move(aliases)});
+  }
+  return out;
+}
+
+ModelOverview Registry::Overview(const std::string& name) {
+  ModelOverview o;
+  o.model = RequireModel(name);
+  o.aliases = store_->ListAliases(name);
+  o.alias_history = store_->AliasHistory(name, "");
+  o.tags = store_->GetTags(name, 0);
+  if (o.model.latest_version > 0) {
+    if (std::optional<VersionRecord> v = store_->GetVersion(name, o.model.latest_version)) {
+      o.latest =
+          VersionDetail{*v, AliasesAt(o.aliases, v->version), store_->GetTags(name, v->version)};
+    }
+  }
+  return o;
+}
+
+std::vector<VersionDetail> Registry::Versions(const std::string& name) {
+  RequireModel(name);
+  std::map<std::string, int64_t> aliases = store_->ListAliases(name);
+  std::vector<VersionDetail> out;
+  for (VersionRecord& v : store_->ListVersions(name)) {
+    std::vector<std::string> names = AliasesAt(aliases, v.version);
+    auto tags = store_->GetTags(name, v.version);
+    out.push_back({std::move(v), std::move(names), std::move(tags)});
+  }
+  return out;
+}
+
+TagSet Registry::SetTags(const ModelRef& ref,
+                         const std::vector<std::pair<std::string, std::string>>& set,
+                         const std::vector<std::string>& remove) {
+  TagSet out;
+  out.model = ref.model;
+  if (ref.version > 0 || !ref.alias.empty()) {
+    out.version = Resolve(ref).version;
+  } else {
+    RequireModel(ref.model);
+  }
+  // Every tag is checked before any is written: one bad tag sets none.
+  for (const auto& [key, value] : set) ValidateTag(key, value);
+  store_->Atomically([&] {
+    for (const auto& [key, value] : set) store_->SetTag(out.model, out.version, key, value);
+    for (const auto& key : remove) {
+      if (!store_->RemoveTag(out.model, out.version, key)) {
+        Fail(ErrorCode::kNotFound, "{} has no tag '{}'", ref.ToString(), QuoteForMessage(key));
+      }
+    }
+  });
+  out.tags = store_->GetTags(out.model, out.version);
+  return out;
+}
+
+void Registry::SetDescription(const std::string& name, const std::string& text) {
+  store_->SetModelDescription(name, text);
+}
+
+int64_t Registry::CountRuns(const RunQuery& q) { return store_->CountRuns(q); }
+
+std::optional<DatasetRecord> Registry::GetDataset(const std::string& id) {
+  return store_->GetDataset(id);
+}
+
+std::string Registry::DescribeStore() const { return store_->Describe(); }
 
 std::vector<std::string> Registry::SmokeTest(const VersionRecord& v) {
   std::vector<std::string> checks;
@@ -650,9 +737,7 @@ PromoteResult Registry::Rollback(const std::string& model, const std::string& al
   ValidateModelName(model);
   ValidateAlias(alias);
   ValidateRegistryText(note, "note", kMaxNoteBytes);
-  if (!store_->GetModel(model)) {
-    Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", model);
-  }
+  RequireModel(model);
   std::optional<int64_t> current = store_->GetAlias(model, alias);
   if (!current) {
     Fail(ErrorCode::kFailedPrecondition, "refused: {}@{} is not set; there is nothing to roll back",

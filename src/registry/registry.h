@@ -18,10 +18,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/model_kind.h"
@@ -126,6 +128,36 @@ struct GcReport {
   nlohmann::json ToJson() const;
 };
 
+// A version with what names and labels it: the aliases that point at it and its tags.
+struct VersionDetail {
+  VersionRecord record;
+  std::vector<std::string> aliases;
+  std::map<std::string, std::string> tags;
+};
+
+// A model with its aliases (alias -> version), as `models list` shows it.
+struct ModelSummary {
+  ModelRecord model;
+  std::map<std::string, int64_t> aliases;
+};
+
+// What `models show NAME` prints: the model, its aliases, every alias move (oldest first), the
+// model's own tags and its latest version (unset when it has none).
+struct ModelOverview {
+  ModelRecord model;
+  std::map<std::string, int64_t> aliases;
+  std::vector<AliasMove> alias_history;
+  std::map<std::string, std::string> tags;
+  std::optional<VersionDetail> latest;
+};
+
+// The tags of a model (version 0) or of one of its versions.
+struct TagSet {
+  std::string model;
+  int64_t version = 0;
+  std::map<std::string, std::string> tags;
+};
+
 class Registry {
  public:
   explicit Registry(RegistryOptions options);
@@ -133,6 +165,8 @@ class Registry {
   explicit Registry(const std::string& home);
   ~Registry();
 
+  // The storage underneath, for libraries that speak to it directly (experiments, serving) and
+  // for tests; commands use the operations below.
   MetadataStore& store() { return *store_; }
   const ArtifactStore& artifacts() const { return artifacts_; }
   Env* env() const { return env_; }
@@ -155,6 +189,14 @@ class Registry {
   std::vector<RunRecord> ListRuns(const RunQuery& q);
   // Metrics side by side, plus the params that differ and each run's dataset and protocol.
   nlohmann::json CompareRuns(const std::vector<int64_t>& ids);
+  // How many runs match `q` (its before_id and limit apply as in ListRuns' filter: set them to 0
+  // to count every match). Stored statuses: a dead "running" run still counts as running.
+  int64_t CountRuns(const RunQuery& q);
+
+  // --- datasets
+
+  // The dataset recorded under `id` (a sha256), or nullopt if none is.
+  std::optional<DatasetRecord> GetDataset(const std::string& id);
 
   // --- models
 
@@ -164,6 +206,27 @@ class Registry {
   VersionRecord ResolveIn(const std::string& model, const std::string& version_text);
   // Every alias naming this version.
   std::vector<std::string> AliasesOf(const VersionRecord& v);
+  // The version with its aliases and tags.
+  VersionDetail Detail(const VersionRecord& v);
+
+  // Every model, by name, with its aliases.
+  std::vector<ModelSummary> ListModels();
+  // The model `name` with its aliases, their history, its tags and latest version. kNotFound
+  // ("no model named ...") when there is none.
+  ModelOverview Overview(const std::string& name);
+  // Every version of model `name`, oldest first, with its aliases and tags. kNotFound when there
+  // is no such model.
+  std::vector<VersionDetail> Versions(const std::string& name);
+  // Sets the tags `set` (key, value) and then removes the keys `remove` on the model (a bare
+  // NAME) or the version `ref` names, as one atomic change: every tag is validated first
+  // (kInvalidArgument, ValidateTag), a key in `remove` that is not set is kNotFound ("NAME/3
+  // has no tag 'k'"), and any error leaves every tag as it was. kNotFound for an unknown model,
+  // version or alias. Returns the tags afterwards.
+  TagSet SetTags(const ModelRef& ref, const std::vector<std::pair<std::string, std::string>>& set,
+                 const std::vector<std::string>& remove);
+  // Sets model `name`'s description. kNotFound for an unknown model; kInvalidArgument for text
+  // ValidateRegistryText refuses (kMaxDescriptionBytes).
+  void SetDescription(const std::string& name, const std::string& text);
 
   // Verifies the version's artifact digest, then runs its kind's smoke test (a recommender
   // scores a one-item history, a policy decides among two actions, a tabular model predicts).
@@ -202,11 +265,16 @@ class Registry {
   // Store integrity plus: every version's artifact exists and verifies. Empty when consistent.
   std::vector<std::string> CheckConsistency(bool verify_digests = true);
 
+  // "sqlite:/path/registry.db" and the like: where the metadata lives, for messages.
+  std::string DescribeStore() const;
+
   // Whether a run's process is gone (status running, same host, pid not alive).
   bool IsInterrupted(const RunRecord& r) const;
 
  private:
   void ApplyLiveness(RunRecord& r) const;
+  // The model `name`; kNotFound ("no model named ...") when there is none.
+  ModelRecord RequireModel(const std::string& name);
   PromoteResult MoveAlias(const VersionRecord& v, const std::string& alias, int64_t from,
                           const std::string& action, const std::string& note,
                           std::vector<std::string> checks);

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "kinds/builtin.h"
@@ -13,6 +15,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
+#include "registry/json.h"
 #include "registry/registry.h"
 #include "registry/sqlite_store.h"
 #include "test_util.h"
@@ -425,6 +428,140 @@ TEST_F(RegistryTest, TagKeysAndValuesAreValidated) {
   ExpectError([&] { st.SetModelDescription("m", std::string(kMaxDescriptionBytes + 1, 'd')); },
               ErrorCode::kInvalidArgument, "model description");
   EXPECT_EQ(st.GetTags("m", 1).size(), 1u);
+}
+
+// Issue #13: the facade gives commands (and the HTTP API) what they show, without the store.
+TEST_F(RegistryTest, ListModelsOverviewAndVersionsCarryAliasesAndTags) {
+  Register("m", 0.1);
+  Register("m", 0.2);
+  Register("other", 0.3);
+  reg_->Promote("m/1", "production", {}, "first");
+  reg_->store().SetTag("m", 0, "team", "recs");
+  reg_->store().SetTag("m", 2, "reviewed", "yes");
+
+  std::vector<ModelSummary> models = reg_->ListModels();
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].model.name, "m");
+  EXPECT_EQ(models[0].aliases, (std::map<std::string, int64_t>{{"production", 1}}));
+  EXPECT_TRUE(models[1].aliases.empty());
+
+  ModelOverview o = reg_->Overview("m");
+  EXPECT_EQ(o.model.num_versions, 2);
+  ASSERT_EQ(o.alias_history.size(), 1u);
+  EXPECT_EQ(o.alias_history[0].note, "first");
+  EXPECT_EQ(o.tags, (std::map<std::string, std::string>{{"team", "recs"}}));
+  ASSERT_TRUE(o.latest.has_value());
+  EXPECT_EQ(o.latest->record.version, 2);
+  EXPECT_TRUE(o.latest->aliases.empty());
+  EXPECT_EQ(o.latest->tags.at("reviewed"), "yes");
+
+  std::vector<VersionDetail> versions = reg_->Versions("m");
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].aliases, std::vector<std::string>{"production"});
+  EXPECT_TRUE(versions[0].tags.empty());
+  EXPECT_EQ(versions[1].tags.size(), 1u);
+
+  ASSERT_TRUE(reg_->GetDataset("d1").has_value());
+  EXPECT_EQ(reg_->GetDataset("d1")->name, "ds-d1");
+  EXPECT_FALSE(reg_->GetDataset("nope").has_value());
+  EXPECT_EQ(reg_->CountRuns(RunQuery{}), 0);
+  EXPECT_EQ(reg_->DescribeStore().rfind("sqlite:", 0), 0u);
+  for (auto fn : {std::function<void()>([&] { reg_->Overview("nope"); }),
+                  std::function<void()>([&] { reg_->Versions("nope"); })}) {
+    ExpectError(fn, ErrorCode::kNotFound, "no model named 'nope'");
+  }
+}
+
+TEST_F(RegistryTest, SetTagsIsAtomicAndNamesAMissingTag) {
+  Register("m", 0.1);
+  TagSet t = reg_->SetTags(ParseModelRef("m/1"), {{"a", "1"}, {"b", "2"}}, {});
+  EXPECT_EQ(t.version, 1);
+  EXPECT_EQ(t.tags.size(), 2u);
+  t = reg_->SetTags(ParseModelRef("m"), {{"owner", "me"}}, {});
+  EXPECT_EQ(t.version, 0);
+  EXPECT_EQ(t.tags, (std::map<std::string, std::string>{{"owner", "me"}}));
+
+  // Removing a tag that is not there fails and sets nothing.
+  ExpectError(
+      [&] {
+        reg_->SetTags(ParseModelRef("m/1"), {{"c", "3"}}, {"a", "zzz"});
+      },
+      ErrorCode::kNotFound, "m/1 has no tag 'zzz'");
+  EXPECT_EQ(reg_->store().GetTags("m", 1),
+            (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}}));
+  // One bad tag sets none.
+  ExpectError(
+      [&] {
+        reg_->SetTags(ParseModelRef("m/1"), {{"d", "4"}, {"bad key", "v"}}, {});
+      },
+      ErrorCode::kInvalidArgument, "invalid tag key name");
+  EXPECT_EQ(reg_->store().GetTags("m", 1).count("d"), 0u);
+  t = reg_->SetTags(ParseModelRef("m/1"), {}, {"a"});
+  EXPECT_EQ(t.tags, (std::map<std::string, std::string>{{"b", "2"}}));
+  ExpectError(
+      [&] {
+        reg_->SetTags(ParseModelRef("nope"), {{"a", "1"}}, {});
+      },
+      ErrorCode::kNotFound, "no model named 'nope'");
+  ExpectError(
+      [&] {
+        reg_->SetTags(ParseModelRef("m@prod"), {{"a", "1"}}, {});
+      },
+      ErrorCode::kNotFound, "no alias 'prod'");
+
+  reg_->SetDescription("m", "the model");
+  EXPECT_EQ(reg_->Overview("m").model.description, "the model");
+  ExpectError([&] { reg_->SetDescription("nope", "x"); }, ErrorCode::kNotFound, "nope");
+}
+
+TEST_F(RegistryTest, JsonNamesEveryFieldAndNullsWhatIsUnset) {
+  Register("m", 0.1);
+  reg_->Promote("m/1", "production", {});
+  reg_->store().SetTag("m", 1, "k", "v");
+  nlohmann::json v = VersionToJson(reg_->Detail(reg_->Resolve("m/1")));
+  EXPECT_EQ(v["ref"], "m/1");
+  EXPECT_TRUE(v["run_id"].is_null());  // registered without a run
+  EXPECT_EQ(v["aliases"], nlohmann::json::array({"production"}));
+  EXPECT_EQ(v["tags"], (nlohmann::json{{"k", "v"}}));
+  EXPECT_EQ(v["created_at"], "1970-01-01T00:16:41Z");
+  EXPECT_EQ(v["metric_order"], nlohmann::json::array({"recall@20", "ndcg@100"}));
+
+  nlohmann::json o = ModelOverviewToJson(reg_->Overview("m"));
+  for (const char* key : {"name", "description", "created_at", "versions", "latest_version",
+                          "latest", "aliases", "alias_history", "tags"}) {
+    EXPECT_TRUE(o.contains(key)) << key;
+  }
+  EXPECT_EQ(o["latest"]["version"], 1);
+  ASSERT_EQ(o["alias_history"].size(), 1u);
+  EXPECT_TRUE(o["alias_history"][0]["from_version"].is_null());  // the alias was unset
+  EXPECT_EQ(o["alias_history"][0]["to_version"], 1);
+
+  ModelSummary empty;
+  empty.model.name = "x";
+  nlohmann::json s = ModelSummaryToJson(empty);
+  EXPECT_TRUE(s["latest_version"].is_null());
+  EXPECT_TRUE(s["created_at"].is_null());
+  EXPECT_EQ(s["aliases"], nlohmann::json::object());
+
+  EXPECT_TRUE(TagsToJson(TagSet{"m", 0, {}})["version"].is_null());
+  EXPECT_EQ(TagsToJson(TagSet{"m", 3, {}})["version"], 3);
+
+  RunRecord r;
+  r.id = 7;
+  r.metrics = {{"recall@20", 0.5}, {"auc", std::numeric_limits<double>::quiet_NaN()}};
+  r.log = "text";
+  nlohmann::json j = RunToJson(r, false);
+  EXPECT_TRUE(j["version"].is_null());
+  EXPECT_TRUE(j["ended_at"].is_null());
+  EXPECT_EQ(j["status"], "running");
+  EXPECT_TRUE(j["metrics"]["auc"].is_null());
+  EXPECT_EQ(j["metric_order"], nlohmann::json::array({"recall@20", "auc"}));
+  EXPECT_FALSE(j.contains("log"));
+  EXPECT_EQ(RunToJson(r, true)["log"], "text");
+  nlohmann::json page = RunPageToJson({r}, 9, 0);
+  EXPECT_EQ(page["total"], 9);
+  EXPECT_TRUE(page["next_before"].is_null());
+  EXPECT_EQ(page["runs"][0]["id"], 7);
 }
 
 // Issue #12: model names and aliases follow the one catalog name rule: no leading '-'.

@@ -87,8 +87,8 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, start, &g] {
       Registry reg = OpenRegistry(ResolveHome(g.home));
-      ex::Experiment e = start ? ex::StartExperiment(reg.store(), *name, Now())
-                               : ex::StopExperiment(reg.store(), *name, Now());
+      ex::Experiment e =
+          start ? ex::StartExperiment(reg, *name, Now()) : ex::StopExperiment(reg, *name, Now());
       if (*as_json) {
         PrintJson(ExperimentJsonIso(e).dump());
       } else {
@@ -103,7 +103,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([as_json, &g] {
       Registry reg = OpenRegistry(ResolveHome(g.home));
-      auto all = ex::ListExperiments(reg.store());
+      auto all = ex::ListExperiments(reg);
       if (*as_json) {
         json arr = json::array();
         for (const auto& e : all) arr.push_back(ExperimentJsonIso(e));
@@ -127,8 +127,8 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, &g] {
       Registry reg = OpenRegistry(ResolveHome(g.home));
-      ex::Experiment e = ex::GetExperiment(reg.store(), *name);
-      auto history = reg.store().ExperimentHistory(*name);
+      ex::Experiment e = ex::GetExperiment(reg, *name);
+      auto history = ex::ExperimentHistory(reg, *name);
       if (*as_json) {
         json j = ExperimentJsonIso(e);
         j["history"] = json::array();
@@ -164,7 +164,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->callback([name, as_json, &g] {
       const std::string home = ResolveHome(g.home);
       Registry reg = OpenRegistry(home);
-      ex::Experiment e = ex::GetExperiment(reg.store(), *name);
+      ex::Experiment e = ex::GetExperiment(reg, *name);
       // One progress line per stage: exposures read (count unknown up front), then members
       // whose events are credited.
       std::unique_ptr<Progress> progress;

@@ -10,6 +10,7 @@
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "registry/json.h"
 #include "registry/registry.h"
 
 namespace marquee::cli {
@@ -27,70 +28,6 @@ std::string Duration(const RunRecord& r) {
   if (s < 60) return fmt::format("{}s", s);
   if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-}
-
-nlohmann::json OrNull(int64_t v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(); }
-
-nlohmann::json RunToJson(const RunRecord& r, bool details) {
-  nlohmann::json metrics = nlohmann::json::object();
-  nlohmann::json order = nlohmann::json::array();
-  for (const auto& [k, v] : r.metrics) {
-    metrics[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
-    order.push_back(k);
-  }
-  nlohmann::json j = {{"id", r.id},
-                      {"model", r.model_name},
-                      {"version", OrNull(r.version)},
-                      {"status", RunStatusName(r.status)},
-                      {"family", r.family},
-                      {"dataset_id", r.dataset_id},
-                      {"protocol", r.protocol},
-                      {"protocol_key", r.protocol_key},
-                      {"artifact", r.artifact},
-                      {"code_version", r.code_version},
-                      {"host", r.host},
-                      {"pid", r.pid},
-                      {"started_at", TimeJson(r.started_at)},
-                      {"ended_at", TimeJson(r.ended_at)},
-                      {"params", r.params},
-                      {"metrics", metrics},
-                      {"metric_order", order},
-                      {"timings", r.timings}};
-  if (details) {
-    j["config_given"] = r.config_given;
-    j["config_resolved"] = r.config_resolved;
-    j["split"] = r.split;
-    j["log"] = r.log;
-  }
-  return j;
-}
-
-nlohmann::json VersionToJson(const VersionRecord& v, const std::vector<std::string>& aliases,
-                             const std::map<std::string, std::string>& tags) {
-  return {{"model", v.model_name},
-          {"version", v.version},
-          {"ref", v.model_name + "/" + std::to_string(v.version)},
-          {"artifact", v.artifact},
-          {"run_id", OrNull(v.run_id)},
-          {"dataset_id", v.dataset_id},
-          {"family", v.family},
-          {"protocol", v.protocol},
-          {"protocol_key", v.protocol_key},
-          {"metrics", v.metrics},
-          {"metric_order", v.metric_order},
-          {"params", v.params},
-          {"created_at", TimeJson(v.created_at)},
-          {"aliases", aliases},
-          {"tags", tags}};
-}
-
-nlohmann::json MoveToJson(const AliasMove& m) {
-  return {{"alias", m.alias},
-          {"from_version", OrNull(m.from_version)},
-          {"to_version", m.to_version},
-          {"action", m.action},
-          {"note", m.note},
-          {"at", TimeJson(m.at)}};
 }
 
 std::string MetricSummary(const RunRecord& r, size_t n) {
@@ -164,16 +101,13 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
   }
   RunQuery count = q;
   count.before_id = 0;
-  const int64_t total = reg.store().CountRuns(count);
+  const int64_t total = reg.CountRuns(count);
   const int64_t next =
       !f.all && static_cast<int64_t>(runs.size()) == q.limit && !runs.empty() && runs.back().id > 1
           ? runs.back().id
           : 0;
   if (f.json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& r : runs) arr.push_back(RunToJson(r, false));
-    PrintJson(
-        nlohmann::json{{"runs", arr}, {"total", total}, {"next_before", OrNull(next)}}.dump());
+    PrintJson(RunPageToJson(runs, total, next).dump());
     return;
   }
   if (runs.empty()) {
@@ -333,18 +267,10 @@ void RunsCompare(const std::vector<std::string>& ids_text, bool json, const Glob
 
 void ModelsList(bool json, const GlobalOptions& g) {
   Registry reg = OpenRegistry(ResolveHome(g.home));
-  auto models = reg.store().ListModels();
+  const std::vector<ModelSummary> models = reg.ListModels();
   if (json) {
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& m : models) {
-      arr.push_back({{"name", m.name},
-                     {"description", m.description},
-                     {"versions", m.num_versions},
-                     {"latest_version", OrNull(m.latest_version)},
-                     {"aliases", reg.store().ListAliases(m.name)},
-                     {"created_at", TimeJson(m.created_at)},
-                     {"updated_at", TimeJson(m.updated_at)}});
-    }
+    for (const auto& m : models) arr.push_back(ModelSummaryToJson(m));
     PrintJson(nlohmann::json{{"models", arr}}.dump());
     return;
   }
@@ -353,9 +279,9 @@ void ModelsList(bool json, const GlobalOptions& g) {
     return;
   }
   std::printf("%-24s %8s %7s  %-20s  %s\n", "NAME", "VERSIONS", "LATEST", "UPDATED", "ALIASES");
-  for (const auto& m : models) {
+  for (const auto& [m, model_aliases] : models) {
     std::string aliases;
-    for (const auto& [a, v] : reg.store().ListAliases(m.name)) {
+    for (const auto& [a, v] : model_aliases) {
       aliases += fmt::format("{}{}=v{}", aliases.empty() ? "" : ", ", E(a), v);
     }
     std::printf("%-24s %8lld %7s  %-20s  %s\n", E(m.name).c_str(),
@@ -365,14 +291,15 @@ void ModelsList(bool json, const GlobalOptions& g) {
   }
 }
 
-void PrintVersion(Registry& reg, const VersionRecord& v) {
-  auto aliases = reg.AliasesOf(v);
+void PrintVersion(Registry& reg, const VersionDetail& detail) {
+  const VersionRecord& v = detail.record;
+  const auto& aliases = detail.aliases;
   std::printf("%s/%lld%s\n", E(v.model_name).c_str(), static_cast<long long>(v.version),
               aliases.empty() ? "" : (" (" + E(Join(aliases)) + ")").c_str());
   std::printf("  family      %s\n  params      %s\n", E(v.family).c_str(),
               E(v.params.dump()).c_str());
   std::optional<DatasetRecord> d =
-      v.dataset_id.empty() ? std::nullopt : reg.store().GetDataset(v.dataset_id);
+      v.dataset_id.empty() ? std::nullopt : reg.GetDataset(v.dataset_id);
   std::printf("  dataset     %s%s\n", v.dataset_id.empty() ? "-" : E(v.dataset_id).c_str(),
               d && !d->name.empty() ? (" (" + E(d->name) + ")").c_str() : "");
   std::printf("  protocol    %s (%s)\n", E(v.protocol).c_str(), E(ShortId(v.protocol_key)).c_str());
@@ -381,8 +308,7 @@ void PrintVersion(Registry& reg, const VersionRecord& v) {
                                         ? E(reg.artifacts().PathFor(v.artifact)).c_str()
                                         : ("(not a digest: " + E(v.artifact) + ")").c_str());
   std::printf("  created     %s\n", TimeText(v.created_at).c_str());
-  auto tags = reg.store().GetTags(v.model_name, v.version);
-  for (const auto& [k, val] : tags) {
+  for (const auto& [k, val] : detail.tags) {
     std::printf("  tag         %s=%s\n", E(k).c_str(), E(val).c_str());
   }
   std::printf("  metrics\n");
@@ -397,54 +323,33 @@ void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) 
   Registry reg = OpenRegistry(ResolveHome(g.home));
   ModelRef ref = ParseModelRef(ref_text);
   if (ref.version > 0 || !ref.alias.empty()) {
-    VersionRecord v = reg.Resolve(ref);
+    VersionDetail v = reg.Detail(reg.Resolve(ref));
     if (json) {
-      PrintJson(
-          VersionToJson(v, reg.AliasesOf(v), reg.store().GetTags(v.model_name, v.version)).dump());
+      PrintJson(VersionToJson(v).dump());
     } else {
       PrintVersion(reg, v);
     }
     return;
   }
-  std::optional<ModelRecord> m = reg.store().GetModel(ref.model);
-  if (!m)
-    Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", ref.model);
-  auto aliases = reg.store().ListAliases(m->name);
-  auto history = reg.store().AliasHistory(m->name, "");
-  auto versions = reg.store().ListVersions(m->name);
-  auto tags = reg.store().GetTags(m->name, 0);
+  const ModelOverview o = reg.Overview(ref.model);
   if (json) {
-    nlohmann::json h = nlohmann::json::array();
-    for (const auto& mv : history) h.push_back(MoveToJson(mv));
-    nlohmann::json latest;
-    if (!versions.empty()) {
-      const auto& v = versions.back();
-      latest = VersionToJson(v, reg.AliasesOf(v), reg.store().GetTags(v.model_name, v.version));
-    }
-    PrintJson(nlohmann::json{
-        {"name", m->name},
-        {"description", m->description},
-        {"created_at", TimeJson(m->created_at)},
-        {"versions", m->num_versions},
-        {"latest_version", OrNull(m->latest_version)},
-        {"latest", latest},
-        {"aliases", aliases},
-        {"alias_history", h},
-        {"tags",
-         tags}}.dump());
+    PrintJson(ModelOverviewToJson(o).dump());
     return;
   }
-  std::printf("Model '%s'%s\n", E(m->name).c_str(),
-              m->description.empty() ? "" : (": " + E(m->description)).c_str());
+  const ModelRecord& m = o.model;
+  const auto& history = o.alias_history;
+  std::printf("Model '%s'%s\n", E(m.name).c_str(),
+              m.description.empty() ? "" : (": " + E(m.description)).c_str());
   std::printf("  versions    %lld (latest v%lld), created %s\n",
-              static_cast<long long>(m->num_versions), static_cast<long long>(m->latest_version),
-              TimeText(m->created_at).c_str());
-  for (const auto& [k, v] : tags) std::printf("  tag         %s=%s\n", E(k).c_str(), E(v).c_str());
-  if (aliases.empty()) {
+              static_cast<long long>(m.num_versions), static_cast<long long>(m.latest_version),
+              TimeText(m.created_at).c_str());
+  for (const auto& [k, v] : o.tags)
+    std::printf("  tag         %s=%s\n", E(k).c_str(), E(v).c_str());
+  if (o.aliases.empty()) {
     std::printf("  aliases     none (marquee models promote %s VERSION --alias production)\n",
-                E(m->name).c_str());
+                E(m.name).c_str());
   }
-  for (const auto& [a, v] : aliases) {
+  for (const auto& [a, v] : o.aliases) {
     std::printf("  @%-10s v%lld\n", E(a).c_str(), static_cast<long long>(v));
   }
   if (!history.empty()) {
@@ -458,39 +363,26 @@ void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) 
                   it->note.empty() ? "" : ("  " + E(it->note)).c_str());
     }
   }
-  if (!versions.empty()) {
+  if (o.latest) {
     std::printf("  latest: ");
-    PrintVersion(reg, versions.back());
+    PrintVersion(reg, *o.latest);
   }
 }
 
 void ModelsVersions(const std::string& ref_text, bool json, const GlobalOptions& g) {
   Registry reg = OpenRegistry(ResolveHome(g.home));
   const std::string name = ParseModelRef(ref_text).model;
-  if (!reg.store().GetModel(name)) {
-    Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", name);
-  }
-  auto versions = reg.store().ListVersions(name);
-  auto aliases = reg.store().ListAliases(name);
-  auto aliases_of = [&](int64_t version) {
-    std::vector<std::string> out;
-    for (const auto& [a, v] : aliases) {
-      if (v == version) out.push_back(a);
-    }
-    return out;
-  };
+  const std::vector<VersionDetail> versions = reg.Versions(name);
   if (json) {
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& v : versions) {
-      arr.push_back(VersionToJson(v, aliases_of(v.version), reg.store().GetTags(name, v.version)));
-    }
+    for (const auto& v : versions) arr.push_back(VersionToJson(v));
     PrintJson(nlohmann::json{{"model", name}, {"versions", arr}}.dump());
     return;
   }
   std::printf("%5s  %6s  %-10s %-12s %-20s %-18s %s\n", "VER", "RUN", "FAMILY", "DATASET",
               "CREATED", "ALIASES", "METRICS");
-  for (const auto& v : versions) {
-    std::string a = Join(aliases_of(v.version));
+  for (const auto& [v, aliases, tags] : versions) {
+    std::string a = Join(aliases);
     std::printf("%5lld  %6s  %-10s %-12s %-20s %-18s %s\n", static_cast<long long>(v.version),
                 v.run_id ? std::to_string(v.run_id).c_str() : "-", E(v.family).c_str(),
                 v.dataset_id.empty() ? "-" : E(ShortId(v.dataset_id)).c_str(),
@@ -576,13 +468,6 @@ void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets
                const std::vector<std::string>& removes, bool json, const GlobalOptions& g) {
   Registry reg = OpenRegistry(ResolveHome(g.home));
   ModelRef ref = ParseModelRef(ref_text);
-  int64_t version = 0;
-  if (ref.version > 0 || !ref.alias.empty()) {
-    version = reg.Resolve(ref).version;
-  } else if (!reg.store().GetModel(ref.model)) {
-    Fail(ErrorCode::kNotFound, "no model named '{}' (marquee models list shows them)", ref.model);
-  }
-  // Every tag is checked before any is written: one bad tag sets none.
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& kv : sets) {
     auto eq = kv.find('=');
@@ -590,20 +475,12 @@ void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets
       Fail(ErrorCode::kInvalidArgument, "tag '{}': expected KEY=VALUE", QuoteForMessage(kv));
     }
     pairs.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    ValidateTag(pairs.back().first, pairs.back().second);
   }
-  reg.store().Atomically([&] {
-    for (const auto& [k, v] : pairs) reg.store().SetTag(ref.model, version, k, v);
-  });
-  for (const auto& k : removes) {
-    if (!reg.store().RemoveTag(ref.model, version, k)) {
-      Fail(ErrorCode::kNotFound, "{} has no tag '{}'", ref.ToString(), QuoteForMessage(k));
-    }
-  }
-  auto tags = reg.store().GetTags(ref.model, version);
+  const TagSet t = reg.SetTags(ref, pairs, removes);
+  const int64_t version = t.version;
+  const auto& tags = t.tags;
   if (json) {
-    PrintJson(
-        nlohmann::json{{"model", ref.model}, {"version", OrNull(version)}, {"tags", tags}}.dump());
+    PrintJson(TagsToJson(t).dump());
     return;
   }
   std::printf("%s tags:",
@@ -764,7 +641,7 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   describe->callback([desc, desc_json, &g] {
     Registry reg = OpenRegistry(ResolveHome(g.home));
     const std::string model = ParseModelRef(desc->first).model;
-    reg.store().SetModelDescription(model, desc->second);
+    reg.SetDescription(model, desc->second);
     if (*desc_json) {
       PrintJson(nlohmann::json{{"model", model}, {"description", desc->second}}.dump());
     }
@@ -810,7 +687,7 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
       if (gf->json) {
         PrintJson(nlohmann::json{{"ok", problems.empty()}, {"problems", problems}}.dump());
       } else if (problems.empty()) {
-        std::printf("Registry %s is consistent.\n", E(reg.store().Describe()).c_str());
+        std::printf("Registry %s is consistent.\n", E(reg.DescribeStore()).c_str());
       } else {
         for (const auto& p : problems) std::printf("problem: %s\n", E(p).c_str());
       }

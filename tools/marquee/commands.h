@@ -11,6 +11,7 @@
 #include "common/progress.h"
 #include "common/time.h"
 #include "pipeline/train.h"
+#include "registry/json.h"
 #include "registry/registry.h"
 
 namespace marquee::cli {
@@ -72,12 +73,8 @@ inline std::string TimeText(int64_t unix_seconds) {
   return unix_seconds > 0 ? IsoUtc(unix_seconds) : "-";
 }
 
-// A time for JSON output: the same ISO 8601 UTC text, null for 0 (never happened).
-inline nlohmann::json TimeJson(int64_t unix_seconds) {
-  return unix_seconds > 0 ? nlohmann::json(IsoUtc(unix_seconds)) : nlohmann::json();
-}
-// Rewrites the fields `keys` of the object `j` that hold Unix seconds (numbers) as TimeJson, for
-// JSON built by the library with raw timestamps.
+// Rewrites the fields `keys` of the object `j` that hold Unix seconds (numbers) as TimeJson
+// (registry/json.h: ISO 8601 UTC, null for 0), for JSON built by a library with raw timestamps.
 inline void IsoTimeFields(nlohmann::json& j, std::initializer_list<const char*> keys) {
   if (!j.is_object()) return;
   for (const char* k : keys) {
