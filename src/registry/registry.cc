@@ -297,12 +297,27 @@ VersionRecord Registry::FinishTrainingRun(int64_t run_id, const TrainResult& res
   store_->Atomically([&] {
     // Under the write lock gc cannot run, so the artifact checked here stays until the
     // version referring to it is committed.
-    if (!artifacts_.Exists(run.artifact)) {
-      Fail(ErrorCode::kIOError, "the artifact '{}' vanished before it could be registered",
-           artifacts_.PathFor(run.artifact));
-    }
+    RequireArtifact(run.artifact);
     store_->PutDataset(d);
     store_->FinishRun(run);
+    v = store_->RegisterVersion(nv);
+  });
+  return v;
+}
+
+void Registry::RequireArtifact(const std::string& digest) const {
+  if (!artifacts_.Exists(digest)) {
+    Fail(ErrorCode::kIOError, "the artifact '{}' vanished before it could be registered",
+         artifacts_.PathFor(digest));
+  }
+}
+
+VersionRecord Registry::RegisterImportedVersion(const NewVersion& nv) {
+  ValidateModelName(nv.model_name);
+  VersionRecord v;
+  store_->Atomically([&] {
+    // Under the write lock gc cannot remove the artifact before the version names it.
+    RequireArtifact(nv.artifact);
     v = store_->RegisterVersion(nv);
   });
   return v;

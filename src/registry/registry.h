@@ -180,6 +180,11 @@ class Registry {
   // as the next version of the result's model, atomically. `report` goes to the log.
   VersionRecord FinishTrainingRun(int64_t run_id, const TrainResult& result,
                                   const std::string& report);
+  // Registers an artifact already in the artifact store (saved by a kind's import, e.g.
+  // `marquee models import`) as the next version of nv.model_name, with no run. kIOError when
+  // the artifact is gone (gc cannot remove it while this holds the store's write lock),
+  // kInvalidArgument for a bad model name.
+  VersionRecord RegisterImportedVersion(const NewVersion& nv);
   // Marks the run failed with `message` (best effort: never throws).
   void FailRun(int64_t run_id, const std::string& message) noexcept;
 
@@ -273,6 +278,8 @@ class Registry {
 
  private:
   void ApplyLiveness(RunRecord& r) const;
+  // kIOError unless the artifact `digest` is in the store (call under the store's write lock).
+  void RequireArtifact(const std::string& digest) const;
   // The model `name`; kNotFound ("no model named ...") when there is none.
   ModelRecord RequireModel(const std::string& name);
   PromoteResult MoveAlias(const VersionRecord& v, const std::string& alias, int64_t from,

@@ -234,15 +234,7 @@ void AddModelsImportCommand(CLI::App& models, GlobalOptions& g) {
     nv.protocol = "imported";
     nv.params = params;
     nv.created_at = env->NowSeconds();
-    VersionRecord v;
-    registry.store().Atomically([&] {
-      // Under the write lock gc cannot remove the artifact before the version names it.
-      if (!registry.artifacts().Exists(digest)) {
-        Fail(ErrorCode::kIOError, "the artifact '{}' vanished before it could be registered",
-             registry.artifacts().PathFor(digest));
-      }
-      v = registry.store().RegisterVersion(nv);
-    });
+    const VersionRecord v = registry.RegisterImportedVersion(nv);
     nlohmann::json out = {{"model", v.model_name},
                           {"version", v.version},
                           {"artifact", digest},
