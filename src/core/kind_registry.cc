@@ -1,7 +1,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <algorithm>
 #include <filesystem>
 
 #include "core/model_kind.h"
@@ -50,21 +49,23 @@ TrainResult TrainResultFromDetails(nlohmann::json details, std::string family,
 }
 
 void KindRegistry::Add(std::unique_ptr<ModelKind> kind) {
-  for (const auto& family : kind->families()) {
+  const std::vector<std::string> families = kind->families();
+  for (const auto& family : families) {
     if (const ModelKind* owner = Find(family)) {
       Fail(ErrorCode::kInternal, "model family '{}' is claimed by both the {} and the {} kind",
            family, owner->name(), kind->name());
     }
   }
+  for (const auto& family : families) {
+    by_family_.emplace(family, kind.get());
+    families_.push_back(family);
+  }
   kinds_.push_back(std::move(kind));
 }
 
 const ModelKind* KindRegistry::Find(std::string_view family) const {
-  for (const auto& k : kinds_) {
-    const auto f = k->families();
-    if (std::find(f.begin(), f.end(), family) != f.end()) return k.get();
-  }
-  return nullptr;
+  auto it = by_family_.find(family);
+  return it == by_family_.end() ? nullptr : it->second;
 }
 
 const ModelKind& KindRegistry::Get(std::string_view family) const {
@@ -80,12 +81,6 @@ const ModelKind* KindRegistry::ByName(std::string_view name) const {
   return nullptr;
 }
 
-std::vector<std::string> KindRegistry::Families() const {
-  std::vector<std::string> out;
-  for (const auto& k : kinds_) {
-    for (auto& f : k->families()) out.push_back(std::move(f));
-  }
-  return out;
-}
+std::vector<std::string> KindRegistry::Families() const { return families_; }
 
 }  // namespace marquee

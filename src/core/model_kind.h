@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -153,6 +154,9 @@ class KindRegistry {
 
  private:
   std::vector<std::unique_ptr<ModelKind>> kinds_;
+  // family -> its kind, filled by Add: lookups (per request in serving) allocate nothing.
+  std::map<std::string, const ModelKind*, std::less<>> by_family_;
+  std::vector<std::string> families_;  // in registration order
 };
 
 }  // namespace marquee
