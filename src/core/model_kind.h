@@ -3,9 +3,10 @@
 //
 // A kind is one folder under src/kinds/ implementing this interface plus one line in
 // src/kinds/builtin.cc. The pipeline (parse a config, train), the registry (the publish smoke
-// test), serving (load a servable, route requests) and the CLI look a kind up by family name in
-// a KindRegistry; nothing outside a kind's folder compares family strings. Families inside a
-// kind keep their own registry (recommenders: CreateRecommender in models/factory.h).
+// test), serving (Load a servable for the model manager, route requests) and the CLI look a
+// kind up by family name in a KindRegistry; nothing outside a kind's folder compares family
+// strings. Families inside a kind keep their own registry (recommenders: CreateRecommender in
+// models/factory.h).
 //
 // This header sits in layer 1 (docs/ARCHITECTURE.md, "Layers"): it depends on common only, so
 // the registry can run a kind's smoke test without linking any kind.
@@ -21,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/servable.h"
 #include "marquee/context.h"
 
 namespace marquee {
@@ -95,6 +97,9 @@ class ModelKind {
 
   // "recommender", "bandit", "tabular".
   virtual std::string_view name() const = 0;
+  // What one model of this kind is called in messages ("recommender", "bandit policy",
+  // "tabular model").
+  virtual std::string_view noun() const = 0;
   // The families this kind trains and serves ("ease", "linucb", "xgboost", ...).
   virtual std::vector<std::string> families() const = 0;
   // The request routes its servables answer, by name ("recommend", "similar-items", "decide",
@@ -128,6 +133,14 @@ class ModelKind {
   // in order; throws kFailedPrecondition or kCorruption with the reason otherwise.
   virtual std::vector<std::string> SmokeTest(const std::string& artifact_path,
                                              const std::string& family, Env* env) const = 0;
+
+  // Loads a version for serving: reads the artifact at spec.artifact_path, checks it holds a
+  // family of this kind, builds its lookup structures and warms it (the first request must not
+  // pay for page faults). Returns the kind's concrete Servable; the caller (the model manager)
+  // stamps its identity (name, version, digest, family) and load time. Throws marquee::Error
+  // (kCorruption, kFailedPrecondition) with the reason; nothing is kept in that case. Thread-safe;
+  // may take seconds.
+  virtual std::shared_ptr<Servable> Load(const ServableSpec& spec) const = 0;
 };
 
 // The kinds a process knows, looked up by family. Built once at start (src/kinds/builtin.cc),

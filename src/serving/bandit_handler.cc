@@ -13,7 +13,7 @@
 #include "common/text.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
-#include "registry/registry.h"
+#include "serving/model_manager.h"
 
 namespace marquee::serving {
 namespace {
@@ -211,146 +211,49 @@ bandit::DecisionInput InputOf(const bandit::Decision& d) {
   return ParseDecide(body, unlimited, /*logged=*/true).input;
 }
 
-BanditHandler::BanditHandler(BanditHandlerOptions options) : options_(std::move(options)) {
-  for (const std::string& ref : options_.refs) {
-    ModelRef parsed = ParseModelRef(ref);
-    auto slot = std::make_unique<Slot>();
-    slot->ref = ref;
-    slot->model = parsed.model;
-    slots_.push_back(std::move(slot));
-  }
-}
+BanditHandler::BanditHandler(ModelManager* models, BanditLimits limits)
+    : models_(models), limits_(limits) {}
 
-BanditHandler::~BanditHandler() = default;
-
-std::shared_ptr<LivePolicy> BanditHandler::Load(const Slot& slot, const std::string& digest,
-                                                int64_t version) {
-  registry_->artifacts().Verify(digest);
-  auto live = std::make_shared<LivePolicy>();
-  live->ref = slot.ref;
-  live->name = slot.model;
-  live->version = version;
-  live->digest = digest;
-  live->policy = bandit::LoadPolicy(registry_->artifacts().PathFor(digest), Env::Default());
-  live->loaded_at = static_cast<int64_t>(std::time(nullptr));
+void BanditHandler::Prepare(Servable& servable) {
+  auto* live = dynamic_cast<LivePolicy*>(&servable);
+  if (live == nullptr || log_ == nullptr) return;
   // Replay the outcomes of the decisions this version already made (before a restart, or
-  // before an alias moved away and back), so online learning is not lost.
-  if (log_ != nullptr) {
-    uint64_t n = 0;
-    log_->ForEach(0, [&](const bandit::Decision& d) {
-      if (d.model != live->name || d.version != version ||
-          d.outcome.kind == bandit::OutcomeKind::kOpen) {
-        return true;
-      }
-      live->policy->Update(InputOf(d), d.chosen, d.outcome.reward, d.probabilities[d.chosen]);
-      ++n;
+  // before its alias moved away and its retired copy was dropped), so online learning is not
+  // lost. Not shared yet: the lock only tells the analysis.
+  WriterLock lock(&live->mu);
+  uint64_t n = 0;
+  log_->ForEach(0, [&](const bandit::Decision& d) {
+    if (d.model != live->name || d.version != live->version ||
+        d.outcome.kind == bandit::OutcomeKind::kOpen) {
       return true;
-    });
-    live->updates = n;
-    replayed_total_ += n;
-    if (n > 0) spdlog::info("serve: {} v{}: replayed {} logged rewards", live->name, version, n);
-  }
-  return live;
-}
-
-void BanditHandler::Swap(Slot& slot, std::shared_ptr<LivePolicy> next) {
-  std::lock_guard lock(slot.retired_mu);
-  auto& retired = slot.retired;
-  retired.erase(std::remove(retired.begin(), retired.end(), next), retired.end());
-  std::shared_ptr<LivePolicy> prev = slot.current.exchange(std::move(next));
-  if (!prev) return;
-  retired.push_back(std::move(prev));
-  if (retired.size() > kRetiredKept) retired.erase(retired.begin());
-}
-
-std::shared_ptr<LivePolicy> BanditHandler::FindRetired(Slot& slot, int64_t version,
-                                                       const std::string& digest) {
-  std::lock_guard lock(slot.retired_mu);
-  for (const auto& p : slot.retired) {
-    if (p->version == version && p->digest == digest) return p;
-  }
-  return nullptr;
-}
-
-json BanditHandler::Refresh(bool strict) {
-  std::lock_guard lock(refresh_mu_);
-  if (!registry_) registry_ = std::make_unique<Registry>(options_.home);
-  json result = json::object();
-  for (auto& slot : slots_) {
-    try {
-      VersionRecord v = registry_->Resolve(slot->ref);
-      if (options_.kind_of(v.family) != kKindBandit) {
-        Fail(ErrorCode::kInvalidArgument,
-             "--bandit {}: {} v{} is a {} model, not a bandit policy (families: {})", slot->ref,
-             v.model_name, v.version, v.family, fmt::join(bandit::PolicyFamilies(), ", "));
-      }
-      std::shared_ptr<LivePolicy> cur = slot->current.load();
-      if (cur && cur->version == v.version) {
-        result[slot->ref] = "unchanged";
-        continue;
-      }
-      std::shared_ptr<LivePolicy> next = FindRetired(*slot, v.version, v.artifact);
-      const bool resumed = next != nullptr;
-      if (resumed) {
-        ++resumed_total_;
-      } else {
-        next = Load(*slot, v.artifact, v.version);
-      }
-      Swap(*slot, std::move(next));
-      result[slot->ref] = fmt::format("{} v{}", resumed ? "resumed" : "loaded", v.version);
-      spdlog::info("serve: bandit {} now serves {} v{}{}", slot->ref, slot->model, v.version,
-                   resumed ? " (resumed: it kept learning while retired)" : "");
-    } catch (const Error& e) {
-      if (strict) throw;
-      result[slot->ref] = fmt::format("failed: {}", e.what());
-      spdlog::warn("serve: bandit {}: {}", slot->ref, e.what());
     }
+    live->policy->Update(InputOf(d), d.chosen, d.outcome.reward, d.probabilities[d.chosen]);
+    ++n;
+    return true;
+  });
+  live->updates = n;
+  replayed_total_ += n;
+  if (n > 0) {
+    spdlog::info("serve: {} v{}: replayed {} logged rewards", live->name, live->version, n);
   }
-  return result;
 }
 
-std::shared_ptr<LivePolicy> BanditHandler::Get(std::string_view model) const {
-  const Slot* found = nullptr;
-  for (const auto& s : slots_) {
-    if (s->ref == model) found = s.get();
-  }
-  if (found == nullptr) {
-    int n = 0;
-    for (const auto& s : slots_) {
-      if (s->model == model) {
-        found = s.get();
-        ++n;
-      }
-    }
-    if (n > 1) {
-      Fail(ErrorCode::kInvalidArgument,
-           "model: '{}' is served under several references; name one exactly", model);
-    }
-  }
-  if (found == nullptr) {
-    std::vector<std::string> refs;
-    for (const auto& s : slots_) refs.push_back(s->ref);
+json BanditHandler::Refresh() { return models_->RefreshKind(kKindBandit, true, false); }
+
+std::shared_ptr<const LivePolicy> BanditHandler::Get(std::string_view model) const {
+  std::shared_ptr<const Servable> s = models_->Find(model, kKindBandit);
+  if (s == nullptr) {
+    const std::vector<std::string> refs = models_->Refs(kKindBandit);
     Fail(ErrorCode::kNotFound, "model: '{}' is not a bandit policy this server serves ({})", model,
          refs.empty() ? std::string("none: start it with --bandit REF")
                       : fmt::format("{}", fmt::join(refs, ", ")));
   }
-  std::shared_ptr<LivePolicy> p = found->current.load();
-  if (!p) Fail(ErrorCode::kUnavailable, "model: '{}' is not loaded yet", found->ref);
-  return p;
+  // Every servable in a bandit slot comes from the bandit kind's Load.
+  return std::static_pointer_cast<const LivePolicy>(std::move(s));
 }
 
 json BanditHandler::Describe() const {
-  json arr = json::array();
-  for (const auto& s : slots_) {
-    json j = {{"ref", s->ref}, {"model", s->model}};
-    if (auto p = s->current.load()) {
-      j["version"] = p->version;
-      j["family"] = p->policy->family();
-      j["updates"] = p->updates.load();
-    }
-    arr.push_back(std::move(j));
-  }
-  return {{"bandits", arr}};
+  return {{"bandits", models_->Describe(kKindBandit)["models"]}};
 }
 
 std::string BanditHandler::MetricsText() const {
@@ -361,12 +264,14 @@ std::string BanditHandler::MetricsText() const {
       "# HELP marquee_bandit_online_updates Online updates of the loaded version (rewards "
       "learned from, including the replay at load).\n"
       "# TYPE marquee_bandit_online_updates gauge\n";
-  for (const auto& s : slots_) {
-    auto p = s->current.load();
-    out += fmt::format("marquee_bandit_version{{ref=\"{}\",model=\"{}\"}} {}\n", s->ref, s->model,
-                       p ? p->version : 0);
-    updates += fmt::format("marquee_bandit_online_updates{{ref=\"{}\",model=\"{}\"}} {}\n", s->ref,
-                           s->model, p ? p->updates.load() : 0);
+  const json served = models_->Describe(kKindBandit);  // (kept alive for the loop)
+  for (const json& b : served["models"]) {
+    const auto ref = b["ref"].get<std::string>();
+    const auto model = b["model"].get<std::string>();
+    out += fmt::format("marquee_bandit_version{{ref=\"{}\",model=\"{}\"}} {}\n", ref, model,
+                       b.value("version", int64_t{0}));
+    updates += fmt::format("marquee_bandit_online_updates{{ref=\"{}\",model=\"{}\"}} {}\n", ref,
+                           model, b.value("updates", uint64_t{0}));
   }
   out += updates;
   if (log_ != nullptr) {
@@ -390,7 +295,7 @@ std::string BanditHandler::MetricsText() const {
         "# HELP marquee_bandit_group_commits_total fsynced decision-log batches.\n"
         "# TYPE marquee_bandit_group_commits_total counter\n"
         "marquee_bandit_group_commits_total {}\n",
-        st.decisions, st.joined, st.defaulted, replayed_total_.load(), resumed_total_.load(),
+        st.decisions, st.joined, st.defaulted, replayed_total_.load(), models_->resumed_total(),
         st.group_commits);
   }
   return out;
@@ -401,10 +306,9 @@ void BanditHandler::AddRoutes(Service& service) {
                     Service::JsonBody([this](const json& b, Respond& d) { Decide(b, d); })});
   service.AddRoute({"POST", "/v1/reward", kScopeWrite,
                     Service::JsonBody([this](const json& b, Respond& d) { Reward(b, d); })});
-  if (slots_.empty()) return;
+  if (models_->Refs(kKindBandit).empty()) return;
   service.set_metrics_text([this] { return MetricsText(); });
-  service.add_model_kind(
-      "bandits", [this] { return Describe()["bandits"]; }, [this] { return Refresh(false); });
+  service.add_model_kind("bandits", kKindBandit);
   if (log_ != nullptr) {
     service.add_readiness_check("decision log",
                                 [d = log_](std::string* why) { return d->writable(why); });
@@ -412,7 +316,7 @@ void BanditHandler::AddRoutes(Service& service) {
 }
 
 void BanditHandler::CheckServing(std::string_view path) const {
-  if (slots_.empty()) {
+  if (models_->Refs(kKindBandit).empty()) {
     Fail(ErrorCode::kUnavailable, "this server does not serve {} (no model of that kind)", path);
   }
   if (log_ == nullptr) Fail(ErrorCode::kUnavailable, "this server has no decision log");
@@ -420,11 +324,11 @@ void BanditHandler::CheckServing(std::string_view path) const {
 
 void BanditHandler::Decide(const json& body, Respond& done) {
   CheckServing("/v1/decide");
-  DecideRequest req = ParseDecideRequest(body, options_.limits);
-  std::shared_ptr<LivePolicy> live = Get(req.model);
+  DecideRequest req = ParseDecideRequest(body, limits_);
+  std::shared_ptr<const LivePolicy> live = Get(req.model);
   bandit::Decision d;
   {
-    std::shared_lock lock(live->mu);
+    ReaderLock lock(&live->mu);
     auto [chosen, probs] = live->policy->Decide(req.input, ThreadRng());
     d.updates = live->updates.load();
     d.chosen = static_cast<uint32_t>(chosen);
@@ -513,23 +417,14 @@ void BanditHandler::Reward(const json& body, Respond& done) {
 }
 
 void BanditHandler::OnClosed(const bandit::Decision& d) {
-  for (const auto& s : slots_) {
-    if (s->model != d.model) continue;
-    std::shared_ptr<LivePolicy> p;
-    {
-      std::lock_guard lock(s->retired_mu);  // current or retired, not lost to a swap between
-      p = s->current.load();
-      if (p && p->version != d.version) p = nullptr;
-      for (const auto& r : s->retired) {
-        if (!p && r->version == d.version) p = r;
-      }
-    }
-    if (!p) continue;
-    bandit::DecisionInput in = InputOf(d);
-    std::unique_lock lock(p->mu);
-    p->policy->Update(in, d.chosen, d.outcome.reward, d.probabilities[d.chosen]);
-    ++p->updates;
-  }
+  std::optional<bandit::DecisionInput> in;  // parsed once, for the first version found
+  models_->ForEachVersion(kKindBandit, d.model, d.version, [&](const Servable& s) {
+    const auto& p = static_cast<const LivePolicy&>(s);  // bandit slots hold LivePolicy
+    if (!in) in = InputOf(d);
+    WriterLock lock(&p.mu);
+    p.policy->Update(*in, d.chosen, d.outcome.reward, d.probabilities[d.chosen]);
+    ++p.updates;
+  });
 }
 
 }  // namespace marquee::serving

@@ -14,40 +14,38 @@
 //               (404 unknown id, 409 already_exists for a second reward, 409
 //               failed_precondition for a reward after the window).
 //
-// Policies are served by registry reference (`marquee serve --bandit artwork@production`): each
-// reference is resolved at start and on every poll (and Refresh); a new version is loaded beside
-// the serving one and swapped in atomically (requests hold their own shared_ptr). On load, the
-// version replays the closed decisions it made that are in the log (so online learning survives
-// a restart). Online learning: every decision closed by a joined or default reward updates the
-// live policy of the same model name and version that made it (Policy::Update under the
-// policy's exclusive lock; Decide takes it shared). Decisions made by an older version are not
-// applied to a newer one (retrain in batch from the log instead).
+// Policies are served by registry reference (`marquee serve --bandit artwork@production`)
+// through the server's one ModelManager, as every kind is: slots of kind "bandit" hold LivePolicy
+// servables (kinds/bandit/live_policy.h), which follow alias moves (polled, and at once on
+// POST /admin/reload), are loaded beside the serving version and swapped in atomically (requests
+// hold their own shared_ptr). Prepare, the manager's hook, replays into a version the closed
+// decisions it made that are in the log (so online learning survives a restart); versions an
+// alias moved away from are kept (ModelManager::kRetiredKept) and go on learning, so moving the
+// alias back resumes one without a replay. Online learning: every decision closed by a joined
+// or default reward updates the live policy of the same model name and version that made it
+// (Policy::Update under the policy's exclusive lock; Decide takes it shared). Decisions made by
+// an older version are not applied to a newer one (retrain in batch from the log instead).
 //
 // Errors are marquee::Error (Service answers HttpStatusFor(code)): kInvalidArgument naming the
 // field, kNotFound for a model this server does not serve, kResourceExhausted for too many
-// actions or features. Thread-safety: Decide/Reward/OnClosed/Refresh from any thread.
+// actions or features. Thread-safety: Decide/Reward/OnClosed/Prepare from any thread.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bandits/decision_log.h"
 #include "bandits/policy.h"
+#include "kinds/bandit/live_policy.h"
 #include "serving/servable.h"
 #include "serving/service.h"
-
-namespace marquee {
-class Registry;
-}
 
 namespace marquee::serving {
 
@@ -73,45 +71,29 @@ DecideRequest ParseDecideRequest(const nlohmann::json& body, const BanditLimits&
 // The policy input of a logged decision (its stored context and actions).
 bandit::DecisionInput InputOf(const bandit::Decision& d);
 
-// One loaded policy version. The policy learns online; `mu` guards it.
-struct LivePolicy {
-  std::string ref;  // the configured reference that loaded it
-  std::string name;
-  int64_t version = 0;
-  std::string digest;
-  std::unique_ptr<bandit::Policy> policy;  // guarded by mu (Decide shared, Update exclusive)
-  mutable std::shared_mutex mu;
-  std::atomic<uint64_t> updates{0};  // online updates applied (including the replay at load)
-  int64_t loaded_at = 0;
-};
-
-struct BanditHandlerOptions {
-  std::string home;
-  std::vector<std::string> refs;  // NAME, NAME@ALIAS or NAME/VERSION
-  BanditLimits limits;
-  KindOfFn kind_of = DefaultKindOf;  // serving/servable.h
-};
+class ModelManager;
 
 class BanditHandler {
  public:
-  // Parses the references (kInvalidArgument for a malformed one); loads nothing yet.
-  explicit BanditHandler(BanditHandlerOptions options);
-  ~BanditHandler();
+  // `models` (not owned) must outlive the handler; the policies it serves are its slots of kind
+  // "bandit" (ServerCore adds them).
+  BanditHandler(ModelManager* models, BanditLimits limits);
 
   // The log decisions go to (not owned; set before serving; it must outlive the handler's
   // use, and its on_closed should call OnClosed).
   void set_log(bandit::DecisionLog* log) { log_ = log; }
 
-  // Resolves every reference and loads what changed; returns {"ref": "loaded v3" | "resumed v3"
-  // (a retired version taken back, no replay) | "unchanged" | "failed: ..."}. With `strict`, the
-  // first failure throws instead (server start).
-  // (The server's one poller, the model manager's, calls it every poll interval.)
-  nlohmann::json Refresh(bool strict = false);
+  // The model manager's `prepare` hook: replays the closed decisions a freshly loaded policy
+  // version made (from the log) into it before it is swapped in. Ignores other kinds.
+  void Prepare(Servable& servable);
+  // Resolves the policies' references now and loads what changed (the manager's RefreshKind,
+  // forced): {"ref": "loaded v3" | "resumed v3" | "unchanged" | "failed: ..."}.
+  nlohmann::json Refresh();
 
   // Adds the rows POST /v1/decide (scope read) and POST /v1/reward (scope write) to `service`;
-  // with references to serve, also their /v1/models listing ("bandits"), their reload on
-  // POST /admin/reload, their /metrics lines and the decision log's readiness. Without any
-  // reference the routes answer 503 (this server serves no policy).
+  // with policies to serve, also their /v1/models listing and /admin/reload outcomes
+  // ("bandits"), their /metrics lines and the decision log's readiness. Without any policy the
+  // routes answer 503 (this server serves no policy).
   void AddRoutes(Service& service);
   // The Service routes. Decide answers through `done` once the decision is durable.
   void Decide(const nlohmann::json& body, Respond& done);
@@ -119,43 +101,23 @@ class BanditHandler {
   // Online update from a closed decision (the DecisionLog's on_closed).
   void OnClosed(const bandit::Decision& d);
 
-  // The live policy for a request's "model": an exact configured reference, or a model name
-  // that exactly one reference serves. kNotFound otherwise (naming what is served),
-  // kUnavailable while not loaded.
-  std::shared_ptr<LivePolicy> Get(std::string_view model) const;
-  nlohmann::json Describe() const;  // {"bandits": [{"ref", "model", "version", "updates"}]}
+  // The live policy for a request's "model": an exact served reference, or a model name that
+  // exactly one reference serves. kNotFound otherwise (naming what is served), kUnavailable
+  // while not loaded.
+  std::shared_ptr<const LivePolicy> Get(std::string_view model) const;
+  nlohmann::json Describe() const;  // {"bandits": [{"ref", "model", "version", "updates", ...}]}
   // Prometheus lines: per reference the loaded version and its online updates; the decision
   // log's counters (decisions, rewards joined, decisions given the default reward).
   std::string MetricsText() const;
 
  private:
-  // Versions an alias moved away from are kept (at most kRetiredKept per reference, the most
-  // recently replaced) and keep learning from the rewards of their decisions, so an alias that
-  // moves back resumes one at once instead of replaying the whole decision log again.
-  static constexpr size_t kRetiredKept = 2;
-  struct Slot {
-    std::string ref;
-    std::string model;
-    std::atomic<std::shared_ptr<LivePolicy>> current;
-    std::mutex retired_mu;  // guards `retired` and the swap of `current` with it
-    std::vector<std::shared_ptr<LivePolicy>> retired;  // guarded by retired_mu; oldest first
-  };
   // kUnavailable when this server serves no policy or has no decision log.
   void CheckServing(std::string_view path) const;
-  std::shared_ptr<LivePolicy> Load(const Slot& slot, const std::string& digest, int64_t version);
-  // Makes `next` current and retires the one it replaces; takes `next` out of the retired list.
-  static void Swap(Slot& slot, std::shared_ptr<LivePolicy> next);
-  // The retired policy of `slot` for `version` with artifact `digest`, or null.
-  static std::shared_ptr<LivePolicy> FindRetired(Slot& slot, int64_t version,
-                                                 const std::string& digest);
 
-  BanditHandlerOptions options_;
-  std::vector<std::unique_ptr<Slot>> slots_;
+  ModelManager* models_;
+  BanditLimits limits_;
   bandit::DecisionLog* log_ = nullptr;
-  std::mutex refresh_mu_;                    // one Refresh at a time (Registry is single-threaded)
   std::atomic<uint64_t> replayed_total_{0};  // rewards replayed from the log at loads
-  std::atomic<uint64_t> resumed_total_{0};   // loads answered by a retired version
-  std::unique_ptr<Registry> registry_;       // guarded by refresh_mu_
 };
 
 }  // namespace marquee::serving

@@ -3,232 +3,232 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cmath>
 #include <ctime>
-#include <numeric>
 
 #include "common/log.h"
-#include "marquee/error.h"
+#include "core/model_kind.h"
+#include "kinds/builtin.h"
+#include "marquee/env.h"
 #include "registry/registry.h"
 
 namespace marquee::serving {
 
-std::span<const uint32_t> ServableModel::TrainingItems(uint32_t user) const {
-  if (!bundle.training || user >= bundle.training->history.rows) return {};
-  return bundle.training->history.row_indices(user);
-}
-
-nlohmann::json ServableModel::Describe() const {
-  nlohmann::json j = Servable::Describe();
-  j["items"] = num_items();
-  j["known_users"] = user_index.size();
-  j["loaded_at"] = loaded_at;
-  j["load_seconds"] = load_seconds;
-  return j;
-}
-
-std::shared_ptr<const ServableModel> MakeServable(ModelBundle bundle, std::string name,
-                                                  int64_t version, size_t score_cache_bytes) {
-  Stopwatch sw;
-  auto m = std::make_shared<ServableModel>();
-  m->name = std::move(name);
-  m->version = version;
-  m->digest = bundle.digest;
-  m->family = std::string(bundle.model->family());
-  m->bundle = std::move(bundle);
-  const uint32_t n = m->num_items();
-  if (n == 0) Fail(ErrorCode::kFailedPrecondition, "the model has no items");
-  m->item_index.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) m->item_index.emplace(m->bundle.item_ids[i], i);
-  m->popularity.assign(n, 0.0f);
-  if (m->bundle.training) {
-    const auto& t = *m->bundle.training;
-    m->user_index.reserve(t.user_ids.size());
-    for (uint32_t u = 0; u < t.user_ids.size(); ++u) m->user_index.emplace(t.user_ids[u], u);
-    for (uint32_t i : t.history.indices) m->popularity[i] += 1.0f;
-  }
-  m->popular.resize(n);
-  std::iota(m->popular.begin(), m->popular.end(), 0u);
-  std::stable_sort(m->popular.begin(), m->popular.end(),
-                   [&](uint32_t a, uint32_t b) { return m->popularity[a] > m->popularity[b]; });
-  // Warm: one fold-in of the most popular item touches every page of the model's state (the
-  // artifact is memory-mapped), so the first real request does not pay for the page faults.
-  CsrMatrix h;
-  h.rows = 1;
-  h.cols = n;
-  h.indptr = {0, 1};
-  h.indices = {m->popular[0]};
-  h.values = {1.0f};
-  std::vector<float> scores(n);
-  Context ctx;
-  ctx.threads = 1;
-  m->bundle.model->ScoreBatch(h, scores, ctx);
-  size_t finite = 0;
-  for (float s : scores) finite += std::isfinite(s) ? 1 : 0;
-  if (finite == 0) Fail(ErrorCode::kFailedPrecondition, "warm-up scores are all non-finite");
-  if (m->bundle.training && score_cache_bytes > 0) {
-    const CsrMatrix& x = m->bundle.training->history;
-    const size_t bytes = static_cast<size_t>(x.rows) * n * sizeof(float);
-    if (x.rows > 0 && x.cols == n && bytes <= score_cache_bytes) {
-      m->known_scores.resize(static_cast<size_t>(x.rows) * n);
-      constexpr uint32_t kChunk = 256;
-      for (uint32_t r0 = 0; r0 < x.rows; r0 += kChunk) {
-        const uint32_t r1 = std::min(x.rows, r0 + kChunk);
-        CsrMatrix part;
-        part.cols = n;
-        // As Service::Recommend builds a history: the training items, every value 1.
-        for (uint32_t u = r0; u < r1; ++u) part.AppendRow(m->TrainingItems(u), {});
-        m->bundle.model->ScoreBatch(
-            part,
-            std::span<float>(m->known_scores.data() + static_cast<size_t>(r0) * n,
-                             static_cast<size_t>(r1 - r0) * n),
-            ctx);
-      }
-    }
-  }
-  m->loaded_at = static_cast<int64_t>(std::time(nullptr));
-  m->load_seconds = sw.Seconds();
-  return m;
-}
-
 ModelManager::ModelManager(ModelManagerOptions options)
-    : options_(std::move(options)), slots_(new std::unique_ptr<Slot>[kMaxRefs]) {
+    : options_(std::move(options)),
+      kinds_(options_.kinds != nullptr ? options_.kinds : &BuiltinKinds()),
+      slots_(new std::unique_ptr<Slot>[kMaxRefs]) {
   if (options_.refs.size() > kMaxRefs) {
     Fail(ErrorCode::kResourceExhausted, "{} models given, a server serves at most {}",
          options_.refs.size(), kMaxRefs);
   }
-  size_t n = 0;
-  for (const auto& r : options_.refs) {
-    ModelRef ref = ParseModelRef(r);
-    for (size_t i = 0; i < n; ++i) {
-      if (slots_[i]->ref == r) Fail(ErrorCode::kInvalidArgument, "model '{}' is given twice", r);
+  {
+    MutexLock lock(&add_mu_);
+    for (const auto& r : options_.refs) {
+      const std::string canonical = ParseModelRef(r).ToString();
+      for (const auto& s : slots()) {
+        if (s->ref == r || s->canonical == canonical) {
+          Fail(ErrorCode::kInvalidArgument, "model '{}' is given twice", r);
+        }
+      }
+      AddSlot(r, kKindRecommender, /*required=*/true);
     }
-    auto slot = std::make_unique<Slot>();
-    slot->ref = r;
-    slot->model = ref.model;
-    slots_[n++] = std::move(slot);
   }
-  num_slots_.store(n, std::memory_order_release);
+  MutexLock lock(&refresh_mu_);
   registry_ = std::make_unique<Registry>(options_.home);
 }
 
-std::vector<std::string> ModelManager::Add(const std::vector<std::string>& refs) {
-  std::lock_guard lock(add_mu_);
+ModelManager::~ModelManager() { Stop(); }
+
+ModelManager::Slot* ModelManager::AddSlot(const std::string& ref, std::string_view kind,
+                                          bool required) {
+  const size_t n = num_slots_.load(std::memory_order_relaxed);  // only AddSlot writes it
+  if (n == kMaxRefs) {
+    Fail(ErrorCode::kResourceExhausted, "cannot serve '{}': a server serves at most {} models", ref,
+         kMaxRefs);
+  }
+  const ModelRef parsed = ParseModelRef(ref);
+  auto slot = std::make_unique<Slot>();
+  slot->ref = ref;
+  slot->canonical = parsed.ToString();
+  slot->model = parsed.model;
+  slot->kind = std::string(kind);
+  slot->required = required;
+  Slot* raw = slot.get();
+  slots_[n] = std::move(slot);
+  num_slots_.store(n + 1, std::memory_order_release);  // published: readers see it whole
+  return raw;
+}
+
+std::vector<std::string> ModelManager::Add(const std::vector<std::string>& refs,
+                                           std::string_view kind, bool required) {
+  MutexLock lock(&add_mu_);
   std::vector<std::string> added;
-  size_t n = num_slots_.load(std::memory_order_relaxed);  // only Add writes it
   for (const auto& r : refs) {
     const std::string canonical = ParseModelRef(r).ToString();
-    bool have = false;
-    for (size_t i = 0; i < n && !have; ++i) {
-      have = slots_[i]->ref == r || ParseModelRef(slots_[i]->ref).ToString() == canonical;
-    }
+    const auto all = slots();
+    const bool have = std::any_of(all.begin(), all.end(), [&](const auto& s) {
+      return s->kind == kind && (s->ref == r || s->canonical == canonical);
+    });
     if (have) continue;
-    if (n == kMaxRefs) {
-      Fail(ErrorCode::kResourceExhausted, "cannot serve '{}': a server serves at most {} models", r,
-           kMaxRefs);
-    }
-    auto slot = std::make_unique<Slot>();
-    slot->ref = r;
-    slot->model = ParseModelRef(r).model;
-    slot->required = false;
-    slots_[n++] = std::move(slot);
-    num_slots_.store(n, std::memory_order_release);  // published: Refresh and Get see it
+    AddSlot(r, kind, required);
     added.push_back(r);
   }
   return added;
 }
 
-ModelManager::~ModelManager() { Stop(); }
-
 nlohmann::json ModelManager::Refresh(bool force) {
-  std::lock_guard lock(refresh_mu_);
+  MutexLock lock(&refresh_mu_);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& slot : slots()) out[slot->ref] = RefreshSlot(*slot, force, /*strict=*/false);
+  return out;
+}
+
+nlohmann::json ModelManager::RefreshKind(std::string_view kind, bool force, bool strict) {
+  MutexLock lock(&refresh_mu_);
   nlohmann::json out = nlohmann::json::object();
   for (const auto& slot : slots()) {
-    std::string outcome;
-    int64_t version = 0;
-    try {
-      VersionRecord v = registry_->Resolve(slot->ref);
-      version = v.version;
-      auto cur = slot->current.load();
-      {
-        std::lock_guard sl(slot->status_mu);
-        slot->last_checked = static_cast<int64_t>(std::time(nullptr));
-        // A version that failed once is not retried on every poll; a reload retries it.
-        if (cur && cur->version == v.version && cur->digest == v.artifact) {
-          out[slot->ref] = "unchanged";
-          continue;
-        }
-        if (!force && slot->failed_version == v.version && !slot->last_error.empty()) {
-          out[slot->ref] = "failed earlier: " + slot->last_error;
-          continue;
-        }
-      }
-      registry_->artifacts().Verify(v.artifact);
-      ModelBundle b = LoadModelBundle(registry_->artifacts().PathFor(v.artifact), registry_->env());
-      auto servable =
-          MakeServable(std::move(b), slot->model, v.version, options_.score_cache_bytes);
-      if (options_.before_swap) options_.before_swap(slot->ref, v.version);
-      slot->current.store(servable);  // the swap: requests from now on get the new version
-      {
-        std::lock_guard sl(slot->status_mu);
-        slot->last_error.clear();
-        slot->failed_version = 0;
-      }
-      if (cur && options_.on_swap) options_.on_swap();
-      spdlog::info("serve: {} -> {} v{} ({}, {:.2f}s){}", slot->ref, slot->model, v.version,
-                   servable->family, servable->load_seconds,
-                   cur ? fmt::format(", replacing v{}", cur->version) : "");
-      outcome = fmt::format("loaded v{}", v.version);
-    } catch (const std::exception& e) {
-      {
-        std::lock_guard sl(slot->status_mu);
-        slot->last_error = e.what();
-        slot->failed_version = version;
-      }
-      spdlog::error("serve: loading {}{} failed: {}", slot->ref,
-                    version > 0 ? fmt::format(" (v{})", version) : "", e.what());
-      if (options_.on_failure) options_.on_failure(slot->ref, e.what());
-      outcome = std::string("failed: ") + e.what();
-    }
-    out[slot->ref] = outcome;
+    if (slot->kind == kind) out[slot->ref] = RefreshSlot(*slot, force, strict);
   }
   return out;
 }
 
+std::shared_ptr<const Servable> ModelManager::LoadVersion(Slot& slot, const VersionRecord& v,
+                                                          bool* resumed) {
+  // The version's kind must be the slot's: a family no kind owns, or another kind's, is refused
+  // naming both. Versions registered before families were recorded are recommenders.
+  const ModelKind* kind =
+      v.family.empty() ? kinds_->ByName(kKindRecommender) : kinds_->Find(v.family);
+  const ModelKind* wanted = kinds_->ByName(slot.kind);
+  if (wanted == nullptr) Fail(ErrorCode::kInternal, "no model kind is called '{}'", slot.kind);
+  if (kind != wanted) {
+    Fail(ErrorCode::kInvalidArgument, "{}: {} v{} is a {} model, not a {} ({})", slot.ref,
+         v.model_name, v.version, v.family.empty() ? "unknown" : v.family, wanted->noun(),
+         fmt::join(wanted->families(), ", "));
+  }
+  {
+    MutexLock lock(&slot.mu);
+    for (const auto& r : slot.retired) {
+      if (r->version == v.version && r->digest == v.artifact) {
+        *resumed = true;
+        return r;
+      }
+    }
+  }
+  *resumed = false;
+  registry_->artifacts().Verify(v.artifact);
+  ServableSpec spec;
+  spec.artifact_path = registry_->artifacts().PathFor(v.artifact);
+  spec.name = slot.model;
+  spec.version = v.version;
+  spec.digest = v.artifact;
+  spec.family = v.family;
+  spec.env = registry_->env();
+  spec.score_cache_bytes = options_.score_cache_bytes;
+  Stopwatch sw;
+  std::shared_ptr<Servable> servable = kind->Load(spec);
+  servable->name = spec.name;
+  servable->version = spec.version;
+  servable->digest = spec.digest;
+  if (!spec.family.empty()) servable->family = spec.family;  // else the kind's (older versions)
+  servable->loaded_at = static_cast<int64_t>(std::time(nullptr));
+  if (options_.prepare) options_.prepare(*servable);
+  servable->load_seconds = sw.Seconds();
+  return servable;
+}
+
+void ModelManager::Swap(Slot& slot, std::shared_ptr<const Servable> next) {
+  MutexLock lock(&slot.mu);
+  auto& retired = slot.retired;
+  retired.erase(std::remove(retired.begin(), retired.end(), next), retired.end());
+  std::shared_ptr<const Servable> prev = slot.current.exchange(std::move(next));
+  if (!prev || !prev->KeepWhenRetired()) return;
+  retired.push_back(std::move(prev));
+  if (retired.size() > kRetiredKept) retired.erase(retired.begin());
+}
+
+std::string ModelManager::RefreshSlot(Slot& slot, bool force, bool strict) {
+  int64_t version = 0;
+  try {
+    VersionRecord v = registry_->Resolve(slot.ref);
+    version = v.version;
+    auto cur = slot.current.load();
+    {
+      MutexLock lock(&slot.mu);
+      slot.last_checked = static_cast<int64_t>(std::time(nullptr));
+      if (cur && cur->version == v.version && cur->digest == v.artifact) return "unchanged";
+      // A version that failed once is not retried on every poll; a reload retries it.
+      if (!force && slot.failed_version == v.version && !slot.last_error.empty()) {
+        if (strict) Fail(ErrorCode::kFailedPrecondition, "{}", slot.last_error);
+        return "failed earlier: " + slot.last_error;
+      }
+    }
+    bool resumed = false;
+    std::shared_ptr<const Servable> next = LoadVersion(slot, v, &resumed);
+    if (options_.before_swap) options_.before_swap(slot.ref, v.version);
+    Swap(slot, next);  // requests from now on get the new version
+    {
+      MutexLock lock(&slot.mu);
+      slot.last_error.clear();
+      slot.failed_version = 0;
+    }
+    if (resumed) resumed_.fetch_add(1);
+    if (cur && options_.on_swap) options_.on_swap();
+    spdlog::info("serve: {} -> {} v{} ({}, {}){}", slot.ref, slot.model, v.version, next->family,
+                 resumed ? "resumed: it kept learning while retired"
+                         : fmt::format("{:.2f}s", next->load_seconds),
+                 cur ? fmt::format(", replacing v{}", cur->version) : "");
+    return fmt::format("{} v{}", resumed ? "resumed" : "loaded", v.version);
+  } catch (const std::exception& e) {
+    {
+      MutexLock lock(&slot.mu);
+      slot.last_error = e.what();
+      slot.failed_version = version;
+    }
+    spdlog::error("serve: loading {}{} failed: {}", slot.ref,
+                  version > 0 ? fmt::format(" (v{})", version) : "", e.what());
+    if (options_.on_failure) options_.on_failure(slot.ref, e.what());
+    if (strict) throw;
+    return std::string("failed: ") + e.what();
+  }
+}
+
 void ModelManager::StartPolling(std::chrono::milliseconds interval) {
   poller_ = std::thread([this, interval] {
-    std::unique_lock lock(poll_mu_);
+    poll_mu_.Lock();
     auto next = std::chrono::steady_clock::now() + interval;
     for (;;) {
-      auto wake = [&] { return stop_ || !waiting_.empty(); };
+      auto wake = [&] {
+        poll_mu_.AssertHeld();
+        return stop_ || !waiting_.empty();
+      };
       if (interval.count() > 0) {
-        poll_cv_.wait_until(lock, next, wake);
+        poll_cv_.WaitFor(&poll_mu_, next - std::chrono::steady_clock::now(), wake);
       } else {
-        poll_cv_.wait(lock, wake);
+        poll_cv_.Wait(&poll_mu_, wake);
       }
       if (stop_) break;
       auto callers = std::move(waiting_);
       waiting_.clear();
-      lock.unlock();
+      poll_mu_.Unlock();
       if (callers.empty() && options_.on_poll) options_.on_poll();
       nlohmann::json result = Refresh(!callers.empty());
       for (auto& done : callers) done(result);
-      lock.lock();
+      poll_mu_.Lock();
       next = std::chrono::steady_clock::now() + interval;
     }
     auto callers = std::move(waiting_);
     waiting_.clear();
-    lock.unlock();
+    poll_mu_.Unlock();
     for (auto& done : callers) done({{"error", "the server is shutting down"}});
   });
 }
 
 void ModelManager::RequestRefresh(std::function<void(nlohmann::json)> done) {
   {
-    std::lock_guard lock(poll_mu_);
+    MutexLock lock(&poll_mu_);
     if (!stop_ && poller_.joinable()) {
       waiting_.push_back(std::move(done));
-      poll_cv_.notify_all();
+      poll_cv_.NotifyAll();
       return;
     }
   }
@@ -237,17 +237,18 @@ void ModelManager::RequestRefresh(std::function<void(nlohmann::json)> done) {
 
 void ModelManager::Stop() {
   {
-    std::lock_guard lock(poll_mu_);
+    MutexLock lock(&poll_mu_);
     stop_ = true;
   }
-  poll_cv_.notify_all();
+  poll_cv_.NotifyAll();
   if (poller_.joinable()) poller_.join();
 }
 
-const ModelManager::Slot* ModelManager::Find(std::string_view ref) const {
+const ModelManager::Slot* ModelManager::FindSlot(std::string_view ref,
+                                                 std::string_view kind) const {
   const auto all = slots();
   for (const auto& s : all) {
-    if (s->ref == ref) return s.get();
+    if (s->kind == kind && s->ref == ref) return s.get();
   }
   // By model name: the one reference serving it; among several, the one given at start (a cell
   // added later for an experiment must not make a running client's bare name ambiguous).
@@ -255,7 +256,7 @@ const ModelManager::Slot* ModelManager::Find(std::string_view ref) const {
   const Slot* required = nullptr;
   int named = 0, named_required = 0;
   for (const auto& s : all) {
-    if (s->model != ref) continue;
+    if (s->kind != kind || s->model != ref) continue;
     ++named;
     by_name = s.get();
     if (s->required) {
@@ -267,19 +268,89 @@ const ModelManager::Slot* ModelManager::Find(std::string_view ref) const {
   if (named_required == 1) return required;
   std::string refs;
   for (const auto& s : all) {
-    if (s->model == ref) refs += fmt::format("{}'{}'", refs.empty() ? "" : ", ", s->ref);
+    if (s->kind == kind && s->model == ref) {
+      refs += fmt::format("{}'{}'", refs.empty() ? "" : ", ", s->ref);
+    }
   }
   Fail(ErrorCode::kInvalidArgument, "model '{}' is served under several references ({}): name one",
        ref, refs);
 }
 
-std::shared_ptr<const ServableModel> ModelManager::Get(std::string_view ref) const {
-  const Slot* s = Find(ref);
-  if (s == nullptr)
-    Fail(ErrorCode::kNotFound, "unknown model '{}': this server does not serve it", ref);
+std::shared_ptr<const Servable> ModelManager::Find(std::string_view ref,
+                                                   std::string_view kind) const {
+  const Slot* s = FindSlot(ref, kind);
+  if (s == nullptr) return nullptr;
   auto m = s->current.load();
-  if (!m) Fail(ErrorCode::kUnavailable, "model '{}' is not loaded yet", ref);
+  if (!m) Fail(ErrorCode::kUnavailable, "model '{}' is not loaded yet", s->ref);
   return m;
+}
+
+std::shared_ptr<const ServableModel> ModelManager::Get(std::string_view ref) const {
+  auto m = Find(ref, kKindRecommender);
+  if (!m) Fail(ErrorCode::kNotFound, "unknown model '{}': this server does not serve it", ref);
+  // Every servable in a recommender slot comes from the recommender kind's Load.
+  return std::static_pointer_cast<const ServableModel>(std::move(m));
+}
+
+std::shared_ptr<const Servable> ModelManager::GetOrLoad(std::string_view ref,
+                                                        std::string_view kind) {
+  const std::string canonical = ParseModelRef(std::string(ref)).ToString();
+  auto find = [&]() -> Slot* {
+    for (const auto& s : slots()) {
+      if (s->kind == kind && (s->ref == ref || s->canonical == canonical)) return s.get();
+    }
+    return nullptr;
+  };
+  if (Slot* s = find()) {
+    if (auto m = s->current.load()) return m;
+  }
+  MutexLock lock(&refresh_mu_);
+  Slot* slot = find();
+  if (slot == nullptr) {
+    // Resolve and check the kind before adding a slot: a request naming an unknown model, or
+    // one of another kind, must not leave a slot behind.
+    VersionRecord v = registry_->Resolve(std::string(ref));
+    const ModelKind* k =
+        v.family.empty() ? kinds_->ByName(kKindRecommender) : kinds_->Find(v.family);
+    if (k == nullptr || k->name() != kind) {
+      const ModelKind* wanted = kinds_->ByName(kind);
+      Fail(ErrorCode::kInvalidArgument, "model: {} is a {} model, not a {}", ref,
+           v.family.empty() ? "unknown" : v.family,
+           wanted != nullptr ? wanted->noun() : std::string_view(kind));
+    }
+    {
+      MutexLock add(&add_mu_);
+      slot = find();
+      if (slot == nullptr) slot = AddSlot(std::string(ref), kind, /*required=*/false);
+    }
+  }
+  if (auto m = slot->current.load()) return m;  // loaded while this thread waited
+  // A version that failed to load is not retried per request (a reload retries it).
+  RefreshSlot(*slot, /*force=*/false, /*strict=*/true);
+  return slot->current.load();
+}
+
+void ModelManager::ForEachVersion(std::string_view kind, std::string_view model, int64_t version,
+                                  const std::function<void(const Servable&)>& fn) const {
+  std::vector<std::shared_ptr<const Servable>> found;
+  for (const auto& s : slots()) {
+    if (s->kind != kind || s->model != model) continue;
+    MutexLock lock(&s->mu);  // current or retired, not lost to a swap in between
+    auto cur = s->current.load();
+    if (cur && cur->version == version) {
+      found.push_back(std::move(cur));
+      continue;
+    }
+    for (const auto& r : s->retired) {
+      if (r->version == version) {
+        found.push_back(r);
+        break;
+      }
+    }
+  }
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  for (const auto& f : found) fn(*f);
 }
 
 bool ModelManager::ready() const {
@@ -289,13 +360,22 @@ bool ModelManager::ready() const {
   return true;
 }
 
-nlohmann::json ModelManager::Describe() const {
+std::vector<std::string> ModelManager::Refs(std::string_view kind) const {
+  std::vector<std::string> out;
+  for (const auto& s : slots()) {
+    if (s->kind == kind) out.push_back(s->ref);
+  }
+  return out;
+}
+
+nlohmann::json ModelManager::Describe(std::string_view kind) const {
   nlohmann::json models = nlohmann::json::array();
   for (const auto& s : slots()) {
+    if (s->kind != kind) continue;
     auto m = s->current.load();
     nlohmann::json j = {{"ref", s->ref}, {"model", s->model}, {"state", m ? "loaded" : "loading"}};
     if (m) j.update(m->Describe());
-    std::lock_guard sl(s->status_mu);
+    MutexLock lock(&s->mu);
     if (!s->last_error.empty()) {
       j["error"] = s->last_error;
       if (s->failed_version > 0) j["failed_version"] = s->failed_version;

@@ -1,135 +1,158 @@
-// ModelManager: the models a server holds, by registry reference (NAME, NAME@ALIAS,
-// NAME/VERSION), following TF Serving's Source -> Loader -> Manager split:
+// ModelManager: every model version a server holds, of every kind (recommenders, bandit
+// policies, tabular models), by registry reference (NAME, NAME@ALIAS, NAME/VERSION), following
+// TF Serving's Source -> Loader -> Manager split:
 //
-//   Source   Refresh() resolves every reference in the registry (polled, and on
-//            POST /admin/reload); a reference whose version changed gets a load.
-//   Loader   LoadServable() verifies the artifact's digest, loads the bundle, builds the id
-//            indexes and warms it (scores a request) beside the serving version.
-//   Manager  the slot's std::atomic<std::shared_ptr<const ServableModel>> is swapped in one
-//            store; a request holds its own shared_ptr for its whole life, so the old version
-//            is freed when its last request ends, and no request ever sees a half-loaded model.
+//   Source   Refresh() resolves every reference in the registry (polled by the one background
+//            thread, and on POST /admin/reload); a reference whose version changed gets a load.
+//   Loader   the version's kind (ModelKind::Load, looked up by family in the KindRegistry)
+//            loads the verified artifact and warms it; `prepare` then readies it for this server
+//            (a bandit policy replays its logged rewards), all beside the serving version.
+//   Manager  the slot's std::atomic<std::shared_ptr<const Servable>> is swapped in one store; a
+//            request holds its own shared_ptr for its whole life, so the old version is freed
+//            when its last request ends, and no request ever sees a half-loaded model. Versions
+//            whose state changes while served (Servable::KeepWhenRetired: bandit policies
+//            learning online) are kept, the last kRetiredKept per slot, so an alias that moves
+//            back resumes one instead of loading it again.
 //
-// A version that fails to load never replaces a working one: the slot keeps serving the old
-// version and records the failure (shown by Describe() and logged).
-// Thread-safety: Get/Describe/ready from any thread; Refresh is serialised internally.
+// Each slot serves one kind: a reference whose version belongs to another kind fails to load,
+// naming both. A version that fails to load never replaces a working one: the slot keeps serving
+// the old version and records the failure (shown by Describe() and logged); it is retried on a
+// forced refresh (POST /admin/reload), not on every poll.
+// Thread-safety: every method may be called from any thread; loads are serialised internally.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
-#include "kinds/recommender/model_bundle.h"
+#include "common/mutex.h"
+#include "core/servable.h"
+#include "kinds/recommender/servable.h"
+#include "marquee/error.h"
 #include "serving/servable.h"
 
 namespace marquee {
+class KindRegistry;
 class Registry;
-}
+struct VersionRecord;
+}  // namespace marquee
 
 namespace marquee::serving {
 
-// One loaded, immutable recommender version with its lookup structures.
-struct ServableModel : Servable {
-  ModelBundle bundle;
-  std::unordered_map<std::string_view, uint32_t> item_index;  // views into bundle.item_ids
-  std::unordered_map<std::string_view, uint32_t> user_index;  // views into training user_ids
-  std::vector<uint32_t> popular;  // item indices, most interacted first (popularity fallback)
-  std::vector<float> popularity;  // interactions per item in the training data
-  // Materialised scores of the training users, row u at [u * num_items()] (empty when not
-  // materialised). A known user whose history is exactly their training row (no positive event
-  // since, no request history) is answered from here: the same floats ScoreBatch would compute
-  // (the kernels do not depend on the batch), without reading the model's weights again.
-  std::vector<float> known_scores;
-  int64_t loaded_at = 0;
-  double load_seconds = 0;
-
-  uint32_t num_items() const { return static_cast<uint32_t>(bundle.item_ids.size()); }
-  // Servable's fields and items, known_users, loaded_at, load_seconds.
-  nlohmann::json Describe() const override;
-  // Training history row of a known user (empty span when unknown or not stored).
-  std::span<const uint32_t> TrainingItems(uint32_t user) const;
-};
-
-// Builds a ServableModel from a bundle (indexes, popularity) and warms it. When the bundle
-// stores its training users and users x items x 4 bytes fits in `score_cache_bytes`, their
-// scores are materialised (ServableModel::known_scores). Throws on failure.
-std::shared_ptr<const ServableModel> MakeServable(ModelBundle bundle, std::string name,
-                                                  int64_t version, size_t score_cache_bytes = 0);
-
 struct ModelManagerOptions {
   std::string home;
-  std::vector<std::string> refs;  // references to serve (parsed and validated at construction)
+  std::vector<std::string> refs;        // recommender references to serve (count for ready())
+  const KindRegistry* kinds = nullptr;  // the kinds that load versions; nullptr: BuiltinKinds()
+  // Called on the loading thread after a kind has loaded and warmed a version, before it is
+  // swapped in (the bandit handler replays the version's logged rewards into it). An exception
+  // fails the load.
+  std::function<void(Servable& servable)> prepare;
   // Test hook: called after a version is loaded and warmed, before it is swapped in.
   std::function<void(const std::string& ref, int64_t version)> before_swap;
-  // The server's other pollers (experiments, bandit policies): called on the polling thread
-  // before each timed Refresh, so one thread polls the registry for the whole server.
+  // The server's other poller (experiments): called on the polling thread before each timed
+  // Refresh, so one thread polls the registry for the whole server.
   std::function<void()> on_poll;
   // Called on each swap (metrics), each failure (metrics, log).
   std::function<void()> on_swap;
   std::function<void(const std::string& ref, const std::string& message)> on_failure;
-  // Per model version: materialise the training users' scores when they fit (0: never).
+  // Per recommender version: materialise the training users' scores when they fit (0: never).
   size_t score_cache_bytes = 256u << 20;
 };
 
 class ModelManager {
  public:
+  // Parses the references (kInvalidArgument for a malformed or repeated one); loads nothing.
   explicit ModelManager(ModelManagerOptions options);
-  ~ModelManager();
+  ~ModelManager();  // Stop()
 
-  // Resolves every reference and loads what changed. Returns {"ref": "loaded v3" | "unchanged"
-  // | "failed: ..."}. Never throws for a model's failure (it is recorded). A version that
-  // failed to load is retried only when `force` (POST /admin/reload), not on every poll.
-  nlohmann::json Refresh(bool force = false);
+  // Resolves every reference and loads what changed. Returns {"ref": "loaded v3" | "resumed v3"
+  // (a kept retired version taken back) | "unchanged" | "failed: ..." | "failed earlier: ..."}.
+  // Never throws for a model's failure (it is recorded). A version that failed to load is
+  // retried only when `force` (POST /admin/reload), not on every poll.
+  nlohmann::json Refresh(bool force = false) EXCLUDES(refresh_mu_);
+  // The same for the references of one kind only; with `strict` the first failure is thrown
+  // (marquee::Error with its code) instead of recorded (a server that cannot load the policies
+  // it was started with does not start).
+  nlohmann::json RefreshKind(std::string_view kind, bool force, bool strict) EXCLUDES(refresh_mu_);
   // Starts the background thread that calls on_poll and Refresh every `interval` (0: only
   // Refresh, on request); Stop() ends it.
-  void StartPolling(std::chrono::milliseconds interval);
-  void Stop();
+  void StartPolling(std::chrono::milliseconds interval) EXCLUDES(poll_mu_);
+  void Stop() EXCLUDES(poll_mu_);
   // Asks the background thread for a forced Refresh now; `done` gets its result there (or an
   // error object when the manager is stopping). Returns at once.
-  void RequestRefresh(std::function<void(nlohmann::json)> done);
+  void RequestRefresh(std::function<void(nlohmann::json)> done) EXCLUDES(poll_mu_);
 
-  // Adds references to serve from now on (references this manager already serves, spelled the
-  // same or equivalently, are skipped); the next Refresh loads them. Added references do not
-  // count for ready(): a server that is serving does not turn unready while they load. Returns
-  // the references actually added. kInvalidArgument for a malformed reference,
-  // kResourceExhausted beyond kMaxRefs references. Any thread; never blocks on a load.
-  std::vector<std::string> Add(const std::vector<std::string>& refs);
+  // Adds references of `kind` to serve from now on (references of that kind already served,
+  // spelled the same or equivalently, are skipped); the next Refresh loads them. `required`
+  // ones count for ready() (references added while serving must not turn a serving server
+  // unready). Returns the references actually added. kInvalidArgument for a malformed reference,
+  // kResourceExhausted beyond kMaxRefs references. Never blocks on a load.
+  std::vector<std::string> Add(const std::vector<std::string>& refs,
+                               std::string_view kind = kKindRecommender, bool required = false)
+      EXCLUDES(add_mu_);
   static constexpr size_t kMaxRefs = 1024;
+  static constexpr size_t kRetiredKept = 2;
 
-  // The model serving `ref`: an exact configured reference, or a model name that exactly one
-  // configured reference serves (several: the one given at construction, if exactly one was;
-  // otherwise kInvalidArgument listing them). kNotFound for an unknown model, kUnavailable while
-  // not loaded.
+  // The servable of `kind` serving `ref`: an exact reference of that kind, or a model name that
+  // exactly one reference of that kind serves (several: the one that counts for ready(), if
+  // exactly one does; otherwise kInvalidArgument listing them). nullptr when none matches;
+  // kUnavailable while the matching reference is not loaded. Lock-free.
+  std::shared_ptr<const Servable> Find(std::string_view ref, std::string_view kind) const;
+  // The recommender serving `ref` (Find, then kNotFound "unknown model ..." when none matches).
   std::shared_ptr<const ServableModel> Get(std::string_view ref) const;
-  bool ready() const;  // every reference given at construction has a loaded version
-  nlohmann::json Describe() const;
-  // Prometheus lines: marquee_model_version{ref=...,model=...} N per loaded reference.
+  // The servable of `kind` for exactly the reference `ref` (spelled any equivalent way),
+  // resolving and loading it now on the caller's thread when no slot serves it yet; from then
+  // on it follows alias moves like every slot. Errors: the registry's (kNotFound for an
+  // unknown model, version or alias), kInvalidArgument when the version is of another kind, the
+  // load's; a reference that does not resolve to a version of `kind` is not added.
+  std::shared_ptr<const Servable> GetOrLoad(std::string_view ref, std::string_view kind)
+      EXCLUDES(refresh_mu_);
+  // Calls fn for every distinct loaded version (current or kept retired) of `kind` whose model
+  // is `model` and version is `version` (a bandit's reward reaches the version that decided).
+  void ForEachVersion(std::string_view kind, std::string_view model, int64_t version,
+                      const std::function<void(const Servable&)>& fn) const;
+
+  bool ready() const;  // every required reference has a loaded version
+  // The references of `kind`, in the order they were added.
+  std::vector<std::string> Refs(std::string_view kind) const;
+  // {"models": [...]}: each reference of `kind` with its state ("loading", "loaded",
+  // "failed"), its loaded version's Describe(), the last failure and when it was last checked.
+  nlohmann::json Describe(std::string_view kind = kKindRecommender) const;
+  // Prometheus lines: marquee_model_version{ref=...,model=...} N per reference of every kind.
   std::string MetricsText() const;
+  uint64_t resumed_total() const { return resumed_.load(); }
 
  private:
   struct Slot {
-    std::string ref;
-    std::string model;
-    std::atomic<std::shared_ptr<const ServableModel>> current;
-    mutable std::mutex status_mu;
-    std::string last_error;      // guarded by status_mu (of the latest failed load; "" after a
-                                 // success)
-    int64_t failed_version = 0;  // guarded by status_mu
-    int64_t last_checked = 0;    // guarded by status_mu
-    bool required = true;        // given at construction (counts for ready())
+    // Set before the slot is published (see slots()), then read-only.
+    std::string ref, canonical, model, kind;
+    bool required = true;
+    std::atomic<std::shared_ptr<const Servable>> current;
+    mutable Mutex mu;  // the status below, and `current`'s swap together with `retired`
+    std::string last_error GUARDED_BY(mu);  // of the latest failed load; "" after a success
+    int64_t failed_version GUARDED_BY(mu) = 0;
+    int64_t last_checked GUARDED_BY(mu) = 0;
+    // Versions swapped out that KeepWhenRetired, oldest first (at most kRetiredKept).
+    std::vector<std::shared_ptr<const Servable>> retired GUARDED_BY(mu);
   };
-  const Slot* Find(std::string_view ref) const;
+  // The slot matching `ref` as Find describes, or nullptr.
+  const Slot* FindSlot(std::string_view ref, std::string_view kind) const;
+  // Resolves and loads one slot; returns its outcome. Throws only when `strict`.
+  std::string RefreshSlot(Slot& slot, bool force, bool strict) REQUIRES(refresh_mu_);
+  // The kind's servable for `v` (or a kept retired one); throws on failure.
+  std::shared_ptr<const Servable> LoadVersion(Slot& slot, const VersionRecord& v, bool* resumed)
+      REQUIRES(refresh_mu_);
+  void Swap(Slot& slot, std::shared_ptr<const Servable> next);
+  Slot* AddSlot(const std::string& ref, std::string_view kind, bool required) REQUIRES(add_mu_);
   // The slots so far. Slots are only appended, into storage reserved at construction, and
   // published by num_slots_ (release/acquire), so readers need no lock.
   std::span<const std::unique_ptr<Slot>> slots() const {
@@ -137,17 +160,19 @@ class ModelManager {
   }
 
   ModelManagerOptions options_;
+  const KindRegistry* kinds_;
   std::unique_ptr<std::unique_ptr<Slot>[]> slots_;  // kMaxRefs entries
   std::atomic<size_t> num_slots_{0};
-  std::mutex add_mu_;                   // one Add at a time
-  std::mutex refresh_mu_;               // one Refresh at a time (Registry is single-threaded)
-  std::unique_ptr<Registry> registry_;  // guarded by refresh_mu_
+  std::atomic<uint64_t> resumed_{0};
+  Mutex add_mu_;                                                // one Add at a time
+  Mutex refresh_mu_;                                            // one load at a time
+  std::unique_ptr<Registry> registry_ GUARDED_BY(refresh_mu_);  // single-threaded
   std::thread poller_;
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
-  bool stop_ = false;  // guarded by poll_mu_
-  // RequestRefresh callers; guarded by poll_mu_.
-  std::vector<std::function<void(nlohmann::json)>> waiting_;
+  Mutex poll_mu_;
+  CondVar poll_cv_;
+  bool stop_ GUARDED_BY(poll_mu_) = false;
+  // RequestRefresh callers.
+  std::vector<std::function<void(nlohmann::json)>> waiting_ GUARDED_BY(poll_mu_);
 };
 
 }  // namespace marquee::serving

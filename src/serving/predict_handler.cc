@@ -1,43 +1,21 @@
 #include "serving/predict_handler.h"
 
-#include "marquee/env.h"
+#include "kinds/tabular/tabular_servable.h"
 #include "marquee/error.h"
-#include "registry/registry.h"
+#include "serving/model_manager.h"
 #include "tabular/predictor.h"
 
 namespace marquee::serving {
 
-PredictHandler::PredictHandler(const std::string& home, Env* env, KindOfFn kind_of)
-    : registry_(std::make_unique<Registry>(RegistryOptions{home, env, {}, {}})),
-      env_(env != nullptr ? env : Env::Default()),
-      kind_of_(std::move(kind_of)) {}
-
-PredictHandler::~PredictHandler() = default;
-
 nlohmann::json PredictHandler::Predict(const nlohmann::json& body) {
   PredictRequest req = ParsePredictRequest(body);
-  std::shared_ptr<const Predictor> predictor;
-  VersionRecord v;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    v = registry_->Resolve(req.model);
-    if (kind_of_(v.family) != kKindTabular) {
-      Fail(ErrorCode::kInvalidArgument,
-           "model: {} is a {} model; /v1/predict serves xgboost models (use /v1/recommend)",
-           req.model, v.family);
-    }
-    auto it = cache_.find(v.artifact);
-    if (it == cache_.end()) {
-      registry_->artifacts().Verify(v.artifact);
-      std::shared_ptr<const Predictor> p =
-          Predictor::Load(registry_->artifacts().PathFor(v.artifact), env_);
-      it = cache_.emplace(v.artifact, std::move(p)).first;
-    }
-    predictor = it->second;
-  }
-  // Scoring runs outside the lock: Predictor is thread-safe.
-  Predictor::Result r = predictor->PredictRows(req.rows, req.explain);
-  return {{"model", req.model}, {"version", v.version}, {"predictions", predictor->ToJson(r)}};
+  // Every servable in a tabular slot comes from the tabular kind's Load.
+  auto model =
+      std::static_pointer_cast<const TabularServable>(models_->GetOrLoad(req.model, kKindTabular));
+  Predictor::Result r = model->predictor->PredictRows(req.rows, req.explain);
+  return {{"model", req.model},
+          {"version", model->version},
+          {"predictions", model->predictor->ToJson(r)}};
 }
 
 void PredictHandler::AddRoutes(Service& service) {
@@ -47,6 +25,7 @@ void PredictHandler::AddRoutes(Service& service) {
                       r.body = DumpJson(Predict(body));
                       done(std::move(r));
                     })});
+  service.add_model_kind("tabular", kKindTabular);
 }
 
 }  // namespace marquee::serving

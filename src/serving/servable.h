@@ -1,41 +1,15 @@
-// Servable: what the server holds of one loaded model version, whatever its kind, and KindOf,
-// the one place serving maps a registry family to a kind of model.
-//
-// Kinds: "recommender" (the Recommender families, scored by /v1/recommend and
-// /v1/similar-items), "bandit" (contextual-bandit policies, /v1/decide), "tabular" (XGBoost,
-// /v1/predict). Serving asks KindOf instead of comparing family names; the server takes it as
-// an option (ServerCoreOptions::kind_of); the default asks the registry of model kinds.
+// The kinds of model serving's routes answer, by the name their ModelKind gives itself
+// (core/model_kind.h): the model manager holds one slot per served reference and kind, and each
+// route handler asks it for servables of its kind:
+//   recommender  /v1/recommend, /v1/recommend/batch, /v1/similar-items (ServableModel)
+//   bandit       /v1/decide, /v1/reward (LivePolicy)
+//   tabular      /v1/predict (TabularServable)
 #pragma once
-
-#include <nlohmann/json.hpp>
-
-#include <cstdint>
-#include <functional>
-#include <string>
 
 namespace marquee::serving {
 
 inline constexpr const char* kKindRecommender = "recommender";
 inline constexpr const char* kKindBandit = "bandit";
 inline constexpr const char* kKindTabular = "tabular";
-
-// One loaded, immutable model version (the recommender's ServableModel derives from it).
-struct Servable {
-  virtual ~Servable() = default;
-  std::string name;  // the registry model name
-  int64_t version = 0;
-  std::string digest;  // the artifact's sha256
-  std::string family;
-  // The /v1/models fields of this version ({"version", "family", "artifact", ...}).
-  virtual nlohmann::json Describe() const {
-    return {{"version", version}, {"family", family}, {"artifact", digest}};
-  }
-};
-
-// The kind of a registry family, from the built-in kinds (kinds/builtin.h): "recommender",
-// "bandit" or "tabular"; "" for a family no kind owns. An empty family (versions registered
-// before families were recorded) is a recommender. Thread-safe.
-std::string DefaultKindOf(const std::string& family);
-using KindOfFn = std::function<std::string(const std::string& family)>;
 
 }  // namespace marquee::serving

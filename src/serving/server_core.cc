@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
 #include "serving/bandit_handler.h"
@@ -41,11 +40,15 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   mo.home = o.home;
   mo.refs = o.models;
   mo.score_cache_bytes = o.score_cache_bytes;
+  mo.kinds = o.kinds;
   mo.before_swap = o.before_swap;
-  // The one poller: experiments (start/stop, new cells) and bandit policies (alias moves).
+  // A bandit policy replays its logged rewards before it is swapped in.
+  mo.prepare = [this](Servable& s) {
+    if (bandits_) bandits_->Prepare(s);
+  };
+  // The one poller: experiment start/stop and new cells, then every model of every kind.
   mo.on_poll = [this] {
     if (experiments_) experiments_->Refresh();
-    if (decisions_) bandits_->Refresh(false);
   };
   mo.on_swap = [m = metrics_.get()] { m->AddSwap(); };
   mo.on_failure = [m = metrics_.get()](const std::string&, const std::string&) {
@@ -79,8 +82,8 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   models_->Add(o.optional_models);
   service_ =
       std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(), o.keys, o.limits);
-  // Tabular models (XGBoost) are resolved per request by registry reference.
-  predict_ = std::make_unique<PredictHandler>(o.home, Env::Default(), o.kind_of);
+  // Tabular models (XGBoost): any registry reference, loaded by the manager on first use.
+  predict_ = std::make_unique<PredictHandler>(models_.get());
   predict_->AddRoutes(*service_);
   if (experiments_) {
     service_->set_experiments(experiments_.get());
@@ -91,18 +94,17 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   // Contextual bandits: policies by registry reference, decisions and rewards in
   // $home/decisions (the log's sweeper gives expired decisions the default reward, and every
   // closed decision updates the live policy that made it).
-  BanditHandlerOptions bo;
-  bo.home = o.home;
-  bo.refs = o.bandits;
-  bo.limits.max_actions = o.max_actions;
-  bo.kind_of = o.kind_of;
-  bandits_ = std::make_unique<BanditHandler>(std::move(bo));
+  BanditLimits limits;
+  limits.max_actions = o.max_actions;
+  bandits_ = std::make_unique<BanditHandler>(models_.get(), limits);
   if (!o.bandits.empty()) {
     bandit::DecisionLogOptions dlo = o.decision_log;
     dlo.on_closed = [h = bandits_.get()](const bandit::Decision& d) { h->OnClosed(d); };
     decisions_ = bandit::DecisionLog::Open(o.home + "/decisions", std::move(dlo));
     bandits_->set_log(decisions_.get());
-    bandits_->Refresh(/*strict=*/true);  // a policy that cannot load stops the start
+    models_->Add(o.bandits, kKindBandit, /*required=*/true);
+    // A policy that cannot load stops the start.
+    models_->RefreshKind(kKindBandit, /*force=*/true, /*strict=*/true);
   }
   bandits_->AddRoutes(*service_);  // without bandits its routes answer 503
   if (o.load_before_start) models_->Refresh();

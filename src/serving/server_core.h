@@ -1,10 +1,11 @@
 // ServerCore: `marquee serve` in one object. It builds the serving stack from options (the
-// event log, metrics, the experiment router and its exposure log, the model manager, the
-// Service and its route providers: PredictHandler, BanditHandler with its decision log), starts
-// the HTTP server and the pollers, and stops everything in the one order that loses nothing:
+// event log, metrics, the experiment router and its exposure log, the one model manager that
+// holds every kind's versions, the Service and its route providers: PredictHandler,
+// BanditHandler with its decision log), starts the HTTP server and the one poller, and stops
+// everything in the one order that loses nothing:
 //
 //   1. HttpServer::Shutdown + Wait   stop accepting, finish in-flight requests
-//   2. ModelManager::Stop            the one poller (models, experiments, bandit policies) and
+//   2. ModelManager::Stop            the one poller (every model of every kind, experiments) and
 //                                    /admin/reload end: no more loads or cells added
 //   3. ExperimentRouter destroyed    drains the exposure log
 //   4. DecisionLog destroyed         drains pending decisions/rewards (their online updates)
@@ -30,6 +31,10 @@
 #include "serving/http_server.h"
 #include "serving/servable.h"
 #include "serving/service.h"
+
+namespace marquee {
+class KindRegistry;
+}
 
 namespace marquee::serving {
 
@@ -63,9 +68,8 @@ struct ServerCoreOptions {
   experiments::ExposureLogOptions exposure_log;
   bandit::DecisionLogOptions decision_log;  // $home/decisions (on_closed is set by the core)
   size_t max_actions = 256;                 // per /v1/decide
-  // The kind of a registry family (recommender, bandit, tabular): serving's one question about
-  // families (serving/servable.h).
-  KindOfFn kind_of = DefaultKindOf;
+  // The kinds that load the served versions (not owned; nullptr: BuiltinKinds()).
+  const KindRegistry* kinds = nullptr;
   // Test hooks: called after a version is loaded and warmed, before its swap; and instead of
   // the default (add to the model manager, load in the background) when running experiments
   // report cells this server does not serve yet.

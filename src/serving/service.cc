@@ -327,9 +327,8 @@ std::function<void(const Request&, Respond&)> Service::JsonBody(JsonRoute handle
       [h = std::move(handler)](const Request& req, Respond& done) { h(ParseBody(req.body), done); };
 }
 
-void Service::add_model_kind(std::string key, std::function<json()> describe,
-                             std::function<json()> reload) {
-  model_kinds_.push_back({std::move(key), std::move(describe), std::move(reload)});
+void Service::add_model_kind(std::string key, std::string kind) {
+  model_kinds_.push_back({std::move(key), std::move(kind)});
 }
 
 RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
@@ -739,7 +738,7 @@ void Service::AddOwnRoutes() {
             })});
   AddRoute({"GET", "/v1/models", kScopeRead, sync([this](const Request&) {
               json d = models_->Describe();
-              for (const auto& k : model_kinds_) d[k.key] = k.describe();
+              for (const auto& k : model_kinds_) d[k.key] = models_->Describe(k.kind)["models"];
               Response r;
               r.body = DumpJson(d);
               return r;
@@ -815,10 +814,20 @@ void Service::Reload(Respond& done) {
         if (result.contains("error")) {
           rr = ErrorResponse(ErrorCode::kUnavailable, result["error"].get<std::string>());
         } else {
-          json out = {{"refresh", result}, {"models", models->Describe()["models"]}};
+          // The one refresh's outcomes, split by kind: "refresh" the recommenders', KEY_refresh
+          // each other kind's.
+          auto outcomes = [&](std::string_view kind) {
+            json part = json::object();
+            for (const std::string& ref : models->Refs(kind)) {
+              if (result.contains(ref)) part[ref] = result[ref];
+            }
+            return part;
+          };
+          json out = {{"refresh", outcomes(kKindRecommender)},
+                      {"models", models->Describe()["models"]}};
           for (const auto& k : *kinds) {
-            out[k.key + "_refresh"] = k.reload();
-            out[k.key] = k.describe();
+            out[k.key + "_refresh"] = outcomes(k.kind);
+            out[k.key] = models->Describe(k.kind)["models"];
           }
           rr.body = DumpJson(out);
         }

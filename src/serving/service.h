@@ -154,12 +154,11 @@ class Service : public Ranker {
   // before the server starts.
   void set_experiments(ExperimentRouter* router) { experiments_ = router; }
 
-  // Another subsystem's served models (contextual-bandit policies): GET /v1/models also lists
-  // describe() under `key`, and POST /admin/reload also calls reload() (on the model manager's
-  // thread, after the recommenders' refresh) and adds its result under KEY_refresh. Call before
-  // the server starts.
-  void add_model_kind(std::string key, std::function<nlohmann::json()> describe,
-                      std::function<nlohmann::json()> reload);
+  // The models manager slots of another kind (bandit policies, tabular models): GET /v1/models
+  // also lists them under `key` (ModelManager::Describe(kind)), and POST /admin/reload adds
+  // their refresh outcomes under KEY_refresh and their state under `key`. Call before the
+  // server starts.
+  void add_model_kind(std::string key, std::string kind);
   // Extra Prometheus lines appended to /metrics (e.g. the bandit policies' counters); called on
   // the request's thread. Call before the server starts.
   void set_metrics_text(std::function<std::string()> fn) { metrics_text_ = std::move(fn); }
@@ -213,11 +212,11 @@ class Service : public Ranker {
   ExperimentRouter* experiments_ = nullptr;
   std::vector<RouteRow> routes_;
   std::vector<std::string> paths_;  // each path of routes_ once: the metrics' route labels
-  struct ModelKind {
-    std::string key;
-    std::function<nlohmann::json()> describe, reload;
+  struct ListedKind {
+    std::string key;   // in /v1/models and /admin/reload
+    std::string kind;  // the model manager's kind
   };
-  std::vector<ModelKind> model_kinds_;
+  std::vector<ListedKind> model_kinds_;
   std::function<std::string()> metrics_text_;
   struct ReadinessCheck {
     std::string what;

@@ -49,6 +49,7 @@ class FakeKind final : public ModelKind {
  public:
   explicit FakeKind(std::string family) : family_(std::move(family)) {}
   std::string_view name() const override { return "fake"; }
+  std::string_view noun() const override { return "fake model"; }
   std::vector<std::string> families() const override { return {family_}; }
   std::vector<std::string> routes() const override { return {}; }
   std::shared_ptr<const KindConfig> ParseConfig(const nlohmann::json&, const ConfigOrigin&,
@@ -61,6 +62,7 @@ class FakeKind final : public ModelKind {
   std::vector<std::string> SmokeTest(const std::string&, const std::string&, Env*) const override {
     return {};
   }
+  std::shared_ptr<Servable> Load(const ServableSpec&) const override { return nullptr; }
 
  private:
   std::string family_;

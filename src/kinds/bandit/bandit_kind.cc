@@ -6,6 +6,7 @@
 #include <random>
 
 #include "bandits/policy.h"
+#include "kinds/bandit/live_policy.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -14,6 +15,7 @@ namespace {
 class BanditKind final : public ModelKind {
  public:
   std::string_view name() const override { return "bandit"; }
+  std::string_view noun() const override { return "bandit policy"; }
   std::vector<std::string> families() const override { return bandit::PolicyFamilies(); }
   std::vector<std::string> routes() const override { return {"decide", "reward"}; }
 
@@ -38,6 +40,18 @@ class BanditKind final : public ModelKind {
 
   std::string FormatReport(const nlohmann::json& details) const override {
     return bandit::FormatBanditReport(details);
+  }
+
+  std::shared_ptr<Servable> Load(const ServableSpec& spec) const override {
+    std::unique_ptr<bandit::Policy> policy = bandit::LoadPolicy(spec.artifact_path, spec.env);
+    if (policy->family() != spec.family) {
+      Fail(ErrorCode::kCorruption, "the artifact holds a {} policy, the version says {}",
+           policy->family(), spec.family);
+    }
+    auto live = std::make_shared<LivePolicy>();
+    WriterLock lock(&live->mu);  // not shared yet; says so to the analysis
+    live->policy = std::move(policy);
+    return live;
   }
 
   std::vector<std::string> SmokeTest(const std::string& artifact_path, const std::string& family,

@@ -15,6 +15,7 @@
 #include "data/catalog.h"
 #include "eval/evaluator.h"
 #include "kinds/recommender/model_bundle.h"
+#include "kinds/recommender/servable.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
@@ -300,6 +301,7 @@ nlohmann::json Opt(const std::optional<double>& v) {
 class RecommenderKind final : public ModelKind {
  public:
   std::string_view name() const override { return "recommender"; }
+  std::string_view noun() const override { return "recommender"; }
   std::vector<std::string> families() const override { return RecommenderFamilies(); }
   std::vector<std::string> routes() const override { return {"recommend", "similar-items"}; }
 
@@ -427,6 +429,15 @@ class RecommenderKind final : public ModelKind {
                          r["artifact"].get<std::string>());
     }
     return out;
+  }
+
+  std::shared_ptr<Servable> Load(const ServableSpec& spec) const override {
+    ModelBundle b = LoadModelBundle(spec.artifact_path, spec.env);
+    if (!spec.family.empty() && b.model->family() != spec.family) {
+      Fail(ErrorCode::kCorruption, "the artifact holds a {} model, the version says {}",
+           b.model->family(), spec.family);
+    }
+    return MakeServable(std::move(b), spec.name, spec.version, spec.score_cache_bytes);
   }
 
   std::vector<std::string> SmokeTest(const std::string& artifact_path, const std::string& family,

@@ -1,5 +1,6 @@
 #include "kinds/tabular/tabular_kind.h"
 
+#include "kinds/tabular/tabular_servable.h"
 #include "tabular/predictor.h"
 
 namespace marquee {
@@ -8,6 +9,7 @@ namespace {
 class TabularKind final : public ModelKind {
  public:
   std::string_view name() const override { return "tabular"; }
+  std::string_view noun() const override { return "tabular (xgboost) model"; }
   std::vector<std::string> families() const override { return {"xgboost"}; }
   std::vector<std::string> routes() const override { return {"predict"}; }
 
@@ -32,6 +34,12 @@ class TabularKind final : public ModelKind {
 
   std::string FormatReport(const nlohmann::json& details) const override {
     return FormatTabularReport(details);
+  }
+
+  std::shared_ptr<Servable> Load(const ServableSpec& spec) const override {
+    auto t = std::make_shared<TabularServable>();
+    t->predictor = Predictor::Load(spec.artifact_path, spec.env);
+    return t;
   }
 
   std::vector<std::string> SmokeTest(const std::string& artifact_path, const std::string&,

@@ -1,0 +1,60 @@
+// Servable: one loaded model version as a server holds it, whatever its kind, and the request a
+// kind's Load gets (TF Serving's servable and loader, in one small header).
+//
+// A kind's ModelKind::Load builds one from a verified artifact; serving's ModelManager holds it
+// in a slot (std::atomic<std::shared_ptr<const Servable>>), swaps it in once loaded and warmed,
+// and hands each request its own shared_ptr, so a version is freed when its last request ends.
+// The route handlers that answer a kind's routes know its concrete type (the recommender's
+// ServableModel, the bandit's LivePolicy, the tabular TabularServable) and cast to it.
+//
+// Layer 1 (docs/ARCHITECTURE.md): depends on common only.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace marquee {
+
+class Env;
+
+// One loaded model version. Immutable once loaded, except for state a kind synchronises itself
+// (a bandit policy learning online guards its policy with its own lock).
+struct Servable {
+  virtual ~Servable() = default;
+  std::string name;  // the registry model name
+  int64_t version = 0;
+  std::string digest;  // the artifact's sha256
+  std::string family;
+  int64_t loaded_at = 0;  // unix seconds
+  double load_seconds = 0;
+
+  // The /v1/models fields of this version ({"version", "family", "artifact", ...}).
+  virtual nlohmann::json Describe() const {
+    return {{"version", version},
+            {"family", family},
+            {"artifact", digest},
+            {"loaded_at", loaded_at},
+            {"load_seconds", load_seconds}};
+  }
+  // Whether a version an alias moved away from is kept loaded (a few per reference) so that
+  // moving the alias back resumes it instead of loading it again. True for versions whose state
+  // changes while served (bandit policies learning online); false by default.
+  virtual bool KeepWhenRetired() const { return false; }
+};
+
+// What ModelKind::Load loads.
+struct ServableSpec {
+  std::string artifact_path;  // verified by the caller (digest == `digest`)
+  std::string name;           // registry model name
+  int64_t version = 0;
+  std::string digest;
+  std::string family;  // as the registry records it ("" for versions registered before families)
+  Env* env = nullptr;  // nullptr: Env::Default()
+  // Memory a recommender may spend per version on materialised scores of its training users.
+  size_t score_cache_bytes = 0;
+};
+
+}  // namespace marquee

@@ -1,0 +1,89 @@
+#include "kinds/recommender/servable.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <numeric>
+
+#include "common/log.h"
+#include "marquee/error.h"
+
+namespace marquee {
+
+std::span<const uint32_t> ServableModel::TrainingItems(uint32_t user) const {
+  if (!bundle.training || user >= bundle.training->history.rows) return {};
+  return bundle.training->history.row_indices(user);
+}
+
+nlohmann::json ServableModel::Describe() const {
+  nlohmann::json j = Servable::Describe();
+  j["items"] = num_items();
+  j["known_users"] = user_index.size();
+  return j;
+}
+
+std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name, int64_t version,
+                                            size_t score_cache_bytes) {
+  Stopwatch sw;
+  auto m = std::make_shared<ServableModel>();
+  m->name = std::move(name);
+  m->version = version;
+  m->digest = bundle.digest;
+  m->family = std::string(bundle.model->family());
+  m->bundle = std::move(bundle);
+  const uint32_t n = m->num_items();
+  if (n == 0) Fail(ErrorCode::kFailedPrecondition, "the model has no items");
+  m->item_index.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) m->item_index.emplace(m->bundle.item_ids[i], i);
+  m->popularity.assign(n, 0.0f);
+  if (m->bundle.training) {
+    const auto& t = *m->bundle.training;
+    m->user_index.reserve(t.user_ids.size());
+    for (uint32_t u = 0; u < t.user_ids.size(); ++u) m->user_index.emplace(t.user_ids[u], u);
+    for (uint32_t i : t.history.indices) m->popularity[i] += 1.0f;
+  }
+  m->popular.resize(n);
+  std::iota(m->popular.begin(), m->popular.end(), 0u);
+  std::stable_sort(m->popular.begin(), m->popular.end(),
+                   [&](uint32_t a, uint32_t b) { return m->popularity[a] > m->popularity[b]; });
+  // Warm: one fold-in of the most popular item touches every page of the model's state (the
+  // artifact is memory-mapped), so the first real request does not pay for the page faults.
+  CsrMatrix h;
+  h.rows = 1;
+  h.cols = n;
+  h.indptr = {0, 1};
+  h.indices = {m->popular[0]};
+  h.values = {1.0f};
+  std::vector<float> scores(n);
+  Context ctx;
+  ctx.threads = 1;
+  m->bundle.model->ScoreBatch(h, scores, ctx);
+  size_t finite = 0;
+  for (float s : scores) finite += std::isfinite(s) ? 1 : 0;
+  if (finite == 0) Fail(ErrorCode::kFailedPrecondition, "warm-up scores are all non-finite");
+  if (m->bundle.training && score_cache_bytes > 0) {
+    const CsrMatrix& x = m->bundle.training->history;
+    const size_t bytes = static_cast<size_t>(x.rows) * n * sizeof(float);
+    if (x.rows > 0 && x.cols == n && bytes <= score_cache_bytes) {
+      m->known_scores.resize(static_cast<size_t>(x.rows) * n);
+      constexpr uint32_t kChunk = 256;
+      for (uint32_t r0 = 0; r0 < x.rows; r0 += kChunk) {
+        const uint32_t r1 = std::min(x.rows, r0 + kChunk);
+        CsrMatrix part;
+        part.cols = n;
+        // As Service::Recommend builds a history: the training items, every value 1.
+        for (uint32_t u = r0; u < r1; ++u) part.AppendRow(m->TrainingItems(u), {});
+        m->bundle.model->ScoreBatch(
+            part,
+            std::span<float>(m->known_scores.data() + static_cast<size_t>(r0) * n,
+                             static_cast<size_t>(r1 - r0) * n),
+            ctx);
+      }
+    }
+  }
+  m->loaded_at = static_cast<int64_t>(std::time(nullptr));
+  m->load_seconds = sw.Seconds();
+  return m;
+}
+
+}  // namespace marquee

@@ -1,0 +1,46 @@
+// ServableModel: one loaded recommender version with its lookup structures, as the recommender
+// kind's Load builds it and /v1/recommend and /v1/similar-items read it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/servable.h"
+#include "kinds/recommender/model_bundle.h"
+
+namespace marquee {
+
+// Immutable once built; any number of requests read it at once.
+struct ServableModel : Servable {
+  ModelBundle bundle;
+  std::unordered_map<std::string_view, uint32_t> item_index;  // views into bundle.item_ids
+  std::unordered_map<std::string_view, uint32_t> user_index;  // views into training user_ids
+  std::vector<uint32_t> popular;  // item indices, most interacted first (popularity fallback)
+  std::vector<float> popularity;  // interactions per item in the training data
+  // Materialised scores of the training users, row u at [u * num_items()] (empty when not
+  // materialised). A known user whose history is exactly their training row (no positive event
+  // since, no request history) is answered from here: the same floats ScoreBatch would compute
+  // (the kernels do not depend on the batch), without reading the model's weights again.
+  std::vector<float> known_scores;
+
+  uint32_t num_items() const { return static_cast<uint32_t>(bundle.item_ids.size()); }
+  // Servable's fields and items, known_users.
+  nlohmann::json Describe() const override;
+  // Training history row of a known user (empty span when unknown or not stored).
+  std::span<const uint32_t> TrainingItems(uint32_t user) const;
+};
+
+// Builds a ServableModel from a bundle (indexes, popularity) and warms it. When the bundle
+// stores its training users and users x items x 4 bytes fits in `score_cache_bytes`, their
+// scores are materialised (ServableModel::known_scores). Throws kFailedPrecondition for a model
+// without items or whose warm-up scores are all non-finite.
+std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name, int64_t version,
+                                            size_t score_cache_bytes = 0);
+
+}  // namespace marquee
