@@ -227,6 +227,44 @@ std::vector<float>& ScoreBuffer(size_t n) {
   return buf;
 }
 
+// One element of POST /v1/events as an Event (ts defaults to `now`); kInvalidArgument naming
+// `where` and the field.
+Event ParseEvent(const json& e, const std::string& where, int64_t now) {
+  if (!e.is_object()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: must be an object, got {}", where, TypeName(e));
+  }
+  CheckKnownFields(e, where, {"user", "item", "type", "value", "ts"});
+  Event ev;
+  if (!e.contains("user")) Fail(ErrorCode::kInvalidArgument, "{}.user: missing", where);
+  if (!e.contains("item")) Fail(ErrorCode::kInvalidArgument, "{}.item: missing", where);
+  ev.user = GetId(e["user"], where + ".user", kStoredIdBytes);
+  ev.item = GetId(e["item"], where + ".item", kStoredIdBytes);
+  if (e.contains("type")) ev.type = GetString(e, where, "type");
+  if (e.contains("value")) {
+    const json& v = e["value"];
+    if (!v.is_number()) {
+      Fail(ErrorCode::kInvalidArgument, "{}.value: must be a number, got {}", where, TypeName(v));
+    }
+    const double x = v.get<double>();
+    if (!(std::abs(x) <= std::numeric_limits<float>::max())) {
+      Fail(ErrorCode::kInvalidArgument, "{}.value: {} does not fit in a float32 (|value| <= {})",
+           where, v.dump(), std::numeric_limits<float>::max());
+    }
+    ev.value = static_cast<float>(x);
+  }
+  if (e.contains("ts")) {
+    if (!e["ts"].is_number_integer()) {
+      Fail(ErrorCode::kInvalidArgument, "{}.ts: must be integer Unix seconds, got {}", where,
+           TypeName(e["ts"]));
+    }
+    ev.ts = GetInt(e["ts"], where + ".ts", 0, kMaxTs);
+  } else {
+    ev.ts = now;
+  }
+  ValidateEvent(ev, where);
+  return ev;
+}
+
 // Sorts `v` and drops repeated entries.
 void SortUnique(std::vector<uint32_t>& v) {
   std::sort(v.begin(), v.end());
@@ -677,41 +715,7 @@ void Service::Events(const json& body, Respond& done) {
   std::vector<Event> events;
   events.reserve(arr.size());
   for (size_t i = 0; i < arr.size(); ++i) {
-    const std::string where = fmt::format("events[{}]", i);
-    const json& e = arr[i];
-    if (!e.is_object()) {
-      Fail(ErrorCode::kInvalidArgument, "{}: must be an object, got {}", where, TypeName(e));
-    }
-    CheckKnownFields(e, where, {"user", "item", "type", "value", "ts"});
-    Event ev;
-    if (!e.contains("user")) Fail(ErrorCode::kInvalidArgument, "{}.user: missing", where);
-    if (!e.contains("item")) Fail(ErrorCode::kInvalidArgument, "{}.item: missing", where);
-    ev.user = GetId(e["user"], where + ".user", kStoredIdBytes);
-    ev.item = GetId(e["item"], where + ".item", kStoredIdBytes);
-    if (e.contains("type")) ev.type = GetString(e, where, "type");
-    if (e.contains("value")) {
-      const json& v = e["value"];
-      if (!v.is_number()) {
-        Fail(ErrorCode::kInvalidArgument, "{}.value: must be a number, got {}", where, TypeName(v));
-      }
-      const double x = v.get<double>();
-      if (!(std::abs(x) <= std::numeric_limits<float>::max())) {
-        Fail(ErrorCode::kInvalidArgument, "{}.value: {} does not fit in a float32 (|value| <= {})",
-             where, v.dump(), std::numeric_limits<float>::max());
-      }
-      ev.value = static_cast<float>(x);
-    }
-    if (e.contains("ts")) {
-      if (!e["ts"].is_number_integer()) {
-        Fail(ErrorCode::kInvalidArgument, "{}.ts: must be integer Unix seconds, got {}", where,
-             TypeName(e["ts"]));
-      }
-      ev.ts = GetInt(e["ts"], where + ".ts", 0, kMaxTs);
-    } else {
-      ev.ts = now;
-    }
-    ValidateEvent(ev, where);
-    events.push_back(std::move(ev));
+    events.push_back(ParseEvent(arr[i], fmt::format("events[{}]", i), now));
   }
   const size_t n = events.size();
   ServingMetrics* metrics = metrics_;
