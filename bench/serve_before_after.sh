@@ -4,7 +4,10 @@
 # rounds (old, new, new, old, old, new, ...: the order flips every round, so neither build
 # always goes first on a warming machine). Prints, per row, the median req/s and p99 over the
 # rounds with [min-max] for each build, and the ratio of the medians; then the cache-only and
-# mixed req/s as a share of nginx's in the same run.
+# mixed req/s as a share of nginx's in the same run. When both builds have
+# bench/bench_experiment_overhead, also Service::Rank + response in process (no sockets, so far
+# less noise): its plain_us counter (handling-thread CPU per known-user /v1/recommend on
+# ML-100K EASE), INPROC_ROUNDS alternating runs per build (default 6; 0 skips), medians.
 #
 #   bench/serve_before_after.sh OLD_BUILD_DIR NEW_BUILD_DIR
 #       (build dirs holding tools/marquee/marquee, e.g. /tmp/before/build/release build/release)
@@ -37,7 +40,35 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-python3 - "$OUT" "$ROUNDS" "$OLD" "$NEW" <<'PY'
+INPROC_ROUNDS=${INPROC_ROUNDS:-6}
+if [ "$INPROC_ROUNDS" -gt 0 ] && [ -x "$OLD/bench/bench_experiment_overhead" ] &&
+  [ -x "$NEW/bench/bench_experiment_overhead" ]; then
+  DATA=${MARQUEE_SHARED_DATA:-$(cd "$BENCH/../.." && pwd)/shared/data}
+  home=$OUT/home
+  train_ml100k_ease "$NEW/tools/marquee/marquee" "$home" "$DATA"
+  printf '[experiment]\nname = "bench-ab"\nsalt = "bench"\n' >"$OUT/exp.toml"
+  for cell in control treatment; do
+    printf '[[cell]]\nname = "%s"\nmodel = "ml100k-ease@production"\nweight = 0.5\n' "$cell" >>"$OUT/exp.toml"
+  done
+  "$NEW/tools/marquee/marquee" --home "$home" -q experiments create "$OUT/exp.toml" >/dev/null
+  "$NEW/tools/marquee/marquee" --home "$home" -q experiments start bench-ab >/dev/null
+  cut -f1 "$DATA/movielens-100k/u.data" | sort -u >"$OUT/users.txt"
+  for r in $(seq 1 "$INPROC_ROUNDS"); do
+    order=(old new)
+    [ $((r % 2)) = 0 ] && order=(new old)
+    for which in "${order[@]}"; do
+      dir=$OLD
+      [ "$which" = new ] && dir=$NEW
+      echo "== in-process round $r: $which" >&2
+      "$dir/bench/bench_experiment_overhead" "$home" ml100k-ease@production bench-ab \
+        "$OUT/users.txt" 5 20000 --benchmark_filter=experiment_own_work 2>&1 |
+        awk '/real_time_median/ {for (i = 1; i <= NF; i++) if ($i ~ /^plain_us=/) print substr($i, 10)}' \
+          >"$OUT/inproc-$which-$r.txt"
+    done
+  done
+fi
+
+python3 - "$OUT" "$ROUNDS" "$OLD" "$NEW" "$INPROC_ROUNDS" <<'PY'
 import glob, re, statistics, sys
 out, rounds, old, new = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def num(cell):  # "12,345 [..]" or "3.60 ms [..]" or "253 (x1000 events/s)": the first number
@@ -77,4 +108,13 @@ for name in ("cache-only", "mixed"):
     o = [x[name][2] for x in runs["old"]]
     w = [x[name][2] for x in runs["new"]]
     print(f"| {name} | {spread(o, r2)} | {spread(w, r2)} | {statistics.median(w) / statistics.median(o):.2f} |")
+inproc = {w: [float(open(f).read()) for f in sorted(glob.glob(f"{out}/inproc-{w}-*.txt"))
+              if open(f).read().strip()] for w in ("old", "new")}
+if inproc["old"] and inproc["new"]:
+    us = lambda x: f"{x:.2f} us"
+    print(f"\nIn process, Service::Rank + response for a known user (plain_us of "
+          f"bench_experiment_overhead, median of 5 x 20,000 requests per run), "
+          f"{sys.argv[5]} alternating runs per build:\n")
+    print(f"old {spread(inproc['old'], us)}, new {spread(inproc['new'], us)}, new/old "
+          f"{statistics.median(inproc['new']) / statistics.median(inproc['old']):.2f}")
 PY
