@@ -12,9 +12,10 @@
 #   bench/serve_before_after.sh OLD_BUILD_DIR NEW_BUILD_DIR
 #       (build dirs holding tools/marquee/marquee, e.g. /tmp/before/build/release build/release)
 #
-# Env: ROUNDS (default 3 per build), DURATION (wrk -d per run, default 5s), and every knob of
-# serve_wrk.sh (CONNS, THREADS, SERVE_THREADS, PIN, ...); SKIP_IALS defaults to 1 here (set
-# SKIP_IALS=0 to include the 100k-item iALS row: slow). Exits 77 when serve_wrk.sh skips.
+# Env: ROUNDS (default 3 per build; 0: in process only), DURATION (wrk -d per run, default 5s),
+# and every knob of serve_wrk.sh (CONNS, THREADS, SERVE_THREADS, PIN, ...); SKIP_IALS defaults
+# to 1 here (SKIP_IALS=0 includes the 100k-item iALS row: slow). Exits as serve_wrk.sh does
+# when it skips (77).
 set -euo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 OLD=$(cd "${1:?usage: bench/serve_before_after.sh OLD_BUILD_DIR NEW_BUILD_DIR}" && pwd)
@@ -24,21 +25,28 @@ export DURATION=${DURATION:-5s} SKIP_IALS=${SKIP_IALS:-1}
 OUT=$(mktemp -d /tmp/marquee-serve-before-after.XXXXXX)
 source "$BENCH/lib.sh"  # cleans OUT up on exit
 
-for r in $(seq 1 "$ROUNDS"); do
-  order=(old new)
-  [ $((r % 2)) = 0 ] && order=(new old)
-  for which in "${order[@]}"; do
-    dir=$OLD
-    [ "$which" = new ] && dir=$NEW
-    echo "== round $r: $which ($dir)" >&2
-    rc=0
-    ROUNDS=1 "$BENCH/serve_wrk.sh" "$dir" >"$OUT/$which-$r.txt" 2>"$OUT/$which-$r.err" || rc=$?
-    if [ "$rc" != 0 ]; then
-      cat "$OUT/$which-$r.err" >&2
-      exit "$rc"
-    fi
+# alternate N FN: FN WHICH DIR ROUND for rounds 1..N, old then new, the order flipping each round.
+alternate() {
+  local r which
+  for r in $(seq 1 "$1"); do
+    local order=(old new)
+    [ $((r % 2)) = 0 ] && order=(new old)
+    for which in "${order[@]}"; do
+      if [ "$which" = new ]; then "$2" new "$NEW" "$r"; else "$2" old "$OLD" "$r"; fi
+    done
   done
-done
+}
+
+wrk_run() {  # WHICH DIR ROUND
+  echo "== round $3: $1 ($2)" >&2
+  local rc=0
+  ROUNDS=1 "$BENCH/serve_wrk.sh" "$2" >"$OUT/$1-$3.txt" 2>"$OUT/$1-$3.err" || rc=$?
+  if [ "$rc" != 0 ]; then
+    cat "$OUT/$1-$3.err" >&2
+    exit "$rc"
+  fi
+}
+alternate "$ROUNDS" wrk_run
 
 INPROC_ROUNDS=${INPROC_ROUNDS:-6}
 if [ "$INPROC_ROUNDS" -gt 0 ] && [ -x "$OLD/bench/bench_experiment_overhead" ] &&
@@ -53,19 +61,14 @@ if [ "$INPROC_ROUNDS" -gt 0 ] && [ -x "$OLD/bench/bench_experiment_overhead" ] &
   "$NEW/tools/marquee/marquee" --home "$home" -q experiments create "$OUT/exp.toml" >/dev/null
   "$NEW/tools/marquee/marquee" --home "$home" -q experiments start bench-ab >/dev/null
   cut -f1 "$DATA/movielens-100k/u.data" | sort -u >"$OUT/users.txt"
-  for r in $(seq 1 "$INPROC_ROUNDS"); do
-    order=(old new)
-    [ $((r % 2)) = 0 ] && order=(new old)
-    for which in "${order[@]}"; do
-      dir=$OLD
-      [ "$which" = new ] && dir=$NEW
-      echo "== in-process round $r: $which" >&2
-      "$dir/bench/bench_experiment_overhead" "$home" ml100k-ease@production bench-ab \
-        "$OUT/users.txt" 5 20000 --benchmark_filter=experiment_own_work 2>&1 |
-        awk '/real_time_median/ {for (i = 1; i <= NF; i++) if ($i ~ /^plain_us=/) print substr($i, 10)}' \
-          >"$OUT/inproc-$which-$r.txt"
-    done
-  done
+  inproc_run() {  # WHICH DIR ROUND
+    echo "== in-process round $3: $1" >&2
+    "$2/bench/bench_experiment_overhead" "$home" ml100k-ease@production bench-ab \
+      "$OUT/users.txt" 5 20000 --benchmark_filter=experiment_own_work 2>&1 |
+      awk '/real_time_median/ {for (i = 1; i <= NF; i++) if ($i ~ /^plain_us=/) print substr($i, 10)}' \
+        >"$OUT/inproc-$1-$3.txt"
+  }
+  alternate "$INPROC_ROUNDS" inproc_run
 fi
 
 python3 - "$OUT" "$ROUNDS" "$OLD" "$NEW" "$INPROC_ROUNDS" <<'PY'
@@ -90,24 +93,26 @@ def spread(xs, fmt):
     return f"{fmt(statistics.median(xs))} [{fmt(min(xs))}-{fmt(max(xs))}]"
 n = lambda x: f"{x:,.0f}"
 ms = lambda x: f"{x:.2f} ms"
-print(f"old: {old}\nnew: {new}\n{rounds} alternating rounds per build: median [min-max]\n")
-print("| row | req/s old | req/s new | new/old | p99 old | p99 new | new/old |")
-print("|---|---|---|---|---|---|---|")
-for name in runs["old"][0]:
-    o = [x[name] for x in runs["old"]]
-    w = [x[name] for x in runs["new"]]
-    ro = statistics.median(x[0] for x in w) / statistics.median(x[0] for x in o)
-    po = statistics.median(x[1] for x in w) / statistics.median(x[1] for x in o)
-    print(f"| {name} | {spread([x[0] for x in o], n)} | {spread([x[0] for x in w], n)} | {ro:.2f} | "
-          f"{spread([x[1] for x in o], ms)} | {spread([x[1] for x in w], ms)} | {po:.2f} |")
-print("\nreq/s as a share of nginx's in the same run (cancels some of the machine's drift):\n")
-print("| row | old | new | new/old |")
-print("|---|---|---|---|")
-r2 = lambda x: f"{x:.2f}"
-for name in ("cache-only", "mixed"):
-    o = [x[name][2] for x in runs["old"]]
-    w = [x[name][2] for x in runs["new"]]
-    print(f"| {name} | {spread(o, r2)} | {spread(w, r2)} | {statistics.median(w) / statistics.median(o):.2f} |")
+print(f"old: {old}\nnew: {new}")
+if rounds:  # ROUNDS=0: the in-process comparison only
+    print(f"\n{rounds} alternating rounds per build: median [min-max]\n")
+    print("| row | req/s old | req/s new | new/old | p99 old | p99 new | new/old |")
+    print("|---|---|---|---|---|---|---|")
+    for name in runs["old"][0]:
+        o = [x[name] for x in runs["old"]]
+        w = [x[name] for x in runs["new"]]
+        ro = statistics.median(x[0] for x in w) / statistics.median(x[0] for x in o)
+        po = statistics.median(x[1] for x in w) / statistics.median(x[1] for x in o)
+        print(f"| {name} | {spread([x[0] for x in o], n)} | {spread([x[0] for x in w], n)} | {ro:.2f} | "
+              f"{spread([x[1] for x in o], ms)} | {spread([x[1] for x in w], ms)} | {po:.2f} |")
+    print("\nreq/s as a share of nginx's in the same run (cancels some of the machine's drift):\n")
+    print("| row | old | new | new/old |")
+    print("|---|---|---|---|")
+    r2 = lambda x: f"{x:.2f}"
+    for name in ("cache-only", "mixed"):
+        o = [x[name][2] for x in runs["old"]]
+        w = [x[name][2] for x in runs["new"]]
+        print(f"| {name} | {spread(o, r2)} | {spread(w, r2)} | {statistics.median(w) / statistics.median(o):.2f} |")
 inproc = {w: [float(open(f).read()) for f in sorted(glob.glob(f"{out}/inproc-{w}-*.txt"))
               if open(f).read().strip()] for w in ("old", "new")}
 if inproc["old"] and inproc["new"]:
