@@ -1,8 +1,11 @@
 #include "models/item_graph.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 
+#include "common/log.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
 
@@ -95,6 +98,33 @@ void ScoreByRows(const CsrMatrix& m, const CsrMatrix& hist, std::span<float> out
       }
     }
   });
+}
+
+void ItemGraphModel::Fit(const CsrMatrix& x, const Context& ctx) {
+  Stopwatch sw;
+  ctx.Report(family_, 0.0);
+  const CsrMatrix xt = x.Transpose();  // items x users; stored values are ignored (binary)
+  std::vector<std::vector<Neighbor>> rows(x.cols);
+  ComputeRows(x, xt, ctx, rows);
+  graph_ = ItemMatrixFromRows(rows);
+  BuildScoringIndex();
+  ctx.Report(family_, 1.0);
+  spdlog::info("{}: {} items, {} users, {} nnz -> {} {} in {:.2f}s", family_, x.cols, x.rows,
+               x.nnz(), graph_.nnz(), weights_, sw.Seconds());
+}
+
+void ItemGraphModel::ScoreBatch(const CsrMatrix& hist, std::span<float> out,
+                                const Context& ctx) const {
+  ScoreByRows(by_ == ScoreBy::kRows ? graph_ : by_column_, hist, out, ctx);
+}
+
+void ItemGraphModel::Load(const ArtifactReader& r) {
+  graph_ = LoadItemMatrix(r, family_);
+  BuildScoringIndex();
+}
+
+void ItemGraphModel::BuildScoringIndex() {
+  if (by_ == ScoreBy::kColumns) by_column_ = graph_.Transpose();
 }
 
 }  // namespace marquee

@@ -227,16 +227,49 @@ std::vector<float>& ScoreBuffer(size_t n) {
   return buf;
 }
 
-struct Prepared {
-  std::shared_ptr<const ServableModel> model;
-  std::vector<uint32_t> history;   // sorted unique item indices (positives)
-  std::vector<uint32_t> excluded;  // sorted unique
-  std::vector<uint32_t> allow;     // sorted unique (when has_allow)
-  bool has_allow = false;
-  // The user's row in model->known_scores when their history is exactly their training row.
-  int64_t cached_user = -1;
-  std::optional<std::pair<ErrorCode, std::string>> error;  // the request failed before scoring
-};
+// One element of POST /v1/events as an Event (ts defaults to `now`); kInvalidArgument naming
+// `where` and the field.
+Event ParseEvent(const json& e, const std::string& where, int64_t now) {
+  if (!e.is_object()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: must be an object, got {}", where, TypeName(e));
+  }
+  CheckKnownFields(e, where, {"user", "item", "type", "value", "ts"});
+  Event ev;
+  if (!e.contains("user")) Fail(ErrorCode::kInvalidArgument, "{}.user: missing", where);
+  if (!e.contains("item")) Fail(ErrorCode::kInvalidArgument, "{}.item: missing", where);
+  ev.user = GetId(e["user"], where + ".user", kStoredIdBytes);
+  ev.item = GetId(e["item"], where + ".item", kStoredIdBytes);
+  if (e.contains("type")) ev.type = GetString(e, where, "type");
+  if (e.contains("value")) {
+    const json& v = e["value"];
+    if (!v.is_number()) {
+      Fail(ErrorCode::kInvalidArgument, "{}.value: must be a number, got {}", where, TypeName(v));
+    }
+    const double x = v.get<double>();
+    if (!(std::abs(x) <= std::numeric_limits<float>::max())) {
+      Fail(ErrorCode::kInvalidArgument, "{}.value: {} does not fit in a float32 (|value| <= {})",
+           where, v.dump(), std::numeric_limits<float>::max());
+    }
+    ev.value = static_cast<float>(x);
+  }
+  if (e.contains("ts")) {
+    if (!e["ts"].is_number_integer()) {
+      Fail(ErrorCode::kInvalidArgument, "{}.ts: must be integer Unix seconds, got {}", where,
+           TypeName(e["ts"]));
+    }
+    ev.ts = GetInt(e["ts"], where + ".ts", 0, kMaxTs);
+  } else {
+    ev.ts = now;
+  }
+  ValidateEvent(ev, where);
+  return ev;
+}
+
+// Sorts `v` and drops repeated entries.
+void SortUnique(std::vector<uint32_t>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
 
 }  // namespace
 
@@ -396,139 +429,189 @@ std::vector<json> Service::Recommend(const std::vector<RecommendRequest>& reques
   return out;
 }
 
+// One request on its way through Rank: its model, history and filters, or why it failed.
+struct Service::Prepared {
+  std::shared_ptr<const ServableModel> model;
+  std::vector<uint32_t> history;   // sorted unique item indices (positives)
+  std::vector<uint32_t> excluded;  // sorted unique
+  std::vector<uint32_t> allow;     // sorted unique (when has_allow)
+  bool has_allow = false;
+  // The user's row in model->known_scores when their history is exactly their training row.
+  int64_t cached_user = -1;
+  std::optional<std::pair<ErrorCode, std::string>> error;  // the request failed before scoring
+
+  // Which stage answers the request.
+  enum class Path { kFailed, kFallback, kCached, kScored };
+  Path path() const {
+    if (error) return Path::kFailed;
+    if (history.empty()) return Path::kFallback;  // nothing to fold in
+    return cached_user >= 0 ? Path::kCached : Path::kScored;
+  }
+};
+
 std::vector<Ranked> Service::Rank(
     std::span<const RecommendRequest> requests,
     std::span<const std::shared_ptr<const ServableModel>> resolved) const {
+  static const std::shared_ptr<const ServableModel> kUnresolved;
   std::vector<Prepared> prep(requests.size());
-  // 1. Resolve models and assemble each history: training row ∪ logged events ∪ request history.
   for (size_t q = 0; q < requests.size(); ++q) {
-    const RecommendRequest& r = requests[q];
-    Prepared& p = prep[q];
-    try {
-      p.model = q < resolved.size() && resolved[q] ? resolved[q] : models_->Get(r.model);
-      const ServableModel& m = *p.model;
-      std::vector<uint32_t> seen;
-      bool known = false;
-      if (r.user) {
-        if (auto it = m.user_index.find(*r.user); it != m.user_index.end()) {
-          known = true;
-          auto row = m.TrainingItems(it->second);
-          p.history.assign(row.begin(), row.end());
-          if (!m.known_scores.empty() && !r.history) p.cached_user = it->second;
-        }
-        if (events_ != nullptr) {
-          for (const StoredEvent& e : events_->Recent(*r.user, limits_.recent_events)) {
-            known = true;
-            auto it = m.item_index.find(e.item);
-            if (it == m.item_index.end()) continue;  // an item newer than the model
-            seen.push_back(it->second);
-            if (e.value > 0) {
-              p.history.push_back(it->second);
-              p.cached_user = -1;  // the history grew since training: score it
-            }
-          }
-        }
-        if (!known && !r.history) {
-          Fail(ErrorCode::kNotFound,
-               "unknown user '{}': not in the training data of {} v{} and no events; send "
-               "'history' to fold in a new user",
-               QuoteForMessage(*r.user), m.name, m.version);
-        }
-      }
-      if (r.history) {
-        for (size_t i = 0; i < r.history->size(); ++i) {
-          p.history.push_back(ItemIndex(m, (*r.history)[i], fmt::format("history[{}]", i)));
-        }
-      }
-      std::sort(p.history.begin(), p.history.end());
-      p.history.erase(std::unique(p.history.begin(), p.history.end()), p.history.end());
-      if (r.exclude_seen) p.excluded.insert(p.excluded.end(), p.history.begin(), p.history.end());
-      if (r.exclude_seen) p.excluded.insert(p.excluded.end(), seen.begin(), seen.end());
-      for (size_t i = 0; i < r.deny.size(); ++i) {
-        p.excluded.push_back(ItemIndex(m, r.deny[i], fmt::format("filter.deny[{}]", i)));
-      }
-      std::sort(p.excluded.begin(), p.excluded.end());
-      p.excluded.erase(std::unique(p.excluded.begin(), p.excluded.end()), p.excluded.end());
-      if (r.allow) {
-        p.has_allow = true;
-        for (size_t i = 0; i < r.allow->size(); ++i) {
-          p.allow.push_back(ItemIndex(m, (*r.allow)[i], fmt::format("filter.allow[{}]", i)));
-        }
-        std::sort(p.allow.begin(), p.allow.end());
-        p.allow.erase(std::unique(p.allow.begin(), p.allow.end()), p.allow.end());
-      }
-    } catch (const Error& e) {
-      p.error.emplace(e.code(), e.what());
+    PrepareRequest(requests[q], q < resolved.size() ? resolved[q] : kUnresolved, prep[q]);
+  }
+  std::vector<Ranked> out(requests.size());
+  std::vector<uint32_t> top;  // top-k scratch shared by the stages
+  for (size_t q = 0; q < prep.size(); ++q) {
+    if (prep[q].path() == Prepared::Path::kFallback) {
+      AnswerFromPopularity(prep[q], requests[q].k, out[q]);
     }
   }
-  // 2. Score: one ScoreBatch per model over every request that has a history (batched
-  // matrix-vector products), then a bounded-heap top-k per row that skips exclusions in place.
-  std::vector<Ranked> out(requests.size());
+  AnswerFromCache(requests, prep, top, out);
+  CountRankings(prep);
+  ScoreGroups(requests, prep, top, out);
+  for (size_t q = 0; q < prep.size(); ++q) {
+    if (prep[q].error) out[q].error = std::move(prep[q].error);
+  }
+  return out;
+}
+
+void Service::PrepareRequest(const RecommendRequest& r,
+                             const std::shared_ptr<const ServableModel>& resolved,
+                             Prepared& p) const {
+  try {
+    p.model = resolved ? resolved : models_->Get(r.model);
+    std::vector<uint32_t> seen;  // items of the user's logged events, positive or not
+    AssembleHistory(r, *p.model, seen, p);
+    AssembleFilters(r, *p.model, seen, p);
+  } catch (const Error& e) {
+    p.error.emplace(e.code(), e.what());
+  }
+}
+
+void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
+                              std::vector<uint32_t>& seen, Prepared& p) const {
+  if (r.user) {
+    bool known = false;
+    if (auto it = m.user_index.find(*r.user); it != m.user_index.end()) {
+      known = true;
+      auto row = m.TrainingItems(it->second);
+      p.history.assign(row.begin(), row.end());
+      if (!m.known_scores.empty() && !r.history) p.cached_user = it->second;
+    }
+    if (events_ != nullptr) {
+      for (const StoredEvent& e : events_->Recent(*r.user, limits_.recent_events)) {
+        known = true;
+        auto it = m.item_index.find(e.item);
+        if (it == m.item_index.end()) continue;  // an item newer than the model
+        seen.push_back(it->second);
+        if (e.value > 0) {
+          p.history.push_back(it->second);
+          p.cached_user = -1;  // the history grew since training: score it
+        }
+      }
+    }
+    if (!known && !r.history) {
+      Fail(ErrorCode::kNotFound,
+           "unknown user '{}': not in the training data of {} v{} and no events; send "
+           "'history' to fold in a new user",
+           QuoteForMessage(*r.user), m.name, m.version);
+    }
+  }
+  if (r.history) {
+    for (size_t i = 0; i < r.history->size(); ++i) {
+      p.history.push_back(ItemIndex(m, (*r.history)[i], fmt::format("history[{}]", i)));
+    }
+  }
+  SortUnique(p.history);
+}
+
+void Service::AssembleFilters(const RecommendRequest& r, const ServableModel& m,
+                              std::span<const uint32_t> seen, Prepared& p) {
+  if (r.exclude_seen) p.excluded.insert(p.excluded.end(), p.history.begin(), p.history.end());
+  if (r.exclude_seen) p.excluded.insert(p.excluded.end(), seen.begin(), seen.end());
+  for (size_t i = 0; i < r.deny.size(); ++i) {
+    p.excluded.push_back(ItemIndex(m, r.deny[i], fmt::format("filter.deny[{}]", i)));
+  }
+  SortUnique(p.excluded);
+  if (r.allow) {
+    p.has_allow = true;
+    for (size_t i = 0; i < r.allow->size(); ++i) {
+      p.allow.push_back(ItemIndex(m, (*r.allow)[i], fmt::format("filter.allow[{}]", i)));
+    }
+    SortUnique(p.allow);
+  }
+}
+
+void Service::AnswerFromPopularity(const Prepared& p, uint32_t k, Ranked& o) {
+  const ServableModel& m = *p.model;
+  if (p.has_allow) {
+    TopKOf(m.popularity, p.allow, p.excluded, k, o.items);
+  } else {
+    for (uint32_t i : m.popular) {
+      if (o.items.size() >= k) break;
+      if (!std::binary_search(p.excluded.begin(), p.excluded.end(), i)) o.items.push_back(i);
+    }
+  }
+  o.model = p.model;
+  o.fallback = true;
+  for (uint32_t i : o.items) o.scores.push_back(m.popularity[i]);
+}
+
+void Service::AnswerFromScores(const Prepared& p, uint32_t k, std::span<const float> s,
+                               std::vector<uint32_t>& top, Ranked& o) {
+  if (p.has_allow) {
+    TopKOf(s, p.allow, p.excluded, k, top);
+  } else {
+    TopK(s, p.excluded, k, top);
+  }
+  o.model = p.model;
+  o.items.reserve(top.size());
+  o.scores.reserve(top.size());
+  for (uint32_t i : top) {
+    if (!std::isfinite(s[i])) continue;  // items the model cannot score
+    o.items.push_back(i);
+    o.scores.push_back(s[i]);
+  }
+}
+
+void Service::AnswerFromCache(std::span<const RecommendRequest> requests,
+                              std::span<const Prepared> prep, std::vector<uint32_t>& top,
+                              std::span<Ranked> out) {
+  for (size_t q = 0; q < prep.size(); ++q) {
+    const Prepared& p = prep[q];
+    if (p.path() != Prepared::Path::kCached) continue;
+    const uint32_t n = p.model->num_items();
+    AnswerFromScores(p, requests[q].k,
+                     {p.model->known_scores.data() + static_cast<size_t>(p.cached_user) * n, n},
+                     top, out[q]);
+  }
+}
+
+void Service::CountRankings(std::span<const Prepared> prep) const {
+  if (metrics_ == nullptr) return;
+  uint64_t cached = 0, scored = 0, fallback = 0;
+  for (const Prepared& p : prep) {
+    switch (p.path()) {
+      case Prepared::Path::kFailed:
+        break;
+      case Prepared::Path::kFallback:
+        ++fallback;
+        break;
+      case Prepared::Path::kCached:
+        ++cached;
+        break;
+      case Prepared::Path::kScored:
+        ++scored;
+        break;
+    }
+  }
+  metrics_->AddRankings(cached, scored, fallback);
+}
+
+void Service::ScoreGroups(std::span<const RecommendRequest> requests,
+                          std::span<const Prepared> prep, std::vector<uint32_t>& top,
+                          std::span<Ranked> out) {
   std::map<const ServableModel*, std::vector<size_t>> groups;
   for (size_t q = 0; q < prep.size(); ++q) {
-    if (prep[q].error) continue;
-    if (prep[q].history.empty()) {
-      // Nothing to fold in: the most popular items, marked as a fallback.
-      const Prepared& p = prep[q];
-      const ServableModel& m = *p.model;
-      std::vector<uint32_t> top;
-      if (p.has_allow) {
-        TopKOf(m.popularity, p.allow, p.excluded, requests[q].k, top);
-      } else {
-        for (uint32_t i : m.popular) {
-          if (top.size() >= requests[q].k) break;
-          if (!std::binary_search(p.excluded.begin(), p.excluded.end(), i)) top.push_back(i);
-        }
-      }
-      Ranked& o = out[q];
-      o.model = p.model;
-      o.fallback = true;
-      o.items = std::move(top);
-      for (uint32_t i : o.items) o.scores.push_back(m.popularity[i]);
-      continue;
-    }
-    if (prep[q].cached_user >= 0) continue;  // answered from known_scores below
-    groups[prep[q].model.get()].push_back(q);
-  }
-  // The answer to request q from its scores: a bounded-heap top-k that skips exclusions in place.
-  std::vector<uint32_t> top;
-  auto answer = [&](size_t q, std::span<const float> s) {
-    const Prepared& p = prep[q];
-    if (p.has_allow) {
-      TopKOf(s, p.allow, p.excluded, requests[q].k, top);
-    } else {
-      TopK(s, p.excluded, requests[q].k, top);
-    }
-    Ranked& o = out[q];
-    o.model = p.model;
-    o.items.reserve(top.size());
-    o.scores.reserve(top.size());
-    for (uint32_t i : top) {
-      if (!std::isfinite(s[i])) continue;  // items the model cannot score
-      o.items.push_back(i);
-      o.scores.push_back(s[i]);
-    }
-  };
-  // Known users whose history is their training row: their materialised scores.
-  for (size_t q = 0; q < prep.size(); ++q) {
-    const Prepared& p = prep[q];
-    if (p.error || p.cached_user < 0 || out[q].model) continue;
-    const uint32_t n = p.model->num_items();
-    answer(q, {p.model->known_scores.data() + static_cast<size_t>(p.cached_user) * n, n});
-  }
-  if (metrics_ != nullptr) {
-    uint64_t cached = 0, scored = 0, fallback = 0;
-    for (size_t q = 0; q < prep.size(); ++q) {
-      if (prep[q].error) continue;
-      if (prep[q].history.empty()) {
-        ++fallback;
-      } else if (prep[q].cached_user >= 0) {
-        ++cached;
-      } else {
-        ++scored;
-      }
-    }
-    metrics_->AddRankings(cached, scored, fallback);
+    if (prep[q].path() == Prepared::Path::kScored) groups[prep[q].model.get()].push_back(q);
   }
   Context ctx;
   ctx.threads = 1;  // requests are the parallelism; the io threads are the cores
@@ -550,13 +633,10 @@ std::vector<Ranked> Service::Rank(
       continue;
     }
     for (size_t row = 0; row < rows; ++row) {
-      answer(qs[row], {scores.data() + row * n, n});
+      AnswerFromScores(prep[qs[row]], requests[qs[row]].k, {scores.data() + row * n, n}, top,
+                       out[qs[row]]);
     }
   }
-  for (size_t q = 0; q < prep.size(); ++q) {
-    if (prep[q].error) out[q].error = std::move(prep[q].error);
-  }
-  return out;
 }
 
 Response Service::Similar(const json& body) const {
@@ -590,8 +670,7 @@ Response Service::Similar(const json& body) const {
   for (size_t i = 0; i < allow_ids.size(); ++i) {
     allow.push_back(ItemIndex(m, allow_ids[i], fmt::format("filter.allow[{}]", i)));
   }
-  std::sort(excluded.begin(), excluded.end());
-  excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+  SortUnique(excluded);
   const uint32_t n = m.num_items();
   CsrMatrix h;
   h.cols = n;
@@ -635,41 +714,7 @@ void Service::Events(const json& body, Respond& done) {
   std::vector<Event> events;
   events.reserve(arr.size());
   for (size_t i = 0; i < arr.size(); ++i) {
-    const std::string where = fmt::format("events[{}]", i);
-    const json& e = arr[i];
-    if (!e.is_object()) {
-      Fail(ErrorCode::kInvalidArgument, "{}: must be an object, got {}", where, TypeName(e));
-    }
-    CheckKnownFields(e, where, {"user", "item", "type", "value", "ts"});
-    Event ev;
-    if (!e.contains("user")) Fail(ErrorCode::kInvalidArgument, "{}.user: missing", where);
-    if (!e.contains("item")) Fail(ErrorCode::kInvalidArgument, "{}.item: missing", where);
-    ev.user = GetId(e["user"], where + ".user", kStoredIdBytes);
-    ev.item = GetId(e["item"], where + ".item", kStoredIdBytes);
-    if (e.contains("type")) ev.type = GetString(e, where, "type");
-    if (e.contains("value")) {
-      const json& v = e["value"];
-      if (!v.is_number()) {
-        Fail(ErrorCode::kInvalidArgument, "{}.value: must be a number, got {}", where, TypeName(v));
-      }
-      const double x = v.get<double>();
-      if (!(std::abs(x) <= std::numeric_limits<float>::max())) {
-        Fail(ErrorCode::kInvalidArgument, "{}.value: {} does not fit in a float32 (|value| <= {})",
-             where, v.dump(), std::numeric_limits<float>::max());
-      }
-      ev.value = static_cast<float>(x);
-    }
-    if (e.contains("ts")) {
-      if (!e["ts"].is_number_integer()) {
-        Fail(ErrorCode::kInvalidArgument, "{}.ts: must be integer Unix seconds, got {}", where,
-             TypeName(e["ts"]));
-      }
-      ev.ts = GetInt(e["ts"], where + ".ts", 0, kMaxTs);
-    } else {
-      ev.ts = now;
-    }
-    ValidateEvent(ev, where);
-    events.push_back(std::move(ev));
+    events.push_back(ParseEvent(arr[i], fmt::format("events[{}]", i), now));
   }
   const size_t n = events.size();
   ServingMetrics* metrics = metrics_;

@@ -195,6 +195,40 @@ class Service : public Ranker {
   static Response ErrorResponse(int status, ErrorCode code, const std::string& message);
 
  private:
+  // The stages of Rank, in order. Prepared (service.cc) is one request on its way: its model,
+  // history and filters, or the error that ended it; the stages answer each request once, by
+  // the path Prepared::path() picks. Errors of one request never escape: they land in
+  // Prepared::error (preparing) or Ranked::error (scoring). `top` is a top-k scratch vector.
+  struct Prepared;
+  // Resolves the model (`resolved`, else models_->Get(r.model)) and assembles history and
+  // filters into `p`; a failure becomes p.error.
+  void PrepareRequest(const RecommendRequest& r,
+                      const std::shared_ptr<const ServableModel>& resolved, Prepared& p) const;
+  // History = training row ∪ positive logged events ∪ request history (sorted unique); `seen`
+  // gets every logged event's item. Throws kNotFound for an unknown user with no history.
+  void AssembleHistory(const RecommendRequest& r, const ServableModel& m,
+                       std::vector<uint32_t>& seen, Prepared& p) const;
+  // Exclusions (seen items when exclude_seen, deny list) and the allow list; throws
+  // kInvalidArgument for an unknown item.
+  static void AssembleFilters(const RecommendRequest& r, const ServableModel& m,
+                              std::span<const uint32_t> seen, Prepared& p);
+  // No history to fold in: the most popular items allowed, marked as a fallback.
+  static void AnswerFromPopularity(const Prepared& p, uint32_t k, Ranked& o);
+  // The answer from the request's scores: a bounded-heap top-k that skips exclusions in place.
+  static void AnswerFromScores(const Prepared& p, uint32_t k, std::span<const float> s,
+                               std::vector<uint32_t>& top, Ranked& o);
+  // Known users whose history is their training row: their materialised scores.
+  static void AnswerFromCache(std::span<const RecommendRequest> requests,
+                              std::span<const Prepared> prep, std::vector<uint32_t>& top,
+                              std::span<Ranked> out);
+  // Adds the rankings by path to the metrics (when there are metrics).
+  void CountRankings(std::span<const Prepared> prep) const;
+  // One ScoreBatch per model over its scored requests (into the thread's score buffer), then
+  // AnswerFromScores per row; a ScoreBatch failure becomes Ranked::error of its requests.
+  static void ScoreGroups(std::span<const RecommendRequest> requests,
+                          std::span<const Prepared> prep, std::vector<uint32_t>& top,
+                          std::span<Ranked> out);
+
   void Route(const Request& req, std::string_view path, Respond& done);
   void AddOwnRoutes();
   Response Ready() const;
