@@ -4,18 +4,17 @@
 
 #include <atomic>
 #include <cmath>
-#include <condition_variable>
 #include <ctime>
 #include <deque>
 #include <filesystem>
 #include <limits>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
 #include <variant>
 
 #include "common/completion.h"
+#include "common/mutex.h"
 #include "common/time.h"
 #include "events/durable_log.h"
 #include "marquee/error.h"
@@ -251,12 +250,12 @@ class DecisionLog::Impl {
     if (!options_.now_ms) options_.now_ms = SystemNowMs;
   }
 
-  ~Impl() {
+  ~Impl() EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       stop_ = true;
     }
-    sweep_cv_.notify_all();
+    sweep_cv_.NotifyAll();
     if (sweeper_.joinable()) sweeper_.join();
     log_.reset();  // drains pending writes; safe on a stopped database (full disk)
   }
@@ -276,20 +275,26 @@ class DecisionLog::Impl {
   void StartSweeper() {
     if (options_.sweep_interval.count() <= 0) return;
     sweeper_ = std::thread([this] {
-      std::unique_lock lock(mu_);
-      while (!stop_) {
-        sweep_cv_.wait_for(lock, options_.sweep_interval, [&] { return stop_; });
-        if (stop_) break;
-        lock.unlock();
+      while (WaitForSweep()) {
         try {
           while (SweepBlocking() == kMaxSweep) {
           }
         } catch (const std::exception& e) {
           spdlog::warn("decision log: sweep failed: {}", e.what());
         }
-        lock.lock();
       }
     });
+  }
+
+  // The sweeper's pause: one sweep interval, or until the destructor stops it. Returns false once
+  // stopped.
+  bool WaitForSweep() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    sweep_cv_.WaitFor(&mu_, options_.sweep_interval, [&] {
+      mu_.AssertHeld();  // the predicate runs under mu_
+      return stop_;
+    });
+    return !stop_;
   }
 
   void Append(Decision d, std::function<void(std::exception_ptr)> done) {
@@ -454,15 +459,18 @@ class DecisionLog::Impl {
   };
 
   static constexpr std::chrono::seconds kRetry{1};
+  // Set before the sweeper starts (options_ in the constructor, log_ by Open) and not changed
+  // until the destructor has joined it: no lock needed.
   DecisionLogOptions options_;
   std::unique_ptr<DurableLog> log_;
-  GroupState group_;                                           // writer thread only
-  int64_t sweep_floor_ = std::numeric_limits<int64_t>::min();  // writer thread only
-  std::atomic<uint64_t> decisions_{0}, joined_{0}, defaulted_{0};
-  std::mutex mu_;
-  std::condition_variable sweep_cv_;
-  bool stop_ = false;  // guarded by mu_
-  std::thread sweeper_;
+  // The DurableLog's writer thread only (prepare callbacks and on_group_end run there): no lock.
+  GroupState group_;
+  int64_t sweep_floor_ = std::numeric_limits<int64_t>::min();
+  std::atomic<uint64_t> decisions_{0}, joined_{0}, defaulted_{0};  // read by any thread
+  Mutex mu_;
+  CondVar sweep_cv_;  // signals stop_
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread sweeper_;  // started by StartSweeper, joined in the destructor
 };
 
 DecisionLog::DecisionLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -42,6 +42,8 @@ struct Dataset::Storage {
   StringTable user_ids, item_ids;
   DatasetInfo info;
 
+  // guarded by: user_index_once / item_index_once (built by std::call_once on the first lookup,
+  // Dataset::find_user / find_item; read-only after). No lock: call_once publishes the index.
   mutable std::once_flag user_index_once, item_index_once;
   mutable std::unordered_map<std::string_view, uint32_t> user_index, item_index;
 

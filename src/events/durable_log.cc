@@ -6,14 +6,12 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
-#include <mutex>
-#include <shared_mutex>
 #include <thread>
 
 #include "common/completion.h"
+#include "common/mutex.h"
 #include "common/thread_pool.h"
 #include "events/rocksdb_util.h"
 #include "marquee/error.h"
@@ -71,19 +69,19 @@ class DurableLog::Impl {
       WriterLoop();
     });
   }
-  ~Impl() {
+  ~Impl() EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     writer_.join();
     db_.reset();  // never FlushWAL on a stopped database: RocksDB 7.8 aborts there
   }
 
-  void Enqueue(Pending p) {
+  void Enqueue(Pending p) EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (stop_) {
         p.done(
             std::make_exception_ptr(Error(ErrorCode::kUnavailable, options_.what + " is closing")));
@@ -92,22 +90,25 @@ class DurableLog::Impl {
       queued_ += p.weight();
       queue_.push_back(std::move(p));
     }
-    cv_.notify_one();
+    cv_.NotifyOne();
   }
 
-  void WriterLoop() {
+  void WriterLoop() EXCLUDES(mu_) {
     std::vector<Pending> group;
     bool was_stopped = false;
     for (;;) {
       std::string reason;
       bool writable = db_->Writable(&reason);
       {
-        std::unique_lock lock(mu_);
-        auto wake = [&] { return stop_ || !queue_.empty(); };
+        MutexLock lock(&mu_);
+        auto wake = [&] {
+          mu_.AssertHeld();  // the predicate runs under mu_
+          return stop_ || !queue_.empty();
+        };
         if (writable) {
-          cv_.wait(lock, wake);
+          cv_.Wait(&mu_, wake);
         } else {
-          cv_.wait_for(lock, options_.retry_interval, wake);  // and try to resume below
+          cv_.WaitFor(&mu_, options_.retry_interval, wake);  // and try to resume below
         }
         if (queue_.empty() && stop_) return;
         size_t n = 0;
@@ -198,16 +199,18 @@ class DurableLog::Impl {
       group[i].done(prepare_errs[i] ? prepare_errs[i] : err);
   }
 
-  std::unique_ptr<ReopenableDb> db_;  // reopened by the writer thread after a failed write
+  // Set before the writer thread starts and reset only after it has stopped (ReopenableDb
+  // recovers in place and is itself thread-safe); options_ is read-only after construction.
+  std::unique_ptr<ReopenableDb> db_;
   DurableLogOptions options_;
-  uint64_t next_seq_;  // writer thread only
-  std::atomic<uint64_t> appended_{0}, commits_{0};
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> queue_;  // guarded by mu_
-  size_t queued_ = 0;          // records in queue_; guarded by mu_
-  bool stop_ = false;          // guarded by mu_
-  std::thread writer_;
+  uint64_t next_seq_;                               // writer thread only (no lock needed)
+  std::atomic<uint64_t> appended_{0}, commits_{0};  // written by the writer, read by any thread
+  mutable Mutex mu_;
+  CondVar cv_;  // signals queue_ or stop_ changes
+  std::deque<Pending> queue_ GUARDED_BY(mu_);
+  size_t queued_ GUARDED_BY(mu_) = 0;  // records in queue_
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread writer_;  // started in the constructor, joined in the destructor
 };
 
 DurableLog::DurableLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -319,7 +322,7 @@ bool DurableLog::writable(std::string* reason) const { return impl_->db_->Writab
 const DurableLogOptions& DurableLog::options() const { return impl_->options_; }
 
 size_t DurableLog::queued() const {
-  std::lock_guard lock(impl_->mu_);
+  MutexLock lock(&impl_->mu_);
   return impl_->queued_;
 }
 

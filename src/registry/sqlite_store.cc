@@ -3,11 +3,13 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <mutex>
+#include <thread>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "common/text.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
@@ -292,6 +294,53 @@ constexpr const char* kVersionColumns =
     "m.name, v.version, v.artifact, v.run_id, v.dataset_id, v.family, v.protocol, "
     "v.protocol_key, v.metrics, v.metric_order, v.params, v.created_at";
 
+// A Mutex that the thread holding it may take again: the store calls made by a function given
+// to MetadataStore::Atomically join its transaction instead of deadlocking. Clang (14) has no
+// re-entrant capability, so to the analysis each hold is the only one: right for every function
+// it checks here, since none takes the lock twice itself (the nesting goes through the
+// std::function of Atomically, which the analysis cannot follow). Thread-safe.
+class CAPABILITY("mutex") ReentrantMutex {
+ public:
+  // Takes the mutex, or one more hold of it when this thread has it already.
+  void Lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS {  // the inner mutex is taken on one path only
+    const std::thread::id me = std::this_thread::get_id();
+    // Only this thread stores its own id, and clears it before unlocking: a relaxed load sees
+    // `me` exactly when this thread holds the mutex.
+    if (owner_.load(std::memory_order_relaxed) == me) {
+      ++holds_;
+      return;
+    }
+    mu_.Lock();
+    owner_.store(me, std::memory_order_relaxed);
+    holds_ = 1;
+  }
+  // Ends one hold; the last one unlocks.
+  void Unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS {
+    if (--holds_ > 0) return;
+    owner_.store(std::thread::id(), std::memory_order_relaxed);
+    mu_.Unlock();
+  }
+
+ private:
+  Mutex mu_;
+  std::atomic<std::thread::id> owner_{};  // the holder; written only by it, under mu_
+  int holds_ = 0;                         // the holder's count; touched only by it
+};
+
+// Holds a ReentrantMutex for its scope.
+class SCOPED_CAPABILITY ConnectionLock {
+ public:
+  explicit ConnectionLock(ReentrantMutex* mu) ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~ConnectionLock() RELEASE() { mu_->Unlock(); }
+  ConnectionLock(const ConnectionLock&) = delete;
+  ConnectionLock& operator=(const ConnectionLock&) = delete;
+
+ private:
+  ReentrantMutex* const mu_;
+};
+
+// One connection behind a mutex (mu_). The public methods take it (re-entrantly: see
+// ReentrantMutex) or run under Atomically; the private ones require it. Thread-safe.
 class SqliteStore final : public MetadataStore {
  public:
   SqliteStore(std::string path, const SqliteStoreOptions& o) : path_(std::move(path)) {
@@ -302,6 +351,7 @@ class SqliteStore final : public MetadataStore {
     if (missing || (st.st_size == 0 && S_ISREG(st.st_mode))) {
       RefuseIfItMustExist(o, missing ? "missing" : "an empty file");
     }
+    ConnectionLock lock(&mu_);  // no other thread sees the store yet; the helpers require it
     try {
       Connect(o, /*exclusive=*/false);
     } catch (const Error& e) {
@@ -314,6 +364,7 @@ class SqliteStore final : public MetadataStore {
     }
   }
 
+  // No other thread may use the store any more (hence no lock).
   ~SqliteStore() override {
     cache_.clear();  // finalize statements before closing
     if (db_ != nullptr) sqlite3_close(db_);
@@ -322,12 +373,13 @@ class SqliteStore final : public MetadataStore {
   std::string Describe() const override { return "sqlite:" + path_; }
 
   int SchemaVersion() override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     return UserVersion();
   }
 
+  // Holds mu_ while `fn` runs: its store calls (this thread) take it again and join.
   void Atomically(const std::function<void()>& fn) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     if (depth_ > 0) {
       ++depth_;
       try {
@@ -355,7 +407,7 @@ class SqliteStore final : public MetadataStore {
   // --- datasets
 
   void PutDataset(const DatasetRecord& d) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(
         Q("INSERT INTO datasets (id, kind, name, source, schema_json, stats_json, "
           "first_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"));
@@ -365,7 +417,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::optional<DatasetRecord> GetDataset(const std::string& id) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(
         Q("SELECT id, kind, name, source, schema_json, stats_json, first_seen_at FROM datasets "
           "WHERE id = ?"));
@@ -386,7 +438,7 @@ class SqliteStore final : public MetadataStore {
 
   int64_t CreateRun(const RunRecord& r) override {
     int64_t id = 0;
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       Use s(
           Q("INSERT INTO runs (model_name, family, status, config_given, config_resolved, "
             "params, code_version, host, pid, started_at) "
@@ -406,7 +458,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   void FinishRun(const RunRecord& r) override {
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       Use s(Q("SELECT status FROM runs WHERE id = ?"));
       s->Bind(1, r.id);
       if (!s->Step()) Fail(ErrorCode::kNotFound, "no run {}", r.id);
@@ -419,9 +471,9 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::optional<RunRecord> GetRun(int64_t id) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     std::optional<RunRecord> out;
-    Read([&] {
+    Read([&]() REQUIRES(mu_) {
       Use s(Q(std::string("SELECT ") + kRunColumns + kRunDetailColumns +
               " FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id WHERE r.id = ?"));
       s->Bind(1, id);
@@ -433,10 +485,10 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::vector<RunRecord> GetRuns(const std::vector<int64_t>& ids) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     std::vector<RunRecord> out;
     out.reserve(ids.size());
-    Read([&] {
+    Read([&]() REQUIRES(mu_) {
       for (int64_t id : ids) {
         Use s(Q(std::string("SELECT ") + kRunColumns +
                 " FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id WHERE r.id = ?"));
@@ -450,12 +502,12 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::vector<RunRecord> ListRuns(const RunQuery& q) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     std::string sql = std::string("SELECT ") + kRunColumns + (q.details ? kRunDetailColumns : "") +
                       " FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id" + Where(q) +
                       " ORDER BY r.id DESC" + (q.limit > 0 ? " LIMIT ?" : "");
     std::vector<RunRecord> out;
-    Read([&] {
+    Read([&]() REQUIRES(mu_) {
       Use s(Q(sql));
       int i = BindWhere(*s, q);
       if (q.limit > 0) s->Bind(i, q.limit);
@@ -466,7 +518,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   int64_t CountRuns(const RunQuery& q) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(Q("SELECT COUNT(*) FROM runs r" + Where(q)));
     BindWhere(*s, q);
     s->Step();
@@ -476,7 +528,7 @@ class SqliteStore final : public MetadataStore {
   // --- models and versions
 
   std::vector<ModelRecord> ListModels() override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(Q(ModelSelect() + " ORDER BY m.name"));
     std::vector<ModelRecord> out;
     while (s->Step()) out.push_back(ModelFromRow(*s));
@@ -484,7 +536,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::optional<ModelRecord> GetModel(const std::string& name) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(Q(ModelSelect() + " WHERE m.name = ?"));
     s->Bind(1, name);
     if (!s->Step()) return std::nullopt;
@@ -493,7 +545,7 @@ class SqliteStore final : public MetadataStore {
 
   void SetModelDescription(const std::string& name, const std::string& text) override {
     ValidateRegistryText(text, "model description", kMaxDescriptionBytes);
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       Use s(Q("UPDATE models SET description = ? WHERE name = ?"));
       s->Bind(1, text).Bind(2, name);
       s->Run();
@@ -504,7 +556,7 @@ class SqliteStore final : public MetadataStore {
   VersionRecord RegisterVersion(const NewVersion& v) override {
     ValidateRegistryText(v.description, "model description", kMaxDescriptionBytes);
     VersionRecord out;
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       {
         Use s(
             Q("INSERT INTO models (name, description, created_at) VALUES (?, ?, ?) "
@@ -552,7 +604,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::optional<VersionRecord> GetVersion(const std::string& model, int64_t version) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(Q(std::string("SELECT ") + kVersionColumns +
             " FROM model_versions v JOIN models m ON m.id = v.model_id "
             "WHERE m.name = ? AND v.version = ?"));
@@ -562,7 +614,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::vector<VersionRecord> ListVersions(const std::string& model) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(Q(std::string("SELECT ") + kVersionColumns +
             " FROM model_versions v JOIN models m ON m.id = v.model_id "
             "WHERE m.name = ? ORDER BY v.version"));
@@ -575,7 +627,7 @@ class SqliteStore final : public MetadataStore {
   // --- aliases
 
   std::optional<int64_t> GetAlias(const std::string& model, const std::string& alias) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(
         Q("SELECT a.version FROM aliases a JOIN models m ON m.id = a.model_id "
           "WHERE m.name = ? AND a.alias = ?"));
@@ -585,7 +637,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::map<std::string, int64_t> ListAliases(const std::string& model) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(
         Q("SELECT a.alias, a.version FROM aliases a JOIN models m ON m.id = a.model_id "
           "WHERE m.name = ?"));
@@ -596,7 +648,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::vector<AliasMove> AliasHistory(const std::string& model, const std::string& alias) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(
         Q("SELECT h.id, h.alias, h.from_version, h.to_version, h.action, h.note, h.at "
           "FROM alias_history h JOIN models m ON m.id = h.model_id "
@@ -619,7 +671,7 @@ class SqliteStore final : public MetadataStore {
 
   void MoveAlias(const std::string& model, const AliasMove& move) override {
     ValidateRegistryText(move.note, "note", kMaxNoteBytes);
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       const int64_t model_id = ModelId(model);
       {
         Use s(Q("SELECT 1 FROM model_versions WHERE model_id = ? AND version = ?"));
@@ -660,7 +712,7 @@ class SqliteStore final : public MetadataStore {
   void SetTag(const std::string& model, int64_t version, const std::string& key,
               const std::string& value) override {
     ValidateTag(key, value);
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       const int64_t model_id = ModelId(model);
       if (version != 0) RequireVersion(model, model_id, version);
       Use s(
@@ -673,7 +725,7 @@ class SqliteStore final : public MetadataStore {
 
   bool RemoveTag(const std::string& model, int64_t version, const std::string& key) override {
     bool removed = false;
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       const int64_t model_id = ModelId(model);
       Use s(Q("DELETE FROM tags WHERE model_id = ? AND version = ? AND key = ?"));
       s->Bind(1, model_id).Bind(2, version).Bind(3, key);
@@ -684,7 +736,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::map<std::string, std::string> GetTags(const std::string& model, int64_t version) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(
         Q("SELECT t.key, t.value FROM tags t JOIN models m ON m.id = t.model_id "
           "WHERE m.name = ? AND t.version = ?"));
@@ -698,7 +750,7 @@ class SqliteStore final : public MetadataStore {
 
   ExperimentRecord CreateExperiment(const ExperimentRecord& e) override {
     ExperimentRecord out = e;
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       Use c(Q("SELECT 1 FROM experiments WHERE name = ?"));
       c->Bind(1, e.name);
       if (c->Step()) Fail(ErrorCode::kAlreadyExists, "an experiment named '{}' exists", e.name);
@@ -717,7 +769,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::optional<ExperimentRecord> GetExperiment(const std::string& name) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(Q(std::string(kExperimentSelect) + " WHERE name = ?"));
     s->Bind(1, name);
     if (!s->Step()) return std::nullopt;
@@ -725,7 +777,7 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::vector<ExperimentRecord> ListExperiments() override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     Use s(Q(std::string(kExperimentSelect) + " ORDER BY id"));
     std::vector<ExperimentRecord> out;
     while (s->Step()) out.push_back(ExperimentFromRow(*s));
@@ -734,7 +786,7 @@ class SqliteStore final : public MetadataStore {
 
   void ChangeExperimentState(const std::string& name,
                              const ExperimentStateChange& change) override {
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       Use c(Q("SELECT id, state FROM experiments WHERE name = ?"));
       c->Bind(1, name);
       if (!c->Step()) Fail(ErrorCode::kNotFound, "no experiment named '{}'", name);
@@ -763,9 +815,9 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::vector<ExperimentStateChange> ExperimentHistory(const std::string& name) override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     std::vector<ExperimentStateChange> out;
-    Read([&] {
+    Read([&]() REQUIRES(mu_) {
       Use c(Q("SELECT id FROM experiments WHERE name = ?"));
       c->Bind(1, name);
       if (!c->Step()) Fail(ErrorCode::kNotFound, "no experiment named '{}'", name);
@@ -788,9 +840,9 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::set<std::string> ReferencedArtifacts() override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     std::set<std::string> out;
-    Read([&] {
+    Read([&]() REQUIRES(mu_) {
       Use s(
           Q("SELECT artifact FROM model_versions UNION "
             "SELECT artifact FROM runs WHERE artifact IS NOT NULL"));
@@ -800,10 +852,10 @@ class SqliteStore final : public MetadataStore {
   }
 
   std::vector<std::string> CheckIntegrity() override {
-    std::lock_guard lock(mu_);
+    ConnectionLock lock(&mu_);
     std::vector<std::string> problems;
-    Read([&] {
-      auto collect = [&](const std::string& sql, const std::string& what) {
+    Read([&]() REQUIRES(mu_) {
+      auto collect = [&](const std::string& sql, const std::string& what) REQUIRES(mu_) {
         Use s(Q(sql));
         while (s->Step()) problems.push_back(what + ": " + s->Text(0));
       };
@@ -844,7 +896,7 @@ class SqliteStore final : public MetadataStore {
  private:
   static std::string VersionText(int64_t v) { return v == 0 ? "unset" : "v" + std::to_string(v); }
 
-  void Exec(const std::string& sql) {
+  void Exec(const std::string& sql) REQUIRES(mu_) {
     char* err = nullptr;
     int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
     if (rc != SQLITE_OK) {
@@ -859,14 +911,14 @@ class SqliteStore final : public MetadataStore {
     }
   }
 
-  Stmt& Q(const std::string& sql) {
+  Stmt& Q(const std::string& sql) REQUIRES(mu_) {
     auto it = cache_.find(sql);
     if (it == cache_.end()) it = cache_.emplace(sql, std::make_unique<Stmt>(db_, sql)).first;
     return *it->second;
   }
 
   // Runs several reads against one snapshot (a deferred transaction unless one is open).
-  void Read(const std::function<void()>& fn) {
+  void Read(const std::function<void()>& fn) REQUIRES(mu_) {
     if (depth_ > 0) {
       fn();
       return;
@@ -885,12 +937,12 @@ class SqliteStore final : public MetadataStore {
   }
 
   // The first column of the first row of `sql` as text ("" when there is no row).
-  std::string Text(const std::string& sql) {
+  std::string Text(const std::string& sql) REQUIRES(mu_) {
     Use s(Q(sql));
     return s->Step() ? s->Text(0) : std::string();
   }
 
-  bool HasTables() { return !Text("SELECT name FROM sqlite_master LIMIT 1").empty(); }
+  bool HasTables() REQUIRES(mu_) { return !Text("SELECT name FROM sqlite_master LIMIT 1").empty(); }
 
   // Throws kCorruption when `o` says the registry must exist; `state` says what it is instead.
   void RefuseIfItMustExist(const SqliteStoreOptions& o, const std::string& state) {
@@ -907,7 +959,7 @@ class SqliteStore final : public MetadataStore {
 
   // Opens the connection, refuses a lost registry, sets it up and migrates. Closes it again on
   // any error. `exclusive`: hold the file lock until closed, keeping the WAL index in memory.
-  void Connect(const SqliteStoreOptions& o, bool exclusive) {
+  void Connect(const SqliteStoreOptions& o, bool exclusive) REQUIRES(mu_) {
     int rc =
         sqlite3_open_v2(path_.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -948,15 +1000,15 @@ class SqliteStore final : public MetadataStore {
     }
   }
 
-  int UserVersion() {
+  int UserVersion() REQUIRES(mu_) {
     Use s(Q("PRAGMA user_version"));
     s->Step();
     return static_cast<int>(s->Int(0));
   }
 
-  void Migrate() {
+  void Migrate() REQUIRES(mu_) {
     if (UserVersion() == kRegistrySchemaVersion) return;  // the common case: no write lock
-    Atomically([&] {
+    Atomically([&]() REQUIRES(mu_) {
       int v = UserVersion();  // again, under the lock: another process may have migrated
       if (v > kRegistrySchemaVersion) {
         Fail(ErrorCode::kFailedPrecondition,
@@ -976,20 +1028,20 @@ class SqliteStore final : public MetadataStore {
     });
   }
 
-  int64_t ModelId(const std::string& name) {
+  int64_t ModelId(const std::string& name) REQUIRES(mu_) {
     Use s(Q("SELECT id FROM models WHERE name = ?"));
     s->Bind(1, name);
     if (!s->Step()) Fail(ErrorCode::kNotFound, "no model named '{}'", name);
     return s->Int(0);
   }
 
-  void RequireVersion(const std::string& model, int64_t model_id, int64_t version) {
+  void RequireVersion(const std::string& model, int64_t model_id, int64_t version) REQUIRES(mu_) {
     Use s(Q("SELECT 1 FROM model_versions WHERE model_id = ? AND version = ?"));
     s->Bind(1, model_id).Bind(2, version);
     if (!s->Step()) Fail(ErrorCode::kNotFound, "model '{}' has no version {}", model, version);
   }
 
-  void WriteOutcome(const RunRecord& r) {
+  void WriteOutcome(const RunRecord& r) REQUIRES(mu_) {
     {
       Use s(
           Q("UPDATE runs SET status = ?, ended_at = ?, params = ?, timings = ?, split = ?, "
@@ -1059,7 +1111,7 @@ class SqliteStore final : public MetadataStore {
     return r;
   }
 
-  void LoadMetrics(RunRecord& r) {
+  void LoadMetrics(RunRecord& r) REQUIRES(mu_) {
     Use s(Q("SELECT name, value FROM run_metrics WHERE run_id = ? ORDER BY ord"));
     s->Bind(1, r.id);
     while (s->Step()) {
@@ -1126,12 +1178,12 @@ class SqliteStore final : public MetadataStore {
     return v;
   }
 
-  std::string path_;
-  sqlite3* db_ = nullptr;
-  std::recursive_mutex mu_;
-  int depth_ = 0;           // open transaction nesting (guarded by mu_)
-  bool read_once_ = false;  // the connection has read the file at least once
-  std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
+  const std::string path_;
+  ReentrantMutex mu_;  // the connection: db_, its statements and its transaction
+  sqlite3* db_ GUARDED_BY(mu_) = nullptr;
+  int depth_ GUARDED_BY(mu_) = 0;           // open transaction nesting
+  bool read_once_ GUARDED_BY(mu_) = false;  // the connection has read the file at least once
+  std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_ GUARDED_BY(mu_);
 };
 
 }  // namespace

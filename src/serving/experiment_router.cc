@@ -38,7 +38,7 @@ ExperimentRouter::~ExperimentRouter() {
 }
 
 bool ExperimentRouter::Refresh() {
-  std::lock_guard lock(refresh_mu_);
+  MutexLock lock(&refresh_mu_);
   std::vector<std::string> fresh;
   try {
     auto snap = std::make_shared<Snapshot>();

@@ -33,11 +33,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "experiments/experiment.h"
 #include "experiments/exposure_log.h"
 #include "serving/service.h"
@@ -63,8 +63,8 @@ class ExperimentRouter {
   ~ExperimentRouter();  // drains the exposure log
 
   // Reloads the experiments from the registry; keeps the previous snapshot on failure (logged).
-  // Returns false on failure.
-  bool Refresh();
+  // Returns false on failure. Thread-safe (one Refresh at a time; the others wait).
+  bool Refresh() EXCLUDES(refresh_mu_);
 
   // Model references of the cells of running experiments (add them to the ModelManager).
   std::vector<std::string> RunningCellRefs() const;
@@ -90,13 +90,16 @@ class ExperimentRouter {
   };
   using Snapshot = std::unordered_map<std::string, Entry>;
 
+  // options_, log_ and constructed_: set in the constructor, before any other thread sees the
+  // router, and read-only after (no lock).
   ExperimentRouterOptions options_;
-  std::unique_ptr<MetadataStore> store_;
-  std::unique_ptr<experiments::ExposureLog> log_;
+  std::unique_ptr<MetadataStore> store_ PT_GUARDED_BY(refresh_mu_);  // used by Refresh only
+  std::unique_ptr<experiments::ExposureLog> log_;                    // thread-safe itself
+  // Replaced by Refresh, read by any thread without a lock (an atomic shared_ptr).
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<uint64_t> requests_{0};
-  std::mutex refresh_mu_;                    // one Refresh at a time
-  std::vector<std::string> reported_cells_;  // guarded by refresh_mu_ (passed to on_new_cells)
+  Mutex refresh_mu_;                                                 // one Refresh at a time
+  std::vector<std::string> reported_cells_ GUARDED_BY(refresh_mu_);  // passed to on_new_cells
   bool constructed_ = false;  // the constructor's Refresh reports no cells (RunningCellRefs)
 };
 

@@ -12,13 +12,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/text.h"
 #include "marquee/error.h"
 
@@ -67,7 +66,7 @@ class HttpServer::Impl {
   // After a large exchange: return the heap pages freed by its buffers and parsed JSON to the
   // system (malloc_trim) a little later, once for every burst. Any thread.
   void ScheduleTrim();
-  void Shutdown();
+  void Shutdown() EXCLUDES(mu_);
   void ReleaseContexts() {
     for (auto& g : guards_) g.reset();
   }
@@ -77,14 +76,16 @@ class HttpServer::Impl {
     }
   }
 
-  void Register(const std::shared_ptr<Session>& s);
-  void Unregister(Session* s);
+  void Register(const std::shared_ptr<Session>& s) EXCLUDES(mu_);
+  void Unregister(Session* s) EXCLUDES(mu_);
 
+  // Set in the constructor and never replaced: the io threads only read them (no lock).
   HttpServerOptions options_;
   Service* service_;
   ServingMetrics* metrics_;
   std::vector<std::unique_ptr<asio::io_context>> iocs_;
-  // Keep each context's run() going while it has no connection; released on shutdown.
+  // Keep each context's run() going while it has no connection; released on shutdown (by the
+  // thread calling Shutdown; the io threads never touch them).
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::optional<tcp::acceptor> acceptor_;  // on iocs_[0]
   // The acceptor's thread only (iocs_[0]): the retry delay after a failed accept and the
@@ -94,14 +95,15 @@ class HttpServer::Impl {
   uint64_t accept_errors_unlogged_ = 0;
   std::optional<asio::steady_timer> trim_timer_;  // on iocs_[0], armed there only
   std::atomic<bool> trim_pending_{false};
-  size_t next_context_ = 0;  // round-robin for accepted connections
+  size_t next_context_ = 0;  // round-robin for accepted connections; the acceptor's thread only
+  // Set by Start before it returns (and before the first connection); Wait joins the threads.
   std::vector<std::thread> threads_;
-  std::atomic<bool> stopping_{false};
   uint16_t port_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::set<Session*> sessions_;
-  std::vector<std::weak_ptr<Session>> weak_sessions_;
+  std::atomic<bool> stopping_{false};
+  Mutex mu_;
+  CondVar cv_;                                                         // signals sessions_ emptied
+  std::set<Session*> sessions_ GUARDED_BY(mu_);                        // the open connections
+  std::vector<std::weak_ptr<Session>> weak_sessions_ GUARDED_BY(mu_);  // for Shutdown to close
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -281,7 +283,7 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void HttpServer::Impl::Register(const std::shared_ptr<Session>& s) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   sessions_.insert(s.get());
   weak_sessions_.push_back(s);
   if (weak_sessions_.size() > 2 * sessions_.size() + 64) {
@@ -290,9 +292,9 @@ void HttpServer::Impl::Register(const std::shared_ptr<Session>& s) {
 }
 
 void HttpServer::Impl::Unregister(Session* s) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   sessions_.erase(s);
-  if (sessions_.empty()) cv_.notify_all();
+  if (sessions_.empty()) cv_.NotifyAll();
 }
 
 // glibc's defaults adapt to the largest block freed: after one multi-megabyte body, blocks of that
@@ -420,22 +422,29 @@ void HttpServer::Impl::Shutdown() {
   });
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& w : weak_sessions_) {
       if (auto s = w.lock()) live.push_back(std::move(s));
     }
   }
   for (auto& s : live) s->CloseIfIdle();
   live.clear();
-  std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, options_.shutdown_grace, [&] { return sessions_.empty(); })) {
+  bool drained = false;
+  size_t still_open = 0;
+  {
+    MutexLock lock(&mu_);
+    drained = cv_.WaitFor(&mu_, options_.shutdown_grace, [&] {
+      mu_.AssertHeld();  // the predicate runs under mu_
+      return sessions_.empty();
+    });
+    still_open = sessions_.size();
+  }
+  if (!drained) {
     spdlog::warn("serve: {} connections still open after the grace period; closing them",
-                 sessions_.size());
-    lock.unlock();
+                 still_open);
     for (auto& ioc : iocs_) ioc->stop();
     return;
   }
-  lock.unlock();
   // Every connection is gone: once the guards are released the io threads return on their own
   // (after the acceptor's close handler ran).
   ReleaseContexts();

@@ -57,6 +57,8 @@ class ServingMetrics {
     std::atomic<uint64_t> count{0};
     std::atomic<uint64_t> sum_ns{0};
   };
+  // Filled by the constructor and AddRoute before requests are observed, read-only after: no
+  // lock (the cells it points to are atomics).
   std::vector<std::unique_ptr<Route>> routes_;
   std::atomic<uint64_t> events_{0}, swaps_{0}, load_failures_{0};
   std::atomic<uint64_t> rank_cached_{0}, rank_scored_{0}, rank_fallback_{0};
