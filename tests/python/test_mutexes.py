@@ -7,9 +7,8 @@ the clang build (-Wthread-safety -Werror=thread-safety) proves each access holds
 standard mutex anywhere else escapes that proof, so this test fails when a file in src/, tools/ or
 include/ names one (comments aside), outside src/common/mutex.h.
 
-ALLOWED holds the files that still have one today (the serving core, being converted under issue
-#13); it may only shrink: an entry whose file no longer names one fails too, so the list is
-emptied as they are converted.
+ALLOWED holds files allowed one (none today); it may only shrink: an entry whose file no longer
+names one fails too.
 """
 import os
 import re
@@ -22,12 +21,7 @@ SCANNED = ("src", "tools", "include")
 WRAPPER = "src/common/mutex.h"
 
 # Files allowed a raw standard mutex or condition variable for now (see the docstring).
-ALLOWED = {
-    "src/serving/bandit_handler.h",
-    "src/serving/model_manager.h",
-    "src/serving/predict_handler.cc",
-    "src/serving/predict_handler.h",
-}
+ALLOWED: set = set()
 
 RAW = re.compile(r"\bstd::(?:recursive_timed_|recursive_|shared_timed_|timed_|shared_)?mutex\b|"
                  r"\bstd::condition_variable(?:_any)?\b")
