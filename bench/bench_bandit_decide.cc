@@ -18,7 +18,7 @@
 
 namespace {
 
-using namespace marquee::bandit;
+using namespace marquee;
 
 SimOptions Options() {
   SimOptions o;

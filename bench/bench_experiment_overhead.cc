@@ -56,7 +56,7 @@ double ThreadCpuSeconds() {
 
 int main(int argc, char** argv) {
   using namespace marquee;
-  using namespace marquee::serving;
+  using namespace marquee;
   benchmark::Initialize(&argc, argv);
   if (argc < 5) {
     std::fprintf(stderr, "usage: %s HOME MODEL_REF EXPERIMENT USERS_FILE [ROUNDS] [REQUESTS]\n",

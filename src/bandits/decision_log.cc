@@ -19,7 +19,7 @@
 #include "events/durable_log.h"
 #include "marquee/error.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -560,4 +560,4 @@ DecisionLog::Stats DecisionLog::stats() const {
           impl_->log_->group_commits()};
 }
 
-}  // namespace marquee::bandit
+}  // namespace marquee

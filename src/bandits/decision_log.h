@@ -41,7 +41,7 @@
 
 #include "events/rocksdb_util.h"
 
-namespace marquee::bandit {
+namespace marquee {
 
 enum class OutcomeKind { kOpen, kJoined, kDefault };
 std::string_view OutcomeKindName(OutcomeKind k);  // "open", "joined", "default"
@@ -164,4 +164,4 @@ class DecisionLog {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace marquee::bandit
+}  // namespace marquee

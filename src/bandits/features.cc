@@ -10,7 +10,7 @@
 
 #include "marquee/error.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 struct Raw {
@@ -219,4 +219,4 @@ void ValidateInput(const DecisionInput& in) {
   }
 }
 
-}  // namespace marquee::bandit
+}  // namespace marquee

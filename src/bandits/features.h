@@ -29,7 +29,7 @@
 
 #include "bandits/policy.h"
 
-namespace marquee::bandit {
+namespace marquee {
 
 struct FeatureSpec {
   uint32_t dim = 64;
@@ -74,4 +74,4 @@ uint64_t FeatureHash(char ns, const std::string& name, const FeatureValue& value
 // names within each map, finite numbers. kInvalidArgument naming the field ("actions[2].id").
 void ValidateInput(const DecisionInput& in);
 
-}  // namespace marquee::bandit
+}  // namespace marquee

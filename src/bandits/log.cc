@@ -23,7 +23,7 @@
 #include "marquee/error.h"
 #include "models/artifact.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 constexpr uint32_t kLogFormatVersion = 1;
@@ -667,4 +667,4 @@ BanditLog BanditLogCatalogTraits::Load(const BanditLogEntry& e, const std::strin
   return LoadBanditLog(e.path, env);
 }
 
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -22,7 +22,7 @@
 #include "data/catalog.h"
 #include "marquee/env.h"
 
-namespace marquee::bandit {
+namespace marquee {
 
 inline constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 
@@ -109,4 +109,4 @@ class BanditLogCatalog : public Catalog<BanditLogCatalogTraits> {
 FeatureMap FeatureMapFromJson(const nlohmann::json& j, const std::string& where);
 nlohmann::json FeatureMapToJson(const FeatureMap& m);
 
-}  // namespace marquee::bandit
+}  // namespace marquee

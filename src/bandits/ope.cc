@@ -15,7 +15,7 @@
 #include "bandits/features.h"
 #include "marquee/error.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 const std::vector<std::string>& KnownEstimators() {
@@ -669,4 +669,4 @@ CandidateDistributions EmpiricalDistributions(const BanditLog& cand, const Bandi
   return out;
 }
 
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -38,7 +38,7 @@
 #include "bandits/log.h"
 #include "bandits/policy.h"
 
-namespace marquee::bandit {
+namespace marquee {
 
 struct OpeOptions {
   std::vector<std::string> estimators = {"ips", "snips", "dm", "dr", "sndr", "switch-dr"};
@@ -105,4 +105,4 @@ CandidateDistributions PolicyDistributions(const Policy& policy, const BanditLog
 CandidateDistributions EmpiricalDistributions(const BanditLog& candidate_log, const BanditLog& log,
                                               std::vector<std::string>* warnings);
 
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -21,7 +21,7 @@
 #include "marquee/error.h"
 #include "models/artifact.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 constexpr uint32_t kPolicyFormatVersion = 1;
@@ -691,4 +691,4 @@ std::unique_ptr<Policy> LoadPolicy(const std::string& path, Env* env) {
   return p;
 }
 
-}  // namespace marquee::bandit
+}  // namespace marquee

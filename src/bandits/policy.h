@@ -27,7 +27,7 @@
 
 #include "marquee/env.h"
 
-namespace marquee::bandit {
+namespace marquee {
 
 // A feature value: numeric, or categorical (hashed into the feature space).
 using FeatureValue = std::variant<double, std::string>;
@@ -89,4 +89,4 @@ std::unique_ptr<Policy> MakePolicy(const PolicyConfig& config);
 // Loads a policy saved by Policy::Save; kCorruption / kInvalidArgument naming the path.
 std::unique_ptr<Policy> LoadPolicy(const std::string& path, Env* env);
 
-}  // namespace marquee::bandit
+}  // namespace marquee

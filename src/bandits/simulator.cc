@@ -8,7 +8,7 @@
 #include "common/log.h"
 #include "marquee/error.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 double Normal(std::mt19937_64& rng) {
@@ -407,4 +407,4 @@ std::string OpeConvergence::Format() const {
   return out;
 }
 
-}  // namespace marquee::bandit
+}  // namespace marquee

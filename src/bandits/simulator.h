@@ -21,7 +21,7 @@
 
 #include "bandits/policy.h"
 
-namespace marquee::bandit {
+namespace marquee {
 
 struct SimOptions {
   std::vector<std::string> policies = {"uniform", "epsilon-greedy", "linucb", "lints"};
@@ -100,4 +100,4 @@ struct OpeConvergence {
 OpeConvergence RunOpeConvergence(const SimOptions& o, const std::vector<size_t>& sizes, int repeats,
                                  int bootstrap, size_t truth_members);
 
-}  // namespace marquee::bandit
+}  // namespace marquee

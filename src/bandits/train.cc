@@ -16,7 +16,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 BanditLog Subset(const BanditLog& log, const std::vector<size_t>& idx) {
@@ -354,4 +354,4 @@ PolicyOnLog TrainPolicyOnWholeLog(const BanditTrainConfig& c, const std::string&
   return out;
 }
 
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -24,7 +24,7 @@
 #include "bandits/policy.h"
 #include "marquee/context.h"
 
-namespace marquee::bandit {
+namespace marquee {
 
 struct BanditTrainConfig {
   std::string dataset;  // a bandit log name, or
@@ -68,4 +68,4 @@ PolicyOnLog TrainPolicyOnWholeLog(const BanditTrainConfig& config, const std::st
 std::string SavePolicyArtifact(const Policy& policy, const std::string& home, Env* env,
                                std::string* digest);
 
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -12,7 +12,7 @@
 #include "experiments/stats.h"
 #include "marquee/error.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -610,4 +610,4 @@ std::string FormatAnalysis(const json& a) {
   return s;
 }
 
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -12,10 +12,10 @@
 // cell against the control (the first cell): absolute and relative lift with 95% intervals
 // (Welch), CUPED on plays per member with the member's plays before the experiment's first
 // start as covariate, and the always-valid mSPRT p-value (100 looks in calendar time, each at the
-// members exposed by then with the plays credited by then). A sample-ratio-mismatch chi-square test compares the
-// members per cell with the weights and warns when p < 0.001. Interleaving: per member, the
-// ranker whose items got more credited plays is preferred (ties are neither); the shares and an
-// exact binomial test of the wins against 1/2.
+// members exposed by then with the plays credited by then). A sample-ratio-mismatch chi-square test
+// compares the members per cell with the weights and warns when p < 0.001. Interleaving: per
+// member, the ranker whose items got more credited plays is preferred (ties are neither); the
+// shares and an exact binomial test of the wins against 1/2.
 //
 // Memory: exposures are held in a compact table (ids interned, items pooled: about 100 bytes per
 // exposure of 10 items); AnalyzeFromHome reads and credits one member's events at a time.
@@ -37,7 +37,7 @@
 #include "experiments/experiment.h"
 #include "experiments/exposure_log.h"
 
-namespace marquee::experiments {
+namespace marquee {
 
 struct AnalysisInput {
   ExperimentSpec spec;
@@ -56,12 +56,11 @@ nlohmann::json AnalyzeExperiment(const AnalysisInput& in);
 // unknown) and every 1024 members credited (stage "members", total = exposed members), and
 // at the end of a stage it reported during (small analyses report nothing); on the calling
 // thread.
-using AnalyzeProgress =
-    std::function<void(std::string_view stage, uint64_t done, uint64_t total)>;
+using AnalyzeProgress = std::function<void(std::string_view stage, uint64_t done, uint64_t total)>;
 nlohmann::json AnalyzeFromHome(const std::string& home, const Experiment& e,
                                const AnalyzeProgress& progress = {});
 
 // The readable report of AnalyzeExperiment's JSON.
 std::string FormatAnalysis(const nlohmann::json& analysis);
 
-}  // namespace marquee::experiments
+}  // namespace marquee

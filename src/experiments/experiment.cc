@@ -14,7 +14,7 @@
 #include "marquee/error.h"
 #include "registry/registry.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -389,4 +389,4 @@ json ExperimentJson(const Experiment& e) {
   return j;
 }
 
-}  // namespace marquee::experiments
+}  // namespace marquee

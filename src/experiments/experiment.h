@@ -37,7 +37,7 @@ namespace marquee {
 class Registry;
 }
 
-namespace marquee::experiments {
+namespace marquee {
 
 enum class Mode { kAB, kInterleave };
 std::string_view ModeName(Mode m);
@@ -102,4 +102,4 @@ std::vector<ExperimentStateChange> ExperimentHistory(Registry& registry, const s
 
 nlohmann::json ExperimentJson(const Experiment& e);
 
-}  // namespace marquee::experiments
+}  // namespace marquee

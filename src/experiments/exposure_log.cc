@@ -11,7 +11,7 @@
 #include "events/durable_log.h"
 #include "marquee/error.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 // Keys: "x" EXPERIMENT 0x00 BE64(ts ^ sign bit) BE64(seq)   one group of exposures (below)
@@ -304,4 +304,4 @@ void ExposureLog::ForEach(std::string_view experiment,
   });
 }
 
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -46,7 +46,7 @@ namespace marquee {
 class DurableLog;
 }
 
-namespace marquee::experiments {
+namespace marquee {
 
 inline constexpr uint8_t kNoRanker = 255;
 
@@ -150,4 +150,4 @@ class ExposureLog {
   std::thread flusher_;
 };
 
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -4,7 +4,7 @@
 
 #include "marquee/error.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 // SplitMix64 (Steele, Lea and Flood 2014): a tiny, platform-independent generator.
@@ -77,4 +77,4 @@ Credit AssignCredit(const Interleaved& list, std::span<const size_t> clicked_pos
 
 const char* TeamName(uint8_t team) { return team == 0 ? "A" : "B"; }
 
-}  // namespace marquee::experiments
+}  // namespace marquee

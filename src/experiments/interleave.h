@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace marquee::experiments {
+namespace marquee {
 
 // The merged list: items[i] was contributed by ranker team[i] (0 = ranker A, 1 = ranker B).
 struct Interleaved {
@@ -45,4 +45,4 @@ Credit AssignCredit(const Interleaved& list, std::span<const size_t> clicked_pos
 // Team of each item of the interleaved list, as a convenience for logging: "A" or "B".
 const char* TeamName(uint8_t team);
 
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -19,7 +19,7 @@
 #include "marquee/recommender.h"
 #include "pipeline/config.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 // SplitMix64: platform-independent randomness for the traffic (so results match across
@@ -485,4 +485,4 @@ std::string FormatReplayReport(const nlohmann::json& r) {
   return out;
 }
 
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -36,7 +36,7 @@
 #include "eval/split.h"
 #include "marquee/context.h"
 
-namespace marquee::experiments {
+namespace marquee {
 
 // One ranker to compare: a recommender family with params, trained by the simulator.
 struct RankerSpec {
@@ -87,4 +87,4 @@ nlohmann::json RunReplaySimulation(const ReplayConfig& config, const RankerSpec&
 // The human-readable report of RunReplaySimulation's result.
 std::string FormatReplayReport(const nlohmann::json& result);
 
-}  // namespace marquee::experiments
+}  // namespace marquee

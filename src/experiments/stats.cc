@@ -11,7 +11,7 @@
 
 #include "marquee/error.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 namespace bm = boost::math;
@@ -366,4 +366,4 @@ BinomialResult BinomialTest(uint64_t successes, uint64_t n, double p) {
   return r;
 }
 
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -17,7 +17,7 @@
 #include <span>
 #include <vector>
 
-namespace marquee::experiments {
+namespace marquee {
 
 // Sufficient statistics of one cell: count, mean and unbiased (n - 1) sample variance.
 struct Moments {
@@ -190,4 +190,4 @@ double StudentTCdf(double t, double df);        // df > 0
 double StudentTQuantile(double p, double df);   // p in (0, 1), df > 0
 double ChiSquareSurvival(double x, double df);  // P(X >= x), df > 0
 
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -7,7 +7,7 @@
 #include "common/sha256.h"
 #include "marquee/error.h"
 
-namespace marquee::serving {
+namespace marquee {
 
 std::string_view ScopeName(Scope s) {
   switch (s) {
@@ -126,4 +126,4 @@ void ApiKeys::Check(bool has_key, std::string_view key, Scope needed,
   }
 }
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-namespace marquee::serving {
+namespace marquee {
 
 enum Scope : unsigned { kScopeNone = 0, kScopeRead = 1, kScopeWrite = 2, kScopeAdmin = 4 };
 
@@ -49,4 +49,4 @@ class ApiKeys {
 
 std::string_view ScopeName(Scope s);
 
-}  // namespace marquee::serving
+}  // namespace marquee

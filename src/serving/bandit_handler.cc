@@ -15,7 +15,7 @@
 #include "marquee/error.h"
 #include "serving/model_manager.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -53,7 +53,7 @@ std::string IdOf(const json& v, const std::string& field) {
 // A feature object: name -> finite number or string. Returns it normalised (integers as
 // numbers) and fills `out`.
 // `logged`: the features of a logged decision (replayed at load), taken as they were accepted.
-json ParseFeatures(const json& j, const std::string& field, size_t max, bandit::FeatureMap& out,
+json ParseFeatures(const json& j, const std::string& field, size_t max, FeatureMap& out,
                    bool logged) {
   if (!j.is_object()) {
     Fail(ErrorCode::kInvalidArgument,
@@ -126,9 +126,9 @@ constexpr double kLargeFeatureValue = 1e6;
 
 // The numeric feature of the largest magnitude ("context.x", "actions[2].features.f"), or
 // {"", 0} when there is none.
-std::pair<std::string, double> LargestFeature(const bandit::DecisionInput& in) {
+std::pair<std::string, double> LargestFeature(const DecisionInput& in) {
   std::pair<std::string, double> best{"", 0.0};
-  auto scan = [&](const bandit::FeatureMap& m, const std::string& where) {
+  auto scan = [&](const FeatureMap& m, const std::string& where) {
     for (const auto& [name, v] : m) {
       if (const double* x = std::get_if<double>(&v);
           x != nullptr && std::abs(*x) > std::abs(best.second)) {
@@ -180,7 +180,7 @@ DecideRequest ParseDecide(const json& body, const BanditLimits& limits, bool log
     }
     CheckKnownFields(a, where, {"id", "features"});
     if (!a.contains("id")) Fail(ErrorCode::kInvalidArgument, "{}.id: missing", where);
-    bandit::Action action;
+    Action action;
     action.id = IdOf(a["id"], where + ".id");
     if (!seen.insert(action.id).second) {
       Fail(ErrorCode::kInvalidArgument, "{}.id: duplicate action id '{}'", where,
@@ -194,7 +194,7 @@ DecideRequest ParseDecide(const json& body, const BanditLimits& limits, bool log
     r.actions.push_back({{"id", action.id}, {"features", std::move(features)}});
     r.input.actions.push_back(std::move(action));
   }
-  bandit::ValidateInput(r.input);
+  ValidateInput(r.input);
   return r;
 }
 
@@ -204,7 +204,7 @@ DecideRequest ParseDecideRequest(const json& body, const BanditLimits& limits) {
   return ParseDecide(body, limits, /*logged=*/false);
 }
 
-bandit::DecisionInput InputOf(const bandit::Decision& d) {
+DecisionInput InputOf(const Decision& d) {
   json body = {{"model", d.model}, {"context", d.context}, {"actions", d.actions}};
   if (d.user) body["user"] = *d.user;
   BanditLimits unlimited{SIZE_MAX, SIZE_MAX};
@@ -222,9 +222,9 @@ void BanditHandler::Prepare(Servable& servable) {
   // lost. Not shared yet: the lock only tells the analysis.
   WriterLock lock(&live->mu);
   uint64_t n = 0;
-  log_->ForEach(0, [&](const bandit::Decision& d) {
+  log_->ForEach(0, [&](const Decision& d) {
     if (d.model != live->name || d.version != live->version ||
-        d.outcome.kind == bandit::OutcomeKind::kOpen) {
+        d.outcome.kind == OutcomeKind::kOpen) {
       return true;
     }
     live->policy->Update(InputOf(d), d.chosen, d.outcome.reward, d.probabilities[d.chosen]);
@@ -326,7 +326,7 @@ void BanditHandler::Decide(const json& body, Respond& done) {
   CheckServing("/v1/decide");
   DecideRequest req = ParseDecideRequest(body, limits_);
   std::shared_ptr<const LivePolicy> live = Get(req.model);
-  bandit::Decision d;
+  Decision d;
   {
     ReaderLock lock(&live->mu);
     auto [chosen, probs] = live->policy->Decide(req.input, ThreadRng());
@@ -355,7 +355,7 @@ void BanditHandler::Decide(const json& body, Respond& done) {
          live->name, live->version, sum);
   }
   d.ts_ms = log_->NowMs();
-  d.id = bandit::DecisionLog::NewId(d.ts_ms);
+  d.id = DecisionLog::NewId(d.ts_ms);
   d.model = live->name;
   d.version = live->version;
   d.user = req.user;
@@ -397,11 +397,11 @@ void BanditHandler::Reward(const json& body, Respond& done) {
          "returns)",
          QuoteForMessage(id, 64));
   }
-  bandit::ValidateDecisionId(id, "decision_id");
+  ValidateDecisionId(id, "decision_id");
   const double reward = body["reward"].get<double>();
   if (!std::isfinite(reward)) Fail(ErrorCode::kInvalidArgument, "reward: must be finite");
   log_->RewardAsync(std::move(id), reward,
-                    [done = std::move(done)](std::exception_ptr err, const bandit::Decision* d) {
+                    [done = std::move(done)](std::exception_ptr err, const Decision* d) {
                       if (err) {
                         done(ErrorFrom(err));
                         return;
@@ -416,8 +416,8 @@ void BanditHandler::Reward(const json& body, Respond& done) {
                     });
 }
 
-void BanditHandler::OnClosed(const bandit::Decision& d) {
-  std::optional<bandit::DecisionInput> in;  // parsed once, for the first version found
+void BanditHandler::OnClosed(const Decision& d) {
+  std::optional<DecisionInput> in;  // parsed once, for the first version found
   models_->ForEachVersion(kKindBandit, d.model, d.version, [&](const Servable& s) {
     const auto& p = static_cast<const LivePolicy&>(s);  // bandit slots hold LivePolicy
     if (!in) in = InputOf(d);
@@ -427,4 +427,4 @@ void BanditHandler::OnClosed(const bandit::Decision& d) {
   });
 }
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -47,7 +47,7 @@
 #include "serving/servable.h"
 #include "serving/service.h"
 
-namespace marquee::serving {
+namespace marquee {
 
 struct BanditLimits {
   size_t max_actions = 256;   // actions in one decision
@@ -61,7 +61,7 @@ struct DecideRequest {
   std::optional<std::string> user;
   nlohmann::json context = nlohmann::json::object();
   nlohmann::json actions = nlohmann::json::array();
-  bandit::DecisionInput input;
+  DecisionInput input;
 };
 
 // Parses and validates; kInvalidArgument naming the field (unknown fields, wrong types, empty,
@@ -69,7 +69,7 @@ struct DecideRequest {
 // kResourceExhausted for more actions or features than `limits` allow.
 DecideRequest ParseDecideRequest(const nlohmann::json& body, const BanditLimits& limits);
 // The policy input of a logged decision (its stored context and actions).
-bandit::DecisionInput InputOf(const bandit::Decision& d);
+DecisionInput InputOf(const Decision& d);
 
 class ModelManager;
 
@@ -81,7 +81,7 @@ class BanditHandler {
 
   // The log decisions go to (not owned; set before serving; it must outlive the handler's
   // use, and its on_closed should call OnClosed).
-  void set_log(bandit::DecisionLog* log) { log_ = log; }
+  void set_log(DecisionLog* log) { log_ = log; }
 
   // The model manager's `prepare` hook: replays the closed decisions a freshly loaded policy
   // version made (from the log) into it before it is swapped in. Ignores other kinds.
@@ -99,7 +99,7 @@ class BanditHandler {
   void Decide(const nlohmann::json& body, Respond& done);
   void Reward(const nlohmann::json& body, Respond& done);
   // Online update from a closed decision (the DecisionLog's on_closed).
-  void OnClosed(const bandit::Decision& d);
+  void OnClosed(const Decision& d);
 
   // The live policy for a request's "model": an exact served reference, or a model name that
   // exactly one reference serves. kNotFound otherwise (naming what is served), kUnavailable
@@ -116,8 +116,8 @@ class BanditHandler {
 
   ModelManager* models_;
   BanditLimits limits_;
-  bandit::DecisionLog* log_ = nullptr;
+  DecisionLog* log_ = nullptr;
   std::atomic<uint64_t> replayed_total_{0};  // rewards replayed from the log at loads
 };
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -12,7 +12,7 @@
 #include "marquee/error.h"
 #include "registry/metadata_store.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -21,7 +21,7 @@ using json = nlohmann::json;
 
 ExperimentRouter::ExperimentRouter(ExperimentRouterOptions options) : options_(std::move(options)) {
   store_ = OpenMetadataStore(options_.home, Env::Default());
-  log_ = experiments::ExposureLog::Open(options_.home + "/experiments/exposures", options_.log);
+  log_ = ExposureLog::Open(options_.home + "/experiments/exposures", options_.log);
   snapshot_.store(std::make_shared<const Snapshot>());
   if (!Refresh()) {
     Fail(ErrorCode::kUnavailable, "experiments: cannot read the experiments from the registry");
@@ -42,7 +42,7 @@ bool ExperimentRouter::Refresh() {
   std::vector<std::string> fresh;
   try {
     auto snap = std::make_shared<Snapshot>();
-    for (auto& e : experiments::ListExperiments(*store_)) {
+    for (auto& e : ListExperiments(*store_)) {
       Entry entry;
       entry.state = e.record.state;
       const std::string& name = e.spec.name;
@@ -60,7 +60,7 @@ bool ExperimentRouter::Refresh() {
           ",\"experiment\":" +
           json{{"name", name}, {"cell", e.spec.cells[0].name}, {"state", "stopped"}}.dump() + "}";
       std::string key = name;  // copied first: the spec is moved below
-      entry.spec = std::make_shared<const experiments::ExperimentSpec>(std::move(e.spec));
+      entry.spec = std::make_shared<const ExperimentSpec>(std::move(e.spec));
       entry.owner = entry.spec;
       snap->emplace(std::move(key), std::move(entry));
     }
@@ -116,13 +116,13 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const Ranker& ra
          name);
   }
   const Entry& entry = it->second;
-  const experiments::ExperimentSpec& spec = *entry.spec;
+  const ExperimentSpec& spec = *entry.spec;
   if (entry.state == ExperimentState::kDraft) {
     Fail(ErrorCode::kFailedPrecondition,
          "experiment '{}' is a draft, not running; start it with `marquee experiments start {}`",
          name, name);
   }
-  auto resolve = [&](const experiments::Cell& c) {
+  auto resolve = [&](const Cell& c) {
     try {
       return ranker.Model(c.model);
     } catch (const Error& e) {
@@ -136,9 +136,9 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const Ranker& ra
   };
 
   const bool running = entry.state == ExperimentState::kRunning;
-  const bool interleave = running && spec.mode == experiments::Mode::kInterleave;
+  const bool interleave = running && spec.mode == Mode::kInterleave;
   if (!interleave) {
-    const size_t cell = running ? experiments::AssignCell(spec, *r.user) : 0;
+    const size_t cell = running ? AssignCell(spec, *r.user) : 0;
     const std::shared_ptr<const ServableModel> model = resolve(spec.cells[cell]);
     Ranked ranked = std::move(ranker.Rank(std::span(&r, 1), std::span(&model, 1))[0]);
     if (ranked.error) return Service::ToResponse(ranked);
@@ -146,7 +146,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const Ranker& ra
     out.body.pop_back();  // the closing brace: the fragment ends the object
     out.body += running ? entry.fragments[cell] : entry.stopped;
     if (!running) return out;
-    experiments::ShownExposure x;
+    ShownExposure x;
     x.spec = entry.spec.get();
     x.cell = static_cast<uint8_t>(cell);
     x.user = *r.user;
@@ -181,7 +181,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const Ranker& ra
   const uint64_t counter = requests_.fetch_add(1);
   const uint64_t seed = XXH64(r.user->data(), r.user->size(), counter ^ 0x9e3779b97f4a7c15ULL) ^
                         static_cast<uint64_t>(std::time(nullptr));
-  experiments::Interleaved merged = experiments::TeamDraft(lists[0], lists[1], r.k, seed);
+  Interleaved merged = TeamDraft(lists[0], lists[1], r.k, seed);
   std::vector<uint32_t> shown;
   json items = json::array();
   for (size_t i = 0; i < merged.items.size(); ++i) {
@@ -199,7 +199,7 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const Ranker& ra
     out["rankers"][spec.cells[i].name] = {{"model", res[i].model->name},
                                           {"version", res[i].model->version}};
   }
-  experiments::ShownExposure x;
+  ShownExposure x;
   x.spec = entry.spec.get();
   x.cell = 0;
   x.user = *r.user;
@@ -218,4 +218,4 @@ Response ExperimentRouter::Recommend(const RecommendRequest& r, const Ranker& ra
   return response;
 }
 
-}  // namespace marquee::serving
+}  // namespace marquee

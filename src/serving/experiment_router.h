@@ -1,9 +1,9 @@
 // ExperimentRouter: `/v1/recommend` with `"experiment": "NAME"` (docs/api/openapi.yaml). Keeps
 // a snapshot of the registry's experiments (refreshed by the model manager's poller, the one
 // poller of the server, and by POST /admin/reload, so `marquee experiments start|stop` take effect
-// without a restart), assigns the member to a cell (experiments::AssignCell), asks its Ranker (the
+// without a restart), assigns the member to a cell (AssignCell), asks its Ranker (the
 // Service) to score the cell's model (or, in interleaving, both rankers' models) and logs the
-// exposure (experiments::ExposureLog, asynchronous: see its header for the durability contract).
+// exposure (ExposureLog, asynchronous: see its header for the durability contract).
 //
 //   running  A/B: the member's cell answers; the response gains
 //            "experiment": {"name", "cell"}. Interleave: both rankers' lists merged by team
@@ -17,7 +17,7 @@
 // Cost per request (the load benchmark's target is under 5% of /v1/recommend): one snapshot load
 // and hash lookup, the XXH64 assignment, the cell's model resolved once, a precomputed
 // "experiment" fragment appended to the serialised response, and the exposure buffered as item
-// indices (experiments::ShownExposure), with no per-item string built on the request path.
+// indices (ShownExposure), with no per-item string built on the request path.
 //
 // Cell models: a running experiment's cells must be served. At start-up `marquee serve` adds
 // RunningCellRefs() to its models; an experiment started later reports its cells through
@@ -46,11 +46,11 @@ namespace marquee {
 class MetadataStore;
 }
 
-namespace marquee::serving {
+namespace marquee {
 
 struct ExperimentRouterOptions {
   std::string home;
-  experiments::ExposureLogOptions log;  // the log is $home/experiments/exposures
+  ExposureLogOptions log;  // the log is $home/experiments/exposures
   // Called by Refresh with the model references of running experiments' cells it has not
   // reported before (see above); may be empty.
   std::function<void(const std::vector<std::string>& refs)> on_new_cells;
@@ -76,11 +76,11 @@ class ExperimentRouter {
   // The cells' models come from `ranker` (the server's Service).
   Response Recommend(const RecommendRequest& r, const Ranker& ranker);
 
-  experiments::ExposureLog& exposures() { return *log_; }
+  ExposureLog& exposures() { return *log_; }
 
  private:
   struct Entry {
-    std::shared_ptr<const experiments::ExperimentSpec> spec;
+    std::shared_ptr<const ExperimentSpec> spec;
     std::shared_ptr<const void> owner;  // = spec, typed for ExposureLog's pins
     ExperimentState state = ExperimentState::kDraft;
     // Appended to the serialised response in place of its closing brace, per cell (A/B) or
@@ -94,7 +94,7 @@ class ExperimentRouter {
   // router, and read-only after (no lock).
   ExperimentRouterOptions options_;
   std::unique_ptr<MetadataStore> store_ PT_GUARDED_BY(refresh_mu_);  // used by Refresh only
-  std::unique_ptr<experiments::ExposureLog> log_;                    // thread-safe itself
+  std::unique_ptr<ExposureLog> log_;                                 // thread-safe itself
   // Replaced by Refresh, read by any thread without a lock (an atomic shared_ptr).
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<uint64_t> requests_{0};
@@ -103,4 +103,4 @@ class ExperimentRouter {
   bool constructed_ = false;  // the constructor's Refresh reports no cells (RunningCellRefs)
 };
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -21,7 +21,7 @@
 #include "common/text.h"
 #include "marquee/error.h"
 
-namespace marquee::serving {
+namespace marquee {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -465,4 +465,4 @@ uint16_t HttpServer::port() const { return impl_->port_; }
 void HttpServer::Shutdown() { impl_->Shutdown(); }
 void HttpServer::Wait() { impl_->Wait(); }
 
-}  // namespace marquee::serving
+}  // namespace marquee

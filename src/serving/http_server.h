@@ -27,7 +27,7 @@
 #include "serving/metrics.h"
 #include "serving/service.h"
 
-namespace marquee::serving {
+namespace marquee {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -56,4 +56,4 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace marquee::serving
+}  // namespace marquee

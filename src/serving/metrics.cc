@@ -4,7 +4,7 @@
 
 #include <memory>
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 // Status codes we track individually; anything else lands in its class's "other" slot.
 constexpr int kStatuses[] = {200, 202, 204, 400, 401, 403, 404, 405, 408, 409,
@@ -117,4 +117,4 @@ std::string ServingMetrics::Render(const std::string& extra) const {
   return out;
 }
 
-}  // namespace marquee::serving
+}  // namespace marquee

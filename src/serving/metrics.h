@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace marquee::serving {
+namespace marquee {
 
 class ServingMetrics {
  public:
@@ -64,4 +64,4 @@ class ServingMetrics {
   std::atomic<uint64_t> rank_cached_{0}, rank_scored_{0}, rank_fallback_{0};
 };
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -11,7 +11,7 @@
 #include "marquee/env.h"
 #include "registry/registry.h"
 
-namespace marquee::serving {
+namespace marquee {
 
 ModelManager::ModelManager(ModelManagerOptions options)
     : options_(std::move(options)),
@@ -399,4 +399,4 @@ std::string ModelManager::MetricsText() const {
   return out;
 }
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -44,9 +44,6 @@ namespace marquee {
 class KindRegistry;
 class Registry;
 struct VersionRecord;
-}  // namespace marquee
-
-namespace marquee::serving {
 
 struct ModelManagerOptions {
   std::string home;
@@ -175,4 +172,4 @@ class ModelManager {
   std::vector<std::function<void(nlohmann::json)>> waiting_ GUARDED_BY(poll_mu_);
 };
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -5,7 +5,7 @@
 #include "serving/model_manager.h"
 #include "tabular/predictor.h"
 
-namespace marquee::serving {
+namespace marquee {
 
 nlohmann::json PredictHandler::Predict(const nlohmann::json& body) {
   PredictRequest req = ParsePredictRequest(body);
@@ -28,4 +28,4 @@ void PredictHandler::AddRoutes(Service& service) {
   service.add_model_kind("tabular", kKindTabular);
 }
 
-}  // namespace marquee::serving
+}  // namespace marquee

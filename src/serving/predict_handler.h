@@ -18,7 +18,7 @@
 
 #include "serving/service.h"
 
-namespace marquee::serving {
+namespace marquee {
 
 class ModelManager;
 
@@ -36,4 +36,4 @@ class PredictHandler {
   ModelManager* models_;
 };
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -6,10 +6,10 @@
 //   tabular      /v1/predict (TabularServable)
 #pragma once
 
-namespace marquee::serving {
+namespace marquee {
 
 inline constexpr const char* kKindRecommender = "recommender";
 inline constexpr const char* kKindBandit = "bandit";
 inline constexpr const char* kKindTabular = "tabular";
 
-}  // namespace marquee::serving
+}  // namespace marquee

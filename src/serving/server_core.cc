@@ -9,7 +9,7 @@
 #include "serving/model_manager.h"
 #include "serving/predict_handler.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 std::unique_ptr<EventLog> OpenEventLog(const std::string& home, const EventLogOptions& o) {
@@ -98,9 +98,9 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   limits.max_actions = o.max_actions;
   bandits_ = std::make_unique<BanditHandler>(models_.get(), limits);
   if (!o.bandits.empty()) {
-    bandit::DecisionLogOptions dlo = o.decision_log;
-    dlo.on_closed = [h = bandits_.get()](const bandit::Decision& d) { h->OnClosed(d); };
-    decisions_ = bandit::DecisionLog::Open(o.home + "/decisions", std::move(dlo));
+    DecisionLogOptions dlo = o.decision_log;
+    dlo.on_closed = [h = bandits_.get()](const Decision& d) { h->OnClosed(d); };
+    decisions_ = DecisionLog::Open(o.home + "/decisions", std::move(dlo));
     bandits_->set_log(decisions_.get());
     models_->Add(o.bandits, kKindBandit, /*required=*/true);
     // A policy that cannot load stops the start.
@@ -144,4 +144,4 @@ void ServerCore::Stop() {
   events_.reset();     // drains pending appends and flushes the log
 }
 
-}  // namespace marquee::serving
+}  // namespace marquee

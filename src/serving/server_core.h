@@ -36,7 +36,7 @@ namespace marquee {
 class KindRegistry;
 }
 
-namespace marquee::serving {
+namespace marquee {
 
 class BanditHandler;
 class ExperimentRouter;
@@ -65,9 +65,9 @@ struct ServerCoreOptions {
   bool experiments = true;  // the router and $home/experiments/exposures
   // Serve the cells of experiments running at start (false: only what on_new_cells adds later).
   bool serve_running_cells = true;
-  experiments::ExposureLogOptions exposure_log;
-  bandit::DecisionLogOptions decision_log;  // $home/decisions (on_closed is set by the core)
-  size_t max_actions = 256;                 // per /v1/decide
+  ExposureLogOptions exposure_log;
+  DecisionLogOptions decision_log;  // $home/decisions (on_closed is set by the core)
+  size_t max_actions = 256;         // per /v1/decide
   // The kinds that load the served versions (not owned; nullptr: BuiltinKinds()).
   const KindRegistry* kinds = nullptr;
   // Test hooks: called after a version is loaded and warmed, before its swap; and instead of
@@ -100,7 +100,7 @@ class ServerCore {
   EventLog* events() { return events_.get(); }                    // null without events
   ExperimentRouter* experiments() { return experiments_.get(); }  // null without experiments
   BanditHandler* bandits() { return bandits_.get(); }
-  bandit::DecisionLog* decisions() { return decisions_.get(); }  // null without --bandit
+  DecisionLog* decisions() { return decisions_.get(); }  // null without --bandit
   const ServerCoreOptions& options() const { return options_; }
 
  private:
@@ -112,9 +112,9 @@ class ServerCore {
   std::unique_ptr<Service> service_;
   std::unique_ptr<PredictHandler> predict_;
   std::unique_ptr<BanditHandler> bandits_;
-  std::unique_ptr<bandit::DecisionLog> decisions_;
+  std::unique_ptr<DecisionLog> decisions_;
   std::unique_ptr<HttpServer> server_;
   bool stopped_ = false;
 };
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -15,7 +15,7 @@
 #include "marquee/error.h"
 #include "serving/experiment_router.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -906,4 +906,4 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
   row->handler(req, done);
 }
 
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -30,7 +30,7 @@ namespace marquee {
 class EventLog;
 }
 
-namespace marquee::serving {
+namespace marquee {
 
 class ExperimentRouter;
 
@@ -259,4 +259,4 @@ class Service : public Ranker {
   std::vector<ReadinessCheck> readiness_checks_;
 };
 
-}  // namespace marquee::serving
+}  // namespace marquee

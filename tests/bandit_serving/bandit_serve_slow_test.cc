@@ -19,7 +19,7 @@
 #include "bandits/decision_log.h"
 #include "serving/serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -99,11 +99,11 @@ TEST(BanditServeSlow, KillNineLosesNoAcknowledgedDecisionOrReward) {
     ASSERT_GT(acked.decisions.size(), 0u) << marquee::testing::Slurp(dir.file("serve.log"));
     ASSERT_GT(acked.rewards.size(), 0u);
 
-    bandit::DecisionLogOptions ro;
+    DecisionLogOptions ro;
     ro.read_only = true;
-    auto log = bandit::DecisionLog::Open(home + "/decisions", ro);
-    std::map<std::string, bandit::Decision> stored;
-    log->ForEach(0, [&](const bandit::Decision& d) {
+    auto log = DecisionLog::Open(home + "/decisions", ro);
+    std::map<std::string, Decision> stored;
+    log->ForEach(0, [&](const Decision& d) {
       stored.emplace(d.id, d);
       return true;
     });
@@ -111,7 +111,7 @@ TEST(BanditServeSlow, KillNineLosesNoAcknowledgedDecisionOrReward) {
     for (const auto& id : acked.decisions) missing += stored.count(id) == 0 ? 1 : 0;
     for (const auto& [id, reward] : acked.rewards) {
       auto it = stored.find(id);
-      if (it == stored.end() || it->second.outcome.kind != bandit::OutcomeKind::kJoined ||
+      if (it == stored.end() || it->second.outcome.kind != OutcomeKind::kJoined ||
           it->second.outcome.reward != reward) {
         ++lost_rewards;
       }
@@ -146,7 +146,7 @@ TEST(BanditServeSlow, KillNineLosesNoAcknowledgedDecisionOrReward) {
   std::istringstream jl(jsonl.out);
   n = 0;
   while (std::getline(jl, line)) {
-    bandit::Decision d = bandit::Decision::FromJson(json::parse(line));
+    Decision d = Decision::FromJson(json::parse(line));
     EXPECT_EQ(d.model, "artwork");
     ++n;
   }
@@ -164,4 +164,4 @@ TEST(BanditServeSlow, ExportOfAMissingLogIsAClearError) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

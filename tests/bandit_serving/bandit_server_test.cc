@@ -16,7 +16,7 @@
 #include "serving/service.h"
 #include "serving/serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -35,7 +35,7 @@ class BanditServer {
     marquee::testing::InProcessServerOptions so;
     so.core.bandits = std::move(refs);
     so.core.max_actions = 8;
-    bandit::DecisionLogOptions& o = so.core.decision_log;
+    DecisionLogOptions& o = so.core.decision_log;
     o.sync = false;
     o.reward_window_ms = 60'000;
     o.default_reward = 0;
@@ -50,7 +50,7 @@ class BanditServer {
   }
   ~BanditServer() { server_->Stop(); }
   BanditHandler& handler() { return *server_->core()->bandits(); }
-  bandit::DecisionLog& log() { return *server_->core()->decisions(); }
+  DecisionLog& log() { return *server_->core()->decisions(); }
 
   std::atomic<int64_t> now_ms{1'700'000'000'000};
   HttpClient* client = nullptr;
@@ -216,7 +216,7 @@ TEST_F(BanditServing, RewardJoinsOnceAndNamesEveryFailure) {
               "already_exists", id);
   EXPECT_EQ(s.log().Get(id)->outcome.reward, 1.0);  // the first reward wins
 
-  const std::string unknown = bandit::DecisionLog::NewId(s.now_ms);
+  const std::string unknown = DecisionLog::NewId(s.now_ms);
   ExpectError(s.client->Post("/v1/reward", {{"decision_id", unknown}, {"reward", 1}}), 404,
               "not_found", unknown);
   ExpectError(s.client->Post("/v1/reward", {{"decision_id", "abc"}, {"reward", 1}}), 400,
@@ -235,7 +235,7 @@ TEST_F(BanditServing, RewardJoinsOnceAndNamesEveryFailure) {
               409, "failed_precondition", "window");
   EXPECT_EQ(s.log().Sweep(), 1u);
   auto closed = s.log().Get(late["decision_id"].get<std::string>());
-  EXPECT_EQ(closed->outcome.kind, bandit::OutcomeKind::kDefault);
+  EXPECT_EQ(closed->outcome.kind, OutcomeKind::kDefault);
   EXPECT_EQ(closed->outcome.reward, 0.0);
   // The policy learned from the joined reward and from the default one.
   EXPECT_EQ(s.handler().Describe()["bandits"][0]["updates"], 2u);
@@ -256,12 +256,12 @@ TEST(ParseDecideRequest, NormalisesIdsAndBooleans) {
   EXPECT_EQ(r.input.actions[0].id, "7");
   ASSERT_EQ(r.input.context.size(), 2u);
   // The stored form parses back to the same policy input (online updates and replays use it).
-  bandit::Decision d;
+  Decision d;
   d.model = "artwork";
   d.user = r.user;
   d.context = r.context;
   d.actions = r.actions;
-  bandit::DecisionInput back = InputOf(d);
+  DecisionInput back = InputOf(d);
   ASSERT_EQ(back.actions.size(), 2u);
   EXPECT_EQ(back.actions[1].id, "x");
   EXPECT_EQ(back.context, r.input.context);
@@ -312,7 +312,7 @@ TEST_F(BanditServing, JoinedRewardsUpdateTheLivePolicyAndAreRecorded) {
 
 TEST_F(BanditServing, FollowsAliasMovesAndReplaysTheLogOnLoad) {
   auto p2 = marquee::testing::SkewedPolicy();
-  bandit::DecisionInput in;
+  DecisionInput in;
   for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
   p2->Update(in, 2, 1.0, 0.5);  // a different version
   const int64_t v2 = marquee::testing::RegisterPolicy(home_, "artwork", *p2);
@@ -342,7 +342,7 @@ TEST_F(BanditServing, FollowsAliasMovesAndReplaysTheLogOnLoad) {
 // rewards of its own decisions while retired, and is taken back as it is.
 TEST_F(BanditServing, AnAliasMovingBackResumesTheRetiredVersionWithoutReplay) {
   auto p2 = marquee::testing::SkewedPolicy();
-  bandit::DecisionInput in;
+  DecisionInput in;
   for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
   p2->Update(in, 2, 1.0, 0.5);
   const int64_t v2 = marquee::testing::RegisterPolicy(home_, "artwork", *p2);
@@ -373,7 +373,7 @@ TEST_F(BanditServing, AnAliasMovingBackResumesTheRetiredVersionWithoutReplay) {
 
 TEST_F(BanditServing, AdminReloadMovesPoliciesAtOnceAndModelsListsThem) {
   auto p2 = marquee::testing::SkewedPolicy();
-  bandit::DecisionInput in;
+  DecisionInput in;
   for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
   p2->Update(in, 1, 1.0, 0.5);
   const int64_t v2 = marquee::testing::RegisterPolicy(home_, "artwork", *p2);
@@ -426,9 +426,9 @@ TEST(BanditOverflow, FeaturesWhoseProductsOverflowAreA400AndNotLogged) {
     SCOPED_TRACE(family);
     marquee::testing::TempDir dir;
     const std::string home = dir.file("home");
-    bandit::PolicyConfig c;
+    PolicyConfig c;
     c.family = family;
-    const int64_t v = marquee::testing::RegisterPolicy(home, "artwork", *bandit::MakePolicy(c));
+    const int64_t v = marquee::testing::RegisterPolicy(home, "artwork", *MakePolicy(c));
     marquee::testing::SetAlias(home, "artwork", "production", v);
     BanditServer s(home, {"artwork@production"});
     json b = DecideBody();
@@ -475,4 +475,4 @@ TEST_F(BanditServing, IdsAndTextThatCannotBeLoggedAreRefused) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -17,7 +17,7 @@ namespace marquee::testing {
 // Saves `policy` into $home/artifacts under its sha256 and registers it as the next version of
 // `model`; returns the version.
 inline int64_t RegisterPolicy(const std::string& home, const std::string& model,
-                              const bandit::Policy& policy) {
+                              const Policy& policy) {
   Registry reg(home);  // first: a home with artifacts but no registry is refused as damaged
   TempDir tmp;
   const std::string path = tmp.file("policy.mqm");
@@ -54,12 +54,12 @@ inline void SetAlias(const std::string& home, const std::string& model, const st
 
 // A softmax policy that prefers the first of three actions (trained a little), so its
 // distribution is not uniform.
-inline std::unique_ptr<bandit::Policy> SkewedPolicy() {
-  bandit::PolicyConfig c;
+inline std::unique_ptr<Policy> SkewedPolicy() {
+  PolicyConfig c;
   c.family = "softmax";
   c.params = {{"temperature", 0.25}};
-  auto p = bandit::MakePolicy(c);
-  bandit::DecisionInput in;
+  auto p = MakePolicy(c);
+  DecisionInput in;
   in.context = {{"hour", 21.0}};
   for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
   for (int i = 0; i < 30; ++i) {

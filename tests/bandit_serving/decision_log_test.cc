@@ -12,7 +12,7 @@
 #include "marquee/error.h"
 #include "test_util.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -368,4 +368,4 @@ TEST(DecisionLogFullDisk, NotWritableWhileFullAndWritableAgainWithoutAWrite) {
 }
 
 }  // namespace
-}  // namespace marquee::bandit
+}  // namespace marquee

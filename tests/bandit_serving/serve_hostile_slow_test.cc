@@ -14,7 +14,7 @@
 #include "common/text.h"
 #include "serving/serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -81,4 +81,4 @@ TEST(ServeHostileSlow, BytesThatAreNotUtf8NeverEndTheProcess) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -4,7 +4,7 @@
 #include "bandits/features.h"
 #include "marquee/error.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 TEST(BanditFeatures, HashIsStableXxh64OfTheNamespacedKey) {
@@ -65,4 +65,4 @@ TEST(BanditFeatures, BadSettingsAreInvalidArgument) {
 }
 
 }  // namespace
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -9,7 +9,7 @@
 #include "marquee/error.h"
 #include "test_util.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 const char* kJsonl =
@@ -70,9 +70,8 @@ TEST(BanditLog, JsonlBadInputNamesLineAndField) {
       "context.x");
   ExpectInvalid("", "no decisions");
   // Found by the fuzzer: numbers beyond the integer they are stored in (undefined casts).
-  ExpectInvalid(
-      R"({"actions": ["a"], "chosen": 0, "probability": 1, "reward": 0, "ts": 1.7e35})",
-      "ts: 1.7e+35 is not a Unix time");
+  ExpectInvalid(R"({"actions": ["a"], "chosen": 0, "probability": 1, "reward": 0, "ts": 1.7e35})",
+                "ts: 1.7e+35 is not a Unix time");
   ExpectInvalid(
       R"({"actions": ["a"], "chosen": 0, "probability": 1, "reward": 0, "position": 4294967296})",
       "position must be a non-negative integer below 2^31");
@@ -248,4 +247,4 @@ TEST(BanditLog, ImportsTheOpenBanditDataset) {
 }
 
 }  // namespace
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -10,7 +10,7 @@
 #include "bandits/ope.h"
 #include "marquee/error.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 double Gauss(std::mt19937_64& rng) {
@@ -134,4 +134,4 @@ TEST(BanditOpeRidge, BadSettingsAreClearErrors) {
 }
 
 }  // namespace
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -7,7 +7,7 @@
 #include "bandits/ope.h"
 #include "marquee/error.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 LoggedDecision Row(uint32_t chosen, double p, double r, int32_t pos = -1) {
@@ -152,4 +152,4 @@ TEST(BanditOpe, BadInputs) {
 }
 
 }  // namespace
-}  // namespace marquee::bandit
+}  // namespace marquee

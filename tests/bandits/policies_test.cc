@@ -12,7 +12,7 @@
 #include "marquee/error.h"
 #include "test_util.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 DecisionInput MakeInput(int k, double hour = 21) {
@@ -257,4 +257,4 @@ TEST(BanditPolicy, ThompsonSamplingIsReproducibleForASeed) {
 }
 
 }  // namespace
-}  // namespace marquee::bandit
+}  // namespace marquee

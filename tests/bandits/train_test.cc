@@ -11,7 +11,7 @@
 #include "marquee/error.h"
 #include "test_util.h"
 
-namespace marquee::bandit {
+namespace marquee {
 namespace {
 
 nlohmann::json Root(nlohmann::json model) {
@@ -87,4 +87,4 @@ TEST(BanditTrain, TrainsEvaluatesAndSavesAnArtifact) {
 }
 
 }  // namespace
-}  // namespace marquee::bandit
+}  // namespace marquee

@@ -14,7 +14,7 @@
 #include "experiments/analysis.h"
 #include "experiments/stats.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 struct AaRates {
@@ -183,4 +183,4 @@ TEST(AaSlow, AnalyzeLooksOverTimeFalsePositiveRate) {
 }
 
 }  // namespace
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -16,7 +16,7 @@
 #include "registry/registry.h"
 #include "test_util.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -655,4 +655,4 @@ TEST(Attribution, TheSequentialTestLooksAtTheDataAsItStoodAtEachTime) {
 }
 
 }  // namespace
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -8,7 +8,7 @@
 
 #include "marquee/error.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 std::vector<std::string> L(std::initializer_list<const char*> items) {
@@ -93,4 +93,4 @@ TEST(AssignCredit, MoreClicksWins) {
 }
 
 }  // namespace
-}  // namespace marquee::experiments
+}  // namespace marquee

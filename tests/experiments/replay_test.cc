@@ -10,7 +10,7 @@
 #include "marquee/error.h"
 #include "test_util.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 // 600 users in 6 taste clusters of 20 items each; a user likes 12 items of its cluster and 2
@@ -157,4 +157,4 @@ TEST(Replay, Ml100kEaseAgainstPopularity) {
 }
 
 }  // namespace
-}  // namespace marquee::experiments
+}  // namespace marquee

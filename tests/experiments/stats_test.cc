@@ -10,7 +10,7 @@
 
 #include "marquee/error.h"
 
-namespace marquee::experiments {
+namespace marquee {
 namespace {
 
 ErrorCode CodeOf(auto&& fn) {
@@ -236,4 +236,4 @@ TEST(Distributions, KnownValues) {
 }
 
 }  // namespace
-}  // namespace marquee::experiments
+}  // namespace marquee

@@ -58,8 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     b.model->ScoreBatch(h, out, ctx);
   });
   Try([&] {
-    auto p = bandit::LoadPolicy(path, env);
-    bandit::DecisionInput in;
+    auto p = LoadPolicy(path, env);
+    DecisionInput in;
     in.context = {{"hour", 21.0}, {"device", std::string("mobile")}};
     for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
     std::mt19937_64 rng(7);
@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::Check(!(std::fabs(sum - 1.0) > 1e-6), "probabilities sum to 1");
   });
   Try([&] {
-    bandit::BanditLog log = bandit::LoadBanditLog(path, env);
+    BanditLog log = LoadBanditLog(path, env);
     log.Validate();
     for (size_t i = 0; i < log.rows.size(); ++i) (void)log.ChosenAction(i);
   });

@@ -11,13 +11,13 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace marquee;
   try {
-    bandit::BanditLog log = bandit::ParseBanditJsonl(fuzz::AsText(data, size), "fuzz.jsonl");
+    BanditLog log = ParseBanditJsonl(fuzz::AsText(data, size), "fuzz.jsonl");
     log.Validate();
     (void)log.Stats().dump();
     for (size_t i = 0; i < log.rows.size(); ++i) (void)log.Input(i);
     const std::string path = fuzz::ScratchDir() + "/round.mqbl";
-    bandit::SaveBanditLog(log, path, Env::Default());
-    bandit::BanditLog back = bandit::LoadBanditLog(path, Env::Default());
+    SaveBanditLog(log, path, Env::Default());
+    BanditLog back = LoadBanditLog(path, Env::Default());
     fuzz::Check(back.rows.size() == log.rows.size(), "snapshot changed the row count");
     fuzz::Check(back.action_sets.size() == log.action_sets.size(),
                 "snapshot changed the action sets");

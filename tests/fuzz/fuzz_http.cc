@@ -55,7 +55,7 @@
 namespace {
 
 using namespace marquee;
-using namespace marquee::serving;
+using namespace marquee;
 namespace http = boost::beast::http;
 
 constexpr char kReaderKey[] = "reader-key-0123456789";
@@ -132,11 +132,11 @@ void RegisterTabular(const std::string& home, Registry& reg) {
 }
 
 void RegisterPolicy(const std::string& home, Registry& reg) {
-  bandit::PolicyConfig pc;
+  PolicyConfig pc;
   pc.family = "softmax";
   pc.params = {{"temperature", 0.25}};
-  auto p = bandit::MakePolicy(pc);
-  bandit::DecisionInput in;
+  auto p = MakePolicy(pc);
+  DecisionInput in;
   in.context = {{"hour", 21.0}};
   for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
   for (int i = 0; i < 10; ++i) p->Update(in, 0, 1.0, 1.0 / 3);
@@ -162,8 +162,8 @@ void MakeHome(const std::string& home) {
       "[experiment]\nname = \"ab\"\nsalt = \"s\"\nmode = \"ab\"\n"
       "attribution_window = \"1h\"\n[[cell]]\nname = \"control\"\nmodel = \"recs/1\"\n"
       "[[cell]]\nname = \"treatment\"\nmodel = \"recs/2\"\n";
-  experiments::CreateExperiment(reg, experiments::ParseExperimentToml(toml, "ab.toml"), toml, 1);
-  experiments::StartExperiment(reg.store(), "ab", 1);
+  CreateExperiment(reg, ParseExperimentToml(toml, "ab.toml"), toml, 1);
+  StartExperiment(reg.store(), "ab", 1);
 }
 
 // The server `marquee serve` runs (ServerCore, not listening) over its own copy of the home.

@@ -26,8 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // ReadObd looks for item_context.csv beside the campaign file (and in the folders above).
   fuzz::WriteInput("obd/random/men/item_context.csv", items);
   try {
-    bandit::BanditLog log =
-        bandit::ReadObd(fuzz::ScratchDir() + "/obd/random/men/men.csv", Env::Default());
+    BanditLog log = ReadObd(fuzz::ScratchDir() + "/obd/random/men/men.csv", Env::Default());
     log.Validate();
     (void)log.Stats().dump();
     for (size_t i = 0; i < log.rows.size(); ++i) (void)log.ChosenAction(i);

@@ -288,13 +288,13 @@ void ArtifactSeeds(const std::string& scratch) {
         SaveModelBundle(*rec, items, {{"fuzz", true}}, scratch, env, nullptr, &t);
     Put("artifact", "bundle_" + family, Slurp(path));
   }
-  for (const std::string& family : bandit::PolicyFamilies()) {
-    bandit::PolicyConfig pc;
+  for (const std::string& family : PolicyFamilies()) {
+    PolicyConfig pc;
     pc.family = family;
     pc.features = {{"dim", 8}};  // small files: linucb/lints keep a dim x dim matrix
     try {
-      auto p = bandit::MakePolicy(pc);
-      bandit::DecisionInput in;
+      auto p = MakePolicy(pc);
+      DecisionInput in;
       in.context = {{"hour", 21.0}, {"device", std::string("mobile")}};
       for (const char* id : {"a", "b"}) in.actions.push_back({id, {}});
       p->Update(in, 0, 1.0, 0.5);
@@ -304,8 +304,8 @@ void ArtifactSeeds(const std::string& scratch) {
       std::fprintf(stderr, "make_corpus: policy %s: %s\n", family.c_str(), e.what());
     }
   }
-  bandit::BanditLog log = bandit::ParseBanditJsonl(kBanditJsonl, "seed.jsonl");
-  bandit::SaveBanditLog(log, scratch + "/log.mqbl", env);
+  BanditLog log = ParseBanditJsonl(kBanditJsonl, "seed.jsonl");
+  SaveBanditLog(log, scratch + "/log.mqbl", env);
   Put("artifact", "bandit_log", Slurp(scratch + "/log.mqbl"));
   TabularReadOptions o;
   o.label = "y";

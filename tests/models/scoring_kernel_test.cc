@@ -21,14 +21,14 @@ TEST(ScoringKernel, FactorScoresEqualDotFixedOrderBitForBit) {
   // Item counts around the 16-item and 256-item tile edges; dimensions with and without tails.
   for (Eigen::Index d : {1, 7, 16, 33, 64, 128, 130}) {
     for (Eigen::Index items : {5, 16, 255, 257, 600}) {
-      mf::RowMatrixXf f(items, d), w(3, d);
+      RowMatrixXf f(items, d), w(3, d);
       for (Eigen::Index i = 0; i < f.size(); ++i) f.data()[i] = nd(rng);
       for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = nd(rng);
       std::vector<float> out(static_cast<size_t>(3 * items), -1.0f);
-      mf::ScoreWithFactors(w, f, out.data(), static_cast<size_t>(items));
+      ScoreWithFactors(w, f, out.data(), static_cast<size_t>(items));
       for (Eigen::Index r = 0; r < 3; ++r) {
         for (Eigen::Index i = 0; i < items; ++i) {
-          const float want = mf::DotFixedOrder(f.row(i).data(), w.row(r).data(), d);
+          const float want = DotFixedOrder(f.row(i).data(), w.row(r).data(), d);
           const float got = out[static_cast<size_t>(r * items + i)];
           ASSERT_EQ(0, std::memcmp(&want, &got, sizeof(float)))
               << "d=" << d << " items=" << items << " row=" << r << " item=" << i << ": " << got

@@ -16,13 +16,12 @@
 #include "serving/service.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
 using marquee::testing::HttpClient;
 using marquee::testing::HttpResult;
-namespace ex = marquee::experiments;
 
 std::string Toml(const std::string& name, const std::string& mode, const std::string& a,
                  const std::string& b) {
@@ -43,10 +42,10 @@ class ExperimentHttpTest : public ::testing::Test {
          {std::tuple{"ab", "ab", "recs/2"}, std::tuple{"tdi", "interleave", "recs/2"},
           std::tuple{"draft", "ab", "recs/2"}, std::tuple{"unserved", "ab", "recs/3"}}) {
       const std::string t = Toml(name, mode, "recs/1", b);
-      ex::CreateExperiment(reg, ex::ParseExperimentToml(t, "x.toml"), t, 1);
+      CreateExperiment(reg, ParseExperimentToml(t, "x.toml"), t, 1);
     }
     for (const char* name : {"ab", "tdi", "unserved"}) {
-      ex::StartExperiment(reg.store(), name, 10);
+      StartExperiment(reg.store(), name, 10);
     }
   }
   void TearDown() override { StopServer(); }
@@ -80,9 +79,9 @@ class ExperimentHttpTest : public ::testing::Test {
                           const std::string& needle) {
     marquee::testing::ExpectErrorResponse(r, status, code, needle);
   }
-  ex::Experiment Get(const std::string& name) {
+  Experiment Get(const std::string& name) {
     Registry reg = OpenRegistry(home_);
-    return ex::GetExperiment(reg.store(), name);
+    return GetExperiment(reg.store(), name);
   }
 
   marquee::testing::TempDir dir_;
@@ -99,14 +98,14 @@ class ExperimentHttpTest : public ::testing::Test {
 
 TEST_F(ExperimentHttpTest, AbAnswersFromTheMembersCellAndLogsExposures) {
   StartServer();
-  const ex::ExperimentSpec spec = Get("ab").spec;
+  const ExperimentSpec spec = Get("ab").spec;
   std::set<std::string> cells;
   for (int u = 0; u < 40; ++u) {
     const std::string user = "u" + std::to_string(u);
     HttpResult r = Rec({{"experiment", "ab"}, {"user", user}, {"k", 3}});
     ASSERT_EQ(r.status, 200) << r.body;
     json j = r.json();
-    const size_t cell = ex::AssignCell(spec, user);
+    const size_t cell = AssignCell(spec, user);
     EXPECT_EQ(j["experiment"]["name"], "ab");
     EXPECT_EQ(j["experiment"]["cell"], spec.cells[cell].name);
     EXPECT_EQ(j["version"], cell == 0 ? 1 : 2) << r.body;  // control = recs/1, treatment = recs/2
@@ -119,10 +118,10 @@ TEST_F(ExperimentHttpTest, AbAnswersFromTheMembersCellAndLogsExposures) {
   EXPECT_EQ(cells.size(), 2u);
   router_->exposures().Flush();
   int n = 0, first = 0;
-  router_->exposures().ForEach("ab", [&](const ex::Exposure& e) {
+  router_->exposures().ForEach("ab", [&](const Exposure& e) {
     ++n;
     first += e.first;
-    EXPECT_EQ(e.cell, spec.cells[ex::AssignCell(spec, e.user)].name);
+    EXPECT_EQ(e.cell, spec.cells[AssignCell(spec, e.user)].name);
     return true;
   });
   EXPECT_EQ(n, 80);
@@ -143,26 +142,26 @@ TEST_F(ExperimentHttpTest, ErrorsNameTheProblem) {
               400, "invalid_argument", "requests[0].experiment");
   // A cell whose model this server does not serve: 503 naming the reference (whichever cell the
   // member is in, control recs/1 is served; find a member of the treatment, recs/3).
-  const ex::ExperimentSpec spec = Get("unserved").spec;
+  const ExperimentSpec spec = Get("unserved").spec;
   std::string user;
   for (int u = 0; user.empty(); ++u) {
-    if (ex::AssignCell(spec, "u" + std::to_string(u)) == 1) user = "u" + std::to_string(u);
+    if (AssignCell(spec, "u" + std::to_string(u)) == 1) user = "u" + std::to_string(u);
   }
   ExpectError(Rec({{"experiment", "unserved"}, {"user", user}}), 503, "unavailable", "recs/3");
 }
 
 TEST_F(ExperimentHttpTest, StopAndStartTakeEffectWithoutARestart) {
   StartServer();
-  const ex::ExperimentSpec spec = Get("ab").spec;
+  const ExperimentSpec spec = Get("ab").spec;
   std::string treated;
   for (int u = 0; treated.empty(); ++u) {
-    if (ex::AssignCell(spec, "u" + std::to_string(u)) == 1) treated = "u" + std::to_string(u);
+    if (AssignCell(spec, "u" + std::to_string(u)) == 1) treated = "u" + std::to_string(u);
   }
   EXPECT_EQ(Rec({{"experiment", "ab"}, {"user", treated}}).json()["experiment"]["cell"],
             "treatment");
   {
     Registry reg = OpenRegistry(home_);
-    ex::StopExperiment(reg.store(), "ab", 20);
+    StopExperiment(reg.store(), "ab", 20);
   }
   router_->Refresh();  // what the poller does every --poll-interval
   json stopped = Rec({{"experiment", "ab"}, {"user", treated}}).json();
@@ -171,14 +170,14 @@ TEST_F(ExperimentHttpTest, StopAndStartTakeEffectWithoutARestart) {
   EXPECT_EQ(stopped["version"], 1);
   {
     Registry reg = OpenRegistry(home_);
-    ex::StartExperiment(reg.store(), "ab", 30);
+    StartExperiment(reg.store(), "ab", 30);
   }
   router_->Refresh();
   EXPECT_EQ(Rec({{"experiment", "ab"}, {"user", treated}}).json()["experiment"]["cell"],
             "treatment");
   router_->exposures().Flush();
   int n = 0;
-  router_->exposures().ForEach("ab", [&](const ex::Exposure&) { return ++n, true; });
+  router_->exposures().ForEach("ab", [&](const Exposure&) { return ++n, true; });
   EXPECT_EQ(n, 2);  // the request while stopped was not logged
 }
 
@@ -191,13 +190,13 @@ TEST_F(ExperimentHttpTest, AnExperimentStartedAfterTheServerGetsItsCellModelsLoa
   {
     Registry reg = OpenRegistry(home_);
     const std::string t = Toml("late", "ab", "recs/1", late_ref);
-    ex::CreateExperiment(reg, ex::ParseExperimentToml(t, "late.toml"), t, 40);
-    ex::StartExperiment(reg.store(), "late", 41);
+    CreateExperiment(reg, ParseExperimentToml(t, "late.toml"), t, 40);
+    StartExperiment(reg.store(), "late", 41);
   }
-  const ex::ExperimentSpec spec = Get("late").spec;
+  const ExperimentSpec spec = Get("late").spec;
   std::string treated;
   for (int u = 0; treated.empty(); ++u) {
-    if (ex::AssignCell(spec, "u" + std::to_string(u)) == 1) treated = "u" + std::to_string(u);
+    if (AssignCell(spec, "u" + std::to_string(u)) == 1) treated = "u" + std::to_string(u);
   }
   // Before the router has seen the start: unknown experiment.
   ExpectError(Rec({{"experiment", "late"}, {"user", treated}}), 404, "not_found", "'late'");
@@ -255,8 +254,8 @@ TEST_F(ExperimentHttpTest, InterleavingMergesBothRankersAndRecordsTheContributor
   EXPECT_EQ(j["rankers"]["control"]["version"], 1);
   EXPECT_EQ(j["rankers"]["treatment"]["version"], 2);
   router_->exposures().Flush();
-  std::vector<ex::Exposure> xs;
-  router_->exposures().ForEach("tdi", [&](const ex::Exposure& e) {
+  std::vector<Exposure> xs;
+  router_->exposures().ForEach("tdi", [&](const Exposure& e) {
     xs.push_back(e);
     return true;
   });
@@ -270,7 +269,7 @@ TEST_F(ExperimentHttpTest, InterleavingMergesBothRankersAndRecordsTheContributor
 
 TEST_F(ExperimentHttpTest, EndToEndPlaysAreAttributedAndAnalysed) {
   StartServer();
-  const ex::ExperimentSpec spec = Get("ab").spec;
+  const ExperimentSpec spec = Get("ab").spec;
   // Every member is shown 3 items; treatment members play one more of them than control members.
   double plays_of[2] = {0, 0}, members_of[2] = {0, 0};
   for (int u = 0; u < 60; ++u) {
@@ -290,8 +289,8 @@ TEST_F(ExperimentHttpTest, EndToEndPlaysAreAttributedAndAnalysed) {
   }
   router_->exposures().Flush();
   int progress_calls = 0;
-  json a = ex::AnalyzeFromHome(home_, Get("ab"),
-                               [&](std::string_view, uint64_t, uint64_t) { ++progress_calls; });
+  json a = AnalyzeFromHome(home_, Get("ab"),
+                           [&](std::string_view, uint64_t, uint64_t) { ++progress_calls; });
   EXPECT_EQ(progress_calls, 0) << "a small analysis printed progress";
   EXPECT_EQ(a["members"], 60);
   EXPECT_EQ(a["exposures"], 60);
@@ -304,7 +303,7 @@ TEST_F(ExperimentHttpTest, EndToEndPlaysAreAttributedAndAnalysed) {
   for (const auto& c : a["cells"]) credited += c["plays"].get<uint64_t>();
   EXPECT_EQ(a["plays_credited"], credited);
   EXPECT_FALSE(a["srm"].contains("error")) << a["srm"].dump();
-  EXPECT_NE(ex::FormatAnalysis(a).find("treatment vs control"), std::string::npos);
+  EXPECT_NE(FormatAnalysis(a).find("treatment vs control"), std::string::npos);
 }
 
 // `marquee experiments analyze` shows progress on large analyses: exposures read (count not
@@ -313,7 +312,7 @@ TEST_F(ExperimentHttpTest, AnalyzeReportsProgressPerStageOnLargeAnalyses) {
   StartServer();
   constexpr int kMembers = 5000;
   for (int u = 0; u < kMembers; ++u) {
-    ex::Exposure x;
+    Exposure x;
     x.experiment = "ab";
     x.cell = u % 2 ? "treatment" : "control";
     x.user = "m" + std::to_string(u);
@@ -323,10 +322,10 @@ TEST_F(ExperimentHttpTest, AnalyzeReportsProgressPerStageOnLargeAnalyses) {
   }
   router_->exposures().Flush();
   std::vector<std::tuple<std::string, uint64_t, uint64_t>> calls;
-  json a = ex::AnalyzeFromHome(home_, Get("ab"),
-                               [&](std::string_view stage, uint64_t done, uint64_t total) {
-                                 calls.emplace_back(std::string(stage), done, total);
-                               });
+  json a =
+      AnalyzeFromHome(home_, Get("ab"), [&](std::string_view stage, uint64_t done, uint64_t total) {
+        calls.emplace_back(std::string(stage), done, total);
+      });
   EXPECT_EQ(a["members"], kMembers);
   ASSERT_FALSE(calls.empty());
   std::vector<std::tuple<std::string, uint64_t, uint64_t>> exposures, members;
@@ -341,4 +340,4 @@ TEST_F(ExperimentHttpTest, AnalyzeReportsProgressPerStageOnLargeAnalyses) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -12,7 +12,7 @@
 #include "serving/server_core.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -101,4 +101,4 @@ TEST(ServeFullDisk, EveryAddedStoreHoldsReadinessBackByName) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -13,7 +13,7 @@
 #include "serving/service.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -238,4 +238,4 @@ TEST(ApiKeysTest, OnlyTheExactKeyMatchesAndScopesFollowIt) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -18,7 +18,7 @@
 #include "tabular/predictor.h"
 #include "test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using nlohmann::json;
@@ -184,4 +184,4 @@ TEST_F(OneModelManager, OnlyLearningVersionsAreKeptWhenRetired) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

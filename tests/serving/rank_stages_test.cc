@@ -11,7 +11,7 @@
 #include "serving/service.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -83,4 +83,4 @@ TEST(RankStages, AMixedBatchAnswersEachRequestAsAlone) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -9,7 +9,7 @@
 
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 // path -> method -> the operation's text, from the `paths:` section (two-space paths, four-space
@@ -73,4 +73,4 @@ TEST(RouteTable, EveryRowIsDocumentedInOpenApiAndEveryOperationIsARow) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

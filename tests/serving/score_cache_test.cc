@@ -12,7 +12,7 @@
 #include "serving/service.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -180,4 +180,4 @@ TEST(ScoreCacheMetrics, WithoutTheCacheEveryKnownUserIsScored) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

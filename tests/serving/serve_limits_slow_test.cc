@@ -17,7 +17,7 @@
 #include "../registry/registry_test_util.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -217,4 +217,4 @@ TEST(ServeLimitsSlow, MemoryReturnsNearItsBaselineAfterLargeBodies) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -23,7 +23,7 @@
 #include "serving/service.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -196,7 +196,6 @@ TEST(ServeSlow, KillNineLosesNoAcknowledgedEvent) {
 // --model), and a kill -9 loses no exposure acknowledged more than a flush interval (100 ms)
 // before it: the exposure log's documented bound (experiments/exposure_log.h).
 TEST(ServeSlow, LateExperimentIsServedAndKillNineKeepsFlushedExposures) {
-  namespace ex = marquee::experiments;
   marquee::testing::TempDir dir;
   const std::string home = dir.file("home");
   marquee::testing::RegisterModel(home, "recs");
@@ -213,11 +212,11 @@ TEST(ServeSlow, LateExperimentIsServedAndKillNineKeepsFlushedExposures) {
   const std::string toml =
       "[experiment]\nname = \"late\"\nsalt = \"s\"\n[[cell]]\nname = \"control\"\nmodel = "
       "\"recs/1\"\n[[cell]]\nname = \"treatment\"\nmodel = \"recs/2\"\n";
-  ex::ExperimentSpec spec;
+  ExperimentSpec spec;
   {
     Registry reg = OpenRegistry(home);
-    spec = ex::CreateExperiment(reg, ex::ParseExperimentToml(toml, "late.toml"), toml, 1).spec;
-    ex::StartExperiment(reg.store(), "late", 2);
+    spec = CreateExperiment(reg, ParseExperimentToml(toml, "late.toml"), toml, 1).spec;
+    StartExperiment(reg.store(), "late", 2);
   }
   HttpClient c(port);
   auto rec = [&](const std::string& user) {
@@ -226,7 +225,7 @@ TEST(ServeSlow, LateExperimentIsServedAndKillNineKeepsFlushedExposures) {
   };
   std::string treated;
   for (int u = 0; treated.empty(); ++u) {
-    if (ex::AssignCell(spec, "m" + std::to_string(u)) == 1) treated = "m" + std::to_string(u);
+    if (AssignCell(spec, "m" + std::to_string(u)) == 1) treated = "m" + std::to_string(u);
   }
   // Within a few poll intervals the treatment (recs/2, not given with --model) answers.
   int status = 0;
@@ -246,9 +245,9 @@ TEST(ServeSlow, LateExperimentIsServedAndKillNineKeepsFlushedExposures) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // ten flush intervals
   ::kill(pid, SIGKILL);
   EXPECT_EQ(marquee::testing::WaitChild(pid), -SIGKILL);
-  auto log = ex::ExposureLog::Open(home + "/experiments/exposures");
+  auto log = ExposureLog::Open(home + "/experiments/exposures");
   std::set<std::string> stored;
-  log->ForEach("late", [&](const ex::Exposure& e) {
+  log->ForEach("late", [&](const Exposure& e) {
     stored.insert(e.user);
     EXPECT_EQ(e.items.size(), 3u);
     return true;
@@ -284,4 +283,4 @@ TEST(ServeSlow, SigtermDrainsAndExitsCleanly) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

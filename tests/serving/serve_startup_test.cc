@@ -18,7 +18,7 @@
 #include "registry/registry.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using marquee::testing::HttpClient;
@@ -186,4 +186,4 @@ TEST(ServeStartup, EventLogLockedByAnotherProcessIsOneReadableLine) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

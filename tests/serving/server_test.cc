@@ -14,7 +14,7 @@
 #include "serving/service.h"
 #include "serving_test_util.h"
 
-namespace marquee::serving {
+namespace marquee {
 namespace {
 
 using json = nlohmann::json;
@@ -379,4 +379,4 @@ TEST_F(ServerTest, OldVersionIsFreedWhenItsLastRequestEnds) {
 }
 
 }  // namespace
-}  // namespace marquee::serving
+}  // namespace marquee

@@ -199,29 +199,29 @@ struct InProcessServerOptions {
   std::vector<std::string> refs;  // recommenders loaded before Start
   bool events = true;             // an event log in $home/events (false: /v1/events is 503)
   std::string api_keys;           // key-file text; empty: no keys
-  serving::ServiceLimits limits;
+  ServiceLimits limits;
   size_t body_limit = 0;      // 0: HttpServer's default
   bool serve_reload = false;  // the model manager's thread runs, so POST /admin/reload works
   int threads = 2;
   bool experiments = false;  // the experiment router and its exposure log
-  // The rest of serving::ServerCoreOptions (bandits, experiments, log options, test hooks); the
+  // The rest of ServerCoreOptions (bandits, experiments, log options, test hooks); the
   // fields above override theirs.
-  serving::ServerCoreOptions core;
+  ServerCoreOptions core;
 };
 
-// The serving stack of `marquee serve` in this process (serving::ServerCore, without experiments
+// The serving stack of `marquee serve` in this process (ServerCore, without experiments
 // unless asked), with the models loaded before Start and an HttpServer on
 // 127.0.0.1 (port 0) with a client. Built in two steps so a test can configure the service
 // before Start. Not thread-safe.
 class InProcessServer {
  public:
   InProcessServer(const std::string& home, InProcessServerOptions o) {
-    serving::ServerCoreOptions c = std::move(o.core);
+    ServerCoreOptions c = std::move(o.core);
     c.home = home;
     c.models = std::move(o.refs);
     c.events = o.events;
     c.experiments = o.experiments;
-    if (!o.api_keys.empty()) c.keys = serving::ApiKeys::Parse(o.api_keys, "keys.txt");
+    if (!o.api_keys.empty()) c.keys = ApiKeys::Parse(o.api_keys, "keys.txt");
     c.limits = o.limits;
     c.http.port = 0;
     c.http.threads = o.threads;
@@ -229,7 +229,7 @@ class InProcessServer {
     c.poll = o.serve_reload;
     c.poll_interval = std::chrono::milliseconds(0);
     c.load_before_start = true;
-    core_ = std::make_unique<serving::ServerCore>(std::move(c));
+    core_ = std::make_unique<ServerCore>(std::move(c));
   }
   ~InProcessServer() { Stop(); }
   InProcessServer(const InProcessServer&) = delete;
@@ -249,13 +249,13 @@ class InProcessServer {
   uint16_t port() const { return core_->port(); }
   HttpClient* client() { return client_.get(); }
   EventLog* events() { return core_->events(); }
-  serving::ServingMetrics* metrics() { return core_->metrics(); }
-  serving::ModelManager* models() { return core_->models(); }
-  serving::Service* service() { return core_->service(); }
-  serving::ServerCore* core() { return core_.get(); }
+  ServingMetrics* metrics() { return core_->metrics(); }
+  ModelManager* models() { return core_->models(); }
+  Service* service() { return core_->service(); }
+  ServerCore* core() { return core_.get(); }
 
  private:
-  std::unique_ptr<serving::ServerCore> core_;
+  std::unique_ptr<ServerCore> core_;
   std::unique_ptr<HttpClient> client_;
 };
 

@@ -22,9 +22,6 @@
 namespace marquee::cli {
 namespace {
 
-using bandit::BanditLog;
-using bandit::BanditLogCatalog;
-
 std::vector<std::string> SplitList(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -43,8 +40,8 @@ std::vector<std::string> SplitList(const std::string& s) {
 // The candidate policy of `marquee ope --policy X`: a policy artifact file (.mqm), a train
 // config (.toml: the policy is trained on its [data] log, every row), or a registry reference.
 // `*trained_on` receives the snapshot id of the log the policy learned from, when known.
-std::unique_ptr<bandit::Policy> ResolvePolicy(const std::string& ref, const std::string& home,
-                                              std::string* described, std::string* trained_on) {
+std::unique_ptr<Policy> ResolvePolicy(const std::string& ref, const std::string& home,
+                                      std::string* described, std::string* trained_on) {
   Env* env = Env::Default();
   const std::string ext = std::filesystem::path(ref).extension().string();
   if (env->FileExists(ref) && ext == ".toml") {
@@ -54,7 +51,7 @@ std::unique_ptr<bandit::Policy> ResolvePolicy(const std::string& ref, const std:
       Fail(ErrorCode::kInvalidArgument, "--policy {}: [model] family '{}' is not a bandit policy",
            ref, tc.family);
     }
-    bandit::PolicyOnLog trained = bandit::TrainPolicyOnWholeLog(bc->job, home, env);
+    PolicyOnLog trained = TrainPolicyOnWholeLog(bc->job, home, env);
     *trained_on = trained.log_id;
     *described =
         fmt::format("{} trained from {} on {} rows of {}", bc->job.policy.family, ref, trained.rows,
@@ -63,7 +60,7 @@ std::unique_ptr<bandit::Policy> ResolvePolicy(const std::string& ref, const std:
   }
   if (env->FileExists(ref)) {
     *described = fmt::format("policy artifact {}", ref);
-    return bandit::LoadPolicy(ref, env);
+    return LoadPolicy(ref, env);
   }
   Registry registry = OpenRegistry(home);
   VersionRecord v = registry.Resolve(ref);
@@ -74,7 +71,7 @@ std::unique_ptr<bandit::Policy> ResolvePolicy(const std::string& ref, const std:
   }
   *described = fmt::format("{} version {} ({})", v.model_name, v.version, v.family);
   if (trained_on != nullptr) *trained_on = v.dataset_id;
-  return bandit::LoadPolicy(registry.artifacts().PathFor(v.artifact), env);
+  return LoadPolicy(registry.artifacts().PathFor(v.artifact), env);
 }
 
 void RunOpe(const std::string& log_name, const std::string& policy_ref, const std::string& from_log,
@@ -85,13 +82,13 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
     Fail(ErrorCode::kInvalidArgument,
          "give exactly one of --policy REF|CONFIG or --policy-from-log DATASET");
   }
-  bandit::CheckRewardModel(reward_model);
+  CheckRewardModel(reward_model);
   const std::string home = ResolveHome(g.home);
   BanditLogCatalog catalog(home, Env::Default());
   Stopwatch sw;
   BanditLog log = catalog.Open(log_name);
-  bandit::OpeOptions o;
-  o.estimators = bandit::ParseEstimators(estimators);
+  OpeOptions o;
+  o.estimators = ParseEstimators(estimators);
   o.bootstrap = bootstrap;
   o.seed = seed;
   o.tau = tau;
@@ -100,11 +97,11 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
   o.reward_l2 = reward_l2;
   o.reward_dim = reward_dim;
   std::vector<std::string> warnings;
-  bandit::CandidateDistributions pi;
+  CandidateDistributions pi;
   std::string candidate;
   if (!from_log.empty()) {
     BanditLog cand = catalog.Open(from_log);
-    pi = bandit::EmpiricalDistributions(cand, log, &warnings);
+    pi = EmpiricalDistributions(cand, log, &warnings);
     const bool per_pos = cand.has_positions() && log.has_positions();
     candidate = fmt::format(
         "empirical action distribution of '{}'{} ({} rows; on-policy mean "
@@ -114,14 +111,14 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
   } else {
     std::string trained_on;
     auto policy = ResolvePolicy(policy_ref, home, &candidate, &trained_on);
-    pi = bandit::PolicyDistributions(*policy, log, seed);
+    pi = PolicyDistributions(*policy, log, seed);
     if (!trained_on.empty() && trained_on == catalog.Get(log_name).id) {
       warnings.push_back(
           "the candidate learned from this very log: the estimates are in-sample (optimistic); "
           "evaluate on a held-out log, or see the held-out metrics of `marquee train`");
     }
   }
-  bandit::OpeResult r = bandit::EvaluateOffPolicy(log, pi, o);
+  OpeResult r = EvaluateOffPolicy(log, pi, o);
   r.warnings.insert(r.warnings.begin(), warnings.begin(), warnings.end());
   if (json) {
     nlohmann::json j = r.ToJson();
@@ -140,12 +137,12 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
 void RunBanditImport(const BanditImportFlags& f, const GlobalOptions& g) {
   if (f.file.empty()) Fail(ErrorCode::kInvalidArgument, "give the log FILE to import");
   Stopwatch sw;
-  BanditLog log = f.format == "obd" ? bandit::ReadObd(f.file, Env::Default())
-                                    : bandit::ReadBanditJsonl(f.file, Env::Default());
+  BanditLog log =
+      f.format == "obd" ? ReadObd(f.file, Env::Default()) : ReadBanditJsonl(f.file, Env::Default());
   const std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
   BanditLogCatalog catalog(ResolveHome(g.home), Env::Default());
   CreateRegistryIfMissing(ResolveHome(g.home));  // before the catalog (commands.h)
-  bandit::BanditLogEntry e = catalog.Import(name, log);
+  BanditLogEntry e = catalog.Import(name, log);
   const nlohmann::json st = log.Stats();
   if (f.json) {
     nlohmann::json j = e.ToJson();
@@ -168,7 +165,7 @@ void RunBanditImport(const BanditImportFlags& f, const GlobalOptions& g) {
 bool ShowBanditDataset(const std::string& name, bool json, const GlobalOptions& g) {
   BanditLogCatalog catalog(ResolveHome(g.home), Env::Default());
   if (!catalog.Has(name)) return false;
-  const bandit::BanditLogEntry e = catalog.Get(name);
+  const BanditLogEntry e = catalog.Get(name);
   const BanditLog log = catalog.Open(name);
   const nlohmann::json st = log.Stats();
   if (json) {
@@ -270,7 +267,7 @@ void AddBanditCommands(CLI::App& app, GlobalOptions& g) {
   struct SimFlags {
     std::string policies = "uniform,epsilon-greedy,linucb,lints";
     std::string svg, ope_sizes = "1000,10000,100000";
-    bandit::SimOptions o;
+    SimOptions o;
     int repeats = 5, bootstrap = 100;
     bool json = false, no_ope = false;
   };
@@ -314,16 +311,16 @@ void AddBanditCommands(CLI::App& app, GlobalOptions& g) {
   sim->add_flag("--no-ope", s->no_ope, "Skip the OPE convergence check");
   sim->add_flag("--json", s->json, "Print one JSON object");
   sim->callback([s, &g] {
-    bandit::SimOptions o = s->o;
+    SimOptions o = s->o;
     o.policies = SplitList(s->policies);
     for (const auto& p : o.policies) {
       if (!BuiltinKinds().IsKind(p, "bandit")) {
         Fail(ErrorCode::kInvalidArgument, "--policies: unknown policy '{}' (known: {})", p,
-             fmt::format("{}", fmt::join(bandit::PolicyFamilies(), ", ")));
+             fmt::format("{}", fmt::join(PolicyFamilies(), ", ")));
       }
     }
     if (!g.quiet) std::fprintf(stderr, "Simulating %d decisions per policy...\n", o.decisions);
-    bandit::SimResult r = bandit::RunSimulation(o);
+    SimResult r = RunSimulation(o);
     if (!s->svg.empty()) Env::Default()->WriteFileAtomic(s->svg, r.Svg());
     nlohmann::json j = r.ToJson();
     std::string conv_text;
@@ -343,8 +340,7 @@ void AddBanditCommands(CLI::App& app, GlobalOptions& g) {
       }
       if (!g.quiet)
         std::fprintf(stderr, "OPE convergence on logs of %s decisions...\n", s->ope_sizes.c_str());
-      bandit::OpeConvergence c =
-          bandit::RunOpeConvergence(o, sizes, s->repeats, s->bootstrap, 500000);
+      OpeConvergence c = RunOpeConvergence(o, sizes, s->repeats, s->bootstrap, 500000);
       j["ope_convergence"] = c.ToJson();
       conv_text = c.Format();
     }

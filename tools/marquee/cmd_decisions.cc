@@ -38,9 +38,9 @@ void RunExport(const ExportFlags& f, const GlobalOptions& g) {
     since = *t;
   }
   const std::string home = ResolveHome(g.home);
-  bandit::DecisionLogOptions o;
+  DecisionLogOptions o;
   o.read_only = true;
-  auto log = bandit::DecisionLog::Open(home + "/decisions", o);
+  auto log = DecisionLog::Open(home + "/decisions", o);
   std::unique_ptr<WritableFile> file;
   if (!f.out.empty()) file = Env::Default()->NewWritableFile(f.out);
   std::string buf;
@@ -54,18 +54,18 @@ void RunExport(const ExportFlags& f, const GlobalOptions& g) {
     }
     buf.clear();
   };
-  log->ForEach(since * 1000, [&](const bandit::Decision& d) {
-    const bool is_open = d.outcome.kind == bandit::OutcomeKind::kOpen;
+  log->ForEach(since * 1000, [&](const Decision& d) {
+    const bool is_open = d.outcome.kind == OutcomeKind::kOpen;
     if (is_open) ++open;
     if (f.format == "dsjson") {
       if (is_open) return true;  // no label yet
-      buf += bandit::ToDsjson(d).dump();
+      buf += ToDsjson(d).dump();
     } else if (f.format == "bandit-jsonl") {
       if (is_open) return true;
-      buf += bandit::ToBanditJsonl(d).dump();
+      buf += ToBanditJsonl(d).dump();
     } else {
       if (is_open && !f.include_open) return true;
-      buf += bandit::ToJsonl(d).dump();
+      buf += ToJsonl(d).dump();
     }
     buf += '\n';
     ++written;

@@ -31,7 +31,7 @@ struct SimFlags {
   uint32_t test_users = 0;
   double fold_in = 0.8;
   uint64_t split_seed = 98765;
-  experiments::ReplayConfig config;
+  ReplayConfig config;
   bool json = false;
 };
 
@@ -73,7 +73,7 @@ void AddSimulateExperiment(CLI::App& app, GlobalOptions& g) {
                   "Replays per horizon for the fixed-horizon power table (0: skip it)");
   cmd->add_flag("--json", f->json, "Print exactly one JSON object on stdout (progress on stderr)");
   cmd->callback([f, &g] {
-    experiments::ReplayConfig c = f->config;
+    ReplayConfig c = f->config;
     c.home = ResolveHome(g.home);
     c.dataset = f->dataset;
     c.data_file = f->data;
@@ -83,7 +83,7 @@ void AddSimulateExperiment(CLI::App& app, GlobalOptions& g) {
     c.split.seed = f->split_seed;
     // Model references: the version's family and params from the registry (retrained on the
     // simulator's training members; see ParseRankerSpec).
-    auto resolver = [&c](const std::string& ref) -> std::optional<experiments::RankerSpec> {
+    auto resolver = [&c](const std::string& ref) -> std::optional<RankerSpec> {
       if (!Env::Default()->FileExists(c.home + "/registry.db")) return std::nullopt;
       Registry registry = OpenRegistry(c.home);
       VersionRecord v;
@@ -96,22 +96,22 @@ void AddSimulateExperiment(CLI::App& app, GlobalOptions& g) {
       if (!BuiltinKinds().IsKind(v.family, "recommender")) {
         Fail(ErrorCode::kInvalidArgument, "{} is a {} model, not a ranker", ref, v.family);
       }
-      experiments::RankerSpec spec;
+      RankerSpec spec;
       spec.label = ref;
       spec.family = v.family;
       spec.params = v.params;
       return spec;
     };
-    const experiments::RankerSpec a = experiments::ParseRankerSpec(f->a, resolver);
-    const experiments::RankerSpec b = experiments::ParseRankerSpec(f->b, resolver);
+    const RankerSpec a = ParseRankerSpec(f->a, resolver);
+    const RankerSpec b = ParseRankerSpec(f->b, resolver);
     Context ctx;
     ctx.threads = g.threads > 0 ? g.threads : Context::DefaultThreads();
     ctx.progress = StageProgressCallback(ProgressOptions(g));
-    const json result = experiments::RunReplaySimulation(c, a, b, ctx);
+    const json result = RunReplaySimulation(c, a, b, ctx);
     if (f->json) {
       PrintJson(result.dump());
     } else {
-      std::fputs(experiments::FormatReplayReport(result).c_str(), stdout);
+      std::fputs(FormatReplayReport(result).c_str(), stdout);
     }
   });
 }
@@ -150,7 +150,7 @@ std::vector<T> NumberArray(const json& j, const char* key) {
   return out;
 }
 
-json WelchJson(const experiments::WelchResult& r) {
+json WelchJson(const WelchResult& r) {
   auto num = [](double x) { return std::isnan(x) ? json(nullptr) : json(x); };
   return {{"mean_a", r.mean_a},
           {"mean_b", r.mean_b},
@@ -190,11 +190,10 @@ void AddStatsCommands(CLI::App& app) {
       const double alpha = in.value("alpha", 0.05);
       json out;
       if (which == "welch") {
-        out = WelchJson(
-            experiments::Welch(NumberArray<double>(in, "a"), NumberArray<double>(in, "b"), alpha));
+        out = WelchJson(Welch(NumberArray<double>(in, "a"), NumberArray<double>(in, "b"), alpha));
       } else if (which == "chisq") {
-        const auto r = experiments::SampleRatioMismatch(NumberArray<uint64_t>(in, "observed"),
-                                                        NumberArray<double>(in, "weights"));
+        const auto r = SampleRatioMismatch(NumberArray<uint64_t>(in, "observed"),
+                                           NumberArray<double>(in, "weights"));
         out = {{"statistic", r.statistic}, {"df", r.df}, {"p_value", r.p_value}};
       } else if (which == "binom") {
         if (!in.contains("successes") || !in["successes"].is_number_unsigned() ||
@@ -202,14 +201,13 @@ void AddStatsCommands(CLI::App& app) {
           Fail(ErrorCode::kInvalidArgument,
                "input needs \"successes\" and \"n\" as non-negative integers");
         }
-        const auto r = experiments::BinomialTest(in["successes"].get<uint64_t>(),
-                                                 in["n"].get<uint64_t>(), in.value("p", 0.5));
+        const auto r = BinomialTest(in["successes"].get<uint64_t>(), in["n"].get<uint64_t>(),
+                                    in.value("p", 0.5));
         out = {{"successes", r.successes}, {"n", r.n},         {"share", r.share},
                {"p_value", r.p_value},     {"ci_lo", r.ci_lo}, {"ci_hi", r.ci_hi}};
       } else {
-        const auto r = experiments::Cuped(
-            NumberArray<double>(in, "y_a"), NumberArray<double>(in, "x_a"),
-            NumberArray<double>(in, "y_b"), NumberArray<double>(in, "x_b"), alpha);
+        const auto r = Cuped(NumberArray<double>(in, "y_a"), NumberArray<double>(in, "x_a"),
+                             NumberArray<double>(in, "y_b"), NumberArray<double>(in, "x_b"), alpha);
         out = {{"theta", r.theta},
                {"variance_reduction", r.variance_reduction},
                {"adjusted", WelchJson(r.adjusted)}};

@@ -17,13 +17,12 @@ namespace marquee::cli {
 namespace {
 
 using json = nlohmann::json;
-namespace ex = experiments;
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
-void PrintExperiment(const ex::Experiment& e) {
+void PrintExperiment(const Experiment& e) {
   const auto& s = e.spec;
-  std::printf("experiment %s (%s): %s\n", s.name.c_str(), std::string(ex::ModeName(s.mode)).c_str(),
+  std::printf("experiment %s (%s): %s\n", s.name.c_str(), std::string(ModeName(s.mode)).c_str(),
               std::string(ExperimentStateName(e.record.state)).c_str());
   if (!s.description.empty()) std::printf("  %s\n", s.description.c_str());
   std::printf("  salt %s, attribution window %lld s, plays: %s\n", s.salt.c_str(),
@@ -39,8 +38,8 @@ void PrintExperiment(const ex::Experiment& e) {
 }
 
 // The library's experiment JSON with its times as ISO 8601 UTC (the CLI's one convention).
-json ExperimentJsonIso(const ex::Experiment& e) {
-  json j = ex::ExperimentJson(e);
+json ExperimentJsonIso(const Experiment& e) {
+  json j = ExperimentJson(e);
   IsoTimeFields(j, {"created_at", "first_started_at", "updated_at"});
   return j;
 }
@@ -62,8 +61,8 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->callback([file, as_json, &g] {
       Registry reg = OpenRegistry(ResolveHome(g.home));
       const std::string text = Env::Default()->ReadFile(*file);
-      ex::ExperimentSpec spec = ex::ParseExperimentToml(text, *file);
-      ex::Experiment e = ex::CreateExperiment(reg, spec, text, Now());
+      ExperimentSpec spec = ParseExperimentToml(text, *file);
+      Experiment e = CreateExperiment(reg, spec, text, Now());
       if (*as_json) {
         PrintJson(ExperimentJsonIso(e).dump());
       } else {
@@ -87,8 +86,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, start, &g] {
       Registry reg = OpenRegistry(ResolveHome(g.home));
-      ex::Experiment e =
-          start ? ex::StartExperiment(reg, *name, Now()) : ex::StopExperiment(reg, *name, Now());
+      Experiment e = start ? StartExperiment(reg, *name, Now()) : StopExperiment(reg, *name, Now());
       if (*as_json) {
         PrintJson(ExperimentJsonIso(e).dump());
       } else {
@@ -103,7 +101,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([as_json, &g] {
       Registry reg = OpenRegistry(ResolveHome(g.home));
-      auto all = ex::ListExperiments(reg);
+      auto all = ListExperiments(reg);
       if (*as_json) {
         json arr = json::array();
         for (const auto& e : all) arr.push_back(ExperimentJsonIso(e));
@@ -113,7 +111,7 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
       std::printf("%-28s %-10s %-8s %-6s %s\n", "NAME", "MODE", "STATE", "CELLS", "CREATED");
       for (const auto& e : all) {
         std::printf("%-28s %-10s %-8s %-6zu %s\n", e.spec.name.c_str(),
-                    std::string(ex::ModeName(e.spec.mode)).c_str(),
+                    std::string(ModeName(e.spec.mode)).c_str(),
                     std::string(ExperimentStateName(e.record.state)).c_str(), e.spec.cells.size(),
                     TimeText(e.record.created_at).c_str());
       }
@@ -127,8 +125,8 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, &g] {
       Registry reg = OpenRegistry(ResolveHome(g.home));
-      ex::Experiment e = ex::GetExperiment(reg, *name);
-      auto history = ex::ExperimentHistory(reg, *name);
+      Experiment e = GetExperiment(reg, *name);
+      auto history = ExperimentHistory(reg, *name);
       if (*as_json) {
         json j = ExperimentJsonIso(e);
         j["history"] = json::array();
@@ -164,27 +162,26 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->callback([name, as_json, &g] {
       const std::string home = ResolveHome(g.home);
       Registry reg = OpenRegistry(home);
-      ex::Experiment e = ex::GetExperiment(reg, *name);
+      Experiment e = GetExperiment(reg, *name);
       // One progress line per stage: exposures read (count unknown up front), then members
       // whose events are credited.
       std::unique_ptr<Progress> progress;
       std::string stage_shown;
-      json a =
-          ex::AnalyzeFromHome(home, e, [&](std::string_view stage, uint64_t done, uint64_t total) {
-            if (stage != stage_shown) {
-              progress.reset();  // the previous stage's final line
-              progress = std::make_unique<Progress>(*name + ": " + std::string(stage), total,
-                                                    std::string(stage), ProgressOptions(g));
-              stage_shown = stage;
-            }
-            progress->Set(done);
-          });
+      json a = AnalyzeFromHome(home, e, [&](std::string_view stage, uint64_t done, uint64_t total) {
+        if (stage != stage_shown) {
+          progress.reset();  // the previous stage's final line
+          progress = std::make_unique<Progress>(*name + ": " + std::string(stage), total,
+                                                std::string(stage), ProgressOptions(g));
+          stage_shown = stage;
+        }
+        progress->Set(done);
+      });
       progress.reset();
       IsoTimeFields(a, {"first_started_at"});
       if (*as_json) {
         PrintJson(a.dump());
       } else {
-        std::fputs(ex::FormatAnalysis(a).c_str(), stdout);
+        std::fputs(FormatAnalysis(a).c_str(), stdout);
       }
     });
   }

@@ -1,5 +1,5 @@
 // marquee serve: the online serving process (src/serving, src/events). Thin: parses flags into
-// serving::ServerCoreOptions, holds the home, runs the ServerCore and waits for SIGTERM.
+// ServerCoreOptions, holds the home, runs the ServerCore and waits for SIGTERM.
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -171,14 +171,14 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   signal(SIGPIPE, SIG_IGN);
 
   const std::string home = ResolveHome(g.home);
-  serving::ApiKeys keys;
-  if (!f.api_keys.empty()) keys = serving::ApiKeys::Load(f.api_keys);
+  ApiKeys keys;
+  if (!f.api_keys.empty()) keys = ApiKeys::Load(f.api_keys);
   if (f.host != "127.0.0.1" && f.host != "::1" && f.host != "localhost" && !keys.enabled()) {
     spdlog::warn("serve: listening on {} without --api-keys: anyone who can reach it can call it",
                  f.host);
   }
   HomeLock home_lock(home);  // a second server on this home stops here, naming the first one
-  serving::ServerCoreOptions o;
+  ServerCoreOptions o;
   o.home = home;
   SplitModelRefs(f.models, &o.models, &o.optional_models);
   CheckModelRefsResolve(home, o.models);
@@ -197,7 +197,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   o.decision_log.reward_window_ms = static_cast<int64_t>(f.reward_window_s * 1000);
   o.decision_log.default_reward = f.default_reward;
   o.max_actions = f.max_actions;
-  serving::ServerCore core(std::move(o));
+  ServerCore core(std::move(o));
   core.Start();
   if (!f.port_file.empty()) {
     std::string tmp = f.port_file + ".tmp";

@@ -16,14 +16,14 @@ class BanditKind final : public ModelKind {
  public:
   std::string_view name() const override { return "bandit"; }
   std::string_view noun() const override { return "bandit policy"; }
-  std::vector<std::string> families() const override { return bandit::PolicyFamilies(); }
+  std::vector<std::string> families() const override { return PolicyFamilies(); }
   std::vector<std::string> routes() const override { return {"decide", "reward"}; }
 
   std::shared_ptr<const KindConfig> ParseConfig(const nlohmann::json& root,
                                                 const ConfigOrigin& origin,
                                                 const std::vector<std::string>&) const override {
     auto c = std::make_shared<BanditKindConfig>();
-    c->job = bandit::ParseBanditConfig(root, origin.base_dir, origin.stem);
+    c->job = ParseBanditConfig(root, origin.base_dir, origin.stem);
     return c;
   }
 
@@ -34,16 +34,16 @@ class BanditKind final : public ModelKind {
 
   TrainResult Train(const KindConfig& config, const TrainJob& job) const override {
     const auto& c = dynamic_cast<const BanditKindConfig&>(config).job;
-    return TrainResultFromDetails(bandit::RunBanditTraining(c, job.home, job.ctx), c.policy.family,
+    return TrainResultFromDetails(RunBanditTraining(c, job.home, job.ctx), c.policy.family,
                                   c.model_name, c.train);
   }
 
   std::string FormatReport(const nlohmann::json& details) const override {
-    return bandit::FormatBanditReport(details);
+    return FormatBanditReport(details);
   }
 
   std::shared_ptr<Servable> Load(const ServableSpec& spec) const override {
-    std::unique_ptr<bandit::Policy> policy = bandit::LoadPolicy(spec.artifact_path, spec.env);
+    std::unique_ptr<Policy> policy = LoadPolicy(spec.artifact_path, spec.env);
     if (policy->family() != spec.family) {
       Fail(ErrorCode::kCorruption, "the artifact holds a {} policy, the version says {}",
            policy->family(), spec.family);
@@ -56,12 +56,12 @@ class BanditKind final : public ModelKind {
 
   std::vector<std::string> SmokeTest(const std::string& artifact_path, const std::string& family,
                                      Env* env) const override {
-    auto p = bandit::LoadPolicy(artifact_path, env);
+    auto p = LoadPolicy(artifact_path, env);
     if (p->family() != family) {
       Fail(ErrorCode::kCorruption, "the artifact holds a {} policy, the version says {}",
            p->family(), family);
     }
-    bandit::DecisionInput in;
+    DecisionInput in;
     in.actions = {{"smoke-a", {}}, {"smoke-b", {}}};
     std::mt19937_64 rng(1);
     const std::vector<double> probs = p->Probabilities(in, rng);

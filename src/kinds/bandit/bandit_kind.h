@@ -11,7 +11,7 @@
 namespace marquee {
 
 struct BanditKindConfig final : KindConfig {
-  bandit::BanditTrainConfig job;
+  BanditTrainConfig job;
   nlohmann::json Resolved() const override { return job.ToJson(); }
 };
 

@@ -16,7 +16,7 @@ namespace marquee {
 struct LivePolicy : Servable {
   // Decide under a shared lock of `mu`, Update under an exclusive one. The pointer itself is set
   // once by Load, before the servable is published.
-  std::unique_ptr<bandit::Policy> policy PT_GUARDED_BY(mu);
+  std::unique_ptr<Policy> policy PT_GUARDED_BY(mu);
   mutable SharedMutex mu;
   // Online updates applied (including the replay of logged rewards at load).
   mutable std::atomic<uint64_t> updates{0};

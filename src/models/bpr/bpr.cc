@@ -47,8 +47,6 @@
 namespace marquee {
 namespace {
 
-using mf::RowMatrixXf;
-
 constexpr int kMaxRejections = 16;
 constexpr size_t kChunk = 4096;  // positives whose negatives are drawn ahead
 constexpr size_t kPrefetch = 8;  // triples prefetched ahead of the update
@@ -82,7 +80,7 @@ class PairFilter {
 
  private:
   uint64_t Bit(uint32_t u, uint32_t j) const {
-    return mf::Mix64((static_cast<uint64_t>(u) << 32) | j) >> shift_;
+    return Mix64((static_cast<uint64_t>(u) << 32) | j) >> shift_;
   }
   int shift_ = 58;
   std::vector<uint64_t> words_;
@@ -130,7 +128,7 @@ class Bpr final : public Recommender {
     const uint32_t t_count =
         static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>({ctx.threads, users, items})));
     // Item blocks: a seeded random permutation cut into T equal parts (spreads popular items).
-    mf::Rng setup(mf::DeriveSeed(ctx.seed, 0xB9B0));
+    Rng setup(DeriveSeed(ctx.seed, 0xB9B0));
     std::vector<uint32_t> perm(items);
     for (uint32_t i = 0; i < items; ++i) perm[i] = i;
     setup.Shuffle(perm);
@@ -157,11 +155,11 @@ class Bpr final : public Recommender {
       }
     }
     // Initialisation: W, H ~ N(0, init_stddev²) drawn sequentially; biases 0.
-    mf::Rng init(mf::DeriveSeed(ctx.seed, 0x1417));
+    Rng init(DeriveSeed(ctx.seed, 0x1417));
     w_.resize(users, k);
     h_.resize(items, k);
-    mf::FillNormal(w_, init_stddev_, init);
-    mf::FillNormal(h_, init_stddev_, init);
+    FillNormal(w_, init_stddev_, init);
+    FillNormal(h_, init_stddev_, init);
     bias_.assign(items, 0.0f);
 
     const auto lr = static_cast<float>(learning_rate_);
@@ -180,7 +178,7 @@ class Bpr final : public Recommender {
             auto& bucket = buckets[t * t_count + b];
             const auto& candidates = block_items[b];
             if (bucket.empty() || candidates.empty()) continue;
-            mf::Rng rng(mf::DeriveSeed(ctx.seed, static_cast<uint64_t>(epoch) + 1, s + 1, t + 1));
+            Rng rng(DeriveSeed(ctx.seed, static_cast<uint64_t>(epoch) + 1, s + 1, t + 1));
             rng.Shuffle(bucket);
             // Triples are drawn a chunk at a time (the draws do not depend on the model, so they
             // can be made ahead, in a fixed order) and the rows of upcoming triples are
@@ -249,7 +247,7 @@ class Bpr final : public Recommender {
     const double lambda =
         foldin_reg_ * gram_.trace() / static_cast<double>(std::max<Eigen::Index>(d, 1));
     ParallelFor(hist.rows, ctx.threads, [&](size_t begin, size_t end, int) {
-      mf::RidgeScratch scratch;
+      RidgeScratch scratch;
       std::vector<uint32_t> items;
       const auto rows = static_cast<Eigen::Index>(end - begin);
       RowMatrixXf wb(rows, d);
@@ -258,11 +256,11 @@ class Bpr final : public Recommender {
         for (uint32_t i : hist.row_indices(static_cast<uint32_t>(r))) {
           if (i < ni) items.push_back(i);  // items unknown to the model carry no signal
         }
-        mf::RidgeSolve(
+        RidgeSolve(
             f_, items, [](size_t, double& c, double& t) { c = t = 1.0; }, gram_, a0, lambda,
             scratch, wb.row(static_cast<Eigen::Index>(r - begin)).data());
       }
-      mf::ScoreWithFactors(wb, f_, out.data() + begin * ni, ni);
+      ScoreWithFactors(wb, f_, out.data() + begin * ni, ni);
     });
   }
 
@@ -330,7 +328,7 @@ class Bpr final : public Recommender {
     if (use_bias_) {
       f_.col(k) = Eigen::Map<const Eigen::VectorXf>(bias_.data(), h_.rows());
     }
-    gram_ = mf::Gramian(f_, threads);
+    gram_ = Gramian(f_, threads);
   }
 
   void LoadFactors(const ArtifactReader& r, const std::string& name, RowMatrixXf& m) const {

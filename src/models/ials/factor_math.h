@@ -24,7 +24,7 @@
 
 #include "common/thread_pool.h"
 
-namespace marquee::mf {
+namespace marquee {
 
 // Factor matrices: one row per user or item, rows contiguous (float32, as served).
 using RowMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -255,4 +255,4 @@ void RidgeSolve(const RowMatrixXf& h, std::span<const uint32_t> items, EntryFn e
   }
 }
 
-}  // namespace marquee::mf
+}  // namespace marquee

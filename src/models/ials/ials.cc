@@ -43,8 +43,6 @@
 namespace marquee {
 namespace {
 
-using mf::RowMatrixXf;
-
 class Ials final : public Recommender {
  public:
   explicit Ials(const nlohmann::json& params) {
@@ -73,11 +71,11 @@ class Ials final : public Recommender {
     const int k = factors_;
     const CsrMatrix xt = x.Transpose();
     // Sequential initialisation from the seed: W then H, N(0, init_stddev²).
-    mf::Rng rng(mf::DeriveSeed(ctx.seed, 0x1A15));
+    Rng rng(DeriveSeed(ctx.seed, 0x1A15));
     w_.resize(x.rows, k);
     h_.resize(x.cols, k);
-    mf::FillNormal(w_, init_stddev_, rng);
-    mf::FillNormal(h_, init_stddev_, rng);
+    FillNormal(w_, init_stddev_, rng);
+    FillNormal(h_, init_stddev_, rng);
     ctx.Report("ials", 0.0);
     Stopwatch total;
     for (int it = 0; it < iterations_; ++it) {
@@ -87,7 +85,7 @@ class Ials final : public Recommender {
       ctx.Report("ials", static_cast<double>(it + 1) / iterations_);
       spdlog::debug("ials: iteration {}/{} took {:.2f}s", it + 1, iterations_, sw.Seconds());
     }
-    gram_ = mf::Gramian(h_, ctx.threads);
+    gram_ = Gramian(h_, ctx.threads);
     spdlog::info("ials: {} users x {} items, {} nnz, k={}, {} iterations ({}) in {:.2f}s", x.rows,
                  x.cols, x.nnz(), k, iterations_, solver_, total.Seconds());
   }
@@ -100,7 +98,7 @@ class Ials final : public Recommender {
     }
     const Eigen::Index k = factors_;
     ParallelFor(hist.rows, ctx.threads, [&](size_t begin, size_t end, int) {
-      mf::RidgeScratch scratch;
+      RidgeScratch scratch;
       std::vector<uint32_t> items;
       std::vector<float> vals;
       RowMatrixXf wb(static_cast<Eigen::Index>(end - begin), k);
@@ -117,7 +115,7 @@ class Ials final : public Recommender {
         SolveExact(items, vals, h_, gram_, static_cast<Eigen::Index>(ni), scratch,
                    wb.row(static_cast<Eigen::Index>(r - begin)).data());
       }
-      mf::ScoreWithFactors(wb, h_, out.data() + begin * ni, ni);
+      ScoreWithFactors(wb, h_, out.data() + begin * ni, ni);
     });
   }
 
@@ -132,7 +130,7 @@ class Ials final : public Recommender {
   void Load(const ArtifactReader& r) override {
     LoadFactors(r, "item_factors", h_);
     LoadFactors(r, "user_factors", w_);
-    gram_ = mf::Gramian(h_, 1);
+    gram_ = Gramian(h_, 1);
   }
 
  private:
@@ -163,8 +161,8 @@ class Ials final : public Recommender {
   // The exact user step for one history (training with solver = cholesky, and fold-in).
   void SolveExact(std::span<const uint32_t> items, std::span<const float> vals,
                   const RowMatrixXf& fixed, const Eigen::MatrixXd& gram, Eigen::Index others,
-                  mf::RidgeScratch& scratch, float* out) const {
-    mf::RidgeSolve(
+                  RidgeScratch& scratch, float* out) const {
+    RidgeSolve(
         fixed, items,
         [&](size_t n, double& c, double& t) {
           c = Confidence(vals[n]);
@@ -177,11 +175,11 @@ class Ials final : public Recommender {
   // index `fixed`).
   void SolveSide(const CsrMatrix& m, const RowMatrixXf& fixed, RowMatrixXf& solved,
                  int threads) const {
-    const Eigen::MatrixXd gram = mf::Gramian(fixed, threads);
+    const Eigen::MatrixXd gram = Gramian(fixed, threads);
     const Eigen::Index others = fixed.rows();
     const int t_count = std::max(threads, 1);
     if (solver_ == "cholesky") {
-      std::vector<mf::RidgeScratch> scratch(static_cast<size_t>(t_count));
+      std::vector<RidgeScratch> scratch(static_cast<size_t>(t_count));
       ParallelForDynamic(m.rows, threads, 64, [&](size_t r, int t) {
         const auto row = static_cast<uint32_t>(r);
         SolveExact(m.row_indices(row), m.row_values(row), fixed, gram, others,
