@@ -29,9 +29,8 @@
 
 #include "bench_stats.h"
 
-#include "events/event_log.h"
 #include "serving/experiment_router.h"
-#include "serving/model_manager.h"
+#include "serving/server_core.h"
 #include "serving/service.h"
 
 namespace {
@@ -56,7 +55,6 @@ double ThreadCpuSeconds() {
 
 int main(int argc, char** argv) {
   using namespace marquee;
-  using namespace marquee;
   benchmark::Initialize(&argc, argv);
   if (argc < 5) {
     std::fprintf(stderr, "usage: %s HOME MODEL_REF EXPERIMENT USERS_FILE [ROUNDS] [REQUESTS]\n",
@@ -75,22 +73,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no users in %s\n", argv[4]);
     return 2;
   }
-  auto events = EventLog::Open(home + "/events");
-  ServingMetrics metrics;
-  ExperimentRouterOptions xo;
-  xo.home = home;
+  // The server as `marquee serve` builds it (ServerCore), without the HTTP server and the
+  // poller: the model is loaded here, the experiment router and both logs are the core's.
+  ServerCoreOptions so;
+  so.home = home;
+  so.models = {ref};
+  so.poll = false;
+  so.load_before_start = true;
   if (const char* ms = std::getenv("FLUSH_MS")) {  // diagnostics: how much the flusher costs
-    xo.log.flush_interval = std::chrono::milliseconds(std::atoi(ms));
-    xo.log.max_queue = 100000000;
+    so.exposure_log.flush_interval = std::chrono::milliseconds(std::atoi(ms));
+    so.exposure_log.max_queue = 100000000;
   }
-  ExperimentRouter router(xo);
-  ModelManagerOptions mo;
-  mo.home = home;
-  mo.refs = {ref};
-  ModelManager models(std::move(mo));
-  models.Refresh();
-  Service service(&models, events.get(), &metrics, ApiKeys(), ServiceLimits());
-  service.set_experiments(&router);
+  ServerCore core(std::move(so));
+  Service& service = *core.service();
+  ExperimentRouter& router = *core.experiments();
 
   auto body = [&](bool exp, const std::string& user) {
     return std::string(exp ? "{\"experiment\": \"" + experiment + "\""

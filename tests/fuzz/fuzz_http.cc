@@ -55,7 +55,6 @@
 namespace {
 
 using namespace marquee;
-using namespace marquee;
 namespace http = boost::beast::http;
 
 constexpr char kReaderKey[] = "reader-key-0123456789";
