@@ -64,6 +64,9 @@ class CAPABILITY("shared_mutex") SharedMutex {
   void Unlock() RELEASE() { mu_.unlock(); }
   void LockShared() ACQUIRE_SHARED() { mu_.lock_shared(); }
   void UnlockShared() RELEASE_SHARED() { mu_.unlock_shared(); }
+  // Tells the analysis the mutex is held exclusively where it cannot see it (a callback run
+  // under it).
+  void AssertHeld() const ASSERT_CAPABILITY(this) {}
 
  private:
   std::shared_mutex mu_;

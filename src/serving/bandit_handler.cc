@@ -223,6 +223,7 @@ void BanditHandler::Prepare(Servable& servable) {
   WriterLock lock(&live->mu);
   uint64_t n = 0;
   log_->ForEach(0, [&](const Decision& d) {
+    live->mu.AssertHeld();  // the callback runs under the lock above
     if (d.model != live->name || d.version != live->version ||
         d.outcome.kind == OutcomeKind::kOpen) {
       return true;
