@@ -282,9 +282,42 @@ std::vector<std::string> Service::RouteLabels() const {
 size_t Service::RouteIndex(std::string_view target) const {
   const std::string_view path = PathOf(target);
   for (size_t i = 0; i < paths_.size(); ++i) {
-    if (paths_[i] == path) return i;
+    if (paths_[i] == path) return i;  // a literal row: the common case, no parsing
   }
-  return paths_.size();
+  size_t best = paths_.size();
+  int best_params = 0;
+  for (size_t i = 0; i < paths_.size(); ++i) {
+    const int n = RouteParamCount(paths_[i]);
+    if (n == 0 || (best != paths_.size() && n >= best_params)) continue;
+    if (MatchRoute(paths_[i], path, nullptr)) {
+      best = i;
+      best_params = n;
+    }
+  }
+  return best;
+}
+
+const std::string& Request::param(std::string_view name) const {
+  for (const auto& [k, v] : params) {
+    if (k == name) return v;
+  }
+  Fail(ErrorCode::kInternal, "route {} has no parameter '{}'", QuoteForMessage(target), name);
+}
+
+std::optional<std::string> Request::query(std::string_view name) const {
+  std::optional<std::string> out;
+  for (auto& [k, v] : ParseQuery(target)) {
+    if (k == name) out = std::move(v);
+  }
+  return out;
+}
+
+std::vector<std::string> Request::query_all(std::string_view name) const {
+  std::vector<std::string> out;
+  for (auto& [k, v] : ParseQuery(target)) {
+    if (k == name) out.push_back(std::move(v));
+  }
+  return out;
 }
 
 std::string DumpJson(const json& j) {
@@ -336,12 +369,12 @@ void Service::add_readiness_check(std::string what,
 }
 
 void Service::AddRoute(RouteRow row) {
-  if (row.method != "GET" && row.method != "POST") {
-    Fail(ErrorCode::kInvalidArgument, "AddRoute {}: method {} (GET or POST)", row.path, row.method);
+  if (row.method != "GET" && row.method != "POST" && row.method != "PUT" &&
+      row.method != "DELETE") {
+    Fail(ErrorCode::kInvalidArgument, "AddRoute {}: method {} (GET, POST, PUT or DELETE)", row.path,
+         row.method);
   }
-  if (!row.path.starts_with('/')) {
-    Fail(ErrorCode::kInvalidArgument, "AddRoute: path '{}' must start with '/'", row.path);
-  }
+  ValidateRoutePattern(row.path);
   for (RouteRow& r : routes_) {
     if (r.method == row.method && r.path == row.path) {
       r = std::move(row);
@@ -739,7 +772,7 @@ void Service::Events(const json& body, Respond& done) {
                        });
 }
 
-void Service::Handle(const Request& req, Respond done) {
+void Service::Handle(Request req, Respond done) {
   const std::string_view path = PathOf(req.target);
   std::optional<Response> failure;
   try {
@@ -882,27 +915,49 @@ void Service::Reload(Respond& done) {
 
 // `done` is moved out of when the response is asynchronous (events, reload); Handle's catch
 // answers only while it is still set.
-void Service::Route(const Request& req, std::string_view path, Respond& done) {
-  const RouteRow* row = nullptr;
-  std::string allow;  // the methods `path` has, for a 405
+void Service::Route(Request& req, std::string_view path, Respond& done) {
+  // The rows of the best-matching pattern: a literal path, else the pattern with the fewest
+  // parameters that matches.
+  const std::string* pattern = nullptr;
   for (const RouteRow& r : routes_) {
-    if (r.path != path) continue;
-    if (r.method == req.method || (r.method == "GET" && req.method == "HEAD")) row = &r;
-    allow += (allow.empty() ? "" : ", ") + r.method + (r.method == "GET" ? ", HEAD" : "");
+    if (r.path == path) {
+      pattern = &r.path;
+      break;
+    }
   }
-  if (allow.empty()) {
+  int best_params = 0;
+  if (pattern == nullptr) {
+    PathParams params;
+    for (const RouteRow& r : routes_) {
+      const int n = RouteParamCount(r.path);
+      if (n == 0 || (pattern != nullptr && n >= best_params)) continue;
+      if (MatchRoute(r.path, path, &params)) {
+        pattern = &r.path;
+        best_params = n;
+        req.params = std::move(params);
+      }
+    }
+  }
+  if (pattern == nullptr) {
     Fail(ErrorCode::kNotFound, "no route {} {}", QuoteForMessage(req.method, 32),
          QuoteForMessage(path));
+  }
+  const RouteRow* row = nullptr;
+  std::string allow;  // the methods the pattern has, for a 405
+  for (const RouteRow& r : routes_) {
+    if (r.path != *pattern) continue;
+    if (r.method == req.method || (r.method == "GET" && req.method == "HEAD")) row = &r;
+    allow += (allow.empty() ? "" : ", ") + r.method + (r.method == "GET" ? ", HEAD" : "");
   }
   if (row == nullptr) {
     Response r = ErrorResponse(405, ErrorCode::kInvalidArgument,
                                fmt::format("method {} is not allowed on {}; use {}",
-                                           QuoteForMessage(req.method, 32), path, allow));
+                                           QuoteForMessage(req.method, 32), *pattern, allow));
     r.headers.emplace_back("Allow", allow);
     done(std::move(r));
     return;
   }
-  keys_.Check(req.has_api_key, req.api_key, row->scope, path);
+  keys_.Check(req.has_api_key, req.api_key, row->scope, *pattern);
   row->handler(req, done);
 }
 

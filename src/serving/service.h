@@ -25,6 +25,7 @@
 #include "serving/auth.h"
 #include "serving/metrics.h"
 #include "serving/model_manager.h"
+#include "serving/route_match.h"
 
 namespace marquee {
 class EventLog;
@@ -40,6 +41,18 @@ struct Request {
   std::string body;
   bool has_api_key = false;
   std::string api_key;
+  std::string content_type;  // the Content-Type header ("" when absent)
+  std::string accept;        // the Accept header ("" when absent)
+  // Set by the router: the values of the matched row's {parameters}, decoded, in path order.
+  PathParams params;
+
+  // The path parameter `name` of the matched row; kInternal if the row has none (a bug).
+  const std::string& param(std::string_view name) const;
+  // The query parameter `name` (decoded; the last one when repeated), nullopt when absent.
+  // kInvalidArgument for a bad %-escape in the query string.
+  std::optional<std::string> query(std::string_view name) const;
+  // Every value of the repeated query parameter `name`, in order.
+  std::vector<std::string> query_all(std::string_view name) const;
 };
 
 struct Response {
@@ -68,7 +81,10 @@ using Respond = std::function<void(Response)>;
 // Routes are added by whoever serves them (Service its own, PredictHandler /v1/predict,
 // BanditHandler /v1/decide and /v1/reward): adding a route is one row.
 struct RouteRow {
-  std::string method;  // "GET" (HEAD is answered too) or "POST"
+  std::string method;  // "GET" (HEAD is answered too), "POST", "PUT" or "DELETE"
+  // A literal path or a pattern with {parameters} (serving/route_match.h); when several rows
+  // match a path, the one with the fewest parameters wins ("/api/v1/runs/compare" before
+  // "/api/v1/runs/{id}").
   std::string path;
   Scope scope = kScopeNone;  // what an API key needs (serving/auth.h)
   // Answers `req` through `done` (moving it out; it may answer later, on any thread) or throws
@@ -137,7 +153,8 @@ class Service : public Ranker {
           ServiceLimits limits);
 
   // Adds a row to the route table (a row with the same method and path replaces the earlier
-  // one). kInvalidArgument for a method other than GET/POST or a path not starting with '/'.
+  // one). kInvalidArgument for a method other than GET/POST/PUT/DELETE or a path that is not a
+  // valid pattern (ValidateRoutePattern).
   // Call before the server starts.
   void AddRoute(RouteRow row);
   // A RouteRow handler that parses the body as a JSON object (named 400s) first.
@@ -147,7 +164,8 @@ class Service : public Ranker {
   const std::vector<RouteRow>& routes() const { return routes_; }
   // The metrics' route labels: each path of the table once, in table order, then "other".
   std::vector<std::string> RouteLabels() const;
-  // Index of the route label of `target` (the last index, "other", for unknown paths).
+  // Index of the route label of `target` (the last index, "other", for unknown paths): the
+  // pattern of the row that would serve it.
   size_t RouteIndex(std::string_view target) const;
 
   // Serves /v1/recommend requests with "experiment" (not owned; null: they answer 503). Call
@@ -171,7 +189,8 @@ class Service : public Ranker {
 
   // Answers `req` through `done`, exactly once, on any thread. Never throws: every failure,
   // including an unexpected exception, becomes an error response (500 for the unexpected).
-  void Handle(const Request& req, Respond done);
+  // `req` is taken by value: the router fills req.params.
+  void Handle(Request req, Respond done);
 
   // Recommendations for several requests (each may name a different model): requests on the
   // same model are scored in one ScoreBatch call. Each result is a response object or an
@@ -229,7 +248,7 @@ class Service : public Ranker {
                           std::span<const Prepared> prep, std::vector<uint32_t>& top,
                           std::span<Ranked> out);
 
-  void Route(const Request& req, std::string_view path, Respond& done);
+  void Route(Request& req, std::string_view path, Respond& done);
   void AddOwnRoutes();
   Response Ready() const;
   Response BatchRecommend(const nlohmann::json& body) const;
