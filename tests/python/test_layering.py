@@ -23,6 +23,7 @@ LAYERS = {
     "pipeline": 4,
     "experiments": 5,
     "serving": 6,
+    "control": 7,
 }
 
 # Edges to the same or a higher layer. Issue #13 removed the last three (registry -> bandits,
