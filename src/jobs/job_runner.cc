@@ -114,19 +114,22 @@ struct JobRunner::Active {
   explicit Active(Job j) : id(j.id), job(std::move(j)) {}
 
   const int64_t id;
-  // Held while the job's log or record is written, so its writes (and line numbers) are in
-  // order. Taken before the runner's mu_ and `mu`.
+  // Held while the job's log or record is written, so its writes are in order. Taken before the
+  // runner's mu_ and `mu`.
   Mutex persist_mu;
+  // Lines of `log` in the store: the store's log is always a prefix of `log`.
+  int64_t stored_lines GUARDED_BY(persist_mu) = 0;
   Mutex mu;  // after the runner's mu_
   Job job GUARDED_BY(mu);
   std::vector<std::string> log GUARDED_BY(mu);  // every line so far
   std::vector<std::shared_ptr<JobSubscription::State>> followers GUARDED_BY(mu);
-  // The last progress line written (throttling).
+  // The last progress line logged (throttling).
   std::string logged_stage GUARDED_BY(mu);
   int logged_percent GUARDED_BY(mu) = -1;
   std::chrono::steady_clock::time_point logged_at GUARDED_BY(mu);
 
-  // Appends lines that are already stored: to the log in memory and to every follower.
+  // Appends lines to the log in memory and hands them to every follower; the store gets them
+  // at the next Flush.
   void Publish(const std::vector<std::string>& lines) REQUIRES(mu) {
     for (const std::string& line : lines) {
       const int64_t offset = static_cast<int64_t>(log.size());
@@ -139,6 +142,43 @@ struct JobRunner::Active {
   void CloseFollowers(const JobLogEvent& last) REQUIRES(mu) {
     for (const auto& f : followers) f->Close(last);
     followers.clear();
+  }
+  // Appends the lines the store lacks, then `more`, to the store's log. Throws the store's
+  // errors (nothing is counted as stored then). The caller publishes `more` afterwards, before
+  // any other line (so the store's log stays a prefix of `log`).
+  void Flush(JobStore& store, const std::vector<std::string>& more = {}) REQUIRES(persist_mu)
+      EXCLUDES(mu) {
+    std::vector<std::string> pending;
+    {
+      MutexLock lock(&mu);
+      pending.assign(log.begin() + stored_lines, log.end());
+    }
+    pending.insert(pending.end(), more.begin(), more.end());
+    store.AppendLog(id, pending);
+    stored_lines += static_cast<int64_t>(pending.size());
+  }
+  // A change of state: stores the log so far plus `lines`, then `record` (its log_lines set),
+  // then makes both visible (the log lines, and `record` as the job), so Get and List never
+  // show a state the store has not taken. Returns false when the store refused (logged; the
+  // change is made visible all the same). Only while no progress is reported (before or after
+  // training).
+  bool Change(JobStore& store, Job record, const std::vector<std::string>& lines)
+      REQUIRES(persist_mu) EXCLUDES(mu) {
+    bool stored = false;
+    try {
+      Flush(store, lines);
+      record.log_lines = stored_lines;
+      store.Put(record);
+      stored = true;
+    } catch (const Error& e) {
+      spdlog::error("jobs: cannot record job {} as {}: {}", id, JobStateName(record.state),
+                    e.what());
+    }
+    MutexLock lock(&mu);
+    Publish(lines);
+    record.log_lines = job.log_lines;
+    job = std::move(record);
+    return stored;
   }
 };
 
@@ -208,25 +248,28 @@ JobRunner::JobRunner(JobRunnerOptions options, std::unique_ptr<JobStore> store)
     job.error = JobError{std::string(ErrorCodeName(ErrorCode::kUnavailable)),
                          "the process running the job ended before the job did (the server "
                          "stopped or crashed); submit it again"};
-    const std::vector<std::string> lines = Lines(now, "interrupted: " + job.error->message);
-    store_->AppendLog(job.id, lines);
+    store_->AppendLog(job.id, Lines(now, "interrupted: " + job.error->message));
     job.log_lines = static_cast<int64_t>(store_->ReadLog(job.id, 0).size());
     store_->Put(job);
     spdlog::warn("jobs: job {} was running when its process ended; marked interrupted", job.id);
   }
   // Jobs accepted but not started: queued again, oldest first.
   std::vector<Job> queued = store_->List({JobState::kQueued, ""}, all);
-  MutexLock lock(&mu_);
   for (auto it = queued.rbegin(); it != queued.rend(); ++it) {
     auto a = std::make_shared<Active>(std::move(*it));
+    std::vector<std::string> log = store_->ReadLog(a->id, 0);
+    MutexLock persist(&a->persist_mu);
+    MutexLock lock(&mu_);
     MutexLock job_lock(&a->mu);
-    a->log = store_->ReadLog(a->job.id, 0);
-    a->job.log_lines = static_cast<int64_t>(a->log.size());
+    a->stored_lines = static_cast<int64_t>(log.size());
+    a->log = std::move(log);
+    a->job.log_lines = a->stored_lines;
     queue_.push_back(a);
-    active_[a->job.id] = a;
+    active_[a->id] = a;
   }
   if (!queued.empty()) spdlog::info("jobs: {} queued job(s) queued again", queued.size());
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Work(); });
+  log_writer_ = std::thread([this] { WriteLogs(); });
 }
 
 JobRunner::~JobRunner() { Shutdown(); }
@@ -252,11 +295,25 @@ Job JobRunner::Submit(const std::string& config_text, const std::string& format,
       Lines(job.submitted_at, fmt::format("queued: train {} model {}", job.family, job.model));
   job.log_lines = static_cast<int64_t>(lines.size());
   job = store_->Create(std::move(job));
-  store_->AppendLog(job.id, lines);
+  try {
+    store_->AppendLog(job.id, lines);
+  } catch (const Error&) {
+    // Refused to the caller, so the stored record must not stay queued (best effort).
+    job.state = JobState::kFailed;
+    job.ended_at = job.submitted_at;
+    job.error = ErrorOf(std::current_exception());
+    try {
+      store_->Put(job);
+    } catch (const Error&) {  // the store refuses writes: the first error is the one to report
+    }
+    throw;
+  }
   auto a = std::make_shared<Active>(job);
   {
+    MutexLock persist(&a->persist_mu);
     MutexLock job_lock(&a->mu);
     a->log = lines;
+    a->stored_lines = job.log_lines;
   }
   MutexLock lock(&mu_);
   // Queued even if Shutdown began meanwhile: the store holds it queued, so it runs next start.
@@ -327,16 +384,16 @@ Job JobRunner::Cancel(int64_t id) {
     MutexLock job_lock(&a->mu);
     job = a->job;
   }
-  const int64_t now = env_->NowSeconds();
   job.state = JobState::kCancelled;
-  job.ended_at = now;
-  std::vector<std::string> lines = Lines(now, "cancelled before it started");
+  job.ended_at = env_->NowSeconds();
+  const std::vector<std::string> lines = Lines(job.ended_at, "cancelled before it started");
   try {
-    store_->AppendLog(id, lines);
-    job.log_lines += static_cast<int64_t>(lines.size());
+    a->Flush(*store_, lines);
+    job.log_lines = a->stored_lines;
     store_->Put(job);
   } catch (...) {
-    MutexLock lock(&mu_);  // not cancelled after all: back at its place in the queue
+    // Not cancelled after all: back at its place in the queue.
+    MutexLock lock(&mu_);
     auto pos =
         std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q->id > id; });
     queue_.insert(pos, a);
@@ -346,12 +403,11 @@ Job JobRunner::Cancel(int64_t id) {
   MutexLock lock(&mu_);
   MutexLock job_lock(&a->mu);
   a->Publish(lines);
-  a->job.state = job.state;
-  a->job.ended_at = job.ended_at;
-  a->CloseFollowers({JobLogEvent::Type::kEnd, a->job.log_lines, "", job.state});
+  a->job = job;
+  a->CloseFollowers({JobLogEvent::Type::kEnd, job.log_lines, "", job.state});
   active_.erase(id);
   ended_cv_.NotifyAll();
-  return a->job;
+  return job;
 }
 
 Job JobRunner::Wait(int64_t id, std::chrono::milliseconds timeout) {
@@ -458,6 +514,12 @@ void JobRunner::Shutdown() {
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
   }
+  {
+    MutexLock lock(&mu_);
+    log_writer_stop_ = true;
+    log_writer_cv_.NotifyAll();
+  }
+  if (log_writer_.joinable()) log_writer_.join();
   MutexLock lock(&mu_);
   for (auto& [id, a] : active_) {
     MutexLock job_lock(&a->mu);
@@ -483,6 +545,30 @@ void JobRunner::Work() {
   }
 }
 
+void JobRunner::WriteLogs() {
+  for (;;) {
+    std::vector<std::shared_ptr<Active>> jobs;
+    {
+      MutexLock lock(&mu_);
+      log_writer_cv_.WaitFor(&mu_, kProgressLineInterval, [&] {
+        mu_.AssertHeld();
+        return log_writer_stop_;
+      });
+      if (log_writer_stop_) return;  // the workers are done: their jobs' logs are flushed
+      for (const auto& [id, a] : active_) jobs.push_back(a);
+    }
+    for (const auto& a : jobs) {
+      MutexLock persist(&a->persist_mu);
+      try {
+        a->Flush(*store_);
+      } catch (const Error& e) {
+        spdlog::warn("jobs: cannot write the log of job {} (trying again in a second): {}", a->id,
+                     e.what());
+      }
+    }
+  }
+}
+
 void JobRunner::Run(const std::shared_ptr<Active>& a) {
   Job job;
   {
@@ -490,24 +576,12 @@ void JobRunner::Run(const std::shared_ptr<Active>& a) {
     {
       MutexLock lock(&a->mu);
       job = a->job;
+      a->logged_at = std::chrono::steady_clock::now();
     }
-    const int64_t now = env_->NowSeconds();
     job.state = JobState::kRunning;
-    job.started_at = now;
-    const std::vector<std::string> lines = Lines(now, "started");
-    try {
-      store_->AppendLog(job.id, lines);
-      job.log_lines += static_cast<int64_t>(lines.size());
-      store_->Put(job);
-    } catch (const Error& e) {
-      spdlog::error("jobs: cannot record the start of job {}: {}", job.id, e.what());
-      // The job goes on: its end is written again in full.
-    }
-    MutexLock lock(&a->mu);
-    a->Publish(lines);
-    a->job.state = job.state;
-    a->job.started_at = job.started_at;
-    a->logged_at = std::chrono::steady_clock::now();
+    job.started_at = env_->NowSeconds();
+    // Should the store refuse, the job goes on: its end is written in full.
+    a->Change(*store_, job, Lines(job.started_at, "started"));
   }
   std::vector<std::string> end_lines;
   try {
@@ -546,40 +620,17 @@ void JobRunner::OnProgress(const std::shared_ptr<Active>& a, std::string_view st
   fraction = std::clamp(fraction, 0.0, 1.0);
   const int percent = static_cast<int>(std::floor(fraction * 100.0));
   const auto now = std::chrono::steady_clock::now();
-  // Only one thread writes a job's log at a time; a report arriving meanwhile updates the
-  // progress in memory and waits for no disk.
-  if (!a->persist_mu.TryLock()) {
-    MutexLock lock(&a->mu);
-    a->job.progress = {std::string(stage), fraction};
-    return;
+  // Memory only: the log writer thread stores the line within a second, so training never
+  // waits for a disk.
+  MutexLock lock(&a->mu);
+  a->job.progress = {std::string(stage), fraction};
+  const bool new_stage = stage != a->logged_stage;
+  if (new_stage || (now - a->logged_at >= kProgressLineInterval && percent != a->logged_percent)) {
+    a->logged_stage = std::string(stage);
+    a->logged_percent = percent;
+    a->logged_at = now;
+    a->Publish(Lines(env_->NowSeconds(), fmt::format("stage {} {}%", stage, percent)));
   }
-  Job job;
-  std::vector<std::string> lines;
-  {
-    MutexLock lock(&a->mu);
-    a->job.progress = {std::string(stage), fraction};
-    const bool new_stage = stage != a->logged_stage;
-    if (new_stage ||
-        (now - a->logged_at >= kProgressLineInterval && percent != a->logged_percent)) {
-      a->logged_stage = std::string(stage);
-      a->logged_percent = percent;
-      a->logged_at = now;
-      lines = Lines(env_->NowSeconds(), fmt::format("stage {} {}%", stage, percent));
-      job = a->job;
-      job.log_lines += static_cast<int64_t>(lines.size());
-    }
-  }
-  if (!lines.empty()) {
-    try {
-      store_->AppendLog(job.id, lines);
-      store_->Put(job);
-      MutexLock lock(&a->mu);
-      a->Publish(lines);
-    } catch (const Error& e) {
-      spdlog::warn("jobs: cannot write the progress of job {}: {}", job.id, e.what());
-    }
-  }
-  a->persist_mu.Unlock();
 }
 
 void JobRunner::Finish(const std::shared_ptr<Active>& a, Job final,
@@ -588,25 +639,14 @@ void JobRunner::Finish(const std::shared_ptr<Active>& a, Job final,
   {
     MutexLock lock(&a->mu);
     final.progress = a->job.progress;
-    final.log_lines = a->job.log_lines + static_cast<int64_t>(lines.size());
   }
   final.ended_at = env_->NowSeconds();
-  bool stored = false;
-  try {
-    store_->AppendLog(final.id, lines);
-    store_->Put(final);
-    stored = true;
-  } catch (const Error& e) {
-    // The store did not take the end: the job stays "running" there and is marked interrupted
-    // at the next start. Until then this runner keeps it in memory, so Get, Wait and followers
-    // see the end.
-    spdlog::error("jobs: cannot record the end of job {} ({}): {}", final.id,
-                  JobStateName(final.state), e.what());
-  }
+  // When the store does not take the end, the job stays "running" there and is marked
+  // interrupted at the next start. Until then this runner keeps it in memory, so Get, Wait and
+  // followers see the end.
+  const bool stored = a->Change(*store_, std::move(final), lines);
   MutexLock lock(&mu_);
   MutexLock job_lock(&a->mu);
-  a->Publish(lines);
-  a->job = std::move(final);
   a->CloseFollowers({JobLogEvent::Type::kEnd, a->job.log_lines, "", a->job.state});
   if (stored) active_.erase(a->id);
   ended_cv_.NotifyAll();

@@ -20,7 +20,12 @@
 //   working directory, and named datasets are the server home's: the config runs on the server.
 //   A config without [model] name trains the model "model" (a config given as text has no file
 //   name to take the default from).
-// - Times are Unix seconds from the store's Env clock.
+// - The log: progress becomes a line on a stage change, else at most once a second when the
+//   whole percentage moved. Lines reach followers at once and the store within a second (a log
+//   writer thread), so training never waits for a disk; a state change (started, ended,
+//   cancelled) stores the log and the record before Get or List show it. A crash can lose the
+//   progress lines of the last second.
+// - Times are Unix seconds from the context's Env clock.
 #pragma once
 
 #include <atomic>
@@ -47,8 +52,10 @@ namespace marquee {
 struct JobRunnerOptions {
   std::string home;  // the resolved home directory: its registry, datasets and artifacts
   int workers = 1;   // jobs run at the same time (>= 1)
-  // What every job trains with: threads (a config's [run] threads wins), seed, env. Its
-  // `progress`, when set, is called too, from the training threads, after the runner's own.
+  // What every job trains with: threads per job (a config's [run] threads wins; <= 0: all
+  // cores; note Context's default is 1, `marquee train` uses all cores), seed, env (also the
+  // clock of job times). Its `progress`, when set, is called too, from the training threads,
+  // after the runner's own.
   Context ctx;
   // Lines a follower may have waiting before it is dropped (see Follow); >= 1.
   size_t follow_buffer = 1024;
@@ -145,13 +152,15 @@ class JobRunner {
 
   // Stops taking jobs (Submit: kUnavailable), waits for the running jobs to end, and drops the
   // followers of queued jobs (kDropped); queued jobs stay queued in the store. Idempotent;
-  // thread-safe; must not be called from a follower's callback.
+  // thread-safe; must not be called from a training progress callback (it waits for training).
   void Shutdown();
 
  private:
   struct Active;  // a queued or running job of this runner
 
   void Work();
+  // The log writer thread: every second, stores the log lines of running jobs not yet stored.
+  void WriteLogs();
   void Run(const std::shared_ptr<Active>& a);
   void OnProgress(const std::shared_ptr<Active>& a, std::string_view stage, double fraction);
   // Ends a job: `final` is its ended state (lines appended), persisted, followers told.
@@ -172,6 +181,9 @@ class JobRunner {
   // Delivery threads alive (max_followers); shared with subscriptions, which may outlive us.
   std::shared_ptr<std::atomic<size_t>> followers_;
   std::vector<std::thread> workers_;
+  CondVar log_writer_cv_;
+  bool log_writer_stop_ GUARDED_BY(mu_) = false;
+  std::thread log_writer_;
 };
 
 }  // namespace marquee
