@@ -15,6 +15,9 @@
 namespace marquee {
 namespace {
 
+// docs/formats/jobs.md: the version of the record layout, stored in every record.
+constexpr int kFormatVersion = 1;
+
 // The id of a file named "<id>.json" (digits only, > 0), or 0 for any other name.
 int64_t RecordId(std::string_view name) {
   constexpr std::string_view kExt = ".json";
@@ -63,7 +66,9 @@ class FileJobStore final : public JobStore {
 
   void Put(const Job& job) override {
     if (job.id <= 0) Fail(ErrorCode::kInternal, "job store: Put of a job without an id");
-    env_->WriteFileAtomic(RecordPath(job.id), JobToJson(job).dump(2) + "\n");
+    nlohmann::json record = JobToJson(job);
+    record["format_version"] = kFormatVersion;
+    env_->WriteFileAtomic(RecordPath(job.id), record.dump(2) + "\n");
   }
 
   std::optional<Job> Get(int64_t id) override {
@@ -122,6 +127,11 @@ class FileJobStore final : public JobStore {
   Job Read(const std::string& path) {
     const nlohmann::json j = nlohmann::json::parse(env_->ReadFile(path), nullptr, false);
     if (j.is_discarded()) Fail(ErrorCode::kCorruption, "{}: not a JSON job record", path);
+    const auto v = j.is_object() ? j.find("format_version") : j.end();
+    if (j.is_object() && (v == j.end() || !v->is_number_integer() || *v != kFormatVersion)) {
+      Fail(ErrorCode::kCorruption, "{}: job record format_version {} (this build reads {})", path,
+           v != j.end() ? v->dump() : "missing", kFormatVersion);
+    }
     return JobFromJson(j, path);
   }
 

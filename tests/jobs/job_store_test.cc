@@ -14,6 +14,8 @@
 namespace marquee {
 namespace {
 
+using testing::ExpectError;
+
 Job MakeJob(const std::string& model, JobState state = JobState::kQueued) {
   Job j;
   j.state = state;
@@ -143,15 +145,16 @@ TEST(FileJobStore, LeftoversOfAKilledWriterAreRemovedAndDamageIsReported) {
   EXPECT_EQ(Env::Default()->ListDir(jobs), (std::vector<std::string>{"1.json"}));
   EXPECT_EQ(store->Get(1)->model, "a");
 
+  nlohmann::json newer = JobToJson(*store->Get(1));
+  EXPECT_EQ(nlohmann::json::parse(Env::Default()->ReadFile(jobs + "/1.json"))["format_version"], 1);
+  newer["format_version"] = 2;
+  Env::Default()->WriteFileAtomic(jobs + "/1.json", newer.dump());
+  ExpectError([&] { store->Get(1); }, ErrorCode::kCorruption,
+              "1.json: job record format_version 2 (this build reads 1)");
+
   Env::Default()->WriteFileAtomic(jobs + "/2.json", "{\"id\": 2, \"sta");
-  try {
-    store->List({}, 10);
-    FAIL() << "expected an Error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
-    EXPECT_NE(std::string(e.what()).find("2.json: not a JSON job record"), std::string::npos)
-        << e.what();
-  }
+  ExpectError([&] { store->List({}, 10); }, ErrorCode::kCorruption,
+              "2.json: not a JSON job record");
 }
 
 }  // namespace
