@@ -3,6 +3,7 @@
 // dropped); restart (running -> interrupted, queued -> run); shutdown; atomic records.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -66,6 +67,39 @@ class Recorder {
 };
 
 using testing::ExpectError;
+
+// A store that refuses every write while `refuse` is set (a full disk, say).
+class RefusingStore final : public JobStore {
+ public:
+  RefusingStore(std::unique_ptr<JobStore> inner, std::shared_ptr<std::atomic<bool>> refuse)
+      : inner_(std::move(inner)), refuse_(std::move(refuse)) {}
+  Job Create(Job job) override {
+    Check();
+    return inner_->Create(std::move(job));
+  }
+  void Put(const Job& job) override {
+    Check();
+    inner_->Put(job);
+  }
+  std::optional<Job> Get(int64_t id) override { return inner_->Get(id); }
+  std::vector<Job> List(const JobFilter& f, size_t limit, int64_t before) override {
+    return inner_->List(f, limit, before);
+  }
+  void AppendLog(int64_t id, const std::vector<std::string>& lines) override {
+    Check();
+    inner_->AppendLog(id, lines);
+  }
+  std::vector<std::string> ReadLog(int64_t id, int64_t offset, size_t limit) override {
+    return inner_->ReadLog(id, offset, limit);
+  }
+
+ private:
+  void Check() const {
+    if (*refuse_) Fail(ErrorCode::kIOError, "no space left on device (test)");
+  }
+  std::unique_ptr<JobStore> inner_;
+  std::shared_ptr<std::atomic<bool>> refuse_;
+};
 
 class JobRunnerTest : public ::testing::Test {
  protected:
@@ -219,7 +253,8 @@ TEST_F(JobRunnerTest, AFailingJobEndsFailedWithTheError) {
 TEST_F(JobRunnerTest, OneWorkerRunsJobsOneAfterTheOtherInOrder) {
   Gate gate;
   auto runner = Open(1, &gate);
-  const auto [a, b] = SubmitAB(*runner);
+  const std::pair<int64_t, int64_t> ab = SubmitAB(*runner);
+  const int64_t a = ab.first, b = ab.second;  // (clang 14 cannot capture structured bindings)
   const int64_t c = runner->Submit(Config("c"), "toml").id;
   std::this_thread::sleep_for(300ms);  // a is held in training: b and c must wait
   EXPECT_EQ(runner->Get(b).state, JobState::kQueued);
@@ -256,7 +291,8 @@ TEST_F(JobRunnerTest, TwoWorkersRunTwoJobsAtOnce) {
 TEST_F(JobRunnerTest, CancelEndsAQueuedJobAndRefusesARunningOne) {
   Gate gate;
   auto runner = Open(1, &gate);
-  const auto [a, b] = SubmitAB(*runner);
+  const std::pair<int64_t, int64_t> ab = SubmitAB(*runner);
+  const int64_t a = ab.first, b = ab.second;
   const Job cancelled = runner->Cancel(b);
   EXPECT_EQ(cancelled.state, JobState::kCancelled);
   EXPECT_GT(cancelled.ended_at, 0);
@@ -387,7 +423,8 @@ TEST_F(JobRunnerTest, RestartMarksRunningJobsInterruptedAndRunsQueuedOnes) {
 TEST_F(JobRunnerTest, ShutdownFinishesTheRunningJobAndLeavesQueuedOnesForTheNextStart) {
   Gate gate;
   auto runner = Open(1, &gate);
-  const auto [a, b] = SubmitAB(*runner);
+  const std::pair<int64_t, int64_t> ab = SubmitAB(*runner);
+  const int64_t a = ab.first, b = ab.second;
   Recorder rec;
   auto sub = runner->Follow(b, 0, [&](const JobLogEvent& e) { rec.On(e); });
   std::thread stopper([&] { runner->Shutdown(); });
@@ -405,6 +442,35 @@ TEST_F(JobRunnerTest, ShutdownFinishesTheRunningJobAndLeavesQueuedOnesForTheNext
 
   auto next = Open();
   EXPECT_EQ(next->Wait(b, 60s).state, JobState::kSucceeded);
+}
+
+TEST_F(JobRunnerTest, AStoreThatRefusesWritesRefusesSubmitsAndLosesNoEndItCannotStore) {
+  auto refuse = std::make_shared<std::atomic<bool>>(false);
+  Gate gate;
+  JobRunnerOptions o;
+  o.home = home_;
+  o.ctx.threads = 2;
+  o.ctx.progress = [&gate](std::string_view, double) { gate.Pass(); };
+  auto runner = std::make_unique<JobRunner>(
+      o, std::make_unique<RefusingStore>(OpenFileJobStore(home_ + "/jobs"), refuse));
+  const int64_t id = runner->Submit(Config("recs"), "toml").id;
+  ASSERT_TRUE(Eventually([&] { return runner->Get(id).state == JobState::kRunning; }));
+  *refuse = true;
+  ExpectError([&] { runner->Submit(Config("more"), "toml"); }, ErrorCode::kIOError,
+              "no space left");
+  gate.Open();
+  // The end could not be stored: this runner still tells it.
+  const Job done = runner->Wait(id, 60s);
+  EXPECT_EQ(done.state, JobState::kSucceeded);
+  EXPECT_EQ(runner->Get(id).state, JobState::kSucceeded);
+  EXPECT_NE(runner->ReadLog(id, 0).lines.back().find("succeeded: run "), std::string::npos);
+  EXPECT_EQ(runner->List({}, 10).size(), 1u) << "the refused submit left no job";
+  runner.reset();
+  // The store still says running: the next runner marks it interrupted (its version exists).
+  *refuse = false;
+  auto next = Open();
+  EXPECT_EQ(next->Get(id).state, JobState::kInterrupted);
+  EXPECT_EQ(OpenRegistry(home_).Resolve("recs/1").version, 1);
 }
 
 TEST_F(JobRunnerTest, ListPagesNewestFirstAndRecordsLeaveNoTemporaryFiles) {
