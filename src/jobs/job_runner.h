@@ -114,9 +114,12 @@ class JobRunner {
   JobRunner& operator=(const JobRunner&) = delete;
 
   // Validates `config_text` ("toml" or "json" `format`, with "section.key=value" `overrides`)
-  // as `marquee train` would, then stores the job as queued and queues it. Returns the stored
-  // job (its id set). Throws kInvalidArgument naming the key for a bad config or format (nothing
-  // is stored then), kUnavailable after Shutdown, or the store's errors. Thread-safe.
+  // as `marquee train` parses it (syntax, sections, keys, types, the family), then stores the
+  // job as queued and queues it. Returns the stored job (its id set). Throws kInvalidArgument
+  // naming the key for a bad config or format (nothing is stored then), kUnavailable after
+  // Shutdown, or the store's errors. A family's hyperparameters ([model] keys of recommenders)
+  // are checked when the model is built, as by `marquee train`: a bad one fails the job with
+  // kInvalidArgument naming it. Thread-safe; waits for two store writes.
   Job Submit(const std::string& config_text, const std::string& format,
              const std::vector<std::string>& overrides = {});
 

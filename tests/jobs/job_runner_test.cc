@@ -380,6 +380,36 @@ TEST_F(JobRunnerTest, AFollowerThatNeverDrainsIsDroppedWithoutStallingTheJob) {
   EXPECT_LT(last.offset, done.log_lines);
 }
 
+TEST_F(JobRunnerTest, FollowersAreCountedAndStartWhereAsked) {
+  JobRunnerOptions o;
+  o.home = home_;
+  o.ctx.threads = 2;
+  o.max_followers = 1;
+  Gate gate;
+  o.ctx.progress = [&gate](std::string_view, double) { gate.Pass(); };
+  JobRunner runner(o, OpenFileJobStore(home_ + "/jobs"));
+  const int64_t id = runner.Submit(Config("recs"), "toml").id;
+  ASSERT_TRUE(Eventually([&] { return !runner.Get(id).progress.stage.empty(); }));
+  const int64_t now = runner.ReadLog(id, 0).next_offset;
+  // From a line the log has not reached yet: nothing before it is delivered.
+  Recorder rec;
+  auto sub = runner.Follow(id, now + 1, [&](const JobLogEvent& e) { rec.On(e); });
+  ExpectError([&] { runner.Follow(id, 0, [](const JobLogEvent&) {}); },
+              ErrorCode::kResourceExhausted, "1 job log followers already");
+  ExpectError([&] { runner.Follow(id, -1, [](const JobLogEvent&) {}); },
+              ErrorCode::kInvalidArgument, ">= 0");
+  gate.Open();
+  const std::vector<JobLogEvent> events = rec.WaitLast();
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.front().offset, now + 1);
+  EXPECT_EQ(events.front().line, runner.ReadLog(id, now + 1).lines.front());
+  EXPECT_EQ(events.back().type, JobLogEvent::Type::kEnd);
+  sub.reset();  // its thread is gone: the slot is free again
+  Recorder again;
+  auto sub2 = runner.Follow(id, 0, [&](const JobLogEvent& e) { again.On(e); });
+  EXPECT_EQ(again.WaitLast().size(), static_cast<size_t>(runner.Get(id).log_lines) + 1);
+}
+
 TEST_F(JobRunnerTest, RestartMarksRunningJobsInterruptedAndRunsQueuedOnes) {
   {
     auto store = OpenFileJobStore(home_ + "/jobs");
