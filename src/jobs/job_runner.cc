@@ -505,6 +505,7 @@ std::unique_ptr<JobSubscription> JobRunner::Follow(int64_t id, int64_t offset,
 }
 
 void JobRunner::Shutdown() {
+  MutexLock shutdown(&shutdown_mu_);
   {
     MutexLock submit_lock(&submit_mu_);
     MutexLock lock(&mu_);

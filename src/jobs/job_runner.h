@@ -174,10 +174,11 @@ class JobRunner {
   const std::unique_ptr<JobStore> store_;
   Env* const env_;  // the clock of record times and log lines
 
-  Mutex submit_mu_;   // orders Create + enqueue, so the queue is in id order
-  Mutex mu_;          // after submit_mu_ and an Active's persist_mu
-  CondVar work_cv_;   // a job was queued, or stopping_
-  CondVar ended_cv_;  // a job ended (Wait)
+  Mutex shutdown_mu_;  // one Shutdown at a time (it joins the threads); before every other
+  Mutex submit_mu_;    // orders Create + enqueue, so the queue is in id order
+  Mutex mu_;           // after submit_mu_ and an Active's persist_mu
+  CondVar work_cv_;    // a job was queued, or stopping_
+  CondVar ended_cv_;   // a job ended (Wait)
   bool stopping_ GUARDED_BY(mu_) = false;
   std::deque<std::shared_ptr<Active>> queue_ GUARDED_BY(mu_);
   std::map<int64_t, std::shared_ptr<Active>> active_ GUARDED_BY(mu_);  // queued + running
