@@ -532,7 +532,8 @@ class SqliteStore final : public MetadataStore {
       s->Bind(1, id);
       if (!s->Step()) return;
       out = RunFromRow(*s, true);
-      LoadMetricsAndTags(*out);
+      LoadMetrics(*out);
+      out->tags = RunTags(id);
     });
     return out;
   }
@@ -548,7 +549,8 @@ class SqliteStore final : public MetadataStore {
         if (!s->Step()) Fail(ErrorCode::kNotFound, "no run {} (marquee runs list shows them)", id);
         out.push_back(RunFromRow(*s, false));
       }
-      for (auto& r : out) LoadMetricsAndTags(r);
+      for (auto& r : out) LoadMetrics(r);
+      LoadTags(out);
     });
     return out;
   }
@@ -563,14 +565,15 @@ class SqliteStore final : public MetadataStore {
       int i = BindWhere(*s, q);
       if (q.limit > 0) s->Bind(i, q.limit);
       while (s->Step()) out.push_back(RunFromRow(*s, q.details));
-      for (auto& r : out) LoadMetricsAndTags(r);
+      for (auto& r : out) LoadMetrics(r);
+      LoadTags(out);
     });
     return out;
   }
 
   int64_t CountRuns(const RunQuery& q) override {
     ConnectionLock lock(&mu_);
-    Use s(Q("SELECT COUNT(*) FROM runs r" + Where(q)));
+    Use s(Q("SELECT COUNT(*) FROM runs r" + Where(q, /*counting=*/true)));
     BindWhere(*s, q);
     s->Step();
     return s->Int(0);
@@ -1264,7 +1267,10 @@ class SqliteStore final : public MetadataStore {
     }
   }
 
-  static std::string Where(const RunQuery& q) {
+  // `counting`: for COUNT(*), which reads no run columns. A threshold then probes the passing
+  // ids while scanning a covering index of runs (bounded by the number of runs) instead of
+  // looking each passing run up in the table (about 5x slower when half of 10,000 pass).
+  static std::string Where(const RunQuery& q, bool counting = false) {
     std::string w;
     auto add = [&](const std::string& cond) { w += (w.empty() ? " WHERE " : " AND ") + cond; };
     if (!q.model.empty()) add("r.model_name = ?");
@@ -1273,10 +1279,11 @@ class SqliteStore final : public MetadataStore {
     if (q.started_after > 0) add("r.started_at >= ?");
     if (q.started_before > 0) add("r.started_at < ?");
     // Each threshold: the runs whose final value passes, found through run_metrics_by_value
-    // (name, value). A NaN final value is stored as NULL and passes none.
+    // (name, value). A NaN final value is stored as NULL and passes none. A listing lets
+    // SQLite look the (few, with a selective threshold) passing runs up by id.
     for (const MetricThreshold& t : q.metrics) {
-      add(fmt::format("r.id IN (SELECT run_id FROM run_metrics WHERE name = ? AND value {} ?)",
-                      ThresholdOp(t)));
+      add(fmt::format("{}r.id IN (SELECT run_id FROM run_metrics WHERE name = ? AND value {} ?)",
+                      counting ? "+" : "", ThresholdOp(t)));
     }
     return w;
   }
@@ -1336,16 +1343,31 @@ class SqliteStore final : public MetadataStore {
     return r;
   }
 
-  void LoadMetricsAndTags(RunRecord& r) REQUIRES(mu_) {
-    {
-      Use s(Q("SELECT name, value FROM run_metrics WHERE run_id = ? ORDER BY ord"));
-      s->Bind(1, r.id);
-      while (s->Step()) {
-        r.metrics.emplace_back(
-            s->Text(0), s->IsNull(1) ? std::numeric_limits<double>::quiet_NaN() : s->Double(1));
-      }
+  void LoadMetrics(RunRecord& r) REQUIRES(mu_) {
+    Use s(Q("SELECT name, value FROM run_metrics WHERE run_id = ? ORDER BY ord"));
+    s->Bind(1, r.id);
+    while (s->Step()) {
+      r.metrics.emplace_back(
+          s->Text(0), s->IsNull(1) ? std::numeric_limits<double>::quiet_NaN() : s->Double(1));
     }
-    r.tags = RunTags(r.id);
+  }
+
+  // The tags of every run in `runs`, in one range scan over their ids (a page of a listing is
+  // a narrow range; few runs have tags).
+  void LoadTags(std::vector<RunRecord>& runs) REQUIRES(mu_) {
+    if (runs.empty()) return;
+    const auto [lo, hi] =
+        std::minmax_element(runs.begin(), runs.end(),
+                            [](const RunRecord& a, const RunRecord& b) { return a.id < b.id; });
+    std::unordered_map<int64_t, std::vector<RunRecord*>> by_id;  // GetRuns may repeat an id
+    for (RunRecord& r : runs) by_id[r.id].push_back(&r);
+    Use s(Q("SELECT run_id, key, value FROM run_tags WHERE run_id BETWEEN ? AND ?"));
+    s->Bind(1, lo->id).Bind(2, hi->id);
+    while (s->Step()) {
+      auto it = by_id.find(s->Int(0));
+      if (it == by_id.end()) continue;
+      for (RunRecord* r : it->second) r->tags[s->Text(1)] = s->Text(2);
+    }
   }
 
   std::map<std::string, std::string> RunTags(int64_t run_id) REQUIRES(mu_) {

@@ -404,6 +404,11 @@ TEST_F(Tracking, RunTagsSetAndRemoveAtomicallyOnAnyRun) {
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].tags, (std::map<std::string, std::string>{{"note", "baseline"}}));
   EXPECT_EQ(runs[1].tags.at("reviewed"), "yes");
+  // `runs compare` reads them too, for every time a run is named.
+  std::vector<RunRecord> cmp = reg_->store().GetRuns({trained, id, trained});
+  EXPECT_EQ(cmp[0].tags.at("note"), "baseline");
+  EXPECT_EQ(cmp[1].tags.at("stage"), "final");
+  EXPECT_EQ(cmp[2].tags.at("note"), "baseline");
   ExpectError([&] { reg_->SetRunTags(77, {{"a", "b"}}, {}); }, ErrorCode::kNotFound, "no run 77");
 }
 
