@@ -322,8 +322,7 @@ class Session : public std::enable_shared_from_this<Session> {
   static bool Gone(const beast::error_code& ec) {
     return ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
            ec == beast::error::timeout || ec == asio::error::connection_reset ||
-           ec == asio::error::eof || ec == asio::error::bad_descriptor ||
-           ec == http::error::partial_message;
+           ec == asio::error::eof || ec == asio::error::bad_descriptor;
   }
 
   void OnHeader(beast::error_code ec, size_t) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -154,6 +155,49 @@ TEST_F(HttpStreamTest, UploadLargerThanTheMemoryLimitArrivesWholeInAFileRemovedA
   // The same body to an in-memory row is refused by the in-memory limit.
   marquee::testing::ExpectErrorResponse(c.Call("POST", "/v1/events", data), 413,
                                         "resource_exhausted", std::to_string(kMemoryLimit));
+}
+
+// Resident memory of this process, in bytes.
+uint64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+TEST_F(HttpStreamTest, ALargeUploadSlowIsNeverHeldInMemory) {
+  Start();
+  constexpr uint64_t kBytes = uint64_t{256} << 20;
+  server_->service()->AddRoute(
+      {"PUT", "/test/size", kScopeNone,
+       [](const Request& req, Respond& done) {
+         Response r;
+         r.body = DumpJson({{"bytes", Env::Default()->FileSize(req.body_file)}});
+         done(std::move(r));
+       },
+       true, 0});
+  const uint64_t before = ResidentBytes();
+  std::atomic<bool> sending{true};
+  std::atomic<uint64_t> peak{before};
+  std::thread sampler([&] {
+    while (sending) {
+      peak = std::max<uint64_t>(peak, ResidentBytes());
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  RawClient c(server_->port());
+  c.SetTimeout(60000);
+  c.SendRaw("PUT /test/size HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(kBytes) +
+            "\r\n\r\n");
+  const std::string piece = RandomBytes(1 << 20, 4);
+  for (uint64_t sent = 0; sent < kBytes; sent += piece.size()) c.SendRaw(piece);
+  HttpResult r = c.ReadResponse();
+  sending = false;
+  sampler.join();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["bytes"], kBytes);
+  // Held whole, the body alone would add 256 MiB.
+  EXPECT_LT(peak - before, uint64_t{32} << 20) << "resident memory grew by " << (peak - before);
 }
 
 TEST_F(HttpStreamTest, UploadBeyondTheRowLimitIs413NamingIt) {
