@@ -102,6 +102,24 @@ class HttpStreamTest : public ::testing::Test {
                   };
                   done(std::move(r));
                 }});
+    // Answers the spooled body's size.
+    s.AddRoute({"PUT", "/test/size", kScopeNone,
+                [](const Request& req, Respond& done) {
+                  Response r;
+                  r.body = DumpJson({{"bytes", Env::Default()->FileSize(req.body_file)}});
+                  done(std::move(r));
+                },
+                true, 0});
+    // TryWrite until it refuses, counting what it queued.
+    s.AddRoute({"GET", "/test/try", kScopeNone, [this](const Request&, Respond& done) {
+                  Response r;
+                  r.stream = [this](ResponseWriter& w) {
+                    const std::string block(64 << 10, 'y');
+                    while (w.TryWrite(block)) try_queued_ += block.size();
+                    try_refused_ = true;
+                  };
+                  done(std::move(r));
+                }});
     // Writes until Write returns false, then records that it ended.
     s.AddRoute({"GET", "/test/endless", kScopeNone, [this](const Request&, Respond& done) {
                   Response r;
@@ -137,6 +155,8 @@ class HttpStreamTest : public ::testing::Test {
   std::unique_ptr<marquee::testing::InProcessServer> server_;
   std::string last_file_;  // set by the upload handlers (on an io thread, before they answer)
   std::atomic<int> producers_started_{0}, producers_ended_{0};
+  std::atomic<uint64_t> try_queued_{0};
+  std::atomic<bool> try_refused_{false};
 };
 
 TEST_F(HttpStreamTest, UploadLargerThanTheMemoryLimitArrivesWholeInAFileRemovedAfterwards) {
@@ -168,14 +188,6 @@ uint64_t ResidentBytes() {
 TEST_F(HttpStreamTest, ALargeUploadSlowIsNeverHeldInMemory) {
   Start();
   constexpr uint64_t kBytes = uint64_t{256} << 20;
-  server_->service()->AddRoute(
-      {"PUT", "/test/size", kScopeNone,
-       [](const Request& req, Respond& done) {
-         Response r;
-         r.body = DumpJson({{"bytes", Env::Default()->FileSize(req.body_file)}});
-         done(std::move(r));
-       },
-       true, 0});
   const uint64_t before = ResidentBytes();
   std::atomic<bool> sending{true};
   std::atomic<uint64_t> peak{before};
@@ -306,6 +318,23 @@ TEST_F(HttpStreamTest, ManyMegabytesStreamCompleteAndInOrderThroughTheClient) {
   // Observed once, when the stream ended; the connection is kept alive for the next call.
   EXPECT_TRUE(Eventually([&] { return server_->metrics()->requests(route, 200) == 1; }));
   EXPECT_EQ(client.Json("GET", "/healthz")["status"], "ok");
+}
+
+TEST_F(HttpStreamTest, TryWriteRefusesWhenTheQueueIsFullAndWhatItQueuedArrives) {
+  Start();
+  HttpClient client(fmt::format("http://127.0.0.1:{}", server_->port()));
+  uint64_t received = 0;
+  client.Stream("GET", "/test/try", [&](std::string_view data) {
+    // Hold the first piece until the producer has filled the socket and the queue.
+    if (received == 0) {
+      EXPECT_TRUE(Eventually([&] { return try_refused_.load(); }));
+    }
+    received += data.size();
+    return true;
+  });
+  EXPECT_TRUE(try_refused_);
+  EXPECT_GE(try_queued_, uint64_t{1} << 20);  // at least the queue's worth went in before a refusal
+  EXPECT_EQ(received, try_queued_);
 }
 
 TEST_F(HttpStreamTest, AProducerWhoseClientLeavesSeesWriteFail) {
