@@ -368,14 +368,24 @@ TEST_F(HttpStreamTest, StreamsBeyondTheLimitAre503) {
   RawClient d(server_->port());
   marquee::testing::ExpectErrorResponse(d.Get("/test/stream"), 503, "unavailable",
                                         "the limit is 1");
-  c.reset();  // the first stream ends: its slot is free again
+  c.reset();  // the first stream ends: its slot is free again once its thread has returned
   ASSERT_TRUE(Eventually([&] { return producers_ended_ == 1; }));
   HttpClient client(fmt::format("http://127.0.0.1:{}", server_->port()));
   std::string body;
-  ClientResponse r = client.Stream("GET", "/test/stream?lines=3", [&](std::string_view data) {
-    body.append(data);
-    return true;
-  });
+  ClientResponse r;
+  EXPECT_TRUE(Eventually([&] {
+    body.clear();
+    try {
+      r = client.Stream("GET", "/test/stream?lines=3", [&](std::string_view data) {
+        body.append(data);
+        return true;
+      });
+      return true;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();  // the thread is ending
+      return false;
+    }
+  }));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(body, StreamLine(0) + StreamLine(1) + StreamLine(2));
 }
