@@ -151,17 +151,21 @@ class HttpClient::Impl {
     for (int attempt = 0;; ++attempt) {
       const bool reused = stream_.has_value();
       if (!reused) Connect();
-      beast::error_code ec = SendRequest(method, target, body, content_type);
+      const beast::error_code sent = SendRequest(method, target, body, content_type);
+      // Read the answer even when sending failed: a server may refuse a body it does not want
+      // (401, 413) and close before reading it.
+      header_parser_.emplace();
+      header_parser_->body_limit(std::numeric_limits<uint64_t>::max());
+      header_parser_->skip(method == "HEAD");
+      stream_->expires_after(timeout_);
+      beast::error_code ec = Run([&](auto handler) {
+        http::async_read_header(*stream_, buffer_, *header_parser_, std::move(handler));
+      });
       if (!ec) {
-        header_parser_.emplace();
-        header_parser_->body_limit(std::numeric_limits<uint64_t>::max());
-        header_parser_->skip(method == "HEAD");
-        stream_->expires_after(timeout_);
-        ec = Run([&](auto handler) {
-          http::async_read_header(*stream_, buffer_, *header_parser_, std::move(handler));
-        });
-        if (!ec) return;
+        close_after_ = static_cast<bool>(sent);  // the connection is unusable after this answer
+        return;
       }
+      if (sent) ec = sent;
       const bool nothing_back = !header_parser_ || !header_parser_->got_some();
       Disconnect();
       if (reused && nothing_back && attempt == 0 && ec != beast::error::timeout) continue;
@@ -182,7 +186,7 @@ class HttpClient::Impl {
       if (ec) Broken(method, target, ec);
     }
     out.body = std::move(p.get().body());
-    if (!p.get().keep_alive()) Disconnect();
+    if (!p.get().keep_alive() || close_after_) Disconnect();
     return out;
   }
 
@@ -207,7 +211,7 @@ class HttpClient::Impl {
         return out;
       }
     }
-    if (!p.get().keep_alive()) Disconnect();
+    if (!p.get().keep_alive() || close_after_) Disconnect();
     return out;
   }
 
@@ -220,6 +224,7 @@ class HttpClient::Impl {
     stream_.reset();
     header_parser_.reset();
     buffer_.clear();
+    close_after_ = false;
   }
 
   // The status of the answer whose header Exchange read.
@@ -315,6 +320,7 @@ class HttpClient::Impl {
   std::optional<beast::tcp_stream> stream_;  // the keep-alive connection, when open
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::empty_body>> header_parser_;
+  bool close_after_ = false;  // sending the request failed: close once its answer is read
 };
 
 namespace {

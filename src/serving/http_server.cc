@@ -352,6 +352,14 @@ class Session : public std::enable_shared_from_this<Session> {
       return WriteError(503, ErrorCode::kUnavailable, "uploads need a spool directory");
     }
     pending_ = RequestOf(h);
+    if (spool) {
+      // Before the body: a client that may not upload must not fill the disk.
+      try {
+        server_->service_->CheckKey(*row, *pending_);
+      } catch (const Error& e) {
+        return WriteError(HttpStatusFor(e.code()), e.code(), e.what());
+      }
+    }
     const bool expect_continue = !header_parser_->is_done() && version_ >= 11 &&
                                  beast::iequals(h[http::field::expect], "100-continue");
     if (!expect_continue) return spool ? StartSpool() : ReadBody();

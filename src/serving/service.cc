@@ -950,6 +950,10 @@ const RouteRow* Service::FindRow(std::string_view method, std::string_view targe
   return pattern == nullptr ? nullptr : RowOf(*pattern, method, nullptr);
 }
 
+void Service::CheckKey(const RouteRow& row, const Request& req) const {
+  keys_.Check(req.has_api_key, req.api_key, row.scope, row.path);
+}
+
 // `done` is moved out of when the response is asynchronous (events, reload); Handle's catch
 // answers only while it is still set.
 void Service::Route(Request& req, std::string_view path, Respond& done) {
@@ -968,7 +972,7 @@ void Service::Route(Request& req, std::string_view path, Respond& done) {
     done(std::move(r));
     return;
   }
-  keys_.Check(req.has_api_key, req.api_key, row->scope, *pattern);
+  CheckKey(*row, req);
   row->handler(req, done);
 }
 

@@ -193,6 +193,10 @@ class Service : public Ranker {
   // (the request then gets 404 or 405 from Handle). The transport asks it after reading a
   // request's header, before its body. Thread-safe once the server has started.
   const RouteRow* FindRow(std::string_view method, std::string_view target) const;
+  // Throws what Handle would answer for `req`'s API key on `row` (kUnauthenticated,
+  // kPermissionDenied). The transport asks before spooling an upload, so a client without the
+  // row's scope cannot fill the disk. Thread-safe once the server has started.
+  void CheckKey(const RouteRow& row, const Request& req) const;
   // The route table, in the order rows were added.
   const std::vector<RouteRow>& routes() const { return routes_; }
   // The metrics' route labels: each path of the table once, in table order, then "other".

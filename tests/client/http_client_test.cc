@@ -49,6 +49,7 @@ uint16_t FreePort() {
 }
 
 constexpr char kKey[] = "client-test-key-0123456789";
+constexpr char kWriteKey[] = "client-write-key-0123456789";
 
 class HttpClientTest : public ::testing::Test {
  protected:
@@ -63,7 +64,7 @@ class HttpClientTest : public ::testing::Test {
     o.core.http.on_accept = [this] { accepted_++; };
     server_ = std::make_unique<marquee::testing::InProcessServer>(dir_.file("home"), std::move(o));
     Service& s = *server_->service();
-    s.AddRoute({"PUT", "/test/upload", kScopeNone,
+    s.AddRoute({"PUT", "/test/upload", kScopeWrite,
                 [](const Request& req, Respond& done) {
                   const std::string data = Env::Default()->ReadFile(req.body_file);
                   Response r;
@@ -179,12 +180,26 @@ TEST_F(HttpClientTest, OneConnectionServesManyCallsAndIsReopenedWhenStale) {
 }
 
 TEST_F(HttpClientTest, SendsTheApiKey) {
-  Start(std::string(kKey) + " read\n");
+  Start(fmt::format("{} read\n{} write\n", kKey, kWriteKey));
   HttpClient anonymous(url_);
   EXPECT_EQ(ErrorOf([&] { anonymous.Json("GET", "/v1/models"); }).first,
             ErrorCode::kUnauthenticated);
   HttpClient keyed(url_, kKey);
   EXPECT_TRUE(keyed.Json("GET", "/v1/models").contains("models"));
+  // An upload is refused from its header, before its body is stored.
+  const std::string path = dir_.file("upload.bin");
+  Env::Default()->WriteFileAtomic(path, std::string(100 << 10, 'u'));
+  EXPECT_EQ(anonymous.UploadFile("PUT", "/test/upload", path).status, 401);
+  EXPECT_EQ(keyed.UploadFile("PUT", "/test/upload", path).status, 403);
+  HttpClient writer(url_, kWriteKey);
+  ClientResponse r = writer.UploadFile("PUT", "/test/upload", path);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["bytes"], 100 << 10);
+  // The key is checked before the body is read: a header alone gets the answer.
+  marquee::testing::HttpClient raw(server_->port());
+  raw.SetTimeout(3000);
+  raw.SendRaw("PUT /test/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
+  EXPECT_EQ(raw.ReadResponse().status, 401);
 }
 
 TEST_F(HttpClientTest, UploadsAFileFromDisk) {
