@@ -256,7 +256,8 @@ void ControlPlane::AddServingRoutes(Service& s) {
                 for (const std::string& kind :
                      {std::string(kKindRecommender), std::string(kKindBandit),
                       std::string(kKindTabular)}) {
-                  for (const auto& m : core_->models()->Describe(kind)["models"]) {
+                  const json described = core_->models()->Describe(kind);
+                  for (const auto& m : described["models"]) {
                     if (m.value("model", "") == name) {
                       json entry = m;
                       entry["kind"] = kind;
