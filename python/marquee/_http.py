@@ -12,7 +12,7 @@ import os
 import threading
 import urllib.parse
 
-from .errors import Error, Unavailable, error_from_status
+from .errors import Unavailable, error_for, error_from_status
 
 # Failures that mean a kept-alive connection was closed by the server between requests: the
 # request is sent again once on a fresh connection.
@@ -47,7 +47,7 @@ def dumps(obj):
     try:
         return json.dumps(obj, default=_json_default, allow_nan=False).encode()
     except ValueError as e:
-        raise Error("invalid_argument", f"cannot encode the request as JSON: {e}") from None
+        raise error_for("invalid_argument", f"cannot encode the request as JSON: {e}") from None
 
 
 class Transport:
@@ -57,7 +57,7 @@ class Transport:
     def __init__(self, url, api_key=None, timeout=30):
         parts = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise Error("invalid_argument", f"server url '{url}' is not http[s]://host[:port]")
+            raise error_for("invalid_argument", f"server url '{url}' is not http[s]://host[:port]")
         self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self._scheme = parts.scheme
         self._host = parts.hostname
@@ -155,7 +155,7 @@ class Transport:
         try:
             return json.loads(data)
         except ValueError:
-            raise Error("internal", f"the server answered HTTP {status} with a body that is not "
+            raise error_for("internal", f"the server answered HTTP {status} with a body that is not "
                         f"JSON: {data[:200]!r}", status) from None
 
     def stream(self, method, path, query=None, headers=None, timeout=None):

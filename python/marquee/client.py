@@ -54,7 +54,7 @@ def _time(t):
     if isinstance(t, (int, float)):
         return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
-    raise Error("invalid_argument", f"time {t!r} is not an ISO 8601 string, datetime or number")
+    raise error_for("invalid_argument", f"time {t!r} is not an ISO 8601 string, datetime or number")
 
 
 def _strings(v):
@@ -70,7 +70,7 @@ def _want_frame(frame):
     if frame is None:
         return _pd is not None
     if frame and _pd is None:
-        raise Error("failed_precondition", "frame=True needs pandas, which is not importable")
+        raise error_for("failed_precondition", "frame=True needs pandas, which is not importable")
     return bool(frame)
 
 
@@ -79,13 +79,13 @@ def _read_text(text_or_path, what):
     if isinstance(text_or_path, os.PathLike):
         text_or_path = os.fspath(text_or_path)
     if not isinstance(text_or_path, str):
-        raise Error("invalid_argument", f"{what} must be TOML text or a path, not "
+        raise error_for("invalid_argument", f"{what} must be TOML text or a path, not "
                     f"{type(text_or_path).__name__}")
     if "\n" not in text_or_path and os.path.isfile(text_or_path):
         with open(text_or_path, encoding="utf-8") as f:
             return f.read()
     if "\n" not in text_or_path and "=" not in text_or_path:
-        raise Error("not_found", f"{what} file '{text_or_path}' does not exist (and it is not "
+        raise error_for("not_found", f"{what} file '{text_or_path}' does not exist (and it is not "
                     "TOML text)")
     return text_or_path
 
@@ -113,7 +113,7 @@ def _records(rows):
     out = []
     for i, r in enumerate(rows):
         if not isinstance(r, dict):
-            raise Error("invalid_argument", f"rows[{i}] is a {type(r).__name__}; rows are dicts "
+            raise error_for("invalid_argument", f"rows[{i}] is a {type(r).__name__}; rows are dicts "
                         "keyed by feature name, or a pandas DataFrame")
         out.append({k: (None if isinstance(v, float) and math.isnan(v) else v)
                     for k, v in r.items()})
@@ -127,7 +127,7 @@ class Client:
     def __init__(self, url=None, api_key=None, timeout=30):
         url = url or os.environ.get("MARQUEE_URL")
         if not url:
-            raise Error("invalid_argument", "no server url: pass Client(url) or set MARQUEE_URL")
+            raise error_for("invalid_argument", "no server url: pass Client(url) or set MARQUEE_URL")
         self._transport = Transport(url, api_key=api_key or os.environ.get("MARQUEE_API_KEY"),
                                     timeout=timeout)
         self.url = self._transport.url
@@ -434,7 +434,7 @@ class Client:
                 return self._upload(path, tmp, opts)
         source = os.fspath(source)
         if not os.path.isfile(source):
-            raise Error("not_found", f"dataset file '{source}' does not exist")
+            raise error_for("not_found", f"dataset file '{source}' does not exist")
         with open(source, "rb") as f:
             return self._upload(path, f, reader_options)
 
@@ -460,7 +460,9 @@ class Client:
 
     @staticmethod
     def _recommend_body(model, user, history, k, filters):
-        body = {"model": model, "k": k}
+        body = {"k": k}
+        if model is not None:
+            body["model"] = model
         if user is not None:
             body["user"] = str(user)
         if history is not None:
@@ -476,8 +478,9 @@ class Client:
 
     def recommend(self, model, user=None, history=None, k=10, **filters):
         """Top-k items of `model` (a reference such as "recs@production") for a user and/or a
-        history; filters: allow=[ids], deny=[ids], exclude_seen=bool. Returns {"model",
-        "version", "items": [{"id", "score"}]}."""
+        history; filters: allow=[ids], deny=[ids], exclude_seen=bool, or experiment=NAME (with
+        model None: the user's cell answers). Returns {"model", "version", "items": [{"id",
+        "score"}]}."""
         return self._post("/v1/recommend", self._recommend_body(model, user, history, k, filters))
 
     def recommend_batch(self, requests):

@@ -18,7 +18,7 @@ import time
 import urllib.parse
 
 from ._http import file_size
-from .errors import Error
+from .errors import Error, error_for
 
 
 def _now_ms():
@@ -64,11 +64,11 @@ class Run:
         sends a batch when BATCH points are buffered. Raises InvalidArgument for a key that is
         not a non-empty string or a value that is not a number."""
         if not isinstance(key, str) or not key:
-            raise Error("invalid_argument", f"metric key {key!r} is not a non-empty string")
+            raise error_for("invalid_argument", f"metric key {key!r} is not a non-empty string")
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise Error("invalid_argument", f"metric '{key}': value {value!r} is not a number") from None
+            raise error_for("invalid_argument", f"metric '{key}': value {value!r} is not a number") from None
         point = {"key": key, "value": value,
                  "timestamp": _now_ms() if timestamp is None else int(timestamp)}
         if step is not None:
@@ -104,7 +104,7 @@ class Run:
         (default: the file's name); returns {"name", "digest", "bytes"}."""
         name = name or os.path.basename(path)
         if not os.path.isfile(path):
-            raise Error("not_found", f"artifact file '{path}' does not exist")
+            raise error_for("not_found", f"artifact file '{path}' does not exist")
         with open(path, "rb") as f:
             return self._client._transport.request(
                 "POST", self._path("/artifacts/" + urllib.parse.quote(name, safe="")), body=f,
