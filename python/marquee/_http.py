@@ -63,7 +63,9 @@ class Transport:
         self._host = parts.hostname
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
-        self._api_key = api_key
+        self._base_headers = {"Accept": "application/json", "User-Agent": "marquee-python"}
+        if api_key:
+            self._base_headers["Authorization"] = f"Bearer {api_key}"
         self.timeout = timeout
         self._lock = threading.Lock()
         self._conn = None  # guarded by _lock
@@ -73,12 +75,9 @@ class Transport:
         return cls(self._host, self._port, timeout=self.timeout if timeout is None else timeout)
 
     def _headers(self, extra):
-        h = {"Accept": "application/json", "User-Agent": "marquee-python"}
-        if self._api_key:
-            h["Authorization"] = f"Bearer {self._api_key}"
-        if extra:
-            h.update(extra)
-        return h
+        if not extra:
+            return self._base_headers
+        return {**self._base_headers, **extra}
 
     def _unavailable(self, e):
         return Unavailable("unavailable", f"cannot reach the Marquee server at {self.url}: {e}")
