@@ -121,8 +121,9 @@ def _records(rows):
 
 
 class Client:
-    """A Marquee server. `url`: http[s]://host:port; `api_key`: sent as a Bearer token (the
-    server's --api-keys); `timeout`: seconds for connecting and for each read."""
+    """A Marquee server. `url`: http[s]://host:port (default: $MARQUEE_URL); `api_key`: sent as
+    a Bearer token, for a server with --api-keys (default: $MARQUEE_API_KEY); `timeout`: seconds
+    for connecting and for each read. Opens no connection until the first call."""
 
     def __init__(self, url=None, api_key=None, timeout=30):
         url = url or os.environ.get("MARQUEE_URL")
@@ -214,12 +215,13 @@ class Client:
              before=None, frame=None):
         """Runs, newest first: filtered by model, status, metric thresholds (strings such as
         "auc>=0.7", one or a list) and start time (since/until: ISO strings, datetimes or Unix
-        seconds); at most `limit`, older than run id `before`. A pandas DataFrame (nested fields
-        flattened as "metrics.auc", "params.eta") when pandas is importable and `frame` is not
-        False; else the list of RUN dicts."""
+        seconds); at most `limit` (None: every run), older than run id `before`. A pandas
+        DataFrame (nested fields flattened as "metrics.auc", "params.eta") when pandas is
+        importable and `frame` is not False; else the list of RUN dicts."""
         r = self._get("/api/v1/runs", {"model": model, "status": status,
                                        "metric": _strings(metrics), "since": _time(since),
-                                       "until": _time(until), "limit": limit, "before": before})
+                                       "until": _time(until), "limit": limit, "before": before,
+                                       "all": 1 if limit is None else None})
         runs = r["runs"]
         if not _want_frame(frame):
             return runs

@@ -36,6 +36,7 @@ class Run:
         self.id = info["id"]
         self._lock = threading.Lock()
         self._buffer = []  # guarded by _lock
+        self._flush_lock = threading.Lock()  # one flush at a time: a batch is sent once
         self._finished = False
 
     def __repr__(self):
@@ -89,15 +90,16 @@ class Run:
         """Sends every buffered point (in batches of BATCH); returns how many the server logged.
         On an error the points not yet acknowledged stay buffered and the error is raised."""
         logged = 0
-        while True:
-            with self._lock:
-                batch = self._buffer[:self.BATCH]
-            if not batch:
-                return logged
-            r = self._client._post(self._path("/metrics"), {"metrics": batch})
-            with self._lock:
-                del self._buffer[:len(batch)]
-            logged += int((r or {}).get("logged", len(batch)))
+        with self._flush_lock:
+            while True:
+                with self._lock:
+                    batch = self._buffer[:self.BATCH]
+                if not batch:
+                    return logged
+                r = self._client._post(self._path("/metrics"), {"metrics": batch})
+                with self._lock:
+                    del self._buffer[:len(batch)]  # points appended meanwhile stay after it
+                logged += int((r or {}).get("logged", len(batch)))
 
     def log_artifact(self, path, name=None):
         """Uploads the file at `path` (streamed, not read into memory) as artifact `name`

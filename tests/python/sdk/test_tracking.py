@@ -134,3 +134,22 @@ def test_get_run_by_model_reference(client):
     assert r["model"] == "recs" and r["version"] == 1
     with pytest.raises(marquee.NotFound):
         client.get_run("999999999")
+
+
+def test_threads_logging_to_one_run_send_every_point_once(client):
+    import threading
+    run = client.start_run(model="sdk-track")
+    run.BATCH = 100  # small batches, so the threads' flushes overlap
+
+    def worker(t):
+        for s in range(500):
+            run.log_metric(f"t{t}", s, step=s)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.finish()
+    for t in range(4):
+        assert [p["value"] for p in client.metric_history(run.id, f"t{t}")] == list(range(500))
