@@ -57,3 +57,23 @@ def test_a_failing_job_raises_its_error(client):
         client.train(job_toml("sdk-job-bad2") + "\n[model]\nfamily = \"ease\"\n")  # duplicate
     with pytest.raises(marquee.NotFound):
         client.train("no/such/config.toml")
+
+
+def test_cancel_a_queued_or_running_job(client):
+    slow = job_toml("sdk-job-cancel", lam=50)
+    job = client.train(slow, wait=False)
+    cancelled = client.cancel_job(job["id"])
+    assert cancelled["id"] == job["id"]
+    final = client.job(job["id"])
+    deadline = 60
+    import time
+    while final["state"] in ("queued", "running") and deadline > 0:
+        time.sleep(0.2)
+        deadline -= 0.2
+        final = client.job(job["id"])
+    # A job that ended before the cancel arrived stays succeeded; otherwise it is cancelled.
+    assert final["state"] in ("cancelled", "succeeded")
+    if final["state"] == "cancelled":
+        with pytest.raises(marquee.Error) as e:
+            client.wait_job(job["id"], progress=False)
+        assert e.value.job["state"] == "cancelled"

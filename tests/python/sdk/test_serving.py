@@ -106,3 +106,28 @@ def test_serving_models_lists_the_served_references(client):
     m = client.serving_models()
     assert "recs@production" in json.dumps(m)
     assert "artwork@production" in json.dumps(m)
+
+
+def test_health_and_model_status(client):
+    assert client.health() is True
+    s = client.model_status("recs")
+    assert s["name"] == "recs" and [v["version"] for v in s["versions"]] in ([1, 2], [2, 1])
+    with pytest.raises(marquee.NotFound):
+        client.model_status("no-such-model")
+
+
+def test_client_close_and_context_manager(server):
+    with marquee.Client(server.url) as c:
+        assert c.health()
+        c.close()
+        assert c.health(), "a closed client reconnects on the next call"
+    assert c._transport._conn is None
+
+
+def test_client_url_from_the_environment(server, monkeypatch):
+    monkeypatch.setenv("MARQUEE_URL", server.url + "/")
+    c = marquee.Client()
+    assert c.url == server.url and c.health()
+    monkeypatch.delenv("MARQUEE_URL")
+    with pytest.raises(marquee.InvalidArgument):
+        marquee.Client()

@@ -58,6 +58,7 @@ def test_flush_sends_before_the_run_ends(client):
     assert run.flush() == 5
     assert len(client.metric_history(run.id, "x")) == 5
     assert client.get_run(run.id)["status"] == "running"
+    assert run.refresh()["metrics"]["x"] == 4.0 and run.info["status"] == "running"
     done = run.finish()
     assert done["status"] == "completed"
 
