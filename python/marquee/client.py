@@ -66,6 +66,18 @@ def _strings(v):
     return [str(x) for x in v]
 
 
+def _toml_value(v):
+    """A Python value as the TOML text of a `--set KEY=VALUE` override: strings quoted, booleans
+    lower-case, lists as arrays, numbers as written."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v) if isinstance(v, float) else str(v)
+
+
 def _want_frame(frame):
     if frame is None:
         return _pd is not None
@@ -287,7 +299,8 @@ class Client:
         """Submits a training job and (wait=True) follows its log until it ends.
 
         `config`: a dict (TOML sections as dicts), TOML text, or a path to a TOML file;
-        `overrides`: ["model.lambda=300", ...] or a dict {"model.lambda": 300}. Progress goes to
+        `overrides`: ["model.lambda=300", ...] (TOML values, as `marquee train --set`) or a dict
+        {"model.lambda": 300, "data.dataset": "ml100k"} (values written as TOML). Progress goes to
         stderr (one updating line on a terminal, plain lines otherwise, an updating display in a
         notebook); progress=False is silent. Returns the JOB dict (wait=False: as submitted; else
         finished). A job that fails raises the Error subclass of its error code (with the JOB as
@@ -300,7 +313,7 @@ class Client:
         body = {"config": cfg}
         if overrides:
             if isinstance(overrides, dict):
-                overrides = [f"{k}={v}" for k, v in overrides.items()]
+                overrides = [f"{k}={_toml_value(v)}" for k, v in overrides.items()]
             body["overrides"] = _strings(overrides)
         job = self._post("/api/v1/jobs", body)
         if not wait:

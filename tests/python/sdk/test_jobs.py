@@ -31,7 +31,9 @@ def test_train_dict_with_overrides_and_silent(client, capsys):
                      "seed": 1},
            "model": {"family": "ease", "name": "sdk-job-dict", "lambda": 100.0},
            "eval": {"metrics": ["recall@20"]}}
-    job = client.train(cfg, overrides={"model.lambda": 321}, progress=False)
+    cfg["data"]["dataset"] = "not-this-one"
+    job = client.train(cfg, overrides={"model.lambda": 321, "data.dataset": "shop"},
+                       progress=False)
     assert job["state"] == "succeeded" and job["result"]["model"] == "sdk-job-dict"
     assert capsys.readouterr().err == ""
     run = client.get_run(job["result"]["run_id"])
