@@ -9,6 +9,7 @@ import http.client
 import json
 import math
 import os
+import socket
 import threading
 import urllib.parse
 
@@ -80,7 +81,13 @@ class Transport:
         return {**self._base_headers, **extra}
 
     def _unavailable(self, e):
-        return Unavailable("unavailable", f"cannot reach the Marquee server at {self.url}: {e}")
+        if isinstance(e, ConnectionRefusedError) or isinstance(e, socket.gaierror):
+            what = "cannot reach the Marquee server at"
+        elif isinstance(e, TimeoutError):
+            what = f"no answer within {self.timeout} s from the Marquee server at"
+        else:
+            what = "the connection failed to the Marquee server at"
+        return Unavailable("unavailable", f"{what} {self.url}: {e}")
 
     def close(self):
         """Closes the persistent connection (the next request opens a new one)."""

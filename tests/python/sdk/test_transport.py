@@ -107,3 +107,14 @@ def test_one_client_shared_by_threads(client):
     for t in threads:
         t.join()
     assert not errors and len(results) == 80 and all(r == want for r in results)
+
+
+def test_a_server_that_does_not_answer_is_unavailable_naming_the_timeout():
+    with socket.socket() as s:  # accepts connections (backlog), never answers
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        c = marquee.Client(url, timeout=0.3)
+        with pytest.raises(marquee.Unavailable) as e:
+            c.health()
+    assert "no answer within 0.3 s" in e.value.message and url in e.value.message
