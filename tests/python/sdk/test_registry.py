@@ -52,3 +52,19 @@ def test_tags_and_diff(client):
     assert client.version("recs", 2)["tags"]["note"] == "lambda 400"
     d = client.diff("recs", 1, 2)
     assert "lambda" in json.dumps(d)
+
+
+def test_runs_of_trained_models_as_frame_and_dicts(client):
+    import pandas as pd
+    df = client.runs(model="recs")
+    assert isinstance(df, pd.DataFrame) and len(df) == 2
+    assert set(df["model"]) == {"recs"} and "metrics.recall@20" in df.columns
+    rows = client.runs(model="recs", frame=False)
+    assert sorted(r["version"] for r in rows) == [1, 2]
+    assert len(client.runs(model="recs", limit=1, frame=False)) == 1
+    assert len(client.runs(limit=None, frame=False)) >= 3  # recs twice, artwork at least
+    cmp = client.compare(["recs/1", "recs/2"])
+    assert [r["version"] for r in cmp["runs"]] == [1, 2]
+    assert "lambda" in json.dumps(cmp["params_differing"])
+    with pytest.raises(marquee.InvalidArgument):
+        client.compare(["recs/1"])
