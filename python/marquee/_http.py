@@ -7,7 +7,6 @@ long stream does not block other calls.
 """
 import http.client
 import json
-import math
 import os
 import socket
 import threading
@@ -30,17 +29,6 @@ def _json_default(o):
     if hasattr(o, "isoformat"):
         return o.isoformat()
     raise TypeError(f"{type(o).__name__} is not JSON serializable")
-
-
-def _finite(o):
-    """Replaces NaN floats (numpy's and Python's) by None, recursively: JSON has no NaN."""
-    if isinstance(o, float):
-        return None if math.isnan(o) else o
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o
 
 
 def dumps(obj):
