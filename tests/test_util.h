@@ -8,7 +8,21 @@
 #include <random>
 #include <string>
 
+#include "marquee/error.h"
+
 namespace marquee::testing {
+
+// Expects `fn` to throw a marquee::Error with `code` whose message contains `needle`.
+template <typename Fn>
+void ExpectError(Fn fn, ErrorCode code, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error containing '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
 
 // Path of a file under shared/data ($MARQUEE_SHARED_DATA overrides the configured folder), or
 // "" when it is absent; callers GTEST_SKIP() with a message naming the file.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -79,19 +80,36 @@ void ApplyOverride(nlohmann::json& root, const std::string& assignment) {
   (*cur)[parts.back()] = value;
 }
 
-}  // namespace
+// JSON configs nest two levels (section, key) plus lists; deeper documents are refused before
+// anything recurses over them.
+constexpr int kMaxJsonNesting = 64;
 
-TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& origin,
-                             const std::vector<std::string>& overrides, const KindRegistry* kinds) {
-  if (kinds == nullptr) kinds = &BuiltinKinds();
-  nlohmann::json root;
-  try {
-    root = TomlToJson(toml::parse(toml_text, origin));
-  } catch (const toml::parse_error& e) {
-    const auto& src = e.source();
-    Fail(ErrorCode::kInvalidArgument, "{}:{}:{}: {}", origin, src.begin.line, src.begin.column,
-         e.description());
+// A JSON value as TomlToJson would have produced it for the same TOML: integers are signed 64-bit
+// (TOML has no other), null has no TOML counterpart. `where` names the key in errors.
+void CheckJsonAsToml(nlohmann::json& j, const std::string& origin, const std::string& where) {
+  if (j.is_null()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: {} is null; TOML has no null (leave the key out)",
+         origin, where.empty() ? "the config" : EscapeForTerminal(where));
   }
+  if (j.is_number_unsigned()) {
+    const uint64_t v = j.get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      Fail(ErrorCode::kInvalidArgument, "{}: {} = {} is out of the integer range of TOML", origin,
+           EscapeForTerminal(where), v);
+    }
+    j = static_cast<int64_t>(v);
+  } else if (j.is_object()) {
+    for (auto& [k, v] : j.items()) CheckJsonAsToml(v, origin, where.empty() ? k : where + "." + k);
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i)
+      CheckJsonAsToml(j[i], origin, fmt::format("{}[{}]", where, i));
+  }
+}
+
+// The rest of parsing, shared by the TOML and JSON forms: overrides, sections, the kind.
+TrainConfig FromDocument(nlohmann::json root, const std::string& origin,
+                         const std::vector<std::string>& overrides, const KindRegistry* kinds) {
+  if (kinds == nullptr) kinds = &BuiltinKinds();
   for (const auto& o : overrides) ApplyOverride(root, o);
   for (const auto& [k, v] : root.items()) {
     static const std::set<std::string> kSections = {"data", "split", "model", "eval", "run"};
@@ -128,6 +146,49 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
     c.description = m["description"].get<std::string>();
   }
   return c;
+}
+
+}  // namespace
+
+TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& origin,
+                             const std::vector<std::string>& overrides, const KindRegistry* kinds) {
+  nlohmann::json root;
+  try {
+    root = TomlToJson(toml::parse(toml_text, origin));
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    Fail(ErrorCode::kInvalidArgument, "{}:{}:{}: {}", origin, src.begin.line, src.begin.column,
+         e.description());
+  }
+  return FromDocument(std::move(root), origin, overrides, kinds);
+}
+
+TrainConfig ParseTrainConfigJson(const std::string& json_text, const std::string& origin,
+                                 const std::vector<std::string>& overrides,
+                                 const KindRegistry* kinds) {
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(
+        json_text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+          if (depth > kMaxJsonNesting) {
+            Fail(ErrorCode::kInvalidArgument, "{}: the JSON config nests deeper than {} levels",
+                 origin, kMaxJsonNesting);
+          }
+          return true;
+        });
+  } catch (const nlohmann::json::parse_error& e) {
+    // The parser quotes the bytes it read last, which may stop inside a UTF-8 character.
+    Fail(ErrorCode::kInvalidArgument, "{}: not a JSON config: {}", origin,
+         EscapeForTerminal(e.what()));
+  }
+  if (!root.is_object()) {
+    Fail(ErrorCode::kInvalidArgument,
+         "{}: a JSON config is an object of sections ({{\"data\": {{...}}, \"model\": {{...}}}}), "
+         "got {}",
+         origin, root.type_name());
+  }
+  CheckJsonAsToml(root, origin, "");
+  return FromDocument(std::move(root), origin, overrides, kinds);
 }
 
 void TrainConfig::ThrowNotKind(const char* type) const {

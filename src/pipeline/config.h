@@ -1,7 +1,8 @@
 // TrainConfig: the one config file that drives `marquee train` (docs/config.md), for any kind of
-// model. Parsed from TOML; `--set section.key=value` overrides are applied before validation.
-// [model] family picks the kind (core/model_kind.h), which parses and validates the sections
-// itself. Unknown sections or keys and wrong types are kInvalidArgument errors naming the key.
+// model. Parsed from TOML (or the same document as JSON); `--set section.key=value` overrides are
+// applied before validation. [model] family picks the kind (core/model_kind.h), which parses and
+// validates the sections itself. Unknown sections or keys and wrong types are kInvalidArgument
+// errors naming the key.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -42,6 +43,16 @@ struct TrainConfig {
 TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& origin,
                              const std::vector<std::string>& overrides,
                              const KindRegistry* kinds = nullptr);
+// Parses a config given as JSON text (as an API request sends it): one object whose members are
+// the sections, each an object of the same keys and values as in TOML, e.g.
+// {"data": {"dataset": "ml100k"}, "model": {"family": "ease", "lambda": 500.0}} is the TOML
+// `[data] dataset = "ml100k"` + `[model] family = "ease"` `lambda = 500.0`. Integers stay
+// integers (`64` is TOML's `64`, `64.0` a float); null (no TOML counterpart), integers beyond
+// int64 and documents nested deeper than 64 levels are kInvalidArgument naming the key. Then
+// exactly as ParseTrainConfig: the same overrides, checks and errors.
+TrainConfig ParseTrainConfigJson(const std::string& json_text, const std::string& origin,
+                                 const std::vector<std::string>& overrides,
+                                 const KindRegistry* kinds = nullptr);
 TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides,
                             const KindRegistry* kinds = nullptr);
 

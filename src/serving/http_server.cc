@@ -192,25 +192,24 @@ class Session : public std::enable_shared_from_this<Session> {
     // Exactly one response per request: whichever comes first of the handler's answer and the
     // last-resort error below wins.
     auto answered = std::make_shared<std::atomic<bool>>(false);
-    const std::string method = r.method, target = r.target;  // for the last-resort log lines
     try {
       // The handler may answer on another thread (events: once durable); hop back to the
       // connection's io thread.
-      server_->service_->Handle(std::move(r), [self = shared_from_this(), answered](Response resp) {
+      server_->service_->Handle(r, [self = shared_from_this(), answered](Response resp) {
         if (answered->exchange(true)) return;
         asio::dispatch(self->stream_.get_executor(),
                        [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp)); });
       });
     } catch (const std::exception& e) {
       // Service::Handle does not throw; this is the last line of defence for the process.
-      spdlog::error("serve: {} {}: {}", EscapeForTerminal(method), QuoteForMessage(target),
+      spdlog::error("serve: {} {}: {}", EscapeForTerminal(r.method), QuoteForMessage(r.target),
                     EscapeForTerminal(e.what()));
       if (!answered->exchange(true)) {
         WriteError(500, ErrorCode::kInternal, "internal error while handling the request");
       }
     } catch (...) {
-      spdlog::error("serve: {} {}: unknown exception", EscapeForTerminal(method),
-                    QuoteForMessage(target));
+      spdlog::error("serve: {} {}: unknown exception", EscapeForTerminal(r.method),
+                    QuoteForMessage(r.target));
       if (!answered->exchange(true)) {
         WriteError(500, ErrorCode::kInternal, "internal error while handling the request");
       }

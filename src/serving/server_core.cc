@@ -82,6 +82,7 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   models_->Add(o.optional_models);
   service_ =
       std::make_unique<Service>(models_.get(), events_.get(), metrics_.get(), o.keys, o.limits);
+  service_->set_load_on_demand(o.load_on_demand);
   // Tabular models (XGBoost): any registry reference, loaded by the manager on first use.
   predict_ = std::make_unique<PredictHandler>(models_.get());
   predict_->AddRoutes(*service_);
@@ -107,6 +108,10 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
     models_->RefreshKind(kKindBandit, /*force=*/true, /*strict=*/true);
   }
   bandits_->AddRoutes(*service_);  // without bandits its routes answer 503
+  for (const RouteProviderFactory& make : o.route_providers) {
+    providers_.push_back(make(*this));
+    providers_.back()->AddRoutes(*service_);
+  }
   if (o.load_before_start) models_->Refresh();
 }
 
@@ -131,6 +136,7 @@ void ServerCore::Stop() {
     server_->Shutdown();
     server_->Wait();
   }
+  for (auto& p : providers_) p->Stop();
   models_->Stop();       // the one poller: no more loads, experiment or policy refreshes
   experiments_.reset();  // drains the exposure log
   service_->set_experiments(nullptr);

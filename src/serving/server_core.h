@@ -5,6 +5,7 @@
 // everything in the one order that loses nothing:
 //
 //   1. HttpServer::Shutdown + Wait   stop accepting, finish in-flight requests
+//      RouteProvider::Stop           the control plane's job workers and streams end
 //   2. ModelManager::Stop            the one poller (every model of every kind, experiments) and
 //                                    /admin/reload end: no more loads or cells added
 //   3. ExperimentRouter destroyed    drains the exposure log
@@ -43,6 +44,20 @@ class ExperimentRouter;
 class ModelManager;
 class PredictHandler;
 
+class ServerCore;
+
+// A set of routes beyond serving (the control plane, src/control): built by the core once its
+// parts exist, its rows added to the route table, stopped right after the HTTP server (no
+// request can reach it any more) and destroyed before the core's own parts.
+class RouteProvider {
+ public:
+  virtual ~RouteProvider() = default;
+  virtual void AddRoutes(Service& service) = 0;
+  // Ends background work (job workers, streams); called once, from Stop().
+  virtual void Stop() {}
+};
+using RouteProviderFactory = std::function<std::unique_ptr<RouteProvider>(ServerCore& core)>;
+
 struct ServerCoreOptions {
   std::string home;
   // Recommenders (--model): `models` count for /readyz; `optional_models` (REF?) answer 503 until
@@ -68,6 +83,9 @@ struct ServerCoreOptions {
   ExposureLogOptions exposure_log;
   DecisionLogOptions decision_log;  // $home/decisions (on_closed is set by the core)
   size_t max_actions = 256;         // per /v1/decide
+  // Recommenders no --model names are loaded by the first request naming them
+  // (Service::set_load_on_demand); tabular models always are (PredictHandler).
+  bool load_on_demand = true;
   // The kinds that load the served versions (not owned; nullptr: BuiltinKinds()).
   const KindRegistry* kinds = nullptr;
   // Test hooks: called after a version is loaded and warmed, before its swap; and instead of
@@ -75,6 +93,9 @@ struct ServerCoreOptions {
   // report cells this server does not serve yet.
   std::function<void(const std::string& ref, int64_t version)> before_swap;
   std::function<void(const std::vector<std::string>& refs)> on_new_cells;
+  // Further route providers, built in order at the end of construction (AddControlPlane in
+  // control/control_plane.h adds the /api/v1 one).
+  std::vector<RouteProviderFactory> route_providers;
 };
 
 class ServerCore {
@@ -114,6 +135,7 @@ class ServerCore {
   std::unique_ptr<BanditHandler> bandits_;
   std::unique_ptr<DecisionLog> decisions_;
   std::unique_ptr<HttpServer> server_;
+  std::vector<std::unique_ptr<RouteProvider>> providers_;
   bool stopped_ = false;
 };
 

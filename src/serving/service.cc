@@ -13,6 +13,7 @@
 #include "common/top_k.h"
 #include "events/event_log.h"
 #include "marquee/error.h"
+#include "registry/registry.h"
 #include "serving/experiment_router.h"
 
 namespace marquee {
@@ -273,6 +274,23 @@ void SortUnique(std::vector<uint32_t>& v) {
 
 }  // namespace
 
+std::shared_ptr<const ServableModel> Service::Recommender(std::string_view ref) const {
+  if (!load_on_demand_ || models_->Find(ref, kKindRecommender) != nullptr) return models_->Get(ref);
+  // Not served yet: resolve it in the registry, load it on this thread, and serve it from now
+  // on, following its alias like every model (ModelManager::GetOrLoad).
+  try {
+    ParseModelRef(std::string(ref));
+  } catch (const Error&) {
+    return models_->Get(ref);  // not a reference at all: "unknown model ..." as before
+  }
+  try {
+    return std::static_pointer_cast<const ServableModel>(models_->GetOrLoad(ref, kKindRecommender));
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kNotFound) throw;
+    Fail(ErrorCode::kNotFound, "unknown model '{}': {}", QuoteForMessage(ref), e.what());
+  }
+}
+
 std::vector<std::string> Service::RouteLabels() const {
   std::vector<std::string> labels = paths_;
   labels.push_back("other");
@@ -282,7 +300,8 @@ std::vector<std::string> Service::RouteLabels() const {
 size_t Service::RouteIndex(std::string_view target) const {
   const std::string_view path = PathOf(target);
   for (size_t i = 0; i < paths_.size(); ++i) {
-    if (paths_[i] == path) return i;  // a literal row: the common case, no parsing
+    // A literal row: the common case, no parsing.
+    if (paths_[i] == path && paths_[i].find('{') == std::string::npos) return i;
   }
   size_t best = paths_.size();
   int best_params = 0;
@@ -510,7 +529,7 @@ void Service::PrepareRequest(const RecommendRequest& r,
                              const std::shared_ptr<const ServableModel>& resolved,
                              Prepared& p) const {
   try {
-    p.model = resolved ? resolved : models_->Get(r.model);
+    p.model = resolved ? resolved : Recommender(r.model);
     std::vector<uint32_t> seen;  // items of the user's logged events, positive or not
     AssembleHistory(r, *p.model, seen, p);
     AssembleFilters(r, *p.model, seen, p);
@@ -693,7 +712,7 @@ Response Service::Similar(const json& body) const {
     }
     if (f.contains("deny")) deny_ids = GetIdList(f, "filter", "deny", limits_.max_history);
   }
-  auto mp = models_->Get(model);
+  auto mp = Recommender(model);
   const ServableModel& m = *mp;
   const uint32_t idx = ItemIndex(m, item, "item");
   std::vector<uint32_t> excluded{idx}, allow;
@@ -772,7 +791,7 @@ void Service::Events(const json& body, Respond& done) {
                        });
 }
 
-void Service::Handle(Request req, Respond done) {
+void Service::Handle(const Request& req, Respond done) {
   const std::string_view path = PathOf(req.target);
   std::optional<Response> failure;
   try {
@@ -915,12 +934,12 @@ void Service::Reload(Respond& done) {
 
 // `done` is moved out of when the response is asynchronous (events, reload); Handle's catch
 // answers only while it is still set.
-void Service::Route(Request& req, std::string_view path, Respond& done) {
+void Service::Route(const Request& req, std::string_view path, Respond& done) {
   // The rows of the best-matching pattern: a literal path, else the pattern with the fewest
   // parameters that matches.
   const std::string* pattern = nullptr;
   for (const RouteRow& r : routes_) {
-    if (r.path == path) {
+    if (r.path == path && r.path.find('{') == std::string::npos) {
       pattern = &r.path;
       break;
     }

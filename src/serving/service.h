@@ -43,8 +43,11 @@ struct Request {
   std::string api_key;
   std::string content_type;  // the Content-Type header ("" when absent)
   std::string accept;        // the Accept header ("" when absent)
-  // Set by the router: the values of the matched row's {parameters}, decoded, in path order.
-  PathParams params;
+  // Set by the router (Service::Handle) on the request it was given: the values of the matched
+  // row's {parameters}, decoded, in path order. Mutable so the transport's request is handed on
+  // by reference: moving or copying it into the router kept freed pages of large bodies
+  // resident (ServeLimitsSlow.MemoryReturnsNearItsBaselineAfterLargeBodies).
+  mutable PathParams params;
 
   // The path parameter `name` of the matched row; kInternal if the row has none (a bug).
   const std::string& param(std::string_view name) const;
@@ -189,8 +192,8 @@ class Service : public Ranker {
 
   // Answers `req` through `done`, exactly once, on any thread. Never throws: every failure,
   // including an unexpected exception, becomes an error response (500 for the unexpected).
-  // `req` is taken by value: the router fills req.params.
-  void Handle(Request req, Respond done);
+  // The router fills req.params.
+  void Handle(const Request& req, Respond done);
 
   // Recommendations for several requests (each may name a different model): requests on the
   // same model are scored in one ScoreBatch call. Each result is a response object or an
@@ -202,9 +205,15 @@ class Service : public Ranker {
   std::vector<Ranked> Rank(
       std::span<const RecommendRequest> requests,
       std::span<const std::shared_ptr<const ServableModel>> resolved = {}) const override;
+  // Experiment cells are served through the router's own loading (on_new_cells), never on
+  // demand.
   std::shared_ptr<const ServableModel> Model(std::string_view ref) const override {
     return models_->Get(ref);
   }
+  // A recommender that no --model names is loaded by the first request that names it (a
+  // control-plane server started without --model serves whatever the registry holds). Off:
+  // such requests answer 404. Call before the server starts.
+  void set_load_on_demand(bool on) { load_on_demand_ = on; }
 
   // A ranked answer as the /v1/recommend response (an error's HTTP status and body).
   static Response ToResponse(const Ranked& r);
@@ -248,7 +257,9 @@ class Service : public Ranker {
                           std::span<const Prepared> prep, std::vector<uint32_t>& top,
                           std::span<Ranked> out);
 
-  void Route(Request& req, std::string_view path, Respond& done);
+  void Route(const Request& req, std::string_view path, Respond& done);
+  // models_->Get(ref), or GetOrLoad when loading on demand.
+  std::shared_ptr<const ServableModel> Recommender(std::string_view ref) const;
   void AddOwnRoutes();
   Response Ready() const;
   Response BatchRecommend(const nlohmann::json& body) const;
@@ -263,6 +274,7 @@ class Service : public Ranker {
   ApiKeys keys_;
   ServiceLimits limits_;
   ExperimentRouter* experiments_ = nullptr;
+  bool load_on_demand_ = false;
   std::vector<RouteRow> routes_;
   std::vector<std::string> paths_;  // each path of routes_ once: the metrics' route labels
   struct ListedKind {

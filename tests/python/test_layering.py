@@ -21,8 +21,9 @@ LAYERS = {
     "eval": 2, "tabular": 2, "bandits": 2, "registry": 2,
     "kinds": 3,
     "pipeline": 4,
-    "experiments": 5,
+    "experiments": 5, "jobs": 5,
     "serving": 6,
+    "control": 7,
 }
 
 # Edges to the same or a higher layer. Issue #13 removed the last three (registry -> bandits,

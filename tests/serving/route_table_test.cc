@@ -69,7 +69,7 @@ TEST(RouteTable, EveryRowIsDocumentedInOpenApiAndEveryOperationIsARow) {
           << method << " " << path << " is documented but no row serves it";
     }
   }
-  EXPECT_EQ(rows.size(), 12u);
+  EXPECT_GT(rows.size(), 12u);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/text.h"
+#include "control/control_plane.h"
 #include "events/event_log.h"
 #include "kinds/recommender/model_bundle.h"
 #include "marquee/env.h"
@@ -203,7 +204,8 @@ struct InProcessServerOptions {
   size_t body_limit = 0;      // 0: HttpServer's default
   bool serve_reload = false;  // the model manager's thread runs, so POST /admin/reload works
   int threads = 2;
-  bool experiments = false;  // the experiment router and its exposure log
+  bool experiments = false;   // the experiment router and its exposure log
+  bool control_plane = true;  // the /api/v1 routes (control/control_plane.h), as serve has them
   // The rest of ServerCoreOptions (bandits, experiments, log options, test hooks); the
   // fields above override theirs.
   ServerCoreOptions core;
@@ -229,6 +231,7 @@ class InProcessServer {
     c.poll = o.serve_reload;
     c.poll_interval = std::chrono::milliseconds(0);
     c.load_before_start = true;
+    if (o.control_plane) AddControlPlane(c, ControlPlaneOptions{.home = home});
     core_ = std::make_unique<ServerCore>(std::move(c));
   }
   ~InProcessServer() { Stop(); }

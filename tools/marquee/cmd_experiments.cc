@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "commands.h"
+#include "control_source.h"
 #include "data/catalog.h"
 #include "experiments/analysis.h"
 #include "experiments/experiment.h"
@@ -160,24 +161,22 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_option("name", *name, "Experiment name")->required();
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, &g] {
-      const std::string home = ResolveHome(g.home);
-      Registry reg = OpenRegistry(home);
-      Experiment e = GetExperiment(reg, *name);
+      ControlSource source(g);
       // One progress line per stage: exposures read (count unknown up front), then members
-      // whose events are credited.
+      // whose events are credited (local analyses only).
       std::unique_ptr<Progress> progress;
       std::string stage_shown;
-      json a = AnalyzeFromHome(home, e, [&](std::string_view stage, uint64_t done, uint64_t total) {
-        if (stage != stage_shown) {
-          progress.reset();  // the previous stage's final line
-          progress = std::make_unique<Progress>(*name + ": " + std::string(stage), total,
-                                                std::string(stage), ProgressOptions(g));
-          stage_shown = stage;
-        }
-        progress->Set(done);
-      });
+      json a = source.ExperimentAnalysis(
+          *name, [&](std::string_view stage, uint64_t done, uint64_t total) {
+            if (stage != stage_shown) {
+              progress.reset();  // the previous stage's final line
+              progress = std::make_unique<Progress>(*name + ": " + std::string(stage), total,
+                                                    std::string(stage), ProgressOptions(g));
+              stage_shown = stage;
+            }
+            progress->Set(done);
+          });
       progress.reset();
-      IsoTimeFields(a, {"first_started_at"});
       if (*as_json) {
         PrintJson(a.dump());
       } else {

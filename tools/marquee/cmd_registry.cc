@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "common/text.h"
+#include "control_source.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
@@ -22,32 +23,39 @@ std::string ShortId(const std::string& digest) { return digest.substr(0, 12); }
 // control characters and invalid UTF-8 become visible escapes (common/text.h).
 std::string E(std::string_view text) { return EscapeForTerminal(text); }
 
-std::string Duration(const RunRecord& r) {
-  if (r.ended_at == 0 || r.started_at == 0) return "-";
-  const int64_t s = r.ended_at - r.started_at;
+// Text of a JSON time (ISO 8601 or null).
+std::string TimeOf(const nlohmann::json& t) { return t.is_string() ? t.get<std::string>() : "-"; }
+
+// How long a run took, from its JSON times.
+std::string Duration(const nlohmann::json& run) {
+  const auto& a = run["started_at"];
+  const auto& b = run["ended_at"];
+  if (!a.is_string() || !b.is_string()) return "-";
+  auto start = ParseIsoUtc(a.get<std::string>()), end = ParseIsoUtc(b.get<std::string>());
+  if (!start || !end) return "-";
+  const int64_t s = *end - *start;
   if (s < 60) return fmt::format("{}s", s);
   if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
 }
 
-std::string MetricSummary(const RunRecord& r, size_t n) {
+// The first `n` metrics of a run or version (JSON "metrics" in "metric_order").
+std::string MetricSummary(const nlohmann::json& j, size_t n) {
   std::string s;
-  for (size_t i = 0; i < r.metrics.size() && i < n; ++i) {
-    s += fmt::format("{}{} {:.4f}", i ? ", " : "", E(r.metrics[i].first), r.metrics[i].second);
+  size_t i = 0;
+  for (const auto& k : j["metric_order"]) {
+    if (i == n) break;
+    const std::string name = k.get<std::string>();
+    auto m = j["metrics"].find(name);
+    if (m == j["metrics"].end() || !m->is_number()) continue;
+    s += fmt::format("{}{} {:.4f}", i++ ? ", " : "", E(name), m->get<double>());
   }
   return s;
 }
 
-std::string MetricSummary(const VersionRecord& v, size_t n) {
-  std::string s;
-  size_t i = 0;
-  for (const auto& k : v.metric_order) {
-    if (i == n) break;
-    auto m = v.metric(k.get<std::string>());
-    if (!m) continue;
-    s += fmt::format("{}{} {:.4f}", i++ ? ", " : "", E(k.get<std::string>()), *m);
-  }
-  return s;
+// "-" for null, else the integer.
+std::string IntOr(const nlohmann::json& v, const char* none = "-") {
+  return v.is_number_integer() ? std::to_string(v.get<int64_t>()) : none;
 }
 
 std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
@@ -63,18 +71,6 @@ std::string DiffCell(const nlohmann::json& v) {
   return E(v.dump());
 }
 
-// A run id, or a model reference whose version's run is meant.
-int64_t RunIdOf(Registry& reg, const std::string& text) {
-  if (!text.empty() && std::all_of(text.begin(), text.end(), ::isdigit)) {
-    return std::stoll(text);
-  }
-  VersionRecord v = reg.Resolve(text);
-  if (v.run_id == 0) {
-    Fail(ErrorCode::kNotFound, "{}/{} was registered without a run", v.model_name, v.version);
-  }
-  return v.run_id;
-}
-
 // --- runs
 
 struct ListFlags {
@@ -84,32 +80,14 @@ struct ListFlags {
 };
 
 void RunsList(const ListFlags& f, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
-  RunQuery q;
-  if (!f.model.empty()) q.model = ParseModelRef(f.model).model;
-  // "running" and "interrupted" depend on whether the process is alive: filter after reading.
-  const bool live_filter = f.status == "running" || f.status == "interrupted";
-  if (!f.status.empty() && !live_filter) q.status = ParseRunStatus(f.status);
-  q.before_id = f.before;
-  q.limit = f.all || live_filter ? 0 : f.limit;
-  std::vector<RunRecord> runs = reg.ListRuns(q);
-  if (live_filter) {
-    const RunStatus want = ParseRunStatus(f.status);
-    std::erase_if(runs, [&](const RunRecord& r) { return r.status != want; });
-    if (!f.all && static_cast<int64_t>(runs.size()) > f.limit) runs.resize(f.limit);
-    q.limit = f.all ? 0 : f.limit;
-  }
-  RunQuery count = q;
-  count.before_id = 0;
-  const int64_t total = reg.CountRuns(count);
-  const int64_t next =
-      !f.all && static_cast<int64_t>(runs.size()) == q.limit && !runs.empty() && runs.back().id > 1
-          ? runs.back().id
-          : 0;
+  ControlSource source(g);
+  const nlohmann::json page = source.RunsList(RunsListQuery{
+      .model = f.model, .status = f.status, .limit = f.limit, .before = f.before, .all = f.all});
   if (f.json) {
-    PrintJson(RunPageToJson(runs, total, next).dump());
+    PrintJson(page.dump());
     return;
   }
+  const auto& runs = page["runs"];
   if (runs.empty()) {
     std::printf("No runs yet. Train a model with: marquee train CONFIG.toml\n");
     return;
@@ -117,81 +95,93 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
   std::printf("%6s  %-20s %4s  %-11s %-10s %-12s %-20s %7s  %s\n", "RUN", "MODEL", "VER", "STATUS",
               "FAMILY", "DATASET", "STARTED", "TIME", "METRICS");
   for (const auto& r : runs) {
-    std::printf("%6lld  %-20s %4s  %-11s %-10s %-12s %-20s %7s  %s\n", static_cast<long long>(r.id),
-                E(r.model_name).c_str(), r.version > 0 ? std::to_string(r.version).c_str() : "-",
-                std::string(RunStatusName(r.status)).c_str(), E(r.family).c_str(),
-                r.dataset_id.empty() ? "-" : E(ShortId(r.dataset_id)).c_str(),
-                TimeText(r.started_at).c_str(), Duration(r).c_str(), MetricSummary(r, 2).c_str());
+    const std::string dataset = r["dataset_id"].get<std::string>();
+    std::printf("%6lld  %-20s %4s  %-11s %-10s %-12s %-20s %7s  %s\n",
+                static_cast<long long>(r["id"].get<int64_t>()),
+                E(r["model"].get<std::string>()).c_str(), IntOr(r["version"]).c_str(),
+                r["status"].get<std::string>().c_str(), E(r["family"].get<std::string>()).c_str(),
+                dataset.empty() ? "-" : E(ShortId(dataset)).c_str(),
+                TimeOf(r["started_at"]).c_str(), Duration(r).c_str(), MetricSummary(r, 2).c_str());
   }
-  if (next > 0) {
+  if (page["next_before"].is_number_integer()) {
     std::printf("(%zu of %lld runs; older: marquee runs list --before %lld)\n", runs.size(),
-                static_cast<long long>(total), static_cast<long long>(next));
+                static_cast<long long>(page["total"].get<int64_t>()),
+                static_cast<long long>(page["next_before"].get<int64_t>()));
   }
 }
 
 void RunsShow(const std::string& id_text, bool json, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
-  RunRecord r = reg.GetRun(RunIdOf(reg, id_text));
+  ControlSource source(g);
+  const nlohmann::json r = source.RunShow(id_text);
   if (json) {
-    PrintJson(RunToJson(r, true).dump());
+    PrintJson(r.dump());
     return;
   }
-  std::printf("Run %lld  %s\n", static_cast<long long>(r.id),
-              std::string(RunStatusName(r.status)).c_str());
-  std::printf("  model       %s%s\n", E(r.model_name).c_str(),
-              r.version > 0
-                  ? fmt::format(" (registered as {}/{})", E(r.model_name), r.version).c_str()
-                  : "");
-  std::printf("  family      %s\n  params      %s\n", E(r.family).c_str(),
-              E(r.params.dump()).c_str());
-  std::printf("  dataset     %s\n  protocol    %s (%s)\n",
-              r.dataset_id.empty() ? "-" : E(r.dataset_id).c_str(),
-              r.protocol.empty() ? "-" : E(r.protocol).c_str(),
-              r.protocol_key.empty() ? "-" : E(ShortId(r.protocol_key)).c_str());
-  if (r.config_given.contains("file")) {
-    const auto& file = r.config_given["file"];
-    std::printf("  config      %s",
-                E(file.is_string() ? file.get<std::string>() : file.dump()).c_str());
-    for (const auto& o : r.config_given.value("overrides", nlohmann::json::array())) {
-      std::printf(" --set %s", E(o.is_string() ? o.get<std::string>() : o.dump()).c_str());
+  auto text = [](const nlohmann::json& v) {
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  const std::string model = r["model"].get<std::string>();
+  std::printf("Run %lld  %s\n", static_cast<long long>(r["id"].get<int64_t>()),
+              r["status"].get<std::string>().c_str());
+  std::printf(
+      "  model       %s%s\n", E(model).c_str(),
+      r["version"].is_number_integer()
+          ? fmt::format(" (registered as {}/{})", E(model), r["version"].get<int64_t>()).c_str()
+          : "");
+  std::printf("  family      %s\n  params      %s\n", E(text(r["family"])).c_str(),
+              E(r["params"].dump()).c_str());
+  const std::string dataset = text(r["dataset_id"]), protocol = text(r["protocol"]),
+                    key = text(r["protocol_key"]);
+  std::printf(
+      "  dataset     %s\n  protocol    %s (%s)\n", dataset.empty() ? "-" : E(dataset).c_str(),
+      protocol.empty() ? "-" : E(protocol).c_str(), key.empty() ? "-" : E(ShortId(key)).c_str());
+  const auto& given = r["config_given"];
+  if (given.is_object() && given.contains("file")) {
+    std::printf("  config      %s", E(text(given["file"])).c_str());
+    for (const auto& o : given.value("overrides", nlohmann::json::array())) {
+      std::printf(" --set %s", E(text(o)).c_str());
     }
     std::printf("\n");
   }
-  std::printf("  started     %s on %s (pid %lld), %s\n", TimeText(r.started_at).c_str(),
-              E(r.host).c_str(), static_cast<long long>(r.pid), E(r.code_version).c_str());
-  std::printf("  ended       %s (%s)\n", TimeText(r.ended_at).c_str(), Duration(r).c_str());
-  if (!r.artifact.empty()) std::printf("  artifact    %s\n", E(r.artifact).c_str());
-  if (!r.metrics.empty()) {
-    std::printf("  metrics\n");
-    for (const auto& [k, v] : r.metrics) std::printf("    %-16s %.4f\n", E(k).c_str(), v);
+  std::printf("  started     %s on %s (pid %lld), %s\n", TimeOf(r["started_at"]).c_str(),
+              E(text(r["host"])).c_str(), static_cast<long long>(r["pid"].get<int64_t>()),
+              E(text(r["code_version"])).c_str());
+  std::printf("  ended       %s (%s)\n", TimeOf(r["ended_at"]).c_str(), Duration(r).c_str());
+  if (const std::string a = text(r["artifact"]); !a.empty()) {
+    std::printf("  artifact    %s\n", E(a).c_str());
   }
-  if (!r.timings.empty()) {
+  if (!r["metric_order"].empty()) {
+    std::printf("  metrics\n");
+    for (const auto& k : r["metric_order"]) {
+      const auto& v = r["metrics"][k.get<std::string>()];
+      std::printf("    %-16s %.4f\n", E(k.get<std::string>()).c_str(),
+                  v.is_number() ? v.get<double>() : std::nan(""));
+    }
+  }
+  if (!r["timings"].empty()) {
     std::printf("  timings    ");
-    for (const auto& [k, v] : r.timings.items())
+    for (const auto& [k, v] : r["timings"].items())
       std::printf(" %s %.2fs", E(k).c_str(), v.is_number() ? v.get<double>() : 0.0);
     std::printf("\n");
   }
-  if (!r.log.empty()) {
+  const std::string log = text(r["log"]);
+  if (!log.empty()) {
     std::printf("  log\n");
     size_t start = 0;
-    while (start < r.log.size()) {
-      size_t end = r.log.find('\n', start);
-      if (end == std::string::npos) end = r.log.size();
-      std::printf("    %s\n", E(r.log.substr(start, end - start)).c_str());
+    while (start < log.size()) {
+      size_t end = log.find('\n', start);
+      if (end == std::string::npos) end = log.size();
+      std::printf("    %s\n", E(log.substr(start, end - start)).c_str());
       start = end + 1;
     }
   }
 }
 
 void RunsCompare(const std::vector<std::string>& ids_text, bool json, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
-  std::vector<int64_t> ids;
-  for (const auto& t : ids_text) ids.push_back(RunIdOf(reg, t));
-  nlohmann::json c = reg.CompareRuns(ids);
+  ControlSource source(g);
+  const nlohmann::json c = source.RunsCompare(ids_text);
   if (json) {
-    nlohmann::json out = c;
-    for (auto& r : out["runs"]) IsoTimeFields(r, {"started_at"});
-    PrintJson(out.dump());
+    PrintJson(c.dump());
     return;
   }
   const auto& runs = c["runs"];
@@ -266,127 +256,141 @@ void RunsCompare(const std::vector<std::string>& ids_text, bool json, const Glob
 // --- models
 
 void ModelsList(bool json, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
-  const std::vector<ModelSummary> models = reg.ListModels();
+  ControlSource source(g);
+  const nlohmann::json list = source.ModelsList();
   if (json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& m : models) arr.push_back(ModelSummaryToJson(m));
-    PrintJson(nlohmann::json{{"models", arr}}.dump());
+    PrintJson(list.dump());
     return;
   }
+  const auto& models = list["models"];
   if (models.empty()) {
     std::printf("No models yet. `marquee train CONFIG.toml` registers one.\n");
     return;
   }
   std::printf("%-24s %8s %7s  %-20s  %s\n", "NAME", "VERSIONS", "LATEST", "UPDATED", "ALIASES");
-  for (const auto& [m, model_aliases] : models) {
+  for (const auto& m : models) {
     std::string aliases;
-    for (const auto& [a, v] : model_aliases) {
-      aliases += fmt::format("{}{}=v{}", aliases.empty() ? "" : ", ", E(a), v);
+    for (const auto& [a, v] : m["aliases"].items()) {
+      aliases += fmt::format("{}{}=v{}", aliases.empty() ? "" : ", ", E(a), v.get<int64_t>());
     }
-    std::printf("%-24s %8lld %7s  %-20s  %s\n", E(m.name).c_str(),
-                static_cast<long long>(m.num_versions),
-                m.latest_version ? fmt::format("v{}", m.latest_version).c_str() : "-",
-                TimeText(m.updated_at).c_str(), aliases.empty() ? "-" : aliases.c_str());
+    std::printf("%-24s %8lld %7s  %-20s  %s\n", E(m["name"].get<std::string>()).c_str(),
+                static_cast<long long>(m["versions"].get<int64_t>()),
+                m["latest_version"].is_number_integer()
+                    ? fmt::format("v{}", m["latest_version"].get<int64_t>()).c_str()
+                    : "-",
+                TimeOf(m["updated_at"]).c_str(), aliases.empty() ? "-" : aliases.c_str());
   }
 }
 
-void PrintVersion(Registry& reg, const VersionDetail& detail) {
-  const VersionRecord& v = detail.record;
-  const auto& aliases = detail.aliases;
-  std::printf("%s/%lld%s\n", E(v.model_name).c_str(), static_cast<long long>(v.version),
+// One version as VersionView gives it.
+void PrintVersion(const nlohmann::json& v) {
+  std::vector<std::string> aliases;
+  for (const auto& a : v["aliases"]) aliases.push_back(a.get<std::string>());
+  std::printf("%s/%lld%s\n", E(v["model"].get<std::string>()).c_str(),
+              static_cast<long long>(v["version"].get<int64_t>()),
               aliases.empty() ? "" : (" (" + E(Join(aliases)) + ")").c_str());
-  std::printf("  family      %s\n  params      %s\n", E(v.family).c_str(),
-              E(v.params.dump()).c_str());
-  std::optional<DatasetRecord> d =
-      v.dataset_id.empty() ? std::nullopt : reg.GetDataset(v.dataset_id);
-  std::printf("  dataset     %s%s\n", v.dataset_id.empty() ? "-" : E(v.dataset_id).c_str(),
-              d && !d->name.empty() ? (" (" + E(d->name) + ")").c_str() : "");
-  std::printf("  protocol    %s (%s)\n", E(v.protocol).c_str(), E(ShortId(v.protocol_key)).c_str());
-  std::printf("  run         %s\n", v.run_id ? std::to_string(v.run_id).c_str() : "-");
-  std::printf("  artifact    %s\n", ArtifactStore::IsDigest(v.artifact)
-                                        ? E(reg.artifacts().PathFor(v.artifact)).c_str()
-                                        : ("(not a digest: " + E(v.artifact) + ")").c_str());
-  std::printf("  created     %s\n", TimeText(v.created_at).c_str());
-  for (const auto& [k, val] : detail.tags) {
-    std::printf("  tag         %s=%s\n", E(k).c_str(), E(val).c_str());
+  std::printf("  family      %s\n  params      %s\n", E(v["family"].get<std::string>()).c_str(),
+              E(v["params"].dump()).c_str());
+  const std::string dataset = v["dataset_id"].get<std::string>();
+  std::printf("  dataset     %s%s\n", dataset.empty() ? "-" : E(dataset).c_str(),
+              v["dataset_name"].is_string()
+                  ? (" (" + E(v["dataset_name"].get<std::string>()) + ")").c_str()
+                  : "");
+  std::printf("  protocol    %s (%s)\n", E(v["protocol"].get<std::string>()).c_str(),
+              E(ShortId(v["protocol_key"].get<std::string>())).c_str());
+  std::printf("  run         %s\n", IntOr(v["run_id"]).c_str());
+  std::printf("  artifact    %s\n",
+              v["artifact_path"].is_string()
+                  ? E(v["artifact_path"].get<std::string>()).c_str()
+                  : ("(not a digest: " + E(v["artifact"].get<std::string>()) + ")").c_str());
+  std::printf("  created     %s\n", TimeOf(v["created_at"]).c_str());
+  for (const auto& [k, val] : v["tags"].items()) {
+    std::printf("  tag         %s=%s\n", E(k).c_str(), E(val.get<std::string>()).c_str());
   }
   std::printf("  metrics\n");
-  for (const auto& k : v.metric_order) {
-    if (auto m = v.metric(k.get<std::string>())) {
-      std::printf("    %-16s %.4f\n", E(k.get<std::string>()).c_str(), *m);
+  for (const auto& k : v["metric_order"]) {
+    auto m = v["metrics"].find(k.get<std::string>());
+    if (m != v["metrics"].end() && m->is_number()) {
+      std::printf("    %-16s %.4f\n", E(k.get<std::string>()).c_str(), m->get<double>());
     }
   }
 }
 
 void ModelsShow(const std::string& ref_text, bool json, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
+  ControlSource source(g);
   ModelRef ref = ParseModelRef(ref_text);
   if (ref.version > 0 || !ref.alias.empty()) {
-    VersionDetail v = reg.Detail(reg.Resolve(ref));
+    const nlohmann::json v =
+        source.Version(ref.model, ref.version > 0 ? std::to_string(ref.version) : ref.alias);
     if (json) {
-      PrintJson(VersionToJson(v).dump());
+      PrintJson(v.dump());
     } else {
-      PrintVersion(reg, v);
+      PrintVersion(v);
     }
     return;
   }
-  const ModelOverview o = reg.Overview(ref.model);
+  const nlohmann::json o = source.ModelOverview(ref.model);
   if (json) {
-    PrintJson(ModelOverviewToJson(o).dump());
+    PrintJson(o.dump());
     return;
   }
-  const ModelRecord& m = o.model;
-  const auto& history = o.alias_history;
-  std::printf("Model '%s'%s\n", E(m.name).c_str(),
-              m.description.empty() ? "" : (": " + E(m.description)).c_str());
-  std::printf("  versions    %lld (latest v%lld), created %s\n",
-              static_cast<long long>(m.num_versions), static_cast<long long>(m.latest_version),
-              TimeText(m.created_at).c_str());
-  for (const auto& [k, v] : o.tags)
-    std::printf("  tag         %s=%s\n", E(k).c_str(), E(v).c_str());
-  if (o.aliases.empty()) {
+  const std::string name = o["name"].get<std::string>(),
+                    description = o["description"].get<std::string>();
+  std::printf("Model '%s'%s\n", E(name).c_str(),
+              description.empty() ? "" : (": " + E(description)).c_str());
+  std::printf("  versions    %lld (latest v%s), created %s\n",
+              static_cast<long long>(o["versions"].get<int64_t>()),
+              IntOr(o["latest_version"], "0").c_str(), TimeOf(o["created_at"]).c_str());
+  for (const auto& [k, v] : o["tags"].items())
+    std::printf("  tag         %s=%s\n", E(k).c_str(), E(v.get<std::string>()).c_str());
+  if (o["aliases"].empty()) {
     std::printf("  aliases     none (marquee models promote %s VERSION --alias production)\n",
-                E(m.name).c_str());
+                E(name).c_str());
   }
-  for (const auto& [a, v] : o.aliases) {
-    std::printf("  @%-10s v%lld\n", E(a).c_str(), static_cast<long long>(v));
+  for (const auto& [a, v] : o["aliases"].items()) {
+    std::printf("  @%-10s v%lld\n", E(a).c_str(), static_cast<long long>(v.get<int64_t>()));
   }
+  const auto& history = o["alias_history"];
   if (!history.empty()) {
     std::printf("  alias history (newest first)\n");
     size_t shown = 0;
     for (auto it = history.rbegin(); it != history.rend() && shown < 10; ++it, ++shown) {
-      std::printf("    %s  %-8s %-10s %s -> v%lld%s\n", TimeText(it->at).c_str(),
-                  E(it->action).c_str(), E(it->alias).c_str(),
-                  it->from_version ? fmt::format("v{}", it->from_version).c_str() : "(unset)",
-                  static_cast<long long>(it->to_version),
-                  it->note.empty() ? "" : ("  " + E(it->note)).c_str());
+      const auto& m = *it;
+      const std::string note = m["note"].get<std::string>();
+      std::printf("    %s  %-8s %-10s %s -> v%lld%s\n", TimeOf(m["at"]).c_str(),
+                  E(m["action"].get<std::string>()).c_str(),
+                  E(m["alias"].get<std::string>()).c_str(),
+                  m["from_version"].is_number_integer()
+                      ? fmt::format("v{}", m["from_version"].get<int64_t>()).c_str()
+                      : "(unset)",
+                  static_cast<long long>(m["to_version"].get<int64_t>()),
+                  note.empty() ? "" : ("  " + E(note)).c_str());
     }
   }
-  if (o.latest) {
+  if (o["latest"].is_object()) {
     std::printf("  latest: ");
-    PrintVersion(reg, *o.latest);
+    PrintVersion(o["latest"]);
   }
 }
 
 void ModelsVersions(const std::string& ref_text, bool json, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
-  const std::string name = ParseModelRef(ref_text).model;
-  const std::vector<VersionDetail> versions = reg.Versions(name);
+  ControlSource source(g);
+  const nlohmann::json list = source.Versions(ref_text);
   if (json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& v : versions) arr.push_back(VersionToJson(v));
-    PrintJson(nlohmann::json{{"model", name}, {"versions", arr}}.dump());
+    PrintJson(list.dump());
     return;
   }
   std::printf("%5s  %6s  %-10s %-12s %-20s %-18s %s\n", "VER", "RUN", "FAMILY", "DATASET",
               "CREATED", "ALIASES", "METRICS");
-  for (const auto& [v, aliases, tags] : versions) {
-    std::string a = Join(aliases);
-    std::printf("%5lld  %6s  %-10s %-12s %-20s %-18s %s\n", static_cast<long long>(v.version),
-                v.run_id ? std::to_string(v.run_id).c_str() : "-", E(v.family).c_str(),
-                v.dataset_id.empty() ? "-" : E(ShortId(v.dataset_id)).c_str(),
-                TimeText(v.created_at).c_str(), a.empty() ? "-" : E(a).c_str(),
+  for (const auto& v : list["versions"]) {
+    std::vector<std::string> aliases;
+    for (const auto& a : v["aliases"]) aliases.push_back(a.get<std::string>());
+    const std::string a = Join(aliases), dataset = v["dataset_id"].get<std::string>();
+    std::printf("%5lld  %6s  %-10s %-12s %-20s %-18s %s\n",
+                static_cast<long long>(v["version"].get<int64_t>()), IntOr(v["run_id"]).c_str(),
+                E(v["family"].get<std::string>()).c_str(),
+                dataset.empty() ? "-" : E(ShortId(dataset)).c_str(),
+                TimeOf(v["created_at"]).c_str(), a.empty() ? "-" : E(a).c_str(),
                 MetricSummary(v, 3).c_str());
   }
 }
@@ -405,23 +409,17 @@ void PrintMove(const PromoteResult& r, bool json) {
 
 void ModelsDiff(const std::string& model_text, const std::string& a_text, const std::string& b_text,
                 bool json, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
+  ControlSource source(g);
   const std::string model = ParseModelRef(model_text).model;
-  VersionRecord a = reg.ResolveIn(model, a_text);
-  VersionRecord b = reg.ResolveIn(model, b_text);
-  nlohmann::json d = reg.Diff(a, b);
+  const nlohmann::json d = source.Diff(model, a_text, b_text);
   if (json) {
-    nlohmann::json out = d;
-    for (const char* side : {"a", "b"}) {
-      if (out.contains(side)) IsoTimeFields(out[side], {"created_at"});
-    }
-    PrintJson(out.dump());
+    PrintJson(d.dump());
     return;
   }
-  const std::string an = fmt::format("v{}", a.version), bn = fmt::format("v{}", b.version);
+  const std::string an = fmt::format("v{}", d["a"]["version"].get<int64_t>()),
+                    bn = fmt::format("v{}", d["b"]["version"].get<int64_t>());
   std::printf("%s: %s (run %s) vs %s (run %s)\n", E(model).c_str(), an.c_str(),
-              a.run_id ? std::to_string(a.run_id).c_str() : "-", bn.c_str(),
-              b.run_id ? std::to_string(b.run_id).c_str() : "-");
+              IntOr(d["a"]["run_id"]).c_str(), bn.c_str(), IntOr(d["b"]["run_id"]).c_str());
   std::printf("\nparams%s\n", d["params"].empty() ? ": identical" : "");
   for (const auto& p : d["params"]) {
     std::printf("  %-20s %14s -> %s\n", E(p["name"].get<std::string>()).c_str(),

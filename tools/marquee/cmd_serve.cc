@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "control/control_plane.h"
 #include "data/catalog.h"
 #include "events/event_log.h"
 #include "marquee/env.h"
@@ -197,6 +198,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   o.decision_log.reward_window_ms = static_cast<int64_t>(f.reward_window_s * 1000);
   o.decision_log.default_reward = f.default_reward;
   o.max_actions = f.max_actions;
+  AddControlPlane(o, ControlPlaneOptions{.home = home});  // /api/v1 and /v1/models/{name}:VERB
   ServerCore core(std::move(o));
   core.Start();
   if (!f.port_file.empty()) {

@@ -25,6 +25,9 @@ struct GlobalOptions {
   // while parsing are JSON too). Commands with their own --json flag read that flag instead.
   bool json = false;
   std::string log_level = "info";
+  // --server URL: the commands that have a remote form ask that server (control_source.h);
+  // the others refuse. --api-key: the key sent to it (else $MARQUEE_API_KEY).
+  std::string server, api_key;
 };
 
 // Progress display settings for long jobs: off with -q, else Progress's defaults (one redrawn

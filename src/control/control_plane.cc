@@ -1,0 +1,326 @@
+#include "control/control_plane.h"
+
+#include <ctime>
+
+#include "common/text.h"
+#include "control/views.h"
+#include "experiments/experiment.h"
+#include "marquee/error.h"
+#include "registry/json.h"
+#include "serving/model_manager.h"
+
+namespace marquee {
+namespace {
+
+using json = nlohmann::json;
+
+// A handler whose answer is a JSON value computed at once (status 200, or `status`).
+std::function<void(const Request&, Respond&)> Sync(std::function<json(const Request&)> fn,
+                                                   int status = 200) {
+  return [fn = std::move(fn), status](const Request& req, Respond& done) {
+    Response r;
+    r.status = status;
+    r.body = DumpJson(fn(req));
+    done(std::move(r));
+  };
+}
+
+// The request body as a JSON object (an empty body is {}), with only `known` fields.
+json BodyObject(const Request& req, std::string_view where,
+                std::initializer_list<std::string_view> known) {
+  json j = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    Fail(ErrorCode::kInvalidArgument, "{}: the body must be a JSON object", where);
+  }
+  CheckKnownFields(j, where, known);
+  return j;
+}
+
+std::string StringField(const json& j, const char* key, std::string_view where,
+                        bool required = true) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) Fail(ErrorCode::kInvalidArgument, "{}: missing field '{}'", where, key);
+    return "";
+  }
+  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
+  if (!it->is_string()) {
+    Fail(ErrorCode::kInvalidArgument, "{}.{}: must be a string", where, key);
+  }
+  return it->get<std::string>();
+}
+
+// A string or a list of strings ("require": "auc>=production" or [...]).
+std::vector<std::string> StringList(const json& j, const char* key, std::string_view where) {
+  std::vector<std::string> out;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return out;
+  if (it->is_string()) return {it->get<std::string>()};
+  if (!it->is_array()) {
+    Fail(ErrorCode::kInvalidArgument, "{}.{}: must be a string or a list of strings", where, key);
+  }
+  for (const auto& v : *it) {
+    if (!v.is_string()) {
+      Fail(ErrorCode::kInvalidArgument, "{}.{}: must hold strings only", where, key);
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// "1,2,3" or repeated ?ids=1&ids=2.
+std::vector<std::string> SplitIds(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = v.find(',', start);
+      if (comma == std::string::npos) comma = v.size();
+      if (comma > start) out.push_back(v.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+}  // namespace
+
+ControlPlane::ControlPlane(ServerCore* core, ControlPlaneOptions options)
+    : core_(core), options_(std::move(options)), registries_(options_.home) {}
+
+ControlPlane::~ControlPlane() = default;
+
+void ControlPlane::Stop() {}
+
+void ControlPlane::AddRoutes(Service& s) {
+  AddRunRoutes(s);
+  AddModelRoutes(s);
+  AddExperimentRoutes(s);
+  AddServingRoutes(s);
+}
+
+void ControlPlane::AddRunRoutes(Service& s) {
+  s.AddRoute({"GET", "/api/v1/runs", kScopeRead, Sync([this](const Request& req) {
+                auto reg = registries_.Acquire();
+                return RunsListView(*reg, RunsListQuery::FromQuery(ParseQuery(req.target)));
+              })});
+  s.AddRoute({"GET", "/api/v1/runs/compare", kScopeRead, Sync([this](const Request& req) {
+                const std::vector<std::string> ids = SplitIds(req.query_all("ids"));
+                if (ids.size() < 2) {
+                  Fail(ErrorCode::kInvalidArgument,
+                       "compare: give two or more runs as ?ids=1,2 (run ids or model references)");
+                }
+                auto reg = registries_.Acquire();
+                return RunsCompareView(*reg, ids);
+              })});
+  s.AddRoute({"GET", "/api/v1/runs/{id}", kScopeRead, Sync([this](const Request& req) {
+                auto reg = registries_.Acquire();
+                return RunShowView(*reg, req.param("id"));
+              })});
+}
+
+void ControlPlane::AddModelRoutes(Service& s) {
+  s.AddRoute({"GET", "/api/v1/models", kScopeRead, Sync([this](const Request&) {
+                auto reg = registries_.Acquire();
+                return ModelsListView(*reg);
+              })});
+  s.AddRoute({"GET", "/api/v1/models/{name}", kScopeRead, Sync([this](const Request& req) {
+                auto reg = registries_.Acquire();
+                return ModelOverviewView(*reg, req.param("name"));
+              })});
+  s.AddRoute({"GET", "/api/v1/models/{name}/versions", kScopeRead, Sync([this](const Request& req) {
+                auto reg = registries_.Acquire();
+                return VersionsView(*reg, req.param("name"));
+              })});
+  s.AddRoute({"GET", "/api/v1/models/{name}/versions/{version}", kScopeRead,
+              Sync([this](const Request& req) {
+                auto reg = registries_.Acquire();
+                return VersionView(*reg, req.param("name"), req.param("version"));
+              })});
+  s.AddRoute({"GET", "/api/v1/models/{name}/diff", kScopeRead, Sync([this](const Request& req) {
+                auto a = req.query("a"), b = req.query("b");
+                if (!a || !b) {
+                  Fail(ErrorCode::kInvalidArgument, "diff: give both versions as ?a=1&b=2");
+                }
+                auto reg = registries_.Acquire();
+                return DiffView(*reg, req.param("name"), *a, *b);
+              })});
+  s.AddRoute({"PUT", "/api/v1/models/{name}/tags", kScopeWrite, Sync([this](const Request& req) {
+                const json b = BodyObject(req, "tags", {"version", "set", "remove"});
+                ModelRef ref;
+                ref.model = ParseModelRef(req.param("name")).model;
+                auto reg = registries_.Acquire();
+                if (const std::string v = StringField(b, "version", "tags", false); !v.empty()) {
+                  ref.version = reg->ResolveIn(ref.model, v).version;
+                }
+                std::vector<std::pair<std::string, std::string>> set;
+                if (b.contains("set")) {
+                  if (!b["set"].is_object()) {
+                    Fail(ErrorCode::kInvalidArgument, "tags.set: must be an object of strings");
+                  }
+                  for (const auto& [k, v] : b["set"].items()) {
+                    if (!v.is_string()) {
+                      Fail(ErrorCode::kInvalidArgument, "tags.set.{}: must be a string",
+                           QuoteForMessage(k, 64));
+                    }
+                    set.emplace_back(k, v.get<std::string>());
+                  }
+                }
+                return TagsToJson(reg->SetTags(ref, set, StringList(b, "remove", "tags")));
+              })});
+  s.AddRoute(
+      {"POST", "/api/v1/models/{name}/promote", kScopeAdmin, Sync([this](const Request& req) {
+         const json b = BodyObject(req, "promote", {"version", "alias", "require", "note"});
+         const std::string model = ParseModelRef(req.param("name")).model;
+         auto reg = registries_.Acquire();
+         const VersionRecord v = reg->ResolveIn(model, StringField(b, "version", "promote"));
+         return reg
+             ->Promote(fmt::format("{}/{}", v.model_name, v.version),
+                       StringField(b, "alias", "promote"), StringList(b, "require", "promote"),
+                       StringField(b, "note", "promote", false))
+             .ToJson();
+       })});
+  s.AddRoute(
+      {"POST", "/api/v1/models/{name}/rollback", kScopeAdmin, Sync([this](const Request& req) {
+         const json b = BodyObject(req, "rollback", {"alias", "note"});
+         auto reg = registries_.Acquire();
+         return reg
+             ->Rollback(ParseModelRef(req.param("name")).model, StringField(b, "alias", "rollback"),
+                        StringField(b, "note", "rollback", false))
+             .ToJson();
+       })});
+}
+
+void ControlPlane::AddExperimentRoutes(Service& s) {
+  s.AddRoute({"GET", "/api/v1/experiments", kScopeRead, Sync([this](const Request&) {
+                auto reg = registries_.Acquire();
+                return ExperimentsListView(*reg);
+              })});
+  s.AddRoute({"POST", "/api/v1/experiments", kScopeWrite,
+              Sync(
+                  [this](const Request& req) {
+                    // TOML as the body, or {"toml": "..."}.
+                    std::string text = req.body;
+                    if (!req.content_type.starts_with("application/toml")) {
+                      text = StringField(BodyObject(req, "experiment", {"toml"}), "toml",
+                                         "experiment");
+                    }
+                    ExperimentSpec spec = ParseExperimentToml(text, "request body");
+                    auto reg = registries_.Acquire();
+                    Experiment e = CreateExperiment(*reg, spec, text, Now());
+                    return ExperimentShowView(*reg, e.spec.name);
+                  },
+                  201)});
+  s.AddRoute({"GET", "/api/v1/experiments/{name}", kScopeRead, Sync([this](const Request& req) {
+                auto reg = registries_.Acquire();
+                return ExperimentShowView(*reg, req.param("name"));
+              })});
+  for (const bool start : {true, false}) {
+    s.AddRoute({"POST",
+                start ? "/api/v1/experiments/{name}/start" : "/api/v1/experiments/{name}/stop",
+                kScopeWrite, Sync([this, start](const Request& req) {
+                  BodyObject(req, start ? "start" : "stop", {});
+                  auto reg = registries_.Acquire();
+                  const std::string& name = req.param("name");
+                  if (start) {
+                    StartExperiment(*reg, name, Now());
+                  } else {
+                    StopExperiment(*reg, name, Now());
+                  }
+                  return ExperimentShowView(*reg, name);
+                })});
+  }
+  s.AddRoute(
+      {"GET", "/api/v1/experiments/{name}/analysis", kScopeRead, Sync([this](const Request& req) {
+         auto reg = registries_.Acquire();
+         return ExperimentAnalysisView(*reg, options_.home, req.param("name"));
+       })});
+}
+
+void ControlPlane::AddServingRoutes(Service& s) {
+  // TF Serving-style addressing: the model in the path, the body as the body-addressed route's
+  // without "model"; answered by re-dispatching to that route.
+  struct Verb {
+    const char* suffix;
+    const char* target;
+  };
+  static constexpr Verb kVerbs[] = {
+      {":recommend", "/v1/recommend"}, {":predict", "/v1/predict"}, {":decide", "/v1/decide"}};
+  struct Form {
+    const char* path;
+    // The model reference from the path parameters.
+    std::string (*ref)(const Request&);
+  };
+  static const Form kForms[] = {
+      {"/v1/models/{name}", [](const Request& r) { return r.param("name"); }},
+      {"/v1/models/{name}/versions/{version}",
+       [](const Request& r) { return r.param("name") + "/" + r.param("version"); }},
+      {"/v1/models/{name}/labels/{label}",
+       [](const Request& r) { return r.param("name") + "@" + r.param("label"); }},
+  };
+  Service* service = &s;
+  for (const Verb& verb : kVerbs) {
+    for (const Form& form : kForms) {
+      const std::string where = std::string(verb.suffix + 1);
+      s.AddRoute(
+          {"POST", std::string(form.path) + verb.suffix, kScopeRead,
+           [service, verb, form, where](const Request& req, Respond& done) {
+             json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+             if (body.is_discarded() || !body.is_object()) {
+               Fail(ErrorCode::kInvalidArgument, "{}: the body must be a JSON object", where);
+             }
+             const std::string ref = form.ref(req);
+             ParseModelRef(ref);  // a bad name or version: a 400 naming it
+             if (body.contains("model")) {
+               Fail(ErrorCode::kInvalidArgument,
+                    "{}: the model is in the path ({}); drop \"model\" from the body", where,
+                    QuoteForMessage(ref, 128));
+             }
+             body["model"] = ref;
+             Request inner;
+             inner.method = "POST";
+             inner.target = verb.target;
+             inner.body = DumpJson(body);
+             inner.has_api_key = req.has_api_key;
+             inner.api_key = req.api_key;
+             inner.content_type = "application/json";
+             service->Handle(std::move(inner), std::move(done));
+           }});
+    }
+  }
+  // The model's status: its registry versions and what this server holds of it.
+  s.AddRoute({"GET", "/v1/models/{name}", kScopeRead, Sync([this](const Request& req) {
+                const std::string name = ParseModelRef(req.param("name")).model;
+                auto reg = registries_.Acquire();
+                json versions = json::array();
+                for (const auto& v : reg->Versions(name)) {
+                  versions.push_back({{"version", v.record.version},
+                                      {"family", v.record.family},
+                                      {"aliases", v.aliases},
+                                      {"created_at", TimeJson(v.record.created_at)}});
+                }
+                json served = json::array();
+                for (const std::string& kind :
+                     {std::string(kKindRecommender), std::string(kKindBandit),
+                      std::string(kKindTabular)}) {
+                  for (const auto& m : core_->models()->Describe(kind)["models"]) {
+                    if (m.value("model", "") == name) {
+                      json entry = m;
+                      entry["kind"] = kind;
+                      served.push_back(entry);
+                    }
+                  }
+                }
+                return json{{"name", name}, {"versions", versions}, {"served", served}};
+              })});
+}
+
+void AddControlPlane(ServerCoreOptions& options, ControlPlaneOptions control) {
+  options.route_providers.push_back([control](ServerCore& core) -> std::unique_ptr<RouteProvider> {
+    return std::make_unique<ControlPlane>(&core, control);
+  });
+}
+
+}  // namespace marquee

@@ -1,0 +1,48 @@
+// ControlPlane: the /api/v1 routes of `marquee serve` (docs/api/openapi.yaml): runs, models,
+// experiments, datasets, jobs and decisions over HTTP, answered from the same views
+// (control/views.h) the local CLI prints, plus TF Serving-style model addressing
+// (/v1/models/{name}[/versions/{n}|/labels/{alias}]:recommend|:predict|:decide).
+//
+// Every route is one row of the server's route table with its scope: read for what only reads,
+// write for what records (runs, metrics, artifacts, jobs, experiments, dataset imports), admin for
+// what changes what production serves or deletes (promote, rollback, dataset delete).
+// Thread-safety: the handlers run on the server's request threads; each takes a Registry from
+// a pool for its own use.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "control/registry_pool.h"
+#include "serving/server_core.h"
+
+namespace marquee {
+
+struct ControlPlaneOptions {
+  std::string home;
+};
+
+class ControlPlane : public RouteProvider {
+ public:
+  // `core` outlives the control plane (ServerCore owns it).
+  ControlPlane(ServerCore* core, ControlPlaneOptions options);
+  ~ControlPlane() override;
+  void AddRoutes(Service& service) override;
+  void Stop() override;
+
+ private:
+  void AddRunRoutes(Service& s);
+  void AddModelRoutes(Service& s);
+  void AddExperimentRoutes(Service& s);
+  void AddServingRoutes(Service& s);
+
+  ServerCore* core_;
+  ControlPlaneOptions options_;
+  RegistryPool registries_;
+};
+
+// Adds the control plane to a server's options: what `marquee serve` and the in-process test
+// servers do, so both serve the same routes.
+void AddControlPlane(ServerCoreOptions& options, ControlPlaneOptions control);
+
+}  // namespace marquee

@@ -1,0 +1,216 @@
+#include "control/views.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "common/text.h"
+#include "experiments/analysis.h"
+#include "experiments/experiment.h"
+#include "marquee/error.h"
+#include "registry/json.h"
+#include "serving/route_match.h"
+
+namespace marquee {
+namespace {
+
+using json = nlohmann::json;
+
+// Rewrites the fields `keys` of `j` that hold Unix seconds as ISO 8601 text (null for 0).
+void IsoFields(json& j, std::initializer_list<const char*> keys) {
+  if (!j.is_object()) return;
+  for (const char* k : keys) {
+    auto it = j.find(k);
+    if (it != j.end() && it->is_number_integer()) *it = TimeJson(it->get<int64_t>());
+  }
+}
+
+int64_t ParseCount(std::string_view name, const std::string& text, int64_t min) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v < min) {
+    Fail(ErrorCode::kInvalidArgument, "query parameter {}: expected an integer >= {}, got '{}'",
+         name, min, QuoteForMessage(text, 64));
+  }
+  return v;
+}
+
+json ExperimentIso(const Experiment& e) {
+  json j = ExperimentJson(e);
+  IsoFields(j, {"created_at", "first_started_at", "updated_at"});
+  return j;
+}
+
+}  // namespace
+
+// --- runs
+
+std::string RunsListQuery::ToQueryString() const {
+  std::string q;
+  auto add = [&q](std::string_view k, const std::string& v) {
+    q += (q.empty() ? "?" : "&") + std::string(k) + "=" + PercentEncode(v);
+  };
+  if (!model.empty()) add("model", model);
+  if (!status.empty()) add("status", status);
+  if (all) {
+    add("all", "1");
+  } else {
+    add("limit", std::to_string(limit));
+  }
+  if (before > 0) add("before", std::to_string(before));
+  return q;
+}
+
+RunsListQuery RunsListQuery::FromQuery(const std::vector<std::pair<std::string, std::string>>& q) {
+  RunsListQuery out;
+  for (const auto& [k, v] : q) {
+    if (k == "model") {
+      out.model = v;
+    } else if (k == "status") {
+      out.status = v;
+    } else if (k == "limit") {
+      out.limit = ParseCount("limit", v, 1);
+    } else if (k == "before") {
+      out.before = ParseCount("before", v, 0);
+    } else if (k == "all") {
+      out.all = v == "1" || v == "true";
+    } else {
+      Fail(ErrorCode::kInvalidArgument,
+           "unknown query parameter '{}' (expected: model, status, limit, before, all)",
+           QuoteForMessage(k, 64));
+    }
+  }
+  return out;
+}
+
+json RunsListView(Registry& reg, const RunsListQuery& f) {
+  RunQuery q;
+  if (!f.model.empty()) q.model = ParseModelRef(f.model).model;
+  // "running" and "interrupted" depend on whether the process is alive: filter after reading.
+  const bool live_filter = f.status == "running" || f.status == "interrupted";
+  if (!f.status.empty() && !live_filter) q.status = ParseRunStatus(f.status);
+  q.before_id = f.before;
+  q.limit = f.all || live_filter ? 0 : f.limit;
+  std::vector<RunRecord> runs = reg.ListRuns(q);
+  if (live_filter) {
+    const RunStatus want = ParseRunStatus(f.status);
+    std::erase_if(runs, [&](const RunRecord& r) { return r.status != want; });
+    if (!f.all && static_cast<int64_t>(runs.size()) > f.limit) runs.resize(f.limit);
+    q.limit = f.all ? 0 : f.limit;
+  }
+  RunQuery count = q;
+  count.before_id = 0;
+  const int64_t total = reg.CountRuns(count);
+  const int64_t next =
+      !f.all && static_cast<int64_t>(runs.size()) == q.limit && !runs.empty() && runs.back().id > 1
+          ? runs.back().id
+          : 0;
+  return RunPageToJson(runs, total, next);
+}
+
+int64_t RunIdOf(Registry& reg, const std::string& text) {
+  if (!text.empty() && std::all_of(text.begin(), text.end(), ::isdigit)) {
+    return ParseCount("run id", text, 1);
+  }
+  VersionRecord v = reg.Resolve(text);
+  if (v.run_id == 0) {
+    Fail(ErrorCode::kNotFound, "{}/{} was registered without a run", v.model_name, v.version);
+  }
+  return v.run_id;
+}
+
+json RunShowView(Registry& reg, const std::string& id_or_ref) {
+  return RunToJson(reg.GetRun(RunIdOf(reg, id_or_ref)), true);
+}
+
+json RunsCompareView(Registry& reg, const std::vector<std::string>& ids_or_refs) {
+  std::vector<int64_t> ids;
+  for (const auto& t : ids_or_refs) ids.push_back(RunIdOf(reg, t));
+  json c = reg.CompareRuns(ids);
+  for (auto& r : c["runs"]) IsoFields(r, {"started_at"});
+  return c;
+}
+
+// --- models
+
+json ModelsListView(Registry& reg) {
+  json arr = json::array();
+  for (const auto& m : reg.ListModels()) arr.push_back(ModelSummaryToJson(m));
+  return {{"models", arr}};
+}
+
+namespace {
+
+// VersionToJson plus the dataset's name and the artifact's path (what `models show` prints).
+json VersionDetailJson(Registry& reg, const VersionDetail& d) {
+  json j = VersionToJson(d);
+  const VersionRecord& v = d.record;
+  std::optional<DatasetRecord> ds =
+      v.dataset_id.empty() ? std::nullopt : reg.GetDataset(v.dataset_id);
+  j["dataset_name"] = ds && !ds->name.empty() ? json(ds->name) : json();
+  j["artifact_path"] =
+      ArtifactStore::IsDigest(v.artifact) ? json(reg.artifacts().PathFor(v.artifact)) : json();
+  return j;
+}
+
+}  // namespace
+
+json ModelOverviewView(Registry& reg, const std::string& name) {
+  const ModelOverview o = reg.Overview(ParseModelRef(name).model);
+  json j = ModelOverviewToJson(o);
+  if (o.latest) j["latest"] = VersionDetailJson(reg, *o.latest);
+  return j;
+}
+
+json VersionView(Registry& reg, const std::string& model, const std::string& version_text) {
+  return VersionDetailJson(reg, reg.Detail(reg.ResolveIn(model, version_text)));
+}
+
+json VersionsView(Registry& reg, const std::string& model) {
+  const std::string name = ParseModelRef(model).model;
+  json arr = json::array();
+  for (const auto& v : reg.Versions(name)) arr.push_back(VersionToJson(v));
+  return {{"model", name}, {"versions", arr}};
+}
+
+json DiffView(Registry& reg, const std::string& model_text, const std::string& a_text,
+              const std::string& b_text) {
+  const std::string model = ParseModelRef(model_text).model;
+  json d = reg.Diff(reg.ResolveIn(model, a_text), reg.ResolveIn(model, b_text));
+  for (const char* side : {"a", "b"}) {
+    if (d.contains(side)) IsoFields(d[side], {"created_at"});
+  }
+  return d;
+}
+
+// --- experiments
+
+json ExperimentsListView(Registry& reg) {
+  json arr = json::array();
+  for (const auto& e : ListExperiments(reg)) arr.push_back(ExperimentIso(e));
+  return {{"experiments", arr}};
+}
+
+json ExperimentShowView(Registry& reg, const std::string& name) {
+  Experiment e = GetExperiment(reg, name);
+  json j = ExperimentIso(e);
+  j["history"] = json::array();
+  for (const auto& h : ExperimentHistory(reg, name)) {
+    j["history"].push_back({{"action", h.action},
+                            {"from", ExperimentStateName(h.from)},
+                            {"to", ExperimentStateName(h.to)},
+                            {"at", TimeJson(h.at)}});
+  }
+  j["source"] = e.record.source;
+  return j;
+}
+
+json ExperimentAnalysisView(Registry& reg, const std::string& home, const std::string& name,
+                            const std::function<void(std::string_view, uint64_t, uint64_t)>& p) {
+  Experiment e = GetExperiment(reg, name);
+  json a = AnalyzeFromHome(home, e, p);
+  IsoFields(a, {"first_started_at"});
+  return a;
+}
+
+}  // namespace marquee

@@ -1,0 +1,74 @@
+// Views: what the control plane answers, as JSON, computed the same way for the HTTP API
+// (src/control/*_routes.cc) and for the local CLI (tools/marquee). The CLI prints text from
+// this JSON whether it came from a view in-process or from a server over HTTP, so
+// `marquee runs list` and `marquee --server URL runs list` print the same thing.
+//
+// Each view is a pure function of the store's state: it reads through the Registry (or the
+// home's catalogs and logs) given, which the caller holds for its own thread. Errors are the
+// library's (kNotFound for an unknown run/model/experiment/dataset, kInvalidArgument for a bad
+// query). Times are ISO 8601 UTC text (registry/json.h).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "registry/registry.h"
+
+namespace marquee {
+
+// --- runs
+
+// `runs list` and GET /api/v1/runs.
+struct RunsListQuery {
+  std::string model;   // a model name or reference (its model part); "" for every model
+  std::string status;  // a RunStatus name; "" for any
+  int64_t limit = 20;
+  int64_t before = 0;  // keyset paging: runs older than this id
+  bool all = false;    // no limit
+
+  // The query string of GET /api/v1/runs ("?model=...&limit=20"), and back. FromQuery throws
+  // kInvalidArgument naming a parameter it does not know or cannot parse.
+  std::string ToQueryString() const;
+  static RunsListQuery FromQuery(const std::vector<std::pair<std::string, std::string>>& q);
+};
+// {"runs": [...], "total": N, "next_before": id|null} (RunPageToJson).
+nlohmann::json RunsListView(Registry& reg, const RunsListQuery& q);
+// A run id, or a model reference whose version's run is meant. kNotFound for a version
+// registered without a run.
+int64_t RunIdOf(Registry& reg, const std::string& id_or_ref);
+// One run with details (RunToJson(r, true)).
+nlohmann::json RunShowView(Registry& reg, const std::string& id_or_ref);
+// Metrics side by side (Registry::CompareRuns) with ISO times.
+nlohmann::json RunsCompareView(Registry& reg, const std::vector<std::string>& ids_or_refs);
+
+// --- models
+
+nlohmann::json ModelsListView(Registry& reg);  // {"models": [...]}
+// The model's overview (ModelOverviewToJson); its "latest" version as VersionView gives it.
+nlohmann::json ModelOverviewView(Registry& reg, const std::string& name);
+// One version (VersionToJson) plus what `models show` prints of it: "dataset_name" (null when
+// the dataset is unknown) and "artifact_path" (null when the artifact field is not a digest).
+// `version_text`: N, vN, an alias, or a full reference (Registry::ResolveIn).
+nlohmann::json VersionView(Registry& reg, const std::string& model,
+                           const std::string& version_text);
+nlohmann::json VersionsView(Registry& reg, const std::string& model);  // {"model", "versions"}
+nlohmann::json DiffView(Registry& reg, const std::string& model, const std::string& a,
+                        const std::string& b);
+
+// --- experiments
+
+nlohmann::json ExperimentsListView(Registry& reg);                          // {"experiments"}
+nlohmann::json ExperimentShowView(Registry& reg, const std::string& name);  // with "history"
+// The analysis of `marquee experiments analyze`, from the home's logs (read-only). `progress`
+// (may be empty) gets (stage, done, total) as AnalyzeFromHome reports it.
+nlohmann::json ExperimentAnalysisView(
+    Registry& reg, const std::string& home, const std::string& name,
+    const std::function<void(std::string_view, uint64_t, uint64_t)>& progress = {});
+
+}  // namespace marquee
