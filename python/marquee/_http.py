@@ -152,10 +152,11 @@ class Transport:
             raise error_for("internal", f"the server answered HTTP {status} with a body that is not "
                         f"JSON: {data[:200]!r}", status) from None
 
-    def stream(self, method, path, query=None, headers=None, timeout=None):
+    def stream(self, method, path, query=None, headers=None, timeout=None, expect=None):
         """Opens a request on a connection of its own and yields the answer's lines (bytes,
         without the line end) as they arrive; the connection is closed when the generator ends
-        or is closed. Raises like request() for an error answer."""
+        or is closed; none when `expect` is given and the answer's Content-Type is another.
+        Raises like request() for an error answer."""
         conn = self._new_connection(timeout)
         try:
             try:
@@ -165,6 +166,8 @@ class Transport:
                 raise self._unavailable(e) from None
             if resp.status >= 400:
                 raise error_from_status(resp.status, resp.read())
+            if expect and not (resp.getheader("Content-Type") or "").startswith(expect):
+                return  # not the stream asked for (a server or proxy without it): no lines
             while True:
                 try:
                     line = resp.readline()

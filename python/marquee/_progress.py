@@ -33,9 +33,11 @@ class Progress:
         self._tty = enabled and self._display is None and hasattr(self.stream, "isatty") \
             and self.stream.isatty()
         self._open_line = False
+        self.count = 0  # lines given to line(), shown or not
 
     def line(self, text):
         """Shows one log line (replacing the previous one on a TTY or in a notebook)."""
+        self.count += 1
         if not self.enabled:
             return
         if self._display is not None:

@@ -331,22 +331,39 @@ class Client:
         except Error as e:
             if e.code != "unavailable":
                 raise
+        offset = show.count  # the log lines the stream showed
         while job is None or job.get("state") not in _TERMINAL_JOB_STATES:
-            # The stream ended early (a proxy, a restart): poll until the job ends.
+            # No event stream, or it ended early (a proxy, a restart): poll the job and show
+            # the log lines it gained, until it ends.
             if deadline is not None and time.monotonic() > deadline:
                 raise error_for("unavailable", f"job {job_id} did not end within {timeout} s")
             job = self.job(job_id)
+            if progress:
+                offset = self._show_log(job_id, offset, show)
             if job.get("state") in _TERMINAL_JOB_STATES:
                 break
             time.sleep(0.5)
         show.done(f"job {job_id}: {job['state']}")
         return self._job_result(job)
 
+    def _show_log(self, job_id, offset, show):
+        """Shows the job's log lines from line `offset` on; returns the next offset. A log that
+        cannot be read (no such route) shows nothing."""
+        try:
+            page = self._get(f"/api/v1/jobs/{_q(job_id)}/log", {"offset": offset})
+        except Error:
+            return offset
+        lines = page.get("lines", [])
+        for line in lines:
+            show.line(line)
+        return page.get("next_offset", offset + len(lines))
+
     def _follow(self, job_id, show):
         event, data, final = None, [], None
         for raw in self._transport.stream("GET", f"/api/v1/jobs/{_q(job_id)}/log",
                                           query={"follow": 1},
-                                          headers={"Accept": "text/event-stream"}, timeout=None):
+                                          headers={"Accept": "text/event-stream"}, timeout=None,
+                                          expect="text/event-stream"):
             line = raw.decode("utf-8", "replace")
             if line.startswith(":"):
                 continue  # an SSE comment (keep-alive)
@@ -364,7 +381,16 @@ class Client:
         return final
 
     @staticmethod
+    def _job(job):
+        """A JOB as the contract names it: the server's "outcome" (the `marquee train --json`
+        object: run_id, model, version, metrics...) is also given as "result"."""
+        if isinstance(job, dict) and "result" not in job and "outcome" in job:
+            job["result"] = job["outcome"]
+        return job
+
+    @staticmethod
     def _job_result(job):
+        job = Client._job(job)
         state = job.get("state")
         if state == "succeeded":
             return job
@@ -375,11 +401,11 @@ class Client:
 
     def job(self, job_id):
         """One JOB dict (state, progress, result, error)."""
-        return self._get(f"/api/v1/jobs/{_q(job_id)}")
+        return self._job(self._get(f"/api/v1/jobs/{_q(job_id)}"))
 
     def jobs(self):
         """Every job the server knows, as JOB dicts."""
-        return self._get("/api/v1/jobs")["jobs"]
+        return [self._job(j) for j in self._get("/api/v1/jobs")["jobs"]]
 
     def job_log(self, job_id):
         """A job's log so far: {"lines": [...], "state"}."""
