@@ -25,17 +25,7 @@ extern char** environ;
 
 namespace marquee::testing {
 
-// Expects `fn` to throw an Error with `code` whose message contains `needle`.
-template <typename Fn>
-void ExpectError(Fn fn, ErrorCode code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error containing '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+// ExpectError (fn, code, needle) is test_util.h's.
 
 struct CliResult {
   int code;
