@@ -68,8 +68,25 @@ class Spec:
                 node = node[p]
         return node
 
+    def template(self, path, method=None):
+        """The documented path `path` (a concrete path, maybe with a query string) answers to:
+        itself, else of the patterns that match it one that takes `method`, with the fewest
+        {parameters}, the longest literal text (":recommend" beats a bare {name}); None when
+        none matches."""
+        path = path.split("?", 1)[0]
+        if path in self.raw["paths"]:
+            return path
+        matches = []
+        for t, ops in self.raw["paths"].items():
+            rx = "^" + re.sub(r"\\\{[A-Za-z0-9_]+\\\}", "[^/]+", re.escape(t)) + "$"
+            if "{" in t and re.match(rx, path):
+                literal = len(re.sub(r"\{[A-Za-z0-9_]+\}", "", t))
+                matches.append(((method or "").lower() not in ops, t.count("{"), -literal, t))
+        return min(matches)[-1] if matches else None
+
     def operation(self, method, path):
-        return self.raw["paths"].get(path, {}).get(method.lower())
+        t = self.template(path, method)
+        return self.raw["paths"].get(t, {}).get(method.lower()) if t else None
 
     def response(self, method, path, status):
         op = self.operation(method, path)
@@ -86,7 +103,8 @@ class Spec:
         body = op.get("requestBody") if op else None
         if not body:
             return None
-        return body["content"]["application/json"]["schema"]
+        json_body = body["content"].get("application/json")
+        return json_body["schema"] if json_body else None
 
 
 def static_checks(spec):
@@ -101,8 +119,11 @@ def static_checks(spec):
             where = f"{method.upper()} {path}"
             if not op.get("operationId"):
                 problems.append(f"{where}: no operationId")
-            if method == "post" and spec.request_schema(method, path) is None:
-                problems.append(f"{where}: no request schema")
+            if method in ("post", "put"):
+                # JSON bodies have a schema; other content types (raw uploads) a schema each.
+                content = (op.get("requestBody") or {}).get("content") or {}
+                if not content or not all("schema" in c for c in content.values()):
+                    problems.append(f"{where}: no request schema")
             for status, r in op["responses"].items():
                 r = spec.deref(r)
                 content = r.get("content") or {}
@@ -112,7 +133,7 @@ def static_checks(spec):
                     problems.append(f"{where} {status}: an error without the Error schema")
             secured = op.get("security", spec.raw.get("security")) != []
             needed = ["405"] + (["401", "403"] if secured else [])
-            if method == "post":
+            if method in ("post", "put"):
                 needed += ["413"]
             for s in needed:
                 if s not in op["responses"]:
@@ -219,6 +240,9 @@ alpha = 0.1
 estimators = ["ips"]
 bootstrap = 10
 """))
+    # Aliases for the TF Serving-style label forms.
+    marquee(home, "models", "promote", "risk", "1", "--alias", "production")
+    marquee(home, "models", "promote", "arm", "1", "--alias", "production")
     write(os.path.join(tmp, "keys.txt"), f"{KEY_ALL} read,write,admin\n{KEY_READ} read\n")
     return home
 
@@ -228,7 +252,8 @@ def start_server(tmp, home):
     log = open(os.path.join(tmp, "serve.log"), "w")
     proc = subprocess.Popen(
         [BIN, "--home", home, "serve", "--port", "0", "--port-file", port_file, "--model",
-         "recs@production", "--bandit", "arm/1", "--api-keys", os.path.join(tmp, "keys.txt"),
+         "recs@production", "--model", "recs/1", "--bandit", "arm/1", "--bandit",
+         "arm@production", "--api-keys", os.path.join(tmp, "keys.txt"),
          "--body-limit", "65536", "--reward-window", "1.5", "--poll-interval", "0"],
         stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -399,6 +424,124 @@ def cases(port):
          {"decision_id": "{late_decision}", "reward": 1.0}, 409, {"late": True}),
         ("reward wrong method", "GET", "/v1/reward", None, 405, {}),
         ("unknown path", "GET", "/v2/nothing", None, 404, {}),
+    ] + control_cases(dec)
+
+
+NEW_EXPERIMENT = """
+[experiment]
+name = "fresh"
+salt = "s"
+mode = "ab"
+[[cell]]
+name = "control"
+model = "pop/1"
+[[cell]]
+name = "treatment"
+model = "recs/1"
+"""
+
+
+def control_cases(dec):
+    """The control plane (/api/v1) and the TF Serving-style routes; paths are concrete."""
+    return [
+        ("runs", "GET", "/api/v1/runs", None, 200, {}),
+        ("runs of a model, one per page", "GET", "/api/v1/runs?model=recs&limit=1", None, 200, {}),
+        ("runs bad limit", "GET", "/api/v1/runs?limit=x", None, 400, {}),
+        ("runs without a key", "GET", "/api/v1/runs", None, 401, {"key": None}),
+        ("runs wrong method", "DELETE", "/api/v1/runs", None, 405, {}),
+        ("compare", "GET", "/api/v1/runs/compare?ids=1,2", None, 200, {}),
+        ("compare one id", "GET", "/api/v1/runs/compare?ids=1", None, 400, {}),
+        ("run", "GET", "/api/v1/runs/1", None, 200, {}),
+        ("run by model reference", "GET", "/api/v1/runs/recs@production", None, 200, {}),
+        ("run by encoded version reference", "GET", "/api/v1/runs/recs%2F1", None, 200, {}),
+        ("unknown run", "GET", "/api/v1/runs/999", None, 404, {}),
+        ("registry models", "GET", "/api/v1/models", None, 200, {}),
+        ("registry models wrong method", "POST", "/api/v1/models", {}, 405, {}),
+        ("registry model", "GET", "/api/v1/models/recs", None, 200, {}),
+        ("unknown registry model", "GET", "/api/v1/models/nope", None, 404, {}),
+        ("versions", "GET", "/api/v1/models/recs/versions", None, 200, {}),
+        ("versions of an unknown model", "GET", "/api/v1/models/nope/versions", None, 404, {}),
+        ("version", "GET", "/api/v1/models/recs/versions/1", None, 200, {}),
+        ("version by alias", "GET", "/api/v1/models/recs/versions/production", None, 200, {}),
+        ("unknown version", "GET", "/api/v1/models/recs/versions/9", None, 404, {}),
+        ("diff", "GET", "/api/v1/models/recs/diff?a=1&b=production", None, 200, {}),
+        ("diff without b", "GET", "/api/v1/models/recs/diff?a=1", None, 400, {}),
+        ("tags", "PUT", "/api/v1/models/recs/tags", {"set": {"team": "growth"}}, 200, {}),
+        ("version tags", "PUT", "/api/v1/models/recs/tags",
+         {"version": 1, "set": {"note": "x"}, "remove": ["old"]}, 200, {}),
+        ("tags not strings", "PUT", "/api/v1/models/recs/tags", {"set": {"n": 1}}, 400,
+         {"schema_invalid": True}),
+        ("tags of an unknown version", "PUT", "/api/v1/models/recs/tags",
+         {"version": 9, "set": {"a": "b"}}, 404, {}),
+        ("tags with a read-only key", "PUT", "/api/v1/models/recs/tags", {"set": {}}, 403,
+         {"key": KEY_READ}),
+        ("tags wrong method", "POST", "/api/v1/models/recs/tags", {}, 405, {}),
+        ("promote", "POST", "/api/v1/models/recs/promote", {"version": 1, "alias": "staging"},
+         200, {}),
+        ("promote again", "POST", "/api/v1/models/pop/promote", {"version": "1", "alias": "staging",
+                                                                 "note": "n"}, 200, {}),
+        ("promote without alias", "POST", "/api/v1/models/recs/promote", {"version": 1}, 400,
+         {"schema_invalid": True}),
+        ("promote unknown version", "POST", "/api/v1/models/recs/promote",
+         {"version": 9, "alias": "staging"}, 404, {}),
+        ("promote with a write key", "POST", "/api/v1/models/recs/promote",
+         {"version": 1, "alias": "staging"}, 403, {"key": KEY_READ}),
+        ("rollback", "POST", "/api/v1/models/recs/rollback", {"alias": "staging"}, 200, {}),
+        ("rollback unknown alias", "POST", "/api/v1/models/recs/rollback", {"alias": "nope"}, 404,
+         {}),
+        ("rollback unknown field", "POST", "/api/v1/models/recs/rollback",
+         {"alias": "staging", "x": 1}, 400, {"schema_invalid": True}),
+        ("experiments", "GET", "/api/v1/experiments", None, 200, {}),
+        ("create experiment", "POST", "/api/v1/experiments", {"toml": NEW_EXPERIMENT}, 201, {}),
+        ("create it again", "POST", "/api/v1/experiments", {"toml": NEW_EXPERIMENT}, 409, {}),
+        ("create from bad TOML", "POST", "/api/v1/experiments", {"toml": "[experiment"}, 400, {}),
+        ("create without toml", "POST", "/api/v1/experiments", {"tom": "x"}, 400,
+         {"schema_invalid": True}),
+        ("experiment", "GET", "/api/v1/experiments/ab", None, 200, {}),
+        ("unknown experiment", "GET", "/api/v1/experiments/nope", None, 404, {}),
+        ("start", "POST", "/api/v1/experiments/fresh/start", None, 200, {}),
+        ("start unknown", "POST", "/api/v1/experiments/nope/start", None, 404, {}),
+        ("start with fields", "POST", "/api/v1/experiments/fresh/start", {"now": 1}, 400,
+         {"schema_invalid": True}),
+        ("stop", "POST", "/api/v1/experiments/fresh/stop", {}, 200, {}),
+        ("stop unknown", "POST", "/api/v1/experiments/nope/stop", None, 404, {}),
+        ("analysis", "GET", "/api/v1/experiments/ab/analysis", None, 200, {}),
+        ("analysis unknown", "GET", "/api/v1/experiments/nope/analysis", None, 404, {}),
+        ("served model", "GET", "/v1/models/recs", None, 200, {}),
+        ("served unknown model", "GET", "/v1/models/nope", None, 404, {}),
+        (":recommend", "POST", "/v1/models/recs:recommend", {"user": "u1", "k": 2}, 400, {}),
+        (":recommend by version", "POST", "/v1/models/recs/versions/1:recommend",
+         {"user": "u1", "k": 2}, 200, {}),
+        (":recommend by label", "POST", "/v1/models/recs/labels/production:recommend",
+         {"history": ["i1"], "k": 2}, 200, {}),
+        (":recommend model in the body", "POST", "/v1/models/recs/labels/production:recommend",
+         {"model": "recs", "user": "u1"}, 400, {"schema_invalid": True}),
+        (":recommend unknown version", "POST", "/v1/models/recs/versions/7:recommend",
+         {"user": "u1"}, 404, {}),
+        (":recommend unknown label", "POST", "/v1/models/recs/labels/nope:recommend",
+         {"user": "u1"}, 404, {}),
+        (":predict", "POST", "/v1/models/risk:predict", {"rows": [{"x": 1}]}, 200, {}),
+        (":predict by version", "POST", "/v1/models/risk/versions/1:predict",
+         {"rows": [{"x": 1}], "explain": True}, 200, {}),
+        (":predict by label", "POST", "/v1/models/risk/labels/production:predict",
+         {"rows": [{"x": 1}]}, 200, {}),
+        (":predict unknown feature", "POST", "/v1/models/risk:predict", {"rows": [{"no": 1}]},
+         400, {}),
+        (":predict unknown version", "POST", "/v1/models/risk/versions/9:predict",
+         {"rows": [{}]}, 404, {}),
+        (":predict unknown label", "POST", "/v1/models/risk/labels/nope:predict",
+         {"rows": [{}]}, 404, {}),
+        (":decide", "POST", "/v1/models/arm:decide", {"actions": dec}, 200, {}),
+        (":decide by version", "POST", "/v1/models/arm/versions/1:decide", {"actions": dec}, 200,
+         {}),
+        (":decide by label", "POST", "/v1/models/arm/labels/production:decide",
+         {"actions": dec}, 200, {}),
+        (":decide no actions", "POST", "/v1/models/arm:decide", {"actions": []}, 400,
+         {"schema_invalid": True}),
+        (":decide unserved version", "POST", "/v1/models/arm/versions/9:decide",
+         {"actions": dec}, 404, {}),
+        (":decide unserved label", "POST", "/v1/models/arm/labels/nope:decide",
+         {"actions": dec}, 404, {}),
     ]
 
 
@@ -408,14 +551,15 @@ def validate_response(spec, method, path, status, headers, raw):
     if op is None:  # an unknown path or a method the path does not take: the Error shape
         schema, ctype = {"$ref": "#/components/schemas/Error"}, "application/json"
         if status == 405:  # the documented 405 of the path's own operation
-            methods = list(spec.raw["paths"].get(path, {}))
-            op = spec.raw["paths"][path][methods[0]] if methods else None
+            t = spec.template(path)
+            methods = list(spec.raw["paths"].get(t, {})) if t else []
+            op = spec.raw["paths"][t][methods[0]] if methods else None
             r = spec.deref(op["responses"].get("405")) if op else None
             if r is None:
                 return [f"{path} does not list 405"]
             allow = headers.get("Allow") if headers else None
-            if allow is not None and methods[0].upper() not in allow.upper():
-                return [f"Allow: {allow} does not name {methods[0].upper()}"]
+            if allow is not None and not any(m.upper() in allow.upper() for m in methods):
+                return [f"Allow: {allow} names none of {methods}"]
     else:
         r = spec.response(method, path, status)
         if r is None:
@@ -425,7 +569,7 @@ def validate_response(spec, method, path, status, headers, raw):
             return [f"no response schema for {status} of {method} {path}"]
         ctype = next(iter(content))
         schema = content[ctype]["schema"]
-    if ctype != "application/json":
+    if ctype not in ("application/json",):  # text, SSE, NDJSON: not empty
         return [] if raw else ["empty text body"]
     try:
         body = json.loads(raw)
@@ -465,7 +609,7 @@ def live_checks(spec, port):
               f"{name}: {method} {path} -> {status} (expected {expected})"
               + (f"; against the spec: {problems}" if problems else "")
               + ("" if status == expected else f"; body {raw[:300]!r}"))
-        seen.setdefault((method.lower(), path), set()).add(status)
+        seen.setdefault((method.lower(), spec.template(path, method) or path), set()).add(status)
         if opt.get("save_decision") and status == 200:
             saved["decision"] = json.loads(raw)["decision_id"]
     # Every operation answered both a success and a client error.
