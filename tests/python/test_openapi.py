@@ -158,12 +158,29 @@ def write(path, text):
     return path
 
 
+def experiment_toml(name, mode):
+    """pop/1 (control) against recs/1."""
+    return f"""
+[experiment]
+name = "{name}"
+salt = "s"
+mode = "{mode}"
+[[cell]]
+name = "control"
+model = "pop/1"
+[[cell]]
+name = "treatment"
+model = "recs/1"
+"""
+
+
 def prepare(tmp):
     """A home with a recommender, two experiments, a draft, an XGBoost model and a policy."""
     home = os.path.join(tmp, "home")
     marquee(home, "dataset", "generate", "--name", "shop", "--users", "300", "--items", "120",
             "--interactions", "6000")
-    for name, family in [("recs", "ease"), ("pop", "popularity")]:
+    # pop twice: a rollback needs an earlier version.
+    for name, family in [("recs", "ease"), ("pop", "popularity"), ("pop", "popularity")]:
         marquee(home, "train", write(os.path.join(tmp, f"{name}.toml"), f"""
 [data]
 dataset = "shop"
@@ -178,18 +195,8 @@ metrics = ["recall@20"]
 """))
     marquee(home, "models", "promote", "recs", "1", "--alias", "production")
     for name, mode in [("ab", "ab"), ("il", "interleave"), ("draft", "ab")]:
-        marquee(home, "experiments", "create", write(os.path.join(tmp, f"{name}.toml"), f"""
-[experiment]
-name = "{name}"
-salt = "s"
-mode = "{mode}"
-[[cell]]
-name = "control"
-model = "pop/1"
-[[cell]]
-name = "treatment"
-model = "recs/1"
-"""))
+        marquee(home, "experiments", "create",
+                write(os.path.join(tmp, f"{name}.toml"), experiment_toml(name, mode)))
         if name != "draft":
             marquee(home, "experiments", "start", name)
     # Tabular: a numeric, a categorical and a boolean feature.
@@ -226,15 +233,17 @@ metrics = ["auc"]
                                            {"id": "b", "features": {"tone": "light"}}],
                                "chosen": chosen, "probability": 0.5,
                                "reward": 1.0 if (chosen == "a") == (i % 24 > 12) else 0.0}))
-    marquee(home, "train", write(os.path.join(tmp, "arm.toml"), f"""
+    train = write(os.path.join(tmp, "log.jsonl"), chr(10).join(log) + chr(10))
+    for name in ["arm", "arm2"]:  # arm2: served by its alias only (TF Serving label form)
+        marquee(home, "train", write(os.path.join(tmp, f"{name}.toml"), f"""
 [data]
-train = "{write(os.path.join(tmp, "log.jsonl"), chr(10).join(log) + chr(10))}"
+train = "{train}"
 [split]
 protocol = "temporal"
 test_fraction = 0.3
 [model]
 family = "linucb"
-name = "arm"
+name = "{name}"
 alpha = 0.1
 [eval]
 estimators = ["ips"]
@@ -242,7 +251,7 @@ bootstrap = 10
 """))
     # Aliases for the TF Serving-style label forms.
     marquee(home, "models", "promote", "risk", "1", "--alias", "production")
-    marquee(home, "models", "promote", "arm", "1", "--alias", "production")
+    marquee(home, "models", "promote", "arm2", "1", "--alias", "production")
     write(os.path.join(tmp, "keys.txt"), f"{KEY_ALL} read,write,admin\n{KEY_READ} read\n")
     return home
 
@@ -253,7 +262,7 @@ def start_server(tmp, home):
     proc = subprocess.Popen(
         [BIN, "--home", home, "serve", "--port", "0", "--port-file", port_file, "--model",
          "recs@production", "--model", "recs/1", "--bandit", "arm/1", "--bandit",
-         "arm@production", "--api-keys", os.path.join(tmp, "keys.txt"),
+         "arm2@production", "--api-keys", os.path.join(tmp, "keys.txt"),
          "--body-limit", "65536", "--reward-window", "1.5", "--poll-interval", "0"],
         stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -427,18 +436,7 @@ def cases(port):
     ] + control_cases(dec)
 
 
-NEW_EXPERIMENT = """
-[experiment]
-name = "fresh"
-salt = "s"
-mode = "ab"
-[[cell]]
-name = "control"
-model = "pop/1"
-[[cell]]
-name = "treatment"
-model = "recs/1"
-"""
+NEW_EXPERIMENT = experiment_toml("fresh", "ab")
 
 
 def control_cases(dec):
@@ -468,7 +466,11 @@ def control_cases(dec):
         ("diff without b", "GET", "/api/v1/models/recs/diff?a=1", None, 400, {}),
         ("tags", "PUT", "/api/v1/models/recs/tags", {"set": {"team": "growth"}}, 200, {}),
         ("version tags", "PUT", "/api/v1/models/recs/tags",
-         {"version": 1, "set": {"note": "x"}, "remove": ["old"]}, 200, {}),
+         {"version": 1, "set": {"note": "x", "old": "y"}}, 200, {}),
+        ("remove version tags", "PUT", "/api/v1/models/recs/tags",
+         {"version": "production", "remove": ["old"]}, 200, {}),
+        ("remove a tag that is not set", "PUT", "/api/v1/models/recs/tags",
+         {"version": 1, "remove": ["old"]}, 404, {}),
         ("tags not strings", "PUT", "/api/v1/models/recs/tags", {"set": {"n": 1}}, 400,
          {"schema_invalid": True}),
         ("tags of an unknown version", "PUT", "/api/v1/models/recs/tags",
@@ -478,20 +480,29 @@ def control_cases(dec):
         ("tags wrong method", "POST", "/api/v1/models/recs/tags", {}, 405, {}),
         ("promote", "POST", "/api/v1/models/recs/promote", {"version": 1, "alias": "staging"},
          200, {}),
-        ("promote again", "POST", "/api/v1/models/pop/promote", {"version": "1", "alias": "staging",
-                                                                 "note": "n"}, 200, {}),
+        ("promote pop", "POST", "/api/v1/models/pop/promote", {"version": "1", "alias": "staging",
+                                                               "note": "n"}, 200, {}),
+        ("promote pop by alias", "POST", "/api/v1/models/pop/promote",
+         {"version": "v2", "alias": "staging", "require": []}, 200, {}),
+        ("promote behind a failing gate", "POST", "/api/v1/models/pop/promote",
+         {"version": 1, "alias": "staging", "require": "recall@20>staging"}, 409, {}),
         ("promote without alias", "POST", "/api/v1/models/recs/promote", {"version": 1}, 400,
          {"schema_invalid": True}),
         ("promote unknown version", "POST", "/api/v1/models/recs/promote",
          {"version": 9, "alias": "staging"}, 404, {}),
-        ("promote with a write key", "POST", "/api/v1/models/recs/promote",
+        ("promote with a read-only key", "POST", "/api/v1/models/recs/promote",
          {"version": 1, "alias": "staging"}, 403, {"key": KEY_READ}),
-        ("rollback", "POST", "/api/v1/models/recs/rollback", {"alias": "staging"}, 200, {}),
-        ("rollback unknown alias", "POST", "/api/v1/models/recs/rollback", {"alias": "nope"}, 404,
+        ("rollback", "POST", "/api/v1/models/pop/rollback", {"alias": "staging"}, 200, {}),
+        ("rollback without an earlier version", "POST", "/api/v1/models/recs/rollback",
+         {"alias": "staging"}, 409, {}),
+        ("rollback an unset alias", "POST", "/api/v1/models/recs/rollback", {"alias": "nope"}, 409,
          {}),
+        ("rollback unknown model", "POST", "/api/v1/models/nope/rollback", {"alias": "staging"},
+         404, {}),
         ("rollback unknown field", "POST", "/api/v1/models/recs/rollback",
          {"alias": "staging", "x": 1}, 400, {"schema_invalid": True}),
         ("experiments", "GET", "/api/v1/experiments", None, 200, {}),
+        ("experiments without a key", "GET", "/api/v1/experiments", None, 401, {"key": None}),
         ("create experiment", "POST", "/api/v1/experiments", {"toml": NEW_EXPERIMENT}, 201, {}),
         ("create it again", "POST", "/api/v1/experiments", {"toml": NEW_EXPERIMENT}, 409, {}),
         ("create from bad TOML", "POST", "/api/v1/experiments", {"toml": "[experiment"}, 400, {}),
@@ -509,7 +520,9 @@ def control_cases(dec):
         ("analysis unknown", "GET", "/api/v1/experiments/nope/analysis", None, 404, {}),
         ("served model", "GET", "/v1/models/recs", None, 200, {}),
         ("served unknown model", "GET", "/v1/models/nope", None, 404, {}),
-        (":recommend", "POST", "/v1/models/recs:recommend", {"user": "u1", "k": 2}, 400, {}),
+        (":recommend", "POST", "/v1/models/pop:recommend", {"user": "u1", "k": 2}, 200, {}),
+        (":recommend ambiguous name", "POST", "/v1/models/recs:recommend", {"user": "u1"}, 400,
+         {}),
         (":recommend by version", "POST", "/v1/models/recs/versions/1:recommend",
          {"user": "u1", "k": 2}, 200, {}),
         (":recommend by label", "POST", "/v1/models/recs/labels/production:recommend",
@@ -534,7 +547,7 @@ def control_cases(dec):
         (":decide", "POST", "/v1/models/arm:decide", {"actions": dec}, 200, {}),
         (":decide by version", "POST", "/v1/models/arm/versions/1:decide", {"actions": dec}, 200,
          {}),
-        (":decide by label", "POST", "/v1/models/arm/labels/production:decide",
+        (":decide by label", "POST", "/v1/models/arm2/labels/production:decide",
          {"actions": dec}, 200, {}),
         (":decide no actions", "POST", "/v1/models/arm:decide", {"actions": []}, 400,
          {"schema_invalid": True}),
