@@ -3,14 +3,18 @@
 
 1. Static (every row of the server's route table is documented: tests/serving/route_table_test.cc):
    every operation has a request schema
-   (POST) and, for every status it lists, a response schema; every secured operation lists 401,
-   403 and 405; the schemas are valid JSON Schema.
+   (POST, PUT; a JSON schema, or a schema per content type for raw bodies) and, for every status it
+   lists, a response schema (JSON, or text: SSE, NDJSON, Prometheus); every {parameter} of a path
+   is a required, typed path parameter; every secured operation lists 401, 403 and 405; the
+   schemas are valid JSON Schema.
 2. Live: a server (`marquee serve` on a synthetic recommender, an A/B and an interleaving
    experiment, an XGBoost model, a LinUCB policy, and API keys) gets valid and invalid requests
    on every operation. Each answer's status must be one the operation lists with the expected
    status, and its body must validate against the operation's schema for that status. Valid
    request bodies must validate against the request schema, and the invalid ones that a schema
-   can express must not. Every operation must be seen answering 2xx and 4xx.
+   can express must not. Every operation must be seen answering 2xx and 4xx. Cases name concrete
+   paths (/api/v1/runs/1, /v1/models/risk:predict); Spec.template maps them to the documented
+   pattern as the route table does.
 Needs python3-jsonschema (Debian) and the built `marquee`; no shared data.
 """
 import copy
@@ -119,6 +123,14 @@ def static_checks(spec):
             where = f"{method.upper()} {path}"
             if not op.get("operationId"):
                 problems.append(f"{where}: no operationId")
+            params = op.get("parameters") or []
+            in_path = {p["name"] for p in params if p.get("in") == "path" and p.get("required")}
+            for name in re.findall(r"\{([A-Za-z0-9_]+)\}", path):
+                if name not in in_path:
+                    problems.append(f"{where}: path parameter {name} is not a required parameter")
+            for p in params:
+                if "type" not in p.get("schema", {}):
+                    problems.append(f"{where}: parameter {p.get('name')} has no typed schema")
             if method in ("post", "put"):
                 # JSON bodies have a schema; other content types (raw uploads) a schema each.
                 content = (op.get("requestBody") or {}).get("content") or {}
@@ -138,8 +150,8 @@ def static_checks(spec):
             for s in needed:
                 if s not in op["responses"]:
                     problems.append(f"{where}: status {s} is not listed")
-    check(not problems, "every operation has request and response schemas and lists 401/403/"
-          "405/413 where they apply" + (": " + "; ".join(problems) if problems else ""))
+    check(not problems, "every operation has typed parameters, request and response schemas and "
+          "lists 401/403/405/413 where they apply" + (": " + "; ".join(problems) if problems else ""))
 
 
 # --- The server -------------------------------------------------------------------------------
