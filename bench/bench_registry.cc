@@ -12,6 +12,12 @@
 // reported as median, p95, min, max, mean and stddev in milliseconds. The acceptance bar: list
 // and compare of 100 runs under 100 ms (the p95 rows of cli/runs_list_100 and
 // cli/runs_compare_100).
+//
+// Remote tracking (issue #14): tracking/log_metrics_batched logs --points points (default
+// 100,000) into one external run in batches of 1,000 (one transaction each), as the SDK does;
+// counter points_per_s, --log-reps repetitions (a fresh run each). The runs-list filters
+// (in_process/runs_list_filter_*) list the newest 100 of the 10,000 runs passing metric
+// thresholds on their final values, with the count of all matches, as `runs list` would.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -130,7 +136,8 @@ int main(int argc, char** argv) {
   using namespace marquee;
   benchmark::Initialize(&argc, argv);
   int64_t runs = 10000;
-  int metrics = 20, reps = 30, cli_reps = 30;
+  int metrics = 20, reps = 30, cli_reps = 30, log_reps = 5;
+  int64_t points = 100000;
   std::string home, binary = MARQUEE_BINARY;
   bool keep = false;
   for (int i = 1; i < argc; ++i) {
@@ -154,10 +161,14 @@ int main(int argc, char** argv) {
       reps = std::stoi(next());
     else if (a == "--keep")
       keep = true;
+    else if (a == "--points")
+      points = std::stoll(next());
+    else if (a == "--log-reps")
+      log_reps = std::stoi(next());
     else {
       std::fprintf(stderr,
                    "usage: bench_registry [--runs N] [--metrics M] [--home DIR] "
-                   "[--marquee PATH] [--reps R] [--keep]\n");
+                   "[--marquee PATH] [--reps R] [--keep] [--points P] [--log-reps L]\n");
       return 2;
     }
   }
@@ -256,6 +267,58 @@ int main(int argc, char** argv) {
     nlohmann::json c = reg.CompareRuns(ids);
     if (c["runs"].size() != 100) std::abort();
   });
+
+  // Metric filters on the final values (uniform in [0, 1)): about half the runs pass the
+  // first, about 1% the second (the newest 100 matches then span the whole table), about
+  // a quarter both thresholds of the third.
+  auto filtered = [&](const std::string& name, std::vector<std::string> thresholds) {
+    RunQuery q = newest;
+    for (const auto& t : thresholds) q.metrics.push_back(ParseMetricThreshold(t));
+    query("in_process/runs_list_filter_" + name, reps, [&reg, q] {
+      reg.ListRuns(q);
+      RunQuery count = q;
+      count.limit = 0;
+      reg.CountRuns(count);
+    });
+  };
+  filtered("half_100", {metric_names[0] + ">=0.5"});
+  filtered("one_percent_100", {metric_names[0] + ">=0.99"});
+  filtered("two_thresholds_100", {metric_names[0] + ">=0.5", metric_names[1] + "<0.5"});
+
+  // --- remote tracking: metric points logged in batches of 1,000 into one external run
+  benchmark::RegisterBenchmark(
+      "tracking/log_metrics_batched",
+      [&](benchmark::State& state) {
+        constexpr int64_t kBatch = 1000;
+        for (auto _ : state) {
+          state.PauseTiming();
+          ExternalRunSpec spec;
+          spec.model_name = "tracked";
+          spec.params = {{"eta", 0.1}};
+          const int64_t run = reg.StartExternalRun(spec);
+          std::vector<MetricPoint> batch(kBatch);
+          state.ResumeTiming();
+          for (int64_t step = 0; step < points; step += kBatch) {
+            for (int64_t i = 0; i < kBatch; ++i) {
+              // Three keys, as a training loop logs loss, auc and a learning rate.
+              const int64_t s = step + i;
+              batch[i] = {i % 3 == 0   ? "loss"
+                          : i % 3 == 1 ? "auc"
+                                       : "lr",
+                          1.0 / static_cast<double>(s + 1), s, 1700000000000 + s};
+            }
+            reg.LogMetrics(run, batch);
+          }
+        }
+        state.counters["points_per_s"] = benchmark::Counter(
+            static_cast<double>(points) * static_cast<double>(state.iterations()),
+            benchmark::Counter::kIsRate);
+        state.counters["batch"] = kBatch;
+      })
+      ->Iterations(1)
+      ->Repetitions(log_reps)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
 
   // --- end to end through the binary (process start, open, query, JSON out)
   auto cli = [&](const std::string& name, std::function<std::vector<std::string>()> args) {

@@ -1,5 +1,7 @@
 #include "marquee/error.h"
 
+#include "common/error_codes.h"
+
 namespace marquee {
 
 std::string_view ErrorCodeName(ErrorCode code) noexcept {
@@ -30,6 +32,14 @@ std::string_view ErrorCodeName(ErrorCode code) noexcept {
       return "internal";
   }
   return "internal";
+}
+
+std::optional<ErrorCode> ErrorCodeFromName(std::string_view name) noexcept {
+  for (int i = 0; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
+    const auto code = static_cast<ErrorCode>(i);
+    if (ErrorCodeName(code) == name) return code;
+  }
+  return std::nullopt;
 }
 
 // The single table mapping codes to the CLI's exit status and the server's HTTP status.

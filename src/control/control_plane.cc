@@ -1,10 +1,14 @@
 #include "control/control_plane.h"
 
+#include <charconv>
 #include <ctime>
+#include <limits>
 
 #include "common/text.h"
 #include "control/views.h"
 #include "experiments/experiment.h"
+#include "jobs/job.h"
+#include "jobs/job_store.h"
 #include "marquee/error.h"
 #include "registry/json.h"
 #include "serving/model_manager.h"
@@ -88,17 +92,35 @@ int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 }  // namespace
 
 ControlPlane::ControlPlane(ServerCore* core, ControlPlaneOptions options)
-    : core_(core), options_(std::move(options)), registries_(options_.home) {}
+    : core_(core), options_(std::move(options)), registries_(options_.home) {
+  if (options_.jobs) {
+    JobRunnerOptions jo;
+    jo.home = options_.home;
+    jo.workers = options_.job_workers;
+    jo.ctx.threads = options_.job_threads;
+    jobs_ = std::make_unique<JobRunner>(jo, OpenFileJobStore(options_.home + "/jobs"));
+  }
+}
 
 ControlPlane::~ControlPlane() = default;
 
-void ControlPlane::Stop() {}
+// Running train jobs end first (training has no cancellation hook); queued ones stay queued
+// for the next start.
+void ControlPlane::Stop() {
+  if (jobs_) jobs_->Shutdown();
+}
+
+JobRunner& ControlPlane::Jobs() {
+  if (!jobs_) Fail(ErrorCode::kUnavailable, "this server runs no train jobs");
+  return *jobs_;
+}
 
 void ControlPlane::AddRoutes(Service& s) {
   AddRunRoutes(s);
   AddModelRoutes(s);
   AddExperimentRoutes(s);
   AddServingRoutes(s);
+  AddJobRoutes(s);
 }
 
 void ControlPlane::AddRunRoutes(Service& s) {
@@ -314,6 +336,97 @@ void ControlPlane::AddServingRoutes(Service& s) {
                   }
                 }
                 return json{{"name", name}, {"versions", versions}, {"served", served}};
+              })});
+}
+
+namespace {
+
+int64_t PathId(const Request& req, const char* name) {
+  const std::string& t = req.param(name);
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || p != t.data() + t.size() || v < 1) {
+    Fail(ErrorCode::kInvalidArgument, "{}: expected a positive integer, got '{}'", name,
+         QuoteForMessage(t, 64));
+  }
+  return v;
+}
+
+int64_t QueryInt(const Request& req, const char* name, int64_t fallback, int64_t min, int64_t max) {
+  auto t = req.query(name);
+  if (!t) return fallback;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(t->data(), t->data() + t->size(), v);
+  if (ec != std::errc() || p != t->data() + t->size() || v < min || v > max) {
+    Fail(ErrorCode::kInvalidArgument,
+         "query parameter {}: expected an integer in [{}, {}], got '{}'", name, min, max,
+         QuoteForMessage(*t, 64));
+  }
+  return v;
+}
+
+}  // namespace
+
+void ControlPlane::AddJobRoutes(Service& s) {
+  s.AddRoute({"POST", "/api/v1/jobs", kScopeWrite,
+              Sync(
+                  [this](const Request& req) {
+                    // A TOML config as the body, or {"config": TOML text | JSON object,
+                    // "overrides": ["section.key=value", ...]}.
+                    if (req.content_type.starts_with("application/toml")) {
+                      return JobToJson(Jobs().Submit(req.body, "toml"));
+                    }
+                    const json b = BodyObject(req, "job", {"config", "overrides"});
+                    auto it = b.find("config");
+                    if (it == b.end() || !(it->is_string() || it->is_object())) {
+                      Fail(ErrorCode::kInvalidArgument,
+                           "job.config: give the train config as TOML text or a JSON object of "
+                           "sections");
+                    }
+                    const std::vector<std::string> overrides = StringList(b, "overrides", "job");
+                    return JobToJson(it->is_string()
+                                         ? Jobs().Submit(it->get<std::string>(), "toml", overrides)
+                                         : Jobs().Submit(it->dump(), "json", overrides));
+                  },
+                  202)});
+  s.AddRoute({"GET", "/api/v1/jobs", kScopeRead, Sync([this](const Request& req) {
+                JobFilter filter;
+                if (auto st = req.query("state")) {
+                  auto parsed = ParseJobState(*st);
+                  if (!parsed) {
+                    Fail(ErrorCode::kInvalidArgument,
+                         "query parameter state: '{}' is not a job state (queued, running, "
+                         "succeeded, failed, cancelled, interrupted)",
+                         QuoteForMessage(*st, 64));
+                  }
+                  filter.state = *parsed;
+                }
+                if (auto m = req.query("model")) filter.model = *m;
+                const int64_t limit = QueryInt(req, "limit", 20, 1, 1000);
+                const int64_t before = QueryInt(req, "before", std::numeric_limits<int64_t>::max(),
+                                                1, std::numeric_limits<int64_t>::max());
+                json arr = json::array();
+                std::vector<Job> jobs = Jobs().List(filter, static_cast<size_t>(limit), before);
+                for (const Job& j : jobs) arr.push_back(JobToJson(j));
+                const bool more = static_cast<int64_t>(jobs.size()) == limit && jobs.back().id > 1;
+                return json{{"jobs", arr}, {"next_before", more ? json(jobs.back().id) : json()}};
+              })});
+  s.AddRoute({"GET", "/api/v1/jobs/{id}", kScopeRead, Sync([this](const Request& req) {
+                return JobToJson(Jobs().Get(PathId(req, "id")));
+              })});
+  s.AddRoute({"POST", "/api/v1/jobs/{id}/cancel", kScopeWrite, Sync([this](const Request& req) {
+                BodyObject(req, "cancel", {});
+                return JobToJson(Jobs().Cancel(PathId(req, "id")));
+              })});
+  s.AddRoute({"GET", "/api/v1/jobs/{id}/log", kScopeRead, Sync([this](const Request& req) {
+                const int64_t offset =
+                    QueryInt(req, "offset", 0, 0, std::numeric_limits<int64_t>::max());
+                const int64_t limit = QueryInt(req, "limit", 1000, 1, 100000);
+                JobLogPage page =
+                    Jobs().ReadLog(PathId(req, "id"), offset, static_cast<size_t>(limit));
+                return json{{"lines", page.lines},
+                            {"next_offset", page.next_offset},
+                            {"state", JobStateName(page.state)}};
               })});
 }
 

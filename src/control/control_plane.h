@@ -14,12 +14,16 @@
 #include <string>
 
 #include "control/registry_pool.h"
+#include "jobs/job_runner.h"
 #include "serving/server_core.h"
 
 namespace marquee {
 
 struct ControlPlaneOptions {
   std::string home;
+  int job_workers = 1;  // train jobs run at the same time (POST /api/v1/jobs)
+  int job_threads = 0;  // threads per job (<= 0: all cores); a config's [run] threads wins
+  bool jobs = true;     // false: the jobs routes answer 503 (tests that need no runner)
 };
 
 class ControlPlane : public RouteProvider {
@@ -35,10 +39,13 @@ class ControlPlane : public RouteProvider {
   void AddModelRoutes(Service& s);
   void AddExperimentRoutes(Service& s);
   void AddServingRoutes(Service& s);
+  void AddJobRoutes(Service& s);
+  JobRunner& Jobs();  // kUnavailable when jobs are off
 
   ServerCore* core_;
   ControlPlaneOptions options_;
   RegistryPool registries_;
+  std::unique_ptr<JobRunner> jobs_;  // null when options_.jobs is false
 };
 
 // Adds the control plane to a server's options: what `marquee serve` and the in-process test

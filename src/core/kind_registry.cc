@@ -8,6 +8,12 @@
 
 namespace marquee {
 
+ImportedModel ModelKind::Import(const std::string&, const std::string& family, const std::string&,
+                                const std::string&, Env*) const {
+  Fail(ErrorCode::kUnimplemented, "{} models (family '{}') cannot be imported from a file", noun(),
+       family);
+}
+
 TrainResult TrainResultFromDetails(nlohmann::json details, std::string family,
                                    std::string model_name, const std::string& train_file) {
   TrainResult r;

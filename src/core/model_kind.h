@@ -84,6 +84,13 @@ struct TrainResult {
 TrainResult TrainResultFromDetails(nlohmann::json details, std::string family,
                                    std::string model_name, const std::string& train_file);
 
+// A model file trained elsewhere, stored by ModelKind::Import as an artifact of its kind.
+struct ImportedModel {
+  std::string artifact_sha256;  // the artifact's digest (under home/artifacts)
+  nlohmann::json params;        // what the registered version records as its params
+  nlohmann::json details;       // what the kind read from the file (format, features, ...)
+};
+
 // What a training job runs with.
 struct TrainJob {
   std::string home;  // resolved home directory (catalogs, artifacts)
@@ -133,6 +140,16 @@ class ModelKind {
   // in order; throws kFailedPrecondition or kCorruption with the reason otherwise.
   virtual std::vector<std::string> SmokeTest(const std::string& artifact_path,
                                              const std::string& family, Env* env) const = 0;
+
+  // Whether Import takes model files trained elsewhere (default: no).
+  virtual bool can_import() const { return false; }
+  // Stores the model file at `path` (trained elsewhere, in a format the kind documents, e.g.
+  // XGBoost JSON or UBJSON) as an artifact of `family` under home/artifacts, atomically;
+  // `source` says where it came from and is recorded in the artifact. Throws kInvalidArgument
+  // naming the problem when the file is not such a model (nothing is stored then), and
+  // kUnimplemented when the kind cannot import (the default). Thread-safe.
+  virtual ImportedModel Import(const std::string& path, const std::string& family,
+                               const std::string& source, const std::string& home, Env* env) const;
 
   // Loads a version for serving: reads the artifact at spec.artifact_path, checks it holds a
   // family of this kind, builds its lookup structures and warms it (the first request must not

@@ -1,7 +1,10 @@
 #include "registry/artifact_store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
+#include <random>
 
 #include "common/sha256.h"
 #include "marquee/env.h"
@@ -115,6 +118,68 @@ int64_t ArtifactStore::WriterPid(const std::string& name) {
 }
 
 void ArtifactStore::Remove(const std::string& digest) const { env_->RemoveFile(PathFor(digest)); }
+
+// --- staging
+
+StagedArtifact::StagedArtifact(StagedArtifact&& o) noexcept
+    : env_(o.env_),
+      temp_path_(std::exchange(o.temp_path_, std::string())),
+      digest_(std::move(o.digest_)),
+      bytes_(o.bytes_) {}
+
+StagedArtifact::~StagedArtifact() {
+  if (temp_path_.empty()) return;
+  try {
+    env_->RemoveFile(temp_path_);
+  } catch (const Error&) {
+    // gc removes it once this process has exited (its pid is in the name).
+  }
+}
+
+template <typename Fn>
+StagedArtifact ArtifactStore::StageWith(Fn&& write) const {
+  env_->CreateDirs(dir_);
+  std::random_device rd;
+  const std::string temp =
+      fmt::format("{}/incoming-{}-{:08x}{:08x}{}", dir_, ::getpid(), rd(), rd(), kSuffix);
+  Sha256 sha;
+  std::unique_ptr<WritableFile> f = env_->NewWritableFile(temp);
+  write([&](std::string_view chunk) {
+    sha.Update(chunk);
+    f->Append(chunk);
+  });
+  f->Commit();
+  return StagedArtifact(env_, temp, sha.HexDigest(), f->Size());
+}
+
+StagedArtifact ArtifactStore::Stage(std::string_view bytes) const {
+  return StageWith([&](auto&& append) { append(bytes); });
+}
+
+StagedArtifact ArtifactStore::StageFile(const std::string& path) const {
+  std::unique_ptr<MappedFile> in = env_->MapFile(path);
+  const std::span<const uint8_t> data = in->data();
+  return StageWith([&](auto&& append) {
+    constexpr size_t kSlice = 1 << 20;
+    for (size_t off = 0; off < data.size(); off += kSlice) {
+      append(std::string_view(reinterpret_cast<const char*>(data.data()) + off,
+                              std::min(kSlice, data.size() - off)));
+    }
+  });
+}
+
+void ArtifactStore::Publish(StagedArtifact& staged) const {
+  if (staged.temp_path_.empty()) {
+    Fail(ErrorCode::kInternal, "artifact {} was published already", staged.digest_);
+  }
+  const std::string path = PathFor(staged.digest_);
+  if (env_->FileExists(path)) {
+    env_->RemoveFile(staged.temp_path_);  // the same bytes are there already
+  } else {
+    env_->RenameFile(staged.temp_path_, path);
+  }
+  staged.temp_path_.clear();
+}
 
 void ArtifactStore::RemoveTemporary(const std::string& name) const {
   if (name.find('/') != std::string::npos) {

@@ -39,7 +39,11 @@ nlohmann::json RunToJson(const RunRecord& r, bool details) {
                       {"params", r.params},
                       {"metrics", metrics},
                       {"metric_order", order},
-                      {"timings", r.timings}};
+                      {"timings", r.timings},
+                      {"source", r.source},
+                      {"description", r.description},
+                      {"dataset", r.dataset_given},
+                      {"tags", r.tags}};
   if (details) {
     j["config_given"] = r.config_given;
     j["config_resolved"] = r.config_resolved;
@@ -108,6 +112,40 @@ nlohmann::json ModelOverviewToJson(const ModelOverview& o) {
           {"aliases", o.aliases},
           {"alias_history", history},
           {"tags", o.tags}};
+}
+
+nlohmann::json MetricPointToJson(const MetricPoint& p) {
+  return {{"step", p.step},
+          {"value", p.value},
+          {"timestamp_ms", p.timestamp_ms},
+          {"timestamp",
+           p.timestamp_ms > 0 ? nlohmann::json(IsoUtcMillis(p.timestamp_ms)) : nlohmann::json()}};
+}
+
+nlohmann::json MetricHistoryToJson(int64_t run_id, const std::string& key,
+                                   const std::vector<MetricPoint>& points, int64_t limit) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& p : points) arr.push_back(MetricPointToJson(p));
+  const bool more = limit > 0 && static_cast<int64_t>(points.size()) == limit;
+  return {{"run_id", run_id},
+          {"key", key},
+          {"points", arr},
+          {"next_after_step", more ? nlohmann::json(points.back().step) : nlohmann::json()}};
+}
+
+nlohmann::json MetricSummaryToJson(const MetricSummary& m) {
+  return {{"key", m.key},
+          {"points", m.points},
+          {"last_step", m.last_step},
+          {"last_value", m.last_value},
+          {"last_timestamp_ms", m.last_timestamp_ms}};
+}
+
+nlohmann::json RunArtifactToJson(const RunArtifact& a) {
+  return {{"name", a.name},
+          {"digest", a.digest},
+          {"bytes", a.bytes},
+          {"created_at", TimeJson(a.created_at)}};
 }
 
 nlohmann::json TagsToJson(const TagSet& t) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -63,16 +64,65 @@ struct RunRecord {
   int64_t ended_at = 0;    // 0 while running
   std::string log;         // the report (completed) or the error message (failed)
   int64_t version = 0;     // the model version this run registered; 0 if none
+  // Where the run came from: kRunSourceTrain (`marquee train`, a training job) or
+  // kRunSourceExternal (remote tracking: a run a client created, logs into and finishes). An
+  // external run's process is not on this host, so it never reads as interrupted.
+  std::string source = "train";
+  std::string description;                  // external runs: as given ("" otherwise)
+  std::string dataset_given;                // external runs: the dataset as the client named it
+  std::map<std::string, std::string> tags;  // the run's tags (SetRunTags)
 
   std::optional<double> metric(std::string_view name) const;
+  bool external() const;
+};
+
+inline constexpr std::string_view kRunSourceTrain = "train";
+inline constexpr std::string_view kRunSourceExternal = "external";
+
+// One point of a logged metric's history. A run's final value of a metric (RunRecord::metrics)
+// is the value at its highest step; logging a (key, step) again replaces that point.
+struct MetricPoint {
+  std::string key;
+  double value = 0;
+  int64_t step = 0;          // >= 0
+  int64_t timestamp_ms = 0;  // Unix milliseconds (Registry::LogMetrics fills 0 with now)
+};
+
+// What a run's history holds for one metric key.
+struct MetricSummary {
+  std::string key;
+  int64_t points = 0;  // steps recorded
+  int64_t last_step = 0;
+  double last_value = 0;  // the value at last_step: the run's final value
+  int64_t last_timestamp_ms = 0;
+};
+
+// A file logged to a run: stored content-addressed in the artifact store under `digest`.
+struct RunArtifact {
+  std::string name;  // a safe relative path (ValidateRunArtifactName)
+  std::string digest;
+  uint64_t bytes = 0;
+  int64_t created_at = 0;  // Unix seconds
+};
+
+// A bound on a run's final metric value: METRIC OP NUMBER, OP one of >=, >, <=, < (parsed from
+// "auc>=0.7" by ParseMetricThreshold in registry.h). A run without the metric, or whose value is
+// not a number, fails every threshold.
+struct MetricThreshold {
+  std::string metric;
+  std::string op;
+  double value = 0;
 };
 
 struct RunQuery {
-  std::string model;                // "" = every model
-  std::optional<RunStatus> status;  // unset = any
-  int64_t before_id = 0;            // keyset paging: runs with id < before_id (0: newest)
-  int64_t limit = 20;               // newest first; <= 0 means no limit
-  bool details = false;             // also load config, split and log (larger rows)
+  std::string model;                     // "" = every model
+  std::optional<RunStatus> status;       // unset = any
+  int64_t before_id = 0;                 // keyset paging: runs with id < before_id (0: newest)
+  int64_t limit = 20;                    // newest first; <= 0 means no limit
+  bool details = false;                  // also load config, split and log (larger rows)
+  std::vector<MetricThreshold> metrics;  // every one must hold (on the run's final values)
+  int64_t started_after = 0;             // > 0: runs started at or after (Unix seconds)
+  int64_t started_before = 0;            // > 0: runs started strictly before (Unix seconds)
 };
 
 struct ModelRecord {
@@ -162,6 +212,11 @@ struct ExperimentStateChange {
 inline constexpr size_t kMaxTagValueBytes = 1024;
 inline constexpr size_t kMaxDescriptionBytes = 4096;
 inline constexpr size_t kMaxNoteBytes = 1024;
+inline constexpr size_t kMaxRunParamsBytes = 65536;   // an external run's params, as JSON text
+inline constexpr size_t kMaxRunMessageBytes = 65536;  // an external run's final message
+inline constexpr size_t kMaxMetricKeyBytes = 250;     // as MLflow's
+inline constexpr size_t kMaxRunArtifactNameBytes = 256;
+inline constexpr size_t kMaxMetricPointsPerCall = 100000;  // one LogMetrics batch
 
 // Tag keys follow the catalog name rule (ValidCatalogName in data/catalog.h); values are
 // ValidateRegistryText(value, "tag value", kMaxTagValueBytes). kInvalidArgument otherwise.
@@ -170,6 +225,18 @@ void ValidateTag(std::string_view key, std::string_view value);
 // bytes. kInvalidArgument naming `what` otherwise. Control characters such as newlines are
 // kept; every human-readable output escapes them (common/text.h EscapeForTerminal).
 void ValidateRegistryText(std::string_view text, std::string_view what, size_t max_bytes);
+// Metric keys: 1 to kMaxMetricKeyBytes bytes from A-Z a-z 0-9 . _ - @ / :, not starting with
+// '-' (every metric marquee computes, "recall@20", "accuracy@0.5", "pr_auc", passes; a key never
+// holds the characters of a gate's operator or spaces, so "KEY>=0.7" always parses).
+// kInvalidArgument naming the key otherwise.
+void ValidateMetricKey(std::string_view key);
+// A point to log: a valid key, a finite value, a step >= 0, a timestamp >= 0.
+// kInvalidArgument naming the problem otherwise.
+void ValidateMetricPoint(const MetricPoint& p);
+// Run artifact names: a relative path of 1 to kMaxRunArtifactNameBytes bytes from
+// A-Z a-z 0-9 . _ - /, without empty, "." or ".." components and not starting with '/' or '-'.
+// kInvalidArgument otherwise.
+void ValidateRunArtifactName(std::string_view name);
 
 class MetadataStore {
  public:
@@ -191,7 +258,8 @@ class MetadataStore {
   virtual std::optional<DatasetRecord> GetDataset(const std::string& id) = 0;
 
   // --- runs
-  // Inserts a run (its status as given, normally kRunning) and returns its new id.
+  // Inserts a run (its status as given, normally kRunning) with its source, description,
+  // dataset as given and tags, and returns its new id. kInvalidArgument for a bad tag.
   virtual int64_t CreateRun(const RunRecord& r) = 0;
   // Writes the outcome of run r.id (status, ended_at, params, metrics, timings, split,
   // dataset, protocol, artifact, log). kNotFound if there is no such run; kFailedPrecondition
@@ -202,9 +270,42 @@ class MetadataStore {
   // Several runs by id, in the order given, without details, read from one snapshot.
   // kNotFound names the first id that does not exist.
   virtual std::vector<RunRecord> GetRuns(const std::vector<int64_t>& ids) = 0;
-  // Newest first (by id), with metrics and the registered version.
+  // Newest first (by id), with metrics, tags and the registered version.
   virtual std::vector<RunRecord> ListRuns(const RunQuery& q) = 0;
   virtual int64_t CountRuns(const RunQuery& q) = 0;
+
+  // --- remote tracking (external runs: RunRecord::source kRunSourceExternal, created by
+  // CreateRun). A run's tags may change whatever its source or status.
+
+  // Appends `points` to the history of external run `run_id` and sets the run's final value of
+  // every key they name to its highest step's, in one transaction (all or nothing). A (key,
+  // step) logged again replaces the point. kNotFound for an unknown run; kFailedPrecondition
+  // when it is not external or not running; kInvalidArgument (ValidateMetricPoint) for a bad
+  // point or more than kMaxMetricPointsPerCall of them: nothing is written then.
+  virtual void LogMetrics(int64_t run_id, std::span<const MetricPoint> points) = 0;
+  // The points of `key` with step > after_step, by step, at most `limit` (<= 0: all): keyset
+  // paging (pass the last step seen). Empty when the run never logged `key`. kNotFound for an
+  // unknown run.
+  virtual std::vector<MetricPoint> MetricHistory(int64_t run_id, const std::string& key,
+                                                 int64_t after_step, int64_t limit) = 0;
+  // One summary per logged key, in the order the keys were first logged. kNotFound for an
+  // unknown run.
+  virtual std::vector<MetricSummary> MetricSummaries(int64_t run_id) = 0;
+  // Sets `set` then removes `remove` on run `run_id`, atomically; returns the tags afterwards.
+  // kNotFound for an unknown run or a key in `remove` that is not set; kInvalidArgument
+  // (ValidateTag) for a bad key or value. Any error changes nothing.
+  virtual std::map<std::string, std::string> SetRunTags(
+      int64_t run_id, const std::vector<std::pair<std::string, std::string>>& set,
+      const std::vector<std::string>& remove) = 0;
+  // Records artifact `a` (already in the artifact store) as logged to external run `run_id`.
+  // Logging a name again with the same digest changes nothing. kNotFound for an unknown run;
+  // kFailedPrecondition when it is not external or not running; kAlreadyExists when the name
+  // holds other content; kInvalidArgument for a bad name.
+  virtual void AddRunArtifact(int64_t run_id, const RunArtifact& a) = 0;
+  // By name. kNotFound for an unknown run.
+  virtual std::vector<RunArtifact> ListRunArtifacts(int64_t run_id) = 0;
+  // The newest dataset recorded under catalog name `name` (by first_seen_at), or nullopt.
+  virtual std::optional<DatasetRecord> FindDatasetByName(const std::string& name) = 0;
 
   // --- models and versions
   virtual std::vector<ModelRecord> ListModels() = 0;
@@ -254,7 +355,8 @@ class MetadataStore {
   virtual std::vector<ExperimentStateChange> ExperimentHistory(const std::string& name) = 0;
 
   // --- artifacts
-  // Every artifact digest a version or a run refers to.
+  // Every artifact digest a version or a run refers to (a run's own artifact, or one logged
+  // to it).
   virtual std::set<std::string> ReferencedArtifacts() = 0;
 
   // Store-level integrity problems (the engine's own check, dangling references, runs and

@@ -128,15 +128,18 @@ ModelRef ParseModelRef(std::string_view text) {
   return r;
 }
 
-Gate ParseGate(std::string_view text) {
+namespace {
+
+// METRIC OP (NUMBER | ALIAS); `what` names the input in messages ("--require").
+Gate ParseComparison(std::string_view text, std::string_view what) {
   Gate g;
   g.text = std::string(text);
   const size_t pos = text.find_first_of("<>");
   if (pos == std::string_view::npos) {
     Fail(ErrorCode::kInvalidArgument,
-         "--require '{}': expected METRIC OP VALUE with OP one of >=, >, <=, < and VALUE a number "
+         "{} '{}': expected METRIC OP VALUE with OP one of >=, >, <=, < and VALUE a number "
          "or an alias (e.g. \"recall@20>=production\", \"ndcg@100>0.35\")",
-         QuoteForMessage(text));
+         what, QuoteForMessage(text));
   }
   size_t rhs = pos + 1;
   g.op = std::string(1, text[pos]);
@@ -147,7 +150,7 @@ Gate ParseGate(std::string_view text) {
   g.metric = Trim(text.substr(0, pos));
   std::string value = Trim(text.substr(rhs));
   if (g.metric.empty() || value.empty()) {
-    Fail(ErrorCode::kInvalidArgument, "--require '{}': a metric and a value are both needed",
+    Fail(ErrorCode::kInvalidArgument, "{} '{}': a metric and a value are both needed", what,
          QuoteForMessage(text));
   }
   double number = 0;
@@ -156,13 +159,27 @@ Gate ParseGate(std::string_view text) {
     g.threshold = number;
   } else {
     if (!ValidName(value) || AllDigits(value)) {
-      Fail(ErrorCode::kInvalidArgument,
-           "--require '{}': '{}' is neither a number nor an alias name", QuoteForMessage(text),
-           QuoteForMessage(value));
+      Fail(ErrorCode::kInvalidArgument, "{} '{}': '{}' is neither a number nor an alias name", what,
+           QuoteForMessage(text), QuoteForMessage(value));
     }
     g.alias = value;
   }
   return g;
+}
+
+}  // namespace
+
+Gate ParseGate(std::string_view text) { return ParseComparison(text, "--require"); }
+
+MetricThreshold ParseMetricThreshold(std::string_view text) {
+  Gate g = ParseComparison(text, "metric filter");
+  if (!g.threshold || !std::isfinite(*g.threshold)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "metric filter '{}': compare with a finite number (e.g. \"auc>=0.7\"); comparing "
+         "with an alias is for --require gates",
+         QuoteForMessage(text));
+  }
+  return {g.metric, g.op, *g.threshold};
 }
 
 ProcessProbe DefaultProcessProbe() {
@@ -337,8 +354,249 @@ void Registry::FailRun(int64_t run_id, const std::string& message) noexcept {
   }
 }
 
+// --- remote tracking
+
+int64_t Registry::StartExternalRun(const ExternalRunSpec& spec) {
+  ValidateModelName(spec.model_name);
+  if (!spec.family.empty() && !ValidName(spec.family)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "'{}' is not a valid family name: use 1-128 letters, digits, '.', '_' or '-'",
+         QuoteForMessage(spec.family, 80));
+  }
+  if (!spec.params.is_object() && !spec.params.is_null()) {
+    Fail(ErrorCode::kInvalidArgument, "run params must be a JSON object (name -> value), not {}",
+         QuoteForMessage(spec.params.dump(), 80));
+  }
+  const std::string params_text = spec.params.is_null() ? "{}" : spec.params.dump();
+  if (params_text.size() > kMaxRunParamsBytes) {
+    Fail(ErrorCode::kInvalidArgument, "run params are {} bytes as JSON; at most {} are kept",
+         params_text.size(), kMaxRunParamsBytes);
+  }
+  for (const auto& [key, value] : spec.tags) ValidateTag(key, value);
+  ValidateRegistryText(spec.description, "run description", kMaxDescriptionBytes);
+  ValidateRegistryText(spec.dataset, "dataset", kMaxTagValueBytes);
+  ValidateRegistryText(spec.code_version, "code version", kMaxTagValueBytes);
+  ValidateRegistryText(spec.host, "host", kMaxTagValueBytes);
+
+  RunRecord r;
+  r.source = std::string(kRunSourceExternal);
+  r.model_name = spec.model_name;
+  r.family = spec.family;
+  r.status = RunStatus::kRunning;
+  r.params = spec.params.is_null() ? nlohmann::json::object() : spec.params;
+  r.tags = spec.tags;
+  r.description = spec.description;
+  r.dataset_given = spec.dataset;
+  r.code_version = spec.code_version;
+  r.host = spec.host;
+  r.pid = spec.pid;
+  r.started_at = env_->NowSeconds();
+  // The dataset record the name or id refers to, when the registry has one.
+  if (!spec.dataset.empty()) {
+    std::optional<DatasetRecord> d;
+    if (ArtifactStore::IsDigest(spec.dataset)) d = store_->GetDataset(spec.dataset);
+    if (!d) d = store_->FindDatasetByName(spec.dataset);
+    if (d) r.dataset_id = d->id;
+  }
+  return store_->CreateRun(r);
+}
+
+void Registry::LogMetrics(int64_t run_id, std::span<const MetricPoint> points) {
+  const bool stamped = std::all_of(points.begin(), points.end(),
+                                   [](const MetricPoint& p) { return p.timestamp_ms != 0; });
+  if (stamped) {
+    store_->LogMetrics(run_id, points);
+    return;
+  }
+  std::vector<MetricPoint> copy(points.begin(), points.end());
+  const int64_t now_ms = env_->NowSeconds() * 1000;
+  for (MetricPoint& p : copy) {
+    if (p.timestamp_ms == 0) p.timestamp_ms = now_ms;
+  }
+  store_->LogMetrics(run_id, copy);
+}
+
+std::vector<MetricPoint> Registry::MetricHistory(int64_t run_id, const std::string& key,
+                                                 int64_t after_step, int64_t limit) {
+  return store_->MetricHistory(run_id, key, after_step, limit);
+}
+
+std::vector<MetricSummary> Registry::MetricSummaries(int64_t run_id) {
+  return store_->MetricSummaries(run_id);
+}
+
+std::map<std::string, std::string> Registry::SetRunTags(
+    int64_t run_id, const std::vector<std::pair<std::string, std::string>>& set,
+    const std::vector<std::string>& remove) {
+  return store_->SetRunTags(run_id, set, remove);
+}
+
+RunArtifact Registry::RecordRunArtifact(int64_t run_id, const std::string& name,
+                                        StagedArtifact staged) {
+  RunArtifact a;
+  a.name = name;
+  a.digest = staged.digest();
+  a.bytes = staged.bytes();
+  a.created_at = env_->NowSeconds();
+  // Under the write lock (which gc takes too): the file becomes an artifact and the run refers
+  // to it in one step, or neither happens (the staged file is removed on an error).
+  store_->Atomically([&] {
+    store_->AddRunArtifact(run_id, a);
+    artifacts_.Publish(staged);
+  });
+  return a;
+}
+
+RunArtifact Registry::LogRunArtifact(int64_t run_id, const std::string& name,
+                                     const std::string& source_path) {
+  ValidateRunArtifactName(name);
+  GetRun(run_id);  // kNotFound before copying anything
+  return RecordRunArtifact(run_id, name, artifacts_.StageFile(source_path));
+}
+
+RunArtifact Registry::LogRunArtifactBytes(int64_t run_id, const std::string& name,
+                                          std::string_view bytes) {
+  ValidateRunArtifactName(name);
+  GetRun(run_id);
+  return RecordRunArtifact(run_id, name, artifacts_.Stage(bytes));
+}
+
+std::vector<RunArtifact> Registry::RunArtifacts(int64_t run_id) {
+  return store_->ListRunArtifacts(run_id);
+}
+
+std::string Registry::OpenRunArtifact(int64_t run_id, const std::string& name) {
+  const RunArtifact a = FindRunArtifact(run_id, name);
+  const std::string path = artifacts_.PathFor(a.digest);
+  if (!artifacts_.Exists(a.digest)) {
+    Fail(ErrorCode::kCorruption, "run {} artifact '{}': its file '{}' is missing", run_id, name,
+         path);
+  }
+  return path;
+}
+
+RunArtifact Registry::FindRunArtifact(int64_t run_id, const std::string& name) {
+  std::vector<RunArtifact> all = store_->ListRunArtifacts(run_id);
+  for (const RunArtifact& a : all) {
+    if (a.name == name) return a;
+  }
+  std::vector<std::string> names;
+  for (const RunArtifact& a : all) names.push_back(a.name);
+  Fail(ErrorCode::kNotFound, "run {} has no artifact '{}' (it has: {})", run_id,
+       QuoteForMessage(name, 80),
+       names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")));
+}
+
+RunRecord Registry::FinishExternalRun(int64_t run_id, RunStatus status,
+                                      const std::string& message) {
+  if (status != RunStatus::kCompleted && status != RunStatus::kFailed) {
+    Fail(ErrorCode::kInvalidArgument, "a run finishes as completed or failed, not {}",
+         RunStatusName(status));
+  }
+  ValidateRegistryText(message, "run message", kMaxRunMessageBytes);
+  store_->Atomically([&] {
+    std::optional<RunRecord> r = store_->GetRun(run_id);
+    if (!r) Fail(ErrorCode::kNotFound, "no run {} (marquee runs list shows them)", run_id);
+    if (!r->external()) {
+      Fail(ErrorCode::kFailedPrecondition,
+           "cannot finish run {}: it was recorded by marquee train, which finishes it", run_id);
+    }
+    r->status = status;
+    r->ended_at = env_->NowSeconds();
+    r->log = message;
+    store_->FinishRun(*r);  // kFailedPrecondition when it is not running
+  });
+  return GetRun(run_id);
+}
+
+const ModelKind& Registry::ImportingKind(const std::string& family) const {
+  if (kinds_ == nullptr) {
+    Fail(ErrorCode::kFailedPrecondition,
+         "refused: this registry was opened without model kinds, so nothing can import a model "
+         "file");
+  }
+  const ModelKind* kind = kinds_->Find(family);
+  if (kind != nullptr && kind->can_import()) return *kind;
+  std::vector<std::string> can;
+  for (const auto& k : kinds_->kinds()) {
+    if (!k->can_import()) continue;
+    for (const auto& f : k->families()) can.push_back(f);
+  }
+  Fail(ErrorCode::kInvalidArgument,
+       "family '{}' cannot import a model file{} (families that can: {})",
+       QuoteForMessage(family, 80), kind == nullptr ? ": no kind knows it" : "",
+       can.empty() ? "none" : fmt::format("{}", fmt::join(can, ", ")));
+}
+
+VersionRecord Registry::RegisterRunArtifact(int64_t run_id, const std::string& artifact_name,
+                                            const std::string& family,
+                                            const std::string& model_name) {
+  // Refuses what can be refused before the import writes an artifact.
+  auto check = [&](const RunRecord& r) {
+    if (!r.external()) {
+      Fail(ErrorCode::kFailedPrecondition,
+           "refused: run {} was recorded by marquee train, which registers its own version",
+           run_id);
+    }
+    if (r.status != RunStatus::kRunning && r.status != RunStatus::kCompleted) {
+      Fail(ErrorCode::kFailedPrecondition,
+           "refused: run {} is {}; only a running or completed run registers a version", run_id,
+           RunStatusName(r.status));
+    }
+    if (r.version > 0) {
+      Fail(ErrorCode::kFailedPrecondition,
+           "refused: run {} already registered version {} of {} (one version per run)", run_id,
+           r.version, r.model_name);
+    }
+  };
+  const RunRecord run = GetRun(run_id);
+  check(run);
+  const std::string model = model_name.empty() ? run.model_name : model_name;
+  ValidateModelName(model);
+  const ModelKind& kind = ImportingKind(family);
+  const RunArtifact file = FindRunArtifact(run_id, artifact_name);
+  artifacts_.Verify(file.digest);  // kNotFound if missing, kCorruption if damaged
+  const ImportedModel imported =
+      kind.Import(artifacts_.PathFor(file.digest), family,
+                  fmt::format("run {} artifact {}", run_id, artifact_name), home_, env_);
+
+  VersionRecord v;
+  store_->Atomically([&] {
+    // Again under the write lock: the run may have finished, failed or registered meanwhile,
+    // and its metrics are read from the same snapshot that registers them.
+    std::optional<RunRecord> r = store_->GetRun(run_id);
+    if (!r) Fail(ErrorCode::kNotFound, "no run {}", run_id);
+    check(*r);
+    RequireArtifact(imported.artifact_sha256);
+    NewVersion nv;
+    nv.model_name = model;
+    nv.artifact = imported.artifact_sha256;
+    nv.run_id = run_id;
+    nv.dataset_id = r->dataset_id;
+    nv.family = family;
+    nv.protocol = "external";
+    // Metrics of two external runs compare (alias gates) only when they name the same dataset.
+    nv.protocol_key = Sha256Hex(
+        nlohmann::json{{"protocol", "external"},
+                       {"dataset", r->dataset_id.empty() ? r->dataset_given : r->dataset_id}}
+            .dump());
+    for (const auto& [name, value] : r->metrics) {
+      nv.metrics[name] = value;
+      nv.metric_order.push_back(name);
+    }
+    // What the import read (objective, rounds, ...), overridden by the params the run logged.
+    nv.params = imported.params.is_object() ? imported.params : nlohmann::json::object();
+    for (const auto& [k, x] : r->params.items()) nv.params[k] = x;
+    nv.created_at = env_->NowSeconds();
+    v = store_->RegisterVersion(nv);
+  });
+  return v;
+}
+
 bool Registry::IsInterrupted(const RunRecord& r) const {
-  return r.status == RunStatus::kRunning && probe_.alive && !probe_.alive(r.host, r.pid);
+  // An external run's process is a client's, somewhere else: its liveness is unknown here.
+  return r.status == RunStatus::kRunning && !r.external() && probe_.alive &&
+         !probe_.alive(r.host, r.pid);
 }
 
 void Registry::ApplyLiveness(RunRecord& r) const {
@@ -939,9 +1197,11 @@ GcReport Registry::Gc(const GcOptions& options) {
   // 2. Under the write lock (no run can register an artifact meanwhile): remove what nothing
   // refers to. Removing files needs no space, and this transaction writes nothing.
   store_->Atomically([&] {
+    // External runs do not count: their artifacts are published and recorded in one
+    // transaction (RecordRunArtifact), so none is ever unreferenced on its way in.
     bool live_run = false;
     for (const RunRecord& r : store_->ListRuns(running)) {
-      if (!IsInterrupted(r)) live_run = true;
+      if (!r.external() && !IsInterrupted(r)) live_run = true;
     }
     const std::set<std::string> referenced = store_->ReferencedArtifacts();
     std::vector<std::string> unreferenced;

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +65,10 @@ struct Gate {
   std::string text;
 };
 Gate ParseGate(std::string_view text);
+// A `runs list` filter on a run's final metric value: "auc>=0.7", "logloss < 0.5" (METRIC OP
+// NUMBER, the gate syntax with a number). kInvalidArgument naming the filter otherwise (an alias
+// on the right is a gate's, not a filter's).
+MetricThreshold ParseMetricThreshold(std::string_view text);
 
 // --- process liveness (runs left "running" by a process that died show as interrupted)
 
@@ -94,6 +99,21 @@ struct RunSpec {
   nlohmann::json params;           // [model] parameters as given
   nlohmann::json config_given;     // {file, text, overrides, parsed}
   nlohmann::json config_resolved;  // every default filled in (KindConfig::Resolved)
+};
+
+// What a run created through remote tracking (StartExternalRun) records.
+struct ExternalRunSpec {
+  std::string model_name;  // the model a version would be registered under (ValidateModelName)
+  std::string family;      // may be "" until known; otherwise a name (ValidCatalogName)
+  nlohmann::json params = nlohmann::json::object();  // an object (null: none)
+  std::map<std::string, std::string> tags;           // ValidateTag
+  // The dataset used: a dataset id or a catalog name the registry has recorded (then the run
+  // refers to that dataset record), or any other text (kept as given only).
+  std::string dataset;
+  std::string description;   // free text (kMaxDescriptionBytes)
+  std::string code_version;  // the client's, e.g. a git commit ("" when not said)
+  std::string host;          // the client's host, "" when unknown
+  int64_t pid = 0;           // the client's process, 0 when unknown
 };
 
 struct PromoteResult {
@@ -188,8 +208,62 @@ class Registry {
   // Marks the run failed with `message` (best effort: never throws).
   void FailRun(int64_t run_id, const std::string& message) noexcept;
 
+  // --- remote tracking: runs created, logged into and finished by a client (the control-plane
+  // API; MLflow's tracking model). They have source "external": their process is not on this
+  // host, so they never read as interrupted, and gc does not wait for them.
+
+  // Records a new running external run; returns its id. kInvalidArgument for a bad model name,
+  // family, tag, params (not an object, or over kMaxRunParamsBytes as JSON), or free text.
+  int64_t StartExternalRun(const ExternalRunSpec& spec);
+  // Logs a batch of metric points (one transaction; see MetadataStore::LogMetrics for the rules
+  // and errors). A point with timestamp_ms 0 is stamped with the current time (to the second).
+  void LogMetrics(int64_t run_id, std::span<const MetricPoint> points);
+  // The history of one metric, by step, after `after_step` (-1: from the start), at most
+  // `limit` points (<= 0: all). kNotFound for an unknown run.
+  std::vector<MetricPoint> MetricHistory(int64_t run_id, const std::string& key,
+                                         int64_t after_step = -1, int64_t limit = 0);
+  // One summary per logged metric key (points, last step and value). kNotFound for an unknown
+  // run.
+  std::vector<MetricSummary> MetricSummaries(int64_t run_id);
+  // Sets `set` and removes `remove` on any run, atomically; returns the tags afterwards (see
+  // MetadataStore::SetRunTags for the errors).
+  std::map<std::string, std::string> SetRunTags(
+      int64_t run_id, const std::vector<std::pair<std::string, std::string>>& set,
+      const std::vector<std::string>& remove);
+  // Stores the file at `source_path` (or `bytes`) content-addressed in the artifact store
+  // (fsynced, verified by its digest) and records it as `name` on running external run `run_id`.
+  // kInvalidArgument for a bad name (ValidateRunArtifactName); kNotFound for an unknown run or a
+  // missing source file; kFailedPrecondition when the run is not external or not running;
+  // kAlreadyExists when `name` holds other content. Nothing is recorded on an error (a stored
+  // file nothing refers to is gc's).
+  RunArtifact LogRunArtifact(int64_t run_id, const std::string& name,
+                             const std::string& source_path);
+  RunArtifact LogRunArtifactBytes(int64_t run_id, const std::string& name, std::string_view bytes);
+  // The files logged to a run, by name. kNotFound for an unknown run.
+  std::vector<RunArtifact> RunArtifacts(int64_t run_id);
+  // The path to read run artifact `name` from. kNotFound for an unknown run or name (naming
+  // the run's artifacts); kCorruption when the file is missing from the artifact store.
+  std::string OpenRunArtifact(int64_t run_id, const std::string& name);
+  // Ends external run `run_id` as `status` (kCompleted or kFailed; kInvalidArgument otherwise)
+  // with `message` in its log (free text, kMaxRunMessageBytes). Its metrics stay as logged.
+  // kNotFound for an unknown run; kFailedPrecondition when it is not external or not running.
+  // Returns the run afterwards.
+  RunRecord FinishExternalRun(int64_t run_id, RunStatus status, const std::string& message);
+  // Imports run artifact `artifact_name` through the kind that owns `family` (ModelKind::Import)
+  // and registers it as the next version of `model_name` ("" : the run's model) with the run's
+  // id, final metrics, params and dataset, so gates, `models show` and `runs show` treat it as a
+  // trained run's version. The version's protocol is "external"; its protocol key is the same
+  // for runs naming the same dataset, so an alias gate compares two external runs' metrics only
+  // then. The run must be external and running or completed, and have no version yet (one per
+  // run). kFailedPrecondition ("refused: ...") otherwise; kInvalidArgument naming the families
+  // that can import when `family` cannot, or when the file is not a model of it; kNotFound
+  // for an unknown run or artifact name.
+  VersionRecord RegisterRunArtifact(int64_t run_id, const std::string& artifact_name,
+                                    const std::string& family, const std::string& model_name = "");
+
   // Runs as stored, except that a run left "running" by a dead process on this host reads
-  // "interrupted".
+  // "interrupted". Filters (RunQuery::metrics, started_after, started_before) apply in the store;
+  // keyset paging (before_id) stays exact with them.
   RunRecord GetRun(int64_t id);
   std::vector<RunRecord> ListRuns(const RunQuery& q);
   // Metrics side by side, plus the params that differ and each run's dataset and protocol.
@@ -273,7 +347,7 @@ class Registry {
   // "sqlite:/path/registry.db" and the like: where the metadata lives, for messages.
   std::string DescribeStore() const;
 
-  // Whether a run's process is gone (status running, same host, pid not alive).
+  // Whether a run's process is gone (status running, not external, same host, pid not alive).
   bool IsInterrupted(const RunRecord& r) const;
 
  private:
@@ -282,6 +356,12 @@ class Registry {
   void RequireArtifact(const std::string& digest) const;
   // The model `name`; kNotFound ("no model named ...") when there is none.
   ModelRecord RequireModel(const std::string& name);
+  // Run artifact `name`; kNotFound naming the run's artifacts when it has none of that name.
+  RunArtifact FindRunArtifact(int64_t run_id, const std::string& name);
+  // Records a staged file as run artifact `name` and publishes it, atomically.
+  RunArtifact RecordRunArtifact(int64_t run_id, const std::string& name, StagedArtifact staged);
+  // The kind that imports `family`; kInvalidArgument naming the families that can otherwise.
+  const ModelKind& ImportingKind(const std::string& family) const;
   PromoteResult MoveAlias(const VersionRecord& v, const std::string& alias, int64_t from,
                           const std::string& action, const std::string& note,
                           std::vector<std::string> checks);

@@ -16,7 +16,7 @@ namespace marquee {
 
 // The schema version this build writes; a store at a higher version is refused
 // (kFailedPrecondition: written by a newer Marquee).
-inline constexpr int kRegistrySchemaVersion = 2;
+inline constexpr int kRegistrySchemaVersion = 3;
 
 struct SqliteStoreOptions {
   int busy_timeout_ms = 10000;

@@ -118,7 +118,10 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
 ServerCore::~ServerCore() { Stop(); }
 
 void ServerCore::Start() {
-  auto server = std::make_unique<HttpServer>(options_.http, service_.get(), metrics_.get());
+  HttpServerOptions http = options_.http;
+  // Uploads (stream_body routes) are spooled under the home, on the disk they end up on.
+  if (http.spool_dir.empty()) http.spool_dir = options_.home + "/tmp/uploads";
+  auto server = std::make_unique<HttpServer>(http, service_.get(), metrics_.get());
   server->Start();  // a server that failed to bind stays out of Stop's way
   server_ = std::move(server);
   if (!options_.poll) return;

@@ -932,42 +932,57 @@ void Service::Reload(Respond& done) {
       });
 }
 
+const std::string* Service::MatchPattern(std::string_view path, PathParams* params) const {
+  for (const RouteRow& r : routes_) {
+    if (r.path == path && r.path.find('{') == std::string::npos) return &r.path;
+  }
+  const std::string* pattern = nullptr;
+  int best_params = 0;
+  PathParams found;
+  for (const RouteRow& r : routes_) {
+    const int n = RouteParamCount(r.path);
+    if (n == 0 || (pattern != nullptr && n >= best_params)) continue;
+    if (MatchRoute(r.path, path, params != nullptr ? &found : nullptr)) {
+      pattern = &r.path;
+      best_params = n;
+      if (params != nullptr) *params = std::move(found);
+    }
+  }
+  return pattern;
+}
+
+const RouteRow* Service::RowOf(const std::string& pattern, std::string_view method,
+                               std::string* allow) const {
+  const RouteRow* row = nullptr;
+  for (const RouteRow& r : routes_) {
+    if (r.path != pattern) continue;
+    if (r.method == method || (r.method == "GET" && method == "HEAD")) row = &r;
+    if (allow != nullptr) {
+      *allow += (allow->empty() ? "" : ", ") + r.method + (r.method == "GET" ? ", HEAD" : "");
+    }
+  }
+  return row;
+}
+
+const RouteRow* Service::FindRow(std::string_view method, std::string_view target) const {
+  const std::string* pattern = MatchPattern(PathOf(target), nullptr);
+  return pattern == nullptr ? nullptr : RowOf(*pattern, method, nullptr);
+}
+
+void Service::CheckKey(const RouteRow& row, const Request& req) const {
+  keys_.Check(req.has_api_key, req.api_key, row.scope, row.path);
+}
+
 // `done` is moved out of when the response is asynchronous (events, reload); Handle's catch
 // answers only while it is still set.
 void Service::Route(const Request& req, std::string_view path, Respond& done) {
-  // The rows of the best-matching pattern: a literal path, else the pattern with the fewest
-  // parameters that matches.
-  const std::string* pattern = nullptr;
-  for (const RouteRow& r : routes_) {
-    if (r.path == path && r.path.find('{') == std::string::npos) {
-      pattern = &r.path;
-      break;
-    }
-  }
-  int best_params = 0;
-  if (pattern == nullptr) {
-    PathParams params;
-    for (const RouteRow& r : routes_) {
-      const int n = RouteParamCount(r.path);
-      if (n == 0 || (pattern != nullptr && n >= best_params)) continue;
-      if (MatchRoute(r.path, path, &params)) {
-        pattern = &r.path;
-        best_params = n;
-        req.params = std::move(params);
-      }
-    }
-  }
+  const std::string* pattern = MatchPattern(path, &req.params);
   if (pattern == nullptr) {
     Fail(ErrorCode::kNotFound, "no route {} {}", QuoteForMessage(req.method, 32),
          QuoteForMessage(path));
   }
-  const RouteRow* row = nullptr;
   std::string allow;  // the methods the pattern has, for a 405
-  for (const RouteRow& r : routes_) {
-    if (r.path != *pattern) continue;
-    if (r.method == req.method || (r.method == "GET" && req.method == "HEAD")) row = &r;
-    allow += (allow.empty() ? "" : ", ") + r.method + (r.method == "GET" ? ", HEAD" : "");
-  }
+  const RouteRow* row = RowOf(*pattern, req.method, &allow);
   if (row == nullptr) {
     Response r = ErrorResponse(405, ErrorCode::kInvalidArgument,
                                fmt::format("method {} is not allowed on {}; use {}",
@@ -976,7 +991,7 @@ void Service::Route(const Request& req, std::string_view path, Respond& done) {
     done(std::move(r));
     return;
   }
-  keys_.Check(req.has_api_key, req.api_key, row->scope, *pattern);
+  CheckKey(*row, req);
   row->handler(req, done);
 }
 

@@ -39,6 +39,10 @@ struct Request {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path, possibly with a query string
   std::string body;
+  // The path of the spooled body of a RouteRow::stream_body row (`body` is then empty). The
+  // server deletes the file after the response is written; a handler that keeps the upload
+  // renames it into place (same file system) before it answers. "" for other rows.
+  std::string body_file;
   bool has_api_key = false;
   std::string api_key;
   std::string content_type;  // the Content-Type header ("" when absent)
@@ -58,12 +62,31 @@ struct Request {
   std::vector<std::string> query_all(std::string_view name) const;
 };
 
+// The sink of a streamed response (Response::stream): the server sends each chunk on the
+// connection's io thread, in order, with chunked transfer encoding.
+// Thread-safety: used by the one producer thread the server runs the stream on.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // Queues `chunk` (copied); blocks while about 1 MiB or more is queued and not yet sent
+  // (backpressure). False once the client has gone or the server is shutting down: the
+  // producer should return promptly (what it wrote after that is dropped).
+  virtual bool Write(std::string_view chunk) = 0;
+  // Write without blocking: false, queueing nothing, when the queue is full or the stream is
+  // closed.
+  virtual bool TryWrite(std::string_view chunk) = 0;
+};
+
 struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   // Extra response headers (e.g. Allow on a 405), written as given.
   std::vector<std::pair<std::string, std::string>> headers;
+  // A streamed body: when set, `body` is ignored and the server runs `stream` on a thread it
+  // owns (a bounded number at once; beyond it the request gets 503), sending what it writes as
+  // it comes. The response ends when `stream` returns (an exception aborts the connection).
+  std::function<void(ResponseWriter&)> stream;
 };
 
 // The JSON text of a response body. Never throws on strings that are not valid UTF-8 (each
@@ -93,6 +116,12 @@ struct RouteRow {
   // Answers `req` through `done` (moving it out; it may answer later, on any thread) or throws
   // marquee::Error before moving it. Called after the method and API-key checks.
   std::function<void(const Request& req, Respond& done)> handler;
+  // The body is spooled to a file (Request::body_file) as it arrives, never held in memory
+  // (uploads); needs HttpServerOptions::spool_dir.
+  bool stream_body = false;
+  // The largest body this row accepts, in bytes (0: the server's default for in-memory or
+  // streamed bodies); beyond it the request gets 413.
+  uint64_t body_limit = 0;
 };
 
 struct ServiceLimits {
@@ -163,6 +192,14 @@ class Service : public Ranker {
   // A RouteRow handler that parses the body as a JSON object (named 400s) first.
   using JsonRoute = std::function<void(const nlohmann::json& body, Respond& done)>;
   static std::function<void(const Request&, Respond&)> JsonBody(JsonRoute handler);
+  // The row that serves `method` on `target` (HEAD finds the GET row), nullptr when none does
+  // (the request then gets 404 or 405 from Handle). The transport asks it after reading a
+  // request's header, before its body. Thread-safe once the server has started.
+  const RouteRow* FindRow(std::string_view method, std::string_view target) const;
+  // Throws what Handle would answer for `req`'s API key on `row` (kUnauthenticated,
+  // kPermissionDenied). The transport asks before spooling an upload, so a client without the
+  // row's scope cannot fill the disk. Thread-safe once the server has started.
+  void CheckKey(const RouteRow& row, const Request& req) const;
   // The route table, in the order rows were added.
   const std::vector<RouteRow>& routes() const { return routes_; }
   // The metrics' route labels: each path of the table once, in table order, then "other".
@@ -258,6 +295,13 @@ class Service : public Ranker {
                           std::span<Ranked> out);
 
   void Route(const Request& req, std::string_view path, Respond& done);
+  // The pattern of the rows serving `path` (a literal path, else the matching pattern with the
+  // fewest parameters; `params` gets its values), nullptr when none matches.
+  const std::string* MatchPattern(std::string_view path, PathParams* params) const;
+  // The row of `pattern` for `method` (HEAD: the GET row) or nullptr; `allow` (when not null)
+  // gets the methods the pattern has, for a 405.
+  const RouteRow* RowOf(const std::string& pattern, std::string_view method,
+                        std::string* allow) const;
   // models_->Get(ref), or GetOrLoad when loading on demand.
   std::shared_ptr<const ServableModel> Recommender(std::string_view ref) const;
   void AddOwnRoutes();

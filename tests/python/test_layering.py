@@ -17,6 +17,7 @@ SRC = os.path.join(os.environ.get("MARQUEE_SOURCE_DIR",
 
 LAYERS = {
     "common": 0,
+    "client": 1,  # the HTTP API's C++ client: common and Boost only
     "data": 1, "models": 1, "events": 1, "core": 1,
     "eval": 2, "tabular": 2, "bandits": 2, "registry": 2,
     "kinds": 3,

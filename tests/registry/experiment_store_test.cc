@@ -9,6 +9,7 @@
 
 #include "marquee/error.h"
 #include "registry/sqlite_store.h"
+#include "store_test_util.h"
 #include "test_util.h"
 
 namespace marquee {
@@ -30,17 +31,9 @@ TEST(ExperimentStore, AVersionOneStoreUpgradesInPlace) {
   const std::string path = dir.file("registry.db");
   OpenSqliteStore(path);
   // Make it a version-1 file: what an older marquee left behind.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE experiment_history; DROP TABLE experiments; "
-                         "DELETE FROM schema_migrations WHERE version = 2; "
-                         "PRAGMA user_version = 1",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  testing::DowngradeRegistry(path, 1);
   auto s = OpenSqliteStore(path);
-  EXPECT_EQ(s->SchemaVersion(), 2);
+  EXPECT_EQ(s->SchemaVersion(), kRegistrySchemaVersion);  // and on through every later migration
   s->CreateExperiment(Draft("x"));
   EXPECT_EQ(s->ListExperiments().size(), 1u);
   EXPECT_TRUE(s->CheckIntegrity().empty());

@@ -18,22 +18,13 @@
 #include "registry/json.h"
 #include "registry/registry.h"
 #include "registry/sqlite_store.h"
+#include "registry_test_util.h"
 #include "test_util.h"
 
 namespace marquee {
 namespace {
 
-// Expects `fn` to throw an Error with `code` whose message contains `needle`.
-template <typename Fn>
-void ExpectError(Fn fn, ErrorCode code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error containing '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using testing::ExpectError;
 
 class RegistryTest : public ::testing::Test {
  protected:

@@ -1,4 +1,5 @@
-// Helpers for the registry suites: running the marquee binary, a tiny training set and config.
+// Helpers for the registry suites: expected errors, running the marquee binary, a tiny training
+// set and config.
 #pragma once
 
 #include <fcntl.h>
@@ -17,11 +18,24 @@
 #include <string>
 #include <vector>
 
+#include "marquee/error.h"
 #include "test_util.h"
 
 extern char** environ;
 
 namespace marquee::testing {
+
+// Expects `fn` to throw an Error with `code` whose message contains `needle`.
+template <typename Fn>
+void ExpectError(Fn fn, ErrorCode code, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error containing '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
 
 struct CliResult {
   int code;

@@ -1,6 +1,8 @@
 #include "kinds/tabular/tabular_kind.h"
 
+#include "common/sha256.h"
 #include "kinds/tabular/tabular_servable.h"
+#include "marquee/env.h"
 #include "tabular/predictor.h"
 
 namespace marquee {
@@ -45,6 +47,29 @@ class TabularKind final : public ModelKind {
   std::vector<std::string> SmokeTest(const std::string& artifact_path, const std::string&,
                                      Env* env) const override {
     return TabularSmokeTest(artifact_path, env);
+  }
+
+  // XGBoost JSON or UBJSON, saved with its feature names, stored unchanged (as `marquee models
+  // import` does).
+  bool can_import() const override { return true; }
+  ImportedModel Import(const std::string& path, const std::string&, const std::string& source,
+                       const std::string& home, Env* env) const override {
+    const std::string bytes = env->ReadFile(path);
+    XgbModel model;
+    TabularModelInfo info = DescribeImportedModel(
+        {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, &model);
+    info.meta = {{"imported_from", source}, {"file_sha256", Sha256Hex(bytes)}};
+    ImportedModel out;
+    out.params = {{"objective", info.objective},
+                  {"rounds", model.BoostedRounds()},
+                  {"features", info.feature_names.size()},
+                  {"imported_from", source}};
+    SaveTabularModel(bytes, info, out.params, home, env, &out.artifact_sha256);
+    out.details = {{"objective", info.objective},
+                   {"format", info.model_format},
+                   {"features", info.feature_names},
+                   {"rounds", model.BoostedRounds()}};
+    return out;
   }
 };
 
