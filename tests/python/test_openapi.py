@@ -567,6 +567,55 @@ def control_cases(dec):
          {"actions": dec}, 404, {}),
         (":decide unserved label", "POST", "/v1/models/arm/labels/nope:decide",
          {"actions": dec}, 404, {}),
+    ] + job_cases()
+
+
+JOB_TOML = """
+[data]
+dataset = "shop"
+[split]
+protocol = "strong-generalization"
+test_users = 30
+[model]
+family = "ease"
+name = "jobrecs"
+[eval]
+metrics = ["recall@20"]
+"""
+
+
+def job_cases():
+    """Train jobs. One worker runs them in order, so of three submitted back to back the third is
+    still queued when it is cancelled; {job1}, {job3} are the ids the submits answered."""
+    as_json = {"data": {"dataset": "shop"}, "split": {"protocol": "strong-generalization",
+                                                       "test_users": 30},
+               "model": {"family": "popularity", "name": "jobpop"}}
+    return [
+        ("submit a TOML job", "POST", "/api/v1/jobs", {"config": JOB_TOML}, 202,
+         {"save": "job1"}),
+        ("submit a JSON job", "POST", "/api/v1/jobs",
+         {"config": as_json, "overrides": ["model.name=jobpop2"]}, 202, {}),
+        ("submit a third job", "POST", "/api/v1/jobs", {"config": JOB_TOML}, 202,
+         {"save": "job3"}),
+        ("cancel the queued job", "POST", "/api/v1/jobs/{job3}/cancel", None, 200, {}),
+        ("cancel it again", "POST", "/api/v1/jobs/{job3}/cancel", {}, 409, {}),
+        ("cancel an unknown job", "POST", "/api/v1/jobs/999/cancel", None, 404, {}),
+        ("submit a config of the wrong type", "POST", "/api/v1/jobs", {"config": 5}, 400,
+         {"schema_invalid": True}),
+        ("submit a bad config", "POST", "/api/v1/jobs",
+         {"config": "[model]\nfamily = \"nope\"\n"}, 400, {}),
+        ("submit with a read-only key", "POST", "/api/v1/jobs", {"config": JOB_TOML}, 403,
+         {"key": KEY_READ}),
+        ("jobs", "GET", "/api/v1/jobs", None, 200, {}),
+        ("jobs queued, one per page", "GET", "/api/v1/jobs?state=cancelled&limit=1", None, 200,
+         {}),
+        ("jobs bad state", "GET", "/api/v1/jobs?state=bogus", None, 400, {}),
+        ("job", "GET", "/api/v1/jobs/{job1}", None, 200, {}),
+        ("unknown job", "GET", "/api/v1/jobs/999", None, 404, {}),
+        ("job id not a number", "GET", "/api/v1/jobs/abc", None, 400, {}),
+        ("job log", "GET", "/api/v1/jobs/{job1}/log?offset=0&limit=5", None, 200, {}),
+        ("job log bad offset", "GET", "/api/v1/jobs/{job1}/log?offset=-1", None, 400, {}),
+        ("unknown job log", "GET", "/api/v1/jobs/999/log", None, 404, {}),
     ]
 
 
@@ -611,6 +660,8 @@ def live_checks(spec, port):
     for name, method, path, body, expected, opt in cases(port):
         if isinstance(body, dict) and json.dumps(body).find("{decision}") >= 0:
             body = json.loads(json.dumps(body).replace("{decision}", saved.get("decision", "")))
+        for key, value in saved.items():
+            path = path.replace("{" + key + "}", str(value))
         if opt.get("late"):
             # A decision whose reward window (--reward-window 1.5) has closed.
             _, _, raw = http(port, "POST", "/v1/decide", {"model": "arm/1", "actions": [
@@ -637,6 +688,8 @@ def live_checks(spec, port):
         seen.setdefault((method.lower(), spec.template(path, method) or path), set()).add(status)
         if opt.get("save_decision") and status == 200:
             saved["decision"] = json.loads(raw)["decision_id"]
+        if opt.get("save") and 200 <= status < 300:
+            saved[opt["save"]] = json.loads(raw)["id"]
     # Every operation answered both a success and a client error.
     for path, item in spec.raw["paths"].items():
         for method in item:
