@@ -170,6 +170,22 @@ def write(path, text):
     return path
 
 
+def train_toml(name, family):
+    """A recommender trained on the generated dataset "shop"."""
+    return f"""
+[data]
+dataset = "shop"
+[split]
+protocol = "strong-generalization"
+test_users = 30
+[model]
+family = "{family}"
+name = "{name}"
+[eval]
+metrics = ["recall@20"]
+"""
+
+
 def experiment_toml(name, mode):
     """pop/1 (control) against recs/1."""
     return f"""
@@ -193,18 +209,7 @@ def prepare(tmp):
             "--interactions", "6000")
     # pop twice: a rollback needs an earlier version.
     for name, family in [("recs", "ease"), ("pop", "popularity"), ("pop", "popularity")]:
-        marquee(home, "train", write(os.path.join(tmp, f"{name}.toml"), f"""
-[data]
-dataset = "shop"
-[split]
-protocol = "strong-generalization"
-test_users = 30
-[model]
-family = "{family}"
-name = "{name}"
-[eval]
-metrics = ["recall@20"]
-"""))
+        marquee(home, "train", write(os.path.join(tmp, f"{name}.toml"), train_toml(name, family)))
     marquee(home, "models", "promote", "recs", "1", "--alias", "production")
     for name, mode in [("ab", "ab"), ("il", "interleave"), ("draft", "ab")]:
         marquee(home, "experiments", "create",
@@ -570,18 +575,7 @@ def control_cases(dec):
     ] + job_cases()
 
 
-JOB_TOML = """
-[data]
-dataset = "shop"
-[split]
-protocol = "strong-generalization"
-test_users = 30
-[model]
-family = "ease"
-name = "jobrecs"
-[eval]
-metrics = ["recall@20"]
-"""
+JOB_TOML = train_toml("jobrecs", "ease")
 
 
 def job_cases():
