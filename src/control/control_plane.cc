@@ -1,5 +1,7 @@
 #include "control/control_plane.h"
 
+#include "control/route_util.h"
+
 #include <charconv>
 #include <ctime>
 #include <limits>
@@ -14,82 +16,8 @@
 #include "serving/model_manager.h"
 
 namespace marquee {
-namespace {
-
 using json = nlohmann::json;
-
-// A handler whose answer is a JSON value computed at once (status 200, or `status`).
-std::function<void(const Request&, Respond&)> Sync(std::function<json(const Request&)> fn,
-                                                   int status = 200) {
-  return [fn = std::move(fn), status](const Request& req, Respond& done) {
-    Response r;
-    r.status = status;
-    r.body = DumpJson(fn(req));
-    done(std::move(r));
-  };
-}
-
-// The request body as a JSON object (an empty body is {}), with only `known` fields.
-json BodyObject(const Request& req, std::string_view where,
-                std::initializer_list<std::string_view> known) {
-  json j = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    Fail(ErrorCode::kInvalidArgument, "{}: the body must be a JSON object", where);
-  }
-  CheckKnownFields(j, where, known);
-  return j;
-}
-
-std::string StringField(const json& j, const char* key, std::string_view where,
-                        bool required = true) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (required) Fail(ErrorCode::kInvalidArgument, "{}: missing field '{}'", where, key);
-    return "";
-  }
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  if (!it->is_string()) {
-    Fail(ErrorCode::kInvalidArgument, "{}.{}: must be a string", where, key);
-  }
-  return it->get<std::string>();
-}
-
-// A string or a list of strings ("require": "auc>=production" or [...]).
-std::vector<std::string> StringList(const json& j, const char* key, std::string_view where) {
-  std::vector<std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return out;
-  if (it->is_string()) return {it->get<std::string>()};
-  if (!it->is_array()) {
-    Fail(ErrorCode::kInvalidArgument, "{}.{}: must be a string or a list of strings", where, key);
-  }
-  for (const auto& v : *it) {
-    if (!v.is_string()) {
-      Fail(ErrorCode::kInvalidArgument, "{}.{}: must hold strings only", where, key);
-    }
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-// "1,2,3" or repeated ?ids=1&ids=2.
-std::vector<std::string> SplitIds(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (const auto& v : values) {
-    size_t start = 0;
-    while (start <= v.size()) {
-      size_t comma = v.find(',', start);
-      if (comma == std::string::npos) comma = v.size();
-      if (comma > start) out.push_back(v.substr(start, comma - start));
-      start = comma + 1;
-    }
-  }
-  return out;
-}
-
-int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
-
-}  // namespace
+using namespace control_internal;  // NOLINT: the route helpers
 
 ControlPlane::ControlPlane(ServerCore* core, ControlPlaneOptions options)
     : core_(core), options_(std::move(options)), registries_(options_.home) {
@@ -117,6 +45,7 @@ JobRunner& ControlPlane::Jobs() {
 
 void ControlPlane::AddRoutes(Service& s) {
   AddRunRoutes(s);
+  AddTrackingRoutes(s);
   AddModelRoutes(s);
   AddExperimentRoutes(s);
   AddServingRoutes(s);
@@ -339,34 +268,6 @@ void ControlPlane::AddServingRoutes(Service& s) {
               })});
 }
 
-namespace {
-
-int64_t PathId(const Request& req, const char* name) {
-  const std::string& t = req.param(name);
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (ec != std::errc() || p != t.data() + t.size() || v < 1) {
-    Fail(ErrorCode::kInvalidArgument, "{}: expected a positive integer, got '{}'", name,
-         QuoteForMessage(t, 64));
-  }
-  return v;
-}
-
-int64_t QueryInt(const Request& req, const char* name, int64_t fallback, int64_t min, int64_t max) {
-  auto t = req.query(name);
-  if (!t) return fallback;
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(t->data(), t->data() + t->size(), v);
-  if (ec != std::errc() || p != t->data() + t->size() || v < min || v > max) {
-    Fail(ErrorCode::kInvalidArgument,
-         "query parameter {}: expected an integer in [{}, {}], got '{}'", name, min, max,
-         QuoteForMessage(*t, 64));
-  }
-  return v;
-}
-
-}  // namespace
-
 void ControlPlane::AddJobRoutes(Service& s) {
   s.AddRoute({"POST", "/api/v1/jobs", kScopeWrite,
               Sync(
@@ -418,16 +319,66 @@ void ControlPlane::AddJobRoutes(Service& s) {
                 BodyObject(req, "cancel", {});
                 return JobToJson(Jobs().Cancel(PathId(req, "id")));
               })});
-  s.AddRoute({"GET", "/api/v1/jobs/{id}/log", kScopeRead, Sync([this](const Request& req) {
-                const int64_t offset =
-                    QueryInt(req, "offset", 0, 0, std::numeric_limits<int64_t>::max());
-                const int64_t limit = QueryInt(req, "limit", 1000, 1, 100000);
-                JobLogPage page =
-                    Jobs().ReadLog(PathId(req, "id"), offset, static_cast<size_t>(limit));
-                return json{{"lines", page.lines},
-                            {"next_offset", page.next_offset},
-                            {"state", JobStateName(page.state)}};
-              })});
+  s.AddRoute(
+      {"GET", "/api/v1/jobs/{id}/log", kScopeRead, [this](const Request& req, Respond& done) {
+         const int64_t id = PathId(req, "id");
+         int64_t offset = QueryInt(req, "offset", 0, 0, std::numeric_limits<int64_t>::max());
+         const int64_t limit = QueryInt(req, "limit", 1000, 1, 100000);
+         if (!WantsEventStream(req)) {
+           JobLogPage page = Jobs().ReadLog(id, offset, static_cast<size_t>(limit));
+           Response r;
+           r.body = DumpJson(json{{"lines", page.lines},
+                                  {"next_offset", page.next_offset},
+                                  {"state", JobStateName(page.state)}});
+           done(std::move(r));
+           return;
+         }
+         Jobs().Get(id);  // a 404 before the stream starts
+         Response r;
+         r.content_type = "text/event-stream";
+         r.headers.emplace_back("Cache-Control", "no-cache");
+         r.stream = [this, id, offset](ResponseWriter& w) { FollowLog(id, offset, w); };
+         done(std::move(r));
+       }});
+}
+
+void ControlPlane::FollowLog(int64_t id, int64_t offset, ResponseWriter& w) {
+  // The subscription's thread writes the events; this (the stream's) thread waits for the end
+  // and sends a comment every 2 s, so a client that went away, or a server shutting down, is
+  // noticed while a job is quiet.
+  Mutex mu;
+  CondVar cv;
+  bool over = false;
+  auto finish = [&] {
+    MutexLock lock(&mu);
+    over = true;
+    cv.NotifyAll();
+  };
+  std::unique_ptr<JobSubscription> sub = Jobs().Follow(id, offset, [&](const JobLogEvent& e) {
+    std::string msg;
+    switch (e.type) {
+      case JobLogEvent::Type::kLine:
+        msg = SseMessage("", std::to_string(e.offset), e.line);
+        break;
+      case JobLogEvent::Type::kEnd: {
+        json job = JobToJson(Jobs().Get(id));
+        msg = SseMessage("end", "", DumpJson(job));
+        break;
+      }
+      case JobLogEvent::Type::kDropped:
+        msg = SseMessage("dropped", "", DumpJson(json{{"offset", e.offset}, {"reason", e.line}}));
+        break;
+    }
+    if (!w.Write(msg) || e.type != JobLogEvent::Type::kLine) finish();
+  });
+  for (;;) {
+    {
+      MutexLock lock(&mu);
+      if (cv.WaitFor(&mu, std::chrono::seconds(2), [&]() REQUIRES(mu) { return over; })) break;
+    }
+    if (!w.Write(": keepalive\n\n")) break;
+  }
+  sub->Unsubscribe();
 }
 
 void AddControlPlane(ServerCoreOptions& options, ControlPlaneOptions control) {

@@ -36,11 +36,15 @@ class ControlPlane : public RouteProvider {
 
  private:
   void AddRunRoutes(Service& s);
+  void AddTrackingRoutes(Service& s);  // tracking_routes.cc
   void AddModelRoutes(Service& s);
   void AddExperimentRoutes(Service& s);
   void AddServingRoutes(Service& s);
   void AddJobRoutes(Service& s);
   JobRunner& Jobs();  // kUnavailable when jobs are off
+  // The job's log from line `offset` as Server-Sent Events until the job ends, the follower is
+  // dropped or the client goes away (a streamed response's producer thread).
+  void FollowLog(int64_t id, int64_t offset, ResponseWriter& w);
 
   ServerCore* core_;
   ControlPlaneOptions options_;

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/text.h"
+#include "common/time.h"
 #include "experiments/analysis.h"
 #include "experiments/experiment.h"
 #include "marquee/error.h"
@@ -58,6 +59,9 @@ std::string RunsListQuery::ToQueryString() const {
     add("limit", std::to_string(limit));
   }
   if (before > 0) add("before", std::to_string(before));
+  for (const auto& m : metrics) add("metric", m);
+  if (!since.empty()) add("since", since);
+  if (!until.empty()) add("until", until);
   return q;
 }
 
@@ -74,9 +78,16 @@ RunsListQuery RunsListQuery::FromQuery(const std::vector<std::pair<std::string, 
       out.before = ParseCount("before", v, 0);
     } else if (k == "all") {
       out.all = v == "1" || v == "true";
+    } else if (k == "metric") {
+      out.metrics.push_back(v);
+    } else if (k == "since") {
+      out.since = v;
+    } else if (k == "until") {
+      out.until = v;
     } else {
       Fail(ErrorCode::kInvalidArgument,
-           "unknown query parameter '{}' (expected: model, status, limit, before, all)",
+           "unknown query parameter '{}' (expected: model, status, limit, before, all, metric, "
+           "since, until)",
            QuoteForMessage(k, 64));
     }
   }
@@ -91,6 +102,19 @@ json RunsListView(Registry& reg, const RunsListQuery& f) {
   if (!f.status.empty() && !live_filter) q.status = ParseRunStatus(f.status);
   q.before_id = f.before;
   q.limit = f.all || live_filter ? 0 : f.limit;
+  for (const auto& m : f.metrics) q.metrics.push_back(ParseMetricThreshold(m));
+  auto time_bound = [](const char* name, const std::string& text) -> int64_t {
+    if (text.empty()) return 0;
+    auto t = ParseTime(text);
+    if (!t || *t <= 0) {
+      Fail(ErrorCode::kInvalidArgument,
+           "{}: '{}' is not a time (ISO 8601 like 2026-12-05T07:00:00Z, or Unix seconds)", name,
+           QuoteForMessage(text, 64));
+    }
+    return *t;
+  };
+  q.started_after = time_bound("since", f.since);
+  q.started_before = time_bound("until", f.until);
   std::vector<RunRecord> runs = reg.ListRuns(q);
   if (live_filter) {
     const RunStatus want = ParseRunStatus(f.status);

@@ -31,9 +31,13 @@ struct RunsListQuery {
   int64_t limit = 20;
   int64_t before = 0;  // keyset paging: runs older than this id
   bool all = false;    // no limit
+  // Thresholds on final metric values, all of which must hold ("auc>=0.7"; ParseMetricThreshold).
+  std::vector<std::string> metrics;
+  // Start-time bounds: ISO 8601 or Unix seconds ("" for none); since inclusive, until exclusive.
+  std::string since, until;
 
-  // The query string of GET /api/v1/runs ("?model=...&limit=20"), and back. FromQuery throws
-  // kInvalidArgument naming a parameter it does not know or cannot parse.
+  // The query string of GET /api/v1/runs ("?model=...&limit=20&metric=auc%3E%3D0.7"), and back.
+  // FromQuery throws kInvalidArgument naming a parameter it does not know or cannot parse.
   std::string ToQueryString() const;
   static RunsListQuery FromQuery(const std::vector<std::pair<std::string, std::string>>& q);
 };

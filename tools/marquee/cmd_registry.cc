@@ -74,15 +74,24 @@ std::string DiffCell(const nlohmann::json& v) {
 // --- runs
 
 struct ListFlags {
-  std::string model, status;
+  std::string model, status, since, until;
+  std::vector<std::string> metrics;
   int64_t limit = 20, before = 0;
   bool all = false, json = false;
 };
 
 void RunsList(const ListFlags& f, const GlobalOptions& g) {
   ControlSource source(g);
-  const nlohmann::json page = source.RunsList(RunsListQuery{
-      .model = f.model, .status = f.status, .limit = f.limit, .before = f.before, .all = f.all});
+  RunsListQuery q;
+  q.model = f.model;
+  q.status = f.status;
+  q.limit = f.limit;
+  q.before = f.before;
+  q.all = f.all;
+  q.metrics = f.metrics;
+  q.since = f.since;
+  q.until = f.until;
+  const nlohmann::json page = source.RunsList(q);
   if (f.json) {
     PrintJson(page.dump());
     return;
@@ -499,7 +508,9 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   auto* list = runs->add_subcommand(
       "list",
       "Runs, newest first, with status (running, completed, failed, interrupted).\n"
-      "Examples:\n  marquee runs list\n  marquee runs list --model ml100k-ease --limit 100 --json");
+      "Examples:\n  marquee runs list\n  marquee runs list --model ml100k-ease --limit 100 --json\n"
+      "  marquee runs list --metric 'recall@20>=0.4' --since 2026-12-01\n"
+      "  marquee --server http://127.0.0.1:8080 runs list   (a server's runs, same output)");
   list->add_option("--model", lf->model, "Only runs of this model");
   list->add_option("--status", lf->status, "running | completed | failed | interrupted")
       ->check(CLI::IsMember({"running", "completed", "failed", "interrupted"}));
@@ -507,6 +518,11 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   list->add_option("--before", lf->before, "Page back: only runs with a smaller id");
+  list->add_option("--metric", lf->metrics,
+                   "Only runs whose final metric passes: METRIC OP NUMBER, e.g. 'auc>=0.75' "
+                   "(repeatable: all must hold)");
+  list->add_option("--since", lf->since, "Only runs started at or after (ISO 8601 or Unix s)");
+  list->add_option("--until", lf->until, "Only runs started before (ISO 8601 or Unix s)");
   list->add_flag("--all", lf->all, "Every run (no limit)");
   list->add_flag("--json", lf->json, "Print as one JSON object");
   list->callback([lf, &g] { RunsList(*lf, g); });

@@ -1,5 +1,6 @@
 #include "control_source.h"
 
+#include "client/http_client.h"
 #include "data/catalog.h"
 #include "kinds/builtin.h"
 #include "marquee/error.h"
@@ -25,8 +26,8 @@ Registry& ControlSource::Reg() {
 }
 
 json ControlSource::Get(const std::string& target) {
-  Fail(ErrorCode::kUnimplemented, "--server {}: GET {}: this build has no HTTP client yet", server_,
-       target);
+  if (!client_) client_ = std::make_unique<HttpClient>(server_, api_key_);
+  return client_->Json("GET", target);
 }
 
 json ControlSource::RunsList(const RunsListQuery& q) {

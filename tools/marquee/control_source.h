@@ -16,6 +16,10 @@
 #include "commands.h"
 #include "control/views.h"
 
+namespace marquee {
+class HttpClient;
+}
+
 namespace marquee::cli {
 
 class ControlSource {
@@ -46,6 +50,7 @@ class ControlSource {
 
   std::string home_, server_, api_key_;
   std::unique_ptr<Registry> registry_;
+  std::unique_ptr<HttpClient> client_;  // remote: opened on first use
 };
 
 }  // namespace marquee::cli

@@ -7,6 +7,7 @@
 // same either way (the table is in kExitCodeHelp, docs/cli.md and src/common/error.cc).
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -198,8 +199,13 @@ int main(int argc, char** argv) {
   // Commands with their own --json take it first; the others (whose output is JSON anyway, or
   // which print nothing on success) accept it here, so --json is valid everywhere.
   app.add_flag("--json", g.json, "Machine-readable output: one JSON document on stdout");
+  app.add_option("--server", g.server,
+                 "Act on a running `marquee serve` (http://HOST:PORT) instead of the local home:\n"
+                 "runs list|show|compare, models list|show|versions|diff and experiments analyze\n"
+                 "print what they print locally (default: $MARQUEE_SERVER)");
+  app.add_option("--api-key", g.api_key,
+                 "The key sent to --server (Authorization: Bearer; default: $MARQUEE_API_KEY)");
   app.set_version_flag("--version", std::string("marquee ") + MARQUEE_VERSION);
-  app.parse_complete_callback([&] { marquee::SetLogLevel(g.quiet ? "warn" : g.log_level); });
 
   marquee::cli::AddDatasetCommands(app, g);
   marquee::cli::AddTrainCommand(app, g);
@@ -218,6 +224,26 @@ int main(int argc, char** argv) {
   // `marquee --json runs list` means the same as `marquee runs list --json`: the flag moves to
   // the end (before a "--"), where the command's own --json flag, if it has one, takes it.
   std::vector<char*> args = MoveJsonLast(argc, argv);
+  if (const char* s = std::getenv("MARQUEE_SERVER"); s != nullptr) g.server = s;
+  if (const char* k = std::getenv("MARQUEE_API_KEY"); k != nullptr) g.api_key = k;
+  // Commands with a remote form (tools/marquee/control_source.h); any other command refuses
+  // --server rather than quietly acting on the local home.
+  app.parse_complete_callback([&] {
+    marquee::SetLogLevel(g.quiet ? "warn" : g.log_level);
+    if (g.server.empty()) return;
+    const std::string path = CommandPath(DeepestParsed(&app));
+    static const char* const kRemote[] = {"marquee runs list",    "marquee runs show",
+                                          "marquee runs compare", "marquee models list",
+                                          "marquee models show",  "marquee models versions",
+                                          "marquee models diff",  "marquee experiments analyze"};
+    for (const char* r : kRemote) {
+      if (path == r) return;
+    }
+    marquee::Fail(ErrorCode::kInvalidArgument,
+                  "'{}' has no --server form yet; run it where the home is (remote: runs "
+                  "list|show|compare, models list|show|versions|diff, experiments analyze)",
+                  path);
+  });
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::CallForHelp& e) {
