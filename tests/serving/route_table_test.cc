@@ -1,5 +1,7 @@
 // The route table is the one list of routes: every row (method, path, scope) must be documented
-// in docs/api/openapi.yaml, and every documented operation must be a row.
+// in docs/api/openapi.yaml, with its {parameters} as path parameters, and every documented
+// operation must be a row. Parameterised rows are compared as written: OpenAPI spells a path
+// parameter {name} as the route table does, and "/v1/models/{name}:predict" is a legal path.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -55,6 +57,13 @@ TEST(RouteTable, EveryRowIsDocumentedInOpenApiAndEveryOperationIsARow) {
     ASSERT_NE(p, ops.end()) << row.path << " is not in docs/api/openapi.yaml";
     auto m = p->second.find(method);
     ASSERT_NE(m, p->second.end()) << row.method << " " << row.path << " is not documented";
+    // Every {parameter} of the row is a documented path parameter of the operation.
+    for (size_t open = row.path.find('{'); open != std::string::npos;
+         open = row.path.find('{', open + 1)) {
+      const std::string param = row.path.substr(open + 1, row.path.find('}', open) - open - 1);
+      EXPECT_NE(m->second.find("{name: " + param + ", in: path, required: true"), std::string::npos)
+          << row.method << " " << row.path << ": path parameter " << param << " is not documented";
+    }
     if (row.scope == kScopeNone) {
       EXPECT_NE(m->second.find("security: []"), std::string::npos) << row.path;
     } else {
