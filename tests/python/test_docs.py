@@ -240,11 +240,13 @@ def run_doc(doc, blocks, workdir, env, port, timeout_s=DOC_TIMEOUT_S, verbose=Tr
 
 
 def scratch(root):
-    """A scratch checkout: examples/ copied, ../shared/data -> MARQUEE_SHARED_DATA, a home."""
+    """A scratch checkout: examples/ and python/marquee copied, ../shared/data -> MARQUEE_SHARED_DATA, a home."""
     work = os.path.join(root, "repo")
     os.makedirs(os.path.join(root, "shared"))
     os.symlink(os.path.abspath(SHARED), os.path.join(root, "shared", "data"))
     shutil.copytree(os.path.join(SRC, "examples"), os.path.join(work, "examples"))
+    # The Python SDK, which examples/python imports from the checkout (no .venv needed).
+    shutil.copytree(os.path.join(SRC, "python", "marquee"), os.path.join(work, "python", "marquee"))
     os.makedirs(os.path.join(root, "tmp"))
     env = dict(os.environ)
     env["MARQUEE_HOME"] = os.path.join(root, "home")
