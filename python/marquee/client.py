@@ -205,8 +205,9 @@ class Client:
         return self._get(f"/api/v1/runs/{_q(run_id)}")
 
     def metric_keys(self, run_id):
-        """The keys of the metrics a run logged."""
-        return self._get(f"/api/v1/runs/{_q(run_id)}/metrics")["keys"]
+        """The keys of the metrics a run logged (GET /api/v1/runs/ID/metrics lists each with its
+        point count and last step and value)."""
+        return [m["key"] for m in self._get(f"/api/v1/runs/{_q(run_id)}/metrics")["metrics"]]
 
     def metric_history(self, run_id, key, page_size=1000):
         """Every point of one metric of a run, in step order: a list of {"step", "value",
