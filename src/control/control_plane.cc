@@ -46,6 +46,7 @@ JobRunner& ControlPlane::Jobs() {
 void ControlPlane::AddRoutes(Service& s) {
   AddRunRoutes(s);
   AddTrackingRoutes(s);
+  AddDataRoutes(s);
   AddModelRoutes(s);
   AddExperimentRoutes(s);
   AddServingRoutes(s);

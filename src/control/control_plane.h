@@ -37,6 +37,7 @@ class ControlPlane : public RouteProvider {
  private:
   void AddRunRoutes(Service& s);
   void AddTrackingRoutes(Service& s);  // tracking_routes.cc
+  void AddDataRoutes(Service& s);      // data_routes.cc: datasets, decisions
   void AddModelRoutes(Service& s);
   void AddExperimentRoutes(Service& s);
   void AddServingRoutes(Service& s);

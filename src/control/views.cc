@@ -3,14 +3,20 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 
+#include "bandits/log.h"
 #include "common/text.h"
 #include "common/time.h"
+#include "data/catalog.h"
+#include "data/readers.h"
 #include "experiments/analysis.h"
 #include "experiments/experiment.h"
+#include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/json.h"
 #include "serving/route_match.h"
+#include "tabular/table.h"
 
 namespace marquee {
 namespace {
@@ -235,6 +241,48 @@ json ExperimentAnalysisView(Registry& reg, const std::string& home, const std::s
   json a = AnalyzeFromHome(home, e, p);
   IsoFields(a, {"first_started_at"});
   return a;
+}
+
+// --- datasets
+
+json DatasetsListView(const std::string& home) {
+  json arr = json::array();
+  for (const auto& e : DatasetCatalog(home, Env::Default()).List()) arr.push_back(e.ToJson());
+  for (const auto& e : BanditLogCatalog(home, Env::Default()).List()) arr.push_back(e.ToJson());
+  return {{"datasets", arr}};
+}
+
+json DatasetShowView(const std::string& home, const std::string& name) {
+  DatasetCatalog catalog(home, Env::Default());
+  if (catalog.Has(name)) {
+    json j = catalog.Get(name).ToJson();
+    j["stats"] = ComputeStats(catalog.Open(name)).ToJson();
+    return j;
+  }
+  if (TabularCatalog tabular(home, Env::Default()); tabular.Has(name)) {
+    return tabular.Get(name).ToJson();
+  }
+  if (BanditLogCatalog logs(home, Env::Default()); logs.Has(name)) return logs.Get(name).ToJson();
+  Fail(ErrorCode::kNotFound, "no dataset named '{}'", QuoteForMessage(name, 128));
+}
+
+json ImportDatasetView(const std::string& home, const std::string& name, const std::string& path,
+                       const ReadOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  ReadResult rr = ReadInteractions(path, options, Env::Default());
+  Dataset ds = Dataset::FromRows(rr.rows, rr.has_values, rr.has_times, path);
+  DatasetCatalog catalog(home, Env::Default());
+  json j = catalog.Import(name, ds).ToJson();
+  j["format"] = rr.format;
+  j["lines"] = rr.lines;
+  j["bad_lines"] = rr.bad_lines;
+  j["bad_line_examples"] = rr.bad_line_examples;
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return j;
+}
+
+json DeleteDatasetView(const std::string& home, const std::string& name) {
+  return DatasetCatalog(home, Env::Default()).Remove(name).ToJson();
 }
 
 }  // namespace marquee

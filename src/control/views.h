@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/readers.h"
 #include "registry/registry.h"
 
 namespace marquee {
@@ -74,5 +75,20 @@ nlohmann::json ExperimentShowView(Registry& reg, const std::string& name);  // w
 nlohmann::json ExperimentAnalysisView(
     Registry& reg, const std::string& home, const std::string& name,
     const std::function<void(std::string_view, uint64_t, uint64_t)>& progress = {});
+
+// --- datasets
+
+// What `dataset list --json` prints: {"datasets": [interaction snapshots..., bandit logs...]}.
+nlohmann::json DatasetsListView(const std::string& home);
+// One dataset: an interaction snapshot's entry with its "stats", else the entry of the tabular
+// snapshot or bandit log of that name. kNotFound naming the name otherwise.
+nlohmann::json DatasetShowView(const std::string& home, const std::string& name);
+// Reads the interaction file at `path` with `options` and snapshots it as `name` (what `dataset
+// import FILE` does): the entry plus format, lines, bad_lines, bad_line_examples and seconds.
+nlohmann::json ImportDatasetView(const std::string& home, const std::string& name,
+                                 const std::string& path, const ReadOptions& options);
+// Removes the interaction snapshot name `name` (the snapshot stays addressable by id); returns
+// the entry it had. kNotFound when there is none.
+nlohmann::json DeleteDatasetView(const std::string& home, const std::string& name);
 
 }  // namespace marquee

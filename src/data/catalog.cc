@@ -235,6 +235,8 @@ Env* EnvOrDefault(Env* env, const std::string& home) {
 
 int64_t Now(Env* env) { return env->NowSeconds(); }
 
+void RemoveFile(Env* env, const std::string& path) { env->RemoveFile(path); }
+
 bool FileExists(Env* env, const std::string& path) { return env->FileExists(path); }
 
 void CreateDirs(Env* env, const std::string& path) { env->CreateDirs(path); }

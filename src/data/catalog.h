@@ -128,6 +128,9 @@ class Catalog {
   // Every name, in directory order (names removed while listing are left out).
   std::vector<Entry> List() const;
   Object Open(const std::string& name) const { return Traits::Load(Get(name), name, env_); }
+  // Removes the name and returns the entry it had (kNotFound when there is none). The object
+  // stays: runs and versions refer to snapshots by id, and re-importing reuses it.
+  Entry Remove(const std::string& name);
 
  protected:
   std::string ObjectsDir() const { return fmt::format("{}/{}/objects", home_, Traits::kDir); }
@@ -147,6 +150,7 @@ namespace catalog_internal {
 Env* EnvOrDefault(Env* env, const std::string& home);
 int64_t Now(Env* env);
 bool FileExists(Env* env, const std::string& path);
+void RemoveFile(Env* env, const std::string& path);
 void CreateDirs(Env* env, const std::string& path);
 // The common fields of a name file (name, id: a sha256, source, created_at, history); throws
 // std::exception (ReadCatalogNameFile makes it kCorruption) when one is missing or malformed.
@@ -178,6 +182,13 @@ typename Catalog<Traits>::Entry Catalog<Traits>::Import(const std::string& name,
   nlohmann::json j = e.ToJson();
   j.erase("path");
   e.history = PointCatalogName(env_, NamePath(name), std::move(j));
+  return e;
+}
+
+template <typename Traits>
+typename Catalog<Traits>::Entry Catalog<Traits>::Remove(const std::string& name) {
+  Entry e = Get(name);
+  catalog_internal::RemoveFile(env_, NamePath(name));
   return e;
 }
 

@@ -611,7 +611,7 @@ def job_cases():
         ("job log bad offset", "GET", "/api/v1/jobs/{job1}/log?offset=-1", None, 400, {}),
         ("unknown job log", "GET", "/api/v1/jobs/999/log", None, 404, {}),
         ("job log as SSE", "GET", "/api/v1/jobs/{job1}/log?follow=1", None, 200, {}),
-    ] + tracking_cases()
+    ] + tracking_cases() + data_cases()
 
 
 # Operations this test cannot drive to a 2xx, and why (each is still seen answering a 4xx).
@@ -656,6 +656,29 @@ def tracking_cases():
         ("finish with a bad status", "POST", "/api/v1/runs/{run}/finish", {"status": "done"}, 400,
          {"schema_invalid": True}),
         ("finish", "POST", "/api/v1/runs/{run}/finish", {"status": "completed"}, 200, {}),
+    ]
+
+
+def data_cases():
+    """Datasets (an upload streamed as the body, list, show, delete) and the decision export
+    (after the decide cases above, so the log has decisions)."""
+    csv = b"u,i,r\na,x,5\nb,y,3\na,y,4\nc,x,1\n"
+    return [
+        ("import a dataset", "POST",
+         "/api/v1/datasets/up?format=csv&header=true&user_col=u&item_col=i&value_col=r", csv,
+         201, {}),
+        ("import with an unknown option", "POST", "/api/v1/datasets/up2?bogus=1", csv, 400, {}),
+        ("import from a server path", "POST", "/api/v1/datasets/up3", {"path": "/no/such/file"},
+         404, {"headers": {"Content-Type": "application/json"}}),
+        ("list datasets", "GET", "/api/v1/datasets", None, 200, {}),
+        ("list datasets wrong method", "PUT", "/api/v1/datasets", {}, 405, {}),
+        ("show a dataset", "GET", "/api/v1/datasets/up", None, 200, {}),
+        ("show an unknown dataset", "GET", "/api/v1/datasets/nope", None, 404, {}),
+        ("delete a dataset", "DELETE", "/api/v1/datasets/up", None, 200, {}),
+        ("delete it again", "DELETE", "/api/v1/datasets/up", None, 404, {}),
+        ("export decisions", "GET", "/api/v1/decisions?format=jsonl&include_open=1", None, 200,
+         {}),
+        ("export decisions in a bad format", "GET", "/api/v1/decisions?format=csv", None, 400, {}),
     ]
 
 

@@ -26,7 +26,6 @@ def test_xgboost_payment_retry(server, tmp_path):
     assert "max |server - xgboost|" in r.stdout
 
 
-@pytest.mark.skip(reason="the server has no dataset routes yet (POST/GET/DELETE /api/v1/datasets): issue #14, next part")
 def test_recommender_walkthrough(server, tmp_path):
     r = run_example("recommender_walkthrough.py", server, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -94,7 +94,6 @@ def test_decide_reward_and_decisions_export(client):
         client.reward("0" * 32, 1.0)
 
 
-@pytest.mark.skip(reason="the server has no GET /api/v1/decisions yet: issue #14, next part")
 def test_decisions_export_streams_every_decision(client):
     d = client.decide("artwork@production", ["img-0", "img-1"], context={"device": "tv"})
     client.reward(d["decision_id"], 0.5)
