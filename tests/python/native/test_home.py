@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,33 @@ def test_score_of_1000_histories_equals_the_batch_route(model, client):
     assert np.array_equal(one.scores, s.scores, equal_nan=True)
 
 
+def test_score_takes_numpy_rows_and_python_threads(model):
+    items = list(model.items)
+    rows = [items[i:i + 4] for i in range(0, 40, 4)]
+    want = model.score(rows, k=7)
+    got = model.score(np.array(rows), k=7)  # a 2-D array of str: one row per history
+    assert (got.items == want.items).all() and np.array_equal(got.scores, want.scores)
+    # Integer ids (numpy's too) are the ids as text, as the server reads them: "3" is not "i3".
+    with pytest.raises(marquee.NotFound, match=r"row 1: history\[0\]: unknown item '3'"):
+        model.score([["i1"], np.array([3, 4], dtype=np.int64)], k=7)
+    # Several Python threads at once (the GIL is released while ranking): the same answers.
+    histories = random_histories(items, 300, seed=5)
+    serial = model.score(histories, k=10)
+    results = [None] * 4
+
+    def work(t):
+        results[t] = model.score(histories, k=10, threads=2)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert (r.items == serial.items).all()
+        assert np.array_equal(r.scores, serial.scores, equal_nan=True)
+
+
 def test_score_with_users(model, client):
     users = [f"u{i}" for i in range(1, 200, 7)]
     s = model.score([None] * len(users), users=users, k=5)
@@ -119,8 +147,13 @@ def test_train_registers_a_run_and_a_version(home, tmp_root):
     assert out2["model"] == "recs-py" and out2["version"] == 2  # named after the file's stem
     show = json.loads(cli(home, "runs", "show", str(out2["run_id"]), "--json"))
     assert show["params"]["lambda"] == 75.0
-    v2 = marquee.Home(home).model("recs-py/2")
-    assert v2.info["version"] == 2
+    # A Model keeps its version; Home.model follows the alias when asked again.
+    h = marquee.Home(home)
+    cli(home, "models", "promote", "recs-py", "1", "--alias", "production")
+    v1 = h.model("recs-py@production")
+    cli(home, "models", "promote", "recs-py", "2", "--alias", "production")
+    assert h.model("recs-py@production").info["version"] == 2
+    assert v1.info["version"] == 1 and len(v1.recommend(["i1"], k=3).items) == 3
     with pytest.raises(marquee.InvalidArgument, match="unknown section"):
         marquee.train({"nope": {}, "model": {"family": "ease"}}, home=home)
     with pytest.raises(marquee.NotFound, match="does not exist"):
