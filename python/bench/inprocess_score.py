@@ -53,10 +53,10 @@ def main():
 
     def raw_batch():
         raw.request("POST", "/v1/recommend/batch", body=body, headers=headers)
-        r = raw.getresponse()
-        data = json.loads(r.read())
-        assert r.status == 200, data
-        return data["responses"]
+        with raw.getresponse() as r:
+            if r.status != 200:
+                raise AssertionError(f"HTTP {r.status}: {r.read()[:300]!r}")
+            return json.loads(r.read())["responses"]
 
     methods = {
         "inprocess": lambda: model.score(histories, k=k),
