@@ -7,8 +7,8 @@
 //                     (history assembly, exclusions, the one top-k, the popularity fallback), over
 //                     contiguous chunks of the batch on several threads
 //   train(...)        ParseTrainConfig[Json] / LoadTrainConfig + TrainAndRegister, as `marquee
-//   train` ope(...)          EvaluateOffPolicy over PolicyDistributions or EmpiricalDistributions,
-//   as
+//                     train`
+//   ope(...)          EvaluateOffPolicy over PolicyDistributions or EmpiricalDistributions, as
 //                     `marquee ope`
 // The GIL is released around every call that loads, scores, trains or evaluates.
 //
