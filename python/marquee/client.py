@@ -66,6 +66,13 @@ def _strings(v):
     return [str(x) for x in v]
 
 
+def _param_text(v):
+    """A param value as the server compares it: booleans true/false, others as str()."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
 def _toml_value(v):
     """A Python value as the TOML text of a `--set KEY=VALUE` override: strings quoted, booleans
     lower-case, lists as arrays, numbers as written."""
@@ -225,16 +232,23 @@ class Client:
     # runs and registry
 
     def runs(self, model=None, status=None, metrics=None, since=None, until=None, limit=20,
-             before=None, frame=None):
+             before=None, frame=None, sort=None, params=None, offset=None):
         """Runs, newest first: filtered by model, status, metric thresholds (strings such as
         "auc>=0.7", one or a list) and start time (since/until: ISO strings, datetimes or Unix
-        seconds); at most `limit` (None: every run), older than run id `before`. A pandas
-        DataFrame (nested fields flattened as "metrics.auc", "params.eta") when pandas is
-        importable and `frame` is not False; else the list of RUN dicts."""
+        seconds); at most `limit` (None: every run), older than run id `before`. `sort` orders
+        them otherwise: "started_at" (oldest first), "metric:KEY" (ascending) or "-metric:KEY"
+        (descending; runs without the metric last); `params` keeps runs whose top-level params
+        equal the values given (a dict {"factors": 64}, or "KEY=VALUE" strings); `offset` skips
+        that many runs of the order (paging). A pandas DataFrame (nested fields flattened as
+        "metrics.auc", "params.eta") when pandas is importable and `frame` is not False; else
+        the list of RUN dicts."""
+        if isinstance(params, dict):
+            params = [f"{k}={_param_text(v)}" for k, v in params.items()]
         r = self._get("/api/v1/runs", {"model": model, "status": status,
                                        "metric": _strings(metrics), "since": _time(since),
                                        "until": _time(until), "limit": limit, "before": before,
-                                       "all": 1 if limit is None else None})
+                                       "all": 1 if limit is None else None, "sort": sort,
+                                       "param": _strings(params), "offset": offset})
         runs = r["runs"]
         if not _want_frame(frame):
             return runs
@@ -491,6 +505,15 @@ class Client:
 
     # ------------------------------------------------------------------------------------------
     # serving
+
+    def serving_stats(self):
+        """What the server has served: {"started_at", "now", "uptime_s", "routes": [{"route",
+        "requests", "errors_4xx", "errors_5xx", "latency_ms": {"p50", "p90", "p99"}}],
+        "models": [{"model", "version", "aliases", "kind", "state", "loaded_at", "requests",
+        "errors", "latency_ms"}], "events": {"ingested_total"}, "bandits": {"decisions_total",
+        "rewards_total", "defaulted_total"}}. Counters are cumulative; rates come from two
+        calls."""
+        return self._get("/api/v1/serving/stats")
 
     def serving_models(self):
         """What the server serves now (GET /v1/models)."""

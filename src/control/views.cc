@@ -68,6 +68,9 @@ std::string RunsListQuery::ToQueryString() const {
   for (const auto& m : metrics) add("metric", m);
   if (!since.empty()) add("since", since);
   if (!until.empty()) add("until", until);
+  if (!sort.empty()) add("sort", sort);
+  for (const auto& p : params) add("param", p);
+  if (offset > 0) add("offset", std::to_string(offset));
   return q;
 }
 
@@ -90,18 +93,57 @@ RunsListQuery RunsListQuery::FromQuery(const std::vector<std::pair<std::string, 
       out.since = v;
     } else if (k == "until") {
       out.until = v;
+    } else if (k == "sort") {
+      ParseRunsSort(v);  // named here, as the other parameters are
+      out.sort = v;
+    } else if (k == "param") {
+      out.params.push_back(v);
+    } else if (k == "offset") {
+      out.offset = ParseCount("offset", v, 0);
     } else {
       Fail(ErrorCode::kInvalidArgument,
            "unknown query parameter '{}' (expected: model, status, limit, before, all, metric, "
-           "since, until)",
+           "since, until, sort, param, offset)",
            QuoteForMessage(k, 64));
     }
   }
   return out;
 }
 
+std::pair<RunQuery::Sort, std::string> ParseRunsSort(const std::string& text) {
+  if (text.empty() || text == "-started_at") return {RunQuery::Sort::kIdDesc, ""};
+  if (text == "started_at") return {RunQuery::Sort::kIdAsc, ""};
+  const bool desc = text.starts_with("-metric:");
+  if (desc || text.starts_with("metric:")) {
+    std::string key = text.substr(desc ? 8 : 7);
+    if (!key.empty()) {
+      return {desc ? RunQuery::Sort::kMetricDesc : RunQuery::Sort::kMetricAsc, std::move(key)};
+    }
+  }
+  Fail(ErrorCode::kInvalidArgument,
+       "sort: '{}' is not an order (expected -started_at, started_at, metric:KEY or "
+       "-metric:KEY)",
+       QuoteForMessage(text, 64));
+}
+
 json RunsListView(Registry& reg, const RunsListQuery& f) {
   RunQuery q;
+  std::tie(q.sort, q.sort_metric) = ParseRunsSort(f.sort);
+  if (f.before > 0 && q.sort != RunQuery::Sort::kIdDesc) {
+    Fail(ErrorCode::kInvalidArgument,
+         "before: pages the default order (-started_at) only; page sort={} with offset", f.sort);
+  }
+  if (f.before > 0 && f.offset > 0) {
+    Fail(ErrorCode::kInvalidArgument, "before and offset: page with one of them, not both");
+  }
+  for (const std::string& p : f.params) {
+    const size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      Fail(ErrorCode::kInvalidArgument, "param: '{}' is not KEY=VALUE", QuoteForMessage(p, 64));
+    }
+    q.params.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+  }
+  q.offset = f.offset;
   if (!f.model.empty()) q.model = ParseModelRef(f.model).model;
   // "running" and "interrupted" depend on whether the process is alive: filter after reading.
   const bool live_filter = f.status == "running" || f.status == "interrupted";
@@ -121,21 +163,26 @@ json RunsListView(Registry& reg, const RunsListQuery& f) {
   };
   q.started_after = time_bound("since", f.since);
   q.started_before = time_bound("until", f.until);
+  if (live_filter) q.offset = 0;  // applied after the status filter below
   std::vector<RunRecord> runs = reg.ListRuns(q);
   if (live_filter) {
     const RunStatus want = ParseRunStatus(f.status);
     std::erase_if(runs, [&](const RunRecord& r) { return r.status != want; });
+    runs.erase(runs.begin(), runs.begin() + std::min<int64_t>(f.offset, runs.size()));
     if (!f.all && static_cast<int64_t>(runs.size()) > f.limit) runs.resize(f.limit);
     q.limit = f.all ? 0 : f.limit;
   }
   RunQuery count = q;
   count.before_id = 0;
   const int64_t total = reg.CountRuns(count);
+  const bool full_page = !f.all && static_cast<int64_t>(runs.size()) == q.limit && !runs.empty();
   const int64_t next =
-      !f.all && static_cast<int64_t>(runs.size()) == q.limit && !runs.empty() && runs.back().id > 1
-          ? runs.back().id
-          : 0;
-  return RunPageToJson(runs, total, next);
+      q.sort == RunQuery::Sort::kIdDesc && full_page && runs.back().id > 1 ? runs.back().id : 0;
+  // The next offset when paging by offset (not by before) and runs remain after this page.
+  const int64_t end = f.offset + static_cast<int64_t>(runs.size());
+  json page = RunPageToJson(runs, total, next);
+  page["next_offset"] = f.before == 0 && full_page && end < total ? json(end) : json(nullptr);
+  return page;
 }
 
 int64_t RunIdOf(Registry& reg, const std::string& text) {

@@ -36,14 +36,25 @@ struct RunsListQuery {
   std::vector<std::string> metrics;
   // Start-time bounds: ISO 8601 or Unix seconds ("" for none); since inclusive, until exclusive.
   std::string since, until;
+  // The order: "-started_at" (also ""; newest first, paged by `before`), "started_at",
+  // "metric:KEY" (ascending) or "-metric:KEY" (descending); runs without the metric come last.
+  std::string sort;
+  // Exact matches on the run's top-level params, each "KEY=VALUE" (all must hold).
+  std::vector<std::string> params;
+  int64_t offset = 0;  // runs of the ordered listing skipped (paging any order)
 
   // The query string of GET /api/v1/runs ("?model=...&limit=20&metric=auc%3E%3D0.7"), and back.
   // FromQuery throws kInvalidArgument naming a parameter it does not know or cannot parse.
   std::string ToQueryString() const;
   static RunsListQuery FromQuery(const std::vector<std::pair<std::string, std::string>>& q);
 };
-// {"runs": [...], "total": N, "next_before": id|null} (RunPageToJson).
+// {"runs": [...], "total": N, "next_before": id|null, "next_offset": N|null} (RunPageToJson).
+// next_before pages the default order only; next_offset is the offset of the next page (null
+// at the end, and when paging by `before`). kInvalidArgument for a bad sort, param or `before`
+// with another order.
 nlohmann::json RunsListView(Registry& reg, const RunsListQuery& q);
+// A RunsListQuery::sort text as the store's order and metric; kInvalidArgument naming the text.
+std::pair<RunQuery::Sort, std::string> ParseRunsSort(const std::string& text);
 // A run id, or a model reference whose version's run is meant. kNotFound for a version
 // registered without a run.
 int64_t RunIdOf(Registry& reg, const std::string& id_or_ref);

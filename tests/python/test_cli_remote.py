@@ -104,6 +104,10 @@ model = "recs/1"
         commands = [
             ["runs", "list"], ["runs", "list", "--json"], ["runs", "list", "--limit", "2"],
             ["runs", "list", "--model", "recs", "--metric", "recall@20>=0"],
+            ["runs", "list", "--sort=-metric:recall@20", "--limit", "2"],
+            ["runs", "list", "--sort", "metric:recall@20", "--offset", "1", "--json"],
+            ["runs", "list", "--sort", "started_at", "--param", "lambda=100", "--json"],
+            ["runs", "list", "--sort", "recall"],  # an error either way
             ["runs", "show", "2"], ["runs", "show", "recs@production"],
             ["runs", "compare", "1", "2", "3"],
             ["models", "list"], ["models", "show", "recs"], ["models", "show", "recs@production"],

@@ -462,6 +462,13 @@ def control_cases(dec):
         ("runs", "GET", "/api/v1/runs", None, 200, {}),
         ("runs of a model, one per page", "GET", "/api/v1/runs?model=recs&limit=1", None, 200, {}),
         ("runs bad limit", "GET", "/api/v1/runs?limit=x", None, 400, {}),
+        ("runs by a metric, a page by offset", "GET",
+         "/api/v1/runs?sort=-metric:recall%4020&param=factors%3D8&limit=1&offset=0", None, 200,
+         {}),
+        ("runs oldest first", "GET", "/api/v1/runs?sort=started_at&offset=1", None, 200, {}),
+        ("runs bad sort", "GET", "/api/v1/runs?sort=recall", None, 400, {}),
+        ("runs before with a sort", "GET", "/api/v1/runs?sort=started_at&before=3", None, 400,
+         {}),
         ("runs without a key", "GET", "/api/v1/runs", None, 401, {"key": None}),
         ("runs wrong method", "DELETE", "/api/v1/runs", None, 405, {}),
         ("compare", "GET", "/api/v1/runs/compare?ids=1,2", None, 200, {}),
@@ -679,6 +686,9 @@ def data_cases():
         ("export decisions", "GET", "/api/v1/decisions?format=jsonl&include_open=1", None, 200,
          {}),
         ("export decisions in a bad format", "GET", "/api/v1/decisions?format=csv", None, 400, {}),
+        ("serving stats", "GET", "/api/v1/serving/stats", None, 200, {}),
+        ("serving stats without a key", "GET", "/api/v1/serving/stats", None, 401, {"key": None}),
+        ("serving stats wrong method", "POST", "/api/v1/serving/stats", {}, 405, {}),
     ]
 
 

@@ -74,9 +74,9 @@ std::string DiffCell(const nlohmann::json& v) {
 // --- runs
 
 struct ListFlags {
-  std::string model, status, since, until;
-  std::vector<std::string> metrics;
-  int64_t limit = 20, before = 0;
+  std::string model, status, since, until, sort;
+  std::vector<std::string> metrics, params;
+  int64_t limit = 20, before = 0, offset = 0;
   bool all = false, json = false;
 };
 
@@ -91,6 +91,9 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
   q.metrics = f.metrics;
   q.since = f.since;
   q.until = f.until;
+  q.sort = f.sort;
+  q.params = f.params;
+  q.offset = f.offset;
   const nlohmann::json page = source.RunsList(q);
   if (f.json) {
     PrintJson(page.dump());
@@ -116,6 +119,10 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
     std::printf("(%zu of %lld runs; older: marquee runs list --before %lld)\n", runs.size(),
                 static_cast<long long>(page["total"].get<int64_t>()),
                 static_cast<long long>(page["next_before"].get<int64_t>()));
+  } else if (page.value("next_offset", nlohmann::json()).is_number_integer()) {
+    std::printf("(%zu of %lld runs; next: marquee runs list --offset %lld)\n", runs.size(),
+                static_cast<long long>(page["total"].get<int64_t>()),
+                static_cast<long long>(page["next_offset"].get<int64_t>()));
   }
 }
 
@@ -510,6 +517,7 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
       "Runs, newest first, with status (running, completed, failed, interrupted).\n"
       "Examples:\n  marquee runs list\n  marquee runs list --model ml100k-ease --limit 100 --json\n"
       "  marquee runs list --metric 'recall@20>=0.4' --since 2026-12-01\n"
+      "  marquee runs list --sort=-metric:recall@20 --param factors=64 --limit 10\n"
       "  marquee --server http://127.0.0.1:8080 runs list   (a server's runs, same output)");
   list->add_option("--model", lf->model, "Only runs of this model");
   list->add_option("--status", lf->status, "running | completed | failed | interrupted")
@@ -523,6 +531,13 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
                    "(repeatable: all must hold)");
   list->add_option("--since", lf->since, "Only runs started at or after (ISO 8601 or Unix s)");
   list->add_option("--until", lf->until, "Only runs started before (ISO 8601 or Unix s)");
+  list->add_option("--sort", lf->sort,
+                   "Order: -started_at (default, newest first), started_at, metric:KEY "
+                   "(ascending) or -metric:KEY (descending; runs without it last)");
+  list->add_option("--param", lf->params,
+                   "Only runs whose param KEY equals VALUE: KEY=VALUE (repeatable: all must hold)");
+  list->add_option("--offset", lf->offset, "Skip this many runs of the order (paging)")
+      ->check(CLI::NonNegativeNumber);
   list->add_flag("--all", lf->all, "Every run (no limit)");
   list->add_flag("--json", lf->json, "Print as one JSON object");
   list->callback([lf, &g] { RunsList(*lf, g); });
