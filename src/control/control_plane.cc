@@ -47,6 +47,7 @@ void ControlPlane::AddRoutes(Service& s) {
   AddRunRoutes(s);
   AddTrackingRoutes(s);
   AddDataRoutes(s);
+  AddInsightRoutes(s);
   AddModelRoutes(s);
   AddExperimentRoutes(s);
   AddServingRoutes(s);

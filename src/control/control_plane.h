@@ -38,6 +38,7 @@ class ControlPlane : public RouteProvider {
   void AddRunRoutes(Service& s);
   void AddTrackingRoutes(Service& s);  // tracking_routes.cc
   void AddDataRoutes(Service& s);      // data_routes.cc: datasets, decisions
+  void AddInsightRoutes(Service& s);   // insight_routes.cc: experiment timeseries, bandits
   void AddModelRoutes(Service& s);
   void AddExperimentRoutes(Service& s);
   void AddServingRoutes(Service& s);
