@@ -26,15 +26,13 @@ struct BanditModel {
   std::map<std::string, int64_t> aliases;
 };
 
-std::map<std::string, BanditModel> BanditModels(Registry& reg) {
-  std::map<std::string, BanditModel> out;
-  for (const ModelSummary& m : reg.ListModels()) {
-    const std::vector<VersionDetail> versions = reg.Versions(m.model.name);
-    if (versions.empty()) continue;
-    const std::string& family = versions.back().record.family;
-    if (BuiltinKinds().IsKind(family, kKindBandit)) out[m.model.name] = {family, m.aliases};
-  }
-  return out;
+// `m` as a bandit policy, when its latest version is one.
+std::optional<BanditModel> AsBandit(Registry& reg, const ModelSummary& m) {
+  const std::vector<VersionDetail> versions = reg.Versions(m.model.name);
+  if (versions.empty()) return std::nullopt;
+  const std::string& family = versions.back().record.family;
+  if (!BuiltinKinds().IsKind(family, kKindBandit)) return std::nullopt;
+  return BanditModel{family, m.aliases};
 }
 
 // The home's decisions (of `o.policy` when set), or none when no server has logged any.
@@ -76,7 +74,10 @@ json ExperimentTimeseriesView(Registry& reg, const std::string& home, const std:
 }
 
 json BanditsListView(Registry& reg, const std::string& home) {
-  const std::map<std::string, BanditModel> models = BanditModels(reg);
+  std::map<std::string, BanditModel> models;
+  for (const ModelSummary& m : reg.ListModels()) {
+    if (auto b = AsBandit(reg, m)) models[m.model.name] = std::move(*b);
+  }
   std::map<std::string, PolicyActivity> activity;
   for (PolicyActivity& a : Activity(home, {})) activity[a.policy] = std::move(a);
   std::map<std::string, json> entries;  // by name
@@ -111,9 +112,11 @@ json BanditView(Registry& reg, const std::string& home, const std::string& name,
   o.actions = true;
   const std::vector<PolicyActivity> found = Activity(home, o);
   const PolicyActivity* a = found.empty() ? nullptr : &found.front();
-  const std::map<std::string, BanditModel> models = BanditModels(reg);
-  auto m = models.find(name);
-  const BanditModel* model = m == models.end() ? nullptr : &m->second;
+  std::optional<BanditModel> registered;
+  for (const ModelSummary& m : reg.ListModels()) {
+    if (m.model.name == name) registered = AsBandit(reg, m);
+  }
+  const BanditModel* model = registered ? &*registered : nullptr;
   const std::optional<json> ope = LoadOpeRecord(Env::Default(), home, name);
   if (a == nullptr && model == nullptr && !ope) {
     Fail(ErrorCode::kNotFound,
