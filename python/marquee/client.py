@@ -458,6 +458,13 @@ class Client:
         """The analysis of an experiment: the JSON of `marquee experiments analyze --json`."""
         return self._get(f"/api/v1/experiments/{_q(name)}/analysis")
 
+    def experiment_timeseries(self, name):
+        """An experiment day by day (UTC), for charts: {"days": [{"day", "exposures": {cell: n},
+        "new_members": {cell: n}}], "sequential": [{"day", "p_value", "users", "p_values"}],
+        "metric", "cells", ...}; "p_value" is the always-valid (mSPRT) p-value at the end of the
+        day, from the analysis's own sequential test."""
+        return self._get(f"/api/v1/experiments/{_q(name)}/timeseries")
+
     # ------------------------------------------------------------------------------------------
     # datasets
 
@@ -609,6 +616,19 @@ class Client:
     def reward(self, decision_id, reward):
         """Joins a reward to a logged decision; returns the join's answer."""
         return self._post("/v1/reward", {"decision_id": decision_id, "reward": reward})
+
+    def bandits(self):
+        """Every bandit policy with decisions or in the registry (list of dicts: name, family,
+        aliases, versions, decisions, closed, joined, rewards, reward_rate, last_decision_at)."""
+        return self._get("/api/v1/bandits")["policies"]
+
+    def bandit(self, name, bucket="hour", since=None):
+        """One policy: its decisions, rewards and reward rate per `bucket` ("hour" or "day") in
+        "series", the chosen actions' shares in "actions", and the latest off-policy evaluation
+        `marquee ope --policy` recorded in "ope" (None when there is none). since: only
+        decisions taken from then on (ISO 8601 text, datetime or Unix seconds)."""
+        return self._get(f"/api/v1/bandits/{_q(name)}",
+                         query={"bucket": bucket, "since": _time(since)})
 
     def decisions(self, format="jsonl", policy=None):
         """Iterates the exported decision log, one dict per row, as the server streams it

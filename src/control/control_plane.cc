@@ -48,6 +48,7 @@ void ControlPlane::AddRoutes(Service& s) {
   AddTrackingRoutes(s);
   AddDataRoutes(s);
   AddStatsRoutes(s);
+  AddInsightRoutes(s);
   AddModelRoutes(s);
   AddExperimentRoutes(s);
   AddServingRoutes(s);

@@ -39,6 +39,7 @@ class ControlPlane : public RouteProvider {
   void AddTrackingRoutes(Service& s);  // tracking_routes.cc
   void AddDataRoutes(Service& s);      // data_routes.cc: datasets, decisions
   void AddStatsRoutes(Service& s);     // stats_routes.cc: GET /api/v1/serving/stats
+  void AddInsightRoutes(Service& s);   // insight_routes.cc: experiment timeseries, bandits
   void AddModelRoutes(Service& s);
   void AddExperimentRoutes(Service& s);
   void AddServingRoutes(Service& s);

@@ -98,16 +98,7 @@ void ControlPlane::AddDataRoutes(Service& s) {
                        "format: '{}' is not one of jsonl, dsjson, bandit-jsonl",
                        QuoteForMessage(format, 32));
                 }
-                int64_t since = 0;
-                if (auto t = req.query("since")) {
-                  auto parsed = ParseTime(*t);
-                  if (!parsed || *parsed < 0) {
-                    Fail(ErrorCode::kInvalidArgument,
-                         "since: '{}' is not Unix seconds or an ISO 8601 time",
-                         QuoteForMessage(*t, 64));
-                  }
-                  since = *parsed;
-                }
+                const int64_t since = QueryTime(req, "since");
                 const std::string policy = req.query("policy").value_or("");
                 const bool include_open = TruthText(req.query("include_open").value_or(""));
                 DecisionLogOptions o;

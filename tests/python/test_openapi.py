@@ -266,6 +266,9 @@ alpha = 0.1
 estimators = ["ips"]
 bootstrap = 10
 """))
+    # The latest off-policy evaluation of arm, recorded for GET /api/v1/bandits/arm.
+    marquee(home, "dataset", "import", train, "--format", "bandit-jsonl", "--name", "armlog")
+    marquee(home, "ope", "--log", "armlog", "--policy", "arm/1", "--bootstrap", "10")
     # Aliases for the TF Serving-style label forms.
     marquee(home, "models", "promote", "risk", "1", "--alias", "production")
     marquee(home, "models", "promote", "arm2", "1", "--alias", "production")
@@ -618,7 +621,7 @@ def job_cases():
         ("job log bad offset", "GET", "/api/v1/jobs/{job1}/log?offset=-1", None, 400, {}),
         ("unknown job log", "GET", "/api/v1/jobs/999/log", None, 404, {}),
         ("job log as SSE", "GET", "/api/v1/jobs/{job1}/log?follow=1", None, 200, {}),
-    ] + tracking_cases() + data_cases()
+    ] + tracking_cases() + data_cases() + insight_cases()
 
 
 # Operations this test cannot drive to a 2xx, and why (each is still seen answering a 4xx).
@@ -689,6 +692,23 @@ def data_cases():
         ("serving stats", "GET", "/api/v1/serving/stats", None, 200, {}),
         ("serving stats without a key", "GET", "/api/v1/serving/stats", None, 401, {"key": None}),
         ("serving stats wrong method", "POST", "/api/v1/serving/stats", {}, 405, {}),
+    ]
+
+
+def insight_cases():
+    """The dashboard's experiment and bandit views (after the experiment and decide cases above,
+    so the logs hold exposures and decisions)."""
+    return [
+        ("experiment timeseries", "GET", "/api/v1/experiments/ab/timeseries", None, 200, {}),
+        ("interleaving timeseries", "GET", "/api/v1/experiments/il/timeseries", None, 200, {}),
+        ("timeseries of an unknown experiment", "GET", "/api/v1/experiments/nope/timeseries",
+         None, 404, {}),
+        ("bandits", "GET", "/api/v1/bandits", None, 200, {}),
+        ("bandits wrong method", "POST", "/api/v1/bandits", {}, 405, {}),
+        ("bandit by hour", "GET", "/api/v1/bandits/arm?bucket=hour", None, 200, {}),
+        ("bandit by day since", "GET", "/api/v1/bandits/arm2?bucket=day&since=0", None, 200, {}),
+        ("bandit bad bucket", "GET", "/api/v1/bandits/arm?bucket=week", None, 400, {}),
+        ("unknown bandit", "GET", "/api/v1/bandits/nope", None, 404, {}),
     ]
 
 

@@ -2,11 +2,13 @@
 // `dataset show|list`, `marquee ope`, and `marquee simulate bandit`.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/ranges.h>
 
 #include "bandits/log.h"
 #include "bandits/ope.h"
+#include "bandits/ope_record.h"
 #include "bandits/simulator.h"
 #include "bandits/train.h"
 #include "commands.h"
@@ -39,9 +41,11 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 // The candidate policy of `marquee ope --policy X`: a policy artifact file (.mqm), a train
 // config (.toml: the policy is trained on its [data] log, every row), or a registry reference.
-// `*trained_on` receives the snapshot id of the log the policy learned from, when known.
+// `*trained_on` receives the snapshot id of the log the policy learned from, when known;
+// `*version` the registry version when `ref` is a registry reference.
 std::unique_ptr<Policy> ResolvePolicy(const std::string& ref, const std::string& home,
-                                      std::string* described, std::string* trained_on) {
+                                      std::string* described, std::string* trained_on,
+                                      std::optional<VersionRecord>* version) {
   Env* env = Env::Default();
   const std::string ext = std::filesystem::path(ref).extension().string();
   if (env->FileExists(ref) && ext == ".toml") {
@@ -71,6 +75,7 @@ std::unique_ptr<Policy> ResolvePolicy(const std::string& ref, const std::string&
   }
   *described = fmt::format("{} version {} ({})", v.model_name, v.version, v.family);
   if (trained_on != nullptr) *trained_on = v.dataset_id;
+  *version = v;
   return LoadPolicy(registry.artifacts().PathFor(v.artifact), env);
 }
 
@@ -99,6 +104,7 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
   std::vector<std::string> warnings;
   CandidateDistributions pi;
   std::string candidate;
+  std::optional<VersionRecord> version;  // a registry policy: its result is recorded
   if (!from_log.empty()) {
     BanditLog cand = catalog.Open(from_log);
     pi = EmpiricalDistributions(cand, log, &warnings);
@@ -110,7 +116,7 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
         cand.Stats()["mean_reward"].get<double>());
   } else {
     std::string trained_on;
-    auto policy = ResolvePolicy(policy_ref, home, &candidate, &trained_on);
+    auto policy = ResolvePolicy(policy_ref, home, &candidate, &trained_on, &version);
     pi = PolicyDistributions(*policy, log, seed);
     if (!trained_on.empty() && trained_on == catalog.Get(log_name).id) {
       warnings.push_back(
@@ -120,16 +126,31 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
   }
   OpeResult r = EvaluateOffPolicy(log, pi, o);
   r.warnings.insert(r.warnings.begin(), warnings.begin(), warnings.end());
+  // The latest evaluation of a registry policy is kept for the dashboard (bandits/ope_record.h).
+  std::string recorded;
+  if (version) {
+    const OpeRecordSource src{version->model_name,
+                              version->version,
+                              candidate,
+                              log_name,
+                              catalog.Get(log_name).id,
+                              Env::Default()->NowSeconds()};
+    recorded = SaveOpeRecord(Env::Default(), home, OpeRecordJson(src, r));
+  }
   if (json) {
     nlohmann::json j = r.ToJson();
     j["log"] = log_name;
     j["candidate"] = candidate;
     j["seconds"] = sw.Seconds();
+    if (!recorded.empty()) j["recorded"] = recorded;
     PrintJson(j.dump());
     return;
   }
   std::printf("Off-policy evaluation on '%s'\ncandidate: %s\n%s", log_name.c_str(),
               candidate.c_str(), r.Format().c_str());
+  if (!recorded.empty())
+    std::printf("Recorded as the latest evaluation of '%s' (%s)\n", version->model_name.c_str(),
+                recorded.c_str());
 }
 
 }  // namespace
