@@ -255,12 +255,8 @@ json DatasetsListView(const std::string& home) {
 }
 
 json DatasetShowView(const std::string& home, const std::string& name) {
-  DatasetCatalog catalog(home, Env::Default());
-  if (catalog.Has(name)) {
-    json j = catalog.Get(name).ToJson();
-    j["stats"] = ComputeStats(catalog.Open(name)).ToJson();
-    return j;
-  }
+  // The order `dataset show` has always looked in: tabular snapshots, bandit logs, then
+  // interaction snapshots by name or id prefix (DatasetCatalog::Get, whose kNotFound names it).
   if (TabularCatalog tabular(home, Env::Default()); tabular.Has(name)) {
     const TabularEntry e = tabular.Get(name);
     const TabularData d = LoadTabularSnapshot(e.path, Env::Default());
@@ -275,7 +271,10 @@ json DatasetShowView(const std::string& home, const std::string& name) {
     j["stats"] = logs.Open(name).Stats();
     return j;
   }
-  Fail(ErrorCode::kNotFound, "no dataset named '{}'", QuoteForMessage(name, 128));
+  DatasetCatalog catalog(home, Env::Default());
+  json j = catalog.Get(name).ToJson();
+  j["stats"] = ComputeStats(catalog.Open(name)).ToJson();
+  return j;
 }
 
 json ImportDatasetView(const std::string& home, const std::string& name, const std::string& path,
@@ -525,19 +524,17 @@ json Log2Histogram(const std::vector<uint64_t>& counts) {
 }
 
 json DatasetHistogramsView(const std::string& home, const std::string& name) {
-  DatasetCatalog catalog(home, Env::Default());
-  if (!catalog.Has(name)) {
-    const char* kind = TabularCatalog(home, Env::Default()).Has(name)     ? "a tabular dataset"
-                       : BanditLogCatalog(home, Env::Default()).Has(name) ? "a bandit log"
-                                                                          : nullptr;
-    if (kind == nullptr) {
-      Fail(ErrorCode::kNotFound, "no dataset named '{}'", QuoteForMessage(name, 128));
-    }
+  // Resolved as DatasetShowView resolves it.
+  const char* other = TabularCatalog(home, Env::Default()).Has(name)     ? "a tabular dataset"
+                      : BanditLogCatalog(home, Env::Default()).Has(name) ? "a bandit log"
+                                                                         : nullptr;
+  if (other != nullptr) {
     Fail(ErrorCode::kInvalidArgument,
          "'{}' is {}: histograms of interactions per user and per item need an interaction "
          "dataset",
-         QuoteForMessage(name, 128), kind);
+         QuoteForMessage(name, 128), other);
   }
+  DatasetCatalog catalog(home, Env::Default());
   const DatasetEntry e = catalog.Get(name);
   const Dataset ds = catalog.Open(name);
   const DatasetStats st = ComputeStats(ds);  // the time range, as `dataset show` computes it

@@ -81,10 +81,10 @@ nlohmann::json ExperimentAnalysisView(
 
 // What `dataset list --json` prints: {"datasets": [interaction snapshots..., bandit logs...]}.
 nlohmann::json DatasetsListView(const std::string& home);
-// One dataset, as `dataset show --json` prints it: an interaction snapshot's entry with its
-// "stats"; else a tabular snapshot's entry with "label", "time_col" and "schema"
-// (TabularColumnsJson); else a bandit log's entry with its "stats". kNotFound naming the name
-// otherwise.
+// One dataset, as `dataset show --json` prints it: a tabular snapshot's entry with "label",
+// "time_col" and "schema" (TabularColumnsJson); else a bandit log's entry with its "stats"; else
+// the interaction snapshot of that name or id prefix (DatasetCatalog::Get) with its "stats".
+// kNotFound naming the name otherwise.
 nlohmann::json DatasetShowView(const std::string& home, const std::string& name);
 // Reads the interaction file at `path` with `options` and snapshots it as `name` (what `dataset
 // import FILE` does), recording `source` (default: `path`) as where it came from: the entry plus
@@ -136,7 +136,7 @@ nlohmann::json Log2Histogram(const std::vector<uint64_t>& counts);
 // GET /api/v1/datasets/{name}/histograms, for the dashboard: {"dataset", "snapshot", "kind":
 // "interactions", "users", "items", "interactions", "time_range": {"min", "max"} (ISO 8601, null
 // without a time column), "activity" (Log2Histogram of interactions per user), "popularity" (per
-// item)} of the interaction snapshot `name`. kNotFound when there is no dataset of that name;
+// item)} of the interaction snapshot `name` (or id prefix). kNotFound when there is none;
 // kInvalidArgument naming the kind for a tabular snapshot or a bandit log (no users and items).
 nlohmann::json DatasetHistogramsView(const std::string& home, const std::string& name);
 

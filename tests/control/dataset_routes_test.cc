@@ -84,6 +84,10 @@ TEST_F(DatasetRoutesTest, HistogramsCountInteractionsPerUserAndPerItem) {
             json::array({Bucket(1, 2, 2), Bucket(2, 4, 2), Bucket(4, 8, 1)}));
   EXPECT_EQ(h["time_range"]["min"], IsoUtc(1796000000));
   EXPECT_EQ(h["time_range"]["max"], IsoUtc(1796001000));
+  // A snapshot id prefix names it too, as in `dataset show`.
+  const std::string prefix = h["snapshot"].get<std::string>().substr(0, 12);
+  EXPECT_EQ(Get("/api/v1/datasets/" + prefix)["name"], "small");
+  EXPECT_EQ(Get("/api/v1/datasets/" + prefix + "/histograms")["popularity"], h["popularity"]);
 
   // Without a time column the range is null; the counts are the same.
   r = Upload(
