@@ -222,9 +222,26 @@ metrics = ["recall@20", "ndcg@20"]
             time.sleep(0.1)
         check(job["state"] == "succeeded" and job["outcome"]["model"] == "tr2",
               f"the detached job trains ({job['state']})")
-    # decisions export: this home has no decision log; the same error either way
-    same_write(home, url, ["decisions", "export", "--format", "jsonl"],
-               ["decisions", "export", "--format", "jsonl"], ())
+    # decisions export, streamed: the same lines, to stdout or to --out
+    for k in range(12):
+        d = post(url + "/v1/decide", {"model": "arm/1", "user": f"u{k}",
+                                      "context": {"device": "tv" if k % 2 else "phone"},
+                                      "actions": [{"id": "a"}, {"id": "b"}, {"id": "c"}]})
+        if k % 3 == 0:
+            post(url + "/v1/reward", {"decision_id": d["decision_id"], "reward": 1.0})
+    time.sleep(1.5)  # every reward window (0.5 s) has closed
+    for fmt in ("jsonl", "dsjson", "bandit-jsonl"):
+        r = same_write(home, url, ["decisions", "export", "--format", fmt],
+                       ["decisions", "export", "--format", fmt], ())
+        check(r.stdout.count("\n") == 12, f"decisions export --format {fmt}: 12 decisions "
+                                           f"({r.stdout.count(chr(10))})")
+    outs = [os.path.join(tmp, f"dec{n}.jsonl") for n in (1, 2)]
+    local = run(home, "decisions", "export", "--out", outs[0])
+    remote = run(home, "decisions", "export", "--out", outs[1], server=url)
+    check(local.returncode == remote.returncode == 0
+          and open(outs[0]).read() == open(outs[1]).read(),
+          f"decisions export --out writes the same file (exit {local.returncode}/"
+          f"{remote.returncode}) {remote.stderr[-300:]}")
 
 
 def post(url, body):
@@ -254,9 +271,25 @@ metrics = ["recall@20", "ndcg@20"]
     ok(home, "experiments", "create", write(os.path.join(tmp, "ab.toml"),
                                             experiment_toml("ab", "s")))
     ok(home, "experiments", "start", "ab")
+    # A contextual bandit policy served beside the recommenders, so there are decisions to export.
+    _, blog, _ = write_files(tmp)
+    ok(home, "train", write(os.path.join(tmp, "arm.toml"), f"""
+[data]
+train = "{blog}"
+[split]
+protocol = "temporal"
+test_fraction = 0.3
+[model]
+family = "linucb"
+name = "arm"
+[eval]
+estimators = ["ips"]
+bootstrap = 10
+"""))
     port_file = os.path.join(tmp, "port")
     server = subprocess.Popen([BIN, "--home", home, "-q", "serve", "--port", "0", "--port-file",
-                               port_file, "--exposure-flush-ms", "10"],
+                               port_file, "--exposure-flush-ms", "10", "--bandit", "arm/1",
+                               "--reward-window", "0.5"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
