@@ -480,9 +480,18 @@ class Client:
         """Imports a dataset snapshot named `name` from `source`: a local file (streamed as the
         request body, never read whole), a pandas DataFrame (written as CSV with a header to a
         temporary file, then streamed), or with server_side=True a path on the server.
-        reader_options: format, delimiter, user_col, item_col, value_col, time_col, header, and
-        the tabular ones (label, ...), as the CLI's `dataset import` flags. Returns the
-        snapshot's dict."""
+        reader_options, as the CLI's `dataset import` flags: format picks the kind (an
+        interaction file by default; "tabular" a CSV of features and a label for XGBoost;
+        "bandit-jsonl" a bandit log; "obd" an Open Bandit Dataset campaign, server_side only).
+        Interaction files take delimiter, user_col, item_col, value_col, time_col, header,
+        skip_bad_lines; tabular ones label (required), id_col, time_col, delimiter,
+        types={"COL": "numeric|categorical|boolean|ignore"} and drop=["COL", ...]. source="..."
+        records where the data came from. Returns the snapshot's dict."""
+        types = reader_options.pop("types", None)
+        if types:
+            reader_options["type"] = [f"{k}={v}" for k, v in types.items()]
+        if isinstance(reader_options.get("drop"), str):
+            reader_options["drop"] = [reader_options["drop"]]
         path = f"/api/v1/datasets/{_q(name)}"
         if server_side:
             return self._post(path, dict(reader_options, path=os.fspath(source)))
@@ -505,6 +514,13 @@ class Client:
         return self._transport.request("POST", path, query=options, body=f,
                                        content_length=file_size(f),
                                        headers={"Content-Type": "application/octet-stream"})
+
+    def dataset_histograms(self, name):
+        """For charts of an interaction dataset: {"dataset", "kind", "time_range": {"min", "max"}
+        (ISO 8601 or None), "activity" and "popularity": {"buckets": [{"lo", "hi", "count"}]}},
+        log2 buckets [lo, hi) of interactions per user and per item. InvalidArgument for a
+        tabular dataset or a bandit log."""
+        return self._get(f"/api/v1/datasets/{_q(name)}/histograms")
 
     def delete_dataset(self, name):
         """Deletes the dataset name (admin scope)."""

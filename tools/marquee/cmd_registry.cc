@@ -411,16 +411,21 @@ void ModelsVersions(const std::string& ref_text, bool json, const GlobalOptions&
   }
 }
 
-void PrintMove(const PromoteResult& r, bool json) {
+// A promote or rollback as PromoteResult::ToJson gives it.
+void PrintMove(const nlohmann::json& r, bool json) {
   if (json) {
-    PrintJson(r.ToJson().dump());
+    PrintJson(r.dump());
     return;
   }
-  for (const auto& c : r.checks) std::printf("  ok  %s\n", E(c).c_str());
-  if (r.action == "none") return;
-  std::printf("%s@%s: %s -> v%lld (%s)\n", E(r.model).c_str(), E(r.alias).c_str(),
-              r.from_version ? fmt::format("v{}", r.from_version).c_str() : "(unset)",
-              static_cast<long long>(r.to_version), r.action.c_str());
+  for (const auto& c : r["checks"]) std::printf("  ok  %s\n", E(c.get<std::string>()).c_str());
+  const std::string action = r["action"].get<std::string>();
+  if (action == "none") return;
+  std::printf("%s@%s: %s -> v%lld (%s)\n", E(r["model"].get<std::string>()).c_str(),
+              E(r["alias"].get<std::string>()).c_str(),
+              r["from_version"].is_number_integer()
+                  ? fmt::format("v{}", r["from_version"].get<int64_t>()).c_str()
+                  : "(unset)",
+              static_cast<long long>(r["to_version"].get<int64_t>()), action.c_str());
 }
 
 void ModelsDiff(const std::string& model_text, const std::string& a_text, const std::string& b_text,
@@ -480,8 +485,6 @@ void ModelsDiff(const std::string& model_text, const std::string& a_text, const 
 
 void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets,
                const std::vector<std::string>& removes, bool json, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
-  ModelRef ref = ParseModelRef(ref_text);
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& kv : sets) {
     auto eq = kv.find('=');
@@ -490,17 +493,21 @@ void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets
     }
     pairs.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  const TagSet t = reg.SetTags(ref, pairs, removes);
-  const int64_t version = t.version;
-  const auto& tags = t.tags;
+  ControlSource source(g);
+  const nlohmann::json t = source.SetTags(ref_text, pairs, removes);
   if (json) {
-    PrintJson(TagsToJson(t).dump());
+    PrintJson(t.dump());
     return;
   }
-  std::printf("%s tags:",
-              E(version ? fmt::format("{}/{}", ref.model, version) : ref.model).c_str());
-  if (tags.empty()) std::printf(" none");
-  for (const auto& [k, v] : tags) std::printf(" %s=%s", E(k).c_str(), E(v).c_str());
+  const std::string model = t["model"].get<std::string>();
+  std::printf("%s tags:", E(t["version"].is_number_integer()
+                                ? fmt::format("{}/{}", model, t["version"].get<int64_t>())
+                                : model)
+                              .c_str());
+  if (t["tags"].empty()) std::printf(" none");
+  for (const auto& [k, v] : t["tags"].items()) {
+    std::printf(" %s=%s", E(k).c_str(), E(v.get<std::string>()).c_str());
+  }
   std::printf("\n");
 }
 
@@ -617,18 +624,8 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   promote->add_option("--note", pf->note, "Why, recorded in the alias history");
   promote->add_flag("--json", pf->json, "Print as JSON");
   promote->callback([pf, &g] {
-    Registry reg = OpenRegistry(ResolveHome(g.home));
-    std::string ref = pf->ref;
-    if (!pf->version.empty()) {
-      ModelRef base = ParseModelRef(pf->ref);
-      if (base.version > 0 || !base.alias.empty()) {
-        Fail(ErrorCode::kInvalidArgument, "'{}' already names a version; drop '{}'", pf->ref,
-             pf->version);
-      }
-      VersionRecord v = reg.ResolveIn(base.model, pf->version);
-      ref = fmt::format("{}/{}", v.model_name, v.version);
-    }
-    PrintMove(reg.Promote(ref, pf->alias, pf->gates, pf->note), pf->json);
+    ControlSource source(g);
+    PrintMove(source.Promote(pf->ref, pf->version, pf->alias, pf->gates, pf->note), pf->json);
   });
 
   auto rf = std::make_shared<PromoteFlags>();
@@ -641,8 +638,8 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   rollback->add_option("--note", rf->note, "Why, recorded in the alias history");
   rollback->add_flag("--json", rf->json, "Print as JSON");
   rollback->callback([rf, &g] {
-    Registry reg = OpenRegistry(ResolveHome(g.home));
-    PrintMove(reg.Rollback(ParseModelRef(rf->ref).model, rf->alias, rf->note), rf->json);
+    ControlSource source(g);
+    PrintMove(source.Rollback(rf->ref, rf->alias, rf->note), rf->json);
   });
 
   struct DiffFlags {
