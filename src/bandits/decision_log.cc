@@ -257,7 +257,12 @@ class DecisionLog::Impl {
     }
     sweep_cv_.NotifyAll();
     if (sweeper_.joinable()) sweeper_.join();
-    log_.reset();  // drains pending writes; safe on a stopped database (full disk)
+    // ~DurableLog drains the pending writes (safe on a stopped database: full disk), and a
+    // queued reward's preparer reads log_ (JoinReward). unique_ptr::reset would null log_
+    // before that destructor runs, so the log is deleted while log_ still points at it, and
+    // released after.
+    delete log_.get();
+    (void)log_.release();
   }
 
   void Open(const std::string& dir) {

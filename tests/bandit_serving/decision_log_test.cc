@@ -77,6 +77,31 @@ TEST(DecisionLog, IdsAreHexTimeOrderedAndUnique) {
             ErrorCode::kInvalidArgument);
 }
 
+// Closing the log with rewards still queued drains them: each reward's preparer reads the log
+// (the join), which used to run after the log pointer was cleared and crashed.
+TEST(DecisionLog, ClosingWithQueuedRewardsDrainsThem) {
+  marquee::testing::TempDir dir;
+  FakeClock clock;
+  std::vector<std::string> ids;
+  {
+    auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+    for (int i = 0; i < 200; ++i) {
+      Decision d = MakeDecision(clock.ms.load() + i);
+      ids.push_back(d.id);
+      log->Append(std::move(d));
+    }
+    for (const std::string& id : ids) {
+      log->RewardAsync(id, 1.0, [](std::exception_ptr, const Decision*) {});
+    }
+  }  // destroyed with most of the 200 rewards still queued
+  auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+  for (const std::string& id : ids) {
+    std::optional<Decision> d = log->Get(id);
+    ASSERT_TRUE(d.has_value()) << id;
+    EXPECT_EQ(d->outcome.kind, OutcomeKind::kJoined) << id << ": the queued reward was lost";
+  }
+}
+
 TEST(DecisionLog, AppendThenJoinOneReward) {
   marquee::testing::TempDir dir;
   FakeClock clock;
