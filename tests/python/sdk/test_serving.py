@@ -159,3 +159,16 @@ def test_serving_stats_count_requests_and_errors_per_version(client):
     assert after["uptime_s"] >= before["uptime_s"]
     assert set(after["bandits"]) >= {"decisions_total", "rewards_total"}
     assert after["events"]["ingested_total"] >= 0
+
+
+def test_serving_stats_count_decisions_on_the_policy_version(client):
+    before = client.serving_stats()
+    v0 = _version(before, "artwork", 1)
+    assert v0["kind"] == "bandit" and v0["aliases"] == ["production"]
+    d = client.decide("artwork@production", ["img-0", "img-1"], context={"device": "tv"})
+    client.reward(d["decision_id"], 1.0)
+    after = client.serving_stats()
+    v1 = _version(after, "artwork", 1)
+    assert v1["requests"] - v0["requests"] == 1 and v1["errors"] == v0["errors"]
+    assert after["bandits"]["decisions_total"] - before["bandits"]["decisions_total"] == 1
+    assert after["bandits"]["rewards_total"] - before["bandits"]["rewards_total"] == 1
