@@ -229,6 +229,19 @@ async function main() {
       await page.waitForSelector('[data-testid="cells-table"]');
       await shot("experiments");
     }],
+    ["the page follows the browser's light and dark scheme", async () => {
+      const background = async (scheme) => {
+        await page.emulateMedia({ colorScheme: scheme });
+        return page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      };
+      await page.goto(ui("models"));
+      await page.waitForSelector('[data-testid="models-table"]');
+      const light = await background("light");
+      const dark = await background("dark");
+      await page.emulateMedia({ colorScheme: "light" });
+      const lum = (c) => c.match(/\d+/g).slice(0, 3).reduce((a, x) => a + Number(x), 0);
+      check(lum(dark) < lum(light), `dark ${dark} is darker than light ${light}`);
+    }],
     ["bandits and datasets pages render (or say the route is not available)", async () => {
       for (const [hash, name] of [["bandits?name=artwork", "bandits"], ["datasets?name=shop", "datasets"]]) {
         await page.goto(ui(hash));

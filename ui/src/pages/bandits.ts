@@ -13,10 +13,13 @@ export async function banditsPage(root: HTMLElement, params: URLSearchParams): P
     add(root, h("h1", null, "Bandits"), policies.length === 0 ? h("p", { class: "muted" }, "No bandit policies yet.") : table(
       [
         { key: "name", title: "policy", cell: (p: any) => link(href("bandits", { name: p.name }), p.name) },
-        { key: "versions", title: "versions", cell: (p: any) => (p.versions ?? []).map((v: any) => (typeof v === "object" ? `v${v.version ?? ""}` : `v${v}`)).join(" ") },
+        { key: "family", title: "family", cell: (p: any) => text(p.family ?? "–") },
+        { key: "aliases", title: "aliases", cell: (p: any) => h("span", null, ...Object.entries(p.aliases ?? {}).map(([a, v]) => h("span", { class: "pill alias" }, `${a} → v${v}`))) },
+        { key: "versions", title: "versions deciding", cell: (p: any) => (p.versions ?? []).map((v: any) => `v${typeof v === "object" ? v.version : v}`).join(" ") },
         { key: "decisions", title: "decisions", num: true, cell: (p: any) => num(p.decisions) },
-        { key: "rewards", title: "rewards", num: true, cell: (p: any) => num(p.rewards) },
-        { key: "rate", title: "reward rate", num: true, cell: (p: any) => (p.decisions ? pct(p.rewards / p.decisions) : "–") },
+        { key: "closed", title: "closed", num: true, cell: (p: any) => num(p.closed) },
+        { key: "rate", title: "reward rate", num: true, cell: (p: any) => pct(p.reward_rate ?? (p.closed ? p.rewards / p.closed : null)) },
+        { key: "last", title: "last decision", cell: (p: any) => time(p.last_decision_at) },
       ],
       policies, { testid: "bandits-table" }));
     return;
@@ -39,12 +42,13 @@ function policy(p: any): Node[] {
   out.push(panel("Actions chosen", actions.length ? bars(actions.map((a) => ({ label: a.action, value: a.share, note: `(${num(a.decisions)})` })), { format: (v) => pct(v) }) : h("p", { class: "muted" }, "none")));
   const ope = p.ope;
   out.push(panel("Latest off-policy evaluation", !ope ? h("p", { class: "muted" }, "No off-policy evaluation recorded for this policy (run `marquee ope`).") : h("div", null,
-    h("p", { class: "muted" }, `computed ${time(ope.computed_at)} on ${text(ope.log)} · ${num(ope.decisions)} decisions`),
+    h("p", { class: "muted" }, `${text(ope.candidate ?? "")} computed ${time(ope.computed_at)} on ${text(ope.log)} · ${num(ope.decisions)} decisions · logged reward ${num(ope.logged_reward)} · effective sample size ${num(ope.ess)}`),
+    ...(ope.warnings ?? []).map((w: string) => h("div", { class: "notice warn" }, w)),
     table(
       [
         { key: "e", title: "estimator", cell: (e: any) => e.estimator },
         { key: "v", title: "value", num: true, cell: (e: any) => num(e.value) },
-        { key: "i", title: "interval", num: true, cell: (e: any) => `[${num(e.lo)}, ${num(e.hi)}]` },
+        { key: "i", title: "95% interval", num: true, cell: (e: any) => (e.lo === null || e.lo === undefined ? "–" : `[${num(e.lo)}, ${num(e.hi)}]`) },
       ],
       ope.estimates ?? []),
     bars((ope.estimates ?? []).map((e: any) => ({ label: e.estimator, value: e.value, lo: e.lo, hi: e.hi }))))));

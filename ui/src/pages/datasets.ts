@@ -1,6 +1,6 @@
 // Datasets: the catalog with each dataset's stats; one dataset's time range and histograms of
 // activity (interactions per user) and popularity (per item) on a log scale.
-import { get, enc } from "../api";
+import { get, enc, ApiError } from "../api";
 import { add, h, num, time, text, panel, kv } from "../dom";
 import { href } from "../router";
 import { logHistogram } from "../chart";
@@ -26,10 +26,17 @@ export async function datasetsPage(root: HTMLElement, params: URLSearchParams): 
   add(root, 
     h("h1", null, link("#/datasets", "Datasets"), " / ", name),
     h("div", { class: "row" },
-      panel("Stats", kv([["snapshot", h("code", null, String(d.id))], ...Object.entries(d.stats ?? {}).filter(([, v]) => typeof v !== "object").map(([k, v]) => [k, num(v)] as [string, string])])),
+      panel("Stats", kv([["snapshot", h("code", null, String(d.id))], ...Object.entries(d.stats ?? {}).filter(([k, v]) => typeof v !== "object" && !(d.stats?.[`${k}_iso`])).map(([k, v]) => [k, num(v)] as [string, string])])),
     ),
     section(async () => {
-      const hist = await get<any>(`/api/v1/datasets/${enc(name)}/histograms`);
+      let hist: any;
+      try {
+        hist = await get<any>(`/api/v1/datasets/${enc(name)}/histograms`);
+      } catch (e) {
+        // A tabular dataset or a bandit log has no users and items to count.
+        if (e instanceof ApiError && e.status === 400) return h("p", { class: "muted" }, `No activity histograms: ${e.message}`);
+        throw e;
+      }
       return [
         h("p", null, `Time range: ${time(hist.time_range?.min)} — ${time(hist.time_range?.max)}`),
         h("div", { class: "row" },

@@ -14,9 +14,9 @@ interface Stats {
   now: string;
   uptime_s: number;
   routes: { route: string; requests: number; errors_4xx: number; errors_5xx: number; latency_ms?: Latency }[];
-  models: { model: string; version: number; aliases?: string[]; kind?: string; state?: string; loaded_at?: string; requests: number; errors: number; latency_ms?: Latency }[];
+  models: { model: string; version: number | null; refs?: string[]; error?: string; aliases?: string[]; kind?: string; state?: string; loaded_at?: string; requests: number; errors: number; latency_ms?: Latency }[];
   events?: { ingested_total?: number };
-  bandits?: { decisions_total?: number; rewards_total?: number };
+  bandits?: { decisions_total?: number; rewards_total?: number; defaulted_total?: number };
 }
 
 // Per second, between two polls; null on the first poll or after a server restart.
@@ -77,9 +77,9 @@ export async function servingPage(root: HTMLElement): Promise<() => void> {
           h("thead", null, h("tr", null, ...["model", "version", "aliases", "kind", "state", "loaded", "requests", "rate", "errors", "p50 ms", "p90 ms", "p99 ms"].map((t) => h("th", null, t)))),
           h("tbody", null, ...s.models.map((m) => {
             const p = pm.get(`${m.model}/${m.version}`);
-            return h("tr", null, h("td", null, m.model), h("td", { class: "num" }, `v${m.version}`),
+            return h("tr", null, h("td", null, m.model), h("td", { class: "num" }, m.version === null ? "–" : `v${m.version}`),
               h("td", null, ...(m.aliases ?? []).map((a) => h("span", { class: "pill alias" }, a))),
-              h("td", null, m.kind ?? ""), h("td", null, h("span", { class: `pill ${m.state === "ready" ? "ok" : m.state === "failed" ? "bad" : ""}` }, m.state ?? "")),
+              h("td", null, m.kind ?? ""), h("td", { title: m.error ?? "" }, h("span", { class: `pill ${m.state === "ready" ? "ok" : m.state === "failed" ? "bad" : ""}` }, m.state ?? "")),
               h("td", null, time(m.loaded_at)), h("td", { class: "num" }, num(m.requests)), h("td", { class: "num" }, rateText(rate(m.requests, p?.requests, dt))),
               h("td", { class: "num" }, num(m.errors)), ...lat(m.latency_ms));
           }))))),
