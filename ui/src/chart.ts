@@ -40,7 +40,8 @@ export function lineChart(
         width,
         height: opts.height ?? 220,
         scales: {
-          x: { time: Boolean(opts.time) },
+          // One point alone gets a span around it (an hour of time, or one step) to sit in.
+          x: xs.length === 1 ? { time: Boolean(opts.time), range: [xs[0] - (opts.time ? 3600 : 1), xs[0] + (opts.time ? 3600 : 1)] } : { time: Boolean(opts.time) },
           y: opts.yLog ? { distr: 3 } : opts.yRange ? { range: opts.yRange } : {},
         },
         axes: [

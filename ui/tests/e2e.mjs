@@ -61,6 +61,8 @@ function prepare(tmp) {
   cli(home, "dataset", "import", banditLog(path.join(tmp, "artlog.jsonl")), "--format", "bandit-jsonl", "--name", "artlog");
   cli(home, "train", write(path.join(tmp, "artwork.toml"), BANDIT_TOML));
   cli(home, "models", "promote", "artwork", "1", "--alias", "production");
+  // The latest off-policy evaluation the bandits page shows.
+  cli(home, "ope", "--log", "artlog", "--policy", "artwork@production", "--estimators", "ips,snips,dr", "--bootstrap", "50");
   return home;
 }
 
@@ -145,6 +147,13 @@ async function main() {
       await page.waitForSelector('table[data-ready]');
       const only = await page.$$eval("tr[data-run]", (rows) => rows.map((r) => Number(r.getAttribute("data-run"))));
       check(only.length === recsRuns.length && only.every((id) => recsRuns.includes(id)), `model filter: ${only}`);
+      // A metric condition sorts by that metric on the server (best first) and keeps the rows
+      // that pass.
+      await page.goto(ui(`runs?metric=${encodeURIComponent("recall@20>0.5")}`));
+      await page.waitForSelector("table[data-ready]");
+      const passing = await page.$$eval("tr[data-run]", (rows) => rows.map((r) => Number(r.getAttribute("data-run"))));
+      const want = runs.filter((r) => r.metrics["recall@20"] > 0.5).sort((a, b) => b.metrics["recall@20"] - a.metrics["recall@20"]).map((r) => r.id);
+      check(JSON.stringify(passing) === JSON.stringify(want), `metric filter: ${passing} vs ${want}`);
       await shot("runs");
     }],
     ["comparing two runs highlights a differing param", async () => {
