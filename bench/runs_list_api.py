@@ -4,10 +4,14 @@ kept-alive connection, as the SDK and `marquee --server` send it) against the lo
 (`marquee runs list --limit 100 --json`, a process each, as a user runs it), in the same run,
 alternating in blocks.
 
-    python3 bench/runs_list_api.py [MARQUEE_BIN] [RUNS=10000] [ROUNDS=10]
+    python3 bench/runs_list_api.py [MARQUEE_BIN] [RUNS=10000] [ROUNDS=10] [--sort]
 
 A scratch home gets RUNS external runs (three metrics each, logged over the API); then each round
 times 20 API calls and 3 CLI calls. Prints one JSON object: p50/p99/mean in ms for each path.
+With --sort each round also times 20 API calls of the best 100 by a metric
+(?sort=-metric:auc&limit=100, checked against the order of the values logged), one page deep in
+(&offset=100), and filtered by a param (&param=i=...), reported as "api_sorted",
+"api_sorted_offset" and "api_param".
 """
 import http.client
 import json
@@ -19,9 +23,11 @@ import sys
 import tempfile
 import time
 
-BIN = sys.argv[1] if len(sys.argv) > 1 else "build/release/tools/marquee/marquee"
-RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
-ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+SORT = "--sort" in sys.argv[1:]
+ARGS = [a for a in sys.argv[1:] if a != "--sort"]
+BIN = ARGS[0] if len(ARGS) > 0 else "build/release/tools/marquee/marquee"
+RUNS = int(ARGS[1]) if len(ARGS) > 1 else 10000
+ROUNDS = int(ARGS[2]) if len(ARGS) > 2 else 10
 
 
 def pct(xs, q):
@@ -58,7 +64,24 @@ def main():
                 {"key": "acc", "value": (i % 97) / 97}]})
         setup_s = time.perf_counter() - t0
         api, cli = [], []
+        sorted_, sorted_offset, param = [], [], []
         for _ in range(ROUNDS):
+            if SORT:
+                for _ in range(20):
+                    t = time.perf_counter()
+                    page = call("GET", "/api/v1/runs?sort=-metric:auc&limit=100")
+                    sorted_.append((time.perf_counter() - t) * 1000)
+                    aucs = [r["metrics"]["auc"] for r in page["runs"]]
+                    assert len(aucs) == 100 and aucs == sorted(aucs, reverse=True)
+                    assert aucs[0] == 0.5 + 499 / 1000 and page["next_offset"] == 100
+                    t = time.perf_counter()
+                    page = call("GET", "/api/v1/runs?sort=-metric:auc&limit=100&offset=100")
+                    sorted_offset.append((time.perf_counter() - t) * 1000)
+                    assert [r["metrics"]["auc"] for r in page["runs"]][0] <= aucs[-1]
+                    t = time.perf_counter()
+                    page = call("GET", f"/api/v1/runs?param=i%3D{RUNS // 2}&limit=100")
+                    param.append((time.perf_counter() - t) * 1000)
+                    assert [r["params"]["i"] for r in page["runs"]] == [RUNS // 2]
             for _ in range(20):
                 t = time.perf_counter()
                 page = call("GET", "/api/v1/runs?limit=100")
@@ -73,10 +96,13 @@ def main():
         summary = lambda xs: {"n": len(xs), "p50_ms": round(statistics.median(xs), 3),
                               "p99_ms": round(pct(xs, 0.99), 3),
                               "mean_ms": round(statistics.mean(xs), 3)}
-        print(json.dumps({"runs": RUNS, "setup_seconds": round(setup_s, 1), "api": summary(api),
-                          "cli": summary(cli),
-                          "cli_over_api_p50": round(statistics.median(cli) /
-                                                    statistics.median(api), 2)}, indent=1))
+        out = {"runs": RUNS, "setup_seconds": round(setup_s, 1), "api": summary(api),
+               "cli": summary(cli),
+               "cli_over_api_p50": round(statistics.median(cli) / statistics.median(api), 2)}
+        if SORT:
+            out.update({"api_sorted": summary(sorted_), "api_sorted_offset": summary(sorted_offset),
+                        "api_param": summary(param)})
+        print(json.dumps(out, indent=1))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)

@@ -66,6 +66,13 @@ def _strings(v):
     return [str(x) for x in v]
 
 
+def _param_text(v):
+    """A param value as the server compares it: booleans true/false, others as str()."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
 def _toml_value(v):
     """A Python value as the TOML text of a `--set KEY=VALUE` override: strings quoted, booleans
     lower-case, lists as arrays, numbers as written."""
@@ -225,16 +232,23 @@ class Client:
     # runs and registry
 
     def runs(self, model=None, status=None, metrics=None, since=None, until=None, limit=20,
-             before=None, frame=None):
+             before=None, frame=None, sort=None, params=None, offset=None):
         """Runs, newest first: filtered by model, status, metric thresholds (strings such as
         "auc>=0.7", one or a list) and start time (since/until: ISO strings, datetimes or Unix
-        seconds); at most `limit` (None: every run), older than run id `before`. A pandas
-        DataFrame (nested fields flattened as "metrics.auc", "params.eta") when pandas is
-        importable and `frame` is not False; else the list of RUN dicts."""
+        seconds); at most `limit` (None: every run), older than run id `before`. `sort` orders
+        them otherwise: "started_at" (oldest first), "metric:KEY" (ascending) or "-metric:KEY"
+        (descending; runs without the metric last); `params` keeps runs whose top-level params
+        equal the values given (a dict {"factors": 64}, or "KEY=VALUE" strings); `offset` skips
+        that many runs of the order (paging). A pandas DataFrame (nested fields flattened as
+        "metrics.auc", "params.eta") when pandas is importable and `frame` is not False; else
+        the list of RUN dicts."""
+        if isinstance(params, dict):
+            params = [f"{k}={_param_text(v)}" for k, v in params.items()]
         r = self._get("/api/v1/runs", {"model": model, "status": status,
                                        "metric": _strings(metrics), "since": _time(since),
                                        "until": _time(until), "limit": limit, "before": before,
-                                       "all": 1 if limit is None else None})
+                                       "all": 1 if limit is None else None, "sort": sort,
+                                       "param": _strings(params), "offset": offset})
         runs = r["runs"]
         if not _want_frame(frame):
             return runs
@@ -444,6 +458,13 @@ class Client:
         """The analysis of an experiment: the JSON of `marquee experiments analyze --json`."""
         return self._get(f"/api/v1/experiments/{_q(name)}/analysis")
 
+    def experiment_timeseries(self, name):
+        """An experiment day by day (UTC), for charts: {"days": [{"day", "exposures": {cell: n},
+        "new_members": {cell: n}}], "sequential": [{"day", "p_value", "users", "p_values"}],
+        "metric", "cells", ...}; "p_value" is the always-valid (mSPRT) p-value at the end of the
+        day, from the analysis's own sequential test."""
+        return self._get(f"/api/v1/experiments/{_q(name)}/timeseries")
+
     # ------------------------------------------------------------------------------------------
     # datasets
 
@@ -459,9 +480,18 @@ class Client:
         """Imports a dataset snapshot named `name` from `source`: a local file (streamed as the
         request body, never read whole), a pandas DataFrame (written as CSV with a header to a
         temporary file, then streamed), or with server_side=True a path on the server.
-        reader_options: format, delimiter, user_col, item_col, value_col, time_col, header, and
-        the tabular ones (label, ...), as the CLI's `dataset import` flags. Returns the
-        snapshot's dict."""
+        reader_options, as the CLI's `dataset import` flags: format picks the kind (an
+        interaction file by default; "tabular" a CSV of features and a label for XGBoost;
+        "bandit-jsonl" a bandit log; "obd" an Open Bandit Dataset campaign, server_side only).
+        Interaction files take delimiter, user_col, item_col, value_col, time_col, header,
+        skip_bad_lines; tabular ones label (required), id_col, time_col, delimiter,
+        types={"COL": "numeric|categorical|boolean|ignore"} and drop=["COL", ...]. source="..."
+        records where the data came from. Returns the snapshot's dict."""
+        types = reader_options.pop("types", None)
+        if types:
+            reader_options["type"] = [f"{k}={v}" for k, v in types.items()]
+        if isinstance(reader_options.get("drop"), str):
+            reader_options["drop"] = [reader_options["drop"]]
         path = f"/api/v1/datasets/{_q(name)}"
         if server_side:
             return self._post(path, dict(reader_options, path=os.fspath(source)))
@@ -485,12 +515,28 @@ class Client:
                                        content_length=file_size(f),
                                        headers={"Content-Type": "application/octet-stream"})
 
+    def dataset_histograms(self, name):
+        """For charts of an interaction dataset: {"dataset", "kind", "time_range": {"min", "max"}
+        (ISO 8601 or None), "activity" and "popularity": {"buckets": [{"lo", "hi", "count"}]}},
+        log2 buckets [lo, hi) of interactions per user and per item. InvalidArgument for a
+        tabular dataset or a bandit log."""
+        return self._get(f"/api/v1/datasets/{_q(name)}/histograms")
+
     def delete_dataset(self, name):
         """Deletes the dataset name (admin scope)."""
         return self._delete(f"/api/v1/datasets/{_q(name)}")
 
     # ------------------------------------------------------------------------------------------
     # serving
+
+    def serving_stats(self):
+        """What the server has served: {"started_at", "now", "uptime_s", "routes": [{"route",
+        "requests", "errors_4xx", "errors_5xx", "latency_ms": {"p50", "p90", "p99"}}],
+        "models": [{"model", "version", "aliases", "kind", "state", "loaded_at", "requests",
+        "errors", "latency_ms"}], "events": {"ingested_total"}, "bandits": {"decisions_total",
+        "rewards_total", "defaulted_total"}}. Counters are cumulative; rates come from two
+        calls."""
+        return self._get("/api/v1/serving/stats")
 
     def serving_models(self):
         """What the server serves now (GET /v1/models)."""
@@ -586,6 +632,19 @@ class Client:
     def reward(self, decision_id, reward):
         """Joins a reward to a logged decision; returns the join's answer."""
         return self._post("/v1/reward", {"decision_id": decision_id, "reward": reward})
+
+    def bandits(self):
+        """Every bandit policy with decisions or in the registry (list of dicts: name, family,
+        aliases, versions, decisions, closed, joined, rewards, reward_rate, last_decision_at)."""
+        return self._get("/api/v1/bandits")["policies"]
+
+    def bandit(self, name, bucket="hour", since=None):
+        """One policy: its decisions, rewards and reward rate per `bucket` ("hour" or "day") in
+        "series", the chosen actions' shares in "actions", and the latest off-policy evaluation
+        `marquee ope --policy` recorded in "ope" (None when there is none). since: only
+        decisions taken from then on (ISO 8601 text, datetime or Unix seconds)."""
+        return self._get(f"/api/v1/bandits/{_q(name)}",
+                         query={"bucket": bucket, "since": _time(since)})
 
     def decisions(self, format="jsonl", policy=None):
         """Iterates the exported decision log, one dict per row, as the server streams it

@@ -47,6 +47,8 @@ void ControlPlane::AddRoutes(Service& s) {
   AddRunRoutes(s);
   AddTrackingRoutes(s);
   AddDataRoutes(s);
+  AddStatsRoutes(s);
+  AddInsightRoutes(s);
   AddModelRoutes(s);
   AddExperimentRoutes(s);
   AddServingRoutes(s);

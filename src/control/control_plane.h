@@ -43,6 +43,8 @@ class ControlPlane : public RouteProvider {
   void AddRunRoutes(Service& s);
   void AddTrackingRoutes(Service& s);  // tracking_routes.cc
   void AddDataRoutes(Service& s);      // data_routes.cc: datasets, decisions
+  void AddStatsRoutes(Service& s);     // stats_routes.cc: GET /api/v1/serving/stats
+  void AddInsightRoutes(Service& s);   // insight_routes.cc: experiment timeseries, bandits
   void AddModelRoutes(Service& s);
   void AddExperimentRoutes(Service& s);
   void AddServingRoutes(Service& s);
@@ -58,6 +60,10 @@ class ControlPlane : public RouteProvider {
   RegistryPool registries_;
   std::unique_ptr<JobRunner> jobs_;  // null when options_.jobs is false
 };
+
+// GET /api/v1/serving/stats of the server `core` (stats_routes.cc): {"started_at", "now",
+// "uptime_s", "routes", "models", "events", "bandits"}. Thread-safe (counters read relaxed).
+nlohmann::json ServingStatsJson(ServerCore& core);
 
 // Adds the control plane to a server's options: what `marquee serve` and the in-process test
 // servers do, so both serve the same routes.

@@ -1,5 +1,7 @@
 // Datasets and decisions over /api/v1: list, show, import (an upload streamed to disk, or a
-// path on the server) and delete dataset names; the bandit decision log exported as a stream.
+// path on the server; interaction files, tabular CSVs and bandit logs, as `dataset import`
+// takes them), histograms for the dashboard, and delete dataset names; the bandit decision log
+// exported as a stream.
 #include <filesystem>
 
 #include "bandits/decision_log.h"
@@ -16,40 +18,7 @@ namespace {
 
 bool TruthText(std::string_view v) { return v == "1" || v == "true" || v == "True"; }
 
-// The reader options of `dataset import`, from query parameters (or a JSON body's fields).
-ReadOptions ReaderOptions(const std::vector<std::pair<std::string, std::string>>& params) {
-  ReadOptions ro;
-  for (const auto& [k, v] : params) {
-    if (k == "format") {
-      ro.format = v;
-    } else if (k == "user_col") {
-      ro.user_col = v;
-    } else if (k == "item_col") {
-      ro.item_col = v;
-    } else if (k == "value_col") {
-      ro.value_col = v;
-    } else if (k == "time_col") {
-      ro.time_col = v;
-    } else if (k == "header") {
-      ro.header = TruthText(v);
-    } else if (k == "skip_bad_lines") {
-      ro.skip_bad_lines = TruthText(v);
-    } else if (k == "delimiter") {
-      const std::string d = v == "\\t" || v == "tab" ? "\t" : v;
-      if (d.size() != 1) {
-        Fail(ErrorCode::kInvalidArgument, "delimiter: one character (or 'tab'), got '{}'",
-             QuoteForMessage(v, 16));
-      }
-      ro.delimiter = d[0];
-    } else if (k != "path") {
-      Fail(ErrorCode::kInvalidArgument,
-           "unknown reader option '{}' (expected: format, delimiter, header, user_col, item_col, "
-           "value_col, time_col, skip_bad_lines, path)",
-           QuoteForMessage(k, 64));
-    }
-  }
-  return ro;
-}
+using Params = std::vector<std::pair<std::string, std::string>>;
 
 }  // namespace
 
@@ -60,35 +29,43 @@ void ControlPlane::AddDataRoutes(Service& s) {
   s.AddRoute({"GET", "/api/v1/datasets/{name}", kScopeRead, Sync([home](const Request& req) {
                 return DatasetShowView(home, req.param("name"));
               })});
+  s.AddRoute(
+      {"GET", "/api/v1/datasets/{name}/histograms", kScopeRead, Sync([home](const Request& req) {
+         return DatasetHistogramsView(home, req.param("name"));
+       })});
   s.AddRoute({"DELETE", "/api/v1/datasets/{name}", kScopeAdmin, Sync([home](const Request& req) {
                 return DeleteDatasetView(home, req.param("name"));
               })});
   // The file as the body (streamed to disk by the transport) with the reader options as query
   // parameters; or a JSON body {"path": "a file on the server", options...}.
-  RouteRow import{"POST", "/api/v1/datasets/{name}", kScopeWrite,
-                  Sync(
-                      [home](const Request& req) {
-                        const std::string& name = req.param("name");
-                        if (req.content_type.starts_with("application/json")) {
-                          const json b =
-                              json::parse(Env::Default()->ReadFile(req.body_file), nullptr, false);
-                          if (b.is_discarded() || !b.is_object() || !b.contains("path")) {
-                            Fail(ErrorCode::kInvalidArgument,
-                                 "dataset import: a JSON body is {{\"path\": \"a file on the "
-                                 "server\", reader options...}}; send the file itself as "
-                                 "application/octet-stream");
-                          }
-                          std::vector<std::pair<std::string, std::string>> opts;
-                          for (const auto& [k, v] : b.items()) {
-                            opts.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
-                          }
-                          return ImportDatasetView(home, name, b["path"].get<std::string>(),
-                                                   ReaderOptions(opts));
-                        }
-                        return ImportDatasetView(home, name, req.body_file,
-                                                 ReaderOptions(ParseQuery(req.target)));
-                      },
-                      201)};
+  RouteRow import{
+      "POST", "/api/v1/datasets/{name}", kScopeWrite,
+      Sync(
+          [home](const Request& req) {
+            const std::string& name = req.param("name");
+            if (req.content_type.starts_with("application/json")) {
+              const json b = json::parse(Env::Default()->ReadFile(req.body_file), nullptr, false);
+              if (b.is_discarded() || !b.is_object() || !b.contains("path")) {
+                Fail(ErrorCode::kInvalidArgument,
+                     "dataset import: a JSON body is {{\"path\": \"a file on the "
+                     "server\", reader options...}}; send the file itself as "
+                     "application/octet-stream");
+              }
+              Params opts;
+              for (const auto& [k, v] : b.items()) {
+                if (v.is_array()) {  // type, drop: one parameter per element
+                  for (const auto& e : v) {
+                    opts.emplace_back(k, e.is_string() ? e.get<std::string>() : e.dump());
+                  }
+                } else {
+                  opts.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+                }
+              }
+              return ImportDatasetFileView(home, name, b["path"].get<std::string>(), opts, false);
+            }
+            return ImportDatasetFileView(home, name, req.body_file, ParseQuery(req.target), true);
+          },
+          201)};
   import.stream_body = true;
   s.AddRoute(std::move(import));
   s.AddRoute({"GET", "/api/v1/decisions", kScopeRead, [home](const Request& req, Respond& done) {
@@ -98,16 +75,7 @@ void ControlPlane::AddDataRoutes(Service& s) {
                        "format: '{}' is not one of jsonl, dsjson, bandit-jsonl",
                        QuoteForMessage(format, 32));
                 }
-                int64_t since = 0;
-                if (auto t = req.query("since")) {
-                  auto parsed = ParseTime(*t);
-                  if (!parsed || *parsed < 0) {
-                    Fail(ErrorCode::kInvalidArgument,
-                         "since: '{}' is not Unix seconds or an ISO 8601 time",
-                         QuoteForMessage(*t, 64));
-                  }
-                  since = *parsed;
-                }
+                const int64_t since = QueryTime(req, "since");
                 const std::string policy = req.query("policy").value_or("");
                 const bool include_open = TruthText(req.query("include_open").value_or(""));
                 DecisionLogOptions o;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/text.h"
+#include "common/time.h"
 #include "marquee/error.h"
 #include "serving/service.h"
 
@@ -116,6 +117,19 @@ inline int64_t QueryInt(const Request& req, const char* name, int64_t fallback, 
          QuoteForMessage(*t, 64));
   }
   return v;
+}
+
+// A time query parameter (Unix seconds or ISO 8601, not before 1970) as Unix seconds;
+// `fallback` when absent. kInvalidArgument naming the parameter otherwise.
+inline int64_t QueryTime(const Request& req, const char* name, int64_t fallback = 0) {
+  auto t = req.query(name);
+  if (!t) return fallback;
+  auto parsed = ParseTime(*t);
+  if (!parsed || *parsed < 0) {
+    Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not Unix seconds or an ISO 8601 time", name,
+         QuoteForMessage(*t, 64));
+  }
+  return *parsed;
 }
 
 // One Server-Sent Events message: optional `event:` and `id:` fields, then `data` as one

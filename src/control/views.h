@@ -20,6 +20,7 @@
 
 #include "data/readers.h"
 #include "registry/registry.h"
+#include "tabular/table.h"
 
 namespace marquee {
 
@@ -36,14 +37,25 @@ struct RunsListQuery {
   std::vector<std::string> metrics;
   // Start-time bounds: ISO 8601 or Unix seconds ("" for none); since inclusive, until exclusive.
   std::string since, until;
+  // The order: "-started_at" (also ""; newest first, paged by `before`), "started_at",
+  // "metric:KEY" (ascending) or "-metric:KEY" (descending); runs without the metric come last.
+  std::string sort;
+  // Exact matches on the run's top-level params, each "KEY=VALUE" (all must hold).
+  std::vector<std::string> params;
+  int64_t offset = 0;  // runs of the ordered listing skipped (paging any order)
 
   // The query string of GET /api/v1/runs ("?model=...&limit=20&metric=auc%3E%3D0.7"), and back.
   // FromQuery throws kInvalidArgument naming a parameter it does not know or cannot parse.
   std::string ToQueryString() const;
   static RunsListQuery FromQuery(const std::vector<std::pair<std::string, std::string>>& q);
 };
-// {"runs": [...], "total": N, "next_before": id|null} (RunPageToJson).
+// {"runs": [...], "total": N, "next_before": id|null, "next_offset": N|null} (RunPageToJson).
+// next_before pages the default order only; next_offset is the offset of the next page (null
+// at the end, and when paging by `before`). kInvalidArgument for a bad sort, param or `before`
+// with another order.
 nlohmann::json RunsListView(Registry& reg, const RunsListQuery& q);
+// A RunsListQuery::sort text as the store's order and metric; kInvalidArgument naming the text.
+std::pair<RunQuery::Sort, std::string> ParseRunsSort(const std::string& text);
 // A run id, or a model reference whose version's run is meant. kNotFound for a version
 // registered without a run.
 int64_t RunIdOf(Registry& reg, const std::string& id_or_ref);
@@ -80,15 +92,63 @@ nlohmann::json ExperimentAnalysisView(
 
 // What `dataset list --json` prints: {"datasets": [interaction snapshots..., bandit logs...]}.
 nlohmann::json DatasetsListView(const std::string& home);
-// One dataset: an interaction snapshot's entry with its "stats", else the entry of the tabular
-// snapshot or bandit log of that name. kNotFound naming the name otherwise.
+// One dataset, as `dataset show --json` prints it: a tabular snapshot's entry with "label",
+// "time_col" and "schema" (TabularColumnsJson); else a bandit log's entry with its "stats"; else
+// the interaction snapshot of that name or id prefix (DatasetCatalog::Get) with its "stats".
+// kNotFound naming the name otherwise.
 nlohmann::json DatasetShowView(const std::string& home, const std::string& name);
 // Reads the interaction file at `path` with `options` and snapshots it as `name` (what `dataset
-// import FILE` does): the entry plus format, lines, bad_lines, bad_line_examples and seconds.
+// import FILE` does), recording `source` (default: `path`) as where it came from: the entry plus
+// format, lines, bad_lines, bad_line_examples and seconds. The import views write a catalog: the
+// home must have its registry (the CLI creates one first, cli::CreateRegistryIfMissing).
 nlohmann::json ImportDatasetView(const std::string& home, const std::string& name,
-                                 const std::string& path, const ReadOptions& options);
+                                 const std::string& path, const ReadOptions& options,
+                                 const std::string& source = "");
 // Removes the interaction snapshot name `name` (the snapshot stays addressable by id); returns
 // the entry it had. kNotFound when there is none.
 nlohmann::json DeleteDatasetView(const std::string& home, const std::string& name);
+
+// The columns of a tabular snapshot, each ColumnSchema::ToJson plus its "stats"
+// (ColumnStats::ToJson): what `dataset show --json` and a tabular import print as "schema".
+nlohmann::json TabularColumnsJson(const TabularData& d);
+// Reads the tabular CSV at `path` (ReadTabularCsv with `options`) and snapshots it as `name`,
+// recording `source` as where it came from: the entry plus "label", "schema" (TabularColumnsJson)
+// and "seconds" (what `dataset import --format tabular --json` prints). Errors: the reader's
+// (kInvalidArgument naming the line or column, kNotFound for a missing file).
+nlohmann::json ImportTabularView(const std::string& home, const std::string& name,
+                                 const std::string& path, const TabularReadOptions& options,
+                                 const std::string& source);
+// Reads the bandit log at `path` in `format` ("bandit-jsonl", or "obd": an Open Bandit Dataset
+// campaign CSV with item_context.csv beside it) and snapshots it as `name`: the entry plus
+// "stats" (BanditLog::Stats) and "seconds". kInvalidArgument for another format.
+nlohmann::json ImportBanditLogView(const std::string& home, const std::string& name,
+                                   const std::string& path, const std::string& format,
+                                   const std::string& source = "");
+// The options of a dataset import, as POST /api/v1/datasets/{name} takes them in its query:
+// "format" picks the kind as `dataset import --format` does (tabular; obd or bandit-jsonl; else an
+// interaction file), the others are that kind's reader options (interactions: delimiter, header,
+// user_col, item_col, value_col, time_col, skip_bad_lines; tabular: label, id_col, time_col,
+// type=COL=TYPE and drop=COL (repeatable), delimiter), "source" is recorded as where the data
+// came from (default: the path), and "origin" (uploads) is the file name the client read: the
+// upload is read under that name (format detection by name) and messages name it.
+using ImportParams = std::vector<std::pair<std::string, std::string>>;
+// Imports the file at `path` as `name` with `params`, by the views above. `upload`: the file is
+// an upload's spool file (format obd, which reads a file beside it, is refused). `progress` gets
+// (lines read, total) from the interaction reader. kInvalidArgument naming an option the kind
+// does not take or a bad value.
+nlohmann::json ImportDatasetFileView(const std::string& home, const std::string& name,
+                                     const std::string& path, const ImportParams& params,
+                                     bool upload,
+                                     const std::function<void(uint64_t, uint64_t)>& progress = {});
+// Log2 buckets of `counts`: {"buckets": [{"lo": 1, "hi": 2, "count": N}, {"lo": 2, "hi": 4, ...},
+// ...]}, [lo, hi), from [1, 2) up to the bucket of the largest count, empty buckets included (a
+// count of 0, if any, is the bucket [0, 1) first). No counts: no buckets.
+nlohmann::json Log2Histogram(const std::vector<uint64_t>& counts);
+// GET /api/v1/datasets/{name}/histograms, for the dashboard: {"dataset", "snapshot", "kind":
+// "interactions", "users", "items", "interactions", "time_range": {"min", "max"} (ISO 8601, null
+// without a time column), "activity" (Log2Histogram of interactions per user), "popularity" (per
+// item)} of the interaction snapshot `name` (or id prefix). kNotFound when there is none;
+// kInvalidArgument naming the kind for a tabular snapshot or a bandit log (no users and items).
+nlohmann::json DatasetHistogramsView(const std::string& home, const std::string& name);
 
 }  // namespace marquee

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -20,8 +22,21 @@ namespace marquee {
 
 class Env;
 
+// The requests one loaded version answered, kept by the server's scoring routes while it
+// serves (serving/metrics.h records and reads them: ObserveVersion, VersionStats). They live in
+// the version so that a request reaches them through the servable it already holds, with no
+// lookup and no lock. Relaxed atomics: each count is exact, no order holds between them.
+struct VersionCounters {
+  // Latency buckets: ServingMetrics::kBuckets (checked there) and one above the last bound.
+  static constexpr size_t kLatencyBuckets = 15;
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> errors{0};  // of `requests`, those answered with an error
+  std::atomic<uint64_t> sum_ns{0};  // total latency
+  std::array<std::atomic<uint64_t>, kLatencyBuckets> latency{};
+};
+
 // One loaded model version. Immutable once loaded, except for state a kind synchronises itself
-// (a bandit policy learning online guards its policy with its own lock).
+// (a bandit policy learning online guards its policy with its own lock) and `counters`.
 struct Servable {
   virtual ~Servable() = default;
   std::string name;  // the registry model name
@@ -30,6 +45,7 @@ struct Servable {
   std::string family;
   int64_t loaded_at = 0;  // unix seconds
   double load_seconds = 0;
+  mutable VersionCounters counters;  // of the requests this version answered; thread-safe
 
   // The /v1/models fields of this version ({"version", "family", "artifact", ...}).
   virtual nlohmann::json Describe() const {

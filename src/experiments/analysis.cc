@@ -8,6 +8,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "common/time.h"
 #include "experiments/interleave.h"
 #include "experiments/stats.h"
 #include "marquee/error.h"
@@ -120,6 +121,11 @@ class ExposureTable {
   }
   uint64_t exposures() const { return rows_.size(); }
   uint64_t unknown_cell() const { return unknown_cell_; }
+  // fn(time, cell index) for every exposure of a known cell, in log order.
+  template <typename Fn>
+  void ForEachExposure(Fn&& fn) const {
+    for (const Row& r : rows_) fn(r.ts, members_[r.member].cell);
+  }
 
  private:
   struct Row {
@@ -141,16 +147,22 @@ class ExposureTable {
   uint64_t unknown_cell_ = 0;
 };
 
+// The latest exposure or credited play of any member (`order` not empty).
+int64_t LastTime(const std::vector<const Member*>& order) {
+  int64_t t1 = order.front()->first_ts;
+  for (const Member* m : order) {
+    t1 = std::max(t1, m->last_ts);
+    if (!m->credited.empty()) t1 = std::max(t1, m->credited.back().first);
+  }
+  return t1;
+}
+
 // Calendar times of the sequential test's looks: 100 evenly spaced from the first exposure to
 // the latest exposure or credited play (an analyst re-running analyze sees the same sequence).
 std::vector<int64_t> LookTimes(const std::vector<const Member*>& order) {
   if (order.empty()) return {};
   const int64_t t0 = order.front()->first_ts;
-  int64_t t1 = t0;
-  for (const Member* m : order) {
-    t1 = std::max(t1, m->last_ts);
-    if (!m->credited.empty()) t1 = std::max(t1, m->credited.back().first);
-  }
+  const int64_t t1 = LastTime(order);
   std::vector<int64_t> looks;
   for (int k = 1; k <= 100; ++k) {
     const int64_t t = t0 + (t1 - t0) * k / 100;
@@ -159,17 +171,57 @@ std::vector<int64_t> LookTimes(const std::vector<const Member*>& order) {
   return looks;
 }
 
-// A member's credited plays up to time t: in total, and per ranker.
-uint64_t PlaysUntil(const Member& m, int64_t t, uint64_t clicks[2]) {
-  clicks[0] = clicks[1] = 0;
-  uint64_t n = 0;
-  for (const auto& [ts, ranker] : m.credited) {
-    if (ts > t) break;
-    ++n;
-    if (ranker >= 0) ++clicks[ranker];
+constexpr int64_t kDay = 86400;
+
+int64_t DayStart(int64_t t) { return t - ((t % kDay) + kDay) % kDay; }
+
+// The last second of every UTC calendar day from the first exposure's to the day of the latest
+// exposure or credited play: the looks of the day-by-day sequential test.
+std::vector<int64_t> DayLooks(const std::vector<const Member*>& order) {
+  std::vector<int64_t> looks;
+  if (order.empty()) return looks;
+  const int64_t last = DayStart(LastTime(order));
+  for (int64_t d = DayStart(order.front()->first_ts); d <= last; d += kDay) {
+    looks.push_back(d + kDay - 1);
   }
-  return n;
+  return looks;
 }
+
+// Walks the members forward through ascending look times: at each look, the members exposed by
+// then (a prefix of the order by first exposure), each with its credited plays (in total and per
+// ranker) by then. Each member's plays are counted once over all looks (a cursor per member),
+// so a walk costs O(looks x members + plays).
+class LookWalker {
+ public:
+  explicit LookWalker(const std::vector<const Member*>& order) : order_(order), at_(order.size()) {}
+
+  // Advances to time `t` (not before the previous call's) and calls fn(member, plays, clicks)
+  // for every member exposed by then, in order; clicks[r] are the plays credited to ranker r.
+  template <typename Fn>
+  void At(int64_t t, Fn&& fn) {
+    while (exposed_ < order_.size() && order_[exposed_]->first_ts <= t) ++exposed_;
+    for (size_t i = 0; i < exposed_; ++i) {
+      const Member& m = *order_[i];
+      State& s = at_[i];
+      while (s.next < m.credited.size() && m.credited[s.next].first <= t) {
+        const int8_t ranker = m.credited[s.next].second;
+        if (ranker >= 0) ++s.clicks[ranker];
+        ++s.next;
+      }
+      fn(m, static_cast<uint64_t>(s.next), s.clicks);
+    }
+  }
+  size_t exposed() const { return exposed_; }
+
+ private:
+  struct State {
+    uint32_t next = 0;  // credited plays up to the current look
+    uint64_t clicks[2] = {0, 0};
+  };
+  const std::vector<const Member*>& order_;
+  std::vector<State> at_;
+  size_t exposed_ = 0;
+};
 
 // JSON number, or null for NaN/inf (JSON has no NaN).
 json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
@@ -215,19 +267,37 @@ json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first
 
 }  // namespace
 
-json AnalyzeExperiment(const AnalysisInput& in) {
-  ExposureTable table(in.spec);
-  for (const Exposure& e : in.exposures) table.Add(e);
-  table.Finish();
+namespace {
+
+// The input's exposures in the table, its events credited.
+Attribution FillTable(const AnalysisInput& in, ExposureTable* table) {
+  for (const Exposure& e : in.exposures) table->Add(e);
+  table->Finish();
   Attribution a;
   for (const StoredEvent& ev : in.events) {
-    Member* m = table.Find(ev.user);
+    Member* m = table->Find(ev.user);
     if (m == nullptr) continue;
     bool counted = false;
-    const bool credited = table.Attribute(*m, ev, in.spec, in.first_started_at, &counted);
+    const bool credited = table->Attribute(*m, ev, in.spec, in.first_started_at, &counted);
     a.Count(credited, counted);
   }
+  return a;
+}
+
+json Timeseries(const ExperimentSpec& spec, ExposureTable& table);
+
+}  // namespace
+
+json AnalyzeExperiment(const AnalysisInput& in) {
+  ExposureTable table(in.spec);
+  const Attribution a = FillTable(in, &table);
   return Analyze(in.spec, in.state, in.first_started_at, table, a);
+}
+
+json ExperimentTimeseries(const AnalysisInput& in) {
+  ExposureTable table(in.spec);
+  FillTable(in, &table);
+  return Timeseries(in.spec, table);
 }
 
 namespace {
@@ -328,30 +398,81 @@ json SampleRatioJson(const ExperimentSpec& spec, const CellValues& v) {
   });
 }
 
-// The always-valid p-value of cell c against the control on plays per member: at each look,
-// the members exposed by then, each with the plays credited by then.
-json SequentialPlaysPerMember(size_t c, const MemberOrder& m) {
-  return Guard([&]() -> json {
-    SequentialTest::Options o;
-    o.rescale_tau2 = true;  // plays per member grow between looks
-    SequentialTest seq(o);
-    for (int64_t t : m.looks) {
-      MomentAccumulator cell[2];
-      uint64_t clicks[2];
-      for (const Member* x : m.order) {
-        if (x->first_ts > t) break;
-        if (x->cell != 0 && x->cell != c) continue;
-        cell[x->cell == 0 ? 0 : 1].Add(static_cast<double>(PlaysUntil(*x, t, clicks)));
-      }
-      seq.PeekAt(cell[0].Get(), cell[1].Get());
+// The always-valid p-values after each look: for an A/B test, of every cell c >= 1 against the
+// control on plays per member (at each look the members exposed by then, each with the plays
+// credited by then; p[c][k] after looks[k], p[0] unused); for interleaving, of "no preference"
+// (p[0]). users[k]: the members exposed by looks[k]. A cell whose test failed has its message in
+// error[c] and no p-values from that look on. The analysis reads the last look of its 100; the
+// timeseries every day's.
+struct SequentialPath {
+  std::vector<std::vector<double>> p;
+  std::vector<std::string> error;
+  std::vector<uint64_t> users;
+};
+
+// One test per cell fed the moments `look(cell)` at every look; catches each cell's own errors.
+template <typename Look>
+void PeekEach(std::vector<SequentialTest>& tests, size_t first, Look&& look, SequentialPath* path) {
+  for (size_t c = first; c < tests.size(); ++c) {
+    if (!path->error[c].empty()) continue;
+    try {
+      const auto [a, b] = look(c);
+      path->p[c].push_back(tests[c].PeekAt(a, b));
+    } catch (const Error& e) {
+      path->error[c] = e.what();
     }
-    return Num(seq.p_value());
-  });
+  }
+}
+
+SequentialPath SequentialPlaysPerMember(size_t nc, const std::vector<const Member*>& order,
+                                        const std::vector<int64_t>& looks) {
+  SequentialTest::Options o;
+  o.rescale_tau2 = true;  // plays per member grow between looks
+  std::vector<SequentialTest> tests(nc, SequentialTest(o));
+  SequentialPath path{std::vector<std::vector<double>>(nc), std::vector<std::string>(nc), {}};
+  LookWalker walk(order);
+  for (int64_t t : looks) {
+    std::vector<MomentAccumulator> cell(nc);
+    walk.At(t, [&](const Member& x, uint64_t plays, const uint64_t*) {
+      cell[x.cell].Add(static_cast<double>(plays));
+    });
+    path.users.push_back(walk.exposed());
+    PeekEach(
+        tests, 1, [&](size_t c) { return std::pair(cell[0].Get(), cell[c].Get()); }, &path);
+  }
+  return path;
+}
+
+SequentialPath SequentialPreference(const std::vector<const Member*>& order,
+                                    const std::vector<int64_t>& looks) {
+  SequentialTest::Options o;
+  o.one_sample = true;
+  o.rescale_tau2 = true;
+  std::vector<SequentialTest> tests(1, SequentialTest(o));
+  SequentialPath path{std::vector<std::vector<double>>(1), std::vector<std::string>(1), {}};
+  LookWalker walk(order);
+  for (int64_t t : looks) {
+    MomentAccumulator prefs;
+    walk.At(t, [&](const Member&, uint64_t, const uint64_t* c) {
+      prefs.Add(c[1] > c[0] ? 1.0 : c[0] > c[1] ? -1.0 : 0.0);
+    });
+    path.users.push_back(walk.exposed());
+    PeekEach(
+        tests, 0, [&](size_t) { return std::pair(prefs.Get(), Moments{}); }, &path);
+  }
+  return path;
+}
+
+// The p-value after the last look (1 before any), or {"error": ...}.
+json FinalPValue(const SequentialPath& path, size_t c) {
+  if (!path.error[c].empty()) return {{"error", path.error[c]}};
+  return Num(path.p[c].empty() ? 1.0 : path.p[c].back());
 }
 
 // Cell c against the control: Welch on plays per member (with CUPED and the sequential test)
 // and on plays per exposure.
-json Comparison(const ExperimentSpec& spec, size_t c, const CellValues& v, const MemberOrder& m) {
+json Comparison(const ExperimentSpec& spec, size_t c, const CellValues& v,
+                const SequentialPath& seq) {
   json cmp = {{"cell", spec.cells[c].name}, {"control", spec.cells[0].name}};
   cmp["plays_per_member"] = Guard([&]() -> json {
     json j = WelchJson(Welch(v.ppm[0], v.ppm[c]));
@@ -362,7 +483,7 @@ json Comparison(const ExperimentSpec& spec, size_t c, const CellValues& v, const
       k["variance_reduction"] = Num(r.variance_reduction);
       return k;
     });
-    j["sequential_p_value"] = SequentialPlaysPerMember(c, m);
+    j["sequential_p_value"] = FinalPValue(seq, c);
     return j;
   });
   cmp["plays_per_exposure"] = Guard([&]() -> json { return WelchJson(Welch(v.ppe[0], v.ppe[c])); });
@@ -374,8 +495,9 @@ void AddAbTest(const ExperimentSpec& spec, const MemberOrder& m, json* out) {
   const CellValues v = ValuesPerCell(nc, m.order);
   (*out)["cells"] = CellsJson(spec, v);
   (*out)["srm"] = SampleRatioJson(spec, v);
+  const SequentialPath seq = SequentialPlaysPerMember(nc, m.order, m.looks);
   json comparisons = json::array();
-  for (size_t c = 1; c < nc; ++c) comparisons.push_back(Comparison(spec, c, v, m));
+  for (size_t c = 1; c < nc; ++c) comparisons.push_back(Comparison(spec, c, v, seq));
   (*out)["comparisons"] = comparisons;
 }
 
@@ -413,28 +535,6 @@ json BinomialJson(const ExperimentSpec& spec, const Preferences& p) {
   });
 }
 
-// Always-valid p-value of "no preference": at each look, each member exposed by then is +1
-// (prefers the second ranker on the plays credited by then), -1 (the first) or 0 (tie).
-json SequentialPreference(const MemberOrder& m) {
-  return Guard([&]() -> json {
-    SequentialTest::Options o;
-    o.one_sample = true;
-    o.rescale_tau2 = true;
-    SequentialTest seq(o);
-    for (int64_t t : m.looks) {
-      MomentAccumulator prefs;
-      uint64_t c[2];
-      for (const Member* x : m.order) {
-        if (x->first_ts > t) break;
-        PlaysUntil(*x, t, c);
-        prefs.Add(c[1] > c[0] ? 1.0 : c[0] > c[1] ? -1.0 : 0.0);
-      }
-      seq.PeekAt(prefs.Get(), Moments{});
-    }
-    return Num(seq.p_value());
-  });
-}
-
 void AddInterleaving(const ExperimentSpec& spec, const MemberOrder& m, json* out) {
   const Preferences p = CountPreferences(m.order);
   const double nm = static_cast<double>(m.order.size());
@@ -450,7 +550,7 @@ void AddInterleaving(const ExperimentSpec& spec, const MemberOrder& m, json* out
   (*out)["ties"] = p.ties;
   (*out)["share_ties"] = nm > 0 ? p.ties / nm : 0.0;
   (*out)["binomial"] = BinomialJson(spec, p);
-  (*out)["sequential_p_value"] = SequentialPreference(m);
+  (*out)["sequential_p_value"] = FinalPValue(SequentialPreference(m.order, m.looks), 0);
 }
 
 json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first_started_at,
@@ -465,16 +565,80 @@ json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first
   return out;
 }
 
+// Per-cell counts as {"cell": n} (interleaving: one "interleaved" count, since every exposure
+// shows both rankers).
+json CountsJson(const ExperimentSpec& spec, const std::vector<uint64_t>& per_cell) {
+  json j = json::object();
+  if (spec.mode == Mode::kInterleave) {
+    uint64_t n = 0;
+    for (uint64_t x : per_cell) n += x;
+    j["interleaved"] = n;
+    return j;
+  }
+  for (size_t c = 0; c < spec.cells.size(); ++c) j[spec.cells[c].name] = per_cell[c];
+  return j;
+}
+
+json Timeseries(const ExperimentSpec& spec, ExposureTable& table) {
+  const MemberOrder members = OrderMembers(table.members());
+  const std::vector<int64_t> looks = DayLooks(members.order);
+  const size_t nc = spec.cells.size();
+  const bool interleave = spec.mode == Mode::kInterleave;
+  json out = {{"experiment", spec.name},
+              {"mode", ModeName(spec.mode)},
+              {"metric", interleave ? "preference" : "plays_per_member"},
+              {"control", spec.cells.empty() ? "" : spec.cells[0].name}};
+  out["cells"] = json::array();
+  for (const Cell& c : spec.cells) out["cells"].push_back(c.name);
+  // Exposures and first exposures per day and cell; every one falls between the first and the
+  // last look's day (DayLooks spans them).
+  const int64_t first_day = looks.empty() ? 0 : DayStart(looks.front());
+  auto day_of = [&](int64_t ts) { return static_cast<size_t>((DayStart(ts) - first_day) / kDay); };
+  std::vector<std::vector<uint64_t>> exposures(looks.size(), std::vector<uint64_t>(nc, 0));
+  std::vector<std::vector<uint64_t>> fresh = exposures;
+  table.ForEachExposure([&](int64_t ts, size_t cell) { ++exposures[day_of(ts)][cell]; });
+  for (const Member* m : members.order) ++fresh[day_of(m->first_ts)][m->cell];
+  const SequentialPath seq = interleave ? SequentialPreference(members.order, looks)
+                                        : SequentialPlaysPerMember(nc, members.order, looks);
+  const size_t tested = interleave ? 0 : 1;  // the p-value the chart shows: cell 1 vs control
+  json days = json::array(), sequential = json::array();
+  for (size_t k = 0; k < looks.size(); ++k) {
+    const std::string day = IsoUtc(DayStart(looks[k])).substr(0, 10);
+    days.push_back({{"day", day},
+                    {"exposures", CountsJson(spec, exposures[k])},
+                    {"new_members", CountsJson(spec, fresh[k])}});
+    auto p_at = [&](size_t c) { return k < seq.p[c].size() ? Num(seq.p[c][k]) : json(nullptr); };
+    json point = {{"day", day},
+                  {"p_value", tested < seq.p.size() ? p_at(tested) : json(nullptr)},
+                  {"users", seq.users[k]}};
+    if (!interleave) {
+      point["p_values"] = json::object();
+      for (size_t c = 1; c < nc; ++c) point["p_values"][spec.cells[c].name] = p_at(c);
+    }
+    sequential.push_back(point);
+  }
+  out["days"] = days;
+  out["sequential"] = sequential;
+  for (size_t c = 0; c < seq.error.size(); ++c) {
+    if (!seq.error[c].empty())
+      out["sequential_errors"][interleave ? "preference" : spec.cells[c].name] = seq.error[c];
+  }
+  return out;
+}
+
 }  // namespace
 
-json AnalyzeFromHome(const std::string& home, const Experiment& e,
-                     const AnalyzeProgress& progress) {
+namespace {
+
+// Reads the experiment's exposures from the home into `table` and credits the exposed members'
+// events (AnalyzeFromHome's reading; see analysis.h).
+Attribution ReadFromHome(const std::string& home, const Experiment& e,
+                         const AnalyzeProgress& progress, ExposureTable* table) {
   auto report = [&](std::string_view stage, uint64_t done, uint64_t total) {
     if (progress) progress(stage, done, total);
   };
   // Streams: exposures straight into the compact table, then each member's events read and
   // credited one member at a time (never all events at once).
-  ExposureTable table(e.spec);
   const std::string xdir = home + "/experiments/exposures";
   if (std::filesystem::exists(xdir)) {
     ExposureLogOptions o;
@@ -482,33 +646,51 @@ json AnalyzeFromHome(const std::string& home, const Experiment& e,
     auto log = ExposureLog::Open(xdir, o);
     uint64_t read = 0;
     log->ForEach(e.spec.name, [&](const Exposure& x) {
-      table.Add(x);
+      table->Add(x);
       if (++read % 4096 == 0) report("exposures", read, 0);
       return true;
     });
     if (read >= 4096) report("exposures", read, 0);
   }
-  table.Finish();
+  table->Finish();
   Attribution a;
   const std::string edir = home + "/events";
   const int64_t started = e.record.first_started_at;
-  if (!table.members().empty() && std::filesystem::exists(edir)) {
+  if (!table->members().empty() && std::filesystem::exists(edir)) {
     EventLogOptions o;
     o.read_only = true;
     auto events = EventLog::Open(edir, o);
-    const uint64_t members = table.members().size();
+    const uint64_t members = table->members().size();
     for (size_t i = 0; i < members; ++i) {
-      Member& m = table.members()[i];
-      for (const StoredEvent& ev : events->Recent(table.name(i), 1u << 20)) {
+      Member& m = table->members()[i];
+      for (const StoredEvent& ev : events->Recent(table->name(i), 1u << 20)) {
         bool counted = false;
-        const bool credited = table.Attribute(m, ev, e.spec, started, &counted);
+        const bool credited = table->Attribute(m, ev, e.spec, started, &counted);
         a.Count(credited, counted);
       }
       if ((i + 1) % 1024 == 0) report("members", i + 1, members);
     }
     if (members >= 1024) report("members", members, members);
   }
-  return Analyze(e.spec, std::string(ExperimentStateName(e.record.state)), started, table, a);
+  return a;
+}
+
+}  // namespace
+
+json AnalyzeFromHome(const std::string& home, const Experiment& e,
+                     const AnalyzeProgress& progress) {
+  ExposureTable table(e.spec);
+  const Attribution a = ReadFromHome(home, e, progress, &table);
+  return Analyze(e.spec, std::string(ExperimentStateName(e.record.state)),
+                 e.record.first_started_at, table, a);
+}
+
+json TimeseriesFromHome(const std::string& home, const Experiment& e) {
+  ExposureTable table(e.spec);
+  ReadFromHome(home, e, {}, &table);
+  json out = Timeseries(e.spec, table);
+  out["state"] = std::string(ExperimentStateName(e.record.state));
+  return out;
 }
 
 std::string FormatAnalysis(const json& a) {

@@ -60,6 +60,25 @@ using AnalyzeProgress = std::function<void(std::string_view stage, uint64_t done
 nlohmann::json AnalyzeFromHome(const std::string& home, const Experiment& e,
                                const AnalyzeProgress& progress = {});
 
+// The experiment day by day, for charts (GET /api/v1/experiments/{name}/timeseries): one entry
+// per UTC calendar day from the first exposure's to the day of the latest exposure or credited
+// play, with the exposures and the members first exposed that day per cell, and the always-valid
+// mSPRT p-value at the end of the day (23:59:59 UTC):
+//   {"experiment", "mode", "metric": "plays_per_member" | "preference", "control", "cells",
+//    "days": [{"day": "2026-12-01", "exposures": {cell: n}, "new_members": {cell: n}}],
+//    "sequential": [{"day", "p_value", "users", "p_values": {cell: p}}]}
+// Interleaving counts are {"interleaved": n} (every exposure shows both rankers) and its p-value
+// is that of "no preference". For an A/B test "p_value" is the second cell against the control
+// and "p_values" has every non-control cell; "users" are the members exposed by the end of the
+// day. The p-values come from the analysis's own sequential test (the same attribution, metric,
+// SequentialTest options and look walk), looking once per day instead of at 100 evenly spaced
+// times, so the last day's value may differ from the analysis's sequential_p_value (a running
+// minimum over other looks). A p-value is null where its test failed; "sequential_errors"
+// {cell: message} then says why. Cost: O(days x members + plays) after the reading.
+nlohmann::json ExperimentTimeseries(const AnalysisInput& in);
+// The same from the home's logs, read as AnalyzeFromHome reads them, plus the "state".
+nlohmann::json TimeseriesFromHome(const std::string& home, const Experiment& e);
+
 // The readable report of AnalyzeExperiment's JSON.
 std::string FormatAnalysis(const nlohmann::json& analysis);
 

@@ -123,6 +123,18 @@ struct RunQuery {
   std::vector<MetricThreshold> metrics;  // every one must hold (on the run's final values)
   int64_t started_after = 0;             // > 0: runs started at or after (Unix seconds)
   int64_t started_before = 0;            // > 0: runs started strictly before (Unix seconds)
+  // Order of the listing. Ids are allocated as runs start (started_at is the clock at creation),
+  // so id order is start order: kIdDesc newest first (the default, the only order keyset paging
+  // by before_id follows), kIdAsc oldest first. By a metric: on the run's final value of
+  // `sort_metric`, runs without it (or whose value is not a number) last either way, ties by id
+  // in the same direction. Orders other than kIdDesc page by `offset`.
+  enum class Sort { kIdDesc, kIdAsc, kMetricAsc, kMetricDesc };
+  Sort sort = Sort::kIdDesc;
+  std::string sort_metric;  // for kMetricAsc / kMetricDesc
+  int64_t offset = 0;       // rows of the ordered listing skipped (with limit > 0)
+  // Exact matches on the run's top-level params, each of which must hold: a string param equal
+  // to the text, a boolean one spelled true/false, a number equal to the text read as a number.
+  std::vector<std::pair<std::string, std::string>> params;
 };
 
 struct ModelRecord {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -557,14 +558,21 @@ class SqliteStore final : public MetadataStore {
 
   std::vector<RunRecord> ListRuns(const RunQuery& q) override {
     ConnectionLock lock(&mu_);
-    std::string sql = std::string("SELECT ") + kRunColumns + (q.details ? kRunDetailColumns : "") +
-                      kRunFrom + Where(q) + " ORDER BY r.id DESC" + (q.limit > 0 ? " LIMIT ?" : "");
+    const bool by_metric =
+        q.sort == RunQuery::Sort::kMetricAsc || q.sort == RunQuery::Sort::kMetricDesc;
+    if (by_metric && q.sort_metric.empty()) {
+      Fail(ErrorCode::kInvalidArgument, "sort by a metric: name the metric");
+    }
+    if (q.offset < 0) Fail(ErrorCode::kInvalidArgument, "offset: {} is negative", q.offset);
+    const std::string columns =
+        std::string("SELECT ") + kRunColumns + (q.details ? kRunDetailColumns : "");
     std::vector<RunRecord> out;
     Read([&]() REQUIRES(mu_) {
-      Use s(Q(sql));
-      int i = BindWhere(*s, q);
-      if (q.limit > 0) s->Bind(i, q.limit);
-      while (s->Step()) out.push_back(RunFromRow(*s, q.details));
+      if (!by_metric) {
+        ReadRuns(columns + kRunFrom + Where(q) + OrderBy(q.sort), "", q, q.limit, q.offset, out);
+      } else {
+        ReadRunsByMetric(columns, q, out);
+      }
       for (auto& r : out) LoadMetrics(r);
       LoadTags(out);
     });
@@ -1267,12 +1275,69 @@ class SqliteStore final : public MetadataStore {
     }
   }
 
+  // Appends the rows of `sql` (run columns, then `?` for `first` when not empty, the
+  // parameters of Where(q), limit and offset) to `out`.
+  void ReadRuns(std::string sql, const std::string& first, const RunQuery& q, int64_t limit,
+                int64_t offset, std::vector<RunRecord>& out) REQUIRES(mu_) {
+    if (limit > 0) {
+      sql += " LIMIT ?";
+    } else if (offset > 0) {
+      sql += " LIMIT -1";
+    }
+    if (offset > 0) sql += " OFFSET ?";
+    Use s(Q(sql));
+    int i = 1;
+    if (!first.empty()) s->Bind(i++, first);
+    i = BindWhere(*s, q, i);
+    if (limit > 0) s->Bind(i++, limit);
+    if (offset > 0) s->Bind(i++, offset);
+    while (s->Step()) out.push_back(RunFromRow(*s, q.details));
+  }
+
+  // A metric order in two parts, so that neither sorts the whole table: the runs with a value
+  // walk run_metrics_by_value (name, value, run_id) in order, joining each run by id (a page
+  // reads about offset + limit index entries), then the runs without one, by id.
+  void ReadRunsByMetric(const std::string& columns, const RunQuery& q, std::vector<RunRecord>& out)
+      REQUIRES(mu_) {
+    const bool desc = q.sort == RunQuery::Sort::kMetricDesc;
+    constexpr std::string_view kTable = " FROM runs r";
+    static_assert(std::string_view(kRunFrom).starts_with(kTable));
+    const std::string joins = kRunFrom + kTable.size();
+    const std::string with_value = "sm.name = ? AND sm.value IS NOT NULL";
+    ReadRuns(
+        columns + " FROM run_metrics sm JOIN runs r ON r.id = sm.run_id" + joins +
+            Where(q, false, with_value) +
+            (desc ? " ORDER BY sm.value DESC, sm.run_id DESC" : " ORDER BY sm.value, sm.run_id"),
+        q.sort_metric, q, q.limit, q.offset, out);
+    const int64_t got = static_cast<int64_t>(out.size());
+    if (q.limit > 0 && got >= q.limit) return;
+    // Past the runs with a value: how many there are places the offset among the others.
+    int64_t offset = 0;
+    if (got == 0 && q.offset > 0) {
+      Use c(Q("SELECT COUNT(*) FROM run_metrics sm JOIN runs r ON r.id = sm.run_id" +
+              Where(q, true, with_value)));
+      c->Bind(1, q.sort_metric);
+      BindWhere(*c, q, 2);
+      c->Step();
+      offset = std::max<int64_t>(0, q.offset - c->Int(0));
+    }
+    ReadRuns(columns + kRunFrom +
+                 Where(q, false,
+                       "NOT EXISTS (SELECT 1 FROM run_metrics sm WHERE sm.run_id = r.id AND "
+                       "sm.name = ? AND sm.value IS NOT NULL)") +
+                 (desc ? " ORDER BY r.id DESC" : " ORDER BY r.id"),
+             q.sort_metric, q, q.limit > 0 ? q.limit - got : 0, offset, out);
+  }
+
   // `counting`: for COUNT(*), which reads no run columns. A threshold then probes the passing
   // ids while scanning a covering index of runs (bounded by the number of runs) instead of
   // looking each passing run up in the table (about 5x slower when half of 10,000 pass).
-  static std::string Where(const RunQuery& q, bool counting = false) {
+  // `first`: a condition before the others (its parameters bound before BindWhere's).
+  static std::string Where(const RunQuery& q, bool counting = false,
+                           const std::string& first = "") {
     std::string w;
     auto add = [&](const std::string& cond) { w += (w.empty() ? " WHERE " : " AND ") + cond; };
+    if (!first.empty()) add(first);
     if (!q.model.empty()) add("r.model_name = ?");
     if (q.status) add("r.status = ?");
     if (q.before_id > 0) add("r.id < ?");
@@ -1285,7 +1350,28 @@ class SqliteStore final : public MetadataStore {
       add(fmt::format("{}r.id IN (SELECT run_id FROM run_metrics WHERE name = ? AND value {} ?)",
                       counting ? "+" : "", ThresholdOp(t)));
     }
+    // Each param: a top-level key of the run's params whose value reads as the text (binds: key,
+    // text, text, the text as a number or NULL; BindWhere).
+    for (size_t i = 0; i < q.params.size(); ++i) {
+      add("EXISTS (SELECT 1 FROM json_each(r.params) p WHERE p.key = ? AND "
+          "(p.type = 'text' AND p.value = ? OR p.type IN ('true', 'false') AND p.type = ? OR "
+          "p.type IN ('integer', 'real') AND p.value = ?))");
+    }
     return w;
+  }
+
+  // The ORDER BY of an id order (metric orders: ReadRunsByMetric): the table's rowid.
+  static const char* OrderBy(RunQuery::Sort sort) {
+    return sort == RunQuery::Sort::kIdAsc ? " ORDER BY r.id" : " ORDER BY r.id DESC";
+  }
+
+  // A param filter's value as a number, when the whole text is one (finite).
+  static std::optional<double> ParamNumber(const std::string& text) {
+    if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
+    return v;
   }
 
   // The SQL operator of a threshold: only the four comparisons, never text from the caller.
@@ -1298,8 +1384,8 @@ class SqliteStore final : public MetadataStore {
   }
 
   // Binds the parameters of Where(q); returns the next parameter index.
-  static int BindWhere(Stmt& s, const RunQuery& q) {
-    int i = 1;
+  static int BindWhere(Stmt& s, const RunQuery& q, int first = 1) {
+    int i = first;
     if (!q.model.empty()) s.Bind(i++, q.model);
     if (q.status) s.Bind(i++, RunStatusName(*q.status));
     if (q.before_id > 0) s.Bind(i++, q.before_id);
@@ -1308,6 +1394,16 @@ class SqliteStore final : public MetadataStore {
     for (const MetricThreshold& t : q.metrics) {
       s.Bind(i++, t.metric);
       s.Bind(i++, t.value);
+    }
+    for (const auto& [key, text] : q.params) {
+      s.Bind(i++, key);
+      s.Bind(i++, text);
+      s.Bind(i++, text);
+      if (auto v = ParamNumber(text)) {
+        s.Bind(i++, *v);
+      } else {
+        s.BindNull(i++);
+      }
     }
     return i;
   }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -324,9 +325,11 @@ void BanditHandler::CheckServing(std::string_view path) const {
 }
 
 void BanditHandler::Decide(const json& body, Respond& done) {
+  VersionTimer timer;  // until the decision is handed to the log; its callback counts after
   CheckServing("/v1/decide");
   DecideRequest req = ParseDecideRequest(body, limits_);
   std::shared_ptr<const LivePolicy> live = Get(req.model);
+  timer.Served(live);
   Decision d;
   {
     ReaderLock lock(&live->mu);
@@ -372,10 +375,13 @@ void BanditHandler::Decide(const json& body, Respond& done) {
                           {"probabilities", std::move(probs)},
                           {"model", live->name},
                           {"version", live->version}});
-  log_->AppendAsync(std::move(d),
-                    [ok = std::move(ok), done = std::move(done)](std::exception_ptr err) mutable {
-                      done(err ? ErrorFrom(err) : std::move(ok));
-                    });
+  timer.Served(nullptr);
+  log_->AppendAsync(std::move(d), [ok = std::move(ok), done = std::move(done), live,
+                                   start = timer.start()](std::exception_ptr err) mutable {
+    ObserveVersion(*live, err != nullptr,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    done(err ? ErrorFrom(err) : std::move(ok));
+  });
 }
 
 void BanditHandler::Reward(const json& body, Respond& done) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace marquee {
@@ -9,7 +10,89 @@ namespace {
 // Status codes we track individually; anything else lands in its class's "other" slot.
 constexpr int kStatuses[] = {200, 202, 204, 400, 401, 403, 404, 405, 408, 409,
                              413, 415, 422, 429, 431, 500, 501, 503, 504};
+
+static_assert(VersionCounters::kLatencyBuckets == ServingMetrics::kBuckets.size() + 1,
+              "a version's latency histogram has the routes' buckets");
+
+size_t LatencyBucket(double seconds) {
+  size_t b = 0;
+  while (b < ServingMetrics::kBuckets.size() && seconds > ServingMetrics::kBuckets[b]) ++b;
+  return b;
+}
+
 }  // namespace
+
+LatencyPercentiles PercentilesOf(std::span<const uint64_t> buckets) {
+  const auto& bounds = ServingMetrics::kBuckets;
+  uint64_t total = 0;
+  for (uint64_t n : buckets) total += n;
+  auto at = [&](double q) {
+    if (total == 0) return 0.0;
+    const double rank = q * static_cast<double>(total);
+    uint64_t below = 0;
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      if (buckets[b] == 0 || static_cast<double>(below + buckets[b]) < rank) {
+        below += buckets[b];
+        continue;
+      }
+      // Above the last bound nothing is known but the bound itself.
+      if (b >= bounds.size()) return bounds.back() * 1e3;
+      const double lo = b == 0 ? 0.0 : bounds[b - 1];
+      const double frac = (rank - static_cast<double>(below)) / static_cast<double>(buckets[b]);
+      return (lo + (bounds[b] - lo) * std::clamp(frac, 0.0, 1.0)) * 1e3;
+    }
+    return bounds.back() * 1e3;
+  };
+  return {at(0.5), at(0.9), at(0.99)};
+}
+
+void ObserveVersion(const Servable& s, bool error, double seconds) {
+  VersionCounters& c = s.counters;
+  c.requests.fetch_add(1, std::memory_order_relaxed);
+  if (error) c.errors.fetch_add(1, std::memory_order_relaxed);
+  c.latency[LatencyBucket(seconds)].fetch_add(1, std::memory_order_relaxed);
+  c.sum_ns.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+}
+
+VersionTimer::~VersionTimer() {
+  if (servable_ == nullptr) return;
+  ObserveVersion(*servable_, !ok_,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+}
+
+std::string RenderVersionMetrics(std::span<const VersionStats> versions) {
+  std::string requests =
+      "# HELP marquee_model_requests_total Scoring requests answered by each loaded model "
+      "version (a batch's requests count one each).\n"
+      "# TYPE marquee_model_requests_total counter\n";
+  std::string errors =
+      "# HELP marquee_model_request_errors_total Of marquee_model_requests_total, those "
+      "answered with an error.\n"
+      "# TYPE marquee_model_request_errors_total counter\n";
+  std::string latency =
+      "# HELP marquee_model_request_duration_seconds Time each model version took to answer "
+      "(a batch's requests each take the whole call's time).\n"
+      "# TYPE marquee_model_request_duration_seconds histogram\n";
+  for (const VersionStats& v : versions) {
+    if (!v.version) continue;
+    const std::string labels = fmt::format("model=\"{}\",version=\"{}\"", v.model, *v.version);
+    requests += fmt::format("marquee_model_requests_total{{{}}} {}\n", labels, v.requests);
+    errors += fmt::format("marquee_model_request_errors_total{{{}}} {}\n", labels, v.errors);
+    uint64_t cum = 0;
+    for (size_t b = 0; b < ServingMetrics::kBuckets.size(); ++b) {
+      cum += v.latency[b];
+      latency += fmt::format("marquee_model_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
+                             labels, ServingMetrics::kBuckets[b], cum);
+    }
+    cum += v.latency.back();
+    latency += fmt::format("marquee_model_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n",
+                           labels, cum);
+    latency += fmt::format("marquee_model_request_duration_seconds_sum{{{}}} {:.9f}\n", labels,
+                           static_cast<double>(v.sum_ns) / 1e9);
+    latency += fmt::format("marquee_model_request_duration_seconds_count{{{}}} {}\n", labels, cum);
+  }
+  return requests + errors + latency;
+}
 
 ServingMetrics::ServingMetrics(std::vector<std::string> routes) {
   for (auto& r : routes) {
@@ -37,14 +120,33 @@ size_t ServingMetrics::StatusSlot(int status) {
 void ServingMetrics::Observe(size_t route, int status, double seconds) {
   if (route >= routes_.size()) route = routes_.size() - 1;
   Route& r = *routes_[route];
+  if (status >= 500) {
+    r.errors_5xx.fetch_add(1, std::memory_order_relaxed);
+  } else if (status >= 400) {
+    r.errors_4xx.fetch_add(1, std::memory_order_relaxed);
+  }
   size_t slot = StatusSlot(status);
-  if (slot == 63) status = 0;
   r.by_status[slot].fetch_add(1, std::memory_order_relaxed);
-  size_t b = 0;
-  while (b < kBuckets.size() && seconds > kBuckets[b]) ++b;
-  r.buckets[b].fetch_add(1, std::memory_order_relaxed);
+  r.buckets[LatencyBucket(seconds)].fetch_add(1, std::memory_order_relaxed);
   r.count.fetch_add(1, std::memory_order_relaxed);
   r.sum_ns.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+}
+
+std::vector<ServingMetrics::RouteStats> ServingMetrics::Routes() const {
+  std::vector<RouteStats> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) {
+    RouteStats st;
+    st.route = r->name;
+    for (size_t b = 0; b < st.latency.size(); ++b) {
+      st.latency[b] = r->buckets[b].load(std::memory_order_relaxed);
+      st.requests += st.latency[b];
+    }
+    st.errors_4xx = r->errors_4xx.load(std::memory_order_relaxed);
+    st.errors_5xx = r->errors_5xx.load(std::memory_order_relaxed);
+    out.push_back(std::move(st));
+  }
+  return out;
 }
 
 uint64_t ServingMetrics::requests(size_t route, int status) const {

@@ -6,13 +6,71 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "core/servable.h"
+
 namespace marquee {
+
+// Latency percentiles (milliseconds) read from a histogram of ServingMetrics::kBuckets (plus the
+// bucket above the last bound), interpolated linearly inside the bucket the rank falls in (as
+// Prometheus' histogram_quantile does): each lies within its bucket's bounds, between 0 and the
+// last finite bound, and p50 <= p90 <= p99. All 0 for an empty histogram.
+struct LatencyPercentiles {
+  double p50 = 0, p90 = 0, p99 = 0;
+};
+LatencyPercentiles PercentilesOf(std::span<const uint64_t> buckets);
+
+// What one loaded version answered (ModelManager::VersionStats), summed over the servables of
+// the same kind, model and version the server holds.
+struct VersionStats {
+  std::string kind, model;
+  std::optional<int64_t> version;    // unset for a reference with no version loaded yet
+  std::vector<std::string> refs;     // the references it serves, as given
+  std::vector<std::string> aliases;  // the aliases among them
+  std::string state;                 // "ready", "retired" (kept), "loading" or "failed"
+  std::string error;                 // the latest failed load of its references ("" if none)
+  int64_t loaded_at = 0;             // Unix seconds
+  uint64_t requests = 0, errors = 0, sum_ns = 0;
+  std::array<uint64_t, VersionCounters::kLatencyBuckets> latency{};
+};
+
+// Records one request answered by version `s` in `seconds` (`error`: answered with an error) on
+// its VersionCounters: four relaxed atomic adds, no lock. Thread-safe.
+void ObserveVersion(const Servable& s, bool error, double seconds);
+
+// Measures a scoring request for its version: Served(s) names the version once the handler
+// knows it; the destructor records the time since construction, as an error unless Ok() was
+// called (an exception or an error answer after the version was known). Nothing is recorded
+// when no version was named. One per request, on the request's thread.
+class VersionTimer {
+ public:
+  VersionTimer() : start_(std::chrono::steady_clock::now()) {}
+  ~VersionTimer();
+  VersionTimer(const VersionTimer&) = delete;
+  VersionTimer& operator=(const VersionTimer&) = delete;
+  // nullptr: records nothing (a handler that counts the request itself later).
+  void Served(std::shared_ptr<const Servable> s) { servable_ = std::move(s); }
+  void Ok() { ok_ = true; }
+  std::chrono::steady_clock::time_point start() const { return start_; }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  std::shared_ptr<const Servable> servable_;
+  bool ok_ = false;
+};
+
+// The Prometheus lines of the per-version counters (marquee_model_requests_total,
+// marquee_model_request_errors_total, marquee_model_request_duration_seconds{model, version,
+// le}) for the versions given (those with a version).
+std::string RenderVersionMetrics(std::span<const VersionStats> versions);
 
 class ServingMetrics {
  public:
@@ -44,6 +102,18 @@ class ServingMetrics {
   uint64_t rankings_fallback() const { return rank_fallback_.load(); }
   uint64_t swaps() const { return swaps_.load(); }
   uint64_t requests(size_t route, int status) const;
+  uint64_t events() const { return events_.load(); }
+
+  // One route's counters as they stand (GET /api/v1/serving/stats).
+  struct RouteStats {
+    std::string route;
+    uint64_t requests = 0, errors_4xx = 0, errors_5xx = 0;
+    std::array<uint64_t, kBuckets.size() + 1> latency{};
+  };
+  // Every route label with its counters, in label order (routes no request reached included).
+  std::vector<RouteStats> Routes() const;
+  // When this object was made (the server's start), wall clock.
+  std::chrono::system_clock::time_point started_at() const { return started_at_; }
 
   // The exposition text; `extra` appends model gauges etc. (already formatted lines).
   std::string Render(const std::string& extra) const;
@@ -56,7 +126,9 @@ class ServingMetrics {
     std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets{};
     std::atomic<uint64_t> count{0};
     std::atomic<uint64_t> sum_ns{0};
+    std::atomic<uint64_t> errors_4xx{0}, errors_5xx{0};  // by status class, any code
   };
+  std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   // Filled by the constructor and AddRoute before requests are observed, read-only after: no
   // lock (the cells it points to are atomics).
   std::vector<std::unique_ptr<Route>> routes_;

@@ -387,6 +387,73 @@ nlohmann::json ModelManager::Describe(std::string_view kind) const {
   return {{"models", models}};
 }
 
+std::vector<VersionStats> ModelManager::Versions() const {
+  std::vector<VersionStats> out;
+  std::vector<const Servable*> counted;  // each servable's counters are added once
+  auto add = [&](const Slot& slot, const std::shared_ptr<const Servable>& m, const char* state,
+                 const std::string& error) {
+    VersionStats* v = nullptr;
+    for (VersionStats& o : out) {
+      if (o.version == m->version && o.kind == slot.kind && o.model == m->name) v = &o;
+    }
+    if (v == nullptr) {
+      v = &out.emplace_back();
+      v->kind = slot.kind;
+      v->model = m->name;
+      v->version = m->version;
+      v->state = state;
+      v->loaded_at = m->loaded_at;
+    } else if (std::string_view(state) == "ready") {
+      v->state = state;  // served by some reference: ready, even if another keeps it retired
+    }
+    if (std::string_view(state) == "ready") {
+      v->refs.push_back(slot.ref);
+      std::string alias = ParseModelRef(slot.ref).alias;
+      if (!alias.empty() &&
+          std::find(v->aliases.begin(), v->aliases.end(), alias) == v->aliases.end()) {
+        v->aliases.push_back(std::move(alias));
+      }
+      if (!error.empty()) v->error = error;
+    }
+    if (std::find(counted.begin(), counted.end(), m.get()) != counted.end()) return;
+    counted.push_back(m.get());
+    const VersionCounters& c = m->counters;
+    v->requests += c.requests.load(std::memory_order_relaxed);
+    v->errors += c.errors.load(std::memory_order_relaxed);
+    v->sum_ns += c.sum_ns.load(std::memory_order_relaxed);
+    for (size_t b = 0; b < v->latency.size(); ++b) {
+      v->latency[b] += c.latency[b].load(std::memory_order_relaxed);
+    }
+  };
+  std::vector<VersionStats> unloaded;
+  for (const auto& s : slots()) {
+    std::shared_ptr<const Servable> m;
+    std::string error;
+    std::vector<std::shared_ptr<const Servable>> retired;
+    {
+      MutexLock lock(&s->mu);  // current and retired of one moment, not split by a swap
+      m = s->current.load();
+      error = s->last_error;
+      retired = s->retired;
+    }
+    if (m) {
+      add(*s, m, "ready", error);
+    } else {
+      VersionStats& v = unloaded.emplace_back();
+      v.kind = s->kind;
+      v.model = s->model;
+      v.refs.push_back(s->ref);
+      std::string alias = ParseModelRef(s->ref).alias;
+      if (!alias.empty()) v.aliases.push_back(std::move(alias));
+      v.state = error.empty() ? "loading" : "failed";
+      v.error = error;
+    }
+    for (const auto& r : retired) add(*s, r, "retired", "");
+  }
+  for (auto& v : unloaded) out.push_back(std::move(v));
+  return out;
+}
+
 std::string ModelManager::MetricsText() const {
   std::string out =
       "# HELP marquee_model_version The version each served model reference has loaded.\n"
@@ -396,7 +463,7 @@ std::string ModelManager::MetricsText() const {
     out += fmt::format("marquee_model_version{{ref=\"{}\",model=\"{}\"}} {}\n", s->ref, s->model,
                        m ? m->version : 0);
   }
-  return out;
+  return out + RenderVersionMetrics(Versions());
 }
 
 }  // namespace marquee

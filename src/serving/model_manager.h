@@ -38,6 +38,7 @@
 #include "core/servable.h"
 #include "kinds/recommender/servable.h"
 #include "marquee/error.h"
+#include "serving/metrics.h"
 #include "serving/servable.h"
 
 namespace marquee {
@@ -124,7 +125,13 @@ class ModelManager {
   // {"models": [...]}: each reference of `kind` with its state ("loading", "loaded",
   // "failed"), its loaded version's Describe(), the last failure and when it was last checked.
   nlohmann::json Describe(std::string_view kind = kKindRecommender) const;
-  // Prometheus lines: marquee_model_version{ref=...,model=...} N per reference of every kind.
+  // Every version this manager holds, of every kind (the current version of each reference,
+  // and the retired ones kept), once per kind, model and version with its references, aliases
+  // and request counters summed; then each reference with no version loaded ("loading" or
+  // "failed", no version). In slot order.
+  std::vector<VersionStats> Versions() const;
+  // Prometheus lines: marquee_model_version{ref=...,model=...} N per reference of every kind,
+  // then the per-version request counters of Versions() (RenderVersionMetrics).
   std::string MetricsText() const;
   uint64_t resumed_total() const { return resumed_.load(); }
 

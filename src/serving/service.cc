@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <ctime>
 #include <limits>
@@ -505,6 +506,7 @@ std::vector<Ranked> Service::Rank(
     std::span<const RecommendRequest> requests,
     std::span<const std::shared_ptr<const ServableModel>> resolved) const {
   static const std::shared_ptr<const ServableModel> kUnresolved;
+  const auto start = std::chrono::steady_clock::now();
   std::vector<Prepared> prep(requests.size());
   for (size_t q = 0; q < requests.size(); ++q) {
     PrepareRequest(requests[q], q < resolved.size() ? resolved[q] : kUnresolved, prep[q]);
@@ -521,6 +523,12 @@ std::vector<Ranked> Service::Rank(
   ScoreGroups(requests, prep, top, out);
   for (size_t q = 0; q < prep.size(); ++q) {
     if (prep[q].error) out[q].error = std::move(prep[q].error);
+  }
+  // Each request that reached a version counts on it, with the whole call's time.
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t q = 0; q < prep.size(); ++q) {
+    if (prep[q].model) ObserveVersion(*prep[q].model, out[q].error.has_value(), seconds);
   }
   return out;
 }
@@ -692,6 +700,7 @@ void Service::ScoreGroups(std::span<const RecommendRequest> requests,
 }
 
 Response Service::Similar(const json& body) const {
+  VersionTimer timer;
   CheckKnownFields(body, "request", {"model", "item", "k", "filter"});
   if (!body.contains("model")) Fail(ErrorCode::kInvalidArgument, "model: missing");
   if (!body.contains("item")) Fail(ErrorCode::kInvalidArgument, "item: missing");
@@ -713,6 +722,7 @@ Response Service::Similar(const json& body) const {
     if (f.contains("deny")) deny_ids = GetIdList(f, "filter", "deny", limits_.max_history);
   }
   auto mp = Recommender(model);
+  timer.Served(mp);
   const ServableModel& m = *mp;
   const uint32_t idx = ItemIndex(m, item, "item");
   std::vector<uint32_t> excluded{idx}, allow;
@@ -747,6 +757,7 @@ Response Service::Similar(const json& body) const {
   Response r;
   r.body =
       DumpJson(json{{"model", m.name}, {"version", m.version}, {"item", item}, {"items", items}});
+  timer.Ok();
   return r;
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -652,6 +653,89 @@ TEST(Attribution, TheSequentialTestLooksAtTheDataAsItStoodAtEachTime) {
   EXPECT_LT(expected, 1.0);
   EXPECT_DOUBLE_EQ(m["sequential_p_value"].get<double>(), expected);
   EXPECT_LT(replayed.p_value(), expected / 10);
+}
+
+// Known data over four UTC days (2026-12-01 .. 04): 24 members exposed on day 0, 12 of them
+// again on day 1, 16 new ones on day 2, and a credited play on day 3 with no exposure. The day
+// buckets and counts are exact, and the p-value of each day is a SequentialTest (the analysis's
+// options) fed, at the day's last second, every member exposed by then with the plays credited
+// by then, computed here from the raw data.
+TEST(Timeseries, DaysCountExposuresAndThePValueIsTheSequentialTestAtEachDayEnd) {
+  constexpr int64_t kBase = 1796083200;  // 2026-12-01T00:00:00Z
+  constexpr int64_t kDay = 86400;
+  AnalysisInput in;
+  in.spec = TwoCells("exp", "s");
+  in.spec.attribution_window = 3 * kDay;
+  auto cell = [](int u) { return u % 2 ? "treatment" : "control"; };
+  std::vector<int64_t> first(40);
+  for (int u = 0; u < 40; ++u)
+    first[u] = u < 24 ? kBase + 600 * u : kBase + 2 * kDay + 600 * (u - 24);
+  std::vector<std::vector<int64_t>> plays(40);  // every play below is credited
+  for (int u = 0; u < 24; ++u)
+    in.exposures.push_back(Shown("u" + std::to_string(u), cell(u), first[u], {"i1", "i2", "i3"}));
+  for (int u = 0; u < 12; ++u)
+    in.exposures.push_back(
+        Shown("u" + std::to_string(u), cell(u), kBase + kDay + 600 * u, {"i1", "i2", "i3"}));
+  for (int u = 24; u < 40; ++u)
+    in.exposures.push_back(Shown("u" + std::to_string(u), cell(u), first[u], {"i1", "i2", "i3"}));
+  for (int u = 0; u < 40; ++u) {
+    const std::string user = "u" + std::to_string(u);
+    plays[u].push_back(first[u] + 60);
+    if (u % 8 == 0) plays[u].push_back(first[u] + 300);
+    if (u % 2 == 1) plays[u].push_back(first[u] + kDay + 120);  // the next day
+    if (u % 4 == 1) plays[u].push_back(first[u] + 120);
+    for (size_t p = 0; p < plays[u].size(); ++p) {
+      in.events.push_back(Play(user, "i" + std::to_string(1 + p % 3), plays[u][p]));
+    }
+  }
+  const json t = ExperimentTimeseries(in);
+  EXPECT_EQ(t["metric"], "plays_per_member");
+  EXPECT_EQ(t["control"], "control");
+  ASSERT_EQ(t["days"].size(), 4u) << t.dump();
+  const char* days[] = {"2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"};
+  const int exposures[] = {12, 6, 8, 0}, fresh[] = {12, 0, 8, 0}, users[] = {24, 24, 40, 40};
+  SequentialTest::Options o;
+  o.rescale_tau2 = true;
+  SequentialTest expected(o);
+  for (size_t k = 0; k < 4; ++k) {
+    const json& d = t["days"][k];
+    EXPECT_EQ(d["day"], days[k]);
+    EXPECT_EQ(d["exposures"], json({{"control", exposures[k]}, {"treatment", exposures[k]}}));
+    EXPECT_EQ(d["new_members"], json({{"control", fresh[k]}, {"treatment", fresh[k]}}));
+    const int64_t end = kBase + static_cast<int64_t>(k + 1) * kDay - 1;
+    MomentAccumulator cells[2];
+    for (int u = 0; u < 40; ++u) {
+      if (first[u] > end) continue;
+      cells[u % 2].Add(static_cast<double>(
+          std::count_if(plays[u].begin(), plays[u].end(), [&](int64_t ts) { return ts <= end; })));
+    }
+    const double p = expected.PeekAt(cells[0].Get(), cells[1].Get());
+    const json& s = t["sequential"][k];
+    EXPECT_EQ(s["day"], days[k]);
+    EXPECT_EQ(s["users"], users[k]);
+    EXPECT_DOUBLE_EQ(s["p_value"].get<double>(), p) << "day " << k;
+    EXPECT_DOUBLE_EQ(s["p_values"]["treatment"].get<double>(), p);
+  }
+  EXPECT_LT(expected.p_value(), 1.0);  // the sequence moved: the check above is not vacuous
+}
+
+TEST(Timeseries, InterleavingCountsExposuresOnceAndTestsPreferences) {
+  AnalysisInput in;
+  in.spec = TwoCells("exp", "s");
+  in.spec.mode = Mode::kInterleave;
+  in.exposures = {Shown("a", "control", 1796083200, {"i1", "i2"}, {0, 1}),
+                  Shown("b", "control", 1796083200 + 86400, {"i2", "i1"}, {0, 1})};
+  in.events = {Play("a", "i2", 1796083200 + 10)};
+  const json t = ExperimentTimeseries(in);
+  EXPECT_EQ(t["metric"], "preference");
+  ASSERT_EQ(t["days"].size(), 2u) << t.dump();
+  EXPECT_EQ(t["days"][0]["exposures"], json({{"interleaved", 1}}));
+  EXPECT_EQ(t["days"][1]["new_members"], json({{"interleaved", 1}}));
+  EXPECT_EQ(t["sequential"][1]["users"], 2);
+  EXPECT_EQ(t["sequential"][1]["p_value"], 1.0);  // under min_n: the p-value has not moved
+  // No exposures: no days.
+  in.exposures.clear();
+  EXPECT_TRUE(ExperimentTimeseries(in)["days"].empty());
 }
 
 }  // namespace

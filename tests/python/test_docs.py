@@ -33,6 +33,7 @@ Before the docs, the harness checks itself on a small synthetic document (a fail
 missing expectation and a leftover process must each be reported). Exits 77 (skip) when
 ../shared/data is absent.
 """
+import glob
 import os
 import re
 import shutil
@@ -247,6 +248,11 @@ def scratch(root):
     shutil.copytree(os.path.join(SRC, "examples"), os.path.join(work, "examples"))
     # The Python SDK, which examples/python imports from the checkout (no .venv needed).
     shutil.copytree(os.path.join(SRC, "python", "marquee"), os.path.join(work, "python", "marquee"))
+    # With its in-process bindings when the build made them (BIN is <build>/tools/marquee/marquee;
+    # the module is <build>/python/marquee/_native.*.so), as scripts/setup puts them in .venv.
+    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(BIN))))
+    for native in glob.glob(os.path.join(build, "python", "marquee", "_native.*.so")):
+        shutil.copy(native, os.path.join(work, "python", "marquee"))
     os.makedirs(os.path.join(root, "tmp"))
     env = dict(os.environ)
     env["MARQUEE_HOME"] = os.path.join(root, "home")

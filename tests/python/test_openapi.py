@@ -266,6 +266,9 @@ alpha = 0.1
 estimators = ["ips"]
 bootstrap = 10
 """))
+    # The latest off-policy evaluation of arm, recorded for GET /api/v1/bandits/arm.
+    marquee(home, "dataset", "import", train, "--format", "bandit-jsonl", "--name", "armlog")
+    marquee(home, "ope", "--log", "armlog", "--policy", "arm/1", "--bootstrap", "10")
     # Aliases for the TF Serving-style label forms.
     marquee(home, "models", "promote", "risk", "1", "--alias", "production")
     marquee(home, "models", "promote", "arm2", "1", "--alias", "production")
@@ -479,6 +482,13 @@ def control_cases(dec):
         ("runs", "GET", "/api/v1/runs", None, 200, {}),
         ("runs of a model, one per page", "GET", "/api/v1/runs?model=recs&limit=1", None, 200, {}),
         ("runs bad limit", "GET", "/api/v1/runs?limit=x", None, 400, {}),
+        ("runs by a metric, a page by offset", "GET",
+         "/api/v1/runs?sort=-metric:recall%4020&param=factors%3D8&limit=1&offset=0", None, 200,
+         {}),
+        ("runs oldest first", "GET", "/api/v1/runs?sort=started_at&offset=1", None, 200, {}),
+        ("runs bad sort", "GET", "/api/v1/runs?sort=recall", None, 400, {}),
+        ("runs before with a sort", "GET", "/api/v1/runs?sort=started_at&before=3", None, 400,
+         {}),
         ("runs without a key", "GET", "/api/v1/runs", None, 401, {"key": None}),
         ("runs wrong method", "DELETE", "/api/v1/runs", None, 405, {}),
         ("compare", "GET", "/api/v1/runs/compare?ids=1,2", None, 200, {}),
@@ -628,7 +638,7 @@ def job_cases():
         ("job log bad offset", "GET", "/api/v1/jobs/{job1}/log?offset=-1", None, 400, {}),
         ("unknown job log", "GET", "/api/v1/jobs/999/log", None, 404, {}),
         ("job log as SSE", "GET", "/api/v1/jobs/{job1}/log?follow=1", None, 200, {}),
-    ] + tracking_cases() + data_cases()
+    ] + tracking_cases() + data_cases() + insight_cases()
 
 
 # Operations this test cannot drive to a 2xx, and why (each is still seen answering a 4xx).
@@ -691,11 +701,46 @@ def data_cases():
         ("list datasets wrong method", "PUT", "/api/v1/datasets", {}, 405, {}),
         ("show a dataset", "GET", "/api/v1/datasets/up", None, 200, {}),
         ("show an unknown dataset", "GET", "/api/v1/datasets/nope", None, 404, {}),
+        ("histograms of a dataset", "GET", "/api/v1/datasets/up/histograms", None, 200, {}),
+        ("histograms of an unknown dataset", "GET", "/api/v1/datasets/nope/histograms", None,
+         404, {}),
+        ("import a tabular dataset", "POST",
+         "/api/v1/datasets/tab?format=tabular&label=r&type=i%3Dcategorical&drop=u", csv, 201,
+         {}),
+        ("import a tabular dataset without its label", "POST",
+         "/api/v1/datasets/tab2?format=tabular", csv, 400, {}),
+        ("histograms of a tabular dataset", "GET", "/api/v1/datasets/tab/histograms", None, 400,
+         {}),
+        ("import a bandit log", "POST", "/api/v1/datasets/blog?format=bandit-jsonl",
+         b'{"context": {"d": "tv"}, "actions": [{"id": "a"}, {"id": "b"}], "chosen": 1, '
+         b'"probability": 0.5, "reward": 1}\n', 201, {}),
+        ("import an OBD campaign as an upload", "POST", "/api/v1/datasets/obd?format=obd", csv,
+         400, {}),
         ("delete a dataset", "DELETE", "/api/v1/datasets/up", None, 200, {}),
         ("delete it again", "DELETE", "/api/v1/datasets/up", None, 404, {}),
         ("export decisions", "GET", "/api/v1/decisions?format=jsonl&include_open=1", None, 200,
          {}),
         ("export decisions in a bad format", "GET", "/api/v1/decisions?format=csv", None, 400, {}),
+        ("serving stats", "GET", "/api/v1/serving/stats", None, 200, {}),
+        ("serving stats without a key", "GET", "/api/v1/serving/stats", None, 401, {"key": None}),
+        ("serving stats wrong method", "POST", "/api/v1/serving/stats", {}, 405, {}),
+    ]
+
+
+def insight_cases():
+    """The dashboard's experiment and bandit views (after the experiment and decide cases above,
+    so the logs hold exposures and decisions)."""
+    return [
+        ("experiment timeseries", "GET", "/api/v1/experiments/ab/timeseries", None, 200, {}),
+        ("interleaving timeseries", "GET", "/api/v1/experiments/il/timeseries", None, 200, {}),
+        ("timeseries of an unknown experiment", "GET", "/api/v1/experiments/nope/timeseries",
+         None, 404, {}),
+        ("bandits", "GET", "/api/v1/bandits", None, 200, {}),
+        ("bandits wrong method", "POST", "/api/v1/bandits", {}, 405, {}),
+        ("bandit by hour", "GET", "/api/v1/bandits/arm?bucket=hour", None, 200, {}),
+        ("bandit by day since", "GET", "/api/v1/bandits/arm2?bucket=day&since=0", None, 200, {}),
+        ("bandit bad bucket", "GET", "/api/v1/bandits/arm?bucket=week", None, 400, {}),
+        ("unknown bandit", "GET", "/api/v1/bandits/nope", None, 404, {}),
     ]
 
 

@@ -767,3 +767,85 @@ TEST(TrackingStore, ASchemaTwoStoreUpgradesInPlaceAndKeepsItsRuns) {
 
 }  // namespace
 }  // namespace marquee
+
+namespace marquee {
+namespace {
+
+// Listing orders and filters in the store: by a final metric both ways (runs without it last),
+// by start, params matched as text or number, pages by offset that
+// cover the order exactly once.
+TEST_F(Tracking, ListRunsSortsByAMetricFiltersByParamsAndPagesByOffset) {
+  // Runs 1..6: auc 0.5, 0.9, (none), 0.7, (only another metric), 0.9; params alternate.
+  const double kNone = -1;
+  const double aucs[] = {0.5, 0.9, kNone, 0.7, kNone, 0.9};
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 6; ++i) {
+    ExternalRunSpec spec;
+    spec.model_name = "sorted";
+    spec.params = {{"depth", i % 2 == 0 ? 4 : 6},
+                   {"opt", i < 3 ? "adam" : "sgd"},
+                   {"eta", 0.1},
+                   {"wide", i == 1}};
+    ids.push_back(reg_->StartExternalRun(spec));
+    const MetricPoint p{aucs[i] != kNone ? "auc" : "loss", aucs[i] != kNone ? aucs[i] : 0.3, 0,
+                        1000};
+    if (i != 2) reg_->LogMetrics(ids.back(), std::span(&p, 1));
+  }
+  auto list = [&](RunQuery q) {
+    q.model = "sorted";
+    std::vector<int64_t> out;
+    for (const RunRecord& r : reg_->ListRuns(q)) out.push_back(r.id);
+    return out;
+  };
+  const auto id = [&](int i) { return ids[i - 1]; };
+  RunQuery q;
+  q.limit = 0;
+  EXPECT_EQ(list(q), (std::vector<int64_t>{id(6), id(5), id(4), id(3), id(2), id(1)}));
+  q.sort = RunQuery::Sort::kIdAsc;
+  EXPECT_EQ(list(q), (std::vector<int64_t>{id(1), id(2), id(3), id(4), id(5), id(6)}));
+  q.sort = RunQuery::Sort::kMetricDesc;
+  q.sort_metric = "auc";
+  EXPECT_EQ(list(q), (std::vector<int64_t>{id(6), id(2), id(4), id(1), id(5), id(3)}));
+  q.sort = RunQuery::Sort::kMetricAsc;
+  EXPECT_EQ(list(q), (std::vector<int64_t>{id(1), id(4), id(2), id(6), id(3), id(5)}));
+  // Pages of 2 by offset: the same order, each run once.
+  std::vector<int64_t> paged;
+  q.limit = 2;
+  for (q.offset = 0; q.offset < 8; q.offset += 2) {
+    auto page = list(q);
+    EXPECT_LE(page.size(), 2u);
+    paged.insert(paged.end(), page.begin(), page.end());
+  }
+  EXPECT_EQ(paged, (std::vector<int64_t>{id(1), id(4), id(2), id(6), id(3), id(5)}));
+  q.offset = 0;
+  q.limit = 0;
+  // Params: numbers as numbers ("4.0" is 4), strings and booleans as text; all must hold.
+  q.params = {{"depth", "4.0"}};
+  EXPECT_EQ(list(q), (std::vector<int64_t>{id(1), id(3), id(5)}));
+  q.params = {{"depth", "4"}, {"opt", "sgd"}};
+  EXPECT_EQ(list(q), (std::vector<int64_t>{id(5)}));
+  q.params = {{"wide", "true"}};
+  EXPECT_EQ(list(q), (std::vector<int64_t>{id(2)}));
+  q.params = {{"eta", "0.1"}};
+  EXPECT_EQ(list(q).size(), 6u);
+  q.params = {{"opt", "4"}};
+  EXPECT_TRUE(list(q).empty());
+  q.params = {{"depth", "sgd"}};
+  EXPECT_TRUE(list(q).empty());
+  q.params = {{"nope", "1"}};
+  EXPECT_TRUE(list(q).empty());
+  // Counting ignores order and paging, and applies the params.
+  q.params = {{"opt", "adam"}};
+  q.offset = 1;
+  q.model = "sorted";
+  EXPECT_EQ(reg_->CountRuns(q), 3);
+  // A metric order without a metric, a negative offset: named errors.
+  q.sort_metric = "";
+  EXPECT_THROW(reg_->ListRuns(q), Error);
+  q.sort_metric = "auc";
+  q.offset = -1;
+  EXPECT_THROW(reg_->ListRuns(q), Error);
+}
+
+}  // namespace
+}  // namespace marquee

@@ -2,11 +2,13 @@
 // `dataset show|list`, `marquee ope`, and `marquee simulate bandit`.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/ranges.h>
 
 #include "bandits/log.h"
 #include "bandits/ope.h"
+#include "bandits/ope_record.h"
 #include "bandits/simulator.h"
 #include "bandits/train.h"
 #include "commands.h"
@@ -39,9 +41,11 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 // The candidate policy of `marquee ope --policy X`: a policy artifact file (.mqm), a train
 // config (.toml: the policy is trained on its [data] log, every row), or a registry reference.
-// `*trained_on` receives the snapshot id of the log the policy learned from, when known.
+// `*trained_on` receives the snapshot id of the log the policy learned from, when known;
+// `*version` the registry version when `ref` is a registry reference.
 std::unique_ptr<Policy> ResolvePolicy(const std::string& ref, const std::string& home,
-                                      std::string* described, std::string* trained_on) {
+                                      std::string* described, std::string* trained_on,
+                                      std::optional<VersionRecord>* version) {
   Env* env = Env::Default();
   const std::string ext = std::filesystem::path(ref).extension().string();
   if (env->FileExists(ref) && ext == ".toml") {
@@ -71,6 +75,7 @@ std::unique_ptr<Policy> ResolvePolicy(const std::string& ref, const std::string&
   }
   *described = fmt::format("{} version {} ({})", v.model_name, v.version, v.family);
   if (trained_on != nullptr) *trained_on = v.dataset_id;
+  *version = v;
   return LoadPolicy(registry.artifacts().PathFor(v.artifact), env);
 }
 
@@ -99,6 +104,7 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
   std::vector<std::string> warnings;
   CandidateDistributions pi;
   std::string candidate;
+  std::optional<VersionRecord> version;  // a registry policy: its result is recorded
   if (!from_log.empty()) {
     BanditLog cand = catalog.Open(from_log);
     pi = EmpiricalDistributions(cand, log, &warnings);
@@ -110,7 +116,7 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
         cand.Stats()["mean_reward"].get<double>());
   } else {
     std::string trained_on;
-    auto policy = ResolvePolicy(policy_ref, home, &candidate, &trained_on);
+    auto policy = ResolvePolicy(policy_ref, home, &candidate, &trained_on, &version);
     pi = PolicyDistributions(*policy, log, seed);
     if (!trained_on.empty() && trained_on == catalog.Get(log_name).id) {
       warnings.push_back(
@@ -120,68 +126,61 @@ void RunOpe(const std::string& log_name, const std::string& policy_ref, const st
   }
   OpeResult r = EvaluateOffPolicy(log, pi, o);
   r.warnings.insert(r.warnings.begin(), warnings.begin(), warnings.end());
+  // The latest evaluation of a registry policy is kept for the dashboard (bandits/ope_record.h).
+  std::string recorded;
+  if (version) {
+    const OpeRecordSource src{version->model_name,
+                              version->version,
+                              candidate,
+                              log_name,
+                              catalog.Get(log_name).id,
+                              Env::Default()->NowSeconds()};
+    recorded = SaveOpeRecord(Env::Default(), home, OpeRecordJson(src, r));
+  }
   if (json) {
     nlohmann::json j = r.ToJson();
     j["log"] = log_name;
     j["candidate"] = candidate;
     j["seconds"] = sw.Seconds();
+    if (!recorded.empty()) j["recorded"] = recorded;
     PrintJson(j.dump());
     return;
   }
   std::printf("Off-policy evaluation on '%s'\ncandidate: %s\n%s", log_name.c_str(),
               candidate.c_str(), r.Format().c_str());
+  if (!recorded.empty())
+    std::printf("Recorded as the latest evaluation of '%s' (%s)\n", version->model_name.c_str(),
+                recorded.c_str());
 }
 
 }  // namespace
 
-void RunBanditImport(const BanditImportFlags& f, const GlobalOptions& g) {
-  if (f.file.empty()) Fail(ErrorCode::kInvalidArgument, "give the log FILE to import");
-  Stopwatch sw;
-  BanditLog log =
-      f.format == "obd" ? ReadObd(f.file, Env::Default()) : ReadBanditJsonl(f.file, Env::Default());
-  const std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
-  BanditLogCatalog catalog(ResolveHome(g.home), Env::Default());
-  CreateRegistryIfMissing(ResolveHome(g.home));  // before the catalog (commands.h)
-  BanditLogEntry e = catalog.Import(name, log);
-  const nlohmann::json st = log.Stats();
-  if (f.json) {
-    nlohmann::json j = e.ToJson();
-    j["stats"] = st;
-    j["seconds"] = sw.Seconds();
-    PrintJson(j.dump());
-    return;
-  }
-  std::printf("Imported %s as bandit log '%s' (format %s)\n", f.file.c_str(), e.name.c_str(),
-              e.format.c_str());
+void PrintBanditImport(const std::string& file, const nlohmann::json& j) {
+  const std::string name = j["name"].get<std::string>();
+  std::printf("Imported %s as bandit log '%s' (format %s)\n", file.c_str(), name.c_str(),
+              j["format"].get<std::string>().c_str());
   std::printf("  snapshot     %s\n  decisions    %llu\n  actions      %u\n  mean reward  %.6f\n",
-              e.id.c_str(), static_cast<unsigned long long>(e.rows), e.actions,
-              st["mean_reward"].get<double>());
+              j["id"].get<std::string>().c_str(),
+              static_cast<unsigned long long>(j["rows"].get<uint64_t>()),
+              j["actions"].get<unsigned>(), j["stats"]["mean_reward"].get<double>());
   std::printf(
       "Next: marquee ope --log %s --policy-from-log OTHER, or train on it with [data] "
       "dataset = \"%s\" and [model] family = \"linucb\"\n",
-      e.name.c_str(), e.name.c_str());
+      name.c_str(), name.c_str());
 }
 
-bool ShowBanditDataset(const std::string& name, bool json, const GlobalOptions& g) {
-  BanditLogCatalog catalog(ResolveHome(g.home), Env::Default());
-  if (!catalog.Has(name)) return false;
-  const BanditLogEntry e = catalog.Get(name);
-  const BanditLog log = catalog.Open(name);
-  const nlohmann::json st = log.Stats();
-  if (json) {
-    nlohmann::json j = e.ToJson();
-    j["stats"] = st;
-    PrintJson(j.dump());
-    return true;
-  }
+void PrintBanditDataset(const nlohmann::json& j) {
+  const auto& st = j["stats"];
   std::printf(
       "Bandit log '%s'  snapshot %s\n  source        %s\n  format        %s\n"
       "  created       %s\n",
-      e.name.c_str(), e.id.c_str(), e.source.c_str(), e.format.c_str(), e.created_at.c_str());
+      j["name"].get<std::string>().c_str(), j["id"].get<std::string>().c_str(),
+      j["source"].get<std::string>().c_str(), j["format"].get<std::string>().c_str(),
+      j["created_at"].get<std::string>().c_str());
   std::printf(
       "  decisions     %llu\n  actions       %u (at most %llu offered per decision)\n"
       "  mean reward   %.6f\n  propensity    %.6g .. %.6g\n",
-      static_cast<unsigned long long>(e.rows), e.actions,
+      static_cast<unsigned long long>(j["rows"].get<uint64_t>()), j["actions"].get<unsigned>(),
       st["max_actions_per_decision"].get<unsigned long long>(), st["mean_reward"].get<double>(),
       st["propensity_min"].get<double>(), st["propensity_max"].get<double>());
   if (!st["positions"].empty()) {
@@ -195,14 +194,6 @@ bool ShowBanditDataset(const std::string& name, bool json, const GlobalOptions& 
     std::printf("  time range    %s .. %s\n", st["time_min"].get<std::string>().c_str(),
                 st["time_max"].get<std::string>().c_str());
   }
-  return true;
-}
-
-nlohmann::json ListBanditDatasets(const GlobalOptions& g) {
-  BanditLogCatalog catalog(ResolveHome(g.home), Env::Default());
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& e : catalog.List()) arr.push_back(e.ToJson());
-  return arr;
 }
 
 void AddBanditCommands(CLI::App& app, GlobalOptions& g) {

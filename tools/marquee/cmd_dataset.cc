@@ -1,10 +1,11 @@
-// marquee dataset import | list | show | generate
+// marquee dataset import | list | show | delete | generate
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 
 #include "commands.h"
 #include "common/log.h"
+#include "control_source.h"
 #include "data/catalog.h"
 #include "data/readers.h"
 #include "data/synthetic.h"
@@ -69,8 +70,32 @@ nlohmann::json ImportEventsOverBase(const std::string& name, const std::string& 
   return j;
 }
 
+// An interaction import as ImportDatasetView gives it.
+void PrintInteractionImport(const std::string& file, const nlohmann::json& j) {
+  const std::string name = j["name"].get<std::string>();
+  std::printf("Imported %s as '%s' (format %s)\n", file.c_str(), name.c_str(),
+              j["format"].get<std::string>().c_str());
+  std::printf("  snapshot  %s\n  users     %u\n  items     %u\n  rows      %llu\n",
+              j["id"].get<std::string>().c_str(), j["users"].get<unsigned>(),
+              j["items"].get<unsigned>(), j["interactions"].get<unsigned long long>());
+  const uint64_t bad = j["bad_lines"].get<uint64_t>();
+  if (bad > 0) {
+    std::printf("  skipped   %llu bad lines, e.g.\n", static_cast<unsigned long long>(bad));
+    for (const auto& m : j["bad_line_examples"]) {
+      std::printf("    %s\n", m.get<std::string>().c_str());
+    }
+  }
+  std::printf("Next: marquee dataset show %s, or train on it with [data] dataset = \"%s\"\n",
+              name.c_str(), name.c_str());
+}
+
 void RunImport(const ImportFlags& f, const GlobalOptions& g) {
   if (f.from_events) {
+    if (!g.server.empty()) {
+      Fail(ErrorCode::kInvalidArgument,
+           "dataset import --from-events has no --server form (the API has no route for it); run "
+           "it where the home is");
+    }
     if (!f.file.empty()) Fail(ErrorCode::kInvalidArgument, "give FILE or --from-events, not both");
     nlohmann::json j =
         f.base.empty()
@@ -98,98 +123,92 @@ void RunImport(const ImportFlags& f, const GlobalOptions& g) {
     return;
   }
   if (!f.base.empty()) Fail(ErrorCode::kInvalidArgument, "--base needs --from-events");
-  if (f.file.empty())
-    Fail(ErrorCode::kInvalidArgument, "give an interaction FILE or --from-events");
-  ReadOptions ro;
-  ro.format = f.format;
-  ro.user_col = f.user_col;
-  ro.item_col = f.item_col;
-  ro.value_col = f.value_col;
-  ro.time_col = f.time_col;
-  ro.skip_bad_lines = f.skip_bad_lines;
-  if (f.header) ro.header = true;
-  if (f.no_header) ro.header = false;
-  if (!f.delimiter.empty()) {
-    std::string d = f.delimiter == "\\t" || f.delimiter == "tab" ? "\t" : f.delimiter;
-    if (d.size() != 1) {
-      Fail(ErrorCode::kInvalidArgument, "--delimiter must be one character (or 'tab'), got '{}'",
-           f.delimiter);
-    }
-    ro.delimiter = d[0];
+  const bool tabular = f.format == "tabular",
+             bandit = f.format == "obd" || f.format == "bandit-jsonl";
+  if (f.file.empty()) {
+    Fail(ErrorCode::kInvalidArgument, "{}",
+         bandit ? "give the log FILE to import" : "give an interaction FILE or --from-events");
   }
-  std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
-  Stopwatch sw;
-  // One progress line for the read (lines of the file); the reader reports every 64Ki lines.
-  std::unique_ptr<Progress> progress;
-  ro.progress = [&](uint64_t done, uint64_t total) {
-    if (!progress)
-      progress = std::make_unique<Progress>("import " + name, total, "lines", ProgressOptions(g));
-    progress->Set(done);
+  // The options as POST /api/v1/datasets/{name} takes them (control/views.h ImportParams), and
+  // where the data came from as a local import records it.
+  ImportParams p = {{"format", f.format}};
+  auto add = [&p](const char* key, const std::string& value) {
+    if (!value.empty()) p.emplace_back(key, value);
   };
-  ReadResult rr = ReadInteractions(f.file, ro, Env::Default());
-  if (progress) progress->Set(rr.lines);
+  const std::filesystem::path absolute = std::filesystem::absolute(f.file);
+  if (tabular) {
+    add("label", f.label);
+    add("id_col", f.id_col);
+    add("time_col", f.time_col);
+    for (const auto& t : f.types) p.emplace_back("type", t);
+    for (const auto& d : f.drop) p.emplace_back("drop", d);
+    add("source", absolute.lexically_normal().string());
+  } else if (bandit) {
+    add("source", absolute.lexically_normal().string());
+  } else {
+    add("user_col", f.user_col);
+    add("item_col", f.item_col);
+    add("value_col", f.value_col);
+    add("time_col", f.time_col);
+    if (f.header) p.emplace_back("header", "true");
+    if (f.no_header) p.emplace_back("header", "false");
+    if (f.skip_bad_lines) p.emplace_back("skip_bad_lines", "true");
+    add("source", absolute.string());
+  }
+  if (!bandit) add("delimiter", f.delimiter);
+  add("origin", f.file);  // an upload is read under this name (views.h ImportParams)
+  const std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
+  // One progress line for the read (lines of the file; local interaction files, which the reader
+  // reports every 64Ki lines).
+  std::unique_ptr<Progress> progress;
+  ControlSource source(g);
+  nlohmann::json j = source.DatasetImport(name, f.file, p, [&](uint64_t done, uint64_t total) {
+    if (!progress) {
+      progress = std::make_unique<Progress>("import " + name, total, "lines", ProgressOptions(g));
+    }
+    progress->Set(done);
+  });
+  if (progress && j.contains("lines")) progress->Set(j["lines"].get<uint64_t>());
   progress.reset();  // prints the final line (files under 64Ki lines print nothing)
-  Dataset ds = Dataset::FromRows(rr.rows, rr.has_values, rr.has_times,
-                                 std::filesystem::absolute(f.file).string());
-  DatasetCatalog catalog(ResolveHome(g.home), Env::Default());
-  CreateRegistryIfMissing(ResolveHome(g.home));  // before the catalog (commands.h)
-  DatasetEntry e = catalog.Import(name, ds);
-  nlohmann::json j = e.ToJson();
-  j["format"] = rr.format;
-  j["lines"] = rr.lines;
-  j["bad_lines"] = rr.bad_lines;
-  j["bad_line_examples"] = rr.bad_line_examples;
-  j["seconds"] = sw.Seconds();
   if (f.json) {
     PrintJson(j.dump());
-    return;
+  } else if (tabular) {
+    PrintTabularImport(f.file, j);
+  } else if (bandit) {
+    PrintBanditImport(f.file, j);
+  } else {
+    PrintInteractionImport(f.file, j);
   }
-  std::printf("Imported %s as '%s' (format %s)\n", f.file.c_str(), e.name.c_str(),
-              rr.format.c_str());
-  std::printf("  snapshot  %s\n  users     %u\n  items     %u\n  rows      %llu\n", e.id.c_str(),
-              e.users, e.items, static_cast<unsigned long long>(e.interactions));
-  if (rr.bad_lines > 0) {
-    std::printf("  skipped   %llu bad lines, e.g.\n",
-                static_cast<unsigned long long>(rr.bad_lines));
-    for (const auto& m : rr.bad_line_examples) std::printf("    %s\n", m.c_str());
-  }
-  std::printf("Next: marquee dataset show %s, or train on it with [data] dataset = \"%s\"\n",
-              e.name.c_str(), e.name.c_str());
 }
 
-void RunShow(const std::string& name, bool json, const GlobalOptions& g) {
-  if (ShowTabularDataset(name, json, g)) return;  // a tabular snapshot (cmd_tabular.cc)
-  if (ShowBanditDataset(name, json, g)) return;   // a bandit log (cmd_bandit.cc)
-  DatasetCatalog catalog(ResolveHome(g.home), Env::Default());
-  DatasetEntry e = catalog.Get(name);
-  Dataset ds = catalog.Open(name);
-  DatasetStats st = ComputeStats(ds);
-  if (json) {
-    nlohmann::json j = e.ToJson();
-    j["stats"] = st.ToJson();
-    PrintJson(j.dump());
-    return;
-  }
-  std::printf("Dataset '%s'  snapshot %s\n  source        %s\n  created       %s\n", e.name.c_str(),
-              e.id.c_str(), e.source.c_str(), e.created_at.c_str());
+// An interaction snapshot as DatasetShowView gives it.
+void PrintInteractionDataset(const nlohmann::json& j) {
+  const auto& st = j["stats"];
+  std::printf("Dataset '%s'  snapshot %s\n  source        %s\n  created       %s\n",
+              j["name"].get<std::string>().c_str(), j["id"].get<std::string>().c_str(),
+              j["source"].get<std::string>().c_str(), j["created_at"].get<std::string>().c_str());
   std::printf(
       "  users         %u\n  items         %u\n  interactions  %llu\n  density       %.4f%%\n",
-      st.users, st.items, static_cast<unsigned long long>(st.interactions), st.density * 100.0);
+      st["users"].get<unsigned>(), st["items"].get<unsigned>(),
+      st["interactions"].get<unsigned long long>(), st["density"].get<double>() * 100.0);
   std::printf("  per user      mean %.1f, max %u\n  per item      mean %.1f, max %u\n",
-              st.mean_per_user, st.max_per_user, st.mean_per_item, st.max_per_item);
-  if (st.has_times) {
-    std::printf("  time range    %s .. %s\n", IsoUtc(st.time_min).c_str(),
-                IsoUtc(st.time_max).c_str());
+              st["mean_per_user"].get<double>(), st["max_per_user"].get<unsigned>(),
+              st["mean_per_item"].get<double>(), st["max_per_item"].get<unsigned>());
+  if (st["has_times"].get<bool>()) {
+    std::printf("  time range    %s .. %s\n", st["time_min_iso"].get<std::string>().c_str(),
+                st["time_max_iso"].get<std::string>().c_str());
   } else {
     std::printf("  time range    (no time column)\n");
   }
-  if (st.has_values) {
+  if (st["has_values"].get<bool>()) {
     std::printf("  values\n");
     uint64_t maxc = 1;
-    for (const auto& [k, v] : st.value_histogram) maxc = std::max(maxc, v);
-    for (const auto& [k, v] : st.value_histogram) {
-      int bar = static_cast<int>(40.0 * static_cast<double>(v) / static_cast<double>(maxc));
-      std::printf("    %-14s %10llu  %s\n", k.c_str(), static_cast<unsigned long long>(v),
+    for (const auto& [k, v] : st["value_histogram"].items())
+      maxc = std::max(maxc, v.get<uint64_t>());
+    for (const auto& [k, v] : st["value_histogram"].items()) {
+      const uint64_t c = v.get<uint64_t>();
+      int bar = static_cast<int>(40.0 * static_cast<double>(c) / static_cast<double>(maxc));
+      std::printf("    %-14s %10llu  %s\n", k.c_str(), static_cast<unsigned long long>(c),
                   std::string(static_cast<size_t>(bar), '#').c_str());
     }
   } else {
@@ -197,17 +216,34 @@ void RunShow(const std::string& name, bool json, const GlobalOptions& g) {
   }
 }
 
-void RunList(bool json, const GlobalOptions& g) {
-  DatasetCatalog catalog(ResolveHome(g.home), Env::Default());
-  auto entries = catalog.List();
+void RunShow(const std::string& name, bool json, const GlobalOptions& g) {
+  ControlSource source(g);
+  const nlohmann::json j = source.DatasetShow(name);
   if (json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& e : entries) arr.push_back(e.ToJson());
-    for (const auto& e : ListBanditDatasets(g)) arr.push_back(e);
-    PrintJson(nlohmann::json{{"datasets", arr}}.dump());
+    PrintJson(j.dump());
     return;
   }
-  const nlohmann::json bandit_logs = ListBanditDatasets(g);
+  const std::string kind = j.value("kind", "");
+  if (kind == "tabular") {
+    PrintTabularDataset(j);  // cmd_tabular.cc
+  } else if (kind == "bandit") {
+    PrintBanditDataset(j);  // cmd_bandit.cc
+  } else {
+    PrintInteractionDataset(j);
+  }
+}
+
+void RunList(bool json, const GlobalOptions& g) {
+  ControlSource source(g);
+  const nlohmann::json list = source.DatasetsList();
+  if (json) {
+    PrintJson(list.dump());
+    return;
+  }
+  nlohmann::json entries = nlohmann::json::array(), bandit_logs = nlohmann::json::array();
+  for (const auto& e : list["datasets"]) {
+    (e.value("kind", "") == "bandit" ? bandit_logs : entries).push_back(e);
+  }
   if (!bandit_logs.empty()) {
     std::printf("%-24s %-14s %9s %9s %13s  %s\n", "BANDIT LOG", "SNAPSHOT", "FORMAT", "ACTIONS",
                 "DECISIONS", "CREATED");
@@ -227,9 +263,10 @@ void RunList(bool json, const GlobalOptions& g) {
   std::printf("%-24s %-14s %9s %9s %13s  %s\n", "NAME", "SNAPSHOT", "USERS", "ITEMS", "ROWS",
               "CREATED");
   for (const auto& e : entries) {
-    std::printf("%-24s %-14s %9u %9u %13llu  %s\n", e.name.c_str(), e.id.substr(0, 12).c_str(),
-                e.users, e.items, static_cast<unsigned long long>(e.interactions),
-                e.created_at.c_str());
+    std::printf("%-24s %-14s %9u %9u %13llu  %s\n", e["name"].get<std::string>().c_str(),
+                e["id"].get<std::string>().substr(0, 12).c_str(), e["users"].get<unsigned>(),
+                e["items"].get<unsigned>(), e["interactions"].get<unsigned long long>(),
+                e["created_at"].get<std::string>().c_str());
   }
 }
 
@@ -290,19 +327,10 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
     if (f->header && f->no_header) {
       Fail(ErrorCode::kInvalidArgument, "--header and --no-header are mutually exclusive");
     }
-    if (f->format == "tabular") {
-      TabularImportFlags t{f->file,      f->name,  f->label, f->time_col, f->id_col,
-                           f->delimiter, f->types, f->drop,  f->json};
-      RunTabularImport(t, g);
-      return;
-    }
-    if (!f->label.empty() || !f->id_col.empty() || !f->types.empty() || !f->drop.empty()) {
+    if (f->format != "tabular" &&
+        (!f->label.empty() || !f->id_col.empty() || !f->types.empty() || !f->drop.empty())) {
       Fail(ErrorCode::kInvalidArgument,
            "--label, --id-col, --type and --drop need --format tabular");
-    }
-    if (f->format == "obd" || f->format == "bandit-jsonl") {
-      RunBanditImport({f->file, f->name, f->format, f->json}, g);
-      return;
     }
     RunImport(*f, g);
   });
@@ -318,6 +346,25 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
   auto* list = ds->add_subcommand("list", "List snapshots by name");
   list->add_flag("--json", *list_json, "Print as JSON");
   list->callback([list_json, &g] { RunList(*list_json, g); });
+
+  auto del_name = std::make_shared<std::string>();
+  auto del_json = std::make_shared<bool>(false);
+  auto* del = ds->add_subcommand(
+      "delete",
+      "Remove the name of an interaction snapshot. The snapshot itself stays (runs and model\n"
+      "versions refer to it by id); the name can be imported again.");
+  del->add_option("name", *del_name, "Snapshot name")->required();
+  del->add_flag("--json", *del_json, "Print the entry the name had as JSON");
+  del->callback([del_name, del_json, &g] {
+    ControlSource source(g);
+    const nlohmann::json e = source.DatasetDelete(*del_name);
+    if (*del_json) {
+      PrintJson(e.dump());
+    } else {
+      std::printf("Deleted dataset name '%s' (snapshot %s stays)\n",
+                  e["name"].get<std::string>().c_str(), e["id"].get<std::string>().c_str());
+    }
+  });
 
   auto so = std::make_shared<SyntheticOptions>();
   auto gen_name = std::make_shared<std::string>("synthetic");

@@ -3,13 +3,17 @@
 // Opens the log read-only, so it runs beside a live server.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "bandits/decision_log.h"
+#include "client/http_client.h"
 #include "commands.h"
+#include "control_source.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "serving/route_match.h"
 
 namespace marquee::cli {
 namespace {
@@ -21,6 +25,40 @@ struct ExportFlags {
   bool include_open = false;
   bool json = false;  // with --out: a summary object on stdout
 };
+
+// `marquee --server URL decisions export`: GET /api/v1/decisions streamed to stdout or --out
+// (written atomically) as it arrives. The server leaves open decisions out without counting
+// them, so the --json summary's "open" is null.
+void RunExportRemote(const ExportFlags& f, const GlobalOptions& g) {
+  std::string target = "/api/v1/decisions?format=" + PercentEncode(f.format);
+  if (!f.since.empty()) target += "&since=" + PercentEncode(f.since);
+  if (f.include_open) target += "&include_open=1";
+  std::unique_ptr<WritableFile> file;
+  if (!f.out.empty()) file = Env::Default()->NewWritableFile(f.out);
+  size_t written = 0;
+  ControlSource source(g);
+  source.Client().Stream("GET", target, [&](std::string_view data) {
+    written += static_cast<size_t>(std::count(data.begin(), data.end(), '\n'));
+    if (file) {
+      file->Append(data);
+    } else if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size()) {
+      Fail(ErrorCode::kIOError, "decisions export: cannot write to stdout");
+    }
+    return true;
+  });
+  if (file) file->Commit();
+  std::fflush(stdout);
+  if (f.json && file) {
+    PrintJson(nlohmann::json{
+        {"written", written}, {"open", nullptr}, {"format", f.format}, {"out", f.out}}
+                  .dump());
+    return;
+  }
+  if (!g.quiet) {
+    spdlog::info("decisions export: {} decisions written ({}) from {}", written, f.format,
+                 source.Client().base_url());
+  }
+}
 
 void RunExport(const ExportFlags& f, const GlobalOptions& g) {
   if (f.format != "dsjson" && f.format != "jsonl" && f.format != "bandit-jsonl") {
@@ -36,6 +74,10 @@ void RunExport(const ExportFlags& f, const GlobalOptions& g) {
            f.since);
     }
     since = *t;
+  }
+  if (!g.server.empty()) {
+    RunExportRemote(f, g);
+    return;
   }
   const std::string home = ResolveHome(g.home);
   DecisionLogOptions o;

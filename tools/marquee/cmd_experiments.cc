@@ -1,6 +1,8 @@
 // marquee experiments create|start|stop|list|show|analyze: online experiments in the registry
 // (src/experiments/experiment.h) and their analysis (src/experiments/analysis.h). Thin.
 #include <cstdio>
+
+#include <fmt/ranges.h>
 #include <ctime>
 #include <memory>
 #include <string_view>
@@ -19,30 +21,27 @@ namespace {
 
 using json = nlohmann::json;
 
-int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+// Text of a JSON time (ISO 8601, or "-" for null: never happened).
+std::string TimeOf(const json& t) { return t.is_string() ? t.get<std::string>() : "-"; }
 
-void PrintExperiment(const Experiment& e) {
-  const auto& s = e.spec;
-  std::printf("experiment %s (%s): %s\n", s.name.c_str(), std::string(ModeName(s.mode)).c_str(),
-              std::string(ExperimentStateName(e.record.state)).c_str());
-  if (!s.description.empty()) std::printf("  %s\n", s.description.c_str());
-  std::printf("  salt %s, attribution window %lld s, plays: %s\n", s.salt.c_str(),
-              static_cast<long long>(s.attribution_window),
-              s.event_types.empty()
-                  ? "every event with value > 0"
-                  : fmt::format("events of type {}", fmt::join(s.event_types, ", ")).c_str());
-  for (const auto& c : s.cells) {
-    std::printf("  cell %-16s weight %.4f  model %s\n", c.name.c_str(), c.weight, c.model.c_str());
+// An experiment as ExperimentShowView / ExperimentsListView give it.
+void PrintExperiment(const json& e) {
+  std::printf("experiment %s (%s): %s\n", e["name"].get<std::string>().c_str(),
+              e["mode"].get<std::string>().c_str(), e["state"].get<std::string>().c_str());
+  const std::string description = e["description"].get<std::string>();
+  if (!description.empty()) std::printf("  %s\n", description.c_str());
+  const std::vector<std::string> types = e["event_types"].get<std::vector<std::string>>();
+  std::printf("  salt %s, attribution window %lld s, plays: %s\n",
+              e["salt"].get<std::string>().c_str(),
+              static_cast<long long>(e["attribution_window"].get<int64_t>()),
+              types.empty() ? "every event with value > 0"
+                            : fmt::format("events of type {}", fmt::join(types, ", ")).c_str());
+  for (const auto& c : e["cells"]) {
+    std::printf("  cell %-16s weight %.4f  model %s\n", c["name"].get<std::string>().c_str(),
+                c["weight"].get<double>(), c["model"].get<std::string>().c_str());
   }
-  std::printf("  created %s, first started %s, changed %s\n", TimeText(e.record.created_at).c_str(),
-              TimeText(e.record.first_started_at).c_str(), TimeText(e.record.updated_at).c_str());
-}
-
-// The library's experiment JSON with its times as ISO 8601 UTC (the CLI's one convention).
-json ExperimentJsonIso(const Experiment& e) {
-  json j = ExperimentJson(e);
-  IsoTimeFields(j, {"created_at", "first_started_at", "updated_at"});
-  return j;
+  std::printf("  created %s, first started %s, changed %s\n", TimeOf(e["created_at"]).c_str(),
+              TimeOf(e["first_started_at"]).c_str(), TimeOf(e["updated_at"]).c_str());
 }
 
 }  // namespace
@@ -60,15 +59,14 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_option("file", *file, "Experiment definition (TOML)")->required();
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([file, as_json, &g] {
-      Registry reg = OpenRegistry(ResolveHome(g.home));
-      const std::string text = Env::Default()->ReadFile(*file);
-      ExperimentSpec spec = ParseExperimentToml(text, *file);
-      Experiment e = CreateExperiment(reg, spec, text, Now());
+      ControlSource source(g);
+      const json e = source.ExperimentCreate(Env::Default()->ReadFile(*file), *file);
       if (*as_json) {
-        PrintJson(ExperimentJsonIso(e).dump());
+        PrintJson(e.dump());
       } else {
         PrintExperiment(e);
-        std::printf("start it with: marquee experiments start %s\n", e.spec.name.c_str());
+        std::printf("start it with: marquee experiments start %s\n",
+                    e["name"].get<std::string>().c_str());
       }
     });
   }
@@ -86,13 +84,12 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_option("name", *name, "Experiment name")->required();
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, start, &g] {
-      Registry reg = OpenRegistry(ResolveHome(g.home));
-      Experiment e = start ? StartExperiment(reg, *name, Now()) : StopExperiment(reg, *name, Now());
+      ControlSource source(g);
+      const json e = source.ExperimentStartStop(*name, start);
       if (*as_json) {
-        PrintJson(ExperimentJsonIso(e).dump());
+        PrintJson(e.dump());
       } else {
-        std::printf("experiment %s: %s\n", name->c_str(),
-                    std::string(ExperimentStateName(e.record.state)).c_str());
+        std::printf("experiment %s: %s\n", name->c_str(), e["state"].get<std::string>().c_str());
       }
     });
   }
@@ -101,20 +98,17 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     CLI::App* c = exps.add_subcommand("list", "List experiments, oldest first");
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([as_json, &g] {
-      Registry reg = OpenRegistry(ResolveHome(g.home));
-      auto all = ListExperiments(reg);
+      ControlSource source(g);
+      const json all = source.ExperimentsList();
       if (*as_json) {
-        json arr = json::array();
-        for (const auto& e : all) arr.push_back(ExperimentJsonIso(e));
-        PrintJson(json{{"experiments", arr}}.dump());
+        PrintJson(all.dump());
         return;
       }
       std::printf("%-28s %-10s %-8s %-6s %s\n", "NAME", "MODE", "STATE", "CELLS", "CREATED");
-      for (const auto& e : all) {
-        std::printf("%-28s %-10s %-8s %-6zu %s\n", e.spec.name.c_str(),
-                    std::string(ModeName(e.spec.mode)).c_str(),
-                    std::string(ExperimentStateName(e.record.state)).c_str(), e.spec.cells.size(),
-                    TimeText(e.record.created_at).c_str());
+      for (const auto& e : all["experiments"]) {
+        std::printf("%-28s %-10s %-8s %-6zu %s\n", e["name"].get<std::string>().c_str(),
+                    e["mode"].get<std::string>().c_str(), e["state"].get<std::string>().c_str(),
+                    e["cells"].size(), TimeOf(e["created_at"]).c_str());
       }
     });
   }
@@ -125,27 +119,17 @@ void AddExperimentCommands(CLI::App& app, GlobalOptions& g) {
     c->add_option("name", *name, "Experiment name")->required();
     c->add_flag("--json", *as_json, "One JSON object on stdout");
     c->callback([name, as_json, &g] {
-      Registry reg = OpenRegistry(ResolveHome(g.home));
-      Experiment e = GetExperiment(reg, *name);
-      auto history = ExperimentHistory(reg, *name);
+      ControlSource source(g);
+      const json e = source.ExperimentShow(*name);
       if (*as_json) {
-        json j = ExperimentJsonIso(e);
-        j["history"] = json::array();
-        for (const auto& h : history) {
-          j["history"].push_back({{"action", h.action},
-                                  {"from", ExperimentStateName(h.from)},
-                                  {"to", ExperimentStateName(h.to)},
-                                  {"at", TimeJson(h.at)}});
-        }
-        j["source"] = e.record.source;
-        PrintJson(j.dump());
+        PrintJson(e.dump());
         return;
       }
       PrintExperiment(e);
-      for (const auto& h : history) {
-        std::printf("  %s  %-5s %s -> %s\n", TimeText(h.at).c_str(), h.action.c_str(),
-                    std::string(ExperimentStateName(h.from)).c_str(),
-                    std::string(ExperimentStateName(h.to)).c_str());
+      for (const auto& h : e["history"]) {
+        std::printf("  %s  %-5s %s -> %s\n", TimeOf(h["at"]).c_str(),
+                    h["action"].get<std::string>().c_str(), h["from"].get<std::string>().c_str(),
+                    h["to"].get<std::string>().c_str());
       }
     });
   }

@@ -74,9 +74,9 @@ std::string DiffCell(const nlohmann::json& v) {
 // --- runs
 
 struct ListFlags {
-  std::string model, status, since, until;
-  std::vector<std::string> metrics;
-  int64_t limit = 20, before = 0;
+  std::string model, status, since, until, sort;
+  std::vector<std::string> metrics, params;
+  int64_t limit = 20, before = 0, offset = 0;
   bool all = false, json = false;
 };
 
@@ -91,6 +91,9 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
   q.metrics = f.metrics;
   q.since = f.since;
   q.until = f.until;
+  q.sort = f.sort;
+  q.params = f.params;
+  q.offset = f.offset;
   const nlohmann::json page = source.RunsList(q);
   if (f.json) {
     PrintJson(page.dump());
@@ -116,6 +119,10 @@ void RunsList(const ListFlags& f, const GlobalOptions& g) {
     std::printf("(%zu of %lld runs; older: marquee runs list --before %lld)\n", runs.size(),
                 static_cast<long long>(page["total"].get<int64_t>()),
                 static_cast<long long>(page["next_before"].get<int64_t>()));
+  } else if (page.value("next_offset", nlohmann::json()).is_number_integer()) {
+    std::printf("(%zu of %lld runs; next: marquee runs list --offset %lld)\n", runs.size(),
+                static_cast<long long>(page["total"].get<int64_t>()),
+                static_cast<long long>(page["next_offset"].get<int64_t>()));
   }
 }
 
@@ -404,16 +411,21 @@ void ModelsVersions(const std::string& ref_text, bool json, const GlobalOptions&
   }
 }
 
-void PrintMove(const PromoteResult& r, bool json) {
+// A promote or rollback as PromoteResult::ToJson gives it.
+void PrintMove(const nlohmann::json& r, bool json) {
   if (json) {
-    PrintJson(r.ToJson().dump());
+    PrintJson(r.dump());
     return;
   }
-  for (const auto& c : r.checks) std::printf("  ok  %s\n", E(c).c_str());
-  if (r.action == "none") return;
-  std::printf("%s@%s: %s -> v%lld (%s)\n", E(r.model).c_str(), E(r.alias).c_str(),
-              r.from_version ? fmt::format("v{}", r.from_version).c_str() : "(unset)",
-              static_cast<long long>(r.to_version), r.action.c_str());
+  for (const auto& c : r["checks"]) std::printf("  ok  %s\n", E(c.get<std::string>()).c_str());
+  const std::string action = r["action"].get<std::string>();
+  if (action == "none") return;
+  std::printf("%s@%s: %s -> v%lld (%s)\n", E(r["model"].get<std::string>()).c_str(),
+              E(r["alias"].get<std::string>()).c_str(),
+              r["from_version"].is_number_integer()
+                  ? fmt::format("v{}", r["from_version"].get<int64_t>()).c_str()
+                  : "(unset)",
+              static_cast<long long>(r["to_version"].get<int64_t>()), action.c_str());
 }
 
 void ModelsDiff(const std::string& model_text, const std::string& a_text, const std::string& b_text,
@@ -473,8 +485,6 @@ void ModelsDiff(const std::string& model_text, const std::string& a_text, const 
 
 void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets,
                const std::vector<std::string>& removes, bool json, const GlobalOptions& g) {
-  Registry reg = OpenRegistry(ResolveHome(g.home));
-  ModelRef ref = ParseModelRef(ref_text);
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& kv : sets) {
     auto eq = kv.find('=');
@@ -483,17 +493,21 @@ void ModelsTag(const std::string& ref_text, const std::vector<std::string>& sets
     }
     pairs.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  const TagSet t = reg.SetTags(ref, pairs, removes);
-  const int64_t version = t.version;
-  const auto& tags = t.tags;
+  ControlSource source(g);
+  const nlohmann::json t = source.SetTags(ref_text, pairs, removes);
   if (json) {
-    PrintJson(TagsToJson(t).dump());
+    PrintJson(t.dump());
     return;
   }
-  std::printf("%s tags:",
-              E(version ? fmt::format("{}/{}", ref.model, version) : ref.model).c_str());
-  if (tags.empty()) std::printf(" none");
-  for (const auto& [k, v] : tags) std::printf(" %s=%s", E(k).c_str(), E(v).c_str());
+  const std::string model = t["model"].get<std::string>();
+  std::printf("%s tags:", E(t["version"].is_number_integer()
+                                ? fmt::format("{}/{}", model, t["version"].get<int64_t>())
+                                : model)
+                              .c_str());
+  if (t["tags"].empty()) std::printf(" none");
+  for (const auto& [k, v] : t["tags"].items()) {
+    std::printf(" %s=%s", E(k).c_str(), E(v.get<std::string>()).c_str());
+  }
   std::printf("\n");
 }
 
@@ -510,6 +524,7 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
       "Runs, newest first, with status (running, completed, failed, interrupted).\n"
       "Examples:\n  marquee runs list\n  marquee runs list --model ml100k-ease --limit 100 --json\n"
       "  marquee runs list --metric 'recall@20>=0.4' --since 2026-12-01\n"
+      "  marquee runs list --sort=-metric:recall@20 --param factors=64 --limit 10\n"
       "  marquee --server http://127.0.0.1:8080 runs list   (a server's runs, same output)");
   list->add_option("--model", lf->model, "Only runs of this model");
   list->add_option("--status", lf->status, "running | completed | failed | interrupted")
@@ -523,6 +538,13 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
                    "(repeatable: all must hold)");
   list->add_option("--since", lf->since, "Only runs started at or after (ISO 8601 or Unix s)");
   list->add_option("--until", lf->until, "Only runs started before (ISO 8601 or Unix s)");
+  list->add_option("--sort", lf->sort,
+                   "Order: -started_at (default, newest first), started_at, metric:KEY "
+                   "(ascending) or -metric:KEY (descending; runs without it last)");
+  list->add_option("--param", lf->params,
+                   "Only runs whose param KEY equals VALUE: KEY=VALUE (repeatable: all must hold)");
+  list->add_option("--offset", lf->offset, "Skip this many runs of the order (paging)")
+      ->check(CLI::NonNegativeNumber);
   list->add_flag("--all", lf->all, "Every run (no limit)");
   list->add_flag("--json", lf->json, "Print as one JSON object");
   list->callback([lf, &g] { RunsList(*lf, g); });
@@ -602,18 +624,8 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   promote->add_option("--note", pf->note, "Why, recorded in the alias history");
   promote->add_flag("--json", pf->json, "Print as JSON");
   promote->callback([pf, &g] {
-    Registry reg = OpenRegistry(ResolveHome(g.home));
-    std::string ref = pf->ref;
-    if (!pf->version.empty()) {
-      ModelRef base = ParseModelRef(pf->ref);
-      if (base.version > 0 || !base.alias.empty()) {
-        Fail(ErrorCode::kInvalidArgument, "'{}' already names a version; drop '{}'", pf->ref,
-             pf->version);
-      }
-      VersionRecord v = reg.ResolveIn(base.model, pf->version);
-      ref = fmt::format("{}/{}", v.model_name, v.version);
-    }
-    PrintMove(reg.Promote(ref, pf->alias, pf->gates, pf->note), pf->json);
+    ControlSource source(g);
+    PrintMove(source.Promote(pf->ref, pf->version, pf->alias, pf->gates, pf->note), pf->json);
   });
 
   auto rf = std::make_shared<PromoteFlags>();
@@ -626,8 +638,8 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   rollback->add_option("--note", rf->note, "Why, recorded in the alias history");
   rollback->add_flag("--json", rf->json, "Print as JSON");
   rollback->callback([rf, &g] {
-    Registry reg = OpenRegistry(ResolveHome(g.home));
-    PrintMove(reg.Rollback(ParseModelRef(rf->ref).model, rf->alias, rf->note), rf->json);
+    ControlSource source(g);
+    PrintMove(source.Rollback(rf->ref, rf->alias, rf->note), rf->json);
   });
 
   struct DiffFlags {

@@ -25,44 +25,40 @@ const ModelKind& TabularKind() { return *BuiltinKinds().ByName("tabular"); }
 
 namespace {
 
-void PrintSchema(const TabularData& d, const std::vector<ColumnStats>& st) {
+// The columns of a tabular snapshot as TabularColumnsJson gives them (control/views.h).
+void PrintSchema(const nlohmann::json& columns) {
   std::printf("  %-28s %-12s %-8s %8s %12s %12s %12s  %s\n", "COLUMN", "TYPE", "ROLE", "MISSING",
               "MIN", "MAX", "MEAN", "DISTINCT / TOP");
-  for (size_t i = 0; i < d.schema.columns.size(); ++i) {
-    const ColumnSchema& c = d.schema.columns[i];
-    const ColumnStats& s = st[i];
+  auto number = [](const nlohmann::json& v) {
+    return v.is_number() ? v.get<double>() : std::nan("");  // JSON has no NaN: null
+  };
+  for (const auto& c : columns) {
+    const std::string type = c["type"].get<std::string>(), role = c["role"].get<std::string>();
+    const auto& s = c["stats"];
     std::string extra;
-    if (c.type == ColumnType::kCategorical) {
-      extra = fmt::format("{} categories", c.categories.size());
+    if (type == "categorical") {
+      extra = fmt::format("{} categories", c["categories"].size());
     } else {
-      extra = s.distinct >= 10000 ? std::string("10000+") : fmt::format("{}", s.distinct);
+      const uint64_t distinct = s["distinct"].get<uint64_t>();
+      extra = distinct >= 10000 ? std::string("10000+") : fmt::format("{}", distinct);
     }
-    if (!s.top.empty()) {
+    const nlohmann::json top = s.value("top", nlohmann::json::array());
+    if (!top.empty()) {
       extra += ":";
-      for (size_t k = 0; k < s.top.size() && k < 3; ++k) {
-        extra += fmt::format(" {} ({})", s.top[k].first, s.top[k].second);
+      for (size_t k = 0; k < top.size() && k < 3; ++k) {
+        extra += fmt::format(" {} ({})", top[k]["value"].get<std::string>(),
+                             top[k]["count"].get<uint64_t>());
       }
     }
-    if (c.role == ColumnRole::kIgnored || c.role == ColumnRole::kId) {
-      std::printf("  %-28s %-12s %-8s\n", c.name.c_str(), "-",
-                  std::string(ColumnRoleName(c.role)).c_str());
+    if (role == "ignored" || role == "id") {
+      std::printf("  %-28s %-12s %-8s\n", c["name"].get<std::string>().c_str(), "-", role.c_str());
       continue;
     }
-    std::printf("  %-28s %-12s %-8s %8llu %12.6g %12.6g %12.6g  %s\n", c.name.c_str(),
-                std::string(ColumnTypeName(c.type)).c_str(),
-                std::string(ColumnRoleName(c.role)).c_str(),
-                static_cast<unsigned long long>(s.missing), s.min, s.max, s.mean, extra.c_str());
+    std::printf("  %-28s %-12s %-8s %8llu %12.6g %12.6g %12.6g  %s\n",
+                c["name"].get<std::string>().c_str(), type.c_str(), role.c_str(),
+                static_cast<unsigned long long>(s["missing"].get<uint64_t>()), number(s["min"]),
+                number(s["max"]), number(s["mean"]), extra.c_str());
   }
-}
-
-nlohmann::json StatsJson(const TabularData& d, const std::vector<ColumnStats>& st) {
-  nlohmann::json cols = nlohmann::json::array();
-  for (size_t i = 0; i < d.schema.columns.size(); ++i) {
-    nlohmann::json c = d.schema.columns[i].ToJson();
-    c["stats"] = st[i].ToJson();
-    cols.push_back(c);
-  }
-  return cols;
 }
 
 // Rows for Predictor::PredictRows from a .json array, JSONL, or a CSV read the way `info`'s model
@@ -119,73 +115,30 @@ std::vector<nlohmann::json> ReadRowsFile(const std::string& path, const TabularM
 
 }  // namespace
 
-void RunTabularImport(const TabularImportFlags& f, const GlobalOptions& g) {
-  TabularReadOptions o;
-  o.label = f.label;
-  o.time_col = f.time_col;
-  o.id_col = f.id_col;
-  o.drop = f.drop;
-  for (const auto& t : f.types) {
-    const size_t eq = t.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      Fail(ErrorCode::kInvalidArgument, "--type '{}': expected COLUMN=TYPE", t);
-    }
-    o.types[t.substr(0, eq)] = t.substr(eq + 1);
-  }
-  if (!f.delimiter.empty()) {
-    std::string d = f.delimiter == "\\t" || f.delimiter == "tab" ? "\t" : f.delimiter;
-    if (d.size() != 1) Fail(ErrorCode::kInvalidArgument, "--delimiter must be one character");
-    o.delimiter = d[0];
-  }
-  Stopwatch sw;
-  TabularData d = ReadTabularCsv(f.file, o, Env::Default());
-  d.source = std::filesystem::absolute(f.file).lexically_normal().string();
-  const std::string name = f.name.empty() ? std::filesystem::path(f.file).stem().string() : f.name;
-  TabularCatalog catalog(ResolveHome(g.home), Env::Default());
-  CreateRegistryIfMissing(ResolveHome(g.home));  // before the catalog (commands.h)
-  TabularEntry e = catalog.Import(name, d);
-  const auto st = d.Stats();
-  if (f.json) {
-    nlohmann::json j = e.ToJson();
-    j["label"] = d.schema.label;
-    j["schema"] = StatsJson(d, st);
-    j["seconds"] = sw.Seconds();
-    PrintJson(j.dump());
-    return;
-  }
+void PrintTabularImport(const std::string& file, const nlohmann::json& j) {
+  const std::string name = j["name"].get<std::string>();
   std::printf("Imported %s as tabular dataset '%s': %llu rows, %zu columns, label '%s'\n",
-              f.file.c_str(), e.name.c_str(), static_cast<unsigned long long>(e.rows),
-              d.schema.columns.size(), d.schema.label.c_str());
-  std::printf("  snapshot  %s\nInferred schema:\n", e.id.c_str());
-  PrintSchema(d, st);
+              file.c_str(), name.c_str(),
+              static_cast<unsigned long long>(j["rows"].get<uint64_t>()), j["schema"].size(),
+              j["label"].get<std::string>().c_str());
+  std::printf("  snapshot  %s\nInferred schema:\n", j["id"].get<std::string>().c_str());
+  PrintSchema(j["schema"]);
   std::printf(
       "Override a type with --type COL=numeric|categorical|boolean|ignore (re-import).\n"
       "Next: marquee dataset show %s, or train with [data] dataset = \"%s\" and [model] family = "
       "\"xgboost\"\n",
-      e.name.c_str(), e.name.c_str());
+      name.c_str(), name.c_str());
 }
 
-bool ShowTabularDataset(const std::string& name, bool json, const GlobalOptions& g) {
-  TabularCatalog catalog(ResolveHome(g.home), Env::Default());
-  if (!catalog.Has(name)) return false;
-  TabularEntry e = catalog.Get(name);
-  TabularData d = LoadTabularSnapshot(e.path, Env::Default());
-  const auto st = d.Stats();
-  if (json) {
-    nlohmann::json j = e.ToJson();
-    j["label"] = d.schema.label;
-    j["time_col"] = d.schema.time_col;
-    j["schema"] = StatsJson(d, st);
-    PrintJson(j.dump());
-    return true;
-  }
+void PrintTabularDataset(const nlohmann::json& j) {
   std::printf(
       "Tabular dataset '%s'  snapshot %s\n  source   %s\n  created  %s\n  rows     %llu\n"
       "  label    %s\n",
-      e.name.c_str(), e.id.c_str(), e.source.c_str(), e.created_at.c_str(),
-      static_cast<unsigned long long>(d.rows), d.schema.label.c_str());
-  PrintSchema(d, st);
-  return true;
+      j["name"].get<std::string>().c_str(), j["id"].get<std::string>().c_str(),
+      j["source"].get<std::string>().c_str(), j["created_at"].get<std::string>().c_str(),
+      static_cast<unsigned long long>(j["rows"].get<uint64_t>()),
+      j["label"].get<std::string>().c_str());
+  PrintSchema(j["schema"]);
 }
 
 void AddModelsImportCommand(CLI::App& models, GlobalOptions& g) {

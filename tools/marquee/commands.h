@@ -55,16 +55,11 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g);
 // a server runs) as dataset `name`; returns the catalog entry as JSON plus "events".
 nlohmann::json ImportEventLog(const std::string& name, const GlobalOptions& g);
 
-// Tabular data and models (cmd_tabular.cc): `dataset import --format tabular`, tabular
-// `dataset show`, `models import`, and `marquee predict`.
-struct TabularImportFlags {
-  std::string file, name, label, time_col, id_col, delimiter;
-  std::vector<std::string> types, drop;  // --type COL=TYPE, --drop COL
-  bool json = false;
-};
-void RunTabularImport(const TabularImportFlags& f, const GlobalOptions& g);
-// Shows the tabular dataset `name` and returns true, or returns false if there is none.
-bool ShowTabularDataset(const std::string& name, bool json, const GlobalOptions& g);
+// Tabular data and models (cmd_tabular.cc): tabular `dataset import` and `dataset show` text,
+// `models import`, and `marquee predict`. The Print* functions render what the views give
+// (control/views.h: ImportTabularView, DatasetShowView), local or from a server.
+void PrintTabularImport(const std::string& file, const nlohmann::json& j);
+void PrintTabularDataset(const nlohmann::json& j);
 void AddModelsImportCommand(CLI::App& models, GlobalOptions& g);
 void AddPredictCommand(CLI::App& app, GlobalOptions& g);
 // `marquee decisions export` (cmd_decisions.cc): the bandit decision log as DSJSON or JSONL.
@@ -90,17 +85,10 @@ inline void IsoTimeFields(nlohmann::json& j, std::initializer_list<const char*> 
 // Defined in main.cc, which then knows not to print a second (error) document. Main thread only.
 void PrintJson(const std::string& json_text);
 
-// Contextual bandits (cmd_bandit.cc): `dataset import --format obd|bandit-jsonl`, bandit logs
-// in `dataset show|list`, `marquee ope`, `marquee simulate bandit`.
-struct BanditImportFlags {
-  std::string file, name, format;  // format: "obd" | "bandit-jsonl"
-  bool json = false;
-};
-void RunBanditImport(const BanditImportFlags& f, const GlobalOptions& g);
-// Shows the bandit log `name` and returns true, or returns false if there is none.
-bool ShowBanditDataset(const std::string& name, bool json, const GlobalOptions& g);
-// The bandit logs' catalog entries (JSON objects with "kind": "bandit").
-nlohmann::json ListBanditDatasets(const GlobalOptions& g);
+// Contextual bandits (cmd_bandit.cc): bandit logs' `dataset import` and `dataset show` text
+// (from ImportBanditLogView / DatasetShowView JSON), `marquee ope`, `marquee simulate bandit`.
+void PrintBanditImport(const std::string& file, const nlohmann::json& j);
+void PrintBanditDataset(const nlohmann::json& j);
 void AddBanditCommands(CLI::App& app, GlobalOptions& g);
 
 // The subcommand `name` of `parent`, created (with `description`) on first use. Subcommand

@@ -201,8 +201,10 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "Machine-readable output: one JSON document on stdout");
   app.add_option("--server", g.server,
                  "Act on a running `marquee serve` (http://HOST:PORT) instead of the local home:\n"
-                 "runs list|show|compare, models list|show|versions|diff and experiments analyze\n"
-                 "print what they print locally (default: $MARQUEE_SERVER)");
+                 "runs list|show|compare, models list|show|versions|diff|tag|promote|rollback,\n"
+                 "experiments list|show|create|start|stop|analyze, train (as a job), dataset\n"
+                 "list|show|import|delete and decisions export print what they print locally\n"
+                 "(default: $MARQUEE_SERVER)");
   app.add_option("--api-key", g.api_key,
                  "The key sent to --server (Authorization: Bearer; default: $MARQUEE_API_KEY)");
   app.set_version_flag("--version", std::string("marquee ") + MARQUEE_VERSION);
@@ -232,16 +234,37 @@ int main(int argc, char** argv) {
     marquee::SetLogLevel(g.quiet ? "warn" : g.log_level);
     if (g.server.empty()) return;
     const std::string path = CommandPath(DeepestParsed(&app));
-    static const char* const kRemote[] = {"marquee runs list",    "marquee runs show",
-                                          "marquee runs compare", "marquee models list",
-                                          "marquee models show",  "marquee models versions",
-                                          "marquee models diff",  "marquee experiments analyze"};
+    static const char* const kRemote[] = {"marquee runs list",
+                                          "marquee runs show",
+                                          "marquee runs compare",
+                                          "marquee models list",
+                                          "marquee models show",
+                                          "marquee models versions",
+                                          "marquee models diff",
+                                          "marquee models tag",
+                                          "marquee models promote",
+                                          "marquee models rollback",
+                                          "marquee experiments list",
+                                          "marquee experiments show",
+                                          "marquee experiments create",
+                                          "marquee experiments start",
+                                          "marquee experiments stop",
+                                          "marquee experiments analyze",
+                                          "marquee train",
+                                          "marquee dataset list",
+                                          "marquee dataset show",
+                                          "marquee dataset import",
+                                          "marquee dataset delete",
+                                          "marquee decisions export"};
     for (const char* r : kRemote) {
       if (path == r) return;
     }
     marquee::Fail(ErrorCode::kInvalidArgument,
-                  "'{}' has no --server form yet; run it where the home is (remote: runs "
-                  "list|show|compare, models list|show|versions|diff, experiments analyze)",
+                  "'{}' has no --server form (the API has no route for it); run it where the "
+                  "home is (remote: runs list|show|compare, models "
+                  "list|show|versions|diff|tag|promote|rollback, experiments "
+                  "list|show|create|start|stop|analyze, train, dataset list|show|import|delete, "
+                  "decisions export)",
                   path);
   });
   try {

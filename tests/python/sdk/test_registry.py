@@ -68,3 +68,29 @@ def test_runs_of_trained_models_as_frame_and_dicts(client):
     assert "lambda" in json.dumps(cmp["params_differing"])
     with pytest.raises(marquee.InvalidArgument):
         client.compare(["recs/1"])
+
+
+def test_runs_sorted_by_a_metric_filtered_by_param_and_paged(client):
+    rows = client.runs(model="recs", frame=False)
+    by_id = {r["id"]: r for r in rows}
+    want = sorted(rows, key=lambda r: (-r["metrics"]["recall@20"], -r["id"]))
+    got = client.runs(model="recs", sort="-metric:recall@20", frame=False)
+    assert [r["id"] for r in got] == [r["id"] for r in want]
+    asc = client.runs(model="recs", sort="metric:recall@20", frame=False)
+    assert [r["id"] for r in asc] == sorted(by_id, key=lambda i: (by_id[i]["metrics"]["recall@20"], i))
+    oldest = client.runs(model="recs", sort="started_at", frame=False)
+    assert [r["id"] for r in oldest] == sorted(by_id)
+    # Paging by offset walks the same order one run at a time.
+    pages = [client.runs(model="recs", sort="-metric:recall@20", limit=1, offset=i, frame=False)
+             for i in range(3)]
+    assert [p[0]["id"] for p in pages[:2]] == [r["id"] for r in want] and pages[2] == []
+    # Params: a dict (numbers compared as numbers) or KEY=VALUE strings.
+    lam100 = client.runs(model="recs", params={"lambda": 100}, frame=False)
+    assert [r["params"]["lambda"] for r in lam100] == [100]
+    assert [r["id"] for r in client.runs(params=["lambda=400.0"], frame=False)] == \
+        [r["id"] for r in rows if r["params"]["lambda"] == 400]
+    assert client.runs(params={"lambda": 100, "family": "nope"}, frame=False) == []
+    with pytest.raises(marquee.InvalidArgument, match="sort"):
+        client.runs(sort="recall@20")
+    with pytest.raises(marquee.InvalidArgument, match="KEY=VALUE"):
+        client.runs(params=["lambda"])

@@ -131,3 +131,31 @@ def test_client_url_from_the_environment(server, monkeypatch):
     monkeypatch.delenv("MARQUEE_URL")
     with pytest.raises(marquee.InvalidArgument):
         marquee.Client()
+
+
+def _version(stats, model, version):
+    found = [m for m in stats["models"] if m["model"] == model and m["version"] == version]
+    assert len(found) == 1, stats["models"]
+    return found[0]
+
+
+def test_serving_stats_count_requests_and_errors_per_version(client):
+    before = client.serving_stats()
+    v0 = _version(before, "recs", 1)
+    assert v0["kind"] == "recommender" and v0["state"] == "ready"
+    assert v0["aliases"] == ["production"] and v0["loaded_at"].endswith("Z")
+    for user in ("u1", "u2", "u3"):
+        client.recommend("recs@production", user=user, k=3)
+    with pytest.raises(marquee.NotFound):
+        client.recommend("recs@production", user="nobody-at-all", k=3)
+    after = client.serving_stats()
+    v1 = _version(after, "recs", 1)
+    assert v1["requests"] - v0["requests"] == 4
+    assert v1["errors"] - v0["errors"] == 1
+    lat = v1["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= 2500
+    route = {r["route"]: r for r in after["routes"]}["/v1/recommend"]
+    assert route["requests"] >= 4 and route["errors_4xx"] >= 1
+    assert after["uptime_s"] >= before["uptime_s"]
+    assert set(after["bandits"]) >= {"decisions_total", "rewards_total"}
+    assert after["events"]["ingested_total"] >= 0
