@@ -53,6 +53,7 @@ void ControlPlane::AddRoutes(Service& s) {
   AddExperimentRoutes(s);
   AddServingRoutes(s);
   AddJobRoutes(s);
+  AddUiRoutes(s);
 }
 
 void ControlPlane::AddRunRoutes(Service& s) {

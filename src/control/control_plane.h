@@ -24,7 +24,12 @@ struct ControlPlaneOptions {
   int job_workers = 1;  // train jobs run at the same time (POST /api/v1/jobs)
   int job_threads = 0;  // threads per job (<= 0: all cores); a config's [run] threads wins
   bool jobs = true;     // false: the jobs routes answer 503 (tests that need no runner)
+  // The dashboard's built assets (index.html, assets/), served at /ui/; "": DefaultUiDir().
+  std::string ui_dir = "";
 };
+
+// $MARQUEE_UI_DIR when set, else ui/dist of the source tree this binary was built from.
+std::string DefaultUiDir();
 
 class ControlPlane : public RouteProvider {
  public:
@@ -44,7 +49,8 @@ class ControlPlane : public RouteProvider {
   void AddExperimentRoutes(Service& s);
   void AddServingRoutes(Service& s);
   void AddJobRoutes(Service& s);
-  JobRunner& Jobs();  // kUnavailable when jobs are off
+  void AddUiRoutes(Service& s);  // ui_routes.cc: the dashboard's static files
+  JobRunner& Jobs();             // kUnavailable when jobs are off
   // The job's log from line `offset` as Server-Sent Events until the job ends, the follower is
   // dropped or the client goes away (a streamed response's producer thread).
   void FollowLog(int64_t id, int64_t offset, ResponseWriter& w);

@@ -42,12 +42,18 @@ std::optional<ParamSegment> ParamOf(std::string_view segment) {
 
 }  // namespace
 
+// Beyond what the header says: a literal pattern may end in '/' after a non-empty segment (a
+// directory path such as "/ui/").
 void ValidateRoutePattern(std::string_view pattern) {
   if (!pattern.starts_with('/')) {
     Fail(ErrorCode::kInvalidArgument, "route '{}': a path starts with '/'", pattern);
   }
-  for (std::string_view seg : Segments(pattern)) {
-    if (seg.empty() && pattern != "/") {
+  const std::vector<std::string_view> segments = Segments(pattern);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::string_view seg = segments[i];
+    // A literal path may end in '/' ("/ui/", a directory), after a non-empty segment.
+    const bool trailing_slash = i + 1 == segments.size() && i > 0 && !segments[i - 1].empty();
+    if (seg.empty() && pattern != "/" && !trailing_slash) {
       Fail(ErrorCode::kInvalidArgument, "route '{}': empty segment", pattern);
     }
     if (auto p = ParamOf(seg)) {

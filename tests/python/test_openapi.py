@@ -276,6 +276,15 @@ bootstrap = 10
     return home
 
 
+def ui_dir(tmp):
+    """A built dashboard as `marquee serve --ui-dir` serves it: index.html and one asset."""
+    d = os.path.join(tmp, "ui")
+    os.makedirs(os.path.join(d, "assets"), exist_ok=True)
+    write(os.path.join(d, "index.html"), "<!doctype html><title>ui</title>")
+    write(os.path.join(d, "assets", "index-Ab12.js"), "console.log(1);")
+    return d
+
+
 def start_server(tmp, home):
     port_file = os.path.join(tmp, "port")
     log = open(os.path.join(tmp, "serve.log"), "w")
@@ -283,7 +292,8 @@ def start_server(tmp, home):
         [BIN, "--home", home, "serve", "--port", "0", "--port-file", port_file, "--model",
          "recs@production", "--model", "recs/1", "--bandit", "arm/1", "--bandit",
          "arm2@production", "--api-keys", os.path.join(tmp, "keys.txt"),
-         "--body-limit", "65536", "--reward-window", "1.5", "--poll-interval", "0"],
+         "--body-limit", "65536", "--reward-window", "1.5", "--poll-interval", "0",
+         "--ui-dir", ui_dir(tmp)],
         stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     port = None
@@ -331,6 +341,13 @@ def cases(port):
         ("healthz wrong method", "POST", "/healthz", {}, 405, {}),
         ("readyz", "GET", "/readyz", None, 200, {}),
         ("readyz wrong method", "DELETE", "/readyz", None, 405, {}),
+        ("dashboard", "GET", "/ui/", None, 200, {"key": None}),
+        ("dashboard wrong method", "POST", "/ui/", {}, 405, {}),
+        ("dashboard without the slash", "GET", "/ui", None, 200, {"key": None}),
+        ("dashboard without the slash wrong method", "DELETE", "/ui", None, 405, {}),
+        ("dashboard asset", "GET", "/ui/assets/index-Ab12.js", None, 200, {"key": None}),
+        ("dashboard missing asset", "GET", "/ui/assets/index-none.js", None, 404, {}),
+        ("dashboard asset outside", "GET", "/ui/assets/..%2Findex.html", None, 400, {}),
         ("metrics", "GET", "/metrics", None, 200, {}),
         ("metrics wrong method", "PUT", "/metrics", {}, 405, {}),
         ("models", "GET", "/v1/models", None, 200, {}),

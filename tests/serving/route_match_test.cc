@@ -39,6 +39,10 @@ TEST(RouteMatch, InvalidPatternsAreRefused) {
   EXPECT_NO_THROW(ValidateRoutePattern("/v1/models/{name}:predict"));
   EXPECT_THROW(ValidateRoutePattern("v1/x"), Error);
   EXPECT_THROW(ValidateRoutePattern("/v1//x"), Error);
+  EXPECT_THROW(ValidateRoutePattern("//"), Error);
+  EXPECT_NO_THROW(ValidateRoutePattern("/ui/"));  // a directory path: '/' after a segment
+  EXPECT_TRUE(MatchRoute("/ui/", "/ui/", nullptr));
+  EXPECT_FALSE(MatchRoute("/ui/", "/ui", nullptr));
   EXPECT_THROW(ValidateRoutePattern("/v1/{}"), Error);
   EXPECT_THROW(ValidateRoutePattern("/v1/{a-b}"), Error);
   EXPECT_THROW(ValidateRoutePattern("/v1/x{a}"), Error);

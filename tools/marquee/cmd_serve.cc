@@ -41,6 +41,7 @@ struct ServeFlags {
   double reward_window_s = 3600;
   double default_reward = 0;
   size_t max_actions = 256;
+  std::string ui_dir;  // the dashboard's built assets ("": $MARQUEE_UI_DIR or ui/dist)
 };
 
 // One `marquee serve` per home: an exclusive flock on $home/serving/serve.lock, held for the
@@ -198,7 +199,8 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   o.decision_log.reward_window_ms = static_cast<int64_t>(f.reward_window_s * 1000);
   o.decision_log.default_reward = f.default_reward;
   o.max_actions = f.max_actions;
-  AddControlPlane(o, ControlPlaneOptions{.home = home});  // /api/v1 and /v1/models/{name}:VERB
+  AddControlPlane(o, ControlPlaneOptions{
+                         .home = home, .ui_dir = f.ui_dir});  // /api/v1 and /v1/models/{name}:VERB
   ServerCore core(std::move(o));
   core.Start();
   if (!f.port_file.empty()) {
@@ -287,6 +289,9 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
                   "Time allowed to read a request or write a response; idle keep-alive "
                   "connections close after it")
       ->capture_default_str();
+  cmd->add_option("--ui-dir", f->ui_dir,
+                  "The dashboard's built assets served at /ui/ (default: $MARQUEE_UI_DIR, else "
+                  "ui/dist of the source tree)");
   cmd->add_option("--port-file", f->port_file, "Write the bound port to this file once listening");
   cmd->add_option("--score-cache-mb", f->score_cache_mb,
                   "Per model version: materialise the training users' scores when users x items "
