@@ -205,6 +205,25 @@ async function main() {
       check((await alias()) === 2, "production is still v2");
       await useKey(KEY_WRITE);
     }],
+    ["a diff shows the differing param, and rollback moves the alias back", async () => {
+      await page.goto(ui("models?name=recs&a=1&b=2"));
+      await page.waitForSelector('[data-testid="diff-table"]');
+      const lambda = await page.$$eval('[data-testid="diff-table"] tr.diff', (rows) =>
+        rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim())).filter((c) => c[0] === "lambda"));
+      check(lambda.length === 1 && lambda[0][1] === "100" && lambda[0][2] === "400", `lambda 100 vs 400 in the diff: ${JSON.stringify(lambda)}`);
+      check((await alias()) === 2, "production is v2 before the rollback");
+      page.once("dialog", (d) => d.accept());  // the page asks before rolling back
+      await page.selectOption('select[name="alias"]', "production");
+      await page.click('form:has(select[name="alias"]) button[type="submit"]');
+      await page.waitForSelector(".notice.ok");
+      check((await page.textContent(".notice.ok")).includes("v2 → v1"), "the page says v2 → v1");
+      check((await alias()) === 1, "production is v1 after the rollback");
+      // The page reloads after the rollback; the newest history entry is the rollback to v1.
+      await page.waitForFunction(() => {
+        const li = document.querySelector('[data-testid="alias-history"] li');
+        return li && li.getAttribute("data-to") === "1" && /rollback/.test(li.textContent);
+      }, null, { timeout: 10_000 });
+    }],
     ["the serving page's request counter increases while a client sends requests", async () => {
       // The page reads GET /api/v1/serving/stats (the dashboard's data API, issue #15).
       await call(server, "GET", "/api/v1/serving/stats", undefined, KEY_READ);
