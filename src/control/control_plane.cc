@@ -137,6 +137,16 @@ void ControlPlane::AddModelRoutes(Service& s) {
                        StringField(b, "note", "promote", false))
              .ToJson();
        })});
+  // The gates' verdict before a promotion (the dashboard shows it before confirming): read
+  // scope, since it changes nothing.
+  s.AddRoute(
+      {"POST", "/api/v1/models/{name}/gate-check", kScopeRead, Sync([this](const Request& req) {
+         const json b = BodyObject(req, "gate-check", {"version", "alias", "require"});
+         auto reg = registries_.Acquire();
+         return GateCheckView(
+             *reg, ParseModelRef(req.param("name")).model, StringField(b, "version", "gate-check"),
+             StringField(b, "alias", "gate-check", false), StringList(b, "require", "gate-check"));
+       })});
   s.AddRoute(
       {"POST", "/api/v1/models/{name}/rollback", kScopeAdmin, Sync([this](const Request& req) {
          const json b = BodyObject(req, "rollback", {"alias", "note"});

@@ -252,6 +252,42 @@ json VersionsView(Registry& reg, const std::string& model) {
   return {{"model", name}, {"versions", arr}};
 }
 
+json GateCheckView(Registry& reg, const std::string& model, const std::string& version_text,
+                   const std::string& alias, const std::vector<std::string>& gates) {
+  const VersionRecord v = reg.ResolveIn(model, version_text);
+  json from = nullptr;
+  if (!alias.empty()) {
+    ValidateAlias(alias);
+    try {
+      from = reg.ResolveIn(v.model_name, alias).version;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kNotFound) throw;
+    }
+  }
+  json checks = json::array();
+  bool all = true;
+  for (const std::string& text : gates) {
+    const Gate gate = ParseGate(text);
+    json c = {{"gate", text}};
+    try {
+      c["detail"] = reg.CheckGate(v, gate);
+      c["passes"] = true;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kFailedPrecondition) throw;
+      c["detail"] = e.what();
+      c["passes"] = false;
+      all = false;
+    }
+    checks.push_back(std::move(c));
+  }
+  return {{"model", v.model_name},
+          {"version", v.version},
+          {"alias", alias.empty() ? json() : json(alias)},
+          {"from_version", from},
+          {"gates", checks},
+          {"passes", all}};
+}
+
 json DiffView(Registry& reg, const std::string& model_text, const std::string& a_text,
               const std::string& b_text) {
   const std::string model = ParseModelRef(model_text).model;

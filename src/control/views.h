@@ -77,6 +77,15 @@ nlohmann::json VersionView(Registry& reg, const std::string& model,
 nlohmann::json VersionsView(Registry& reg, const std::string& model);  // {"model", "versions"}
 nlohmann::json DiffView(Registry& reg, const std::string& model, const std::string& a,
                         const std::string& b);
+// What a promotion of `version_text` would find, moving nothing: each gate of `gates` evaluated
+// by Registry::CheckGate, the comparison the promotion itself makes (with its dataset and
+// protocol checks), as {"gate", "passes", "detail"}; "passes" when every gate passes; and the
+// version `alias` holds now ("from_version", null when unset or `alias` is ""). The smoke test is
+// not run (it loads the artifact; the promotion runs it). kInvalidArgument for a malformed gate,
+// kNotFound for an unknown model or version.
+nlohmann::json GateCheckView(Registry& reg, const std::string& model,
+                             const std::string& version_text, const std::string& alias,
+                             const std::vector<std::string>& gates);
 
 // --- experiments
 

@@ -94,6 +94,36 @@ TEST_F(ControlPlaneTest, EveryRouteEnforcesItsScope) {
   EXPECT_EQ(Call("POST", "/api/v1/runs", R"({"model":"m"})", Bearer(kRead)).status, 403);
 }
 
+// A gate check answers each gate's verdict from the registry's own comparison and moves nothing.
+TEST_F(ControlPlaneTest, GateCheckGivesEachGatesVerdictAndMovesNothing) {
+  Start({}, fmt::format("{} read\n", kRead));
+  HttpResult r =
+      Call("POST", "/api/v1/models/recs/gate-check",
+           R"({"version":2,"alias":"production","require":["recall@20>=0.1"]})", Bearer(kRead));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json b = Body(r);
+  EXPECT_EQ(b["version"], 2);
+  EXPECT_EQ(b["from_version"], 1);
+  EXPECT_FALSE(b["passes"].get<bool>());
+  ASSERT_EQ(b["gates"].size(), 1u);
+  EXPECT_FALSE(b["gates"][0]["passes"].get<bool>());
+  EXPECT_NE(b["gates"][0]["detail"].get<std::string>().find("has no metric recall@20"),
+            std::string::npos)
+      << b.dump();
+  // No gate: nothing refuses; an unset alias has no holder.
+  r = Call("POST", "/api/v1/models/recs/gate-check", R"({"version":"2","alias":"staging"})",
+           Bearer(kRead));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(Body(r)["passes"].get<bool>());
+  EXPECT_TRUE(Body(r)["from_version"].is_null());
+  EXPECT_EQ(Call("POST", "/api/v1/models/recs/gate-check", R"({"version":2,"require":"auc"})",
+                 Bearer(kRead))
+                .status,
+            400);
+  Registry reg = OpenRegistry(home_);
+  EXPECT_EQ(reg.ResolveIn("recs", "production").version, 1);  // nothing moved
+}
+
 // A run logged from outside: 10,000 steps in batches of 1,000, read back in pages, exact.
 TEST_F(ControlPlaneTest, RemoteTrackingKeepsEveryStepOfALongHistory) {
   Start({});

@@ -1,6 +1,6 @@
 // Models: the registry's models; one model's versions (metrics, lineage: run, dataset, config),
 // aliases, the alias history as a timeline, promote (with an optional gate whose comparison and
-// verdict are shown before confirming), rollback, and a diff of two versions.
+// verdict, from the server, are shown before confirming), rollback, and a diff of two versions.
 import { get, post, enc, ApiError } from "../api";
 import { add, h, num, time, text, panel, clear } from "../dom";
 import { href, go } from "../router";
@@ -48,22 +48,6 @@ async function modelList(root: HTMLElement): Promise<void> {
   );
 }
 
-// A gate "METRIC OP REF" ("recall@20>=production", "auc>0.8"), as the registry reads it.
-export function parseGate(g: string): { metric: string; op: string; ref: string } | null {
-  const m = /^\s*([^<>=\s]+)\s*(>=|<=|>|<|=)\s*(\S+)\s*$/.exec(g);
-  return m ? { metric: m[1], op: m[2], ref: m[3] } : null;
-}
-
-function compare(a: number, op: string, b: number): boolean {
-  switch (op) {
-    case ">": return a > b;
-    case ">=": return a >= b;
-    case "<": return a < b;
-    case "<=": return a <= b;
-    default: return a === b;
-  }
-}
-
 async function modelDetail(root: HTMLElement, name: string, params: URLSearchParams): Promise<void> {
   const [overview, list] = await Promise.all([
     get<any>(`/api/v1/models/${enc(name)}`),
@@ -104,13 +88,13 @@ async function modelDetail(root: HTMLElement, name: string, params: URLSearchPar
 
   add(root, h("div", { class: "row" },
     panel("Alias history", history.length ? timeline : h("p", { class: "muted" }, "No alias moves yet.")),
-    panel("Promote", promoteForm(name, versions, aliases)),
+    panel("Promote", promoteForm(name, versions)),
     panel("Rollback", rollbackForm(name, aliases)),
   ));
   add(root, panel("Diff two versions", diffForm(name, versions, params)));
 }
 
-function promoteForm(name: string, versions: Version[], aliases: Record<string, number>): HTMLElement {
+function promoteForm(name: string, versions: Version[]): HTMLElement {
   const version = h("select", { name: "version", "data-testid": "promote-version" }, ...versions.map((v) => h("option", { value: v.version }, `v${v.version}`)));
   const alias = h("input", { name: "alias", value: "production", size: 12, "data-testid": "promote-alias" });
   const gate = h("input", { name: "require", placeholder: "e.g. recall@20>=production", size: 26, "data-testid": "promote-gate" });
@@ -118,43 +102,27 @@ function promoteForm(name: string, versions: Version[], aliases: Record<string, 
   const out = h("div", { class: "gate", "data-testid": "promote-result" });
   const confirm = h("button", { type: "button", class: "primary", "data-testid": "promote-confirm", hidden: true }, "Confirm promote");
 
-  // The gate's comparison, computed from the versions' recorded metrics: what the server will
-  // check (its answer is the one that counts).
-  const check = (ev: Event) => {
+  // The gates' verdict from the server (POST .../gate-check: the registry's own comparison,
+  // moving nothing), shown before the promotion is confirmed.
+  const check = async (ev: Event) => {
     ev.preventDefault();
     clear(out);
-    const v = versions.find((x) => x.version === Number(version.value))!;
-    const lines: HTMLElement[] = [];
-    let verdict = true;
     const gates = gate.value.split(",").map((g) => g.trim()).filter(Boolean);
-    for (const g of gates) {
-      const p = parseGate(g);
-      if (!p) {
-        lines.push(h("li", null, `${g}: not a gate (METRIC OP alias-or-number)`));
-        verdict = false;
-        continue;
-      }
-      const mine = v.metrics?.[p.metric];
-      let other: number | null | undefined;
-      let otherLabel = p.ref;
-      if (/^-?[\d.]+(e-?\d+)?$/i.test(p.ref)) {
-        other = Number(p.ref);
-      } else {
-        const target = aliases[p.ref] ?? (/^v?\d+$/.test(p.ref) ? Number(p.ref.replace("v", "")) : undefined);
-        const tv = versions.find((x) => x.version === target);
-        other = tv?.metrics?.[p.metric];
-        otherLabel = tv ? `${p.ref} (v${tv.version})` : `${p.ref} (no such version: the gate passes only if the server says so)`;
-      }
-      const ok = typeof mine === "number" && typeof other === "number" && compare(mine, p.op, other);
-      if (!ok) verdict = false;
-      lines.push(h("li", { "data-gate": g },
-        `${p.metric}: candidate v${v.version} = ${num(mine)} ${p.op} ${otherLabel} = ${num(other)} → `,
-        h("span", { class: `verdict ${ok ? "pass" : "fail"}` }, ok ? "passes" : "fails")));
+    const target = alias.value.trim();
+    let c: any;
+    try {
+      c = await post<any>(`/api/v1/models/${enc(name)}/gate-check`, { version: Number(version.value), alias: target, require: gates });
+    } catch (e) {
+      add(out, errorBox(e));
+      return;
     }
-    add(out, 
-      h("p", null, `Promote ${name} v${v.version} to '${alias.value}'` + (aliases[alias.value] ? ` (now v${aliases[alias.value]})` : "")),
+    const lines = (c.gates as any[]).map((g) => h("li", { "data-gate": g.gate },
+      `${g.gate}: ${g.detail} → `,
+      h("span", { class: `verdict ${g.passes ? "pass" : "fail"}` }, g.passes ? "passes" : "fails")));
+    add(out,
+      h("p", null, `Promote ${name} v${c.version} to '${target}'` + (c.from_version ? ` (now v${c.from_version})` : "")),
       gates.length ? h("ul", null, ...lines) : h("p", { class: "muted" }, "No gate: the alias moves once the version's smoke test passes."),
-      gates.length ? h("p", { "data-testid": "gate-verdict", class: `verdict ${verdict ? "pass" : "fail"}` }, verdict ? "Gate verdict: passes" : "Gate verdict: fails (the server will refuse)") : null,
+      gates.length ? h("p", { "data-testid": "gate-verdict", class: `verdict ${c.passes ? "pass" : "fail"}` }, c.passes ? "Gate verdict: passes" : "Gate verdict: fails (the server will refuse)") : null,
     );
     confirm.hidden = false;
     add(out, confirm);
