@@ -176,8 +176,9 @@ TrainConfig ParseTrainConfigJson(const std::string& json_text, const std::string
           }
           return true;
         });
-  } catch (const nlohmann::json::parse_error& e) {
-    // The parser quotes the bytes it read last, which may stop inside a UTF-8 character.
+  } catch (const nlohmann::json::exception& e) {
+    // A parse error, or a number beyond double's range (out_of_range 406: "1e999"). The parser
+    // quotes the bytes it read last, which may stop inside a UTF-8 character.
     Fail(ErrorCode::kInvalidArgument, "{}: not a JSON config: {}", origin,
          EscapeForTerminal(e.what()));
   }

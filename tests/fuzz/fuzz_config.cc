@@ -1,6 +1,7 @@
-// Fuzzes the TOML train config parser (ParseTrainConfig in src/pipeline/config.cc), with
-// `--set` overrides: everything after a line "--set" is one override per line. Parsing only:
-// nothing is read from or written to disk.
+// Fuzzes the train config parsers (src/pipeline/config.cc): ParseTrainConfig (TOML), or
+// ParseTrainConfigJson (the jobs API's JSON form) when the text starts with '{', with `--set`
+// overrides: everything after a line "--set" is one override per line. Parsing only: nothing is
+// read from or written to disk.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,7 +25,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   try {
-    TrainConfig c = ParseTrainConfig(text, "/nonexistent/fuzz.toml", overrides);
+    TrainConfig c = !text.empty() && text[0] == '{'
+                        ? ParseTrainConfigJson(text, "/nonexistent/fuzz.json", overrides)
+                        : ParseTrainConfig(text, "/nonexistent/fuzz.toml", overrides);
     (void)c.as_given.dump();
   } catch (const Error&) {
   }

@@ -82,6 +82,11 @@ TEST(JsonTrainConfig, RefusalsNameTheKey) {
   EXPECT_NE(JsonError(R"(["data"])").find("a JSON config is an object of sections"),
             std::string::npos);
   EXPECT_NE(JsonError(R"({"data": {"dataset": )").find("not a JSON config"), std::string::npos);
+  // A number beyond double's range is the parser's out_of_range, not a parse_error: still a
+  // refusal (it escaped as an uncaught exception before; found by fuzz_config).
+  EXPECT_NE(JsonError(R"({"model": {"family": "ease", "lambda": 1e999}})")
+                .find("number overflow parsing '1e999'"),
+            std::string::npos);
   EXPECT_NE(JsonError(std::string(100, '[') + std::string(100, ']')).find("deeper than 64"),
             std::string::npos);
   EXPECT_NE(JsonError(kJson, {"lambda=3"}).find("name a section"), std::string::npos);
