@@ -5,6 +5,8 @@ status for sys.exit (ctest reads it).
     from checks import check, finish
     check(value == 3, f"value is {value} (3)")
     return finish()
+
+It also holds the fixtures more than one script writes (write, experiment_toml).
 """
 
 failures = []
@@ -29,3 +31,27 @@ def finish():
         print(f"{len(failures)} checks failed")
         return 1
     return 0
+
+
+def write(path, text):
+    """Writes `text` to the file `path`; returns the path."""
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def experiment_toml(name, salt="s", mode="ab", description=None):
+    """An experiment definition: pop/1 (cell "control") against recs/1 (cell "treatment")."""
+    desc = "" if description is None else f'description = "{description}"\n'
+    return f"""
+[experiment]
+name = "{name}"
+salt = "{salt}"
+mode = "{mode}"
+{desc}[[cell]]
+name = "control"
+model = "pop/1"
+[[cell]]
+name = "treatment"
+model = "recs/1"
+"""

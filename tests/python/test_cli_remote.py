@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 
-from checks import check, finish  # tests/python/checks.py
+from checks import check, experiment_toml, finish, write  # tests/python/checks.py
 
 BIN = os.environ["MARQUEE_BIN"]
 
@@ -36,29 +36,6 @@ def ok(home, *args):
     if r.returncode != 0:
         raise SystemExit(f"FAIL  marquee {' '.join(args)}: {r.stderr}")
     return r.stdout
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def experiment_toml(name, salt, description=""):
-    """An A/B test of pop/1 against recs/1."""
-    return f"""
-[experiment]
-name = "{name}"
-salt = "{salt}"
-mode = "ab"
-description = "{description}"
-[[cell]]
-name = "control"
-model = "pop/1"
-[[cell]]
-name = "treatment"
-model = "recs/1"
-"""
 
 
 def masked(text, subst=()):
@@ -130,7 +107,7 @@ def write_commands(home, url, tmp):
                stderr=True)
     # experiments create, start, stop (and list/show after)
     for n in ("1", "2"):
-        write(os.path.join(tmp, f"ex{n}.toml"), experiment_toml(f"ex{n}", f"s{n}", "remote test"))
+        write(os.path.join(tmp, f"ex{n}.toml"), experiment_toml(f"ex{n}", f"s{n}", description="remote test"))
     ex = ren(("ex1", "ex2"), ("s1", "s2"))
     same_write(home, url, ["experiments", "create", os.path.join(tmp, "ex1.toml")],
                ["experiments", "create", os.path.join(tmp, "ex2.toml")], ex)
@@ -269,7 +246,7 @@ metrics = ["recall@20", "ndcg@20"]
 """))
     ok(home, "models", "promote", "recs", "1", "--alias", "production")
     ok(home, "experiments", "create", write(os.path.join(tmp, "ab.toml"),
-                                            experiment_toml("ab", "s")))
+                                            experiment_toml("ab", "s", description="")))
     ok(home, "experiments", "start", "ab")
     # A contextual bandit policy served beside the recommenders, so there are decisions to export.
     _, blog, _ = write_files(tmp)

@@ -32,7 +32,7 @@ import urllib.request
 import jsonschema
 import yaml
 
-from checks import check, finish  # tests/python/checks.py
+from checks import check, experiment_toml, finish, write  # tests/python/checks.py
 
 BIN = os.environ["MARQUEE_BIN"]
 SRC = os.environ["MARQUEE_SOURCE_DIR"]
@@ -164,12 +164,6 @@ def marquee(home, *args, input_text=None):
     return r.stdout
 
 
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
 def train_toml(name, family):
     """A recommender trained on the generated dataset "shop"."""
     return f"""
@@ -186,22 +180,6 @@ metrics = ["recall@20"]
 """
 
 
-def experiment_toml(name, mode):
-    """pop/1 (control) against recs/1."""
-    return f"""
-[experiment]
-name = "{name}"
-salt = "s"
-mode = "{mode}"
-[[cell]]
-name = "control"
-model = "pop/1"
-[[cell]]
-name = "treatment"
-model = "recs/1"
-"""
-
-
 def prepare(tmp):
     """A home with a recommender, two experiments, a draft, an XGBoost model and a policy."""
     home = os.path.join(tmp, "home")
@@ -213,7 +191,7 @@ def prepare(tmp):
     marquee(home, "models", "promote", "recs", "1", "--alias", "production")
     for name, mode in [("ab", "ab"), ("il", "interleave"), ("draft", "ab")]:
         marquee(home, "experiments", "create",
-                write(os.path.join(tmp, f"{name}.toml"), experiment_toml(name, mode)))
+                write(os.path.join(tmp, f"{name}.toml"), experiment_toml(name, mode=mode)))
         if name != "draft":
             marquee(home, "experiments", "start", name)
     # Tabular: a numeric, a categorical and a boolean feature.
@@ -473,7 +451,7 @@ def cases(port):
     ] + control_cases(dec)
 
 
-NEW_EXPERIMENT = experiment_toml("fresh", "ab")
+NEW_EXPERIMENT = experiment_toml("fresh", mode="ab")
 
 
 def control_cases(dec):
