@@ -4,8 +4,8 @@
 // recs@production, popularity at recs/2) through the ModelManager, an experiment ("ab", running)
 // through the ExperimentRouter, a tabular XGBoost model (pay/1, alias production) through the
 // PredictHandler, a bandit policy (artwork@production) through the BanditHandler and its
-// DecisionLog, and the event log. Two servers, each over its own copy of the home: one open, one
-// with API keys.
+// DecisionLog, the event log, and the control plane (/api/v1, /ui/). Two servers, each over its own
+// copy of the home: one open, one with API keys.
 //
 // Input: byte 0 picks the mode (bit 0) and the service (bit 1: with API keys).
 //   raw (bit 0 clear): the rest are bytes on the wire, parsed by Boost.Beast's request parser
@@ -38,6 +38,7 @@
 #include "bandits/policy.h"
 #include "common/sha256.h"
 #include "common/text.h"
+#include "control/control_plane.h"
 #include "events/event_log.h"
 #include "experiments/experiment.h"
 #include "fuzz_util.h"
@@ -186,6 +187,14 @@ std::unique_ptr<ServerCore> MakeServer(const std::string& home, ApiKeys keys) {
   o.decision_log.sync = false;
   o.decision_log.sweep_interval = std::chrono::milliseconds(0);
   o.max_actions = 16;
+  // The control plane (/api/v1: runs, tracking, models, experiments, datasets, decisions, the
+  // dashboard's views and /ui/), as `marquee serve` adds it; training jobs are off (a fuzzed
+  // config must not start minutes of training), so the jobs routes answer 503.
+  ControlPlaneOptions control;
+  control.home = home;
+  control.jobs = false;
+  control.ui_dir = home + "/no-ui";
+  AddControlPlane(o, std::move(control));
   auto core = std::make_unique<ServerCore>(std::move(o));
   core->Start();  // the pollers (POST /admin/reload); it listens on a free loopback port
   return core;
