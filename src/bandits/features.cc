@@ -13,11 +13,6 @@
 namespace marquee {
 namespace {
 
-struct Raw {
-  uint64_t hash;
-  double value;
-};
-
 uint64_t HashKey(char ns, std::string_view name, const std::string* category) {
   // The key: ns, 0x1f, name[, '=', value].
   thread_local std::string key;
@@ -41,17 +36,6 @@ uint64_t HashPair(uint64_t a, uint64_t b) {
   return XXH64(buf, sizeof(buf), 0);
 }
 
-void Collect(char ns, const FeatureMap& m, std::vector<Raw>& out) {
-  for (const auto& [name, v] : m) {
-    if (const double* d = std::get_if<double>(&v)) {
-      if (*d == 0.0) continue;
-      out.push_back({HashKey(ns, name, nullptr), *d});
-    } else {
-      out.push_back({HashKey(ns, name, &std::get<std::string>(v)), 1.0});
-    }
-  }
-}
-
 inline void Add(float* out, uint32_t dim, uint64_t h, double v) {
   const float s = (h >> 63) != 0 ? -1.0f : 1.0f;
   out[h % dim] += s * static_cast<float>(v);
@@ -60,6 +44,38 @@ inline void Add(float* out, uint32_t dim, uint64_t h, double v) {
 const uint64_t kBiasHash = HashKey('b', "bias", nullptr);
 
 }  // namespace
+
+void KeyFeatures(char ns, const FeatureMap& m, std::vector<KeyedFeature>* out) {
+  for (const auto& [name, v] : m) {
+    if (const double* d = std::get_if<double>(&v)) {
+      if (*d == 0.0) continue;
+      out->push_back({HashKey(ns, name, nullptr), *d});
+    } else {
+      out->push_back({HashKey(ns, name, &std::get<std::string>(v)), 1.0});
+    }
+  }
+}
+
+const KeyedInput& KeyedScratch::Key(const FeatureMap& context, const std::vector<Action>& actions) {
+  context_.clear();
+  action_features_.clear();
+  KeyFeatures('c', context, &context_);
+  std::vector<size_t>& begin = begin_;  // offsets: the features' vector may reallocate
+  begin.clear();
+  for (const Action& a : actions) {
+    begin.push_back(action_features_.size());
+    KeyFeatures('a', a.features, &action_features_);
+  }
+  begin.push_back(action_features_.size());
+  input_.context = context_;
+  input_.actions.clear();
+  for (size_t i = 0; i < actions.size(); ++i) {
+    input_.actions.push_back({actions[i].id, HashKey('a', "_id", &actions[i].id),
+                              std::span<const KeyedFeature>(action_features_.data() + begin[i],
+                                                            begin[i + 1] - begin[i])});
+  }
+  return input_;
+}
 
 uint64_t FeatureHash(char ns, const std::string& name, const FeatureValue& value) {
   if (const auto* s = std::get_if<std::string>(&value)) return HashKey(ns, name, s);
@@ -134,22 +150,22 @@ nlohmann::json FeatureSpec::ToJson() const {
 void Featurizer::Joint(const FeatureMap& context, const Action& action, float* out) const {
   const uint32_t d = spec_.dim;
   std::fill(out, out + d, 0.0f);
-  thread_local std::vector<Raw> cf, af;
+  thread_local std::vector<KeyedFeature> cf, af;
   cf.clear();
   af.clear();
-  Collect('c', context, cf);
-  Collect('a', action.features, af);
+  KeyFeatures('c', context, &cf);
+  KeyFeatures('a', action.features, &af);
   if (spec_.action_id) af.push_back({HashKey('a', "_id", &action.id), 1.0});
   if (spec_.bias) Add(out, d, kBiasHash, 1.0);
   if (spec_.context) {
-    for (const auto& r : cf) Add(out, d, r.hash, r.value);
+    for (const auto& r : cf) Add(out, d, r.key, r.value);
   }
   if (spec_.action) {
-    for (const auto& r : af) Add(out, d, r.hash, r.value);
+    for (const auto& r : af) Add(out, d, r.key, r.value);
   }
   if (spec_.cross) {
     for (const auto& c : cf) {
-      for (const auto& a : af) Add(out, d, HashPair(c.hash, a.hash), c.value * a.value);
+      for (const auto& a : af) Add(out, d, HashPair(c.key, a.key), c.value * a.value);
     }
   }
 }
@@ -163,11 +179,11 @@ std::vector<float> Featurizer::Joint(const FeatureMap& context, const Action& ac
 void Featurizer::ContextOnly(const FeatureMap& context, float* out) const {
   const uint32_t d = spec_.dim;
   std::fill(out, out + d, 0.0f);
-  thread_local std::vector<Raw> cf;
+  thread_local std::vector<KeyedFeature> cf;
   cf.clear();
-  Collect('c', context, cf);
+  KeyFeatures('c', context, &cf);
   if (spec_.bias) Add(out, d, kBiasHash, 1.0);
-  for (const auto& r : cf) Add(out, d, r.hash, r.value);
+  for (const auto& r : cf) Add(out, d, r.key, r.value);
 }
 
 std::vector<float> Featurizer::ContextOnly(const FeatureMap& context) const {

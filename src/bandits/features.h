@@ -25,6 +25,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <span>
+#include <string_view>
 #include <vector>
 
 #include "bandits/policy.h"
@@ -42,6 +44,46 @@ struct FeatureSpec {
   // Parses PolicyConfig::features; kInvalidArgument naming "features.KEY" for bad settings.
   static FeatureSpec FromJson(const nlohmann::json& j);
   nlohmann::json ToJson() const;
+};
+
+// A feature already keyed: `key` is FeatureHash(ns, name, value) of its namespaced key ('c' for
+// context, 'a' for action features), `value` the number (1 for a category). The learners' fast
+// path and the typed bandit log meet here: a log stores each distinct key once and its rows as
+// (key, value) pairs, so no feature name is hashed or parsed again while learning.
+struct KeyedFeature {
+  uint64_t key;
+  double value;
+};
+
+// One offered action, keyed: `id_key` is FeatureHash('a', "_id", id) (the action-id feature).
+// The spans point into storage owned by whoever built the KeyedInput (a KeyedScratch, a mapped
+// log); they stay valid until that storage is reused or released.
+struct KeyedAction {
+  std::string_view id;
+  uint64_t id_key;
+  std::span<const KeyedFeature> features;
+};
+
+// A decision input with every feature keyed (see KeyedFeature).
+struct KeyedInput {
+  std::span<const KeyedFeature> context;
+  std::vector<KeyedAction> actions;
+};
+
+// Appends the keyed features of `m` (namespace `ns`) to `out`, in map order, skipping numeric
+// zeros (they contribute nothing). Thread-safe.
+void KeyFeatures(char ns, const FeatureMap& m, std::vector<KeyedFeature>* out);
+
+// Reusable storage for keying DecisionInputs (one per thread). Key() returns a KeyedInput whose
+// spans point into this scratch: valid until the next Key() on it.
+class KeyedScratch {
+ public:
+  const KeyedInput& Key(const FeatureMap& context, const std::vector<Action>& actions);
+
+ private:
+  std::vector<KeyedFeature> context_, action_features_;
+  std::vector<size_t> begin_;  // action i's features: [begin_[i], begin_[i + 1])
+  KeyedInput input_;
 };
 
 // A hashed feature: bucket and signed value.

@@ -207,6 +207,10 @@ DecisionInput BanditLog::Input(size_t i) const {
   return in;
 }
 
+const KeyedInput& BanditLog::Keyed(size_t i, KeyedScratch* scratch) const {
+  return scratch->Key(rows[i].context, action_sets[rows[i].action_set]);
+}
+
 nlohmann::json BanditLog::Stats() const {
   std::set<std::string> ids;
   for (const auto& s : action_sets) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bandits/features.h"
 #include "bandits/policy.h"
 #include "data/catalog.h"
 #include "marquee/env.h"
@@ -46,6 +47,10 @@ struct BanditLog {
   bool has_positions() const;
   // The decision input of row i (copies the action set).
   DecisionInput Input(size_t i) const;
+  // Row i with every feature keyed, without copying names: the learners' fast path. The result
+  // points into `scratch` (and may point into the log): valid until the next call with the same
+  // scratch. Thread-safe for distinct scratches.
+  const KeyedInput& Keyed(size_t i, KeyedScratch* scratch) const;
   const Action& ChosenAction(size_t i) const {
     return action_sets[rows[i].action_set][rows[i].chosen];
   }

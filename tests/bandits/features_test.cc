@@ -64,5 +64,28 @@ TEST(BanditFeatures, BadSettingsAreInvalidArgument) {
   EXPECT_THROW(FeatureSpec::FromJson({{"bias", "yes"}}), Error);
 }
 
+TEST(KeyedFeatures, KeyedInputMatchesFeatureHashOfEveryFeature) {
+  FeatureMap ctx = {{"age", 31.0}, {"zero", 0.0}, {"country", std::string("BR")}};
+  std::vector<Action> actions = {{"a1", {{"len", 2.5}}}, {"a2", {{"genre", std::string("doc")}}}};
+  KeyedScratch scratch;
+  const KeyedInput& k = scratch.Key(ctx, actions);
+  ASSERT_EQ(k.context.size(), 2u);  // the numeric zero is skipped
+  EXPECT_EQ(k.context[0].key, FeatureHash('c', "age", 31.0));
+  EXPECT_EQ(k.context[0].value, 31.0);
+  EXPECT_EQ(k.context[1].key, FeatureHash('c', "country", std::string("BR")));
+  EXPECT_EQ(k.context[1].value, 1.0);
+  ASSERT_EQ(k.actions.size(), 2u);
+  EXPECT_EQ(k.actions[0].id, "a1");
+  EXPECT_EQ(k.actions[0].id_key, FeatureHash('a', "_id", std::string("a1")));
+  ASSERT_EQ(k.actions[0].features.size(), 1u);
+  EXPECT_EQ(k.actions[0].features[0].key, FeatureHash('a', "len", 2.5));
+  EXPECT_EQ(k.actions[1].features[0].key, FeatureHash('a', "genre", std::string("doc")));
+  // Reuse: a second Key() replaces the first.
+  const KeyedInput& k2 = scratch.Key({}, {{"x", {}}});
+  EXPECT_TRUE(k2.context.empty());
+  ASSERT_EQ(k2.actions.size(), 1u);
+  EXPECT_TRUE(k2.actions[0].features.empty());
+}
+
 }  // namespace
 }  // namespace marquee
