@@ -3,8 +3,10 @@
 //
 // Features of a (context, action) pair, hashed into 2^bits weights (features.h's keys, the slot
 // being key & (2^bits - 1)): the bias, the context features, the action's features and its id,
-// and every context x action cross (VW's -q ca), as FeatureSpec's flags say (its dim is not
-// used). One OnlineLinear (online_linear.h) per learner estimates the reward of a pair.
+// and every context x action cross (VW's -q ca; its key is CrossKey below, a multiply-xorshift
+// mix of the two keys, cheaper than features.h's XXH64 of the pair), as FeatureSpec's flags say
+// (its dim is not used). One OnlineLinear (online_linear.h) per learner estimates the reward of a
+// pair.
 //
 // Reductions (cb_type), for a logged (context, actions, chosen c, reward r, propensity p):
 //   mtr  importance-weighted regression on the chosen action only: label r, weight
@@ -54,6 +56,14 @@ struct CbAdfSettings {
   double learning_rate = 0.5;
   FeatureSpec spec;
 };
+
+// The key of a context x action cross: stable across platforms and releases (saved weights
+// depend on it).
+inline uint64_t CrossKey(uint64_t c, uint64_t a) {
+  uint64_t h = c ^ (a * 0x9e3779b97f4a7c15ULL);
+  h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 32);
+}
 
 uint64_t SplitMix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -231,8 +241,8 @@ class CbAdfPolicy final : public PolicyBase {
     }
     if (f.cross) {
       for (const auto& c : in.context) {
-        for (const auto& x : act.features) add(CrossFeatureKey(c.key, x.key), c.value * x.value);
-        if (f.action_id) add(CrossFeatureKey(c.key, act.id_key), c.value);
+        for (const auto& x : act.features) add(CrossKey(c.key, x.key), c.value * x.value);
+        if (f.action_id) add(CrossKey(c.key, act.id_key), c.value);
       }
     }
   }

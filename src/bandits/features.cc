@@ -78,9 +78,6 @@ const KeyedInput& KeyedScratch::Key(const FeatureMap& context, const std::vector
 }
 
 uint64_t BiasFeatureKey() { return kBiasHash; }
-uint64_t CrossFeatureKey(uint64_t context_key, uint64_t action_key) {
-  return HashPair(context_key, action_key);
-}
 
 uint64_t FeatureHash(char ns, const std::string& name, const FeatureValue& value) {
   if (const auto* s = std::get_if<std::string>(&value)) return HashKey(ns, name, s);

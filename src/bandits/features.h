@@ -116,8 +116,6 @@ class Featurizer {
 uint64_t FeatureHash(char ns, const std::string& name, const FeatureValue& value);
 // The key of the constant (bias) feature, "b\x1fbias".
 uint64_t BiasFeatureKey();
-// The key of the cross of two keyed features (XXH64 of the two keys, little-endian).
-uint64_t CrossFeatureKey(uint64_t context_key, uint64_t action_key);
 
 // Checks one decision input: at least one action, unique non-empty action ids, unique feature
 // names within each map, finite numbers. kInvalidArgument naming the field ("actions[2].id").
