@@ -30,7 +30,7 @@ namespace {
 using namespace policy_internal;  // NOLINT: the families' shared helpers
 
 // The reward model of epsilon-greedy and softmax when params.model is not given.
-constexpr const char* kDefaultModel = "linear";
+constexpr const char* kDefaultModel = "online";
 
 // --- the reward model
 
