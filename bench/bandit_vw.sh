@@ -32,7 +32,8 @@ timed() {  # timed NAME CMD...: runs CMD, records wall seconds and peak RSS in $
 }
 want_vw=0
 [ -n "${VW:-}" ] && want_vw=1
-"$gen" gen "${common[@]}" --out "$OUT" --vw "$want_vw" >"$OUT/baselines.json"
+# The VW text is always written (train.vw, test.vw), so VW can be run on kept data (OUT) later.
+"$gen" gen "${common[@]}" --out "$OUT" --vw 1 >"$OUT/baselines.json"
 home="$OUT/home"
 timed import "$bin" --home "$home" -q dataset import --format bandit-jsonl --name train \
   "$OUT/train.jsonl" --json >/dev/null
