@@ -312,6 +312,11 @@ std::unique_ptr<Policy> NewCbAdfPolicy(PolicyConfig c, Params& ps, const std::st
     s.gamma_exponent = ps.Number("gamma_exponent", 0.5, 0.0, 10.0);
   }
   s.bits = static_cast<int>(ps.Integer("bits", 18, 1, 24));
+  if (static_cast<uint64_t>(s.bag) << s.bits > (uint64_t{1} << 28)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "params.bag x 2^params.bits must be at most 2^28 (3 GiB of weights), got {} x 2^{}", s.bag,
+         s.bits);
+  }
   s.learning_rate = ps.Number("learning_rate", 0.5, 1e-9, 1e6);
   c.params = ps.Finish();
   return std::make_unique<CbAdfPolicy>(std::move(c), std::move(s));

@@ -18,10 +18,10 @@ OnlineLinear::OnlineLinear(int bits, double learning_rate) : bits_(bits), eta_(l
     Fail(ErrorCode::kInvalidArgument, "learning_rate must be > 0, got {}", learning_rate);
   }
   mask_ = static_cast<uint32_t>((uint64_t{1} << bits) - 1);
-  slots_.assign(size_t{3} << bits, 0.0f);
 }
 
 double OnlineLinear::Predict(std::span<const SparseFeature> x) const {
+  if (slots_.empty()) return 0;  // nothing learned: every weight is 0
   double p = 0;
   const float* s = slots_.data();
   for (const SparseFeature& f : x) p += static_cast<double>(s[size_t{3} * f.index]) * f.value;
@@ -34,6 +34,7 @@ void OnlineLinear::Update(std::span<const SparseFeature> x, double label, double
   max_label_ = std::max(max_label_, label);
   const double p = std::clamp(Predict(x), min_label_, max_label_);
   if (p == label) return;  // no loss, no update (as VW)
+  if (slots_.empty()) slots_.assign(size_t{3} << bits_, 0.0f);
   const double g2 = weight * 4.0 * (p - label) * (p - label);
   float* s = slots_.data();
   rate_.resize(x.size());
@@ -78,9 +79,10 @@ std::vector<double> OnlineLinear::globals() const {
 
 void OnlineLinear::Restore(std::span<const float> slots, std::span<const double> globals,
                            const std::string& where) {
-  if (slots.size() != slots_.size() || globals.size() != 4) {
-    Fail(ErrorCode::kCorruption, "{}: {} weight slots and {} sums, expected {} and 4", where,
-         slots.size(), globals.size(), slots_.size());
+  const size_t want = size_t{3} << bits_;
+  if ((slots.size() != want && !slots.empty()) || globals.size() != 4) {
+    Fail(ErrorCode::kCorruption, "{}: {} weight slots and {} sums, expected {} (or none) and 4",
+         where, slots.size(), globals.size(), want);
   }
   for (size_t i = 0; i < slots.size(); ++i) {
     // Weights finite, AdaGrad sums and scales non-negative: anything else (a damaged file)

@@ -54,8 +54,9 @@ class OnlineLinear {
   // One step toward `label` with importance weight `weight` (> 0; 0 does nothing).
   void Update(std::span<const SparseFeature> x, double label, double weight);
 
-  // State for artifacts: the weight slots (w, G, s) interleaved, 3 * 2^bits floats, and the
-  // global sums {W, S, min label, max label}.
+  // State for artifacts: the weight slots (w, G, s) interleaved, 3 * 2^bits floats (none
+  // before the first update: they are allocated then, so an unlearned model costs nothing),
+  // and the global sums {W, S, min label, max label}.
   const std::vector<float>& slots() const { return slots_; }
   std::vector<double> globals() const;
   // Restores state saved from slots()/globals(); kCorruption naming `where` for a size mismatch

@@ -118,7 +118,11 @@ TEST(OnlineLinear, ALargeImportanceWeightNeverOvershootsTheLabel) {
 
 TEST(OnlineLinear, RestoreRefusesDamagedState) {
   OnlineLinear m(3, 0.5);
+  EXPECT_TRUE(m.slots().empty());  // allocated by the first update
+  const std::vector<SparseFeature> x = {{1, 1.0f}};
+  m.Update(x, 1.0, 1.0);
   std::vector<float> slots = m.slots();
+  ASSERT_EQ(slots.size(), 24u);
   std::vector<double> sums = m.globals();
   slots[0] = std::nanf("");
   EXPECT_THROW(m.Restore(slots, sums, "x"), Error);
@@ -289,6 +293,7 @@ TEST(CbAdf, BadParametersAreNamed) {
   expect("cb-adf", {{"learning_rate", 0}}, "params.learning_rate");
   expect("cb-adf", {{"explore", "epsilon"}, {"bag", 3}}, "params.bag");  // bag only with bagging
   expect("cb-adf", {{"explore", "bag"}, {"bag", 1}}, "params.bag");
+  expect("cb-adf", {{"explore", "bag"}, {"bag", 32}, {"bits", 24}}, "params.bag x 2^params.bits");
   expect("epsilon-greedy", {{"explore", "bag"}}, "params.explore");  // the family fixes it
   expect("epsilon-greedy", {{"lambda", 2}}, "params.lambda");        // a ridge setting
   expect("softmax", {{"model", "online"}, {"epsilon", 0.1}}, "params.epsilon");
