@@ -77,6 +77,8 @@ const KeyedInput& KeyedScratch::Key(const FeatureMap& context, const std::vector
   return input_;
 }
 
+uint64_t BiasFeatureKey() { return kBiasHash; }
+
 uint64_t FeatureHash(char ns, const std::string& name, const FeatureValue& value) {
   if (const auto* s = std::get_if<std::string>(&value)) return HashKey(ns, name, s);
   return HashKey(ns, name, nullptr);
@@ -148,24 +150,31 @@ nlohmann::json FeatureSpec::ToJson() const {
 }
 
 void Featurizer::Joint(const FeatureMap& context, const Action& action, float* out) const {
-  const uint32_t d = spec_.dim;
-  std::fill(out, out + d, 0.0f);
   thread_local std::vector<KeyedFeature> cf, af;
   cf.clear();
   af.clear();
   KeyFeatures('c', context, &cf);
   KeyFeatures('a', action.features, &af);
-  if (spec_.action_id) af.push_back({HashKey('a', "_id", &action.id), 1.0});
+  Joint(cf, KeyedAction{action.id, HashKey('a', "_id", &action.id), af}, out);
+}
+
+void Featurizer::Joint(std::span<const KeyedFeature> cf, const KeyedAction& action,
+                       float* out) const {
+  const uint32_t d = spec_.dim;
+  std::fill(out, out + d, 0.0f);
+  // The action's features, then its id (one order for every sum, so results are bit-identical).
+  auto each_action = [&](auto&& fn) {
+    for (const auto& a : action.features) fn(a.key, a.value);
+    if (spec_.action_id) fn(action.id_key, 1.0);
+  };
   if (spec_.bias) Add(out, d, kBiasHash, 1.0);
   if (spec_.context) {
     for (const auto& r : cf) Add(out, d, r.key, r.value);
   }
-  if (spec_.action) {
-    for (const auto& r : af) Add(out, d, r.key, r.value);
-  }
+  if (spec_.action) each_action([&](uint64_t k, double v) { Add(out, d, k, v); });
   if (spec_.cross) {
     for (const auto& c : cf) {
-      for (const auto& a : af) Add(out, d, HashPair(c.key, a.key), c.value * a.value);
+      each_action([&](uint64_t k, double v) { Add(out, d, HashPair(c.key, k), c.value * v); });
     }
   }
 }
@@ -177,11 +186,15 @@ std::vector<float> Featurizer::Joint(const FeatureMap& context, const Action& ac
 }
 
 void Featurizer::ContextOnly(const FeatureMap& context, float* out) const {
-  const uint32_t d = spec_.dim;
-  std::fill(out, out + d, 0.0f);
   thread_local std::vector<KeyedFeature> cf;
   cf.clear();
   KeyFeatures('c', context, &cf);
+  ContextOnly(cf, out);
+}
+
+void Featurizer::ContextOnly(std::span<const KeyedFeature> cf, float* out) const {
+  const uint32_t d = spec_.dim;
+  std::fill(out, out + d, 0.0f);
   if (spec_.bias) Add(out, d, kBiasHash, 1.0);
   for (const auto& r : cf) Add(out, d, r.key, r.value);
 }

@@ -104,6 +104,9 @@ class Featurizer {
   // The context-only vector (context features + bias), for per-action (disjoint) models.
   void ContextOnly(const FeatureMap& context, float* out) const;
   std::vector<float> ContextOnly(const FeatureMap& context) const;
+  // The same from keyed features (bit-identical: the FeatureMap forms key and call these).
+  void Joint(std::span<const KeyedFeature> context, const KeyedAction& action, float* out) const;
+  void ContextOnly(std::span<const KeyedFeature> context, float* out) const;
 
  private:
   FeatureSpec spec_;
@@ -111,6 +114,8 @@ class Featurizer {
 
 // The raw 64-bit hash of a namespaced feature key (exposed for tests and documentation).
 uint64_t FeatureHash(char ns, const std::string& name, const FeatureValue& value);
+// The key of the constant (bias) feature, "b\x1fbias".
+uint64_t BiasFeatureKey();
 
 // Checks one decision input: at least one action, unique non-empty action ids, unique feature
 // names within each map, finite numbers. kInvalidArgument naming the field ("actions[2].id").

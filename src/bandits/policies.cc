@@ -1,4 +1,5 @@
-// The policy families behind policy.h: uniform, epsilon-greedy, softmax, linucb, lints.
+// The policy families behind policy.h: uniform, epsilon-greedy, softmax, linucb, lints (and
+// cb-adf, in cb_adf.cc, which epsilon-greedy and softmax also use with model = "online").
 //
 // All learned families share one reward model (RewardModel): importance-weighted ridge
 // regression kept as (A^-1, b) with Sherman-Morrison updates, in one of three layouts:
@@ -18,105 +19,18 @@
 
 #include "bandits/features.h"
 #include "bandits/policy.h"
+#include "bandits/policy_util.h"
+#include "common/thread_pool.h"
 #include "marquee/error.h"
 #include "models/artifact.h"
 
 namespace marquee {
 namespace {
 
-constexpr uint32_t kPolicyFormatVersion = 1;
-constexpr const char* kArtifactFamily = "bandit-policy";
+using namespace policy_internal;  // NOLINT: the families' shared helpers
 
-double Uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
-size_t SampleIndex(const std::vector<double>& p, std::mt19937_64& rng) {
-  const double u = Uniform01(rng);
-  double acc = 0;
-  size_t last = 0;
-  for (size_t i = 0; i < p.size(); ++i) {
-    if (p[i] <= 0) continue;
-    last = i;
-    acc += p[i];
-    if (u < acc) return i;
-  }
-  return last;  // rounding: the last action with mass
-}
-
-// --- parameters
-
-// Reads the family's parameters from `given`, rejecting unknown ones; records the resolved
-// values (defaults filled in) in `resolved`.
-class Params {
- public:
-  Params(const std::string& family, const nlohmann::json& given) : family_(family), j_(given) {
-    if (j_.is_null()) j_ = nlohmann::json::object();
-    if (!j_.is_object()) Fail(ErrorCode::kInvalidArgument, "params must be an object");
-  }
-  double Number(const std::string& k, double def, double lo, double hi) {
-    known_.insert(k);
-    double v = def;
-    if (j_.contains(k)) {
-      if (!j_[k].is_number()) {
-        Fail(ErrorCode::kInvalidArgument, "params.{}: must be a number for {}", k, family_);
-      }
-      v = j_[k].get<double>();
-    }
-    if (!(v >= lo && v <= hi)) {
-      Fail(ErrorCode::kInvalidArgument, "params.{}: must be in [{}, {}] for {}, got {}", k, lo, hi,
-           family_, v);
-    }
-    resolved_[k] = v;
-    return v;
-  }
-  int64_t Integer(const std::string& k, int64_t def, int64_t lo, int64_t hi) {
-    known_.insert(k);
-    int64_t v = def;
-    if (j_.contains(k)) {
-      if (!j_[k].is_number_integer()) {
-        Fail(ErrorCode::kInvalidArgument, "params.{}: must be an integer for {}", k, family_);
-      }
-      v = j_[k].get<int64_t>();
-    }
-    if (v < lo || v > hi) {
-      Fail(ErrorCode::kInvalidArgument, "params.{}: must be in [{}, {}] for {}, got {}", k, lo, hi,
-           family_, v);
-    }
-    resolved_[k] = v;
-    return v;
-  }
-  std::string Choice(const std::string& k, const std::string& def,
-                     const std::vector<std::string>& allowed) {
-    known_.insert(k);
-    std::string v = def;
-    if (j_.contains(k)) {
-      if (!j_[k].is_string()) {
-        Fail(ErrorCode::kInvalidArgument, "params.{}: must be a string for {}", k, family_);
-      }
-      v = j_[k].get<std::string>();
-    }
-    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
-      Fail(ErrorCode::kInvalidArgument, "params.{}: '{}' is not one of {} for {}", k, v,
-           fmt::format("{}", fmt::join(allowed, ", ")), family_);
-    }
-    resolved_[k] = v;
-    return v;
-  }
-  nlohmann::json Finish() {
-    for (const auto& [k, v] : j_.items()) {
-      if (!known_.count(k)) {
-        Fail(ErrorCode::kInvalidArgument, "params.{}: unknown parameter for {} (known: {})", k,
-             family_, fmt::format("{}", fmt::join(known_, ", ")));
-      }
-    }
-    return resolved_;
-  }
-
- private:
-  std::string family_;
-  nlohmann::json j_;
-  std::set<std::string> known_;
-  nlohmann::json resolved_ = nlohmann::json::object();
-};
+// The reward model of epsilon-greedy and softmax when params.model is not given.
+constexpr const char* kDefaultModel = "online";
 
 // --- the reward model
 
@@ -162,7 +76,7 @@ class RewardModel {
 
   // The rows of X (K x d) for the input: joint vectors (shared) or the context vector repeated
   // (disjoint). Unused for per-action.
-  Eigen::MatrixXd Design(const DecisionInput& in) const {
+  Eigen::MatrixXd Design(const KeyedInput& in) const {
     const int d = static_cast<int>(fz_.dim());
     const int k = static_cast<int>(in.actions.size());
     Eigen::MatrixXd x(k, d);
@@ -183,13 +97,13 @@ class RewardModel {
 
   // Posterior means and the score covariance (K x K) of the actions (covariance only when
   // `cov` is not null; diagonal for disjoint and per-action).
-  void Scores(const DecisionInput& in, Eigen::VectorXd* mean, Eigen::MatrixXd* cov) const {
+  void Scores(const KeyedInput& in, Eigen::VectorXd* mean, Eigen::MatrixXd* cov) const {
     const int k = static_cast<int>(in.actions.size());
     mean->resize(k);
     if (cov != nullptr) cov->setZero(k, k);
     if (layout_ == Layout::kPerAction) {
       for (int a = 0; a < k; ++a) {
-        auto it = index_.find(in.actions[static_cast<size_t>(a)].id);
+        auto it = index_.find(std::string(in.actions[static_cast<size_t>(a)].id));
         double sw = 0, swr = 0;
         if (it != index_.end()) {
           sw = means_[it->second].first;
@@ -211,7 +125,7 @@ class RewardModel {
     }
     for (int a = 0; a < k; ++a) {
       const Eigen::VectorXd row = x.row(a).transpose();
-      auto it = index_.find(in.actions[static_cast<size_t>(a)].id);
+      auto it = index_.find(std::string(in.actions[static_cast<size_t>(a)].id));
       if (it == index_.end()) {
         (*mean)(a) = 0;
         if (cov != nullptr) (*cov)(a, a) = row.squaredNorm() / lambda_;
@@ -228,11 +142,11 @@ class RewardModel {
     return std::min(1.0 / propensity, max_weight_);
   }
 
-  void Update(const DecisionInput& in, size_t chosen, double reward, double propensity) {
+  void Update(const KeyedInput& in, size_t chosen, double reward, double propensity) {
     const double w = Weight(propensity);
-    const Action& act = in.actions[chosen];
+    const KeyedAction& act = in.actions[chosen];
     if (layout_ == Layout::kPerAction) {
-      auto& m = means_[Slot(act.id)];
+      auto& m = means_[Slot(std::string(act.id))];
       m.first += w;
       m.second += w * reward;
       return;
@@ -249,7 +163,7 @@ class RewardModel {
     if (layout_ == Layout::kShared) {
       shared_.Update(x, reward, w);
     } else {
-      models_[Slot(act.id)].Update(x, reward, w);
+      models_[Slot(std::string(act.id))].Update(x, reward, w);
     }
   }
 
@@ -388,60 +302,22 @@ class RewardModel {
   std::vector<std::pair<double, double>> means_;  // per-action: (sum w, sum w r)
 };
 
-// Probability mass split evenly over the maxima of `s` (ties within 1e-12 relative).
-std::vector<double> ArgmaxDistribution(const Eigen::VectorXd& s) {
-  const double best = s.maxCoeff();
-  const double tol = 1e-12 * std::max(1.0, std::abs(best));
-  std::vector<double> p(static_cast<size_t>(s.size()), 0.0);
-  int ties = 0;
-  for (int i = 0; i < s.size(); ++i) ties += s(i) >= best - tol ? 1 : 0;
-  for (int i = 0; i < s.size(); ++i) {
-    if (s(i) >= best - tol) p[static_cast<size_t>(i)] = 1.0 / ties;
-  }
-  return p;
-}
-
-void MixUniform(std::vector<double>& p, double epsilon) {
-  if (epsilon <= 0) return;
-  const double u = epsilon / static_cast<double>(p.size());
-  for (double& x : p) x = (1.0 - epsilon) * x + u;
-}
-
-void CheckUpdate(const DecisionInput& in, size_t chosen, double reward, double propensity) {
-  ValidateInput(in);
-  if (chosen >= in.actions.size()) {
-    Fail(ErrorCode::kInvalidArgument, "chosen: index {} is outside the {} actions", chosen,
-         in.actions.size());
-  }
-  if (!std::isfinite(reward)) Fail(ErrorCode::kInvalidArgument, "reward: not a finite number");
-  if (!(propensity > 0.0 && propensity <= 1.0)) {
-    Fail(ErrorCode::kInvalidArgument, "propensity: must be in (0, 1], got {}", propensity);
-  }
+std::vector<double> ArgmaxOf(const Eigen::VectorXd& s) {
+  return ArgmaxDistribution(std::span<const double>(s.data(), static_cast<size_t>(s.size())));
 }
 
 // --- families
 
-class PolicyBase : public Policy {
- public:
-  explicit PolicyBase(PolicyConfig c) : config_(std::move(c)) {}
-  std::string family() const override { return config_.family; }
-  const PolicyConfig& config() const override { return config_; }
-
- protected:
-  PolicyConfig config_;
-};
-
 class UniformPolicy final : public PolicyBase {
  public:
   explicit UniformPolicy(PolicyConfig c) : PolicyBase(std::move(c)) {}
-  std::vector<double> Probabilities(const DecisionInput& in, std::mt19937_64&) const override {
-    ValidateInput(in);
+  std::vector<double> Probabilities(const KeyedInput& in, std::mt19937_64&) const override {
+    CheckActions(in);
     return std::vector<double>(in.actions.size(), 1.0 / static_cast<double>(in.actions.size()));
   }
-  void Update(const DecisionInput& in, size_t chosen, double reward, double propensity) override {
+  void Update(const KeyedInput& in, size_t chosen, double reward, double propensity) override {
     CheckUpdate(in, chosen, reward, propensity);
   }
-  void Save(const std::string& path, Env* env) const override;
   std::unique_ptr<Policy> Clone() const override { return std::make_unique<UniformPolicy>(*this); }
 };
 
@@ -453,12 +329,16 @@ class ModelPolicy : public PolicyBase {
       : PolicyBase(std::move(c)),
         model_(layout, lambda, FeatureSpec::FromJson(config_.features), std::move(weighting),
                max_weight) {}
-  void Update(const DecisionInput& in, size_t chosen, double reward, double propensity) override {
+  void Update(const KeyedInput& in, size_t chosen, double reward, double propensity) override {
     CheckUpdate(in, chosen, reward, propensity);
     model_.Update(in, chosen, reward, propensity);
   }
-  void Save(const std::string& path, Env* env) const override;
-  RewardModel& model() { return model_; }
+  void SaveState(ArtifactWriter& w, std::vector<double>& store) const override {
+    model_.Save(w, store);
+  }
+  void LoadState(const ArtifactReader& r, const std::string& path) override {
+    model_.Load(r, path);
+  }
 
  protected:
   RewardModel model_;
@@ -469,11 +349,11 @@ class EpsilonGreedyPolicy final : public ModelPolicy {
   EpsilonGreedyPolicy(PolicyConfig c, Layout l, double lambda, std::string wt, double mw,
                       double eps)
       : ModelPolicy(std::move(c), l, lambda, std::move(wt), mw), epsilon_(eps) {}
-  std::vector<double> Probabilities(const DecisionInput& in, std::mt19937_64&) const override {
-    ValidateInput(in);
+  std::vector<double> Probabilities(const KeyedInput& in, std::mt19937_64&) const override {
+    CheckActions(in);
     Eigen::VectorXd mean;
     model_.Scores(in, &mean, nullptr);
-    std::vector<double> p = ArgmaxDistribution(mean);
+    std::vector<double> p = ArgmaxOf(mean);
     MixUniform(p, epsilon_);
     return p;
   }
@@ -489,8 +369,8 @@ class SoftmaxPolicy final : public ModelPolicy {
  public:
   SoftmaxPolicy(PolicyConfig c, Layout l, double lambda, std::string wt, double mw, double temp)
       : ModelPolicy(std::move(c), l, lambda, std::move(wt), mw), temperature_(temp) {}
-  std::vector<double> Probabilities(const DecisionInput& in, std::mt19937_64&) const override {
-    ValidateInput(in);
+  std::vector<double> Probabilities(const KeyedInput& in, std::mt19937_64&) const override {
+    CheckActions(in);
     Eigen::VectorXd mean;
     model_.Scores(in, &mean, nullptr);
     const double mx = mean.maxCoeff();
@@ -514,14 +394,14 @@ class LinUcbPolicy final : public ModelPolicy {
   LinUcbPolicy(PolicyConfig c, Layout l, double lambda, std::string wt, double mw, double alpha,
                double eps)
       : ModelPolicy(std::move(c), l, lambda, std::move(wt), mw), alpha_(alpha), epsilon_(eps) {}
-  std::vector<double> Probabilities(const DecisionInput& in, std::mt19937_64&) const override {
-    ValidateInput(in);
+  std::vector<double> Probabilities(const KeyedInput& in, std::mt19937_64&) const override {
+    CheckActions(in);
     Eigen::VectorXd mean;
     Eigen::MatrixXd cov;
     model_.Scores(in, &mean, &cov);
     Eigen::VectorXd ucb = mean;
     for (int a = 0; a < ucb.size(); ++a) ucb(a) += alpha_ * std::sqrt(std::max(0.0, cov(a, a)));
-    std::vector<double> p = ArgmaxDistribution(ucb);
+    std::vector<double> p = ArgmaxOf(ucb);
     MixUniform(p, epsilon_);
     return p;
   }
@@ -536,8 +416,8 @@ class LinTsPolicy final : public ModelPolicy {
   LinTsPolicy(PolicyConfig c, Layout l, double lambda, std::string wt, double mw, double v,
               int draws)
       : ModelPolicy(std::move(c), l, lambda, std::move(wt), mw), v_(v), draws_(draws) {}
-  std::vector<double> Probabilities(const DecisionInput& in, std::mt19937_64& rng) const override {
-    ValidateInput(in);
+  std::vector<double> Probabilities(const KeyedInput& in, std::mt19937_64& rng) const override {
+    CheckActions(in);
     Eigen::VectorXd mean;
     Eigen::MatrixXd cov;
     model_.Scores(in, &mean, &cov);
@@ -572,26 +452,25 @@ class LinTsPolicy final : public ModelPolicy {
   int draws_;
 };
 
-// --- save / load
+}  // namespace
 
-void WritePolicy(const Policy& p, const RewardModel* model, const std::string& path, Env* env) {
-  const PolicyConfig& c = p.config();
+namespace policy_internal {
+
+void PolicyBase::Save(const std::string& path, Env* env) const {
+  const PolicyConfig& c = config();
   ArtifactWriter w(kArtifactFamily, {{"bandit_version", kPolicyFormatVersion},
                                      {"policy_family", c.family},
                                      {"params", c.params},
                                      {"features", c.features},
                                      {"seed", c.seed}});
   std::vector<double> store;
-  if (model != nullptr) model->Save(w, store);
+  SaveState(w, store);
   w.Write(path, env != nullptr ? env : Env::Default());
 }
 
-void UniformPolicy::Save(const std::string& path, Env* env) const {
-  WritePolicy(*this, nullptr, path, env);
-}
-void ModelPolicy::Save(const std::string& path, Env* env) const {
-  WritePolicy(*this, &model_, path, env);
-}
+}  // namespace policy_internal
+
+namespace {
 
 Layout LayoutFor(const std::string& name) {
   if (name == "shared" || name == "linear") return Layout::kShared;
@@ -601,6 +480,12 @@ Layout LayoutFor(const std::string& name) {
 
 }  // namespace
 
+std::vector<double> Policy::Probabilities(const DecisionInput& in, std::mt19937_64& rng) const {
+  ValidateInput(in);
+  thread_local KeyedScratch scratch;
+  return Probabilities(scratch.Key(in.context, in.actions), rng);
+}
+
 std::pair<size_t, std::vector<double>> Policy::Decide(const DecisionInput& in,
                                                       std::mt19937_64& rng) const {
   std::vector<double> p = Probabilities(in, rng);
@@ -608,8 +493,35 @@ std::pair<size_t, std::vector<double>> Policy::Decide(const DecisionInput& in,
   return {i, std::move(p)};
 }
 
+std::pair<size_t, std::vector<double>> Policy::Decide(const KeyedInput& in,
+                                                      std::mt19937_64& rng) const {
+  std::vector<double> p = Probabilities(in, rng);
+  const size_t i = SampleIndex(p, rng);
+  return {i, std::move(p)};
+}
+
+void Policy::Update(const DecisionInput& in, size_t chosen, double reward, double propensity) {
+  ValidateInput(in);
+  thread_local KeyedScratch scratch;
+  Update(scratch.Key(in.context, in.actions), chosen, reward, propensity);
+}
+
+void Policy::Learn(size_t n, int passes, const RowSource& row, int /*threads*/,
+                   const std::function<void(size_t)>& progress) {
+  KeyedScratch scratch;
+  size_t done = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    for (size_t i = 0; i < n; ++i) {
+      const LoggedRow r = row(i, &scratch);
+      Update(*r.input, r.chosen, r.reward, r.propensity);
+      if (++done % 4096 == 0 && progress) progress(done);
+    }
+  }
+  if (progress) progress(done);
+}
+
 std::vector<std::string> PolicyFamilies() {
-  return {"uniform", "epsilon-greedy", "softmax", "linucb", "lints"};
+  return {"uniform", "epsilon-greedy", "softmax", "linucb", "lints", "cb-adf"};
 }
 
 std::unique_ptr<Policy> MakePolicy(const PolicyConfig& given) {
@@ -622,14 +534,18 @@ std::unique_ptr<Policy> MakePolicy(const PolicyConfig& given) {
     c.params = ps.Finish();
     return std::make_unique<UniformPolicy>(std::move(c));
   }
+  if (f == "cb-adf") return NewCbAdfPolicy(std::move(c), ps, "");
   const bool ucb_like = f == "linucb" || f == "lints";
   if (!ucb_like && f != "epsilon-greedy" && f != "softmax") {
     Fail(ErrorCode::kInvalidArgument, "family: unknown bandit policy '{}' (known: {})", f,
          fmt::format("{}", fmt::join(PolicyFamilies(), ", ")));
   }
-  std::string layout = ucb_like
-                           ? ps.Choice("mode", "disjoint", {"disjoint", "shared"})
-                           : ps.Choice("model", "linear", {"linear", "disjoint", "per-action"});
+  std::string layout =
+      ucb_like ? ps.Choice("mode", "disjoint", {"disjoint", "shared"})
+               : ps.Choice("model", kDefaultModel, {"online", "linear", "disjoint", "per-action"});
+  if (layout == "online") {
+    return NewCbAdfPolicy(std::move(c), ps, f == "softmax" ? "softmax" : "epsilon");
+  }
   const double lambda = ps.Number("lambda", 1.0, 1e-9, 1e12);
   std::string weighting = ps.Choice("weighting", "none", {"none", "inverse-propensity"});
   const double max_weight = ps.Number("max_weight", 100.0, 1.0, 1e12);
@@ -681,12 +597,10 @@ std::unique_ptr<Policy> LoadPolicy(const std::string& path, Env* env) {
     Fail(ErrorCode::kCorruption, "'{}': damaged bandit policy header: {}", path, e.what());
   }
   std::unique_ptr<Policy> p = MakePolicy(c);
-  if (auto* mp = dynamic_cast<ModelPolicy*>(p.get())) {
-    try {
-      mp->model().Load(*r, path);
-    } catch (const nlohmann::json::exception& e) {
-      Fail(ErrorCode::kCorruption, "'{}': damaged bandit model: {}", path, e.what());
-    }
+  try {
+    static_cast<PolicyBase*>(p.get())->LoadState(*r, path);
+  } catch (const nlohmann::json::exception& e) {
+    Fail(ErrorCode::kCorruption, "'{}': damaged bandit model: {}", path, e.what());
   }
   return p;
 }

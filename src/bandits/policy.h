@@ -11,11 +11,17 @@
 // field for bad settings or features). Thread-safety: const methods may be called from many
 // threads at once; Update and Load need exclusive access (serving guards a live policy with a
 // shared_mutex or swaps copies).
+//
+// Every family implements the keyed forms (KeyedInput, features.h: features already hashed, as
+// the bandit log stores them), the learners' fast path; the DecisionInput forms validate the
+// input, key it through a per-thread KeyedScratch and call them, so a family has one
+// implementation and both forms give identical results.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -46,8 +52,11 @@ struct DecisionInput {
   std::vector<Action> actions;  // at least one; ids unique
 };
 
+struct KeyedInput;  // features.h
+class KeyedScratch;
+
 struct PolicyConfig {
-  std::string family;  // "uniform", "epsilon-greedy", "softmax", "linucb", "lints"
+  std::string family;  // "uniform", "epsilon-greedy", "softmax", "linucb", "lints", "cb-adf"
   nlohmann::json params = nlohmann::json::object();  // family parameters (alpha, epsilon, ...)
   // Feature construction (see features.h): hashed dimension, declared interactions such as
   // {"context", "action"} (context x action crosses), whether to add a per-action bias.
@@ -63,16 +72,35 @@ class Policy {
   // The probability of choosing each of in.actions (same order; non-negative, sums to 1).
   // Randomised policies whose distribution has no closed form (Thompson sampling) estimate it
   // by Monte Carlo with a generator seeded from `rng`, so Decide stays consistent with it.
-  virtual std::vector<double> Probabilities(const DecisionInput& in,
-                                            std::mt19937_64& rng) const = 0;
+  // The DecisionInput form validates `in` (kInvalidArgument naming the field) and keys it.
+  std::vector<double> Probabilities(const DecisionInput& in, std::mt19937_64& rng) const;
+  virtual std::vector<double> Probabilities(const KeyedInput& in, std::mt19937_64& rng) const = 0;
 
   // Samples an action index from Probabilities(in). Returns {index, probabilities}.
-  virtual std::pair<size_t, std::vector<double>> Decide(const DecisionInput& in,
-                                                        std::mt19937_64& rng) const;
+  std::pair<size_t, std::vector<double>> Decide(const DecisionInput& in,
+                                                std::mt19937_64& rng) const;
+  std::pair<size_t, std::vector<double>> Decide(const KeyedInput& in, std::mt19937_64& rng) const;
 
   // Learns from one observed reward for `chosen`, taken with probability `propensity`
   // (importance weighting for off-policy training; online learning passes the logged value).
-  virtual void Update(const DecisionInput& in, size_t chosen, double reward, double propensity) = 0;
+  // kInvalidArgument for a chosen index outside the actions, a non-finite reward or a
+  // propensity outside (0, 1]; the DecisionInput form also validates the input.
+  void Update(const DecisionInput& in, size_t chosen, double reward, double propensity);
+  virtual void Update(const KeyedInput& in, size_t chosen, double reward, double propensity) = 0;
+
+  // Learns from rows 0..n-1 in order, `passes` times, as repeated Update calls would: row(i,
+  // scratch) gives row i keyed (through `scratch`) with its chosen index, reward and
+  // propensity. Families whose learners are independent (bagging) learn them on up to
+  // `threads` threads (0 or 1: this one); the result depends on neither the thread count nor
+  // scheduling. `progress(done)` is called now and then from the calling thread.
+  struct LoggedRow {
+    const KeyedInput* input;
+    size_t chosen;
+    double reward, propensity;
+  };
+  using RowSource = std::function<LoggedRow(size_t i, KeyedScratch* scratch)>;
+  virtual void Learn(size_t n, int passes, const RowSource& row, int threads,
+                     const std::function<void(size_t done)>& progress);
 
   // Serialises the learned state with its config (model artifact, docs/formats/bandit.md).
   virtual void Save(const std::string& path, Env* env) const = 0;

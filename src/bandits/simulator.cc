@@ -45,7 +45,7 @@ SimProblem::SimProblem(const SimOptions& o) : f_(o.features), m_(o.action_featur
   }
   std::vector<double> c(static_cast<size_t>(m_));
   for (double& x : c) x = Normal(rng);
-  const double s = 1.5 / std::sqrt(static_cast<double>(f_) * m_);
+  const double s = o.logit_scale / std::sqrt(static_cast<double>(f_) * m_);
   for (int k = 0; k < o.actions; ++k) {
     Action a;
     a.id = fmt::format("art-{}", k);
@@ -61,7 +61,7 @@ SimProblem::SimProblem(const SimOptions& o) : f_(o.features), m_(o.action_featur
             s * w[static_cast<size_t>(i)][static_cast<size_t>(j)] * v[static_cast<size_t>(j)];
       }
     }
-    double b = -1.5;
+    double b = o.logit_bias;
     for (int j = 0; j < m_; ++j) {
       b += c[static_cast<size_t>(j)] * v[static_cast<size_t>(j)] / std::sqrt(double(m_));
     }
@@ -71,27 +71,29 @@ SimProblem::SimProblem(const SimOptions& o) : f_(o.features), m_(o.action_featur
   }
 }
 
-DecisionInput SimProblem::Sample(std::mt19937_64& rng, std::vector<double>* truth) const {
-  DecisionInput in;
-  std::vector<double> x(static_cast<size_t>(f_));
-  in.context.reserve(x.size());
-  for (int i = 0; i < f_; ++i) {
-    x[static_cast<size_t>(i)] = Normal(rng);
-    static thread_local std::vector<std::string> names;
-    if (names.size() < x.size()) {
-      for (size_t j = names.size(); j < x.size(); ++j) names.push_back(fmt::format("x{}", j));
-    }
-    in.context.emplace_back(names[static_cast<size_t>(i)], x[static_cast<size_t>(i)]);
-  }
-  in.actions = actions_;
+void SimProblem::SampleContext(std::mt19937_64& rng, std::vector<double>* x,
+                               std::vector<double>* truth) const {
+  x->resize(static_cast<size_t>(f_));
+  for (double& v : *x) v = Normal(rng);
   if (truth != nullptr) {
     truth->resize(actions_.size());
     for (size_t k = 0; k < actions_.size(); ++k) {
       double z = bias_[k];
-      for (size_t i = 0; i < x.size(); ++i) z += wv_[k][i] * x[i];
+      for (size_t i = 0; i < x->size(); ++i) z += wv_[k][i] * (*x)[i];
       (*truth)[k] = 1.0 / (1.0 + std::exp(-z));
     }
   }
+}
+
+DecisionInput SimProblem::Sample(std::mt19937_64& rng, std::vector<double>* truth) const {
+  DecisionInput in;
+  std::vector<double> x;
+  SampleContext(rng, &x, truth);
+  static thread_local std::vector<std::string> names;
+  for (size_t j = names.size(); j < x.size(); ++j) names.push_back(fmt::format("x{}", j));
+  in.context.reserve(x.size());
+  for (size_t i = 0; i < x.size(); ++i) in.context.emplace_back(names[i], x[i]);
+  in.actions = actions_;
   return in;
 }
 

@@ -6,7 +6,8 @@
 // ("x0".."x{F-1}"); each of the `actions` artworks has `action_features` standard-normal
 // features ("f0".."f{m-1}", fixed per artwork). The click probability is
 //   p(x, k) = sigmoid(b + s * x^T W v_k + c^T v_k / sqrt(m))
-// with W (F x m) and c drawn once from N(0, 1), s = 1.5 / sqrt(F m) and b = -1.5 (seeded).
+// with W (F x m) and c drawn once from N(0, 1), s = scale / sqrt(F m), scale = 1.5 and b = -1.5
+// by default (SimOptions::logit_scale, logit_bias; seeded).
 // Every policy sees the same members in the same order and the same uniform draw decides each
 // click (common random numbers); regret is the expected one, max_k p(x, k) - p(x, chosen).
 // Thread-safety: none needed (single-threaded, deterministic for a seed).
@@ -29,7 +30,8 @@ struct SimOptions {
   int actions = 10;
   int features = 32;
   int action_features = 8;
-  int dim = 64;  // hashed feature dimension of the policies
+  int dim = 64;                                 // hashed feature dimension of the policies
+  double logit_scale = 1.5, logit_bias = -1.5;  // the ground truth's s * sqrt(F m) and b
   uint64_t seed = 42;
   // OPE convergence: the ridge reward model's settings (OpeOptions::reward_l2, reward_dim).
   // The dimension is larger than `marquee ope`'s default (256): the 32 x (8 + id) crosses need
@@ -43,6 +45,10 @@ class SimProblem {
   explicit SimProblem(const SimOptions& o);
   // A new member (context) and the true click probability of every action.
   DecisionInput Sample(std::mt19937_64& rng, std::vector<double>* truth) const;
+  // The same draw as Sample without building the input: the context's numbers (x0.., in order)
+  // and, when `truth` is not null, the true click probability of every action.
+  void SampleContext(std::mt19937_64& rng, std::vector<double>* x,
+                     std::vector<double>* truth) const;
   const std::vector<Action>& actions() const { return actions_; }
 
  private:

@@ -29,17 +29,22 @@ BanditLog Subset(const BanditLog& log, const std::vector<size_t>& idx) {
   return out;
 }
 
-void Learn(Policy& p, const BanditLog& log, const std::vector<size_t>& idx, int passes,
+// Replays the rows `idx` through the policy, reading each only through BanditLog::Keyed (the
+// typed log's parse-free path).
+void Learn(Policy& p, const BanditLog& log, const std::vector<size_t>& idx, int passes, int threads,
            const Context& ctx, const char* stage) {
   const size_t total = idx.size() * static_cast<size_t>(passes);
-  size_t done = 0;
-  for (int pass = 0; pass < passes; ++pass) {
-    for (size_t i : idx) {
-      const LoggedDecision& r = log.rows[i];
-      p.Update(log.Input(i), r.chosen, r.reward, r.propensity);
-      if (++done % 1024 == 0) ctx.Report(stage, static_cast<double>(done) / total);
-    }
-  }
+  p.Learn(
+      idx.size(), passes,
+      [&](size_t i, KeyedScratch* scratch) {
+        const size_t row = idx[i];
+        const LoggedDecision& r = log.rows[row];
+        return Policy::LoggedRow{&log.Keyed(row, scratch), r.chosen, r.reward, r.propensity};
+      },
+      threads,
+      [&](size_t done) {
+        ctx.Report(stage, total == 0 ? 1.0 : static_cast<double>(done) / total);
+      });
   ctx.Report(stage, 1.0);
 }
 
@@ -235,7 +240,8 @@ nlohmann::json RunBanditTraining(const BanditTrainConfig& c, const std::string& 
 
   sw = Stopwatch();
   std::unique_ptr<Policy> policy = MakePolicy(c.policy);
-  Learn(*policy, log, train, c.passes, ctx, "train");
+  const int threads = c.threads > 0 ? c.threads : ctx.threads;
+  Learn(*policy, log, train, c.passes, threads, ctx, "train");
   timings["train"] = sw.Seconds();
 
   sw = Stopwatch();
@@ -267,7 +273,7 @@ nlohmann::json RunBanditTraining(const BanditTrainConfig& c, const std::string& 
     policy = MakePolicy(c.policy);
     std::vector<size_t> all(n);
     std::iota(all.begin(), all.end(), size_t{0});
-    Learn(*policy, log, all, c.passes, ctx, "refit");
+    Learn(*policy, log, all, c.passes, threads, ctx, "refit");
     timings["refit"] = sw.Seconds();
   }
   sw = Stopwatch();
@@ -344,12 +350,9 @@ PolicyOnLog TrainPolicyOnWholeLog(const BanditTrainConfig& c, const std::string&
     log = ReadBanditJsonl(c.train, env);
   }
   out.policy = MakePolicy(c.policy);
-  for (int pass = 0; pass < c.passes; ++pass) {
-    for (size_t i = 0; i < log.rows.size(); ++i) {
-      const auto& r = log.rows[i];
-      out.policy->Update(log.Input(i), r.chosen, r.reward, r.propensity);
-    }
-  }
+  std::vector<size_t> all(log.rows.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  Learn(*out.policy, log, all, c.passes, std::max(1, c.threads), Context{}, "train");
   out.rows = log.rows.size();
   return out;
 }

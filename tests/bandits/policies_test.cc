@@ -47,8 +47,8 @@ std::unique_ptr<Policy> Trained(const std::string& family, nlohmann::json params
   return p;
 }
 
-const std::vector<std::string> kFamilies = {"uniform", "epsilon-greedy", "softmax", "linucb",
-                                            "lints"};
+const std::vector<std::string> kFamilies = {"uniform", "epsilon-greedy", "softmax",
+                                            "linucb",  "lints",          "cb-adf"};
 
 TEST(BanditPolicy, ProbabilitiesSumToOneForEveryFamily) {
   for (const auto& f : kFamilies) {
