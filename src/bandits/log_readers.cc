@@ -229,7 +229,8 @@ class FastJsonl {
     od::object obj;
     if (doc.get_object().get(obj)) return false;
     feats_.clear();
-    bool have_actions = false, have_chosen = false, have_p = false, have_r = false;
+    bool have_context = false, have_actions = false, have_chosen = false, have_p = false,
+         have_r = false;
     uint32_t set = 0;
     int64_t chosen_index = -1;
     std::string_view chosen_id;
@@ -245,15 +246,22 @@ class FastJsonl {
       od::json_type t;
       if (v.type().get(t)) return false;
       if (key == "context") {
+        if (have_context) return false;  // a repeated key: nlohmann keeps the last one
+        have_context = true;
         if (t == od::json_type::null) continue;
         if (t != od::json_type::object || !Context(v)) return false;
       } else if (key == "actions") {
         od::array arr;
         std::string_view raw;
         if (v.get_array().get(arr) || arr.raw_json().get(raw)) return false;
-        auto it = set_by_text_.find(std::string(raw));
-        if (it == set_by_text_.end()) return false;  // the slow path adds it (and learns it)
-        set = it->second;
+        // Usually the same text as the last row's: one comparison, no hashing.
+        if (raw != last_set_text_) {
+          auto it = set_by_text_.find(std::string(raw));
+          if (it == set_by_text_.end()) return false;  // the slow path adds it (and learns it)
+          last_set_text_ = it->first;
+          last_text_set_ = it->second;
+        }
+        set = last_text_set_;
         have_actions = true;
       } else if (key == "chosen") {
         if (t == od::json_type::string) {
@@ -312,34 +320,31 @@ class FastJsonl {
       if (it == actions.end()) return false;
       chosen = static_cast<uint32_t>(it - actions.begin());
     }
-    // nlohmann's objects are sorted by name: keep that order (Keyed's order depends on it).
-    if (!std::is_sorted(feats_.begin(), feats_.end(), ByName)) {
-      std::sort(feats_.begin(), feats_.end(), ByName);
-    }
-    for (size_t i = 1; i < feats_.size(); ++i) {
-      if (feats_[i].name == feats_[i - 1].name) return false;  // duplicates: the slow path
-    }
-    // Keys are interned in that order too, so the dictionary (and the snapshot's bytes) is the
-    // same whichever path read the log. The key seen at a position in the last row is the usual
-    // answer.
-    row_.clear();
-    for (size_t j = 0; j < feats_.size(); ++j) {
-      const Pending& f = feats_[j];
-      uint32_t key = UINT32_MAX;
-      if (j < last_.size()) {
-        const ContextKey& k = b_->key(last_[j]);
-        if (k.categorical == f.categorical && k.name == f.name &&
-            (!f.categorical || k.category == f.category)) {
-          key = last_[j];
+    // The features in name order (nlohmann's objects were sorted by name, and Keyed's order
+    // depends on it). When a row has the names of the last row in the same order, as logs
+    // written by one program do, the last row's keys and order are reused without sorting.
+    if (!SameNamesAsLastRow()) {
+      order_.resize(feats_.size());
+      for (size_t j = 0; j < order_.size(); ++j) order_[j] = static_cast<uint32_t>(j);
+      std::sort(order_.begin(), order_.end(),
+                [&](uint32_t x, uint32_t y) { return feats_[x].name < feats_[y].name; });
+      for (size_t j = 1; j < order_.size(); ++j) {
+        if (feats_[order_[j]].name == feats_[order_[j - 1]].name) {
+          last_keys_.clear();
+          order_.clear();
+          return false;  // duplicates: the slow path
         }
       }
-      if (key == UINT32_MAX) {
-        key = b_->Key(f.name, f.categorical, f.category, at + ": context");
-        if (j >= last_.size()) last_.resize(j + 1);
-        last_[j] = key;
+      // Keys are interned in name order, so the dictionary (and the snapshot's bytes) is the
+      // same whichever path read the log.
+      last_keys_.assign(feats_.size(), 0);
+      for (uint32_t j : order_) {
+        const Pending& f = feats_[j];
+        last_keys_[j] = b_->Key(f.name, f.categorical, f.category, at + ": context");
       }
-      row_.push_back({key, f.value});
     }
+    row_.clear();
+    for (uint32_t j : order_) row_.push_back({last_keys_[j], feats_[j].value});
     b_->AddRow(set, chosen, p, reward, position, ts,
                user ? b_->User(*user, at + ": user") : BanditLogBuilder::kNoUser, row_);
     return true;
@@ -366,7 +371,19 @@ class FastJsonl {
     bool categorical;
     double value;
   };
-  static bool ByName(const Pending& a, const Pending& b) { return a.name < b.name; }
+  // Whether feats_ holds the names (and categories) of the last row, position by position.
+  bool SameNamesAsLastRow() const {
+    if (feats_.size() != last_keys_.size()) return false;
+    for (size_t j = 0; j < feats_.size(); ++j) {
+      const ContextKey& k = b_->key(last_keys_[j]);
+      const Pending& f = feats_[j];
+      if (k.categorical != f.categorical || k.name != f.name ||
+          (f.categorical && k.category != f.category)) {
+        return false;
+      }
+    }
+    return true;
+  }
 
   bool Context(od::value v) {
     od::object o;
@@ -400,7 +417,10 @@ class FastJsonl {
   std::string padded_;
   std::vector<Pending> feats_;
   std::vector<BanditLogBuilder::Feature> row_;
-  std::vector<uint32_t> last_;
+  std::vector<uint32_t> last_keys_;  // the last row's key at each position, in file order
+  std::vector<uint32_t> order_;      // the last row's positions in name order
+  std::string last_set_text_;
+  uint32_t last_text_set_ = 0;
   std::unordered_map<std::string, uint32_t> set_by_text_;
   uint32_t last_set_ = 0;
 };

@@ -93,6 +93,14 @@ TEST(TypedBanditLog, ContextsAreSortedByNameAsBeforeAndKeyedMatchesHashing) {
     hand.rows[i].typed_row = LoggedDecision::kNoTypedRow;
   }
   ExpectKeyedMatchesMaps(hand);
+  // A repeated key keeps the last value, as the nlohmann reader did (the second line takes the
+  // fast path: its actions' text was seen on the first).
+  const BanditLog dup = ParseBanditJsonl(
+      "{\"actions\": [\"x\"], \"chosen\": 0, \"probability\": 1, \"reward\": 0}\n"
+      "{\"context\": {\"a\": 1}, \"context\": {\"b\": 2}, \"actions\": [\"x\"], \"chosen\": 0, "
+      "\"probability\": 1, \"reward\": 0}\n",
+      "dup.jsonl");
+  EXPECT_EQ(dup.Context(1), (FeatureMap{{"b", 2.0}}));
   // A copy that dropped the typed core fails loudly instead of reading empty contexts.
   BanditLog dropped = log;
   dropped.typed = nullptr;

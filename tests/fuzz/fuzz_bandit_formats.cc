@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace marquee;
   if (size == 0) return 0;
   try {
-    const std::string text = fuzz::AsText(data + 1, size - 1);
+    const std::string text(fuzz::AsText(data + 1, size - 1));
     BanditLog log = data[0] % 2 == 0 ? ParseDsjson(text, "fuzz.json") : ParseVwAdf(text, "fuzz.vw");
     log.Validate();
     KeyedScratch a, b;
