@@ -31,6 +31,15 @@ class MappedFile {
   virtual std::span<const uint8_t> data() const = 0;
 };
 
+// A file read from start to end in pieces, so a reader of a large file holds only its buffer
+// (ReadFile holds the whole file; the pages of a MappedFile stay resident once touched).
+class SequentialFile {
+ public:
+  virtual ~SequentialFile() = default;
+  // Reads up to `n` bytes into `buf`; returns how many (0 at the end). kIOError on failure.
+  virtual size_t Read(char* buf, size_t n) = 0;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -44,6 +53,9 @@ class Env {
   // Starts an atomic write of `path`; see WritableFile. The caller owns the result.
   virtual std::unique_ptr<WritableFile> NewWritableFile(const std::string& path) = 0;
   virtual std::unique_ptr<MappedFile> MapFile(const std::string& path) = 0;
+  // Opens `path` for reading in pieces (kNotFound / kIOError). The default reads through
+  // MapFile; the POSIX Env reads with read(2), so memory stays bounded by the caller's buffer.
+  virtual std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path);
   virtual bool FileExists(const std::string& path) = 0;
   virtual uint64_t FileSize(const std::string& path) = 0;
   // Creates `path` and missing parents; succeeds if it already exists.

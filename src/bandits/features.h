@@ -81,6 +81,7 @@ class KeyedScratch {
   const KeyedInput& Key(const FeatureMap& context, const std::vector<Action>& actions);
 
  private:
+  friend struct BanditLog;  // fills context_ and input_ from a typed log, without hashing
   std::vector<KeyedFeature> context_, action_features_;
   std::vector<size_t> begin_;  // action i's features: [begin_[i], begin_[i + 1])
   KeyedInput input_;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "bandits/features.h"
+#include "bandits/typed_log.h"
 #include "common/csv.h"
 #include "common/sha256.h"
 #include "common/text.h"
@@ -26,7 +27,7 @@
 namespace marquee {
 namespace {
 
-constexpr uint32_t kLogFormatVersion = 1;
+constexpr uint32_t kLogFormatVersion = 2;  // 1: contexts as JSON lines (still read)
 constexpr const char* kLogFamily = "bandit-log";
 
 std::vector<std::string_view> Lines(std::string_view text) {
@@ -121,7 +122,9 @@ class ObdCsv {
   std::vector<std::string> header_;
 };
 
-FeatureValue JsonFeature(const nlohmann::json& v, const std::string& where) {
+}  // namespace
+
+FeatureValue FeatureValueFromJson(const nlohmann::json& v, const std::string& where) {
   if (v.is_number()) {
     const double d = v.get<double>();
     if (!std::isfinite(d)) Fail(ErrorCode::kInvalidArgument, "{}: not a finite number", where);
@@ -132,6 +135,8 @@ FeatureValue JsonFeature(const nlohmann::json& v, const std::string& where) {
   Fail(ErrorCode::kInvalidArgument, "{}: a feature must be a number, string or boolean, got {}",
        where, v.dump());
 }
+
+namespace {
 
 nlohmann::json PairsJson(const FeatureMap& m) {
   nlohmann::json a = nlohmann::json::array();
@@ -159,12 +164,6 @@ FeatureMap PairsFromJson(const nlohmann::json& a) {
   return m;
 }
 
-std::string SetKey(const std::vector<Action>& set) {
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& a : set) j.push_back({a.id, PairsJson(a.features)});
-  return j.dump();
-}
-
 }  // namespace
 
 FeatureMap FeatureMapFromJson(const nlohmann::json& j, const std::string& where) {
@@ -176,7 +175,7 @@ FeatureMap FeatureMapFromJson(const nlohmann::json& j, const std::string& where)
     const std::string at = where + "." + QuoteForMessage(k, 60);
     CheckStoredText(k, at + ": the name");
     if (v.is_string()) CheckStoredText(v.get_ref<const std::string&>(), at);
-    m.emplace_back(k, JsonFeature(v, at));
+    m.emplace_back(k, FeatureValueFromJson(v, at));
   }
   return m;
 }
@@ -199,53 +198,55 @@ bool BanditLog::has_positions() const {
   return std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.position >= 0; });
 }
 
+FeatureMap BanditLog::Context(size_t i) const {
+  const LoggedDecision& r = rows[i];
+  if (r.typed_row == LoggedDecision::kNoTypedRow) return r.context;
+  if (typed == nullptr || r.typed_row >= typed->rows()) {
+    Fail(ErrorCode::kInternal,
+         "row {}: its typed context is missing (a copy of the log dropped it)", i);
+  }
+  return typed->Context(r.typed_row);
+}
+
 DecisionInput BanditLog::Input(size_t i) const {
   DecisionInput in;
   in.user = rows[i].user;
-  in.context = rows[i].context;
+  in.context = Context(i);
   in.actions = action_sets[rows[i].action_set];
   return in;
 }
 
 const KeyedInput& BanditLog::Keyed(size_t i, KeyedScratch* scratch) const {
-  return scratch->Key(rows[i].context, action_sets[rows[i].action_set]);
+  const LoggedDecision& r = rows[i];
+  if (r.typed_row == LoggedDecision::kNoTypedRow || typed == nullptr ||
+      r.action_set >= typed->set_features.size()) {
+    if (r.typed_row == LoggedDecision::kNoTypedRow) {
+      return scratch->Key(r.context, action_sets[r.action_set]);
+    }
+    return scratch->Key(Context(i), action_sets[r.action_set]);
+  }
+  // Parse-free: the context's keys come from the dictionary, the actions' from the keyed sets.
+  scratch->context_.clear();
+  typed->KeyContext(r.typed_row, &scratch->context_);
+  const auto& feats = typed->set_features[r.action_set];
+  const auto& begin = typed->set_begin[r.action_set];
+  const auto& id_keys = typed->set_id_keys[r.action_set];
+  const auto& set = action_sets[r.action_set];
+  KeyedInput& in = scratch->input_;
+  in.context = scratch->context_;
+  in.actions.clear();
+  for (size_t a = 0; a < set.size(); ++a) {
+    in.actions.push_back(
+        {set[a].id, id_keys[a],
+         std::span<const KeyedFeature>(feats.data() + begin[a], begin[a + 1] - begin[a])});
+  }
+  return in;
 }
 
 nlohmann::json BanditLog::Stats() const {
-  std::set<std::string> ids;
-  for (const auto& s : action_sets) {
-    for (const auto& a : s) ids.insert(a.id);
-  }
-  std::map<int32_t, uint64_t> positions;
-  double rsum = 0, pmin = 1, pmax = 0;
-  int64_t tmin = std::numeric_limits<int64_t>::max(), tmax = kNoTime;
-  size_t max_set = 0;
-  for (const auto& s : action_sets) max_set = std::max(max_set, s.size());
-  for (const auto& r : rows) {
-    rsum += r.reward;
-    pmin = std::min(pmin, r.propensity);
-    pmax = std::max(pmax, r.propensity);
-    if (r.position >= 0) ++positions[r.position];
-    if (r.ts != kNoTime) {
-      tmin = std::min(tmin, r.ts);
-      tmax = std::max(tmax, r.ts);
-    }
-  }
-  nlohmann::json pos = nlohmann::json::object();
-  for (const auto& [p, n] : positions) pos[std::to_string(p)] = n;
-  nlohmann::json j = {{"rows", rows.size()},
-                      {"actions", ids.size()},
-                      {"action_sets", action_sets.size()},
-                      {"max_actions_per_decision", max_set},
-                      {"mean_reward", rows.empty() ? 0.0 : rsum / static_cast<double>(rows.size())},
-                      {"propensity_min", rows.empty() ? 0.0 : pmin},
-                      {"propensity_max", rows.empty() ? 0.0 : pmax},
-                      {"positions", pos}};
-  if (tmax != kNoTime) {
-    j["time_min"] = IsoUtc(tmin);
-    j["time_max"] = IsoUtc(tmax);
-  }
-  return j;
+  LogStatsAccumulator acc;
+  for (const auto& r : rows) acc.Add(r.reward, r.propensity, r.position, r.ts);
+  return acc.ToJson(action_sets);
 }
 
 void BanditLog::Validate() const {
@@ -279,7 +280,7 @@ void BanditLog::Validate() const {
 
 // --- readers
 
-BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
+void ReadObdInto(const std::string& campaign_csv, Env* env, BanditLogBuilder* b) {
   env = env != nullptr ? env : Env::Default();
   const std::string item_path =
       (std::filesystem::path(campaign_csv).parent_path() / "item_context.csv").string();
@@ -290,9 +291,6 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
     Fail(ErrorCode::kNotFound, "{}: item_context.csv is missing beside it ({})", campaign_csv,
          item_path);
   }
-  BanditLog log;
-  log.format = "obd";
-  log.source = std::filesystem::absolute(campaign_csv).lexically_normal().string();
 
   // Items: every row offers all of them, in item_id order.
   const std::string items_text = env->ReadFile(item_path);
@@ -319,11 +317,12 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
   }
   if (items.empty()) Fail(ErrorCode::kInvalidArgument, "{}: no items", item_path);
   std::unordered_map<long, uint32_t> item_index;
-  log.action_sets.emplace_back();
+  std::vector<Action> offered;
   for (auto& [id, a] : items) {
-    item_index[id] = static_cast<uint32_t>(log.action_sets[0].size());
-    log.action_sets[0].push_back(std::move(a));
+    item_index[id] = static_cast<uint32_t>(offered.size());
+    offered.push_back(std::move(a));
   }
+  const uint32_t set = b->ActionSet(std::move(offered));
 
   const std::string text = env->ReadFile(campaign_csv);
   ObdCsv csv(text, campaign_csv);
@@ -338,7 +337,7 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
     if (names[c].rfind("user_feature_", 0) == 0) user_cols.push_back(c);
     if (names[c].rfind("user-item_affinity_", 0) == 0) aff_cols.push_back(c);
   }
-  log.rows.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')));
+  std::vector<BanditLogBuilder::Feature> context;
   for (CsvRecord rec; csv.Next(&rec);) {
     const std::vector<std::string_view>& f = rec.fields;
     auto where = [&](const char* field) {
@@ -370,170 +369,80 @@ BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
     }
     r.propensity = *prop;
     r.ts = ParseTimestamp(f[c_ts]);
-    for (size_t c : user_cols) r.context.emplace_back(names[c], std::string(f[c]));
+    context.clear();
+    for (size_t c : user_cols) {
+      context.push_back({b->Key(names[c], true, f[c], where("context")), 1.0});
+    }
     for (size_t c : aff_cols) {
       auto v = ParseDouble(f[c]);
       if (!v || !std::isfinite(*v)) {
         Fail(ErrorCode::kInvalidArgument, "{} is not a number", where(names[c].c_str()));
       }
-      if (*v != 0.0) r.context.emplace_back(names[c], *v);  // zeros hash to nothing anyway
+      // zeros hash to nothing anyway
+      if (*v != 0.0) context.push_back({b->Key(names[c], false, {}, where("context")), *v});
     }
-    log.rows.push_back(std::move(r));
+    b->AddRow(set, r.chosen, r.propensity, r.reward, r.position, r.ts, BanditLogBuilder::kNoUser,
+              context);
   }
-  if (log.rows.empty()) Fail(ErrorCode::kInvalidArgument, "{}: no rows", campaign_csv);
-  return log;
+  if (b->rows() == 0) Fail(ErrorCode::kInvalidArgument, "{}: no rows", campaign_csv);
 }
 
-BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin) {
-  BanditLog log;
-  log.format = "bandit-jsonl";
-  log.source = origin;
-  std::unordered_map<std::string, uint32_t> sets;
-  size_t ln = 0;
-  for (std::string_view line : Lines(text)) {
-    ++ln;
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-    const std::string at = fmt::format("{}:{}", origin, ln);
-    CheckStoredText(line, at + ": the line");  // nlohmann would only say "invalid"
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      Fail(ErrorCode::kInvalidArgument, "{}: not a JSON object", at);
-    }
-    for (const auto& [k, v] : j.items()) {
-      static const std::set<std::string> kKeys = {"context", "actions",  "chosen", "probability",
-                                                  "reward",  "position", "user",   "ts"};
-      if (!kKeys.count(k)) {
-        Fail(ErrorCode::kInvalidArgument,
-             "{}: unknown field '{}' (known: context, actions, chosen, probability, reward, "
-             "position, user, ts)",
-             at, k);
-      }
-    }
-    LoggedDecision r;
-    r.context = FeatureMapFromJson(j.value("context", nlohmann::json()), at + ": context");
-    if (!j.contains("actions") || !j["actions"].is_array() || j["actions"].empty()) {
-      Fail(ErrorCode::kInvalidArgument, "{}: actions: a non-empty array is required", at);
-    }
-    std::vector<Action> set;
-    for (size_t i = 0; i < j["actions"].size(); ++i) {
-      const auto& a = j["actions"][i];
-      Action act;
-      if (a.is_string()) {
-        act.id = a.get<std::string>();
-        CheckStoredText(act.id, fmt::format("{}: actions[{}]", at, i));
-      } else if (a.is_object() && a.contains("id") &&
-                 (a["id"].is_string() || a["id"].is_number())) {
-        act.id = a["id"].is_string() ? a["id"].get<std::string>() : a["id"].dump();
-        CheckStoredText(act.id, fmt::format("{}: actions[{}].id", at, i));
-        act.features = FeatureMapFromJson(a.value("features", nlohmann::json()),
-                                          fmt::format("{}: actions[{}].features", at, i));
-      } else {
-        Fail(ErrorCode::kInvalidArgument,
-             "{}: actions[{}]: expected {{\"id\": ..., \"features\": "
-             "{{...}}}}",
-             at, i);
-      }
-      set.push_back(std::move(act));
-    }
-    {
-      DecisionInput probe;
-      probe.actions = set;
-      try {
-        ValidateInput(probe);
-      } catch (const Error& e) {
-        Fail(ErrorCode::kInvalidArgument, "{}: {}", at, e.what());
-      }
-    }
-    if (!j.contains("chosen")) Fail(ErrorCode::kInvalidArgument, "{}: chosen is required", at);
-    const auto& ch = j["chosen"];
-    if (ch.is_number_integer()) {
-      const int64_t idx = ch.get<int64_t>();
-      if (idx < 0 || static_cast<size_t>(idx) >= set.size()) {
-        Fail(ErrorCode::kInvalidArgument, "{}: chosen: index {} outside the {} actions", at, idx,
-             set.size());
-      }
-      r.chosen = static_cast<uint32_t>(idx);
-    } else if (ch.is_string()) {
-      auto it = std::find_if(set.begin(), set.end(),
-                             [&](const Action& a) { return a.id == ch.get<std::string>(); });
-      if (it == set.end()) {
-        Fail(ErrorCode::kInvalidArgument, "{}: chosen: '{}' is not among the actions", at,
-             QuoteForMessage(ch.get<std::string>(), 60));
-      }
-      r.chosen = static_cast<uint32_t>(it - set.begin());
-    } else {
-      Fail(ErrorCode::kInvalidArgument, "{}: chosen must be an action id or an index", at);
-    }
-    if (!j.contains("probability") || !j["probability"].is_number()) {
-      Fail(ErrorCode::kInvalidArgument, "{}: probability: a number in (0, 1] is required", at);
-    }
-    r.propensity = j["probability"].get<double>();
-    if (!(r.propensity > 0.0 && r.propensity <= 1.0)) {
-      Fail(ErrorCode::kInvalidArgument, "{}: probability must be in (0, 1], got {}", at,
-           r.propensity);
-    }
-    if (!j.contains("reward") || !j["reward"].is_number()) {
-      Fail(ErrorCode::kInvalidArgument, "{}: reward: a number is required", at);
-    }
-    r.reward = j["reward"].get<double>();
-    if (!std::isfinite(r.reward)) Fail(ErrorCode::kInvalidArgument, "{}: reward not finite", at);
-    if (j.contains("position") && !j["position"].is_null()) {
-      if (!j["position"].is_number_integer() || j["position"].get<int64_t>() < 0 ||
-          j["position"].get<double>() > std::numeric_limits<int32_t>::max()) {
-        Fail(ErrorCode::kInvalidArgument, "{}: position must be a non-negative integer below 2^31",
-             at);
-      }
-      r.position = static_cast<int32_t>(j["position"].get<int64_t>());
-    }
-    if (j.contains("user") && !j["user"].is_null()) {
-      if (!j["user"].is_string())
-        Fail(ErrorCode::kInvalidArgument, "{}: user must be a string", at);
-      r.user = j["user"].get<std::string>();
-      CheckStoredText(*r.user, at + ": user");
-    }
-    if (j.contains("ts") && !j["ts"].is_null()) {
-      if (j["ts"].is_number()) {
-        const double ts = j["ts"].get<double>();  // beyond int64 the cast is undefined
-        if (!(std::fabs(ts) < 9.2e18)) {
-          Fail(ErrorCode::kInvalidArgument, "{}: ts: {} is not a Unix time in seconds", at,
-               j["ts"].dump());
-        }
-        r.ts = static_cast<int64_t>(ts);
-      } else if (j["ts"].is_string()) {
-        r.ts = ParseTimestamp(j["ts"].get<std::string>());
-        if (r.ts == kNoTime) Fail(ErrorCode::kInvalidArgument, "{}: ts: unreadable time", at);
-      } else {
-        Fail(ErrorCode::kInvalidArgument, "{}: ts must be Unix seconds or ISO-8601", at);
-      }
-    }
-    const std::string key = SetKey(set);
-    auto [it, added] = sets.try_emplace(key, static_cast<uint32_t>(log.action_sets.size()));
-    if (added) log.action_sets.push_back(std::move(set));
-    r.action_set = it->second;
-    log.rows.push_back(std::move(r));
-  }
-  if (log.rows.empty()) Fail(ErrorCode::kInvalidArgument, "{}: no decisions", origin);
-  return log;
+std::string AbsolutePath(const std::string& path) {
+  return std::filesystem::absolute(path).lexically_normal().string();
 }
 
-BanditLog ReadBanditJsonl(const std::string& path, Env* env) {
-  env = env != nullptr ? env : Env::Default();
-  if (!env->FileExists(path)) Fail(ErrorCode::kNotFound, "no such file: {}", path);
-  BanditLog log = ParseBanditJsonl(env->ReadFile(path), path);
-  log.source = std::filesystem::absolute(path).lexically_normal().string();
-  return log;
+BanditLog ReadObd(const std::string& campaign_csv, Env* env) {
+  BanditLogBuilder b("obd", AbsolutePath(campaign_csv));
+  ReadObdInto(campaign_csv, env, &b);
+  return b.Finish();
 }
 
 // --- snapshots
 
 std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* env) {
+  BanditLogBuilder b(log.format, log.source);
+  std::vector<uint32_t> set_map(log.action_sets.size());
+  for (size_t s = 0; s < log.action_sets.size(); ++s) set_map[s] = b.ActionSet(log.action_sets[s]);
+  constexpr uint32_t kUnmapped = UINT32_MAX;
+  std::vector<uint32_t> key_map(log.typed ? log.typed->keys.size() : 0, kUnmapped);
+  std::vector<BanditLogBuilder::Feature> feats;
+  for (size_t i = 0; i < log.rows.size(); ++i) {
+    const LoggedDecision& r = log.rows[i];
+    if (r.action_set >= set_map.size()) {
+      Fail(ErrorCode::kInvalidArgument, "row {}: action set {} does not exist", i, r.action_set);
+    }
+    const std::string where = fmt::format("row {}: context", i);
+    if (r.typed_row == LoggedDecision::kNoTypedRow) {
+      b.AddRow(set_map[r.action_set], r.chosen, r.propensity, r.reward, r.position, r.ts,
+               r.user ? std::optional<std::string_view>(*r.user) : std::nullopt, r.context, where);
+      continue;
+    }
+    if (log.typed == nullptr || r.typed_row >= log.typed->rows()) log.Context(i);  // kInternal
+    const auto ids = log.typed->ids(r.typed_row);
+    const auto vals = log.typed->values(r.typed_row);
+    feats.clear();
+    for (size_t j = 0; j < ids.size(); ++j) {
+      uint32_t& m = key_map[ids[j]];
+      if (m == kUnmapped) {
+        const ContextKey& k = log.typed->keys[ids[j]];
+        m = b.Key(k.name, k.categorical, k.category, where);
+      }
+      feats.push_back({m, vals[j]});
+    }
+    b.AddRow(set_map[r.action_set], r.chosen, r.propensity, r.reward, r.position, r.ts,
+             r.user ? b.User(*r.user, where) : BanditLogBuilder::kNoUser, feats);
+  }
+  return b.WriteSnapshot(path, env != nullptr ? env : Env::Default());
+}
+
+std::string SaveBanditLogV1(const BanditLog& log, const std::string& path, Env* env) {
   nlohmann::json sets = nlohmann::json::array();
   for (const auto& s : log.action_sets) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& a : s) arr.push_back({{"id", a.id}, {"features", PairsJson(a.features)}});
     sets.push_back(arr);
   }
-  ArtifactWriter w(kLogFamily, {{"bandit_log_version", kLogFormatVersion},
+  ArtifactWriter w(kLogFamily, {{"bandit_log_version", 1},
                                 {"rows", log.rows.size()},
                                 {"source", log.source},
                                 {"format", log.format},
@@ -552,7 +461,7 @@ std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* en
     reward[i] = r.reward;
     pos[i] = r.position;
     ts[i] = r.ts;
-    nlohmann::json c = {{"c", PairsJson(r.context)}};
+    nlohmann::json c = {{"c", PairsJson(log.Context(i))}};
     if (r.user) c["u"] = *r.user;
     contexts += c.dump();
     contexts += '\n';
@@ -570,19 +479,34 @@ std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* en
 }
 
 BanditLog LoadBanditLog(const std::string& path, Env* env) {
-  auto r = ArtifactReader::Open(path, env != nullptr ? env : Env::Default());
+  std::shared_ptr<const ArtifactReader> r =
+      ArtifactReader::Open(path, env != nullptr ? env : Env::Default());
   if (r->family() != kLogFamily) {
     Fail(ErrorCode::kCorruption, "'{}' is a {} file, not a bandit log", path, r->family());
+  }
+  uint32_t version = 0;
+  try {
+    version = r->header().at("bandit_log_version").get<uint32_t>();
+  } catch (const nlohmann::json::exception& e) {
+    Fail(ErrorCode::kCorruption, "'{}': damaged bandit log: {}", path, e.what());
+  }
+  if (version > kLogFormatVersion) {
+    Fail(ErrorCode::kUnimplemented, "'{}': bandit log version {} is newer than this build ({})",
+         path, version, kLogFormatVersion);
+  }
+  if (version == 2) {
+    BanditLog log = LoadBanditLogV2(r, path);
+    try {
+      log.Validate();
+    } catch (const Error& e) {
+      Fail(ErrorCode::kCorruption, "'{}': {}", path, e.what());
+    }
+    return log;
   }
   BanditLog log;
   size_t n = 0;
   try {
     const auto& h = r->header();
-    const uint32_t v = h.at("bandit_log_version").get<uint32_t>();
-    if (v > kLogFormatVersion) {
-      Fail(ErrorCode::kUnimplemented, "'{}': bandit log version {} is newer than this build ({})",
-           path, v, kLogFormatVersion);
-    }
     n = h.at("rows").get<size_t>();
     log.source = h.value("source", "");
     log.format = h.value("format", "");
@@ -593,33 +517,23 @@ BanditLog LoadBanditLog(const std::string& path, Env* env) {
       }
       log.action_sets.push_back(std::move(set));
     }
-    auto set = r->Get<uint32_t>("action_set");
-    auto chosen = r->Get<uint32_t>("chosen");
-    auto prop = r->Get<double>("propensity");
-    auto reward = r->Get<double>("reward");
-    auto pos = r->Get<int64_t>("position");
-    auto ts = r->Get<int64_t>("ts");
+    FillRows({r->Get<uint32_t>("action_set"),
+              r->Get<uint32_t>("chosen"),
+              r->Get<double>("propensity"),
+              r->Get<double>("reward"),
+              r->Get<int64_t>("position"),
+              r->Get<int64_t>("ts"),
+              {}},
+             n, {}, false, path, &log);
     auto ctx = r->Get<uint8_t>("contexts");
-    if (set.size() != n || chosen.size() != n || prop.size() != n || reward.size() != n ||
-        pos.size() != n || ts.size() != n) {
-      Fail(ErrorCode::kCorruption, "'{}': column lengths differ from {} rows", path, n);
-    }
     auto lines = Lines(std::string_view(reinterpret_cast<const char*>(ctx.data()), ctx.size()));
     if (lines.size() != n) {
       Fail(ErrorCode::kCorruption, "'{}': {} contexts for {} rows", path, lines.size(), n);
     }
-    log.rows.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      LoggedDecision& d = log.rows[i];
-      d.action_set = set[i];
-      d.chosen = chosen[i];
-      d.propensity = prop[i];
-      d.reward = reward[i];
-      d.position = static_cast<int32_t>(pos[i]);
-      d.ts = ts[i];
       nlohmann::json c = nlohmann::json::parse(lines[i]);
-      d.context = PairsFromJson(c.at("c"));
-      if (c.contains("u")) d.user = c["u"].get<std::string>();
+      log.rows[i].context = PairsFromJson(c.at("c"));
+      if (c.contains("u")) log.rows[i].user = c["u"].get<std::string>();
     }
   } catch (const nlohmann::json::exception& e) {
     Fail(ErrorCode::kCorruption, "'{}': damaged bandit log: {}", path, e.what());
@@ -654,6 +568,38 @@ void BanditLogCatalogTraits::Read(const nlohmann::json& j, BanditLogEntry* e) {
   e->rows = j.value("rows", uint64_t{0});
   e->actions = j.value("actions", 0u);
   e->positions = j.value("positions", false);
+}
+
+BanditLogEntry BanditLogCatalog::ImportFile(const std::string& name, const std::string& path,
+                                            const std::string& format, const std::string& source,
+                                            nlohmann::json* stats) {
+  ValidateCatalogName(name, "dataset");
+  catalog_internal::CreateDirs(env_, ObjectsDir());
+  catalog_internal::CreateDirs(env_,
+                               fmt::format("{}/{}/names", home_, BanditLogCatalogTraits::kDir));
+  BanditLogEntry e;
+  e.id = StoreContentAddressed(
+      env_, ObjectsDir(), BanditLogCatalogTraits::kExt, [&](const std::string& tmp) {
+        BanditLogBuilder b(format, source.empty() ? AbsolutePath(path) : source, env_,
+                           ObjectsDir());
+        ReadBanditLogInto(path, format, env_, &b);
+        const nlohmann::json st = b.Stats();
+        e.source = source.empty() ? AbsolutePath(path) : source;
+        e.format = format;
+        e.rows = st["rows"].get<uint64_t>();
+        e.actions = st["actions"].get<uint32_t>();
+        e.positions = !st["positions"].empty();
+        if (stats != nullptr) *stats = st;
+        return b.WriteSnapshot(tmp, env_);
+      });
+  e.name = name;
+  e.path = ObjectPath(e.id);
+  e.created_at = IsoUtc(catalog_internal::Now(env_));
+  if (Has(name)) Get(name);  // kCorruption when the current name file is malformed
+  nlohmann::json j = e.ToJson();
+  j.erase("path");
+  e.history = PointCatalogName(env_, NamePath(name), std::move(j));
+  return e;
 }
 
 BanditLog BanditLogCatalogTraits::Load(const BanditLogEntry& e, const std::string& name, Env* env) {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,9 +26,14 @@
 
 namespace marquee {
 
+class TypedContexts;
+
 inline constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 
 struct LoggedDecision {
+  // The context of a hand-built row. Rows read from files and snapshots keep their context in
+  // BanditLog::typed instead (this map is then empty): read contexts through
+  // BanditLog::Context(i), Input(i) or Keyed(i).
   FeatureMap context;
   std::optional<std::string> user;
   uint32_t action_set = 0;  // index into BanditLog::action_sets
@@ -36,15 +42,23 @@ struct LoggedDecision {
   double reward = 0.0;
   int32_t position = -1;  // -1: none
   int64_t ts = kNoTime;   // Unix seconds (kNoTime: none)
+  static constexpr uint64_t kNoTypedRow = std::numeric_limits<uint64_t>::max();
+  uint64_t typed_row = kNoTypedRow;  // row of BanditLog::typed holding the context, if any
 };
 
 struct BanditLog {
   std::vector<std::vector<Action>> action_sets;  // deduplicated sets of offered actions
   std::vector<LoggedDecision> rows;
   std::string source;  // the file(s) it was read from
-  std::string format;  // "obd" | "bandit-jsonl"
+  std::string format;  // "obd" | "bandit-jsonl" | "dsjson" | "vw-adf"
+  // The typed contexts (logs read by the readers or loaded from snapshots; shared by copies and
+  // subsets of the log, immutable). Null for hand-built logs.
+  std::shared_ptr<const TypedContexts> typed;
 
   bool has_positions() const;
+  // Row i's context (copied from the typed core or the row's map). kInternal when the row
+  // names a typed row but the log has no typed core (a copy that dropped `typed`).
+  FeatureMap Context(size_t i) const;
   // The decision input of row i (copies the action set).
   DecisionInput Input(size_t i) const;
   // Row i with every feature keyed, without copying names: the learners' fast path. The result
@@ -68,6 +82,20 @@ struct BanditLog {
 // (categorical) and the non-zero affinities (numeric); reward = click.
 BanditLog ReadObd(const std::string& campaign_csv, Env* env);
 
+// The readers by format name ("obd", "bandit-jsonl", "dsjson", "vw-adf"): in memory, and
+// streamed into a v2 snapshot file (ImportBanditLogFile). kInvalidArgument for another name.
+BanditLog ReadBanditLogFile(const std::string& path, const std::string& format, Env* env);
+const std::vector<std::string>& BanditLogFormats();
+
+// Vowpal Wabbit's DSJSON decision log (what `marquee decisions export --format dsjson` writes;
+// docs/formats/bandit.md): one object per line; rows without a label (`_label_cost`) are skipped.
+BanditLog ReadDsjson(const std::string& path, Env* env);
+BanditLog ParseDsjson(std::string_view text, const std::string& origin);
+// Vowpal Wabbit's text cb_adf format: examples of a `shared |...` line and one line per action,
+// `index:cost:probability` on the chosen one, a blank line after each example.
+BanditLog ReadVwAdf(const std::string& path, Env* env);
+BanditLog ParseVwAdf(std::string_view text, const std::string& origin);
+
 // JSONL decision log, one object per line:
 //   {"context": {...}, "actions": [{"id": "a", "features": {...}}, ...], "chosen": "a" | 0,
 //    "probability": 0.25, "reward": 1.0, "position": 1?, "user": "u1"?, "ts": 1700000000?}
@@ -78,7 +106,10 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin);
 // Snapshot files (an artifact container, family "bandit-log"); Save returns the sha256 of the
 // bytes (the snapshot id).
 std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* env);
+// Loads version 2 (typed, memory-mapped: the log keeps the mapping) or version 1.
 BanditLog LoadBanditLog(const std::string& path, Env* env);
+// The version 1 writer (contexts as JSON lines), kept so tests can write old snapshots.
+std::string SaveBanditLogV1(const BanditLog& log, const std::string& path, Env* env);
 
 struct BanditLogEntry {
   std::string name, id, path, source, format, created_at;
@@ -108,10 +139,19 @@ struct BanditLogCatalogTraits {
 class BanditLogCatalog : public Catalog<BanditLogCatalogTraits> {
  public:
   using Catalog::Catalog;
+  // Streams `path` (a format of BanditLogFormats) into a v2 snapshot and points `name` at it,
+  // holding a bounded amount of memory whatever the log's length (columns spill to temporary
+  // files beside the object; the dictionaries of keys, users and action sets stay in memory).
+  // `source` (if not empty) replaces the recorded source. `stats` (optional) gets Stats().
+  BanditLogEntry ImportFile(const std::string& name, const std::string& path,
+                            const std::string& format, const std::string& source,
+                            nlohmann::json* stats = nullptr);
 };
 
 // Feature maps <-> JSON objects (numbers and strings; booleans read as 0/1).
 FeatureMap FeatureMapFromJson(const nlohmann::json& j, const std::string& where);
+// One feature value (numbers, strings, booleans as 0/1); kInvalidArgument naming `where`.
+FeatureValue FeatureValueFromJson(const nlohmann::json& v, const std::string& where);
 nlohmann::json FeatureMapToJson(const FeatureMap& m);
 
 }  // namespace marquee

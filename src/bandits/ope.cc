@@ -328,9 +328,10 @@ class RowTermModel {
       const LoggedDecision& r = log_.rows[i];
       const auto& set = log_.action_sets[r.action_set];
       const auto row = static_cast<Eigen::Index>(i);
+      const FeatureMap context = log_.Context(i);
       for (size_t a = 0; a < set.size(); ++a) {
         if (pi_[i][a] <= 0 && a != r.chosen) continue;
-        feat.Joint(r.context, set[a], v.data());
+        feat.Joint(context, set[a], v.data());
         const Eigen::Map<const Eigen::RowVectorXf> vm(v.data(), d);
         if (a == r.chosen) phi_c_.row(row) = vm;
         if (pi_[i][a] > 0) phi_bar_.row(row) += static_cast<float>(pi_[i][a]) * vm;
@@ -520,8 +521,8 @@ void CheckRewardModel(const std::string& name) {
 std::string ResolveRewardModel(const std::string& name, const BanditLog& log) {
   CheckRewardModel(name);
   if (name != "auto") return name;
-  for (const auto& r : log.rows) {
-    if (!r.context.empty()) return "ridge";
+  for (size_t i = 0; i < log.rows.size(); ++i) {
+    if (!log.Context(i).empty()) return "ridge";
   }
   for (const auto& set : log.action_sets) {
     for (const auto& a : set) {

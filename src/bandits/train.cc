@@ -24,6 +24,7 @@ BanditLog Subset(const BanditLog& log, const std::vector<size_t>& idx) {
   out.action_sets = log.action_sets;
   out.source = log.source;
   out.format = log.format;
+  out.typed = log.typed;  // rows keep their typed contexts
   out.rows.reserve(idx.size());
   for (size_t i : idx) out.rows.push_back(log.rows[i]);
   return out;

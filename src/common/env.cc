@@ -138,8 +138,48 @@ class PosixMappedFile final : public MappedFile {
   size_t size_ = 0;
 };
 
+class PosixSequentialFile final : public SequentialFile {
+ public:
+  explicit PosixSequentialFile(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) ThrowErrno("cannot open", path_);
+  }
+  ~PosixSequentialFile() override { ::close(fd_); }
+  size_t Read(char* buf, size_t n) override {
+    for (;;) {
+      const ssize_t got = ::read(fd_, buf, n);
+      if (got >= 0) return static_cast<size_t>(got);
+      if (errno != EINTR) ThrowErrno("cannot read", path_);
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// The default: a mapping read in pieces (for Envs that only map files).
+class MappedSequentialFile final : public SequentialFile {
+ public:
+  explicit MappedSequentialFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) {}
+  size_t Read(char* buf, size_t n) override {
+    const auto d = file_->data();
+    const size_t take = std::min(n, d.size() - pos_);
+    if (take > 0) std::memcpy(buf, d.data() + pos_, take);
+    pos_ += take;
+    return take;
+  }
+
+ private:
+  std::unique_ptr<MappedFile> file_;
+  size_t pos_ = 0;
+};
+
 class PosixEnv final : public Env {
  public:
+  std::unique_ptr<SequentialFile> NewSequentialFile(const std::string& path) override {
+    return std::make_unique<PosixSequentialFile>(path);
+  }
   std::string ReadFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) ThrowErrno("cannot open", path);
@@ -203,6 +243,10 @@ class PosixEnv final : public Env {
 };
 
 }  // namespace
+
+std::unique_ptr<SequentialFile> Env::NewSequentialFile(const std::string& path) {
+  return std::make_unique<MappedSequentialFile>(MapFile(path));
+}
 
 Env* Env::Default() {
   static PosixEnv env;

@@ -491,7 +491,7 @@ json ImportByKind(const std::string& home, const std::string& name, const std::s
   if (format == "tabular") {
     return ImportTabularView(home, name, path, TabularOptions(params), source);
   }
-  if (format == "bandit-jsonl" || format == "obd") {
+  if (format == "bandit-jsonl" || format == "obd" || format == "dsjson" || format == "vw-adf") {
     if (format == "obd" && upload) {
       Fail(ErrorCode::kInvalidArgument,
            "format=obd reads item_context.csv beside the campaign file: import it from a path "
@@ -573,16 +573,17 @@ json ImportTabularView(const std::string& home, const std::string& name, const s
 
 json ImportBanditLogView(const std::string& home, const std::string& name, const std::string& path,
                          const std::string& format, const std::string& source) {
-  if (format != "obd" && format != "bandit-jsonl") {
-    Fail(ErrorCode::kInvalidArgument, "bandit log format '{}': expected obd or bandit-jsonl",
-         QuoteForMessage(format, 32));
+  const auto& formats = BanditLogFormats();
+  if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
+    Fail(ErrorCode::kInvalidArgument, "bandit log format '{}': expected {}",
+         QuoteForMessage(format, 32), fmt::join(formats, ", "));
   }
   const auto start = std::chrono::steady_clock::now();
-  BanditLog log =
-      format == "obd" ? ReadObd(path, Env::Default()) : ReadBanditJsonl(path, Env::Default());
-  if (!source.empty()) log.source = source;
-  json j = BanditLogCatalog(home, Env::Default()).Import(name, log).ToJson();
-  j["stats"] = log.Stats();
+  json stats;  // streamed: the log is never held whole
+  json j = BanditLogCatalog(home, Env::Default())
+               .ImportFile(name, path, format, source, &stats)
+               .ToJson();
+  j["stats"] = stats;
   j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return j;
 }

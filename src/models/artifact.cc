@@ -49,16 +49,21 @@ size_t DTypeSize(DType t) {
 
 void ArtifactWriter::AddRaw(const std::string& name, DType dtype, std::vector<uint64_t> shape,
                             std::span<const uint8_t> bytes) {
+  AddProduced(name, dtype, std::move(shape), bytes.size(), nullptr);
+  entries_.back().bytes = bytes;
+}
+
+void ArtifactWriter::AddProduced(const std::string& name, DType dtype, std::vector<uint64_t> shape,
+                                 uint64_t nbytes, Producer produce) {
   uint64_t elems = 1;
   for (uint64_t d : shape) elems *= d;
-  if (elems * DTypeSize(dtype) != bytes.size()) {
-    Fail(ErrorCode::kInternal, "tensor '{}': shape does not match its {} bytes", name,
-         bytes.size());
+  if (elems * DTypeSize(dtype) != nbytes) {
+    Fail(ErrorCode::kInternal, "tensor '{}': shape does not match its {} bytes", name, nbytes);
   }
   for (const Entry& e : entries_) {
     if (e.name == name) Fail(ErrorCode::kInternal, "tensor '{}' added twice", name);
   }
-  entries_.push_back({name, dtype, std::move(shape), bytes});
+  entries_.push_back({name, dtype, std::move(shape), {}, nbytes, std::move(produce)});
 }
 
 std::string ArtifactWriter::Write(const std::string& path, Env* env) const {
@@ -73,8 +78,8 @@ std::string ArtifactWriter::Write(const std::string& path, Env* env) const {
                        {"dtype_name", DTypeName(e.dtype)},
                        {"shape", e.shape},
                        {"offset", offset},
-                       {"nbytes", e.bytes.size()}});
-    offset = AlignUp(offset + e.bytes.size());
+                       {"nbytes", e.nbytes}});
+    offset = AlignUp(offset + e.nbytes);
   }
   header["tensors"] = tensors;
   std::string hjson = header.dump();
@@ -93,8 +98,20 @@ std::string ArtifactWriter::Write(const std::string& path, Env* env) const {
   uint64_t pos = 16 + hjson.size();
   put(std::string_view(zeros.data(), AlignUp(pos) - pos));
   for (const Entry& e : entries_) {
-    put(std::string_view(reinterpret_cast<const char*>(e.bytes.data()), e.bytes.size()));
-    put(std::string_view(zeros.data(), AlignUp(e.bytes.size()) - e.bytes.size()));
+    if (e.produce) {
+      uint64_t got = 0;
+      e.produce([&](std::string_view s) {
+        got += s.size();
+        if (got > e.nbytes) Fail(ErrorCode::kInternal, "tensor '{}': too many bytes", e.name);
+        put(s);
+      });
+      if (got != e.nbytes) {
+        Fail(ErrorCode::kInternal, "tensor '{}': {} bytes of {}", e.name, got, e.nbytes);
+      }
+    } else {
+      put(std::string_view(reinterpret_cast<const char*>(e.bytes.data()), e.bytes.size()));
+    }
+    put(std::string_view(zeros.data(), AlignUp(e.nbytes) - e.nbytes));
   }
   file->Commit();
   return sha.HexDigest();

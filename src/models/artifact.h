@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -64,6 +65,11 @@ class ArtifactWriter {
   }
   void AddRaw(const std::string& name, DType dtype, std::vector<uint64_t> shape,
               std::span<const uint8_t> bytes);
+  // A tensor of `nbytes` bytes produced while writing: `produce(put)` calls put with its bytes
+  // in order (at most nbytes in all; kInternal otherwise), so large tensors stream from disk.
+  using Producer = std::function<void(const std::function<void(std::string_view)>& put)>;
+  void AddProduced(const std::string& name, DType dtype, std::vector<uint64_t> shape,
+                   uint64_t nbytes, Producer produce);
   nlohmann::json& header() { return header_; }
 
   // Writes the artifact atomically to `path`; returns the sha256 of the file's bytes.
@@ -75,6 +81,8 @@ class ArtifactWriter {
     DType dtype;
     std::vector<uint64_t> shape;
     std::span<const uint8_t> bytes;
+    uint64_t nbytes = 0;
+    Producer produce;  // when set, the bytes come from it
   };
   std::string family_;
   nlohmann::json header_;

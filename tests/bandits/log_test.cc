@@ -89,7 +89,7 @@ TEST(BanditLog, SnapshotRoundTripAndCatalog) {
   BanditLog back = catalog.Open("decisions");
   ASSERT_EQ(back.rows.size(), log.rows.size());
   for (size_t i = 0; i < log.rows.size(); ++i) {
-    EXPECT_EQ(back.rows[i].context, log.rows[i].context);
+    EXPECT_EQ(back.Context(i), log.Context(i));
     EXPECT_EQ(back.rows[i].chosen, log.rows[i].chosen);
     EXPECT_EQ(back.rows[i].propensity, log.rows[i].propensity);
     EXPECT_EQ(back.rows[i].reward, log.rows[i].reward);
@@ -230,7 +230,7 @@ TEST(BanditLog, ImportsTheOpenBanditDataset) {
   EXPECT_NEAR(bts.Stats()["mean_reward"].get<double>(), 0.0069, 1e-12);  // 69 clicks
   EXPECT_EQ(rnd.rows[0].ts, 1574553793);                                 // 2019-11-24 00:03:13 UTC
   // The user features are categorical context features.
-  EXPECT_TRUE(std::holds_alternative<std::string>(rnd.rows[0].context[0].second));
+  EXPECT_TRUE(std::holds_alternative<std::string>(rnd.Context(0).at(0).second));
   // Candidate = the BTS log's empirical distribution: on a uniform log with constant
   // propensities IPS is sum(pi(a_i | pos_i) r_i) * 34 / n.
   CandidateDistributions pi = EmpiricalDistributions(bts, rnd, nullptr);

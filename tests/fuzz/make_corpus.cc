@@ -306,7 +306,9 @@ void ArtifactSeeds(const std::string& scratch) {
   }
   BanditLog log = ParseBanditJsonl(kBanditJsonl, "seed.jsonl");
   SaveBanditLog(log, scratch + "/log.mqbl", env);
-  Put("artifact", "bandit_log", Slurp(scratch + "/log.mqbl"));
+  Put("artifact", "bandit_log", Slurp(scratch + "/log.mqbl"));  // version 2 (typed)
+  SaveBanditLogV1(log, scratch + "/log_v1.mqbl", env);
+  Put("artifact", "bandit_log_v1", Slurp(scratch + "/log_v1.mqbl"));
   TabularReadOptions o;
   o.label = "y";
   o.time_col = "t";

@@ -123,8 +123,9 @@ void RunImport(const ImportFlags& f, const GlobalOptions& g) {
     return;
   }
   if (!f.base.empty()) Fail(ErrorCode::kInvalidArgument, "--base needs --from-events");
-  const bool tabular = f.format == "tabular",
-             bandit = f.format == "obd" || f.format == "bandit-jsonl";
+  const bool tabular = f.format == "tabular", bandit = f.format == "obd" ||
+                                                       f.format == "bandit-jsonl" ||
+                                                       f.format == "dsjson" || f.format == "vw-adf";
   if (f.file.empty()) {
     Fail(ErrorCode::kInvalidArgument, "{}",
          bandit ? "give the log FILE to import" : "give an interaction FILE or --from-events");
@@ -297,12 +298,13 @@ void AddDatasetCommands(CLI::App& app, GlobalOptions& g) {
   imp->add_option("--name", f->name, "Snapshot name (default: the file's stem)");
   imp->add_option("--format", f->format,
                   "auto | movielens | movielens-csv | movielens-dat | csv | tsv | jsonl | tabular\n"
-                  "| obd | bandit-jsonl\n"
+                  "| obd | bandit-jsonl | dsjson | vw-adf\n"
                   "(tabular: a CSV of features and a label, for XGBoost; needs --label;\n"
                   " obd: an Open Bandit Dataset campaign CSV with item_context.csv beside it;\n"
-                  " bandit-jsonl: a decision log, docs/formats/bandit.md)")
+                  " bandit-jsonl: a decision log, docs/formats/bandit.md; dsjson: Vowpal\n"
+                  " Wabbit's DSJSON (what `decisions export` writes); vw-adf: VW's text cb_adf)")
       ->check(CLI::IsMember({"auto", "movielens", "movielens-csv", "movielens-dat", "csv", "tsv",
-                             "jsonl", "tabular", "obd", "bandit-jsonl"}));
+                             "jsonl", "tabular", "obd", "bandit-jsonl", "dsjson", "vw-adf"}));
   imp->add_option("--label", f->label, "tabular: the label column");
   imp->add_option("--id-col", f->id_col, "tabular: an id column (kept out of the features)");
   imp->add_option("--type", f->types,
