@@ -1752,31 +1752,4 @@ std::string WhyARegistryMustExist(const std::string& home, Env* env) {
   return "";
 }
 
-std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* env) {
-  const char* url = std::getenv("MARQUEE_REGISTRY_URL");
-  if (url != nullptr && *url != '\0') {
-    std::string u = url;
-    if (u.rfind("sqlite:", 0) == 0) {
-      SqliteStoreOptions o;
-      // Another file, same home: its artifacts still say whether a registry existed.
-      o.must_exist_because = [home, env] { return WhyARegistryMustExist(home, env); };
-      return OpenSqliteStore(u.substr(7), o);
-    }
-    if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
-      Fail(ErrorCode::kUnimplemented,
-           "MARQUEE_REGISTRY_URL: the PostgreSQL registry backend is not built yet; unset it to "
-           "use the embedded SQLite store");
-    }
-    Fail(ErrorCode::kInvalidArgument,
-         "MARQUEE_REGISTRY_URL '{}': expected sqlite:PATH (or, later, postgresql://...)", u);
-  }
-  env->CreateDirs(home);
-  const std::string path = home + "/registry.db";
-  SqliteStoreOptions o;
-  // Only artifacts and catalogued data say a registry existed: a -wal with content is normal
-  // while another process is creating the registry (its schema is still in the log).
-  o.must_exist_because = [home, env] { return WhyARegistryMustExist(home, env); };
-  return OpenSqliteStore(path, o);
-}
-
 }  // namespace marquee
