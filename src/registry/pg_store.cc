@@ -31,6 +31,7 @@ std::unique_ptr<MetadataStore> OpenPgStore(const PostgresUrl& url, const PgStore
 #include "common/mutex.h"
 #include "common/text.h"
 #include "registry/sqlite_store.h"  // kRegistrySchemaVersion: both backends share the numbering
+#include "registry/store_rules.h"
 
 namespace marquee {
 namespace {
@@ -203,13 +204,11 @@ constexpr const char* kAliasChannel = "marquee_alias_moves";
 
 std::string Dump(const nlohmann::json& j) { return j.dump(); }
 
+using store::ParamNumber;
+using store::ThresholdOp;
+using store::VersionText;
 nlohmann::json ParseJson(const std::string& text, const char* what) {
-  if (text.empty()) return nlohmann::json::object();
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    Fail(ErrorCode::kCorruption, "registry: damaged {} JSON: {}", what, e.what());
-  }
+  return store::ParseStoredJson(text, what);
 }
 
 // Parameters as text (libpq's text format; PostgreSQL infers each one's type from the query).
@@ -280,25 +279,15 @@ std::string OneLine(std::string_view text) {
   return out;
 }
 
-std::string VersionText(int64_t v) { return v == 0 ? "unset" : "v" + std::to_string(v); }
-
-constexpr const char* kRunColumns =
-    "r.id, r.model_name, r.family, r.status, r.params, r.timings, r.dataset_id, r.protocol, "
-    "r.protocol_key, r.artifact, r.code_version, r.host, r.pid, r.started_at, r.ended_at, "
-    "v.version, e.run_id IS NOT NULL, e.description, e.dataset_given";
-constexpr int kRunDetailColumn = 19;
-constexpr const char* kRunDetailColumns = ", r.split, r.config_given, r.config_resolved, r.log";
+using store::kExperimentSelect;
+using store::kModelSelect;
+using store::kRunColumns;
+using store::kRunDetailColumn;
+using store::kRunDetailColumns;
+using store::kVersionColumns;
 constexpr const char* kRunJoins =
     " LEFT JOIN model_versions v ON v.run_id = r.id "
     "LEFT JOIN external_runs e ON e.run_id = r.id";
-
-constexpr const char* kVersionColumns =
-    "m.name, v.version, v.artifact, v.run_id, v.dataset_id, v.family, v.protocol, "
-    "v.protocol_key, v.metrics, v.metric_order, v.params, v.created_at";
-
-constexpr const char* kExperimentSelect =
-    "SELECT id, name, mode, salt, definition, source, state, created_at, first_started_at, "
-    "updated_at FROM experiments";
 
 RunRecord RunFromRow(const pqxx::row& s, bool details) {
   RunRecord r;
@@ -374,31 +363,6 @@ ModelRecord ModelFromRow(const pqxx::row& s) {
   m.latest_version = Int(s[5]);
   m.updated_at = Int(s[6]);
   return m;
-}
-
-constexpr const char* kModelSelect =
-    "SELECT m.id, m.name, m.description, m.created_at, "
-    "(SELECT COUNT(*) FROM model_versions v WHERE v.model_id = m.id), "
-    "(SELECT COALESCE(MAX(version), 0) FROM model_versions v WHERE v.model_id = m.id), "
-    "(SELECT created_at FROM model_versions v WHERE v.model_id = m.id "
-    "ORDER BY version DESC LIMIT 1) "
-    "FROM models m";
-
-// A param filter's value as a number, when the whole text is one (finite).
-std::optional<double> ParamNumber(const std::string& text) {
-  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
-const char* ThresholdOp(const MetricThreshold& t) {
-  for (const char* op : {">=", ">", "<=", "<"}) {
-    if (t.op == op) return op;
-  }
-  Fail(ErrorCode::kInvalidArgument, "metric filter on '{}': unknown operator '{}' (>=, >, <=, <)",
-       t.metric, QuoteForMessage(t.op));
 }
 
 // The WHERE clause of a run query, its parameters added to `a`; `first` (with its own
@@ -861,18 +825,7 @@ class PgStore final : public MetadataStore {
         "NULLIF($4::bigint, 0), NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12)",
         model_id, version, v.artifact, v.run_id, v.dataset_id, v.family, v.protocol, v.protocol_key,
         Dump(v.metrics), Dump(v.metric_order), Dump(v.params), v.created_at);
-      out.model_name = v.model_name;
-      out.version = version;
-      out.artifact = v.artifact;
-      out.run_id = v.run_id;
-      out.dataset_id = v.dataset_id;
-      out.family = v.family;
-      out.protocol = v.protocol;
-      out.protocol_key = v.protocol_key;
-      out.metrics = v.metrics;
-      out.metric_order = v.metric_order;
-      out.params = v.params;
-      out.created_at = v.created_at;
+      out = store::RegisteredVersion(v, version);
     });
     return out;
   }
@@ -1132,36 +1085,7 @@ class PgStore final : public MetadataStore {
       auto collect = [&](const std::string& sql, const std::string& what) {
         for (const pqxx::row& row : w.exec(sql)) problems.push_back(what + ": " + Text(row[0]));
       };
-      collect(
-          "SELECT m.name || '@' || a.alias || ' -> ' || a.version FROM aliases a "
-          "LEFT JOIN models m ON m.id = a.model_id LEFT JOIN model_versions v "
-          "ON v.model_id = a.model_id AND v.version = a.version WHERE v.version IS NULL",
-          "alias on a missing version");
-      collect(
-          "SELECT 'run ' || r.id FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id "
-          "WHERE r.status = 'completed' AND (v.version IS NULL OR r.artifact IS NULL "
-          "OR r.ended_at IS NULL) AND r.id NOT IN (SELECT run_id FROM external_runs)",
-          "completed run without its version");
-      collect(
-          "SELECT m.name || '/' || v.version || ' (run ' || r.id || ' is ' || r.status || ')' "
-          "FROM model_versions v JOIN models m ON m.id = v.model_id "
-          "JOIN runs r ON r.id = v.run_id WHERE (r.status != 'completed' "
-          "OR r.artifact != v.artifact) AND r.id NOT IN (SELECT run_id FROM external_runs)",
-          "version whose run is not completed");
-      collect(
-          "SELECT 'run ' || run_id FROM run_metrics GROUP BY run_id HAVING run_id NOT IN "
-          "(SELECT id FROM runs WHERE status = 'completed' UNION "
-          "SELECT run_id FROM external_runs)",
-          "metrics of a run that is not completed");
-      collect(
-          "SELECT 'run ' || r.id || ' (' || r.status || ')' FROM runs r JOIN model_versions v "
-          "ON v.run_id = r.id WHERE r.status NOT IN ('running', 'completed') "
-          "AND r.id IN (SELECT run_id FROM external_runs)",
-          "external run that failed with a version");
-      collect(
-          "SELECT 'run ' || run_id || ' ' || key FROM run_metric_history "
-          "GROUP BY run_id, key HAVING run_id NOT IN (SELECT run_id FROM external_runs)",
-          "metric history of a run that is not external");
+      for (const store::IntegrityRule& rule : store::IntegrityRules()) collect(rule.sql, rule.what);
     });
     return problems;
   }
@@ -1376,9 +1300,7 @@ class PgStore final : public MetadataStore {
   }
 
   static void RequireRun(pqxx::work& w, int64_t run_id) {
-    if (Q(w, "SELECT 1 FROM runs WHERE id = $1", run_id).empty()) {
-      Fail(ErrorCode::kNotFound, "no run {} (marquee runs list shows them)", run_id);
-    }
+    if (Q(w, "SELECT 1 FROM runs WHERE id = $1", run_id).empty()) store::FailNoRun(run_id);
   }
 
   static void RequireExternalRunning(pqxx::work& w, int64_t run_id, std::string_view what) {
@@ -1386,18 +1308,8 @@ class PgStore final : public MetadataStore {
                              "SELECT r.status, e.run_id IS NOT NULL FROM runs r "
                              "LEFT JOIN external_runs e ON e.run_id = r.id WHERE r.id = $1",
                              run_id);
-    if (s.empty()) Fail(ErrorCode::kNotFound, "no run {} (marquee runs list shows them)", run_id);
-    if (!s[0][1].as<bool>()) {
-      Fail(ErrorCode::kFailedPrecondition,
-           "cannot {} run {}: it was recorded by marquee train; only a run started through "
-           "remote tracking takes logged metrics and artifacts",
-           what, run_id);
-    }
-    const std::string status = Text(s[0][0]);
-    if (status != "running") {
-      Fail(ErrorCode::kFailedPrecondition, "cannot {} run {}: it is {}, not running", what, run_id,
-           status);
-    }
+    if (s.empty()) store::FailNoRun(run_id);
+    store::CheckExternalRunning(run_id, s[0][1].as<bool>(), Text(s[0][0]), what);
   }
 
   static void WriteOutcome(pqxx::work& w, const RunRecord& r) {
