@@ -46,8 +46,7 @@ for round in $(seq 1 "$ROUNDS"); do
       "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -c "CREATE DATABASE r$round" >/dev/null
       url="postgresql://postgres@127.0.0.1:$PORT/r$round"
     else
-      url="sqlite://$OUT/home-$round-sqlite/registry.db"
-      mkdir -p "$OUT/home-$round-sqlite"
+      url="sqlite://$OUT/registry-$round.db"  # beside the home, which bench_registry recreates
     fi
     echo "round $round: $backend" >&2
     "$BENCH" --runs "$RUNS" --reps "$REPS" --log-reps 1 --registry "$url" \

@@ -164,6 +164,41 @@ RegistryUrl ParseRegistryUrl(std::string_view url) {
   return r;
 }
 
+BackendConfig ParseBackendsToml(std::string_view text, const std::string& file) {
+  BackendConfig c;
+  toml::table t;
+  try {
+    t = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    Fail(ErrorCode::kInvalidArgument, "{}: {} (line {})", file, e.description(),
+         e.source().begin.line);
+  }
+  for (const auto& [key, node] : t) {
+    const std::string k(key.str());
+    if (k != "registry" && k != "state" && k != "artifacts") {
+      Fail(ErrorCode::kInvalidArgument,
+           "{}: unknown key '{}' (a marquee.toml holds registry, state and artifacts)", file,
+           QuoteForMessage(k));
+    }
+    const std::string* v = node.is_string() ? &node.as_string()->get() : nullptr;
+    if (v == nullptr || v->empty()) {
+      Fail(ErrorCode::kInvalidArgument, "{}: {} must be a non-empty string (a URL)", file, k);
+    }
+    if (k == "registry") {
+      ParseRegistryUrl(*v);  // refuse a bad one even when a flag overrides it
+      c.registry = *v;
+      c.registry_from = file;
+    } else if (k == "state") {
+      CheckOtherBackend(k, *v, "rocksdb", "redis", file);
+      c.state = *v;
+    } else {
+      CheckOtherBackend(k, *v, "file", "", file);
+      c.artifacts = *v;
+    }
+  }
+  return c;
+}
+
 BackendConfig ResolveBackends(const std::string& home, Env* env) {
   BackendConfig c;
   std::string file = Getenv("MARQUEE_CONFIG");
@@ -173,37 +208,8 @@ BackendConfig ResolveBackends(const std::string& home, Env* env) {
     if (explicit_file && !env->FileExists(file)) {
       Fail(ErrorCode::kNotFound, "--config/$MARQUEE_CONFIG: no file '{}'", file);
     }
+    c = ParseBackendsToml(env->ReadFile(file), file);
     c.config_file = file;
-    toml::table t;
-    try {
-      t = toml::parse(env->ReadFile(file), file);
-    } catch (const toml::parse_error& e) {
-      Fail(ErrorCode::kInvalidArgument, "{}: {} (line {})", file, e.description(),
-           e.source().begin.line);
-    }
-    for (const auto& [key, node] : t) {
-      const std::string k(key.str());
-      if (k != "registry" && k != "state" && k != "artifacts") {
-        Fail(ErrorCode::kInvalidArgument,
-             "{}: unknown key '{}' (a marquee.toml holds registry, state and artifacts)", file,
-             QuoteForMessage(k));
-      }
-      const std::string* v = node.is_string() ? &node.as_string()->get() : nullptr;
-      if (v == nullptr || v->empty()) {
-        Fail(ErrorCode::kInvalidArgument, "{}: {} must be a non-empty string (a URL)", file, k);
-      }
-      if (k == "registry") {
-        ParseRegistryUrl(*v);  // refuse a bad one even when a flag overrides it
-        c.registry = *v;
-        c.registry_from = file;
-      } else if (k == "state") {
-        CheckOtherBackend(k, *v, "rocksdb", "redis", file);
-        c.state = *v;
-      } else {
-        CheckOtherBackend(k, *v, "file", "", file);
-        c.artifacts = *v;
-      }
-    }
   }
   for (const char* var : {"MARQUEE_REGISTRY", "MARQUEE_REGISTRY_URL"}) {
     const std::string v = Getenv(var);

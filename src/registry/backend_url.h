@@ -53,6 +53,11 @@ struct BackendConfig {
 // URL (password removed) and what is wrong.
 RegistryUrl ParseRegistryUrl(std::string_view url);
 
+// Parses the text of a marquee.toml (`origin` names it in messages): the keys registry, state
+// and artifacts, checked as ResolveBackends says. registry_from is `origin` when it sets the
+// registry. Errors as ResolveBackends's.
+BackendConfig ParseBackendsToml(std::string_view text, const std::string& origin);
+
 // Resolves the backends of `home`. In order: $MARQUEE_REGISTRY (set by --registry), the legacy
 // $MARQUEE_REGISTRY_URL, then `registry =` in the config file ($MARQUEE_CONFIG, set by --config,
 // else `$home/marquee.toml` when it exists), then the default. The config file may also hold
