@@ -5,7 +5,12 @@
 // same Registry calls the CLI makes, and end to end through the marquee binary with --json.
 //
 //   build/release/bench/bench_registry [--runs 10000] [--metrics 20] [--home DIR] [--keep]
-//                                      [--marquee PATH] [--reps 30] [--benchmark_...]
+//                                      [--marquee PATH] [--reps 30] [--registry URL]
+//                                      [--benchmark_...]
+//
+// --registry URL runs everything against that registry (sqlite:///..., or postgresql://... on
+// an empty database; the marquee processes of the cli/ rows get it too, as $MARQUEE_REGISTRY).
+// bench/registry_backends.sh compares SQLite and PostgreSQL in one run, alternating rounds.
 //
 // Google Benchmark: record_runs is one repetition (runs/s as a counter); every query is --reps
 // single-call repetitions after one untimed call (which warms the page and statement caches),
@@ -165,10 +170,13 @@ int main(int argc, char** argv) {
       points = std::stoll(next());
     else if (a == "--log-reps")
       log_reps = std::stoi(next());
+    else if (a == "--registry")
+      setenv("MARQUEE_REGISTRY", next().c_str(), 1);
     else {
       std::fprintf(stderr,
                    "usage: bench_registry [--runs N] [--metrics M] [--home DIR] "
-                   "[--marquee PATH] [--reps R] [--keep] [--points P] [--log-reps L]\n");
+                   "[--marquee PATH] [--reps R] [--keep] [--points P] [--log-reps L] "
+                   "[--registry URL]\n");
       return 2;
     }
   }
@@ -345,6 +353,7 @@ int main(int argc, char** argv) {
     return std::vector<std::string>{"--home", home, "models", "list", "--json"};
   });
 
+  benchmark::AddCustomContext("registry", store.Describe());
   benchmark::AddCustomContext("runs", std::to_string(runs));
   benchmark::AddCustomContext("metrics_per_run", std::to_string(metrics));
   benchmark::RunSpecifiedBenchmarks();

@@ -374,11 +374,21 @@ class MetadataStore {
   // Store-level integrity problems (the engine's own check, dangling references, runs and
   // versions that disagree); empty when consistent. Artifact files are checked by Registry.
   virtual std::vector<std::string> CheckIntegrity() = 0;
+
+  // --- change notification
+  // Waits up to `timeout_ms` for an alias move committed by any process. Returns true when one
+  // may have happened since the previous call (the caller reads the aliases it follows again),
+  // false when none did. A backend that is told of moves (PostgreSQL: LISTEN/NOTIFY) returns as
+  // soon as one commits; this default, for backends that are not (SQLite), sleeps `timeout_ms`
+  // and returns true: the caller polls. Never throws for an unreachable store (it answers true
+  // after the timeout). Thread-safe; meant for one waiting thread per store.
+  virtual bool WaitForAliasChange(int timeout_ms);
 };
 
-// Opens the store for a home directory: $MARQUEE_REGISTRY_URL when set ("sqlite:PATH";
-// "postgresql://..." is reserved and answers kUnimplemented), else SQLite at
-// $home/registry.db, created (with its schema and the home directory) on first use.
+// Opens the store for a home directory, where ResolveBackends (registry/backend_url.h) says it
+// lives: a "postgresql://" URL opens a PgStore (kUnavailable when unreachable, kUnimplemented in
+// a build without libpqxx); a "sqlite:" one that file; by default SQLite at $home/registry.db,
+// created (with its schema and the home directory) on first use.
 std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* env);
 
 // Why `home` must already have a registry (its artifacts, or catalogued datasets, tabular

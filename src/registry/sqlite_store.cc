@@ -19,6 +19,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/artifact_store.h"
+#include "registry/store_rules.h"
 
 namespace marquee {
 namespace {
@@ -224,13 +225,11 @@ ErrorCode CodeFor(int rc) {
 
 std::string Dump(const nlohmann::json& j) { return j.dump(); }
 
+using store::ParamNumber;
+using store::ThresholdOp;
+using store::VersionText;
 nlohmann::json ParseJson(const std::string& text, const char* what) {
-  if (text.empty()) return nlohmann::json::object();
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    Fail(ErrorCode::kCorruption, "registry: damaged {} JSON: {}", what, e.what());
-  }
+  return store::ParseStoredJson(text, what);
 }
 
 // A prepared statement; reset and unbound when a Use ends, so cached statements can be reused.
@@ -321,20 +320,15 @@ class Use {
   Stmt& s_;
 };
 
-constexpr const char* kRunColumns =
-    "r.id, r.model_name, r.family, r.status, r.params, r.timings, r.dataset_id, r.protocol, "
-    "r.protocol_key, r.artifact, r.code_version, r.host, r.pid, r.started_at, r.ended_at, "
-    "v.version, e.run_id IS NOT NULL, e.description, e.dataset_given";
-constexpr int kRunDetailColumn = 19;  // the first of kRunDetailColumns
-constexpr const char* kRunDetailColumns = ", r.split, r.config_given, r.config_resolved, r.log";
+using store::kExperimentSelect;
+using store::kRunColumns;
+using store::kRunDetailColumn;
+using store::kRunDetailColumns;
+using store::kVersionColumns;
 // Every run with its version (if any) and its remote-tracking row (external runs only).
 constexpr const char* kRunFrom =
     " FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id "
     "LEFT JOIN external_runs e ON e.run_id = r.id";
-
-constexpr const char* kVersionColumns =
-    "m.name, v.version, v.artifact, v.run_id, v.dataset_id, v.family, v.protocol, "
-    "v.protocol_key, v.metrics, v.metric_order, v.params, v.created_at";
 
 // A Mutex that the thread holding it may take again: the store calls made by a function given
 // to MetadataStore::Atomically join its transaction instead of deadlocking. Clang (14) has no
@@ -726,7 +720,7 @@ class SqliteStore final : public MetadataStore {
 
   std::vector<ModelRecord> ListModels() override {
     ConnectionLock lock(&mu_);
-    Use s(Q(ModelSelect() + " ORDER BY m.name"));
+    Use s(Q(std::string(store::kModelSelect) + " ORDER BY m.name"));
     std::vector<ModelRecord> out;
     while (s->Step()) out.push_back(ModelFromRow(*s));
     return out;
@@ -734,7 +728,7 @@ class SqliteStore final : public MetadataStore {
 
   std::optional<ModelRecord> GetModel(const std::string& name) override {
     ConnectionLock lock(&mu_);
-    Use s(Q(ModelSelect() + " WHERE m.name = ?"));
+    Use s(Q(std::string(store::kModelSelect) + " WHERE m.name = ?"));
     s->Bind(1, name);
     if (!s->Step()) return std::nullopt;
     return ModelFromRow(*s);
@@ -784,18 +778,7 @@ class SqliteStore final : public MetadataStore {
       s->Bind(8, v.protocol_key).Bind(9, Dump(v.metrics)).Bind(10, Dump(v.metric_order));
       s->Bind(11, Dump(v.params)).Bind(12, v.created_at);
       s->Run();
-      out.model_name = v.model_name;
-      out.version = version;
-      out.artifact = v.artifact;
-      out.run_id = v.run_id;
-      out.dataset_id = v.dataset_id;
-      out.family = v.family;
-      out.protocol = v.protocol;
-      out.protocol_key = v.protocol_key;
-      out.metrics = v.metrics;
-      out.metric_order = v.metric_order;
-      out.params = v.params;
-      out.created_at = v.created_at;
+      out = store::RegisteredVersion(v, version);
     });
     return out;
   }
@@ -1067,46 +1050,12 @@ class SqliteStore final : public MetadataStore {
           "SELECT \"table\" || ' row ' || COALESCE(rowid, '?') || ' -> ' || parent "
           "FROM pragma_foreign_key_check",
           "dangling foreign key");
-      collect(
-          "SELECT m.name || '@' || a.alias || ' -> ' || a.version FROM aliases a "
-          "LEFT JOIN models m ON m.id = a.model_id LEFT JOIN model_versions v "
-          "ON v.model_id = a.model_id AND v.version = a.version WHERE v.version IS NULL",
-          "alias on a missing version");
-      // A trained run completes and registers its version in one transaction; an external run
-      // (remote tracking) logs metrics while running, may finish without a version, and may
-      // register one from its artifacts while running: these three rules are a trained run's.
-      collect(
-          "SELECT 'run ' || r.id FROM runs r LEFT JOIN model_versions v ON v.run_id = r.id "
-          "WHERE r.status = 'completed' AND (v.version IS NULL OR r.artifact IS NULL "
-          "OR r.ended_at IS NULL) AND r.id NOT IN (SELECT run_id FROM external_runs)",
-          "completed run without its version");
-      collect(
-          "SELECT m.name || '/' || v.version || ' (run ' || r.id || ' is ' || r.status || ')' "
-          "FROM model_versions v JOIN models m ON m.id = v.model_id "
-          "JOIN runs r ON r.id = v.run_id WHERE (r.status != 'completed' "
-          "OR r.artifact != v.artifact) AND r.id NOT IN (SELECT run_id FROM external_runs)",
-          "version whose run is not completed");
-      collect(
-          "SELECT 'run ' || run_id FROM run_metrics GROUP BY run_id HAVING run_id NOT IN "
-          "(SELECT id FROM runs WHERE status = 'completed' UNION "
-          "SELECT run_id FROM external_runs)",
-          "metrics of a run that is not completed");
-      collect(
-          "SELECT 'run ' || r.id || ' (' || r.status || ')' FROM runs r JOIN model_versions v "
-          "ON v.run_id = r.id WHERE r.status NOT IN ('running', 'completed') "
-          "AND r.id IN (SELECT run_id FROM external_runs)",
-          "external run that failed with a version");
-      collect(
-          "SELECT 'run ' || run_id || ' ' || key FROM run_metric_history "
-          "GROUP BY run_id, key HAVING run_id NOT IN (SELECT run_id FROM external_runs)",
-          "metric history of a run that is not external");
+      for (const store::IntegrityRule& rule : store::IntegrityRules()) collect(rule.sql, rule.what);
     });
     return problems;
   }
 
  private:
-  static std::string VersionText(int64_t v) { return v == 0 ? "unset" : "v" + std::to_string(v); }
-
   void Exec(const std::string& sql) REQUIRES(mu_) {
     char* err = nullptr;
     int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
@@ -1365,24 +1314,6 @@ class SqliteStore final : public MetadataStore {
     return sort == RunQuery::Sort::kIdAsc ? " ORDER BY r.id" : " ORDER BY r.id DESC";
   }
 
-  // A param filter's value as a number, when the whole text is one (finite).
-  static std::optional<double> ParamNumber(const std::string& text) {
-    if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str(), &end);
-    if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
-    return v;
-  }
-
-  // The SQL operator of a threshold: only the four comparisons, never text from the caller.
-  static const char* ThresholdOp(const MetricThreshold& t) {
-    for (const char* op : {">=", ">", "<=", "<"}) {
-      if (t.op == op) return op;
-    }
-    Fail(ErrorCode::kInvalidArgument, "metric filter on '{}': unknown operator '{}' (>=, >, <=, <)",
-         t.metric, QuoteForMessage(t.op));
-  }
-
   // Binds the parameters of Where(q); returns the next parameter index.
   static int BindWhere(Stmt& s, const RunQuery& q, int first = 1) {
     int i = first;
@@ -1514,27 +1445,8 @@ class SqliteStore final : public MetadataStore {
         Q("SELECT r.status, e.run_id IS NOT NULL FROM runs r "
           "LEFT JOIN external_runs e ON e.run_id = r.id WHERE r.id = ?"));
     s->Bind(1, run_id);
-    if (!s->Step()) Fail(ErrorCode::kNotFound, "no run {} (marquee runs list shows them)", run_id);
-    if (s->Int(1) == 0) {
-      Fail(ErrorCode::kFailedPrecondition,
-           "cannot {} run {}: it was recorded by marquee train; only a run started through "
-           "remote tracking takes logged metrics and artifacts",
-           what, run_id);
-    }
-    const std::string status = s->Text(0);
-    if (status != "running") {
-      Fail(ErrorCode::kFailedPrecondition, "cannot {} run {}: it is {}, not running", what, run_id,
-           status);
-    }
-  }
-
-  static std::string ModelSelect() {
-    return "SELECT m.id, m.name, m.description, m.created_at, "
-           "(SELECT COUNT(*) FROM model_versions v WHERE v.model_id = m.id), "
-           "(SELECT COALESCE(MAX(version), 0) FROM model_versions v WHERE v.model_id = m.id), "
-           "(SELECT created_at FROM model_versions v WHERE v.model_id = m.id "
-           "ORDER BY version DESC LIMIT 1) "
-           "FROM models m";
+    if (!s->Step()) store::FailNoRun(run_id);
+    store::CheckExternalRunning(run_id, s->Int(1) != 0, s->Text(0), what);
   }
 
   static ModelRecord ModelFromRow(Stmt& s) {
@@ -1548,10 +1460,6 @@ class SqliteStore final : public MetadataStore {
     m.updated_at = s.IsNull(6) ? 0 : s.Int(6);
     return m;
   }
-
-  static constexpr const char* kExperimentSelect =
-      "SELECT id, name, mode, salt, definition, source, state, created_at, first_started_at, "
-      "updated_at FROM experiments";
 
   static ExperimentRecord ExperimentFromRow(Stmt& s) {
     ExperimentRecord e;
@@ -1750,33 +1658,6 @@ std::string WhyARegistryMustExist(const std::string& home, Env* env) {
     if (entries > 0) return fmt::format("'{}' names {} catalogued {}", names, entries, kind);
   }
   return "";
-}
-
-std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* env) {
-  const char* url = std::getenv("MARQUEE_REGISTRY_URL");
-  if (url != nullptr && *url != '\0') {
-    std::string u = url;
-    if (u.rfind("sqlite:", 0) == 0) {
-      SqliteStoreOptions o;
-      // Another file, same home: its artifacts still say whether a registry existed.
-      o.must_exist_because = [home, env] { return WhyARegistryMustExist(home, env); };
-      return OpenSqliteStore(u.substr(7), o);
-    }
-    if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
-      Fail(ErrorCode::kUnimplemented,
-           "MARQUEE_REGISTRY_URL: the PostgreSQL registry backend is not built yet; unset it to "
-           "use the embedded SQLite store");
-    }
-    Fail(ErrorCode::kInvalidArgument,
-         "MARQUEE_REGISTRY_URL '{}': expected sqlite:PATH (or, later, postgresql://...)", u);
-  }
-  env->CreateDirs(home);
-  const std::string path = home + "/registry.db";
-  SqliteStoreOptions o;
-  // Only artifacts and catalogued data say a registry existed: a -wal with content is normal
-  // while another process is creating the registry (its schema is still in the log).
-  o.must_exist_because = [home, env] { return WhyARegistryMustExist(home, env); };
-  return OpenSqliteStore(path, o);
 }
 
 }  // namespace marquee

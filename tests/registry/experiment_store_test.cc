@@ -9,6 +9,7 @@
 
 #include "marquee/error.h"
 #include "registry/sqlite_store.h"
+#include "store_backend_util.h"
 #include "store_test_util.h"
 #include "test_util.h"
 
@@ -39,9 +40,11 @@ TEST(ExperimentStore, AVersionOneStoreUpgradesInPlace) {
   EXPECT_TRUE(s->CheckIntegrity().empty());
 }
 
-TEST(ExperimentStore, StateChangesAreCompareAndSetWithHistory) {
-  testing::TempDir dir;
-  auto s = OpenSqliteStore(dir.file("registry.db"));
+using ExperimentStates = testing::StoreBackendTest;
+MARQUEE_INSTANTIATE_BACKENDS(ExperimentStates);
+
+TEST_P(ExperimentStates, StateChangesAreCompareAndSetWithHistory) {
+  auto s = Open();
   ExperimentRecord e = s->CreateExperiment(Draft("x"));
   EXPECT_GT(e.id, 0);
   EXPECT_EQ(e.state, ExperimentState::kDraft);
@@ -56,7 +59,7 @@ TEST(ExperimentStore, StateChangesAreCompareAndSetWithHistory) {
   std::vector<std::thread> ts;
   for (int t = 0; t < 8; ++t) {
     ts.emplace_back([&, t] {
-      auto mine = OpenSqliteStore(dir.file("registry.db"));
+      auto mine = Open();
       try {
         mine->ChangeExperimentState(
             "x", {0, "start", ExperimentState::kDraft, ExperimentState::kRunning, 200 + t});

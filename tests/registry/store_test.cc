@@ -10,6 +10,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/sqlite_store.h"
+#include "store_backend_util.h"
 #include "test_util.h"
 
 namespace marquee {
@@ -42,6 +43,9 @@ NewVersion NewVer(const std::string& model, int i, int64_t run_id = 0) {
   v.created_at = 100 + i;
   return v;
 }
+
+using Store = testing::StoreBackendTest;
+MARQUEE_INSTANTIATE_BACKENDS(Store);
 
 TEST(SqliteStore, CreatesSchemaOnFirstUseAndReopens) {
   testing::TempDir dir;
@@ -164,9 +168,8 @@ TEST(SqliteStore, OpeningAndReadingACurrentRegistryWritesNothing) {
   EXPECT_EQ(std::filesystem::file_size(db + "-wal"), 0u);
 }
 
-TEST(SqliteStore, RunLifecycleMetricsAndPaging) {
-  testing::TempDir dir;
-  auto s = OpenSqliteStore(dir.file("r.db"));
+TEST_P(Store, RunLifecycleMetricsAndPaging) {
+  auto s = Open();
   std::vector<int64_t> ids;
   for (int i = 0; i < 25; ++i) ids.push_back(s->CreateRun(NewRun(i % 2 ? "odd" : "even", i)));
   EXPECT_EQ(ids.front(), 1);
@@ -214,9 +217,8 @@ TEST(SqliteStore, RunLifecycleMetricsAndPaging) {
   EXPECT_EQ(s->CountRuns(q), 1);
 }
 
-TEST(SqliteStore, VersionsAreConsecutivePerModel) {
-  testing::TempDir dir;
-  auto s = OpenSqliteStore(dir.file("r.db"));
+TEST_P(Store, VersionsAreConsecutivePerModel) {
+  auto s = Open();
   EXPECT_EQ(s->RegisterVersion(NewVer("a", 1)).version, 1);
   EXPECT_EQ(s->RegisterVersion(NewVer("a", 2)).version, 2);
   EXPECT_EQ(s->RegisterVersion(NewVer("b", 3)).version, 1);
@@ -233,16 +235,14 @@ TEST(SqliteStore, VersionsAreConsecutivePerModel) {
   EXPECT_TRUE(s->ReferencedArtifacts().count(Digest(3)));
 }
 
-TEST(SqliteStore, ConcurrentRegistrationsGetDistinctVersions) {
-  testing::TempDir dir;
-  const std::string path = dir.file("r.db");
-  OpenSqliteStore(path);
+TEST_P(Store, ConcurrentRegistrationsGetDistinctVersions) {
+  Open();
   constexpr int kThreads = 4, kEach = 25;
   std::vector<std::thread> threads;
   std::vector<std::vector<int64_t>> got(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      auto s = OpenSqliteStore(path);  // one connection each, as separate processes would
+      auto s = Open();  // one connection each, as separate processes would
       for (int i = 0; i < kEach; ++i) {
         int64_t run = s->CreateRun(NewRun("m"));
         got[t].push_back(s->RegisterVersion(NewVer("m", t * 100 + i, run)).version);
@@ -257,9 +257,8 @@ TEST(SqliteStore, ConcurrentRegistrationsGetDistinctVersions) {
   EXPECT_EQ(*all.rbegin(), kThreads * kEach);
 }
 
-TEST(SqliteStore, AliasMovesAreCompareAndSetWithHistory) {
-  testing::TempDir dir;
-  auto s = OpenSqliteStore(dir.file("r.db"));
+TEST_P(Store, AliasMovesAreCompareAndSetWithHistory) {
+  auto s = Open();
   s->RegisterVersion(NewVer("m", 1));
   s->RegisterVersion(NewVer("m", 2));
   AliasMove mv;
@@ -302,9 +301,8 @@ TEST(SqliteStore, AliasMovesAreCompareAndSetWithHistory) {
   EXPECT_TRUE(s->CheckIntegrity().empty());
 }
 
-TEST(SqliteStore, TagsOnModelsAndVersions) {
-  testing::TempDir dir;
-  auto s = OpenSqliteStore(dir.file("r.db"));
+TEST_P(Store, TagsOnModelsAndVersions) {
+  auto s = Open();
   s->RegisterVersion(NewVer("m", 1));
   s->SetTag("m", 0, "team", "recs");
   s->SetTag("m", 1, "reviewed", "no");
@@ -317,9 +315,8 @@ TEST(SqliteStore, TagsOnModelsAndVersions) {
   EXPECT_THROW(s->SetTag("nope", 0, "k", "v"), Error);
 }
 
-TEST(SqliteStore, AtomicallyRollsBackEverything) {
-  testing::TempDir dir;
-  auto s = OpenSqliteStore(dir.file("r.db"));
+TEST_P(Store, AtomicallyRollsBackEverything) {
+  auto s = Open();
   EXPECT_THROW(s->Atomically([&] {
     s->RegisterVersion(NewVer("m", 1));
     s->CreateRun(NewRun("m"));
@@ -330,9 +327,8 @@ TEST(SqliteStore, AtomicallyRollsBackEverything) {
   EXPECT_EQ(s->CountRuns(RunQuery{}), 0);
 }
 
-TEST(SqliteStore, IntegrityFindsCompletedRunsWithoutVersions) {
-  testing::TempDir dir;
-  auto s = OpenSqliteStore(dir.file("r.db"));
+TEST_P(Store, IntegrityFindsCompletedRunsWithoutVersions) {
+  auto s = Open();
   RunRecord r = NewRun("m");
   r.id = s->CreateRun(r);
   r.status = RunStatus::kCompleted;
@@ -342,23 +338,6 @@ TEST(SqliteStore, IntegrityFindsCompletedRunsWithoutVersions) {
   auto problems = s->CheckIntegrity();
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0].find("completed run without its version"), std::string::npos);
-}
-
-TEST(SqliteStore, RegistryUrlPostgresIsNotBuiltYet) {
-  testing::TempDir dir;
-  setenv("MARQUEE_REGISTRY_URL", "postgresql://db/marquee", 1);
-  try {
-    OpenMetadataStore(dir.path(), Env::Default());
-    unsetenv("MARQUEE_REGISTRY_URL");
-    FAIL();
-  } catch (const Error& e) {
-    unsetenv("MARQUEE_REGISTRY_URL");
-    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
-  }
-  setenv("MARQUEE_REGISTRY_URL", ("sqlite:" + dir.file("other.db")).c_str(), 1);
-  auto s = OpenMetadataStore(dir.path(), Env::Default());
-  unsetenv("MARQUEE_REGISTRY_URL");
-  EXPECT_NE(s->Describe().find("other.db"), std::string::npos);
 }
 
 }  // namespace

@@ -9,14 +9,17 @@
 #include <thread>
 
 #include "registry/sqlite_store.h"
+#include "store_backend_util.h"
 #include "test_util.h"
 
 namespace marquee {
 namespace {
 
-TEST(SqliteStoreThreads, NestedCallsJoinAndOtherThreadsWait) {
-  testing::TempDir dir;
-  auto s = OpenSqliteStore(dir.file("r.db"));
+using StoreThreads = testing::StoreBackendTest;
+MARQUEE_INSTANTIATE_BACKENDS(StoreThreads);
+
+TEST_P(StoreThreads, NestedCallsJoinAndOtherThreadsWait) {
+  auto s = Open();
   constexpr int kThreads = 4, kEach = 20;
   std::atomic<bool> writing{true};
   std::atomic<int> reads{0};

@@ -19,6 +19,7 @@
 #include "registry/registry.h"
 #include "registry/sqlite_store.h"
 #include "registry_test_util.h"
+#include "store_backend_util.h"
 #include "store_test_util.h"
 #include "tabular/predictor.h"
 #include "tabular/xgb_model.h"
@@ -61,7 +62,9 @@ const XgbFixture& Xgb() {
   return *f;
 }
 
-class Tracking : public ::testing::Test {
+// Every Tracking test runs on both backends (the Registry over a SqliteStore in the home, or
+// over a PgStore on a fresh database).
+class Tracking : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     RegistryOptions o;
@@ -75,6 +78,16 @@ class Tracking : public ::testing::Test {
     };
     o.probe = p;
     o.kinds = &BuiltinKinds();
+    if (GetParam() == "postgresql") {
+      testing::PostgresServer* server = testing::PostgresServer::Get();
+      if (server == nullptr) {
+        GTEST_SKIP() << "no PostgreSQL: " << testing::PostgresServer::WhyNot();
+      }
+      const std::string url = server->CreateDatabase();
+      o.store = OpenPgStore(ParseRegistryUrl(url).postgres);
+      // What opens the home's registry by itself (publishing an imported model) finds it too.
+      setenv("MARQUEE_REGISTRY", url.c_str(), 1);
+    }
     reg_ = std::make_unique<Registry>(std::move(o));
   }
 
@@ -89,6 +102,8 @@ class Tracking : public ::testing::Test {
     s.code_version = "git:abc123";
     return s;
   }
+
+  void TearDown() override { unsetenv("MARQUEE_REGISTRY"); }
 
   // A trained run (as `marquee train` records one), completed without a version.
   int64_t TrainRun(const std::string& model) {
@@ -130,7 +145,9 @@ class Tracking : public ::testing::Test {
   std::unique_ptr<Registry> reg_;
 };
 
-TEST_F(Tracking, StartExternalRunRecordsWhatItIsGivenAndNeverReadsInterrupted) {
+MARQUEE_INSTANTIATE_BACKENDS(Tracking);
+
+TEST_P(Tracking, StartExternalRunRecordsWhatItIsGivenAndNeverReadsInterrupted) {
   const std::string uci_old(64, 'a'), uci_new(64, 'b');
   PutDataset(uci_old, "uci", 5);
   PutDataset(uci_new, "uci", 9);  // re-imported later: the newest record of the name wins
@@ -175,7 +192,7 @@ TEST_F(Tracking, StartExternalRunRecordsWhatItIsGivenAndNeverReadsInterrupted) {
   EXPECT_EQ(RunToJson(reg_->GetRun(TrainRun("m")), false)["source"], "train");
 }
 
-TEST_F(Tracking, StartExternalRunRefusesBadInput) {
+TEST_P(Tracking, StartExternalRunRefusesBadInput) {
   auto with = [&](auto change) {
     ExternalRunSpec s = Spec();
     change(s);
@@ -217,7 +234,7 @@ TEST_F(Tracking, StartExternalRunRefusesBadInput) {
 double Loss(int64_t step) { return 1.0 / static_cast<double>(step + 1) + 1e-3 * (step % 7); }
 double Auc(int64_t step) { return 0.5 + 0.4 * static_cast<double>(step) / 10000.0; }
 
-TEST_F(Tracking, TenThousandStepsLoggedInBatchesReadBackInPagesExactly) {
+TEST_P(Tracking, TenThousandStepsLoggedInBatchesReadBackInPagesExactly) {
   const int64_t id = reg_->StartExternalRun(Spec());
   // Ten batches of 1,000 points, newest steps first (the final value is the highest step's, not
   // the last written), each batch also carrying one "auc" point.
@@ -286,7 +303,7 @@ TEST_F(Tracking, TenThousandStepsLoggedInBatchesReadBackInPagesExactly) {
   EXPECT_TRUE(reg_->CheckConsistency().empty());
 }
 
-TEST_F(Tracking, LogMetricsRefusesBadPointsAndRunsThatTakeNone) {
+TEST_P(Tracking, LogMetricsRefusesBadPointsAndRunsThatTakeNone) {
   const int64_t id = reg_->StartExternalRun(Spec());
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
@@ -332,7 +349,7 @@ TEST_F(Tracking, LogMetricsRefusesBadPointsAndRunsThatTakeNone) {
               "it is completed, not running");
 }
 
-TEST_F(Tracking, PointsWithoutATimestampAreStampedNow) {
+TEST_P(Tracking, PointsWithoutATimestampAreStampedNow) {
   const int64_t id = reg_->StartExternalRun(Spec());
   const int64_t before = Env::Default()->NowSeconds() * 1000;
   reg_->LogMetrics(id, std::vector<MetricPoint>{{"auc", 0.5, 0, 0}, {"auc", 0.6, 1, 42}});
@@ -344,7 +361,7 @@ TEST_F(Tracking, PointsWithoutATimestampAreStampedNow) {
   EXPECT_EQ(h[1].timestamp_ms, 42);  // given: kept
 }
 
-TEST_F(Tracking, FinishExternalRunKeepsMetricsAndIsRefusedTwice) {
+TEST_P(Tracking, FinishExternalRunKeepsMetricsAndIsRefusedTwice) {
   const int64_t ok = reg_->StartExternalRun(Spec());
   reg_->LogMetrics(ok, Points("auc", 0, 3, Auc));
   RunRecord done = reg_->FinishExternalRun(ok, RunStatus::kCompleted, "all good");
@@ -376,7 +393,7 @@ TEST_F(Tracking, FinishExternalRunKeepsMetricsAndIsRefusedTwice) {
   EXPECT_TRUE(reg_->CheckConsistency().empty());
 }
 
-TEST_F(Tracking, RunTagsSetAndRemoveAtomicallyOnAnyRun) {
+TEST_P(Tracking, RunTagsSetAndRemoveAtomicallyOnAnyRun) {
   const int64_t id = reg_->StartExternalRun(Spec());
   auto tags = reg_->SetRunTags(id, {{"stage", "tuning"}, {"team", "risk"}}, {});
   EXPECT_EQ(tags, (std::map<std::string, std::string>{{"stage", "tuning"}, {"team", "risk"}}));
@@ -412,7 +429,7 @@ TEST_F(Tracking, RunTagsSetAndRemoveAtomicallyOnAnyRun) {
   ExpectError([&] { reg_->SetRunTags(77, {{"a", "b"}}, {}); }, ErrorCode::kNotFound, "no run 77");
 }
 
-TEST_F(Tracking, ArtifactsAreStoredContentAddressedAndNamedSafely) {
+TEST_P(Tracking, ArtifactsAreStoredContentAddressedAndNamedSafely) {
   const int64_t id = reg_->StartExternalRun(Spec());
   const std::string text = "feature,importance\nx,0.7\ny,0.3\n";
   RunArtifact a = reg_->LogRunArtifactBytes(id, "reports/importance.csv", text);
@@ -465,7 +482,7 @@ TEST_F(Tracking, ArtifactsAreStoredContentAddressedAndNamedSafely) {
   EXPECT_FALSE(reg_->artifacts().Exists(Sha256Hex("x")));
 }
 
-TEST_F(Tracking, GcKeepsLoggedArtifactsAndIsNotHeldBackByExternalRuns) {
+TEST_P(Tracking, GcKeepsLoggedArtifactsAndIsNotHeldBackByExternalRuns) {
   const int64_t id = reg_->StartExternalRun(Spec());
   const RunArtifact kept = reg_->LogRunArtifactBytes(id, "model.json", Xgb().json);
   // An unreferenced file in the artifact store: a running external run does not protect it
@@ -487,7 +504,7 @@ TEST_F(Tracking, GcKeepsLoggedArtifactsAndIsNotHeldBackByExternalRuns) {
   EXPECT_EQ(Env::Default()->ReadFile(reg_->OpenRunArtifact(id, "model.json")), Xgb().json);
 }
 
-TEST_F(Tracking, RegisterAnXgboostArtifactThenPromoteWithGatesOnLoggedMetrics) {
+TEST_P(Tracking, RegisterAnXgboostArtifactThenPromoteWithGatesOnLoggedMetrics) {
   PutDataset(std::string(64, 'c'), "uci", 1);
   // Run 1: logs auc over 5 steps (final 0.81), the model, and registers it while running.
   const int64_t first = reg_->StartExternalRun(Spec());
@@ -549,7 +566,7 @@ TEST_F(Tracking, RegisterAnXgboostArtifactThenPromoteWithGatesOnLoggedMetrics) {
   EXPECT_TRUE(reg_->CheckConsistency().empty());
 }
 
-TEST_F(Tracking, RegisterRunArtifactRefusals) {
+TEST_P(Tracking, RegisterRunArtifactRefusals) {
   const int64_t id = reg_->StartExternalRun(Spec());
   reg_->LogRunArtifactBytes(id, "xgb.json", Xgb().json);
   reg_->LogRunArtifactBytes(id, "notes.txt", "not a model");
@@ -616,7 +633,7 @@ TEST(MetricThresholds, ParseTheGateSyntaxWithANumber) {
   ExpectError([] { ParseGate("auc"); }, ErrorCode::kInvalidArgument, "--require 'auc'");
 }
 
-TEST_F(Tracking, RunsListFiltersOnMetricThresholdsAndTimesWithExactPaging) {
+TEST_P(Tracking, RunsListFiltersOnMetricThresholdsAndTimesWithExactPaging) {
   MetadataStore& store = reg_->store();
   // 90 runs started at t = 1000 + 10 i: trained ones (metrics written on completion) and
   // external ones (metrics logged), with auc and logloss from i; every 9th has a NaN auc.
@@ -774,7 +791,7 @@ namespace {
 // Listing orders and filters in the store: by a final metric both ways (runs without it last),
 // by start, params matched as text or number, pages by offset that
 // cover the order exactly once.
-TEST_F(Tracking, ListRunsSortsByAMetricFiltersByParamsAndPagesByOffset) {
+TEST_P(Tracking, ListRunsSortsByAMetricFiltersByParamsAndPagesByOffset) {
   // Runs 1..6: auc 0.5, 0.9, (none), 0.7, (only another metric), 0.9; params alternate.
   const double kNone = -1;
   const double aucs[] = {0.5, 0.9, kNone, 0.7, kNone, 0.9};

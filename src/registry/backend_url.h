@@ -1,0 +1,69 @@
+// Backend URLs: where a home's registry, online state and artifacts live (docs/config.md,
+// "Backends"). One resolver for every command and `marquee serve`: the flags (`--registry`,
+// `--config`, which the CLI passes on as $MARQUEE_REGISTRY and $MARQUEE_CONFIG), the
+// environment, `marquee.toml` in the home, then the embedded defaults.
+//
+// Thread-safety: the functions are pure, apart from reading the environment and the config file.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace marquee {
+
+class Env;
+
+// A parsed PostgreSQL URL: postgresql://[user[:password]@]host[:port]/dbname[?key=value&...].
+struct PostgresUrl {
+  std::string user;      // "" = libpq's default
+  std::string password;  // never printed
+  std::string host;      // required
+  int port = 5432;
+  std::string dbname;  // required
+  std::string query;   // "key=value&..." as given, without the '?'
+
+  // The URL without the password: for every message, log line and Describe().
+  std::string Redacted() const;
+  // What libpq connects with (the full URL, password included, with connect_timeout=5 and
+  // application_name=marquee added unless given).
+  std::string ConnectionString() const;
+};
+
+// A registry URL, parsed.
+struct RegistryUrl {
+  enum class Scheme { kSqlite, kPostgres };
+  Scheme scheme = Scheme::kSqlite;
+  std::string sqlite_path;  // kSqlite: the database file
+  PostgresUrl postgres;     // kPostgres
+  // The URL as it may be printed (a PostgreSQL password removed).
+  std::string Redacted() const;
+};
+
+// Which backend each part of a home uses, and where the choice came from.
+struct BackendConfig {
+  std::string registry;       // "" = sqlite at $home/registry.db
+  std::string state;          // "" = rocksdb at the home (the only state backend built so far)
+  std::string artifacts;      // "" = file at $home/artifacts (the only artifact backend so far)
+  std::string config_file;    // the marquee.toml read ("" when none)
+  std::string registry_from;  // "--registry/$MARQUEE_REGISTRY", "<file>", or "default"
+};
+
+// Parses a registry URL: "sqlite:///abs/path.db", "sqlite:PATH" (a path as given, relative to
+// the working directory), "postgresql://..." or "postgres://...". kInvalidArgument naming the
+// URL (password removed) and what is wrong.
+RegistryUrl ParseRegistryUrl(std::string_view url);
+
+// Parses the text of a marquee.toml (`origin` names it in messages): the keys registry, state
+// and artifacts, checked as ResolveBackends says. registry_from is `origin` when it sets the
+// registry. Errors as ResolveBackends's.
+BackendConfig ParseBackendsToml(std::string_view text, const std::string& origin);
+
+// Resolves the backends of `home`. In order: $MARQUEE_REGISTRY (set by --registry), the legacy
+// $MARQUEE_REGISTRY_URL, then `registry =` in the config file ($MARQUEE_CONFIG, set by --config,
+// else `$home/marquee.toml` when it exists), then the default. The config file may also hold
+// `state =` and `artifacts =`: each is checked (rocksdb:// and file:// are accepted; redis://
+// and others are refused with kUnimplemented / kInvalidArgument naming the key) and kept.
+// Unknown keys are refused (kInvalidArgument naming them), as is a file that does not parse.
+BackendConfig ResolveBackends(const std::string& home, Env* env);
+
+}  // namespace marquee

@@ -1,0 +1,250 @@
+// Backends chosen by URL (registry/backend_url.h) and what only the PostgreSQL store has: the
+// server unreachable and back, a schema newer than the binary, alias-move notifications, and
+// `marquee train` processes registering at once against one database.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+#include "marquee/env.h"
+#include "marquee/error.h"
+#include "registry/backend_url.h"
+#include "registry/pg_store.h"
+#include "registry_test_util.h"
+#include "store_backend_util.h"
+
+namespace marquee {
+namespace {
+
+using testing::PostgresServer;
+
+// Sets an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// The code of the Error `fn` throws; kInternal (with a test failure) when it throws none.
+ErrorCode CodeOf(const std::function<void()>& fn, std::string* message = nullptr) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    if (message != nullptr) *message = e.what();
+    return e.code();
+  }
+  ADD_FAILURE() << "no error";
+  return ErrorCode::kInternal;
+}
+
+NewVersion Ver(const std::string& model, char fill) {
+  NewVersion v;
+  v.model_name = model;
+  v.artifact = std::string(64, fill);
+  v.family = "ease";
+  v.created_at = 1;
+  return v;
+}
+
+TEST(BackendUrl, ParsesSqliteAndPostgresAndNeverPrintsThePassword) {
+  EXPECT_EQ(ParseRegistryUrl("sqlite:///abs/r.db").sqlite_path, "/abs/r.db");
+  EXPECT_EQ(ParseRegistryUrl("sqlite:rel/r.db").sqlite_path, "rel/r.db");
+  const RegistryUrl u =
+      ParseRegistryUrl("postgresql://ann:s3cret@db.example:6543/reg?sslmode=require");
+  ASSERT_EQ(u.scheme, RegistryUrl::Scheme::kPostgres);
+  EXPECT_EQ(u.postgres.user, "ann");
+  EXPECT_EQ(u.postgres.password, "s3cret");
+  EXPECT_EQ(u.postgres.host, "db.example");
+  EXPECT_EQ(u.postgres.port, 6543);
+  EXPECT_EQ(u.postgres.dbname, "reg");
+  EXPECT_EQ(u.Redacted(), "postgresql://ann@db.example:6543/reg?sslmode=require");
+  EXPECT_NE(u.postgres.ConnectionString().find("ann:s3cret@"), std::string::npos);
+  EXPECT_NE(u.postgres.ConnectionString().find("connect_timeout=5"), std::string::npos);
+  EXPECT_EQ(ParseRegistryUrl("postgres://h/d").postgres.port, 5432);
+  for (const char* bad : {"mysql://h/d", "sqlite://relative.db", "sqlite:", "postgresql://h",
+                          "postgresql://h:99999/d", "postgresql://u:pw@h:x/d", "postgresql:///d"}) {
+    std::string m;
+    EXPECT_EQ(CodeOf([&] { ParseRegistryUrl(bad); }, &m), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_EQ(m.find("pw@"), std::string::npos) << m;
+  }
+}
+
+TEST(BackendUrl, ConfigFileThenEnvironmentChooseTheRegistry) {
+  testing::TempDir dir;
+  Env* env = Env::Default();
+  const std::string home = dir.file("home");
+  env->CreateDirs(home);
+  EXPECT_EQ(ResolveBackends(home, env).registry, "");
+  EXPECT_EQ(ResolveBackends(home, env).registry_from, "default");
+  env->WriteFileAtomic(home + "/marquee.toml",
+                       "registry = \"sqlite://" + dir.file("from-toml.db") +
+                           "\"\nstate = \"rocksdb:///x\"\nartifacts = \"file:///y\"\n");
+  BackendConfig c = ResolveBackends(home, env);
+  EXPECT_EQ(c.registry, "sqlite://" + dir.file("from-toml.db"));
+  EXPECT_EQ(c.state, "rocksdb:///x");
+  EXPECT_EQ(c.config_file, home + "/marquee.toml");
+  EXPECT_NE(OpenMetadataStore(home, env)->Describe().find("from-toml.db"), std::string::npos);
+  {
+    ScopedEnv flag("MARQUEE_REGISTRY", "sqlite:" + dir.file("from-flag.db"));
+    EXPECT_NE(OpenMetadataStore(home, env)->Describe().find("from-flag.db"), std::string::npos);
+    EXPECT_EQ(ResolveBackends(home, env).registry_from, "$MARQUEE_REGISTRY");
+  }
+  // --config names another file; one that is missing is refused.
+  env->WriteFileAtomic(dir.file("other.toml"), "registry = \"sqlite:" + dir.file("o.db") + "\"\n");
+  {
+    ScopedEnv file("MARQUEE_CONFIG", dir.file("other.toml"));
+    EXPECT_EQ(ResolveBackends(home, env).registry, "sqlite:" + dir.file("o.db"));
+  }
+  {
+    ScopedEnv file("MARQUEE_CONFIG", dir.file("missing.toml"));
+    EXPECT_EQ(CodeOf([&] { ResolveBackends(home, env); }), ErrorCode::kNotFound);
+  }
+  auto refused = [&](const std::string& text, ErrorCode code, const std::string& says) {
+    env->WriteFileAtomic(home + "/marquee.toml", text);
+    std::string m;
+    EXPECT_EQ(CodeOf([&] { OpenMetadataStore(home, env); }, &m), code) << text << m;
+    EXPECT_NE(m.find(says), std::string::npos) << m;
+  };
+  refused("registry = \"oracle://x/y\"\n", ErrorCode::kInvalidArgument, "unknown scheme");
+  refused("state = \"redis://127.0.0.1:6379/0\"\n", ErrorCode::kUnimplemented, "not built yet");
+  refused("state = \"etcd://x\"\n", ErrorCode::kInvalidArgument, "state");
+  refused("artifacts = \"s3://bucket\"\n", ErrorCode::kInvalidArgument, "artifacts");
+  refused("regsitry = \"sqlite:x\"\n", ErrorCode::kInvalidArgument, "unknown key 'regsitry'");
+  refused("registry = 3\n", ErrorCode::kInvalidArgument, "non-empty string");
+  refused("registry = \n", ErrorCode::kInvalidArgument, "marquee.toml");
+}
+
+TEST(PgStore, UnreachableServerIsUnavailableAndNamesTheUrlWithoutPassword) {
+  if (!PgStoreAvailable()) GTEST_SKIP() << "built without libpqxx";
+  // A port nothing listens on: bound, then closed.
+  std::string m;
+  const auto code = CodeOf(
+      [&] { OpenPgStore(ParseRegistryUrl("postgresql://ann:pw123@127.0.0.1:9/reg").postgres); },
+      &m);
+  EXPECT_EQ(code, ErrorCode::kUnavailable) << m;
+  EXPECT_NE(m.find("postgresql://ann@127.0.0.1:9/reg"), std::string::npos) << m;
+  EXPECT_EQ(m.find("pw123"), std::string::npos) << m;
+}
+
+TEST(PgStore, ThroughARegistryUrlAndARefusedNewerSchema) {
+  MARQUEE_REQUIRE_POSTGRES(server);
+  const std::string url = server->CreateDatabase();
+  testing::TempDir dir;
+  {
+    ScopedEnv flag("MARQUEE_REGISTRY", url);
+    auto s = OpenMetadataStore(dir.path(), Env::Default());
+    EXPECT_EQ(s->Describe(), url);
+    EXPECT_EQ(s->SchemaVersion(), kRegistrySchemaVersion);
+    s->RegisterVersion(Ver("m", 'a'));
+  }
+  const std::string db = url.substr(url.rfind('/') + 1);
+  ASSERT_TRUE(server->Sql("INSERT INTO schema_migrations VALUES (99, 0, 'from the future')", db));
+  std::string m;
+  EXPECT_EQ(CodeOf([&] { OpenPgStore(ParseRegistryUrl(url).postgres); }, &m),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_NE(m.find("schema version 99"), std::string::npos) << m;
+}
+
+// "PostgreSQL stopped: registry commands fail with a clear error, and everything resumes when it
+// returns": the same store object, across a stop and a start of the server.
+TEST(PgStore, ServerStoppedFailsClearlyThenResumesWhenItReturns) {
+  MARQUEE_REQUIRE_POSTGRES(server);
+  const std::string url = server->CreateDatabase();
+  auto s = OpenPgStore(ParseRegistryUrl(url).postgres);
+  s->RegisterVersion(Ver("m", 'a'));
+  server->Stop();
+  std::string m;
+  EXPECT_EQ(CodeOf([&] { s->ListModels(); }, &m), ErrorCode::kUnavailable) << m;
+  EXPECT_NE(m.find(url), std::string::npos) << m;
+  EXPECT_EQ(CodeOf([&] { s->RegisterVersion(Ver("m", 'b')); }), ErrorCode::kUnavailable);
+  ASSERT_TRUE(server->Start());
+  EXPECT_EQ(s->ListModels().size(), 1u);  // the first call after the restart works
+  EXPECT_EQ(s->RegisterVersion(Ver("m", 'c')).version, 2);
+  EXPECT_EQ(s->ListVersions("m").size(), 2u);
+}
+
+// Serving learns of an alias move by another process well within a second.
+TEST(PgStore, AliasMovesWakeAWaiterWithinASecond) {
+  MARQUEE_REQUIRE_POSTGRES(server);
+  const std::string url = server->CreateDatabase();
+  auto watcher = OpenPgStore(ParseRegistryUrl(url).postgres);
+  auto writer = OpenPgStore(ParseRegistryUrl(url).postgres);
+  writer->RegisterVersion(Ver("m", 'a'));
+  EXPECT_TRUE(watcher->WaitForAliasChange(0));     // the first call subscribes: read everything
+  EXPECT_FALSE(watcher->WaitForAliasChange(100));  // nothing moved
+  const auto start = std::chrono::steady_clock::now();
+  std::thread mover([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    writer->MoveAlias("m", AliasMove{0, "production", 0, 1, "promote", "", 5});
+  });
+  EXPECT_TRUE(watcher->WaitForAliasChange(5000));
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  mover.join();
+  EXPECT_LT(waited, 1.0);
+  EXPECT_GE(waited, 0.15);
+  EXPECT_EQ(watcher->GetAlias("m", "production"), 1);
+  // A refused (rolled back) move notifies nobody.
+  EXPECT_THROW(writer->MoveAlias("m", AliasMove{0, "production", 0, 1, "promote", "", 6}), Error);
+  EXPECT_FALSE(watcher->WaitForAliasChange(200));
+}
+
+TEST(SqliteStore, WaitForAliasChangePollsAfterTheTimeout) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.file("r.db"));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(s->WaitForAliasChange(50));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+}
+
+// Issue #16: two `marquee train` processes registering at once against PostgreSQL, 20 times:
+// the versions are unique and consecutive.
+TEST(PgStoreCli, TwoTrainProcessesAtOnceTwentyTimesSlow) {
+  MARQUEE_REQUIRE_POSTGRES(server);
+  testing::TempDir dir;
+  testing::MakePlays(dir);
+  const std::string config = testing::MakeConfig(dir, "recs.toml", "recs");
+  const std::string url = server->CreateDatabase();
+  const std::string home = dir.file("home");
+  for (int round = 0; round < 20; ++round) {
+    pid_t a = testing::SpawnCli(
+        {"--home", home, "--registry", url, "-q", "train", config, "--json"}, dir.file("a.log"));
+    pid_t b = testing::SpawnCli({"--home", home, "--registry", url, "-q", "train", config, "--json",
+                                 "--set", "model.lambda=7"},
+                                dir.file("b.log"));
+    ASSERT_GT(a, 0);
+    ASSERT_GT(b, 0);
+    ASSERT_EQ(testing::WaitChild(a), 0) << testing::Slurp(dir.file("a.log"));
+    ASSERT_EQ(testing::WaitChild(b), 0) << testing::Slurp(dir.file("b.log"));
+    std::set<int64_t> versions;
+    for (const char* log : {"a.log", "b.log"}) {
+      versions.insert(
+          nlohmann::json::parse(testing::Slurp(dir.file(log)))["version"].get<int64_t>());
+    }
+    EXPECT_EQ(versions, (std::set<int64_t>{2 * round + 1, 2 * round + 2})) << "round " << round;
+  }
+  auto s = OpenPgStore(ParseRegistryUrl(url).postgres);
+  const std::vector<VersionRecord> all = s->ListVersions("recs");
+  ASSERT_EQ(all.size(), 40u);
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].version, static_cast<int64_t>(i + 1));
+  EXPECT_TRUE(s->CheckIntegrity().empty());
+  EXPECT_FALSE(Env::Default()->FileExists(home + "/registry.db"));  // nothing went to SQLite
+}
+
+}  // namespace
+}  // namespace marquee
