@@ -21,8 +21,13 @@ OnlineLinear::OnlineLinear(int bits, double learning_rate) : bits_(bits), eta_(l
 }
 
 double OnlineLinear::Predict(std::span<const SparseFeature> x) const {
-  if (slots_.empty()) return 0;  // nothing learned: every weight is 0
   double p = 0;
+  if (slots_.empty()) {
+    // Nothing learned: every weight is 0, and the result is what zero weights give (NaN for
+    // an infinite value, which the caller must see as it would with allocated weights).
+    for (const SparseFeature& f : x) p += 0.0 * f.value;
+    return p;
+  }
   const float* s = slots_.data();
   for (const SparseFeature& f : x) p += static_cast<double>(s[size_t{3} * f.index]) * f.value;
   return p;
