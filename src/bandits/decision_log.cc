@@ -133,24 +133,58 @@ DecisionCounts DecodeCounts(std::string_view v) {
   return c;
 }
 
-// Adds `delta` to every counter decision `d` counts in: its policy, hour, version, chosen action
-// and chosen action's hour.
-void CountInto(std::unordered_map<std::string, DecisionCounts>& counters, const Decision& d,
-               const DecisionCounts& delta) {
-  const int64_t hour = FloorDiv(d.ts_ms, kHourMs);
-  const std::string action = ChosenActionId(d);
-  counters[CounterPrefix('p', d.model)].Merge(delta);
-  std::string k = CounterPrefix('h', d.model);
-  PutOrdered(k, hour);
-  counters[k].Merge(delta);
-  k = CounterPrefix('w', d.model);
-  PutOrdered(k, d.version);
-  counters[k].Merge(delta);
-  counters[CounterPrefix('a', d.model) + action].Merge(delta);
-  k = CounterPrefix('x', d.model);
-  PutOrdered(k, hour);
-  counters[k + action].Merge(delta);
-}
+// The counter changes of a group of writes (or of a rebuild) by policy, hour, version and chosen
+// action: one lookup per decision or outcome (names are short enough for std::string's inline
+// buffer), expanded once per group into the five counters each one changes.
+class CounterChanges {
+ public:
+  void Add(const Decision& d, const DecisionCounts& delta) {
+    tuples_[{d.model, FloorDiv(d.ts_ms, kHourMs), d.version, ChosenActionId(d)}].Merge(delta);
+  }
+
+  // Adds every change to the counters it changes (its policy, hour, version, chosen action and
+  // chosen action's hour), by counter key.
+  void Expand(std::unordered_map<std::string, DecisionCounts>& counters) const {
+    for (const auto& [t, delta] : tuples_) {
+      const std::string prefix = CounterPrefix('p', t.policy);
+      std::string k = prefix;
+      counters[k].Merge(delta);
+      k[1] = 'h';
+      PutOrdered(k, t.hour);
+      counters[k].Merge(delta);
+      k[1] = 'x';
+      k += t.action;
+      counters[k].Merge(delta);
+      k = prefix;
+      k[1] = 'w';
+      PutOrdered(k, t.version);
+      counters[k].Merge(delta);
+      k = prefix;
+      k[1] = 'a';
+      k += t.action;
+      counters[k].Merge(delta);
+    }
+  }
+
+ private:
+  struct Tuple {
+    std::string policy;
+    int64_t hour, version;
+    std::string action;
+    bool operator==(const Tuple&) const = default;
+  };
+  struct Hash {
+    size_t operator()(const Tuple& t) const {
+      size_t h = std::hash<std::string>()(t.policy);
+      for (size_t v : {std::hash<int64_t>()(t.hour), std::hash<int64_t>()(t.version),
+                       std::hash<std::string>()(t.action)}) {
+        h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      }
+      return h;
+    }
+  };
+  std::unordered_map<Tuple, DecisionCounts, Hash> tuples_;
+};
 
 DecisionCounts DecisionDelta(const Decision& d) {
   DecisionCounts c;
@@ -506,7 +540,7 @@ class DecisionLog::Impl {
           ForEach(0, [&](const Decision& d) {
             DecisionCounts delta;
             delta.Add(d);
-            CountInto(group_.counters, d, delta);
+            group_.changes.Add(d, delta);
             ++counted;
             return true;
           });
@@ -546,6 +580,7 @@ class DecisionLog::Impl {
   // value, from the cache or the log, plus the group's change).
   std::vector<LogRecord> CounterRecords() {
     std::vector<LogRecord> records;
+    group_.changes.Expand(group_.counters);
     records.reserve(group_.counters.size() + 1);
     std::string v;
     for (auto& [key, delta] : group_.counters) {
@@ -601,7 +636,7 @@ class DecisionLog::Impl {
                                             {OpenKey(d.deadline_ms, d.id), "", false}};
           group_.min_deadline = std::min(group_.min_deadline, d.deadline_ms);
           ++group_.appended;
-          CountInto(group_.counters, d, DecisionDelta(d));
+          group_.changes.Add(d, DecisionDelta(d));
           return records;
         },
         std::move(done));
@@ -613,7 +648,7 @@ class DecisionLog::Impl {
         [this, id = std::move(id), reward, joined] {
           std::vector<LogRecord> records;
           *joined = JoinReward(id, reward, options_.now_ms(), &records);
-          CountInto(group_.counters, **joined, OutcomeDelta((*joined)->outcome));
+          group_.changes.Add(**joined, OutcomeDelta((*joined)->outcome));
           group_.closed_decisions.push_back(**joined);
           ++group_.joined;
           return records;
@@ -632,7 +667,7 @@ class DecisionLog::Impl {
           std::vector<Decision> expired = CollectExpired(options_.now_ms(), &records);
           closed = expired.size();
           group_.defaulted += expired.size();
-          for (const auto& d : expired) CountInto(group_.counters, d, OutcomeDelta(d.outcome));
+          for (const auto& d : expired) group_.changes.Add(d, OutcomeDelta(d.outcome));
           for (auto& d : expired) group_.closed_decisions.push_back(std::move(d));
           return records;
         },
@@ -756,8 +791,8 @@ class DecisionLog::Impl {
     std::optional<int64_t> sweep_floor;               // after a complete sweep, once committed
     int64_t min_deadline = std::numeric_limits<int64_t>::max();  // of the decisions appended
     uint64_t appended = 0, joined = 0, defaulted = 0;
-    // The counters the group's writes change: their changes while preparing, their new values
-    // once CounterRecords has run.
+    CounterChanges changes;  // what the group's writes change
+    // The counters they change, by key, with their new values (CounterRecords).
     std::unordered_map<std::string, DecisionCounts> counters;
     bool write_counters_version = false;  // BuildCounters
   };
