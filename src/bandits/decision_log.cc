@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <ctime>
 #include <deque>
@@ -68,6 +69,221 @@ std::string DecisionSeekKey(int64_t ms) {
   PutBe64(be, static_cast<uint64_t>(std::max<int64_t>(ms, 0)));
   return k + be.substr(2);  // 48-bit milliseconds
 }
+
+// Counters (docs/formats/decisions.md, "Counters"): "c" + a kind letter + BE32(policy length) +
+// policy, then the kind's own part. Values are DecisionCounts as six little-endian 64-bit
+// words. "cv" holds the counters' version; it is written in the batch that first holds counters.
+constexpr char kCountersVersionKey[] = "cv";
+constexpr char kCountersVersion[] = "1";
+constexpr size_t kCountsBytes = 48;
+constexpr size_t kMaxCachedCounters = 65536;  // the writer's cache of committed counters
+constexpr int64_t kHourMs = 3600 * 1000;
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0 ? 1 : 0); }
+
+std::string CounterPrefix(char kind, std::string_view policy) {
+  std::string k = {'c', kind};
+  const auto n = static_cast<uint32_t>(policy.size());
+  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((n >> (i * 8)) & 0xff));
+  k.append(policy);
+  return k;
+}
+
+// A signed number as 8 bytes that sort numerically.
+void PutOrdered(std::string& k, int64_t v) {
+  PutBe64(k, static_cast<uint64_t>(v) ^ (uint64_t{1} << 63));
+}
+int64_t GetOrdered(std::string_view k, size_t at) {
+  if (k.size() < at + 8) Fail(ErrorCode::kCorruption, "decision log: damaged counter key");
+  return static_cast<int64_t>(GetBe64(k.data() + at) ^ (uint64_t{1} << 63));
+}
+
+std::string EncodeCounts(const DecisionCounts& c) {
+  uint64_t words[6] = {c.decisions,
+                       c.closed,
+                       c.joined,
+                       std::bit_cast<uint64_t>(c.rewards),
+                       static_cast<uint64_t>(c.first_ms),
+                       static_cast<uint64_t>(c.last_ms)};
+  std::string out;
+  out.reserve(kCountsBytes);
+  for (uint64_t w : words) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((w >> (i * 8)) & 0xff));
+  }
+  return out;
+}
+
+DecisionCounts DecodeCounts(std::string_view v) {
+  if (v.size() != kCountsBytes) {
+    Fail(ErrorCode::kCorruption, "decision log: damaged counter value ({} bytes, not {})", v.size(),
+         kCountsBytes);
+  }
+  uint64_t words[6];
+  for (int w = 0; w < 6; ++w) {
+    words[w] = 0;
+    for (int i = 7; i >= 0; --i) words[w] = (words[w] << 8) | static_cast<uint8_t>(v[w * 8 + i]);
+  }
+  DecisionCounts c;
+  c.decisions = words[0];
+  c.closed = words[1];
+  c.joined = words[2];
+  c.rewards = std::bit_cast<double>(words[3]);
+  c.first_ms = static_cast<int64_t>(words[4]);
+  c.last_ms = static_cast<int64_t>(words[5]);
+  return c;
+}
+
+// The counter changes of a group of writes (or of a rebuild) by policy, hour, version and chosen
+// action: one lookup per decision or outcome (names are short enough for std::string's inline
+// buffer), expanded once per group into the five counters each one changes.
+class CounterChanges {
+ public:
+  void Add(const Decision& d, const DecisionCounts& delta) {
+    tuples_[{d.model, FloorDiv(d.ts_ms, kHourMs), d.version, ChosenActionId(d)}].Merge(delta);
+  }
+
+  // Adds every change to the counters it changes (its policy, hour, version, chosen action and
+  // chosen action's hour), by counter key.
+  void Expand(std::unordered_map<std::string, DecisionCounts>& counters) const {
+    for (const auto& [t, delta] : tuples_) {
+      const std::string prefix = CounterPrefix('p', t.policy);
+      std::string k = prefix;
+      counters[k].Merge(delta);
+      k[1] = 'h';
+      PutOrdered(k, t.hour);
+      counters[k].Merge(delta);
+      k[1] = 'x';
+      k += t.action;
+      counters[k].Merge(delta);
+      k = prefix;
+      k[1] = 'w';
+      PutOrdered(k, t.version);
+      counters[k].Merge(delta);
+      k = prefix;
+      k[1] = 'a';
+      k += t.action;
+      counters[k].Merge(delta);
+    }
+  }
+
+ private:
+  struct Tuple {
+    std::string policy;
+    int64_t hour, version;
+    std::string action;
+    bool operator==(const Tuple&) const = default;
+  };
+  struct Hash {
+    size_t operator()(const Tuple& t) const {
+      size_t h = std::hash<std::string>()(t.policy);
+      for (size_t v : {std::hash<int64_t>()(t.hour), std::hash<int64_t>()(t.version),
+                       std::hash<std::string>()(t.action)}) {
+        h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      }
+      return h;
+    }
+  };
+  std::unordered_map<Tuple, DecisionCounts, Hash> tuples_;
+};
+
+DecisionCounts DecisionDelta(const Decision& d) {
+  DecisionCounts c;
+  c.decisions = 1;
+  c.first_ms = c.last_ms = d.ts_ms;
+  return c;
+}
+
+DecisionCounts OutcomeDelta(const Outcome& o) {
+  DecisionCounts c;
+  c.closed = 1;
+  c.joined = o.kind == OutcomeKind::kJoined ? 1 : 0;
+  c.rewards = o.reward;
+  return c;
+}
+
+// The counters of one snapshot of the log.
+class SnapshotCounters : public DecisionCounters {
+ public:
+  explicit SnapshotCounters(const DurableLog::Snapshot& snap) : snap_(snap) {}
+
+  void Policies(
+      const std::function<void(const std::string&, const DecisionCounts&)>& fn) const override {
+    snap_.Scan("cp", [&](std::string_view k, std::string_view v) {
+      if (!k.starts_with("cp")) return false;
+      if (k.size() < 6 || GetBe32(k, 2) != k.size() - 6) {
+        Fail(ErrorCode::kCorruption, "decision log: damaged counter key");
+      }
+      fn(std::string(k.substr(6)), DecodeCounts(v));
+      return true;
+    });
+  }
+
+  bool Totals(const std::string& policy, DecisionCounts* out) const override {
+    std::string v;
+    if (!snap_.Get(CounterPrefix('p', policy), &v)) return false;
+    *out = DecodeCounts(v);
+    return true;
+  }
+
+  void Hours(const std::string& policy, int64_t from,
+             const std::function<void(int64_t, const DecisionCounts&)>& fn) const override {
+    Numbered('h', policy, from, [&](int64_t hour, std::string_view rest, std::string_view v) {
+      if (!rest.empty()) Fail(ErrorCode::kCorruption, "decision log: damaged counter key");
+      fn(hour, DecodeCounts(v));
+    });
+  }
+
+  void Versions(const std::string& policy,
+                const std::function<void(int64_t, const DecisionCounts&)>& fn) const override {
+    Numbered('w', policy, std::numeric_limits<int64_t>::min(),
+             [&](int64_t version, std::string_view rest, std::string_view v) {
+               if (!rest.empty()) Fail(ErrorCode::kCorruption, "decision log: damaged counter key");
+               fn(version, DecodeCounts(v));
+             });
+  }
+
+  void Actions(
+      const std::string& policy,
+      const std::function<void(const std::string&, const DecisionCounts&)>& fn) const override {
+    const std::string prefix = CounterPrefix('a', policy);
+    snap_.Scan(prefix, [&](std::string_view k, std::string_view v) {
+      if (!k.starts_with(prefix)) return false;
+      fn(std::string(k.substr(prefix.size())), DecodeCounts(v));
+      return true;
+    });
+  }
+
+  void ActionHours(const std::string& policy, int64_t from,
+                   const std::function<void(int64_t, const std::string&, const DecisionCounts&)>&
+                       fn) const override {
+    Numbered('x', policy, from, [&](int64_t hour, std::string_view rest, std::string_view v) {
+      fn(hour, std::string(rest), DecodeCounts(v));
+    });
+  }
+
+ private:
+  static uint32_t GetBe32(std::string_view k, size_t at) {
+    uint32_t n = 0;
+    for (size_t i = at; i < at + 4; ++i) n = (n << 8) | static_cast<uint8_t>(k[i]);
+    return n;
+  }
+
+  // The keys of `kind` of `policy` whose number (hour or version) is `from` or more: fn(number,
+  // the rest of the key, value).
+  void Numbered(char kind, const std::string& policy, int64_t from,
+                const std::function<void(int64_t, std::string_view, std::string_view)>& fn) const {
+    const std::string prefix = CounterPrefix(kind, policy);
+    std::string seek = prefix;
+    PutOrdered(seek, from);
+    snap_.Scan(seek, [&](std::string_view k, std::string_view v) {
+      if (!k.starts_with(prefix)) return false;
+      fn(GetOrdered(k, prefix.size()), k.substr(prefix.size() + 8), v);
+      return true;
+    });
+  }
+
+  const DurableLog::Snapshot& snap_;
+};
 
 json OutcomeJson(const Outcome& o) {
   return {{"kind", std::string(OutcomeKindName(o.kind))}, {"reward", o.reward}, {"ts", o.ts_ms}};
@@ -215,6 +431,35 @@ nlohmann::ordered_json ToDsjson(const Decision& d) {
           {"VWState", {{"m", fmt::format("{}/{}", d.model, d.version)}}}};
 }
 
+std::string ChosenActionId(const Decision& d) {
+  if (d.chosen >= d.actions.size()) return "";
+  const json& a = d.actions[d.chosen];
+  if (a.is_object()) {
+    auto it = a.find("id");
+    if (it != a.end() && it->is_string()) return it->get<std::string>();
+  }
+  return "";
+}
+
+void DecisionCounts::Add(const Decision& d) {
+  ++decisions;
+  first_ms = std::min(first_ms, d.ts_ms);
+  last_ms = std::max(last_ms, d.ts_ms);
+  if (d.outcome.kind == OutcomeKind::kOpen) return;
+  ++closed;
+  if (d.outcome.kind == OutcomeKind::kJoined) ++joined;
+  rewards += d.outcome.reward;
+}
+
+void DecisionCounts::Merge(const DecisionCounts& o) {
+  decisions += o.decisions;
+  closed += o.closed;
+  joined += o.joined;
+  rewards += o.rewards;
+  first_ms = std::min(first_ms, o.first_ms);
+  last_ms = std::max(last_ms, o.last_ms);
+}
+
 void ValidateDecisionId(std::string_view id, std::string_view field) {
   bool ok = id.size() == 32;
   for (char c : id) ok = ok && HexDigit(c) >= 0;
@@ -274,7 +519,86 @@ class DecisionLog::Impl {
     lo.retry_interval = kRetry;
     lo.tuning = options_.tuning;
     lo.on_group_end = [this](bool committed) { EndGroup(committed); };
+    lo.on_group_prepared = [this] { return CounterRecords(); };
     log_ = DurableLog::Open(dir, std::move(lo));
+  }
+
+  // Builds the counters of a log that has none (written before they existed; a new log too),
+  // in one pass on the writer thread, queued before any other write. kFailedPrecondition for
+  // counters of a version this build does not know.
+  void BuildCounters() {
+    std::string v;
+    if (log_->Get(kCountersVersionKey, &v)) {
+      CheckCountersVersion(v);
+      return;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    Completion c;
+    uint64_t counted = 0;
+    log_->PrepareAsync(
+        [this, &counted] {
+          ForEach(0, [&](const Decision& d) {
+            DecisionCounts delta;
+            delta.Add(d);
+            group_.changes.Add(d, delta);
+            ++counted;
+            return true;
+          });
+          group_.write_counters_version = true;
+          return std::vector<LogRecord>{};
+        },
+        [&c](std::exception_ptr e) { c.Done(e); });
+    c.Wait();
+    if (counted > 0) {
+      spdlog::info("decision log: counted {} decisions for the counters in {:.1f} s", counted,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  }
+
+  static void CheckCountersVersion(std::string_view v) {
+    if (v != kCountersVersion) {
+      Fail(ErrorCode::kFailedPrecondition,
+           "decision log: counters version '{}' is not known to this build (it knows {}); use a "
+           "newer marquee",
+           v.substr(0, 16), kCountersVersion);
+    }
+  }
+
+  bool WithCounters(const std::function<void(const DecisionCounters&)>& fn) const {
+    bool found = false;
+    log_->WithSnapshot([&](const DurableLog::Snapshot& snap) {
+      std::string v;
+      if (!snap.Get(kCountersVersionKey, &v)) return;
+      CheckCountersVersion(v);
+      found = true;
+      fn(SnapshotCounters(snap));
+    });
+    return found;
+  }
+
+  // on_group_prepared: the new value of every counter the group's writes changed (the committed
+  // value, from the cache or the log, plus the group's change).
+  std::vector<LogRecord> CounterRecords() {
+    std::vector<LogRecord> records;
+    group_.changes.Expand(group_.counters);
+    records.reserve(group_.counters.size() + 1);
+    std::string v;
+    for (auto& [key, delta] : group_.counters) {
+      auto it = counter_cache_.find(key);
+      DecisionCounts value;
+      if (it != counter_cache_.end()) {
+        value = it->second;
+      } else if (log_->Get(key, &v)) {
+        value = DecodeCounts(v);
+      }
+      value.Merge(delta);
+      delta = value;  // from here on the value to cache once the group commits
+      records.push_back({key, EncodeCounts(value), false});
+    }
+    if (group_.write_counters_version) {
+      records.push_back({kCountersVersionKey, kCountersVersion, false});
+    }
+    return records;
   }
 
   void StartSweeper() {
@@ -308,10 +632,12 @@ class DecisionLog::Impl {
         [this, decision] {
           Decision& d = *decision;
           d.deadline_ms = d.ts_ms + options_.reward_window_ms;
+          std::vector<LogRecord> records = {{DecisionKey(d.id), d.ToJson().dump(), false},
+                                            {OpenKey(d.deadline_ms, d.id), "", false}};
           group_.min_deadline = std::min(group_.min_deadline, d.deadline_ms);
           ++group_.appended;
-          return std::vector<LogRecord>{{DecisionKey(d.id), d.ToJson().dump(), false},
-                                        {OpenKey(d.deadline_ms, d.id), "", false}};
+          group_.changes.Add(d, DecisionDelta(d));
+          return records;
         },
         std::move(done));
   }
@@ -322,6 +648,7 @@ class DecisionLog::Impl {
         [this, id = std::move(id), reward, joined] {
           std::vector<LogRecord> records;
           *joined = JoinReward(id, reward, options_.now_ms(), &records);
+          group_.changes.Add(**joined, OutcomeDelta((*joined)->outcome));
           group_.closed_decisions.push_back(**joined);
           ++group_.joined;
           return records;
@@ -340,6 +667,7 @@ class DecisionLog::Impl {
           std::vector<Decision> expired = CollectExpired(options_.now_ms(), &records);
           closed = expired.size();
           group_.defaulted += expired.size();
+          for (const auto& d : expired) group_.changes.Add(d, OutcomeDelta(d.outcome));
           for (auto& d : expired) group_.closed_decisions.push_back(std::move(d));
           return records;
         },
@@ -438,6 +766,8 @@ class DecisionLog::Impl {
     GroupState g = std::move(group_);
     group_ = GroupState();
     if (!committed) return;
+    if (counter_cache_.size() + g.counters.size() > kMaxCachedCounters) counter_cache_.clear();
+    for (auto& [key, value] : g.counters) counter_cache_[key] = value;  // CounterRecords' values
     decisions_ += g.appended;
     joined_ += g.joined;
     defaulted_ += g.defaulted;
@@ -461,6 +791,10 @@ class DecisionLog::Impl {
     std::optional<int64_t> sweep_floor;               // after a complete sweep, once committed
     int64_t min_deadline = std::numeric_limits<int64_t>::max();  // of the decisions appended
     uint64_t appended = 0, joined = 0, defaulted = 0;
+    CounterChanges changes;  // what the group's writes change
+    // The counters they change, by key, with their new values (CounterRecords).
+    std::unordered_map<std::string, DecisionCounts> counters;
+    bool write_counters_version = false;  // BuildCounters
   };
 
   static constexpr std::chrono::seconds kRetry{1};
@@ -471,6 +805,9 @@ class DecisionLog::Impl {
   // The DurableLog's writer thread only (prepare callbacks and on_group_end run there): no lock.
   GroupState group_;
   int64_t sweep_floor_ = std::numeric_limits<int64_t>::min();
+  // Committed counter values, so a counter the writer changes again is not read back from the
+  // log; cleared when it would grow past kMaxCachedCounters.
+  std::unordered_map<std::string, DecisionCounts> counter_cache_;
   std::atomic<uint64_t> decisions_{0}, joined_{0}, defaulted_{0};  // read by any thread
   Mutex mu_;
   CondVar sweep_cv_;  // signals stop_
@@ -497,6 +834,7 @@ std::unique_ptr<DecisionLog> DecisionLog::Open(const std::string& dir, DecisionL
       std::unique_ptr<DecisionLog>(new DecisionLog(std::make_unique<Impl>(std::move(options))));
   log->impl_->Open(dir);
   if (!read_only) {
+    log->impl_->BuildCounters();
     while (log->Sweep() == kMaxSweep) {
     }
     log->impl_->StartSweeper();
@@ -556,6 +894,10 @@ std::optional<Decision> DecisionLog::Get(std::string_view id) const {
 
 void DecisionLog::ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const {
   impl_->ForEach(since_ms, fn);
+}
+
+bool DecisionLog::WithCounters(const std::function<void(const DecisionCounters&)>& fn) const {
+  return impl_->WithCounters(fn);
 }
 
 bool DecisionLog::writable(std::string* reason) const { return impl_->log_->writable(reason); }

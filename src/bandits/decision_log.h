@@ -9,6 +9,9 @@
 //   - "r" + id holds the decision's outcome (the joined reward, or the default reward given by
 //     the sweeper when the window closed); "o" + BE64(deadline) + id indexes the decisions still
 //     open, so the sweeper finds the expired ones with one range scan, also after a restart;
+//   - "c..." keys hold counters per policy, hour, version and chosen action (DecisionCounters,
+//     read by decision_stats.h), updated in the same batch as the decisions and outcomes they
+//     count, so they are exactly as durable as the log;
 //   - every write (decisions, rewards, sweeps) goes through one writer thread that takes
 //     everything queued and commits it as one WriteBatch with sync = true before reporting
 //     success: group commit, as in EventLog. An acknowledged decision or reward survives kill -9.
@@ -33,6 +36,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +76,54 @@ struct Decision {
   nlohmann::json ToJson() const;  // the record format of docs/formats/decisions.md
   // kCorruption when `j` is not such a record.
   static Decision FromJson(const nlohmann::json& j);
+};
+
+// The id of the action `d` chose ("" when its record holds none).
+std::string ChosenActionId(const Decision& d);
+
+// Decisions and outcomes counted together: a decision is "closed" once it has an outcome (a
+// joined reward, or the default reward its window closed with); `rewards` sums the closed
+// decisions' rewards; first_ms / last_ms are the first and the last decision's time (INT64_MAX /
+// INT64_MIN while there is none).
+struct DecisionCounts {
+  uint64_t decisions = 0;
+  uint64_t closed = 0;  // with an outcome (joined + defaulted)
+  uint64_t joined = 0;  // of them, by a reward sent to /v1/reward
+  double rewards = 0;   // sum of the closed decisions' rewards
+  int64_t first_ms = std::numeric_limits<int64_t>::max();
+  int64_t last_ms = std::numeric_limits<int64_t>::min();
+  void Add(const Decision& d);  // the decision and its outcome, if it has one
+  void Merge(const DecisionCounts& o);
+};
+
+// The counters the log's writer keeps in the same batches as the decisions and outcomes they
+// count (docs/formats/decisions.md, "Counters"), read through one consistent snapshot. An
+// outcome counts in the hour its decision was taken. Hours are Unix hours (ts_ms floor-divided
+// by 3,600,000). Every visitor may throw (kCorruption for a damaged counter); it is valid only
+// inside DecisionLog::WithCounters.
+class DecisionCounters {
+ public:
+  virtual ~DecisionCounters() = default;
+  // Every policy with decisions, by name, with its totals.
+  virtual void Policies(
+      const std::function<void(const std::string& policy, const DecisionCounts&)>& fn) const = 0;
+  // The totals of `policy`; false when it has no decisions.
+  virtual bool Totals(const std::string& policy, DecisionCounts* out) const = 0;
+  // The non-empty hours of `policy` from hour `from` on, oldest first.
+  virtual void Hours(const std::string& policy, int64_t from,
+                     const std::function<void(int64_t hour, const DecisionCounts&)>& fn) const = 0;
+  // The versions of `policy` that decided, ascending.
+  virtual void Versions(
+      const std::string& policy,
+      const std::function<void(int64_t version, const DecisionCounts&)>& fn) const = 0;
+  // Every action id `policy` chose, by id, with what its decisions count.
+  virtual void Actions(
+      const std::string& policy,
+      const std::function<void(const std::string& action, const DecisionCounts&)>& fn) const = 0;
+  // The same per hour, from hour `from` on (by hour, then id).
+  virtual void ActionHours(const std::string& policy, int64_t from,
+                           const std::function<void(int64_t hour, const std::string& action,
+                                                    const DecisionCounts&)>& fn) const = 0;
 };
 
 // Checks a decision id's syntax; kInvalidArgument naming `field` otherwise.
@@ -115,8 +167,10 @@ struct DecisionLogOptions {
 
 class DecisionLog {
  public:
-  // Opens (creating) the log in `dir` and, unless read-only, sweeps it once (decisions whose
-  // window closed while no server ran get the default reward). kIOError / kCorruption name the
+  // Opens (creating) the log in `dir` and, unless read-only, builds the counters of a log
+  // written before they existed (one pass over the log, on the writer thread before any write)
+  // and sweeps it once (decisions whose window closed while no server ran get the default
+  // reward). kIOError / kCorruption name the
   // directory; kUnavailable when another process holds it; kNotFound for a missing read-only log.
   static std::unique_ptr<DecisionLog> Open(const std::string& dir, DecisionLogOptions options);
   ~DecisionLog();  // stops the sweeper, drains pending writes, closes
@@ -146,6 +200,12 @@ class DecisionLog {
   // Every decision taken at or after `since_ms`, in time order, with outcomes; `fn` returning
   // false stops the scan.
   void ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const;
+
+  // Calls `fn` with the log's counters (one consistent snapshot) and returns true, or returns
+  // false without calling it when the log has none: a log written before counters existed,
+  // opened read-only (a writable open builds them first). kCorruption for a counters version
+  // this build does not know.
+  bool WithCounters(const std::function<void(const DecisionCounters&)>& fn) const;
 
   struct Stats {
     uint64_t decisions = 0, joined = 0, defaulted = 0, group_commits = 0;

@@ -18,13 +18,13 @@ void ControlPlane::AddInsightRoutes(Service& s) {
               })});
   s.AddRoute({"GET", "/api/v1/bandits", kScopeRead, Sync([this, home](const Request&) {
                 auto reg = registries_.Acquire();
-                return BanditsListView(*reg, home);
+                return BanditsListView(*reg, home, core_->decisions());
               })});
   s.AddRoute({"GET", "/api/v1/bandits/{name}", kScopeRead, Sync([this, home](const Request& req) {
                 const int64_t since = QueryTime(req, "since");
                 auto reg = registries_.Acquire();
                 return BanditView(*reg, home, req.param("name"),
-                                  req.query("bucket").value_or("hour"), since);
+                                  req.query("bucket").value_or("hour"), since, core_->decisions());
               })});
 }
 

@@ -35,8 +35,11 @@ std::optional<BanditModel> AsBandit(Registry& reg, const ModelSummary& m) {
   return BanditModel{family, m.aliases};
 }
 
-// The home's decisions (of `o.policy` when set), or none when no server has logged any.
-std::vector<PolicyActivity> Activity(const std::string& home, const ActivityOptions& o) {
+// The home's decisions (of `o.policy` when set), or none when no server has logged any: from
+// `live` (the server's own log) when given.
+std::vector<PolicyActivity> Activity(const std::string& home, const ActivityOptions& o,
+                                     const DecisionLog* live) {
+  if (live != nullptr) return SummarizeDecisions(*live, o);
   const std::string dir = home + "/decisions";
   if (!Env::Default()->FileExists(dir)) return {};
   DecisionLogOptions lo;
@@ -73,13 +76,13 @@ json ExperimentTimeseriesView(Registry& reg, const std::string& home, const std:
   return TimeseriesFromHome(home, GetExperiment(reg, name));
 }
 
-json BanditsListView(Registry& reg, const std::string& home) {
+json BanditsListView(Registry& reg, const std::string& home, const DecisionLog* live) {
   std::map<std::string, BanditModel> models;
   for (const ModelSummary& m : reg.ListModels()) {
     if (auto b = AsBandit(reg, m)) models[m.model.name] = std::move(*b);
   }
   std::map<std::string, PolicyActivity> activity;
-  for (PolicyActivity& a : Activity(home, {})) activity[a.policy] = std::move(a);
+  for (PolicyActivity& a : Activity(home, {}, live)) activity[a.policy] = std::move(a);
   std::map<std::string, json> entries;  // by name
   for (const auto& [name, a] : activity) {
     auto m = models.find(name);
@@ -94,7 +97,7 @@ json BanditsListView(Registry& reg, const std::string& home) {
 }
 
 json BanditView(Registry& reg, const std::string& home, const std::string& name,
-                const std::string& bucket, int64_t since) {
+                const std::string& bucket, int64_t since, const DecisionLog* live) {
   ValidateCatalogName(name, "policy");
   int64_t width = 0;
   if (bucket == "hour") {
@@ -110,7 +113,7 @@ json BanditView(Registry& reg, const std::string& home, const std::string& name,
   o.since_ms = since * 1000;
   o.bucket_seconds = width;
   o.actions = true;
-  const std::vector<PolicyActivity> found = Activity(home, o);
+  const std::vector<PolicyActivity> found = Activity(home, o, live);
   const PolicyActivity* a = found.empty() ? nullptr : &found.front();
   std::optional<BanditModel> registered;
   for (const ModelSummary& m : reg.ListModels()) {

@@ -157,6 +157,8 @@ class DurableLog::Impl {
           prepare_errs[i] = std::current_exception();
         }
       }
+      std::vector<LogRecord> extra;  // on_group_prepared's records, written with the group
+      if (options_.on_group_prepared) extra = options_.on_group_prepared();
       rocksdb::WriteBatch batch;
       uint64_t seq = next_seq_;
       size_t count = 0;
@@ -174,6 +176,13 @@ class DurableLog::Impl {
             batch.Put(key, r.value);
             ++count;
           }
+        }
+      }
+      for (const auto& r : extra) {
+        if (r.erase) {
+          batch.Delete(r.key);
+        } else {
+          batch.Put(r.key, r.value);
         }
       }
       if (count > 0) {  // a group of unsequenced records leaves the sequence as it was

@@ -35,6 +35,8 @@
 
 namespace marquee {
 
+struct LogRecord;
+
 struct DurableLogOptions {
   std::string what = "log";          // names the log in error messages ("event log: write: ...")
   bool sync = true;                  // fsync the write-ahead log before acknowledging
@@ -51,6 +53,10 @@ struct DurableLogOptions {
   // Called on the writer thread once per group, after its batch was written (`committed`) or
   // not, before the group's callbacks: for state that PrepareAsync callers keep per group.
   std::function<void(bool committed)> on_group_end;
+  // Called on the writer thread once per group, after its PrepareAsync callbacks and before its
+  // batch is built: records written with the group (unsequenced), e.g. aggregates the prepares
+  // updated, once per group instead of once per write. Throwing fails the whole group.
+  std::function<std::vector<LogRecord>()> on_group_prepared;
 };
 
 struct LogRecord {

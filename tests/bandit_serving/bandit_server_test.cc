@@ -474,5 +474,38 @@ TEST_F(BanditServing, IdsAndTextThatCannotBeLoggedAreRefused) {
   EXPECT_EQ(s.log().stats().decisions, 0u);
 }
 
+// The dashboard's bandit views on a server that holds the decision log answer from that log's
+// counters: decisions, joined rewards and defaults as they happen, in the decisions' hour.
+TEST_F(BanditServing, TheBanditViewsCountWhatTheServerLogged) {
+  BanditServer s(home_, {"artwork@production"});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(s.client->Post("/v1/decide", DecideBody()).json()["decision_id"]);
+  }
+  ASSERT_EQ(s.client->Post("/v1/reward", {{"decision_id", ids[0]}, {"reward", 1.0}}).status, 200);
+  ASSERT_EQ(s.client->Post("/v1/reward", {{"decision_id", ids[1]}, {"reward", 0.5}}).status, 200);
+  HttpResult r = s.client->Get("/api/v1/bandits");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json list = r.json()["policies"];
+  ASSERT_EQ(list.size(), 1u) << r.body;
+  EXPECT_EQ(list[0]["name"], "artwork");
+  EXPECT_EQ(list[0]["decisions"], 5);
+  EXPECT_EQ(list[0]["joined"], 2);
+  EXPECT_EQ(list[0]["rewards"], 1.5);
+  EXPECT_EQ(list[0]["versions"], json::array({version_}));
+  s.now_ms += 61'000;  // the window closes: the other three get the default reward 0
+  EXPECT_EQ(s.log().Sweep(), 3u);
+  r = s.client->Get("/api/v1/bandits/artwork?bucket=day");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json b = r.json();
+  EXPECT_EQ(b["closed"], 5);
+  ASSERT_EQ(b["series"].size(), 1u) << r.body;
+  EXPECT_EQ(b["series"][0]["decisions"], 5);
+  EXPECT_DOUBLE_EQ(b["series"][0]["reward_rate"].get<double>(), 1.5 / 5);
+  uint64_t chosen = 0;
+  for (const auto& a : b["actions"]) chosen += a["decisions"].get<uint64_t>();
+  EXPECT_EQ(chosen, 5u);
+}
+
 }  // namespace
 }  // namespace marquee
