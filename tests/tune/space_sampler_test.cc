@@ -152,13 +152,15 @@ double BestOf(SamplerOptions::Kind kind, uint64_t seed, int trials) {
 }
 
 TEST(Sampler, TpeBeatsRandomOnAKnownFunction) {
+  // Averaged over 40 seeds (single seeds are noisy either way); measured when written: TPE
+  // -0.021, random -0.037 at 40 trials.
   double tpe = 0, random = 0;
-  for (uint64_t seed = 1; seed <= 10; ++seed) {
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
     tpe += BestOf(SamplerOptions::Kind::kTpe, seed, 40);
     random += BestOf(SamplerOptions::Kind::kRandom, seed, 40);
   }
-  EXPECT_GT(tpe / 10, random / 10) << "tpe " << tpe / 10 << " random " << random / 10;
-  EXPECT_GT(tpe / 10, -0.05) << "random: " << random / 10;  // near the optimum 0
+  EXPECT_GT(tpe / 40, random / 40 + 0.005) << "tpe " << tpe / 40 << " random " << random / 40;
+  EXPECT_GT(tpe / 40, -0.03);  // near the optimum 0
 }
 
 StudyRecord SmallStudy() {
@@ -192,7 +194,7 @@ TEST(Study, RecordRoundTripsAndBestIgnoresPruned) {
   s.trials.back().value = std::nan("");
   s.trials.back().message = "boom";
   StudyRecord back = StudyRecord::FromJson(nlohmann::json::parse(s.ToJson().dump()), "rec");
-  EXPECT_EQ(back.ToJson(), s.ToJson());
+  EXPECT_EQ(back.ToJson().dump(), s.ToJson().dump());  // NaN != NaN, so compare the text
   EXPECT_TRUE(std::isnan(back.trials.back().value));
   ASSERT_NE(s.Best(), nullptr);
   EXPECT_EQ(s.Best()->number, 11);  // trial 5 has the same value but was pruned
