@@ -209,6 +209,7 @@ std::vector<std::pair<std::string, double>> ParamImportances(const StudyRecord& 
   std::vector<double> ys;
   for (const auto* t : done) ys.push_back(t->value);
   const double total = Variance(ys);
+  const int n_bins = std::clamp(static_cast<int>(done.size()) / 4, 2, 4);
   for (const auto& p : s.space.params) {
     std::map<std::string, std::vector<double>> bins;
     if (p.type == ParamSpec::Type::kChoice) {
@@ -220,10 +221,11 @@ std::vector<std::pair<std::string, double>> ParamImportances(const StudyRecord& 
       std::vector<double> sorted = xs;
       std::sort(sorted.begin(), sorted.end());
       for (size_t i = 0; i < done.size(); ++i) {
-        // Quartile bin: the number of quartile cut points at or below the value.
+        // Quantile bin (quartiles from 16 trials on; fewer bins before, so that a bin holds
+        // several trials): the number of cut points at or below the value.
         int b = 0;
-        for (int q = 1; q < 4; ++q) {
-          if (xs[i] >= sorted[sorted.size() * q / 4]) b = q;
+        for (int q = 1; q < n_bins; ++q) {
+          if (xs[i] >= sorted[sorted.size() * q / n_bins]) b = q;
         }
         bins[std::to_string(b)].push_back(done[i]->value);
       }
