@@ -77,6 +77,32 @@ std::string_view TruncateUtf8(std::string_view text, std::size_t max_bytes) noex
   return text.substr(0, i);
 }
 
+std::string EscapeMarkup(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 std::string EscapeForTerminal(std::string_view text, bool escape_backslash) {
   std::string out;
   out.reserve(text.size());

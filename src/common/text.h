@@ -30,6 +30,9 @@ std::string_view TruncateUtf8(std::string_view text, std::size_t max_bytes) noex
 // non-ASCII ones, are kept. A backslash is doubled only when `escape_backslash` is set.
 std::string EscapeForTerminal(std::string_view text, bool escape_backslash = false);
 
+// `text` as HTML/XML character data or an attribute value: & < > " ' become entities.
+std::string EscapeMarkup(std::string_view text);
+
 // User text quoted for an error message: valid UTF-8, control characters escaped, cut to
 // `max_bytes` on a character boundary with "..." appended when cut.
 std::string QuoteForMessage(std::string_view text, std::size_t max_bytes = 200);

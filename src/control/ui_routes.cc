@@ -33,30 +33,6 @@ The API (<code>/api/v1</code>) and scoring (<code>/v1</code>) work without them.
 <code>marquee serve --ui-dir DIR</code> or <code>$MARQUEE_UI_DIR</code>.</p></body></html>
 )";
 
-// HTML-escapes the few characters that matter in text content.
-std::string HtmlText(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // The Content-Type of a built asset, by extension; "" for one the app does not produce.
 std::string_view ContentTypeOf(std::string_view name) {
   struct Ext {
@@ -113,7 +89,7 @@ void ControlPlane::AddUiRoutes(Service& s) {
       r.body = env->ReadFile(path);
     } else {
       std::string page(kNotBuiltPage);
-      page.replace(page.find("{dir}"), 5, HtmlText(dir));
+      page.replace(page.find("{dir}"), 5, EscapeMarkup(dir));
       r.body = std::move(page);
     }
     done(std::move(r));

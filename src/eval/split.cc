@@ -462,4 +462,31 @@ Split MakeGivenSplit(const Dataset& ds, std::optional<double> positive_threshold
   return s;
 }
 
+Split CarveValidation(const Split& s, double share, double fold_in, uint32_t min_items,
+                      uint64_t seed) {
+  if (!(share > 0.0 && share < 1.0)) {
+    Fail(ErrorCode::kInvalidArgument, "[split] validation must be in (0, 1) (got {})", share);
+  }
+  const uint32_t eligible = static_cast<uint32_t>(EligibleUsers(s.train, min_items).size());
+  if (eligible < 2) {
+    Fail(ErrorCode::kInvalidArgument,
+         "[split] validation: only {} training users have at least min_items = {} positives",
+         eligible, min_items);
+  }
+  SplitConfig c;
+  c.protocol = "strong-generalization";
+  c.fold_in = fold_in;
+  c.min_items = min_items;
+  c.seed = seed;
+  c.test_users = ShareOf(eligible, share);
+  Split v = StrongGeneralization(s.train, std::nullopt, c);
+  v.protocol = s.protocol + "+validation";
+  v.details["protocol"] = v.protocol;
+  v.details["positive_threshold"] = s.details.value("positive_threshold", nlohmann::json());
+  v.details["validation"] = share;
+  v.details["validation_users"] = c.test_users;
+  v.details["test"] = s.details;
+  return v;
+}
+
 }  // namespace marquee

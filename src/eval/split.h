@@ -55,4 +55,14 @@ Split MakeGivenSplit(const Dataset& ds, std::optional<double> positive_threshold
                      const std::vector<RawInteraction>& input,
                      const std::vector<RawInteraction>& target);
 
+// Validation for tuning: carves a `share` (0 < share < 1) of the users that train in `s` (its
+// training rows with at least `min_items` positives) as validation users, strong-generalization
+// style: their rows leave the training matrix, a `fold_in` share of each one's positives is the
+// input and the rest the targets. The held-out users of `s` (its eval set) are dropped, so
+// nothing the result evaluates or trains on touches them. Deterministic for `seed`. The
+// protocol becomes "<protocol>+validation"; details keep the original split's under "test".
+// kInvalidArgument when share is out of range or no training user is eligible.
+Split CarveValidation(const Split& s, double share, double fold_in, uint32_t min_items,
+                      uint64_t seed);
+
 }  // namespace marquee

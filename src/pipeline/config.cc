@@ -150,17 +150,63 @@ TrainConfig FromDocument(nlohmann::json root, const std::string& origin,
 
 }  // namespace
 
-TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& origin,
-                             const std::vector<std::string>& overrides, const KindRegistry* kinds) {
-  nlohmann::json root;
+nlohmann::json ParseTomlDocument(const std::string& toml_text, const std::string& origin) {
   try {
-    root = TomlToJson(toml::parse(toml_text, origin));
+    return TomlToJson(toml::parse(toml_text, origin));
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
     Fail(ErrorCode::kInvalidArgument, "{}:{}:{}: {}", origin, src.begin.line, src.begin.column,
          e.description());
   }
-  return FromDocument(std::move(root), origin, overrides, kinds);
+}
+
+namespace {
+
+void InsertToml(toml::table& t, const std::string& key, const nlohmann::json& v);
+
+toml::array TomlArray(const nlohmann::json& a) {
+  toml::array out;
+  for (const auto& v : a) {
+    toml::table holder;
+    InsertToml(holder, "v", v);
+    out.push_back(*holder.get("v"));
+  }
+  return out;
+}
+
+void InsertToml(toml::table& t, const std::string& key, const nlohmann::json& v) {
+  if (v.is_object()) {
+    toml::table sub;
+    for (const auto& [k, x] : v.items()) InsertToml(sub, k, x);
+    t.insert_or_assign(key, std::move(sub));
+  } else if (v.is_array()) {
+    t.insert_or_assign(key, TomlArray(v));
+  } else if (v.is_string()) {
+    t.insert_or_assign(key, v.get<std::string>());
+  } else if (v.is_boolean()) {
+    t.insert_or_assign(key, v.get<bool>());
+  } else if (v.is_number_integer()) {
+    t.insert_or_assign(key, v.get<int64_t>());
+  } else if (v.is_number()) {
+    t.insert_or_assign(key, v.get<double>());
+  } else {
+    Fail(ErrorCode::kInvalidArgument, "config key '{}' is null: TOML has no null", key);
+  }
+}
+
+}  // namespace
+
+std::string JsonToTomlText(const nlohmann::json& document) {
+  toml::table t;
+  for (const auto& [k, v] : document.items()) InsertToml(t, k, v);
+  std::ostringstream os;
+  os << t << "\n";
+  return os.str();
+}
+
+TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& origin,
+                             const std::vector<std::string>& overrides, const KindRegistry* kinds) {
+  return FromDocument(ParseTomlDocument(toml_text, origin), origin, overrides, kinds);
 }
 
 TrainConfig ParseTrainConfigJson(const std::string& json_text, const std::string& origin,

@@ -53,6 +53,12 @@ TrainConfig ParseTrainConfig(const std::string& toml_text, const std::string& or
 TrainConfig ParseTrainConfigJson(const std::string& json_text, const std::string& origin,
                                  const std::vector<std::string>& overrides,
                                  const KindRegistry* kinds = nullptr);
+// A TOML document as JSON (tables -> objects, dates as text): what the config parsers read.
+// kInvalidArgument "origin:line:column: what" on a syntax error.
+nlohmann::json ParseTomlDocument(const std::string& toml_text, const std::string& origin);
+// The inverse for configs written by tools (e.g. a study's best configuration): objects of
+// objects become [section] tables. kInvalidArgument for null values.
+std::string JsonToTomlText(const nlohmann::json& document);
 TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides,
                             const KindRegistry* kinds = nullptr);
 

@@ -234,6 +234,7 @@ TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::str
     c.folds = static_cast<int>(s.Integer("folds", 5, 2));
     c.seed = static_cast<uint64_t>(s.Integer("seed", 98765, 0));
     c.valid_fraction = s.Number("valid_fraction", 0.1);
+    c.validation = s.Number("validation", 0);
     c.refit = s.Bool("refit", true);
     const std::string tc = s.String("time_col", "");
     if (!tc.empty()) {
@@ -251,6 +252,15 @@ TabularTrainConfig ParseTabularConfig(const nlohmann::json& root, const std::str
     if (!(c.valid_fraction > 0 && c.valid_fraction < 1)) {
       Fail(ErrorCode::kInvalidArgument, "[split] valid_fraction must be in (0, 1), got {}",
            c.valid_fraction);
+    }
+    if (c.validation != 0 && !(c.validation > 0 && c.validation < 1)) {
+      Fail(ErrorCode::kInvalidArgument, "[split] validation must be in (0, 1), got {}",
+           c.validation);
+    }
+    if (c.validation > 0 && c.protocol == "kfold") {
+      Fail(ErrorCode::kInvalidArgument,
+           "[split] validation needs a holdout protocol (stratified-holdout, holdout, temporal), "
+           "not kfold");
     }
     if (c.protocol == "temporal" && c.time_col.empty()) {
       Fail(ErrorCode::kInvalidArgument,
@@ -413,15 +423,31 @@ XgbParams MakeParams(const TabularTrainConfig& c, const Context& ctx, nlohmann::
   return params;
 }
 
-std::vector<RowSplit> MakeSplits(const TabularTrainConfig& c, const TabularData& d) {
+std::vector<RowSplit> MakeTestSplits(const TabularTrainConfig& c, const TabularData& d,
+                                     bool stratify) {
   const std::vector<float>& y = d.label();
-  const bool stratify = c.classification() && c.protocol != "holdout";
   if (c.protocol == "kfold") return StratifiedKFold(y, c.folds, c.seed, stratify);
   if (c.protocol == "temporal") {
     if (d.times.empty()) Fail(ErrorCode::kInvalidArgument, "the dataset has no time column");
     return {TemporalSplit(d.times, c.test_fraction)};
   }
   return {StratifiedHoldout(y, c.test_fraction, c.seed, stratify)};
+}
+
+// The config's splits; with [split] validation, a holdout of the training rows replaces the
+// test rows (which are then left out entirely).
+std::vector<RowSplit> MakeSplits(const TabularTrainConfig& c, const TabularData& d) {
+  const bool stratify = c.classification() && c.protocol != "holdout";
+  std::vector<RowSplit> splits = MakeTestSplits(c, d, stratify);
+  if (c.validation <= 0) return splits;
+  const std::vector<uint32_t>& rows = splits.front().train;
+  std::vector<float> ysub(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) ysub[i] = d.label()[rows[i]];
+  const RowSplit inner = StratifiedHoldout(ysub, c.validation, c.seed + 2, stratify);
+  RowSplit v;
+  for (uint32_t i : inner.train) v.train.push_back(rows[i]);
+  for (uint32_t i : inner.test) v.test.push_back(rows[i]);
+  return {v};
 }
 
 struct Evaluation {
@@ -518,15 +544,17 @@ nlohmann::json SplitJson(const TabularTrainConfig& c, const TabularData& d, cons
   if (c.classification()) {
     for (float v : d.label()) positives += v > 0.5f;
   }
-  return {{"protocol", c.protocol},
-          {"seed", c.seed},
-          {"test_fraction", c.test_fraction},
-          {"folds", c.protocol == "kfold" ? c.folds : 1},
-          {"time_col", c.time_col},
-          {"label", d.schema.label},
-          {"features", f.names.size()},
-          {"rows", d.rows},
-          {"positives", positives}};
+  nlohmann::json j = {{"protocol", c.protocol},
+                      {"seed", c.seed},
+                      {"test_fraction", c.test_fraction},
+                      {"folds", c.protocol == "kfold" ? c.folds : 1},
+                      {"time_col", c.time_col},
+                      {"label", d.schema.label},
+                      {"features", f.names.size()},
+                      {"rows", d.rows},
+                      {"positives", positives}};
+  if (c.validation > 0) j["validation"] = c.validation;  // evaluated on training rows only
+  return j;
 }
 
 }  // namespace
@@ -563,7 +591,7 @@ nlohmann::json RunTabularTraining(const TabularTrainConfig& c, const std::string
           {"model_name", c.model_name},
           {"xgboost_version", XgboostVersion()},
           {"dataset", t.dataset},
-          {"protocol", c.protocol},
+          {"protocol", c.validation > 0 ? c.protocol + "+validation" : c.protocol},
           {"split", SplitJson(c, t.table, f)},
           {"folds", ev.folds},
           {"params", params_json},

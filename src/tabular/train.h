@@ -28,6 +28,9 @@ struct TabularTrainConfig {
   int folds = 5;
   uint64_t seed = 98765;
   double valid_fraction = 0.1;  // of the training rows, when early_stopping_rounds > 0
+  // A share of the training rows evaluated instead of the test rows (tuning), 0: off. The
+  // test rows are then neither trained on nor evaluated.
+  double validation = 0;
   bool refit = true;
   // [model]
   std::string model_name;

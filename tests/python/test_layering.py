@@ -22,7 +22,7 @@ LAYERS = {
     "eval": 2, "tabular": 2, "bandits": 2, "registry": 2,
     "kinds": 3,
     "pipeline": 4,
-    "experiments": 5, "jobs": 5,
+    "experiments": 5, "jobs": 5, "tune": 5,
     "serving": 6,
     "control": 7,
 }

@@ -64,6 +64,8 @@ void AddModelsImportCommand(CLI::App& models, GlobalOptions& g);
 void AddPredictCommand(CLI::App& app, GlobalOptions& g);
 // `marquee decisions export` (cmd_decisions.cc): the bandit decision log as DSJSON or JSONL.
 void AddDecisionsCommands(CLI::App& app, GlobalOptions& g);
+// `marquee tune` and `marquee studies list|show` (cmd_tune.cc, src/tune).
+void AddTuneCommands(CLI::App& app, GlobalOptions& g);
 
 // A time for human output: ISO 8601 UTC ("2026-12-05T07:05:41Z", common/time.h), "-" for 0
 // (never happened).

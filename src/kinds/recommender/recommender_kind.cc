@@ -110,7 +110,12 @@ void ParseSplit(const nlohmann::json& root, const ConfigOrigin& origin, Recommen
   c.eval_input = ResolvePath(origin.base_dir, s.String("eval_input", ""));
   c.eval_target = ResolvePath(origin.base_dir, s.String("eval_target", ""));
   c.refit = s.Bool("refit", true);
+  c.validation = s.Number("validation", 0);
   s.Finish();
+  if (c.validation != 0 && !(c.validation > 0 && c.validation < 1)) {
+    Fail(ErrorCode::kInvalidArgument, "[split] validation must be in (0, 1) (got {})",
+         c.validation);
+  }
   if (c.split.protocol == "given" && (c.eval_input.empty() || c.eval_target.empty())) {
     Fail(ErrorCode::kInvalidArgument,
          "[split] protocol \"given\" needs eval_input = \"in.tsv\" and eval_target = "
@@ -248,6 +253,10 @@ struct Job {
       split = MakeGivenSplit(ds, c.data.positive_threshold, given_input, given_target);
     } else {
       split = marquee::MakeSplit(ds, c.data.positive_threshold, c.split);
+    }
+    if (c.validation > 0) {
+      split = CarveValidation(split, c.validation, c.split.fold_in, c.split.min_items,
+                              c.split.seed + 1);
     }
     if (split.eval.input.rows == 0) {
       Fail(ErrorCode::kInvalidArgument, "the split left no users to evaluate (protocol {})",
@@ -481,7 +490,7 @@ class RecommenderKind final : public ModelKind {
 
 nlohmann::json RecommenderConfig::Resolved() const {
   const auto& r = data.read;
-  return {
+  nlohmann::json j = {
       {"data",
        {{"dataset", data.dataset},
         {"train", data.train},
@@ -505,6 +514,8 @@ nlohmann::json RecommenderConfig::Resolved() const {
        {{"family", family}, {"name", model_name}, {"seed", model_seed}, {"params", model_params}}},
       {"eval", {{"metrics", metrics}}},
       {"run", {{"threads", threads}}}};
+  if (validation > 0) j["split"]["validation"] = validation;
+  return j;
 }
 
 std::unique_ptr<ModelKind> NewRecommenderKind() { return std::make_unique<RecommenderKind>(); }

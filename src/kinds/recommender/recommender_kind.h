@@ -29,6 +29,9 @@ struct RecommenderConfig final : KindConfig {
   SplitConfig split;
   std::string eval_input, eval_target;  // protocol "given" (relative to the config's folder)
   bool refit = true;
+  // [split] validation: a share of the training users evaluated instead of the test users
+  // (tuning; eval/split.h CarveValidation). 0: off.
+  double validation = 0;
   std::string family;
   std::string model_name;       // [model] name; default: the config file's stem
   nlohmann::json model_params;  // [model] minus family/name/seed/description
