@@ -557,7 +557,12 @@ OpeResult EvaluateOffPolicy(const BanditLog& log, const CandidateDistributions& 
   OpeResult res = NewResult(log, o);
   res.deterministic = CheckDistributions(log, pi);
   WarnUnsupportedMass(log, pi, &res);
-  const bool ridge = res.reward_model == "ridge";
+  // The ridge model costs O(n d^2) to fit; only the model-based estimators read it (ips, snips
+  // and replay do not), so it is fitted only when one of them is asked for.
+  const bool needs_model = std::any_of(o.estimators.begin(), o.estimators.end(), [](const auto& e) {
+    return e == "dm" || e == "dr" || e == "sndr" || e == "switch-dr";
+  });
+  const bool ridge = res.reward_model == "ridge" && needs_model;
   RowTermModel model(log, pi, o, ridge, res.deterministic);
   const std::vector<double> ones(log.rows.size(), 1.0);
   const bool any_weight = SummariseWeights(model.Compute(ones), &res);
@@ -613,7 +618,12 @@ CandidateDistributions PolicyDistributions(const Policy& policy, const BanditLog
                                            uint64_t seed) {
   std::mt19937_64 rng(seed);
   CandidateDistributions out(log.rows.size());
-  for (size_t i = 0; i < log.rows.size(); ++i) out[i] = policy.Probabilities(log.Input(i), rng);
+  // The keyed rows of a typed log: no FeatureMap is rebuilt per row (the log was validated when
+  // it was imported, which is what the DecisionInput form would check again).
+  KeyedScratch scratch;
+  for (size_t i = 0; i < log.rows.size(); ++i) {
+    out[i] = policy.Probabilities(log.Keyed(i, &scratch), rng);
+  }
   return out;
 }
 
