@@ -117,7 +117,10 @@ struct Parzen {
 nlohmann::json TpeNumeric(const ParamSpec& p, const std::vector<const Observation*>& good,
                           const std::vector<const Observation*>& bad, const SamplerOptions& o,
                           Rng& rng) {
-  const auto [lo, hi] = Range(p);
+  // Named copies, not a structured binding: clang 14 (the fuzz build) cannot capture structured
+  // bindings in the lambda below.
+  const auto range = Range(p);
+  const double lo = range.first, hi = range.second;
   auto points = [&](const std::vector<const Observation*>& group) {
     std::vector<double> xs;
     for (const Observation* ob : group) {
