@@ -544,7 +544,10 @@ std::unique_ptr<Policy> MakePolicy(const PolicyConfig& given) {
       ucb_like ? ps.Choice("mode", "disjoint", {"disjoint", "shared"})
                : ps.Choice("model", kDefaultModel, {"online", "linear", "disjoint", "per-action"});
   if (layout == "online") {
-    return NewCbAdfPolicy(std::move(c), ps, f == "softmax" ? "softmax" : "epsilon");
+    // Decided before the call: `f` refers to c.family, which moving `c` into the parameter
+    // empties, and the order in which arguments are evaluated is unspecified (clang moves first).
+    const std::string explore = f == "softmax" ? "softmax" : "epsilon";
+    return NewCbAdfPolicy(std::move(c), ps, explore);
   }
   const double lambda = ps.Number("lambda", 1.0, 1e-9, 1e12);
   std::string weighting = ps.Choice("weighting", "none", {"none", "inverse-propensity"});

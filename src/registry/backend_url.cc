@@ -56,6 +56,9 @@ PostgresUrl ParsePostgres(std::string_view url) {
   if (slash == std::string_view::npos || slash + 1 == rest.size()) BadUrl(url, "no database name");
   p.dbname = std::string(rest.substr(slash + 1));
   if (p.dbname.find('/') != std::string::npos) BadUrl(url, "the database name contains '/'");
+  if (p.dbname.find_first_of("@:") != std::string::npos) {
+    BadUrl(url, "the database name contains '@' or ':' (a user or password in the wrong place?)");
+  }
   std::string_view authority = rest.substr(0, slash);
   if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
     const std::string_view userinfo = authority.substr(0, at);
@@ -116,7 +119,15 @@ std::string PostgresUrl::Redacted() const {
   out += host;
   if (port != 5432 || !host.empty()) out += ":" + std::to_string(port);
   out += "/" + dbname;
-  if (!query.empty()) out += "?" + query;
+  // The password is never printed, but the query may repeat it (a fuzzer found
+  // "?x://ann:pw@..."): there every occurrence is masked.
+  std::string q = query;
+  if (!password.empty()) {
+    for (size_t at = q.find(password); at != std::string::npos; at = q.find(password, at + 3)) {
+      q.replace(at, password.size(), "***");
+    }
+  }
+  if (!q.empty()) out += "?" + q;
   return out;
 }
 
