@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "bandits/bandit_log_test_util.h"
 #include "bandits/decision_log.h"
 #include "bandits/log.h"
 
@@ -42,20 +43,7 @@ TEST(DsjsonImport, RoundTripsTheDecisionExport) {
   const BanditLog want = ParseBanditJsonl(jsonl, "export.jsonl");
   ASSERT_EQ(got.rows.size(), 50u);
   ASSERT_EQ(want.rows.size(), 50u);
-  for (size_t i = 0; i < got.rows.size(); ++i) {
-    EXPECT_EQ(got.Context(i), want.Context(i)) << "row " << i;
-    const DecisionInput a = got.Input(i), b = want.Input(i);
-    ASSERT_EQ(a.actions.size(), b.actions.size());
-    for (size_t k = 0; k < a.actions.size(); ++k) {
-      EXPECT_EQ(a.actions[k].id, b.actions[k].id);
-      EXPECT_EQ(a.actions[k].features, b.actions[k].features);
-    }
-    EXPECT_EQ(got.rows[i].chosen, want.rows[i].chosen);
-    EXPECT_EQ(got.rows[i].propensity, want.rows[i].propensity);
-    EXPECT_EQ(got.rows[i].reward, want.rows[i].reward);
-    EXPECT_EQ(got.rows[i].user, want.rows[i].user);
-    EXPECT_EQ(got.rows[i].ts, want.rows[i].ts);
-  }
+  marquee::testing::ExpectSameRows(got, want);
 }
 
 }  // namespace

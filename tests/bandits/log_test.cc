@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "bandits/bandit_log_test_util.h"
 #include "bandits/log.h"
 #include "bandits/ope.h"
 #include "marquee/env.h"
@@ -87,17 +88,7 @@ TEST(BanditLog, SnapshotRoundTripAndCatalog) {
   EXPECT_TRUE(catalog.Has("decisions"));
   EXPECT_EQ(catalog.List().size(), 1u);
   BanditLog back = catalog.Open("decisions");
-  ASSERT_EQ(back.rows.size(), log.rows.size());
-  for (size_t i = 0; i < log.rows.size(); ++i) {
-    EXPECT_EQ(back.Context(i), log.Context(i));
-    EXPECT_EQ(back.rows[i].chosen, log.rows[i].chosen);
-    EXPECT_EQ(back.rows[i].propensity, log.rows[i].propensity);
-    EXPECT_EQ(back.rows[i].reward, log.rows[i].reward);
-    EXPECT_EQ(back.rows[i].position, log.rows[i].position);
-    EXPECT_EQ(back.rows[i].ts, log.rows[i].ts);
-    EXPECT_EQ(back.rows[i].user, log.rows[i].user);
-    EXPECT_EQ(back.Input(i).actions.size(), log.Input(i).actions.size());
-  }
+  marquee::testing::ExpectSameRows(back, log);
   // Re-importing the same content keeps the id; the history records changes.
   EXPECT_EQ(catalog.Import("decisions", log).id, e.id);
   log.rows.pop_back();

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "bandits/bandit_log_test_util.h"
 #include "bandits/log.h"
 #include "bandits/typed_log.h"
 #include "marquee/env.h"
@@ -17,6 +18,8 @@
 
 namespace marquee {
 namespace {
+
+using ::marquee::testing::ExpectSameRows;
 
 const char* kJsonl =
     R"({"context": {"country": "US", "hour": 21, "kids": false, "a0": 0.25}, "actions": [{"id": "img-1", "features": {"tone": "dark"}}, {"id": "img-2", "features": {"faces": 1}}], "chosen": "img-2", "probability": 0.5, "reward": 1, "position": 0, "user": "196", "ts": 1700000000}
@@ -46,25 +49,6 @@ void ExpectKeyedMatchesMaps(const BanditLog& log) {
         EXPECT_EQ(a.actions[k].features[j].key, b.actions[k].features[j].key);
         EXPECT_EQ(a.actions[k].features[j].value, b.actions[k].features[j].value);
       }
-    }
-  }
-}
-
-void ExpectSameRows(const BanditLog& a, const BanditLog& b) {
-  ASSERT_EQ(a.rows.size(), b.rows.size());
-  for (size_t i = 0; i < a.rows.size(); ++i) {
-    EXPECT_EQ(a.Context(i), b.Context(i)) << "row " << i;
-    EXPECT_EQ(a.rows[i].chosen, b.rows[i].chosen);
-    EXPECT_EQ(a.rows[i].propensity, b.rows[i].propensity);
-    EXPECT_EQ(a.rows[i].reward, b.rows[i].reward);
-    EXPECT_EQ(a.rows[i].position, b.rows[i].position);
-    EXPECT_EQ(a.rows[i].ts, b.rows[i].ts);
-    EXPECT_EQ(a.rows[i].user, b.rows[i].user);
-    const DecisionInput x = a.Input(i), y = b.Input(i);
-    ASSERT_EQ(x.actions.size(), y.actions.size());
-    for (size_t k = 0; k < x.actions.size(); ++k) {
-      EXPECT_EQ(x.actions[k].id, y.actions[k].id);
-      EXPECT_EQ(x.actions[k].features, y.actions[k].features);
     }
   }
 }
