@@ -64,33 +64,50 @@ Dataset Dataset::FromColumns(std::vector<std::string> user_ids, std::vector<std:
   s.info.has_values = !values.empty();
   s.info.has_times = !times.empty();
   // Order rows by (user, time, item) with a stable counting sort on user, then per-user sorts.
+  // The permutation is 32-bit when it can be, and each column is permuted into its final place
+  // and its input freed before the next one, so the peak is the input plus one column.
   std::vector<uint64_t> offsets(static_cast<size_t>(nu) + 1, 0);
   for (uint32_t u : users) ++offsets[u + 1];
   std::partial_sum(offsets.begin(), offsets.end(), offsets.begin());
-  std::vector<uint64_t> order(n);
-  {
-    std::vector<uint64_t> fill(offsets.begin(), offsets.end() - 1);
-    for (size_t k = 0; k < n; ++k) order[fill[users[k]]++] = k;
-  }
-  for (uint32_t u = 0; u < nu; ++u) {
-    auto b = order.begin() + static_cast<ptrdiff_t>(offsets[u]);
-    auto e = order.begin() + static_cast<ptrdiff_t>(offsets[u + 1]);
-    std::stable_sort(b, e, [&](uint64_t a, uint64_t c) {
-      int64_t ta = times.empty() ? 0 : times[a], tc = times.empty() ? 0 : times[c];
-      if (ta != tc) return ta < tc;
-      return items[a] < items[c];
-    });
-  }
-  s.own_users.resize(n);
-  s.own_items.resize(n);
-  s.own_values.resize(n);
-  s.own_times.resize(n);
-  for (size_t k = 0; k < n; ++k) {
-    uint64_t o = order[k];
-    s.own_users[k] = users[o];
-    s.own_items[k] = items[o];
-    s.own_values[k] = values.empty() ? 1.0f : values[o];
-    s.own_times[k] = times.empty() ? 0 : times[o];
+  const auto by_time_item = [&](uint64_t a, uint64_t c) {
+    int64_t ta = times.empty() ? 0 : times[a], tc = times.empty() ? 0 : times[c];
+    if (ta != tc) return ta < tc;
+    return items[a] < items[c];
+  };
+  const auto build = [&]<typename Index>(std::vector<Index>& order) {
+    order.resize(n);
+    {
+      std::vector<uint64_t> fill(offsets.begin(), offsets.end() - 1);
+      for (size_t k = 0; k < n; ++k) order[fill[users[k]]++] = static_cast<Index>(k);
+    }
+    for (uint32_t u = 0; u < nu; ++u) {
+      auto b = order.begin() + static_cast<ptrdiff_t>(offsets[u]);
+      auto e = order.begin() + static_cast<ptrdiff_t>(offsets[u + 1]);
+      std::stable_sort(b, e, by_time_item);
+    }
+    std::vector<uint32_t>().swap(users);
+    // Every row of user u lies in [offsets[u], offsets[u+1]): the user column is implied.
+    s.own_users.resize(n);
+    for (uint32_t u = 0; u < nu; ++u) {
+      std::fill(s.own_users.begin() + static_cast<ptrdiff_t>(offsets[u]),
+                s.own_users.begin() + static_cast<ptrdiff_t>(offsets[u + 1]), u);
+    }
+    s.own_items.resize(n);
+    for (size_t k = 0; k < n; ++k) s.own_items[k] = items[order[k]];
+    std::vector<uint32_t>().swap(items);
+    s.own_values.resize(n);
+    for (size_t k = 0; k < n; ++k) s.own_values[k] = values.empty() ? 1.0f : values[order[k]];
+    std::vector<float>().swap(values);
+    s.own_times.resize(n);
+    for (size_t k = 0; k < n; ++k) s.own_times[k] = times.empty() ? 0 : times[order[k]];
+    std::vector<int64_t>().swap(times);
+  };
+  if (n <= UINT32_MAX) {
+    std::vector<uint32_t> order;
+    build(order);
+  } else {
+    std::vector<uint64_t> order;
+    build(order);
   }
   s.own_user_offsets = std::move(offsets);
   PackStrings(user_ids, s.own_user_id_offsets, s.own_user_blob);
@@ -159,20 +176,47 @@ std::optional<uint32_t> Dataset::find_item(std::string_view id) const {
 }
 
 CsrMatrix Dataset::ToCsr(std::optional<double> positive_threshold) const {
-  std::vector<uint32_t> r, c;
-  std::vector<float> v;
-  const auto us = users(), is = items();
+  // Rows are grouped by user, so each CSR row is built in place from the user's range: no
+  // triplet copy of the columns. Each row is sorted by column with duplicates keeping the
+  // largest value, exactly as CsrMatrix::FromTriplets does. A mapped snapshot's pages are
+  // released behind the scan.
+  const auto is = items();
   const auto vs = values();
-  r.reserve(us.size());
-  c.reserve(us.size());
-  v.reserve(us.size());
-  for (size_t k = 0; k < us.size(); ++k) {
-    if (positive_threshold && !(static_cast<double>(vs[k]) > *positive_threshold)) continue;
-    r.push_back(us[k]);
-    c.push_back(is[k]);
-    v.push_back(vs[k]);
+  const auto offs = user_offsets();
+  MappedPageReleaser release_items(s_->mapped ? s_->mapped_env : nullptr, is.data(),
+                                   is.size_bytes());
+  MappedPageReleaser release_values(s_->mapped && s_->info.has_values ? s_->mapped_env : nullptr,
+                                    vs.data(), vs.size_bytes());
+  CsrMatrix m;
+  m.rows = num_users();
+  m.cols = num_items();
+  m.indptr.assign(static_cast<size_t>(m.rows) + 1, 0);
+  // Reserved for every row; the pages past the positives are never touched.
+  m.indices.reserve(is.size());
+  m.values.reserve(is.size());
+  std::vector<std::pair<uint32_t, float>> row;
+  for (uint32_t u = 0; u < m.rows; ++u) {
+    row.clear();
+    for (uint64_t k = offs[u]; k < offs[u + 1]; ++k) {
+      if (positive_threshold && !(static_cast<double>(vs[k]) > *positive_threshold)) continue;
+      row.emplace_back(is[k], vs[k]);
+    }
+    std::sort(row.begin(), row.end());
+    for (size_t k = 0; k < row.size(); ++k) {
+      if (k + 1 < row.size() && row[k + 1].first == row[k].first) {
+        row[k + 1].second = std::max(row[k + 1].second, row[k].second);
+        continue;
+      }
+      m.indices.push_back(row[k].first);
+      m.values.push_back(row[k].second);
+    }
+    m.indptr[u + 1] = m.indices.size();
+    release_items.ReleaseUpTo(is.data() + offs[u + 1]);
+    release_values.ReleaseUpTo(vs.data() + offs[u + 1]);
   }
-  return CsrMatrix::FromTriplets(num_users(), num_items(), r, c, v);
+  release_items.ReleaseAll();
+  release_values.ReleaseAll();
+  return m;
 }
 
 }  // namespace marquee

@@ -1,6 +1,11 @@
 // Internal layout shared by dataset.cc (owning datasets) and snapshot.cc (mapped snapshots).
 #pragma once
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -13,6 +18,49 @@
 #include "marquee/env.h"
 
 namespace marquee {
+
+// Drops the resident pages of a read-only file mapping as a one-pass reader moves through it, so
+// that reading a large file or snapshot once does not leave all of it in the process's RSS (the
+// pages stay in the page cache; touching them again maps them back from there). Active only for
+// mappings made by Env::Default(), which are PROT_READ MAP_PRIVATE mmaps of the file: there
+// MADV_DONTNEED never loses data. Other Envs (in-memory ones in tests) are left alone. Not
+// thread-safe; one per pass.
+class MappedPageReleaser {
+ public:
+  MappedPageReleaser(Env* env, const void* data, size_t bytes)
+      : active_(env != nullptr && env == Env::Default() && bytes > 0),
+        begin_(static_cast<const char*>(data)),
+        end_(begin_ + bytes),
+        done_(begin_) {}
+  // Releases the whole pages between the last call and `upto` (inside the mapping), once at
+  // least kStep bytes have accumulated (a madvise per few MiB, not per row).
+  void ReleaseUpTo(const void* upto) {
+    if (!active_) return;
+    const char* p = static_cast<const char*>(upto);
+    if (p < done_ + kStep && p < end_) return;
+    Release(std::min(p, end_));
+  }
+  void ReleaseAll() {
+    if (active_) Release(end_);
+  }
+  // Starts a new pass from the beginning of the mapping.
+  void Restart() { done_ = begin_; }
+
+ private:
+  static constexpr size_t kStep = size_t{2} << 20;
+  void Release(const char* p) {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t from = (reinterpret_cast<uintptr_t>(done_) + page - 1) & ~(page - 1);
+    uintptr_t to = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+    if (p == end_) to = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);  // the tail
+    if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+    done_ = p;
+  }
+  bool active_;
+  const char* begin_;
+  const char* end_;
+  const char* done_;
+};
 
 // A string dictionary stored as offsets into one blob (the snapshot layout).
 struct StringTable {
@@ -33,6 +81,7 @@ struct Dataset::Storage {
   std::vector<uint64_t> own_user_id_offsets, own_item_id_offsets;
   std::string own_user_blob, own_item_blob;
   std::unique_ptr<MappedFile> mapped;  // set when viewing a snapshot
+  Env* mapped_env = nullptr;           // the Env that mapped it (for MappedPageReleaser)
 
   // Views used by every accessor (point into the owned arrays or the mapping).
   std::span<const uint32_t> users, items;

@@ -13,13 +13,16 @@
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/csv.h"
 #include "common/text.h"
 #include "common/time.h"
+#include "data/dataset_storage.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 
@@ -432,10 +435,121 @@ class JsonLineScanner {
 // ---------------------------------------------------------------------------------------------
 // Delimited records.
 
+// Where a Reader puts each good row: RawInteraction records (ReadInteractions), or dense
+// columns (ReadDataset).
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  virtual void Reserve(uint64_t lines) = 0;
+  virtual void Add(std::string_view user, std::string_view item, float value, int64_t time) = 0;
+};
+
+class RecordSink final : public RowSink {
+ public:
+  explicit RecordSink(std::vector<RawInteraction>* rows) : rows_(rows) {}
+  void Reserve(uint64_t lines) override {
+    // Reserving for every line up front avoids regrowing a multi-gigabyte vector.
+    rows_->reserve(static_cast<size_t>(lines));
+    AdviseHugePages(rows_->data(), rows_->capacity() * sizeof(RawInteraction));
+  }
+  void Add(std::string_view user, std::string_view item, float value, int64_t time) override {
+    RawInteraction& r = rows_->emplace_back();
+    r.user.assign(user);
+    r.item.assign(item);
+    r.value = value;
+    r.time = time;
+  }
+
+ private:
+  std::vector<RawInteraction>* rows_;
+};
+
+// Dense ids in order of first appearance (as Dataset::FromRows assigns them), each distinct id
+// stored once in an arena of blocks that never move, so the hash maps can key on views of it.
+class IdDictionary {
+ public:
+  uint32_t Intern(std::string_view id) {
+    auto it = index_.find(id);
+    if (it != index_.end()) return it->second;
+    if (ids_.size() >= UINT32_MAX - 1) {
+      Fail(ErrorCode::kResourceExhausted, "more than 2^32-2 distinct users or items");
+    }
+    const std::string_view stored = Store(id);
+    const auto dense = static_cast<uint32_t>(ids_.size());
+    ids_.push_back(stored);
+    index_.emplace(stored, dense);
+    return dense;
+  }
+  // The ids in dense order; the dictionary is left empty.
+  std::vector<std::string> Release() {
+    std::vector<std::string> out(ids_.begin(), ids_.end());
+    std::unordered_map<std::string_view, uint32_t>().swap(index_);
+    std::vector<std::string_view>().swap(ids_);
+    std::vector<std::unique_ptr<char[]>>().swap(blocks_);
+    return out;
+  }
+
+ private:
+  static constexpr size_t kBlock = size_t{1} << 20;
+  std::string_view Store(std::string_view id) {
+    if (blocks_.empty() || used_ + id.size() > block_size_) {
+      block_size_ = std::max(kBlock, id.size());
+      blocks_.push_back(std::make_unique<char[]>(block_size_));
+      used_ = 0;
+    }
+    char* at = blocks_.back().get() + used_;
+    std::memcpy(at, id.data(), id.size());
+    used_ += id.size();
+    return {at, id.size()};
+  }
+  std::unordered_map<std::string_view, uint32_t> index_;
+  std::vector<std::string_view> ids_;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  size_t used_ = 0, block_size_ = 0;
+};
+
+class ColumnSink final : public RowSink {
+ public:
+  void Reserve(uint64_t lines) override {
+    // Reserved, not filled: pages past the rows actually read are never touched.
+    users_.reserve(static_cast<size_t>(lines));
+    items_.reserve(static_cast<size_t>(lines));
+    values_.reserve(static_cast<size_t>(lines));
+    times_.reserve(static_cast<size_t>(lines));
+  }
+  void Add(std::string_view user, std::string_view item, float value, int64_t time) override {
+    users_.push_back(user_ids_.Intern(user));
+    items_.push_back(item_ids_.Intern(item));
+    values_.push_back(value);
+    times_.push_back(time);
+  }
+  Dataset Build(bool has_values, bool has_times, std::string source) {
+    if (!has_values) std::vector<float>().swap(values_);
+    if (!has_times) std::vector<int64_t>().swap(times_);
+    return Dataset::FromColumns(user_ids_.Release(), item_ids_.Release(), std::move(users_),
+                                std::move(items_), std::move(values_), std::move(times_),
+                                std::move(source));
+  }
+
+ private:
+  IdDictionary user_ids_, item_ids_;
+  std::vector<uint32_t> users_, items_;
+  std::vector<float> values_;
+  std::vector<int64_t> times_;
+};
+
 class Reader {
  public:
-  Reader(std::string path, std::string_view text, const ReadOptions& options, Format format)
-      : path_(std::move(path)), text_(text), options_(options), format_(format) {
+  // `sink` receives the good rows; `release` (optional) drops the pages of a mapped `text`
+  // behind the parse.
+  Reader(std::string path, std::string_view text, const ReadOptions& options, Format format,
+         RowSink* sink, MappedPageReleaser* release)
+      : path_(std::move(path)),
+        text_(text),
+        options_(options),
+        format_(format),
+        sink_(sink),
+        release_(release) {
     switch (format_) {
       case Format::kMovieLens:
       case Format::kTsv:
@@ -457,10 +571,8 @@ class Reader {
 
   ReadResult Run() {
     result_.format = std::string(FormatName(format_));
-    // Reserving for every line up front avoids regrowing a multi-gigabyte vector.
-    total_lines_ = static_cast<uint64_t>(std::count(text_.begin(), text_.end(), '\n')) + 1;
-    result_.rows.reserve(static_cast<size_t>(total_lines_));
-    AdviseHugePages(result_.rows.data(), result_.rows.capacity() * sizeof(RawInteraction));
+    total_lines_ = CountLines();
+    sink_->Reserve(total_lines_);
     if (format_ == Format::kJsonl) {
       RunJsonl();
     } else {
@@ -710,11 +822,29 @@ class Reader {
     }
     int64_t t = 0;
     if (time_.present && !ParseTimeField(time, &t, &reason)) return BadLine(line, reason);
-    RawInteraction& r = result_.rows.emplace_back();
-    r.user.assign(user);
-    r.item.assign(item);
-    r.value = v;
-    r.time = t;
+    sink_->Add(user, item, v, t);
+    if (release_ != nullptr && user.data() >= text_.data() &&
+        user.data() < text_.data() + text_.size()) {
+      release_->ReleaseUpTo(user.data());
+    }
+  }
+
+  // Lines in the text (for reserving and progress), counted in pieces whose pages are released
+  // behind the count.
+  uint64_t CountLines() {
+    constexpr size_t kPiece = size_t{4} << 20;
+    uint64_t lines = 1;
+    for (size_t at = 0; at < text_.size();) {
+      const size_t len = std::min(kPiece, text_.size() - at);
+      lines += static_cast<uint64_t>(std::count(text_.data() + at, text_.data() + at + len, '\n'));
+      at += len;
+      if (release_ != nullptr) release_->ReleaseUpTo(text_.data() + at);
+    }
+    if (release_ != nullptr) {
+      release_->ReleaseAll();
+      release_->Restart();
+    }
+    return lines;
   }
 
   // JSONL column: the spec (a key, or a 0-based position in the first object), or the first of
@@ -885,6 +1015,8 @@ class Reader {
   bool quoting_ = false;
   Column user_, item_, value_, time_;
   ReadResult result_;
+  RowSink* sink_;
+  MappedPageReleaser* release_;
   uint64_t total_lines_ = 0;
 
   void ReportProgress() const {
@@ -970,8 +1102,11 @@ Format DetectFormat(const std::string& path, std::string_view text, std::optiona
 
 }  // namespace
 
-ReadResult ParseInteractions(std::string_view text, const std::string& origin,
-                             const ReadOptions& options) {
+namespace {
+
+// Parses `text` (named `origin`) into `sink`; `release` as for Reader.
+ReadResult ParseInto(std::string_view text, const std::string& origin, const ReadOptions& options,
+                     RowSink* sink, MappedPageReleaser* release) {
   std::optional<char> delim = options.delimiter;
   Format format = Format::kCsv;
   const bool autodetect = options.format.empty() || options.format == "auto";
@@ -985,11 +1120,12 @@ ReadResult ParseInteractions(std::string_view text, const std::string& origin,
   }
   ReadOptions effective = options;
   effective.delimiter = delim;
-  Reader reader(origin, text, effective, format);
+  Reader reader(origin, text, effective, format, sink, release);
   return reader.Run();
 }
 
-ReadResult ReadInteractions(const std::string& path, const ReadOptions& options, Env* env) {
+// Maps `path` and parses it into `sink`, releasing the mapping's pages behind the parse.
+ReadResult ReadInto(const std::string& path, const ReadOptions& options, Env* env, RowSink* sink) {
   if (env == nullptr) env = Env::Default();
   const bool autodetect = options.format.empty() || options.format == "auto";
   if (!autodetect) ParseFormatName(options.format, path);  // a bad name before a missing file
@@ -999,7 +1135,43 @@ ReadResult ReadInteractions(const std::string& path, const ReadOptions& options,
   std::unique_ptr<MappedFile> file = env->MapFile(path);
   const std::string_view text(reinterpret_cast<const char*>(file->data().data()),
                               file->data().size());
-  return ParseInteractions(text, path, options);
+  MappedPageReleaser release(env, text.data(), text.size());
+  return ParseInto(text, path, options, sink, &release);
+}
+
+}  // namespace
+
+ReadResult ParseInteractions(std::string_view text, const std::string& origin,
+                             const ReadOptions& options) {
+  ReadResult result;
+  RecordSink sink(&result.rows);
+  ReadResult r = ParseInto(text, origin, options, &sink, nullptr);
+  r.rows = std::move(result.rows);
+  return r;
+}
+
+ReadResult ReadInteractions(const std::string& path, const ReadOptions& options, Env* env) {
+  ReadResult result;
+  RecordSink sink(&result.rows);
+  ReadResult r = ReadInto(path, options, env, &sink);
+  r.rows = std::move(result.rows);
+  return r;
+}
+
+DatasetReadResult ReadDataset(const std::string& path, const ReadOptions& options, Env* env) {
+  DatasetReadResult out;
+  {
+    ColumnSink sink;
+    ReadResult r = ReadInto(path, options, env, &sink);
+    out.has_values = r.has_values;
+    out.has_times = r.has_times;
+    out.format = std::move(r.format);
+    out.lines = r.lines;
+    out.bad_lines = r.bad_lines;
+    out.bad_line_examples = std::move(r.bad_line_examples);
+    out.dataset = sink.Build(r.has_values, r.has_times, path);
+  }
+  return out;
 }
 
 std::string StoredTextProblem(std::string_view text) {

@@ -55,6 +55,24 @@ struct ReadResult {
 // line (unless skip_bad_lines) or bad options, naming file:line and the reason.
 ReadResult ReadInteractions(const std::string& path, const ReadOptions& options, Env* env);
 
+struct DatasetReadResult {
+  Dataset dataset;  // source = the path
+  bool has_values = false;
+  bool has_times = false;
+  std::string format;
+  uint64_t lines = 0;
+  uint64_t bad_lines = 0;
+  std::vector<std::string> bad_line_examples;
+};
+
+// Reads a whole file straight into a Dataset: the same rows, ids and order as
+// Dataset::FromRows(ReadInteractions(...).rows, ...) (hence the same snapshot bytes), without a
+// record per row: ids become dense on the fly through one hash map per side, each distinct id
+// is stored once, the rows go into four columns, and the file's pages are released from memory
+// behind the parse. Peak memory is about the columns plus one permuted column (20 bytes a row
+// with values and times, plus 4 for the sort). Errors as ReadInteractions.
+DatasetReadResult ReadDataset(const std::string& path, const ReadOptions& options, Env* env);
+
 // The same parser over bytes in memory (tests, fuzzing). `origin` stands for the file name: it
 // picks the format under "auto" as a file name would and names the source in messages.
 ReadResult ParseInteractions(std::string_view text, const std::string& origin,

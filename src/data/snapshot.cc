@@ -230,14 +230,24 @@ SnapshotHeader ReadHeader(std::span<const uint8_t> bytes, const std::string& pat
 }
 
 // XXH64 of the whole file with the checksum field read as zeros.
+// Hashed in pieces whose pages are released behind the hash (see MappedPageReleaser), so that
+// opening a large snapshot does not make all of it resident.
 void VerifyChecksum(std::span<const uint8_t> bytes, const SnapshotHeader& h,
-                    const std::string& path) {
+                    const std::string& path, Env* env) {
   const uint8_t* base = bytes.data();
+  MappedPageReleaser release(env, base, bytes.size());
   Xxh64 x;
   x.Update(base, kSnapshotChecksumOffset);
   static constexpr uint8_t kZero8[8] = {};
   x.Update(kZero8, 8);
-  x.Update(base + kSnapshotChecksumOffset + 8, bytes.size() - kSnapshotChecksumOffset - 8);
+  constexpr size_t kPiece = size_t{4} << 20;
+  for (size_t at = kSnapshotChecksumOffset + 8; at < bytes.size();) {
+    const size_t len = std::min(kPiece, bytes.size() - at);
+    x.Update(base + at, len);
+    at += len;
+    release.ReleaseUpTo(base + at);
+  }
+  release.ReleaseAll();
   if (x.Digest() != h.stored_checksum) {
     Corrupt(path, fmt::format("checksum mismatch (stored {:016x}, computed {:016x})",
                               h.stored_checksum, x.Digest()));
@@ -339,9 +349,14 @@ SnapshotViews ViewSections(std::span<const uint8_t> bytes, const SnapshotHeader&
 
 // Structural invariants every consumer relies on: rows grouped by user in (time, item) order,
 // ids inside the dictionaries, dictionary offsets inside their blobs.
-void CheckStructure(const SnapshotViews& v, const SnapshotHeader& h, const std::string& path) {
+// Reads the row arrays once, releasing their pages behind the scan (see VerifyChecksum).
+void CheckStructure(const SnapshotViews& v, const SnapshotHeader& h, const std::string& path,
+                    Env* env) {
   const uint64_t n = h.n;
   const uint32_t nu = h.nu, ni = h.ni;
+  MappedPageReleaser release_users(env, v.users.data(), v.users.size_bytes());
+  MappedPageReleaser release_items(env, v.items.data(), v.items.size_bytes());
+  MappedPageReleaser release_times(env, v.times.data(), v.times.size_bytes());
   if (v.user_offsets[0] != 0 || v.user_offsets[nu] != n) {
     Corrupt(path, fmt::format("user offsets span [{}, {}], expected [0, {}]", v.user_offsets[0],
                               v.user_offsets[nu], n));
@@ -366,7 +381,13 @@ void CheckStructure(const SnapshotViews& v, const SnapshotHeader& h, const std::
         }
       }
     }
+    release_users.ReleaseUpTo(v.users.data() + e);
+    release_items.ReleaseUpTo(v.items.data() + e);
+    if (h.has_times()) release_times.ReleaseUpTo(v.times.data() + e);
   }
+  release_users.ReleaseAll();
+  release_items.ReleaseAll();
+  if (h.has_times()) release_times.ReleaseAll();
   const auto check_table = [&](const StringTable& t, const char* what) {
     if (t.offsets[0] != 0 || t.offsets.back() != t.blob.size()) {
       Corrupt(path, fmt::format("{} offsets do not cover the blob", what));
@@ -395,7 +416,7 @@ std::string ReadSource(std::span<const char> metadata, const std::string& path) 
 // times 0 when absent), keeping the mapping alive.
 template <typename Storage>
 void AttachStorage(Storage& s, const SnapshotViews& v, const SnapshotHeader& h, std::string source,
-                   std::unique_ptr<MappedFile> mapped) {
+                   std::unique_ptr<MappedFile> mapped, Env* env) {
   s.users = v.users;
   s.items = v.items;
   if (h.has_values()) {
@@ -420,6 +441,7 @@ void AttachStorage(Storage& s, const SnapshotViews& v, const SnapshotHeader& h, 
   s.info.has_values = h.has_values();
   s.info.has_times = h.has_times();
   s.mapped = std::move(mapped);
+  s.mapped_env = env;
 }
 
 }  // namespace
@@ -429,13 +451,13 @@ Dataset Dataset::Open(const std::string& path, Env* env) {
   std::unique_ptr<MappedFile> mapped = env->MapFile(path);
   const std::span<const uint8_t> bytes = mapped->data();
   const SnapshotHeader header = ReadHeader(bytes, path);
-  VerifyChecksum(bytes, header, path);
+  VerifyChecksum(bytes, header, path, env);
   const SectionTable sections = ReadSectionTable(bytes, header, path);
   const SnapshotViews views = ViewSections(bytes, header, sections, path);
-  CheckStructure(views, header, path);
+  CheckStructure(views, header, path, env);
   std::string source = ReadSource(views.metadata, path);
   Dataset ds;
-  AttachStorage(*ds.s_, views, header, std::move(source), std::move(mapped));
+  AttachStorage(*ds.s_, views, header, std::move(source), std::move(mapped), env);
   return ds;
 }
 

@@ -106,6 +106,10 @@ Split Assemble(const CsrMatrix& pos, const std::vector<char>& is_target,
   s.train.rows = pos.rows;
   s.train.cols = pos.cols;
   s.train.indptr.assign(static_cast<size_t>(pos.rows) + 1, 0);
+  // Reserved, not filled: no regrowth (which briefly holds two copies); untouched pages past
+  // the rows kept cost no memory.
+  s.train.indices.reserve(pos.nnz());
+  s.train.values.reserve(pos.nnz());
   for (uint32_t u = 0; u < pos.rows; ++u) {
     if (!withheld[u]) {
       for (uint64_t p = pos.indptr[u]; p < pos.indptr[u + 1]; ++p) {

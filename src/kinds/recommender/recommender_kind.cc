@@ -165,11 +165,10 @@ Dataset LoadTrainingData(const RecommenderConfig& c, const TrainJob& job, Env* e
     DatasetCatalog catalog(job.home, env);
     return catalog.Open(c.data.dataset);
   }
-  ReadResult rr = ReadInteractions(c.data.train, c.data.read, env);
+  DatasetReadResult rr = ReadDataset(c.data.train, c.data.read, env);
   if (rr.bad_lines > 0) spdlog::warn("{}: skipped {} bad lines", c.data.train, rr.bad_lines);
-  Dataset ds = Dataset::FromRows(rr.rows, rr.has_values, rr.has_times, c.data.train);
-  ds.mutable_info().source = c.data.train;
-  return ds;
+  rr.dataset.mutable_info().source = c.data.train;
+  return std::move(rr.dataset);
 }
 
 std::vector<RawInteraction> ReadPairs(const std::string& path, Env* env) {
@@ -347,7 +346,10 @@ class RecommenderKind final : public ModelKind {
 
     j.Stage("load", [&] { j.LoadData(job); });
     j.Stage("split", [&] { j.MakeSplit(); });
-    j.Stage("train", [&] { j.model->Fit(j.split.train.Binarized(), j.ctx); });
+    // Binarized in place rather than copied (a copy is the size of the training set); only
+    // the training matrix's shape is read after this.
+    std::fill(j.split.train.values.begin(), j.split.train.values.end(), 1.0f);
+    j.Stage("train", [&] { j.model->Fit(j.split.train, j.ctx); });
     j.Stage("eval", [&] { j.ev = Evaluate(*j.model, j.split.eval, metrics, j.ctx); });
     j.final_matrix = &j.split.train;
     if (c.refit) j.Stage("refit", [&] { j.Refit(); });
