@@ -33,9 +33,11 @@ def linalg(gb):
     out = {"threads": int(ctx["threads"]), "items": int(ctx["items"]),
            "interactions": int(ctx["interactions"]),
            # best of the repetitions, as the peak always was
-           "sgemm_gflops": run("gemm_peak/sgemm_4096", "max")["GFLOP/s"],
-           "dgemm_gflops": run("gemm_peak/dgemm_4096", "max")["GFLOP/s"],
-           "gram_seconds": once("sparse_gram/float32")["real_time"]}
+           "sgemm_gflops": run("gemm_peak/sgemm_4096", "max")["GFLOP/s"]}
+    if run("gemm_peak/dgemm_4096", "max"):  # absent when only the sgemm peak was run
+        out["dgemm_gflops"] = run("gemm_peak/dgemm_4096", "max")["GFLOP/s"]
+    if once("sparse_gram/float32"):
+        out["gram_seconds"] = once("sparse_gram/float32")["real_time"]
     for bits, peak in (("32", "sgemm"), ("64", "dgemm")):
         inv = once(f"cholesky_inverse/float{bits}")
         if inv:
@@ -45,28 +47,86 @@ def linalg(gb):
     return out
 
 
+def triad_gbs(gb):
+    """The best multi-threaded STREAM triad of bench_serve_scoring (GB/s), or None."""
+    if not gb:
+        return None
+    best = None
+    for b in gb["benchmarks"]:
+        if b["run_name"].startswith("triad_64MiB/threads:") and \
+                not b["run_name"].endswith("threads:1") and b.get("aggregate_name") == "max":
+            best = max(best or 0, b["GB/s"])
+    return best
+
+
+def work_per_step(r):
+    """A model of one iteration's (iALS) or epoch's (BPR) arithmetic and memory traffic:
+    (GFLOP, GB). iALS CG, per half-step with R rows solved against F fixed rows over N training
+    positives: the Gramian F·k² (symmetric half, double), then the residual and each of s CG
+    steps as α0·G·v (2k² per row) plus two passes over the gathered history (t = F_u·v and
+    F_uᵀ(c∘t), 4k per positive); memory: each positive's factor row gathered once (4k bytes)
+    plus its CSR entry (8 bytes), and the solved rows read and written. Cholesky: n·k² per row
+    (the rank update) and k³/3 per row (the factorisation), same memory. BPR: per triple two
+    k-dot products and three k-vector updates (about 16k flops), three rows read and written
+    (24k bytes); triples = N·negatives."""
+    p, split, ds = r["params"], r["split"], r["dataset"]
+    n, users, items = split["train_interactions"], ds["users"], ds["items"]
+    k = p["factors"]
+    if r["family"] == "ials":
+        flops = bytes_ = 0.0
+        for rows, fixed in ((items, users), (users, items)):
+            flops += fixed * k * k
+            if p.get("solver", "cg") == "cg":
+                flops += (1 + p["cg_steps"]) * (2 * rows * k * k + 4 * n * k)
+            else:
+                flops += n * k * k + rows * k ** 3 / 3
+            bytes_ += n * (4 * k + 8) + 8 * rows * k
+        return flops / 1e9, bytes_ / 1e9
+    if r["family"] == "bpr":
+        triples = n * p.get("negatives_per_positive", 1)
+        return triples * 16 * k / 1e9, triples * 24 * k / 1e9
+    return None
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "bench/out/ml20m"
     gen = load(d, "generate.json")
     if gen:
         print(f"Dataset: {gen['users']} users, {gen['items']} items, {gen['interactions']} "
               f"interactions, generated in {gen.get('seconds', 0):.1f} s\n")
-    print("| job | train s | per iteration / epoch s | peak RSS GiB | recall@20 | ndcg@100 |")
-    print("|---|---:|---:|---:|---:|---:|")
+    lin = linalg(load(d, "linalg.json"))
+    peak = lin["sgemm_gflops"] if lin else None
+    bw = triad_gbs(load(d, "machine.json"))
+    if peak or bw:
+        print(f"Ceilings measured in this run: sgemm {peak or float('nan'):.1f} GFLOP/s, "
+              f"STREAM triad {bw or float('nan'):.1f} GB/s\n")
+    print("| job | train s | per iteration / epoch s | peak RSS GiB, snapshot | "
+          "peak RSS GiB, TSV | recall@20 | ndcg@100 | GFLOP/s (% sgemm peak) | "
+          "GB/s (% triad) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def rss(name):
+        t = load(d, name + ".time")
+        return f"{t['max_rss_kb'] / 1024 / 1024:.2f}" if t else "—"
+
     for name, per_key in [("ease", None), ("ials64", "iterations"), ("ials128", "iterations"),
                           ("bpr", "epochs")]:
         r = load(d, name + ".json")
-        t = load(d, name + ".time")
         if not r:
             continue
         train = r["timings"]["train"]
         per = train / r["params"][per_key] if per_key else float("nan")
-        rss = t["max_rss_kb"] / 1024 / 1024 if t else float("nan")
-        per_s = f"{per:.1f}" if per_key else "—"
-        print(f"| {name} ({r['params'].get('factors', '')}) | {train:.1f} | {per_s} | {rss:.1f} | "
-              f"{r['metrics']['recall@20']:.4f} | {r['metrics']['ndcg@100']:.4f} |")
-    lin = linalg(load(d, "linalg.json"))
-    if lin:
+        per_s = f"{per:.2f}" if per_key else "—"
+        rates = "— | —"
+        work = work_per_step(r) if per_key else None
+        if work:
+            gflops, gbs = work[0] / per, work[1] / per
+            rates = (f"{gflops:.1f} ({100 * gflops / peak:.0f}%)" if peak else f"{gflops:.1f}") + \
+                " | " + (f"{gbs:.1f} ({100 * gbs / bw:.0f}%)" if bw else f"{gbs:.1f}")
+        print(f"| {name} ({r['params'].get('factors', '')}) | {train:.1f} | {per_s} | "
+              f"{rss(name)} | {rss(name + '-tsv')} | "
+              f"{r['metrics']['recall@20']:.4f} | {r['metrics']['ndcg@100']:.4f} | {rates} |")
+    if lin and "gram_seconds" in lin:
         print()
         print(f"GEMM peak (OpenBLAS, 4096³, {lin['threads']} threads): sgemm "
               f"{lin['sgemm_gflops']:.1f} GFLOP/s, dgemm {lin['dgemm_gflops']:.1f} GFLOP/s")
