@@ -48,13 +48,13 @@ def linalg(gb):
 
 
 def triad_gbs(gb):
-    """The best multi-threaded STREAM triad of bench_serve_scoring (GB/s), or None."""
+    """The best STREAM triad of bench_serve_scoring (GB/s, any thread count: on a shared
+    machine one thread can beat two), or None."""
     if not gb:
         return None
     best = None
     for b in gb["benchmarks"]:
-        if b["run_name"].startswith("triad_64MiB/threads:") and \
-                not b["run_name"].endswith("threads:1") and b.get("aggregate_name") == "max":
+        if b["run_name"].startswith("triad_64MiB/threads:") and b.get("aggregate_name") == "max":
             best = max(best or 0, b["GB/s"])
     return best
 
