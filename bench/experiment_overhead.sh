@@ -65,16 +65,7 @@ curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$OUT/serve.log" >&
 
 cut -f1 "$DATA/movielens-100k/u.data" | sort -u >"$OUT/users.txt"
 write_lua() {  # NAME FIELD
-  cat >"$OUT/$1.lua" <<LUA
-local users = {}
-for line in io.lines("$OUT/users.txt") do users[#users + 1] = line end
-math.randomseed(42)
-request = function()
-  local u = users[math.random(#users)]
-  return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"},
-    '{$2, "user": "' .. u .. '", "k": 10}')
-end
-LUA
+  recommend_lua "$OUT/$1.lua" "$OUT/users.txt" "$2"
 }
 write_lua plain '"model": "ml100k-ease@production"'
 write_lua experiment '"experiment": "bench-ab"'

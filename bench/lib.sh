@@ -6,6 +6,9 @@
 #   start_nginx NAME BODY WORKERS
 #                      nginx (run under ${SRV_PIN[@]} when set) serving BODY as /NAME from
 #                      $OUT/nginx with WORKERS workers, access log off; sets NPORT
+#   recommend_lua FILE USERS_FILE FIELDS
+#                      a wrk script posting /v1/recommend {FIELDS, "user": U, "k": 10} for a
+#                      member U drawn per request from USERS_FILE (one id a line)
 #   train_ml100k_ease BIN HOME DATA
 #                      trains EASE (lambda 300) on DATA/movielens-100k/u.data into HOME as
 #                      ml100k-ease v1 and points its alias "production" at it
@@ -67,6 +70,19 @@ CONF
     cat "$OUT/nginx/error.log" >&2
     exit 1
   }
+}
+
+recommend_lua() {  # FILE USERS_FILE FIELDS
+  cat >"$1" <<LUA
+local users = {}
+for line in io.lines("$2") do users[#users + 1] = line end
+math.randomseed(42)
+request = function()
+  local u = users[math.random(#users)]
+  return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"},
+    '{$3, "user": "' .. u .. '", "k": 10}')
+end
+LUA
 }
 
 train_ml100k_ease() {

@@ -85,16 +85,7 @@ curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$OUT/serve.log" >&
 
 # wrk script: POST /v1/recommend for a user drawn per request from a file of member ids.
 write_lua() {  # MODEL USERS_FILE [LUA_NAME]
-  cat >"$OUT/${3:-$1}.lua" <<LUA
-local users = {}
-for line in io.lines("$2") do users[#users + 1] = line end
-math.randomseed(42)
-request = function()
-  local u = users[math.random(#users)]
-  return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"},
-    '{"model": "$1@production", "user": "' .. u .. '", "k": 10}')
-end
-LUA
+  recommend_lua "$OUT/${3:-$1}.lua" "$2" "\"model\": \"$1@production\""
 }
 sample=$(curl -s -XPOST "http://127.0.0.1:$PORT/v1/recommend" -d '{"model": "ml100k-ease@production", "user": "196", "k": 10}')
 bytes=${#sample}

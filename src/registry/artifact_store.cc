@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <random>
+#include <system_error>
 
 #include "common/sha256.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "registry/backend_url.h"
 
 namespace marquee {
 namespace {
@@ -20,10 +23,58 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Makes `link` ($home/artifacts) a symbolic link to `shared`, or checks that it is one. Env has
+// no symbolic links, so this one step uses std::filesystem. Two processes racing to create the
+// link both succeed: the loser finds the winner's link, pointing where it wants.
+void LinkToShared(const std::string& link, const std::string& shared) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const fs::file_status st = fs::symlink_status(link, ec);
+    if (fs::is_symlink(st)) {
+      const fs::path target = fs::read_symlink(link, ec);
+      if (!ec && fs::equivalent(link, shared, ec) && !ec) return;
+      Fail(ErrorCode::kFailedPrecondition,
+           "'{}' is a link to '{}', but the artifacts are configured in '{}' (remove the link: "
+           "it is made again, pointing there)",
+           link, target.string(), shared);
+    }
+    if (fs::is_directory(st)) {
+      if (fs::is_empty(link, ec) && !ec && fs::remove(link, ec)) continue;
+      Fail(ErrorCode::kFailedPrecondition,
+           "'{}' holds this home's own artifacts, but the artifacts are configured in '{}': move "
+           "its files there (they are named by their sha256: `cp -n`), then remove the directory",
+           link, shared);
+    }
+    if (fs::exists(st)) {
+      Fail(ErrorCode::kFailedPrecondition,
+           "'{}' is a file, but the artifacts are configured in '{}' (it should be a link there)",
+           link, shared);
+    }
+    fs::create_directory_symlink(shared, link, ec);
+    if (!ec) return;
+    if (ec != std::errc::file_exists) {
+      Fail(ErrorCode::kIOError, "cannot link '{}' to the shared artifacts '{}': {}", link, shared,
+           ec.message());
+    }
+  }
+  Fail(ErrorCode::kIOError, "cannot link '{}' to the shared artifacts '{}'", link, shared);
+}
+
+std::string ArtifactDir(const std::string& home, Env* env) {
+  const BackendConfig backends = ResolveBackends(home, env);
+  if (backends.artifacts.empty()) return home + "/artifacts";
+  const std::string shared = ParseArtifactsUrl(backends.artifacts);
+  env->CreateDirs(shared);
+  env->CreateDirs(home);
+  LinkToShared(home + "/artifacts", shared);
+  return shared;
+}
+
 }  // namespace
 
 ArtifactStore::ArtifactStore(std::string home, Env* env)
-    : dir_(std::move(home) + "/artifacts"), env_(env) {}
+    : dir_(ArtifactDir(home, env)), env_(env) {}
 
 bool ArtifactStore::IsDigest(const std::string& s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {

@@ -1,9 +1,14 @@
 // ArtifactStore: the content-addressed files under $home/artifacts/<sha256>.mqm: model artifacts
-// and the files logged to external runs (remote tracking), stored as given. Writing a model
-// artifact is each kind's save function (temporary file, fsync, rename to the digest, directory
-// fsync; e.g. SaveModelBundle); a run's file is written through Stage + Publish below, the same
-// way. This class verifies artifacts (the file's sha256 must equal its name) and lists and
-// removes files for `marquee gc`. Thread-safe (it holds no state besides its paths).
+// and the files logged to external runs (remote tracking), stored as given. With
+// `artifacts = "file:///shared/dir"` in the home's backends (registry/backend_url.h) they live in
+// that directory instead, shared by every process and machine that names it (an NFS mount in a
+// cluster): a version trained on one machine loads on every replica. The home's `artifacts`
+// entry is then a symbolic link to it, so every kind's writer (which writes under
+// $home/artifacts) writes there too, by the same temporary-and-rename, within that directory.
+// Writing a model artifact is each kind's save function (temporary file, fsync, rename to the
+// digest, directory fsync; e.g. SaveModelBundle); a run's file is written through Stage + Publish
+// below, the same way. This class verifies artifacts (the file's sha256 must equal its name) and
+// lists and removes files for `marquee gc`. Thread-safe (it holds no state besides its paths).
 #pragma once
 
 #include <cstdint>
@@ -43,10 +48,15 @@ class StagedArtifact {
 
 class ArtifactStore {
  public:
+  // The artifact directory of `home`: $home/artifacts, or the `artifacts =` directory of its
+  // backends (ResolveBackends), which is created when missing, and then $home/artifacts is made a
+  // symbolic link to it (the home is created when missing). Errors: the backends' (a bad
+  // marquee.toml), kFailedPrecondition when $home/artifacts is a directory with files or a
+  // link elsewhere (naming both: move the files into the shared directory), kIOError.
   ArtifactStore(std::string home, Env* env);
 
   const std::string& dir() const { return dir_; }
-  // $home/artifacts/<digest>.mqm. kInvalidArgument unless `digest` is 64 lower-case hex digits.
+  // dir()/<digest>.mqm. kInvalidArgument unless `digest` is 64 lower-case hex digits.
   std::string PathFor(const std::string& digest) const;
   bool Exists(const std::string& digest) const;
   // Recomputes the file's sha256: kNotFound if it is missing, kCorruption if it differs.

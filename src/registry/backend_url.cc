@@ -175,6 +175,21 @@ RegistryUrl ParseRegistryUrl(std::string_view url) {
   return r;
 }
 
+std::string ParseArtifactsUrl(std::string_view url) {
+  auto bad = [&](std::string_view why) {
+    Fail(ErrorCode::kInvalidArgument,
+         "artifacts = '{}': {} (expected file:///absolute/dir, a directory every process "
+         "sharing the registry reaches, such as an NFS mount)",
+         RedactRaw(url), why);
+  };
+  if (!StartsWith(url, "file://")) bad("unknown scheme");
+  std::string path(url.substr(7));
+  if (!StartsWith(path, "/")) bad("file:// takes an absolute path (file:///abs/dir)");
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  if (path == "/") bad("the root directory cannot hold artifacts");
+  return path;
+}
+
 BackendConfig ParseBackendsToml(std::string_view text, const std::string& file) {
   BackendConfig c;
   toml::table t;
@@ -203,7 +218,11 @@ BackendConfig ParseBackendsToml(std::string_view text, const std::string& file) 
       CheckOtherBackend(k, *v, "rocksdb", "redis", file);
       c.state = *v;
     } else {
-      CheckOtherBackend(k, *v, "file", "", file);
+      try {
+        ParseArtifactsUrl(*v);
+      } catch (const Error& e) {
+        Fail(e.code(), "{}: {}", file, e.what());
+      }
       c.artifacts = *v;
     }
   }

@@ -43,7 +43,7 @@ struct RegistryUrl {
 struct BackendConfig {
   std::string registry;       // "" = sqlite at $home/registry.db
   std::string state;          // "" = rocksdb at the home (the only state backend built so far)
-  std::string artifacts;      // "" = file at $home/artifacts (the only artifact backend so far)
+  std::string artifacts;      // "" = $home/artifacts; else "file:///abs/dir" (a shared directory)
   std::string config_file;    // the marquee.toml read ("" when none)
   std::string registry_from;  // "--registry/$MARQUEE_REGISTRY", "<file>", or "default"
 };
@@ -52,6 +52,11 @@ struct BackendConfig {
 // the working directory), "postgresql://..." or "postgres://...". kInvalidArgument naming the
 // URL (password removed) and what is wrong.
 RegistryUrl ParseRegistryUrl(std::string_view url);
+
+// The directory of an `artifacts =` URL: "file:///abs/dir" -> "/abs/dir" (trailing slashes
+// removed). kInvalidArgument naming the URL for another scheme, a relative path (file://dir,
+// which would name a host), an empty one or the root.
+std::string ParseArtifactsUrl(std::string_view url);
 
 // Parses the text of a marquee.toml (`origin` names it in messages): the keys registry, state
 // and artifacts, checked as ResolveBackends says. registry_from is `origin` when it sets the
@@ -62,7 +67,8 @@ BackendConfig ParseBackendsToml(std::string_view text, const std::string& origin
 // $MARQUEE_REGISTRY_URL, then `registry =` in the config file ($MARQUEE_CONFIG, set by --config,
 // else `$home/marquee.toml` when it exists), then the default. The config file may also hold
 // `state =` and `artifacts =`: each is checked (rocksdb:// and file:// are accepted; redis://
-// and others are refused with kUnimplemented / kInvalidArgument naming the key) and kept.
+// and others are refused with kUnimplemented / kInvalidArgument naming the key) and kept; an
+// `artifacts =` directory is where ArtifactStore keeps every artifact (registry/artifact_store.h).
 // Unknown keys are refused (kInvalidArgument naming them), as is a file that does not parse.
 BackendConfig ResolveBackends(const std::string& home, Env* env);
 

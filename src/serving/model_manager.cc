@@ -9,6 +9,7 @@
 #include "core/model_kind.h"
 #include "kinds/builtin.h"
 #include "marquee/env.h"
+#include "registry/backend_url.h"
 #include "registry/registry.h"
 
 namespace marquee {
@@ -193,13 +194,23 @@ std::string ModelManager::RefreshSlot(Slot& slot, bool force, bool strict) {
 }
 
 void ModelManager::StartPolling(std::chrono::milliseconds interval) {
+  MetadataStore* notifying = nullptr;
+  if (interval.count() > 0) {
+    MutexLock lock(&refresh_mu_);
+    // Only PostgreSQL tells of moves; asking SQLite would sleep (MetadataStore's default).
+    const BackendConfig backends = ResolveBackends(options_.home, registry_->env());
+    if (!backends.registry.empty() &&
+        ParseRegistryUrl(backends.registry).scheme == RegistryUrl::Scheme::kPostgres) {
+      notifying = &registry_->store();  // WaitForAliasChange is thread-safe
+    }
+  }
   poller_ = std::thread([this, interval] {
     poll_mu_.Lock();
     auto next = std::chrono::steady_clock::now() + interval;
     for (;;) {
       auto wake = [&] {
         poll_mu_.AssertHeld();
-        return stop_ || !waiting_.empty();
+        return stop_ || !waiting_.empty() || alias_moved_;
       };
       if (interval.count() > 0) {
         poll_cv_.WaitFor(&poll_mu_, next - std::chrono::steady_clock::now(), wake);
@@ -209,6 +220,8 @@ void ModelManager::StartPolling(std::chrono::milliseconds interval) {
       if (stop_) break;
       auto callers = std::move(waiting_);
       waiting_.clear();
+      if (alias_moved_) notified_.fetch_add(1);
+      alias_moved_ = false;
       poll_mu_.Unlock();
       if (callers.empty() && options_.on_poll) options_.on_poll();
       nlohmann::json result = Refresh(!callers.empty());
@@ -221,6 +234,32 @@ void ModelManager::StartPolling(std::chrono::milliseconds interval) {
     poll_mu_.Unlock();
     for (auto& done : callers) done({{"error", "the server is shutting down"}});
   });
+  if (notifying != nullptr) {
+    listener_ = std::thread([this, notifying, interval] { Listen(notifying, interval); });
+  }
+}
+
+void ModelManager::Listen(MetadataStore* store, std::chrono::milliseconds interval) {
+  // Stop() cannot interrupt a wait on the store, so each wait is short.
+  const auto slice = std::min(interval, std::chrono::milliseconds(500));
+  for (;;) {
+    {
+      MutexLock lock(&poll_mu_);
+      if (stop_) return;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const bool moved = store->WaitForAliasChange(static_cast<int>(slice.count()));
+    // A store that cannot listen (the server unreachable) answers true after the whole wait:
+    // that says nothing, and the timed poll covers it. An early true is a move, or a listen
+    // just (re)established, after which moves made meanwhile must be read: refresh now.
+    if (!moved || std::chrono::steady_clock::now() - start >= slice) continue;
+    {
+      MutexLock lock(&poll_mu_);
+      if (stop_) return;
+      alias_moved_ = true;
+    }
+    poll_cv_.NotifyAll();
+  }
 }
 
 void ModelManager::RequestRefresh(std::function<void(nlohmann::json)> done) {
@@ -241,6 +280,7 @@ void ModelManager::Stop() {
     stop_ = true;
   }
   poll_cv_.NotifyAll();
+  if (listener_.joinable()) listener_.join();
   if (poller_.joinable()) poller_.join();
 }
 

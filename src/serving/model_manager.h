@@ -43,6 +43,7 @@
 
 namespace marquee {
 class KindRegistry;
+class MetadataStore;
 class Registry;
 struct VersionRecord;
 
@@ -82,7 +83,11 @@ class ModelManager {
   // it was started with does not start).
   nlohmann::json RefreshKind(std::string_view kind, bool force, bool strict) EXCLUDES(refresh_mu_);
   // Starts the background thread that calls on_poll and Refresh every `interval` (0: only
-  // Refresh, on request); Stop() ends it.
+  // Refresh, on request); Stop() ends it. Where the registry tells of alias moves (PostgreSQL:
+  // LISTEN/NOTIFY, MetadataStore::WaitForAliasChange) and `interval` > 0, a second thread
+  // listens and wakes the poller as soon as a move commits anywhere, so every replica follows it
+  // within a load's time rather than a poll interval; the timed polls go on (they catch moves
+  // made while the listener was disconnected). A SQLite registry is polled only.
   void StartPolling(std::chrono::milliseconds interval) EXCLUDES(poll_mu_);
   void Stop() EXCLUDES(poll_mu_);
   // Asks the background thread for a forced Refresh now; `done` gets its result there (or an
@@ -134,6 +139,9 @@ class ModelManager {
   // then the per-version request counters of Versions() (RenderVersionMetrics).
   std::string MetricsText() const;
   uint64_t resumed_total() const { return resumed_.load(); }
+  // Refreshes started because the registry told of an alias move (not by the timer or a
+  // request): 0 unless the registry notifies.
+  uint64_t notified_refreshes() const { return notified_.load(); }
 
  private:
   struct Slot {
@@ -168,13 +176,20 @@ class ModelManager {
   std::unique_ptr<std::unique_ptr<Slot>[]> slots_;  // kMaxRefs entries
   std::atomic<size_t> num_slots_{0};
   std::atomic<uint64_t> resumed_{0};
+  std::atomic<uint64_t> notified_{0};
   Mutex add_mu_;                                                // one Add at a time
   Mutex refresh_mu_;                                            // one load at a time
   std::unique_ptr<Registry> registry_ GUARDED_BY(refresh_mu_);  // single-threaded
+  // The listener thread's loop: waits on the registry's notifications in slices short enough
+  // for Stop() not to wait long, and sets alias_moved_ when one arrives.
+  void Listen(MetadataStore* store, std::chrono::milliseconds interval) EXCLUDES(poll_mu_);
+
   std::thread poller_;
+  std::thread listener_;  // only where the registry notifies (see StartPolling)
   Mutex poll_mu_;
   CondVar poll_cv_;
   bool stop_ GUARDED_BY(poll_mu_) = false;
+  bool alias_moved_ GUARDED_BY(poll_mu_) = false;  // the listener heard a move: refresh now
   // RequestRefresh callers.
   std::vector<std::function<void(nlohmann::json)>> waiting_ GUARDED_BY(poll_mu_);
 };

@@ -51,6 +51,8 @@ void AddDemoCommand(CLI::App& app, GlobalOptions& g);
 void AddRegistryCommands(CLI::App& app, GlobalOptions& g);
 // marquee serve (src/serving, src/events).
 void AddServeCommand(CLI::App& app, GlobalOptions& g);
+// marquee deploy nginx (cmd_deploy.cc): the configuration for many replicas behind nginx.
+void AddDeployCommands(CLI::App& app, GlobalOptions& g);
 // `marquee dataset import --from-events`: snapshots $home/events (read-only view, allowed while
 // a server runs) as dataset `name`; returns the catalog entry as JSON plus "events".
 nlohmann::json ImportEventLog(const std::string& name, const GlobalOptions& g);

@@ -222,6 +222,7 @@ int main(int argc, char** argv) {
   marquee::cli::AddDemoCommand(app, g);
   marquee::cli::AddRegistryCommands(app, g);
   marquee::cli::AddServeCommand(app, g);
+  marquee::cli::AddDeployCommands(app, g);
   marquee::cli::AddPredictCommand(app, g);
   marquee::cli::AddDecisionsCommands(app, g);
   marquee::cli::AddTuneCommands(app, g);

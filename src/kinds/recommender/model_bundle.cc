@@ -10,6 +10,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "models/artifact.h"
+#include "registry/artifact_store.h"
 
 namespace marquee {
 
@@ -53,7 +54,8 @@ std::string SaveModelBundle(const Recommender& model, const std::vector<std::str
     w.Add<float>("history.values", h.values);
   }
   model.Save(w);
-  const std::string dir = home + "/artifacts";
+  // The home's artifact directory, or the shared one its backends name (artifacts = file://).
+  const std::string dir = ArtifactStore(home, env).dir();
   env->CreateDirs(dir);
   // Write under a unique temporary name, then rename to the digest: readers never see a
   // partial artifact, and identical models share one file.
