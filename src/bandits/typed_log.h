@@ -174,7 +174,7 @@ struct RowColumns {
   std::span<const uint32_t> user;  // index into `users`, BanditLogBuilder::kNoUser: none
 };
 // The rows a lazy passes over at a time before releasing the pages it read (BanditLog::lazy).
-inline constexpr size_t kReleaseRows = size_t{1} << 15;
+inline constexpr size_t kReleaseRows = size_t{1} << 14;
 
 // The row columns of a v2 snapshot, mapped (the lazy form of a BanditLog; immutable, shared).
 struct LazyRows {
