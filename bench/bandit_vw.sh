@@ -12,7 +12,12 @@
 #      --onethread on the same data as text: end-to-end time, peak RSS, true value and IPS
 #   5. the same families on the Open Bandit Dataset's uniform-random logs (men, women): marquee
 #      train with a temporal 80/20 split, the held-out IPS / SNIPS / DR of each learned policy
-# Prints markdown tables. Data and homes go under OUT (default a temporary folder, removed).
+#      (bench/obd_policies.sh is the fuller table, with the ridge families and intervals)
+#   6. end to end, ROUNDS alternating rounds: import + train cb-adf, import + train epsilon-greedy
+#      (defaults), and VW when set: wall seconds (median, each round) and peak RSS of each step
+# Prints markdown tables. Data and homes go under OUT (default a temporary folder, removed);
+# with REUSE=1 and OUT holding train.jsonl, train.vw, test.jsonl, test.vw and baselines.json
+# from an earlier run of the same TRAIN, TEST and seed, the data is not generated again.
 #   bench/bandit_vw.sh BUILD_DIR [TRAIN] [TEST] [ROUNDS]
 set -euo pipefail
 build=${1:?usage: bench/bandit_vw.sh BUILD_DIR [TRAIN] [TEST] [ROUNDS]}
@@ -33,8 +38,11 @@ timed() {  # timed NAME CMD...: runs CMD, records wall seconds and peak RSS in $
 want_vw=0
 [ -n "${VW:-}" ] && want_vw=1
 # The VW text is always written (train.vw, test.vw), so VW can be run on kept data (OUT) later.
-"$gen" gen "${common[@]}" --out "$OUT" --vw 1 >"$OUT/baselines.json"
+if [ -z "${REUSE:-}" ] || [ ! -f "$OUT/baselines.json" ] || [ ! -f "$OUT/train.vw" ]; then
+  "$gen" gen "${common[@]}" --out "$OUT" --vw 1 >"$OUT/baselines.json"
+fi
 home="$OUT/home"
+rm -rf "$home"
 timed import "$bin" --home "$home" -q dataset import --format bandit-jsonl --name train \
   "$OUT/train.jsonl" --json >/dev/null
 
@@ -92,6 +100,21 @@ for r in $(seq "$rounds"); do
   "$gen" learn "${common[@]}" --threads 1 --configs "$configs" | tail -n +2 >>"$OUT/learn.jsonl"
 done
 
+# End to end, alternating rounds (each round a fresh home: the import is part of the path).
+for r in $(seq "$rounds"); do
+  for f in cb-adf epsilon-greedy; do
+    rm -rf "$OUT/e2e"
+    timed "e2e-import-$f-$r" "$bin" --home "$OUT/e2e" -q dataset import --format bandit-jsonl \
+      --name train "$OUT/train.jsonl" --json >/dev/null
+    timed "e2e-train-$f-$r" "$bin" --home "$OUT/e2e" -q train "$OUT/$f.toml" --json >/dev/null
+  done
+  if [ "$want_vw" = 1 ]; then
+    timed "e2e-vw-$r" "$VW" --cb_explore_adf --epsilon 0.1 -q ca --onethread --quiet \
+      -d "$OUT/train.vw" -f "$OUT/vw-e2e.model"
+  fi
+done
+rm -rf "$OUT/e2e"
+
 # The Open Bandit Dataset check (uniform-random logs, held-out off-policy estimates).
 obd=${MARQUEE_SHARED_DATA:-$(cd "$(dirname "$0")" && pwd)/../../shared/data}/open-bandit-dataset
 if [ -d "$obd/random" ]; then
@@ -108,9 +131,9 @@ if [ -d "$obd/random" ]; then
   done
 fi
 
-python3 - "$OUT" "${families[@]}" <<'PY'
-import json, statistics, sys
-out, fams = sys.argv[1], sys.argv[2:]
+python3 - "$OUT" "$rounds" "${families[@]}" <<'PY'
+import json, os, statistics, sys
+out, rounds, fams = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 base = json.load(open(f"{out}/baselines.json"))
 vals = json.load(open(f"{out}/values.json"))
 def tm(name):
@@ -149,7 +172,22 @@ for line in open(f"{out}/learn.jsonl"):
     by.setdefault(key, []).append(j["decisions_per_second"])
 for k, xs in by.items():
     print(f"| {k} | {statistics.median(xs):,.0f} | {min(xs):,.0f} | {max(xs):,.0f} | {len(xs)} |")
-import os
+print("\n| end to end (1 thread) | rounds (s) | median (s) | peak RSS (MB) |")
+print("|---|---|---:|---:|")
+def e2e(label, names):
+    secs, mbs = [], []
+    for r in range(1, rounds + 1):
+        parts = [tm(f"{n}-{r}") for n in names]
+        secs.append(sum(p[0] for p in parts))
+        mbs.append(max(p[1] for p in parts))
+    print(f"| {label} | {' / '.join(f'{x:.2f}' for x in secs)} | {statistics.median(secs):.2f} "
+          f"| {max(mbs):.0f} |")
+for f in ("cb-adf", "epsilon-greedy"):
+    e2e(f"import", [f"e2e-import-{f}"])
+    e2e(f"train {f} (from the snapshot)", [f"e2e-train-{f}"])
+    e2e(f"import + train {f}", [f"e2e-import-{f}", f"e2e-train-{f}"])
+if os.path.exists(f"{out}/e2e-vw-1.time"):
+    e2e("Vowpal Wabbit --cb_explore_adf --epsilon 0.1 -q ca (text)", ["e2e-vw"])
 if os.path.exists(f"{out}/obd-men-{fams[0].replace(':', '-')}.json"):
     print("\n| OBD campaign | policy | held-out IPS | SNIPS | DR | logged CTR |")
     print("|---|---|---:|---:|---:|---:|")

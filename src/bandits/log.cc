@@ -194,13 +194,119 @@ nlohmann::json FeatureMapToJson(const FeatureMap& m) {
 
 // --- BanditLog
 
+size_t BanditLog::size() const { return lazy != nullptr ? lazy_count : rows.size(); }
+
+BanditLog::RowRef BanditLog::row(size_t i) const {
+  if (lazy == nullptr) {
+    const LoggedDecision& r = rows[i];
+    return {r.action_set, r.chosen, r.propensity, r.reward, r.position, r.ts, r.typed_row};
+  }
+  const size_t k = lazy_index != nullptr ? (*lazy_index)[i] : lazy_first + i;
+  const RowColumns& c = lazy->columns;
+  // Positions were checked to fit int32 when the log was opened.
+  return {c.action_set[k],
+          c.chosen[k],
+          c.propensity[k],
+          c.reward[k],
+          static_cast<int32_t>(c.position[k]),
+          c.ts[k],
+          k};
+}
+
+const std::string* BanditLog::user(size_t i) const {
+  if (lazy == nullptr) return rows[i].user ? &*rows[i].user : nullptr;
+  const RowColumns& c = lazy->columns;
+  if (c.user.empty()) return nullptr;
+  const uint32_t u = c.user[lazy_index != nullptr ? (*lazy_index)[i] : lazy_first + i];
+  return u == BanditLogBuilder::kNoUser ? nullptr : &lazy->users[u];
+}
+
+namespace {
+
+// A log sharing everything of `log` but its rows.
+BanditLog SameLogNoRows(const BanditLog& log) {
+  BanditLog out;
+  out.action_sets = log.action_sets;
+  out.source = log.source;
+  out.format = log.format;
+  out.typed = log.typed;  // rows keep their typed contexts
+  out.lazy = log.lazy;
+  return out;
+}
+
+}  // namespace
+
+BanditLog BanditLog::Slice(size_t begin, size_t end) const {
+  if (begin > end || end > size()) {
+    Fail(ErrorCode::kInvalidArgument, "rows [{}, {}) are not inside the log's {} rows", begin, end,
+         size());
+  }
+  BanditLog out = SameLogNoRows(*this);
+  if (lazy == nullptr) {
+    out.rows.assign(rows.begin() + static_cast<ptrdiff_t>(begin),
+                    rows.begin() + static_cast<ptrdiff_t>(end));
+    return out;
+  }
+  if (lazy_index == nullptr) {
+    out.lazy_first = lazy_first + begin;
+  } else {
+    out.lazy_index = std::make_shared<const std::vector<uint32_t>>(
+        lazy_index->begin() + static_cast<ptrdiff_t>(begin),
+        lazy_index->begin() + static_cast<ptrdiff_t>(end));
+  }
+  out.lazy_count = end - begin;
+  return out;
+}
+
+BanditLog BanditLog::Select(const std::vector<size_t>& index) const {
+  const size_t n = size();
+  for (size_t j = 0; j < index.size(); ++j) {
+    if (index[j] >= n || (j > 0 && index[j] <= index[j - 1])) {
+      Fail(ErrorCode::kInvalidArgument,
+           "row selection: entry {} ({}) is not ascending below the log's {} rows", j, index[j], n);
+    }
+  }
+  BanditLog out = SameLogNoRows(*this);
+  if (lazy == nullptr) {
+    out.rows.reserve(index.size());
+    for (size_t i : index) out.rows.push_back(rows[i]);
+    return out;
+  }
+  auto idx = std::make_shared<std::vector<uint32_t>>(index.size());
+  for (size_t j = 0; j < index.size(); ++j) {
+    (*idx)[j] = static_cast<uint32_t>(lazy_index != nullptr ? (*lazy_index)[index[j]]
+                                                            : lazy_first + index[j]);
+  }
+  out.lazy_index = std::move(idx);
+  out.lazy_count = index.size();
+  return out;
+}
+
+void BanditLog::ReleasePages(size_t begin, size_t end) const {
+  end = std::min(end, size());
+  if (begin >= end) return;
+  // The column rows of [begin, end): a range (the selection is ascending).
+  const uint64_t first = row(begin).typed_row, last = row(end - 1).typed_row;
+  if (first == LoggedDecision::kNoTypedRow || last == LoggedDecision::kNoTypedRow || last < first) {
+    return;
+  }
+  if (lazy != nullptr) lazy->Release(first, last + 1);
+  if (typed != nullptr) typed->Release(first, last + 1);
+}
+
 bool BanditLog::has_positions() const {
-  return std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.position >= 0; });
+  if (lazy == nullptr) {
+    return std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.position >= 0; });
+  }
+  for (size_t i = 0; i < size(); ++i) {
+    if (row(i).position >= 0) return true;
+  }
+  return false;
 }
 
 FeatureMap BanditLog::Context(size_t i) const {
-  const LoggedDecision& r = rows[i];
-  if (r.typed_row == LoggedDecision::kNoTypedRow) return r.context;
+  const RowRef r = row(i);
+  if (r.typed_row == LoggedDecision::kNoTypedRow) return rows[i].context;
   if (typed == nullptr || r.typed_row >= typed->rows()) {
     Fail(ErrorCode::kInternal,
          "row {}: its typed context is missing (a copy of the log dropped it)", i);
@@ -210,18 +316,18 @@ FeatureMap BanditLog::Context(size_t i) const {
 
 DecisionInput BanditLog::Input(size_t i) const {
   DecisionInput in;
-  in.user = rows[i].user;
+  if (const std::string* u = user(i)) in.user = *u;
   in.context = Context(i);
-  in.actions = action_sets[rows[i].action_set];
+  in.actions = action_sets[row(i).action_set];
   return in;
 }
 
 const KeyedInput& BanditLog::Keyed(size_t i, KeyedScratch* scratch) const {
-  const LoggedDecision& r = rows[i];
+  const RowRef r = row(i);
   if (r.typed_row == LoggedDecision::kNoTypedRow || typed == nullptr ||
       r.action_set >= typed->set_features.size()) {
     if (r.typed_row == LoggedDecision::kNoTypedRow) {
-      return scratch->Key(r.context, action_sets[r.action_set]);
+      return scratch->Key(rows[i].context, action_sets[r.action_set]);
     }
     return scratch->Key(Context(i), action_sets[r.action_set]);
   }
@@ -245,7 +351,11 @@ const KeyedInput& BanditLog::Keyed(size_t i, KeyedScratch* scratch) const {
 
 nlohmann::json BanditLog::Stats() const {
   LogStatsAccumulator acc;
-  for (const auto& r : rows) acc.Add(r.reward, r.propensity, r.position, r.ts);
+  for (size_t i = 0; i < size(); ++i) {
+    const RowRef r = row(i);
+    acc.Add(r.reward, r.propensity, r.position, r.ts);
+    if (lazy != nullptr && (i + 1) % kReleaseRows == 0) ReleasePages(i + 1 - kReleaseRows, i + 1);
+  }
   return acc.ToJson(action_sets);
 }
 
@@ -259,8 +369,9 @@ void BanditLog::Validate() const {
       Fail(ErrorCode::kInvalidArgument, "action set {}: {}", s, e.what());
     }
   }
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const LoggedDecision& r = rows[i];
+  const size_t n = size();
+  for (size_t i = 0; i < n; ++i) {
+    const RowRef r = row(i);
     if (r.action_set >= action_sets.size()) {
       Fail(ErrorCode::kInvalidArgument, "row {}: action set {} does not exist", i, r.action_set);
     }
@@ -275,6 +386,7 @@ void BanditLog::Validate() const {
     if (!std::isfinite(r.reward)) {
       Fail(ErrorCode::kInvalidArgument, "row {}: reward is not a finite number", i);
     }
+    if (lazy != nullptr && (i + 1) % kReleaseRows == 0) ReleasePages(i + 1 - kReleaseRows, i + 1);
   }
 }
 
@@ -406,15 +518,17 @@ std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* en
   constexpr uint32_t kUnmapped = UINT32_MAX;
   std::vector<uint32_t> key_map(log.typed ? log.typed->keys.size() : 0, kUnmapped);
   std::vector<BanditLogBuilder::Feature> feats;
-  for (size_t i = 0; i < log.rows.size(); ++i) {
-    const LoggedDecision& r = log.rows[i];
+  for (size_t i = 0; i < log.size(); ++i) {
+    const BanditLog::RowRef r = log.row(i);
     if (r.action_set >= set_map.size()) {
       Fail(ErrorCode::kInvalidArgument, "row {}: action set {} does not exist", i, r.action_set);
     }
     const std::string where = fmt::format("row {}: context", i);
+    const std::string* user = log.user(i);
     if (r.typed_row == LoggedDecision::kNoTypedRow) {
       b.AddRow(set_map[r.action_set], r.chosen, r.propensity, r.reward, r.position, r.ts,
-               r.user ? std::optional<std::string_view>(*r.user) : std::nullopt, r.context, where);
+               user != nullptr ? std::optional<std::string_view>(*user) : std::nullopt,
+               log.rows[i].context, where);
       continue;
     }
     if (log.typed == nullptr || r.typed_row >= log.typed->rows()) log.Context(i);  // kInternal
@@ -430,7 +544,7 @@ std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* en
       feats.push_back({m, vals[j]});
     }
     b.AddRow(set_map[r.action_set], r.chosen, r.propensity, r.reward, r.position, r.ts,
-             r.user ? b.User(*r.user, where) : BanditLogBuilder::kNoUser, feats);
+             user != nullptr ? b.User(*user, where) : BanditLogBuilder::kNoUser, feats);
   }
   return b.WriteSnapshot(path, env != nullptr ? env : Env::Default());
 }
@@ -443,18 +557,18 @@ std::string SaveBanditLogV1(const BanditLog& log, const std::string& path, Env* 
     sets.push_back(arr);
   }
   ArtifactWriter w(kLogFamily, {{"bandit_log_version", 1},
-                                {"rows", log.rows.size()},
+                                {"rows", log.size()},
                                 {"source", log.source},
                                 {"format", log.format},
                                 {"action_sets", sets},
                                 {"stats", log.Stats()}});
-  const size_t n = log.rows.size();
+  const size_t n = log.size();
   std::vector<uint32_t> set(n), chosen(n);
   std::vector<double> prop(n), reward(n);
   std::vector<int64_t> pos(n), ts(n);
   std::string contexts;  // one JSON line per row: {"c": [[name, value], ...], "u": user?}
   for (size_t i = 0; i < n; ++i) {
-    const auto& r = log.rows[i];
+    const BanditLog::RowRef r = log.row(i);
     set[i] = r.action_set;
     chosen[i] = r.chosen;
     prop[i] = r.propensity;
@@ -462,7 +576,7 @@ std::string SaveBanditLogV1(const BanditLog& log, const std::string& path, Env* 
     pos[i] = r.position;
     ts[i] = r.ts;
     nlohmann::json c = {{"c", PairsJson(log.Context(i))}};
-    if (r.user) c["u"] = *r.user;
+    if (const std::string* u = log.user(i)) c["u"] = *u;
     contexts += c.dump();
     contexts += '\n';
   }
@@ -478,7 +592,9 @@ std::string SaveBanditLogV1(const BanditLog& log, const std::string& path, Env* 
   return w.Write(path, env != nullptr ? env : Env::Default());
 }
 
-BanditLog LoadBanditLog(const std::string& path, Env* env) {
+namespace {
+
+BanditLog LoadBanditLogIn(const std::string& path, Env* env, bool lazy) {
   std::shared_ptr<const ArtifactReader> r =
       ArtifactReader::Open(path, env != nullptr ? env : Env::Default());
   if (r->family() != kLogFamily) {
@@ -495,7 +611,7 @@ BanditLog LoadBanditLog(const std::string& path, Env* env) {
          path, version, kLogFormatVersion);
   }
   if (version == 2) {
-    BanditLog log = LoadBanditLogV2(r, path);
+    BanditLog log = LoadBanditLogV2(r, path, lazy);
     try {
       log.Validate();
     } catch (const Error& e) {
@@ -544,6 +660,16 @@ BanditLog LoadBanditLog(const std::string& path, Env* env) {
     Fail(ErrorCode::kCorruption, "'{}': {}", path, e.what());
   }
   return log;
+}
+
+}  // namespace
+
+BanditLog LoadBanditLog(const std::string& path, Env* env) {
+  return LoadBanditLogIn(path, env, false);
+}
+
+BanditLog OpenBanditLogLazily(const std::string& path, Env* env) {
+  return LoadBanditLogIn(path, env, true);
 }
 
 // --- catalog
@@ -602,19 +728,35 @@ BanditLogEntry BanditLogCatalog::ImportFile(const std::string& name, const std::
   return e;
 }
 
-BanditLog BanditLogCatalogTraits::Load(const BanditLogEntry& e, const std::string& name, Env* env) {
-  {
-    auto file = env->MapFile(e.path);
-    auto bytes = file->data();
-    Sha256 sha;
-    sha.Update(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-    const std::string digest = sha.HexDigest();
-    if (digest != e.id) {
-      Fail(ErrorCode::kCorruption, "bandit log '{}': {} has sha256 {}, expected {}", name, e.path,
-           digest, e.id);
-    }
+namespace {
+
+// Checks the snapshot's sha256 against its id, reading it through a 1 MiB buffer (a mapping
+// would keep every page of the file resident).
+void CheckSnapshotDigest(const BanditLogEntry& e, const std::string& name, Env* env) {
+  auto file = env->NewSequentialFile(e.path);
+  Sha256 sha;
+  std::vector<char> buf(1 << 20);
+  for (size_t got; (got = file->Read(buf.data(), buf.size())) > 0;) {
+    sha.Update(std::string_view(buf.data(), got));
   }
+  const std::string digest = sha.HexDigest();
+  if (digest != e.id) {
+    Fail(ErrorCode::kCorruption, "bandit log '{}': {} has sha256 {}, expected {}", name, e.path,
+         digest, e.id);
+  }
+}
+
+}  // namespace
+
+BanditLog BanditLogCatalogTraits::Load(const BanditLogEntry& e, const std::string& name, Env* env) {
+  CheckSnapshotDigest(e, name, env);
   return LoadBanditLog(e.path, env);
+}
+
+BanditLog BanditLogCatalog::OpenLazily(const std::string& name) const {
+  const BanditLogEntry e = Get(name);
+  CheckSnapshotDigest(e, name, env_);
+  return OpenBanditLogLazily(e.path, env_);
 }
 
 }  // namespace marquee

@@ -27,6 +27,7 @@
 namespace marquee {
 
 class TypedContexts;
+struct LazyRows;
 
 inline constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 
@@ -48,12 +49,44 @@ struct LoggedDecision {
 
 struct BanditLog {
   std::vector<std::vector<Action>> action_sets;  // deduplicated sets of offered actions
+  // The rows of an eager log (hand-built, read from a file, LoadBanditLog). Empty in the lazy
+  // form: read rows through size() and row(i), which serve both forms.
   std::vector<LoggedDecision> rows;
   std::string source;  // the file(s) it was read from
   std::string format;  // "obd" | "bandit-jsonl" | "dsjson" | "vw-adf"
   // The typed contexts (logs read by the readers or loaded from snapshots; shared by copies and
   // subsets of the log, immutable). Null for hand-built logs.
   std::shared_ptr<const TypedContexts> typed;
+  // The lazy form (OpenBanditLogLazily, BanditLogCatalog::OpenLazily, Slice, Select): the rows
+  // are a memory-mapped v2 snapshot's columns, read when asked and never copied per row; row i
+  // is column row lazy_first + i, or (*lazy_index)[i] when the index is set. Null: eager.
+  std::shared_ptr<const LazyRows> lazy;
+  std::shared_ptr<const std::vector<uint32_t>> lazy_index;
+  size_t lazy_first = 0, lazy_count = 0;
+
+  // One row's fields, either form (its context through Context, Input or Keyed).
+  struct RowRef {
+    uint32_t action_set = 0, chosen = 0;
+    double propensity = 1.0, reward = 0.0;
+    int32_t position = -1;
+    int64_t ts = kNoTime;
+    uint64_t typed_row = LoggedDecision::kNoTypedRow;
+  };
+  size_t size() const;
+  RowRef row(size_t i) const;
+  // Row i's user, or null.
+  const std::string* user(size_t i) const;
+
+  // Rows [begin, end) (kInvalidArgument past the end) / the rows `index` lists (ascending, each
+  // below size()) as a log of their own, sharing the action sets and typed contexts. A lazy log
+  // shares its columns (no per-row copy); an eager one copies its LoggedDecisions.
+  BanditLog Slice(size_t begin, size_t end) const;
+  BanditLog Select(const std::vector<size_t>& index) const;
+  // Drops the memory-mapped pages that hold rows [begin, end) (columns and typed contexts) from
+  // this process's resident memory: they stay in the page cache and are read back if touched
+  // again, so a pass over a log larger than memory holds only a window of it. A no-op for rows
+  // held in memory. Thread-safe (other readers of those rows only fault them back in).
+  void ReleasePages(size_t begin, size_t end) const;
 
   bool has_positions() const;
   // Row i's context (copied from the typed core or the row's map). kInternal when the row
@@ -66,7 +99,8 @@ struct BanditLog {
   // scratch. Thread-safe for distinct scratches.
   const KeyedInput& Keyed(size_t i, KeyedScratch* scratch) const;
   const Action& ChosenAction(size_t i) const {
-    return action_sets[rows[i].action_set][rows[i].chosen];
+    const RowRef r = row(i);
+    return action_sets[r.action_set][r.chosen];
   }
   // Rows, actions, positions, mean reward, propensity range (JSON, for `dataset show`).
   nlohmann::json Stats() const;
@@ -108,6 +142,11 @@ BanditLog ParseBanditJsonl(std::string_view text, const std::string& origin);
 std::string SaveBanditLog(const BanditLog& log, const std::string& path, Env* env);
 // Loads version 2 (typed, memory-mapped: the log keeps the mapping) or version 1.
 BanditLog LoadBanditLog(const std::string& path, Env* env);
+// Loads a version 2 snapshot in the lazy form (BanditLog::lazy: no per-row records, the rows
+// read from the mapping when asked; validated in one pass that releases the pages it read, so
+// opening holds a bounded window of the file); a version 1 snapshot loads eagerly. Errors as
+// LoadBanditLog.
+BanditLog OpenBanditLogLazily(const std::string& path, Env* env);
 // The version 1 writer (contexts as JSON lines), kept so tests can write old snapshots.
 std::string SaveBanditLogV1(const BanditLog& log, const std::string& path, Env* env);
 
@@ -146,6 +185,9 @@ class BanditLogCatalog : public Catalog<BanditLogCatalogTraits> {
   BanditLogEntry ImportFile(const std::string& name, const std::string& path,
                             const std::string& format, const std::string& source,
                             nlohmann::json* stats = nullptr);
+  // Open(name) in the lazy form (OpenBanditLogLazily), the sha256 checked with a bounded
+  // buffer. kNotFound for an unknown name, kCorruption for a damaged snapshot.
+  BanditLog OpenLazily(const std::string& name) const;
 };
 
 // Feature maps <-> JSON objects (numbers and strings; booleans read as 0/1).

@@ -13,6 +13,7 @@
 #include <Eigen/Dense>
 
 #include "bandits/features.h"
+#include "bandits/typed_log.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -89,7 +90,7 @@ std::vector<Eigen::VectorXd> FitRidge(const RowMatrixF& phi, const BanditLog& lo
                                       const std::vector<int>& fold, size_t nf,
                                       const std::vector<double>& mult, double l2) {
   const Eigen::Index d = phi.cols();
-  const size_t n = log.rows.size();
+  const size_t n = log.size();
   std::vector<Eigen::MatrixXd> gram(nf, Eigen::MatrixXd::Zero(d, d));  // lower triangle
   std::vector<Eigen::VectorXd> xty(nf, Eigen::VectorXd::Zero(d));
   constexpr Eigen::Index kBlock = 256;
@@ -107,7 +108,7 @@ std::vector<Eigen::VectorXd> FitRidge(const RowMatrixF& phi, const BanditLog& lo
       if (mult[i] == 0 || static_cast<size_t>(fold[i]) != f) continue;
       const double s = std::sqrt(mult[i]);
       xb.row(fill) = phi.row(static_cast<Eigen::Index>(i)).cast<double>() * s;
-      yb(fill) = s * log.rows[i].reward;
+      yb(fill) = s * log.row(i).reward;
       if (++fill == kBlock) flush();
     }
     flush();
@@ -137,7 +138,7 @@ std::vector<Eigen::VectorXd> FitRidge(const RowMatrixF& phi, const BanditLog& lo
 // --- The stages of EvaluateOffPolicy.
 
 void CheckOptions(const BanditLog& log, const CandidateDistributions& pi, const OpeOptions& o) {
-  const size_t n = log.rows.size();
+  const size_t n = log.size();
   if (n == 0) Fail(ErrorCode::kInvalidArgument, "the log has no rows");
   if (pi.size() != n) {
     Fail(ErrorCode::kInvalidArgument, "candidate: {} distributions for {} rows", pi.size(), n);
@@ -163,7 +164,7 @@ void CheckOptions(const BanditLog& log, const CandidateDistributions& pi, const 
 // The result's settings: sizes, bootstrap, and the reward model ("auto" resolved).
 OpeResult NewResult(const BanditLog& log, const OpeOptions& o) {
   OpeResult res;
-  res.n = log.rows.size();
+  res.n = log.size();
   res.bootstrap = o.bootstrap;
   res.seed = o.seed;
   res.tau = o.tau;
@@ -179,8 +180,8 @@ OpeResult NewResult(const BanditLog& log, const OpeOptions& o) {
 // 1); returns whether the candidate is deterministic.
 bool CheckDistributions(const BanditLog& log, const CandidateDistributions& pi) {
   bool deterministic = true;
-  for (size_t i = 0; i < log.rows.size(); ++i) {
-    const size_t k = log.action_sets[log.rows[i].action_set].size();
+  for (size_t i = 0; i < log.size(); ++i) {
+    const size_t k = log.action_sets[log.row(i).action_set].size();
     if (pi[i].size() != k) {
       Fail(ErrorCode::kInvalidArgument, "candidate: row {} has {} probabilities for {} actions", i,
            pi[i].size(), k);
@@ -203,18 +204,19 @@ bool CheckDistributions(const BanditLog& log, const CandidateDistributions& pi) 
 // Support: (action, position) pairs the logging policy chose at least once. Warns about the
 // candidate's probability mass outside it.
 void WarnUnsupportedMass(const BanditLog& log, const CandidateDistributions& pi, OpeResult* res) {
-  const size_t n = log.rows.size();
+  const size_t n = log.size();
   std::set<std::string> support;
   for (size_t i = 0; i < n; ++i) {
-    support.insert(PairKey(log.ChosenAction(i).id, log.rows[i].position));
+    support.insert(PairKey(log.ChosenAction(i).id, log.row(i).position));
   }
   double unsupported = 0;
   std::set<std::string> unsupported_pairs;
   for (size_t i = 0; i < n; ++i) {
-    const auto& set = log.action_sets[log.rows[i].action_set];
+    const BanditLog::RowRef r = log.row(i);
+    const auto& set = log.action_sets[r.action_set];
     for (size_t a = 0; a < set.size(); ++a) {
       if (pi[i][a] <= 0) continue;
-      const std::string key = PairKey(set[a].id, log.rows[i].position);
+      const std::string key = PairKey(set[a].id, r.position);
       if (!support.count(key)) {
         unsupported += pi[i][a];
         unsupported_pairs.insert(key);
@@ -249,7 +251,7 @@ class RowTermModel {
         o_(o),
         ridge_(ridge),
         deterministic_(deterministic),
-        n_(log.rows.size()),
+        n_(log.size()),
         nf_(static_cast<size_t>(o.folds)),
         fold_(AssignFolds()),
         terms_(n_) {
@@ -296,7 +298,7 @@ class RowTermModel {
     std::unordered_map<uint64_t, uint32_t> set_pos_index;
     row_cells_.resize(n_);
     for (size_t i = 0; i < n_; ++i) {
-      const LoggedDecision& r = log_.rows[i];
+      const BanditLog::RowRef r = log_.row(i);
       const uint64_t key =
           (static_cast<uint64_t>(r.action_set) << 32) ^ static_cast<uint32_t>(r.position);
       auto [it, added] = set_pos_index.try_emplace(key, static_cast<uint32_t>(set_cells_.size()));
@@ -324,25 +326,28 @@ class RowTermModel {
     phi_c_ = RowMatrixF::Zero(static_cast<Eigen::Index>(n_), d);
     phi_bar_ = RowMatrixF::Zero(static_cast<Eigen::Index>(n_), d);
     std::vector<float> v(spec.dim);
+    // Keyed rows, as the learners read them (Featurizer's keyed Joint is bit-identical to the
+    // FeatureMap form): no FeatureMap is built per row.
+    KeyedScratch scratch;
     for (size_t i = 0; i < n_; ++i) {
-      const LoggedDecision& r = log_.rows[i];
-      const auto& set = log_.action_sets[r.action_set];
+      const size_t chosen = log_.row(i).chosen;
+      const KeyedInput& in = log_.Keyed(i, &scratch);
       const auto row = static_cast<Eigen::Index>(i);
-      const FeatureMap context = log_.Context(i);
-      for (size_t a = 0; a < set.size(); ++a) {
-        if (pi_[i][a] <= 0 && a != r.chosen) continue;
-        feat.Joint(context, set[a], v.data());
+      for (size_t a = 0; a < in.actions.size(); ++a) {
+        if (pi_[i][a] <= 0 && a != chosen) continue;
+        feat.Joint(in.context, in.actions[a], v.data());
         const Eigen::Map<const Eigen::RowVectorXf> vm(v.data(), d);
-        if (a == r.chosen) phi_c_.row(row) = vm;
+        if (a == chosen) phi_c_.row(row) = vm;
         if (pi_[i][a] > 0) phi_bar_.row(row) += static_cast<float>(pi_[i][a]) * vm;
       }
+      if ((i + 1) % kReleaseRows == 0) log_.ReleasePages(i + 1 - kReleaseRows, i + 1);
     }
   }
 
   // Row i's terms with the reward model's dm (the candidate's expected reward) and qa (the
   // logged action's).
   RowTerms Term(size_t i, double dm, double qa) const {
-    const LoggedDecision& r = log_.rows[i];
+    const BanditLog::RowRef r = log_.row(i);
     RowTerms t;
     t.r = r.reward;
     t.w = pi_[i][r.chosen] / r.propensity;
@@ -372,10 +377,11 @@ class RowTermModel {
     for (size_t i = 0; i < n_; ++i) {
       if (mult[i] == 0) continue;
       const size_t f = static_cast<size_t>(fold_[i]);
-      const uint32_t c = set_cells_[row_cells_[i]][log_.rows[i].chosen];
-      csum_[f * ncell_ + c] += mult[i] * log_.rows[i].reward;
+      const BanditLog::RowRef r = log_.row(i);
+      const uint32_t c = set_cells_[row_cells_[i]][r.chosen];
+      csum_[f * ncell_ + c] += mult[i] * r.reward;
       ccount_[f * ncell_ + c] += mult[i];
-      fsum[f] += mult[i] * log_.rows[i].reward;
+      fsum[f] += mult[i] * r.reward;
       fcount[f] += mult[i];
     }
     for (size_t f = 0; f < nf_; ++f) {
@@ -409,7 +415,7 @@ class RowTermModel {
       for (size_t a = 0; a < cells.size(); ++a) {
         if (pi_[i][a] > 0) dm += pi_[i][a] * qf[cells[a]];
       }
-      terms_[i] = Term(i, dm, qf[cells[log_.rows[i].chosen]]);
+      terms_[i] = Term(i, dm, qf[cells[log_.row(i).chosen]]);
     }
   }
 
@@ -521,7 +527,7 @@ void CheckRewardModel(const std::string& name) {
 std::string ResolveRewardModel(const std::string& name, const BanditLog& log) {
   CheckRewardModel(name);
   if (name != "auto") return name;
-  for (size_t i = 0; i < log.rows.size(); ++i) {
+  for (size_t i = 0; i < log.size(); ++i) {
     if (!log.Context(i).empty()) return "ridge";
   }
   for (const auto& set : log.action_sets) {
@@ -564,7 +570,7 @@ OpeResult EvaluateOffPolicy(const BanditLog& log, const CandidateDistributions& 
   });
   const bool ridge = res.reward_model == "ridge" && needs_model;
   RowTermModel model(log, pi, o, ridge, res.deterministic);
-  const std::vector<double> ones(log.rows.size(), 1.0);
+  const std::vector<double> ones(log.size(), 1.0);
   const bool any_weight = SummariseWeights(model.Compute(ones), &res);
   PointEstimates(o, model.SumsOf(ones), &res);
   BootstrapIntervals(model, o, ridge, &res);
@@ -617,31 +623,33 @@ std::string OpeResult::Format() const {
 CandidateDistributions PolicyDistributions(const Policy& policy, const BanditLog& log,
                                            uint64_t seed) {
   std::mt19937_64 rng(seed);
-  CandidateDistributions out(log.rows.size());
+  CandidateDistributions out(log.size());
   // The keyed rows of a typed log: no FeatureMap is rebuilt per row (the log was validated when
   // it was imported, which is what the DecisionInput form would check again).
   KeyedScratch scratch;
-  for (size_t i = 0; i < log.rows.size(); ++i) {
+  for (size_t i = 0; i < log.size(); ++i) {
     out[i] = policy.Probabilities(log.Keyed(i, &scratch), rng);
+    if ((i + 1) % kReleaseRows == 0) log.ReleasePages(i + 1 - kReleaseRows, i + 1);
   }
   return out;
 }
 
 CandidateDistributions EmpiricalDistributions(const BanditLog& cand, const BanditLog& log,
                                               std::vector<std::string>* warnings) {
-  if (cand.rows.empty()) Fail(ErrorCode::kInvalidArgument, "the candidate log has no rows");
+  if (cand.size() == 0) Fail(ErrorCode::kInvalidArgument, "the candidate log has no rows");
   const bool per_position = cand.has_positions() && log.has_positions();
   std::unordered_map<std::string, double> counts;  // PairKey(id, pos) or id
-  for (size_t i = 0; i < cand.rows.size(); ++i) {
-    const int32_t pos = per_position ? cand.rows[i].position : -1;
+  for (size_t i = 0; i < cand.size(); ++i) {
+    const int32_t pos = per_position ? cand.row(i).position : -1;
     counts[PairKey(cand.ChosenAction(i).id, pos)] += 1;
     if (per_position) counts[PairKey(cand.ChosenAction(i).id, -1)] += 1;
   }
-  CandidateDistributions out(log.rows.size());
+  CandidateDistributions out(log.size());
   size_t uniform_rows = 0, fallback_rows = 0;
-  for (size_t i = 0; i < log.rows.size(); ++i) {
-    const auto& set = log.action_sets[log.rows[i].action_set];
-    const int32_t pos = per_position ? log.rows[i].position : -1;
+  for (size_t i = 0; i < log.size(); ++i) {
+    const BanditLog::RowRef r = log.row(i);
+    const auto& set = log.action_sets[r.action_set];
+    const int32_t pos = per_position ? r.position : -1;
     auto mass = [&](int32_t p, std::vector<double>& v) {
       double total = 0;
       for (size_t a = 0; a < set.size(); ++a) {

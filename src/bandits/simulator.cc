@@ -97,11 +97,22 @@ DecisionInput SimProblem::Sample(std::mt19937_64& rng, std::vector<double>* trut
   return in;
 }
 
-PolicyConfig SimPolicyConfig(const std::string& family, const SimOptions& o) {
+PolicyConfig SimPolicyConfig(const std::string& name, const SimOptions& o) {
   PolicyConfig c;
+  const size_t colon = name.find(':');
+  const std::string family = name.substr(0, colon);
   c.family = family;
   c.seed = o.seed;
   c.features = {{"dim", o.dim}};
+  if (colon != std::string::npos) {
+    // "epsilon-greedy:online", "softmax:online": the family's defaults (the online learner).
+    if (name.substr(colon + 1) != "online" || (family != "epsilon-greedy" && family != "softmax")) {
+      Fail(ErrorCode::kInvalidArgument,
+           "policy '{}': the variants are epsilon-greedy:online and softmax:online", name);
+    }
+    c.params = {{"model", "online"}};
+    return c;
+  }
   if (family == "epsilon-greedy") {
     c.params = {{"epsilon", 0.1}, {"model", "disjoint"}};
   } else if (family == "softmax") {

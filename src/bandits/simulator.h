@@ -58,8 +58,10 @@ class SimProblem {
   std::vector<double> bias_;             // per action: b + c^T v_k / sqrt(m)
 };
 
-// The configuration the simulator uses for a family (documented in docs/formats/bandit.md).
-PolicyConfig SimPolicyConfig(const std::string& family, const SimOptions& o);
+// The configuration the simulator uses for a family (documented in docs/formats/bandit.md), or
+// for "epsilon-greedy:online" / "softmax:online" (that family's defaults: the online learner).
+// kInvalidArgument for another "FAMILY:VARIANT".
+PolicyConfig SimPolicyConfig(const std::string& name, const SimOptions& o);
 
 struct SimPolicyResult {
   std::string policy;

@@ -10,6 +10,7 @@
 
 #include "bandits/log.h"
 #include "bandits/ope.h"
+#include "bandits/typed_log.h"
 #include "common/config_section.h"
 #include "common/log.h"
 #include "common/sha256.h"
@@ -19,34 +20,38 @@
 namespace marquee {
 namespace {
 
-BanditLog Subset(const BanditLog& log, const std::vector<size_t>& idx) {
-  BanditLog out;
-  out.action_sets = log.action_sets;
-  out.source = log.source;
-  out.format = log.format;
-  out.typed = log.typed;  // rows keep their typed contexts
-  out.rows.reserve(idx.size());
-  for (size_t i : idx) out.rows.push_back(log.rows[i]);
-  return out;
-}
-
-// Replays the rows `idx` through the policy, reading each only through BanditLog::Keyed (the
-// typed log's parse-free path).
-void Learn(Policy& p, const BanditLog& log, const std::vector<size_t>& idx, int passes, int threads,
-           const Context& ctx, const char* stage) {
-  const size_t total = idx.size() * static_cast<size_t>(passes);
+// Replays the rows of `log` (a slice of the job's log) through the policy, reading each only
+// through BanditLog::Keyed (the typed log's parse-free path). A lazy log's pages are released
+// behind the reader, so the pass holds a window of the mapped snapshot, not all of it.
+void Learn(Policy& p, const BanditLog& log, int passes, int threads, const Context& ctx,
+           const char* stage) {
+  const size_t n = log.size();
+  const size_t total = n * static_cast<size_t>(passes);
   p.Learn(
-      idx.size(), passes,
+      n, passes,
       [&](size_t i, KeyedScratch* scratch) {
-        const size_t row = idx[i];
-        const LoggedDecision& r = log.rows[row];
-        return Policy::LoggedRow{&log.Keyed(row, scratch), r.chosen, r.reward, r.propensity};
+        if (i % kReleaseRows == 0 && i >= kReleaseRows) log.ReleasePages(i - kReleaseRows, i);
+        const BanditLog::RowRef r = log.row(i);
+        return Policy::LoggedRow{&log.Keyed(i, scratch), r.chosen, r.reward, r.propensity};
       },
       threads,
       [&](size_t done) {
         ctx.Report(stage, total == 0 ? 1.0 : static_cast<double>(done) / total);
       });
+  log.ReleasePages(0, n);
   ctx.Report(stage, 1.0);
+}
+
+// The job's log: a catalog snapshot in the lazy form (rows read from the mapping, never copied),
+// or a JSONL file read into memory.
+BanditLog OpenJobLog(const BanditTrainConfig& c, const std::string& home, Env* env,
+                     BanditLogEntry* entry) {
+  if (!c.dataset.empty()) {
+    BanditLogCatalog catalog(home, env);
+    *entry = catalog.Get(c.dataset);
+    return catalog.OpenLazily(c.dataset);
+  }
+  return ReadBanditJsonl(c.train, env);
 }
 
 }  // namespace
@@ -196,15 +201,12 @@ nlohmann::json RunBanditTraining(const BanditTrainConfig& c, const std::string& 
   Env* env = ctx.env != nullptr ? ctx.env : Env::Default();
   nlohmann::json timings = nlohmann::json::object();
   Stopwatch sw;
-  BanditLog log;
+  BanditLogEntry entry;
+  const BanditLog log = OpenJobLog(c, home, env, &entry);
   nlohmann::json dataset;
   if (!c.dataset.empty()) {
-    BanditLogCatalog catalog(home, env);
-    const BanditLogEntry e = catalog.Get(c.dataset);
-    log = catalog.Open(c.dataset);
-    dataset = {{"name", e.name}, {"id", e.id}, {"source", e.source}};
+    dataset = {{"name", entry.name}, {"id", entry.id}, {"source", entry.source}};
   } else {
-    log = ReadBanditJsonl(c.train, env);
     dataset = {{"name", std::filesystem::path(c.train).stem().string()},
                {"id", ""},
                {"source", log.source}};
@@ -213,47 +215,52 @@ nlohmann::json RunBanditTraining(const BanditTrainConfig& c, const std::string& 
   const nlohmann::json st = log.Stats();
   dataset["users"] = 0;
   dataset["items"] = st["actions"];
-  dataset["interactions"] = log.rows.size();
+  dataset["interactions"] = log.size();
   dataset["schema"] = {
       {"kind", "bandit-log"}, {"format", log.format}, {"positions", log.has_positions()}};
   dataset["stats"] = st;
   timings["load"] = sw.Seconds();
 
-  const size_t n = log.rows.size();
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
-  if (c.protocol == "random") {
-    std::mt19937_64 rng(c.split_seed);
-    for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-  }
+  // The split as row ranges (temporal: the last n_test rows are held out) or ascending row
+  // lists (random), sharing the log's storage.
+  const size_t n = log.size();
   const size_t n_test =
       std::max<size_t>(1, static_cast<size_t>(static_cast<double>(n) * c.test_fraction + 0.5));
   if (n_test >= n) {
     Fail(ErrorCode::kInvalidArgument, "the log has {} rows: too few to hold out {} for evaluation",
          n, n_test);
   }
-  std::vector<size_t> train(order.begin(), order.end() - static_cast<ptrdiff_t>(n_test));
-  std::vector<size_t> test(order.end() - static_cast<ptrdiff_t>(n_test), order.end());
+  BanditLog train, test;
   if (c.protocol == "random") {
-    std::sort(train.begin(), train.end());  // learn in log order
-    std::sort(test.begin(), test.end());
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::mt19937_64 rng(c.split_seed);
+    for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    std::vector<size_t> held(order.end() - static_cast<ptrdiff_t>(n_test), order.end());
+    order.resize(n - n_test);
+    std::sort(order.begin(), order.end());  // learn in log order
+    std::sort(held.begin(), held.end());
+    train = log.Select(order);
+    test = log.Select(held);
+  } else {
+    train = log.Slice(0, n - n_test);
+    test = log.Slice(n - n_test, n);
   }
 
   sw = Stopwatch();
   std::unique_ptr<Policy> policy = MakePolicy(c.policy);
   const int threads = c.threads > 0 ? c.threads : ctx.threads;
-  Learn(*policy, log, train, c.passes, threads, ctx, "train");
+  Learn(*policy, train, c.passes, threads, ctx, "train");
   timings["train"] = sw.Seconds();
 
   sw = Stopwatch();
-  const BanditLog held_out = Subset(log, test);
   OpeOptions oo;
   oo.estimators = c.estimators;
   oo.bootstrap = c.bootstrap;
   oo.seed = c.split_seed;
   oo.tau = c.tau;
   const OpeResult ope =
-      EvaluateOffPolicy(held_out, PolicyDistributions(*policy, held_out, c.policy.seed), oo);
+      EvaluateOffPolicy(test, PolicyDistributions(*policy, test, c.policy.seed), oo);
   timings["eval"] = sw.Seconds();
 
   nlohmann::json metrics = nlohmann::json::object();
@@ -272,9 +279,7 @@ nlohmann::json RunBanditTraining(const BanditTrainConfig& c, const std::string& 
   if (c.refit) {
     sw = Stopwatch();
     policy = MakePolicy(c.policy);
-    std::vector<size_t> all(n);
-    std::iota(all.begin(), all.end(), size_t{0});
-    Learn(*policy, log, all, c.passes, threads, ctx, "refit");
+    Learn(*policy, log, c.passes, threads, ctx, "refit");
     timings["refit"] = sw.Seconds();
   }
   sw = Stopwatch();
@@ -342,19 +347,12 @@ std::string FormatBanditReport(const nlohmann::json& r) {
 
 PolicyOnLog TrainPolicyOnWholeLog(const BanditTrainConfig& c, const std::string& home, Env* env) {
   PolicyOnLog out;
-  BanditLog log;
-  if (!c.dataset.empty()) {
-    BanditLogCatalog catalog(home, env);
-    out.log_id = catalog.Get(c.dataset).id;
-    log = catalog.Open(c.dataset);
-  } else {
-    log = ReadBanditJsonl(c.train, env);
-  }
+  BanditLogEntry entry;
+  const BanditLog log = OpenJobLog(c, home, env, &entry);
+  out.log_id = entry.id;
   out.policy = MakePolicy(c.policy);
-  std::vector<size_t> all(log.rows.size());
-  std::iota(all.begin(), all.end(), size_t{0});
-  Learn(*out.policy, log, all, c.passes, std::max(1, c.threads), Context{}, "train");
-  out.rows = log.rows.size();
+  Learn(*out.policy, log, c.passes, std::max(1, c.threads), Context{}, "train");
+  out.rows = log.size();
   return out;
 }
 

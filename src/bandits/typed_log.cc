@@ -1,5 +1,8 @@
 #include "bandits/typed_log.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -122,6 +125,42 @@ void TypedContexts::Map(std::shared_ptr<const ArtifactReader> file,
   values_ = values;
 }
 
+void ReleaseMappedPages(const void* p, size_t bytes) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+  // A failure leaves the pages resident, which costs memory, never correctness.
+  if (e > b) (void)::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
+namespace {
+
+template <typename T>
+void ReleaseSpan(std::span<const T> s, size_t begin, size_t end) {
+  end = std::min(end, s.size());
+  if (begin < end) ReleaseMappedPages(s.data() + begin, (end - begin) * sizeof(T));
+}
+
+}  // namespace
+
+void TypedContexts::Release(size_t begin, size_t end) const {
+  if (file_ == nullptr || begin >= end || end > rows()) return;
+  ReleaseSpan(offsets_, begin, end);
+  ReleaseSpan(ids_, offsets_[begin], offsets_[end]);
+  ReleaseSpan(values_, offsets_[begin], offsets_[end]);
+}
+
+void LazyRows::Release(size_t begin, size_t end) const {
+  const RowColumns& c = columns;
+  ReleaseSpan(c.action_set, begin, end);
+  ReleaseSpan(c.chosen, begin, end);
+  ReleaseSpan(c.propensity, begin, end);
+  ReleaseSpan(c.reward, begin, end);
+  ReleaseSpan(c.position, begin, end);
+  ReleaseSpan(c.ts, begin, end);
+  ReleaseSpan(c.user, begin, end);
+}
+
 void TypedContexts::Check(const std::string& where) const {
   if (offsets_.empty() || offsets_[0] != 0 || offsets_.back() != ids_.size() ||
       ids_.size() != values_.size()) {
@@ -134,14 +173,18 @@ void TypedContexts::Check(const std::string& where) const {
     }
   }
   const size_t k = keys.size();
-  for (size_t j = 0; j < ids_.size(); ++j) {
-    if (ids_[j] >= k) {
-      Fail(ErrorCode::kCorruption, "'{}': feature {}: key {} outside the {} keys", where, j,
-           ids_[j], k);
+  for (size_t r = 0; r < rows(); r += kReleaseRows) {
+    const size_t end = std::min(rows(), r + kReleaseRows);
+    for (size_t j = offsets_[r]; j < offsets_[end]; ++j) {
+      if (ids_[j] >= k) {
+        Fail(ErrorCode::kCorruption, "'{}': feature {}: key {} outside the {} keys", where, j,
+             ids_[j], k);
+      }
+      if (!std::isfinite(values_[j])) {
+        Fail(ErrorCode::kCorruption, "'{}': feature {}: value is not finite", where, j);
+      }
     }
-    if (!std::isfinite(values_[j])) {
-      Fail(ErrorCode::kCorruption, "'{}': feature {}: value is not finite", where, j);
-    }
+    Release(r, end);
   }
 }
 
@@ -487,7 +530,38 @@ void FillRows(const RowColumns& c, size_t n, const std::vector<std::string>& use
   }
 }
 
-BanditLog LoadBanditLogV2(std::shared_ptr<const ArtifactReader> r, const std::string& path) {
+namespace {
+
+// The lazy form's FillRows: the same checks, the columns kept mapped (their pages released as
+// the check passes them).
+void CheckLazyRows(const RowColumns& c, size_t n, const std::vector<std::string>& users,
+                   const std::string& where, LazyRows* out) {
+  if (c.action_set.size() != n || c.chosen.size() != n || c.propensity.size() != n ||
+      c.reward.size() != n || c.position.size() != n || c.ts.size() != n ||
+      (!c.user.empty() && c.user.size() != n)) {
+    Fail(ErrorCode::kCorruption, "'{}': column lengths differ from {} rows", where, n);
+  }
+  if (n > UINT32_MAX) {
+    Fail(ErrorCode::kUnimplemented, "'{}': {} rows are more than a lazy log indexes", where, n);
+  }
+  out->columns = c;
+  for (size_t i = 0; i < n; ++i) {
+    if (c.position[i] < -1 || c.position[i] > INT32_MAX) {
+      Fail(ErrorCode::kCorruption, "'{}': row {}: position {} out of range", where, i,
+           c.position[i]);
+    }
+    if (!c.user.empty() && c.user[i] != BanditLogBuilder::kNoUser && c.user[i] >= users.size()) {
+      Fail(ErrorCode::kCorruption, "'{}': row {}: user {} outside the {} users", where, i,
+           c.user[i], users.size());
+    }
+    if ((i + 1) % kReleaseRows == 0) out->Release(i + 1 - kReleaseRows, i + 1);
+  }
+}
+
+}  // namespace
+
+BanditLog LoadBanditLogV2(std::shared_ptr<const ArtifactReader> r, const std::string& path,
+                          bool lazy) {
   BanditLog log;
   try {
     const auto& h = r->header();
@@ -536,7 +610,16 @@ BanditLog LoadBanditLogV2(std::shared_ptr<const ArtifactReader> r, const std::st
     }
     core->Map(r, off, r->Get<uint32_t>("ctx_ids"), r->Get<double>("ctx_values"));
     core->Check(path);
-    FillRows(c, n, users, true, path, &log);
+    if (lazy) {
+      auto rows = std::make_shared<LazyRows>();
+      CheckLazyRows(c, n, users, path, rows.get());
+      rows->file = r;
+      rows->users = users;
+      log.lazy = std::move(rows);
+      log.lazy_count = n;
+    } else {
+      FillRows(c, n, users, true, path, &log);
+    }
     core->KeyActionSets(log.action_sets);
     log.typed = std::move(core);
   } catch (const nlohmann::json::exception& e) {

@@ -69,8 +69,13 @@ class TypedContexts {
   void Own(std::vector<uint64_t> offsets, std::vector<uint32_t> ids, std::vector<double> values);
   void Map(std::shared_ptr<const ArtifactReader> file, std::span<const uint64_t> offsets,
            std::span<const uint32_t> ids, std::span<const double> values);
-  // Checks offsets, ids and values (kCorruption naming `where`).
+  // Checks offsets, ids and values (kCorruption naming `where`); a mapped core's pages are
+  // released as the check passes them (Release).
   void Check(const std::string& where) const;
+  // Drops the mapped pages holding rows [begin, end)'s ids and values from resident memory
+  // (madvise MADV_DONTNEED on the pages wholly inside them: the mapping is read-only and
+  // private, so they are read back from the file if touched again). No-op for owned storage.
+  void Release(size_t begin, size_t end) const;
 
  private:
   std::vector<uint64_t> own_offsets_;
@@ -168,13 +173,31 @@ struct RowColumns {
   std::span<const int64_t> position, ts;
   std::span<const uint32_t> user;  // index into `users`, BanditLogBuilder::kNoUser: none
 };
+// The rows a lazy passes over at a time before releasing the pages it read (BanditLog::lazy).
+inline constexpr size_t kReleaseRows = size_t{1} << 14;
+
+// The row columns of a v2 snapshot, mapped (the lazy form of a BanditLog; immutable, shared).
+struct LazyRows {
+  std::shared_ptr<const ArtifactReader> file;  // keeps the mapping
+  RowColumns columns;
+  std::vector<std::string> users;
+  // Drops the mapped pages wholly inside column rows [begin, end) (TypedContexts::Release).
+  void Release(size_t begin, size_t end) const;
+};
+
+// madvise(MADV_DONTNEED) on the whole pages inside [p, p + bytes) of a read-only private file
+// mapping (typed_log.cc); not for memory the process wrote.
+void ReleaseMappedPages(const void* p, size_t bytes);
+
 // Sets log->rows from the columns (all of length n); `typed`: row i's context is typed row i.
 // kCorruption naming `where` for a position outside int32 or a user index out of range.
 void FillRows(const RowColumns& c, size_t n, const std::vector<std::string>& users, bool typed,
               const std::string& where, BanditLog* log);
 
-// The v2 reader (called by LoadBanditLog for bandit_log_version 2).
-BanditLog LoadBanditLogV2(std::shared_ptr<const ArtifactReader> file, const std::string& path);
+// The v2 reader (called by LoadBanditLog for bandit_log_version 2; `lazy`: the lazy form,
+// see OpenBanditLogLazily).
+BanditLog LoadBanditLogV2(std::shared_ptr<const ArtifactReader> file, const std::string& path,
+                          bool lazy);
 
 // Readers feeding a builder (log.cc, log_readers.cc): `format` one of BanditLogFormats().
 void ReadBanditLogInto(const std::string& path, const std::string& format, Env* env,

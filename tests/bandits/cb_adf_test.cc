@@ -308,6 +308,14 @@ TEST(CbAdf, IsTheDefaultModelOfEpsilonGreedyAndSoftmax) {
     EXPECT_EQ(p->config().params["bits"], 18) << f;
     EXPECT_EQ(p->config().params["cb_type"], "mtr") << f;
   }
+  // The defaults chosen on generated data (docs/formats/bandit.md, "Defaults").
+  PolicyConfig eg, sm, cb;
+  eg.family = "epsilon-greedy";
+  sm.family = "softmax";
+  cb.family = "cb-adf";
+  EXPECT_EQ(MakePolicy(eg)->config().params["epsilon"], 0.05);
+  EXPECT_EQ(MakePolicy(cb)->config().params["epsilon"], 0.05);
+  EXPECT_EQ(MakePolicy(sm)->config().params["temperature"], 0.02);
   PolicyConfig c;
   c.family = "epsilon-greedy";
   c.params = {{"model", "linear"}};  // the ridge models stay selectable

@@ -127,9 +127,15 @@ TEST(BanditPolicy, EveryFamilyBeatsUniformOnRegret) {
   o.features = 8;
   o.action_features = 4;
   o.dim = 32;
-  o.policies = {"uniform", "epsilon-greedy", "softmax", "linucb", "lints"};
+  o.policies = {"uniform", "epsilon-greedy",        "softmax",       "linucb", "lints",
+                "cb-adf",  "epsilon-greedy:online", "softmax:online"};
   SimResult r = RunSimulation(o);
-  ASSERT_EQ(r.policies.size(), 5u);
+  ASSERT_EQ(r.policies.size(), 8u);
+  EXPECT_EQ(SimPolicyConfig("softmax:online", o).params["model"], "online");
+  EXPECT_EQ(MakePolicy(SimPolicyConfig("softmax:online", o))->config().params["temperature"], 0.02);
+  EXPECT_EQ(SimPolicyConfig("softmax", o).params["model"], "disjoint");
+  EXPECT_THROW(SimPolicyConfig("linucb:online", o), Error);
+  EXPECT_THROW(SimPolicyConfig("softmax:linear", o), Error);
   const double uniform = r.policies[0].cumulative_regret;
   for (size_t i = 1; i < r.policies.size(); ++i) {
     EXPECT_LT(r.policies[i].cumulative_regret, 0.8 * uniform) << r.policies[i].policy;

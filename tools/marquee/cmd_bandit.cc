@@ -270,7 +270,9 @@ void AddBanditCommands(CLI::App& app, GlobalOptions& g) {
       "artwork features): runs each policy through the library, reports cumulative reward and\n"
       "regret, and checks off-policy estimates against the true value as the log grows.\n"
       "Example: marquee simulate bandit --decisions 20000 --svg regret.svg");
-  sim->add_option("--policies", s->policies, "Comma-separated policy families")
+  sim->add_option("--policies", s->policies,
+                  "Comma-separated policy families (epsilon-greedy:online, softmax:online: with "
+                  "their default online learner)")
       ->capture_default_str();
   sim->add_option("--decisions", s->o.decisions, "Decisions per policy")
       ->check(CLI::Range(1, 100000000))
@@ -305,7 +307,7 @@ void AddBanditCommands(CLI::App& app, GlobalOptions& g) {
     SimOptions o = s->o;
     o.policies = SplitList(s->policies);
     for (const auto& p : o.policies) {
-      if (!BuiltinKinds().IsKind(p, "bandit")) {
+      if (!BuiltinKinds().IsKind(p.substr(0, p.find(':')), "bandit")) {
         Fail(ErrorCode::kInvalidArgument, "--policies: unknown policy '{}' (known: {})", p,
              fmt::format("{}", fmt::join(PolicyFamilies(), ", ")));
       }
