@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/text.h"
+#include "events/redis_client.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 
@@ -111,6 +112,15 @@ void CheckOtherBackend(std::string_view key, std::string_view url, std::string_v
        cluster.empty() ? "" : std::string(cluster) + "://");
 }
 
+// Checks a `state =` URL (events/redis_client.h parses it), naming where it came from.
+void CheckState(const std::string& url, const std::string& origin) {
+  try {
+    ParseStateUrl(url);
+  } catch (const Error& e) {
+    Fail(e.code(), "{}: {}", origin, e.what());
+  }
+}
+
 }  // namespace
 
 std::string PostgresUrl::Redacted() const {
@@ -200,7 +210,7 @@ BackendConfig ParseBackendsToml(std::string_view text, const std::string& file) 
       c.registry = *v;
       c.registry_from = file;
     } else if (k == "state") {
-      CheckOtherBackend(k, *v, "rocksdb", "redis", file);
+      CheckState(*v, file);
       c.state = *v;
     } else {
       CheckOtherBackend(k, *v, "file", "", file);
@@ -230,6 +240,10 @@ BackendConfig ResolveBackends(const std::string& home, Env* env) {
     break;
   }
   if (c.registry.empty()) c.registry_from = "default";
+  if (const std::string v = Getenv("MARQUEE_STATE"); !v.empty()) {
+    CheckState(v, "$MARQUEE_STATE");
+    c.state = v;
+  }
   return c;
 }
 
