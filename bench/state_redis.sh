@@ -50,18 +50,18 @@ train_ml100k_ease "$BIN" "$OUT/embedded" "$DATA"
 cp -a "$OUT/embedded" "$OUT/redis-home"
 echo "state = \"redis://127.0.0.1:$RPORT/0\"" >"$OUT/redis-home/marquee.toml"
 
-start_serve() {  # HOME -> PORT
-  local port
-  port=$(free_port)
-  "$BIN" --home "$1" -q --threads "$SERVE_THREADS" serve --port "$port" \
-    --model ml100k-ease@production --poll-interval 0 2>>"$OUT/serve.log" &
+start_serve() {  # HOME: sets SPORT
+  SPORT=$(free_port)
+  "$BIN" --home "$1" -q --threads "$SERVE_THREADS" serve --port "$SPORT" \
+    --model ml100k-ease@production --poll-interval 0 >>"$OUT/serve.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$OUT/serve.log" >&2; exit 1; }
-  echo "$port"
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$SPORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$SPORT/readyz" >/dev/null || { cat "$OUT/serve.log" >&2; exit 1; }
 }
-P_EMB=$(start_serve "$OUT/embedded")
-P_RED=$(start_serve "$OUT/redis-home")
+start_serve "$OUT/embedded"
+P_EMB=$SPORT
+start_serve "$OUT/redis-home"
+P_RED=$SPORT
 
 # --- MEMBERS members (ML-100K ids 1..943) with EVENTS events each, in both states
 /usr/bin/python3 - "$MEMBERS" "$EVENTS" "$OUT" <<'PY'
