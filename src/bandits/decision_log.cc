@@ -1,7 +1,10 @@
 #include "bandits/decision_log.h"
 
+#include "bandits/decision_log_codec.h"
+
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cmath>
@@ -73,8 +76,8 @@ std::string DecisionSeekKey(int64_t ms) {
 // Counters (docs/formats/decisions.md, "Counters"): "c" + a kind letter + BE32(policy length) +
 // policy, then the kind's own part. Values are DecisionCounts as six little-endian 64-bit
 // words. "cv" holds the counters' version; it is written in the batch that first holds counters.
-constexpr char kCountersVersionKey[] = "cv";
-constexpr char kCountersVersion[] = "1";
+constexpr std::string_view kCountersVersionKey = kDecisionCountersVersionKey;
+constexpr std::string_view kCountersVersion = kDecisionCountersVersion;
 constexpr size_t kCountsBytes = 48;
 constexpr size_t kMaxCachedCounters = 65536;  // the writer's cache of committed counters
 constexpr int64_t kHourMs = 3600 * 1000;
@@ -97,6 +100,8 @@ int64_t GetOrdered(std::string_view k, size_t at) {
   if (k.size() < at + 8) Fail(ErrorCode::kCorruption, "decision log: damaged counter key");
   return static_cast<int64_t>(GetBe64(k.data() + at) ^ (uint64_t{1} << 63));
 }
+
+}  // namespace
 
 std::string EncodeCounts(const DecisionCounts& c) {
   uint64_t words[6] = {c.decisions,
@@ -133,6 +138,35 @@ DecisionCounts DecodeCounts(std::string_view v) {
   return c;
 }
 
+std::array<std::string, 5> CounterKeysOf(std::string_view policy, int64_t hour, int64_t version,
+                                         std::string_view action) {
+  std::array<std::string, 5> keys;
+  const std::string prefix = CounterPrefix('p', policy);
+  std::string k = prefix;
+  keys[0] = k;
+  k[1] = 'h';
+  PutOrdered(k, hour);
+  keys[1] = k;
+  k[1] = 'x';
+  k += action;
+  keys[2] = k;
+  k = prefix;
+  k[1] = 'w';
+  PutOrdered(k, version);
+  keys[3] = k;
+  k = prefix;
+  k[1] = 'a';
+  k += action;
+  keys[4] = std::move(k);
+  return keys;
+}
+
+std::array<std::string, 5> CounterKeysOf(const Decision& d) {
+  return CounterKeysOf(d.model, FloorDiv(d.ts_ms, kHourMs), d.version, ChosenActionId(d));
+}
+
+namespace {
+
 // The counter changes of a group of writes (or of a rebuild) by policy, hour, version and chosen
 // action: one lookup per decision or outcome (names are short enough for std::string's inline
 // buffer), expanded once per group into the five counters each one changes.
@@ -146,23 +180,9 @@ class CounterChanges {
   // chosen action's hour), by counter key.
   void Expand(std::unordered_map<std::string, DecisionCounts>& counters) const {
     for (const auto& [t, delta] : tuples_) {
-      const std::string prefix = CounterPrefix('p', t.policy);
-      std::string k = prefix;
-      counters[k].Merge(delta);
-      k[1] = 'h';
-      PutOrdered(k, t.hour);
-      counters[k].Merge(delta);
-      k[1] = 'x';
-      k += t.action;
-      counters[k].Merge(delta);
-      k = prefix;
-      k[1] = 'w';
-      PutOrdered(k, t.version);
-      counters[k].Merge(delta);
-      k = prefix;
-      k[1] = 'a';
-      k += t.action;
-      counters[k].Merge(delta);
+      for (const std::string& k : CounterKeysOf(t.policy, t.hour, t.version, t.action)) {
+        counters[k].Merge(delta);
+      }
     }
   }
 
@@ -285,6 +305,22 @@ class SnapshotCounters : public DecisionCounters {
   const DurableLog::Snapshot& snap_;
 };
 
+}  // namespace
+
+bool CountersOf(const DurableLog::Snapshot& snap,
+                const std::function<void(const DecisionCounters&)>& fn) {
+  std::string v;
+  if (!snap.Get(kCountersVersionKey, &v)) return false;
+  if (v != kCountersVersion) {
+    Fail(ErrorCode::kFailedPrecondition,
+         "decision log: counters version '{}' is not known to this build (it knows {}); use a "
+         "newer marquee",
+         v.substr(0, 16), kCountersVersion);
+  }
+  fn(SnapshotCounters(snap));
+  return true;
+}
+
 json OutcomeJson(const Outcome& o) {
   return {{"kind", std::string(OutcomeKindName(o.kind))}, {"reward", o.reward}, {"ts", o.ts_ms}};
 }
@@ -313,6 +349,8 @@ Decision ParseDecision(std::string_view value) {
   if (j.is_discarded()) Fail(ErrorCode::kCorruption, "decision log: damaged decision record");
   return Decision::FromJson(j);
 }
+
+namespace {
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -485,17 +523,18 @@ std::string DecisionLog::NewId(int64_t ts_ms) {
   return IdHex(bytes);
 }
 
+namespace {
+
 // The decision log's state machine over a DurableLog: appends, reward joins and sweeps are
 // PrepareAsync writes, so each is decided on the DurableLog's writer thread against the stored
 // state (plus what earlier writes of the same group set, kept in group_ until on_group_end) and
 // committed with its group.
-class DecisionLog::Impl {
+class RocksDecisionImpl {
  public:
-  Impl(DecisionLogOptions o) : options_(std::move(o)) {
-    if (!options_.now_ms) options_.now_ms = SystemNowMs;
-  }
+  // `o` is the owning DecisionLog's (now_ms set), which outlives this.
+  explicit RocksDecisionImpl(const DecisionLogOptions& o) : options_(o) {}
 
-  ~Impl() EXCLUDES(mu_) {
+  ~RocksDecisionImpl() EXCLUDES(mu_) {
     {
       MutexLock lock(&mu_);
       stop_ = true;
@@ -566,13 +605,7 @@ class DecisionLog::Impl {
 
   bool WithCounters(const std::function<void(const DecisionCounters&)>& fn) const {
     bool found = false;
-    log_->WithSnapshot([&](const DurableLog::Snapshot& snap) {
-      std::string v;
-      if (!snap.Get(kCountersVersionKey, &v)) return;
-      CheckCountersVersion(v);
-      found = true;
-      fn(SnapshotCounters(snap));
-    });
+    log_->WithSnapshot([&](const DurableLog::Snapshot& snap) { found = CountersOf(snap, fn); });
     return found;
   }
 
@@ -596,7 +629,7 @@ class DecisionLog::Impl {
       records.push_back({key, EncodeCounts(value), false});
     }
     if (group_.write_counters_version) {
-      records.push_back({kCountersVersionKey, kCountersVersion, false});
+      records.push_back({std::string(kCountersVersionKey), std::string(kCountersVersion), false});
     }
     return records;
   }
@@ -642,7 +675,7 @@ class DecisionLog::Impl {
         std::move(done));
   }
 
-  void Reward(std::string id, double reward, RewardDone done) {
+  void Reward(std::string id, double reward, DecisionLog::RewardDone done) {
     auto joined = std::make_shared<std::optional<Decision>>();
     log_->PrepareAsync(
         [this, id = std::move(id), reward, joined] {
@@ -800,7 +833,7 @@ class DecisionLog::Impl {
   static constexpr std::chrono::seconds kRetry{1};
   // Set before the sweeper starts (options_ in the constructor, log_ by Open) and not changed
   // until the destructor has joined it: no lock needed.
-  DecisionLogOptions options_;
+  const DecisionLogOptions& options_;
   std::unique_ptr<DurableLog> log_;
   // The DurableLog's writer thread only (prepare callbacks and on_group_end run there): no lock.
   GroupState group_;
@@ -815,10 +848,56 @@ class DecisionLog::Impl {
   std::thread sweeper_;  // started by StartSweeper, joined in the destructor
 };
 
-DecisionLog::DecisionLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-DecisionLog::~DecisionLog() = default;
+// The RocksDB implementation: the interface over RocksDecisionImpl.
+class RocksDecisionLog final : public DecisionLog {
+ public:
+  RocksDecisionLog(const std::string& dir, DecisionLogOptions options)
+      : DecisionLog(std::move(options)), dir_(dir), impl_(this->options()) {
+    impl_.Open(dir);
+  }
+  void Start() {
+    impl_.BuildCounters();
+    while (Sweep() == kMaxSweep) {
+    }
+    impl_.StartSweeper();
+  }
 
-std::unique_ptr<DecisionLog> DecisionLog::Open(const std::string& dir, DecisionLogOptions options) {
+  void AppendAsync(Decision d, std::function<void(std::exception_ptr)> done) override {
+    impl_.Append(std::move(d), std::move(done));  // read-only: kFailedPrecondition
+  }
+  size_t Sweep() override {
+    if (options().read_only) {
+      Fail(ErrorCode::kFailedPrecondition, "decision log: opened read-only");
+    }
+    return impl_.SweepBlocking();
+  }
+  void ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const override {
+    impl_.ForEach(since_ms, fn);
+  }
+  bool WithCounters(const std::function<void(const DecisionCounters&)>& fn) const override {
+    return impl_.WithCounters(fn);
+  }
+  Stats stats() const override {
+    return {impl_.decisions_.load(), impl_.joined_.load(), impl_.defaulted_.load(),
+            impl_.log_->group_commits()};
+  }
+  bool writable(std::string* reason) const override { return impl_.log_->writable(reason); }
+  std::string Describe() const override { return dir_; }
+
+ protected:
+  void JoinAsync(std::string id, double reward, RewardDone done) override {
+    impl_.Reward(std::move(id), reward, std::move(done));
+  }
+  std::optional<Decision> Lookup(std::string_view id) const override { return impl_.Lookup(id); }
+
+ private:
+  const std::string dir_;
+  RocksDecisionImpl impl_;
+};
+
+}  // namespace
+
+void CheckDecisionLogOptions(const DecisionLogOptions& options) {
   if (options.reward_window_ms <= 0) {
     Fail(ErrorCode::kInvalidArgument, "reward window: must be positive, got {} ms",
          options.reward_window_ms);
@@ -826,27 +905,24 @@ std::unique_ptr<DecisionLog> DecisionLog::Open(const std::string& dir, DecisionL
   if (!std::isfinite(options.default_reward)) {
     Fail(ErrorCode::kInvalidArgument, "default reward: must be a finite number");
   }
+}
+
+DecisionLog::DecisionLog(DecisionLogOptions options) : options_(std::move(options)) {
+  CheckDecisionLogOptions(options_);
+  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+}
+
+DecisionLog::~DecisionLog() = default;
+
+std::unique_ptr<DecisionLog> DecisionLog::Open(const std::string& dir, DecisionLogOptions options) {
+  CheckDecisionLogOptions(options);
   if (options.read_only && !std::filesystem::exists(dir + "/CURRENT")) {
     Fail(ErrorCode::kNotFound, "no decision log in '{}' (serve a bandit policy first)", dir);
   }
   const bool read_only = options.read_only;
-  auto log =
-      std::unique_ptr<DecisionLog>(new DecisionLog(std::make_unique<Impl>(std::move(options))));
-  log->impl_->Open(dir);
-  if (!read_only) {
-    log->impl_->BuildCounters();
-    while (log->Sweep() == kMaxSweep) {
-    }
-    log->impl_->StartSweeper();
-  }
+  auto log = std::make_unique<RocksDecisionLog>(dir, std::move(options));
+  if (!read_only) log->Start();
   return log;
-}
-
-const DecisionLogOptions& DecisionLog::options() const { return impl_->options_; }
-int64_t DecisionLog::NowMs() const { return impl_->options_.now_ms(); }
-
-void DecisionLog::AppendAsync(Decision d, std::function<void(std::exception_ptr)> done) {
-  impl_->Append(std::move(d), std::move(done));  // read-only: kFailedPrecondition
 }
 
 void DecisionLog::Append(Decision d) {
@@ -859,14 +935,14 @@ void DecisionLog::RewardAsync(std::string id, double reward, RewardDone done) {
   try {
     ValidateDecisionId(id, "decision_id");
     if (!std::isfinite(reward)) Fail(ErrorCode::kInvalidArgument, "reward: must be finite");
-    if (impl_->options_.read_only) {
+    if (options_.read_only) {
       Fail(ErrorCode::kFailedPrecondition, "decision log: opened read-only");
     }
   } catch (...) {
     done(std::current_exception(), nullptr);
     return;
   }
-  impl_->Reward(std::move(id), reward, std::move(done));
+  JoinAsync(std::move(id), reward, std::move(done));
 }
 
 Decision DecisionLog::Reward(std::string id, double reward) {
@@ -880,31 +956,9 @@ Decision DecisionLog::Reward(std::string id, double reward) {
   return out;
 }
 
-size_t DecisionLog::Sweep() {
-  if (impl_->options_.read_only) {
-    Fail(ErrorCode::kFailedPrecondition, "decision log: opened read-only");
-  }
-  return impl_->SweepBlocking();
-}
-
 std::optional<Decision> DecisionLog::Get(std::string_view id) const {
   ValidateDecisionId(id, "decision id");
-  return impl_->Lookup(id);
-}
-
-void DecisionLog::ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const {
-  impl_->ForEach(since_ms, fn);
-}
-
-bool DecisionLog::WithCounters(const std::function<void(const DecisionCounters&)>& fn) const {
-  return impl_->WithCounters(fn);
-}
-
-bool DecisionLog::writable(std::string* reason) const { return impl_->log_->writable(reason); }
-
-DecisionLog::Stats DecisionLog::stats() const {
-  return {impl_->decisions_.load(), impl_->joined_.load(), impl_->defaulted_.load(),
-          impl_->log_->group_commits()};
+  return Lookup(id);
 }
 
 }  // namespace marquee

@@ -26,6 +26,7 @@
 // has passed the default reward.
 //
 // Clock: options.now_ms (Unix milliseconds) is injectable so tests can move time.
+// (The RocksDB layout above; Redis's is in docs/formats/state-redis.md.)
 // Thread-safety: every method may be called from any thread; callbacks run on the writer thread
 // (keep them short).
 #pragma once
@@ -165,24 +166,31 @@ struct DecisionLogOptions {
   RocksDbTuning tuning;
 };
 
+// The decision log: an interface with two implementations, chosen by the home's `state` URL
+// (OpenDecisionStore, serving/online_state.h): the embedded RocksDB log that Open() returns
+// (the layout above) and Redis (bandits/redis_decision_log.h, docs/formats/state-redis.md).
+// Both decide reward joins atomically with the same outcomes and keep the counters with the
+// writes they count.
 class DecisionLog {
  public:
-  // Opens (creating) the log in `dir` and, unless read-only, builds the counters of a log
-  // written before they existed (one pass over the log, on the writer thread before any write)
-  // and sweeps it once (decisions whose window closed while no server ran get the default
-  // reward). kIOError / kCorruption name the
-  // directory; kUnavailable when another process holds it; kNotFound for a missing read-only log.
+  // Opens (creating) the RocksDB log in `dir` and, unless read-only, builds the counters of a
+  // log written before they existed (one pass over the log, on the writer thread before any
+  // write) and sweeps it once (decisions whose window closed while no server ran get the default
+  // reward). kIOError / kCorruption name the directory; kUnavailable when another process holds
+  // it; kNotFound for a missing read-only log; kInvalidArgument for bad options.
   static std::unique_ptr<DecisionLog> Open(const std::string& dir, DecisionLogOptions options);
-  ~DecisionLog();  // stops the sweeper, drains pending writes, closes
+  virtual ~DecisionLog();  // stops the sweeper, drains pending writes, closes
+  DecisionLog(const DecisionLog&) = delete;
+  DecisionLog& operator=(const DecisionLog&) = delete;
 
-  const DecisionLogOptions& options() const;
-  int64_t NowMs() const;
+  const DecisionLogOptions& options() const { return options_; }
+  int64_t NowMs() const { return options_.now_ms(); }
   // A fresh id for a decision taken at `ts_ms` (48-bit time prefix + 80 random bits).
   static std::string NewId(int64_t ts_ms);
 
   // Logs `d` durably (d.id, d.ts_ms set by the caller: NewId(NowMs()); deadline_ms is set
-  // here); `done(nullptr)` once fsynced, or done(error). Called on the writer thread.
-  void AppendAsync(Decision d, std::function<void(std::exception_ptr)> done);
+  // here); `done(nullptr)` once durable, or done(error). Called on the writer thread.
+  virtual void AppendAsync(Decision d, std::function<void(std::exception_ptr)> done) = 0;
   void Append(Decision d);  // blocking form
 
   // Joins `reward` to decision `id` (see the table above); done(nullptr, &decision with its
@@ -192,36 +200,46 @@ class DecisionLog {
   Decision Reward(std::string id, double reward);  // blocking form; throws the errors above
 
   // Closes every open decision whose deadline is before now with the default reward;
-  // returns how many. Blocking (runs on the writer thread).
-  size_t Sweep();
+  // returns how many. Blocking.
+  virtual size_t Sweep() = 0;
 
   // The decision with its outcome, or nullopt.
   std::optional<Decision> Get(std::string_view id) const;
   // Every decision taken at or after `since_ms`, in time order, with outcomes; `fn` returning
   // false stops the scan.
-  void ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const;
+  virtual void ForEach(int64_t since_ms, const std::function<bool(const Decision&)>& fn) const = 0;
 
   // Calls `fn` with the log's counters (one consistent snapshot) and returns true, or returns
   // false without calling it when the log has none: a log written before counters existed,
   // opened read-only (a writable open builds them first). kCorruption for a counters version
   // this build does not know.
-  bool WithCounters(const std::function<void(const DecisionCounters&)>& fn) const;
+  virtual bool WithCounters(const std::function<void(const DecisionCounters&)>& fn) const = 0;
 
   struct Stats {
     uint64_t decisions = 0, joined = 0, defaulted = 0, group_commits = 0;
   };
-  Stats stats() const;  // counts of this process
-  // False while a failed write stops the log (a full disk: decisions and rewards are answered
-  // with errors meanwhile); `reason` (may be null) gets why. The writer thread retries once a
-  // second (RocksDB Resume, or a close and reopen), so the log resumes once space is freed,
-  // without a new write. Thread-safe.
-  bool writable(std::string* reason = nullptr) const;
+  virtual Stats stats() const = 0;  // counts of this process
+  // False while a failed write stops the log (a full disk, Redis down: decisions and rewards
+  // are answered with errors meanwhile); `reason` (may be null) gets why. The log resumes by
+  // itself. Thread-safe.
+  virtual bool writable(std::string* reason = nullptr) const = 0;
+  // Where the log lives, for messages (the RocksDB directory, or "redis://host:port/db").
+  virtual std::string Describe() const = 0;
 
-  class Impl;
+ protected:
+  // Checks the options (kInvalidArgument: a window that is not positive, a default reward that
+  // is not finite) and fills now_ms with the system clock when unset.
+  explicit DecisionLog(DecisionLogOptions options);
+  // RewardAsync's work once the id and reward are valid and the log is writable.
+  virtual void JoinAsync(std::string id, double reward, RewardDone done) = 0;
+  // Get's, for a valid id.
+  virtual std::optional<Decision> Lookup(std::string_view id) const = 0;
 
  private:
-  explicit DecisionLog(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  DecisionLogOptions options_;
 };
+
+// DecisionLog's option check, for openers that check before they touch storage.
+void CheckDecisionLogOptions(const DecisionLogOptions& options);
 
 }  // namespace marquee

@@ -23,8 +23,10 @@ std::string EventKeyPrefix(const Event& e) {
   return k;
 }
 
+}  // namespace
+
 // Value: u16 item length, item, u16 type length, type, f32 value (little-endian host order).
-std::string EventValue(const Event& e) {
+std::string EncodeEventValue(const Event& e) {
   std::string v;
   auto put16 = [&](size_t n) {
     v.push_back(static_cast<char>(n & 0xff));
@@ -40,6 +42,8 @@ std::string EventValue(const Event& e) {
   return v;
 }
 
+namespace {
+
 bool Decode(std::string_view key, std::string_view val, StoredEvent& out) {
   if (key.size() < 1 + 1 + 16 || key[0] != 'e') return false;
   const char* k = key.data();
@@ -48,6 +52,12 @@ bool Decode(std::string_view key, std::string_view val, StoredEvent& out) {
   out.user.assign(k + 1, ulen);
   out.ts = static_cast<int64_t>(GetBe64(k + 2 + ulen) ^ (uint64_t{1} << 63));
   out.seq = GetBe64(k + 10 + ulen);
+  return DecodeEventValue(val, out);
+}
+
+}  // namespace
+
+bool DecodeEventValue(std::string_view val, Event& out) {
   const char* v = val.data();
   size_t n = val.size(), p = 0;
   auto get16 = [&](size_t& len) {
@@ -68,8 +78,6 @@ bool Decode(std::string_view key, std::string_view val, StoredEvent& out) {
   return true;
 }
 
-}  // namespace
-
 void ValidateEvent(const Event& e, std::string_view where) {
   auto check_id = [&](const std::string& s, std::string_view field) {
     if (s.empty() || s.size() > 256 || s.find('\0') != std::string::npos) {
@@ -82,13 +90,29 @@ void ValidateEvent(const Event& e, std::string_view where) {
   if (!std::isfinite(e.value)) Fail(ErrorCode::kInvalidArgument, "{}.value: not finite", where);
 }
 
-class EventLog::Impl {
+namespace {
+
+// The embedded RocksDB implementation (key layout: event_log.h).
+class RocksEventLog final : public EventLog {
  public:
-  std::unique_ptr<DurableLog> log;
+  RocksEventLog(std::unique_ptr<DurableLog> log, std::string dir)
+      : log_(std::move(log)), dir_(std::move(dir)) {}
+  void Append(std::vector<Event> events) override;
+  void AppendAsync(std::vector<Event> events,
+                   std::function<void(std::exception_ptr)> done) override;
+  std::vector<StoredEvent> Recent(std::string_view user, size_t limit) const override;
+  void ForEach(const std::function<bool(const StoredEvent&)>& fn) const override;
+  bool writable(std::string* reason) const override { return log_->writable(reason); }
+  uint64_t appended() const override { return log_->appended(); }
+  uint64_t group_commits() const override { return log_->group_commits(); }
+  std::string Describe() const override { return dir_; }
+
+ private:
+  std::unique_ptr<DurableLog> log_;
+  const std::string dir_;
 };
 
-EventLog::EventLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-EventLog::~EventLog() = default;
+}  // namespace
 
 std::unique_ptr<EventLog> EventLog::Open(const std::string& dir, EventLogOptions options) {
   DurableLogOptions o;
@@ -98,33 +122,31 @@ std::unique_ptr<EventLog> EventLog::Open(const std::string& dir, EventLogOptions
   o.read_only = options.read_only;
   o.retry_interval = options.retry_interval;
   o.tuning = options.tuning;
-  auto impl = std::make_unique<Impl>();
-  impl->log = DurableLog::Open(dir, std::move(o));
-  return std::unique_ptr<EventLog>(new EventLog(std::move(impl)));
+  return std::make_unique<RocksEventLog>(DurableLog::Open(dir, std::move(o)), dir);
 }
 
-void EventLog::Append(std::vector<Event> events) {
+void RocksEventLog::Append(std::vector<Event> events) {
   std::vector<LogRecord> records;
   records.reserve(events.size());
-  for (const Event& e : events) records.push_back({EventKeyPrefix(e), EventValue(e), true});
-  impl_->log->Append(std::move(records));
+  for (const Event& e : events) records.push_back({EventKeyPrefix(e), EncodeEventValue(e), true});
+  log_->Append(std::move(records));
 }
 
-void EventLog::AppendAsync(std::vector<Event> events,
-                           std::function<void(std::exception_ptr)> done) {
+void RocksEventLog::AppendAsync(std::vector<Event> events,
+                                std::function<void(std::exception_ptr)> done) {
   std::vector<LogRecord> records;
   records.reserve(events.size());
-  for (const Event& e : events) records.push_back({EventKeyPrefix(e), EventValue(e), true});
-  impl_->log->AppendAsync(std::move(records), std::move(done));
+  for (const Event& e : events) records.push_back({EventKeyPrefix(e), EncodeEventValue(e), true});
+  log_->AppendAsync(std::move(records), std::move(done));
 }
 
-std::vector<StoredEvent> EventLog::Recent(std::string_view user, size_t limit) const {
+std::vector<StoredEvent> RocksEventLog::Recent(std::string_view user, size_t limit) const {
   std::vector<StoredEvent> out;
   if (limit == 0) return out;
   const std::string prefix = UserPrefix(user);
   std::string upper = prefix;
   upper.append(16, '\xff');
-  impl_->log->ScanBackward(upper, [&](std::string_view key, std::string_view value) {
+  log_->ScanBackward(upper, [&](std::string_view key, std::string_view value) {
     if (!key.starts_with(prefix)) return false;
     if (key.size() != prefix.size() + 16) return true;  // a longer user id sharing the prefix
     StoredEvent e;
@@ -137,18 +159,13 @@ std::vector<StoredEvent> EventLog::Recent(std::string_view user, size_t limit) c
   return out;
 }
 
-void EventLog::ForEach(const std::function<bool(const StoredEvent&)>& fn) const {
-  impl_->log->Scan("e", [&](std::string_view key, std::string_view value) {
+void RocksEventLog::ForEach(const std::function<bool(const StoredEvent&)>& fn) const {
+  log_->Scan("e", [&](std::string_view key, std::string_view value) {
     if (!key.starts_with("e")) return false;
     StoredEvent e;
     if (!Decode(key, value, e)) Fail(ErrorCode::kCorruption, "event log: damaged event");
     return fn(e);
   });
 }
-
-bool EventLog::writable(std::string* reason) const { return impl_->log->writable(reason); }
-
-uint64_t EventLog::appended() const { return impl_->log->appended(); }
-uint64_t EventLog::group_commits() const { return impl_->log->group_commits(); }
 
 }  // namespace marquee

@@ -1,6 +1,9 @@
 // EventLog: the durable log of user events (plays, clicks, purchases) that `marquee serve`
 // ingests through POST /v1/events and reads back per user for real-time recommendations
-// (docs/formats/events.md). Embedded RocksDB under $home/events:
+// (docs/formats/events.md). An interface with two implementations, chosen by the home's
+// `state` URL (OpenEventStore, serving/online_state.h): Redis (events/redis_event_log.h,
+// docs/formats/state-redis.md), and the default that Open() returns, embedded RocksDB under
+// $home/events:
 //
 //   - key "e" USER 0x00 BE64(ts ^ sign bit) BE64(seq): a user's events are contiguous and in
 //     time order, so the per-user recent history is one reverse range scan (the index is the
@@ -45,6 +48,11 @@ struct StoredEvent : Event {
 // type of at most 64 bytes); kInvalidArgument naming `where` ("events[3]") and the field.
 void ValidateEvent(const Event& e, std::string_view where);
 
+// An event's item, type and value as both implementations store them: u16 item length, item,
+// u16 type length, type, f32 value (little-endian). Decode returns false for a damaged value.
+std::string EncodeEventValue(const Event& e);
+bool DecodeEventValue(std::string_view value, Event& out);
+
 struct EventLogOptions {
   bool sync = true;                 // fsync the write-ahead log before acknowledging
   size_t max_group_events = 65536;  // upper bound on one group commit
@@ -58,34 +66,32 @@ struct EventLogOptions {
 
 class EventLog {
  public:
-  // Opens (creating) the log in `dir`. kIOError / kCorruption name the directory and the cause;
-  // kUnavailable when another process holds it.
+  // Opens (creating) the embedded RocksDB log in `dir`. kIOError / kCorruption name the
+  // directory and the cause; kUnavailable when another process holds it.
   static std::unique_ptr<EventLog> Open(const std::string& dir, EventLogOptions options = {});
-  ~EventLog();  // drains pending appends, then closes
+  virtual ~EventLog() = default;  // drains pending appends, then closes
 
   // Appends `events` durably; returns when they are in the fsynced log. Blocks the caller.
-  void Append(std::vector<Event> events);
+  virtual void Append(std::vector<Event> events) = 0;
   // Same, asynchronously: `done(nullptr)` once durable, or `done(error)`; called on the writer
   // thread (keep it short). Events are validated by the caller.
-  void AppendAsync(std::vector<Event> events, std::function<void(std::exception_ptr)> done);
+  virtual void AppendAsync(std::vector<Event> events,
+                           std::function<void(std::exception_ptr)> done) = 0;
 
-  // The user's most recent `limit` events, newest first.
-  std::vector<StoredEvent> Recent(std::string_view user, size_t limit) const;
+  // The user's most recent `limit` events, newest first. kUnavailable when the store cannot be
+  // reached (Redis down).
+  virtual std::vector<StoredEvent> Recent(std::string_view user, size_t limit) const = 0;
   // Every event, in (user, ts, seq) order. `fn` returning false stops the scan.
-  void ForEach(const std::function<bool(const StoredEvent&)>& fn) const;
+  virtual void ForEach(const std::function<bool(const StoredEvent&)>& fn) const = 0;
 
-  // False while a failed write (a full disk) stops the log: appends fail until it resumes by
-  // itself; `reason` (may be null) gets the failure. Cheap; any thread.
-  bool writable(std::string* reason = nullptr) const;
+  // False while a failed write (a full disk, Redis down) stops the log: appends fail until it
+  // resumes by itself; `reason` (may be null) gets the failure. Cheap; any thread.
+  virtual bool writable(std::string* reason = nullptr) const = 0;
 
-  uint64_t appended() const;  // events appended by this process
-  uint64_t group_commits() const;
-
-  class Impl;
-
- private:
-  explicit EventLog(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  virtual uint64_t appended() const = 0;  // events appended by this process
+  virtual uint64_t group_commits() const = 0;
+  // Where the log lives, for messages (the RocksDB directory, or "redis://host:port/db").
+  virtual std::string Describe() const = 0;
 };
 
 }  // namespace marquee

@@ -44,10 +44,8 @@ void PutString(std::string& v, std::string_view s) {
 
 // Reads the group in `val`; calls fn for each exposure (seq = group seq * 2^20 + index, so the
 // order within a group is kept). Returns false when the value is damaged.
-bool DecodeGroup(std::string_view key, std::string_view val, size_t prefix_len, Exposure& out,
+bool DecodeGroup(uint64_t group_seq, std::string_view val, Exposure& out,
                  const std::function<bool(const Exposure&)>& fn, bool* stop) {
-  if (key.size() != prefix_len + 16) return false;
-  const uint64_t group_seq = GetBe64(key.data() + prefix_len + 8);
   size_t p = 0;
   auto get32 = [&](uint32_t& n) {
     if (p + 4 > val.size()) return false;
@@ -98,10 +96,165 @@ bool DecodeGroup(std::string_view key, std::string_view val, size_t prefix_len, 
   return p == val.size();
 }
 
+// One group of exposures to store: an experiment's exposures of one flush, encoded.
+struct ExposureGroup {
+  std::string experiment;  // a copy: the spec it comes from is unpinned before the write
+  int64_t first_ts;
+  std::string value;
+};
+
 }  // namespace
 
-ExposureLog::ExposureLog(std::unique_ptr<DurableLog> log, ExposureLogOptions options)
-    : log_(std::move(log)), options_(options) {
+// Where the groups and first-exposure marks are stored.
+class ExposureStore {
+ public:
+  virtual ~ExposureStore() = default;
+  // For each (experiment, member, time): true when it is the member's first exposure of the
+  // experiment, whose mark is then stored (RocksDB: with the next Write, in its batch; Redis: at
+  // once, by HSETNX, so that one replica wins).
+  struct Candidate {
+    const std::string* experiment;
+    std::string_view user;
+    int64_t ts;
+  };
+  virtual std::vector<bool> MarkFirst(const std::vector<Candidate>& candidates) = 0;
+  // Stores the groups (and pending marks) durably; throws the write's error.
+  virtual void Write(std::vector<ExposureGroup> groups) = 0;
+  // The groups of `experiment` in (earliest time, sequence) order: fn(group sequence, value).
+  virtual void Scan(std::string_view experiment,
+                    const std::function<bool(uint64_t, std::string_view)>& fn) const = 0;
+  virtual bool writable(std::string* reason) const = 0;
+};
+
+namespace {
+
+class RocksExposureStore final : public ExposureStore {
+ public:
+  explicit RocksExposureStore(std::unique_ptr<DurableLog> log) : log_(std::move(log)) {}
+
+  std::vector<bool> MarkFirst(const std::vector<Candidate>& candidates) override {
+    std::vector<bool> first;
+    first.reserve(candidates.size());
+    std::string marker;
+    for (const Candidate& c : candidates) {
+      std::string marker_key = "f" + *c.experiment;
+      marker_key.push_back('\0');
+      marker_key.append(c.user);
+      const bool is_first = !log_->Get(marker_key, &marker);
+      if (is_first) {
+        std::string ts;
+        PutBe64(ts, static_cast<uint64_t>(c.ts));
+        marks_.push_back({std::move(marker_key), std::move(ts), false});
+      }
+      first.push_back(is_first);
+    }
+    return first;
+  }
+
+  void Write(std::vector<ExposureGroup> groups) override {
+    std::vector<LogRecord> records = std::move(marks_);
+    marks_.clear();
+    for (ExposureGroup& g : groups) {
+      std::string key = ExperimentPrefix(g.experiment);
+      PutBe64(key, static_cast<uint64_t>(g.first_ts) ^ (uint64_t{1} << 63));
+      records.push_back({std::move(key), std::move(g.value), true});
+    }
+    log_->Append(std::move(records));
+  }
+
+  void Scan(std::string_view experiment,
+            const std::function<bool(uint64_t, std::string_view)>& fn) const override {
+    const std::string prefix = ExperimentPrefix(experiment);
+    log_->Scan(prefix, [&](std::string_view key, std::string_view value) {
+      if (!key.starts_with(prefix)) return false;
+      if (key.size() != prefix.size() + 16) {
+        Fail(ErrorCode::kCorruption, "exposure log: damaged exposures of experiment '{}'",
+             experiment);
+      }
+      return fn(GetBe64(key.data() + prefix.size() + 8), value);
+    });
+  }
+
+  bool writable(std::string* reason) const override { return log_->writable(reason); }
+
+ private:
+  std::unique_ptr<DurableLog> log_;
+  std::vector<LogRecord> marks_;  // the drainer's (ExposureLog::drain_mu_)
+};
+
+// KEYS: the experiment's groups, its sequence. ARGV: (earliest time, group) per group.
+const RedisScript kAppendGroups{R"lua(
+local n = #ARGV / 2
+local last = redis.call('INCRBY', KEYS[2], n)
+for i = 1, n do
+  redis.call('ZADD', KEYS[1], ARGV[2 * i - 1], string.format('%016x', last - n + i) .. ARGV[2 * i])
+end
+return last
+)lua"};
+
+std::string Tagged(std::string_view kind, std::string_view experiment) {
+  return "mq:" + std::string(kind) + ":{" + std::string(experiment) + "}";
+}
+
+class RedisExposureStore final : public ExposureStore {
+ public:
+  explicit RedisExposureStore(const RedisUrl& url) : pool_(url, "exposure log") { pool_.Check(); }
+
+  std::vector<bool> MarkFirst(const std::vector<Candidate>& candidates) override {
+    std::vector<RedisCommand> cmds;
+    cmds.reserve(candidates.size());
+    for (const Candidate& c : candidates) {
+      cmds.push_back(
+          {"HSETNX", Tagged("xf", *c.experiment), std::string(c.user), std::to_string(c.ts)});
+    }
+    std::vector<bool> first;
+    for (const RedisReply& r : pool_.Pipeline(cmds)) {
+      if (r.is_error()) Fail(ErrorCode::kUnavailable, "exposure log: Redis: {}", r.str);
+      first.push_back(r.integer == 1);
+    }
+    return first;
+  }
+
+  void Write(std::vector<ExposureGroup> groups) override {
+    std::vector<RedisCommand> cmds;
+    for (ExposureGroup& g : groups) {
+      cmds.push_back(pool_.Eval(kAppendGroups,
+                                {Tagged("xp", g.experiment), Tagged("xpn", g.experiment)},
+                                {std::to_string(g.first_ts), std::move(g.value)}));
+    }
+    for (const RedisReply& r : pool_.Pipeline(cmds)) {
+      if (r.is_error()) Fail(ErrorCode::kUnavailable, "exposure log: Redis: {}", r.str);
+    }
+  }
+
+  void Scan(std::string_view experiment,
+            const std::function<bool(uint64_t, std::string_view)>& fn) const override {
+    constexpr long kPage = 1000;
+    for (long at = 0;; at += kPage) {
+      const RedisReply r = pool_.Command(
+          {"ZRANGE", Tagged("xp", experiment), std::to_string(at), std::to_string(at + kPage - 1)});
+      for (const RedisReply& m : r.elements) {
+        if (m.str.size() < 16) {
+          Fail(ErrorCode::kCorruption, "exposure log: damaged exposures of experiment '{}'",
+               experiment);
+        }
+        const uint64_t seq = std::strtoull(m.str.substr(0, 16).c_str(), nullptr, 16);
+        if (!fn(seq, std::string_view(m.str).substr(16))) return;
+      }
+      if (r.elements.size() < static_cast<size_t>(kPage)) return;
+    }
+  }
+
+  bool writable(std::string* reason) const override { return pool_.healthy(reason); }
+
+ private:
+  mutable RedisPool pool_;
+};
+
+}  // namespace
+
+ExposureLog::ExposureLog(std::unique_ptr<ExposureStore> store, ExposureLogOptions options)
+    : store_(std::move(store)), options_(options) {
   if (options_.read_only) return;
   flusher_ = std::thread([this] {
     LowerCurrentThreadPriority();  // nobody waits on it: request threads go first under load
@@ -129,15 +282,22 @@ ExposureLog::~ExposureLog() {
   if (!options_.read_only) Drain(false);  // whatever arrived after the flusher's last pass
 }
 
-bool ExposureLog::writable(std::string* reason) const { return log_->writable(reason); }
+bool ExposureLog::writable(std::string* reason) const { return store_->writable(reason); }
 
 std::unique_ptr<ExposureLog> ExposureLog::Open(const std::string& dir, ExposureLogOptions options) {
+  if (options.redis) {
+    RedisUrl url = *options.redis;
+    if (options.read_only) url.relaxed = true;  // a reader writes nothing: no durability check
+    return std::unique_ptr<ExposureLog>(
+        new ExposureLog(std::make_unique<RedisExposureStore>(url), options));
+  }
   DurableLogOptions o;
   o.what = "exposure log";
   o.sync = options.sync;
   o.read_only = options.read_only;
   o.background = true;
-  return std::unique_ptr<ExposureLog>(new ExposureLog(DurableLog::Open(dir, o), options));
+  return std::unique_ptr<ExposureLog>(
+      new ExposureLog(std::make_unique<RocksExposureStore>(DurableLog::Open(dir, o)), options));
 }
 
 void ExposureLog::Buffer::Clear() {
@@ -222,7 +382,6 @@ void ExposureLog::Drain(bool rethrow) {
   }
   if (batch.pending.empty()) return;
   const size_t count = batch.pending.size();
-  std::vector<LogRecord> records;
   try {
     // One group record per experiment (a flush rarely sees more than a few experiments).
     std::vector<std::pair<const std::string*, std::vector<const Pending*>>> groups;
@@ -236,28 +395,35 @@ void ExposureLog::Drain(bool rethrow) {
       }
       g->second.push_back(&e);
     }
+    // The members not seen by this process yet: the store says which exposure is their first.
+    std::vector<ExposureStore::Candidate> candidates;
+    std::vector<const Pending*> candidate_of;
+    for (auto& [experiment, members] : groups) {
+      const uint64_t seed = XXH64(experiment->data(), experiment->size(), 0);
+      for (const Pending* e : members) {
+        const std::string_view user(batch.users.data() + e->user_at, e->user_len);
+        if (!seen_.insert(XXH64(user.data(), user.size(), seed)).second) continue;
+        candidates.push_back({experiment, user, e->ts});
+        candidate_of.push_back(e);
+      }
+    }
+    const std::vector<bool> marked =
+        candidates.empty() ? std::vector<bool>() : store_->MarkFirst(candidates);
+    std::vector<const Pending*> firsts;
+    for (size_t i = 0; i < marked.size(); ++i) {
+      if (marked[i]) firsts.push_back(candidate_of[i]);
+    }
+    std::sort(firsts.begin(), firsts.end());
+    std::vector<ExposureGroup> records;
     for (auto& [experiment, members] : groups) {
       std::string value;
       value.reserve(members.size() * 96);  // about one exposure of 10 short ids each
       Put32(value, static_cast<uint32_t>(members.size()));
       int64_t first_ts = members.front()->ts;
-      const uint64_t seed = XXH64(experiment->data(), experiment->size(), 0);
       for (const Pending* e : members) {
         first_ts = std::min(first_ts, e->ts);
         const std::string_view user(batch.users.data() + e->user_at, e->user_len);
-        bool first = false;
-        if (seen_.insert(XXH64(user.data(), user.size(), seed)).second) {
-          std::string marker_key = "f" + *experiment;
-          marker_key.push_back('\0');
-          marker_key.append(user);
-          std::string marker;
-          first = !log_->Get(marker_key, &marker);
-          if (first) {
-            std::string ts;
-            PutBe64(ts, static_cast<uint64_t>(e->ts));
-            records.push_back({std::move(marker_key), std::move(ts), false});
-          }
-        }
+        const bool first = std::binary_search(firsts.begin(), firsts.end(), e);
         PutBe64(value, static_cast<uint64_t>(e->ts) ^ (uint64_t{1} << 63));
         PutString(value, user);
         PutString(value, e->spec->cells[e->cell].name);
@@ -270,12 +436,10 @@ void ExposureLog::Drain(bool rethrow) {
           value.push_back(static_cast<char>(ranker));
         }
       }
-      std::string key = ExperimentPrefix(*experiment);
-      PutBe64(key, static_cast<uint64_t>(first_ts) ^ (uint64_t{1} << 63));
-      records.push_back({std::move(key), std::move(value), true});
+      records.push_back({*experiment, first_ts, std::move(value)});
     }
     batch.Clear();  // releases the pins: the ids are copied into the records
-    log_->Append(std::move(records));
+    store_->Write(std::move(records));
   } catch (const std::exception& ex) {
     batch.Clear();
     failed_.fetch_add(count);
@@ -290,13 +454,11 @@ void ExposureLog::Flush() { Drain(true); }
 
 void ExposureLog::ForEach(std::string_view experiment,
                           const std::function<bool(const Exposure&)>& fn) const {
-  const std::string prefix = ExperimentPrefix(experiment);
   bool stop = false;
   Exposure e;
   e.experiment = std::string(experiment);
-  log_->Scan(prefix, [&](std::string_view key, std::string_view value) {
-    if (!key.starts_with(prefix)) return false;
-    if (!DecodeGroup(key, value, prefix.size(), e, fn, &stop)) {
+  store_->Scan(experiment, [&](uint64_t group_seq, std::string_view value) {
+    if (!DecodeGroup(group_seq, value, e, fn, &stop)) {
       Fail(ErrorCode::kCorruption, "exposure log: damaged exposures of experiment '{}'",
            experiment);
     }

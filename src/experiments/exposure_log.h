@@ -1,7 +1,9 @@
 // ExposureLog: every experiment exposure (which member saw which cell's list, when, and for
 // interleaving which ranker contributed each item), in an embedded RocksDB under
 // $home/experiments/exposures (docs/formats/exposures.md), written through DurableLog (the
-// event log's group-commit writer: one fsynced WriteBatch per group).
+// event log's group-commit writer: one fsynced WriteBatch per group), or in Redis when
+// ExposureLogOptions::redis is set (docs/formats/state-redis.md: the same groups in a sorted set
+// per experiment, first exposures marked with HSETNX so that exactly one replica marks each).
 //
 // Durability contract: Record() is asynchronous. It appends the exposure to an in-memory buffer
 // (one mutex, no syscall) and returns; a flusher thread wakes every flush_interval, encodes the
@@ -32,6 +34,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,10 +43,11 @@
 #include <vector>
 
 #include "common/mutex.h"
+#include "events/redis_client.h"
 #include "experiments/experiment.h"
 
 namespace marquee {
-class DurableLog;
+class ExposureStore;  // where the groups are stored (exposure_log.cc): RocksDB or Redis
 }
 
 namespace marquee {
@@ -83,6 +87,8 @@ struct ExposureLogOptions {
   size_t max_queue = 100000;  // exposures buffered before new ones are dropped
   std::chrono::milliseconds flush_interval{100};
   bool read_only = false;  // a consistent view for analysis while a server writes
+  // Set: the log lives in this Redis (the home's `state` URL) and Open's `dir` is not used.
+  std::optional<RedisUrl> redis;
 };
 
 class ExposureLog {
@@ -111,12 +117,12 @@ class ExposureLog {
   uint64_t failed() const { return failed_.load(); }  // lost to write errors
 
  private:
-  explicit ExposureLog(std::unique_ptr<DurableLog> log, ExposureLogOptions options);
+  explicit ExposureLog(std::unique_ptr<ExposureStore> store, ExposureLogOptions options);
   // Writes everything buffered as one group commit (blocking); serialised by drain_mu_. Write
   // errors are logged and counted in failed(), and rethrown when `rethrow`.
   void Drain(bool rethrow) EXCLUDES(mu_, drain_mu_);
 
-  std::unique_ptr<DurableLog> log_;
+  std::unique_ptr<ExposureStore> store_;
   ExposureLogOptions options_;
   // What Record appends and Drain swaps out (then clears, keeping the capacity, and swaps back
   // in on the next Drain: the pools stop allocating once they have grown).

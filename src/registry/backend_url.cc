@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/text.h"
+#include "events/redis_client.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 
@@ -96,19 +97,13 @@ PostgresUrl ParsePostgres(std::string_view url) {
   return p;
 }
 
-// Checks a `state =` or `artifacts =` URL: the embedded default's scheme is accepted; the
-// cluster ones are named as not built yet.
-void CheckOtherBackend(std::string_view key, std::string_view url, std::string_view embedded,
-                       std::string_view cluster, const std::string& file) {
-  if (StartsWith(url, std::string(embedded) + "://")) return;
-  if (!cluster.empty() && StartsWith(url, std::string(cluster) + "://")) {
-    Fail(ErrorCode::kUnimplemented,
-         "{}: {} = '{}': the {}:// backend is not built yet; only {}:// (the home's) works so far",
-         file, key, RedactRaw(url), cluster, embedded);
+// Checks a `state =` URL (events/redis_client.h parses it), naming where it came from.
+void CheckState(const std::string& url, const std::string& origin) {
+  try {
+    ParseStateUrl(url);
+  } catch (const Error& e) {
+    Fail(e.code(), "{}: {}", origin, e.what());
   }
-  Fail(ErrorCode::kInvalidArgument, "{}: {} = '{}': unknown scheme (expected {}://{}{})", file, key,
-       RedactRaw(url), embedded, cluster.empty() ? "" : " or ",
-       cluster.empty() ? "" : std::string(cluster) + "://");
 }
 
 }  // namespace
@@ -215,7 +210,7 @@ BackendConfig ParseBackendsToml(std::string_view text, const std::string& file) 
       c.registry = *v;
       c.registry_from = file;
     } else if (k == "state") {
-      CheckOtherBackend(k, *v, "rocksdb", "redis", file);
+      CheckState(*v, file);
       c.state = *v;
     } else {
       try {
@@ -249,6 +244,10 @@ BackendConfig ResolveBackends(const std::string& home, Env* env) {
     break;
   }
   if (c.registry.empty()) c.registry_from = "default";
+  if (const std::string v = Getenv("MARQUEE_STATE"); !v.empty()) {
+    CheckState(v, "$MARQUEE_STATE");
+    c.state = v;
+  }
   return c;
 }
 

@@ -42,7 +42,7 @@ struct RegistryUrl {
 // Which backend each part of a home uses, and where the choice came from.
 struct BackendConfig {
   std::string registry;       // "" = sqlite at $home/registry.db
-  std::string state;          // "" = rocksdb at the home (the only state backend built so far)
+  std::string state;          // "" = rocksdb at the home; redis://... (ParseStateUrl)
   std::string artifacts;      // "" = $home/artifacts; else "file:///abs/dir" (a shared directory)
   std::string config_file;    // the marquee.toml read ("" when none)
   std::string registry_from;  // "--registry/$MARQUEE_REGISTRY", "<file>", or "default"
@@ -66,9 +66,10 @@ BackendConfig ParseBackendsToml(std::string_view text, const std::string& origin
 // Resolves the backends of `home`. In order: $MARQUEE_REGISTRY (set by --registry), the legacy
 // $MARQUEE_REGISTRY_URL, then `registry =` in the config file ($MARQUEE_CONFIG, set by --config,
 // else `$home/marquee.toml` when it exists), then the default. The config file may also hold
-// `state =` and `artifacts =`: each is checked (rocksdb:// and file:// are accepted; redis://
-// and others are refused with kUnimplemented / kInvalidArgument naming the key) and kept; an
-// `artifacts =` directory is where ArtifactStore keeps every artifact (registry/artifact_store.h).
+// `state =` and `artifacts =`: each is checked (state: rocksdb:// or redis://host:port/db,
+// events/redis_client.h, overridden by $MARQUEE_STATE; artifacts: file://; others are refused
+// with kInvalidArgument naming the key) and kept; an `artifacts =` directory is where
+// ArtifactStore keeps every artifact (registry/artifact_store.h).
 // Unknown keys are refused (kInvalidArgument naming them), as is a file that does not parse.
 BackendConfig ResolveBackends(const std::string& home, Env* env);
 

@@ -2,39 +2,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
 #include "serving/bandit_handler.h"
 #include "serving/experiment_router.h"
 #include "serving/model_manager.h"
+#include "serving/online_state.h"
 #include "serving/predict_handler.h"
 
 namespace marquee {
-namespace {
-
-std::unique_ptr<EventLog> OpenEventLog(const std::string& home, const EventLogOptions& o) {
-  try {
-    return EventLog::Open(home + "/events", o);
-  } catch (const Error& e) {
-    // RocksDB's own lock refused (a process that did not take serve.lock, e.g. an older
-    // marquee): one readable line too. Other errors (a full disk) pass through as they are.
-    const std::string what = e.what();
-    if (e.code() == ErrorCode::kUnavailable && (what.find("While lock file") != std::string::npos ||
-                                                what.find("lock hold by") != std::string::npos)) {
-      Fail(ErrorCode::kUnavailable,
-           "the home {} is in use by another process (it holds {}/events/LOCK); stop it or use "
-           "another --home",
-           home, home);
-    }
-    throw;
-  }
-}
-
-}  // namespace
 
 ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options)) {
   const ServerCoreOptions& o = options_;
-  if (o.events) events_ = OpenEventLog(o.home, o.event_log);
+  const StateBackend state = ResolveStateBackend(o.home, o.state, Env::Default());
+  if (state.kind == StateBackend::Kind::kRedis) {
+    spdlog::info("serve: online state (events, decisions, exposures) in {}", state.Describe());
+  }
+  if (o.events) events_ = OpenEventStore(state, o.home, o.event_log);
   metrics_ = std::make_unique<ServingMetrics>();  // route labels: Service::AddRoute
   ModelManagerOptions mo;
   mo.home = o.home;
@@ -59,6 +44,7 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
     ExperimentRouterOptions xo;
     xo.home = o.home;
     xo.log = o.exposure_log;
+    if (state.kind == StateBackend::Kind::kRedis) xo.log.redis = state.redis;
     xo.on_new_cells = o.on_new_cells;
     if (!xo.on_new_cells) {
       // Called back only once the manager exists (RunningCellRefs covers the start).
@@ -101,7 +87,7 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   if (!o.bandits.empty()) {
     DecisionLogOptions dlo = o.decision_log;
     dlo.on_closed = [h = bandits_.get()](const Decision& d) { h->OnClosed(d); };
-    decisions_ = DecisionLog::Open(o.home + "/decisions", std::move(dlo));
+    decisions_ = OpenDecisionStore(state, o.home, std::move(dlo));
     bandits_->set_log(decisions_.get());
     models_->Add(o.bandits, kKindBandit, /*required=*/true);
     // A policy that cannot load stops the start.

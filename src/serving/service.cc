@@ -472,6 +472,7 @@ json Ranked::ToJson() const {
   }
   json out = {{"model", model->name}, {"version", model->version}, {"items", std::move(items)}};
   if (fallback) out["fallback"] = "popularity";
+  if (history_unavailable) out["history"] = "unavailable";
   return out;
 }
 
@@ -491,6 +492,7 @@ struct Service::Prepared {
   bool has_allow = false;
   // The user's row in model->known_scores when their history is exactly their training row.
   int64_t cached_user = -1;
+  bool history_unavailable = false;  // the event log could not be read (Ranked's)
   std::optional<std::pair<ErrorCode, std::string>> error;  // the request failed before scoring
 
   // Which stage answers the request.
@@ -523,6 +525,7 @@ std::vector<Ranked> Service::Rank(
   ScoreGroups(requests, prep, top, out);
   for (size_t q = 0; q < prep.size(); ++q) {
     if (prep[q].error) out[q].error = std::move(prep[q].error);
+    out[q].history_unavailable = prep[q].history_unavailable;
   }
   // Each request that reached a version counts on it, with the whole call's time.
   const double seconds =
@@ -556,8 +559,17 @@ void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
       p.history.assign(row.begin(), row.end());
       if (!m.known_scores.empty() && !r.history) p.cached_user = it->second;
     }
+    std::vector<StoredEvent> recent;
     if (events_ != nullptr) {
-      for (const StoredEvent& e : events_->Recent(*r.user, limits_.recent_events)) {
+      try {
+        recent = events_->Recent(*r.user, limits_.recent_events);
+      } catch (const Error& e) {
+        // The state is out of reach (Redis down): answer without the recent history, marked.
+        if (e.code() != ErrorCode::kUnavailable) throw;
+        p.history_unavailable = true;
+        known = true;
+      }
+      for (const StoredEvent& e : recent) {
         known = true;
         auto it = m.item_index.find(e.item);
         if (it == m.item_index.end()) continue;  // an item newer than the model

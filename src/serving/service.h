@@ -151,8 +151,10 @@ struct Ranked {
   std::vector<uint32_t> items;                 // indices into model->bundle.item_ids
   std::vector<float> scores;                   // of `items`
   bool fallback = false;                       // no history to fold in: the most popular items
+  bool history_unavailable = false;            // the recent events could not be read (Redis down)
   std::optional<std::pair<ErrorCode, std::string>> error;  // set when the request failed
-  // The /v1/recommend response object ({"model", "version", "items", ["fallback"]}), or the
+  // The /v1/recommend response object ({"model", "version", "items", ["fallback"],
+  // ["history": "unavailable"]}), or the
   // {"error": {"code", "message"}} object.
   nlohmann::json ToJson() const;
 };

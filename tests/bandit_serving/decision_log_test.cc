@@ -1,5 +1,6 @@
 // The decision log: durable decisions, reward joining (late, duplicate, unknown ids), window
-// expiry with the default reward under a fake clock, restart, export formats.
+// expiry with the default reward under a fake clock, restart, export formats; the semantics on
+// both implementations (RocksDB and Redis).
 #include "bandits/decision_log.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +9,9 @@
 #include <set>
 #include <thread>
 
+#include "bandits/redis_decision_log.h"
 #include "events/full_disk_fs.h"
+#include "events/redis_test_util.h"
 #include "marquee/error.h"
 #include "test_util.h"
 
@@ -60,6 +63,25 @@ ErrorCode CodeOf(const std::function<void()>& fn) {
   return static_cast<ErrorCode>(-1);
 }
 
+// The tests of the log's semantics run on both implementations: "rocksdb" (a log in a temporary
+// directory) and "redis" (the test process's Redis, events/redis_test_util.h, flushed first).
+class DecisionStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "redis") MARQUEE_SKIP_WITHOUT_REDIS(marquee::testing::RedisServer::Fresh());
+  }
+  std::unique_ptr<DecisionLog> Open(DecisionLogOptions o) {
+    if (GetParam() == "redis") {
+      return OpenRedisDecisionLog(marquee::testing::RedisServer::Get()->ParsedUrl(), std::move(o));
+    }
+    return DecisionLog::Open(dir_.file("d"), std::move(o));
+  }
+  marquee::testing::TempDir dir_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, DecisionStoreTest, ::testing::Values("rocksdb", "redis"),
+                         [](const auto& info) { return info.param; });
+
 TEST(DecisionLog, IdsAreHexTimeOrderedAndUnique) {
   std::set<std::string> ids;
   std::string prev;
@@ -79,12 +101,11 @@ TEST(DecisionLog, IdsAreHexTimeOrderedAndUnique) {
 
 // Closing the log with rewards still queued drains them: each reward's preparer reads the log
 // (the join), which used to run after the log pointer was cleared and crashed.
-TEST(DecisionLog, ClosingWithQueuedRewardsDrainsThem) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, ClosingWithQueuedRewardsDrainsThem) {
   FakeClock clock;
   std::vector<std::string> ids;
   {
-    auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+    auto log = Open(Options(clock));
     for (int i = 0; i < 200; ++i) {
       Decision d = MakeDecision(clock.ms.load() + i);
       ids.push_back(d.id);
@@ -94,7 +115,7 @@ TEST(DecisionLog, ClosingWithQueuedRewardsDrainsThem) {
       log->RewardAsync(id, 1.0, [](std::exception_ptr, const Decision*) {});
     }
   }  // destroyed with most of the 200 rewards still queued
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+  auto log = Open(Options(clock));
   for (const std::string& id : ids) {
     std::optional<Decision> d = log->Get(id);
     ASSERT_TRUE(d.has_value()) << id;
@@ -102,11 +123,10 @@ TEST(DecisionLog, ClosingWithQueuedRewardsDrainsThem) {
   }
 }
 
-TEST(DecisionLog, AppendThenJoinOneReward) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, AppendThenJoinOneReward) {
   FakeClock clock;
   std::vector<Decision> closed;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock, &closed));
+  auto log = Open(Options(clock, &closed));
   Decision d = MakeDecision(clock.ms);
   log->Append(d);
   auto got = log->Get(d.id);
@@ -130,10 +150,9 @@ TEST(DecisionLog, AppendThenJoinOneReward) {
   EXPECT_EQ(log->stats().joined, 1u);
 }
 
-TEST(DecisionLog, DuplicateRewardConflictsAndFirstWins) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, DuplicateRewardConflictsAndFirstWins) {
   FakeClock clock;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+  auto log = Open(Options(clock));
   Decision d = MakeDecision(clock.ms);
   log->Append(d);
   log->Reward(d.id, 1.0);
@@ -147,10 +166,9 @@ TEST(DecisionLog, DuplicateRewardConflictsAndFirstWins) {
   EXPECT_EQ(log->Get(d.id)->outcome.reward, 1.0);
 }
 
-TEST(DecisionLog, ConcurrentDuplicateRewardsJoinExactlyOnce) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, ConcurrentDuplicateRewardsJoinExactlyOnce) {
   FakeClock clock;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+  auto log = Open(Options(clock));
   Decision d = MakeDecision(clock.ms);
   log->Append(d);
   std::atomic<int> ok{0}, conflict{0};
@@ -167,10 +185,9 @@ TEST(DecisionLog, ConcurrentDuplicateRewardsJoinExactlyOnce) {
   EXPECT_EQ(conflict.load(), 7);
 }
 
-TEST(DecisionLog, UnknownAndMalformedIds) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, UnknownAndMalformedIds) {
   FakeClock clock;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+  auto log = Open(Options(clock));
   const std::string unknown = DecisionLog::NewId(clock.ms);
   try {
     log->Reward(unknown, 1.0);
@@ -185,11 +202,10 @@ TEST(DecisionLog, UnknownAndMalformedIds) {
   EXPECT_EQ(CodeOf([&] { log->Reward(d.id, std::nan("")); }), ErrorCode::kInvalidArgument);
 }
 
-TEST(DecisionLog, LateRewardIsRefusedAndSweepGivesDefault) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, LateRewardIsRefusedAndSweepGivesDefault) {
   FakeClock clock;
   std::vector<Decision> closed;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock, &closed));
+  auto log = Open(Options(clock, &closed));
   Decision early = MakeDecision(clock.ms);
   log->Append(early);
   clock.ms += 30'000;
@@ -225,10 +241,9 @@ TEST(DecisionLog, LateRewardIsRefusedAndSweepGivesDefault) {
   EXPECT_EQ(log->stats().defaulted, 1u);
 }
 
-TEST(DecisionLog, SweepsResumeWhereTheLastEndedButMissNothing) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, SweepsResumeWhereTheLastEndedButMissNothing) {
   FakeClock clock;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+  auto log = Open(Options(clock));
   for (int round = 0; round < 3; ++round) {
     std::vector<std::string> ids;
     for (int i = 0; i < 20; ++i) {
@@ -248,12 +263,11 @@ TEST(DecisionLog, SweepsResumeWhereTheLastEndedButMissNothing) {
   EXPECT_EQ(log->Get(old.id)->outcome.kind, OutcomeKind::kDefault);
 }
 
-TEST(DecisionLog, BackgroundSweeperClosesExpiredDecisions) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, BackgroundSweeperClosesExpiredDecisions) {
   FakeClock clock;
   DecisionLogOptions o = Options(clock);
   o.sweep_interval = std::chrono::milliseconds(10);
-  auto log = DecisionLog::Open(dir.file("d"), o);
+  auto log = Open(o);
   Decision d = MakeDecision(clock.ms);
   log->Append(d);
   clock.ms += 120'000;
@@ -263,28 +277,26 @@ TEST(DecisionLog, BackgroundSweeperClosesExpiredDecisions) {
   EXPECT_EQ(log->Get(d.id)->outcome.kind, OutcomeKind::kDefault);
 }
 
-TEST(DecisionLog, RestartKeepsOpenDecisionsAndClosesExpiredOnes) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, RestartKeepsOpenDecisionsAndClosesExpiredOnes) {
   FakeClock clock;
   Decision a = MakeDecision(clock.ms), b = MakeDecision(clock.ms + 50'000);
   {
-    auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+    auto log = Open(Options(clock));
     log->Append(a);
     log->Append(b);
   }
   clock.ms += 70'000;  // a expired while no server ran; b is still open
   std::vector<Decision> closed;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock, &closed));
+  auto log = Open(Options(clock, &closed));
   EXPECT_EQ(log->Get(a.id)->outcome.kind, OutcomeKind::kDefault);
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].id, a.id);
   EXPECT_EQ(log->Reward(b.id, 1.0).outcome.kind, OutcomeKind::kJoined);
 }
 
-TEST(DecisionLog, ReadOnlyViewBesideWriterAndTimeOrder) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, ReadOnlyViewBesideWriterAndTimeOrder) {
   FakeClock clock;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+  auto log = Open(Options(clock));
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {
     Decision d = MakeDecision(clock.ms + 1000 * i, static_cast<uint32_t>(i % 3));
@@ -294,7 +306,7 @@ TEST(DecisionLog, ReadOnlyViewBesideWriterAndTimeOrder) {
   log->Reward(ids[1], 1.0);
   DecisionLogOptions ro;
   ro.read_only = true;
-  auto view = DecisionLog::Open(dir.file("d"), ro);
+  auto view = Open(ro);
   std::vector<std::string> seen;
   view->ForEach(0, [&](const Decision& d) {
     seen.push_back(d.id);
@@ -311,13 +323,14 @@ TEST(DecisionLog, ReadOnlyViewBesideWriterAndTimeOrder) {
   });
   EXPECT_EQ(seen, std::vector<std::string>(ids.begin() + 2, ids.end()));
   EXPECT_EQ(CodeOf([&] { view->Append(MakeDecision(clock.ms)); }), ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(CodeOf([&] { DecisionLog::Open(dir.file("missing"), ro); }), ErrorCode::kNotFound);
+  if (GetParam() == "rocksdb") {
+    EXPECT_EQ(CodeOf([&] { DecisionLog::Open(dir_.file("missing"), ro); }), ErrorCode::kNotFound);
+  }
 }
 
-TEST(DecisionLog, ManyConcurrentAppendsAreGroupCommitted) {
-  marquee::testing::TempDir dir;
+TEST_P(DecisionStoreTest, ManyConcurrentAppendsAreGroupCommitted) {
   FakeClock clock;
-  auto log = DecisionLog::Open(dir.file("d"), Options(clock));
+  auto log = Open(Options(clock));
   std::vector<std::thread> ts;
   for (int t = 0; t < 8; ++t) {
     ts.emplace_back([&] {

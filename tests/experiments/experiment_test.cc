@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <thread>
 
+#include "events/redis_test_util.h"
 #include "experiments/analysis.h"
 #include "experiments/experiment.h"
 #include "experiments/exposure_log.h"
@@ -288,11 +290,26 @@ TEST_F(ExperimentLifecycle, CreateRefusesCellsWhoseModelDoesNotResolve) {
   EXPECT_TRUE(ListExperiments(reg.store()).empty());
 }
 
-TEST(ExposureLogTest, RecordsDurablyMarksFirstExposuresAndSurvivesReopen) {
-  marquee::testing::TempDir dir;
-  const std::string path = dir.file("exposures");
+// The exposure log's tests on both stores: "rocksdb" (a directory) and "redis" (the test
+// process's Redis, events/redis_test_util.h, flushed first).
+class ExposureStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "redis") MARQUEE_SKIP_WITHOUT_REDIS(marquee::testing::RedisServer::Fresh());
+  }
+  std::unique_ptr<ExposureLog> Open(ExposureLogOptions o = {}) {
+    if (GetParam() == "redis") o.redis = marquee::testing::RedisServer::Get()->ParsedUrl();
+    return ExposureLog::Open(dir_.file("exposures"), o);
+  }
+  marquee::testing::TempDir dir_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, ExposureStoreTest, ::testing::Values("rocksdb", "redis"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(ExposureStoreTest, RecordsDurablyMarksFirstExposuresAndSurvivesReopen) {
   {
-    auto log = ExposureLog::Open(path);
+    auto log = Open();
     for (int i = 0; i < 3; ++i) {
       Exposure e;
       e.experiment = "exp";
@@ -323,7 +340,7 @@ TEST(ExposureLogTest, RecordsDurablyMarksFirstExposuresAndSurvivesReopen) {
     EXPECT_EQ(seen[0].items, (std::vector<std::string>{"i1", "i2"}));
     EXPECT_TRUE(seen[0].rankers.empty());
   }
-  auto log = ExposureLog::Open(path);  // a restart: alice is not new any more
+  auto log = Open();  // a restart: alice is not new any more
   Exposure e;
   e.experiment = "exp";
   e.cell = "control";
@@ -349,14 +366,13 @@ TEST(ExposureLogTest, RecordsDurablyMarksFirstExposuresAndSurvivesReopen) {
   EXPECT_EQ(two[0].rankers, (std::vector<uint8_t>{1}));
 }
 
-TEST(ExposureLogTest, AServingExposureKeepsItsCatalogueAliveUntilItIsWritten) {
+TEST_P(ExposureStoreTest, AServingExposureKeepsItsCatalogueAliveUntilItIsWritten) {
   // The serving path records indices into a model's catalogue; the model version may be swapped
   // out (its last outside reference dropped) before the flush. The log's pin keeps it alive
   // (under ASan a missing pin is a use-after-free here).
-  marquee::testing::TempDir dir;
   ExposureLogOptions o;
   o.flush_interval = std::chrono::milliseconds(60000);
-  auto log = ExposureLog::Open(dir.file("exposures"), o);
+  auto log = Open(o);
   auto spec = std::make_shared<ExperimentSpec>(TwoCells("exp", "s"));
   auto catalogue = std::make_shared<const std::vector<std::string>>(
       std::vector<std::string>{"item-a", "item-b", "item-c"});
@@ -392,6 +408,44 @@ TEST(ExposureLogTest, AServingExposureKeepsItsCatalogueAliveUntilItIsWritten) {
   EXPECT_EQ(seen[2].items, (std::vector<std::string>{"item-c", "item-c"}));
   EXPECT_EQ(seen[1].items, (std::vector<std::string>{"item-c", "item-b"}));
   EXPECT_TRUE(seen[1].rankers.empty());
+}
+
+// Two replicas on one Redis record the same members: each member's first exposure is marked
+// exactly once (HSETNX), and both replicas' exposures are read back.
+TEST(ExposureLogRedisTest, TwoReplicasMarkEachMembersFirstExposureOnce) {
+  marquee::testing::RedisServer* redis = marquee::testing::RedisServer::Fresh();
+  MARQUEE_SKIP_WITHOUT_REDIS(redis);
+  ExposureLogOptions o;
+  o.redis = redis->ParsedUrl();
+  auto a = ExposureLog::Open("", o), b = ExposureLog::Open("", o);
+  for (int i = 0; i < 20; ++i) {
+    for (ExposureLog* log : {a.get(), b.get()}) {
+      Exposure e;
+      e.experiment = "exp";
+      e.cell = "control";
+      e.user = "m" + std::to_string(i);
+      e.ts = 100 + i;
+      e.items = {"x"};
+      log->Record(e);
+    }
+  }
+  std::thread ta([&] { a->Flush(); }), tb([&] { b->Flush(); });
+  ta.join();
+  tb.join();
+  std::map<std::string, int> seen, firsts;
+  a->ForEach("exp", [&](const Exposure& e) {
+    ++seen[e.user];
+    firsts[e.user] += e.first;
+    return true;
+  });
+  ASSERT_EQ(seen.size(), 20u);
+  for (const auto& [user, n] : seen) {
+    EXPECT_EQ(n, 2) << user;
+    EXPECT_EQ(firsts[user], 1) << user;
+  }
+  redis->Command({"CONFIG", "SET", "appendfsync", "no"});
+  EXPECT_THROW(ExposureLog::Open("", o), Error) << "a Redis that could lose writes is refused";
+  redis->Command({"CONFIG", "SET", "appendfsync", "always"});
 }
 
 TEST(ExposureLogTest, ConcurrentRecordsWhileFlushingKeepEveryExposureAndItsIds) {

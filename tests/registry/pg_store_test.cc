@@ -121,7 +121,7 @@ TEST(BackendUrl, ConfigFileThenEnvironmentChooseTheRegistry) {
     EXPECT_NE(m.find(says), std::string::npos) << m;
   };
   refused("registry = \"oracle://x/y\"\n", ErrorCode::kInvalidArgument, "unknown scheme");
-  refused("state = \"redis://127.0.0.1:6379/0\"\n", ErrorCode::kUnimplemented, "not built yet");
+  refused("state = \"redis://127.0.0.1:6379/x\"\n", ErrorCode::kInvalidArgument, "database");
   refused("state = \"etcd://x\"\n", ErrorCode::kInvalidArgument, "state");
   refused("artifacts = \"s3://bucket\"\n", ErrorCode::kInvalidArgument, "artifacts");
   refused("regsitry = \"sqlite:x\"\n", ErrorCode::kInvalidArgument, "unknown key 'regsitry'");

@@ -13,6 +13,7 @@
 #include "marquee/context.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "serving/online_state.h"
 
 namespace marquee::cli {
 
@@ -36,11 +37,8 @@ nlohmann::json ImportEventsOverBase(const std::string& name, const std::string& 
   const std::string home = ResolveHome(g.home);
   DatasetCatalog catalog(home, Env::Default());
   const Dataset b = catalog.Open(base);
-  const std::string dir = home + "/events";
-  if (!std::filesystem::exists(dir)) {
-    Fail(ErrorCode::kNotFound, "no event log in '{}' (POST /v1/events to `marquee serve` first)",
-         dir);
-  }
+  std::string dir;  // where the events are: the RocksDB directory or the Redis URL
+  auto log = OpenEventStoreForRead(home, &dir);
   std::vector<RawInteraction> rows;
   rows.reserve(b.num_interactions());
   const auto users = b.users(), items = b.items();
@@ -50,9 +48,6 @@ nlohmann::json ImportEventsOverBase(const std::string& name, const std::string& 
     rows.push_back(
         {std::string(b.user_id(users[k])), std::string(b.item_id(items[k])), values[k], times[k]});
   }
-  EventLogOptions o;
-  o.read_only = true;  // allowed while a server appends
-  auto log = EventLog::Open(dir, o);
   size_t events = 0;
   log->ForEach([&](const StoredEvent& e) {
     rows.push_back({e.user, e.item, e.value, e.ts});

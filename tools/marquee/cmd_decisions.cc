@@ -13,6 +13,7 @@
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "serving/online_state.h"
 #include "serving/route_match.h"
 
 namespace marquee::cli {
@@ -80,9 +81,7 @@ void RunExport(const ExportFlags& f, const GlobalOptions& g) {
     return;
   }
   const std::string home = ResolveHome(g.home);
-  DecisionLogOptions o;
-  o.read_only = true;
-  auto log = DecisionLog::Open(home + "/decisions", o);
+  auto log = OpenDecisionStoreForRead(home);  // RocksDB or Redis: serving/online_state.h
   std::unique_ptr<WritableFile> file;
   if (!f.out.empty()) file = Env::Default()->NewWritableFile(f.out);
   std::string buf;

@@ -19,6 +19,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
+#include "serving/online_state.h"
 #include "serving/server_core.h"
 
 namespace marquee::cli {
@@ -211,12 +212,12 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
     std::fclose(pf);
     std::rename(tmp.c_str(), f.port_file.c_str());
   }
-  spdlog::info("serve: listening on http://{}:{} ({} io threads, {} models, events in {}/events)",
+  spdlog::info("serve: listening on http://{}:{} ({} io threads, {} models, events in {})",
                core.options().http.host, core.port(), core.options().http.threads, f.models.size(),
-               home);
+               core.events() ? core.events()->Describe() : home + "/events");
   if (!f.bandits.empty()) {
-    spdlog::info("serve: {} bandit policies, decisions in {}/decisions (reward window {} s)",
-                 f.bandits.size(), home, f.reward_window_s);
+    spdlog::info("serve: {} bandit policies, decisions in {} (reward window {} s)",
+                 f.bandits.size(), core.decisions()->Describe(), f.reward_window_s);
   }
 
   int sig = 0;
@@ -230,14 +231,8 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
 
 nlohmann::json ImportEventLog(const std::string& name, const GlobalOptions& g) {
   const std::string home = ResolveHome(g.home);
-  const std::string dir = home + "/events";
-  if (!std::filesystem::exists(dir)) {
-    Fail(ErrorCode::kNotFound, "no event log in '{}' (POST /v1/events to `marquee serve` first)",
-         dir);
-  }
-  EventLogOptions o;
-  o.read_only = true;
-  auto log = EventLog::Open(dir, o);
+  std::string dir;  // where the events are: the RocksDB directory or the Redis URL
+  auto log = OpenEventStoreForRead(home, &dir);  // serving/online_state.h
   std::vector<RawInteraction> rows;
   log->ForEach([&](const StoredEvent& e) {
     rows.push_back({e.user, e.item, e.value, e.ts});
