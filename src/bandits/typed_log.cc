@@ -1,6 +1,5 @@
 #include "bandits/typed_log.h"
 
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <cstring>
 
 #include "bandits/log.h"
+#include "common/mapped_pages.h"
 #include "common/text.h"
 #include "common/time.h"
 #include "data/readers.h"
@@ -125,20 +125,12 @@ void TypedContexts::Map(std::shared_ptr<const ArtifactReader> file,
   values_ = values;
 }
 
-void ReleaseMappedPages(const void* p, size_t bytes) {
-  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
-  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
-  // A failure leaves the pages resident, which costs memory, never correctness.
-  if (e > b) (void)::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-}
-
 namespace {
 
 template <typename T>
 void ReleaseSpan(std::span<const T> s, size_t begin, size_t end) {
   end = std::min(end, s.size());
-  if (begin < end) ReleaseMappedPages(s.data() + begin, (end - begin) * sizeof(T));
+  if (begin < end) ReleaseMappedPages(s.data() + begin, s.data() + end);
 }
 
 }  // namespace

@@ -185,10 +185,6 @@ struct LazyRows {
   void Release(size_t begin, size_t end) const;
 };
 
-// madvise(MADV_DONTNEED) on the whole pages inside [p, p + bytes) of a read-only private file
-// mapping (typed_log.cc); not for memory the process wrote.
-void ReleaseMappedPages(const void* p, size_t bytes);
-
 // Sets log->rows from the columns (all of length n); `typed`: row i's context is typed row i.
 // kCorruption naming `where` for a position outside int32 or a user index out of range.
 void FillRows(const RowColumns& c, size_t n, const std::vector<std::string>& users, bool typed,

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "common/mapped_pages.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -251,6 +252,18 @@ std::unique_ptr<SequentialFile> Env::NewSequentialFile(const std::string& path) 
 Env* Env::Default() {
   static PosixEnv env;
   return &env;
+}
+
+size_t PageSize() noexcept {
+  static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+void ReleaseMappedPages(const void* begin, const void* end) noexcept {
+  const uintptr_t page = PageSize();
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+  const uintptr_t e = reinterpret_cast<uintptr_t>(end) / page * page;
+  if (e > b) (void)::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 }  // namespace marquee

@@ -1,9 +1,6 @@
 // Internal layout shared by dataset.cc (owning datasets) and snapshot.cc (mapped snapshots).
 #pragma once
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -14,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mapped_pages.h"
 #include "marquee/dataset.h"
 #include "marquee/env.h"
 
@@ -49,11 +47,13 @@ class MappedPageReleaser {
  private:
   static constexpr size_t kStep = size_t{2} << 20;
   void Release(const char* p) {
-    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const uintptr_t from = (reinterpret_cast<uintptr_t>(done_) + page - 1) & ~(page - 1);
-    uintptr_t to = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
-    if (p == end_) to = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);  // the tail
-    if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+    // At the end of the mapping its last, partial page is released too (the mapping covers it).
+    const char* to = p;
+    if (p == end_) {
+      const uintptr_t page = PageSize();
+      to = reinterpret_cast<const char*>((reinterpret_cast<uintptr_t>(p) + page - 1) / page * page);
+    }
+    ReleaseMappedPages(done_, to);
     done_ = p;
   }
   bool active_;
