@@ -86,7 +86,7 @@ struct ServerCoreOptions {
   // Shadow scoring and canary routing, followed from the registry (serving/shadow.h), with its
   // log in $home/serving/shadow.
   bool shadow = true;
-  size_t shadow_queue = 256;  // requests waiting for the shadow worker before drops
+  size_t shadow_queue = 256;        // requests waiting for the shadow worker before drops
   DecisionLogOptions decision_log;  // $home/decisions (on_closed is set by the core)
   size_t max_actions = 256;         // per /v1/decide
   // Recommenders no --model names are loaded by the first request naming them
@@ -127,7 +127,7 @@ class ServerCore {
   EventLog* events() { return events_.get(); }                    // null without events
   ExperimentRouter* experiments() { return experiments_.get(); }  // null without experiments
   BanditHandler* bandits() { return bandits_.get(); }
-  ShadowScorer* shadow() { return shadow_.get(); }  // null without shadow
+  ShadowScorer* shadow() { return shadow_.get(); }       // null without shadow
   DecisionLog* decisions() { return decisions_.get(); }  // null without --bandit
   const ServerCoreOptions& options() const { return options_; }
 

@@ -937,7 +937,7 @@ Response Service::BatchRecommend(const json& body) const {
 // Answered from the model manager's thread.
 void Service::Reload(Respond& done) {
   if (experiments_ != nullptr) experiments_->Refresh();  // experiment start/stop, at once
-  if (shadow_ != nullptr) shadow_->Refresh();  // shadow and canary settings, at once
+  if (shadow_ != nullptr) shadow_->Refresh();            // shadow and canary settings, at once
   models_->RequestRefresh(
       [d = std::move(done), models = models_, kinds = &model_kinds_](json result) {
         Response rr;
