@@ -7,6 +7,7 @@
 #include "control/route_util.h"
 #include "experiments/shadow_log.h"
 #include "registry/registry.h"
+#include "serving/model_manager.h"
 #include "serving/shadow.h"
 
 namespace marquee {
@@ -42,7 +43,11 @@ void ControlPlane::AddShadowRoutes(Service& s) {
            const VersionRecord v = reg->ResolveIn(model, StringField(b, "version", "shadow"));
            set = SetShadow(*reg, model, v.version, sample, StringField(b, "note", "shadow", false));
          }
-         if (ShadowScorer* sc = core_->shadow()) sc->Refresh();
+         if (ShadowScorer* sc = core_->shadow()) {
+           sc->Refresh();
+           // This replica loads the candidate now; the others at their next poll.
+           core_->models()->GetOrLoad(fmt::format("{}/{}", model, set.candidate), kKindRecommender);
+         }
          json out = SettingJson(set);
          out["model"] = model;
          return out;
