@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <thread>
 
 #include "client/http_client.h"
@@ -163,44 +164,54 @@ int JudgeCanary(const json& a, const CanaryOptions& o, std::string* reason) {
   auto set = [&](std::string why) {
     if (reason) *reason = std::move(why);
   };
-  if (!a.is_object() || !a.contains("cells") || !a["cells"].is_array() || a["cells"].size() != 2) {
+  // The analysis comes from a server: every field is checked before use (a missing or
+  // mistyped one reads as absent).
+  auto number = [](const json& j, const char* key) -> std::optional<double> {
+    if (!j.is_object()) return std::nullopt;
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number()) return std::nullopt;
+    return it->get<double>();
+  };
+  auto cells = a.is_object() ? a.find("cells") : a.end();
+  if (!a.is_object() || cells == a.end() || !cells->is_array() || cells->size() != 2) {
     set("no analysis yet");
     return 0;
   }
-  const json& control = a["cells"][0];
-  const json& cand = a["cells"][1];
-  const int64_t cm = control.value("members", int64_t{0});
-  const int64_t tm = cand.value("members", int64_t{0});
-  const double cp = control.value("plays_per_member", 0.0);
-  const double tp = cand.value("plays_per_member", 0.0);
+  const json& control = (*cells)[0];
+  const json& cand = (*cells)[1];
+  const double cm = number(control, "members").value_or(0);
+  const double tm = number(cand, "members").value_or(0);
+  const double cp = number(control, "plays_per_member").value_or(0);
+  const double tp = number(cand, "plays_per_member").value_or(0);
   std::string state =
       fmt::format("members {} / {}, plays per member {:.3f} / {:.3f}", cm, tm, cp, tp);
   // The guardrail, by the always-valid test: significantly worse by more than max_drop.
-  double p = 1.0, lift = 0.0;
-  bool have_test = false;
-  if (a.contains("comparisons") && a["comparisons"].is_array() && !a["comparisons"].empty()) {
-    const json& ppm = a["comparisons"][0].value("plays_per_member", json::object());
-    if (ppm.contains("sequential_p_value") && ppm["sequential_p_value"].is_number() &&
-        ppm.contains("rel_lift") && ppm["rel_lift"].is_number()) {
-      p = ppm["sequential_p_value"].get<double>();
-      lift = ppm["rel_lift"].get<double>();
-      have_test = true;
-      state += fmt::format(", relative lift {:+.1f}%, sequential p {:.4f}", lift * 100, p);
+  std::optional<double> p, lift;
+  auto comparisons = a.find("comparisons");
+  if (comparisons != a.end() && comparisons->is_array() && !comparisons->empty() &&
+      (*comparisons)[0].is_object()) {
+    auto ppm = (*comparisons)[0].find("plays_per_member");
+    if (ppm != (*comparisons)[0].end()) {
+      p = number(*ppm, "sequential_p_value");
+      lift = number(*ppm, "rel_lift");
     }
   }
-  // Plays per member of 0 in the control: the relative lift is undefined; compare absolutely.
-  if (!have_test && cp > 0) lift = tp / cp - 1;
-  if (have_test && lift < -o.max_drop && p < o.alpha) {
+  if (p && lift) {
+    state += fmt::format(", relative lift {:+.1f}%, sequential p {:.4f}", *lift * 100, *p);
+  } else if (cp > 0) {
+    lift = tp / cp - 1;  // no test yet: the point estimate only, never enough to fail
+  }
+  if (p && lift && *lift < -o.max_drop && *p < o.alpha) {
     set(
         fmt::format("guardrail failed: plays per member {:+.1f}% (limit -{:.1f}%), sequential "
                     "p {:.4f} < {}; {}",
-                    lift * 100, o.max_drop * 100, p, o.alpha, state));
+                    *lift * 100, o.max_drop * 100, *p, o.alpha, state));
     return -1;
   }
-  if (cm >= o.min_members && tm >= o.min_members) {
+  if (cm >= static_cast<double>(o.min_members) && tm >= static_cast<double>(o.min_members)) {
     // Enough members and no significant failure: but a drop beyond the limit that the test
     // could not yet confirm is not a pass either.
-    if (lift < -o.max_drop) {
+    if (lift && *lift < -o.max_drop) {
       set("enough members, but plays per member are below the limit without significance: " +
           state);
       return 0;

@@ -862,9 +862,10 @@ void Service::AddOwnRoutes() {
                   try {
                     return experiments_->Recommend(xr, *this);
                   } catch (const Error& e) {
-                    // Stopped or unknown before this replica's next poll: production answers.
+                    // Stopped or unknown before this replica's next poll, or a cell still
+                    // loading: production answers.
                     if (e.code() != ErrorCode::kFailedPrecondition &&
-                        e.code() != ErrorCode::kNotFound) {
+                        e.code() != ErrorCode::kNotFound && e.code() != ErrorCode::kUnavailable) {
                       throw;
                     }
                   }

@@ -65,7 +65,8 @@ TEST(ShadowLogTest, RecordsAreDurableAndScanByModelAndTime) {
   const std::string path = dir.file("shadow");
   {
     auto log = ShadowLog::Open(path);
-    for (int64_t t : {30, 10, 20}) EXPECT_TRUE(log->Record(Rec("u" + std::to_string(t), t, {}, {})));
+    for (int64_t t : {30, 10, 20})
+      EXPECT_TRUE(log->Record(Rec("u" + std::to_string(t), t, {}, {})));
     ShadowRecord other = Rec("x", 15, {"a"}, {"b"});
     other.model = "m2";
     EXPECT_TRUE(log->Record(other));
@@ -110,14 +111,14 @@ TEST(ShadowMetricsTest, AgreementAndRecallOnKnownLists) {
   };
   ShadowMetricsOptions o;
   o.window = 3600;
-  const json m = ShadowMetrics(rs, [&](const std::string& u) { return ev[u]; }, o);
+  const json m = ShadowMetrics(
+      rs, [&](const std::string& u) { return ev[u]; }, o);
   EXPECT_EQ(m["requests"], 3);
   EXPECT_EQ(m["members"], 3);
   // overlaps 1/2, 1, 0 (k = 2); Jaccard 1/3, 1, 0.
   EXPECT_NEAR(m["agreement"]["overlap_mean"].get<double>(), 0.5, 1e-12);
   EXPECT_NEAR(m["agreement"]["jaccard_mean"].get<double>(), (1.0 / 3 + 1) / 3, 1e-12);
-  EXPECT_EQ(m["agreement"]["jaccard_histogram"],
-            json({1, 0, 0, 1, 0, 0, 0, 0, 0, 1}));
+  EXPECT_EQ(m["agreement"]["jaccard_histogram"], json({1, 0, 0, 1, 0, 0, 0, 0, 0, 1}));
   EXPECT_EQ(m["recall"]["requests_with_plays"], 2);
   EXPECT_EQ(m["recall"]["plays"], 3);
   EXPECT_NEAR(m["recall"]["production"].get<double>(), (0 + 0.5) / 2, 1e-12);
@@ -126,17 +127,21 @@ TEST(ShadowMetricsTest, AgreementAndRecallOnKnownLists) {
 
   // Only "view" events count: u2's "view" has value 0, so nothing is a play.
   o.event_types = {"view"};
-  const json none = ShadowMetrics(rs, [&](const std::string& u) { return ev[u]; }, o);
+  const json none = ShadowMetrics(
+      rs, [&](const std::string& u) { return ev[u]; }, o);
   EXPECT_EQ(none["recall"]["requests_with_plays"], 0);
   EXPECT_TRUE(none["recall"]["candidate"].is_null());
 
   // Filters: another candidate version, and a time range.
   o = {};
   o.candidate_version = 3;
-  EXPECT_EQ(ShadowMetrics(rs, [&](const std::string& u) { return ev[u]; }, o)["requests"], 0);
+  EXPECT_EQ(ShadowMetrics(
+                rs, [&](const std::string& u) { return ev[u]; }, o)["requests"],
+            0);
   o = {};
   o.since = 101;
-  const json later = ShadowMetrics(rs, [&](const std::string& u) { return ev[u]; }, o);
+  const json later = ShadowMetrics(
+      rs, [&](const std::string& u) { return ev[u]; }, o);
   EXPECT_EQ(later["requests"], 0);
   EXPECT_TRUE(later["agreement"]["jaccard_mean"].is_null());
 }
@@ -148,8 +153,7 @@ json Analysis(int64_t members_c, int64_t members_t, double ppm_c, double ppm_t, 
                 {{"name", "candidate"}, {"members", members_t}, {"plays_per_member", ppm_t}}}},
               {"comparisons",
                {{{"cell", "candidate"},
-                 {"plays_per_member",
-                  {{"rel_lift", rel_lift}, {"sequential_p_value", p}}}}}}};
+                 {"plays_per_member", {{"rel_lift", rel_lift}, {"sequential_p_value", p}}}}}}};
 }
 
 TEST(CanaryTest, JudgeStopsOnASignificantDropPassesOnEnoughMembersAndWaitsOtherwise) {

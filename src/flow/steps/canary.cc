@@ -43,9 +43,8 @@ class CanaryStep final : public PipelineStep {
     o.experiment = fmt::format("canary-{}-v{}-run{}", v.model_name, v.version, ctx.pipeline_run);
     o.cancelled = ctx.cancelled;
     o.log = [&ctx](const std::string& line) { ctx.Log(line); };
-    const CanaryResult c = ctx.server_url.empty()
-                               ? RunCanary(ctx.registry, ctx.home, o)
-                               : RunCanary(ctx.server_url, ctx.server_token, o);
+    const CanaryResult c = ctx.server_url.empty() ? RunCanary(ctx.registry, ctx.home, o)
+                                                  : RunCanary(ctx.server_url, ctx.server_token, o);
     StepResult r;
     r.outputs = {{"canary",
                   {{"experiment", c.experiment},
@@ -71,14 +70,14 @@ class CanaryStep final : public PipelineStep {
                                {"from_version", p.from_version},
                                {"to_version", p.to_version}};
       r.outputs["production_version"] = p.to_version;
-      r.reason = fmt::format("canary {} failed: {}; {}@{} rolled back v{} -> v{}", c.experiment,
-                             c.reason, v.model_name, o.production_alias, p.from_version,
-                             p.to_version);
+      r.reason =
+          fmt::format("canary {} failed: {}; {}@{} rolled back v{} -> v{}", c.experiment, c.reason,
+                      v.model_name, o.production_alias, p.from_version, p.to_version);
     } else {
       r.outputs["production_version"] = production.value_or(0);
       r.reason = fmt::format("canary {} failed: {}; candidate v{} rolled back, {}@{} stays at v{}",
-                             c.experiment, c.reason, v.version, v.model_name,
-                             o.production_alias, production.value_or(0));
+                             c.experiment, c.reason, v.version, v.model_name, o.production_alias,
+                             production.value_or(0));
     }
     return r;
   }

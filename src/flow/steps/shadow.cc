@@ -83,19 +83,19 @@ class ShadowStep final : public PipelineStep {
     std::function<void()> stop;
     if (!ctx.server_url.empty()) {
       client = std::make_unique<HttpClient>(ctx.server_url, ctx.server_token);
-      const json body = {{"version", v.version},
-                         {"sample", sample},
-                         {"note", fmt::format("pipeline {} run {}", ctx.pipeline,
-                                              ctx.pipeline_run)}};
+      const json body = {
+          {"version", v.version},
+          {"sample", sample},
+          {"note", fmt::format("pipeline {} run {}", ctx.pipeline, ctx.pipeline_run)}};
       client->Json("POST", path, &body);
       std::string query = fmt::format("?window={}", window.count());
       for (const auto& t : types) query += "&event_type=" + PathEscape(t);
       metrics = [&, query] { return client->Json("GET", path + query)["metrics"]; };
       stop = [&] { client->Json("DELETE", path); };
     } else {
-      const ShadowSetting set = SetShadow(
-          ctx.registry, model, v.version, sample,
-          fmt::format("pipeline {} run {}", ctx.pipeline, ctx.pipeline_run));
+      const ShadowSetting set =
+          SetShadow(ctx.registry, model, v.version, sample,
+                    fmt::format("pipeline {} run {}", ctx.pipeline, ctx.pipeline_run));
       ShadowMetricsOptions mo;
       mo.window = window.count();
       mo.event_types = types;
@@ -104,8 +104,8 @@ class ShadowStep final : public PipelineStep {
       metrics = [&, mo] { return ShadowMetricsFromHome(ctx.home, model, mo); };
       stop = [&] { ClearShadow(ctx.registry, model); };
     }
-    ctx.Log(fmt::format("shadow: {}/{} on {:.0f}% of {}'s requests", model, v.version,
-                        sample * 100, model));
+    ctx.Log(fmt::format("shadow: {}/{} on {:.0f}% of {}'s requests", model, v.version, sample * 100,
+                        model));
 
     StepResult r;
     json m;
@@ -116,8 +116,8 @@ class ShadowStep final : public PipelineStep {
         m = metrics();
         const int64_t requests = m.value("requests", int64_t{0});
         const int64_t played = m["recall"].value("requests_with_plays", int64_t{0});
-        ctx.Log(fmt::format("shadow: {} requests shadowed, {} followed by plays", requests,
-                            played));
+        ctx.Log(
+            fmt::format("shadow: {} requests shadowed, {} followed by plays", requests, played));
         enough = requests >= min_requests && played >= min_played;
         if (enough || ctx.cancelled() || std::chrono::steady_clock::now() + poll > deadline) {
           break;
@@ -132,19 +132,19 @@ class ShadowStep final : public PipelineStep {
       throw;
     }
     stop();
-    r.outputs = {{"shadow",
-                  {{"model", model}, {"version", v.version}, {"sample", sample}, {"metrics", m}}}};
+    r.outputs = {
+        {"shadow", {{"model", model}, {"version", v.version}, {"sample", sample}, {"metrics", m}}}};
     const int64_t requests = m.value("requests", int64_t{0});
     const int64_t played = m["recall"].value("requests_with_plays", int64_t{0});
     if (!enough) {
       r.passed = false;
       r.reason = ctx.cancelled()
                      ? "cancelled"
-                     : fmt::format("not enough traffic: {} requests shadowed (need {}), {} "
-                                   "followed by plays (need {}) within {} s",
-                                   requests, min_requests, played, min_played,
-                                   std::chrono::duration_cast<std::chrono::seconds>(timeout)
-                                       .count());
+                     : fmt::format(
+                           "not enough traffic: {} requests shadowed (need {}), {} "
+                           "followed by plays (need {}) within {} s",
+                           requests, min_requests, played, min_played,
+                           std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
       return r;
     }
     const json& recall = m["recall"];
