@@ -1,7 +1,7 @@
 // The pipeline's live-traffic steps end to end (issue #17) against a server (the ServerCore of
 // `marquee serve` with its control plane, in this process, reached over HTTP by the steps as
 // any replica would be), with members simulated by the test: each member likes one taste group
-// of items and plays the liked items a list shows (and now and then any shown item).
+// of items (see Members for how they play).
 //
 //   (1) members start playing a new item; a candidate retrained on the logged events is
 //       shadowed on live traffic (the `shadow` step over the server URL), passes, is promoted
@@ -98,16 +98,22 @@ std::vector<std::string> Catalogue(bool with_new_item) {
 
 bool Likes(int member, const std::string& item, bool likes_new) {
   if (item == "new") return likes_new;
-  if (item[0] != 'i') return false;
+  if (item.size() < 2 || item[0] != 'i') return false;
   return (std::stoi(item.substr(1)) >= 10) == (member % 2 == 1);
 }
 
-// Simulated members on their own connection until stopped: a member asks for recommendations of
-// recs@production and plays (one second later) each liked item shown with probability 0.6, and
-// any shown item with probability 0.05.
+// Simulated members on their own connection until stopped. Each asks for recommendations of
+// recs@production, then plays (one second later, so after the request):
+//   kShown    each shown item it likes with probability 0.6 and any shown item with 0.05: plays
+//             follow the list (what exposure-based attribution of an experiment measures);
+//   kOrganic  the new item with probability 0.7 (the trend) and one random item of its taste
+//             group, whatever the list showed: plays follow the member's taste alone, so the
+//             recall of a list measures how well it predicts them. Lists of 10 keep seen
+//             items (members replay what they like).
 class Members {
  public:
-  Members(uint16_t port, std::vector<int> members, bool like_new, uint64_t seed)
+  enum Mode { kShown, kOrganic };
+  Members(uint16_t port, std::vector<int> members, Mode mode, uint64_t seed)
       : thread_([=, this] {
           marquee::testing::HttpClient c(port);
           std::mt19937_64 rng(seed);
@@ -116,24 +122,42 @@ class Members {
           while (!stop_.load()) {
             const int m = members[next++ % members.size()];
             const std::string user = "u" + std::to_string(m);
-            auto a =
-                c.Post("/v1/recommend", {{"model", "recs@production"}, {"user", user}, {"k", 5}});
+            json req = {{"model", "recs@production"}, {"user", user}, {"k", 5}};
+            if (mode == kOrganic) {
+              req["exclude_seen"] = false;
+              req["k"] = 10;
+            }
+            auto a = c.Post("/v1/recommend", req);
             requests_.fetch_add(1);
             if (a.status != 200) {
-              errors_.fetch_add(1);
+              if (errors_.fetch_add(1) == 0)
+                std::fprintf(stderr, "recommend: %s\n", a.body.c_str());
               continue;
             }
-            json events = json::array();
-            for (const auto& it : a.json()["items"]) {
-              const std::string item = it["id"];
-              const double p = Likes(m, item, like_new) ? 0.6 : 0.05;
-              if (u01(rng) < p) {
-                events.push_back(
-                    {{"user", user}, {"item", item}, {"type", "play"}, {"ts", Now() + 1}});
+            std::vector<std::string> played;
+            if (mode == kShown) {
+              const json shown = a.json();
+              for (const auto& it : shown["items"]) {
+                const std::string item = it["id"];
+                if (u01(rng) < (Likes(m, item, false) ? 0.6 : 0.05)) played.push_back(item);
               }
+            } else {
+              if (u01(rng) < 0.7) played.push_back("new");
+              played.push_back("i" + std::to_string((m % 2) * 10 + static_cast<int>(rng() % 10)));
             }
-            if (!events.empty()) c.Post("/v1/events", {{"events", events}});
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            json events = json::array();
+            for (const auto& item : played) {
+              events.push_back(
+                  {{"user", user}, {"item", item}, {"type", "play"}, {"ts", Now() + 1}});
+            }
+            if (!events.empty()) {
+              auto e = c.Post("/v1/events", {{"events", events}});
+              if (e.status != 200 && errors_.fetch_add(1) == 0) {
+                std::fprintf(stderr, "events: %s\n", e.body.c_str());
+              }
+              plays_.fetch_add(events.size());
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(mode == kOrganic ? 10 : 2));
           }
         }) {}
   ~Members() { Stop(); }
@@ -143,10 +167,11 @@ class Members {
   }
   uint64_t requests() const { return requests_.load(); }
   uint64_t errors() const { return errors_.load(); }
+  uint64_t plays() const { return plays_.load(); }
 
  private:
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> requests_{0}, errors_{0};
+  std::atomic<uint64_t> requests_{0}, errors_{0}, plays_{0};
   std::thread thread_;
 };
 
@@ -188,9 +213,9 @@ class LiveStepsSlow : public ::testing::Test {
     return step->Run(s, ctx);
   }
 
-  json Recommend(const std::string& user) {
+  json Recommend(const std::string& user, int k = 5) {
     auto r = server_->client()->Post("/v1/recommend",
-                                     {{"model", "recs@production"}, {"user", user}, {"k", 5}});
+                                     {{"model", "recs@production"}, {"user", user}, {"k", k}});
     EXPECT_EQ(r.status, 200) << r.body;
     return r.json();
   }
@@ -210,7 +235,8 @@ TEST_F(LiveStepsSlow, RetrainedCandidateIsShadowedPromotedAndServesTheNewEvents)
   }
   ASSERT_EQ(server_->client()->Post("/v1/events", {{"events", events}}).status, 200);
   // Production cannot show it: it is not in v1's catalogue.
-  for (const auto& it : Recommend("u50")["items"]) EXPECT_NE(it["id"], "new");
+  const json before = Recommend("u50", 10);
+  for (const auto& it : before["items"]) EXPECT_NE(it["id"], "new");
 
   // Snapshot + retrain: the training rows and every logged event.
   Rows rows = BaseRows();
@@ -224,20 +250,22 @@ TEST_F(LiveStepsSlow, RetrainedCandidateIsShadowedPromotedAndServesTheNewEvents)
   flow::StepResult shadow;
   {
     Members members(server_->port(), {26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48},
-                    /*like_new=*/true, 7);
+                    Members::kOrganic, 7);
     shadow = RunStep("shadow",
                      {{"sample", 1.0},
                       {"min_requests", 120},
                       {"min_requests_with_plays", 40},
                       {"max_recall_drop", 0.02},
-                      {"window", 600},
+                      {"window", 1},  // the plays right after the request
                       {"timeout", 40},
                       {"poll", 0.5}},
                      v2);
     members.Stop();
     EXPECT_EQ(members.errors(), 0u);
+    EXPECT_GT(members.plays(), 0u);
   }
   ASSERT_TRUE(shadow.passed) << shadow.reason;
+  std::fprintf(stderr, "shadow: %s\n", shadow.reason.c_str());
   const json m = shadow.outputs["shadow"]["metrics"];
   EXPECT_GE(m["requests"].get<int64_t>(), 120) << m.dump();
   EXPECT_GT(m["recall"]["candidate"].get<double>(), m["recall"]["production"].get<double>())
@@ -251,7 +279,7 @@ TEST_F(LiveStepsSlow, RetrainedCandidateIsShadowedPromotedAndServesTheNewEvents)
   const flow::StepResult promoted = RunStep("promote", json::object(), v2);
   ASSERT_TRUE(promoted.passed) << promoted.reason;
   ASSERT_EQ(server_->client()->Post("/admin/reload", json::object()).status, 200);
-  const json next = Recommend("u50");
+  const json next = Recommend("u50", 10);
   EXPECT_EQ(next["version"], v2);
   bool has_new = false;
   for (const auto& it : next["items"]) has_new = has_new || it["id"] == "new";
@@ -269,7 +297,7 @@ TEST_F(LiveStepsSlow, LongTailCandidateFailsItsCanaryAndIsRolledBack) {
   for (int u = 0; u < 60; ++u) all.push_back(u);
   flow::StepResult canary;
   {
-    Members members(server_->port(), all, /*like_new=*/false, 11);
+    Members members(server_->port(), all, Members::kShown, 11);
     canary = RunStep("canary",
                      {{"share", 0.5},
                       {"min_members", 1000},  // more than exist: only the guardrail can stop it
@@ -283,6 +311,7 @@ TEST_F(LiveStepsSlow, LongTailCandidateFailsItsCanaryAndIsRolledBack) {
     EXPECT_EQ(members.errors(), 0u);
   }
   EXPECT_FALSE(canary.passed);
+  std::fprintf(stderr, "canary: %s\n", canary.reason.c_str());
   EXPECT_NE(canary.reason.find("guardrail failed"), std::string::npos) << canary.reason;
   EXPECT_NE(canary.reason.find("stays at v1"), std::string::npos) << canary.reason;
   const json& c = canary.outputs["canary"];
