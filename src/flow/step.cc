@@ -107,6 +107,18 @@ bool BoolKey(const nlohmann::json& spec, const char* key, bool fallback) {
       spec, key, fallback, [](const nlohmann::json& v) { return v.is_boolean(); }, "true or false");
 }
 
+std::vector<std::string> StringListKey(const nlohmann::json& spec, const char* key) {
+  std::vector<std::string> out;
+  auto it = spec.find(key);
+  if (it == spec.end()) return out;
+  if (!it->is_array()) Fail(ErrorCode::kInvalidArgument, "'{}' must be an array of strings", key);
+  for (const auto& v : *it) {
+    if (!v.is_string()) Fail(ErrorCode::kInvalidArgument, "'{}' must be an array of strings", key);
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
 const nlohmann::json* LatestOutputOf(const StepContext& ctx, std::string_view kind) {
   for (auto it = ctx.order.rbegin(); it != ctx.order.rend(); ++it) {
     if (it->second != kind) continue;
