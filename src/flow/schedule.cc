@@ -111,7 +111,8 @@ Schedule ScheduleStore::Add(const std::string& flow_path, int64_t every_s, bool 
 
 std::vector<Schedule> ScheduleStore::List() const {
   std::vector<Schedule> out;
-  for (const auto& j : Load()["schedules"]) out.push_back(FromJson(j));
+  const nlohmann::json doc = Load();
+  for (const auto& j : doc["schedules"]) out.push_back(FromJson(j));
   return out;
 }
 
