@@ -136,8 +136,22 @@ const nlohmann::json* LatestWith(const StepContext& ctx, std::string_view member
   return nullptr;
 }
 
+namespace {
+// The outputs of the latest earlier step whose "candidate" is an object (a version).
+const nlohmann::json* LatestCandidateOutputs(const StepContext& ctx) {
+  for (auto it = ctx.order.rbegin(); it != ctx.order.rend(); ++it) {
+    auto o = ctx.earlier.find(it->first);
+    if (o != ctx.earlier.end() && o->is_object() && o->contains("candidate") &&
+        (*o)["candidate"].is_object()) {
+      return &*o;
+    }
+  }
+  return nullptr;
+}
+}  // namespace
+
 VersionRecord LatestCandidate(const StepContext& ctx) {
-  const nlohmann::json* o = LatestWith(ctx, "candidate");
+  const nlohmann::json* o = LatestCandidateOutputs(ctx);
   if (o == nullptr) {
     Fail(ErrorCode::kFailedPrecondition,
          "no earlier step made a candidate version (add a train or tune step before it)");

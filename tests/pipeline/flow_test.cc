@@ -123,8 +123,8 @@ TEST_F(FlowEngine, WorseCandidateStopsAtTheGateAndProductionIsUntouched) {
   EXPECT_EQ(worse.steps[2].state, "stopped");
   EXPECT_NE(worse.reason.find("recall@20: candidate v2"), std::string::npos) << worse.reason;
   EXPECT_FALSE(worse.steps[2].outputs["passed"].get<bool>());
-  EXPECT_LT(worse.steps[2].outputs["candidate"].get<double>(),
-            worse.steps[2].outputs["production"].get<double>());
+  EXPECT_LT(worse.steps[2].outputs["candidate_value"].get<double>(),
+            worse.steps[2].outputs["production_value"].get<double>());
   EXPECT_EQ(registry.Resolve("recs@production").version, 1);  // untouched
   EXPECT_EQ(registry.Overview("recs").alias_history.size(), 1u);
 

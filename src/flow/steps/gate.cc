@@ -6,7 +6,8 @@
 //                    candidate's bootstrap interval of the estimate must exceed production's
 //                    estimate, and the candidate's effective sample size must be >= min_ess.
 // With no production version the gate passes unless require_production = true.
-// Outputs: {"passed", "candidate", "production", "rule"} (and "ess" for the off-policy gate).
+// Outputs: {"passed", "candidate_value", "production_value", "rule"} (and "ess" for the off-policy
+// gate).
 #include <fmt/format.h>
 
 #include "flow/step.h"
@@ -66,7 +67,7 @@ class GateStep final : public PipelineStep {
       r.passed = !need;
       r.reason = need ? "no production version to compare with (require_production = true)"
                       : "no production version yet: nothing to beat";
-      r.outputs = {{"passed", r.passed}, {"production", nullptr}};
+      r.outputs = {{"passed", r.passed}, {"production_value", nullptr}};
       return r;
     }
     return spec.contains("metric") ? MetricGate(spec, cand, prod) : OpeGate(spec, cand, prod);
@@ -90,8 +91,8 @@ class GateStep final : public PipelineStep {
     r.outputs = {{"passed", r.passed},
                  {"rule", rule},
                  {"metric", metric},
-                 {"candidate", c},
-                 {"production", p},
+                 {"candidate_value", c},
+                 {"production_value", p},
                  {"candidate_version", cand["version"]},
                  {"production_version", prod["version"]}};
     r.reason = fmt::format("{}: candidate v{} {:.4f} {} production v{} {:.4f}{}", metric,
@@ -129,9 +130,9 @@ class GateStep final : public PipelineStep {
     r.outputs = {{"passed", r.passed},
                  {"rule", fmt::format("{} lower bound > production, ess >= {}", est, min_ess)},
                  {"estimator", est},
-                 {"candidate", c},
+                 {"candidate_value", c},
                  {"candidate_ci", {lo, hi}},
-                 {"production", p},
+                 {"production_value", p},
                  {"ess", ess},
                  {"candidate_version", cand["version"]},
                  {"production_version", prod["version"]}};
