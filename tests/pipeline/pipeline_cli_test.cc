@@ -170,5 +170,88 @@ TEST(PipelineCli, KillNineDuringTrainThenResumeSlow) {
   EXPECT_NE(again.err.find("completed; nothing to resume"), std::string::npos) << again.err;
 }
 
+// A bandit policy serves decisions (exploring half the time); the pipeline snapshots its own
+// decision log, retrains, and the off-policy gate decides: a uniform candidate is refused
+// (production untouched), a near-greedy one whose DR lower bound beats the logged reward is
+// promoted.
+TEST(PipelineCli, BanditRetrainedFromItsDecisionLogPromotedOnlyWhenTheOffPolicyGatePassesSlow) {
+  testing::TempDir dir;
+  const std::string home = dir.file("home");
+  auto reward = [](const std::string& ctx, const std::string& action) {
+    return (ctx == "x" && action == "a") || (ctx == "y" && action == "b") ? 1.0 : 0.0;
+  };
+  {
+    std::ofstream f(dir.file("seed.jsonl"));
+    const char* acts[] = {"a", "b", "c"};
+    for (int i = 0; i < 60; ++i) {
+      const std::string c = i % 2 ? "x" : "y", chosen = acts[(i / 2) % 3];
+      f << json{{"context", {{"c", c}}},
+                {"actions", {"a", "b", "c"}},
+                {"chosen", chosen},
+                {"probability", 1.0 / 3},
+                {"reward", reward(c, chosen)}}
+               .dump()
+        << "\n";
+    }
+  }
+  std::ofstream(dir.file("v1.toml")) << "[data]\ntrain = \"seed.jsonl\"\n[model]\nname = \"pick\"\n"
+                                        "family = \"epsilon-greedy\"\nepsilon = 0.5\n";
+  auto t = RunCli("train " + dir.file("v1.toml"), home);
+  ASSERT_EQ(t.code, 0) << t.err;
+  ASSERT_EQ(RunCli("models promote pick/1 --alias production", home).code, 0);
+
+  Server server;
+  StartServer(server, dir, home, {"--bandit", "pick@production"});
+  HttpClient client(server.url);
+  for (int i = 0; i < 400; ++i) {
+    const std::string c = i % 2 ? "x" : "y";
+    const json decide = {{"model", "pick@production"},
+                         {"context", {{"c", c}}},
+                         {"actions", {{{"id", "a"}}, {{"id", "b"}}, {{"id", "c"}}}}};
+    const json d = client.Json("POST", "/v1/decide", &decide);
+    const json r = {{"decision_id", d["decision_id"]},
+                    {"reward", reward(c, d["action"].get<std::string>())}};
+    client.Json("POST", "/v1/reward", &r);
+  }
+  const std::string common = "[data]\ndataset = \"placeholder\"\n[split]\ntest_fraction = 0.3\n";
+  std::ofstream(dir.file("uniform.toml")) << common << "[model]\nfamily = \"uniform\"\n";
+  std::ofstream(dir.file("greedy.toml"))
+      << common << "[model]\nfamily = \"epsilon-greedy\"\nepsilon = 0.02\n";
+  auto flow = [&](const std::string& config) {
+    return "[pipeline]\nname = \"retrain-pick\"\nmodel = \"pick\"\n"
+           "[[step]]\nname = \"log\"\nkind = \"snapshot\"\nsource = \"decisions\"\n"
+           "[[step]]\nname = \"train\"\nkind = \"train\"\nconfig = \"" +
+           config +
+           "\"\n[[step]]\nname = \"evaluate\"\nkind = \"evaluate\"\n"
+           "[[step]]\nname = \"ope-gate\"\nkind = \"gate\"\nestimator = \"dr\"\nmin_ess = 20\n"
+           "[[step]]\nname = \"promote\"\nkind = \"promote\"\n";
+  };
+  std::ofstream(dir.file("bad.flow")) << flow("uniform.toml");
+  std::ofstream(dir.file("good.flow")) << flow("greedy.toml");
+
+  auto refused = RunCli("pipeline run " + dir.file("bad.flow") + " --json", home);
+  ASSERT_EQ(refused.code, 5) << refused.err << refused.out;
+  const json b = json::parse(refused.out);
+  EXPECT_EQ(b["state"], "stopped");
+  ASSERT_EQ(b["steps"].size(), 4u);
+  EXPECT_EQ(b["steps"][0]["outputs"]["decisions"], 400);
+  const json& bg = b["steps"][3]["outputs"];
+  EXPECT_FALSE(bg["passed"].get<bool>());
+  EXPECT_LE(bg["candidate_ci"][0].get<double>(), bg["production_value"].get<double>());
+  auto prod = RunCli("models show pick --json", home);
+  EXPECT_EQ(json::parse(prod.out)["aliases"]["production"], 1) << prod.out;
+
+  auto passed = RunCli("pipeline run " + dir.file("good.flow") + " --json", home);
+  ASSERT_EQ(passed.code, 0) << passed.err << passed.out;
+  const json g = json::parse(passed.out);
+  const json& gg = g["steps"][3]["outputs"];
+  EXPECT_TRUE(gg["passed"].get<bool>());
+  EXPECT_GT(gg["candidate_ci"][0].get<double>(), gg["production_value"].get<double>());
+  EXPECT_GE(gg["ess"].get<double>(), 20);
+  EXPECT_EQ(g["steps"][4]["outputs"]["to_version"], 3);
+  prod = RunCli("models show pick --json", home);
+  EXPECT_EQ(json::parse(prod.out)["aliases"]["production"], 3) << prod.out;
+}
+
 }  // namespace
 }  // namespace marquee

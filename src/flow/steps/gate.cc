@@ -4,7 +4,11 @@
 //                    (for losses, logloss, rmse, ...: candidate x min_ratio <= production).
 //   off-policy gate (bandit policies): estimator = "dr", min_ess = 100: the lower end of the
 //                    candidate's bootstrap interval of the estimate must exceed production's
-//                    estimate, and the candidate's effective sample size must be >= min_ess.
+//                    value, and the candidate's effective sample size must be >= min_ess.
+//                    Production's value (baseline): "logged" (default), the mean reward of the
+//                    held-out logged decisions, which is production's own on-policy value when
+//                    production made them (a decisions snapshot); "production", the same
+//                    estimator for production's config retrained on the same split.
 // With no production version the gate passes unless require_production = true.
 // Outputs: {"passed", "candidate_value", "production_value", "rule"} (and "ess" for the off-policy
 // gate).
@@ -25,7 +29,8 @@ double Number(const nlohmann::json& j, const std::string& what) {
 class GateStep final : public PipelineStep {
  public:
   void Validate(const nlohmann::json& spec) const override {
-    CheckStepKeys(spec, {"metric", "min_ratio", "estimator", "min_ess", "require_production"});
+    CheckStepKeys(
+        spec, {"metric", "min_ratio", "estimator", "min_ess", "baseline", "require_production"});
     const bool metric = spec.contains("metric"), ope = spec.contains("estimator");
     if (metric == ope) {
       Fail(ErrorCode::kInvalidArgument,
@@ -45,6 +50,13 @@ class GateStep final : public PipelineStep {
     }
     if (metric && spec.contains("min_ess")) {
       Fail(ErrorCode::kInvalidArgument, "'min_ess' is for the off-policy gate (estimator = ...)");
+    }
+    const std::string baseline = StringKey(spec, "baseline", "logged");
+    if (baseline != "logged" && baseline != "production") {
+      Fail(ErrorCode::kInvalidArgument, "'baseline' must be \"logged\" or \"production\"");
+    }
+    if (metric && spec.contains("baseline")) {
+      Fail(ErrorCode::kInvalidArgument, "'baseline' is for the off-policy gate (estimator = ...)");
     }
     if (NumberKey(spec, "min_ess", 0) < 0) {
       Fail(ErrorCode::kInvalidArgument, "'min_ess' must be >= 0");
@@ -122,13 +134,16 @@ class GateStep final : public PipelineStep {
     const double lo = Number(ce["ci"][0], "the interval's lower end");
     const double hi = Number(ce["ci"][1], "the interval's upper end");
     const double c = Number(ce["value"], "the candidate's estimate");
-    const double p = Number(pe["value"], "production's estimate");
+    const bool logged = StringKey(spec, "baseline", "logged") == "logged";
+    const double p = logged ? Number(cand["ope"]["logged_reward"], "the logged reward")
+                            : Number(pe["value"], "production's estimate");
     const double ess = Number(cand["ope"]["ess"], "the effective sample size");
     StepResult r;
     const bool beats = lo > p, enough = ess >= min_ess;
     r.passed = beats && enough;
     r.outputs = {{"passed", r.passed},
-                 {"rule", fmt::format("{} lower bound > production, ess >= {}", est, min_ess)},
+                 {"rule", fmt::format("{} lower bound > production ({}), ess >= {}", est,
+                                      logged ? "logged reward" : "its estimate", min_ess)},
                  {"estimator", est},
                  {"candidate_value", c},
                  {"candidate_ci", {lo, hi}},
