@@ -107,6 +107,18 @@ bool BoolKey(const nlohmann::json& spec, const char* key, bool fallback) {
       spec, key, fallback, [](const nlohmann::json& v) { return v.is_boolean(); }, "true or false");
 }
 
+std::vector<std::string> StringListKey(const nlohmann::json& spec, const char* key) {
+  std::vector<std::string> out;
+  auto it = spec.find(key);
+  if (it == spec.end()) return out;
+  if (!it->is_array()) Fail(ErrorCode::kInvalidArgument, "'{}' must be an array of strings", key);
+  for (const auto& v : *it) {
+    if (!v.is_string()) Fail(ErrorCode::kInvalidArgument, "'{}' must be an array of strings", key);
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
 const nlohmann::json* LatestOutputOf(const StepContext& ctx, std::string_view kind) {
   for (auto it = ctx.order.rbegin(); it != ctx.order.rend(); ++it) {
     if (it->second != kind) continue;
@@ -124,8 +136,22 @@ const nlohmann::json* LatestWith(const StepContext& ctx, std::string_view member
   return nullptr;
 }
 
+namespace {
+// The outputs of the latest earlier step whose "candidate" is an object (a version).
+const nlohmann::json* LatestCandidateOutputs(const StepContext& ctx) {
+  for (auto it = ctx.order.rbegin(); it != ctx.order.rend(); ++it) {
+    auto o = ctx.earlier.find(it->first);
+    if (o != ctx.earlier.end() && o->is_object() && o->contains("candidate") &&
+        (*o)["candidate"].is_object()) {
+      return &*o;
+    }
+  }
+  return nullptr;
+}
+}  // namespace
+
 VersionRecord LatestCandidate(const StepContext& ctx) {
-  const nlohmann::json* o = LatestWith(ctx, "candidate");
+  const nlohmann::json* o = LatestCandidateOutputs(ctx);
   if (o == nullptr) {
     Fail(ErrorCode::kFailedPrecondition,
          "no earlier step made a candidate version (add a train or tune step before it)");

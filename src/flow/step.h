@@ -35,10 +35,11 @@ struct StepContext {
   StepContext(Registry& r, const nlohmann::json& earlier_outputs)
       : registry(r), earlier(earlier_outputs) {}
 
-  Registry& registry;  // the home's registry (embedded or PostgreSQL), with the built-in kinds
-  std::string home;    // resolved home directory (catalogs, event and decision logs)
-  Env* env = nullptr;  // every file touch goes through it (never nullptr)
-  Context ctx;         // threads, seed, progress callback for long work
+  Registry& registry;    // the home's registry (embedded or PostgreSQL), with the built-in kinds
+  std::string home;      // resolved home directory (catalogs, event and decision logs)
+  std::string flow_dir;  // the flow file's directory: steps resolve relative paths against it
+  Env* env = nullptr;    // every file touch goes through it (never nullptr)
+  Context ctx;           // threads, seed, progress callback for long work
   // [server] of the flow: the `marquee serve` URL for steps that need live traffic, and the API
   // key read from the environment variable [server] token_env. Both "" when the flow has none.
   std::string server_url;
@@ -47,7 +48,10 @@ struct StepContext {
   std::string model;         // [pipeline] model: the registry model the flow keeps fresh
   int64_t pipeline_run = 0;  // registry run id of this pipeline run
   int64_t step_run = 0;      // registry run id of this step's record
-  std::string step_name;     // this step's [[step]] name
+  // The first run of this pipeline run's resume chain (itself when not resumed): what a step
+  // keys its idempotence on, so a resumed run finds what the interrupted one registered.
+  int64_t root_run = 0;
+  std::string step_name;  // this step's [[step]] name
   // The earlier steps of this pipeline run, in order: (name, kind), and their outputs by name
   // (an object: step name -> outputs object). Resumed runs include the steps completed before.
   std::vector<std::pair<std::string, std::string>> order;
@@ -101,6 +105,8 @@ void CheckStepKeys(const nlohmann::json& spec, const std::vector<std::string>& k
 std::string StringKey(const nlohmann::json& spec, const char* key, const std::string& fallback);
 double NumberKey(const nlohmann::json& spec, const char* key, double fallback);
 bool BoolKey(const nlohmann::json& spec, const char* key, bool fallback);
+// spec[key] as an array of strings (empty when absent); kInvalidArgument naming the key otherwise.
+std::vector<std::string> StringListKey(const nlohmann::json& spec, const char* key);
 
 // The outputs of the latest earlier step of `kind` (nullptr if none ran).
 const nlohmann::json* LatestOutputOf(const StepContext& ctx, std::string_view kind);

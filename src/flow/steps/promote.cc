@@ -11,15 +11,8 @@ namespace marquee::flow {
 namespace {
 
 std::vector<std::string> Gates(const nlohmann::json& spec) {
-  std::vector<std::string> gates;
-  auto it = spec.find("gates");
-  if (it == spec.end()) return gates;
-  if (!it->is_array()) Fail(ErrorCode::kInvalidArgument, "'gates' must be an array of strings");
-  for (const auto& g : *it) {
-    if (!g.is_string()) Fail(ErrorCode::kInvalidArgument, "'gates' must be an array of strings");
-    ParseGate(g.get<std::string>());  // kInvalidArgument naming a malformed gate
-    gates.push_back(g.get<std::string>());
-  }
+  std::vector<std::string> gates = StringListKey(spec, "gates");
+  for (const auto& g : gates) ParseGate(g);  // kInvalidArgument naming a malformed gate
   return gates;
 }
 
