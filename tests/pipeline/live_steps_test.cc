@@ -40,21 +40,24 @@ TEST(LiveStepKeys, ShadowAndCanaryParseWithTheirDefaultsAndEveryKey) {
 
 TEST(LiveStepKeys, BadValuesAreRefusedNamingTheStepAndKey) {
   const std::string s = "[[step]]\nname = \"s\"\nkind = \"shadow\"\n";
-  Bad(s + "sample = 0\n", "step 's': 'sample' must be in (0, 1]");
-  Bad(s + "sample = 1.5\n", "'sample' must be in (0, 1]");
-  Bad(s + "min_requests = 0\n", "'min_requests' must be at least 1");
-  Bad(s + "max_recall_drop = 2\n", "'max_recall_drop' must be in [0, 1]");
-  Bad(s + "window = \"soon\"\n", "window");
-  Bad(s + "timeout = -1\n", "'timeout' must be positive");
-  Bad(s + "event_types = \"play\"\n", "'event_types' must be a list of strings");
-  Bad(s + "share = 0.1\n", "unknown key 'share'");
   const std::string c = "[[step]]\nname = \"c\"\nkind = \"canary\"\n";
-  Bad(c + "share = 1\n", "share: must be in (0, 1)");
-  Bad(c + "min_members = 1\n", "min_members: must be at least 2");
-  Bad(c + "max_drop = 1\n", "max_drop: must be in [0, 1)");
-  Bad(c + "alpha = 0\n", "alpha: must be in (0, 1)");
-  Bad(c + "alias = \"bad alias!\"\n", "alias");
-  Bad(c + "sample = 0.2\n", "unknown key 'sample'");
+  const std::pair<std::string, std::string> cases[] = {
+      {s + "sample = 0\n", "step 's': 'sample' must be in (0, 1]"},
+      {s + "sample = 1.5\n", "'sample' must be in (0, 1]"},
+      {s + "min_requests = 0\n", "'min_requests' must be at least 1"},
+      {s + "max_recall_drop = 2\n", "'max_recall_drop' must be in [0, 1]"},
+      {s + "window = \"soon\"\n", "window"},
+      {s + "timeout = -1\n", "'timeout' must be positive"},
+      {s + "event_types = \"play\"\n", "'event_types' must be a list of strings"},
+      {s + "share = 0.1\n", "unknown key 'share'"},
+      {c + "share = 1\n", "share: must be in (0, 1)"},
+      {c + "min_members = 1\n", "min_members: must be at least 2"},
+      {c + "max_drop = 1\n", "max_drop: must be in [0, 1)"},
+      {c + "alpha = 0\n", "alpha: must be in (0, 1)"},
+      {c + "alias = \"bad alias!\"\n", "alias"},
+      {c + "sample = 0.2\n", "unknown key 'sample'"},
+  };
+  for (const auto& [step, needle] : cases) Bad(step, needle);
 }
 
 }  // namespace
