@@ -54,6 +54,7 @@ void ControlPlane::AddRoutes(Service& s) {
   AddServingRoutes(s);
   AddJobRoutes(s);
   AddUiRoutes(s);
+  AddShadowRoutes(s);
 }
 
 void ControlPlane::AddRunRoutes(Service& s) {

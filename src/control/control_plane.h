@@ -50,6 +50,7 @@ class ControlPlane : public RouteProvider {
   void AddServingRoutes(Service& s);
   void AddJobRoutes(Service& s);
   void AddUiRoutes(Service& s);  // ui_routes.cc: the dashboard's static files
+  void AddShadowRoutes(Service& s);  // shadow_routes.cc: a model's shadow (issue #17)
   JobRunner& Jobs();             // kUnavailable when jobs are off
   // The job's log from line `offset` as Server-Sent Events until the job ends, the follower is
   // dropped or the client goes away (a streamed response's producer thread).

@@ -51,8 +51,14 @@ nlohmann::json RegisteredTraining::ToJson() const {
 RegisteredTraining TrainAndRegister(const TrainConfig& config, const TrainOptions& options,
                                     Registry& registry, const std::string& config_path,
                                     const std::vector<std::string>& overrides) {
+  return TrainAndRegister(config, options, registry,
+                          RunSpecOf(config, config_path, overrides, registry.env()));
+}
+
+RegisteredTraining TrainAndRegister(const TrainConfig& config, const TrainOptions& options,
+                                    Registry& registry, const RunSpec& spec) {
   RegisteredTraining out;
-  out.run_id = registry.StartTrainingRun(RunSpecOf(config, config_path, overrides, registry.env()));
+  out.run_id = registry.StartTrainingRun(spec);
   try {
     out.result = RunTraining(config, options);
     out.report = FormatTrainReport(config, out.result);

@@ -50,5 +50,9 @@ struct RegisteredTraining {
 RegisteredTraining TrainAndRegister(const TrainConfig& config, const TrainOptions& options,
                                     Registry& registry, const std::string& config_path,
                                     const std::vector<std::string>& overrides);
+// The same with the run's record given (RunSpecOf plus what the caller adds, e.g. the pipeline
+// step that trains it, so a resumed pipeline can find the version it registered).
+RegisteredTraining TrainAndRegister(const TrainConfig& config, const TrainOptions& options,
+                                    Registry& registry, const RunSpec& spec);
 
 }  // namespace marquee

@@ -10,6 +10,7 @@
 #include "serving/model_manager.h"
 #include "serving/online_state.h"
 #include "serving/predict_handler.h"
+#include "serving/shadow.h"
 
 namespace marquee {
 
@@ -34,6 +35,7 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   // The one poller: experiment start/stop and new cells, then every model of every kind.
   mo.on_poll = [this] {
     if (experiments_) experiments_->Refresh();
+    if (shadow_) shadow_->Refresh();
   };
   mo.on_swap = [m = metrics_.get()] { m->AddSwap(); };
   mo.on_failure = [m = metrics_.get()](const std::string&, const std::string&) {
@@ -94,6 +96,15 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
     models_->RefreshKind(kKindBandit, /*force=*/true, /*strict=*/true);
   }
   bandits_->AddRoutes(*service_);  // without bandits its routes answer 503
+  if (o.shadow) {
+    ShadowOptions so;
+    so.home = o.home;
+    so.max_queue = o.shadow_queue;
+    so.log.sync = o.event_log.sync;
+    shadow_ = std::make_unique<ShadowScorer>(so, models_.get(), service_.get());
+    shadow_->Refresh();
+    service_->set_shadow(shadow_.get());
+  }
   for (const RouteProviderFactory& make : o.route_providers) {
     providers_.push_back(make(*this));
     providers_.back()->AddRoutes(*service_);
@@ -129,6 +140,8 @@ void ServerCore::Stop() {
   models_->Stop();       // the one poller: no more loads, experiment or policy refreshes
   experiments_.reset();  // drains the exposure log
   service_->set_experiments(nullptr);
+  service_->set_shadow(nullptr);
+  shadow_.reset();  // its worker ends, its log drains
   if (decisions_) {
     const auto st = decisions_->stats();
     spdlog::info("serve: {} decisions, {} rewards joined, {} defaulted, {} group commits",

@@ -9,6 +9,7 @@
 //   2. ModelManager::Stop            the one poller (every model of every kind, experiments) and
 //                                    /admin/reload end: no more loads or cells added
 //   3. ExperimentRouter destroyed    drains the exposure log
+//      ShadowScorer destroyed        its worker ends, its log drains
 //   4. DecisionLog destroyed         drains pending decisions/rewards (their online updates)
 //   5. EventLog destroyed            drains pending appends and flushes
 //
@@ -43,6 +44,7 @@ class BanditHandler;
 class ExperimentRouter;
 class ModelManager;
 class PredictHandler;
+class ShadowScorer;
 
 class ServerCore;
 
@@ -84,6 +86,10 @@ struct ServerCoreOptions {
   // Serve the cells of experiments running at start (false: only what on_new_cells adds later).
   bool serve_running_cells = true;
   ExposureLogOptions exposure_log;
+  // Shadow scoring and canary routing, followed from the registry (serving/shadow.h), with its
+  // log in $home/serving/shadow.
+  bool shadow = true;
+  size_t shadow_queue = 256;        // requests waiting for the shadow worker before drops
   DecisionLogOptions decision_log;  // $home/decisions (on_closed is set by the core)
   size_t max_actions = 256;         // per /v1/decide
   // Recommenders no --model names are loaded by the first request naming them
@@ -124,6 +130,7 @@ class ServerCore {
   EventLog* events() { return events_.get(); }                    // null without events
   ExperimentRouter* experiments() { return experiments_.get(); }  // null without experiments
   BanditHandler* bandits() { return bandits_.get(); }
+  ShadowScorer* shadow() { return shadow_.get(); }       // null without shadow
   DecisionLog* decisions() { return decisions_.get(); }  // null without --bandit
   const ServerCoreOptions& options() const { return options_; }
 
@@ -137,6 +144,7 @@ class ServerCore {
   std::unique_ptr<PredictHandler> predict_;
   std::unique_ptr<BanditHandler> bandits_;
   std::unique_ptr<DecisionLog> decisions_;
+  std::unique_ptr<ShadowScorer> shadow_;
   std::unique_ptr<HttpServer> server_;
   std::vector<std::unique_ptr<RouteProvider>> providers_;
   bool stopped_ = false;

@@ -16,6 +16,7 @@
 #include "marquee/error.h"
 #include "registry/registry.h"
 #include "serving/experiment_router.h"
+#include "serving/shadow.h"
 
 namespace marquee {
 namespace {
@@ -865,7 +866,28 @@ void Service::AddOwnRoutes() {
             })});
   AddRoute({"POST", "/v1/recommend", kScopeRead, sync([this](const Request& req) {
               RecommendRequest rr = ParseRecommendRequest(ParseBody(req.body), "", limits_);
-              if (!rr.experiment) return ToResponse(Rank(std::span(&rr, 1))[0]);
+              // A model under a canary: its requests go through the canary experiment.
+              if (!rr.experiment && shadow_ != nullptr && experiments_ != nullptr) {
+                if (auto canary = shadow_->CanaryFor(rr.model)) {
+                  RecommendRequest xr = rr;
+                  xr.experiment = std::move(canary);
+                  try {
+                    return experiments_->Recommend(xr, *this);
+                  } catch (const Error& e) {
+                    // Stopped or unknown before this replica's next poll, or a cell still
+                    // loading: production answers.
+                    if (e.code() != ErrorCode::kFailedPrecondition &&
+                        e.code() != ErrorCode::kNotFound && e.code() != ErrorCode::kUnavailable) {
+                      throw;
+                    }
+                  }
+                }
+              }
+              if (!rr.experiment) {
+                Ranked ranked = std::move(Rank(std::span(&rr, 1))[0]);
+                if (shadow_ != nullptr) shadow_->Offer(rr, ranked);  // copies; never blocks
+                return ToResponse(ranked);
+              }
               // A/B cells and interleaving: serving/experiment_router.h
               if (experiments_ == nullptr) {
                 Fail(ErrorCode::kUnavailable, "this server runs no experiments");
@@ -928,6 +950,7 @@ Response Service::BatchRecommend(const json& body) const {
 // Answered from the model manager's thread.
 void Service::Reload(Respond& done) {
   if (experiments_ != nullptr) experiments_->Refresh();  // experiment start/stop, at once
+  if (shadow_ != nullptr) shadow_->Refresh();            // shadow and canary settings, at once
   models_->RequestRefresh(
       [d = std::move(done), models = models_, kinds = &model_kinds_](json result) {
         Response rr;

@@ -34,6 +34,7 @@ class EventLog;
 namespace marquee {
 
 class ExperimentRouter;
+class ShadowScorer;
 
 struct Request {
   std::string method;  // "GET", "POST", ...
@@ -213,6 +214,9 @@ class Service : public Ranker {
   // Serves /v1/recommend requests with "experiment" (not owned; null: they answer 503). Call
   // before the server starts.
   void set_experiments(ExperimentRouter* router) { experiments_ = router; }
+  // Shadow scoring and canary routing of /v1/recommend (serving/shadow.h; not owned; null:
+  // none). Call before the server starts.
+  void set_shadow(ShadowScorer* shadow) { shadow_ = shadow; }
 
   // The models manager slots of another kind (bandit policies, tabular models): GET /v1/models
   // also lists them under `key` (ModelManager::Describe(kind)), and POST /admin/reload adds
@@ -320,6 +324,7 @@ class Service : public Ranker {
   ApiKeys keys_;
   ServiceLimits limits_;
   ExperimentRouter* experiments_ = nullptr;
+  ShadowScorer* shadow_ = nullptr;
   bool load_on_demand_ = false;
   std::vector<RouteRow> routes_;
   std::vector<std::string> paths_;  // each path of routes_ once: the metrics' route labels

@@ -23,7 +23,7 @@ LAYERS = {
     "kinds": 3,
     "pipeline": 4,
     "experiments": 5, "jobs": 5, "tune": 5,
-    "serving": 6,
+    "serving": 6, "flow": 6,  # flow: pipelines, above tune; talks to servers over HTTP
     "control": 7,
 }
 

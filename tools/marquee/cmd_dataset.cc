@@ -9,11 +9,10 @@
 #include "data/catalog.h"
 #include "data/readers.h"
 #include "data/synthetic.h"
-#include "events/event_log.h"
+#include "flow/snapshots.h"
 #include "marquee/context.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
-#include "serving/online_state.h"
 
 namespace marquee::cli {
 
@@ -28,41 +27,13 @@ struct ImportFlags {
   std::string base;          // --base NAME with --from-events: that snapshot's rows + the events
 };
 
-// `marquee dataset import --from-events --base BASE`: a new snapshot holding every row of the
-// snapshot BASE followed by every event of $home/events (values and times as logged), so a model
-// retrained on it knows the training data and everything served since. Errors: kNotFound when
-// BASE or the event log is missing, kInvalidArgument when the log is empty.
+// `marquee dataset import --from-events --base BASE` (flow/snapshots.h, shared with the
+// pipeline's snapshot step).
 nlohmann::json ImportEventsOverBase(const std::string& name, const std::string& base,
                                     const GlobalOptions& g) {
   const std::string home = ResolveHome(g.home);
-  DatasetCatalog catalog(home, Env::Default());
-  const Dataset b = catalog.Open(base);
-  std::string dir;  // where the events are: the RocksDB directory or the Redis URL
-  auto log = OpenEventStoreForRead(home, &dir);
-  std::vector<RawInteraction> rows;
-  rows.reserve(b.num_interactions());
-  const auto users = b.users(), items = b.items();
-  const auto values = b.values();
-  const auto times = b.times();
-  for (size_t k = 0; k < users.size(); ++k) {
-    rows.push_back(
-        {std::string(b.user_id(users[k])), std::string(b.item_id(items[k])), values[k], times[k]});
-  }
-  size_t events = 0;
-  log->ForEach([&](const StoredEvent& e) {
-    rows.push_back({e.user, e.item, e.value, e.ts});
-    ++events;
-    return true;
-  });
-  if (events == 0) Fail(ErrorCode::kInvalidArgument, "the event log in '{}' is empty", dir);
-  Dataset ds = Dataset::FromRows(rows, /*has_values=*/true, /*has_times=*/true,
-                                 fmt::format("{} + events:{}", base, dir));
-  CreateRegistryIfMissing(home);  // before the catalog (commands.h)
-  nlohmann::json j = catalog.Import(name, ds).ToJson();
-  j["base"] = base;
-  j["base_interactions"] = b.num_interactions();
-  j["events"] = events;
-  return j;
+  return marquee::ImportEventsOverBase(home, Env::Default(), name, base,
+                                       [&] { CreateRegistryIfMissing(home); });
 }
 
 // An interaction import as ImportDatasetView gives it.

@@ -68,6 +68,7 @@ void AddPredictCommand(CLI::App& app, GlobalOptions& g);
 void AddDecisionsCommands(CLI::App& app, GlobalOptions& g);
 // `marquee tune` and `marquee studies list|show` (cmd_tune.cc, src/tune).
 void AddTuneCommands(CLI::App& app, GlobalOptions& g);
+void AddPipelineCommands(CLI::App& app, GlobalOptions& g);  // cmd_pipeline.cc
 
 // A time for human output: ISO 8601 UTC ("2026-12-05T07:05:41Z", common/time.h), "-" for 0
 // (never happened).

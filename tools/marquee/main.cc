@@ -226,6 +226,7 @@ int main(int argc, char** argv) {
   marquee::cli::AddPredictCommand(app, g);
   marquee::cli::AddDecisionsCommands(app, g);
   marquee::cli::AddTuneCommands(app, g);
+  marquee::cli::AddPipelineCommands(app, g);
   marquee::cli::AddBanditCommands(app, g);  // ope, simulate bandit
   // Last: joins the `simulate` and `experiments` groups whoever created them first.
   marquee::cli::AddExperimentSimCommands(app, g);
