@@ -167,7 +167,7 @@ struct DecisionLogOptions {
 };
 
 // The decision log: an interface with two implementations, chosen by the home's `state` URL
-// (OpenDecisionStore, serving/online_state.h): the embedded RocksDB log that Open() returns
+// (OpenDecisionStore, state/online_state.h): the embedded RocksDB log that Open() returns
 // (the layout above) and Redis (bandits/redis_decision_log.h, docs/formats/state-redis.md).
 // Both decide reward joins atomically with the same outcomes and keep the counters with the
 // writes they count.

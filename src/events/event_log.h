@@ -1,7 +1,7 @@
 // EventLog: the durable log of user events (plays, clicks, purchases) that `marquee serve`
 // ingests through POST /v1/events and reads back per user for real-time recommendations
 // (docs/formats/events.md). An interface with two implementations, chosen by the home's
-// `state` URL (OpenEventStore, serving/online_state.h): Redis (events/redis_event_log.h,
+// `state` URL (OpenEventStore, state/online_state.h): Redis (events/redis_event_log.h,
 // docs/formats/state-redis.md), and the default that Open() returns, embedded RocksDB under
 // $home/events:
 //

@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <filesystem>
-
 #include "bandits/decision_log.h"
 #include "bandits/log.h"
 #include "data/catalog.h"
@@ -12,6 +10,7 @@
 #include "events/event_log.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "state/online_state.h"
 
 namespace marquee {
 
@@ -20,11 +19,8 @@ nlohmann::json ImportEventsOverBase(const std::string& home, Env* env, const std
                                     const std::function<void()>& before_write) {
   DatasetCatalog catalog(home, env);
   const Dataset b = catalog.Open(base);
-  const std::string dir = home + "/events";
-  if (!std::filesystem::exists(dir)) {
-    Fail(ErrorCode::kNotFound, "no event log in '{}' (POST /v1/events to `marquee serve` first)",
-         dir);
-  }
+  std::string dir;  // where the events are: the RocksDB directory or the Redis URL
+  auto log = OpenEventStoreForRead(home, &dir);
   std::vector<RawInteraction> rows;
   rows.reserve(b.num_interactions());
   const auto users = b.users(), items = b.items();
@@ -34,9 +30,6 @@ nlohmann::json ImportEventsOverBase(const std::string& home, Env* env, const std
     rows.push_back(
         {std::string(b.user_id(users[k])), std::string(b.item_id(items[k])), values[k], times[k]});
   }
-  EventLogOptions o;
-  o.read_only = true;  // allowed while a server appends
-  auto log = EventLog::Open(dir, o);
   size_t events = 0;
   log->ForEach([&](const StoredEvent& e) {
     rows.push_back({e.user, e.item, e.value, e.ts});
@@ -56,14 +49,8 @@ nlohmann::json ImportEventsOverBase(const std::string& home, Env* env, const std
 
 nlohmann::json ImportDecisionLog(const std::string& home, Env* env, const std::string& name,
                                  const std::string& policy, int64_t since_ms) {
-  const std::string dir = home + "/decisions";
-  if (!std::filesystem::exists(dir)) {
-    Fail(ErrorCode::kNotFound,
-         "no decision log in '{}' (POST /v1/decide to `marquee serve --bandit ...` first)", dir);
-  }
-  DecisionLogOptions o;
-  o.read_only = true;  // allowed while a server appends
-  auto log = DecisionLog::Open(dir, o);
+  auto log = OpenDecisionStoreForRead(home);  // read-only: allowed while a server appends
+  const std::string dir = log->Describe();    // the RocksDB directory or the Redis URL
   env->CreateDirs(home + "/bandit");
   // The rows go through a temporary bandit-jsonl file so the catalog's streaming import (bounded
   // memory) builds the snapshot.

@@ -8,9 +8,9 @@
 #include "serving/bandit_handler.h"
 #include "serving/experiment_router.h"
 #include "serving/model_manager.h"
-#include "serving/online_state.h"
 #include "serving/predict_handler.h"
 #include "serving/shadow.h"
+#include "state/online_state.h"
 
 namespace marquee {
 

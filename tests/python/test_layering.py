@@ -20,7 +20,7 @@ LAYERS = {
     "client": 1,  # the HTTP API's C++ client: common and Boost only
     "data": 1, "models": 1, "events": 1, "core": 1,
     "eval": 2, "tabular": 2, "bandits": 2, "registry": 2,
-    "kinds": 3,
+    "kinds": 3, "state": 3,  # state: the online-state factory (RocksDB or Redis)
     "pipeline": 4,
     "experiments": 5, "jobs": 5, "tune": 5,
     "serving": 6, "flow": 6,  # flow: pipelines, above tune; talks to servers over HTTP

@@ -13,8 +13,8 @@
 #include "data/catalog.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
-#include "serving/online_state.h"
 #include "serving/route_match.h"
+#include "state/online_state.h"
 
 namespace marquee::cli {
 namespace {
@@ -81,7 +81,7 @@ void RunExport(const ExportFlags& f, const GlobalOptions& g) {
     return;
   }
   const std::string home = ResolveHome(g.home);
-  auto log = OpenDecisionStoreForRead(home);  // RocksDB or Redis: serving/online_state.h
+  auto log = OpenDecisionStoreForRead(home);  // RocksDB or Redis: state/online_state.h
   std::unique_ptr<WritableFile> file;
   if (!f.out.empty()) file = Env::Default()->NewWritableFile(f.out);
   std::string buf;

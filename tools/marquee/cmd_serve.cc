@@ -19,8 +19,8 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
-#include "serving/online_state.h"
 #include "serving/server_core.h"
+#include "state/online_state.h"
 
 namespace marquee::cli {
 namespace {
@@ -232,7 +232,7 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
 nlohmann::json ImportEventLog(const std::string& name, const GlobalOptions& g) {
   const std::string home = ResolveHome(g.home);
   std::string dir;  // where the events are: the RocksDB directory or the Redis URL
-  auto log = OpenEventStoreForRead(home, &dir);  // serving/online_state.h
+  auto log = OpenEventStoreForRead(home, &dir);  // state/online_state.h
   std::vector<RawInteraction> rows;
   log->ForEach([&](const StoredEvent& e) {
     rows.push_back({e.user, e.item, e.value, e.ts});

@@ -1,4 +1,4 @@
-#include "serving/online_state.h"
+#include "state/online_state.h"
 
 #include "bandits/redis_decision_log.h"
 #include "events/redis_event_log.h"
