@@ -105,7 +105,8 @@ TEST(PipelineCli, EventsToAServedModelRetrainAndTheServerMovesToTheNewVersion) {
   // The server follows the alias: the next recommendation for u0 comes from v2 and includes
   // the item only the events know.
   json after;
-  for (int i = 0; i < 100; ++i) {
+  client.Send("POST", "/admin/reload");  // at once, rather than at the next poll
+  for (int i = 0; i < 300; ++i) {
     after = client.Json("POST", "/v1/recommend", &ask);
     if (after["version"] == 2) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -3,9 +3,12 @@
 // marquee pipeline status [RUN] [--json]       pipeline runs and their steps
 // marquee pipeline schedule FLOW.toml --every 24h | --list | --remove ID
 // marquee scheduler [--poll 30s] [--once]      run due schedules until stopped
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "commands.h"
 #include "common/time.h"
@@ -71,6 +74,36 @@ void Finish(const flow::PipelineRun& run, bool json) {
 std::string When(int64_t t) { return t > 0 ? IsoUtc(t) : "-"; }
 
 }  // namespace
+
+namespace {
+class SchedulerThread {
+ public:
+  SchedulerThread(const std::string& home, const GlobalOptions& g) {
+    flow::EngineOptions o;
+    o.home = home;
+    o.ctx.threads = g.threads > 0 ? g.threads : Context::DefaultThreads();
+    o.cancelled = [this] { return stop_.load(); };
+    o.log = [](const std::string& line) { spdlog::info("scheduler: {}", line); };
+    thread_ = std::thread([this, home, o] {
+      flow::SchedulerLoop(
+          home, [home] { return OpenRegistry(home); }, o, 30, stop_);
+    });
+  }
+  ~SchedulerThread() {
+    stop_.store(true);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+}  // namespace
+
+std::shared_ptr<void> StartScheduler(const std::string& home, const GlobalOptions& g) {
+  spdlog::info("serve: running pipeline schedules of {} (checked every 30 s)", home);
+  return std::make_unique<SchedulerThread>(home, g);
+}
 
 void AddPipelineCommands(CLI::App& app, GlobalOptions& g) {
   CLI::App* cmd = app.add_subcommand(

@@ -42,7 +42,8 @@ struct ServeFlags {
   double reward_window_s = 3600;
   double default_reward = 0;
   size_t max_actions = 256;
-  std::string ui_dir;  // the dashboard's built assets ("": $MARQUEE_UI_DIR or ui/dist)
+  std::string ui_dir;      // the dashboard's built assets ("": $MARQUEE_UI_DIR or ui/dist)
+  bool scheduler = false;  // run due pipeline schedules (cmd_pipeline.cc StartScheduler)
 };
 
 // One `marquee serve` per home: an exclusive flock on $home/serving/serve.lock, held for the
@@ -220,9 +221,12 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
                  f.bandits.size(), core.decisions()->Describe(), f.reward_window_s);
   }
 
+  // Stops (between pipeline steps) and joins the scheduler when it goes out of scope.
+  std::shared_ptr<void> scheduler = f.scheduler ? StartScheduler(home, g) : nullptr;
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("serve: {} received: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  scheduler.reset();
   core.Stop();  // the shutdown order: serving/server_core.h
   spdlog::info("serve: stopped");
 }
@@ -315,6 +319,9 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--max-actions", f->max_actions, "Most actions one /v1/decide may offer")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_flag("--scheduler", f->scheduler,
+                "Also run the stored pipeline schedules when due (marquee pipeline schedule),\n"
+                "one at a time on a thread of this server, as `marquee scheduler` does");
   cmd->callback([f, &g] { RunServe(*f, g); });
 }
 
