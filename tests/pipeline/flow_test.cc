@@ -208,6 +208,55 @@ TEST_F(FlowEngine, ResumeReusesCompletedStepsAndNeverRegistersTwice) {
   EXPECT_EQ(LoadPipelineRun(registry, resumed.run_id).steps.size(), 5u);
 }
 
+// The tune step: a study over the family's default space whose best configuration becomes the
+// candidate; killed after its registration, the resumed run reuses the study's version.
+class TuneThenDie final : public PipelineStep {
+ public:
+  void Validate(const json& spec) const override { CreateStep("tune")->Validate(spec); }
+  StepResult Run(const json& spec, StepContext& ctx) override {
+    StepResult r = CreateStep("tune")->Run(spec, ctx);
+    if (g_dies-- > 0) throw Error(ErrorCode::kUnavailable, "simulated crash after the study");
+    return r;
+  }
+};
+
+TEST_F(FlowEngine, TuneStepRegistersTheBestAndAResumeReusesItsStudy) {
+  RegisterStep("test-tune-then-die", [] { return std::make_unique<TuneThenDie>(); });
+  g_dies = 1;
+  Registry registry = OpenRegistry(home_);
+  std::string text = FlowText("good.toml");
+  const std::string train =
+      "[[step]]\nname = \"train\"\nkind = \"train\"\nconfig = \"good.toml\"\n";
+  ASSERT_NE(text.find(train), std::string::npos);
+  text.replace(text.find(train), train.size(),
+               "[[step]]\nname = \"tune\"\nkind = \"test-tune-then-die\"\nconfig = "
+               "\"good.toml\"\ntrials = 3\nstartup_trials = 3\nseed = 5\n");
+  const PipelineRun failed =
+      RunFlow(Write("tune.flow", text), dir_.file("tune.flow"), registry, options_);
+  ASSERT_EQ(failed.state, "failed") << failed.Text();
+  ASSERT_EQ(registry.Versions("recs").size(), 1u);  // the best, trained on all data
+
+  const PipelineRun resumed = ResumeRun(failed.run_id, registry, options_);
+  ASSERT_EQ(resumed.state, "completed") << resumed.Text();
+  const json& out = resumed.steps[0].outputs;
+  EXPECT_TRUE(out.value("reused_version", false));
+  EXPECT_EQ(out["candidate"]["version"], 1);
+  EXPECT_EQ(out["trials"], 3);
+  EXPECT_TRUE(out["params"].contains("lambda")) << out.dump();
+  EXPECT_TRUE(out["metrics"].contains("recall@20")) << out.dump();
+  EXPECT_EQ(registry.Versions("recs").size(), 1u);  // no duplicate version
+  EXPECT_EQ(registry.Resolve("recs@production").version, 1);
+
+  testing::ExpectError(
+      [&] {
+        ParseFlow(
+            "[pipeline]\nname = \"p\"\nmodel = \"m\"\n[[step]]\nname = \"t\"\nkind = "
+            "\"tune\"\nconfig = \"c.toml\"\nsampler = \"grid\"\n",
+            "flow.toml");
+      },
+      ErrorCode::kInvalidArgument, "step 't': sampler must be");
+}
+
 TEST(FlowSchedule, EveryAndStore) {
   EXPECT_EQ(ParseEvery("24h"), 86400);
   EXPECT_EQ(ParseEvery("30m"), 1800);
