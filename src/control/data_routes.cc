@@ -9,6 +9,7 @@
 #include "control/control_plane.h"
 #include "control/route_util.h"
 #include "control/views.h"
+#include "serving/online_state.h"
 
 namespace marquee {
 
@@ -78,9 +79,9 @@ void ControlPlane::AddDataRoutes(Service& s) {
                 const int64_t since = QueryTime(req, "since");
                 const std::string policy = req.query("policy").value_or("");
                 const bool include_open = TruthText(req.query("include_open").value_or(""));
-                DecisionLogOptions o;
-                o.read_only = true;  // beside the server's own writer, as `decisions export`
-                std::shared_ptr<DecisionLog> log = DecisionLog::Open(home + "/decisions", o);
+                // Read-only beside the server's own writer, as `decisions export`, wherever the
+                // home's backends keep the decisions (its RocksDB, or Redis).
+                std::shared_ptr<DecisionLog> log = OpenDecisionStoreForRead(home);
                 Response r;
                 r.content_type = "application/x-ndjson";
                 r.stream = [log, format, since, policy, include_open](ResponseWriter& w) {

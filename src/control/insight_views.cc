@@ -13,6 +13,7 @@
 #include "kinds/builtin.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "serving/online_state.h"
 #include "serving/servable.h"
 
 namespace marquee {
@@ -40,11 +41,16 @@ std::optional<BanditModel> AsBandit(Registry& reg, const ModelSummary& m) {
 std::vector<PolicyActivity> Activity(const std::string& home, const ActivityOptions& o,
                                      const DecisionLog* live) {
   if (live != nullptr) return SummarizeDecisions(*live, o);
-  const std::string dir = home + "/decisions";
-  if (!Env::Default()->FileExists(dir)) return {};
+  // Wherever the home's backends keep the decisions: its RocksDB (none yet: no decisions) or
+  // Redis.
+  const StateBackend state = ResolveStateBackend(home, "", Env::Default());
+  if (state.kind != StateBackend::Kind::kRedis &&
+      !Env::Default()->FileExists(home + "/decisions")) {
+    return {};
+  }
   DecisionLogOptions lo;
   lo.read_only = true;  // beside the server's own writer, as `decisions export`
-  return SummarizeDecisions(*DecisionLog::Open(dir, lo), o);
+  return SummarizeDecisions(*OpenDecisionStore(state, home, std::move(lo)), o);
 }
 
 json RateJson(const DecisionCounts& c) {

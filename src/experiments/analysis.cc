@@ -9,9 +9,13 @@
 #include <unordered_map>
 
 #include "common/time.h"
+#include "events/redis_client.h"
+#include "events/redis_event_log.h"
 #include "experiments/interleave.h"
 #include "experiments/stats.h"
+#include "marquee/env.h"
 #include "marquee/error.h"
+#include "registry/backend_url.h"
 
 namespace marquee {
 namespace {
@@ -639,10 +643,16 @@ Attribution ReadFromHome(const std::string& home, const Experiment& e,
   };
   // Streams: exposures straight into the compact table, then each member's events read and
   // credited one member at a time (never all events at once).
+  // The online state where the home's backends say (`state =`, $MARQUEE_STATE): the home's
+  // RocksDB, or Redis, as the server that recorded the exposures and events had it
+  // (serving/online_state.h chooses the same way for the server; this layer sits below it).
+  const StateBackend state = ParseStateUrl(ResolveBackends(home, Env::Default()).state);
+  const bool redis = state.kind == StateBackend::Kind::kRedis;
   const std::string xdir = home + "/experiments/exposures";
-  if (std::filesystem::exists(xdir)) {
+  if (redis || std::filesystem::exists(xdir)) {
     ExposureLogOptions o;
     o.read_only = true;
+    if (redis) o.redis = state.redis;
     auto log = ExposureLog::Open(xdir, o);
     uint64_t read = 0;
     log->ForEach(e.spec.name, [&](const Exposure& x) {
@@ -656,10 +666,10 @@ Attribution ReadFromHome(const std::string& home, const Experiment& e,
   Attribution a;
   const std::string edir = home + "/events";
   const int64_t started = e.record.first_started_at;
-  if (!table->members().empty() && std::filesystem::exists(edir)) {
+  if (!table->members().empty() && (redis || std::filesystem::exists(edir))) {
     EventLogOptions o;
     o.read_only = true;
-    auto events = EventLog::Open(edir, o);
+    auto events = redis ? OpenRedisEventLog(state.redis, o) : EventLog::Open(edir, o);
     const uint64_t members = table->members().size();
     for (size_t i = 0; i < members; ++i) {
       Member& m = table->members()[i];

@@ -12,15 +12,22 @@ Checks:
             registry, and after it returns the CLI works and a promotion reaches every replica;
   events    (Redis online state only) an event posted through replica A is excluded from the next
             recommendation replica B answers for the same member. Without Redis state in this
-            build it is reported as skipped, not passed.
-The Redis kill -9 check and two `marquee train` at once 20 times are elsewhere: the latter is
-tests/registry PgStoreCli.TwoTrainProcessesAtOnceTwentyTimesSlow (label slow).
+            build it is reported as skipped, not passed;
+  redis     (Redis online state only) kill -9 of Redis under load through nginx (events,
+            decisions, rewards and recommendations): recommendations keep answering, marked
+            `"history": "unavailable"`, with zero failures; writes answer 503 with a JSON error;
+            Redis restarted on the same AOF holds every acknowledged event, decision and reward
+            (read back with redis-cli and `marquee decisions export` on the state URL), and
+            writes succeed again.
+Two `marquee train` at once 20 times is elsewhere: tests/registry
+PgStoreCli.TwoTrainProcessesAtOnceTwentyTimesSlow (label slow).
 """
 import importlib.machinery
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -81,30 +88,13 @@ def served_version(url, user="u1"):
     return body.get("version") if status == 200 and isinstance(body, dict) else None
 
 
-class Load:
-    """Threads posting /v1/recommend through nginx until stopped; counts every outcome."""
+class Workers:
+    """`threads` threads running self.run(i) from `with` until its end."""
 
-    def __init__(self, url, threads=4):
+    def __init__(self, url, threads):
         self.url, self.stop_flag = url, threading.Event()
         self.lock = threading.Lock()
-        self.ok, self.failed, self.versions, self.errors = 0, 0, {}, []
         self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
-
-    def run(self, i):
-        n = 0
-        while not self.stop_flag.is_set():
-            n += 1
-            status, body = post(self.url + "/v1/recommend",
-                                {"model": MODEL, "user": f"u{1 + (i * 97 + n) % 300}", "k": 10})
-            with self.lock:
-                if status == 200:
-                    self.ok += 1
-                    v = body.get("version")
-                    self.versions[v] = self.versions.get(v, 0) + 1
-                else:
-                    self.failed += 1
-                    if len(self.errors) < 5:
-                        self.errors.append(f"{status}: {str(body)[:200]}")
 
     def __enter__(self):
         for t in self.threads:
@@ -115,6 +105,34 @@ class Load:
         self.stop_flag.set()
         for t in self.threads:
             t.join()
+
+
+class Load(Workers):
+    """Threads posting /v1/recommend through nginx until stopped; counts every outcome."""
+
+    def __init__(self, url, threads=4):
+        super().__init__(url, threads)
+        self.ok, self.failed, self.versions, self.errors = 0, 0, {}, []
+
+    def run(self, i):
+        n = 0
+        while not self.stop_flag.is_set():
+            n += 1
+            status, body = post(self.url + "/v1/recommend",
+                                {"model": MODEL, "user": f"u{1 + (i * 97 + n) % 300}", "k": 10})
+            with self.lock:
+                self.count(status, body)
+
+    def count(self, status, body):
+        """Counts one answer (called with the lock held)."""
+        if status == 200:
+            self.ok += 1
+            v = body.get("version")
+            self.versions[v] = self.versions.get(v, 0) + 1
+        else:
+            self.failed += 1
+            if len(self.errors) < 5:
+                self.errors.append(f"{status}: {str(body)[:200]}")
 
     def summary(self):
         return f"{self.ok} ok, {self.failed} failed {self.errors}, versions {self.versions}"
@@ -243,6 +261,196 @@ def check_events_shared(state):
     items = [x["id"] for x in body.get("items", [])] if isinstance(body, dict) else []
     check(status == 200 and item not in items,
           f"the item played through replica A is excluded by replica B ({item} in {items[:10]})")
+    # Shared through Redis, not through a home: the event is in Redis, and no replica keeps an
+    # event log of its own.
+    homes = [r["home"] for r in state["replicas"]]
+    check(item.encode() in redis_events(state, "u7")
+          and not any(os.path.exists(os.path.join(h, "events")) for h in homes),
+          f"the replicas keep the event in Redis (mq:ev:{{u7}}), not in their homes' RocksDB")
+
+
+def train_bandit(state, tmp):
+    """A linucb policy `arm` trained from a small logged-bandit file, promoted to production."""
+    lines = [json.dumps({"context": {"device": "tv" if k % 2 else "phone"},
+                         "actions": [{"id": "a"}, {"id": "b"}, {"id": "c"}],
+                         "chosen": k % 3, "probability": 1 / 3, "reward": float(k % 4 == 0),
+                         "ts": 1796000000 + k}) for k in range(60)]
+    log = os.path.join(tmp, "arm.jsonl")
+    with open(log, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    cfg = os.path.join(tmp, "arm.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[data]\ntrain = "{log}"\n[split]\nprotocol = "temporal"\ntest_fraction = 0.3\n'
+                f'[model]\nfamily = "linucb"\nname = "arm"\n[eval]\nestimators = ["ips"]\n'
+                f'bootstrap = 10\n')
+    r = cli(state, "train", cfg)
+    check(r.returncode == 0, f"train the bandit policy arm ({r.stderr.strip()[-300:]})")
+    r = cli(state, "models", "promote", "arm", "1", "--alias", "production")
+    check(r.returncode == 0, f"promote arm 1 ({r.stderr.strip()[-200:]})")
+
+
+def restart_replicas_with_bandit(state):
+    """Every replica restarted in turn, now also serving the policy arm@production."""
+    state["bandits"] = ["arm@production"]
+    for i, rep in enumerate(state["replicas"]):
+        cluster.stop(rep)
+        cluster.start_replica(state, i)
+        cluster.save(state)
+        deadline = time.time() + 60
+        while time.time() < deadline and cluster.http_status(rep["url"] + "/readyz") != 200:
+            time.sleep(0.1)
+    ready = [cluster.http_status(r["url"] + "/readyz") for r in state["replicas"]]
+    check(ready == [200] * len(ready), f"every replica restarted with the bandit is ready {ready}")
+
+
+class Writes(Workers):
+    """Threads posting, through nginx, an event, a decision and (every other time) a reward per
+    round for fresh members; records every acknowledged (2xx) write and every refusal."""
+
+    def __init__(self, url, threads=3):
+        super().__init__(url, threads)
+        self.phase = "before"
+        self.events, self.decisions, self.rewards = [], [], {}  # acknowledged
+        self.refused = {}  # phase -> [(route, status, body)]
+        self.ok = {}  # phase -> acknowledged writes
+
+    def note(self, route, status, body):
+        with self.lock:
+            if status is not None and 200 <= status < 300:
+                self.ok[self.phase] = self.ok.get(self.phase, 0) + 1
+                return True
+            self.refused.setdefault(self.phase, []).append((route, status, body))
+            return False
+
+    def run(self, i):
+        n = 0
+        while not self.stop_flag.is_set():
+            n += 1
+            user, item = f"rd{i}-{n}", f"item-{i}-{n}"
+            status, body = post(self.url + "/v1/events", {"events": [
+                {"user": user, "item": item, "type": "play", "ts": int(time.time())}]})
+            if self.note("events", status, body):
+                with self.lock:
+                    self.events.append((user, item))
+            status, body = post(self.url + "/v1/decide", {
+                "model": "arm@production", "user": user,
+                "context": {"device": "tv" if n % 2 else "phone"},
+                "actions": [{"id": "a"}, {"id": "b"}, {"id": "c"}]})
+            if not self.note("decide", status, body):
+                time.sleep(0.01)
+                continue
+            did = body["decision_id"]
+            with self.lock:
+                self.decisions.append(did)
+            if n % 2 == 0:
+                reward = float(n % 3)
+                status, body = post(self.url + "/v1/reward", {"decision_id": did,
+                                                              "reward": reward})
+                if self.note("reward", status, body):
+                    with self.lock:
+                        self.rewards[did] = reward
+
+
+class Recommends(Load):
+    """Load that also counts answers marked `"history": "unavailable"`, per phase."""
+
+    def __init__(self, url, threads=2):
+        super().__init__(url, threads)
+        self.phase, self.by_phase = "before", {}
+
+    def count(self, status, body):
+        super().count(status, body)
+        c = self.by_phase.setdefault(self.phase, {"ok": 0, "unavailable": 0, "failed": 0})
+        c["ok" if status == 200 else "failed"] += 1
+        c["unavailable"] += status == 200 and body.get("history") == "unavailable"
+
+
+def redis_events(state, user):
+    """The member's events as stored in Redis (mq:ev:{USER}), read with redis-cli."""
+    r = subprocess.run(["redis-cli", "-p", str(state["redis"]["port"]), "--raw", "ZRANGE",
+                        "mq:ev:{" + user + "}", "0", "-1"], capture_output=True, timeout=30)
+    return r.stdout if r.returncode == 0 else b""
+
+
+def check_redis_down(state, tmp):
+    if state.get("state_backend") != "redis":
+        print("SKIP redis: this build has no Redis online state")
+        return
+    train_bandit(state, tmp)
+    restart_replicas_with_bandit(state)
+    nginx = state["nginx"]["url"]
+    with Recommends(nginx) as recs, Writes(nginx) as writes:
+        time.sleep(3.0)
+        with recs.lock, writes.lock:  # from the kill on: the answers in flight count as "down"
+            recs.phase = writes.phase = "down"
+        cluster.stop(state["redis"], signal.SIGKILL)
+        time.sleep(4.0)
+        with recs.lock, writes.lock:
+            recs.phase = writes.phase = "restarting"
+        cluster.start_redis(state["dir"], state)
+        cluster.save(state)
+        with recs.lock, writes.lock:
+            recs.phase = writes.phase = "after"
+        # The replicas reconnect by themselves: wait for writes to be acknowledged again.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            with writes.lock:
+                if writes.ok.get("after", 0) >= 30:
+                    break
+            time.sleep(0.1)
+    down = recs.by_phase.get("down", {})
+    check(recs.failed == 0 and down.get("ok", 0) > 20,
+          f"redis: kill -9 of Redis under load: zero failed recommendations through nginx "
+          f"({recs.summary()}; per phase {recs.by_phase})")
+    check(down.get("unavailable", 0) > 0 and recs.by_phase.get("after", {}).get("ok", 0) > 0,
+          f"redis: answers during the outage are marked \"history\": \"unavailable\" "
+          f"({down.get('unavailable', 0)} of {down.get('ok', 0)})")
+    refused = writes.refused.get("down", [])
+    json_503 = 0
+    for route, status, body in refused:
+        try:
+            err = json.loads(body)["error"]
+            json_503 += status == 503 and err["code"] == "unavailable" and bool(err["message"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    check(len(refused) > 0 and json_503 == len(refused),
+          f"redis: writes while Redis is down answer 503 with a JSON error: {json_503} of "
+          f"{len(refused)} refusals ({[(r, s, str(b)[:120]) for r, s, b in refused[:3]]})")
+    before_refused = writes.refused.get("before", [])
+    check(not before_refused, f"redis: no write refused before the kill ({before_refused[:3]})")
+    check(writes.ok.get("after", 0) >= 30,
+          f"redis: writes succeed again after the restart ({writes.ok})")
+    # Every acknowledged event is in the restarted Redis (its AOF, appendfsync always).
+    lost = [(u, it) for u, it in writes.events if it.encode() not in redis_events(state, u)]
+    check(writes.events and not lost,
+          f"redis: every acknowledged event survived kill -9 ({len(writes.events)} acknowledged, "
+          f"{len(lost)} missing {lost[:3]})")
+    # Every acknowledged decision and reward, read back through the CLI given the state URL with
+    # --state on an empty home (no marquee.toml): the flag alone points it at Redis.
+    out = os.path.join(tmp, "decisions.jsonl")
+    r = subprocess.run([state["marquee"], "--home", os.path.join(tmp, "reader"), "-q", "--state",
+                        state["redis"]["url"], "decisions", "export", "--format", "jsonl",
+                        "--include-open", "--out", out], capture_output=True, text=True,
+                       timeout=120)
+    check(r.returncode == 0, f"decisions export --state URL ({r.stderr.strip()[-200:]})")
+    exported = {}
+    if r.returncode == 0:
+        with open(out) as f:
+            for line in f:
+                d = json.loads(line)
+                exported[d["id"]] = d
+    missing = [d for d in writes.decisions if d not in exported]
+    wrong = [(d, w, exported[d].get("outcome")) for d, w in writes.rewards.items()
+             if d in exported and (exported[d]["outcome"].get("kind") != "joined"
+                                   or exported[d]["outcome"].get("reward") != w)]
+    check(writes.decisions and not missing,
+          f"redis: every acknowledged decision survived ({len(writes.decisions)} acknowledged, "
+          f"{len(missing)} missing {missing[:3]})")
+    check(writes.rewards and not wrong and all(d in exported for d in writes.rewards),
+          f"redis: every acknowledged reward is joined to its decision ({len(writes.rewards)} "
+          f"acknowledged, {len(wrong)} wrong {wrong[:3]})")
+    print(f"redis: writes acknowledged per phase {writes.ok}; refused per phase "
+          f"{ {k: len(v) for k, v in writes.refused.items()} }; recommendations {recs.by_phase}")
 
 
 def main():
@@ -270,6 +478,7 @@ def main():
         check_events_shared(state)
         check_kill_replica(state)
         check_postgres_down(state)
+        check_redis_down(state, tmp)
         h = cluster.health(state)
         check(all(x["healthy"] for x in h.values()), f"status after the failures: {h}")
     except cluster.ClusterError as e:

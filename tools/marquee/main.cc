@@ -209,10 +209,13 @@ int main(int argc, char** argv) {
                  "The key sent to --server (Authorization: Bearer; default: $MARQUEE_API_KEY)");
   // The backends (registry/backend_url.h): passed on through the environment, so every command,
   // `marquee serve` and the processes they start resolve them in the one place.
-  std::string registry_url, backends_file;
+  std::string registry_url, state_url, backends_file;
   app.add_option("--registry", registry_url,
                  "The registry: sqlite:///path/registry.db or postgresql://user@host:port/db\n"
                  "(default: $MARQUEE_REGISTRY, else `registry =` in the config, else the home's)");
+  app.add_option("--state", state_url,
+                 "The online state (events, decisions): redis://host:port[/db] or rocksdb://\n"
+                 "(default: $MARQUEE_STATE, else `state =` in the config, else the home's)");
   app.add_option("--config", backends_file,
                  "The backends' config file (default: $MARQUEE_CONFIG, else HOME/marquee.toml)");
   app.set_version_flag("--version", std::string("marquee ") + MARQUEE_VERSION);
@@ -244,6 +247,7 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] {
     marquee::SetLogLevel(g.quiet ? "warn" : g.log_level);
     if (!registry_url.empty()) setenv("MARQUEE_REGISTRY", registry_url.c_str(), 1);
+    if (!state_url.empty()) setenv("MARQUEE_STATE", state_url.c_str(), 1);
     if (!backends_file.empty()) setenv("MARQUEE_CONFIG", backends_file.c_str(), 1);
     if (g.server.empty()) return;
     const std::string path = CommandPath(DeepestParsed(&app));
