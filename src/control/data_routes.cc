@@ -9,7 +9,7 @@
 #include "control/control_plane.h"
 #include "control/route_util.h"
 #include "control/views.h"
-#include "serving/online_state.h"
+#include "state/online_state.h"
 
 namespace marquee {
 

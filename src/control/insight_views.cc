@@ -13,8 +13,8 @@
 #include "kinds/builtin.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
-#include "serving/online_state.h"
 #include "serving/servable.h"
+#include "state/online_state.h"
 
 namespace marquee {
 namespace {

@@ -10,12 +10,11 @@
 
 #include "common/time.h"
 #include "events/redis_client.h"
-#include "events/redis_event_log.h"
 #include "experiments/interleave.h"
 #include "experiments/stats.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
-#include "registry/backend_url.h"
+#include "state/online_state.h"
 
 namespace marquee {
 namespace {
@@ -645,8 +644,8 @@ Attribution ReadFromHome(const std::string& home, const Experiment& e,
   // credited one member at a time (never all events at once).
   // The online state where the home's backends say (`state =`, $MARQUEE_STATE): the home's
   // RocksDB, or Redis, as the server that recorded the exposures and events had it
-  // (serving/online_state.h chooses the same way for the server; this layer sits below it).
-  const StateBackend state = ParseStateUrl(ResolveBackends(home, Env::Default()).state);
+  // (state/online_state.h, the server's choice too).
+  const StateBackend state = ResolveStateBackend(home, "", Env::Default());
   const bool redis = state.kind == StateBackend::Kind::kRedis;
   const std::string xdir = home + "/experiments/exposures";
   if (redis || std::filesystem::exists(xdir)) {
@@ -669,7 +668,7 @@ Attribution ReadFromHome(const std::string& home, const Experiment& e,
   if (!table->members().empty() && (redis || std::filesystem::exists(edir))) {
     EventLogOptions o;
     o.read_only = true;
-    auto events = redis ? OpenRedisEventLog(state.redis, o) : EventLog::Open(edir, o);
+    auto events = OpenEventStore(state, home, o);
     const uint64_t members = table->members().size();
     for (size_t i = 0; i < members; ++i) {
       Member& m = table->members()[i];
