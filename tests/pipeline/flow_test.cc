@@ -234,6 +234,8 @@ TEST_F(FlowEngine, TuneStepRegistersTheBestAndAResumeReusesItsStudy) {
   const PipelineRun failed =
       RunFlow(Write("tune.flow", text), dir_.file("tune.flow"), registry, options_);
   ASSERT_EQ(failed.state, "failed") << failed.Text();
+  ASSERT_NE(failed.reason.find("simulated crash after the study"), std::string::npos)
+      << failed.reason;
   ASSERT_EQ(registry.Versions("recs").size(), 1u);  // the best, trained on all data
 
   const PipelineRun resumed = ResumeRun(failed.run_id, registry, options_);

@@ -35,6 +35,10 @@ class RedisStateServerTest : public ::testing::Test {
     o.refs = {"recs@production"};
     o.control_plane = false;
     o.core.state = redis_->Url();
+    // The two in-process replicas share one home here (real replicas each have their own): the
+    // per-home shadow log (serving/shadow.h) is not what this suite tests, and one home holds it
+    // once.
+    o.core.shadow = false;
     auto s = std::make_unique<InProcessServer>(home_, std::move(o));
     s->Start();
     return s;

@@ -5,7 +5,8 @@
 // flow file; default: the family's space), trials (default 20 unless budget is set), budget
 // ("10m"), metric, sampler ("tpe" | "random"), seed, startup_trials, parallel.
 // The study's config is the train config with [model] name = the pipeline's model and [data] on
-// the latest snapshot, written to $home/pipelines/run-ROOT/STEP.toml; that path names the study.
+// the latest snapshot, written beside the train config as .pipeline-ROOT-STEP.toml (so its
+// relative paths still resolve); that path names the study.
 // Idempotent per pipeline run: a resumed run finds the study of that path and reuses its
 // registered version, or resumes the study when it was killed before its end, so a kill never
 // registers twice (a kill between the registration and the study's record can: the window is
@@ -58,9 +59,15 @@ class TuneStep final : public PipelineStep {
         o.space_path = ctx.flow_dir + "/" + space;
       }
     }
-    // The study's config: one file per pipeline run and step, so a resume finds its study.
-    const std::string dir = fmt::format("{}/pipelines/run-{}", ctx.home, ctx.root_run);
-    o.config_path = std::filesystem::absolute(dir + "/" + ctx.step_name + ".toml").string();
+    // The study's config: one file per pipeline run and step, so a resume finds its study. It
+    // is written beside the train config, so the paths the config gives relative to itself
+    // (data files, each kind its own) still resolve.
+    const std::string path = ConfigPath(spec, ctx);
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    o.config_path =
+        std::filesystem::absolute(fmt::format("{}/.pipeline-{}-{}.toml", dir.empty() ? "." : dir,
+                                              ctx.root_run, ctx.step_name))
+            .string();
 
     StudyStore store(ctx.home, ctx.env);
     for (const StudyRecord& s : store.List()) {
@@ -69,8 +76,6 @@ class TuneStep final : public PipelineStep {
       o.resume = s.id;  // killed before its end: continue it
     }
     if (o.resume == 0) {
-      const std::string path = ConfigPath(spec, ctx);
-      ctx.env->CreateDirs(dir);
       ctx.env->WriteFileAtomic(o.config_path, JsonToTomlText(ConfigDocument(path, ctx)));
       ctx.Log(fmt::format("tuning {} ({})", ctx.model, o.config_path));
     } else {
