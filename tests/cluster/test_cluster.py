@@ -240,7 +240,8 @@ def check_postgres_down(state):
     waited = all_serve(state, 1, limit=15)
     check(r.returncode == 0 and waited is not None,
           f"PostgreSQL back: a promotion reaches every replica "
-          f"({'%.2f s' % (time.time() - start) if waited is not None else 'not within 15 s'})")
+          f"({'%.2f s' % (time.time() - start) if waited is not None else 'not within 15 s'}; "
+          f"promote exit {r.returncode}: {r.stderr.strip()[-300:]})")
 
 
 def check_events_shared(state):
