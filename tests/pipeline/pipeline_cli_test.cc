@@ -130,7 +130,7 @@ TEST(PipelineCli, KillNineDuringTrainThenResumeSlow) {
   // Slow enough to be killed while training: many iAlS iterations.
   std::ofstream(dir.file("ials.toml"))
       << "[data]\ntrain = \"plays.tsv\"\n[split]\ntest_users = 40\n[model]\nfamily = \"ials\"\n"
-         "factors = 64\niterations = 400\n[eval]\nmetrics = [\"recall@20\"]\n";
+         "factors = 64\niterations = 3000\n[eval]\nmetrics = [\"recall@20\"]\n";
   std::ofstream(dir.file("flow.toml"))
       << "[pipeline]\nname = \"nightly\"\nmodel = \"recs\"\n"
          "[[step]]\nname = \"train\"\nkind = \"train\"\nconfig = \"ials.toml\"\n"
@@ -146,7 +146,7 @@ TEST(PipelineCli, KillNineDuringTrainThenResumeSlow) {
         testing::Slurp(dir.file("run.log")).find("train: training recs") != std::string::npos;
   }
   ASSERT_TRUE(training) << testing::Slurp(dir.file("run.log"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   EXPECT_EQ(testing::WaitChild(pid), -SIGKILL);
 
