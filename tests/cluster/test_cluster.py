@@ -237,10 +237,12 @@ def check_postgres_down(state):
     # The listeners reconnect: a promotion after the outage reaches every replica.
     start = time.time()
     r = cli(state, "models", "promote", "recs", "1", "--alias", "production")
-    waited = all_serve(state, 1, limit=15)
+    waited = all_serve(state, 1, limit=90)
+    served = [served_version(rep["url"]) for rep in state["replicas"]]
     check(r.returncode == 0 and waited is not None,
           f"PostgreSQL back: a promotion reaches every replica "
-          f"({'%.2f s' % (time.time() - start) if waited is not None else 'not within 15 s'}; "
+          f"({'%.2f s' % (time.time() - start) if waited is not None else 'not within 90 s'}; "
+          f"serving {served}; "
           f"promote exit {r.returncode}: {r.stderr.strip()[-300:]})")
 
 
