@@ -45,16 +45,7 @@ for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1
 curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$OUT/serve.log" >&2; exit 1; }
 
 cut -f1 "$DATA/movielens-100k/u.data" | sort -u >"$OUT/users.txt"
-cat >"$OUT/rec.lua" <<LUA
-local users = {}
-for line in io.lines("$OUT/users.txt") do users[#users + 1] = line end
-math.randomseed(42)
-request = function()
-  local u = users[math.random(#users)]
-  return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"},
-    '{"model": "ml100k-ease@production", "user": "' .. u .. '", "k": 10}')
-end
-LUA
+recommend_lua "$OUT/rec.lua" "$OUT/users.txt" '"model": "ml100k-ease@production"'
 api="http://127.0.0.1:$PORT/api/v1/models/ml100k-ease/shadow"
 set_sample() {  # SAMPLE (0: off)
   if [ "$1" = 0 ]; then

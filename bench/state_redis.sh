@@ -93,16 +93,7 @@ while read -r line; do
   curl -sf -XPOST "http://127.0.0.1:$P_RED/v1/events" -d "$line" >/dev/null
 done <"$OUT/events.jsonl"
 
-cat >"$OUT/recommend.lua" <<LUA
-local users = {}
-for line in io.lines("$OUT/members.txt") do users[#users + 1] = line end
-math.randomseed(42)
-request = function()
-  local u = users[math.random(#users)]
-  return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"},
-    '{"model": "ml100k-ease@production", "user": "' .. u .. '", "k": 10}')
-end
-LUA
+recommend_lua "$OUT/recommend.lua" "$OUT/members.txt" '"model": "ml100k-ease@production"'
 cat >"$OUT/events.lua" <<LUA
 math.randomseed(43)
 request = function()
