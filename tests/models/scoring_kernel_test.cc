@@ -2,6 +2,7 @@
 // depend on the SIMD path, the batch a request came in, or how the catalogue is blocked.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -40,43 +41,56 @@ TEST(ScoringKernel, FactorScoresEqualDotFixedOrderBitForBit) {
 }
 
 TEST(ScoringKernel, EaseScoresAreRowSumsOfBInDouble) {
-  // 150 items: two full 64-column blocks and a tail. Scores must be float(Σ rows of B, summed
-  // in double in history order), whatever the blocking.
+  // Scores must be float(Σ rows of B, summed in double in history order), whatever the blocking:
+  // catalogues below one 16-column piece, at and around the 128-column block, with tails of
+  // every kind; histories shorter and longer than the kernel's prefetch distance (8 rows), so
+  // the prefetches into the next block start at every row.
   std::mt19937 rng(5);
-  const uint32_t users = 400, items = 150;
-  std::vector<uint32_t> r, c;
-  for (uint32_t u = 0; u < users; ++u) {
-    for (uint32_t i = 0; i < items; ++i) {
-      if (rng() % 7 == 0) {
-        r.push_back(u);
-        c.push_back(i);
+  for (const uint32_t items : {7u, 16u, 17u, 127u, 128u, 150u, 262u, 300u}) {
+    SCOPED_TRACE(items);
+    const uint32_t users = 400;
+    std::vector<uint32_t> r, c;
+    for (uint32_t u = 0; u < users; ++u) {
+      const uint32_t every = 2 + u % 11;  // rows from dense to sparse
+      for (uint32_t i = 0; i < items; ++i) {
+        if (rng() % every == 0) {
+          r.push_back(u);
+          c.push_back(i);
+        }
       }
     }
-  }
-  CsrMatrix x = CsrMatrix::FromTriplets(users, items, r, c, {});
-  auto m = CreateRecommender("ease", {{"lambda", 10.0}});
-  Context ctx;
-  m->Fit(x, ctx);
-  testing::TempDir dir;
-  ArtifactWriter w("ease", {{"params", m->params()}});
-  m->Save(w);
-  const std::string path = dir.file("ease.mqm");
-  w.Write(path, Env::Default());
-  auto reader = ArtifactReader::Open(path, Env::Default());
-  std::span<const float> b = reader->Get<float>("B");
-  ASSERT_EQ(b.size(), static_cast<size_t>(items) * items);
-  CsrMatrix h;
-  h.cols = items;
-  for (uint32_t u = 0; u < 20; ++u) h.AppendRow(x.row_indices(u), {});
-  std::vector<float> out(static_cast<size_t>(h.rows) * items);
-  m->ScoreBatch(h, out, ctx);
-  for (uint32_t q = 0; q < h.rows; ++q) {
-    for (uint32_t k = 0; k < items; ++k) {
-      double acc = 0.0;
-      for (uint32_t j : h.row_indices(q)) acc += b[static_cast<size_t>(j) * items + k];
-      const float want = static_cast<float>(acc);
-      ASSERT_EQ(0, std::memcmp(&want, &out[static_cast<size_t>(q) * items + k], sizeof(float)))
-          << "row " << q << " item " << k;
+    CsrMatrix x = CsrMatrix::FromTriplets(users, items, r, c, {});
+    auto m = CreateRecommender("ease", {{"lambda", 10.0}});
+    Context ctx;
+    m->Fit(x, ctx);
+    testing::TempDir dir;
+    ArtifactWriter w("ease", {{"params", m->params()}});
+    m->Save(w);
+    const std::string path = dir.file("ease.mqm");
+    w.Write(path, Env::Default());
+    auto reader = ArtifactReader::Open(path, Env::Default());
+    std::span<const float> b = reader->Get<float>("B");
+    ASSERT_EQ(b.size(), static_cast<size_t>(items) * items);
+    CsrMatrix h;
+    h.cols = items;
+    for (uint32_t u = 0; u < 30; ++u) h.AppendRow(x.row_indices(u), {});
+    for (uint32_t len = 0; len < 12; ++len) {  // short histories: 0 to 11 items
+      std::vector<uint32_t> few;
+      for (uint32_t i = 0; i < len && i < items; ++i) few.push_back((i * 37 + len) % items);
+      std::sort(few.begin(), few.end());
+      few.erase(std::unique(few.begin(), few.end()), few.end());
+      h.AppendRow(few, {});
+    }
+    std::vector<float> out(static_cast<size_t>(h.rows) * items);
+    m->ScoreBatch(h, out, ctx);
+    for (uint32_t q = 0; q < h.rows; ++q) {
+      for (uint32_t k = 0; k < items; ++k) {
+        double acc = 0.0;
+        for (uint32_t j : h.row_indices(q)) acc += b[static_cast<size_t>(j) * items + k];
+        const float want = static_cast<float>(acc);
+        ASSERT_EQ(0, std::memcmp(&want, &out[static_cast<size_t>(q) * items + k], sizeof(float)))
+            << "row " << q << " item " << k;
+      }
     }
   }
 }
