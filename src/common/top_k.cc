@@ -1,6 +1,11 @@
 #include "common/top_k.h"
 
 #include <algorithm>
+#include <bit>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace marquee {
 
@@ -33,13 +38,28 @@ void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uin
     // only with a strictly greater score (NaN never does): one compare per item on the common
     // path, and the exclusion list is consulted only for the few items that pass it.
     float worst = RankKey(scores[out.front()]);
-    for (; i < n; ++i) {
-      if (!(scores[i] > worst) || is_excluded(i)) continue;
+    auto consider = [&](size_t j) {
+      if (!(scores[j] > worst) || is_excluded(j)) return;
       std::pop_heap(out.begin(), out.end(), better);
-      out.back() = static_cast<uint32_t>(i);
+      out.back() = static_cast<uint32_t>(j);
       std::push_heap(out.begin(), out.end(), better);
       worst = RankKey(scores[out.front()]);
+    };
+#if defined(__AVX512F__)
+    // Sixteen scores a compare: most pieces hold none above the worst kept one and are skipped
+    // whole; the others visit their candidates in index order, as the loop below does.
+    for (; i + 16 <= n; i += 16) {
+      uint32_t above =
+          _mm512_cmp_ps_mask(_mm512_loadu_ps(scores.data() + i), _mm512_set1_ps(worst), _CMP_GT_OQ);
+      while (above != 0) {
+        consider(i + static_cast<size_t>(std::countr_zero(above)));
+        above &= above - 1;
+        // `worst` may have risen: candidates of this piece that no longer beat it are dropped
+        // by consider's own test.
+      }
     }
+#endif
+    for (; i < n; ++i) consider(i);
   }
   std::sort_heap(out.begin(), out.end(), better);  // ascending in `better`: best first
 }
