@@ -3,11 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <limits>
-#include <map>
 #include <unordered_set>
 
 #include "common/text.h"
@@ -184,7 +184,18 @@ std::vector<std::string> GetIdList(const json& j, std::string_view where, const 
   }
   std::vector<std::string> out;
   out.reserve(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out.push_back(GetId(v[i], fmt::format("{}[{}]", name, i)));
+  for (size_t i = 0; i < v.size(); ++i) {
+    // An id that GetId takes as it is (a non-empty valid string without NUL) skips it, so the
+    // entry's name is formatted only for an error.
+    if (const json& e = v[i]; e.is_string()) {
+      const std::string& s = e.get_ref<const std::string&>();
+      if (!s.empty() && IsValidUtf8(s) && s.find('\0') == std::string::npos) {
+        out.push_back(s);
+        continue;
+      }
+    }
+    out.push_back(GetId(v[i], fmt::format("{}[{}]", name, i)));
+  }
   return out;
 }
 
@@ -213,6 +224,14 @@ uint32_t ItemIndex(const ServableModel& m, const std::string& id, const std::str
     Fail(ErrorCode::kNotFound, "{}: unknown item '{}' (not in {} v{})", field, QuoteForMessage(id),
          m.name, m.version);
   }
+  return it->second;
+}
+
+// The same for entry `i` of the list `list`: the field's name ("list[i]") is formatted only for
+// the error, not for every id of every request.
+uint32_t ItemIndex(const ServableModel& m, const std::string& id, std::string_view list, size_t i) {
+  auto it = m.item_index.find(id);
+  if (it == m.item_index.end()) return ItemIndex(m, id, fmt::format("{}[{}]", list, i));
   return it->second;
 }
 
@@ -360,7 +379,8 @@ void CheckKnownFields(const json& j, std::string_view where,
 Response Service::ToResponse(const Ranked& r) {
   if (r.error) return ErrorResponse(r.error->first, r.error->second);
   Response out;
-  out.body = DumpJson(r.ToJson());
+  out.body.reserve(64 + 48 * r.items.size());
+  r.AppendJson(out.body);
   return out;
 }
 
@@ -463,6 +483,64 @@ RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
          where.empty() ? "request" : where);
   }
   return r;
+}
+
+namespace {
+
+// Appends `s` as DumpJson writes a JSON string: as it is between quotes when no byte needs
+// escaping or replacing (the common case: ids and names), else through DumpJson itself.
+void AppendJsonString(std::string& out, std::string_view s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += DumpJson(json(std::string(s)));
+    return;
+  }
+  out += '"';
+  out.append(s);
+  out += '"';
+}
+
+// Appends a float as DumpJson writes it (nlohmann stores it as a double: the shortest digits that
+// read back as that double, by nlohmann's own to_chars; non-finite values as null).
+void AppendJsonNumber(std::string& out, double x) {
+  if (!std::isfinite(x)) {
+    out += "null";
+    return;
+  }
+  char buf[64];
+  const char* end = nlohmann::detail::to_chars(buf, buf + sizeof(buf), x);
+  out.append(buf, static_cast<size_t>(end - buf));
+}
+
+}  // namespace
+
+void Ranked::AppendJson(std::string& out) const {
+  if (error || model == nullptr) {
+    out += DumpJson(ToJson());
+    return;
+  }
+  // The keys in nlohmann's order (sorted): fallback, history, items, model, version.
+  out += '{';
+  if (fallback) out += R"("fallback":"popularity",)";
+  if (history_unavailable) out += R"("history":"unavailable",)";
+  out += R"("items":[)";
+  for (size_t i = 0; i < items.size(); ++i) {
+    out += i == 0 ? R"({"id":)" : R"(,{"id":)";
+    AppendJsonString(out, model->bundle.item_ids[items[i]]);
+    out += R"(,"score":)";
+    AppendJsonNumber(out, scores[i]);
+    out += '}';
+  }
+  out += R"(],"model":)";
+  AppendJsonString(out, model->name);
+  out += R"(,"version":)";
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), model->version);
+  out.append(buf, static_cast<size_t>(end - buf));
+  out += '}';
 }
 
 json Ranked::ToJson() const {
@@ -590,7 +668,7 @@ void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
   }
   if (r.history) {
     for (size_t i = 0; i < r.history->size(); ++i) {
-      p.history.push_back(ItemIndex(m, (*r.history)[i], fmt::format("history[{}]", i)));
+      p.history.push_back(ItemIndex(m, (*r.history)[i], "history", i));
     }
   }
   SortUnique(p.history);
@@ -601,13 +679,13 @@ void Service::AssembleFilters(const RecommendRequest& r, const ServableModel& m,
   if (r.exclude_seen) p.excluded.insert(p.excluded.end(), p.history.begin(), p.history.end());
   if (r.exclude_seen) p.excluded.insert(p.excluded.end(), seen.begin(), seen.end());
   for (size_t i = 0; i < r.deny.size(); ++i) {
-    p.excluded.push_back(ItemIndex(m, r.deny[i], fmt::format("filter.deny[{}]", i)));
+    p.excluded.push_back(ItemIndex(m, r.deny[i], "filter.deny", i));
   }
   SortUnique(p.excluded);
   if (r.allow) {
     p.has_allow = true;
     for (size_t i = 0; i < r.allow->size(); ++i) {
-      p.allow.push_back(ItemIndex(m, (*r.allow)[i], fmt::format("filter.allow[{}]", i)));
+      p.allow.push_back(ItemIndex(m, (*r.allow)[i], "filter.allow", i));
     }
     SortUnique(p.allow);
   }
@@ -682,20 +760,33 @@ void Service::CountRankings(std::span<const Prepared> prep) const {
 void Service::ScoreGroups(std::span<const RecommendRequest> requests,
                           std::span<const Prepared> prep, std::vector<uint32_t>& top,
                           std::span<Ranked> out) {
-  std::map<const ServableModel*, std::vector<size_t>> groups;
+  // The scored requests by model, in order of first appearance (a call holds one or a few).
+  std::vector<std::pair<const ServableModel*, std::vector<size_t>>> groups;
   for (size_t q = 0; q < prep.size(); ++q) {
-    if (prep[q].path() == Prepared::Path::kScored) groups[prep[q].model.get()].push_back(q);
+    if (prep[q].path() != Prepared::Path::kScored) continue;
+    auto g = std::find_if(groups.begin(), groups.end(),
+                          [&](const auto& e) { return e.first == prep[q].model.get(); });
+    if (g == groups.end()) g = groups.insert(groups.end(), {prep[q].model.get(), {}});
+    g->second.push_back(q);
   }
   Context ctx;
   ctx.threads = 1;  // requests are the parallelism; the io threads are the cores
+  // The histories as a matrix, reused by the thread: a request allocates none of it.
+  thread_local CsrMatrix h;
   for (const auto& [mp, qs] : groups) {
     const ServableModel& m = *mp;
     const uint32_t n = m.num_items();
-    CsrMatrix h;
+    h.rows = 0;
     h.cols = n;
+    h.indptr.assign(1, 0);
+    h.indices.clear();
     for (size_t q : qs) {
-      h.AppendRow(prep[q].history, {});  // binary: every value 1
+      // Sorted unique indices below n (PrepareRequest): the row as AppendRow would store it.
+      h.indices.insert(h.indices.end(), prep[q].history.begin(), prep[q].history.end());
+      h.indptr.push_back(h.indices.size());
+      ++h.rows;
     }
+    h.values.assign(h.indices.size(), 1.0f);  // binary: every value 1
     const size_t rows = qs.size();
     std::vector<float>& buf = ScoreBuffer(rows * n);
     std::span<float> scores(buf.data(), rows * n);
@@ -740,10 +831,10 @@ Response Service::Similar(const json& body) const {
   const uint32_t idx = ItemIndex(m, item, "item");
   std::vector<uint32_t> excluded{idx}, allow;
   for (size_t i = 0; i < deny_ids.size(); ++i) {
-    excluded.push_back(ItemIndex(m, deny_ids[i], fmt::format("filter.deny[{}]", i)));
+    excluded.push_back(ItemIndex(m, deny_ids[i], "filter.deny", i));
   }
   for (size_t i = 0; i < allow_ids.size(); ++i) {
-    allow.push_back(ItemIndex(m, allow_ids[i], fmt::format("filter.allow[{}]", i)));
+    allow.push_back(ItemIndex(m, allow_ids[i], "filter.allow", i));
   }
   SortUnique(excluded);
   const uint32_t n = m.num_items();

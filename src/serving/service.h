@@ -158,6 +158,9 @@ struct Ranked {
   // ["history": "unavailable"]}), or the
   // {"error": {"code", "message"}} object.
   nlohmann::json ToJson() const;
+  // Appends DumpJson(ToJson()) to `out`, byte for byte, without building the JSON value (the
+  // response writer of /v1/recommend).
+  void AppendJson(std::string& out) const;
 };
 
 // Parses and validates a request object; kInvalidArgument naming `where` and the field
