@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "models/simd_reduce.h"
 
 namespace marquee {
 
@@ -75,9 +76,23 @@ class Rng {
     has_spare_ = true;
     return r * std::cos(theta);
   }
+  // Fisher-Yates: for i = n..2, swap v[i−1] with v[Uniform(i)]. The draws do not depend on v, so
+  // they are made 64 at a time and their targets prefetched before the swaps (same draws, same
+  // swaps in the same order, same result): on a vector larger than the caches each swap would
+  // otherwise wait for a miss to memory.
   template <typename T>
-  void Shuffle(std::vector<T>& v) {  // Fisher-Yates
-    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[Uniform(i)]);
+  void Shuffle(std::vector<T>& v) {
+    constexpr size_t kBatch = 64;
+    size_t targets[kBatch];
+    for (size_t i = v.size(); i > 1;) {
+      const size_t m = std::min(kBatch, i - 1);
+      for (size_t t = 0; t < m; ++t) {
+        targets[t] = static_cast<size_t>(Uniform(i - t));
+        __builtin_prefetch(&v[targets[t]], 1);
+      }
+      for (size_t t = 0; t < m; ++t) std::swap(v[i - t - 1], v[targets[t]]);
+      i -= m;
+    }
   }
 
  private:
@@ -135,32 +150,6 @@ inline float DotFixedOrder(const float* a, const float* b, Eigen::Index d) {
 }
 
 #if defined(__AVX512F__)
-// Sixteen DotFixedOrder results at once: acc[t] holds item t's 16 partial sums (lane l = the
-// sum of a[k + l] * b[k + l] over the blocks, in block order). The fixed tree lanes[l] +=
-// lanes[l + w] (w = 8, 4, 2, 1) is applied to all sixteen with shuffles that pair exactly the
-// same lanes, so every result equals DotFixedOrder bit for bit.
-inline __m512 ReduceSixteen(const __m512 (&acc)[16]) {
-  __m512 b[8], c[4], d[2];
-  for (int i = 0; i < 8; ++i) {  // w = 8: item pairs (2i, 2i+1), 8 lanes each
-    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0x44),
-                         _mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0xEE));
-  }
-  for (int i = 0; i < 4; ++i) {  // w = 4: items 4i..4i+3, 4 lanes each (one per quarter)
-    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88),
-                         _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
-  }
-  for (int i = 0; i < 2; ++i) {  // w = 2: quarter q holds items (8i + q, 8i + 4 + q), 2 lanes
-    d[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0x44),
-                         _mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0xEE));
-  }
-  // w = 1: lane 4q + j holds item q + 4j.
-  const __m512 e =
-      _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xDD));
-  const __m512i to_item_order =
-      _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_ps(to_item_order, e);
-}
-
 // out[t] = DotFixedOrder(f + t * d, w, d) for t < 16 (rows of f are d floats apart).
 inline void DotSixteen(const float* f, const float* w, Eigen::Index d, float* out) {
   __m512 acc[16];

@@ -18,7 +18,8 @@
 //  * "cg": `cg_steps` conjugate-gradient steps warm-started from the previous factor (Takács,
 //    Pilászy & Tikk 2011, "Applications of the conjugate gradient method for implicit feedback
 //    collaborative filtering"), never forming the matrix: A·p = α0·G·p + λν·p + Σ c h (hᵀp),
-//    O(|I_u|k + k²) per step, in float32.
+//    O(|I_u|k + k²) per step, in float32, with the kernels of models/ials/cg_kernels.h
+//    (AVX-512 where the CPU has it, chosen at runtime; the same bits as the portable path).
 // One iteration is an item step followed by a user step, so the stored user factors are the
 // exact (cholesky) or near-exact (cg) user step against the final item factors, and fold-in of a
 // training user's history reproduces them. Every row's update depends only on the other side's
@@ -31,12 +32,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "common/log.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
 #include "models/artifact.h"
+#include "models/ials/cg_kernels.h"
 #include "models/ials/factor_math.h"
 #include "models/params.h"
 
@@ -189,56 +192,34 @@ class Ials final : public Recommender {
       return;
     }
     // Conjugate gradient on A w = b with A = α0·G + λν·I + Σ c h hᵀ and b = Σ c h, warm-started
-    // from the current row. A is applied implicitly; all vectors are float32, scalars double.
-    const Eigen::MatrixXf a0g = (unobserved_weight_ * gram).cast<float>();
+    // from the current row, with the kernels of cg_kernels.h (A applied implicitly, float32).
+    // The history rows are read in place: a short history stays in L1/L2 across the four passes
+    // (packing it into a contiguous block first cost more than it saved: 0.19 against 0.15 s of
+    // CPU per iteration on a 4M-interaction set), and the kernel prefetches each next tile.
     const Eigen::Index k = fixed.cols();
+    const RowMatrixXf a0g = (unobserved_weight_ * gram).cast<float>();  // symmetric
+    const cg::Kernels& kern = cg::ActiveKernels();
     struct Scratch {
-      Eigen::VectorXf r, p, ap;
+      std::vector<const float*> rows;
+      std::vector<float> conf, work;
     };
     std::vector<Scratch> scratch(static_cast<size_t>(t_count));
-    for (auto& s : scratch) {
-      s.r.resize(k);
-      s.p.resize(k);
-      s.ap.resize(k);
-    }
+    for (auto& s : scratch) s.work.resize(cg::SolveRowScratch(static_cast<int>(k)));
     ParallelForDynamic(m.rows, threads, 64, [&](size_t r_index, int t) {
       Scratch& s = scratch[static_cast<size_t>(t)];
       const auto row = static_cast<uint32_t>(r_index);
       const auto idx = m.row_indices(row);
       const auto val = m.row_values(row);
-      Eigen::Map<Eigen::VectorXf> w(solved.row(static_cast<Eigen::Index>(r_index)).data(), k);
-      const float lam = static_cast<float>(RowReg(idx.size(), others));
-      // Applies A to v, writing into `av`.
-      auto apply = [&](const Eigen::VectorXf& v, Eigen::VectorXf& av) {
-        av.noalias() = a0g * v;
-        av += lam * v;
-        for (size_t n = 0; n < idx.size(); ++n) {
-          const auto hi = fixed.row(idx[n]);
-          av += (Confidence(val[n]) * hi.dot(v.transpose())) * hi.transpose();
-        }
-      };
-      // r = b − A w = Σ c (1 − hᵀw) h − α0·G·w − λν·w.
-      s.p = w;
-      s.r.noalias() = -(a0g * s.p);
-      s.r -= lam * s.p;
-      for (size_t n = 0; n < idx.size(); ++n) {
-        const auto hi = fixed.row(idx[n]);
-        s.r += (Confidence(val[n]) * (1.0f - hi.dot(s.p.transpose()))) * hi.transpose();
+      const size_t n = idx.size();
+      s.rows.resize(n);
+      s.conf.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        s.rows[i] = fixed.row(idx[i]).data();
+        s.conf[i] = Confidence(val[i]);
       }
-      s.p = s.r;
-      double rs = s.r.squaredNorm();
-      for (int step = 0; step < cg_steps_; ++step) {
-        if (rs <= 1e-20) break;
-        apply(s.p, s.ap);
-        const double pap = s.p.dot(s.ap);
-        if (!(pap > 0.0)) break;
-        const float alpha = static_cast<float>(rs / pap);
-        w += alpha * s.p;
-        s.r -= alpha * s.ap;
-        const double rs_new = s.r.squaredNorm();
-        s.p = s.r + static_cast<float>(rs_new / rs) * s.p;
-        rs = rs_new;
-      }
+      cg::SolveRow(kern, s.rows.data(), s.conf.data(), n, static_cast<int>(k), a0g.data(),
+                   static_cast<float>(RowReg(n, others)), cg_steps_,
+                   solved.row(static_cast<Eigen::Index>(r_index)).data(), s.work.data());
     });
   }
 
