@@ -1,7 +1,11 @@
 // Helpers shared by the GoogleTest suites.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -38,6 +42,26 @@ inline std::string SharedData(const std::string& relative) {
   if (var.empty()) {                                                                          \
     GTEST_SKIP() << "shared data file '" << (rel) << "' is absent (set MARQUEE_SHARED_DATA)"; \
   }
+
+// A loopback TCP port nothing listens on at the moment of the call (bound to port 0, read back,
+// released), or 0 when no socket could be bound. Another process may take it before the caller
+// does: callers that start a server on it retry with a new port when the start fails.
+inline int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
 
 // A fresh temporary directory, removed when the object dies.
 class TempDir {

@@ -149,6 +149,19 @@ struct RedisPool::Conn {
 
 namespace {
 
+// An error reply that says the server cannot serve now rather than that the command is wrong:
+// a restarted Redis replaying its AOF (LOADING), a script past its time limit (BUSY), a replica
+// cut off from its primary (MASTERDOWN), a cluster slot moving or down (TRYAGAIN, CLUSTERDOWN).
+// These are kUnavailable like a refused connection, so callers degrade as they do when Redis is
+// down (a recommendation without the recent history, a write answered 503) instead of failing.
+bool NotServing(const RedisReply& r) {
+  if (!r.is_error()) return false;
+  for (std::string_view prefix : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"}) {
+    if (r.str.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
 RedisReply Convert(const redisReply* r) {
   RedisReply out;
   switch (r->type) {
@@ -249,6 +262,11 @@ std::unique_ptr<RedisPool::Conn> RedisPool::Connect() {
     Fail(ErrorCode::kUnavailable, "{}: Redis at {}: {}", what_, url_.Redacted(), why);
   }
   for (size_t i = 0; i < r.size(); ++i) {
+    if (NotServing(r[i])) {
+      MarkDown(r[i].str);
+      Fail(ErrorCode::kUnavailable, "{}: Redis at {} is not serving: {}", what_, url_.Redacted(),
+           r[i].str);
+    }
     if (r[i].is_error()) {
       Fail(ErrorCode::kFailedPrecondition, "{}: Redis at {} refused {}: {}{}", what_,
            url_.Redacted(), setup[i][0], r[i].str,
@@ -338,6 +356,13 @@ std::vector<RedisReply> RedisPool::RunPipeline(Conn& c, const std::vector<RedisC
   if (!Roundtrip(c.c, commands, out, why)) {
     MarkDown(why);
     Fail(ErrorCode::kUnavailable, "{}: Redis at {}: {}", what_, url_.Redacted(), why);
+  }
+  for (const RedisReply& r : out) {
+    if (NotServing(r)) {
+      MarkDown(r.str);
+      Fail(ErrorCode::kUnavailable, "{}: Redis at {} is not serving: {}", what_, url_.Redacted(),
+           r.str);
+    }
   }
   return out;
 }

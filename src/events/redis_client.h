@@ -11,7 +11,9 @@
 //     appendonly = yes and appendfsync = always); a Redis that can is refused
 //     (kFailedPrecondition naming the setting and the way out).
 //   - Errors: kUnavailable when Redis cannot be reached or a connection fails mid-command (the
-//     command may or may not have run: it is never acknowledged); error replies come back as
+//     command may or may not have run: it is never acknowledged), and also when Redis answers
+//     that it cannot serve now (LOADING while a restarted server replays its AOF, BUSY,
+//     MASTERDOWN, TRYAGAIN, CLUSTERDOWN: nothing ran); other error replies come back as
 //     RedisReply::kError (Pipeline) or kInternal naming the command (Command).
 //
 // Thread-safety: every method may be called from any thread.

@@ -12,9 +12,9 @@
 
 namespace marquee {
 
-bool MetadataStore::WaitForAliasChange(int timeout_ms) {
+MetadataStore::AliasChange MetadataStore::WaitForAliasChange(int timeout_ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(std::max(0, timeout_ms)));
-  return true;
+  return AliasChange::kUnknown;
 }
 
 std::unique_ptr<MetadataStore> OpenMetadataStore(const std::string& home, Env* env) {

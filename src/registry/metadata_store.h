@@ -376,13 +376,20 @@ class MetadataStore {
   virtual std::vector<std::string> CheckIntegrity() = 0;
 
   // --- change notification
-  // Waits up to `timeout_ms` for an alias move committed by any process. Returns true when one
-  // may have happened since the previous call (the caller reads the aliases it follows again),
-  // false when none did. A backend that is told of moves (PostgreSQL: LISTEN/NOTIFY) returns as
-  // soon as one commits; this default, for backends that are not (SQLite), sleeps `timeout_ms`
-  // and returns true: the caller polls. Never throws for an unreachable store (it answers true
-  // after the timeout). Thread-safe; meant for one waiting thread per store.
-  virtual bool WaitForAliasChange(int timeout_ms);
+  // What a wait for alias moves learned.
+  enum class AliasChange {
+    kNone,     // nothing moved during the wait
+    kMoved,    // an alias moved, or the store (re)subscribed and moves before that are unknown:
+               // the caller reads the aliases it follows again now
+    kUnknown,  // the store cannot tell (it is not told of moves, or it is unreachable); it
+               // returns after the whole timeout: the caller's timed poll covers it
+  };
+  // Waits up to `timeout_ms` for an alias move committed by any process since the previous
+  // call. A backend that is told of moves (PostgreSQL: LISTEN/NOTIFY) returns kMoved as soon as
+  // one commits, however late the waiting thread runs; this default, for backends that are not
+  // (SQLite), sleeps `timeout_ms` and returns kUnknown. Never throws (an unreachable store
+  // answers kUnknown after the timeout). Thread-safe; meant for one waiting thread per store.
+  virtual AliasChange WaitForAliasChange(int timeout_ms);
 };
 
 // Opens the store for a home directory, where ResolveBackends (registry/backend_url.h) says it

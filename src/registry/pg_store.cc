@@ -443,9 +443,10 @@ class PgStore final : public MetadataStore {
       fn();
       return;
     }
-    std::unique_ptr<pqxx::connection> c = Take();
+    std::unique_ptr<pqxx::connection> c;
+    std::unique_ptr<pqxx::work> tx = Begin(&c);
     try {
-      pqxx::work w(*c);
+      pqxx::work& w = *tx;
       LockWrites(w);
       t_active.push_back({this, &w});
       try {
@@ -456,7 +457,9 @@ class PgStore final : public MetadataStore {
       }
       t_active.pop_back();
       w.commit();
+      tx.reset();
     } catch (...) {
+      tx.reset();
       Rethrow(std::move(c));
     }
     Give(std::move(c));
@@ -1092,7 +1095,7 @@ class PgStore final : public MetadataStore {
 
   // --- change notification
 
-  bool WaitForAliasChange(int timeout_ms) override {
+  AliasChange WaitForAliasChange(int timeout_ms) override {
     MutexLock lock(&listen_mu_);
     try {
       if (listen_ == nullptr || !listen_->is_open()) {
@@ -1100,21 +1103,21 @@ class PgStore final : public MetadataStore {
         listen_ = Connect();
         receiver_ = std::make_unique<AliasReceiver>(*listen_, &notified_);
         notified_ = 0;
-        return true;  // moves before the LISTEN are unknown: the caller reads again
+        return AliasChange::kMoved;  // moves before the LISTEN are unknown: read again
       }
       notified_ = 0;
       if (listen_->get_notifs() == 0 && timeout_ms > 0) {
         listen_->await_notification(timeout_ms / 1000, (timeout_ms % 1000) * 1000L);
       }
-      return notified_ > 0;
+      return notified_ > 0 ? AliasChange::kMoved : AliasChange::kNone;
     } catch (const pqxx::broken_connection& e) {
       receiver_.reset();
       listen_.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(std::max(0, timeout_ms)));
-      return true;  // moves while disconnected are unknown
+      return AliasChange::kUnknown;  // moves while disconnected: read when reconnected
     } catch (const Error&) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::max(0, timeout_ms)));
-      return true;
+      return AliasChange::kUnknown;
     }
   }
 
@@ -1133,9 +1136,40 @@ class PgStore final : public MetadataStore {
     }
   }
 
+  // Begins a transaction on an idle connection, else on a new one; `*c` receives the connection
+  // (the caller gives it back). An idle connection whose server restarted while it sat in the
+  // pool can look open and fail only at its first round trip (libpqxx 6 notices the closed
+  // socket then): when BEGIN on a pooled connection breaks, every idle connection is dropped
+  // (they date from the same server) and the transaction begins once more on a new connection,
+  // so the first request after a restart succeeds instead of failing once per idle connection.
+  // Nothing has run in the failed transaction, so beginning again repeats no work. Errors:
+  // kUnavailable (Connect's) when no new connection can be made.
+  std::unique_ptr<pqxx::work> Begin(std::unique_ptr<pqxx::connection>* c) {
+    bool pooled = false;
+    *c = Take(&pooled);
+    if (pooled) {
+      try {
+        return std::make_unique<pqxx::work>(**c);
+      } catch (const pqxx::broken_connection&) {
+        c->reset();
+        DropIdle();
+      } catch (...) {
+        Rethrow(std::move(*c));
+      }
+      *c = Connect();
+    }
+    try {
+      return std::make_unique<pqxx::work>(**c);
+    } catch (...) {
+      Rethrow(std::move(*c));
+    }
+  }
+
   // An idle connection that still works (one the server closed meanwhile, e.g. on a restart,
-  // is dropped: reading its pending input finds the end), else a new one.
-  std::unique_ptr<pqxx::connection> Take() {
+  // is dropped when reading its pending input finds the end), else a new one; `*pooled` says
+  // which.
+  std::unique_ptr<pqxx::connection> Take(bool* pooled) {
+    *pooled = false;
     for (;;) {
       std::unique_ptr<pqxx::connection> c;
       {
@@ -1146,7 +1180,10 @@ class PgStore final : public MetadataStore {
       }
       try {
         c->get_notifs();
-        if (c->is_open()) return c;
+        if (c->is_open()) {
+          *pooled = true;
+          return c;
+        }
       } catch (const std::exception&) {
         // broken: try the next one
       }
@@ -1229,13 +1266,15 @@ class PgStore final : public MetadataStore {
       }
       return;
     }
-    std::unique_ptr<pqxx::connection> c = Take();
+    std::unique_ptr<pqxx::connection> c;
+    std::unique_ptr<pqxx::work> tx = Begin(&c);
     try {
-      pqxx::work w(*c);
-      if (write) LockWrites(w);
-      fn(w);
-      w.commit();
+      if (write) LockWrites(*tx);
+      fn(*tx);
+      tx->commit();
+      tx.reset();
     } catch (...) {
+      tx.reset();
       Rethrow(std::move(c));
     }
     Give(std::move(c));

@@ -247,12 +247,13 @@ void ModelManager::Listen(MetadataStore* store, std::chrono::milliseconds interv
       MutexLock lock(&poll_mu_);
       if (stop_) return;
     }
-    const auto start = std::chrono::steady_clock::now();
-    const bool moved = store->WaitForAliasChange(static_cast<int>(slice.count()));
-    // A store that cannot listen (the server unreachable) answers true after the whole wait:
-    // that says nothing, and the timed poll covers it. An early true is a move, or a listen
-    // just (re)established, after which moves made meanwhile must be read: refresh now.
-    if (!moved || std::chrono::steady_clock::now() - start >= slice) continue;
+    // kMoved is a move, or a listen just (re)established after which moves made meanwhile must
+    // be read: refresh now. kUnknown (the registry unreachable) says nothing: the timed poll
+    // covers it, and the reconnect that follows answers kMoved.
+    if (store->WaitForAliasChange(static_cast<int>(slice.count())) !=
+        MetadataStore::AliasChange::kMoved) {
+      continue;
+    }
     {
       MutexLock lock(&poll_mu_);
       if (stop_) return;

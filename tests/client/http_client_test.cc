@@ -4,9 +4,6 @@
 #include "client/http_client.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -33,19 +30,6 @@ std::pair<ErrorCode, std::string> ErrorOf(Fn fn) {
   }
   ADD_FAILURE() << "no marquee::Error thrown";
   return {ErrorCode::kInternal, ""};
-}
-
-// A port nothing listens on (bound, then released).
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 constexpr char kKey[] = "client-test-key-0123456789";
@@ -132,7 +116,7 @@ TEST(HttpClientErrors, CodeNamesMapBack) {
 }
 
 TEST(HttpClientErrors, ARefusedConnectionIsUnavailableNamingTheUrl) {
-  const std::string url = fmt::format("http://127.0.0.1:{}", FreePort());
+  const std::string url = fmt::format("http://127.0.0.1:{}", testing::FreePort());
   HttpClient c(url);
   auto [code, message] = ErrorOf([&] { c.Json("GET", "/healthz"); });
   EXPECT_EQ(code, ErrorCode::kUnavailable);

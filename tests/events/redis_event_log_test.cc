@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <functional>
 #include <set>
@@ -103,6 +108,97 @@ TEST(RedisEventLog, HistoryCapKeepsTheNewestAndDatabasesAreSeparate) {
   size_t n = 0;
   log->ForEach([&](const StoredEvent&) { return ++n > 0; });
   EXPECT_EQ(n, 4u);
+}
+
+// A stand-in for a Redis that is restarting: it answers a connection's first `ok_first`
+// commands "+OK" and every later one "-LOADING ..." (what a real Redis says while it replays
+// its AOF after a restart, which a real one does too briefly to test reliably).
+class LoadingRedis {
+ public:
+  explicit LoadingRedis(int ok_first) : ok_first_(ok_first) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 && ::listen(fd_, 8) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port_ = ntohs(a.sin_port);
+    }
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~LoadingRedis() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string in;
+      int answered = 0;
+      char buf[4096];
+      for (ssize_t n; (n = ::read(c, buf, sizeof buf)) > 0;) {
+        in.append(buf, static_cast<size_t>(n));
+        // Answers every whole command (*N, then N $len bulk strings) received so far.
+        for (size_t used; (used = WholeCommand(in)) > 0; in.erase(0, used)) {
+          const std::string reply = answered++ < ok_first_
+                                        ? "+OK\r\n"
+                                        : "-LOADING Redis is loading the dataset in memory\r\n";
+          if (::write(c, reply.data(), reply.size()) < 0) break;
+        }
+      }
+      ::close(c);
+    }
+  }
+  // The length of the first whole command in `in`, 0 when it is not all there yet.
+  static size_t WholeCommand(const std::string& in) {
+    size_t at = in.find("\r\n");
+    if (in.empty() || in[0] != '*' || at == std::string::npos) return 0;
+    const long parts = std::stol(in.substr(1, at - 1));
+    at += 2;
+    for (long i = 0; i < parts; ++i) {
+      const size_t end = in.find("\r\n", at);
+      if (end == std::string::npos) return 0;
+      const size_t len = std::stoul(in.substr(at + 1, end - at - 1));
+      at = end + 2 + len + 2;
+      if (at > in.size()) return 0;
+    }
+    return at;
+  }
+
+  const int ok_first_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A restarted Redis answers LOADING until its AOF is read back: that is Redis being unavailable
+// (a request answers without the history, a write is refused with 503), not an internal error.
+TEST(RedisPool, LoadingIsUnavailableNamingTheReason) {
+  for (const int ok_first : {0, 1}) {  // LOADING from the connect's SELECT on, or after it
+    SCOPED_TRACE(ok_first);
+    LoadingRedis fake(ok_first);
+    ASSERT_GT(fake.port(), 0);
+    RedisPool pool(
+        ParseRedisUrl(fmt::format("redis://127.0.0.1:{}/0?durability=relaxed", fake.port())),
+        "event log");
+    ExpectError(
+        [&] {
+          pool.Command({"ZREVRANGE", "k", "0", "9"});
+        },
+        ErrorCode::kUnavailable, "LOADING");
+    ExpectError([&] { pool.Pipeline({{"PING"}}); }, ErrorCode::kUnavailable, "LOADING");
+    std::string why;
+    EXPECT_FALSE(pool.healthy(&why));
+    EXPECT_NE(why.find("LOADING"), std::string::npos) << why;
+  }
 }
 
 TEST(RedisEventLog, RedisDownFailsWithUnavailableAndRecoversByItself) {

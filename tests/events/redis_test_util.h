@@ -5,9 +5,7 @@
 // missing, Get() is nullptr and WhyNot() says why (the tests skip with that message).
 #pragma once
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "events/redis_client.h"
+#include "test_util.h"
 
 // Skips the test, saying why, where no Redis can run here.
 #define MARQUEE_SKIP_WITHOUT_REDIS(server)                                     \
@@ -168,22 +167,6 @@ class RedisServer {
   RedisPool& Pool() {
     if (!pool_) pool_ = std::make_unique<RedisPool>(ParsedUrl(0, "durability=relaxed"), "test");
     return *pool_;
-  }
-
-  static int FreePort() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof(a);
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-      port = ntohs(a.sin_port);
-    }
-    ::close(fd);
-    return port;
   }
 
   bool Init() {

@@ -178,6 +178,66 @@ TEST(PgStore, ServerStoppedFailsClearlyThenResumesWhenItReturns) {
   EXPECT_EQ(s->ListVersions("m").size(), 2u);
 }
 
+constexpr auto kNone = MetadataStore::AliasChange::kNone;
+constexpr auto kMoved = MetadataStore::AliasChange::kMoved;
+constexpr auto kUnknown = MetadataStore::AliasChange::kUnknown;
+
+// A connection that sat idle in the pool while the server restarted looks open until its first
+// round trip: the first call after a restart must not fail on it (replicas do nothing with the
+// registry between a restart and the next alias move, and a failed read there left them on the
+// old version until the next timed poll).
+TEST(PgStore, AConnectionIdleAcrossARestartIsReplacedNotAnError) {
+  MARQUEE_REQUIRE_POSTGRES(server);
+  const std::string url = server->CreateDatabase();
+  auto s = OpenPgStore(ParseRegistryUrl(url).postgres);
+  s->RegisterVersion(Ver("m", 'a'));
+  EXPECT_EQ(s->ListModels().size(), 1u);  // leaves connections idle in the pool
+  server->Stop();
+  ASSERT_TRUE(server->Start());  // nothing used the store while the server was away
+  EXPECT_EQ(s->ListModels().size(), 1u);
+  EXPECT_EQ(s->RegisterVersion(Ver("m", 'b')).version, 2);
+  s->MoveAlias("m", AliasMove{0, "production", 0, 2, "promote", "", 5});
+  EXPECT_EQ(s->GetAlias("m", "production"), 2);
+}
+
+// After the server restarts, the waiter listens again: a move made once it is settled wakes it
+// within a second, whether or not it was waiting while the server was down.
+TEST(PgStore, AliasMovesWakeAWaiterAfterTheServerRestarts) {
+  MARQUEE_REQUIRE_POSTGRES(server);
+  const std::string url = server->CreateDatabase();
+  auto watcher = OpenPgStore(ParseRegistryUrl(url).postgres);
+  auto writer = OpenPgStore(ParseRegistryUrl(url).postgres);
+  writer->RegisterVersion(Ver("m", 'a'));
+  writer->RegisterVersion(Ver("m", 'b'));
+  EXPECT_EQ(watcher->WaitForAliasChange(0), kMoved);
+  EXPECT_EQ(watcher->WaitForAliasChange(100), kNone);
+  for (const bool waiting_while_down : {false, true}) {
+    SCOPED_TRACE(waiting_while_down ? "waiting while down" : "idle while down");
+    server->Stop();
+    if (waiting_while_down) {
+      EXPECT_EQ(watcher->WaitForAliasChange(200), kUnknown);  // cannot tell
+    }
+    ASSERT_TRUE(server->Start());
+    // Settles: kMoved (a reconnect: read again) or kUnknown until it listens, nothing moved.
+    bool settled = false;
+    for (int i = 0; i < 20 && !settled; ++i) settled = watcher->WaitForAliasChange(200) == kNone;
+    ASSERT_TRUE(settled);
+    const int64_t from = waiting_while_down ? 2 : 0;
+    const int64_t to = waiting_while_down ? 1 : 2;
+    const auto start = std::chrono::steady_clock::now();
+    std::thread mover([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      writer->MoveAlias("m", AliasMove{0, "production", from, to, "promote", "", 5});
+    });
+    EXPECT_EQ(watcher->WaitForAliasChange(5000), kMoved);
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    mover.join();
+    EXPECT_LT(waited, 1.0);
+    EXPECT_EQ(watcher->GetAlias("m", "production"), to);
+  }
+}
+
 // Serving learns of an alias move by another process well within a second.
 TEST(PgStore, AliasMovesWakeAWaiterWithinASecond) {
   MARQUEE_REQUIRE_POSTGRES(server);
@@ -185,14 +245,14 @@ TEST(PgStore, AliasMovesWakeAWaiterWithinASecond) {
   auto watcher = OpenPgStore(ParseRegistryUrl(url).postgres);
   auto writer = OpenPgStore(ParseRegistryUrl(url).postgres);
   writer->RegisterVersion(Ver("m", 'a'));
-  EXPECT_TRUE(watcher->WaitForAliasChange(0));     // the first call subscribes: read everything
-  EXPECT_FALSE(watcher->WaitForAliasChange(100));  // nothing moved
+  EXPECT_EQ(watcher->WaitForAliasChange(0), kMoved);     // the first call subscribes: read everything
+  EXPECT_EQ(watcher->WaitForAliasChange(100), kNone);  // nothing moved
   const auto start = std::chrono::steady_clock::now();
   std::thread mover([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     writer->MoveAlias("m", AliasMove{0, "production", 0, 1, "promote", "", 5});
   });
-  EXPECT_TRUE(watcher->WaitForAliasChange(5000));
+  EXPECT_EQ(watcher->WaitForAliasChange(5000), kMoved);
   const double waited =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   mover.join();
@@ -201,14 +261,14 @@ TEST(PgStore, AliasMovesWakeAWaiterWithinASecond) {
   EXPECT_EQ(watcher->GetAlias("m", "production"), 1);
   // A refused (rolled back) move notifies nobody.
   EXPECT_THROW(writer->MoveAlias("m", AliasMove{0, "production", 0, 1, "promote", "", 6}), Error);
-  EXPECT_FALSE(watcher->WaitForAliasChange(200));
+  EXPECT_EQ(watcher->WaitForAliasChange(200), kNone);
 }
 
 TEST(SqliteStore, WaitForAliasChangePollsAfterTheTimeout) {
   testing::TempDir dir;
   auto s = OpenSqliteStore(dir.file("r.db"));
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(s->WaitForAliasChange(50));
+  EXPECT_EQ(s->WaitForAliasChange(50), MetadataStore::AliasChange::kUnknown);
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
 }
 
