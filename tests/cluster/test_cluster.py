@@ -174,9 +174,12 @@ def check_promote(state):
         check(r.returncode == 0, f"models promote recs 2 ({r.stderr.strip()[-200:]})")
         waited = all_serve(state, 2, limit=10)
         time.sleep(0.5)
-    check(waited is not None and promoted - start + waited < 2.0,
-          f"promote: all 3 replicas serve v2 {promoted - start + (waited or 99):.2f} s after "
-          f"the CLI started (< 2 s; the CLI itself took {promoted - start:.2f} s)")
+    # The move is made when the CLI commits it, just before it exits: the replicas follow within
+    # 2 s of that. The CLI's own time (process start, connecting, the transaction) is printed,
+    # not counted: on a loaded 2-core machine it alone can pass 2 s.
+    check(waited is not None and waited < 2.0,
+          f"promote: all 3 replicas serve v2 {waited if waited is not None else 99:.2f} s after "
+          f"the CLI committed the move (< 2 s; the CLI itself took {promoted - start:.2f} s)")
     check(load.failed == 0 and load.ok > 50, f"promote under load: {load.summary()}")
     check(load.versions.get(2, 0) > 0, "the load saw v2 after the move")
 
@@ -234,15 +237,18 @@ def check_postgres_down(state):
     r = cli(state, "models", "list")
     check(r.returncode == 0 and "recs" in r.stdout,
           f"PostgreSQL back: models list works again ({r.stderr.strip()[-200:]})")
-    # The listeners reconnect: a promotion after the outage reaches every replica.
+    # The listeners reconnect: a promotion after the outage reaches every replica as fast as
+    # before it (the replicas' timed poll is 30 s here, so a replica that missed the NOTIFY or
+    # failed its read shows as a wait near 30 s).
     start = time.time()
     r = cli(state, "models", "promote", "recs", "1", "--alias", "production")
-    waited = all_serve(state, 1, limit=90)
+    promoted = time.time()
+    waited = all_serve(state, 1, limit=40)
     served = [served_version(rep["url"]) for rep in state["replicas"]]
-    check(r.returncode == 0 and waited is not None,
-          f"PostgreSQL back: a promotion reaches every replica "
-          f"({'%.2f s' % (time.time() - start) if waited is not None else 'not within 90 s'}; "
-          f"serving {served}; "
+    check(r.returncode == 0 and waited is not None and waited < 2.0,
+          f"PostgreSQL back: a promotion reaches every replica within 2 s of the commit "
+          f"({'%.2f s' % waited if waited is not None else 'not within 40 s'}; the CLI took "
+          f"{promoted - start:.2f} s; serving {served}; "
           f"promote exit {r.returncode}: {r.stderr.strip()[-300:]})")
 
 
