@@ -6,8 +6,12 @@ status for sys.exit (ctest reads it).
     check(value == 3, f"value is {value} (3)")
     return finish()
 
-It also holds the fixtures more than one script writes (write, experiment_toml).
+It also holds the fixtures more than one script writes (write, experiment_toml) and the JSON
+HTTP calls more than one script makes (post, get_json).
 """
+import json
+import urllib.error
+import urllib.request
 
 failures = []
 # Whether passing checks are printed too ("ok    ..."); scripts with thousands of checks turn
@@ -55,3 +59,27 @@ model = "pop/1"
 name = "treatment"
 model = "recs/1"
 """
+
+
+def _call(req, timeout):
+    """(status, parsed JSON body); the error's text for an HTTP error, None and the reason on a
+    connection error."""
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except OSError as e:  # URLError too
+        return None, str(e)
+
+
+def post(url, body, timeout=5.0):
+    """POSTs `body` as JSON: (status, parsed body), see _call."""
+    return _call(urllib.request.Request(url, data=json.dumps(body).encode(),
+                                        headers={"Content-Type": "application/json"},
+                                        method="POST"), timeout)
+
+
+def get_json(url, timeout=5.0):
+    """GETs `url`: (status, parsed body), see _call."""
+    return _call(urllib.request.Request(url), timeout)
