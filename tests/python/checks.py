@@ -7,9 +7,12 @@ status for sys.exit (ctest reads it).
     return finish()
 
 It also holds the fixtures more than one script writes (write, experiment_toml) and the JSON
-HTTP calls more than one script makes (post, get_json).
+HTTP calls and server handling more than one script needs (post, get_json, server_url,
+stop_server).
 """
 import json
+import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -83,3 +86,34 @@ def post(url, body, timeout=5.0):
 def get_json(url, timeout=5.0):
     """GETs `url`: (status, parsed body), see _call."""
     return _call(urllib.request.Request(url), timeout)
+
+
+def server_url(port_file, proc, limit=60.0):
+    """The URL of `marquee serve ... --port 0 --port-file PORT_FILE` (process `proc`) once it
+    answers /readyz 200, or None when it exits or `limit` seconds pass first."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with open(port_file) as f:
+                port = f.read().strip()
+        except OSError:
+            port = ""
+        if port:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+                    if r.status == 200:
+                        return f"http://127.0.0.1:{port}"
+            except OSError:
+                pass
+        time.sleep(0.05)
+    return None
+
+
+def stop_server(proc, timeout=60):
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit status."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

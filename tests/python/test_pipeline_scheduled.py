@@ -20,14 +20,13 @@ Needs only the built `marquee`.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-from checks import check, failures, finish, post, write  # tests/python/checks.py
+from checks import (check, failures, finish, post, server_url, stop_server,  # tests/python/
+                    write)
 from live_flows import (EASE_TOML, Members, check_completed_run, check_serves_new_version,
                         flow_toml, item_ids, new_item_events, write_base)
 
@@ -40,19 +39,6 @@ def marquee(home, *args, ok=True):
     if ok and r.returncode != 0:
         raise SystemExit(f"FAIL  marquee {' '.join(args)}: exit {r.returncode}\n{r.stderr}")
     return r
-
-
-def wait_ready(url, proc, limit=60):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=5) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
 
 
 def main():
@@ -72,12 +58,10 @@ def main():
                               stdout=log, stderr=subprocess.STDOUT)
     members = None
     try:
-        for _ in range(600):
-            if os.path.exists(port_file):
-                break
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{open(port_file).read().strip()}"
-        check(wait_ready(url, server), f"marquee serve --scheduler is ready at {url}")
+        url = server_url(port_file, server)
+        check(url is not None, f"marquee serve --scheduler is ready at {url}")
+        if url is None:
+            return finish()
 
         # Even members u0..u24 start playing a new item: v1 cannot show it.
         events = new_item_events()
@@ -132,11 +116,7 @@ def main():
     finally:
         if members is not None and members.is_alive():
             members.stop()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         log.close()
         if failures:  # the server's log (the scheduler's lines among them) says why
             print(open(os.path.join(tmp, "serve.log")).read()[-4000:])
