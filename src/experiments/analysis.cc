@@ -124,6 +124,16 @@ class ExposureTable {
   }
   uint64_t exposures() const { return rows_.size(); }
   uint64_t unknown_cell() const { return unknown_cell_; }
+  size_t num_items() const { return item_index_.size(); }
+  // counts[c][i]: how many times cell c's lists showed item i (interned index).
+  std::vector<std::vector<uint64_t>> ImpressionsPerCell(size_t cells) const {
+    std::vector<std::vector<uint64_t>> counts(cells, std::vector<uint64_t>(item_index_.size(), 0));
+    for (const Row& r : rows_) {
+      std::vector<uint64_t>& cell = counts[members_[r.member].cell];
+      for (uint32_t p = r.items_at; p < r.items_at + r.items; ++p) ++cell[items_[p]];
+    }
+    return counts;
+  }
   // fn(time, cell index) for every exposure of a known cell, in log order.
   template <typename Fn>
   void ForEachExposure(Fn&& fn) const {
@@ -493,10 +503,60 @@ json Comparison(const ExperimentSpec& spec, size_t c, const CellValues& v,
   return cmp;
 }
 
-void AddAbTest(const ExperimentSpec& spec, const MemberOrder& m, json* out) {
+// What each cell's lists concentrate on (see analysis.h): impressions, distinct items, the Gini
+// coefficient of impressions over every item any cell showed, and the share of impressions on the
+// control's head (its most-shown items that together make half of its impressions).
+json ConcentrationJson(const std::vector<uint64_t>& counts, const std::vector<bool>& head) {
+  uint64_t total = 0, on_head = 0, distinct = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    total += counts[i];
+    distinct += counts[i] > 0;
+    if (head[i]) on_head += counts[i];
+  }
+  json j = {{"impressions", total}, {"distinct_items", distinct}};
+  if (total == 0 || counts.empty()) {
+    j["gini"] = nullptr;
+    j["head_share"] = nullptr;
+    return j;
+  }
+  std::vector<uint64_t> sorted = counts;
+  std::sort(sorted.begin(), sorted.end());
+  double weighted = 0;  // sum over i (1-based) of i * x_i, ascending
+  for (size_t i = 0; i < sorted.size(); ++i) weighted += static_cast<double>(i + 1) * sorted[i];
+  const double n = static_cast<double>(sorted.size());
+  j["gini"] = 2 * weighted / (n * static_cast<double>(total)) - (n + 1) / n;
+  j["head_share"] = static_cast<double>(on_head) / static_cast<double>(total);
+  return j;
+}
+
+void AddConcentration(const ExposureTable& table, json* cells) {
+  const size_t nc = cells->size();
+  if (nc == 0) return;
+  const auto counts = table.ImpressionsPerCell(nc);
+  // The control's head: its items by impressions (ties by first appearance) until half of its
+  // impressions are covered.
+  std::vector<uint32_t> order(table.num_items());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return counts[0][a] > counts[0][b]; });
+  uint64_t control_total = 0;
+  for (uint64_t x : counts[0]) control_total += x;
+  std::vector<bool> head(table.num_items(), false);
+  uint64_t covered = 0;
+  for (uint32_t i : order) {
+    if (2 * covered >= control_total || counts[0][i] == 0) break;
+    head[i] = true;
+    covered += counts[0][i];
+  }
+  for (size_t c = 0; c < nc; ++c) (*cells)[c]["concentration"] = ConcentrationJson(counts[c], head);
+}
+
+void AddAbTest(const ExperimentSpec& spec, const MemberOrder& m, const ExposureTable& table,
+               json* out) {
   const size_t nc = spec.cells.size();
   const CellValues v = ValuesPerCell(nc, m.order);
   (*out)["cells"] = CellsJson(spec, v);
+  AddConcentration(table, &(*out)["cells"]);
   (*out)["srm"] = SampleRatioJson(spec, v);
   const SequentialPath seq = SequentialPlaysPerMember(nc, m.order, m.looks);
   json comparisons = json::array();
@@ -563,7 +623,7 @@ json Analyze(const ExperimentSpec& spec, const std::string& state, int64_t first
   if (spec.mode == Mode::kInterleave) {
     AddInterleaving(spec, members, &out);
   } else {
-    AddAbTest(spec, members, &out);
+    AddAbTest(spec, members, table, &out);
   }
   return out;
 }

@@ -8,7 +8,11 @@
 // Each play is credited at most once.
 //
 // Analysis per cell: members (distinct exposed users), exposures, plays credited, plays per
-// member and plays per exposure (per member: credited plays / exposures, averaged); for every
+// member and plays per exposure (per member: credited plays / exposures, averaged); in an A/B
+// test, what its lists concentrate on ("concentration": impressions, distinct items, the Gini
+// coefficient of impressions over every item any cell showed, and "head_share", the share of its
+// impressions on the control's head: the control's most-shown items that together make half of
+// the control's impressions, so the control's own share is about 0.5); for every
 // cell against the control (the first cell): absolute and relative lift with 95% intervals
 // (Welch), CUPED on plays per member with the member's plays before the experiment's first
 // start as covariate, and the always-valid mSPRT p-value (100 looks in calendar time, each at the

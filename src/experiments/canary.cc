@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <optional>
 #include <thread>
 
@@ -47,6 +48,11 @@ void CheckOptions(const CanaryOptions& o) {
   }
   if (!(o.alpha > 0 && o.alpha < 1)) {
     Fail(ErrorCode::kInvalidArgument, "canary: alpha: must be in (0, 1), got {}", o.alpha);
+  }
+  if (!(o.max_head_share_change < 0 || o.max_head_share_change <= 1)) {
+    Fail(ErrorCode::kInvalidArgument,
+         "canary: max_head_share_change: must be in [0, 1] (or negative: off), got {}",
+         o.max_head_share_change);
   }
   if (o.attribution_window <= 0) {
     Fail(ErrorCode::kInvalidArgument, "canary: attribution_window: must be positive");
@@ -208,7 +214,37 @@ int JudgeCanary(const json& a, const CanaryOptions& o, std::string* reason) {
                     *lift * 100, o.max_drop * 100, *p, o.alpha, state));
     return -1;
   }
+  // The concentration guardrail: the candidate's head share against production's.
+  bool concentration_judged = o.max_head_share_change < 0;
+  if (!concentration_judged) {
+    auto concentration = [&](const json& cell) {
+      return cell.is_object() && cell.contains("concentration") ? cell["concentration"] : json();
+    };
+    const json cc = concentration(control), tc = concentration(cand);
+    const auto ch = number(cc, "head_share"), th = number(tc, "head_share");
+    const double ce = number(control, "exposures").value_or(0);
+    const double te = number(cand, "exposures").value_or(0);
+    if (ch && th && ce >= kConcentrationMinExposures && te >= kConcentrationMinExposures) {
+      concentration_judged = true;
+      state += fmt::format(", head share {:.3f} / {:.3f}", *ch, *th);
+      if (std::abs(*th - *ch) > o.max_head_share_change) {
+        set(fmt::format(
+            "guardrail failed: concentration: the candidate's head share {:.3f} against "
+            "production's {:.3f} ({:+.3f}, limit {:.3f}: it shows {} production's most-shown "
+            "items); {}",
+            *th, *ch, *th - *ch, o.max_head_share_change, *th > *ch ? "mostly" : "few of", state));
+        return -1;
+      }
+    }
+  }
   if (cm >= static_cast<double>(o.min_members) && tm >= static_cast<double>(o.min_members)) {
+    if (!concentration_judged) {
+      set(
+          fmt::format("enough members, waiting for {} exposures per cell to judge concentration: "
+                      "{}",
+                      kConcentrationMinExposures, state));
+      return 0;
+    }
     // Enough members and no significant failure: but a drop beyond the limit that the test
     // could not yet confirm is not a pass either.
     if (lift && *lift < -o.max_drop) {

@@ -11,7 +11,14 @@
 //   fail  the guardrail fails: the candidate's plays per member are below the control's by more
 //         than max_drop (relative lift < -max_drop) AND the always-valid mSPRT p-value of the
 //         difference is below alpha (so peeking at every poll keeps the error rate);
-//   pass  both cells have min_members exposed members and the guardrail has not failed;
+//   fail  the concentration guardrail (when max_head_share_change >= 0) fails: once both cells
+//         have kConcentrationMinExposures exposures, the candidate's head share (the share of
+//         its impressions on production's most-shown items that make half of production's
+//         impressions; experiments/analysis.h "concentration") differs from production's by
+//         more than max_head_share_change, either way: a candidate that shows only what is
+//         popular, or only the long tail, is judged on the same traffic as production;
+//   pass  both cells have min_members exposed members and no guardrail has failed (with the
+//         concentration guardrail on, only once it could be judged);
 //   fail  the timeout passes first (inconclusive counts as a failure), or the caller cancels.
 //
 // Whatever the outcome, the tag is removed and the experiment stopped before returning (the
@@ -48,6 +55,9 @@ struct CanaryOptions {
   int64_t min_members = 200;  // exposed members per cell for a pass
   double max_drop = 0.1;      // relative drop of plays per member that fails
   double alpha = 0.05;        // level of the sequential test
+  // The concentration guardrail: the largest absolute change of the head share against
+  // production, in [0, 1]; negative: off.
+  double max_head_share_change = -1;
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds poll{std::chrono::seconds(2)};
   int64_t attribution_window = 3600;            // seconds (the experiment's)
@@ -56,6 +66,9 @@ struct CanaryOptions {
   std::function<bool()> cancelled;              // polled between looks (may be empty)
   std::function<void(const std::string&)> log;  // a line per look (may be empty)
 };
+
+// Exposures each cell needs before the concentration guardrail judges it.
+inline constexpr int64_t kConcentrationMinExposures = 50;
 
 struct CanaryResult {
   bool passed = false;

@@ -12,6 +12,7 @@
 #include "events/durable_log.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
+#include "state/online_state.h"
 
 namespace marquee {
 namespace {
@@ -223,12 +224,16 @@ json ShadowMetricsFromHome(const std::string& home, const std::string& model,
       return true;
     });
   }
+  // The plays are wherever the home's online state is (its RocksDB, or the Redis that every
+  // replica of a cluster shares): the shadow records are this replica's, the plays everyone's.
   std::unique_ptr<EventLog> events;
-  const std::string edir = home + "/events";
-  if (!records.empty() && std::filesystem::exists(edir)) {
-    EventLogOptions eo;
-    eo.read_only = true;
-    events = EventLog::Open(edir, eo);
+  if (!records.empty()) {
+    try {
+      std::string where;
+      events = OpenEventStoreForRead(home, &where);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kNotFound) throw;  // no event logged yet: no plays
+    }
   }
   return ShadowMetrics(
       records,

@@ -142,8 +142,9 @@ nlohmann::json ShadowMetrics(
     const std::function<std::vector<StoredEvent>(const std::string& user)>& events_of,
     const ShadowMetricsOptions& options);
 
-// The same from the home's logs: $home/serving/shadow and $home/events, opened read-only
-// (allowed while a server writes them); a home without them has no requests.
+// The same from the home's logs: $home/serving/shadow and the home's event log wherever its
+// online state is ($home/events, or Redis: state/online_state.h), opened read-only (allowed
+// while a server writes them); a home without them has no requests (or no plays).
 nlohmann::json ShadowMetricsFromHome(const std::string& home, const std::string& model,
                                      const ShadowMetricsOptions& options);
 

@@ -39,7 +39,7 @@ import urllib.request
 SOURCE = os.environ.get("MARQUEE_SOURCE_DIR",
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "python"))
-from checks import check, finish  # noqa: E402  (tests/python/checks.py)
+from checks import check, finish, post  # noqa: E402  (tests/python/checks.py)
 
 
 def load_cluster():
@@ -53,19 +53,6 @@ def load_cluster():
 
 cluster = load_cluster()
 MODEL = "recs@production"
-
-
-def post(url, body, timeout=5.0):
-    """(status, parsed body or text); status None on a connection error."""
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-    except (OSError, urllib.error.URLError) as e:
-        return None, str(e)
 
 
 def get(url, timeout=5.0):
@@ -462,15 +449,23 @@ def check_redis_down(state, tmp):
           f"{ {k: len(v) for k, v in writes.refused.items()} }; recommendations {recs.by_phase}")
 
 
-def main():
+def prepare(prefix):
+    """(marquee binary, a fresh temporary folder, the cluster folder in it), or None after
+    printing why a cluster cannot run here (the caller exits 77: skipped)."""
     why = cluster.missing()
     if why:
         print(f"SKIP: {why}")
-        return 77
-    marquee = os.environ.get("MARQUEE_BIN")
-    tmp = tempfile.mkdtemp(prefix="marquee-cluster-test-")
+        return None
+    tmp = tempfile.mkdtemp(prefix=prefix)
     os.chmod(tmp, 0o755)  # PostgreSQL runs as `postgres` below it
-    d = os.path.join(tmp, "cluster")
+    return os.environ.get("MARQUEE_BIN"), tmp, os.path.join(tmp, "cluster")
+
+
+def main():
+    ready = prepare("marquee-cluster-test-")
+    if ready is None:
+        return 77
+    marquee, tmp, d = ready
     try:
         state = cluster.up(d, replicas=3, models=[MODEL + "?"], marquee=marquee,
                            poll_interval=30)

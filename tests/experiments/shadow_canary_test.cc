@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "experiments/analysis.h"
 #include "experiments/canary.h"
 #include "experiments/experiment.h"
 #include "experiments/shadow_log.h"
@@ -199,6 +200,94 @@ TEST(CanaryTest, ExperimentDefinitionHasProductionAndCandidateCells) {
   o.share = 0.1;
   o.candidate = 0;
   EXPECT_THROW(CanaryExperimentToml(o, "x"), Error);
+  o.candidate = 4;
+  o.max_head_share_change = 1.5;
+  EXPECT_THROW(CanaryExperimentToml(o, "x"), Error);
+}
+
+// A canary experiment's analysis where production shows items p0..p10 (p0..p2 in every list, two
+// of p3..p10 in turn: 30 times each) and the candidate shows `candidate_items` to every member;
+// 60 members per cell, each with two exposures.
+json ConcentrationAnalysis(const std::vector<std::string>& candidate_items) {
+  CanaryOptions o;
+  o.model = "recs";
+  o.candidate = 2;
+  o.share = 0.5;
+  AnalysisInput in;
+  in.spec = ParseExperimentToml(CanaryExperimentToml(o, "c"), "canary");
+  for (int u = 0; u < 120; ++u) {
+    for (int k = 0; k < 2; ++k) {
+      Exposure e;
+      e.experiment = "c";
+      e.user = "u" + std::to_string(u);
+      e.ts = 1000 + u * 10 + k;
+      if (u % 2 == 0) {
+        e.cell = "production";
+        const int j = u + k;  // 0..119 over production's exposures
+        e.items = {"p0", "p1", "p2", "p" + std::to_string(3 + (2 * j) % 8),
+                   "p" + std::to_string(3 + (2 * j + 1) % 8)};
+      } else {
+        e.cell = "candidate";
+        e.items = candidate_items;
+      }
+      in.exposures.push_back(e);
+    }
+  }
+  return AnalyzeExperiment(in);
+}
+
+TEST(CanaryTest, AnalysisMeasuresConcentrationAgainstProductionsHead) {
+  // Production: 120 exposures x 5 items; p0..p2 take 360 of 600 impressions, so its head is
+  // p0 and p1 (240 of 600 < half) plus p2 (360 >= 300): head share 0.6.
+  const json same = ConcentrationAnalysis({"p0", "p1", "p2", "p3", "p4"});
+  const json& prod = same["cells"][0]["concentration"];
+  EXPECT_EQ(prod["impressions"], 600);
+  EXPECT_EQ(prod["distinct_items"], 11);
+  EXPECT_NEAR(prod["head_share"].get<double>(), 0.6, 1e-12);
+  // Its Gini over the 11 items either cell showed: 8 at 30, 3 at 120 (ascending positions
+  // 1..8 and 9..11): 2 * (30 * 36 + 120 * 30) / (11 * 600) - 12 / 11.
+  EXPECT_NEAR(prod["gini"].get<double>(), 2.0 * (30 * 36 + 120 * 30) / (11 * 600) - 12.0 / 11,
+              1e-12);
+  // A candidate showing production's head and two more: 3 of its 5 items on the head.
+  EXPECT_NEAR(same["cells"][1]["concentration"]["head_share"].get<double>(), 0.6, 1e-12);
+  // Popular only: its impressions all on the head; long tail only (items production never
+  // showed): none, and the Gini over the 15 items shown by either cell is higher than
+  // production's.
+  const json popular = ConcentrationAnalysis({"p0", "p1", "p2"});
+  EXPECT_NEAR(popular["cells"][1]["concentration"]["head_share"].get<double>(), 1.0, 1e-12);
+  const json tail = ConcentrationAnalysis({"t0", "t1", "t2", "t3", "t4"});
+  const json& tc = tail["cells"][1]["concentration"];
+  EXPECT_EQ(tc["head_share"].get<double>(), 0.0);
+  EXPECT_EQ(tc["distinct_items"], 5);
+  // Over the 16 items: the candidate's 5 at 120 after 11 zeros, 0.6875; production's 0.5375.
+  EXPECT_NEAR(tc["gini"].get<double>(), 0.6875, 1e-12);
+  EXPECT_NEAR(tail["cells"][0]["concentration"]["gini"].get<double>(), 0.5375, 1e-12);
+}
+
+TEST(CanaryTest, ConcentrationGuardrailFailsAPopularOrLongTailCandidateOnlyWhenOn) {
+  CanaryOptions o;
+  o.min_members = 50;  // both cells have 60: the plays guardrail alone would pass
+  std::string why;
+  const json popular = ConcentrationAnalysis({"p0", "p1", "p2"});
+  const json tail = ConcentrationAnalysis({"t0", "t1", "t2", "t3", "t4"});
+  const json same = ConcentrationAnalysis({"p0", "p1", "p2", "p3", "p4"});
+  // Off (the default): no play was credited in either cell, so both pass on members.
+  EXPECT_EQ(JudgeCanary(popular, o, &why), 1) << why;
+  EXPECT_EQ(JudgeCanary(tail, o, &why), 1) << why;
+  o.max_head_share_change = 0.25;
+  EXPECT_EQ(JudgeCanary(popular, o, &why), -1);
+  EXPECT_NE(why.find("guardrail failed: concentration"), std::string::npos) << why;
+  EXPECT_NE(why.find("head share 1.000 against production's 0.600"), std::string::npos) << why;
+  EXPECT_EQ(JudgeCanary(tail, o, &why), -1);
+  EXPECT_NE(why.find("head share 0.000 against production's 0.600 (-0.600"), std::string::npos)
+      << why;
+  EXPECT_EQ(JudgeCanary(same, o, &why), 1) << why;
+  EXPECT_NE(why.find("head share 0.600 / 0.600"), std::string::npos) << why;
+  // Not judged before kConcentrationMinExposures exposures per cell, and no pass meanwhile.
+  json early = tail;
+  early["cells"][1]["exposures"] = kConcentrationMinExposures - 1;
+  EXPECT_EQ(JudgeCanary(early, o, &why), 0);
+  EXPECT_NE(why.find("waiting for 50 exposures"), std::string::npos) << why;
 }
 
 }  // namespace

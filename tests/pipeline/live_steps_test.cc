@@ -27,7 +27,8 @@ TEST(LiveStepKeys, ShadowAndCanaryParseWithTheirDefaultsAndEveryKey) {
           "poll = 0.25\nevent_types = [\"play\"]\n"
           "[[step]]\nname = \"c\"\nkind = \"canary\"\n"
           "[[step]]\nname = \"c2\"\nkind = \"canary\"\nshare = 0.3\nmin_members = 50\n"
-          "max_drop = 0.05\nalpha = 0.01\nwindow = \"2h\"\ntimeout = \"1h\"\npoll = \"5s\"\n"
+          "max_drop = 0.05\nalpha = 0.01\nmax_head_share_change = 0.3\nwindow = \"2h\"\n"
+          "timeout = \"1h\"\npoll = \"5s\"\n"
           "event_types = [\"play\", \"click\"]\nalias = \"live\"\n",
       "flow.toml");
   ASSERT_EQ(f.steps.size(), 4u);
@@ -54,6 +55,8 @@ TEST(LiveStepKeys, BadValuesAreRefusedNamingTheStepAndKey) {
       {c + "min_members = 1\n", "min_members: must be at least 2"},
       {c + "max_drop = 1\n", "max_drop: must be in [0, 1)"},
       {c + "alpha = 0\n", "alpha: must be in (0, 1)"},
+      {c + "max_head_share_change = 1.5\n", "'max_head_share_change' must be in [0, 1]"},
+      {c + "max_head_share_change = -0.1\n", "'max_head_share_change' must be in [0, 1]"},
       {c + "alias = \"bad alias!\"\n", "alias"},
       {c + "sample = 0.2\n", "unknown key 'sample'"},
   };

@@ -6,8 +6,15 @@ status for sys.exit (ctest reads it).
     check(value == 3, f"value is {value} (3)")
     return finish()
 
-It also holds the fixtures more than one script writes (write, experiment_toml).
+It also holds the fixtures more than one script writes (write, experiment_toml) and the JSON
+HTTP calls and server handling more than one script needs (post, get_json, server_url,
+stop_server).
 """
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
 
 failures = []
 # Whether passing checks are printed too ("ok    ..."); scripts with thousands of checks turn
@@ -55,3 +62,58 @@ model = "pop/1"
 name = "treatment"
 model = "recs/1"
 """
+
+
+def _call(req, timeout):
+    """(status, parsed JSON body); the error's text for an HTTP error, None and the reason on a
+    connection error."""
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except OSError as e:  # URLError too
+        return None, str(e)
+
+
+def post(url, body, timeout=5.0):
+    """POSTs `body` as JSON: (status, parsed body), see _call."""
+    return _call(urllib.request.Request(url, data=json.dumps(body).encode(),
+                                        headers={"Content-Type": "application/json"},
+                                        method="POST"), timeout)
+
+
+def get_json(url, timeout=5.0):
+    """GETs `url`: (status, parsed body), see _call."""
+    return _call(urllib.request.Request(url), timeout)
+
+
+def server_url(port_file, proc, limit=60.0):
+    """The URL of `marquee serve ... --port 0 --port-file PORT_FILE` (process `proc`) once it
+    answers /readyz 200, or None when it exits or `limit` seconds pass first."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with open(port_file) as f:
+                port = f.read().strip()
+        except OSError:
+            port = ""
+        if port:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+                    if r.status == 200:
+                        return f"http://127.0.0.1:{port}"
+            except OSError:
+                pass
+        time.sleep(0.05)
+    return None
+
+
+def stop_server(proc, timeout=60):
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit status."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

@@ -78,15 +78,15 @@ std::string When(int64_t t) { return t > 0 ? IsoUtc(t) : "-"; }
 namespace {
 class SchedulerThread {
  public:
-  SchedulerThread(const std::string& home, const GlobalOptions& g) {
+  SchedulerThread(const std::string& home, const GlobalOptions& g, double poll_s) {
     flow::EngineOptions o;
     o.home = home;
     o.ctx.threads = g.threads > 0 ? g.threads : Context::DefaultThreads();
     o.cancelled = [this] { return stop_.load(); };
     o.log = [](const std::string& line) { spdlog::info("scheduler: {}", line); };
-    thread_ = std::thread([this, home, o] {
+    thread_ = std::thread([this, home, o, poll_s] {
       flow::SchedulerLoop(
-          home, [home] { return OpenRegistry(home); }, o, 30, stop_);
+          home, [home] { return OpenRegistry(home); }, o, poll_s, stop_);
     });
   }
   ~SchedulerThread() {
@@ -100,9 +100,11 @@ class SchedulerThread {
 };
 }  // namespace
 
-std::shared_ptr<void> StartScheduler(const std::string& home, const GlobalOptions& g) {
-  spdlog::info("serve: running pipeline schedules of {} (checked every 30 s)", home);
-  return std::make_unique<SchedulerThread>(home, g);
+std::shared_ptr<void> StartScheduler(const std::string& home, const GlobalOptions& g,
+                                     const std::string& poll) {
+  const double poll_s = static_cast<double>(flow::ParseEvery(poll));
+  spdlog::info("serve: running pipeline schedules of {} (checked every {:.0f} s)", home, poll_s);
+  return std::make_unique<SchedulerThread>(home, g, poll_s);
 }
 
 void AddPipelineCommands(CLI::App& app, GlobalOptions& g) {

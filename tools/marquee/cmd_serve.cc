@@ -16,6 +16,7 @@
 #include "control/control_plane.h"
 #include "data/catalog.h"
 #include "events/event_log.h"
+#include "flow/schedule.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
@@ -44,6 +45,7 @@ struct ServeFlags {
   size_t max_actions = 256;
   std::string ui_dir;      // the dashboard's built assets ("": $MARQUEE_UI_DIR or ui/dist)
   bool scheduler = false;  // run due pipeline schedules (cmd_pipeline.cc StartScheduler)
+  std::string scheduler_poll = "30s";  // how often the scheduler checks for due schedules
 };
 
 // One `marquee serve` per home: an exclusive flock on $home/serving/serve.lock, held for the
@@ -222,7 +224,8 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   }
 
   // Stops (between pipeline steps) and joins the scheduler when it goes out of scope.
-  std::shared_ptr<void> scheduler = f.scheduler ? StartScheduler(home, g) : nullptr;
+  std::shared_ptr<void> scheduler =
+      f.scheduler ? StartScheduler(home, g, f.scheduler_poll) : nullptr;
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("serve: {} received: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -322,6 +325,19 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--scheduler", f->scheduler,
                 "Also run the stored pipeline schedules when due (marquee pipeline schedule),\n"
                 "one at a time on a thread of this server, as `marquee scheduler` does");
+  cmd->add_option("--scheduler-poll", f->scheduler_poll,
+                  "With --scheduler: how often to check for due schedules (30s, 1m, 5s)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              flow::ParseEvery(text);
+            } catch (const Error& e) {
+              return e.what();
+            }
+            return "";
+          },
+          "INTERVAL"))
+      ->capture_default_str();
   cmd->callback([f, &g] { RunServe(*f, g); });
 }
 

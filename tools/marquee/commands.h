@@ -69,9 +69,11 @@ void AddDecisionsCommands(CLI::App& app, GlobalOptions& g);
 // `marquee tune` and `marquee studies list|show` (cmd_tune.cc, src/tune).
 void AddTuneCommands(CLI::App& app, GlobalOptions& g);
 void AddPipelineCommands(CLI::App& app, GlobalOptions& g);  // cmd_pipeline.cc
-// `marquee serve --scheduler`: the scheduler loop on its own thread, checking every 30 s;
-// releasing the handle stops it (between pipeline steps) and joins it.
-std::shared_ptr<void> StartScheduler(const std::string& home, const GlobalOptions& g);
+// `marquee serve --scheduler`: the scheduler loop on its own thread, checking every `poll`
+// (an interval as `--every` takes it: "30s", "1m"; kInvalidArgument otherwise); releasing the
+// handle stops it (between pipeline steps) and joins it.
+std::shared_ptr<void> StartScheduler(const std::string& home, const GlobalOptions& g,
+                                     const std::string& poll);
 
 // A time for human output: ISO 8601 UTC ("2026-12-05T07:05:41Z", common/time.h), "-" for 0
 // (never happened).

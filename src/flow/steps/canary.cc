@@ -1,14 +1,16 @@
 // Step kind "canary": the latest candidate gets a share of the model's members through an A/B
 // experiment against production, with a guardrail on plays per member judged by the always-valid
-// sequential test and a stopping rule (experiments/canary.h: fail as soon as the guardrail fails,
-// pass once both cells have min_members exposed members, fail as inconclusive at the timeout).
+// sequential test, an optional one on the concentration of what it shows, and a stopping rule
+// (experiments/canary.h: fail as soon as a guardrail fails, pass once both cells have
+// min_members exposed members, fail as inconclusive at the timeout).
 // Through the flow's [server] url when it has one, else the home's registry and logs.
 //
 // A failed canary rolls the candidate back: if the production alias names the candidate (a
 // flow that promoted before its canary), it is moved back (Registry::Rollback); otherwise it
 // stays where it is. Either way the step fails, recording which, and the pipeline stops.
-// Keys: share (0.1), min_members (200), max_drop (0.1), alpha (0.05), window ("1h", the
-// attribution window), timeout ("10m"), poll ("2s"), event_types ([]), alias ("production").
+// Keys: share (0.1), min_members (200), max_drop (0.1), alpha (0.05), max_head_share_change
+// (absent: no concentration guardrail), window ("1h", the attribution window), timeout ("10m"),
+// poll ("2s"), event_types ([]), alias ("production").
 // Outputs: {"canary": {experiment, model, version, passed, reason, looks, analysis},
 //           "rollback": {alias, from_version, to_version} | null, "production_version": N}.
 #include <fmt/format.h>
@@ -26,8 +28,14 @@ using json = nlohmann::json;
 class CanaryStep final : public PipelineStep {
  public:
   void Validate(const json& spec) const override {
-    CheckStepKeys(spec, {"share", "min_members", "max_drop", "alpha", "window", "timeout", "poll",
-                         "event_types", "alias"});
+    CheckStepKeys(spec, {"share", "min_members", "max_drop", "alpha", "max_head_share_change",
+                         "window", "timeout", "poll", "event_types", "alias"});
+    if (spec.contains("max_head_share_change")) {
+      const double v = NumberKey(spec, "max_head_share_change", 0);
+      if (!(v >= 0 && v <= 1)) {
+        Fail(ErrorCode::kInvalidArgument, "'max_head_share_change' must be in [0, 1], got {}", v);
+      }
+    }
     CanaryOptions o = Options(spec);
     o.model = "m";
     o.candidate = 1;
@@ -89,6 +97,7 @@ class CanaryStep final : public PipelineStep {
     o.min_members = static_cast<int64_t>(NumberKey(spec, "min_members", 200));
     o.max_drop = NumberKey(spec, "max_drop", o.max_drop);
     o.alpha = NumberKey(spec, "alpha", o.alpha);
+    o.max_head_share_change = NumberKey(spec, "max_head_share_change", -1);  // absent: off
     o.attribution_window = std::chrono::duration_cast<std::chrono::seconds>(
                                DurationKey(spec, "window", std::chrono::hours(1)))
                                .count();
