@@ -9,6 +9,10 @@
 #include "marquee/error.h"
 
 #if MARQUEE_HAVE_MPI
+// The C API only: OpenMPI's mpi.h otherwise declares its deprecated C++ bindings, which live in
+// another library (libmpi_cxx).
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 #endif
 

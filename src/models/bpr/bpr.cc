@@ -20,11 +20,12 @@
 //
 // Distributed (Context::comm, under mpirun; issue #18): synchronous data-parallel SGD. Each rank
 // owns a contiguous block of users of about equal interaction count (PartitionRows) and runs the
-// schedule above on its own positives only (its RNG streams also keyed by its rank); after every
-// epoch the ranks' changes to the item factors and biases are summed (one allreduce of
-// items x (k + 1) floats) onto the factors they all started the epoch from, so every rank starts
-// the next epoch from the same item factors and each positive's update counts once, as in one
-// process (averaging the ranks' factors instead would divide the item step by the rank count).
+// schedule above on its own positives only (its RNG streams also keyed by its rank), each
+// sub-epoch in kSyncRounds rounds; after every round the ranks' changes to the item factors and
+// biases are summed (one allreduce of items x (k + 1) floats) onto the factors they all started
+// the round from, so every rank starts the next round from the same item factors and each
+// positive's update counts once, as in one process (averaging the ranks' factors instead would
+// divide the item step by the rank count).
 // A user's factors change only on the rank that owns the user; they are allgathered at the end.
 // The result is a function of (seed, threads, rank count); with one rank it is the schedule
 // above exactly.
@@ -60,8 +61,9 @@ namespace marquee {
 namespace {
 
 constexpr int kMaxRejections = 16;
-constexpr size_t kChunk = 4096;  // positives whose negatives are drawn ahead
-constexpr size_t kPrefetch = 8;  // triples prefetched ahead of the update
+constexpr size_t kChunk = 4096;       // positives whose negatives are drawn ahead
+constexpr size_t kPrefetch = 8;       // triples prefetched ahead of the update
+constexpr uint32_t kSyncRounds = 16;  // item-update sums per sub-epoch across ranks
 
 struct Triple {
   uint32_t u, i, j;
@@ -190,8 +192,13 @@ class Bpr final : public Recommender {
     const PairFilter filter(x);
     ctx.Report("bpr", 0.0);
     Stopwatch total;
-    RowMatrixXf h_start;  // several ranks: the item factors and biases the epoch started from
+    RowMatrixXf h_start;  // several ranks: the item factors and biases the round started from
     std::vector<float> bias_start;
+    // Several ranks sum their item updates kSyncRounds times per sub-epoch: summing the changes
+    // of a whole epoch at once overshot (recall@20 0.047 against one process's 0.120 after 2
+    // epochs on the 2M-interaction ML-20M-shape set, bench/mpi_train.sh).
+    const uint32_t rounds = ranks > 1 ? kSyncRounds : 1;
+    std::vector<Rng> rngs(t_count, Rng(0));  // each thread's stream, kept across rounds
     for (int epoch = 0; epoch < epochs_; ++epoch) {
       Stopwatch sw;
       if (ranks > 1) {
@@ -199,58 +206,70 @@ class Bpr final : public Recommender {
         bias_start = bias_;
       }
       for (uint32_t s = 0; s < t_count; ++s) {
-        ParallelFor(t_count, static_cast<int>(t_count), [&](size_t begin, size_t end, int) {
-          for (size_t t = begin; t < end; ++t) {
-            const uint32_t b = static_cast<uint32_t>((t + s) % t_count);
-            auto& bucket = buckets[t * t_count + b];
-            const auto& candidates = block_items[b];
-            if (bucket.empty() || candidates.empty()) continue;
-            Rng rng(DeriveSeed(ctx.seed, static_cast<uint64_t>(epoch) + 1, s + 1,
-                               (t + 1) | (static_cast<uint64_t>(rank) << 32)));
-            rng.Shuffle(bucket);
-            // Triples are drawn a chunk at a time (the draws do not depend on the model, so they
-            // can be made ahead, in a fixed order) and the rows of upcoming triples are
-            // prefetched: sampling and updates are bound by random memory access.
-            std::vector<Triple>& triples = chunk_triples[t];
-            auto draw = [&] { return candidates[rng.Uniform(candidates.size())]; };
-            for (size_t first = 0; first < bucket.size(); first += kChunk) {
-              const size_t last = std::min(bucket.size(), first + kChunk);
-              // First candidate negative of every (positive, n); its filter word is prefetched.
-              triples.clear();
-              for (size_t q = first; q < last; ++q) {
-                for (int n = 0; n < negatives_; ++n) {
-                  triples.push_back({bucket[q].first, bucket[q].second, draw()});
-                  filter.Prefetch(triples.back().u, triples.back().j);
-                }
+        for (uint32_t round = 0; round < rounds; ++round) {
+          ParallelFor(t_count, static_cast<int>(t_count), [&](size_t begin, size_t end, int) {
+            for (size_t t = begin; t < end; ++t) {
+              const uint32_t b = static_cast<uint32_t>((t + s) % t_count);
+              auto& bucket = buckets[t * t_count + b];
+              const auto& candidates = block_items[b];
+              if (bucket.empty() || candidates.empty()) continue;
+              Rng& rng = rngs[t];
+              if (round == 0) {
+                rng = Rng(DeriveSeed(ctx.seed, static_cast<uint64_t>(epoch) + 1, s + 1,
+                                     (t + 1) | (static_cast<uint64_t>(rank) << 32)));
+                rng.Shuffle(bucket);
               }
-              // Rejection of the user's positives: the filter clears most candidates with one
-              // cached lookup; the rest are checked exactly and redrawn.
-              size_t kept = 0;
-              for (Triple tr : triples) {
-                auto ok = [&] {
-                  return !filter.MayContain(tr.u, tr.j) || !Contains(x.row_indices(tr.u), tr.j);
-                };
-                bool accepted = ok();
-                for (int tries = 0; !accepted && tries < kMaxRejections; ++tries) {
-                  tr.j = draw();
-                  accepted = ok();
+              // This round's share of the bucket (all of it in one process).
+              const size_t lo = bucket.size() * round / rounds;
+              const size_t hi = bucket.size() * (round + 1) / rounds;
+              // Triples are drawn a chunk at a time (the draws do not depend on the model, so they
+              // can be made ahead, in a fixed order) and the rows of upcoming triples are
+              // prefetched: sampling and updates are bound by random memory access.
+              std::vector<Triple>& triples = chunk_triples[t];
+              auto draw = [&] { return candidates[rng.Uniform(candidates.size())]; };
+              for (size_t first = lo; first < hi; first += kChunk) {
+                const size_t last = std::min(hi, first + kChunk);
+                // First candidate negative of every (positive, n); its filter word is prefetched.
+                triples.clear();
+                for (size_t q = first; q < last; ++q) {
+                  for (int n = 0; n < negatives_; ++n) {
+                    triples.push_back({bucket[q].first, bucket[q].second, draw()});
+                    filter.Prefetch(triples.back().u, triples.back().j);
+                  }
                 }
-                if (accepted) {
-                  triples[kept++] = tr;
-                } else {
-                  ++skipped[t];
+                // Rejection of the user's positives: the filter clears most candidates with one
+                // cached lookup; the rest are checked exactly and redrawn.
+                size_t kept = 0;
+                for (Triple tr : triples) {
+                  auto ok = [&] {
+                    return !filter.MayContain(tr.u, tr.j) || !Contains(x.row_indices(tr.u), tr.j);
+                  };
+                  bool accepted = ok();
+                  for (int tries = 0; !accepted && tries < kMaxRejections; ++tries) {
+                    tr.j = draw();
+                    accepted = ok();
+                  }
+                  if (accepted) {
+                    triples[kept++] = tr;
+                  } else {
+                    ++skipped[t];
+                  }
                 }
-              }
-              triples.resize(kept);
-              for (size_t q = 0; q < triples.size(); ++q) {
-                if (q + kPrefetch < triples.size()) Prefetch(triples[q + kPrefetch]);
-                Step(triples[q].u, triples[q].i, triples[q].j, lr, reg);
+                triples.resize(kept);
+                for (size_t q = 0; q < triples.size(); ++q) {
+                  if (q + kPrefetch < triples.size()) Prefetch(triples[q + kPrefetch]);
+                  Step(triples[q].u, triples[q].i, triples[q].j, lr, reg);
+                }
               }
             }
+          });
+          if (ranks > 1) {
+            SumItemUpdates(h_start, bias_start, *ctx.comm);
+            h_start = h_;
+            bias_start = bias_;
           }
-        });
+        }
       }
-      if (ranks > 1) SumItemUpdates(h_start, bias_start, *ctx.comm);
       ctx.Report("bpr", static_cast<double>(epoch + 1) / epochs_);
       spdlog::debug("bpr: epoch {}/{} took {:.2f}s", epoch + 1, epochs_, sw.Seconds());
     }
