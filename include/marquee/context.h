@@ -9,6 +9,7 @@
 namespace marquee {
 
 class Env;
+class Communicator;  // src/common/communicator.h
 
 struct Context {
   // Worker threads for parallel loops (>= 1). Results are deterministic for a given seed and
@@ -16,6 +17,10 @@ struct Context {
   int threads = 1;
   uint64_t seed = 42;
   Env* env = nullptr;  // not owned; nullptr means Env::Default()
+  // The ranks a distributed training runs on (mpirun; src/common/communicator.h). Not owned;
+  // nullptr means one process. Families that can train across ranks (iALS, BPR, EASE) split
+  // their work by it; results then depend on the rank count too.
+  Communicator* comm = nullptr;
   // Called with a short stage name and a fraction in [0, 1]; may be empty.
   std::function<void(std::string_view stage, double fraction)> progress;
 

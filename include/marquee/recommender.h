@@ -43,6 +43,11 @@ class Recommender {
 
   virtual uint32_t num_items() const = 0;
 
+  // Whether Fit splits its work across the ranks of ctx.comm (mpirun; iALS, BPR, EASE). A
+  // family that does not is refused under mpirun with more than one rank, rather than trained
+  // once per rank.
+  virtual bool distributed_fit() const { return false; }
+
   // Serialises learned state (tensors); params are stored by the artifact layer.
   virtual void Save(ArtifactWriter& writer) const = 0;
   // Restores learned state written by Save of the same family. Throws kCorruption on mismatch.

@@ -141,6 +141,12 @@ class ModelKind {
   virtual std::vector<std::string> SmokeTest(const std::string& artifact_path,
                                              const std::string& family, Env* env) const = 0;
 
+  // Whether Train can run across the ranks of job.ctx.comm (mpirun, issue #18): every rank calls
+  // Train with the same config; rank 0 evaluates, saves and returns the result, the other ranks
+  // only contribute to the fits and return a TrainResult with no artifact. Default: no, and the
+  // pipeline refuses such a kind under mpirun with more than one rank.
+  virtual bool can_train_distributed() const { return false; }
+
   // Whether Import takes model files trained elsewhere (default: no).
   virtual bool can_import() const { return false; }
   // Stores the model file at `path` (trained elsewhere, in a format the kind documents, e.g.

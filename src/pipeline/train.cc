@@ -2,8 +2,10 @@
 
 #include <filesystem>
 
+#include "common/communicator.h"
 #include "kinds/builtin.h"
 #include "marquee/env.h"
+#include "marquee/error.h"
 
 namespace marquee {
 
@@ -15,6 +17,12 @@ Registry OpenRegistry(const std::string& home) {
 }
 
 TrainResult RunTraining(const TrainConfig& config, const TrainOptions& options) {
+  if (const Communicator* comm = options.ctx.comm;
+      comm != nullptr && comm->size() > 1 && !config.kind->can_train_distributed()) {
+    Fail(ErrorCode::kUnimplemented,
+         "{} models ({}) cannot train across {} ranks; run `marquee train` without mpirun",
+         config.kind->noun(), config.family, comm->size());
+  }
   TrainJob job{options.home, options.ctx};
   return config.kind->Train(*config.settings, job);
 }

@@ -261,6 +261,10 @@ def scratch(root):
     env["PATH"] = os.pathsep.join([os.path.dirname(os.path.abspath(BIN)), "/usr/bin",
                                    env.get("PATH", "")])
     env.pop("MARQUEE_BIN", None)
+    # README's "Train on many machines" runs mpirun; OpenMPI refuses root (CI containers) unless
+    # told, and ranks waiting in a collective yield the core (more ranks than cores here).
+    env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                "OMPI_MCA_mpi_yield_when_idle": "1"})
     return work, env
 
 

@@ -19,6 +19,7 @@ LAYERS = {
     "common": 0,
     "client": 1,  # the HTTP API's C++ client: common and Boost only
     "data": 1, "models": 1, "events": 1, "core": 1,
+    "dist": 1,  # dist: the MPI communicator (common/communicator.h is the interface)
     "eval": 2, "tabular": 2, "bandits": 2, "registry": 2,
     "kinds": 3, "state": 3,  # state: the online-state factory (RocksDB or Redis)
     "pipeline": 4,

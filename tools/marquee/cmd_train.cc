@@ -1,4 +1,5 @@
 // marquee train CONFIG.toml [--set key=value ...] [--json] [--server URL [--detach]]
+// mpirun -np N marquee train CONFIG.toml [...]: one training across N ranks (issue #18)
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "common/text.h"
 #include "control_source.h"
 #include "data/catalog.h"
+#include "dist/world.h"
 #include "jobs/job.h"
 #include "marquee/env.h"
 #include "pipeline/config.h"
@@ -161,6 +163,46 @@ void TrainRemote(const Flags& f, const GlobalOptions& g) {
   PrintTrainResult(outcome, report, f.json);
 }
 
+// `mpirun -np N marquee train CONFIG`: every rank runs the same job over `comm`; rank 0 records
+// the run, evaluates, registers and prints (stdout: rank 0 only), the other ranks only take part
+// in the fits and write nothing to the home. Any rank's error is printed by main()'s catch with
+// its rank and then ends every rank through OnFatalError (MPI_Abort, non-zero exit).
+void TrainOnRanks(const Flags& f, const GlobalOptions& g, Communicator& comm) {
+  const int rank = comm.rank();
+  OnFatalError().abort = [&comm](int status) { comm.Abort(status == 0 ? 1 : status); };
+  OnFatalError().quiet_stdout = rank != 0;
+  try {
+    if (!g.server.empty()) {
+      Fail(ErrorCode::kInvalidArgument,
+           "--server and mpirun do not mix: a server's job runs in "
+           "one process (run mpirun where the data is)");
+    }
+    if (rank != 0 && g.log_level != "debug") SetLogLevel("warn");
+    TrainConfig config = LoadTrainConfig(f.config, f.sets);
+    TrainOptions o;
+    o.home = ResolveHome(g.home);
+    // The cores of this machine are shared by the ranks started on it.
+    o.ctx.threads =
+        g.threads > 0 ? g.threads : std::max(1, Context::DefaultThreads() / LocalRanks());
+    o.ctx.comm = &comm;
+    if (rank != 0) {
+      RunTraining(config, o);
+      return;
+    }
+    o.ctx.progress = StageProgressCallback(ProgressOptions(g));
+    if (!g.quiet) {
+      std::fprintf(stderr, "Training %s (%s) on %d ranks, threads per rank: %d...\n",
+                   config.model_name.c_str(), config.family.c_str(), comm.size(),
+                   config.threads > 0 ? config.threads : o.ctx.threads);
+    }
+    Registry registry = OpenRegistry(o.home);
+    const RegisteredTraining t = TrainAndRegister(config, o, registry, f.config, f.sets);
+    PrintTrainResult(t.ToJson(), t.report, f.json);
+  } catch (const Error& e) {
+    throw Error(e.code(), fmt::format("rank {} of {}: {}", rank, comm.size(), e.what()));
+  }
+}
+
 }  // namespace
 
 void AddTrainCommand(CLI::App& app, GlobalOptions& g) {
@@ -184,6 +226,15 @@ void AddTrainCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--detach", f->detach,
                 "With --server: print the job id (--json: the job) and return without waiting");
   cmd->callback([f, &g] {
+    // Under mpirun (and only then) MPI is started; it is finalised after a success. Static: on
+    // an error it must outlive the unwinding, since main()'s catch aborts through it.
+    static std::unique_ptr<Communicator> comm;
+    if ((comm = OpenWorldCommunicator())) {
+      TrainOnRanks(*f, g, *comm);
+      OnFatalError() = {};
+      comm.reset();
+      return;
+    }
     if (!g.server.empty()) {
       TrainRemote(*f, g);
       return;

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,16 @@ inline Progress::Options ProgressOptions(const GlobalOptions& g) {
   o.enabled = !g.quiet;
   return o;
 }
+
+// How main()'s one catch ends a failed command: after printing the error it calls `abort` with the
+// exit status when set, and prints no JSON error on stdout when `quiet_stdout`. The train
+// command sets both under mpirun (cmd_train.cc): a failed rank must end every rank (MPI_Abort),
+// and only rank 0 writes stdout. Main thread only.
+struct FatalErrorHook {
+  std::function<void(int status)> abort;
+  bool quiet_stdout = false;
+};
+FatalErrorHook& OnFatalError();
 
 void AddDatasetCommands(CLI::App& app, GlobalOptions& g);
 void AddTrainCommand(CLI::App& app, GlobalOptions& g);

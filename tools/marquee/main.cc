@@ -26,6 +26,11 @@ bool g_json_printed = false;  // set by PrintJson; commands print from the main 
 
 }  // namespace
 
+FatalErrorHook& OnFatalError() {
+  static FatalErrorHook hook;
+  return hook;
+}
+
 void PrintJson(const std::string& json_text) {
   std::printf("%s\n", json_text.c_str());
   std::fflush(stdout);
@@ -163,13 +168,16 @@ int ReportError(bool json, marquee::ErrorCode code, const std::string& message, 
                 const char* prefix = "error") {
   const std::string line = marquee::EscapeForTerminal(message);
   std::fprintf(stderr, "marquee: %s: %s\n", prefix, line.c_str());
-  if (json && !marquee::cli::g_json_printed) {
+  const auto& hook = marquee::cli::OnFatalError();
+  if (json && !marquee::cli::g_json_printed && !hook.quiet_stdout) {
     nlohmann::json j = {{"error",
                          {{"code", std::string(marquee::ErrorCodeName(code))},
                           {"message", marquee::SanitizeUtf8(message)}}}};
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
   }
+  std::fflush(stderr);
+  if (hook.abort) hook.abort(status);
   return status;
 }
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/communicator.h"
 #include "common/config_section.h"
 #include "common/log.h"
 #include "common/sha256.h"
@@ -312,6 +313,7 @@ class RecommenderKind final : public ModelKind {
   std::string_view noun() const override { return "recommender"; }
   std::vector<std::string> families() const override { return RecommenderFamilies(); }
   std::vector<std::string> routes() const override { return {"recommend", "similar-items"}; }
+  bool can_train_distributed() const override { return true; }
 
   std::shared_ptr<const KindConfig> ParseConfig(
       const nlohmann::json& root, const ConfigOrigin& origin,
@@ -343,16 +345,34 @@ class RecommenderKind final : public ModelKind {
     std::vector<MetricSpec> metrics;
     for (const auto& m : c.metrics) metrics.push_back(ParseMetric(m));
     j.model = CreateRecommender(c.family, c.model_params);
+    // Under mpirun every rank runs this job: all load and split the same data and take part in
+    // every Fit; rank 0 alone evaluates and saves (docs/SCALING.md, "Distributed training").
+    const int rank = j.ctx.comm != nullptr ? j.ctx.comm->rank() : 0;
+    const int ranks = j.ctx.comm != nullptr ? j.ctx.comm->size() : 1;
+    if (ranks > 1 && !j.model->distributed_fit()) {
+      Fail(ErrorCode::kUnimplemented,
+           "the {} family cannot train across ranks (mpirun); ials, bpr and ease can", c.family);
+    }
 
     j.Stage("load", [&] { j.LoadData(job); });
+    if (ranks > 1) FailIfInjected(*j.ctx.comm);
     j.Stage("split", [&] { j.MakeSplit(); });
     // Binarized in place rather than copied (a copy is the size of the training set); only
     // the training matrix's shape is read after this.
     std::fill(j.split.train.values.begin(), j.split.train.values.end(), 1.0f);
     j.Stage("train", [&] { j.model->Fit(j.split.train, j.ctx); });
-    j.Stage("eval", [&] { j.ev = Evaluate(*j.model, j.split.eval, metrics, j.ctx); });
+    if (rank == 0) {
+      j.Stage("eval", [&] { j.ev = Evaluate(*j.model, j.split.eval, metrics, j.ctx); });
+    }
     j.final_matrix = &j.split.train;
     if (c.refit) j.Stage("refit", [&] { j.Refit(); });
+    if (rank != 0) {  // a contributing rank: nothing to report or save
+      TrainResult contributed;
+      contributed.family = c.family;
+      contributed.model_name = c.model_name;
+      contributed.details = {{"rank", rank}, {"ranks", ranks}, {"timings", j.timings}};
+      return contributed;
+    }
 
     nlohmann::json metrics_json = nlohmann::json::object();
     nlohmann::json metric_order = nlohmann::json::array();
@@ -376,6 +396,7 @@ class RecommenderKind final : public ModelKind {
                               {"seed", c.model_seed},
                               {"split_seed", c.split.seed},
                               {"threads", j.ctx.threads},
+                              {"ranks", ranks},
                               {"refit", c.refit},
                               {"trained_on", c.refit ? "all" : "train-split"},
                               {"training_users", j.final_matrix->rows},

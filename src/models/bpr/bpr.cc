@@ -18,6 +18,18 @@
 // are separated by a barrier. The result is a function of (seed, T); with T = 1 this is plain
 // BPR with uniform negatives over all items.
 //
+// Distributed (Context::comm, under mpirun; issue #18): synchronous data-parallel SGD. Each rank
+// owns a contiguous block of users of about equal interaction count (PartitionRows) and runs the
+// schedule above on its own positives only (its RNG streams also keyed by its rank), each
+// sub-epoch in kSyncRounds rounds; after every round the ranks' changes to the item factors and
+// biases are summed (one allreduce of items x (k + 1) floats) onto the factors they all started
+// the round from, so every rank starts the next round from the same item factors and each
+// positive's update counts once, as in one process (averaging the ranks' factors instead would
+// divide the item step by the rank count).
+// A user's factors change only on the rank that owns the user; they are allgathered at the end.
+// The result is a function of (seed, threads, rank count); with one rank it is the schedule
+// above exactly.
+//
 // Fold-in (ScoreBatch): BPR has no closed-form user solve, so a history is folded in with the
 // exact ridge problem of the iALS user step (Hu et al. 2008; Rendle et al. 2022) against the
 // learned item representations f_i = [h_i, b_i] (the bias as one more factor; just h_i without
@@ -36,6 +48,7 @@
 #include <bit>
 #include <cmath>
 
+#include "common/communicator.h"
 #include "common/log.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
@@ -48,8 +61,9 @@ namespace marquee {
 namespace {
 
 constexpr int kMaxRejections = 16;
-constexpr size_t kChunk = 4096;  // positives whose negatives are drawn ahead
-constexpr size_t kPrefetch = 8;  // triples prefetched ahead of the update
+constexpr size_t kChunk = 4096;       // positives whose negatives are drawn ahead
+constexpr size_t kPrefetch = 8;       // triples prefetched ahead of the update
+constexpr uint32_t kSyncRounds = 16;  // item-update sums per sub-epoch across ranks
 
 struct Triple {
   uint32_t u, i, j;
@@ -139,6 +153,7 @@ class Bpr final : public Recommender {
   std::string_view family() const override { return "bpr"; }
   nlohmann::json params() const override { return params_; }
   uint32_t num_items() const override { return static_cast<uint32_t>(h_.rows()); }
+  bool distributed_fit() const override { return true; }
 
   void Fit(const CsrMatrix& x, const Context& ctx) override {
     const uint32_t users = x.rows, items = x.cols;
@@ -159,18 +174,26 @@ class Bpr final : public Recommender {
       block_items[b].push_back(perm[p]);
     }
     for (auto& v : block_items) std::sort(v.begin(), v.end());
-    // User blocks: contiguous ranges with about nnz/T interactions each. Bucket (t, b) holds the
-    // positives of user block t in item block b, in row order.
+    // This rank's users (all of them in one process): a contiguous block of about nnz/ranks
+    // interactions.
+    const int rank = ctx.comm != nullptr ? ctx.comm->rank() : 0;
+    const int ranks = ctx.comm != nullptr ? ctx.comm->size() : 1;
+    const std::vector<uint64_t> user_offsets = PartitionRows(x.indptr, ranks, 0);
+    const auto first_user = static_cast<uint32_t>(user_offsets[static_cast<size_t>(rank)]);
+    const auto end_user = static_cast<uint32_t>(user_offsets[static_cast<size_t>(rank) + 1]);
+    // User blocks: the rank's users cut into contiguous ranges with about nnz/T interactions
+    // each. Bucket (t, b) holds the positives of user block t in item block b, in row order.
     std::vector<std::vector<std::pair<uint32_t, uint32_t>>> buckets(static_cast<size_t>(t_count) *
                                                                     t_count);
     {
       // Two passes: count each bucket, then fill it (no regrowth copies of 8-byte pairs).
-      const uint64_t nnz = x.nnz();
+      const uint64_t base = x.indptr[first_user];
+      const uint64_t nnz = x.indptr[end_user] - base;
       for (int pass = 0; pass < 2; ++pass) {
         std::vector<size_t> counts(buckets.size(), 0);
         uint32_t t = 0;
-        for (uint32_t u = 0; u < users; ++u) {
-          while (t + 1 < t_count && x.indptr[u] >= nnz * (t + 1) / t_count) ++t;
+        for (uint32_t u = first_user; u < end_user; ++u) {
+          while (t + 1 < t_count && x.indptr[u] - base >= nnz * (t + 1) / t_count) ++t;
           for (uint32_t i : x.row_indices(u)) {
             const size_t b = static_cast<size_t>(t) * t_count + item_block[i];
             if (pass == 0) {
@@ -204,61 +227,91 @@ class Bpr final : public Recommender {
                   setup_time.Seconds(), blocks_s, init_s - blocks_s, setup_time.Seconds() - init_s);
     ctx.Report("bpr", 0.0);
     Stopwatch total;
+    RowMatrixXf h_start;  // several ranks: the item factors and biases the round started from
+    std::vector<float> bias_start;
+    // Several ranks sum their item updates kSyncRounds times per sub-epoch: summing the changes
+    // of a whole epoch at once overshot (recall@20 0.047 against one process's 0.120 after 2
+    // epochs on the 2M-interaction ML-20M-shape set, bench/mpi_train.sh).
+    const uint32_t rounds = ranks > 1 ? kSyncRounds : 1;
+    std::vector<Rng> rngs(t_count, Rng(0));  // each thread's stream, kept across rounds
     for (int epoch = 0; epoch < epochs_; ++epoch) {
       Stopwatch sw;
+      if (ranks > 1) {
+        h_start = h_;
+        bias_start = bias_;
+      }
       for (uint32_t s = 0; s < t_count; ++s) {
-        ParallelFor(t_count, static_cast<int>(t_count), [&](size_t begin, size_t end, int) {
-          for (size_t t = begin; t < end; ++t) {
-            const uint32_t b = static_cast<uint32_t>((t + s) % t_count);
-            auto& bucket = buckets[t * t_count + b];
-            const auto& candidates = block_items[b];
-            if (bucket.empty() || candidates.empty()) continue;
-            Rng rng(DeriveSeed(ctx.seed, static_cast<uint64_t>(epoch) + 1, s + 1, t + 1));
-            rng.Shuffle(bucket);
-            // Triples are drawn a chunk at a time (the draws do not depend on the model, so they
-            // can be made ahead, in a fixed order) and the rows of upcoming triples are
-            // prefetched: sampling and updates are bound by random memory access.
-            std::vector<Triple>& triples = chunk_triples[t];
-            auto draw = [&] { return candidates[rng.Uniform(candidates.size())]; };
-            for (size_t first = 0; first < bucket.size(); first += kChunk) {
-              const size_t last = std::min(bucket.size(), first + kChunk);
-              // First candidate negative of every (positive, n); its filter word is prefetched.
-              triples.clear();
-              for (size_t q = first; q < last; ++q) {
-                for (int n = 0; n < negatives_; ++n) {
-                  triples.push_back({bucket[q].first, bucket[q].second, draw()});
-                  filter.Prefetch(triples.back().u, triples.back().j);
-                }
+        for (uint32_t round = 0; round < rounds; ++round) {
+          ParallelFor(t_count, static_cast<int>(t_count), [&](size_t begin, size_t end, int) {
+            for (size_t t = begin; t < end; ++t) {
+              const uint32_t b = static_cast<uint32_t>((t + s) % t_count);
+              auto& bucket = buckets[t * t_count + b];
+              const auto& candidates = block_items[b];
+              if (bucket.empty() || candidates.empty()) continue;
+              Rng& rng = rngs[t];
+              if (round == 0) {
+                rng = Rng(DeriveSeed(ctx.seed, static_cast<uint64_t>(epoch) + 1, s + 1,
+                                     (t + 1) | (static_cast<uint64_t>(rank) << 32)));
+                rng.Shuffle(bucket);
               }
-              // Rejection of the user's positives: the filter clears most candidates with one
-              // cached lookup; the rest are checked exactly and redrawn.
-              size_t kept = 0;
-              for (Triple tr : triples) {
-                auto ok = [&] {
-                  return !filter.MayContain(tr.u, tr.j) || !Contains(x.row_indices(tr.u), tr.j);
-                };
-                bool accepted = ok();
-                for (int tries = 0; !accepted && tries < kMaxRejections; ++tries) {
-                  tr.j = draw();
-                  accepted = ok();
+              // This round's share of the bucket (all of it in one process).
+              const size_t lo = bucket.size() * round / rounds;
+              const size_t hi = bucket.size() * (round + 1) / rounds;
+              // Triples are drawn a chunk at a time (the draws do not depend on the model, so they
+              // can be made ahead, in a fixed order) and the rows of upcoming triples are
+              // prefetched: sampling and updates are bound by random memory access.
+              std::vector<Triple>& triples = chunk_triples[t];
+              auto draw = [&] { return candidates[rng.Uniform(candidates.size())]; };
+              for (size_t first = lo; first < hi; first += kChunk) {
+                const size_t last = std::min(hi, first + kChunk);
+                // First candidate negative of every (positive, n); its filter word is prefetched.
+                triples.clear();
+                for (size_t q = first; q < last; ++q) {
+                  for (int n = 0; n < negatives_; ++n) {
+                    triples.push_back({bucket[q].first, bucket[q].second, draw()});
+                    filter.Prefetch(triples.back().u, triples.back().j);
+                  }
                 }
-                if (accepted) {
-                  triples[kept++] = tr;
-                } else {
-                  ++skipped[t];
+                // Rejection of the user's positives: the filter clears most candidates with one
+                // cached lookup; the rest are checked exactly and redrawn.
+                size_t kept = 0;
+                for (Triple tr : triples) {
+                  auto ok = [&] {
+                    return !filter.MayContain(tr.u, tr.j) || !Contains(x.row_indices(tr.u), tr.j);
+                  };
+                  bool accepted = ok();
+                  for (int tries = 0; !accepted && tries < kMaxRejections; ++tries) {
+                    tr.j = draw();
+                    accepted = ok();
+                  }
+                  if (accepted) {
+                    triples[kept++] = tr;
+                  } else {
+                    ++skipped[t];
+                  }
                 }
-              }
-              triples.resize(kept);
-              for (size_t q = 0; q < triples.size(); ++q) {
-                if (q + kPrefetch < triples.size()) Prefetch(triples[q + kPrefetch]);
-                Step(triples[q].u, triples[q].i, triples[q].j, lr, reg);
+                triples.resize(kept);
+                for (size_t q = 0; q < triples.size(); ++q) {
+                  if (q + kPrefetch < triples.size()) Prefetch(triples[q + kPrefetch]);
+                  Step(triples[q].u, triples[q].i, triples[q].j, lr, reg);
+                }
               }
             }
+          });
+          if (ranks > 1) {
+            SumItemUpdates(h_start, bias_start, *ctx.comm);
+            h_start = h_;
+            bias_start = bias_;
           }
-        });
+        }
       }
       ctx.Report("bpr", static_cast<double>(epoch + 1) / epochs_);
       spdlog::debug("bpr: epoch {}/{} took {:.2f}s", epoch + 1, epochs_, sw.Seconds());
+    }
+    if (ranks > 1) {  // every rank gets every user's factors
+      std::vector<uint64_t> floats(user_offsets);
+      for (auto& o : floats) o *= static_cast<uint64_t>(k);
+      ctx.comm->AllGather({w_.data(), static_cast<size_t>(w_.size())}, floats);
     }
     uint64_t skipped_total = 0;
     for (uint64_t v : skipped) skipped_total += v;
@@ -355,6 +408,18 @@ class Bpr final : public Recommender {
       bias_[i] += lr * (g - reg * bias_[i]);
       bias_[j] += lr * (-g - reg * bias_[j]);
     }
+  }
+
+  // h_ = start + Σ over ranks of (h_ − start), and the same for the biases: every rank's epoch of
+  // updates applied to the factors all ranks started the epoch from.
+  void SumItemUpdates(const RowMatrixXf& h_start, const std::vector<float>& bias_start,
+                      Communicator& comm) {
+    h_ -= h_start;
+    comm.AllReduceSum({h_.data(), static_cast<size_t>(h_.size())});
+    h_ += h_start;
+    for (size_t i = 0; i < bias_.size(); ++i) bias_[i] -= bias_start[i];
+    comm.AllReduceSum(std::span<float>(bias_));
+    for (size_t i = 0; i < bias_.size(); ++i) bias_[i] += bias_start[i];
   }
 
   // F = [H, b] (or H without bias) and G = FᵀF for the fold-in.

@@ -2,6 +2,14 @@
 // item-item model. With G = XᵀX + λI and P = G⁻¹, the weights are B = I − P·diag(1/diag(P)),
 // i.e. B_ij = −P_ij / P_jj and B_jj = 0. A user's scores are x_u·B, so fold-in is free.
 // P is computed through LAPACK's Cholesky factorisation (potrf) and inverse (potri).
+//
+// Distributed (Context::comm, under mpirun; issue #18): each rank computes the Gram matrix XᵀX
+// of its own block of users (PartitionRows, equal interaction counts) and the blocks are summed
+// by one allreduce of n² values. Binary interactions make every Gram entry an integer count, so
+// the sum is exact (below 2^24 users per item in float32) and the Gram matrix, and so B, equal
+// one process's. The inverse is then computed on rank 0 only: the other ranks' models are left
+// empty (they only contribute; in a distributed training only rank 0 evaluates and saves), so
+// on a shared machine rank 0's BLAS threads have the cores to themselves.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,6 +23,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/communicator.h"
 #include "common/log.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
@@ -115,6 +124,7 @@ class Ease final : public Recommender {
   std::string_view family() const override { return "ease"; }
   nlohmann::json params() const override { return params_; }
   uint32_t num_items() const override { return num_items_; }
+  bool distributed_fit() const override { return true; }
 
   void Fit(const CsrMatrix& x, const Context& ctx) override {
     num_items_ = x.cols;
@@ -223,7 +233,24 @@ class Ease final : public Recommender {
     b.assign(n * n, T(0));
     Stopwatch sw;
     ctx.Report("ease gram", 0.0);
-    SparseGram<T>(x, col_map_, n_, b.data(), ctx.threads);
+    const int ranks = ctx.comm != nullptr ? ctx.comm->size() : 1;
+    if (ranks == 1) {
+      SparseGram<T>(x, col_map_, n_, b.data(), ctx.threads);
+    } else {
+      const int rank = ctx.comm->rank();
+      const std::vector<uint64_t> offsets = PartitionRows(x.indptr, ranks, 0);
+      std::vector<uint32_t> mine(offsets[static_cast<size_t>(rank) + 1] -
+                                 offsets[static_cast<size_t>(rank)]);
+      std::iota(mine.begin(), mine.end(),
+                static_cast<uint32_t>(offsets[static_cast<size_t>(rank)]));
+      SparseGram<T>(x.SelectRows(mine), col_map_, n_, b.data(), ctx.threads);
+      ctx.comm->AllReduceSum(std::span<T>(b));
+      if (rank != 0) {
+        b.clear();
+        b.shrink_to_fit();
+        return;
+      }
+    }
     for (size_t i = 0; i < n; ++i) b[i * n + i] += static_cast<T>(lambda_);
     const double gram_s = sw.Seconds();
     ctx.Report("ease inverse", 0.0);

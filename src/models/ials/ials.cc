@@ -25,6 +25,13 @@
 // training user's history reproduces them. Every row's update depends only on the other side's
 // factors, so results are identical for any thread count.
 //
+// Distributed (Context::comm, under mpirun; issue #18): each rank solves a contiguous block of
+// the rows of each side (users by X's rows, items by Xᵀ's, cut to equal work by PartitionRows),
+// every half-step's Gram matrix is the allreduced sum of the ranks' Gramians of their blocks of
+// the fixed side, and the solved blocks are allgathered, so every rank holds all factors after
+// each half-step. Per-row arithmetic is unchanged; only the Gram matrix's summation order
+// differs from one process (docs/SCALING.md states the measured difference).
+//
 // Fold-in (ScoreBatch): each query history gets the exact cholesky user step against H
 // regardless of the training solver, then scores = W_batch·Hᵀ, each score a fixed-order dot
 // product so that it does not depend on the batch or the thread count.
@@ -34,6 +41,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/communicator.h"
 #include "common/log.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
@@ -69,6 +77,7 @@ class Ials final : public Recommender {
   std::string_view family() const override { return "ials"; }
   nlohmann::json params() const override { return params_; }
   uint32_t num_items() const override { return static_cast<uint32_t>(h_.rows()); }
+  bool distributed_fit() const override { return true; }
 
   void Fit(const CsrMatrix& x, const Context& ctx) override {
     const int k = factors_;
@@ -79,12 +88,15 @@ class Ials final : public Recommender {
     h_.resize(x.cols, k);
     FillNormal(w_, init_stddev_, rng);
     FillNormal(h_, init_stddev_, rng);
+    // The rows this rank solves: a row's cost is its entries (k each) plus its k x k solve.
+    const Shard users{PartitionRows(x.indptr, Ranks(ctx), static_cast<uint64_t>(k)), Rank(ctx)};
+    const Shard items{PartitionRows(xt.indptr, Ranks(ctx), static_cast<uint64_t>(k)), Rank(ctx)};
     ctx.Report("ials", 0.0);
     Stopwatch total;
     for (int it = 0; it < iterations_; ++it) {
       Stopwatch sw;
-      SolveSide(xt, w_, h_, ctx.threads);  // items given users
-      SolveSide(x, h_, w_, ctx.threads);   // users given items
+      SolveSide(xt, w_, users, h_, items, ctx);  // items given users
+      SolveSide(x, h_, items, w_, users, ctx);   // users given items
       ctx.Report("ials", static_cast<double>(it + 1) / iterations_);
       spdlog::debug("ials: iteration {}/{} took {:.2f}s", it + 1, iterations_, sw.Seconds());
     }
@@ -174,16 +186,49 @@ class Ials final : public Recommender {
         gram, unobserved_weight_, RowReg(items.size(), others), scratch, out);
   }
 
-  // Updates every row of `solved` given the fixed factors (rows of `m` index `solved`, columns
-  // index `fixed`).
-  void SolveSide(const CsrMatrix& m, const RowMatrixXf& fixed, RowMatrixXf& solved,
-                 int threads) const {
-    const Eigen::MatrixXd gram = Gramian(fixed, threads);
+  // The rows of one side each rank owns (offsets from PartitionRows) and this rank's index.
+  struct Shard {
+    std::vector<uint64_t> offsets;
+    int rank = 0;
+    uint64_t begin() const { return offsets[static_cast<size_t>(rank)]; }
+    uint64_t end() const { return offsets[static_cast<size_t>(rank) + 1]; }
+  };
+  static int Rank(const Context& ctx) { return ctx.comm != nullptr ? ctx.comm->rank() : 0; }
+  static int Ranks(const Context& ctx) { return ctx.comm != nullptr ? ctx.comm->size() : 1; }
+
+  // G = FᵀF: with several ranks, the sum (allreduce) of each rank's Gramian of its own rows.
+  static Eigen::MatrixXd SharedGramian(const RowMatrixXf& f, const Shard& rows,
+                                       const Context& ctx) {
+    if (Ranks(ctx) == 1) return Gramian(f, ctx.threads);
+    const RowMatrixXf mine = f.middleRows(static_cast<Eigen::Index>(rows.begin()),
+                                          static_cast<Eigen::Index>(rows.end() - rows.begin()));
+    Eigen::MatrixXd g = Gramian(mine, ctx.threads);
+    ctx.comm->AllReduceSum({g.data(), static_cast<size_t>(g.size())});
+    return g;
+  }
+
+  // Updates this rank's rows of `solved` given the fixed factors (rows of `m` index `solved`,
+  // columns index `fixed`), then gathers every rank's rows so that all ranks hold all of
+  // `solved`.
+  void SolveSide(const CsrMatrix& m, const RowMatrixXf& fixed, const Shard& fixed_rows,
+                 RowMatrixXf& solved, const Shard& solved_rows, const Context& ctx) const {
+    SolveRows(m, fixed, SharedGramian(fixed, fixed_rows, ctx), solved, solved_rows.begin(),
+              solved_rows.end(), ctx.threads);
+    if (Ranks(ctx) == 1) return;
+    std::vector<uint64_t> floats(solved_rows.offsets);
+    for (auto& o : floats) o *= static_cast<uint64_t>(solved.cols());
+    ctx.comm->AllGather({solved.data(), static_cast<size_t>(solved.size())}, floats);
+  }
+
+  // Updates rows [first, last) of `solved` given the fixed factors and their Gram matrix.
+  void SolveRows(const CsrMatrix& m, const RowMatrixXf& fixed, const Eigen::MatrixXd& gram,
+                 RowMatrixXf& solved, uint64_t first, uint64_t last, int threads) const {
     const Eigen::Index others = fixed.rows();
     const int t_count = std::max(threads, 1);
     if (solver_ == "cholesky") {
       std::vector<RidgeScratch> scratch(static_cast<size_t>(t_count));
-      ParallelForDynamic(m.rows, threads, 64, [&](size_t r, int t) {
+      ParallelForDynamic(last - first, threads, 64, [&](size_t i, int t) {
+        const size_t r = first + i;
         const auto row = static_cast<uint32_t>(r);
         SolveExact(m.row_indices(row), m.row_values(row), fixed, gram, others,
                    scratch[static_cast<size_t>(t)],
@@ -205,7 +250,8 @@ class Ials final : public Recommender {
     };
     std::vector<Scratch> scratch(static_cast<size_t>(t_count));
     for (auto& s : scratch) s.work.resize(cg::SolveRowScratch(static_cast<int>(k)));
-    ParallelForDynamic(m.rows, threads, 64, [&](size_t r_index, int t) {
+    ParallelForDynamic(last - first, threads, 64, [&](size_t j, int t) {
+      const size_t r_index = first + j;
       Scratch& s = scratch[static_cast<size_t>(t)];
       const auto row = static_cast<uint32_t>(r_index);
       const auto idx = m.row_indices(row);
