@@ -8,7 +8,7 @@
 # Defaults: 20 trials, seeds 1 2 3 4 5; TPE starts after 8 random trials.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=build/release/tools/marquee/marquee
+BIN=${BIN:-build/release/tools/marquee/marquee}  # another build: BIN=/path/to/marquee
 DATA=${MARQUEE_SHARED_DATA:-$(cd .. && pwd)/shared/data}
 TASK=${1:?ml100k or credit}
 TRIALS=${2:-20}
