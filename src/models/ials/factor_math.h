@@ -23,6 +23,9 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "marquee/context.h"
+#include "marquee/error.h"
+#include "marquee/sparse.h"
 
 namespace marquee {
 
@@ -139,15 +142,24 @@ inline float DotFixedOrder(const float* a, const float* b, Eigen::Index d) {
 // sum of a[k + l] * b[k + l] over the blocks, in block order). The fixed tree lanes[l] +=
 // lanes[l + w] (w = 8, 4, 2, 1) is applied to all sixteen with shuffles that pair exactly the
 // same lanes, so every result equals DotFixedOrder bit for bit.
+//
+// The 128-bit-lane shuffle and the final permutation use their full-mask forms with a zero
+// pass-through: the plain intrinsics pass _mm512_undefined_ps, which GCC 12 reports as used
+// uninitialized once they are inlined deep enough (-Wuninitialized, GCC bug 105593); a mask of
+// all ones compiles to the same instruction.
+template <int kImm>
+inline __m512 ShuffleF32x4(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(_mm512_setzero_ps(), 0xFFFF, a, b, kImm);
+}
 inline __m512 ReduceSixteen(const __m512 (&acc)[16]) {
   __m512 b[8], c[4], d[2];
   for (int i = 0; i < 8; ++i) {  // w = 8: item pairs (2i, 2i+1), 8 lanes each
-    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0x44),
-                         _mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0xEE));
+    b[i] = _mm512_add_ps(ShuffleF32x4<0x44>(acc[2 * i], acc[2 * i + 1]),
+                         ShuffleF32x4<0xEE>(acc[2 * i], acc[2 * i + 1]));
   }
   for (int i = 0; i < 4; ++i) {  // w = 4: items 4i..4i+3, 4 lanes each (one per quarter)
-    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88),
-                         _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
+    c[i] = _mm512_add_ps(ShuffleF32x4<0x88>(b[2 * i], b[2 * i + 1]),
+                         ShuffleF32x4<0xDD>(b[2 * i], b[2 * i + 1]));
   }
   for (int i = 0; i < 2; ++i) {  // w = 2: quarter q holds items (8i + q, 8i + 4 + q), 2 lanes
     d[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0x44),
@@ -158,7 +170,7 @@ inline __m512 ReduceSixteen(const __m512 (&acc)[16]) {
       _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xDD));
   const __m512i to_item_order =
       _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_ps(to_item_order, e);
+  return _mm512_mask_permutexvar_ps(_mm512_setzero_ps(), 0xFFFF, to_item_order, e);
 }
 
 // out[t] = DotFixedOrder(f + t * d, w, d) for t < 16 (rows of f are d floats apart).
@@ -188,21 +200,58 @@ inline void DotSixteen(const float* f, const float* w, Eigen::Index d, float* ou
 // alignment (a GEMM's result does: its kernels differ with the matrix sizes). Items are walked
 // in tiles that stay in cache while every query row visits them; within a tile, sixteen items
 // are scored per pass (AVX-512) so the loads of f stream and the reductions are shared.
-inline void ScoreWithFactors(const RowMatrixXf& w, const RowMatrixXf& f, float* out, size_t ld) {
+inline void ScoreWithFactors(const float* w, Eigen::Index queries, const float* f,
+                             Eigen::Index items, Eigen::Index d, float* out, size_t ld) {
   constexpr Eigen::Index kTile = 256;
-  const Eigen::Index d = f.cols();
-  for (Eigen::Index i0 = 0; i0 < f.rows(); i0 += kTile) {
-    const Eigen::Index i1 = std::min(f.rows(), i0 + kTile);
-    for (Eigen::Index r = 0; r < w.rows(); ++r) {
-      const float* wr = w.row(r).data();
+  for (Eigen::Index i0 = 0; i0 < items; i0 += kTile) {
+    const Eigen::Index i1 = std::min(items, i0 + kTile);
+    for (Eigen::Index r = 0; r < queries; ++r) {
+      const float* wr = w + r * d;
       float* o = out + static_cast<size_t>(r) * ld;
       Eigen::Index i = i0;
 #if defined(__AVX512F__)
-      for (; i + 16 <= i1; i += 16) DotSixteen(f.row(i).data(), wr, d, o + i);
+      for (; i + 16 <= i1; i += 16) DotSixteen(f + i * d, wr, d, o + i);
 #endif
-      for (; i < i1; ++i) o[i] = DotFixedOrder(f.row(i).data(), wr, d);
+      for (; i < i1; ++i) o[i] = DotFixedOrder(f + i * d, wr, d);
     }
   }
+}
+inline void ScoreWithFactors(const RowMatrixXf& w, const RowMatrixXf& f, float* out, size_t ld) {
+  ScoreWithFactors(w.data(), w.rows(), f.data(), f.rows(), f.cols(), out, ld);
+}
+
+// Recommender::FoldIn of a factor model of dimension `dim`: fold_in(begin, end, w) writes the
+// query vectors of history rows [begin, end) into w ((end - begin) x dim floats), on ctx.threads
+// contiguous ranges. kInternal when `out` is not hist.rows x dim.
+template <typename FoldInFn>
+void FoldInByRanges(const CsrMatrix& hist, Eigen::Index dim, std::span<float> out,
+                    const Context& ctx, FoldInFn fold_in) {
+  const size_t d = static_cast<size_t>(dim);
+  if (out.size() != static_cast<size_t>(hist.rows) * d) {
+    Fail(ErrorCode::kInternal, "FoldIn: output has {} floats, need {}", out.size(),
+         static_cast<size_t>(hist.rows) * d);
+  }
+  ParallelFor(hist.rows, ctx.threads,
+              [&](size_t begin, size_t end, int) { fold_in(begin, end, out.data() + begin * d); });
+}
+
+// Recommender::ScoreBatch of a factor model with item rows `f`: each range of history rows is
+// folded in (as FoldInByRanges) and scored against every item by ScoreWithFactors, so a score
+// is DotFixedOrder(query, item row) whatever the batch. kInternal when `out` is not
+// hist.rows x f.rows().
+template <typename FoldInFn>
+void ScoreByFoldIn(const CsrMatrix& hist, const RowMatrixXf& f, std::span<float> out,
+                   const Context& ctx, FoldInFn fold_in) {
+  const size_t ni = static_cast<size_t>(f.rows());
+  if (out.size() != static_cast<size_t>(hist.rows) * ni) {
+    Fail(ErrorCode::kInternal, "ScoreBatch: output has {} floats, need {}", out.size(),
+         static_cast<size_t>(hist.rows) * ni);
+  }
+  ParallelFor(hist.rows, ctx.threads, [&](size_t begin, size_t end, int) {
+    RowMatrixXf wb(static_cast<Eigen::Index>(end - begin), f.cols());
+    fold_in(begin, end, wb.data());
+    ScoreWithFactors(wb, f, out.data() + begin * ni, ni);
+  });
 }
 
 // Scratch space of RidgeSolve; one per thread.
