@@ -22,6 +22,15 @@ namespace marquee {
 class ArtifactWriter;
 class ArtifactReader;
 
+// The item side of a factor model (iALS, BPR): the score of item i for a query vector q is
+// ⟨q, row i⟩, summed in DotFixedOrder's order (models/ials/factor_math.h). Rows are `dim` floats
+// apart, owned by the model. data == nullptr: the model is not a factor model.
+struct ItemFactors {
+  const float* data = nullptr;
+  uint32_t items = 0;
+  uint32_t dim = 0;
+};
+
 class Recommender {
  public:
   virtual ~Recommender() = default;
@@ -47,6 +56,12 @@ class Recommender {
   // family that does not is refused under mpirun with more than one rank, rather than trained
   // once per rank.
   virtual bool distributed_fit() const { return false; }
+  // Factor models only (item_factors().data != nullptr), for retrieval indexes
+  // (models/ann_index.h): ScoreBatch(histories) row r is exactly ⟨q_r, f_i⟩ for every item i, where
+  // FoldIn writes q_r, histories.rows x item_factors().dim floats row-major, into `out`. Other
+  // models return {} and throw kUnimplemented from FoldIn. Thread-safety as ScoreBatch.
+  virtual ItemFactors item_factors() const { return {}; }
+  virtual void FoldIn(const CsrMatrix& histories, std::span<float> out, const Context& ctx) const;
 
   // Serialises learned state (tensors); params are stored by the artifact layer.
   virtual void Save(ArtifactWriter& writer) const = 0;

@@ -61,6 +61,17 @@ struct Servable {
   virtual bool KeepWhenRetired() const { return false; }
 };
 
+// How a recommender version finds its best items (docs/config.md, "[serve]"): "exact" scores
+// every item per request; "hnsw" builds an HNSW graph over a factor model's item rows at load
+// (models/ann_index.h) and searches it (other families, which have no item rows, stay exact).
+struct RetrievalSpec {
+  std::string index = "exact";
+  uint32_t hnsw_m = 16;                 // graph degree
+  uint32_t hnsw_ef_construction = 100;  // candidate list while building
+  uint32_t hnsw_ef_search = 200;        // candidate list while searching
+  int threads = 0;                      // build threads (0: every core)
+};
+
 // What ModelKind::Load loads.
 struct ServableSpec {
   std::string artifact_path;  // verified by the caller (digest == `digest`)
@@ -71,6 +82,7 @@ struct ServableSpec {
   Env* env = nullptr;  // nullptr: Env::Default()
   // Memory a recommender may spend per version on materialised scores of its training users.
   size_t score_cache_bytes = 0;
+  RetrievalSpec retrieval;
 };
 
 }  // namespace marquee

@@ -36,6 +36,10 @@ std::unique_ptr<Recommender> CreateRecommender(std::string_view family,
   return it->second(params);
 }
 
+void Recommender::FoldIn(const CsrMatrix&, std::span<float>, const Context&) const {
+  Fail(ErrorCode::kUnimplemented, "{} is not a factor model: it has no query vectors", family());
+}
+
 std::vector<std::string> RecommenderFamilies() {
   std::vector<std::string> names;
   for (const auto& [name, f] : Registry()) names.push_back(name);

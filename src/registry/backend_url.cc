@@ -185,6 +185,49 @@ std::string ParseArtifactsUrl(std::string_view url) {
   return path;
 }
 
+namespace {
+
+// The [serve] table of a marquee.toml.
+RetrievalSpec ParseServeTable(const toml::table& t, const std::string& file) {
+  RetrievalSpec r;
+  for (const auto& [key, node] : t) {
+    const std::string k(key.str());
+    if (k == "index") {
+      const std::string* v = node.is_string() ? &node.as_string()->get() : nullptr;
+      if (v == nullptr || (*v != "exact" && *v != "hnsw")) {
+        Fail(ErrorCode::kInvalidArgument, "{}: [serve] index must be \"exact\" or \"hnsw\"", file);
+      }
+      r.index = *v;
+      continue;
+    }
+    auto integer = [&](int64_t lo, int64_t hi) {
+      const int64_t v = node.is_integer() ? node.as_integer()->get() : lo - 1;
+      if (v < lo || v > hi) {
+        Fail(ErrorCode::kInvalidArgument, "{}: [serve] {} must be an integer in [{}, {}]", file, k,
+             lo, hi);
+      }
+      return v;
+    };
+    if (k == "hnsw_m") {
+      r.hnsw_m = static_cast<uint32_t>(integer(2, 512));
+    } else if (k == "hnsw_ef_construction") {
+      r.hnsw_ef_construction = static_cast<uint32_t>(integer(1, 100000));
+    } else if (k == "hnsw_ef_search") {
+      r.hnsw_ef_search = static_cast<uint32_t>(integer(1, 100000));
+    } else if (k == "index_threads") {
+      r.threads = static_cast<int>(integer(0, 1024));
+    } else {
+      Fail(ErrorCode::kInvalidArgument,
+           "{}: unknown key '{}' in [serve] (expected index, hnsw_m, hnsw_ef_construction, "
+           "hnsw_ef_search, index_threads)",
+           file, QuoteForMessage(k));
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
 BackendConfig ParseBackendsToml(std::string_view text, const std::string& file) {
   BackendConfig c;
   toml::table t;
@@ -196,10 +239,14 @@ BackendConfig ParseBackendsToml(std::string_view text, const std::string& file) 
   }
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
+    if (k == "serve" && node.is_table()) {
+      c.retrieval = ParseServeTable(*node.as_table(), file);
+      continue;
+    }
     if (k != "registry" && k != "state" && k != "artifacts") {
       Fail(ErrorCode::kInvalidArgument,
-           "{}: unknown key '{}' (a marquee.toml holds registry, state and artifacts)", file,
-           QuoteForMessage(k));
+           "{}: unknown key '{}' (a marquee.toml holds registry, state, artifacts and [serve])",
+           file, QuoteForMessage(k));
     }
     const std::string* v = node.is_string() ? &node.as_string()->get() : nullptr;
     if (v == nullptr || v->empty()) {

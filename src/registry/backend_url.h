@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/servable.h"
+
 namespace marquee {
 
 class Env;
@@ -46,6 +48,9 @@ struct BackendConfig {
   std::string artifacts;      // "" = $home/artifacts; else "file:///abs/dir" (a shared directory)
   std::string config_file;    // the marquee.toml read ("" when none)
   std::string registry_from;  // "--registry/$MARQUEE_REGISTRY", "<file>", or "default"
+  // The [serve] table: how `marquee serve` retrieves a recommender's best items (index,
+  // hnsw_m, hnsw_ef_construction, hnsw_ef_search, index_threads); defaults when absent.
+  RetrievalSpec retrieval;
 };
 
 // Parses a registry URL: "sqlite:///abs/path.db", "sqlite:PATH" (a path as given, relative to
@@ -59,8 +64,10 @@ RegistryUrl ParseRegistryUrl(std::string_view url);
 std::string ParseArtifactsUrl(std::string_view url);
 
 // Parses the text of a marquee.toml (`origin` names it in messages): the keys registry, state
-// and artifacts, checked as ResolveBackends says. registry_from is `origin` when it sets the
-// registry. Errors as ResolveBackends's.
+// and artifacts, checked as ResolveBackends says, and the [serve] table (index = "exact" |
+// "hnsw", hnsw_m 2..512, hnsw_ef_construction and hnsw_ef_search 1..100000, index_threads
+// 0..1024; other keys or types are kInvalidArgument naming them). registry_from is `origin` when it
+// sets the registry. Errors as ResolveBackends's.
 BackendConfig ParseBackendsToml(std::string_view text, const std::string& origin);
 
 // Resolves the backends of `home`. In order: $MARQUEE_REGISTRY (set by --registry), the legacy

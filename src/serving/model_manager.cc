@@ -125,6 +125,7 @@ std::shared_ptr<const Servable> ModelManager::LoadVersion(Slot& slot, const Vers
   spec.family = v.family;
   spec.env = registry_->env();
   spec.score_cache_bytes = options_.score_cache_bytes;
+  spec.retrieval = options_.retrieval;
   Stopwatch sw;
   std::shared_ptr<Servable> servable = kind->Load(spec);
   servable->name = spec.name;

@@ -65,6 +65,8 @@ struct ModelManagerOptions {
   std::function<void(const std::string& ref, const std::string& message)> on_failure;
   // Per recommender version: materialise the training users' scores when they fit (0: never).
   size_t score_cache_bytes = 256u << 20;
+  // Per recommender version: exact scoring or an HNSW index of a factor model's items.
+  RetrievalSpec retrieval;
 };
 
 class ModelManager {

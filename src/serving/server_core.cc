@@ -26,6 +26,7 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   mo.home = o.home;
   mo.refs = o.models;
   mo.score_cache_bytes = o.score_cache_bytes;
+  mo.retrieval = o.retrieval;
   mo.kinds = o.kinds;
   mo.before_swap = o.before_swap;
   // A bandit policy replays its logged rewards before it is swapped in.

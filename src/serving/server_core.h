@@ -77,6 +77,7 @@ struct ServerCoreOptions {
   // Start, and /readyz answers 503 until they are loaded.
   bool load_before_start = false;
   size_t score_cache_bytes = 256u << 20;  // per model version (ModelManagerOptions)
+  RetrievalSpec retrieval;                // per recommender version (ModelManagerOptions)
   bool events = true;                     // $home/events; false: /v1/events answers 503
   // Where the online state lives (a state URL, state/online_state.h); "": what the home's
   // backends say (ResolveBackends: $MARQUEE_STATE, marquee.toml, else the home's RocksDB).

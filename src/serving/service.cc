@@ -787,6 +787,10 @@ void Service::ScoreGroups(std::span<const RecommendRequest> requests,
       ++h.rows;
     }
     h.values.assign(h.indices.size(), 1.0f);  // binary: every value 1
+    if (m.index) {  // an HNSW index: fold in, then search instead of scoring every item
+      AnswerFromIndex(m, h, qs, requests, prep, out);
+      continue;
+    }
     const size_t rows = qs.size();
     std::vector<float>& buf = ScoreBuffer(rows * n);
     std::span<float> scores(buf.data(), rows * n);
@@ -800,6 +804,29 @@ void Service::ScoreGroups(std::span<const RecommendRequest> requests,
       AnswerFromScores(prep[qs[row]], requests[qs[row]].k, {scores.data() + row * n, n}, top,
                        out[qs[row]]);
     }
+  }
+}
+
+void Service::AnswerFromIndex(const ServableModel& m, const CsrMatrix& histories,
+                              std::span<const size_t> qs,
+                              std::span<const RecommendRequest> requests,
+                              std::span<const Prepared> prep, std::span<Ranked> out) {
+  const size_t d = m.bundle.model->item_factors().dim;
+  std::vector<float> queries(qs.size() * d);
+  Context ctx;
+  ctx.threads = 1;
+  try {
+    m.bundle.model->FoldIn(histories, queries, ctx);
+  } catch (const Error& e) {
+    for (size_t q : qs) out[q].error.emplace(e.code(), e.what());
+    return;
+  }
+  for (size_t row = 0; row < qs.size(); ++row) {
+    const Prepared& p = prep[qs[row]];
+    Ranked& o = out[qs[row]];
+    o.model = p.model;
+    m.index->TopK(queries.data() + row * d, requests[qs[row]].k, p.excluded,
+                  p.has_allow ? &p.allow : nullptr, o.items, o.scores);
   }
 }
 
@@ -842,21 +869,33 @@ Response Service::Similar(const json& body) const {
   h.cols = n;
   const float one = 1.0f;
   h.AppendRow(std::span<const uint32_t>(&idx, 1), std::span<const float>(&one, 1));
-  std::vector<float>& buf = ScoreBuffer(n);
-  std::span<float> scores(buf.data(), n);
   Context ctx;
   ctx.threads = 1;
-  m.bundle.model->ScoreBatch(h, scores, ctx);
-  std::vector<uint32_t> top;
-  if (has_allow) {
-    TopKOf(scores, allow, excluded, k, top);
-  } else {
-    TopK(scores, excluded, k, top);
-  }
   json items = json::array();
-  for (uint32_t i : top) {
-    if (std::isfinite(scores[i]))
-      items.push_back({{"id", m.bundle.item_ids[i]}, {"score", scores[i]}});
+  if (m.index) {  // the item's fold-in searched in the HNSW index, as /v1/recommend does
+    std::vector<float> query(m.bundle.model->item_factors().dim);
+    m.bundle.model->FoldIn(h, query, ctx);
+    std::vector<uint32_t> top;
+    std::vector<float> top_scores;
+    SortUnique(allow);
+    m.index->TopK(query.data(), k, excluded, has_allow ? &allow : nullptr, top, top_scores);
+    for (size_t r = 0; r < top.size(); ++r) {
+      items.push_back({{"id", m.bundle.item_ids[top[r]]}, {"score", top_scores[r]}});
+    }
+  } else {
+    std::vector<float>& buf = ScoreBuffer(n);
+    std::span<float> scores(buf.data(), n);
+    m.bundle.model->ScoreBatch(h, scores, ctx);
+    std::vector<uint32_t> top;
+    if (has_allow) {
+      TopKOf(scores, allow, excluded, k, top);
+    } else {
+      TopK(scores, excluded, k, top);
+    }
+    for (uint32_t i : top) {
+      if (std::isfinite(scores[i]))
+        items.push_back({{"id", m.bundle.item_ids[i]}, {"score", scores[i]}});
+    }
   }
   Response r;
   r.body =

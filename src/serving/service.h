@@ -302,6 +302,12 @@ class Service : public Ranker {
   static void ScoreGroups(std::span<const RecommendRequest> requests,
                           std::span<const Prepared> prep, std::vector<uint32_t>& top,
                           std::span<Ranked> out);
+  // ScoreGroups for a model with an HNSW index: the requests qs (rows of `histories`) are
+  // folded in and searched (FactorIndex::TopK keeps their exclusions and allow lists).
+  static void AnswerFromIndex(const ServableModel& m, const CsrMatrix& histories,
+                              std::span<const size_t> qs,
+                              std::span<const RecommendRequest> requests,
+                              std::span<const Prepared> prep, std::span<Ranked> out);
 
   void Route(const Request& req, std::string_view path, Respond& done);
   // The pattern of the rows serving `path` (a literal path, else the matching pattern with the

@@ -19,6 +19,7 @@
 #include "flow/schedule.h"
 #include "marquee/env.h"
 #include "marquee/error.h"
+#include "registry/backend_url.h"
 #include "registry/registry.h"
 #include "serving/server_core.h"
 #include "state/online_state.h"
@@ -37,6 +38,8 @@ struct ServeFlags {
   int request_timeout_ms = 30000;
   std::string port_file;
   size_t score_cache_mb = 256;
+  std::string index;            // "" = [serve] index of marquee.toml, else "exact"
+  uint32_t hnsw_ef_search = 0;  // 0 = [serve] hnsw_ef_search of marquee.toml, else its default
   int exposure_flush_ms = 100;
   // Contextual bandits (POST /v1/decide, /v1/reward).
   std::vector<std::string> bandits;
@@ -199,6 +202,9 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   o.http.request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
   o.poll_interval = std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000));
   o.score_cache_bytes = f.score_cache_mb << 20;
+  o.retrieval = ResolveBackends(home, Env::Default()).retrieval;  // [serve] of marquee.toml
+  if (!f.index.empty()) o.retrieval.index = f.index;
+  if (f.hnsw_ef_search > 0) o.retrieval.hnsw_ef_search = f.hnsw_ef_search;
   o.exposure_log.flush_interval = std::chrono::milliseconds(f.exposure_flush_ms);
   o.decision_log.reward_window_ms = static_cast<int64_t>(f.reward_window_s * 1000);
   o.decision_log.default_reward = f.default_reward;
@@ -300,6 +306,15 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
                   "fits in this many MiB (0: off). A known user with no new positive event is then "
                   "answered from it, with the same scores")
       ->capture_default_str();
+  cmd->add_option("--index", f->index,
+                  "How recommenders find their best items: exact (score every item) or hnsw (an\n"
+                  "HNSW graph over a factor model's items, built when a version loads; iALS and\n"
+                  "BPR). Default: [serve] index in marquee.toml, else exact (docs/config.md)")
+      ->check(CLI::IsMember({"exact", "hnsw"}));
+  cmd->add_option("--hnsw-ef-search", f->hnsw_ef_search,
+                  "Candidate list of an HNSW search (higher: better recall, slower). Default:\n"
+                  "[serve] hnsw_ef_search in marquee.toml, else 200")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--exposure-flush-ms", f->exposure_flush_ms,
                   "Online experiments: milliseconds between the exposure log's fsynced group\n"
                   "commits. Exposures are logged asynchronously: a crash loses at most about this\n"

@@ -469,7 +469,8 @@ class RecommenderKind final : public ModelKind {
       Fail(ErrorCode::kCorruption, "the artifact holds a {} model, the version says {}",
            b.model->family(), spec.family);
     }
-    return MakeServable(std::move(b), spec.name, spec.version, spec.score_cache_bytes);
+    return MakeServable(std::move(b), spec.name, spec.version, spec.score_cache_bytes,
+                        spec.retrieval);
   }
 
   std::vector<std::string> SmokeTest(const std::string& artifact_path, const std::string& family,

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <ctime>
 #include <numeric>
+#include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "common/log.h"
 #include "marquee/error.h"
@@ -19,11 +22,23 @@ nlohmann::json ServableModel::Describe() const {
   nlohmann::json j = Servable::Describe();
   j["items"] = num_items();
   j["known_users"] = user_index.size();
+  if (index) {
+    j["index"] = {{"kind", "hnsw"},
+                  {"m", index->params().m},
+                  {"ef_construction", index->params().ef_construction},
+                  {"ef_search", index->params().ef_search},
+                  {"build_seconds", index->build_seconds()},
+                  {"bytes", index->memory_bytes()}};
+  }
   return j;
 }
 
 std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name, int64_t version,
-                                            size_t score_cache_bytes) {
+                                            size_t score_cache_bytes,
+                                            const RetrievalSpec& retrieval) {
+  if (retrieval.index != "exact" && retrieval.index != "hnsw") {
+    Fail(ErrorCode::kInvalidArgument, "index '{}': expected exact or hnsw", retrieval.index);
+  }
   Stopwatch sw;
   auto m = std::make_shared<ServableModel>();
   m->name = std::move(name);
@@ -79,6 +94,27 @@ std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name
                              static_cast<size_t>(r1 - r0) * n),
             ctx);
       }
+    }
+  }
+  if (retrieval.index == "hnsw") {
+    const ItemFactors f = m->bundle.model->item_factors();
+    if (f.data == nullptr) {
+      spdlog::info("serve: {} v{} ({}) is not a factor model: exact scoring, no HNSW index",
+                   m->name, m->version, m->family);
+    } else {
+      HnswParams p;
+      p.m = retrieval.hnsw_m;
+      p.ef_construction = retrieval.hnsw_ef_construction;
+      p.ef_search = retrieval.hnsw_ef_search;
+      p.threads = retrieval.threads > 0
+                      ? retrieval.threads
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      m->index = FactorIndex::Build(f, p);
+      spdlog::info(
+          "serve: {} v{}: HNSW index of {} items x {} factors (m {}, ef_construction {}) "
+          "in {:.1f}s, {:.0f} MiB",
+          m->name, m->version, f.items, f.dim, p.m, p.ef_construction, m->index->build_seconds(),
+          m->index->memory_bytes() / 1048576.0);
     }
   }
   m->loaded_at = static_cast<int64_t>(std::time(nullptr));

@@ -13,6 +13,7 @@
 
 #include "core/servable.h"
 #include "kinds/recommender/model_bundle.h"
+#include "models/ann_index.h"
 
 namespace marquee {
 
@@ -28,9 +29,14 @@ struct ServableModel : Servable {
   // since, no request history) is answered from here: the same floats ScoreBatch would compute
   // (the kernels do not depend on the batch), without reading the model's weights again.
   std::vector<float> known_scores;
+  // The HNSW graph over a factor model's item rows (RetrievalSpec index "hnsw"); null: requests
+  // score every item. Requests fold their history into a query vector (Recommender::FoldIn)
+  // and search it (FactorIndex::TopK, which keeps exclusions and allow lists).
+  std::unique_ptr<const FactorIndex> index;
 
   uint32_t num_items() const { return static_cast<uint32_t>(bundle.item_ids.size()); }
-  // Servable's fields and items, known_users.
+  // Servable's fields and items, known_users, and the index (kind, parameters, build seconds,
+  // bytes) when there is one.
   nlohmann::json Describe() const override;
   // Training history row of a known user (empty span when unknown or not stored).
   std::span<const uint32_t> TrainingItems(uint32_t user) const;
@@ -38,9 +44,13 @@ struct ServableModel : Servable {
 
 // Builds a ServableModel from a bundle (indexes, popularity) and warms it. When the bundle
 // stores its training users and users x items x 4 bytes fits in `score_cache_bytes`, their
-// scores are materialised (ServableModel::known_scores). Throws kFailedPrecondition for a model
-// without items or whose warm-up scores are all non-finite.
+// scores are materialised (ServableModel::known_scores). With retrieval.index "hnsw" a factor
+// model gets its FactorIndex (built here, on retrieval.threads threads: the version is not
+// served until it is built, and the previous version serves meanwhile); other families ignore
+// it (logged). Throws kFailedPrecondition for a model without items or whose warm-up scores
+// are all non-finite, kInvalidArgument for an unknown index kind.
 std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name, int64_t version,
-                                            size_t score_cache_bytes = 0);
+                                            size_t score_cache_bytes = 0,
+                                            const RetrievalSpec& retrieval = {});
 
 }  // namespace marquee

@@ -327,31 +327,18 @@ class Bpr final : public Recommender {
   }
 
   void ScoreBatch(const CsrMatrix& hist, std::span<float> out, const Context& ctx) const override {
-    const size_t ni = static_cast<size_t>(h_.rows());
-    if (out.size() != static_cast<size_t>(hist.rows) * ni) {
-      Fail(ErrorCode::kInternal, "ScoreBatch: output has {} floats, need {}", out.size(),
-           static_cast<size_t>(hist.rows) * ni);
-    }
-    const Eigen::Index d = f_.cols();
-    const double a0 = foldin_unobserved_weight_;
-    const double lambda =
-        foldin_reg_ * gram_.trace() / static_cast<double>(std::max<Eigen::Index>(d, 1));
-    ParallelFor(hist.rows, ctx.threads, [&](size_t begin, size_t end, int) {
-      RidgeScratch scratch;
-      std::vector<uint32_t> items;
-      const auto rows = static_cast<Eigen::Index>(end - begin);
-      RowMatrixXf wb(rows, d);
-      for (size_t r = begin; r < end; ++r) {
-        items.clear();
-        for (uint32_t i : hist.row_indices(static_cast<uint32_t>(r))) {
-          if (i < ni) items.push_back(i);  // items unknown to the model carry no signal
-        }
-        RidgeSolve(
-            f_, items, [](size_t, double& c, double& t) { c = t = 1.0; }, gram_, a0, lambda,
-            scratch, wb.row(static_cast<Eigen::Index>(r - begin)).data());
-      }
-      ScoreWithFactors(wb, f_, out.data() + begin * ni, ni);
-    });
+    ScoreByFoldIn(hist, f_, out, ctx,
+                  [&](size_t begin, size_t end, float* w) { FoldInRows(hist, begin, end, w); });
+  }
+
+  // The fold-in representations [h_i, b_i]: a query's last coordinate weighs the bias.
+  ItemFactors item_factors() const override {
+    return {f_.data(), static_cast<uint32_t>(f_.rows()), static_cast<uint32_t>(f_.cols())};
+  }
+
+  void FoldIn(const CsrMatrix& hist, std::span<float> out, const Context& ctx) const override {
+    FoldInByRanges(hist, f_.cols(), out, ctx,
+                   [&](size_t begin, size_t end, float* w) { FoldInRows(hist, begin, end, w); });
   }
 
   void Save(ArtifactWriter& w) const override {
@@ -420,6 +407,25 @@ class Bpr final : public Recommender {
     for (size_t i = 0; i < bias_.size(); ++i) bias_[i] -= bias_start[i];
     comm.AllReduceSum(std::span<float>(bias_));
     for (size_t i = 0; i < bias_.size(); ++i) bias_[i] += bias_start[i];
+  }
+
+  // The fold-in of history rows [begin, end) into out (rows x d floats, d = f_.cols()).
+  void FoldInRows(const CsrMatrix& hist, size_t begin, size_t end, float* out) const {
+    const size_t ni = static_cast<size_t>(f_.rows());
+    const size_t d = static_cast<size_t>(f_.cols());
+    const double a0 = foldin_unobserved_weight_;
+    const double lambda = foldin_reg_ * gram_.trace() / static_cast<double>(std::max<size_t>(d, 1));
+    RidgeScratch scratch;
+    std::vector<uint32_t> items;
+    for (size_t r = begin; r < end; ++r) {
+      items.clear();
+      for (uint32_t i : hist.row_indices(static_cast<uint32_t>(r))) {
+        if (i < ni) items.push_back(i);  // items unknown to the model carry no signal
+      }
+      RidgeSolve(
+          f_, items, [](size_t, double& c, double& t) { c = t = 1.0; }, gram_, a0, lambda, scratch,
+          out + (r - begin) * d);
+    }
   }
 
   // F = [H, b] (or H without bias) and G = FᵀF for the fold-in.

@@ -23,6 +23,9 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "marquee/context.h"
+#include "marquee/error.h"
+#include "marquee/sparse.h"
 #include "models/simd_reduce.h"
 
 namespace marquee {
@@ -177,21 +180,58 @@ inline void DotSixteen(const float* f, const float* w, Eigen::Index d, float* ou
 // alignment (a GEMM's result does: its kernels differ with the matrix sizes). Items are walked
 // in tiles that stay in cache while every query row visits them; within a tile, sixteen items
 // are scored per pass (AVX-512) so the loads of f stream and the reductions are shared.
-inline void ScoreWithFactors(const RowMatrixXf& w, const RowMatrixXf& f, float* out, size_t ld) {
+inline void ScoreWithFactors(const float* w, Eigen::Index queries, const float* f,
+                             Eigen::Index items, Eigen::Index d, float* out, size_t ld) {
   constexpr Eigen::Index kTile = 256;
-  const Eigen::Index d = f.cols();
-  for (Eigen::Index i0 = 0; i0 < f.rows(); i0 += kTile) {
-    const Eigen::Index i1 = std::min(f.rows(), i0 + kTile);
-    for (Eigen::Index r = 0; r < w.rows(); ++r) {
-      const float* wr = w.row(r).data();
+  for (Eigen::Index i0 = 0; i0 < items; i0 += kTile) {
+    const Eigen::Index i1 = std::min(items, i0 + kTile);
+    for (Eigen::Index r = 0; r < queries; ++r) {
+      const float* wr = w + r * d;
       float* o = out + static_cast<size_t>(r) * ld;
       Eigen::Index i = i0;
 #if defined(__AVX512F__)
-      for (; i + 16 <= i1; i += 16) DotSixteen(f.row(i).data(), wr, d, o + i);
+      for (; i + 16 <= i1; i += 16) DotSixteen(f + i * d, wr, d, o + i);
 #endif
-      for (; i < i1; ++i) o[i] = DotFixedOrder(f.row(i).data(), wr, d);
+      for (; i < i1; ++i) o[i] = DotFixedOrder(f + i * d, wr, d);
     }
   }
+}
+inline void ScoreWithFactors(const RowMatrixXf& w, const RowMatrixXf& f, float* out, size_t ld) {
+  ScoreWithFactors(w.data(), w.rows(), f.data(), f.rows(), f.cols(), out, ld);
+}
+
+// Recommender::FoldIn of a factor model of dimension `dim`: fold_in(begin, end, w) writes the
+// query vectors of history rows [begin, end) into w ((end - begin) x dim floats), on ctx.threads
+// contiguous ranges. kInternal when `out` is not hist.rows x dim.
+template <typename FoldInFn>
+void FoldInByRanges(const CsrMatrix& hist, Eigen::Index dim, std::span<float> out,
+                    const Context& ctx, FoldInFn fold_in) {
+  const size_t d = static_cast<size_t>(dim);
+  if (out.size() != static_cast<size_t>(hist.rows) * d) {
+    Fail(ErrorCode::kInternal, "FoldIn: output has {} floats, need {}", out.size(),
+         static_cast<size_t>(hist.rows) * d);
+  }
+  ParallelFor(hist.rows, ctx.threads,
+              [&](size_t begin, size_t end, int) { fold_in(begin, end, out.data() + begin * d); });
+}
+
+// Recommender::ScoreBatch of a factor model with item rows `f`: each range of history rows is
+// folded in (as FoldInByRanges) and scored against every item by ScoreWithFactors, so a score
+// is DotFixedOrder(query, item row) whatever the batch. kInternal when `out` is not
+// hist.rows x f.rows().
+template <typename FoldInFn>
+void ScoreByFoldIn(const CsrMatrix& hist, const RowMatrixXf& f, std::span<float> out,
+                   const Context& ctx, FoldInFn fold_in) {
+  const size_t ni = static_cast<size_t>(f.rows());
+  if (out.size() != static_cast<size_t>(hist.rows) * ni) {
+    Fail(ErrorCode::kInternal, "ScoreBatch: output has {} floats, need {}", out.size(),
+         static_cast<size_t>(hist.rows) * ni);
+  }
+  ParallelFor(hist.rows, ctx.threads, [&](size_t begin, size_t end, int) {
+    RowMatrixXf wb(static_cast<Eigen::Index>(end - begin), f.cols());
+    fold_in(begin, end, wb.data());
+    ScoreWithFactors(wb, f, out.data() + begin * ni, ni);
+  });
 }
 
 // Scratch space of RidgeSolve; one per thread.

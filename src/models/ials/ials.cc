@@ -106,32 +106,17 @@ class Ials final : public Recommender {
   }
 
   void ScoreBatch(const CsrMatrix& hist, std::span<float> out, const Context& ctx) const override {
-    const size_t ni = static_cast<size_t>(h_.rows());
-    if (out.size() != static_cast<size_t>(hist.rows) * ni) {
-      Fail(ErrorCode::kInternal, "ScoreBatch: output has {} floats, need {}", out.size(),
-           static_cast<size_t>(hist.rows) * ni);
-    }
-    const Eigen::Index k = factors_;
-    ParallelFor(hist.rows, ctx.threads, [&](size_t begin, size_t end, int) {
-      RidgeScratch scratch;
-      std::vector<uint32_t> items;
-      std::vector<float> vals;
-      RowMatrixXf wb(static_cast<Eigen::Index>(end - begin), k);
-      for (size_t r = begin; r < end; ++r) {
-        items.clear();
-        vals.clear();
-        const auto idx = hist.row_indices(static_cast<uint32_t>(r));
-        const auto val = hist.row_values(static_cast<uint32_t>(r));
-        for (size_t n = 0; n < idx.size(); ++n) {
-          if (idx[n] >= ni) continue;  // items unknown to the model carry no signal
-          items.push_back(idx[n]);
-          vals.push_back(val[n]);
-        }
-        SolveExact(items, vals, h_, gram_, static_cast<Eigen::Index>(ni), scratch,
-                   wb.row(static_cast<Eigen::Index>(r - begin)).data());
-      }
-      ScoreWithFactors(wb, h_, out.data() + begin * ni, ni);
-    });
+    ScoreByFoldIn(hist, h_, out, ctx,
+                  [&](size_t begin, size_t end, float* w) { FoldInRows(hist, begin, end, w); });
+  }
+
+  ItemFactors item_factors() const override {
+    return {h_.data(), static_cast<uint32_t>(h_.rows()), static_cast<uint32_t>(h_.cols())};
+  }
+
+  void FoldIn(const CsrMatrix& hist, std::span<float> out, const Context& ctx) const override {
+    FoldInByRanges(hist, h_.cols(), out, ctx,
+                   [&](size_t begin, size_t end, float* w) { FoldInRows(hist, begin, end, w); });
   }
 
   void Save(ArtifactWriter& w) const override {
@@ -161,6 +146,27 @@ class Ials final : public Recommender {
     }
     m = Eigen::Map<const RowMatrixXf>(data.data(), static_cast<Eigen::Index>(shape[0]),
                                       static_cast<Eigen::Index>(shape[1]));
+  }
+
+  // The exact user step of history rows [begin, end) into out (rows x k floats).
+  void FoldInRows(const CsrMatrix& hist, size_t begin, size_t end, float* out) const {
+    const size_t ni = static_cast<size_t>(h_.rows());
+    RidgeScratch scratch;
+    std::vector<uint32_t> items;
+    std::vector<float> vals;
+    for (size_t r = begin; r < end; ++r) {
+      items.clear();
+      vals.clear();
+      const auto idx = hist.row_indices(static_cast<uint32_t>(r));
+      const auto val = hist.row_values(static_cast<uint32_t>(r));
+      for (size_t n = 0; n < idx.size(); ++n) {
+        if (idx[n] >= ni) continue;  // items unknown to the model carry no signal
+        items.push_back(idx[n]);
+        vals.push_back(val[n]);
+      }
+      SolveExact(items, vals, h_, gram_, static_cast<Eigen::Index>(ni), scratch,
+                 out + (r - begin) * static_cast<size_t>(factors_));
+    }
   }
 
   // λ·ν_u with ν_u = (|I_u| + α0·|I|)^ν; `others` is |I| (the number of rows of the fixed side).

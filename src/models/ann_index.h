@@ -1,0 +1,89 @@
+// FactorIndex: approximate maximum-inner-product retrieval over a factor model's item rows
+// (iALS, BPR; Recommender::item_factors), so that serving a catalogue of millions of items does
+// not score every item for every request. An HNSW graph (Malkov & Yashunin 2018, through
+// Debian's header-only hnswlib) in hnswlib's inner-product space: the graph is searched with the
+// query vector itself. On 50,000 items drawn like a trained iALS model it reached recall@10
+// 0.992 at ef 200, where the MIPS-to-L2 transform (one extra coordinate
+// sqrt(max_norm² − |x|²), HnswParams::l2_transform) reached 0.405 (docs/BENCHMARKS.md, "ANN
+// retrieval").
+//
+// What the index returns is exact where it matters: every candidate it finds is re-scored with
+// DotFixedOrder, the same float the exact path (ScoreBatch) computes, and ranked by the one
+// order of common/top_k.h. Exclusions and allow lists are honoured by over-fetching
+// (max(k, ef_search) plus the excluded count, divided by the allowed share of the catalogue, so
+// that about ef_search candidates survive the filters) and filtering; a search that keeps fewer
+// than k is repeated with 4x the fetch, and past max_fetch the request is answered exactly
+// (every item scored, or only the allowed ones when that is cheaper than a graph search).
+//
+// Thread-safety: built once (Build uses `threads` threads), then TopK is const and may be
+// called from any number of threads at once. The item rows must outlive the index.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "marquee/recommender.h"
+
+namespace marquee {
+
+struct HnswParams {
+  uint32_t m = 16;                 // graph degree (2m on the bottom layer)
+  uint32_t ef_construction = 100;  // candidate list while inserting
+  uint32_t ef_search = 200;        // candidate list while searching (at least the fetch count)
+  int threads = 1;                 // build threads; the graph differs between thread counts > 1
+  // The MIPS-to-L2 transform (Bachrach et al. 2014: each item row gets the coordinate
+  // sqrt(max_norm² − |x|²), each query 0, so L2-nearest is inner-product best) in hnswlib's L2
+  // space instead of its inner-product space. Off: kept to measure the choice (bench_ann).
+  bool l2_transform = false;
+};
+
+// How a TopK call was answered (for tests and metrics).
+enum class IndexPath {
+  kGraph,         // the graph's candidates, filtered
+  kExactAllowed,  // the allow list scored exactly (smaller than a graph search)
+  kExactAll,      // every item scored: the filters removed too much for over-fetching
+};
+
+class FactorIndex {
+ public:
+  // Builds the graph over `items` (item_factors() of a factor model). kInvalidArgument for a
+  // model that is not a factor model or has no items, or for m < 2; kResourceExhausted when
+  // the graph cannot be allocated.
+  static std::unique_ptr<FactorIndex> Build(ItemFactors items, const HnswParams& params);
+  ~FactorIndex();
+  FactorIndex(const FactorIndex&) = delete;
+  FactorIndex& operator=(const FactorIndex&) = delete;
+
+  // The (up to) k best items for `query` (item_factors().dim floats) by inner product, best
+  // first as common/top_k.h orders them, with their exact scores. Skips `excluded` (sorted);
+  // with `allow` (sorted unique) considers only those items. Items with non-finite scores are
+  // dropped. `ef_search` > 0 replaces params().ef_search for this call (benchmarks sweep it).
+  // Returns how the answer was found.
+  IndexPath TopK(const float* query, uint32_t k, std::span<const uint32_t> excluded,
+                 const std::vector<uint32_t>* allow, std::vector<uint32_t>& items,
+                 std::vector<float>& scores, uint32_t ef_search = 0) const;
+
+  // The score of item i for `query`: DotFixedOrder, as ScoreBatch computes it.
+  float Score(const float* query, uint32_t i) const;
+
+  const HnswParams& params() const { return params_; }
+  double build_seconds() const { return build_seconds_; }
+  // Bytes the graph holds (its copy of the vectors, the links of every layer).
+  size_t memory_bytes() const;
+  // The largest fetch tried on the graph before answering exactly.
+  uint32_t max_fetch() const;
+
+ private:
+  struct Graph;
+  FactorIndex(ItemFactors items, const HnswParams& params);
+
+  ItemFactors items_;
+  HnswParams params_;
+  double build_seconds_ = 0;
+  std::unique_ptr<Graph> graph_;
+};
+
+}  // namespace marquee
