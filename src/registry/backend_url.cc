@@ -195,7 +195,8 @@ RetrievalSpec ParseServeTable(const toml::table& t, const std::string& file) {
     if (k == "index") {
       const std::string* v = node.is_string() ? &node.as_string()->get() : nullptr;
       if (v == nullptr || (*v != "exact" && *v != "hnsw")) {
-        Fail(ErrorCode::kInvalidArgument, "{}: [serve] index must be \"exact\" or \"hnsw\"", file);
+        Fail(ErrorCode::kInvalidArgument, "{}: [serve] index must be \"exact\" or \"hnsw\", not {}",
+             file, v != nullptr ? "\"" + *v + "\"" : std::string("a value of another type"));
       }
       r.index = *v;
       continue;

@@ -129,6 +129,34 @@ TEST(BackendUrl, ConfigFileThenEnvironmentChooseTheRegistry) {
   refused("registry = \n", ErrorCode::kInvalidArgument, "marquee.toml");
 }
 
+// marquee.toml's [serve] table (how `marquee serve` retrieves a factor model's best items):
+// defaults when absent, every key read, and bad keys, kinds, types and ranges refused by name.
+TEST(BackendUrl, ServeTableChoosesTheRetrievalIndex) {
+  const RetrievalSpec none = ParseBackendsToml("", "t.toml").retrieval;
+  EXPECT_EQ(none.index, "exact");
+  EXPECT_EQ(none.hnsw_ef_search, 200u);
+  const RetrievalSpec r = ParseBackendsToml(
+                              "[serve]\nindex = \"hnsw\"\nhnsw_m = 24\nhnsw_ef_construction = 150\n"
+                              "hnsw_ef_search = 300\nindex_threads = 1\n",
+                              "t.toml")
+                              .retrieval;
+  EXPECT_EQ(r.index, "hnsw");
+  EXPECT_EQ(r.hnsw_m, 24u);
+  EXPECT_EQ(r.hnsw_ef_construction, 150u);
+  EXPECT_EQ(r.hnsw_ef_search, 300u);
+  EXPECT_EQ(r.threads, 1);
+  for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
+           {"[serve]\nindex = \"ivf\"\n", "ivf"},
+           {"[serve]\nhnsw_m = 1\n", "hnsw_m"},
+           {"[serve]\nhnsw_ef_search = \"many\"\n", "hnsw_ef_search"},
+           {"[serve]\nsurprise = true\n", "surprise"}}) {
+    std::string m;
+    EXPECT_EQ(CodeOf([&] { ParseBackendsToml(text, "t.toml"); }, &m), ErrorCode::kInvalidArgument)
+        << text;
+    EXPECT_NE(m.find(says), std::string::npos) << m;
+  }
+}
+
 TEST(PgStore, UnreachableServerIsUnavailableAndNamesTheUrlWithoutPassword) {
   if (!PgStoreAvailable()) GTEST_SKIP() << "built without libpqxx";
   // A port nothing listens on: bound, then closed.
@@ -245,7 +273,7 @@ TEST(PgStore, AliasMovesWakeAWaiterWithinASecond) {
   auto watcher = OpenPgStore(ParseRegistryUrl(url).postgres);
   auto writer = OpenPgStore(ParseRegistryUrl(url).postgres);
   writer->RegisterVersion(Ver("m", 'a'));
-  EXPECT_EQ(watcher->WaitForAliasChange(0), kMoved);     // the first call subscribes: read everything
+  EXPECT_EQ(watcher->WaitForAliasChange(0), kMoved);   // the first call subscribes: read everything
   EXPECT_EQ(watcher->WaitForAliasChange(100), kNone);  // nothing moved
   const auto start = std::chrono::steady_clock::now();
   std::thread mover([&] {
