@@ -116,7 +116,8 @@ size_t FactorIndex::memory_bytes() const {
     bytes += static_cast<size_t>(std::max(g.element_levels_[i], 0)) * g.size_links_per_element_;
   }
   // Per-item bookkeeping: the upper-level pointer, the level, the link lock, the label map entry.
-  bytes += g.max_elements_ * (sizeof(char*) + sizeof(int) + sizeof(std::mutex) + 32);
+  bytes += g.max_elements_ *
+           (sizeof(char*) + sizeof(int) + sizeof(decltype(g.link_list_locks_)::value_type) + 32);
   return bytes;
 }
 
