@@ -190,8 +190,10 @@ namespace {
 // The [serve] table of a marquee.toml.
 RetrievalSpec ParseServeTable(const toml::table& t, const std::string& file) {
   RetrievalSpec r;
-  for (const auto& [key, node] : t) {
-    const std::string k(key.str());
+  for (const auto& entry : t) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in the lambda below.
+    const std::string k(entry.first.str());
+    const toml::node& node = entry.second;
     if (k == "index") {
       const std::string* v = node.is_string() ? &node.as_string()->get() : nullptr;
       if (v == nullptr || (*v != "exact" && *v != "hnsw")) {
