@@ -12,7 +12,8 @@
 //      Queries: 1,000 drawn the same way from the folded-in users.
 //   3. Exact top-10 of every query (ScoreWithFactors over every item + common/top_k.h: the
 //      exact path of serving) is the truth; the index is built with the serving defaults
-//      (RetrievalSpec) on `--threads`-like BUILD_THREADS (env, default 2), timed, with the
+//      (RetrievalSpec; HNSW_M and HNSW_EF_CONSTRUCTION in the environment override m and
+//      ef_construction) on `--threads`-like BUILD_THREADS (env, default 2), timed, with the
 //      process's RSS before and after.
 //   4. Recall@10 of FactorIndex::TopK against it for ef_search in {50, 100, 200, 400}; then
 //      Google Benchmark per-call latencies, one query per call on one thread (a request's
@@ -204,8 +205,12 @@ int main(int argc, char** argv) {
     });
     std::printf("exact top-%u of %zu queries on 2 threads: %.1f s\n", kK, kQueries, sw.Seconds());
   }
-  marquee::HnswParams p;  // the serving defaults (core/servable.h RetrievalSpec)
-  p.threads = build_threads;
+  marquee::HnswParams p;  // the serving defaults (core/servable.h RetrievalSpec) unless
+  p.threads = build_threads;  // HNSW_M / HNSW_EF_CONSTRUCTION say otherwise
+  if (const char* m = std::getenv("HNSW_M")) p.m = static_cast<uint32_t>(std::atoi(m));
+  if (const char* ef = std::getenv("HNSW_EF_CONSTRUCTION")) {
+    p.ef_construction = static_cast<uint32_t>(std::atoi(ef));
+  }
   const double rss_before = RssMiB();
   auto index = marquee::FactorIndex::Build(f, p);
   const double rss_after = RssMiB();
