@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
     });
     std::printf("exact top-%u of %zu queries on 2 threads: %.1f s\n", kK, kQueries, sw.Seconds());
   }
-  marquee::HnswParams p;  // the serving defaults (core/servable.h RetrievalSpec) unless
+  marquee::HnswParams p;      // the serving defaults (core/servable.h RetrievalSpec) unless
   p.threads = build_threads;  // HNSW_M / HNSW_EF_CONSTRUCTION say otherwise
   if (const char* m = std::getenv("HNSW_M")) p.m = static_cast<uint32_t>(std::atoi(m));
   if (const char* ef = std::getenv("HNSW_EF_CONSTRUCTION")) {
