@@ -81,6 +81,9 @@ TEST_F(ShadowServingTest, ShadowsEveryRequestAtSampleOneAndLogsBothLists) {
     production[user] = Ids(a.json());
     candidate[user] = Ids(Rec(user, "recs/2").json());  // not shadowed: it is the candidate
   }
+  // The worker scores asynchronously; let it finish before the play arrives, or a request it
+  // reaches late would see the play as already seen and leave the item out.
+  server_->core()->shadow()->Flush();
   // u0 plays the candidate's first item after the request.
   const int64_t later = Now() + 5;
   ASSERT_EQ(
