@@ -3,9 +3,23 @@
 #include <algorithm>
 #include <numeric>
 
+#include "common/sparse_rows.h"
 #include "marquee/error.h"
 
 namespace marquee {
+
+void AppendMergedRow(std::vector<std::pair<uint32_t, float>>& row, std::vector<uint32_t>& indices,
+                     std::vector<float>& values) {
+  std::sort(row.begin(), row.end());
+  for (size_t k = 0; k < row.size(); ++k) {
+    if (k + 1 < row.size() && row[k + 1].first == row[k].first) {
+      row[k + 1].second = std::max(row[k + 1].second, row[k].second);
+      continue;
+    }
+    indices.push_back(row[k].first);
+    values.push_back(row[k].second);
+  }
+}
 
 CsrMatrix CsrMatrix::FromTriplets(uint32_t rows, uint32_t cols, std::span<const uint32_t> r,
                                   std::span<const uint32_t> c, std::span<const float> v) {
@@ -41,15 +55,7 @@ CsrMatrix CsrMatrix::FromTriplets(uint32_t rows, uint32_t cols, std::span<const 
   for (uint32_t i = 0; i < rows; ++i) {
     row.clear();
     for (uint64_t p = counts[i]; p < counts[i + 1]; ++p) row.emplace_back(idx[p], val[p]);
-    std::sort(row.begin(), row.end());
-    for (size_t k = 0; k < row.size(); ++k) {
-      if (k + 1 < row.size() && row[k + 1].first == row[k].first) {
-        row[k + 1].second = std::max(row[k + 1].second, row[k].second);
-        continue;
-      }
-      m.indices.push_back(row[k].first);
-      m.values.push_back(row[k].second);
-    }
+    AppendMergedRow(row, m.indices, m.values);
     m.indptr[i + 1] = m.indices.size();
   }
   return m;
@@ -65,15 +71,7 @@ void CsrMatrix::AppendRow(std::span<const uint32_t> cols_of_row, std::span<const
     }
     row.emplace_back(cols_of_row[k], vals.empty() ? 1.0f : vals[k]);
   }
-  std::sort(row.begin(), row.end());
-  for (size_t k = 0; k < row.size(); ++k) {
-    if (k + 1 < row.size() && row[k + 1].first == row[k].first) {
-      row[k + 1].second = std::max(row[k + 1].second, row[k].second);
-      continue;
-    }
-    indices.push_back(row[k].first);
-    values.push_back(row[k].second);
-  }
+  AppendMergedRow(row, indices, values);
   indptr.push_back(indices.size());
   ++rows;
 }

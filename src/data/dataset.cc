@@ -2,6 +2,7 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "common/sparse_rows.h"
 #include "data/dataset_storage.h"
 #include "marquee/error.h"
 
@@ -177,9 +178,8 @@ std::optional<uint32_t> Dataset::find_item(std::string_view id) const {
 
 CsrMatrix Dataset::ToCsr(std::optional<double> positive_threshold) const {
   // Rows are grouped by user, so each CSR row is built in place from the user's range: no
-  // triplet copy of the columns. Each row is sorted by column with duplicates keeping the
-  // largest value, exactly as CsrMatrix::FromTriplets does. A mapped snapshot's pages are
-  // released behind the scan.
+  // triplet copy of the columns. Rows merge as every CSR builder does (AppendMergedRow). A mapped
+  // snapshot's pages are released behind the scan.
   const auto is = items();
   const auto vs = values();
   const auto offs = user_offsets();
@@ -201,15 +201,7 @@ CsrMatrix Dataset::ToCsr(std::optional<double> positive_threshold) const {
       if (positive_threshold && !(static_cast<double>(vs[k]) > *positive_threshold)) continue;
       row.emplace_back(is[k], vs[k]);
     }
-    std::sort(row.begin(), row.end());
-    for (size_t k = 0; k < row.size(); ++k) {
-      if (k + 1 < row.size() && row[k + 1].first == row[k].first) {
-        row[k + 1].second = std::max(row[k + 1].second, row[k].second);
-        continue;
-      }
-      m.indices.push_back(row[k].first);
-      m.values.push_back(row[k].second);
-    }
+    AppendMergedRow(row, m.indices, m.values);
     m.indptr[u + 1] = m.indices.size();
     release_items.ReleaseUpTo(is.data() + offs[u + 1]);
     release_values.ReleaseUpTo(vs.data() + offs[u + 1]);
