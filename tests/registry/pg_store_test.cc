@@ -190,7 +190,7 @@ TEST(PgStore, ThroughARegistryUrlAndARefusedNewerSchema) {
 
 // "PostgreSQL stopped: registry commands fail with a clear error, and everything resumes when it
 // returns": the same store object, across a stop and a start of the server.
-TEST(PgStore, ServerStoppedFailsClearlyThenResumesWhenItReturns) {
+TEST(PgStore, ServerStoppedFailsClearlyThenResumesWhenItReturnsSlow) {
   MARQUEE_REQUIRE_POSTGRES(server);
   const std::string url = server->CreateDatabase();
   auto s = OpenPgStore(ParseRegistryUrl(url).postgres);
@@ -214,7 +214,7 @@ constexpr auto kUnknown = MetadataStore::AliasChange::kUnknown;
 // round trip: the first call after a restart must not fail on it (replicas do nothing with the
 // registry between a restart and the next alias move, and a failed read there left them on the
 // old version until the next timed poll).
-TEST(PgStore, AConnectionIdleAcrossARestartIsReplacedNotAnError) {
+TEST(PgStore, AConnectionIdleAcrossARestartIsReplacedNotAnErrorSlow) {
   MARQUEE_REQUIRE_POSTGRES(server);
   const std::string url = server->CreateDatabase();
   auto s = OpenPgStore(ParseRegistryUrl(url).postgres);
@@ -230,7 +230,7 @@ TEST(PgStore, AConnectionIdleAcrossARestartIsReplacedNotAnError) {
 
 // After the server restarts, the waiter listens again: a move made once it is settled wakes it
 // within a second, whether or not it was waiting while the server was down.
-TEST(PgStore, AliasMovesWakeAWaiterAfterTheServerRestarts) {
+TEST(PgStore, AliasMovesWakeAWaiterAfterTheServerRestartsSlow) {
   MARQUEE_REQUIRE_POSTGRES(server);
   const std::string url = server->CreateDatabase();
   auto watcher = OpenPgStore(ParseRegistryUrl(url).postgres);
@@ -267,7 +267,7 @@ TEST(PgStore, AliasMovesWakeAWaiterAfterTheServerRestarts) {
 }
 
 // Serving learns of an alias move by another process well within a second.
-TEST(PgStore, AliasMovesWakeAWaiterWithinASecond) {
+TEST(PgStore, AliasMovesWakeAWaiterWithinASecondSlow) {
   MARQUEE_REQUIRE_POSTGRES(server);
   const std::string url = server->CreateDatabase();
   auto watcher = OpenPgStore(ParseRegistryUrl(url).postgres);

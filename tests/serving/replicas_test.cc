@@ -65,7 +65,7 @@ double SecondsUntilAllServe(const std::vector<ModelManager*>& replicas, const st
   }
 }
 
-TEST(Replicas, AnAliasMoveOnPostgresReachesEveryReplicaWithinASecond) {
+TEST(Replicas, AnAliasMoveOnPostgresReachesEveryReplicaWithinASecondSlow) {
   MARQUEE_REQUIRE_POSTGRES(server);
   testing::TempDir dir;
   const std::string url = server->CreateDatabase();
