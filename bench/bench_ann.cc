@@ -15,9 +15,15 @@
 //      (RetrievalSpec; HNSW_M and HNSW_EF_CONSTRUCTION in the environment override m and
 //      ef_construction) on `--threads`-like BUILD_THREADS (env, default 2), timed, with the
 //      process's RSS before and after.
-//   4. Recall@10 of FactorIndex::TopK against it for ef_search in {50, 100, 200, 400}; then
+//   4. Recall@10 of FactorIndex::TopK against it for ef_search in {50, 100, 200, 400} (or the
+//      comma-separated list in EF_SEARCH); then
 //      Google Benchmark per-call latencies, one query per call on one thread (a request's
-//      work on an io thread): exact, and HNSW at each ef. Throughput = 1 / median.
+//      work on an io thread): exact, and HNSW at each ef, in ROUNDS rounds (env, default 1);
+//      with HUGE_AB=1 the rounds alternate the graph's bottom layer between small and huge
+//      pages (FactorIndex::PlaceOnHugePages). Throughput = 1 / median.
+//   With GRAPH_DIR=dir (env): the graph is read back from dir when a sound one of this
+//      catalogue (named by its sha256) and these settings is saved there, else built and saved
+//      there (FactorIndex::Save / Load), so that sweeps of ef need not rebuild it.
 //   With L2_ITEMS=N (env): before 3, the choice of space on the first N items: hnswlib's
 //      inner-product space against the MIPS-to-L2 transform (Bachrach et al. 2014: each item
 //      gets the coordinate sqrt(max_norm² − |x|²), each query 0, so the L2-nearest items are the
@@ -40,6 +46,7 @@
 
 #include "bench_stats.h"
 #include "common/log.h"
+#include "common/sha256.h"
 #include "common/top_k.h"
 #include "kinds/recommender/model_bundle.h"
 #include "marquee/env.h"
@@ -211,17 +218,43 @@ int main(int argc, char** argv) {
   if (const char* ef = std::getenv("HNSW_EF_CONSTRUCTION")) {
     p.ef_construction = static_cast<uint32_t>(std::atoi(ef));
   }
+  if (const char* h = std::getenv("HUGE_PAGES")) p.huge_pages = std::atoi(h) != 0;
   const double rss_before = RssMiB();
-  auto index = marquee::FactorIndex::Build(f, p);
+  std::unique_ptr<marquee::FactorIndex> index;
+  std::string graph_path;
+  if (const char* dir = std::getenv("GRAPH_DIR")) {
+    const std::string digest = marquee::Sha256Hex(std::string_view(
+        reinterpret_cast<const char*>(cat.data()), static_cast<size_t>(cat.size()) * 4));
+    graph_path = std::string(dir) + "/" + digest + "-m" + std::to_string(p.m) + "-efc" +
+                 std::to_string(p.ef_construction) + ".hnsw";
+    index = marquee::FactorIndex::Load(f, p, graph_path, marquee::Env::Default());
+  }
+  if (index == nullptr) {
+    index = marquee::FactorIndex::Build(f, p);
+    if (!graph_path.empty()) {
+      std::filesystem::create_directories(std::filesystem::path(graph_path).parent_path());
+      marquee::Stopwatch sw;
+      index->Save(graph_path, marquee::Env::Default());
+      std::printf("saved the graph to %s in %.1f s\n", graph_path.c_str(), sw.Seconds());
+    }
+  }
   const double rss_after = RssMiB();
   std::printf(
-      "index: HNSW m %u, ef_construction %u, %d build threads: %.1f s; RSS %.0f -> %.0f MiB "
+      "index: HNSW m %u, ef_construction %u, %d build threads: %s %.1f s; RSS %.0f -> %.0f MiB "
       "(+%.0f MiB; the index counts %.0f MiB)\n",
-      p.m, p.ef_construction, p.threads, index->build_seconds(), rss_before, rss_after,
+      p.m, p.ef_construction, p.threads, index->loaded() ? "read back in" : "built in",
+      index->loaded() ? index->load_seconds() : index->build_seconds(), rss_before, rss_after,
       rss_after - rss_before, static_cast<double>(index->memory_bytes()) / 1048576.0);
 
   // 4. Recall per ef, then latencies.
-  const std::vector<uint32_t> efs = {50, 100, 200, 400};
+  std::vector<uint32_t> efs = {50, 100, 200, 400};
+  if (const char* list = std::getenv("EF_SEARCH")) {  // e.g. EF_SEARCH=150,200,250
+    efs.clear();
+    std::stringstream in(list);
+    for (std::string v; std::getline(in, v, ',');) {
+      if (std::atoi(v.c_str()) > 0) efs.push_back(static_cast<uint32_t>(std::atoi(v.c_str())));
+    }
+  }
   for (uint32_t ef : efs) {
     size_t hit = 0;
     std::vector<uint32_t> got;
@@ -235,34 +268,50 @@ int main(int argc, char** argv) {
                 static_cast<double>(hit) / static_cast<double>(kQueries * kK));
   }
   std::fflush(stdout);
+  // Latency rounds (ROUNDS, default 1): exact, then HNSW at each ef. With HUGE_AB=1 the rounds
+  // alternate the graph's bottom layer between small pages and huge pages
+  // (FactorIndex::PlaceOnHugePages), so the two placements are measured on one graph.
+  const int rounds = std::getenv("ROUNDS") ? std::max(1, std::atoi(std::getenv("ROUNDS"))) : 1;
+  const bool huge_ab = std::getenv("HUGE_AB") && std::atoi(std::getenv("HUGE_AB")) == 1;
   size_t next = 0;
   std::vector<float> scores_buf(items);
   std::vector<uint32_t> top;
-  marquee::bench::RegisterPerCall(
-      "exact/items:" + std::to_string(items),
-      [&] {
-        const float* q = queries.row(static_cast<Eigen::Index>(next++ % kQueries)).data();
-        marquee::ScoreWithFactors(q, 1, cat.data(), static_cast<Eigen::Index>(items), dim,
-                                  scores_buf.data(), items);
-        marquee::TopK(scores_buf, {}, kK, top);
-        benchmark::DoNotOptimize(top.data());
-      },
-      60, 3)
-      ->Unit(benchmark::kMillisecond);
-  for (uint32_t ef : efs) {
+  for (int round = 0; round < 2 * rounds; ++round) {
+    if (!huge_ab && round >= rounds) break;
+    std::string suffix;
+    if (huge_ab) {
+      const bool huge = round % 2 == 1;
+      index->PlaceOnHugePages(huge);
+      suffix = huge ? "/pages:huge" : "/pages:small";
+    }
+    if (rounds > 1 || huge_ab) suffix += "/round:" + std::to_string(huge_ab ? round / 2 : round);
     marquee::bench::RegisterPerCall(
-        "hnsw/items:" + std::to_string(items) + "/ef:" + std::to_string(ef),
-        [&, ef] {
-          std::vector<uint32_t> got;
-          std::vector<float> scores;
-          index->TopK(queries.row(static_cast<Eigen::Index>(next++ % kQueries)).data(), kK, {},
-                      nullptr, got, scores, ef);
-          benchmark::DoNotOptimize(got.data());
+        "exact/items:" + std::to_string(items) + suffix,
+        [&] {
+          const float* q = queries.row(static_cast<Eigen::Index>(next++ % kQueries)).data();
+          marquee::ScoreWithFactors(q, 1, cat.data(), static_cast<Eigen::Index>(items), dim,
+                                    scores_buf.data(), items);
+          marquee::TopK(scores_buf, {}, kK, top);
+          benchmark::DoNotOptimize(top.data());
         },
-        2000, 50)
-        ->Unit(benchmark::kMicrosecond);
+        60, 3)
+        ->Unit(benchmark::kMillisecond);
+    for (uint32_t ef : efs) {
+      marquee::bench::RegisterPerCall(
+          "hnsw/items:" + std::to_string(items) + "/ef:" + std::to_string(ef) + suffix,
+          [&, ef] {
+            std::vector<uint32_t> got;
+            std::vector<float> scores;
+            index->TopK(queries.row(static_cast<Eigen::Index>(next++ % kQueries)).data(), kK, {},
+                        nullptr, got, scores, ef);
+            benchmark::DoNotOptimize(got.data());
+          },
+          2000, 50)
+          ->Unit(benchmark::kMicrosecond);
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::ClearRegisteredBenchmarks();
   }
-  benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
 
   // 5. The synthetic model for the HTTP benchmark.

@@ -70,6 +70,9 @@ struct RetrievalSpec {
   uint32_t hnsw_ef_construction = 100;  // candidate list while building
   uint32_t hnsw_ef_search = 200;        // candidate list while searching
   int threads = 0;                      // build threads (0: every core)
+  // Where built graphs are saved and read back at the next load of the same artifact and
+  // settings (models/ann_index.h; the server's $home/serving/index). "": never saved.
+  std::string index_dir;
 };
 
 // What ModelKind::Load loads.

@@ -15,19 +15,31 @@
 // than k is repeated with 4x the fetch, and past max_fetch the request is answered exactly
 // (every item scored, or only the allowed ones when that is cheaper than a graph search).
 //
-// Thread-safety: built once (Build uses `threads` threads), then TopK is const and may be
-// called from any number of threads at once. The item rows must outlive the index.
+// Saved graphs: Save writes the graph in hnswlib's own file layout and, beside it, a manifest
+// (PATH.json: the settings, the catalogue's shape, the file's size and sha256), so that a large
+// catalogue's server start reads its graph back (Load) instead of building it again (143 s for
+// 1,000,000 x 128 on 2 threads, docs/BENCHMARKS.md). The manifest is written last and
+// atomically; Load recomputes the sha256 before hnswlib reads a byte, so a torn or foreign file
+// is refused (kCorruption), never loaded. What the graph belongs to (which model's rows) is the
+// caller's key: the path (kinds/recommender/servable.cc names it by the artifact's digest).
+//
+// Thread-safety: built once (Build uses `threads` threads) or loaded, then TopK is const and
+// may be called from any number of threads at once. The item rows must outlive the index.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "marquee/recommender.h"
 
 namespace marquee {
+
+class Env;
 
 struct HnswParams {
   uint32_t m = 16;                 // graph degree (2m on the bottom layer)
@@ -38,6 +50,9 @@ struct HnswParams {
   // sqrt(max_norm² − |x|²), each query 0, so L2-nearest is inner-product best) in hnswlib's L2
   // space instead of its inner-product space. Off: kept to measure the choice (bench_ann).
   bool l2_transform = false;
+  // The graph's bottom layer on transparent huge pages (madvise; Linux with THP "madvise" or
+  // "always"), for fewer TLB misses in a search's random hops. Off: kept to measure it.
+  bool huge_pages = true;
 };
 
 // How a TopK call was answered (for tests and metrics).
@@ -53,6 +68,17 @@ class FactorIndex {
   // model that is not a factor model or has no items, or for m < 2; kResourceExhausted when
   // the graph cannot be allocated.
   static std::unique_ptr<FactorIndex> Build(ItemFactors items, const HnswParams& params);
+  // The graph Save wrote at `path` for these rows and settings (m, ef_construction,
+  // l2_transform), or nullptr when there is none (no graph or no manifest). kCorruption when
+  // the manifest is unreadable, names other settings or another catalogue shape, or the file's
+  // size or sha256 differ from it; kResourceExhausted when it cannot be allocated. hnswlib reads
+  // the verified file itself (std::ifstream, outside `env`).
+  static std::unique_ptr<FactorIndex> Load(ItemFactors items, const HnswParams& params,
+                                           const std::string& path, Env* env);
+  // Writes the graph to `path` (hnswlib writes a temporary beside it, which is checked for its
+  // expected size, hashed and renamed into place) and then `path`.json atomically through `env`.
+  // kIOError (the temporary removed) when the write fails or comes out short.
+  void Save(const std::string& path, Env* env) const;
   ~FactorIndex();
   FactorIndex(const FactorIndex&) = delete;
   FactorIndex& operator=(const FactorIndex&) = delete;
@@ -66,11 +92,19 @@ class FactorIndex {
                  const std::vector<uint32_t>* allow, std::vector<uint32_t>& items,
                  std::vector<float>& scores, uint32_t ef_search = 0) const;
 
+  // Copies the graph's bottom layer into a fresh region advised for huge pages, or against them
+  // (Build and Load place it on them with params().huge_pages; bench_ann measures both in
+  // alternating rounds). Not thread-safe: no TopK may run meanwhile.
+  void PlaceOnHugePages(bool huge);
+
   // The score of item i for `query`: DotFixedOrder, as ScoreBatch computes it.
   float Score(const float* query, uint32_t i) const;
 
   const HnswParams& params() const { return params_; }
   double build_seconds() const { return build_seconds_; }
+  // Seconds Load took (0 for a built index); whether the graph was read back from a file.
+  double load_seconds() const { return load_seconds_; }
+  bool loaded() const { return loaded_; }
   // Bytes the graph holds (its copy of the vectors, the links of every layer).
   size_t memory_bytes() const;
   // The largest fetch tried on the graph before answering exactly.
@@ -83,7 +117,25 @@ class FactorIndex {
   ItemFactors items_;
   HnswParams params_;
   double build_seconds_ = 0;
+  double load_seconds_ = 0;
+  bool loaded_ = false;
   std::unique_ptr<Graph> graph_;
 };
+
+// A saved graph's manifest (PATH.json), docs/formats/hnsw-index.md.
+struct HnswManifest {
+  int format = 1;
+  uint64_t items = 0;
+  uint32_t dim = 0;
+  uint32_t m = 0;
+  uint32_t ef_construction = 0;
+  bool l2_transform = false;
+  uint64_t bytes = 0;  // the graph file's size
+  std::string sha256;  // of the graph file, lower-case hex
+};
+std::string EncodeHnswManifest(const HnswManifest& m);
+// kCorruption naming the field for bytes that are not a version-1 manifest (fuzzed:
+// tests/fuzz/fuzz_hnsw_manifest.cc).
+HnswManifest ParseHnswManifest(std::string_view bytes);
 
 }  // namespace marquee

@@ -27,6 +27,7 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   mo.refs = o.models;
   mo.score_cache_bytes = o.score_cache_bytes;
   mo.retrieval = o.retrieval;
+  if (mo.retrieval.index_dir.empty()) mo.retrieval.index_dir = o.home + "/serving/index";
   mo.kinds = o.kinds;
   mo.before_swap = o.before_swap;
   // A bandit policy replays its logged rewards before it is swapped in.

@@ -21,6 +21,7 @@
 #include "marquee/error.h"
 #include "marquee/recommender.h"
 #include "marquee/sparse.h"
+#include "models/ann_index.h"
 #include "tabular/predictor.h"
 #include "tabular/table.h"
 #include "tabular/xgb_model.h"
@@ -356,6 +357,21 @@ void XgbSeeds() {
   Put("xgb_model", "not_a_model", "{\"learner\": {}}");
 }
 
+// A graph Save wrote for the harness's four items (m 4, ef_construction 8) behind its manifest
+// and a NUL; the manifest alone.
+void HnswSeeds(const std::string& scratch) {
+  static const std::vector<float> rows = {1, 0, 0, 1, 0.5f, 0.5f, -1, 0};
+  HnswParams p;
+  p.m = 4;
+  p.ef_construction = 8;
+  p.threads = 1;
+  const std::string path = scratch + "/g.hnsw";
+  FactorIndex::Build({rows.data(), 4, 2}, p)->Save(path, Env::Default());
+  const std::string manifest = Slurp(path + ".json");
+  Put("hnsw_manifest", "saved", manifest + std::string(1, '\0') + Slurp(path));
+  Put("hnsw_manifest", "manifest_only", manifest);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -377,6 +393,7 @@ int main(int argc, char** argv) {
     ArtifactSeeds(scratch);
     SnapshotSeeds(scratch);
     XgbSeeds();
+    HnswSeeds(scratch);
   } catch (const Error& e) {
     std::fprintf(stderr, "fuzz_make_corpus: %s\n", e.what());
     return 1;

@@ -10,10 +10,12 @@
 #include <vector>
 
 #include "common/top_k.h"
+#include "marquee/env.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
 #include "model_test_util.h"
 #include "models/ials/factor_math.h"
+#include "test_util.h"
 
 namespace marquee {
 namespace {
@@ -217,6 +219,111 @@ TEST_F(AnnIndexTest, KZeroAndAnEmptyAllowListAnswerNothing) {
   EXPECT_TRUE(items.empty());
   index_->TopK(cat_->query(0), 10, {}, &none, items, scores);
   EXPECT_TRUE(items.empty());
+}
+
+// A saved graph reads back into an index that answers every query as the one that was saved.
+TEST_F(AnnIndexTest, ASavedGraphLoadsBackAndAnswersAlike) {
+  marquee::testing::TempDir dir;
+  const std::string path = dir.file("g.hnsw");
+  Env* env = Env::Default();
+  EXPECT_EQ(FactorIndex::Load(cat_->factors(), Params(), path, env), nullptr);  // none yet
+  index_->Save(path, env);
+  EXPECT_TRUE(env->FileExists(path + ".json"));
+  const HnswManifest m = ParseHnswManifest(env->ReadFile(path + ".json"));
+  EXPECT_EQ(m.items, cat_->items);
+  EXPECT_EQ(m.bytes, env->FileSize(path));
+  auto loaded = FactorIndex::Load(cat_->factors(), Params(), path, env);
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_TRUE(loaded->loaded());
+  EXPECT_FALSE(index_->loaded());
+  // Read back (its bottom layer moved onto huge pages), then moved off them again: the same
+  // answers every time.
+  for (bool huge : {true, false}) {
+    if (!huge) loaded->PlaceOnHugePages(false);
+    for (size_t q = 0; q < 200; ++q) {
+      std::vector<uint32_t> a, b;
+      std::vector<float> sa, sb;
+      index_->TopK(cat_->query(q), 10, {}, nullptr, a, sa);
+      loaded->TopK(cat_->query(q), 10, {}, nullptr, b, sb);
+      ASSERT_EQ(a, b) << q;
+      ASSERT_EQ(sa, sb) << q;
+    }
+  }
+}
+
+// What does not verify is refused before hnswlib reads it: another setting, another catalogue,
+// a changed byte, a short file, an unreadable manifest. No manifest: no saved graph.
+TEST(AnnIndex, ASavedGraphThatDoesNotMatchIsRefused) {
+  marquee::testing::TempDir dir;
+  Env* env = Env::Default();
+  const Catalogue c = MakeCatalogue(500, 8, 1, 3);
+  HnswParams p;
+  p.threads = 1;
+  const std::string path = dir.file("g.hnsw");
+  FactorIndex::Build(c.factors(), p)->Save(path, env);
+  auto refused = [&](const ItemFactors& f, const HnswParams& params, const std::string& what) {
+    try {
+      FactorIndex::Load(f, params, path, env);
+      ADD_FAILURE() << "no error; expected " << what;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruption) << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  HnswParams other = p;
+  other.m = 8;
+  refused(c.factors(), other, "built for 500 items x 8 factors, m 16");
+  const Catalogue smaller = MakeCatalogue(400, 8, 1, 3);
+  refused(smaller.factors(), p, "not 400 x 8");
+  std::string bytes = env->ReadFile(path);
+  const std::string good = bytes;
+  bytes[bytes.size() / 2] ^= 1;
+  env->WriteFileAtomic(path, bytes);
+  refused(c.factors(), p, "sha256");
+  env->WriteFileAtomic(path, good.substr(0, good.size() - 4));
+  refused(c.factors(), p, "bytes, its manifest says");
+  env->WriteFileAtomic(path, good);
+  EXPECT_NE(FactorIndex::Load(c.factors(), p, path, env), nullptr);
+  env->WriteFileAtomic(path + ".json", "{\"format\": 2}");
+  refused(c.factors(), p, "format 2");
+  env->RemoveFile(path + ".json");
+  EXPECT_EQ(FactorIndex::Load(c.factors(), p, path, env), nullptr);
+}
+
+TEST(AnnIndex, ManifestsRoundTripAndBadOnesNameTheField) {
+  HnswManifest m;
+  m.items = 1000000;
+  m.dim = 128;
+  m.m = 32;
+  m.ef_construction = 200;
+  m.l2_transform = true;
+  m.bytes = 123456789;
+  m.sha256 = std::string(64, 'a');
+  const HnswManifest back = ParseHnswManifest(EncodeHnswManifest(m));
+  EXPECT_EQ(back.items, m.items);
+  EXPECT_EQ(back.dim, m.dim);
+  EXPECT_EQ(back.m, m.m);
+  EXPECT_EQ(back.ef_construction, m.ef_construction);
+  EXPECT_TRUE(back.l2_transform);
+  EXPECT_EQ(back.bytes, m.bytes);
+  EXPECT_EQ(back.sha256, m.sha256);
+  for (const auto& [text, field] : std::vector<std::pair<std::string, std::string>>{
+           {"[]", "not a JSON object"},
+           {R"({"format": 1, "items": -1})", "'items'"},
+           {R"({"format": 1, "items": 1, "dim": 1, "m": 1, "ef_construction": 1, "bytes": 1,
+               "space": "cosine"})",
+            "'space'"},
+           {R"({"format": 1, "items": 1, "dim": 1, "m": 1, "ef_construction": 1, "bytes": 1,
+               "space": "ip", "sha256": "ABC"})",
+            "'sha256'"}}) {
+    try {
+      ParseHnswManifest(text);
+      ADD_FAILURE() << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(AnnIndex, RefusesModelsWithoutFactorsAndBadParameters) {

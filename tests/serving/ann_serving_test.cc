@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "marquee/env.h"
 #include "serving/model_manager.h"
 #include "serving/service.h"
 #include "serving_test_util.h"
@@ -87,6 +88,48 @@ TEST(AnnServing, FactorModelsAnswerThroughTheIndexAsExactScoringDoes) {
       EXPECT_EQ(a.dump(), b.dump()) << body.dump();
     }
   }
+}
+
+// The graph a load built is saved under the index directory and read back by the next load of
+// the same artifact, which answers alike; a damaged file is rebuilt, never served.
+TEST(AnnServing, TheNextLoadReadsTheSavedGraph) {
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs", "ials", {{"factors", 8}});
+  auto make = [&] {
+    ModelManagerOptions mo;
+    mo.home = home;
+    mo.refs = {"recs/1"};
+    mo.retrieval.index = "hnsw";
+    mo.retrieval.threads = 1;
+    mo.retrieval.index_dir = home + "/serving/index";
+    Server s;
+    s.models = std::make_unique<ModelManager>(std::move(mo));
+    s.models->Refresh();
+    s.service =
+        std::make_unique<Service>(s.models.get(), nullptr, nullptr, ApiKeys(), ServiceLimits());
+    return s;
+  };
+  const json body = {{"model", "recs/1"}, {"user", "u0"}, {"k", 5}};
+  Server first = make();
+  EXPECT_EQ(first.models->Get("recs/1")->Describe()["index"]["source"], "built");
+  const std::string a = Post(*first.service, "/v1/recommend", body).dump();
+  Server second = make();
+  EXPECT_EQ(second.models->Get("recs/1")->Describe()["index"]["source"], "saved");
+  EXPECT_EQ(Post(*second.service, "/v1/recommend", body).dump(), a);
+  // One graph and its manifest, named by the artifact's digest and the settings.
+  std::vector<std::string> files = Env::Default()->ListDir(home + "/serving/index");
+  ASSERT_EQ(files.size(), 2u);
+  const std::string graph = home + "/serving/index/" + files[0];
+  EXPECT_NE(files[0].find("-m16-efc100.hnsw"), std::string::npos) << files[0];
+  std::string bytes = Env::Default()->ReadFile(graph);
+  bytes[bytes.size() - 1] ^= 1;
+  Env::Default()->WriteFileAtomic(graph, bytes);
+  Server third = make();
+  EXPECT_EQ(third.models->Get("recs/1")->Describe()["index"]["source"], "built");
+  EXPECT_EQ(Post(*third.service, "/v1/recommend", body).dump(), a);
+  Server fourth = make();  // the rebuilt graph was saved again
+  EXPECT_EQ(fourth.models->Get("recs/1")->Describe()["index"]["source"], "saved");
 }
 
 TEST(AnnServing, ModelsWithoutItemFactorsStayExact) {

@@ -470,7 +470,7 @@ class RecommenderKind final : public ModelKind {
            b.model->family(), spec.family);
     }
     return MakeServable(std::move(b), spec.name, spec.version, spec.score_cache_bytes,
-                        spec.retrieval);
+                        spec.retrieval, spec.env);
   }
 
   std::vector<std::string> SmokeTest(const std::string& artifact_path, const std::string& family,

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
+#include "marquee/env.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -27,15 +28,60 @@ nlohmann::json ServableModel::Describe() const {
                   {"m", index->params().m},
                   {"ef_construction", index->params().ef_construction},
                   {"ef_search", index->params().ef_search},
+                  {"source", index->loaded() ? "saved" : "built"},
                   {"build_seconds", index->build_seconds()},
+                  {"load_seconds", index->load_seconds()},
                   {"bytes", index->memory_bytes()}};
   }
   return j;
 }
 
+namespace {
+
+// The graph saved for this artifact and these settings in `dir` when there is a sound one, else
+// a new one, saved there for the next load (a failed save is logged: the graph still serves).
+std::unique_ptr<const FactorIndex> LoadOrBuildIndex(const ServableModel& m, const ItemFactors& f,
+                                                    const HnswParams& p, const std::string& dir,
+                                                    Env* env) {
+  std::string path;
+  if (!dir.empty() && !m.digest.empty()) {
+    path = fmt::format("{}/{}-m{}-efc{}.hnsw", dir, m.digest, p.m, p.ef_construction);
+    try {
+      if (auto index = FactorIndex::Load(f, p, path, env)) {
+        spdlog::info("serve: {} v{}: HNSW index of {} items x {} factors read from {} in {:.1f}s",
+                     m.name, m.version, f.items, f.dim, path, index->load_seconds());
+        return index;
+      }
+    } catch (const Error& e) {
+      spdlog::warn("serve: {} v{}: {}; building the graph again", m.name, m.version, e.what());
+    }
+  }
+  auto index = FactorIndex::Build(f, p);
+  spdlog::info(
+      "serve: {} v{}: HNSW index of {} items x {} factors (m {}, ef_construction {}) "
+      "in {:.1f}s, {:.0f} MiB",
+      m.name, m.version, f.items, f.dim, p.m, p.ef_construction, index->build_seconds(),
+      index->memory_bytes() / 1048576.0);
+  if (!path.empty()) {
+    try {
+      Stopwatch sw;
+      env->CreateDirs(dir);
+      index->Save(path, env);
+      spdlog::info("serve: {} v{}: HNSW index saved to {} in {:.1f}s", m.name, m.version, path,
+                   sw.Seconds());
+    } catch (const Error& e) {
+      spdlog::warn("serve: {} v{}: the HNSW index was not saved: {}", m.name, m.version, e.what());
+    }
+  }
+  return index;
+}
+
+}  // namespace
+
 std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name, int64_t version,
                                             size_t score_cache_bytes,
-                                            const RetrievalSpec& retrieval) {
+                                            const RetrievalSpec& retrieval, Env* env) {
+  if (env == nullptr) env = Env::Default();
   if (retrieval.index != "exact" && retrieval.index != "hnsw") {
     Fail(ErrorCode::kInvalidArgument, "index '{}': expected exact or hnsw", retrieval.index);
   }
@@ -109,12 +155,7 @@ std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name
       p.threads = retrieval.threads > 0
                       ? retrieval.threads
                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-      m->index = FactorIndex::Build(f, p);
-      spdlog::info(
-          "serve: {} v{}: HNSW index of {} items x {} factors (m {}, ef_construction {}) "
-          "in {:.1f}s, {:.0f} MiB",
-          m->name, m->version, f.items, f.dim, p.m, p.ef_construction, m->index->build_seconds(),
-          m->index->memory_bytes() / 1048576.0);
+      m->index = LoadOrBuildIndex(*m, f, p, retrieval.index_dir, env);
     }
   }
   m->loaded_at = static_cast<int64_t>(std::time(nullptr));
