@@ -72,6 +72,7 @@ DecideRequest ParseDecideRequest(const nlohmann::json& body, const BanditLimits&
 DecisionInput InputOf(const Decision& d);
 
 class ModelManager;
+class ShadowScorer;
 
 class BanditHandler {
  public:
@@ -82,6 +83,9 @@ class BanditHandler {
   // The log decisions go to (not owned; set before serving; it must outlive the handler's
   // use, and its on_closed should call OnClosed).
   void set_log(DecisionLog* log) { log_ = log; }
+  // Shadow scoring of /v1/decide (serving/shadow.h; not owned; null: none). Set before serving
+  // and cleared after the io threads stopped: Decide offers on the io thread.
+  void set_shadow(ShadowScorer* shadow) { shadow_ = shadow; }
 
   // The model manager's `prepare` hook: replays the closed decisions a freshly loaded policy
   // version made (from the log) into it before it is swapped in. Ignores other kinds.
@@ -117,6 +121,7 @@ class BanditHandler {
   ModelManager* models_;
   BanditLimits limits_;
   DecisionLog* log_ = nullptr;
+  ShadowScorer* shadow_ = nullptr;
   std::atomic<uint64_t> replayed_total_{0};  // rewards replayed from the log at loads
 };
 

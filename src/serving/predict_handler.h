@@ -21,6 +21,7 @@
 namespace marquee {
 
 class ModelManager;
+class ShadowScorer;
 
 class PredictHandler {
  public:
@@ -31,9 +32,13 @@ class PredictHandler {
   // Adds its row (POST /v1/predict, scope read) to `service`'s route table, and its models to
   // /v1/models and /admin/reload (under "tabular").
   void AddRoutes(Service& service);
+  // Shadow scoring of /v1/predict (serving/shadow.h; not owned; null: none). Set before serving
+  // and cleared after the io threads stopped.
+  void set_shadow(ShadowScorer* shadow) { shadow_ = shadow; }
 
  private:
   ModelManager* models_;
+  ShadowScorer* shadow_ = nullptr;
 };
 
 }  // namespace marquee
