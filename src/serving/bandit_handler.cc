@@ -369,7 +369,7 @@ void BanditHandler::Decide(const json& body, Respond& done) {
     probs.push_back({{"id", req.input.actions[i].id}, {"p", d.probabilities[i]}});
   }
   // A sampled decision is copied for the shadow candidate before the log takes it, and offered
-  // once the log has it (Sample is one relaxed load when no model has a shadow).
+  // once it is handed to the log (Sample is one relaxed load when no model has a shadow).
   std::optional<ShadowDecision> shadowed;
   if (shadow_ != nullptr) {
     if (const int64_t candidate = shadow_->Sample(live->name, live->version)) {

@@ -26,6 +26,11 @@
 // (Policy::Update under the policy's exclusive lock; Decide takes it shared). Decisions made by
 // an older version are not applied to a newer one (retrain in batch from the log instead).
 //
+// Shadow scoring (serving/shadow.h): a sampled decision of a model with a NAME@shadow candidate
+// is copied to the shadow worker once it is handed to the log; the candidate's Probabilities on
+// the same input are logged beside production's distribution and choice (never its Decide or
+// Update).
+//
 // Errors are marquee::Error (Service answers HttpStatusFor(code)): kInvalidArgument naming the
 // field, kNotFound for a model this server does not serve, kResourceExhausted for too many
 // actions or features. Thread-safety: Decide/Reward/OnClosed/Prepare from any thread.

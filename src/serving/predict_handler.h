@@ -8,6 +8,9 @@
 // reference resolves and loads it through the model manager (ModelManager::GetOrLoad), which
 // from then on holds it like every served model: it follows alias moves on the one poller and at
 // once on POST /admin/reload, and requests share the loaded Predictor lock-free.
+// Shadow scoring (serving/shadow.h): a sampled request of a model with a NAME@shadow candidate
+// hands its first kShadowMaxRows (64) rows and production's scores of them to the shadow worker,
+// which scores them with the candidate.
 // Errors are marquee::Error (the caller answers HttpStatusFor(code)): kInvalidArgument naming the
 // field (unknown feature, wrong type, malformed body, a model of another kind), kNotFound for an
 // unknown model, kResourceExhausted for too many rows.
