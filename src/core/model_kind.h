@@ -179,6 +179,11 @@ class KindRegistry {
   const ModelKind& Get(std::string_view family) const;
   // The kind called `name` ("recommender", ...), or nullptr.
   const ModelKind* ByName(std::string_view name) const;
+  // The kind of a registered version of `family` (VersionRecord::family): Find(family), except
+  // that versions registered before families were recorded (an empty family) are recommenders.
+  const ModelKind* OfVersion(std::string_view family) const {
+    return family.empty() ? ByName("recommender") : Find(family);
+  }
   // Whether `family` belongs to the kind called `kind` ("recommender", "bandit", "tabular").
   bool IsKind(std::string_view family, std::string_view kind) const {
     const ModelKind* k = Find(family);

@@ -3,12 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "bandits/decision_log.h"
+#include "bandits/ope.h"
 #include "events/durable_log.h"
 #include "marquee/error.h"
 #include "registry/registry.h"
@@ -37,19 +40,164 @@ bool StringList(const json& j, std::vector<std::string>& out) {
   return true;
 }
 
+// The records of `kind` that `o` selects (time range, candidate version).
+std::vector<const ShadowRecord*> Kept(const std::vector<ShadowRecord>& records, ShadowKind kind,
+                                      const ShadowMetricsOptions& o) {
+  std::vector<const ShadowRecord*> kept;
+  for (const ShadowRecord& r : records) {
+    if (r.kind != kind || r.ts < o.since || r.ts >= o.until) continue;
+    if (o.candidate_version != 0 && r.candidate_version != o.candidate_version) continue;
+    kept.push_back(&r);
+  }
+  return kept;
+}
+
+json Mean(double sum, uint64_t n) { return n == 0 ? json(nullptr) : json(sum / n); }
+
+// The versions and members of `kept`, the fields every kind's metrics start with.
+json Common(ShadowKind kind, const std::vector<const ShadowRecord*>& kept) {
+  std::set<int64_t> pversions, cversions;
+  std::set<std::string_view> members;
+  for (const ShadowRecord* r : kept) {
+    pversions.insert(r->production_version);
+    cversions.insert(r->candidate_version);
+    members.insert(r->user);
+  }
+  return json{{"kind", ShadowKindName(kind)},
+              {"requests", kept.size()},
+              {"members", members.size()},
+              {"production_versions", pversions},
+              {"candidate_versions", cversions}};
+}
+
 }  // namespace
 
-std::string EncodeShadowRecord(const ShadowRecord& r) {
-  return json{{"m", r.model},
-              {"pv", r.production_version},
-              {"cv", r.candidate_version},
-              {"u", r.user},
-              {"ts", r.ts},
-              {"k", r.k},
-              {"p", r.production},
-              {"c", r.candidate}}
-      .dump(-1, ' ', false, json::error_handler_t::replace);
+std::string_view ShadowKindName(ShadowKind k) {
+  switch (k) {
+    case ShadowKind::kBandit:
+      return "bandit";
+    case ShadowKind::kTabular:
+      return "tabular";
+    case ShadowKind::kRecommender:
+      break;
+  }
+  return "recommender";
 }
+
+std::optional<ShadowKind> ShadowKindFromName(std::string_view name) {
+  for (ShadowKind k : {ShadowKind::kRecommender, ShadowKind::kBandit, ShadowKind::kTabular}) {
+    if (ShadowKindName(k) == name) return k;
+  }
+  return std::nullopt;
+}
+
+std::string EncodeShadowRecord(const ShadowRecord& r) {
+  json j = {{"m", r.model},
+            {"pv", r.production_version},
+            {"cv", r.candidate_version},
+            {"u", r.user},
+            {"ts", r.ts}};
+  switch (r.kind) {
+    case ShadowKind::kRecommender:  // as version 1 wrote it: no "kind"
+      j["k"] = r.k;
+      j["p"] = r.production;
+      j["c"] = r.candidate;
+      break;
+    case ShadowKind::kBandit:
+      j["kind"] = ShadowKindName(r.kind);
+      j["d"] = r.decision_id;
+      j["a"] = r.actions;
+      j["pp"] = r.production_probabilities;
+      j["ch"] = r.chosen;
+      j["cp"] = r.candidate_probabilities;
+      j["g"] = r.candidate_greedy;
+      break;
+    case ShadowKind::kTabular:
+      j["kind"] = ShadowKindName(r.kind);
+      j["n"] = r.rows;
+      j["w"] = r.width;
+      j["ps"] = r.production_scores;
+      j["cs"] = r.candidate_scores;
+      break;
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+
+bool NumberList(const json& j, const char* key, std::vector<double>& out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_array()) return false;
+  out.clear();
+  for (const json& v : *it) {
+    if (!v.is_number()) return false;
+    out.push_back(v.get<double>());
+    if (!std::isfinite(out.back())) return false;
+  }
+  return true;
+}
+
+// An integer field in [0, max].
+bool Index(const json& j, const char* key, uint64_t max, uint64_t& out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return false;
+  if (it->is_number_unsigned()) {
+    out = it->get<uint64_t>();
+  } else {
+    const int64_t v = it->get<int64_t>();
+    if (v < 0) return false;
+    out = static_cast<uint64_t>(v);
+  }
+  return out <= max;
+}
+
+// One probability in [0, 1] per action, summing to 1.
+bool Distribution(const std::vector<double>& p, size_t n) {
+  if (p.size() != n) return false;
+  double sum = 0;
+  for (double x : p) {
+    if (!(x >= 0 && x <= 1)) return false;
+    sum += x;
+  }
+  return std::abs(sum - 1.0) <= 1e-6;
+}
+
+bool DecodeBandit(const json& j, ShadowRecord& out) {
+  auto d = j.find("d"), a = j.find("a");
+  if (d == j.end() || !d->is_string() || a == j.end() || !StringList(*a, out.actions)) {
+    return false;
+  }
+  out.decision_id = d->get<std::string>();
+  const size_t n = out.actions.size();
+  if (n == 0 || std::set<std::string>(out.actions.begin(), out.actions.end()).size() != n) {
+    return false;
+  }
+  uint64_t chosen = 0, greedy = 0;
+  if (!NumberList(j, "pp", out.production_probabilities) ||
+      !NumberList(j, "cp", out.candidate_probabilities) || !Index(j, "ch", n - 1, chosen) ||
+      !Index(j, "g", n - 1, greedy) || !Distribution(out.production_probabilities, n) ||
+      !Distribution(out.candidate_probabilities, n) ||
+      !(out.production_probabilities[chosen] > 0)) {
+    return false;
+  }
+  out.chosen = static_cast<uint32_t>(chosen);
+  out.candidate_greedy = static_cast<uint32_t>(greedy);
+  return true;
+}
+
+bool DecodeTabular(const json& j, ShadowRecord& out) {
+  uint64_t width = 0;
+  if (!Index(j, "n", std::numeric_limits<int64_t>::max(), out.rows) ||
+      !Index(j, "w", std::numeric_limits<uint32_t>::max(), width) || width == 0 ||
+      !NumberList(j, "ps", out.production_scores) || !NumberList(j, "cs", out.candidate_scores)) {
+    return false;
+  }
+  out.width = static_cast<uint32_t>(width);
+  const size_t values = out.production_scores.size();
+  return values == out.candidate_scores.size() && values % width == 0 && values / width <= out.rows;
+}
+
+}  // namespace
 
 bool DecodeShadowRecord(std::string_view bytes, ShadowRecord& out) {
   const json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
@@ -66,12 +214,27 @@ bool DecodeShadowRecord(std::string_view bytes, ShadowRecord& out) {
     v = it->get<int64_t>();
     return true;
   };
-  int64_t k = 0;
+  out = ShadowRecord{};
+  if (auto it = j.find("kind"); it != j.end()) {
+    const auto kind =
+        it->is_string() ? ShadowKindFromName(it->get_ref<const std::string&>()) : std::nullopt;
+    if (!kind) return false;
+    out.kind = *kind;
+  }
   if (!str("m", out.model) || !str("u", out.user) || !integer("pv", out.production_version) ||
-      !integer("cv", out.candidate_version) || !integer("ts", out.ts) || !integer("k", k) ||
-      k < 0 || k > std::numeric_limits<uint32_t>::max()) {
+      !integer("cv", out.candidate_version) || !integer("ts", out.ts)) {
     return false;
   }
+  switch (out.kind) {
+    case ShadowKind::kBandit:
+      return DecodeBandit(j, out);
+    case ShadowKind::kTabular:
+      return DecodeTabular(j, out);
+    case ShadowKind::kRecommender:
+      break;
+  }
+  uint64_t k = 0;
+  if (!Index(j, "k", std::numeric_limits<uint32_t>::max(), k)) return false;
   out.k = static_cast<uint32_t>(k);
   auto p = j.find("p"), c = j.find("c");
   return p != j.end() && c != j.end() && StringList(*p, out.production) &&
@@ -142,12 +305,7 @@ void ShadowLog::ForEach(std::string_view model, int64_t since, int64_t until,
 json ShadowMetrics(const std::vector<ShadowRecord>& records,
                    const std::function<std::vector<StoredEvent>(const std::string&)>& events_of,
                    const ShadowMetricsOptions& o) {
-  std::vector<const ShadowRecord*> kept;
-  for (const ShadowRecord& r : records) {
-    if (r.ts < o.since || r.ts >= o.until) continue;
-    if (o.candidate_version != 0 && r.candidate_version != o.candidate_version) continue;
-    kept.push_back(&r);
-  }
+  const std::vector<const ShadowRecord*> kept = Kept(records, ShadowKind::kRecommender, o);
   std::set<int64_t> pversions, cversions;
   std::unordered_map<std::string, std::vector<const ShadowRecord*>> by_user;
   double overlap_sum = 0, jaccard_sum = 0;
@@ -194,23 +352,143 @@ json ShadowMetrics(const std::vector<ShadowRecord>& records,
       recall_c += recall(r->candidate);
     }
   }
-  auto mean = [](double sum, uint64_t n) { return n == 0 ? json(nullptr) : json(sum / n); };
   json recall = {
       {"requests_with_plays", with_plays},
       {"plays", plays_total},
-      {"production", mean(recall_p, with_plays)},
-      {"candidate", mean(recall_c, with_plays)},
+      {"production", Mean(recall_p, with_plays)},
+      {"candidate", Mean(recall_c, with_plays)},
       {"difference", with_plays == 0 ? json(nullptr) : json((recall_c - recall_p) / with_plays)}};
-  return json{{"requests", kept.size()},
+  return json{{"kind", ShadowKindName(ShadowKind::kRecommender)},
+              {"requests", kept.size()},
               {"members", by_user.size()},
               {"production_versions", pversions},
               {"candidate_versions", cversions},
               {"window", o.window},
               {"agreement",
-               {{"overlap_mean", mean(overlap_sum, kept.size())},
-                {"jaccard_mean", mean(jaccard_sum, kept.size())},
+               {{"overlap_mean", Mean(overlap_sum, kept.size())},
+                {"jaccard_mean", Mean(jaccard_sum, kept.size())},
                 {"jaccard_histogram", histogram}}},
               {"recall", std::move(recall)}};
+}
+
+json BanditShadowMetrics(
+    const std::vector<ShadowRecord>& records,
+    const std::function<std::optional<ShadowOutcome>(const std::string&)>& outcome_of,
+    const ShadowMetricsOptions& o) {
+  const std::vector<const ShadowRecord*> kept = Kept(records, ShadowKind::kBandit, o);
+  json out = Common(ShadowKind::kBandit, kept);
+  double greedy_match = 0, candidate_p = 0, production_p = 0;
+  // The rewarded decisions as a bandit log (action ids only: IPS and SNIPS read no features),
+  // with the candidate's distributions, for the project's one off-policy estimator.
+  BanditLog log;
+  std::map<std::vector<std::string>, uint32_t> sets;
+  CandidateDistributions pi;
+  uint64_t joined = 0;
+  for (const ShadowRecord* r : kept) {
+    greedy_match += r->candidate_greedy == r->chosen ? 1 : 0;
+    candidate_p += r->candidate_probabilities[r->chosen];
+    production_p += r->production_probabilities[r->chosen];
+    const std::optional<ShadowOutcome> outcome = outcome_of(r->decision_id);
+    if (!outcome) continue;
+    joined += outcome->joined ? 1 : 0;
+    auto [it, added] = sets.emplace(r->actions, static_cast<uint32_t>(log.action_sets.size()));
+    if (added) {
+      std::vector<Action> set;
+      for (const std::string& id : r->actions) set.push_back(Action{id, {}});
+      log.action_sets.push_back(std::move(set));
+    }
+    LoggedDecision row;
+    row.action_set = it->second;
+    row.chosen = r->chosen;
+    row.propensity = r->production_probabilities[r->chosen];
+    row.reward = outcome->reward;
+    row.ts = r->ts;
+    if (!r->user.empty()) row.user = r->user;
+    log.rows.push_back(std::move(row));
+    pi.push_back(r->candidate_probabilities);
+  }
+  out["agreement"] = {{"greedy_match", Mean(greedy_match, kept.size())},
+                      {"candidate_p_chosen_mean", Mean(candidate_p, kept.size())},
+                      {"production_p_chosen_mean", Mean(production_p, kept.size())}};
+  json value = {{"rewarded", log.rows.size()},
+                {"joined", joined},
+                {"production", nullptr},
+                {"ips", nullptr},
+                {"snips", nullptr},
+                {"difference", nullptr},
+                {"ess", nullptr},
+                {"max_weight", nullptr},
+                {"bootstrap", o.bootstrap},
+                {"warnings", json::array()}};
+  if (!log.rows.empty()) {
+    OpeOptions oo;
+    oo.estimators = {"ips", "snips"};
+    oo.bootstrap = o.bootstrap;
+    oo.seed = o.seed;
+    oo.reward_model = "mean";  // not read by ips or snips
+    oo.replay = false;
+    const OpeResult res = EvaluateOffPolicy(log, pi, oo);
+    const json est = res.ToJson()["estimates"];
+    value["production"] = res.logged_reward;
+    value["ips"] = est["ips"];
+    value["snips"] = est["snips"];
+    value["difference"] = res.estimates.at("snips").value - res.logged_reward;
+    value["ess"] = res.ess;
+    value["max_weight"] = res.max_weight;
+    value["warnings"] = res.warnings;
+  }
+  out["value"] = std::move(value);
+  return out;
+}
+
+json TabularShadowMetrics(const std::vector<ShadowRecord>& records, const ShadowMetricsOptions& o) {
+  const std::vector<const ShadowRecord*> kept = Kept(records, ShadowKind::kTabular, o);
+  json out = Common(ShadowKind::kTabular, kept);
+  uint64_t rows = 0, agree = 0;
+  std::vector<double> p, c;  // every recorded output
+  for (const ShadowRecord* r : kept) {
+    const size_t w = r->width;
+    const size_t n = r->production_scores.size() / w;
+    for (size_t i = 0; i < n; ++i) {
+      const double* ps = &r->production_scores[i * w];
+      const double* cs = &r->candidate_scores[i * w];
+      p.insert(p.end(), ps, ps + w);
+      c.insert(c.end(), cs, cs + w);
+      const bool same =
+          w == 1 ? (ps[0] >= 0.5) == (cs[0] >= 0.5)
+                 : std::max_element(ps, ps + w) - ps == std::max_element(cs, cs + w) - cs;
+      agree += same ? 1 : 0;
+      ++rows;
+    }
+  }
+  double sum_abs = 0, max_abs = 0, sp = 0, sc = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double d = std::abs(c[i] - p[i]);
+    sum_abs += d;
+    max_abs = std::max(max_abs, d);
+    sp += p[i];
+    sc += c[i];
+  }
+  json pearson = nullptr;
+  if (!p.empty()) {
+    const double mp = sp / p.size(), mc = sc / c.size();
+    double cov = 0, vp = 0, vc = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      cov += (p[i] - mp) * (c[i] - mc);
+      vp += (p[i] - mp) * (p[i] - mp);
+      vc += (c[i] - mc) * (c[i] - mc);
+    }
+    if (vp > 0 && vc > 0) pearson = cov / std::sqrt(vp * vc);
+  }
+  out["rows"] = rows;
+  out["outputs"] = p.size();
+  out["score"] = {{"mean_abs_diff", Mean(sum_abs, p.size())},
+                  {"max_abs_diff", p.empty() ? json(nullptr) : json(max_abs)},
+                  {"pearson", pearson},
+                  {"production_mean", Mean(sp, p.size())},
+                  {"candidate_mean", Mean(sc, c.size())}};
+  out["class_agreement"] = Mean(static_cast<double>(agree), rows);
+  return out;
 }
 
 json ShadowMetricsFromHome(const std::string& home, const std::string& model,
@@ -220,9 +498,36 @@ json ShadowMetricsFromHome(const std::string& home, const std::string& model,
   if (std::filesystem::exists(sdir)) {
     auto log = ShadowLog::Open(sdir, ShadowLogOptions{.read_only = true});
     log->ForEach(model, o.since, o.until, [&](const ShadowRecord& r) {
-      records.push_back(r);
+      if (r.kind == o.kind) records.push_back(r);
       return true;
     });
+  }
+  if (o.kind == ShadowKind::kTabular) return TabularShadowMetrics(records, o);
+  if (o.kind == ShadowKind::kBandit) {
+    // The outcomes are wherever the home's decision log is (its RocksDB, or the Redis every
+    // replica shares): the shadow records are this replica's, the rewards everyone's.
+    std::unique_ptr<DecisionLog> decisions;
+    if (!records.empty()) {
+      try {
+        decisions = OpenDecisionStoreForRead(home);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kNotFound) throw;  // no decision logged: no outcomes
+      }
+    }
+    return BanditShadowMetrics(
+        records,
+        [&](const std::string& id) -> std::optional<ShadowOutcome> {
+          if (!decisions) return std::nullopt;
+          std::optional<Decision> d;
+          try {
+            d = decisions->Get(id);
+          } catch (const Error& e) {
+            if (e.code() != ErrorCode::kInvalidArgument) throw;  // not a decision id
+          }
+          if (!d || d->outcome.kind == OutcomeKind::kOpen) return std::nullopt;
+          return ShadowOutcome{d->outcome.reward, d->outcome.kind == OutcomeKind::kJoined};
+        },
+        o);
   }
   // The plays are wherever the home's online state is (its RocksDB, or the Redis that every
   // replica of a cluster shares): the shadow records are this replica's, the plays everyone's.

@@ -3,8 +3,13 @@
 // (docs/formats/shadow.md), written through DurableLog (the event log's group-commit writer:
 // one fsynced WriteBatch per group, shared by every concurrent append).
 //
-// Each record is one shadowed /v1/recommend request: the model, the production and candidate
-// versions, the member, the time, k, and both ranked lists (item ids, best first). Keys are
+// Each record is one shadowed request of one of the kinds the server serves (ShadowKind):
+//   recommender  /v1/recommend: k and both ranked lists (item ids, best first)
+//   bandit       /v1/decide: the decision id, the offered action ids, production's distribution
+//                and chosen action (its propensity), the candidate's distribution over the same
+//                actions (Policy::Probabilities) and its greedy action
+//   tabular      /v1/predict: both models' scores of the request's first kShadowMaxRows rows
+// with the model, the production and candidate versions, the member and the time. Keys are
 // "s" model '\0' BE64(ts) BE64(seq), so one model's records scan in time order.
 //
 // Durability contract: Record() is asynchronous and bounded. It hands the record to the
@@ -13,13 +18,18 @@
 // (dropped()), never blocking the shadow worker. A crash loses at most the records not yet
 // committed (about one fsync of traffic).
 //
-// ShadowMetrics: the online comparison of candidate and production on the same requests:
-// agreement (overlap@k = |P ∩ C| / k and the Jaccard index |P ∩ C| / |P ∪ C| of the two lists,
-// mean and a ten-bin histogram of the Jaccard index) and, from the event log, the recall of what
-// members went on to play: for each shadowed request whose member played at least one item in
-// (ts, ts + window], recall = |plays ∩ list| / min(|plays|, k) for each list, averaged over
-// those requests (items are distinct; a play is an event with value > 0 whose type is in
-// event_types, or any type when it is empty).
+// Online metrics of the candidate against production on the same requests, by kind:
+// ShadowMetrics (recommenders): agreement (overlap@k = |P ∩ C| / k and the Jaccard index
+// |P ∩ C| / |P ∪ C| of the two lists, mean and a ten-bin histogram of the Jaccard index) and, from
+// the event log, the recall of what members went on to play: for each shadowed request whose
+// member played at least one item in (ts, ts + window], recall = |plays ∩ list| / min(|plays|, k)
+// for each list, averaged over those requests (items are distinct; a play is an event with
+// value > 0 whose type is in event_types, or any type when it is empty).
+// BanditShadowMetrics: agreement (the share of decisions whose candidate greedy action is the
+// action production chose, the mean candidate probability of that action) and, joined with the
+// decision log's outcomes, the candidate's off-policy value on the same decisions (IPS and SNIPS
+// of bandits/ope.h with production's logged propensities) beside production's observed mean
+// reward. TabularShadowMetrics: score differences, Pearson correlation, class agreement.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -31,6 +41,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,15 +79,38 @@ ShadowSetting SetShadow(Registry& registry, const std::string& model, int64_t ve
 // logged records refer to). kNotFound when the model is not being shadowed.
 void ClearShadow(Registry& registry, const std::string& model);
 
+// The kind of model a record was shadowed for: the names are the model kinds' own
+// (core/model_kind.h), and the route each kind answers.
+enum class ShadowKind : uint8_t { kRecommender, kBandit, kTabular };
+std::string_view ShadowKindName(ShadowKind k);  // "recommender", "bandit", "tabular"
+// The kind called `name`, or nullopt.
+std::optional<ShadowKind> ShadowKindFromName(std::string_view name);
+
+// Rows of a /v1/predict request recorded (scored by the candidate) per shadowed request.
+inline constexpr size_t kShadowMaxRows = 64;
+
 struct ShadowRecord {
+  ShadowKind kind = ShadowKind::kRecommender;
   std::string model;
   int64_t production_version = 0;
   int64_t candidate_version = 0;
-  std::string user;
-  int64_t ts = 0;  // Unix seconds
+  std::string user;  // "" when the request named none
+  int64_t ts = 0;    // Unix seconds
+  // recommender (/v1/recommend)
   uint32_t k = 0;
   std::vector<std::string> production;  // the list served, best first
   std::vector<std::string> candidate;   // the candidate's list for the same request
+  // bandit (/v1/decide): every distribution has one probability per offered action, in order
+  std::string decision_id;
+  std::vector<std::string> actions;              // the offered action ids, in order
+  std::vector<double> production_probabilities;  // the logged distribution (propensities)
+  uint32_t chosen = 0;                           // production's action (index into actions)
+  std::vector<double> candidate_probabilities;   // the candidate's, on the same input
+  uint32_t candidate_greedy = 0;                 // its most probable action (ties: lower index)
+  // tabular (/v1/predict): the first min(rows, kShadowMaxRows) rows, width outputs each
+  uint64_t rows = 0;  // rows in the request
+  uint32_t width = 1;
+  std::vector<double> production_scores, candidate_scores;  // recorded rows x width
 };
 
 struct ShadowLogOptions {
@@ -117,7 +151,12 @@ class ShadowLog {
 };
 
 // The record's value bytes and back (the log's format; exposed for the fuzz harness).
-// DecodeShadowRecord returns false for bytes that are not a record.
+// DecodeShadowRecord returns false for bytes that are not a record: a value without "kind" (as
+// version 1 wrote every record) is a recommender record; a bandit record must have one
+// probability in [0, 1] per distinct action in both distributions, each summing to 1 (within
+// 1e-6), chosen and greedy indices inside them and a chosen action of probability > 0; a tabular
+// record as many candidate as production scores, a whole number of rows of width >= 1, at most
+// `rows` of them.
 std::string EncodeShadowRecord(const ShadowRecord& r);
 bool DecodeShadowRecord(std::string_view bytes, ShadowRecord& out);
 
@@ -127,11 +166,17 @@ struct ShadowMetricsOptions {
   int64_t since = 0;                     // only requests with since <= ts < until
   int64_t until = std::numeric_limits<int64_t>::max();
   int64_t candidate_version = 0;  // only requests shadowed with this candidate (0: any)
+  // The kind of the model (ShadowMetricsFromHome reads its records of this kind only).
+  ShadowKind kind = ShadowKind::kRecommender;
+  // Bandits: bootstrap resamples of the IPS/SNIPS intervals (OpeOptions::bootstrap) and seed.
+  int bootstrap = 200;
+  uint64_t seed = 42;
 };
 
-// The metrics of `records` (one model's) against the plays in `events_of(user)` (that member's
-// events, any order), as JSON:
-//   {"requests": n, "members": m, "production_versions": [...], "candidate_versions": [...],
+// The metrics of `records` (one model's recommender records; others are skipped) against the
+// plays in `events_of(user)` (that member's events, any order), as JSON:
+//   {"kind": "recommender", "requests": n, "members": m, "production_versions": [...],
+//   "candidate_versions": [...],
 //    "agreement": {"overlap_mean", "jaccard_mean", "jaccard_histogram": [10 counts, bins of
 //                  0.1, the last one closed]},
 //    "recall": {"requests_with_plays": r, "plays": p, "production": x, "candidate": y,
@@ -142,9 +187,47 @@ nlohmann::json ShadowMetrics(
     const std::function<std::vector<StoredEvent>(const std::string& user)>& events_of,
     const ShadowMetricsOptions& options);
 
-// The same from the home's logs: $home/serving/shadow and the home's event log wherever its
-// online state is ($home/events, or Redis: state/online_state.h), opened read-only (allowed
-// while a server writes them); a home without them has no requests (or no plays).
+// The outcome of a decision: its reward once closed (a joined reward or the default one its
+// window closed with), nullopt while open or unknown.
+struct ShadowOutcome {
+  double reward = 0;
+  bool joined = false;  // by a reward sent to /v1/reward (false: the default reward)
+};
+
+// The metrics of `records` (one model's bandit records; others are skipped) with the outcomes
+// `outcome_of(decision_id)` gives, as JSON:
+//   {"kind": "bandit", "requests": n, "members": m, "production_versions", "candidate_versions",
+//    "agreement": {"greedy_match": share of requests whose candidate greedy action is
+//                  production's chosen one, "candidate_p_chosen_mean": mean candidate
+//                  probability of production's chosen action, "production_p_chosen_mean"},
+//    "value": {"rewarded": r (closed decisions), "joined": j (of them, by /v1/reward),
+//              "production": production's observed mean reward on them,
+//              "ips": {"value", "ci": [lo, hi]}, "snips": {...} (the candidate's estimates,
+//              bandits/ope.h, weights candidate p / logged propensity of the chosen action),
+//              "difference": snips - production, "ess", "max_weight", "bootstrap",
+//              "warnings": [...]}}
+// Means and estimates of no requests (no rewarded ones) are null. Pure; thread-compatible.
+nlohmann::json BanditShadowMetrics(
+    const std::vector<ShadowRecord>& records,
+    const std::function<std::optional<ShadowOutcome>(const std::string& decision_id)>& outcome_of,
+    const ShadowMetricsOptions& options);
+
+// The metrics of `records` (one model's tabular records; others are skipped), over every
+// recorded output of every recorded row, as JSON:
+//   {"kind": "tabular", "requests": n, "rows": scored rows, "outputs": values compared,
+//    "production_versions", "candidate_versions",
+//    "score": {"mean_abs_diff", "max_abs_diff", "pearson" (null when either side is constant),
+//              "production_mean", "candidate_mean"},
+//    "class_agreement": share of rows given the same class: width 1, both scores >= 0.5 or both
+//                       below (binary:logistic probabilities); width > 1, the same arg-max}
+// Means of no rows are null. Pure; thread-compatible.
+nlohmann::json TabularShadowMetrics(const std::vector<ShadowRecord>& records,
+                                    const ShadowMetricsOptions& options);
+
+// The metrics of options.kind from the home's logs: $home/serving/shadow and, for recommenders,
+// the home's event log, for bandits its decision log, wherever its online state is ($home, or
+// Redis: state/online_state.h), opened read-only (allowed while a server writes them); a home
+// without them has no requests (or no plays, no outcomes).
 nlohmann::json ShadowMetricsFromHome(const std::string& home, const std::string& model,
                                      const ShadowMetricsOptions& options);
 

@@ -850,9 +850,7 @@ std::vector<std::string> Registry::SmokeTest(const VersionRecord& v) {
       Fail(ErrorCode::kFailedPrecondition,
            "this registry was opened without model kinds, so nothing can load the artifact");
     }
-    // Versions registered before families were recorded are recommenders.
-    const ModelKind* kind =
-        v.family.empty() ? kinds_->ByName("recommender") : kinds_->Find(v.family);
+    const ModelKind* kind = kinds_->OfVersion(v.family);
     if (kind == nullptr) {
       Fail(ErrorCode::kFailedPrecondition, "no model kind serves family '{}' (known: {})", v.family,
            fmt::join(kinds_->Families(), ", "));

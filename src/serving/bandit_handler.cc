@@ -15,6 +15,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "serving/model_manager.h"
+#include "serving/shadow.h"
 
 namespace marquee {
 namespace {
@@ -367,6 +368,14 @@ void BanditHandler::Decide(const json& body, Respond& done) {
   for (size_t i = 0; i < d.probabilities.size(); ++i) {
     probs.push_back({{"id", req.input.actions[i].id}, {"p", d.probabilities[i]}});
   }
+  // A sampled decision is copied for the shadow candidate before the log takes it, and offered
+  // once it is handed to the log (Sample is one relaxed load when no model has a shadow).
+  std::optional<ShadowDecision> shadowed;
+  if (shadow_ != nullptr) {
+    if (const int64_t candidate = shadow_->Sample(live->name, live->version)) {
+      shadowed = ShadowDecision{live, candidate, req.input, d.id, d.probabilities, d.chosen};
+    }
+  }
   d.context = std::move(req.context);
   d.actions = std::move(req.actions);
   Response ok;
@@ -382,6 +391,9 @@ void BanditHandler::Decide(const json& body, Respond& done) {
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     done(err ? ErrorFrom(err) : std::move(ok));
   });
+  // On this (io) thread, which the server stops before the scorer goes: a decision whose write
+  // fails is never joined to an outcome, so it never counts as rewarded in the shadow metrics.
+  if (shadowed) shadow_->Offer(std::move(*shadowed));
 }
 
 void BanditHandler::Reward(const json& body, Respond& done) {

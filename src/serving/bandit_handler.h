@@ -26,6 +26,11 @@
 // (Policy::Update under the policy's exclusive lock; Decide takes it shared). Decisions made by
 // an older version are not applied to a newer one (retrain in batch from the log instead).
 //
+// Shadow scoring (serving/shadow.h): a sampled decision of a model with a NAME@shadow candidate
+// is copied to the shadow worker once it is handed to the log; the candidate's Probabilities on
+// the same input are logged beside production's distribution and choice (never its Decide or
+// Update).
+//
 // Errors are marquee::Error (Service answers HttpStatusFor(code)): kInvalidArgument naming the
 // field, kNotFound for a model this server does not serve, kResourceExhausted for too many
 // actions or features. Thread-safety: Decide/Reward/OnClosed/Prepare from any thread.
@@ -72,6 +77,7 @@ DecideRequest ParseDecideRequest(const nlohmann::json& body, const BanditLimits&
 DecisionInput InputOf(const Decision& d);
 
 class ModelManager;
+class ShadowScorer;
 
 class BanditHandler {
  public:
@@ -82,6 +88,9 @@ class BanditHandler {
   // The log decisions go to (not owned; set before serving; it must outlive the handler's
   // use, and its on_closed should call OnClosed).
   void set_log(DecisionLog* log) { log_ = log; }
+  // Shadow scoring of /v1/decide (serving/shadow.h; not owned; null: none). Set before serving
+  // and cleared after the io threads stopped: Decide offers on the io thread.
+  void set_shadow(ShadowScorer* shadow) { shadow_ = shadow; }
 
   // The model manager's `prepare` hook: replays the closed decisions a freshly loaded policy
   // version made (from the log) into it before it is swapped in. Ignores other kinds.
@@ -117,6 +126,7 @@ class BanditHandler {
   ModelManager* models_;
   BanditLimits limits_;
   DecisionLog* log_ = nullptr;
+  ShadowScorer* shadow_ = nullptr;
   std::atomic<uint64_t> replayed_total_{0};  // rewards replayed from the log at loads
 };
 

@@ -97,8 +97,7 @@ std::shared_ptr<const Servable> ModelManager::LoadVersion(Slot& slot, const Vers
                                                           bool* resumed) {
   // The version's kind must be the slot's: a family no kind owns, or another kind's, is refused
   // naming both. Versions registered before families were recorded are recommenders.
-  const ModelKind* kind =
-      v.family.empty() ? kinds_->ByName(kKindRecommender) : kinds_->Find(v.family);
+  const ModelKind* kind = kinds_->OfVersion(v.family);
   const ModelKind* wanted = kinds_->ByName(slot.kind);
   if (wanted == nullptr) Fail(ErrorCode::kInternal, "no model kind is called '{}'", slot.kind);
   if (kind != wanted) {
@@ -352,8 +351,7 @@ std::shared_ptr<const Servable> ModelManager::GetOrLoad(std::string_view ref,
     // Resolve and check the kind before adding a slot: a request naming an unknown model, or
     // one of another kind, must not leave a slot behind.
     VersionRecord v = registry_->Resolve(std::string(ref));
-    const ModelKind* k =
-        v.family.empty() ? kinds_->ByName(kKindRecommender) : kinds_->Find(v.family);
+    const ModelKind* k = kinds_->OfVersion(v.family);
     if (k == nullptr || k->name() != kind) {
       const ModelKind* wanted = kinds_->ByName(kind);
       Fail(ErrorCode::kInvalidArgument, "model: {} is a {} model, not a {}", ref,

@@ -4,6 +4,7 @@
 #include "marquee/error.h"
 #include "serving/metrics.h"
 #include "serving/model_manager.h"
+#include "serving/shadow.h"
 #include "tabular/predictor.h"
 
 namespace marquee {
@@ -20,6 +21,18 @@ nlohmann::json PredictHandler::Predict(const nlohmann::json& body) {
                         {"version", model->version},
                         {"predictions", model->predictor->ToJson(r)}};
   timer.Ok();
+  // A sampled request's first kShadowMaxRows rows and production's scores of them go to the
+  // shadow worker (Sample is one relaxed load when no model has a shadow).
+  if (shadow_ != nullptr && r.rows > 0) {
+    if (const int64_t candidate = shadow_->Sample(model->name, model->version)) {
+      const size_t n = std::min<size_t>(r.rows, kShadowMaxRows);
+      ShadowPrediction p{
+          model, candidate, nlohmann::json::array(), r.rows, static_cast<uint32_t>(r.width), {}};
+      for (size_t i = 0; i < n; ++i) p.rows.push_back(req.rows[i]);
+      p.scores.assign(r.scores.begin(), r.scores.begin() + static_cast<ptrdiff_t>(n * r.width));
+      shadow_->Offer(std::move(p));
+    }
+  }
   return out;
 }
 

@@ -106,6 +106,8 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
     shadow_ = std::make_unique<ShadowScorer>(so, models_.get(), service_.get());
     shadow_->Refresh();
     service_->set_shadow(shadow_.get());
+    bandits_->set_shadow(shadow_.get());
+    predict_->set_shadow(shadow_.get());
   }
   for (const RouteProviderFactory& make : o.route_providers) {
     providers_.push_back(make(*this));
@@ -143,6 +145,8 @@ void ServerCore::Stop() {
   experiments_.reset();  // drains the exposure log
   service_->set_experiments(nullptr);
   service_->set_shadow(nullptr);
+  bandits_->set_shadow(nullptr);
+  predict_->set_shadow(nullptr);
   shadow_.reset();  // its worker ends, its log drains
   if (decisions_) {
     const auto st = decisions_->stats();

@@ -1,6 +1,7 @@
 // Helpers for the bandit serving suites: register a policy as a registry version.
 #pragma once
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -52,20 +53,19 @@ inline void SetAlias(const std::string& home, const std::string& model, const st
   reg.store().MoveAlias(model, m);
 }
 
-// A softmax policy that prefers the first of three actions (trained a little), so its
-// distribution is not uniform.
-inline std::unique_ptr<Policy> SkewedPolicy() {
+// A softmax policy over three actions a, b, c trained a little with these rewards (by default
+// it prefers the first), so its distribution is not uniform.
+inline std::unique_ptr<Policy> SkewedPolicy(std::array<double, 3> rewards = {1.0, 0.0, 0.5},
+                                            double temperature = 0.25) {
   PolicyConfig c;
   c.family = "softmax";
-  c.params = {{"temperature", 0.25}};
+  c.params = {{"temperature", temperature}};
   auto p = MakePolicy(c);
   DecisionInput in;
   in.context = {{"hour", 21.0}};
   for (const char* id : {"a", "b", "c"}) in.actions.push_back({id, {}});
   for (int i = 0; i < 30; ++i) {
-    p->Update(in, 0, 1.0, 1.0 / 3);
-    p->Update(in, 1, 0.0, 1.0 / 3);
-    p->Update(in, 2, 0.5, 1.0 / 3);
+    for (size_t a = 0; a < 3; ++a) p->Update(in, a, rewards[a], 1.0 / 3);
   }
   return p;
 }

@@ -16,6 +16,7 @@
 #include "serving/model_manager.h"
 #include "serving_test_util.h"
 #include "tabular/predictor.h"
+#include "tabular_test_util.h"
 #include "test_util.h"
 
 namespace marquee {
@@ -23,46 +24,13 @@ namespace {
 
 using nlohmann::json;
 
-// Trains a small binary XGBoost model on two features (a, b) and registers it as the next
-// version of `model`; returns the version.
-int64_t RegisterTabular(const std::string& home, const std::string& model, int rounds) {
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<float> u(0, 1);
-  const uint64_t rows = 200;
-  std::vector<float> x, y;
-  for (uint64_t i = 0; i < rows; ++i) {
-    const float a = u(rng), b = u(rng);
-    x.insert(x.end(), {a, b});
-    y.push_back(a + b > 1.0f ? 1.0f : 0.0f);
-  }
-  XgbDMatrix m(x, rows, 2);
-  m.SetLabels(y);
-  m.SetFeatureNames({"a", "b"});
-  XgbModel trained =
-      XgbModel::Train({{"objective", "binary:logistic"}, {"nthread", "1"}, {"verbosity", "0"}}, m,
-                      nullptr, rounds, 0, nullptr);
-  const std::string bytes = trained.Save("ubj");
-  XgbModel loaded;
-  TabularModelInfo info = DescribeImportedModel(
-      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, &loaded);
-  Registry reg(home);  // first: a home with artifacts but no registry is refused as damaged
-  std::string digest;
-  SaveTabularModel(bytes, info, {{"rounds", rounds}}, home, Env::Default(), &digest);
-  NewVersion nv;
-  nv.model_name = model;
-  nv.artifact = digest;
-  nv.family = "xgboost";
-  nv.created_at = 1;
-  return reg.store().RegisterVersion(nv).version;
-}
-
 class OneModelManager : public ::testing::Test {
  protected:
   void SetUp() override {
     home_ = dir_.file("home");
     marquee::testing::RegisterModel(home_, "recs");
     marquee::testing::RegisterPolicy(home_, "artwork", *marquee::testing::SkewedPolicy());
-    RegisterTabular(home_, "retry", 3);
+    marquee::testing::RegisterTabular(home_, "retry", 3);
   }
   std::unique_ptr<ModelManager> Manager(std::vector<std::string> refs = {}) {
     ModelManagerOptions mo;
@@ -149,7 +117,7 @@ TEST_F(OneModelManager, AReferenceOfAnotherKindIsRefusedNamingBoth) {
 // Tabular models used to be resolved in the registry on every request, under one mutex; now they
 // follow alias moves like every kind: on the poll or at once on a (forced) refresh.
 TEST_F(OneModelManager, OnDemandModelsFollowAliasMoves) {
-  const int64_t v2 = RegisterTabular(home_, "retry", 5);
+  const int64_t v2 = marquee::testing::RegisterTabular(home_, "retry", 5);
   marquee::testing::SetAlias(home_, "retry", "production", 1);
   auto m = Manager();
   EXPECT_EQ(m->GetOrLoad("retry@production", kKindTabular)->version, 1);
