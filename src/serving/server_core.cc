@@ -20,7 +20,12 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   if (state.kind == StateBackend::Kind::kRedis) {
     spdlog::info("serve: online state (events, decisions, exposures) in {}", state.Describe());
   }
-  if (o.events) events_ = OpenEventStore(state, o.home, o.event_log);
+  if (o.events) {
+    // Each member's newest events in memory: as many as /v1/recommend reads per request.
+    EventLogOptions eo = o.event_log;
+    if (eo.recent_per_user > 0) eo.recent_per_user = o.limits.recent_events;
+    events_ = OpenEventStore(state, o.home, eo);
+  }
   metrics_ = std::make_unique<ServingMetrics>();  // route labels: Service::AddRoute
   ModelManagerOptions mo;
   mo.home = o.home;
