@@ -231,20 +231,20 @@ uint32_t GetK(const json& j, std::string_view where, uint32_t max_k) {
 }
 
 uint32_t ItemIndex(const ServableModel& m, const std::string& id, const std::string& field) {
-  auto it = m.item_index.find(id);
-  if (it == m.item_index.end()) {
+  const std::optional<uint32_t> i = m.item_index.Find(id);
+  if (!i) {
     Fail(ErrorCode::kNotFound, "{}: unknown item '{}' (not in {} v{})", field, QuoteForMessage(id),
          m.name, m.version);
   }
-  return it->second;
+  return *i;
 }
 
 // The same for entry `i` of the list `list`: the field's name ("list[i]") is formatted only for
 // the error, not for every id of every request.
 uint32_t ItemIndex(const ServableModel& m, const std::string& id, std::string_view list, size_t i) {
-  auto it = m.item_index.find(id);
-  if (it == m.item_index.end()) return ItemIndex(m, id, fmt::format("{}[{}]", list, i));
-  return it->second;
+  const std::optional<uint32_t> index = m.item_index.Find(id);
+  if (!index) return ItemIndex(m, id, fmt::format("{}[{}]", list, i));
+  return *index;
 }
 
 json ErrorJson(ErrorCode code, const std::string& message) {
@@ -297,12 +297,6 @@ Event ParseEvent(const json& e, const std::string& where, int64_t now) {
   }
   ValidateEvent(ev, where);
   return ev;
-}
-
-// Sorts `v` and drops repeated entries.
-void SortUnique(std::vector<uint32_t>& v) {
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
 }  // namespace
@@ -773,11 +767,11 @@ void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
                               std::vector<uint32_t>& seen, Prepared& p) const {
   if (r.user) {
     bool known = false;
-    if (auto it = m.user_index.find(*r.user); it != m.user_index.end()) {
+    if (const std::optional<uint32_t> u = m.user_index.Find(*r.user)) {
       known = true;
-      auto row = m.TrainingItems(it->second);
+      auto row = m.TrainingItems(*u);
       p.history.assign(row.begin(), row.end());
-      if (!m.known_scores.empty() && !r.history) p.cached_user = it->second;
+      if (!m.known_scores.empty() && !r.history) p.cached_user = *u;
     }
     std::vector<StoredEvent> recent;
     if (events_ != nullptr) {
@@ -791,11 +785,11 @@ void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
       }
       for (const StoredEvent& e : recent) {
         known = true;
-        auto it = m.item_index.find(e.item);
-        if (it == m.item_index.end()) continue;  // an item newer than the model
-        seen.push_back(it->second);
+        const std::optional<uint32_t> i = m.item_index.Find(e.item);
+        if (!i) continue;  // an item newer than the model
+        seen.push_back(*i);
         if (e.value > 0) {
-          p.history.push_back(it->second);
+          p.history.push_back(*i);
           p.cached_user = -1;  // the history grew since training: score it
         }
       }
