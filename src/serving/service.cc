@@ -560,6 +560,10 @@ bool FastFilter(od::value& v, size_t max, RecommendRequest& r) {
 
 bool ParseRecommendRequestFast(std::string_view body, const ServiceLimits& limits,
                                RecommendRequest& r) {
+  // The thread's parser and copy keep the capacity of the largest body they took: bounded here
+  // (a request is a few hundred bytes; longer ones take the nlohmann path).
+  constexpr size_t kMaxFastBody = 64 << 10;
+  if (body.size() > kMaxFastBody) return false;
   thread_local od::parser parser;
   thread_local std::string padded;
   padded.assign(body);

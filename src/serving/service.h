@@ -173,10 +173,10 @@ RecommendRequest ParseRecommendRequest(const nlohmann::json& j, std::string_view
 RecommendRequest ParseRecommendBody(const std::string& body, const ServiceLimits& limits);
 
 // The same parsed with simdjson On Demand (no DOM): true and `r` as ParseRecommendBody gives it
-// for the requests it takes; false, `r`
-// unspecified, for any body it does not take as it is (unknown or repeated keys, ids that are
-// numbers, a wrong type or value, malformed JSON), which the caller then parses with
-// ParseRecommendBody so that errors keep one source. Thread-safe (a parser per thread).
+// for the requests it takes; false, `r` unspecified, for any body it does not take as it is
+// (unknown or repeated keys, ids that are numbers, a wrong type or value, malformed JSON, a body
+// over 64 KiB), which the caller then parses with ParseRecommendBody so that errors keep one
+// source. Thread-safe (a parser per thread).
 bool ParseRecommendRequestFast(std::string_view body, const ServiceLimits& limits,
                                RecommendRequest& r);
 

@@ -174,6 +174,10 @@ TEST(RecommendParse, TheBenchmarksBodiesTakeTheFastPath) {
   // Numbers as ids, unknown keys: the nlohmann path (which takes the first, refuses the second).
   EXPECT_FALSE(ParseRecommendRequestFast(R"({"model": "m", "user": 196})", limits, r));
   EXPECT_FALSE(ParseRecommendRequestFast(R"({"model": "m", "user": "1", "x": 1})", limits, r));
+  // Over 64 KiB (the parser per thread stays small): the nlohmann path, which reads it the same.
+  const std::string big = R"({"model": "m", "user": ")" + std::string(70000, 'u') + R"("})";
+  EXPECT_FALSE(ParseRecommendRequestFast(big, limits, r));
+  EXPECT_EQ(ParseRecommendBody(big, limits).user->size(), 70000u);
 }
 
 }  // namespace
