@@ -29,7 +29,10 @@
 #      ANON_SHARE (0.45), ANON_ITEMS (20), PERF_OUT (a file: the first round's mix server is
 #      recorded there by `perf record -e cpu-clock -g`, the cache-only server in PERF_OUT.cache,
 #      for `perf report -i FILE`), BASE_BUILD (another build folder, e.g. of the main branch: each
-#      round also runs the mix against its marquee, as "mix-base", for a before/after in one run).
+#      round also runs the mix against its marquee, as "mix-base", for a before/after in one run),
+#      WRITE_SYNC (default 1: each round also runs the mix against this build with
+#      `--event-sync write`, events acknowledged once written to the kernel, as "mix-write"; 0:
+#      not).
 # Exits 77 (skip) when wrk or nginx is missing. Takes /tmp/marquee-bench.lock while it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,11 +59,13 @@ bench_lock
 MODEL=ml100k-ease@production
 train_ml100k_ease "$BIN" "$OUT/trained" "$DATA"
 
-# start_marquee HOME [BINARY]: a server on HOME (port in MPORT, pid in MPID)
+# start_marquee HOME [BINARY [SERVE_ARGS...]]: a server on HOME (port in MPORT, pid in MPID)
 start_marquee() {
+  local home=$1 bin=${2:-$BIN}
+  shift $(($# < 2 ? $# : 2))
   MPORT=$(free_port)
-  "${2:-$BIN}" --home "$1" -q --threads "$SERVE_THREADS" serve --port "$MPORT" --model "$MODEL" \
-    --poll-interval 0 2>>"$OUT/serve.log" &
+  "$bin" --home "$home" -q --threads "$SERVE_THREADS" serve --port "$MPORT" --model "$MODEL" \
+    --poll-interval 0 "$@" 2>>"$OUT/serve.log" &
   MPID=$!
   pids+=("$MPID")
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$MPORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -179,6 +184,7 @@ stop_perf() {
 
 kinds=(mix nginx cache)
 [ -n "${BASE_BUILD:-}" ] && kinds+=(base)
+[ "${WRITE_SYNC:-1}" = 1 ] && kinds+=(write)
 for r in $(seq 1 "$ROUNDS"); do
   for j in $(seq 0 $((${#kinds[@]} - 1))); do
     kind=${kinds[$(((r - 1 + j) % ${#kinds[@]}))]}
@@ -190,6 +196,14 @@ for r in $(seq 1 "$ROUNDS"); do
         start_marquee "$OUT/mix-home" "$BASE_BUILD/tools/marquee/marquee"
         run_wrk "base-$r" "$MPID" -s "$OUT/mix.lua" "http://127.0.0.1:$MPORT/"
         curl -s "http://127.0.0.1:$MPORT/metrics" >"$OUT/base-$r.metrics"
+        stop_marquee "$MPID" ;;
+      write)
+        echo "== round $r: marquee mix, --event-sync write"
+        rm -rf "$OUT/mix-home"
+        cp -a "$OUT/trained" "$OUT/mix-home"
+        start_marquee "$OUT/mix-home" "$BIN" --event-sync write
+        run_wrk "write-$r" "$MPID" -s "$OUT/mix.lua" "http://127.0.0.1:$MPORT/"
+        curl -s "http://127.0.0.1:$MPORT/metrics" >"$OUT/write-$r.metrics"
         stop_marquee "$MPID" ;;
       mix)
         echo "== round $r: marquee mix (member $(python3 -c "print(round(1 - $ANON_SHARE - $EVENT_SHARE, 4))"), anonymous $ANON_SHARE x $ANON_ITEMS items, events $EVENT_SHARE)"
@@ -214,9 +228,10 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # --- summary: medians over the rounds with [min-max]; ratios to nginx per round
-python3 - "$OUT" "$ROUNDS" "$CONNS" "$THREADS" "$bytes" "$DURATION" "${BASE_BUILD:-}" <<'PY'
+python3 - "$OUT" "$ROUNDS" "$CONNS" "$THREADS" "$bytes" "$DURATION" "${BASE_BUILD:-}" "${WRITE_SYNC:-1}" <<'PY'
 import re, statistics, sys
-out, rounds, conns, threads, nbytes, duration, base = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
+out, rounds, conns, threads, nbytes, duration, base, write = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
+write = write == "1"
 UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 def wrk(label):
     t = open(f"{out}/{label}.txt").read()
@@ -252,7 +267,8 @@ ms = lambda x: f"{x:.2f} ms"
 r2 = lambda x: f"{x:.2f}"
 pct = lambda x: f"{x * 100:.1f}%"
 R = range(1, rounds + 1)
-res = {k: [wrk(f"{k}-{r}") for r in R] for k in ("mix", "nginx", "cache") + (("base",) if base else ())}
+res = {k: [wrk(f"{k}-{r}") for r in R]
+       for k in ("mix", "nginx", "cache") + (("base",) if base else ()) + (("write",) if write else ())}
 ratio = lambda k: [res[k][i]["rps"] / res["nginx"][i]["rps"] for i in range(rounds)]
 def recommend_rows(k, label):  # the mix's two rows: every request, /v1/recommend only
     met = [metrics(f"{k}-{r}") for r in R]
@@ -275,6 +291,8 @@ cpu = lambda k: spread([x["cpu_us"] for x in res[k]], us)
 print("| workload | req/s | p99 (wrk, every request) | marquee/nginx, per round | server CPU µs per request |")
 print("|---|---|---|---|---|")
 met = recommend_rows("mix", "mix")
+if write:
+    write_met = recommend_rows("write", "mix, --event-sync write")
 if base:
     base_met = recommend_rows("base", f"mix, {base}")
 print(f"| cache-only: random members | {spread([x['rps'] for x in res['cache']], n)} | "
@@ -284,6 +302,9 @@ print(f"| nginx: static {nbytes} B file | {spread([x['rps'] for x in res['nginx'
 print()
 print(f"mix: cache hit rate of /v1/recommend {spread([m['hit'] for m in met], pct)}; "
       f"/v1/recommend answered within 2.5 ms (server side) {spread([m['within_2_5'] for m in met], pct)}")
+if write:
+    print(f"--event-sync write: cache hit rate {spread([m['hit'] for m in write_met], pct)}; within "
+          f"2.5 ms {spread([m['within_2_5'] for m in write_met], pct)}")
 if base:
     print(f"{base}: cache hit rate {spread([m['hit'] for m in base_met], pct)}; within 2.5 ms "
           f"{spread([m['within_2_5'] for m in base_met], pct)}")

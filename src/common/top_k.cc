@@ -77,4 +77,14 @@ void TopKOf(std::span<const float> scores, std::span<const uint32_t> candidates,
   out.resize(take);
 }
 
+void SortUnique(std::vector<uint32_t>& v) {
+  // Only the part after the sorted run is sorted, then merged into it.
+  const auto mid = std::is_sorted_until(v.begin(), v.end());
+  if (mid != v.end()) {
+    std::sort(mid, v.end());
+    std::inplace_merge(v.begin(), mid, v.end());
+  }
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
 }  // namespace marquee

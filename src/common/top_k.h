@@ -25,6 +25,10 @@ inline bool RanksAbove(std::span<const float> scores, uint32_t a, uint32_t b) {
   return sa > sb || (sa == sb && a < b);
 }
 
+// Sorts `v` and drops repeated entries: the form TopK's `excluded` and the allow lists take.
+// Fast for what requests build: a sorted run (a member's training row) with a few more after it.
+void SortUnique(std::vector<uint32_t>& v);
+
 // The k best item indices of `scores`, best first, skipping items in `excluded` (sorted; ids
 // beyond the scores are ignored). A bounded heap: O(n log k), no copy of the catalogue.
 void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,

@@ -68,6 +68,9 @@ class DurableLog::Impl {
       if (options_.background) LowerCurrentThreadPriority();
       WriterLoop();
     });
+    if (!options_.sync && !options_.read_only && options_.sync_interval.count() > 0) {
+      syncer_ = std::thread([this] { SyncLoop(); });
+    }
   }
   ~Impl() EXCLUDES(mu_) {
     {
@@ -75,7 +78,9 @@ class DurableLog::Impl {
       stop_ = true;
     }
     cv_.NotifyAll();
+    sync_cv_.NotifyAll();
     writer_.join();
+    if (syncer_.joinable()) syncer_.join();  // the close below syncs what is left
     db_.reset();  // never FlushWAL on a stopped database: RocksDB 7.8 aborts there
   }
 
@@ -137,6 +142,35 @@ class DurableLog::Impl {
     }
   }
 
+  // With sync = false: fsyncs the write-ahead log every sync_interval while anything was
+  // written since the last time (RocksDB's SyncWAL may run beside the writer's writes).
+  void SyncLoop() EXCLUDES(mu_) {
+    for (;;) {
+      {
+        MutexLock lock(&mu_);
+        sync_cv_.WaitFor(&mu_, options_.sync_interval, [&] {
+          mu_.AssertHeld();
+          return stop_;
+        });
+        if (stop_) return;
+      }
+      if (!unsynced_.exchange(false)) continue;
+      try {
+        ReopenableDb::Reader r = db_->Read();
+        rocksdb::Status s = r.db->SyncWAL();
+        if (s.ok()) {
+          ++wal_syncs_;
+        } else {
+          unsynced_ = true;  // tried again next interval; a stopped database resumes by itself
+          spdlog::warn("{}: background fsync of the write-ahead log: {}", options_.what,
+                       s.ToString());
+        }
+      } catch (const Error&) {  // reopening after a failed write: the next interval
+        unsynced_ = true;
+      }
+    }
+  }
+
   // Prepares, writes and answers one group.
   void WriteGroup(std::vector<Pending>& group) {
     std::exception_ptr err;
@@ -195,6 +229,16 @@ class DurableLog::Impl {
         wo.sync = options_.sync;
         rocksdb::Status s = db->Write(wo, &batch);
         if (!s.ok()) FailRocksStatus(s, options_.what, "write");
+        if (!options_.sync) unsynced_ = true;
+        if (options_.on_committed && count > 0) {
+          uint64_t committed = next_seq_;
+          for (size_t i = 0; i < group.size(); ++i) {
+            if (prepare_errs[i]) continue;
+            for (const auto& r : group[i].records) {
+              if (r.sequenced && !r.erase) options_.on_committed(r, committed++);
+            }
+          }
+        }
         next_seq_ = seq;
         appended_ += count;
         ++commits_;
@@ -214,12 +258,16 @@ class DurableLog::Impl {
   DurableLogOptions options_;
   uint64_t next_seq_;                               // writer thread only (no lock needed)
   std::atomic<uint64_t> appended_{0}, commits_{0};  // written by the writer, read by any thread
+  std::atomic<uint64_t> wal_syncs_{0};              // SyncLoop's fsyncs
+  std::atomic<bool> unsynced_{false};  // written without sync since SyncLoop last synced
   mutable Mutex mu_;
-  CondVar cv_;  // signals queue_ or stop_ changes
+  CondVar cv_;       // signals queue_ or stop_ changes
+  CondVar sync_cv_;  // signals stop_ to SyncLoop
   std::deque<Pending> queue_ GUARDED_BY(mu_);
   size_t queued_ GUARDED_BY(mu_) = 0;  // records in queue_
   bool stop_ GUARDED_BY(mu_) = false;
   std::thread writer_;  // started in the constructor, joined in the destructor
+  std::thread syncer_;  // SyncLoop, with sync = false and a sync_interval
 };
 
 DurableLog::DurableLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -337,5 +385,6 @@ size_t DurableLog::queued() const {
 
 uint64_t DurableLog::appended() const { return impl_->appended_.load(); }
 uint64_t DurableLog::group_commits() const { return impl_->commits_.load(); }
+uint64_t DurableLog::wal_syncs() const { return impl_->wal_syncs_.load(); }
 
 }  // namespace marquee

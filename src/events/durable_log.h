@@ -5,7 +5,8 @@
 //   - every append goes through one writer thread that takes everything queued (up to
 //     max_group_records), writes it as one WriteBatch with WriteOptions.sync = true and only
 //     then reports success: group commit, so N concurrent callers cost one fsync, and an
-//     acknowledged record survives kill -9 or power loss;
+//     acknowledged record survives kill -9 or power loss (with sync = false: once written to the
+//     kernel, so it survives kill -9, and fsynced by a background thread every sync_interval);
 //   - a record marked `sequenced` gets BE64(seq) appended to its key, seq increasing across
 //     restarts (persisted under the key "m:seq" in the same batch), so records with equal key
 //     prefixes never collide;
@@ -38,8 +39,13 @@ namespace marquee {
 struct LogRecord;
 
 struct DurableLogOptions {
-  std::string what = "log";          // names the log in error messages ("event log: write: ...")
-  bool sync = true;                  // fsync the write-ahead log before acknowledging
+  std::string what = "log";  // names the log in error messages ("event log: write: ...")
+  bool sync = true;          // fsync the write-ahead log before acknowledging
+  // With sync = false: a background thread fsyncs the write-ahead log this often when anything
+  // was written since (0: never; RocksDB's own syncs only). An append is then acknowledged once
+  // its write() reached the kernel: it survives kill -9 of the process, and a power loss loses
+  // at most about this interval of acknowledged records.
+  std::chrono::milliseconds sync_interval{0};
   size_t max_group_records = 65536;  // upper bound on one group commit
   // Open a consistent read-only view (allowed while another process writes); appends then fail
   // with kFailedPrecondition.
@@ -57,6 +63,11 @@ struct DurableLogOptions {
   // batch is built: records written with the group (unsequenced), e.g. aggregates the prepares
   // updated, once per group instead of once per write. Throwing fails the whole group.
   std::function<std::vector<LogRecord>()> on_group_prepared;
+  // Called on the writer thread for each sequenced record of a group once its batch was
+  // written, with the sequence number it got, before the group's callbacks: a cache of what
+  // the log holds (the event log's recent events per user) sees every record an appender is
+  // told about. Must not throw.
+  std::function<void(const LogRecord& record, uint64_t seq)> on_committed;
 };
 
 struct LogRecord {
@@ -113,6 +124,7 @@ class DurableLog {
   size_t queued() const;      // records waiting for the writer
   uint64_t appended() const;  // sequenced records appended by this process
   uint64_t group_commits() const;
+  uint64_t wal_syncs() const;  // background fsyncs of the write-ahead log (sync_interval)
 
   class Impl;
 

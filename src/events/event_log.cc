@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "events/durable_log.h"
+#include "events/recent_events.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -95,8 +96,9 @@ namespace {
 // The embedded RocksDB implementation (key layout: event_log.h).
 class RocksEventLog final : public EventLog {
  public:
-  RocksEventLog(std::unique_ptr<DurableLog> log, std::string dir)
-      : log_(std::move(log)), dir_(std::move(dir)) {}
+  RocksEventLog(std::unique_ptr<RecentEvents> recent, std::unique_ptr<DurableLog> log,
+                std::string dir)
+      : recent_(std::move(recent)), log_(std::move(log)), dir_(std::move(dir)) {}
   void Append(std::vector<Event> events) override;
   void AppendAsync(std::vector<Event> events,
                    std::function<void(std::exception_ptr)> done) override;
@@ -105,9 +107,15 @@ class RocksEventLog final : public EventLog {
   bool writable(std::string* reason) const override { return log_->writable(reason); }
   uint64_t appended() const override { return log_->appended(); }
   uint64_t group_commits() const override { return log_->group_commits(); }
+  uint64_t recent_hits() const override { return recent_ ? recent_->hits() : 0; }
+  uint64_t recent_misses() const override { return recent_ ? recent_->misses() : 0; }
   std::string Describe() const override { return dir_; }
 
  private:
+  std::vector<StoredEvent> Scan(std::string_view user, size_t limit) const;
+
+  // Declared before log_: the log's writer thread (on_committed) uses it until the log closes.
+  std::unique_ptr<RecentEvents> recent_;
   std::unique_ptr<DurableLog> log_;
   const std::string dir_;
 };
@@ -122,7 +130,19 @@ std::unique_ptr<EventLog> EventLog::Open(const std::string& dir, EventLogOptions
   o.read_only = options.read_only;
   o.retry_interval = options.retry_interval;
   o.tuning = options.tuning;
-  return std::make_unique<RocksEventLog>(DurableLog::Open(dir, std::move(o)), dir);
+  o.sync_interval = options.sync_interval;
+  std::unique_ptr<RecentEvents> recent;
+  if (options.recent_per_user > 0 && !options.read_only) {
+    recent = std::make_unique<RecentEvents>(options.recent_per_user, options.recent_max_events);
+    o.on_committed = [r = recent.get()](const LogRecord& record, uint64_t seq) {
+      std::string key = record.key;
+      PutBe64(key, seq);
+      StoredEvent e;
+      if (Decode(key, record.value, e)) r->Add(e);  // encoded by Append: always decodes
+    };
+  }
+  auto log = DurableLog::Open(dir, std::move(o));
+  return std::make_unique<RocksEventLog>(std::move(recent), std::move(log), dir);
 }
 
 void RocksEventLog::Append(std::vector<Event> events) {
@@ -141,6 +161,11 @@ void RocksEventLog::AppendAsync(std::vector<Event> events,
 }
 
 std::vector<StoredEvent> RocksEventLog::Recent(std::string_view user, size_t limit) const {
+  if (recent_ == nullptr) return Scan(user, limit);
+  return recent_->Recent(user, limit, [&](size_t n) { return Scan(user, n); });
+}
+
+std::vector<StoredEvent> RocksEventLog::Scan(std::string_view user, size_t limit) const {
   std::vector<StoredEvent> out;
   if (limit == 0) return out;
   const std::string prefix = UserPrefix(user);

@@ -7,11 +7,13 @@
 //
 //   - key "e" USER 0x00 BE64(ts ^ sign bit) BE64(seq): a user's events are contiguous and in
 //     time order, so the per-user recent history is one reverse range scan (the index is the
-//     key order itself, no second structure to keep consistent);
+//     key order itself, no second structure to keep consistent); a server keeps each user's
+//     newest events in memory once read (events/recent_events.h), updated by every append, so
+//     repeated reads of a user do not scan;
 //   - every append goes through one writer thread that takes everything queued, writes it as one
 //     WriteBatch with WriteOptions.sync = true (write-ahead log fsynced) and only then reports
 //     success: group commit, so N concurrent requests cost one fsync, and an acknowledged event
-//     survives kill -9 or power loss;
+//     survives kill -9 or power loss (with sync = false: kill -9 only; EventLogOptions);
 //   - a full disk fails the appends that cannot be stored (kUnavailable, "no space left on
 //     device"; never acknowledged), writable() turns false (the server's /readyz answers 503),
 //     and the log resumes by itself once space is freed (events/durable_log.h).
@@ -54,7 +56,15 @@ std::string EncodeEventValue(const Event& e);
 bool DecodeEventValue(std::string_view value, Event& out);
 
 struct EventLogOptions {
-  bool sync = true;                 // fsync the write-ahead log before acknowledging
+  // true: fsync the write-ahead log before acknowledging (survives power loss). false: acknowledge
+  // once the write reached the kernel (survives kill -9 of the process, not a power loss) and
+  // fsync in the background every `sync_interval` (`[serve] event_sync = "write"`).
+  bool sync = true;
+  std::chrono::milliseconds sync_interval{100};
+  // Each user's newest `recent_per_user` events kept in memory for Recent (events/recent_events.h;
+  // RocksDB only, never read_only), about `recent_max_events` in all. 0: Recent always scans.
+  size_t recent_per_user = 1000;
+  size_t recent_max_events = size_t{1} << 18;
   size_t max_group_events = 65536;  // upper bound on one group commit
   // Open a consistent read-only view (allowed while a server holds the log); appends then fail
   // with kFailedPrecondition.
@@ -90,6 +100,9 @@ class EventLog {
 
   virtual uint64_t appended() const = 0;  // events appended by this process
   virtual uint64_t group_commits() const = 0;
+  // Recent calls answered from memory (events/recent_events.h) and those that read the store.
+  virtual uint64_t recent_hits() const { return 0; }
+  virtual uint64_t recent_misses() const { return 0; }
   // Where the log lives, for messages (the RocksDB directory, or "redis://host:port/db").
   virtual std::string Describe() const = 0;
 };

@@ -187,20 +187,30 @@ std::string ParseArtifactsUrl(std::string_view url) {
 
 namespace {
 
-// The [serve] table of a marquee.toml.
-RetrievalSpec ParseServeTable(const toml::table& t, const std::string& file) {
-  RetrievalSpec r;
+// The string value of [serve] `key`, which must be `a` or `b`.
+std::string OneOf(const toml::node& node, const std::string& file, const std::string& key,
+                  std::string_view a, std::string_view b) {
+  const std::string* v = node.is_string() ? &node.as_string()->get() : nullptr;
+  if (v == nullptr || (*v != a && *v != b)) {
+    Fail(ErrorCode::kInvalidArgument, "{}: [serve] {} must be \"{}\" or \"{}\", not {}", file, key,
+         a, b, v != nullptr ? "\"" + *v + "\"" : std::string("a value of another type"));
+  }
+  return *v;
+}
+
+// The [serve] table of a marquee.toml, into c.retrieval and c.event_sync.
+void ParseServeTable(const toml::table& t, const std::string& file, BackendConfig& c) {
+  RetrievalSpec& r = c.retrieval;
   for (const auto& entry : t) {
     // Not a structured binding: clang 14 (the fuzz build) cannot capture one in the lambda below.
     const std::string k(entry.first.str());
     const toml::node& node = entry.second;
     if (k == "index") {
-      const std::string* v = node.is_string() ? &node.as_string()->get() : nullptr;
-      if (v == nullptr || (*v != "exact" && *v != "hnsw")) {
-        Fail(ErrorCode::kInvalidArgument, "{}: [serve] index must be \"exact\" or \"hnsw\", not {}",
-             file, v != nullptr ? "\"" + *v + "\"" : std::string("a value of another type"));
-      }
-      r.index = *v;
+      r.index = OneOf(node, file, k, "exact", "hnsw");
+      continue;
+    }
+    if (k == "event_sync") {
+      c.event_sync = OneOf(node, file, k, "fsync", "write");
       continue;
     }
     auto integer = [&](int64_t lo, int64_t hi) {
@@ -222,11 +232,10 @@ RetrievalSpec ParseServeTable(const toml::table& t, const std::string& file) {
     } else {
       Fail(ErrorCode::kInvalidArgument,
            "{}: unknown key '{}' in [serve] (expected index, hnsw_m, hnsw_ef_construction, "
-           "hnsw_ef_search, index_threads)",
+           "hnsw_ef_search, index_threads, event_sync)",
            file, QuoteForMessage(k));
     }
   }
-  return r;
 }
 
 }  // namespace
@@ -243,7 +252,7 @@ BackendConfig ParseBackendsToml(std::string_view text, const std::string& file) 
   for (const auto& [key, node] : t) {
     const std::string k(key.str());
     if (k == "serve" && node.is_table()) {
-      c.retrieval = ParseServeTable(*node.as_table(), file);
+      ParseServeTable(*node.as_table(), file, c);
       continue;
     }
     if (k != "registry" && k != "state" && k != "artifacts") {

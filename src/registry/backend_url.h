@@ -51,6 +51,10 @@ struct BackendConfig {
   // The [serve] table: how `marquee serve` retrieves a recommender's best items (index,
   // hnsw_m, hnsw_ef_construction, hnsw_ef_search, index_threads); defaults when absent.
   RetrievalSpec retrieval;
+  // [serve] event_sync: when POST /v1/events is acknowledged. "fsync" (default): once the event
+  // log's write-ahead log is fsynced (survives power loss); "write": once the write reached the
+  // kernel (survives kill -9 of the server, not a power loss), fsynced every 100 ms.
+  std::string event_sync = "fsync";
 };
 
 // Parses a registry URL: "sqlite:///abs/path.db", "sqlite:PATH" (a path as given, relative to
@@ -66,8 +70,8 @@ std::string ParseArtifactsUrl(std::string_view url);
 // Parses the text of a marquee.toml (`origin` names it in messages): the keys registry, state
 // and artifacts, checked as ResolveBackends says, and the [serve] table (index = "exact" |
 // "hnsw", hnsw_m 2..512, hnsw_ef_construction and hnsw_ef_search 1..100000, index_threads
-// 0..1024; other keys or types are kInvalidArgument naming them). registry_from is `origin` when it
-// sets the registry. Errors as ResolveBackends's.
+// 0..1024, event_sync = "fsync" | "write"; other keys or types are kInvalidArgument naming them).
+// registry_from is `origin` when it sets the registry. Errors as ResolveBackends's.
 BackendConfig ParseBackendsToml(std::string_view text, const std::string& origin);
 
 // Resolves the backends of `home`. In order: $MARQUEE_REGISTRY (set by --registry), the legacy

@@ -20,7 +20,12 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
   if (state.kind == StateBackend::Kind::kRedis) {
     spdlog::info("serve: online state (events, decisions, exposures) in {}", state.Describe());
   }
-  if (o.events) events_ = OpenEventStore(state, o.home, o.event_log);
+  if (o.events) {
+    // Each member's newest events in memory: as many as /v1/recommend reads per request.
+    EventLogOptions eo = o.event_log;
+    if (eo.recent_per_user > 0) eo.recent_per_user = o.limits.recent_events;
+    events_ = OpenEventStore(state, o.home, eo);
+  }
   metrics_ = std::make_unique<ServingMetrics>();  // route labels: Service::AddRoute
   ModelManagerOptions mo;
   mo.home = o.home;
@@ -102,7 +107,10 @@ ServerCore::ServerCore(ServerCoreOptions options) : options_(std::move(options))
     ShadowOptions so;
     so.home = o.home;
     so.max_queue = o.shadow_queue;
-    so.log.sync = o.event_log.sync;
+    // Shadow records are written off the request path, so they stay fsynced when events are
+    // acknowledged after the write alone (event_sync = "write": a sync interval); only an
+    // event log with no syncing at all (tests) turns the shadow log's off too.
+    so.log.sync = o.event_log.sync || o.event_log.sync_interval.count() > 0;
     shadow_ = std::make_unique<ShadowScorer>(so, models_.get(), service_.get());
     shadow_->Refresh();
     service_->set_shadow(shadow_.get());

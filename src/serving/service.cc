@@ -1,5 +1,6 @@
 #include "serving/service.h"
 
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -72,7 +73,11 @@ std::string FirstReplaced(const json& j, const std::string& where, int depth = 0
 // once per level, so a body of a million '[' would overflow the stack later.
 constexpr int kMaxNesting = 64;
 
-void CheckNesting(std::string_view body) {
+// Visits the brackets of `body` that are outside strings: `fn(offset, depth)` after each opening
+// or closing one changed the depth, until `fn` returns false. Returns the offset it stopped at,
+// or body.size().
+template <typename Fn>
+size_t ForEachBracket(std::string_view body, Fn&& fn) {
   int depth = 0;
   bool in_string = false;
   for (size_t i = 0; i < body.size(); ++i) {
@@ -85,16 +90,23 @@ void CheckNesting(std::string_view body) {
       }
     } else if (c == '"') {
       in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxNesting) {
-        Fail(ErrorCode::kInvalidArgument,
-             "the request body nests arrays and objects deeper than {} levels (at offset {})",
-             kMaxNesting, i);
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
+    } else if (c == '[' || c == '{' || c == ']' || c == '}') {
+      depth += c == '[' || c == '{' ? 1 : -1;
+      if (!fn(i, depth)) return i;
     }
   }
+  return body.size();
+}
+
+void CheckNesting(std::string_view body) {
+  ForEachBracket(body, [](size_t i, int depth) {
+    if (depth > kMaxNesting) {
+      Fail(ErrorCode::kInvalidArgument,
+           "the request body nests arrays and objects deeper than {} levels (at offset {})",
+           kMaxNesting, i);
+    }
+    return true;
+  });
 }
 
 json ParseBody(const std::string& body) {
@@ -219,20 +231,20 @@ uint32_t GetK(const json& j, std::string_view where, uint32_t max_k) {
 }
 
 uint32_t ItemIndex(const ServableModel& m, const std::string& id, const std::string& field) {
-  auto it = m.item_index.find(id);
-  if (it == m.item_index.end()) {
+  const std::optional<uint32_t> i = m.item_index.Find(id);
+  if (!i) {
     Fail(ErrorCode::kNotFound, "{}: unknown item '{}' (not in {} v{})", field, QuoteForMessage(id),
          m.name, m.version);
   }
-  return it->second;
+  return *i;
 }
 
 // The same for entry `i` of the list `list`: the field's name ("list[i]") is formatted only for
 // the error, not for every id of every request.
 uint32_t ItemIndex(const ServableModel& m, const std::string& id, std::string_view list, size_t i) {
-  auto it = m.item_index.find(id);
-  if (it == m.item_index.end()) return ItemIndex(m, id, fmt::format("{}[{}]", list, i));
-  return it->second;
+  const std::optional<uint32_t> index = m.item_index.Find(id);
+  if (!index) return ItemIndex(m, id, fmt::format("{}[{}]", list, i));
+  return *index;
 }
 
 json ErrorJson(ErrorCode code, const std::string& message) {
@@ -285,12 +297,6 @@ Event ParseEvent(const json& e, const std::string& where, int64_t now) {
   }
   ValidateEvent(ev, where);
   return ev;
-}
-
-// Sorts `v` and drops repeated entries.
-void SortUnique(std::vector<uint32_t>& v) {
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
 }  // namespace
@@ -485,6 +491,139 @@ RecommendRequest ParseRecommendRequest(const json& j, std::string_view where,
   return r;
 }
 
+RecommendRequest ParseRecommendBody(const std::string& body, const ServiceLimits& limits) {
+  return ParseRecommendRequest(ParseBody(body), "", limits);
+}
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+// A string value that ParseRecommendRequest's GetString takes as it is (no NUL); false otherwise.
+// The body's UTF-8 was validated by simdjson as a whole.
+bool FastString(od::value& v, std::string& out) {
+  std::string_view s;
+  if (v.get_string().get(s) || s.find('\0') != std::string_view::npos) return false;
+  out.assign(s);
+  return true;
+}
+
+// Whether `body` holds nothing but JSON whitespace after its first object (On Demand stops at the
+// end of the object it iterated and, in this simdjson, cannot say whether text follows).
+bool OnlyOneValue(std::string_view body) {
+  const size_t end = ForEachBracket(body, [](size_t, int depth) { return depth != 0; });
+  if (end == body.size()) return false;
+  return body.find_first_not_of(" \t\n\r", end + 1) == std::string_view::npos;
+}
+
+// An id as GetId takes a string as it is: not empty, no NUL.
+bool FastId(od::value& v, std::string& out) { return FastString(v, out) && !out.empty(); }
+
+// An array of at most `max` string ids; anything else (numbers, more entries) is the slow path's.
+bool FastIdList(od::value& v, size_t max, std::vector<std::string>& out) {
+  od::array arr;
+  if (v.get_array().get(arr)) return false;
+  out.clear();
+  for (auto element : arr) {
+    od::value e;
+    if (element.get(e)) return false;
+    if (out.size() == max) return false;  // kResourceExhausted, said by the slow path
+    out.emplace_back();
+    if (!FastId(e, out.back())) return false;
+  }
+  return true;
+}
+
+bool FastFilter(od::value& v, size_t max, RecommendRequest& r) {
+  od::object obj;
+  if (v.get_object().get(obj)) return false;
+  bool have_allow = false, have_deny = false;
+  for (auto field : obj) {
+    std::string_view key;
+    od::value fv;
+    if (field.unescaped_key().get(key) || field.value().get(fv)) return false;
+    if (key == "allow" && !have_allow) {
+      have_allow = true;
+      r.allow.emplace();
+      if (!FastIdList(fv, max, *r.allow)) return false;
+    } else if (key == "deny" && !have_deny) {
+      have_deny = true;
+      if (!FastIdList(fv, max, r.deny)) return false;
+    } else {
+      return false;  // unknown or repeated (nlohmann keeps the last): the slow path
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ParseRecommendRequestFast(std::string_view body, const ServiceLimits& limits,
+                               RecommendRequest& r) {
+  // The thread's parser and copy keep the capacity of the largest body they took: bounded here
+  // (a request is a few hundred bytes; longer ones take the nlohmann path).
+  constexpr size_t kMaxFastBody = 64 << 10;
+  if (body.size() > kMaxFastBody) return false;
+  thread_local od::parser parser;
+  thread_local std::string padded;
+  padded.assign(body);
+  padded.resize(body.size() + simdjson::SIMDJSON_PADDING, ' ');
+  r = RecommendRequest{};
+  od::document doc;
+  if (parser.iterate(padded.data(), body.size(), padded.size()).get(doc)) return false;
+  od::object obj;
+  if (doc.get_object().get(obj)) return false;
+  enum Seen : unsigned {
+    kModel = 1,
+    kUser = 2,
+    kK = 4,
+    kExclude = 8,
+    kHistory = 16,
+    kFilter = 32,
+    kExperiment = 64
+  };
+  unsigned seen = 0;
+  for (auto field : obj) {
+    std::string_view key;
+    od::value v;
+    if (field.unescaped_key().get(key) || field.value().get(v)) return false;
+    unsigned bit = 0;
+    if (key == "model") {
+      bit = kModel;
+      if (!FastString(v, r.model)) return false;
+    } else if (key == "user") {
+      bit = kUser;
+      bool null = false;
+      if (v.is_null().get(null)) return false;
+      if (!null && !FastId(v, r.user.emplace())) return false;
+      if (null) r.user.reset();
+    } else if (key == "k") {
+      bit = kK;
+      int64_t k = 0;
+      if (v.get_int64().get(k) || k < 1 || k > static_cast<int64_t>(limits.max_k)) return false;
+      r.k = static_cast<uint32_t>(k);
+    } else if (key == "exclude_seen") {
+      bit = kExclude;
+      if (v.get_bool().get(r.exclude_seen)) return false;
+    } else if (key == "history") {
+      bit = kHistory;
+      if (!FastIdList(v, limits.max_history, r.history.emplace())) return false;
+    } else if (key == "filter") {
+      bit = kFilter;
+      if (!FastFilter(v, limits.max_history, r)) return false;
+    } else if (key == "experiment") {
+      bit = kExperiment;
+      if (!FastString(v, r.experiment.emplace())) return false;
+    }
+    if (bit == 0 || (seen & bit) != 0) return false;  // unknown or repeated: the slow path
+    seen |= bit;
+  }
+  if (!OnlyOneValue(body)) return false;  // trailing text: the slow path names it
+  // Exactly one of model and experiment, and someone to recommend for.
+  if (((seen & kModel) != 0) == ((seen & kExperiment) != 0)) return false;
+  return r.user.has_value() || r.history.has_value();
+}
+
 namespace {
 
 // Appends `s` as DumpJson writes a JSON string: as it is between quotes when no byte needs
@@ -632,11 +771,11 @@ void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
                               std::vector<uint32_t>& seen, Prepared& p) const {
   if (r.user) {
     bool known = false;
-    if (auto it = m.user_index.find(*r.user); it != m.user_index.end()) {
+    if (const std::optional<uint32_t> u = m.user_index.Find(*r.user)) {
       known = true;
-      auto row = m.TrainingItems(it->second);
+      auto row = m.TrainingItems(*u);
       p.history.assign(row.begin(), row.end());
-      if (!m.known_scores.empty() && !r.history) p.cached_user = it->second;
+      if (!m.known_scores.empty() && !r.history) p.cached_user = *u;
     }
     std::vector<StoredEvent> recent;
     if (events_ != nullptr) {
@@ -650,11 +789,11 @@ void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
       }
       for (const StoredEvent& e : recent) {
         known = true;
-        auto it = m.item_index.find(e.item);
-        if (it == m.item_index.end()) continue;  // an item newer than the model
-        seen.push_back(it->second);
+        const std::optional<uint32_t> i = m.item_index.Find(e.item);
+        if (!i) continue;  // an item newer than the model
+        seen.push_back(*i);
         if (e.value > 0) {
-          p.history.push_back(it->second);
+          p.history.push_back(*i);
           p.cached_user = -1;  // the history grew since training: score it
         }
       }
@@ -995,7 +1134,12 @@ void Service::AddOwnRoutes() {
               return r;
             })});
   AddRoute({"POST", "/v1/recommend", kScopeRead, sync([this](const Request& req) {
-              RecommendRequest rr = ParseRecommendRequest(ParseBody(req.body), "", limits_);
+              // simdjson without a DOM; anything unusual (or wrong) through nlohmann, which
+              // names what is wrong.
+              RecommendRequest rr;
+              if (!ParseRecommendRequestFast(req.body, limits_, rr)) {
+                rr = ParseRecommendBody(req.body, limits_);
+              }
               // A model under a canary: its requests go through the canary experiment.
               if (!rr.experiment && shadow_ != nullptr && experiments_ != nullptr) {
                 if (auto canary = shadow_->CanaryFor(rr.model)) {

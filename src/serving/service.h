@@ -168,6 +168,18 @@ struct Ranked {
 RecommendRequest ParseRecommendRequest(const nlohmann::json& j, std::string_view where,
                                        const ServiceLimits& limits);
 
+// A whole /v1/recommend body: checked (not empty, UTF-8, nesting), parsed with nlohmann and read
+// by ParseRecommendRequest; its errors.
+RecommendRequest ParseRecommendBody(const std::string& body, const ServiceLimits& limits);
+
+// The same parsed with simdjson On Demand (no DOM): true and `r` as ParseRecommendBody gives it
+// for the requests it takes; false, `r` unspecified, for any body it does not take as it is
+// (unknown or repeated keys, ids that are numbers, a wrong type or value, malformed JSON, a body
+// over 64 KiB), which the caller then parses with ParseRecommendBody so that errors keep one
+// source. Thread-safe (a parser per thread).
+bool ParseRecommendRequestFast(std::string_view body, const ServiceLimits& limits,
+                               RecommendRequest& r);
+
 // What the experiment router needs to rank for a cell, instead of the whole Service.
 // Thread-safe (Service implements it).
 class Ranker {

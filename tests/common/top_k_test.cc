@@ -113,3 +113,27 @@ TEST(TopKOf, RanksTheCandidatesOnlyInTheSameOrderWithNanLast) {
 
 }  // namespace
 }  // namespace marquee
+
+namespace marquee {
+namespace {
+
+// SortUnique sorts only what follows its sorted run and merges: the same as a full sort and
+// std::unique, on sorted runs of every length followed by random tails (repeats, values already
+// in the run), and on wholly random and empty vectors.
+TEST(SortUnique, EqualsAFullSortAndUnique) {
+  std::mt19937 rng(11);
+  for (int t = 0; t < 5000; ++t) {
+    std::vector<uint32_t> v(rng() % 40);
+    for (auto& x : v) x = rng() % 60;
+    const size_t run = v.empty() ? 0 : rng() % (v.size() + 1);
+    std::sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(run));
+    std::vector<uint32_t> want = v;
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    SortUnique(v);
+    ASSERT_EQ(v, want) << "test " << t;
+  }
+}
+
+}  // namespace
+}  // namespace marquee

@@ -149,12 +149,24 @@ TEST(BackendUrl, ServeTableChoosesTheRetrievalIndex) {
            {"[serve]\nindex = \"ivf\"\n", "ivf"},
            {"[serve]\nhnsw_m = 1\n", "hnsw_m"},
            {"[serve]\nhnsw_ef_search = \"many\"\n", "hnsw_ef_search"},
-           {"[serve]\nsurprise = true\n", "surprise"}}) {
+           {"[serve]\nsurprise = true\n", "surprise"},
+           {"[serve]\nevent_sync = \"never\"\n", "event_sync must be \"fsync\" or \"write\""},
+           {"[serve]\nevent_sync = true\n", "event_sync"}}) {
     std::string m;
     EXPECT_EQ(CodeOf([&] { ParseBackendsToml(text, "t.toml"); }, &m), ErrorCode::kInvalidArgument)
         << text;
     EXPECT_NE(m.find(says), std::string::npos) << m;
   }
+}
+
+// [serve] event_sync: when POST /v1/events is acknowledged; fsync unless the file says write.
+TEST(BackendUrl, ServeTableEventSync) {
+  EXPECT_EQ(ParseBackendsToml("", "t.toml").event_sync, "fsync");
+  EXPECT_EQ(ParseBackendsToml("[serve]\nevent_sync = \"fsync\"\n", "t.toml").event_sync, "fsync");
+  const BackendConfig c =
+      ParseBackendsToml("[serve]\nevent_sync = \"write\"\nindex = \"hnsw\"\n", "t.toml");
+  EXPECT_EQ(c.event_sync, "write");
+  EXPECT_EQ(c.retrieval.index, "hnsw");
 }
 
 TEST(PgStore, UnreachableServerIsUnavailableAndNamesTheUrlWithoutPassword) {

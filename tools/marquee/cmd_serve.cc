@@ -40,6 +40,7 @@ struct ServeFlags {
   size_t score_cache_mb = 256;
   std::string index;            // "" = [serve] index of marquee.toml, else "exact"
   uint32_t hnsw_ef_search = 0;  // 0 = [serve] hnsw_ef_search of marquee.toml, else its default
+  std::string event_sync;       // "" = [serve] event_sync of marquee.toml, else "fsync"
   int exposure_flush_ms = 100;
   // Contextual bandits (POST /v1/decide, /v1/reward).
   std::vector<std::string> bandits;
@@ -202,7 +203,13 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
   o.http.request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
   o.poll_interval = std::chrono::milliseconds(static_cast<int64_t>(f.poll_seconds * 1000));
   o.score_cache_bytes = f.score_cache_mb << 20;
-  o.retrieval = ResolveBackends(home, Env::Default()).retrieval;  // [serve] of marquee.toml
+  const BackendConfig backends = ResolveBackends(home, Env::Default());
+  o.retrieval = backends.retrieval;  // [serve] of marquee.toml
+  // Acknowledge events once written to the kernel, fsynced every 100 ms (docs/config.md).
+  if ((f.event_sync.empty() ? backends.event_sync : f.event_sync) == "write") {
+    o.event_log.sync = false;
+    o.event_log.sync_interval = std::chrono::milliseconds(100);
+  }
   if (!f.index.empty()) o.retrieval.index = f.index;
   if (f.hnsw_ef_search > 0) o.retrieval.hnsw_ef_search = f.hnsw_ef_search;
   o.exposure_log.flush_interval = std::chrono::milliseconds(f.exposure_flush_ms);
@@ -315,6 +322,12 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
                   "Candidate list of an HNSW search (higher: better recall, slower). Default:\n"
                   "[serve] hnsw_ef_search in marquee.toml, else 200")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--event-sync", f->event_sync,
+                  "When POST /v1/events answers: fsync (once the event log is fsynced: survives\n"
+                  "power loss) or write (once written to the kernel: survives kill -9, not power\n"
+                  "loss; fsynced every 100 ms). Default: [serve] event_sync in marquee.toml,\n"
+                  "else fsync (docs/config.md)")
+      ->check(CLI::IsMember({"fsync", "write"}));
   cmd->add_option("--exposure-flush-ms", f->exposure_flush_ms,
                   "Online experiments: milliseconds between the exposure log's fsynced group\n"
                   "commits. Exposures are logged asynchronously: a crash loses at most about this\n"

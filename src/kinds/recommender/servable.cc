@@ -94,13 +94,13 @@ std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name
   m->bundle = std::move(bundle);
   const uint32_t n = m->num_items();
   if (n == 0) Fail(ErrorCode::kFailedPrecondition, "the model has no items");
-  m->item_index.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) m->item_index.emplace(m->bundle.item_ids[i], i);
+  m->item_index.Reserve(n);
+  for (uint32_t i = 0; i < n; ++i) m->item_index.Add(m->bundle.item_ids[i], i);
   m->popularity.assign(n, 0.0f);
   if (m->bundle.training) {
     const auto& t = *m->bundle.training;
-    m->user_index.reserve(t.user_ids.size());
-    for (uint32_t u = 0; u < t.user_ids.size(); ++u) m->user_index.emplace(t.user_ids[u], u);
+    m->user_index.Reserve(t.user_ids.size());
+    for (uint32_t u = 0; u < t.user_ids.size(); ++u) m->user_index.Add(t.user_ids[u], u);
     for (uint32_t i : t.history.indices) m->popularity[i] += 1.0f;
   }
   m->popular.resize(n);

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/id_index.h"
 #include "core/servable.h"
 #include "kinds/recommender/model_bundle.h"
 #include "models/ann_index.h"
@@ -22,8 +23,8 @@ class Env;
 // Immutable once built; any number of requests read it at once.
 struct ServableModel : Servable {
   ModelBundle bundle;
-  std::unordered_map<std::string_view, uint32_t> item_index;  // views into bundle.item_ids
-  std::unordered_map<std::string_view, uint32_t> user_index;  // views into training user_ids
+  IdIndex item_index;             // views into bundle.item_ids
+  IdIndex user_index;             // views into training user_ids
   std::vector<uint32_t> popular;  // item indices, most interacted first (popularity fallback)
   std::vector<float> popularity;  // interactions per item in the training data
   // Materialised scores of the training users, row u at [u * num_items()] (empty when not
