@@ -15,7 +15,11 @@
 #   wrk     -t1 -c CONNS for DURATION with a random history per request
 # Env: ITEMS (default 1000000), DIM (128), DURATION (10s), CONNS (4), SERVE_THREADS (nproc),
 #      QUERIES (200), HIST (10), L2_ITEMS (default 100000: the space comparison in bench_ann),
-#      BUILD_THREADS (index build threads in bench_ann, default 2).
+#      BUILD_THREADS (index build threads in bench_ann, default 2), HNSW_M (16),
+#      HNSW_EF_CONSTRUCTION (100), HTTP_EF_SEARCH (200; the server's hnsw_ef_search), and what
+#      bench_ann reads (GRAPH_DIR, EF_SEARCH, ROUNDS, HUGE_AB). The server's [serve] settings
+#      are written to the home's marquee.toml; bench_ann saves its graph in the home, so the
+#      hnsw server reads it back instead of building it (its log says which).
 # Exits 77 (skip) when wrk or the data is missing. Takes /tmp/marquee-bench.lock while it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +34,8 @@ SERVE_THREADS=${SERVE_THREADS:-$(nproc)}
 QUERIES=${QUERIES:-200}
 HIST=${HIST:-10}
 export L2_ITEMS=${L2_ITEMS:-100000}
+export HNSW_M=${HNSW_M:-16} HNSW_EF_CONSTRUCTION=${HNSW_EF_CONSTRUCTION:-100}
+HTTP_EF_SEARCH=${HTTP_EF_SEARCH:-200}
 command -v wrk >/dev/null || { echo "ann_wrk: wrk is not installed (apt-get install wrk)" >&2; exit 77; }
 RATINGS=$DATA/movielens-latest-small/ratings.csv
 [ -f "$RATINGS" ] || { echo "ann_wrk: $RATINGS is absent" >&2; exit 77; }
@@ -42,6 +48,14 @@ bench_lock
 echo "## in-process (bench_ann $ITEMS $DIM, load: $(uptime | sed 's/.*load/load/'))"
 "$BUILD/bench/bench_ann" "$ITEMS" "$DIM" "$RATINGS" "$HOME_DIR" \
   --benchmark_counters_tabular=true 2>&1 | grep -v '^\*\*\*'
+
+mkdir -p "$HOME_DIR"
+cat >"$HOME_DIR/marquee.toml" <<TOML
+[serve]
+hnsw_m = $HNSW_M
+hnsw_ef_construction = $HNSW_EF_CONSTRUCTION
+hnsw_ef_search = $HTTP_EF_SEARCH
+TOML
 
 # The fixed histories (recall) and the wrk script (a random history per request).
 python3 - "$OUT" "$ITEMS" "$QUERIES" "$HIST" <<'PY'
@@ -76,6 +90,7 @@ serve_round() {  # INDEX
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$OUT/serve-$index.log" >&2; exit 1; }
   t1=$(date +%s.%N)
   echo "### --index $index: ready in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s, RSS $(rss_mib "$pid") MiB"
+  grep -o "HNSW index of .*" "$OUT/serve-$index.log" || true
   curl -s "http://127.0.0.1:$port/v1/models" | python3 -c '
 import json, sys
 for m in json.load(sys.stdin)["models"]:

@@ -245,6 +245,11 @@ void FactorIndex::Save(const std::string& path, Env* env) const {
   }
 }
 
+std::string SavedGraphPath(const std::string& dir, const std::string& digest,
+                           const HnswParams& params) {
+  return fmt::format("{}/{}-m{}-efc{}.hnsw", dir, digest, params.m, params.ef_construction);
+}
+
 std::string EncodeHnswManifest(const HnswManifest& m) {
   return nlohmann::json{{"format", m.format},
                         {"items", m.items},

@@ -122,6 +122,11 @@ class FactorIndex {
   std::unique_ptr<Graph> graph_;
 };
 
+// Where a graph of the artifact `digest` built with `params` is saved in `dir`
+// (dir/DIGEST-mM-efcE.hnsw; docs/formats/hnsw-index.md).
+std::string SavedGraphPath(const std::string& dir, const std::string& digest,
+                           const HnswParams& params);
+
 // A saved graph's manifest (PATH.json), docs/formats/hnsw-index.md.
 struct HnswManifest {
   int format = 1;

@@ -45,7 +45,7 @@ std::unique_ptr<const FactorIndex> LoadOrBuildIndex(const ServableModel& m, cons
                                                     Env* env) {
   std::string path;
   if (!dir.empty() && !m.digest.empty()) {
-    path = fmt::format("{}/{}-m{}-efc{}.hnsw", dir, m.digest, p.m, p.ef_construction);
+    path = SavedGraphPath(dir, m.digest, p);
     try {
       if (auto index = FactorIndex::Load(f, p, path, env)) {
         spdlog::info("serve: {} v{}: HNSW index of {} items x {} factors read from {} in {:.1f}s",
