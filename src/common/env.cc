@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "common/mapped_pages.h"
+#include "common/temp_name.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -37,11 +38,6 @@ void SyncDir(const std::string& dir) {
   if (fd < 0) return;  // best effort: some filesystems refuse directory fds
   ::fsync(fd);
   ::close(fd);
-}
-
-std::string TempName(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  return fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter.fetch_add(1));
 }
 
 class PosixWritableFile final : public WritableFile {
@@ -244,6 +240,11 @@ class PosixEnv final : public Env {
 };
 
 }  // namespace
+
+std::string TempName(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter.fetch_add(1));
+}
 
 std::unique_ptr<SequentialFile> Env::NewSequentialFile(const std::string& path) {
   return std::make_unique<MappedSequentialFile>(MapFile(path));

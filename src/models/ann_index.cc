@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +17,7 @@
 #include "common/log.h"
 #include "common/mutex.h"
 #include "common/sha256.h"
+#include "common/temp_name.h"
 #include "common/thread_pool.h"
 #include "common/top_k.h"
 #include "marquee/env.h"
@@ -54,8 +54,6 @@ uint64_t SavedBytes(const G& g) {
   }
   return bytes;
 }
-
-std::atomic<uint64_t> g_save_seq{0};
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
@@ -214,9 +212,8 @@ std::unique_ptr<FactorIndex> FactorIndex::Load(ItemFactors items, const HnswPara
 }
 
 void FactorIndex::Save(const std::string& path, Env* env) const {
-  // Env's own temporary naming (ArtifactStore::IsTemporaryName), so that leftovers are known.
-  const std::string tmp =
-      fmt::format("{}.tmp.{}.{}", path, static_cast<long long>(::getpid()), g_save_seq++);
+  // The Env's own temporary naming, so that a leftover is recognisable as one.
+  const std::string tmp = TempName(path);
   auto& g = graph_->hnsw;  // saveIndex is not const in hnswlib, though it only reads
   const uint64_t expected = SavedBytes(g);
   try {
