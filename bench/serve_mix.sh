@@ -259,7 +259,8 @@ def metrics(label):
         lo, below = le, cum
     within = next(cum for le, cum in buckets if abs(le - 0.0025) < 1e-12) / total
     hit = ranks.get("score_cache", 0) / max(1.0, sum(ranks.values()))
-    return {"hit": hit, "p99": p99 * 1000, "within_2_5": within}
+    sums = ranks.get("training_sums", 0) / max(1.0, sum(ranks.values()))
+    return {"hit": hit, "sums": sums, "p99": p99 * 1000, "within_2_5": within}
 def spread(xs, fmt):
     return f"{fmt(statistics.median(xs))} [{fmt(min(xs))}-{fmt(max(xs))}]"
 n = lambda x: f"{x:,.0f}"
@@ -301,6 +302,7 @@ print(f"| nginx: static {nbytes} B file | {spread([x['rps'] for x in res['nginx'
       f"{spread([x['p99'] for x in res['nginx']], ms)} | - | {cpu('nginx')} |")
 print()
 print(f"mix: cache hit rate of /v1/recommend {spread([m['hit'] for m in met], pct)}; "
+      f"answered from kept training sums {spread([m['sums'] for m in met], pct)}; "
       f"/v1/recommend answered within 2.5 ms (server side) {spread([m['within_2_5'] for m in met], pct)}")
 if write:
     print(f"--event-sync write: cache hit rate {spread([m['hit'] for m in write_met], pct)}; within "

@@ -99,13 +99,14 @@ run_wrk() {  # LABEL ARGS...
 rps() { awk '/Requests\/sec/ {print $2}' "$OUT/$1.txt"; }
 p99() { awk '$1 == "99%" {print $2}' "$OUT/$1.txt"; }
 non2xx() { awk '/Non-2xx/ {print $NF}' "$OUT/$1.txt"; }
-# marquee_recommend_rankings_total by scored_by: "cache scored fallback"
+# marquee_recommend_rankings_total by scored_by: "cache scored fallback training_sums"
 rankings() {
   curl -s "http://127.0.0.1:$PORT/metrics" | awk '
     /^marquee_recommend_rankings_total\{scored_by="score_cache"\}/ {c = $2}
     /^marquee_recommend_rankings_total\{scored_by="per_request"\}/ {s = $2}
     /^marquee_recommend_rankings_total\{scored_by="popularity_fallback"\}/ {f = $2}
-    END {print c + 0, s + 0, f + 0}'
+    /^marquee_recommend_rankings_total\{scored_by="training_sums"\}/ {g = $2}
+    END {print c + 0, s + 0, f + 0, g + 0}'
 }
 run_recommend() {  # LABEL ARGS...: run_wrk, then the cache hit rate of that run into LABEL.hit
   local label=$1 before after

@@ -206,11 +206,14 @@ std::string ServingMetrics::Render(const std::string& extra) const {
   out += fmt::format("marquee_model_load_failures_total {}\n", load_failures_.load());
   out +=
       "# HELP marquee_recommend_rankings_total Recommendation rankings by how they were scored: "
-      "score_cache (a known user's materialised scores), per_request (folded in and scored), "
-      "popularity_fallback (nothing to fold in).\n";
+      "score_cache (a known user's materialised scores), training_sums (a known user whose "
+      "history grew: their kept training sum plus the new items' rows), per_request (folded in "
+      "and scored), popularity_fallback (nothing to fold in).\n";
   out += "# TYPE marquee_recommend_rankings_total counter\n";
   out += fmt::format("marquee_recommend_rankings_total{{scored_by=\"score_cache\"}} {}\n",
                      rank_cached_.load());
+  out += fmt::format("marquee_recommend_rankings_total{{scored_by=\"training_sums\"}} {}\n",
+                     rank_grown_.load());
   out += fmt::format("marquee_recommend_rankings_total{{scored_by=\"per_request\"}} {}\n",
                      rank_scored_.load());
   out += fmt::format("marquee_recommend_rankings_total{{scored_by=\"popularity_fallback\"}} {}\n",

@@ -92,14 +92,16 @@ class ServingMetrics {
   // `cached` answered from a known user's materialised scores (the score cache), `scored` folded
   // in and scored per request, `fallback` the popularity list (nothing to fold in). Exposed as
   // marquee_recommend_rankings_total{scored_by=...}; the cache hit rate is cached / all three.
-  void AddRankings(uint64_t cached, uint64_t scored, uint64_t fallback) {
+  void AddRankings(uint64_t cached, uint64_t scored, uint64_t fallback, uint64_t grown = 0) {
     if (cached > 0) rank_cached_.fetch_add(cached, std::memory_order_relaxed);
+    if (grown > 0) rank_grown_.fetch_add(grown, std::memory_order_relaxed);
     if (scored > 0) rank_scored_.fetch_add(scored, std::memory_order_relaxed);
     if (fallback > 0) rank_fallback_.fetch_add(fallback, std::memory_order_relaxed);
   }
   uint64_t rankings_cached() const { return rank_cached_.load(); }
   uint64_t rankings_scored() const { return rank_scored_.load(); }
   uint64_t rankings_fallback() const { return rank_fallback_.load(); }
+  uint64_t rankings_grown() const { return rank_grown_.load(); }
   uint64_t swaps() const { return swaps_.load(); }
   uint64_t requests(size_t route, int status) const;
   uint64_t events() const { return events_.load(); }
@@ -133,7 +135,7 @@ class ServingMetrics {
   // lock (the cells it points to are atomics).
   std::vector<std::unique_ptr<Route>> routes_;
   std::atomic<uint64_t> events_{0}, swaps_{0}, load_failures_{0};
-  std::atomic<uint64_t> rank_cached_{0}, rank_scored_{0}, rank_fallback_{0};
+  std::atomic<uint64_t> rank_cached_{0}, rank_scored_{0}, rank_fallback_{0}, rank_grown_{0};
 };
 
 }  // namespace marquee

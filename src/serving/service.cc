@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <iterator>
 #include <limits>
 #include <unordered_set>
 
@@ -710,15 +711,22 @@ struct Service::Prepared {
   bool has_allow = false;
   // The user's row in model->known_scores when their history is exactly their training row.
   int64_t cached_user = -1;
+  // A known user's index in the training data (their training row), else -1.
+  int64_t training_user = -1;
+  // What the history holds beyond the training row (sorted), when `grown`: the history is
+  // scored as the training row's kept sum plus these rows (AnswerFromTrainingSums).
+  std::vector<uint32_t> extra;
+  bool grown = false;
   bool history_unavailable = false;  // the event log could not be read (Ranked's)
   std::optional<std::pair<ErrorCode, std::string>> error;  // the request failed before scoring
 
   // Which stage answers the request.
-  enum class Path { kFailed, kFallback, kCached, kScored };
+  enum class Path { kFailed, kFallback, kCached, kGrown, kScored };
   Path path() const {
     if (error) return Path::kFailed;
     if (history.empty()) return Path::kFallback;  // nothing to fold in
-    return cached_user >= 0 ? Path::kCached : Path::kScored;
+    if (cached_user >= 0) return Path::kCached;
+    return grown ? Path::kGrown : Path::kScored;
   }
 };
 
@@ -739,6 +747,7 @@ std::vector<Ranked> Service::Rank(
     }
   }
   AnswerFromCache(requests, prep, top, out);
+  AnswerFromTrainingSums(requests, prep, top, out);
   CountRankings(prep);
   ScoreGroups(requests, prep, top, out);
   for (size_t q = 0; q < prep.size(); ++q) {
@@ -773,6 +782,7 @@ void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
     bool known = false;
     if (const std::optional<uint32_t> u = m.user_index.Find(*r.user)) {
       known = true;
+      p.training_user = *u;
       auto row = m.TrainingItems(*u);
       p.history.assign(row.begin(), row.end());
       if (!m.known_scores.empty() && !r.history) p.cached_user = *u;
@@ -811,6 +821,21 @@ void Service::AssembleHistory(const RecommendRequest& r, const ServableModel& m,
     }
   }
   SortUnique(p.history);
+  if (p.training_user < 0 || p.cached_user >= 0 || m.additive == nullptr || !m.training_sums ||
+      m.index) {
+    return;
+  }
+  // A known user whose history is no longer their training row alone: what it adds.
+  const auto row = m.TrainingItems(static_cast<uint32_t>(p.training_user));
+  p.extra.clear();
+  std::set_difference(p.history.begin(), p.history.end(), row.begin(), row.end(),
+                      std::back_inserter(p.extra));
+  if (p.extra.empty()) {
+    // The events only repeated training items: the cache answers, when there is one.
+    if (!m.known_scores.empty()) p.cached_user = p.training_user;
+    return;
+  }
+  p.grown = row.size() + p.extra.size() <= m.additive->max_rows();
 }
 
 void Service::AssembleFilters(const RecommendRequest& r, const ServableModel& m,
@@ -875,9 +900,36 @@ void Service::AnswerFromCache(std::span<const RecommendRequest> requests,
   }
 }
 
+void Service::AnswerFromTrainingSums(std::span<const RecommendRequest> requests,
+                                     std::span<const Prepared> prep, std::vector<uint32_t>& top,
+                                     std::span<Ranked> out) {
+  thread_local std::vector<double> acc;
+  for (size_t q = 0; q < prep.size(); ++q) {
+    const Prepared& p = prep[q];
+    if (p.path() != Prepared::Path::kGrown) continue;
+    const ServableModel& m = *p.model;
+    const uint32_t user = static_cast<uint32_t>(p.training_user);
+    acc.resize(m.additive->accumulator_size());
+    try {
+      if (!m.training_sums->CopyTo(user, acc.data())) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        m.additive->Accumulate(m.TrainingItems(user), acc.data());
+        m.training_sums->Put(user, acc.data());
+      }
+      m.additive->Accumulate(p.extra, acc.data());
+      const uint32_t n = m.num_items();
+      std::span<float> scores(ScoreBuffer(n).data(), n);
+      m.additive->Finish(acc.data(), scores);
+      AnswerFromScores(p, requests[q].k, scores, top, out[q]);
+    } catch (const Error& e) {
+      out[q].error.emplace(e.code(), e.what());
+    }
+  }
+}
+
 void Service::CountRankings(std::span<const Prepared> prep) const {
   if (metrics_ == nullptr) return;
-  uint64_t cached = 0, scored = 0, fallback = 0;
+  uint64_t cached = 0, scored = 0, fallback = 0, grown = 0;
   for (const Prepared& p : prep) {
     switch (p.path()) {
       case Prepared::Path::kFailed:
@@ -888,12 +940,15 @@ void Service::CountRankings(std::span<const Prepared> prep) const {
       case Prepared::Path::kCached:
         ++cached;
         break;
+      case Prepared::Path::kGrown:
+        ++grown;
+        break;
       case Prepared::Path::kScored:
         ++scored;
         break;
     }
   }
-  metrics_->AddRankings(cached, scored, fallback);
+  metrics_->AddRankings(cached, scored, fallback, grown);
 }
 
 void Service::ScoreGroups(std::span<const RecommendRequest> requests,

@@ -307,6 +307,13 @@ class Service : public Ranker {
   static void AnswerFromCache(std::span<const RecommendRequest> requests,
                               std::span<const Prepared> prep, std::vector<uint32_t>& top,
                               std::span<Ranked> out);
+  // Known users whose history grew, with an additive model (ServableModel::additive): their
+  // training row's sum (kept in ServableModel::training_sums after the first time) plus the
+  // rows of Prepared::extra: the floats ScoreBatch computes for the whole history. A scoring
+  // failure becomes Ranked::error.
+  static void AnswerFromTrainingSums(std::span<const RecommendRequest> requests,
+                                     std::span<const Prepared> prep, std::vector<uint32_t>& top,
+                                     std::span<Ranked> out);
   // Adds the rankings by path to the metrics (when there are metrics).
   void CountRankings(std::span<const Prepared> prep) const;
   // One ScoreBatch per model over its scored requests (into the thread's score buffer), then

@@ -5,6 +5,8 @@
 // was scored (the cache, per request, or the popularity fallback).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
 
 #include "events/event_log.h"
@@ -153,19 +155,82 @@ TEST(ScoreCacheMetrics, CountsCacheHitsPerRequestScoringAndFallbacks) {
   EXPECT_EQ(Counter(*s.metrics, "per_request"), 1);
   EXPECT_EQ(Counter(*s.metrics, "popularity_fallback"), 1);
 
-  // A positive event grows users[0]'s history: from now on it is scored, not cached.
-  events->Append({Event{users[0], item, "play", 1.0f, 1700000000}});
+  // A positive event for an item outside users[0]'s training row grows their history: from now
+  // on it is their training sum plus the new row (EASE is additive), not the cache.
+  const auto row0 = m->TrainingItems(0);
+  uint32_t fresh = 0;
+  while (std::binary_search(row0.begin(), row0.end(), fresh)) ++fresh;
+  events->Append({Event{users[0], m->bundle.item_ids[fresh], "play", 1.0f, 1700000000}});
   ASSERT_FALSE(s.service->Recommend({ForUser(users[0])})[0].contains("error"));
   EXPECT_EQ(Counter(*s.metrics, "score_cache"), 2);
-  EXPECT_EQ(Counter(*s.metrics, "per_request"), 2);
+  EXPECT_EQ(Counter(*s.metrics, "training_sums"), 1);
+  EXPECT_EQ(Counter(*s.metrics, "per_request"), 1);
+  // A play of an item already in users[1]'s training row leaves their history as it was: the
+  // cache still answers.
+  events->Append({Event{users[1], m->bundle.item_ids[m->TrainingItems(1)[0]], "play", 1.0f,
+                        1700000001}});
+  ASSERT_FALSE(s.service->Recommend({ForUser(users[1])})[0].contains("error"));
+  EXPECT_EQ(Counter(*s.metrics, "score_cache"), 3);
 
   // A request that fails before scoring (unknown model) is not a ranking.
   RecommendRequest bad = ForUser(users[1]);
   bad.model = "nope/1";
   EXPECT_TRUE(s.service->Recommend({bad})[0].contains("error"));
-  EXPECT_EQ(
-      s.metrics->rankings_cached() + s.metrics->rankings_scored() + s.metrics->rankings_fallback(),
-      5u);
+  EXPECT_EQ(s.metrics->rankings_cached() + s.metrics->rankings_scored() +
+                s.metrics->rankings_fallback() + s.metrics->rankings_grown(),
+            6u);
+}
+
+// A known member whose history grew (plays of items outside their training row, a skip that
+// adds nothing) is answered from their kept training sum plus the new rows: the same items and
+// the same float scores as an anonymous request with their whole history, which ScoreBatch
+// scores; with a cache of every size, the sums kept or not.
+TEST(TrainingSums, GrownMembersAnswerAsTheirWholeHistoryWould) {
+  marquee::testing::TempDir dir;
+  const std::string home = dir.file("home");
+  marquee::testing::RegisterModel(home, "recs", "ease", {{"lambda", 3.0}});
+  auto events = EventLog::Open(home + "/events");
+  Server big = MakeServer(home, 64u << 20, events.get());
+  Server none = MakeServer(home, 0, events.get());  // no known scores, no kept sums
+  auto m = big.models->Get("recs/1");
+  ASSERT_NE(m->additive, nullptr);
+  ASSERT_NE(m->training_sums, nullptr);
+  EXPECT_EQ(none.models->Get("recs/1")->training_sums->capacity(), 0u);
+  const auto& users = m->bundle.training->user_ids;
+  std::mt19937_64 rng(3);
+  int64_t ts = 1700000000;
+  for (int round = 0; round < 3; ++round) {
+    for (uint32_t u = 0; u < users.size(); u += 2) {
+      const std::string item = m->bundle.item_ids[rng() % m->num_items()];
+      events->Append({Event{users[u], item, "play", 1.0f, ts++}});
+      events->Append({Event{users[u], m->bundle.item_ids[rng() % m->num_items()], "skip", 0.0f,
+                            ts++}});
+      // The whole history as ids: training row plus the positive plays so far.
+      std::vector<std::string> whole;
+      for (uint32_t i : m->TrainingItems(u)) whole.push_back(m->bundle.item_ids[i]);
+      for (const StoredEvent& e : events->Recent(users[u], 1000)) {
+        if (e.value > 0) whole.push_back(e.item);
+      }
+      RecommendRequest anon = ForHistory(whole);
+      anon.k = 20;
+      RecommendRequest member = ForUser(users[u]);
+      member.k = 20;
+      member.exclude_seen = false;  // the anonymous request excludes only its history
+      anon.exclude_seen = true;
+      const json want = big.service->Recommend({anon})[0];
+      ASSERT_FALSE(want.contains("error")) << want.dump();
+      // exclude_seen=false would keep the history in the member's list: exclude it by deny.
+      member.deny = whole;
+      for (const Server* s : {&big, &none}) {
+        const json got = s->service->Recommend({member})[0];
+        ASSERT_FALSE(got.contains("error")) << got.dump();
+        ASSERT_EQ(got["items"].dump(), want["items"].dump()) << users[u] << " round " << round;
+      }
+    }
+  }
+  EXPECT_GT(Counter(*big.metrics, "training_sums"), 0);
+  EXPECT_EQ(Counter(*big.metrics, "training_sums"), Counter(*none.metrics, "training_sums"));
+  EXPECT_GT(m->training_sums->kept(), 0u);
 }
 
 TEST(ScoreCacheMetrics, WithoutTheCacheEveryKnownUserIsScored) {

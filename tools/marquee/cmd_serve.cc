@@ -311,7 +311,9 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--score-cache-mb", f->score_cache_mb,
                   "Per model version: materialise the training users' scores when users x items "
                   "fits in this many MiB (0: off). A known user with no new positive event is then "
-                  "answered from it, with the same scores")
+                  "answered from it, with the same scores. For EASE, what the budget leaves keeps "
+                  "the training sums of members whose history grew, so their requests add only "
+                  "the new items' rows (again the same scores)")
       ->capture_default_str();
   cmd->add_option("--index", f->index,
                   "How recommenders find their best items: exact (score every item) or hnsw (an\n"

@@ -14,6 +14,8 @@
 #include "common/id_index.h"
 #include "core/servable.h"
 #include "kinds/recommender/model_bundle.h"
+#include "kinds/recommender/training_sums.h"
+#include "models/additive_scores.h"
 #include "models/ann_index.h"
 
 namespace marquee {
@@ -32,6 +34,12 @@ struct ServableModel : Servable {
   // since, no request history) is answered from here: the same floats ScoreBatch would compute
   // (the kernels do not depend on the batch), without reading the model's weights again.
   std::vector<float> known_scores;
+  // A model whose scores are exact sums of item rows (EASE in float32; models/additive_scores.h),
+  // or null. With it, a known user whose history grew is scored as their training row's
+  // accumulator (kept in training_sums after their first such request) plus their new items'
+  // rows: the floats ScoreBatch computes for the whole history, from a few rows.
+  const AdditiveScores* additive = nullptr;
+  std::unique_ptr<TrainingSums> training_sums;  // with `additive` and training users
   // The HNSW graph over a factor model's item rows (RetrievalSpec index "hnsw"); null: requests
   // score every item. Requests fold their history into a query vector (Recommender::FoldIn)
   // and search it (FactorIndex::TopK, which keeps exclusions and allow lists).
@@ -47,7 +55,8 @@ struct ServableModel : Servable {
 
 // Builds a ServableModel from a bundle (indexes, popularity) and warms it. When the bundle
 // stores its training users and users x items x 4 bytes fits in `score_cache_bytes`, their
-// scores are materialised (ServableModel::known_scores). With retrieval.index "hnsw" a factor
+// scores are materialised (ServableModel::known_scores); an additive model's grown members'
+// training sums (ServableModel::training_sums) may take what the budget leaves. With retrieval.index "hnsw" a factor
 // model gets its FactorIndex (read back from retrieval.index_dir when a sound graph of this
 // artifact and settings is saved there, else built here on retrieval.threads threads and saved
 // there: the version is not served until it is ready, and the previous version serves

@@ -28,6 +28,7 @@
 #include "common/thread_pool.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
+#include "models/additive_scores.h"
 #include "models/artifact.h"
 #include "models/linalg.h"
 #include "models/params.h"
@@ -111,7 +112,7 @@ void SumRowsInDouble(std::span<const float* const> rows, uint32_t n, float* out)
 #endif
 }
 
-class Ease final : public Recommender {
+class Ease final : public Recommender, public AdditiveScores {
  public:
   explicit Ease(const nlohmann::json& params) {
     ParamReader p("ease", params);
@@ -150,8 +151,32 @@ class Ease final : public Recommender {
       b32_.clear();
     } else {
       FitTyped<float>(x, ctx, b32_);
+      RoundToSumGrid(b32_, n_);
       b64_.clear();
     }
+  }
+
+  // AdditiveScores, offered in float32 (B on the grid of RoundToSumGrid); a float64 model's
+  // sums round, so it offers none (accumulator_size() 0).
+  size_t accumulator_size() const override { return b32_.empty() ? 0 : n_; }
+  uint64_t max_rows() const override { return uint64_t{1} << (29 - SumGridBits(n_)); }
+  void Accumulate(std::span<const uint32_t> items, double* acc) const override {
+    for (uint32_t i : items) {
+      if (i >= num_items_ || col_map_[i] < 0) continue;
+      const float* row = b32_.data() + static_cast<size_t>(col_map_[i]) * n_;
+      for (uint32_t k = 0; k < n_; ++k) acc[k] += static_cast<double>(row[k]);
+    }
+  }
+  void Finish(const double* acc, std::span<float> out) const override {
+    if (out.size() != num_items_) {
+      Fail(ErrorCode::kInternal, "Finish: output has {} floats, need {}", out.size(), num_items_);
+    }
+    if (n_ == num_items_) {
+      for (uint32_t k = 0; k < n_; ++k) out[k] = static_cast<float>(acc[k]);
+      return;
+    }
+    std::fill(out.begin(), out.end(), -std::numeric_limits<float>::infinity());
+    for (uint32_t k = 0; k < n_; ++k) out[kept_[k]] = static_cast<float>(acc[k]);
   }
 
   void ScoreBatch(const CsrMatrix& h, std::span<float> out, const Context& ctx) const override {
@@ -202,6 +227,7 @@ class Ease final : public Recommender {
       w.Add<float>("B", b32_, {n_, n_});
     }
     w.header()["ease"] = {{"num_items", num_items_}, {"modelled_items", n_}};
+    if (!b32_.empty()) w.header()["ease"]["sum_grid_bits"] = SumGridBits(n_);
   }
 
   void Load(const ArtifactReader& r) override {
@@ -217,6 +243,12 @@ class Ease final : public Recommender {
       b32_.clear();
     } else {
       b32_ = r.GetVector<float>("B");
+      // Artifacts from before the grid (no sum_grid_bits) are rounded here.
+      const auto bits = r.header().at("ease").find("sum_grid_bits");
+      if (bits == r.header().at("ease").end() || !bits->is_number_integer() ||
+          bits->get<int64_t>() != SumGridBits(n_)) {
+        RoundToSumGrid(b32_, n_);
+      }
       b64_.clear();
     }
     col_map_.assign(num_items_, -1);
