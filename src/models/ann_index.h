@@ -73,7 +73,7 @@ struct HnswParams {
   bool huge_pages = true;
   // SQ8 by default: on 1,000,000 items x 128 factors (m 32, ef_construction 200) it found as
   // many of the exact top 10 as the float graph (within 0.0003 or above at each ef from 150 to
-  // 300; 0.9804 against 0.9784 at ef 200), in 0.64-0.72x the time, with 56% of its memory
+  // 300; 0.9804 against 0.9784 at ef 200), in 0.57-0.80x the time, with 56% of its memory
   // (docs/BENCHMARKS.md).
   HnswQuantization quantization = HnswQuantization::kSq8;
 };
