@@ -26,9 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const HnswManifest back = ParseHnswManifest(EncodeHnswManifest(m));
     fuzz::Check(back.items == m.items && back.dim == m.dim && back.m == m.m &&
                     back.ef_construction == m.ef_construction &&
-                    back.l2_transform == m.l2_transform &&
-                    back.quantization == m.quantization && back.bytes == m.bytes &&
-                    back.sha256 == m.sha256,
+                    back.l2_transform == m.l2_transform && back.quantization == m.quantization &&
+                    back.bytes == m.bytes && back.sha256 == m.sha256,
                 "a manifest changed in its round trip");
     quantization = m.quantization;
   } catch (const Error&) {
