@@ -16,8 +16,10 @@
 # Env: ITEMS (default 1000000), DIM (128), DURATION (10s), CONNS (4), SERVE_THREADS (nproc),
 #      QUERIES (200), HIST (10), L2_ITEMS (default 100000: the space comparison in bench_ann),
 #      BUILD_THREADS (index build threads in bench_ann, default 2), HNSW_M (16),
-#      HNSW_EF_CONSTRUCTION (100), HTTP_EF_SEARCH (200; the server's hnsw_ef_search), and what
-#      bench_ann reads (GRAPH_DIR, EF_SEARCH, ROUNDS, HUGE_AB). The server's [serve] settings
+#      HNSW_EF_CONSTRUCTION (100), HTTP_EF_SEARCH (200; the server's hnsw_ef_search),
+#      HTTP_QUANTIZATION (sq8; the server's hnsw_quantization, and the graph bench_ann saves for
+#      it), and what bench_ann reads (GRAPH_DIR, EF_SEARCH, ROUNDS, HUGE_AB, QUANTIZATION: e.g.
+#      none,sq8 measures both graphs in process). The server's [serve] settings
 #      are written to the home's marquee.toml; bench_ann saves its graph in the home, so the
 #      hnsw server reads it back instead of building it (its log says which).
 # Exits 77 (skip) when wrk or the data is missing. Takes /tmp/marquee-bench.lock while it runs.
@@ -36,6 +38,8 @@ HIST=${HIST:-10}
 export L2_ITEMS=${L2_ITEMS:-100000}
 export HNSW_M=${HNSW_M:-16} HNSW_EF_CONSTRUCTION=${HNSW_EF_CONSTRUCTION:-100}
 HTTP_EF_SEARCH=${HTTP_EF_SEARCH:-200}
+HTTP_QUANTIZATION=${HTTP_QUANTIZATION:-sq8}
+export QUANTIZATION=${QUANTIZATION:-$HTTP_QUANTIZATION} BENCH_HTTP_QUANTIZATION=$HTTP_QUANTIZATION
 command -v wrk >/dev/null || { echo "ann_wrk: wrk is not installed (apt-get install wrk)" >&2; exit 77; }
 RATINGS=$DATA/movielens-latest-small/ratings.csv
 [ -f "$RATINGS" ] || { echo "ann_wrk: $RATINGS is absent" >&2; exit 77; }
@@ -55,6 +59,7 @@ cat >"$HOME_DIR/marquee.toml" <<TOML
 hnsw_m = $HNSW_M
 hnsw_ef_construction = $HNSW_EF_CONSTRUCTION
 hnsw_ef_search = $HTTP_EF_SEARCH
+hnsw_quantization = "$HTTP_QUANTIZATION"
 TOML
 
 # The fixed histories (recall) and the wrk script (a random history per request).

@@ -21,6 +21,11 @@
 //      work on an io thread): exact, and HNSW at each ef, in ROUNDS rounds (env, default 1);
 //      with HUGE_AB=1 the rounds alternate the graph's bottom layer between small and huge
 //      pages (FactorIndex::PlaceOnHugePages). Throughput = 1 / median.
+//   With QUANTIZATION=none,sq8 (env; default HnswParams's, sq8): one index per entry
+//   (HnswParams::quantization:
+//      float rows, or the SQ8 graph), each with its recall per ef and its latency rounds beside
+//      the others' and exact's, so that the two are compared in one run; BENCH_HTTP_QUANTIZATION
+//      names the one saved for bench/ann_wrk.sh's server (default: the last).
 //   With GRAPH_DIR=dir (env): the graph is read back from dir when a sound one of this
 //      catalogue (named by its sha256) and these settings is saved there, else built and saved
 //      there (FactorIndex::Save / Load), so that sweeps of ef need not rebuild it.
@@ -220,32 +225,52 @@ int main(int argc, char** argv) {
     p.ef_construction = static_cast<uint32_t>(std::atoi(ef));
   }
   if (const char* h = std::getenv("HUGE_PAGES")) p.huge_pages = std::atoi(h) != 0;
-  const double rss_before = RssMiB();
-  std::unique_ptr<marquee::FactorIndex> index;
-  std::string graph_path;
-  if (const char* dir = std::getenv("GRAPH_DIR")) {
-    const std::string digest = marquee::Sha256Hex(std::string_view(
-        reinterpret_cast<const char*>(cat.data()), static_cast<size_t>(cat.size()) * 4));
-    graph_path = std::string(dir) + "/" + digest + "-m" + std::to_string(p.m) + "-efc" +
-                 std::to_string(p.ef_construction) + ".hnsw";
-    index = marquee::FactorIndex::Load(f, p, graph_path, marquee::Env::Default());
-  }
-  if (index == nullptr) {
-    index = marquee::FactorIndex::Build(f, p);
-    if (!graph_path.empty()) {
-      std::filesystem::create_directories(std::filesystem::path(graph_path).parent_path());
-      marquee::Stopwatch sw;
-      index->Save(graph_path, marquee::Env::Default());
-      std::printf("saved the graph to %s in %.1f s\n", graph_path.c_str(), sw.Seconds());
+  std::vector<marquee::HnswQuantization> kinds;
+  {
+    std::stringstream in(std::getenv("QUANTIZATION")
+                             ? std::getenv("QUANTIZATION")
+                             : marquee::HnswQuantizationName(p.quantization));
+    for (std::string v; std::getline(in, v, ',');) {
+      kinds.push_back(marquee::ParseHnswQuantization(v));
     }
   }
-  const double rss_after = RssMiB();
-  std::printf(
-      "index: HNSW m %u, ef_construction %u, %d build threads: %s %.1f s; RSS %.0f -> %.0f MiB "
-      "(+%.0f MiB; the index counts %.0f MiB)\n",
-      p.m, p.ef_construction, p.threads, index->loaded() ? "read back in" : "built in",
-      index->loaded() ? index->load_seconds() : index->build_seconds(), rss_before, rss_after,
-      rss_after - rss_before, static_cast<double>(index->memory_bytes()) / 1048576.0);
+  std::vector<std::unique_ptr<marquee::FactorIndex>> indexes;
+  for (marquee::HnswQuantization kind : kinds) {
+    p.quantization = kind;
+    const double rss_before = RssMiB();
+    std::unique_ptr<marquee::FactorIndex> index;
+    std::string graph_path;
+    if (const char* dir = std::getenv("GRAPH_DIR")) {
+      const std::string digest = marquee::Sha256Hex(std::string_view(
+          reinterpret_cast<const char*>(cat.data()), static_cast<size_t>(cat.size()) * 4));
+      graph_path = marquee::SavedGraphPath(dir, digest, p);
+      index = marquee::FactorIndex::Load(f, p, graph_path, marquee::Env::Default());
+    }
+    if (index == nullptr) {
+      index = marquee::FactorIndex::Build(f, p);
+      if (!graph_path.empty()) {
+        std::filesystem::create_directories(std::filesystem::path(graph_path).parent_path());
+        marquee::Stopwatch sw;
+        index->Save(graph_path, marquee::Env::Default());
+        std::printf("saved the graph to %s in %.1f s\n", graph_path.c_str(), sw.Seconds());
+      }
+    }
+    const double rss_after = RssMiB();
+    std::printf(
+        "index %s: HNSW m %u, ef_construction %u, %d build threads: %s %.1f s; RSS %.0f -> %.0f "
+        "MiB (+%.0f MiB; the index counts %.0f MiB, %zu bytes)\n",
+        marquee::HnswQuantizationName(kind), p.m, p.ef_construction, p.threads,
+        index->loaded() ? "read back in" : "built in",
+        index->loaded() ? index->load_seconds() : index->build_seconds(), rss_before, rss_after,
+        rss_after - rss_before, static_cast<double>(index->memory_bytes()) / 1048576.0,
+        index->memory_bytes());
+    std::fflush(stdout);
+    indexes.push_back(std::move(index));
+  }
+  // The name of an index in the output: "hnsw" for float rows (as before), "sq8" for SQ8.
+  auto label = [&](size_t x) {
+    return std::string(kinds[x] == marquee::HnswQuantization::kSq8 ? "sq8" : "hnsw");
+  };
 
   // 4. Recall per ef, then latencies.
   std::vector<uint32_t> efs = {50, 100, 200, 400};
@@ -256,17 +281,19 @@ int main(int argc, char** argv) {
       if (std::atoi(v.c_str()) > 0) efs.push_back(static_cast<uint32_t>(std::atoi(v.c_str())));
     }
   }
-  for (uint32_t ef : efs) {
-    size_t hit = 0;
-    std::vector<uint32_t> got;
-    std::vector<float> scores;
-    for (size_t q = 0; q < kQueries; ++q) {
-      index->TopK(queries.row(static_cast<Eigen::Index>(q)).data(), kK, {}, nullptr, got, scores,
-                  ef);
-      for (uint32_t i : got) hit += std::count(truth[q].begin(), truth[q].end(), i);
+  for (size_t x = 0; x < indexes.size(); ++x) {
+    for (uint32_t ef : efs) {
+      size_t hit = 0;
+      std::vector<uint32_t> got;
+      std::vector<float> scores;
+      for (size_t q = 0; q < kQueries; ++q) {
+        indexes[x]->TopK(queries.row(static_cast<Eigen::Index>(q)).data(), kK, {}, nullptr, got,
+                         scores, ef);
+        for (uint32_t i : got) hit += std::count(truth[q].begin(), truth[q].end(), i);
+      }
+      std::printf("%s recall@%u ef_search %u: %.4f\n", label(x).c_str(), kK, ef,
+                  static_cast<double>(hit) / static_cast<double>(kQueries * kK));
     }
-    std::printf("recall@%u ef_search %u: %.4f\n", kK, ef,
-                static_cast<double>(hit) / static_cast<double>(kQueries * kK));
   }
   std::fflush(stdout);
   // Latency rounds (ROUNDS, default 1): exact, then HNSW at each ef. With HUGE_AB=1 the rounds
@@ -291,8 +318,10 @@ int main(int argc, char** argv) {
       // benchmark of its own ahead of the round: its time is the copy's.
       const bool huge = round % 2 == 1;
       benchmark::RegisterBenchmark(("place" + suffix).c_str(),
-                                   [&index, huge](benchmark::State& state) {
-                                     for (auto _ : state) index->PlaceOnHugePages(huge);
+                                   [&indexes, huge](benchmark::State& state) {
+                                     for (auto _ : state) {
+                                       for (auto& index : indexes) index->PlaceOnHugePages(huge);
+                                     }
                                    })
           ->Iterations(1)
           ->Unit(benchmark::kMillisecond);
@@ -308,18 +337,20 @@ int main(int argc, char** argv) {
         },
         60, 3)
         ->Unit(benchmark::kMillisecond);
-    for (uint32_t ef : efs) {
-      marquee::bench::RegisterPerCall(
-          "hnsw/items:" + std::to_string(items) + "/ef:" + std::to_string(ef) + suffix,
-          [&, ef] {
-            std::vector<uint32_t> got;
-            std::vector<float> scores;
-            index->TopK(queries.row(static_cast<Eigen::Index>(next++ % kQueries)).data(), kK, {},
-                        nullptr, got, scores, ef);
-            benchmark::DoNotOptimize(got.data());
-          },
-          2000, 50)
-          ->Unit(benchmark::kMicrosecond);
+    for (size_t x = 0; x < indexes.size(); ++x) {
+      for (uint32_t ef : efs) {
+        marquee::bench::RegisterPerCall(
+            label(x) + "/items:" + std::to_string(items) + "/ef:" + std::to_string(ef) + suffix,
+            [&, ef, x] {
+              std::vector<uint32_t> got;
+              std::vector<float> scores;
+              indexes[x]->TopK(queries.row(static_cast<Eigen::Index>(next++ % kQueries)).data(), kK,
+                               {}, nullptr, got, scores, ef);
+              benchmark::DoNotOptimize(got.data());
+            },
+            2000, 50)
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
   }
   benchmark::RunSpecifiedBenchmarks();
@@ -353,12 +384,20 @@ int main(int argc, char** argv) {
     nv.created_at = 1;
     std::printf("registered synth-ann v%lld in %s\n",
                 static_cast<long long>(reg.store().RegisterVersion(nv).version), home.c_str());
-    // The graph measured above, saved where a server of this home looks for it
-    // (kinds/recommender/servable.cc), so bench/ann_wrk.sh's server reads it instead of
-    // building it again: the same rows, the same settings.
+    // The graph measured above (BENCH_HTTP_QUANTIZATION's, default the last), saved where a
+    // server of this home looks for it (kinds/recommender/servable.cc), so bench/ann_wrk.sh's
+    // server reads it instead of building it again: the same rows, the same settings.
+    size_t served = indexes.size() - 1;
+    if (const char* q = std::getenv("BENCH_HTTP_QUANTIZATION")) {
+      const auto want = marquee::ParseHnswQuantization(q);
+      for (size_t x = 0; x < kinds.size(); ++x) {
+        if (kinds[x] == want) served = x;
+      }
+    }
+    p.quantization = kinds[served];
     const std::string graph = marquee::SavedGraphPath(home + "/serving/index", digest, p);
     std::filesystem::create_directories(home + "/serving/index");
-    index->Save(graph, marquee::Env::Default());
+    indexes[served]->Save(graph, marquee::Env::Default());
     std::printf("saved the graph for serving to %s\n", graph.c_str());
   }
   return 0;

@@ -69,7 +69,9 @@ struct RetrievalSpec {
   uint32_t hnsw_m = 16;                 // graph degree
   uint32_t hnsw_ef_construction = 100;  // candidate list while building
   uint32_t hnsw_ef_search = 200;        // candidate list while searching
-  int threads = 0;                      // build threads (0: every core)
+  // How the graph stores the rows: "none" (floats) or "sq8" (int8 codes; models/ann_index.h).
+  std::string hnsw_quantization = "sq8";
+  int threads = 0;  // build threads (0: every core)
   // Where built graphs are saved and read back at the next load of the same artifact and
   // settings (models/ann_index.h; the server's $home/serving/index). "": never saved.
   std::string index_dir;

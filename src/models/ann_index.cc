@@ -23,6 +23,7 @@
 #include "marquee/env.h"
 #include "marquee/error.h"
 #include "models/ials/factor_math.h"
+#include "models/sq8_kernels.h"
 
 namespace marquee {
 namespace {
@@ -86,17 +87,71 @@ void PlaceBottomLayer(G& g, bool huge) {
   g.data_level0_memory_ = static_cast<char*>(fresh);
 }
 
+// The SQ8 graph's space: a stored vector is `dim` int8 codes, and the distance of two is their
+// negative dot product (models/sq8_kernels.h). hnswlib calls it with a query's codes against a
+// stored vector while searching, and with two stored vectors while building: both are codes of
+// the same kind (QuantizeRow), so one kernel serves both.
+class Sq8Space : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit Sq8Space(size_t dim) : dim_(dim), distance_(sq8::ActiveKernels().distance) {}
+  size_t get_data_size() override { return dim_; }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return distance_; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+  hnswlib::DISTFUNC<float> distance_;
+};
+
+// The largest |x| over `n` floats (non-finite ones skipped).
+float MaxAbs(const float* x, size_t n) {
+  float m = 0;
+  for (size_t j = 0; j < n; ++j) {
+    if (std::isfinite(x[j])) m = std::max(m, std::fabs(x[j]));
+  }
+  return m;
+}
+
+// codes[j] = round(x[j] · inv_scale) clamped to [−127, 127] (NaN to 0): symmetric int8, so that
+// the dot of two code vectors is the dot of the rows divided by the product of their scales.
+void QuantizeRow(const float* x, size_t d, float inv_scale, int8_t* codes) {
+  for (size_t j = 0; j < d; ++j) {
+    const float v = x[j] * inv_scale;
+    codes[j] = std::isnan(v) ? int8_t{0}
+                             : static_cast<int8_t>(std::nearbyint(std::clamp(v, -127.0f, 127.0f)));
+  }
+}
+
+// A query's codes with its own scale (127 / max|q|): the ranking of q·x does not change with a
+// positive factor on q, and the query's whole range is used.
+void QuantizeQuery(const float* q, size_t d, int8_t* codes) {
+  const float m = MaxAbs(q, d);
+  QuantizeRow(q, d, m > 0 ? 127.0f / m : 0.0f, codes);
+}
+
 }  // namespace
 
+const char* HnswQuantizationName(HnswQuantization q) {
+  return q == HnswQuantization::kSq8 ? "sq8" : "none";
+}
+
+HnswQuantization ParseHnswQuantization(std::string_view name) {
+  if (name == "none") return HnswQuantization::kNone;
+  if (name == "sq8") return HnswQuantization::kSq8;
+  Fail(ErrorCode::kInvalidArgument, "HNSW quantization '{}': expected \"none\" or \"sq8\"", name);
+}
+
 struct FactorIndex::Graph {
-  Graph(size_t dim, size_t items, size_t m, size_t ef_construction, bool l2)
-      : space(MakeSpace(dim, l2)), hnsw(space.get(), items, m, ef_construction) {}
+  Graph(size_t dim, size_t items, size_t m, size_t ef_construction, const HnswParams& p)
+      : space(MakeSpace(dim, p)), hnsw(space.get(), items, m, ef_construction) {}
   // Reads a graph hnswlib saved (hnswlib's loadIndex).
-  Graph(size_t dim, const std::string& path, size_t items, bool l2)
-      : space(MakeSpace(dim, l2)), hnsw(space.get(), path, false, items) {}
-  static std::unique_ptr<hnswlib::SpaceInterface<float>> MakeSpace(size_t dim, bool l2) {
+  Graph(size_t dim, const std::string& path, size_t items, const HnswParams& p)
+      : space(MakeSpace(dim, p)), hnsw(space.get(), path, false, items) {}
+  static std::unique_ptr<hnswlib::SpaceInterface<float>> MakeSpace(size_t dim,
+                                                                   const HnswParams& p) {
+    if (p.quantization == HnswQuantization::kSq8) return std::make_unique<Sq8Space>(dim);
     MutexLock lock(&g_space_mu);
-    if (l2) return std::make_unique<hnswlib::L2Space>(dim + 1);
+    if (p.l2_transform) return std::make_unique<hnswlib::L2Space>(dim + 1);
     return std::make_unique<hnswlib::InnerProductSpace>(dim);
   }
   std::unique_ptr<hnswlib::SpaceInterface<float>> space;
@@ -119,12 +174,18 @@ std::unique_ptr<FactorIndex> FactorIndex::Build(ItemFactors items, const HnswPar
          "(got m = {}, ef_construction = {}, ef_search = {})",
          params.m, params.ef_construction, params.ef_search);
   }
+  const bool sq8 = params.quantization == HnswQuantization::kSq8;
+  if (sq8 && params.l2_transform) {
+    Fail(ErrorCode::kInvalidArgument,
+         "HNSW: SQ8 quantization works in the inner-product space, "
+         "not with the L2 transform");
+  }
   std::unique_ptr<FactorIndex> index(new FactorIndex(items, params));
   Stopwatch sw;
   const size_t d = items.dim;
   try {
-    index->graph_ = std::make_unique<Graph>(d, items.items, params.m, params.ef_construction,
-                                            params.l2_transform);
+    index->graph_ =
+        std::make_unique<Graph>(d, items.items, params.m, params.ef_construction, params);
     Graph& graph = *index->graph_;
     // hnswlib's malloc of the bottom layer is untouched yet: its pages fault in as huge pages.
     if (params.huge_pages) {
@@ -142,7 +203,18 @@ std::unique_ptr<FactorIndex> FactorIndex::Build(ItemFactors items, const HnswPar
     }
     // Inserts are independent calls that lock the nodes they link (hnswlib); blocks of 256
     // keep the threads on nearby rows. With one thread the graph is a function of the rows.
+    // SQ8: one symmetric scale for the catalogue, so that the dot of two stored code vectors
+    // (the build's comparisons) is their rows' dot over one constant.
+    const float max_abs = sq8 ? MaxAbs(items.data, size_t{items.items} * d) : 0.0f;
+    const float inv_scale = max_abs > 0 ? 127.0f / max_abs : 0.0f;
     ParallelForDynamic(items.items, params.threads, 256, [&](size_t i, int) {
+      if (sq8) {
+        thread_local std::vector<int8_t> codes;
+        codes.resize(d);
+        QuantizeRow(items.data + i * d, d, inv_scale, codes.data());
+        graph.hnsw.addPoint(codes.data(), i);
+        return;
+      }
       if (!params.l2_transform) {
         graph.hnsw.addPoint(items.data + i * d, i);
         return;
@@ -173,12 +245,15 @@ std::unique_ptr<FactorIndex> FactorIndex::Load(ItemFactors items, const HnswPara
   Stopwatch sw;
   const HnswManifest m = ParseHnswManifest(env->ReadFile(manifest_path));
   if (m.items != items.items || m.dim != items.dim || m.m != params.m ||
-      m.ef_construction != params.ef_construction || m.l2_transform != params.l2_transform) {
+      m.ef_construction != params.ef_construction || m.l2_transform != params.l2_transform ||
+      m.quantization != params.quantization) {
     Fail(ErrorCode::kCorruption,
-         "saved HNSW graph {}: built for {} items x {} factors, m {}, ef_construction {}{}, not "
-         "{} x {}, m {}, ef_construction {}{}",
-         path, m.items, m.dim, m.m, m.ef_construction, m.l2_transform ? " (l2)" : "", items.items,
-         items.dim, params.m, params.ef_construction, params.l2_transform ? " (l2)" : "");
+         "saved HNSW graph {}: built for {} items x {} factors, m {}, ef_construction {}{}, "
+         "quantization {}, not {} x {}, m {}, ef_construction {}{}, quantization {}",
+         path, m.items, m.dim, m.m, m.ef_construction, m.l2_transform ? " (l2)" : "",
+         HnswQuantizationName(m.quantization), items.items, items.dim, params.m,
+         params.ef_construction, params.l2_transform ? " (l2)" : "",
+         HnswQuantizationName(params.quantization));
   }
   const uint64_t size = env->FileSize(path);
   if (size != m.bytes) {
@@ -191,14 +266,16 @@ std::unique_ptr<FactorIndex> FactorIndex::Load(ItemFactors items, const HnswPara
   }
   std::unique_ptr<FactorIndex> index(new FactorIndex(items, params));
   try {
-    index->graph_ = std::make_unique<Graph>(items.dim, path, items.items, params.l2_transform);
+    index->graph_ = std::make_unique<Graph>(items.dim, path, items.items, params);
   } catch (const std::bad_alloc&) {
     Fail(ErrorCode::kResourceExhausted, "saved HNSW graph {}: out of memory", path);
   } catch (const std::runtime_error& e) {
     Fail(ErrorCode::kCorruption, "saved HNSW graph {}: {}", path, e.what());
   }
   const auto& g = index->graph_->hnsw;
-  const size_t row_bytes = (items.dim + (params.l2_transform ? 1 : 0)) * sizeof(float);
+  const size_t row_bytes = params.quantization == HnswQuantization::kSq8
+                               ? items.dim
+                               : (items.dim + (params.l2_transform ? 1 : 0)) * sizeof(float);
   if (g.cur_element_count != items.items || g.M_ != params.m || g.data_size_ != row_bytes ||
       SavedBytes(g) != size) {
     Fail(ErrorCode::kCorruption, "saved HNSW graph {}: its contents do not match its manifest",
@@ -229,6 +306,7 @@ void FactorIndex::Save(const std::string& path, Env* env) const {
     m.m = params_.m;
     m.ef_construction = params_.ef_construction;
     m.l2_transform = params_.l2_transform;
+    m.quantization = params_.quantization;
     m.bytes = size;
     m.sha256 = Sha256File(tmp, env);
     env->RenameFile(tmp, path);
@@ -244,7 +322,8 @@ void FactorIndex::Save(const std::string& path, Env* env) const {
 
 std::string SavedGraphPath(const std::string& dir, const std::string& digest,
                            const HnswParams& params) {
-  return fmt::format("{}/{}-m{}-efc{}.hnsw", dir, digest, params.m, params.ef_construction);
+  return fmt::format("{}/{}-m{}-efc{}{}.hnsw", dir, digest, params.m, params.ef_construction,
+                     params.quantization == HnswQuantization::kSq8 ? "-sq8" : "");
 }
 
 std::string EncodeHnswManifest(const HnswManifest& m) {
@@ -254,6 +333,7 @@ std::string EncodeHnswManifest(const HnswManifest& m) {
                         {"m", m.m},
                         {"ef_construction", m.ef_construction},
                         {"space", m.l2_transform ? "l2" : "ip"},
+                        {"quantization", HnswQuantizationName(m.quantization)},
                         {"bytes", m.bytes},
                         {"sha256", m.sha256}}
              .dump(2) +
@@ -271,8 +351,9 @@ HnswManifest ParseHnswManifest(std::string_view bytes) {
     return it->get<uint64_t>();
   };
   HnswManifest m;
-  if (unsigned_field("format", 1000) != 1) {
-    Fail(ErrorCode::kCorruption, "HNSW manifest: format {} is not 1", j["format"].dump());
+  m.format = static_cast<int>(unsigned_field("format", 1000));
+  if (m.format != 1 && m.format != 2) {
+    Fail(ErrorCode::kCorruption, "HNSW manifest: format {} is not 1 or 2", m.format);
   }
   m.items = unsigned_field("items", std::numeric_limits<uint32_t>::max());
   m.dim = static_cast<uint32_t>(unsigned_field("dim", std::numeric_limits<uint32_t>::max()));
@@ -286,6 +367,17 @@ HnswManifest ParseHnswManifest(std::string_view bytes) {
     Fail(ErrorCode::kCorruption, "HNSW manifest: 'space' must be \"ip\" or \"l2\"");
   }
   m.l2_transform = space->get<std::string>() == "l2";
+  if (m.format >= 2) {  // format 1 knew float graphs only
+    auto q = j.find("quantization");
+    if (q == j.end() || !q->is_string() ||
+        (q->get<std::string>() != "none" && q->get<std::string>() != "sq8")) {
+      Fail(ErrorCode::kCorruption, "HNSW manifest: 'quantization' must be \"none\" or \"sq8\"");
+    }
+    m.quantization = ParseHnswQuantization(q->get<std::string>());
+    if (m.quantization == HnswQuantization::kSq8 && m.l2_transform) {
+      Fail(ErrorCode::kCorruption, "HNSW manifest: an SQ8 graph has space \"ip\"");
+    }
+  }
   auto sha = j.find("sha256");
   if (sha == j.end() || !sha->is_string() || sha->get<std::string>().size() != 64 ||
       sha->get<std::string>().find_first_not_of("0123456789abcdef") != std::string::npos) {
@@ -361,9 +453,14 @@ IndexPath FactorIndex::TopK(const float* query, uint32_t k, std::span<const uint
     return answer(*allow, IndexPath::kExactAllowed);
   }
   std::vector<uint32_t> found;
-  const float* search_query = query;
+  const void* search_query = query;
   std::vector<float> padded;
-  if (params_.l2_transform) {  // the query's extra coordinate is 0
+  std::vector<int8_t> codes;
+  if (params_.quantization == HnswQuantization::kSq8) {
+    codes.resize(items_.dim);
+    QuantizeQuery(query, items_.dim, codes.data());
+    search_query = codes.data();
+  } else if (params_.l2_transform) {  // the query's extra coordinate is 0
     padded.assign(query, query + items_.dim);
     padded.push_back(0.0f);
     search_query = padded.data();

@@ -209,6 +209,10 @@ void ParseServeTable(const toml::table& t, const std::string& file, BackendConfi
       r.index = OneOf(node, file, k, "exact", "hnsw");
       continue;
     }
+    if (k == "hnsw_quantization") {
+      r.hnsw_quantization = OneOf(node, file, k, "none", "sq8");
+      continue;
+    }
     if (k == "event_sync") {
       c.event_sync = OneOf(node, file, k, "fsync", "write");
       continue;
@@ -232,7 +236,7 @@ void ParseServeTable(const toml::table& t, const std::string& file, BackendConfi
     } else {
       Fail(ErrorCode::kInvalidArgument,
            "{}: unknown key '{}' in [serve] (expected index, hnsw_m, hnsw_ef_construction, "
-           "hnsw_ef_search, index_threads, event_sync)",
+           "hnsw_ef_search, hnsw_quantization, index_threads, event_sync)",
            file, QuoteForMessage(k));
     }
   }

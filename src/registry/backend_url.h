@@ -49,7 +49,8 @@ struct BackendConfig {
   std::string config_file;    // the marquee.toml read ("" when none)
   std::string registry_from;  // "--registry/$MARQUEE_REGISTRY", "<file>", or "default"
   // The [serve] table: how `marquee serve` retrieves a recommender's best items (index,
-  // hnsw_m, hnsw_ef_construction, hnsw_ef_search, index_threads); defaults when absent.
+  // hnsw_m, hnsw_ef_construction, hnsw_ef_search, hnsw_quantization, index_threads); defaults
+  // when absent.
   RetrievalSpec retrieval;
   // [serve] event_sync: when POST /v1/events is acknowledged. "fsync" (default): once the event
   // log's write-ahead log is fsynced (survives power loss); "write": once the write reached the
@@ -69,9 +70,10 @@ std::string ParseArtifactsUrl(std::string_view url);
 
 // Parses the text of a marquee.toml (`origin` names it in messages): the keys registry, state
 // and artifacts, checked as ResolveBackends says, and the [serve] table (index = "exact" |
-// "hnsw", hnsw_m 2..512, hnsw_ef_construction and hnsw_ef_search 1..100000, index_threads
-// 0..1024, event_sync = "fsync" | "write"; other keys or types are kInvalidArgument naming them).
-// registry_from is `origin` when it sets the registry. Errors as ResolveBackends's.
+// "hnsw", hnsw_m 2..512, hnsw_ef_construction and hnsw_ef_search 1..100000, hnsw_quantization =
+// "none" | "sq8", index_threads 0..1024, event_sync = "fsync" | "write"; other keys or types are
+// kInvalidArgument naming them). registry_from is `origin` when it sets the registry. Errors as
+// ResolveBackends's.
 BackendConfig ParseBackendsToml(std::string_view text, const std::string& origin);
 
 // Resolves the backends of `home`. In order: $MARQUEE_REGISTRY (set by --registry), the legacy

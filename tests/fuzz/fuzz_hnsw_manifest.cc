@@ -2,7 +2,9 @@
 // bytes up to the first NUL are the manifest (PATH.json), the rest the graph file. A manifest that
 // parses round-trips through EncodeHnswManifest; FactorIndex::Load over the pair refuses what does
 // not verify with marquee::Error and never hands hnswlib a file whose sha256 differs from its
-// manifest's, so a loaded index (only a graph Save wrote can verify) answers a query.
+// manifest's, so a loaded index (only a graph Save wrote can verify) answers a query. The load's
+// settings take the manifest's quantization (format 2: "none" or "sq8"; format 1: "none"), so
+// float and SQ8 graphs are both read (seeds: saved, a format-1 float graph; saved_sq8).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,14 +20,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t eol = text.find('\0');
   const std::string manifest = text.substr(0, eol);
   const std::string graph = eol == std::string::npos ? "" : text.substr(eol + 1);
+  HnswQuantization quantization = HnswQuantization::kNone;
   try {
     const HnswManifest m = ParseHnswManifest(manifest);
     const HnswManifest back = ParseHnswManifest(EncodeHnswManifest(m));
     fuzz::Check(back.items == m.items && back.dim == m.dim && back.m == m.m &&
                     back.ef_construction == m.ef_construction &&
-                    back.l2_transform == m.l2_transform && back.bytes == m.bytes &&
-                    back.sha256 == m.sha256,
+                    back.l2_transform == m.l2_transform && back.quantization == m.quantization &&
+                    back.bytes == m.bytes && back.sha256 == m.sha256,
                 "a manifest changed in its round trip");
+    quantization = m.quantization;
   } catch (const Error&) {
   }
   // Four items of two factors, the settings a seed's manifest names.
@@ -34,6 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   HnswParams p;
   p.m = 4;
   p.ef_construction = 8;
+  p.quantization = quantization;
   const std::string path = fuzz::WriteInput("g.hnsw", graph);
   fuzz::WriteInput("g.hnsw.json", manifest);
   Env* env = Env::Default();

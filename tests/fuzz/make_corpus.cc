@@ -358,18 +358,24 @@ void XgbSeeds() {
 }
 
 // A graph Save wrote for the harness's four items (m 4, ef_construction 8) behind its manifest
-// and a NUL; the manifest alone.
+// and a NUL, with float rows and SQ8 codes; the manifest alone. (corpus/hnsw_manifest/
+// saved_format1, a graph saved before manifests had a format 2, is kept as it was written.)
 void HnswSeeds(const std::string& scratch) {
   static const std::vector<float> rows = {1, 0, 0, 1, 0.5f, 0.5f, -1, 0};
-  HnswParams p;
-  p.m = 4;
-  p.ef_construction = 8;
-  p.threads = 1;
-  const std::string path = scratch + "/g.hnsw";
-  FactorIndex::Build({rows.data(), 4, 2}, p)->Save(path, Env::Default());
-  const std::string manifest = Slurp(path + ".json");
-  Put("hnsw_manifest", "saved", manifest + std::string(1, '\0') + Slurp(path));
-  Put("hnsw_manifest", "manifest_only", manifest);
+  for (HnswQuantization q : {HnswQuantization::kNone, HnswQuantization::kSq8}) {
+    HnswParams p;
+    p.m = 4;
+    p.ef_construction = 8;
+    p.threads = 1;
+    p.quantization = q;
+    const std::string path = scratch + "/g.hnsw";
+    FactorIndex::Build({rows.data(), 4, 2}, p)->Save(path, Env::Default());
+    const std::string manifest = Slurp(path + ".json");
+    const bool sq8 = q == HnswQuantization::kSq8;
+    Put("hnsw_manifest", sq8 ? "saved_sq8" : "saved",
+        manifest + std::string(1, '\0') + Slurp(path));
+    if (!sq8) Put("hnsw_manifest", "manifest_only", manifest);
+  }
 }
 
 }  // namespace

@@ -135,9 +135,11 @@ TEST(BackendUrl, ServeTableChoosesTheRetrievalIndex) {
   const RetrievalSpec none = ParseBackendsToml("", "t.toml").retrieval;
   EXPECT_EQ(none.index, "exact");
   EXPECT_EQ(none.hnsw_ef_search, 200u);
+  EXPECT_EQ(none.hnsw_quantization, "sq8");
   const RetrievalSpec r = ParseBackendsToml(
                               "[serve]\nindex = \"hnsw\"\nhnsw_m = 24\nhnsw_ef_construction = 150\n"
-                              "hnsw_ef_search = 300\nindex_threads = 1\n",
+                              "hnsw_ef_search = 300\nindex_threads = 1\n"
+                              "hnsw_quantization = \"none\"\n",
                               "t.toml")
                               .retrieval;
   EXPECT_EQ(r.index, "hnsw");
@@ -145,11 +147,14 @@ TEST(BackendUrl, ServeTableChoosesTheRetrievalIndex) {
   EXPECT_EQ(r.hnsw_ef_construction, 150u);
   EXPECT_EQ(r.hnsw_ef_search, 300u);
   EXPECT_EQ(r.threads, 1);
+  EXPECT_EQ(r.hnsw_quantization, "none");
   for (const auto& [text, says] : std::vector<std::pair<std::string, std::string>>{
            {"[serve]\nindex = \"ivf\"\n", "ivf"},
            {"[serve]\nhnsw_m = 1\n", "hnsw_m"},
            {"[serve]\nhnsw_ef_search = \"many\"\n", "hnsw_ef_search"},
            {"[serve]\nsurprise = true\n", "surprise"},
+           {"[serve]\nhnsw_quantization = \"pq\"\n",
+            "hnsw_quantization must be \"none\" or \"sq8\""},
            {"[serve]\nevent_sync = \"never\"\n", "event_sync must be \"fsync\" or \"write\""},
            {"[serve]\nevent_sync = true\n", "event_sync"}}) {
     std::string m;

@@ -59,6 +59,7 @@ TEST(AnnServing, FactorModelsAnswerThroughTheIndexAsExactScoringDoes) {
     EXPECT_EQ(exact.models->Get("recs/1")->index, nullptr);
     EXPECT_EQ(m->Describe()["index"]["kind"], "hnsw");
     EXPECT_EQ(m->Describe()["index"]["ef_search"], 200);
+    EXPECT_EQ(m->Describe()["index"]["quantization"], "sq8");
     const std::vector<json> bodies = {
         {{"model", "recs/1"}, {"user", "u0"}, {"k", 5}},
         {{"model", "recs/1"}, {"user", "u1"}, {"k", 20}},
@@ -121,7 +122,8 @@ TEST(AnnServing, TheNextLoadReadsTheSavedGraph) {
   std::vector<std::string> files = Env::Default()->ListDir(home + "/serving/index");
   ASSERT_EQ(files.size(), 2u);
   const std::string graph = home + "/serving/index/" + files[0];
-  EXPECT_NE(files[0].find("-m16-efc100.hnsw"), std::string::npos) << files[0];
+  // The default graph is SQ8 (HnswParams::quantization), named so.
+  EXPECT_NE(files[0].find("-m16-efc100-sq8.hnsw"), std::string::npos) << files[0];
   std::string bytes = Env::Default()->ReadFile(graph);
   bytes[bytes.size() - 1] ^= 1;
   Env::Default()->WriteFileAtomic(graph, bytes);

@@ -28,6 +28,7 @@ nlohmann::json ServableModel::Describe() const {
                   {"m", index->params().m},
                   {"ef_construction", index->params().ef_construction},
                   {"ef_search", index->params().ef_search},
+                  {"quantization", HnswQuantizationName(index->params().quantization)},
                   {"source", index->loaded() ? "saved" : "built"},
                   {"build_seconds", index->build_seconds()},
                   {"load_seconds", index->load_seconds()},
@@ -58,9 +59,10 @@ std::unique_ptr<const FactorIndex> LoadOrBuildIndex(const ServableModel& m, cons
   }
   auto index = FactorIndex::Build(f, p);
   spdlog::info(
-      "serve: {} v{}: HNSW index of {} items x {} factors (m {}, ef_construction {}) "
-      "in {:.1f}s, {:.0f} MiB",
-      m.name, m.version, f.items, f.dim, p.m, p.ef_construction, index->build_seconds(),
+      "serve: {} v{}: HNSW index of {} items x {} factors (m {}, ef_construction {}, "
+      "quantization {}) in {:.1f}s, {:.0f} MiB",
+      m.name, m.version, f.items, f.dim, p.m, p.ef_construction,
+      HnswQuantizationName(p.quantization), index->build_seconds(),
       index->memory_bytes() / 1048576.0);
   if (!path.empty()) {
     try {
@@ -160,6 +162,7 @@ std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name
       p.m = retrieval.hnsw_m;
       p.ef_construction = retrieval.hnsw_ef_construction;
       p.ef_search = retrieval.hnsw_ef_search;
+      p.quantization = ParseHnswQuantization(retrieval.hnsw_quantization);
       p.threads = retrieval.threads > 0
                       ? retrieval.threads
                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

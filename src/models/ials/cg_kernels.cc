@@ -3,8 +3,7 @@
 // multiply and an add, as in the AVX-512 kernels, whatever -march the build uses.
 #include "models/ials/cg_kernels.h"
 
-#include <cstdlib>
-#include <cstring>
+#include "models/simd_choice.h"
 
 namespace marquee::cg {
 
@@ -80,12 +79,7 @@ const Kernels* Avx512Kernels() {
 }
 
 const Kernels& ActiveKernels() {
-  static const Kernels* active = [] {
-    const char* env = std::getenv("MARQUEE_SIMD");
-    if (env != nullptr && std::strcmp(env, "portable") == 0) return &kPortable;
-    const Kernels* fast = Avx512Kernels();
-    return fast != nullptr ? fast : &kPortable;
-  }();
+  static const Kernels* active = ChooseKernels(&kPortable, Avx512Kernels());
   return *active;
 }
 
