@@ -6,15 +6,17 @@
 #
 #   bench/ann_wrk.sh [BUILD_DIR]     (default build/release; needs ../shared/data/movielens-latest-small)
 #
-# HTTP: each request is POST /v1/recommend with an anonymous history of HIST random items (so
-# every request is folded in and ranked: no cache) and k = 10. For each index kind a fresh
+# HTTP: each request is POST /v1/recommend with an anonymous history of HIST items (random
+# ones, or member-like ones with HISTORIES=member; every request is folded in and ranked: no
+# cache) and k = 10. For each index kind a fresh
 # server is started on the same home (the HNSW graph is built while the version loads: the time
 # to /readyz and the server's RSS are reported for both), then
 #   recall  the top-10 of QUERIES fixed histories from each server; recall@10 of hnsw against
 #           exact (same histories, same exclusions)
 #   wrk     -t1 -c CONNS for DURATION with a random history per request
 # Env: ITEMS (default 1000000), DIM (128), DURATION (10s), CONNS (4), SERVE_THREADS (nproc),
-#      QUERIES (200), HIST (10), L2_ITEMS (default 100000: the space comparison in bench_ann),
+#      QUERIES (200), HIST (10), HISTORIES (random: HIST random items per request; member: HIST
+#      of the exact top 50 of each of 200 user-like queries from bench_ann), L2_ITEMS (default 100000: the space comparison in bench_ann),
 #      BUILD_THREADS (index build threads in bench_ann, default 2), HNSW_M (16),
 #      HNSW_EF_CONSTRUCTION (100), HTTP_EF_SEARCH (200; the server's hnsw_ef_search),
 #      HTTP_QUANTIZATION (sq8; the server's hnsw_quantization, and the graph bench_ann saves for
@@ -35,6 +37,8 @@ CONNS=${CONNS:-4}
 SERVE_THREADS=${SERVE_THREADS:-$(nproc)}
 QUERIES=${QUERIES:-200}
 HIST=${HIST:-10}
+export HIST
+HISTORIES=${HISTORIES:-random}
 export L2_ITEMS=${L2_ITEMS:-100000}
 export HNSW_M=${HNSW_M:-16} HNSW_EF_CONSTRUCTION=${HNSW_EF_CONSTRUCTION:-100}
 HTTP_EF_SEARCH=${HTTP_EF_SEARCH:-200}
@@ -62,17 +66,40 @@ hnsw_ef_search = $HTTP_EF_SEARCH
 hnsw_quantization = "$HTTP_QUANTIZATION"
 TOML
 
-# The fixed histories (recall) and the wrk script (a random history per request).
-python3 - "$OUT" "$ITEMS" "$QUERIES" "$HIST" <<'PY'
+# The fixed histories (recall) and the wrk script (a history per request). HISTORIES=random:
+# HIST random items each; HISTORIES=member: bench_ann's member-like histories (HIST of the exact
+# top 50 items of each of 200 queries drawn like the in-process ones), cycled.
+if [ "$HISTORIES" = member ]; then
+  cp "$HOME_DIR/member_histories.jsonl" "$OUT/histories.jsonl"
+fi
+python3 - "$OUT" "$ITEMS" "$QUERIES" "$HIST" "$HISTORIES" <<'PY'
 import json, random, sys
-out, items, queries, hist = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+out, items, queries, hist, kind = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                   int(sys.argv[4]), sys.argv[5])
 rng = random.Random(7)
+if kind == "member":
+    pool = [json.loads(l) for l in open(f"{out}/histories.jsonl")]
+else:
+    pool = [[f"i{rng.randrange(items)}" for _ in range(hist)] for _ in range(queries)]
 with open(f"{out}/queries.jsonl", "w") as f:
-    for _ in range(queries):
-        f.write(json.dumps({"model": "synth-ann/1", "k": 10,
-                            "history": [f"i{rng.randrange(items)}" for _ in range(hist)]}) + "\n")
+    for q in range(queries):
+        f.write(json.dumps({"model": "synth-ann/1", "k": 10, "history": pool[q % len(pool)]}) + "\n")
+with open(f"{out}/pool.lua", "w") as f:
+    f.write("pool = {\n" + ",\n".join(
+        "'" + json.dumps({"model": "synth-ann/1", "k": 10, "history": h}) + "'" for h in pool) + "}\n")
 PY
-cat >"$OUT/random.lua" <<LUA
+if [ "$HISTORIES" = member ]; then
+  cat "$OUT/pool.lua" >"$OUT/random.lua"
+  cat >>"$OUT/random.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"},
+    pool[(n % #pool) + 1])
+end
+LUA
+else
+  cat >"$OUT/random.lua" <<LUA
 math.randomseed(42)
 request = function()
   local h = {}
@@ -81,6 +108,7 @@ request = function()
     '{"model": "synth-ann/1", "k": 10, "history": [' .. table.concat(h, ",") .. ']}')
 end
 LUA
+fi
 
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 serve_round() {  # INDEX

@@ -35,7 +35,8 @@
 //      inner-product best), same m and ef_construction, recall@10 per ef.
 //   5. With HOME: the synthetic model is saved as an iALS artifact (item ids i0..) and
 //      registered as synth-ann v1 for bench/ann_wrk.sh, and the graph is saved where a server
-//      of HOME reads it back (HOME/serving/index, named by the artifact's digest).
+//      of HOME reads it back (HOME/serving/index, named by the artifact's digest); and
+//      HOME/member_histories.jsonl: HIST of the exact top 50 items of each of 200 queries.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -399,6 +400,28 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(home + "/serving/index");
     indexes[served]->Save(graph, marquee::Env::Default());
     std::printf("saved the graph for serving to %s\n", graph.c_str());
+
+    // Member-like histories for bench/ann_wrk.sh (HOME/member_histories.jsonl, one JSON array
+    // of item ids a line): for each of the first 200 queries, HIST (env, default 10) items drawn
+    // from its exact top 50, as a member's plays are items their taste ranks high. Their
+    // fold-ins point where the in-process queries do, unlike histories of random items.
+    const size_t hist = std::getenv("HIST") != nullptr ? std::stoul(std::getenv("HIST")) : 10;
+    std::mt19937_64 rng(17);
+    std::ofstream out(home + "/member_histories.jsonl");
+    std::vector<float> s(items);
+    std::vector<uint32_t> top;
+    for (size_t q = 0; q < std::min<size_t>(200, kQueries); ++q) {
+      marquee::ScoreWithFactors(queries.row(static_cast<Eigen::Index>(q)).data(), 1, cat.data(),
+                                static_cast<Eigen::Index>(items), dim, s.data(), items);
+      marquee::TopK(s, {}, 50, top);
+      std::shuffle(top.begin(), top.end(), rng);
+      out << '[';
+      for (size_t j = 0; j < std::min(hist, top.size()); ++j) {
+        out << (j > 0 ? "," : "") << "\"i" << top[j] << '"';
+      }
+      out << "]\n";
+    }
+    std::printf("wrote %s/member_histories.jsonl\n", home.c_str());
   }
   return 0;
 }
