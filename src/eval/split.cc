@@ -226,24 +226,9 @@ struct Positives {
   }
 };
 
-// The rows of `users` (sorted) of the positives, in that order.
-CsrMatrix RowsOf(const Positives& pos, const std::vector<uint32_t>& users) {
-  if (pos.whole != nullptr) return pos.whole->SelectRows(users);
-  CsrMatrix m;
-  m.cols = pos.cols();
-  size_t next = 0;
-  pos.ForEach([&](uint32_t u, std::span<const uint32_t> c, std::span<const float> v) {
-    if (next < users.size() && users[next] == u) {
-      m.AppendRow(c, v);
-      ++next;
-    }
-  });
-  return m;
-}
-
 // With a shard, the held-out users' rows are the only ones held whole (for the eval set): the
-// positives are streamed once for the counts, once for those rows and twice for the rank's
-// share (BuildShard).
+// positives are streamed once for the counts and twice for the rank's share (BuildShard; its
+// first pass also collects the held-out users' rows).
 Split StrongGeneralization(const Positives& pos, std::optional<double> threshold,
                            const SplitConfig& c, const SplitShard* shard) {
   CheckOpenUnit(c.fold_in, "fold_in", c.protocol);
@@ -282,34 +267,42 @@ Split StrongGeneralization(const Positives& pos, std::optional<double> threshold
   std::vector<uint32_t> held(eligible.begin(), eligible.begin() + n_test);
   std::sort(held.begin(), held.end());
 
-  // The held-out users' rows: a random fold_in share of each is the input, the rest targets.
-  const CsrMatrix held_rows = RowsOf(pos, held);
-  std::vector<char> is_target(held_rows.nnz(), 0);
   std::vector<char> withheld(pos.rows(), 0);
-  std::vector<uint64_t> entries;
-  for (uint32_t h = 0; h < held.size(); ++h) {
-    withheld[held[h]] = 1;
-    const uint32_t n = held_rows.row_size(h);
-    MarkRandomTargets(held_rows, h, n - ShareOf(n, c.fold_in), rng, entries, is_target);
-  }
+  for (uint32_t u : held) withheld[u] = 1;
+  // Training: every positive of the other users. The held-out users' rows are kept aside.
   Split s;
-  std::vector<uint32_t> rows_of_held(held.size());
-  std::iota(rows_of_held.begin(), rows_of_held.end(), 0u);
-  AssembleEval(held_rows, is_target, rows_of_held, s.eval);
-  s.eval.users = held;
-  // Training: every positive of the other users.
+  CsrMatrix held_rows;
   if (shard != nullptr) {
+    held_rows.cols = pos.cols();
+    size_t passes = 0;
     s.shard = std::make_shared<InteractionShard>(BuildShard(
         pos.rows(), pos.cols(), shard->rank, shard->ranks, shard->plan,
         [&](const RowVisitor& visit) {
           pos.ForEach([&](uint32_t u, std::span<const uint32_t> cols, std::span<const float> v) {
-            if (!withheld[u]) visit(u, cols, v);
+            if (!withheld[u]) {
+              visit(u, cols, v);
+            } else if (passes == 0) {
+              held_rows.AppendRow(cols, v);  // users ascending, as `held`
+            }
           });
+          ++passes;
         },
         s.train));
   } else {
+    held_rows = pos.whole->SelectRows(held);
     AssembleTrain(*pos.whole, {}, withheld, s.train);
   }
+  // A random fold_in share of each held-out user's positives is the input, the rest targets.
+  std::vector<char> is_target(held_rows.nnz(), 0);
+  std::vector<uint64_t> entries;
+  for (uint32_t h = 0; h < held.size(); ++h) {
+    const uint32_t n = held_rows.row_size(h);
+    MarkRandomTargets(held_rows, h, n - ShareOf(n, c.fold_in), rng, entries, is_target);
+  }
+  std::vector<uint32_t> rows_of_held(held.size());
+  std::iota(rows_of_held.begin(), rows_of_held.end(), 0u);
+  AssembleEval(held_rows, is_target, rows_of_held, s.eval);
+  s.eval.users = held;
   s.protocol = c.protocol;
   FillCommonDetails(s, threshold);
   s.details["seed"] = c.seed;
