@@ -282,20 +282,30 @@ struct Job {
   }
 
   void Refit() {
-    full = c.split.protocol == "given"
-               ? GivenRefitMatrix(ds, c.data.positive_threshold, given_input, given_target)
-               : ds.ToCsr(c.data.positive_threshold);
+    const bool given = c.split.protocol == "given";
     model = CreateRecommender(c.family, c.model_params);
     final_matrix = &full;
     if (!shard_request) {
+      full = given ? GivenRefitMatrix(ds, c.data.positive_threshold, given_input, given_target)
+                   : ds.ToCsr(c.data.positive_threshold);
       final_nnz = full.nnz();
       model->Fit(full.Binarized(), ctx);
       return;
     }
-    CsrMatrix local;
-    refit_shard = std::make_shared<InteractionShard>(
-        BuildShard(full, shard_request->rank, shard_request->ranks, shard_request->plan, local));
-    full = std::move(local);
+    // Several ranks: this rank's share of every positive, streamed from the dataset (the given
+    // protocol's refit matrix, which adds the eval users' rows, is built whole and cut).
+    const SplitShard& r = *shard_request;
+    if (given) {
+      const CsrMatrix whole =
+          GivenRefitMatrix(ds, c.data.positive_threshold, given_input, given_target);
+      refit_shard =
+          std::make_shared<InteractionShard>(BuildShard(whole, r.rank, r.ranks, r.plan, full));
+    } else {
+      refit_shard = std::make_shared<InteractionShard>(BuildShard(
+          ds.num_users(), ds.num_items(), r.rank, r.ranks, r.plan,
+          [&](const RowVisitor& visit) { ds.ForEachPositiveRow(c.data.positive_threshold, visit); },
+          full));
+    }
     final_nnz = refit_shard->nnz;
     Binarize(full, refit_shard.get());
     model->Fit(full, FitContext(refit_shard.get()));
