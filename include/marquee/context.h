@@ -9,7 +9,8 @@
 namespace marquee {
 
 class Env;
-class Communicator;  // src/common/communicator.h
+class Communicator;       // src/common/communicator.h
+struct InteractionShard;  // marquee/sparse.h
 
 struct Context {
   // Worker threads for parallel loops (>= 1). Results are deterministic for a given seed and
@@ -21,6 +22,10 @@ struct Context {
   // nullptr means one process. Families that can train across ranks (iALS, BPR, EASE) split
   // their work by it; results then depend on the rank count too.
   Communicator* comm = nullptr;
+  // With several ranks, what this rank holds of the matrix Fit is given (its users' rows; the
+  // rest are empty) and of its transpose (marquee/sparse.h). Not owned; nullptr means Fit's
+  // matrix is whole (one process, or a caller that gives every rank all of it).
+  const InteractionShard* shard = nullptr;
   // Called with a short stage name and a fraction in [0, 1]; may be empty.
   std::function<void(std::string_view stage, double fraction)> progress;
 

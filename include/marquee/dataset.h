@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -74,6 +75,11 @@ class Dataset {
   // users x items matrix of the rows whose value passes the threshold (value > threshold;
   // no threshold keeps every row). Duplicate pairs keep the largest value.
   CsrMatrix ToCsr(std::optional<double> positive_threshold) const;
+  // The rows of ToCsr one at a time, in user order (users without positives included), without
+  // holding the matrix: visit(user, sorted unique items, their values).
+  void ForEachPositiveRow(std::optional<double> positive_threshold,
+                          const std::function<void(uint32_t, std::span<const uint32_t>,
+                                                   std::span<const float>)>& visit) const;
 
  private:
   struct Storage;

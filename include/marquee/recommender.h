@@ -56,6 +56,10 @@ class Recommender {
   // family that does not is refused under mpirun with more than one rank, rather than trained
   // once per rank.
   virtual bool distributed_fit() const { return false; }
+  // How such a family's work is cut across ranks, so that each rank need hold only its share of
+  // the interactions (Context::shard, marquee/sparse.h): blocks of users (and of items) of
+  // about equal cost. Given a shard, Fit uses its blocks; given a whole matrix, it cuts the same.
+  virtual ShardPlan shard_plan() const { return {}; }
   // Factor models only (item_factors().data != nullptr), for retrieval indexes
   // (models/ann_index.h): ScoreBatch(histories) row r is exactly ⟨q_r, f_i⟩ for every item i, where
   // FoldIn writes q_r, histories.rows x item_factors().dim floats row-major, into `out`. Other

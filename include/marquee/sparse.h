@@ -38,4 +38,28 @@ struct CsrMatrix {
   CsrMatrix SelectRows(std::span<const uint32_t> row_ids) const;
 };
 
+// How a distributed fit (Recommender::distributed_fit, under mpirun; issue #18) cuts its
+// interactions across ranks: contiguous blocks of users, and with `item_rows` of items too,
+// from PartitionRows (src/common/communicator.h), a row costing its entries plus `row_cost`.
+struct ShardPlan {
+  uint64_t row_cost = 0;
+  bool item_rows = false;  // the fit also solves item rows, so it needs its items' rows of Xᵀ
+};
+
+// One rank's share of a distributed fit's users x items matrix X (Context::shard; built by
+// BuildShard, src/common/shard.h). The matrix passed to Fit beside it has X's shape and holds
+// the rows of this rank's users, [user_offsets[rank], user_offsets[rank + 1]), every other row
+// empty; `item_rows` is Xᵀ's shape (items x users) with the rows of this rank's items filled
+// (an items x users matrix with no entries when the plan has no item rows). The string id
+// dictionaries are not here: every rank keeps them whole.
+struct InteractionShard {
+  int rank = 0;
+  std::vector<uint64_t> user_offsets;  // ranks + 1 offsets: the users each rank holds
+  std::vector<uint64_t> item_offsets;  // ranks + 1 offsets: the items each rank holds
+  CsrMatrix item_rows;                 // Xᵀ: this rank's items' rows
+  std::vector<uint32_t> item_counts;   // entries of every item in all of X
+  uint64_t nnz = 0;                    // entries of all of X
+  uint32_t nonempty_users = 0;         // users with at least one entry in all of X
+};
+
 }  // namespace marquee

@@ -176,39 +176,67 @@ std::optional<uint32_t> Dataset::find_item(std::string_view id) const {
   return it->second;
 }
 
-CsrMatrix Dataset::ToCsr(std::optional<double> positive_threshold) const {
-  // Rows are grouped by user, so each CSR row is built in place from the user's range: no
-  // triplet copy of the columns. Rows merge as every CSR builder does (AppendMergedRow). A mapped
-  // snapshot's pages are released behind the scan.
-  const auto is = items();
-  const auto vs = values();
-  const auto offs = user_offsets();
-  MappedPageReleaser release_items(s_->mapped ? s_->mapped_env : nullptr, is.data(),
-                                   is.size_bytes());
-  MappedPageReleaser release_values(s_->mapped && s_->info.has_values ? s_->mapped_env : nullptr,
-                                    vs.data(), vs.size_bytes());
-  CsrMatrix m;
-  m.rows = num_users();
-  m.cols = num_items();
-  m.indptr.assign(static_cast<size_t>(m.rows) + 1, 0);
-  // Reserved for every row; the pages past the positives are never touched.
-  m.indices.reserve(is.size());
-  m.values.reserve(is.size());
+namespace {
+
+// Visits every user's positives in user order, as (item, value) pairs before merging; a mapped
+// snapshot's pages are released behind the scan. The one scan of ToCsr and ForEachPositiveRow.
+// `mapped_env`: the Env of a mapped snapshot, else nullptr.
+template <class PerUser>
+void ScanPositives(const Dataset& ds, Env* mapped_env, std::optional<double> positive_threshold,
+                   PerUser&& per_user) {
+  const auto is = ds.items();
+  const auto vs = ds.values();
+  const auto offs = ds.user_offsets();
+  MappedPageReleaser release_items(mapped_env, is.data(), is.size_bytes());
+  MappedPageReleaser release_values(ds.info().has_values ? mapped_env : nullptr, vs.data(),
+                                    vs.size_bytes());
   std::vector<std::pair<uint32_t, float>> row;
-  for (uint32_t u = 0; u < m.rows; ++u) {
+  for (uint32_t u = 0; u < ds.num_users(); ++u) {
     row.clear();
     for (uint64_t k = offs[u]; k < offs[u + 1]; ++k) {
       if (positive_threshold && !(static_cast<double>(vs[k]) > *positive_threshold)) continue;
       row.emplace_back(is[k], vs[k]);
     }
-    AppendMergedRow(row, m.indices, m.values);
-    m.indptr[u + 1] = m.indices.size();
+    per_user(u, row);
     release_items.ReleaseUpTo(is.data() + offs[u + 1]);
     release_values.ReleaseUpTo(vs.data() + offs[u + 1]);
   }
   release_items.ReleaseAll();
   release_values.ReleaseAll();
+}
+
+}  // namespace
+
+CsrMatrix Dataset::ToCsr(std::optional<double> positive_threshold) const {
+  // Rows are grouped by user, so each CSR row is built in place from the user's range: no
+  // triplet copy of the columns. Rows merge as every CSR builder does (AppendMergedRow).
+  CsrMatrix m;
+  m.rows = num_users();
+  m.cols = num_items();
+  m.indptr.assign(static_cast<size_t>(m.rows) + 1, 0);
+  // Reserved for every row; the pages past the positives are never touched.
+  m.indices.reserve(num_interactions());
+  m.values.reserve(num_interactions());
+  ScanPositives(*this, s_->mapped ? s_->mapped_env : nullptr, positive_threshold,
+                [&](uint32_t u, std::vector<std::pair<uint32_t, float>>& row) {
+                  AppendMergedRow(row, m.indices, m.values);
+                  m.indptr[u + 1] = m.indices.size();
+                });
   return m;
+}
+
+void Dataset::ForEachPositiveRow(std::optional<double> positive_threshold,
+                                 const std::function<void(uint32_t, std::span<const uint32_t>,
+                                                          std::span<const float>)>& visit) const {
+  std::vector<uint32_t> cols;
+  std::vector<float> vals;
+  ScanPositives(*this, s_->mapped ? s_->mapped_env : nullptr, positive_threshold,
+                [&](uint32_t u, std::vector<std::pair<uint32_t, float>>& row) {
+                  cols.clear();
+                  vals.clear();
+                  AppendMergedRow(row, cols, vals);
+                  visit(u, cols, vals);
+                });
 }
 
 }  // namespace marquee

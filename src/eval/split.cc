@@ -16,15 +16,22 @@
 // "Positives" are the distinct (user, item) pairs of Dataset::ToCsr(threshold). Randomness
 // comes from one std::mt19937_64 seeded with config.seed, drawn in a fixed order (users in
 // ascending index), with a portable bounded draw, so a seed gives the same split everywhere.
+//
+// Distributed training (a SplitShard, issue #18): each rank keeps only its share of the
+// training matrix (BuildShard). Strong generalization then never holds the positives whole: it
+// streams the dataset's rows (counts, the held-out users' rows, then the share); the others
+// assemble from the positives held whole and keep the share (temporal cuts it afterwards).
 #include "eval/split.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <string_view>
 #include <unordered_map>
 
+#include "common/shard.h"
 #include "marquee/error.h"
 
 namespace marquee {
@@ -100,29 +107,33 @@ uint32_t NonEmptyRows(const CsrMatrix& m) {
 //   train:  entries that are not targets, of users that are not withheld
 //   input:  an evaluated user's non-target entries (original values)
 //   target: an evaluated user's target entries (value 1)
-Split Assemble(const CsrMatrix& pos, const std::vector<char>& is_target,
-               const std::vector<uint32_t>& eval_users, const std::vector<char>& withheld) {
-  Split s;
-  s.train.rows = pos.rows;
-  s.train.cols = pos.cols;
-  s.train.indptr.assign(static_cast<size_t>(pos.rows) + 1, 0);
+// `is_target` empty: no entry is a target.
+void AssembleTrain(const CsrMatrix& pos, std::span<const char> is_target,
+                   const std::vector<char>& withheld, CsrMatrix& train) {
+  train.rows = pos.rows;
+  train.cols = pos.cols;
+  train.indptr.assign(static_cast<size_t>(pos.rows) + 1, 0);
   // Reserved, not filled: no regrowth (which briefly holds two copies); untouched pages past
   // the rows kept cost no memory.
-  s.train.indices.reserve(pos.nnz());
-  s.train.values.reserve(pos.nnz());
+  train.indices.reserve(pos.nnz());
+  train.values.reserve(pos.nnz());
   for (uint32_t u = 0; u < pos.rows; ++u) {
     if (!withheld[u]) {
       for (uint64_t p = pos.indptr[u]; p < pos.indptr[u + 1]; ++p) {
-        if (is_target[p]) continue;
-        s.train.indices.push_back(pos.indices[p]);
-        s.train.values.push_back(pos.values[p]);
+        if (!is_target.empty() && is_target[p]) continue;
+        train.indices.push_back(pos.indices[p]);
+        train.values.push_back(pos.values[p]);
       }
     }
-    s.train.indptr[u + 1] = s.train.indices.size();
+    train.indptr[u + 1] = train.indices.size();
   }
-  s.eval.input.cols = pos.cols;
-  s.eval.target.cols = pos.cols;
-  s.eval.users = eval_users;
+}
+
+void AssembleEval(const CsrMatrix& pos, const std::vector<char>& is_target,
+                  const std::vector<uint32_t>& eval_users, EvalSet& eval) {
+  eval.input.cols = pos.cols;
+  eval.target.cols = pos.cols;
+  eval.users = eval_users;
   std::vector<uint32_t> in_items, tg_items;
   std::vector<float> in_vals, tg_vals;
   for (uint32_t u : eval_users) {
@@ -138,17 +149,47 @@ Split Assemble(const CsrMatrix& pos, const std::vector<char>& is_target,
       }
     }
     tg_vals.assign(tg_items.size(), 1.0f);
-    s.eval.input.AppendRow(in_items, in_vals);
-    s.eval.target.AppendRow(tg_items, tg_vals);
+    eval.input.AppendRow(in_items, in_vals);
+    eval.target.AppendRow(tg_items, tg_vals);
   }
+}
+
+// With `shard`, train is only the rank's share of it (BuildShard, two passes over the rows).
+Split Assemble(const CsrMatrix& pos, const std::vector<char>& is_target,
+               const std::vector<uint32_t>& eval_users, const std::vector<char>& withheld,
+               const SplitShard* shard) {
+  Split s;
+  if (shard != nullptr) {
+    s.shard = std::make_shared<InteractionShard>(BuildShard(
+        pos.rows, pos.cols, shard->rank, shard->ranks, shard->plan,
+        [&](const RowVisitor& visit) {
+          std::vector<uint32_t> cols;
+          std::vector<float> vals;
+          for (uint32_t u = 0; u < pos.rows; ++u) {
+            if (withheld[u]) continue;
+            cols.clear();
+            vals.clear();
+            for (uint64_t p = pos.indptr[u]; p < pos.indptr[u + 1]; ++p) {
+              if (is_target[p]) continue;
+              cols.push_back(pos.indices[p]);
+              vals.push_back(pos.values[p]);
+            }
+            visit(u, cols, vals);
+          }
+        },
+        s.train));
+  } else {
+    AssembleTrain(pos, is_target, withheld, s.train);
+  }
+  AssembleEval(pos, is_target, eval_users, s.eval);
   return s;
 }
 
 void FillCommonDetails(Split& s, std::optional<double> threshold) {
   s.details["protocol"] = s.protocol;
   s.details["positive_threshold"] = ThresholdJson(threshold);
-  s.details["train_users"] = NonEmptyRows(s.train);
-  s.details["train_interactions"] = s.train.nnz();
+  s.details["train_users"] = s.shard != nullptr ? s.shard->nonempty_users : NonEmptyRows(s.train);
+  s.details["train_interactions"] = s.shard != nullptr ? s.shard->nnz : s.train.nnz();
   s.details["eval_users"] = s.eval.input.rows;
   s.details["input_interactions"] = s.eval.input.nnz();
   s.details["target_interactions"] = s.eval.target.nnz();
@@ -168,15 +209,47 @@ void RequireEvalUsers(const Split& s, std::string_view why) {
   }
 }
 
-Split StrongGeneralization(const CsrMatrix& pos, std::optional<double> threshold,
-                           const SplitConfig& c) {
+// The positives a split draws from: a matrix held whole, or a dataset's rows streamed
+// (Dataset::ForEachPositiveRow), so that a rank of a distributed training never holds them all.
+struct Positives {
+  const CsrMatrix* whole = nullptr;
+  const Dataset* ds = nullptr;  // when !whole
+  std::optional<double> threshold;
+
+  uint32_t rows() const { return whole != nullptr ? whole->rows : ds->num_users(); }
+  uint32_t cols() const { return whole != nullptr ? whole->cols : ds->num_items(); }
+  void ForEach(const RowVisitor& visit) const {
+    if (whole == nullptr) return ds->ForEachPositiveRow(threshold, visit);
+    for (uint32_t u = 0; u < whole->rows; ++u) {
+      visit(u, whole->row_indices(u), whole->row_values(u));
+    }
+  }
+};
+
+// With a shard, the held-out users' rows are the only ones held whole (for the eval set): the
+// positives are streamed once for the counts and twice for the rank's share (BuildShard; its
+// first pass also collects the held-out users' rows).
+Split StrongGeneralization(const Positives& pos, std::optional<double> threshold,
+                           const SplitConfig& c, const SplitShard* shard) {
   CheckOpenUnit(c.fold_in, "fold_in", c.protocol);
   CheckMinItems(c.min_items, 2, c.protocol);
-  std::vector<uint32_t> eligible = EligibleUsers(pos, c.min_items);
+  std::vector<uint32_t> sizes(pos.rows(), 0);
+  if (pos.whole != nullptr) {
+    for (uint32_t u = 0; u < pos.rows(); ++u) sizes[u] = pos.whole->row_size(u);
+  } else {
+    pos.ForEach([&](uint32_t u, std::span<const uint32_t> items, std::span<const float>) {
+      sizes[u] = static_cast<uint32_t>(items.size());
+    });
+  }
+  std::vector<uint32_t> eligible;
+  uint32_t active = 0;
+  for (uint32_t u = 0; u < sizes.size(); ++u) {
+    if (sizes[u] >= c.min_items) eligible.push_back(u);
+    active += sizes[u] > 0 ? 1 : 0;
+  }
   uint32_t n_test = c.test_users;
   if (n_test == 0) {
     // Default: 10% of the users with any positive, as far as there are eligible ones.
-    const uint32_t active = NonEmptyRows(pos);
     n_test = std::min<uint32_t>(std::max<uint32_t>(1, active / 10),
                                 static_cast<uint32_t>(eligible.size()));
   } else if (n_test > eligible.size()) {
@@ -194,15 +267,42 @@ Split StrongGeneralization(const CsrMatrix& pos, std::optional<double> threshold
   std::vector<uint32_t> held(eligible.begin(), eligible.begin() + n_test);
   std::sort(held.begin(), held.end());
 
-  std::vector<char> is_target(pos.nnz(), 0);
-  std::vector<char> withheld(pos.rows, 0);
-  std::vector<uint64_t> entries;
-  for (uint32_t u : held) {
-    withheld[u] = 1;
-    const uint32_t n = pos.row_size(u);
-    MarkRandomTargets(pos, u, n - ShareOf(n, c.fold_in), rng, entries, is_target);
+  std::vector<char> withheld(pos.rows(), 0);
+  for (uint32_t u : held) withheld[u] = 1;
+  // Training: every positive of the other users. The held-out users' rows are kept aside.
+  Split s;
+  CsrMatrix held_rows;
+  if (shard != nullptr) {
+    held_rows.cols = pos.cols();
+    size_t passes = 0;
+    s.shard = std::make_shared<InteractionShard>(BuildShard(
+        pos.rows(), pos.cols(), shard->rank, shard->ranks, shard->plan,
+        [&](const RowVisitor& visit) {
+          pos.ForEach([&](uint32_t u, std::span<const uint32_t> cols, std::span<const float> v) {
+            if (!withheld[u]) {
+              visit(u, cols, v);
+            } else if (passes == 0) {
+              held_rows.AppendRow(cols, v);  // users ascending, as `held`
+            }
+          });
+          ++passes;
+        },
+        s.train));
+  } else {
+    held_rows = pos.whole->SelectRows(held);
+    AssembleTrain(*pos.whole, {}, withheld, s.train);
   }
-  Split s = Assemble(pos, is_target, held, withheld);
+  // A random fold_in share of each held-out user's positives is the input, the rest targets.
+  std::vector<char> is_target(held_rows.nnz(), 0);
+  std::vector<uint64_t> entries;
+  for (uint32_t h = 0; h < held.size(); ++h) {
+    const uint32_t n = held_rows.row_size(h);
+    MarkRandomTargets(held_rows, h, n - ShareOf(n, c.fold_in), rng, entries, is_target);
+  }
+  std::vector<uint32_t> rows_of_held(held.size());
+  std::iota(rows_of_held.begin(), rows_of_held.end(), 0u);
+  AssembleEval(held_rows, is_target, rows_of_held, s.eval);
+  s.eval.users = held;
   s.protocol = c.protocol;
   FillCommonDetails(s, threshold);
   s.details["seed"] = c.seed;
@@ -214,7 +314,7 @@ Split StrongGeneralization(const CsrMatrix& pos, std::optional<double> threshold
 }
 
 Split LeaveLastOut(const Dataset& ds, const CsrMatrix& pos, std::optional<double> threshold,
-                   const SplitConfig& c) {
+                   const SplitConfig& c, const SplitShard* shard) {
   CheckMinItems(c.min_items, 1, c.protocol);
   const auto offsets = ds.user_offsets();
   const auto items = ds.items();
@@ -235,7 +335,7 @@ Split LeaveLastOut(const Dataset& ds, const CsrMatrix& pos, std::optional<double
       break;
     }
   }
-  Split s = Assemble(pos, is_target, eval_users, withheld);
+  Split s = Assemble(pos, is_target, eval_users, withheld, shard);
   s.protocol = c.protocol;
   RequireEvalUsers(s, fmt::format("no user has at least min_items = {} positives", c.min_items));
   FillCommonDetails(s, threshold);
@@ -245,7 +345,8 @@ Split LeaveLastOut(const Dataset& ds, const CsrMatrix& pos, std::optional<double
   return s;
 }
 
-Split RandomHoldout(const CsrMatrix& pos, std::optional<double> threshold, const SplitConfig& c) {
+Split RandomHoldout(const CsrMatrix& pos, std::optional<double> threshold, const SplitConfig& c,
+                    const SplitShard* shard) {
   CheckOpenUnit(c.test_fraction, "test_fraction", c.protocol);
   CheckMinItems(c.min_items, 2, c.protocol);
   std::mt19937_64 rng(c.seed);
@@ -256,7 +357,7 @@ Split RandomHoldout(const CsrMatrix& pos, std::optional<double> threshold, const
   for (uint32_t u : eval_users) {
     MarkRandomTargets(pos, u, ShareOf(pos.row_size(u), c.test_fraction), rng, entries, is_target);
   }
-  Split s = Assemble(pos, is_target, eval_users, withheld);
+  Split s = Assemble(pos, is_target, eval_users, withheld, shard);
   s.protocol = c.protocol;
   RequireEvalUsers(s, fmt::format("no user has at least min_items = {} positives", c.min_items));
   FillCommonDetails(s, threshold);
@@ -354,7 +455,7 @@ Split Temporal(const Dataset& ds, const CsrMatrix& pos, std::optional<double> th
 }  // namespace
 
 Split MakeSplit(const Dataset& ds, std::optional<double> positive_threshold,
-                const SplitConfig& config) {
+                const SplitConfig& config, const SplitShard* shard) {
   const std::string& p = config.protocol;
   if (p == "given") {
     Fail(ErrorCode::kInvalidArgument,
@@ -366,11 +467,28 @@ Split MakeSplit(const Dataset& ds, std::optional<double> positive_threshold,
     Fail(ErrorCode::kInvalidArgument, "unknown split protocol '{}'; valid protocols: {}", p,
          kProtocols);
   }
+  if (p == "strong-generalization" && shard != nullptr) {  // never held whole
+    return StrongGeneralization({nullptr, &ds, positive_threshold}, positive_threshold, config,
+                                shard);
+  }
   const CsrMatrix pos = ds.ToCsr(positive_threshold);
-  if (p == "strong-generalization") return StrongGeneralization(pos, positive_threshold, config);
-  if (p == "leave-last-out") return LeaveLastOut(ds, pos, positive_threshold, config);
-  if (p == "random-holdout") return RandomHoldout(pos, positive_threshold, config);
-  return Temporal(ds, pos, positive_threshold, config);
+  if (p == "strong-generalization") {
+    return StrongGeneralization({&pos, nullptr, positive_threshold}, positive_threshold, config,
+                                nullptr);
+  }
+  if (p == "leave-last-out") return LeaveLastOut(ds, pos, positive_threshold, config, shard);
+  if (p == "random-holdout") return RandomHoldout(pos, positive_threshold, config, shard);
+  Split s = Temporal(ds, pos, positive_threshold, config);
+  if (shard != nullptr) ShardTrain(s, *shard);
+  return s;
+}
+
+void ShardTrain(Split& s, const SplitShard& shard) {
+  if (s.shard != nullptr) return;  // already the rank's share
+  CsrMatrix local;
+  s.shard = std::make_shared<InteractionShard>(
+      BuildShard(s.train, shard.rank, shard.ranks, shard.plan, local));
+  s.train = std::move(local);
 }
 
 Split MakeGivenSplit(const Dataset& ds, std::optional<double> positive_threshold,
@@ -471,6 +589,9 @@ Split CarveValidation(const Split& s, double share, double fold_in, uint32_t min
   if (!(share > 0.0 && share < 1.0)) {
     Fail(ErrorCode::kInvalidArgument, "[split] validation must be in (0, 1) (got {})", share);
   }
+  if (s.shard != nullptr) {
+    Fail(ErrorCode::kInternal, "[split] validation needs the whole training matrix, not a shard");
+  }
   const uint32_t eligible = static_cast<uint32_t>(EligibleUsers(s.train, min_items).size());
   if (eligible < 2) {
     Fail(ErrorCode::kInvalidArgument,
@@ -483,7 +604,7 @@ Split CarveValidation(const Split& s, double share, double fold_in, uint32_t min
   c.min_items = min_items;
   c.seed = seed;
   c.test_users = ShareOf(eligible, share);
-  Split v = StrongGeneralization(s.train, std::nullopt, c);
+  Split v = StrongGeneralization({&s.train, nullptr, std::nullopt}, std::nullopt, c, nullptr);
   v.protocol = s.protocol + "+validation";
   v.details["protocol"] = v.protocol;
   v.details["positive_threshold"] = s.details.value("positive_threshold", nlohmann::json());

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,18 +33,36 @@ struct EvalSet {
   std::vector<uint32_t> users;  // dataset user index of each row (or UINT32_MAX if unknown)
 };
 
+// Distributed training (mpirun, issue #18): keep only rank `rank` of `ranks`'s share of the
+// training matrix, cut by `plan` (Recommender::shard_plan).
+struct SplitShard {
+  int rank = 0;
+  int ranks = 1;
+  ShardPlan plan;
+};
+
 struct Split {
   std::string protocol;
-  CsrMatrix train;  // dataset users x items, positives used for fitting
+  // Dataset users x items, positives used for fitting. With a SplitShard, only the rows of the
+  // rank's users are filled and `shard` holds the rest of its share (Context::shard).
+  CsrMatrix train;
+  std::shared_ptr<InteractionShard> shard;
   EvalSet eval;
-  nlohmann::json details;  // counts and settings, reported in the run output
+  nlohmann::json details;  // counts and settings, reported in the run output (all of `train`)
 };
 
 // Builds a split of the dataset's positives (value > threshold, or every row). Deterministic
 // for config.seed. kInvalidArgument for an unknown protocol or impossible settings (e.g. more
 // test users than eligible users), naming the setting.
+// With `shard`, the training matrix is never held whole: strong-generalization, leave-last-out
+// and random-holdout keep the rank's share as they assemble it (temporal cuts it from the
+// whole); the eval set and the details are the same on every rank and as without it.
 Split MakeSplit(const Dataset& ds, std::optional<double> positive_threshold,
-                const SplitConfig& config);
+                const SplitConfig& config, const SplitShard* shard = nullptr);
+
+// Replaces s.train, held whole, by the rank's share (s.shard); for the splits that cannot be
+// made sharded ("given", CarveValidation's).
+void ShardTrain(Split& s, const SplitShard& shard);
 
 // Protocol "given": train on every positive of `ds`; evaluate the users of `target` with their
 // rows of `input` as history. Ids are mapped through ds's dictionaries; rows whose item is not
@@ -61,7 +80,8 @@ Split MakeGivenSplit(const Dataset& ds, std::optional<double> positive_threshold
 // input and the rest the targets. The held-out users of `s` (its eval set) are dropped, so
 // nothing the result evaluates or trains on touches them. Deterministic for `seed`. The
 // protocol becomes "<protocol>+validation"; details keep the original split's under "test".
-// kInvalidArgument when share is out of range or no training user is eligible.
+// kInvalidArgument when share is out of range or no training user is eligible; `s` must hold
+// its training matrix whole (shard it after: ShardTrain).
 Split CarveValidation(const Split& s, double share, double fold_in, uint32_t min_items,
                       uint64_t seed);
 

@@ -88,14 +88,18 @@ SplitConfig Config(std::string protocol) {
   return c;
 }
 
-void ExpectInvalid(const std::function<void()>& fn, const std::string& substr) {
+void ExpectError(const std::function<void()>& fn, ErrorCode code, const std::string& substr) {
   try {
     fn();
     ADD_FAILURE() << "no error; expected one mentioning '" << substr << "'";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_EQ(e.code(), code) << e.what();
     EXPECT_THAT(e.what(), HasSubstr(substr));
   }
+}
+
+void ExpectInvalid(const std::function<void()>& fn, const std::string& substr) {
+  ExpectError(fn, ErrorCode::kInvalidArgument, substr);
 }
 
 TEST(StrongGeneralization, HeldOutUsersLeaveTrainingAndPartitionTheirPositives) {
@@ -342,6 +346,83 @@ TEST(GivenSplit, MapsIdsDropsUnknownsAndKeepsFirstAppearanceOrder) {
   EXPECT_EQ(s.details.at("target_interactions"), 3);
 
   ExpectInvalid([&] { MakeGivenSplit(ds, 3.0, input, {Row("u1", "zz")}); }, "no users");
+}
+
+// Under mpirun each rank keeps only its share of the training matrix (issue #18): for every
+// protocol, the eval set and the details are one process's, the ranks' user rows are one
+// process's training rows (each row on exactly one rank), and so are their item rows of Xᵀ.
+TEST(MakeSplit, ShardsKeepEachRanksShareOfTheSameSplit) {
+  const Dataset ds = RandomDataset(300, 11);
+  for (const char* protocol :
+       {"strong-generalization", "leave-last-out", "random-holdout", "temporal"}) {
+    SplitConfig c = Config(protocol);
+    c.test_users = 30;
+    const Split whole = MakeSplit(ds, 2.5, c);
+    const CsrMatrix whole_t = whole.train.Transpose();
+    for (int ranks : {2, 3, 4}) {
+      uint64_t user_nnz = 0, item_nnz = 0;
+      std::vector<int> user_owner(whole.train.rows, -1), item_owner(whole.train.cols, -1);
+      for (int rank = 0; rank < ranks; ++rank) {
+        const SplitShard req{rank, ranks, ShardPlan{4, true}};
+        const Split s = MakeSplit(ds, 2.5, c, &req);
+        SCOPED_TRACE(::testing::Message() << protocol << " rank " << rank << " of " << ranks);
+        ASSERT_NE(s.shard, nullptr);
+        EXPECT_EQ(s.details, whole.details);
+        EXPECT_EQ(s.eval.users, whole.eval.users);
+        EXPECT_EQ(s.eval.input.indices, whole.eval.input.indices);
+        EXPECT_EQ(s.eval.target.indices, whole.eval.target.indices);
+        ASSERT_EQ(s.train.rows, whole.train.rows);
+        ASSERT_EQ(s.train.cols, whole.train.cols);
+        EXPECT_EQ(s.shard->nnz, whole.train.nnz());
+        EXPECT_LT(s.train.nnz(), whole.train.nnz());
+        EXPECT_LT(s.shard->item_rows.nnz(), whole.train.nnz());
+        for (uint32_t u = 0; u < s.train.rows; ++u) {
+          const bool mine = u >= s.shard->user_offsets[static_cast<size_t>(rank)] &&
+                            u < s.shard->user_offsets[static_cast<size_t>(rank) + 1];
+          if (mine) {
+            EXPECT_EQ(Items(s.train, u), Items(whole.train, u)) << "user " << u;
+            if (user_owner[u] >= 0) ADD_FAILURE() << "user " << u << " on two ranks";
+            user_owner[u] = rank;
+          } else {
+            EXPECT_EQ(s.train.row_size(u), 0u) << "user " << u;
+          }
+        }
+        for (uint32_t i = 0; i < s.shard->item_rows.rows; ++i) {
+          const bool mine = i >= s.shard->item_offsets[static_cast<size_t>(rank)] &&
+                            i < s.shard->item_offsets[static_cast<size_t>(rank) + 1];
+          if (mine) {
+            EXPECT_EQ(Items(s.shard->item_rows, i), Items(whole_t, i)) << "item " << i;
+            item_owner[i] = rank;
+          } else {
+            EXPECT_EQ(s.shard->item_rows.row_size(i), 0u) << "item " << i;
+          }
+          EXPECT_EQ(s.shard->item_counts[i], whole_t.row_size(i));
+        }
+        user_nnz += s.train.nnz();
+        item_nnz += s.shard->item_rows.nnz();
+      }
+      EXPECT_EQ(user_nnz, whole.train.nnz()) << protocol << " " << ranks;
+      EXPECT_EQ(item_nnz, whole.train.nnz()) << protocol << " " << ranks;
+      EXPECT_EQ(std::count(user_owner.begin(), user_owner.end(), -1), 0);
+      EXPECT_EQ(std::count(item_owner.begin(), item_owner.end(), -1), 0);
+    }
+  }
+}
+
+TEST(ShardTrain, CutsAWholeSplitLikeMakeSplitDoes) {
+  const Dataset ds = RandomDataset(200, 5);
+  SplitConfig c = Config("random-holdout");
+  const SplitShard req{1, 3, ShardPlan{0, false}};
+  Split cut = MakeSplit(ds, std::nullopt, c);
+  ShardTrain(cut, req);
+  const Split direct = MakeSplit(ds, std::nullopt, c, &req);
+  EXPECT_EQ(cut.train.indptr, direct.train.indptr);
+  EXPECT_EQ(cut.train.indices, direct.train.indices);
+  EXPECT_EQ(cut.shard->user_offsets, direct.shard->user_offsets);
+  // No item rows in this plan: the transpose's shape, empty.
+  EXPECT_EQ(direct.shard->item_rows.rows, ds.num_items());
+  EXPECT_EQ(direct.shard->item_rows.nnz(), 0u);
+  ExpectError([&] { CarveValidation(cut, 0.2, 0.8, 2, 1); }, ErrorCode::kInternal, "shard");
 }
 
 }  // namespace

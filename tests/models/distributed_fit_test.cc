@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/communicator.h"
+#include "common/shard.h"
 #include "model_test_util.h"
 
 namespace marquee {
@@ -95,18 +96,34 @@ class ThreadRanks {
   std::barrier<> sync_;
 };
 
-// Fits `family` on `ranks` thread-ranks; returns every rank's model.
+// Fits `family` on `ranks` thread-ranks; returns every rank's model. `sharded`: each rank is
+// given only its share of x (BuildShard with the family's plan), as `marquee train` does under
+// mpirun; otherwise every rank is given all of x. `held`, when given, gets each rank's entries
+// held (its users' rows plus its items' rows).
 std::vector<std::unique_ptr<Recommender>> FitOnRanks(const std::string& family,
                                                      const nlohmann::json& params,
-                                                     const CsrMatrix& x, int ranks) {
+                                                     const CsrMatrix& x, int ranks,
+                                                     bool sharded = false,
+                                                     std::vector<uint64_t>* held = nullptr) {
   std::vector<std::unique_ptr<Recommender>> models(static_cast<size_t>(ranks));
+  if (held != nullptr) held->assign(static_cast<size_t>(ranks), 0);
   ThreadRanks group(ranks);
   group.Run([&](int rank, Communicator& comm) {
     auto m = CreateRecommender(family, params);
     Context ctx;
     ctx.threads = 1;
     ctx.comm = &comm;
-    m->Fit(x, ctx);
+    if (sharded) {
+      CsrMatrix local;
+      const InteractionShard shard = BuildShard(x, rank, ranks, m->shard_plan(), local);
+      if (held != nullptr) {
+        (*held)[static_cast<size_t>(rank)] = local.nnz() + shard.item_rows.nnz();
+      }
+      ctx.shard = &shard;
+      m->Fit(local, ctx);
+    } else {
+      m->Fit(x, ctx);
+    }
     models[static_cast<size_t>(rank)] = std::move(m);
   });
   return models;
@@ -204,6 +221,42 @@ TEST(DistributedFit, BprOnRanksIsDeterministicAndAsGoodAsOneProcess) {
   const double r1 = testing::Evaluate(*one, split).recall_at_20;
   const double r2 = testing::Evaluate(*a[0], split).recall_at_20;
   EXPECT_GT(r2, r1 - 0.05) << "2 ranks " << r2 << ", one process " << r1;
+}
+
+// Given only its share (its users' rows, and for iALS its items' rows of Xᵀ), every rank fits
+// the same model as when given all of X: the blocks are cut from the same global counts.
+TEST(DistributedFit, ShardedRanksFitWhatWholeRanksFitHoldingOnlyTheirShare) {
+  const CsrMatrix x = Data();
+  const std::vector<std::pair<std::string, nlohmann::json>> cases = {
+      {"ials", {{"factors", 12}, {"iterations", 3}}},
+      {"ials", {{"factors", 8}, {"iterations", 2}, {"solver", "cholesky"}}},
+      {"ease", {{"lambda", 50.0}, {"max_items", 100}}},
+      {"bpr", {{"factors", 8}, {"epochs", 3}}}};
+  for (const auto& [family, p] : cases) {
+    const bool item_rows = CreateRecommender(family, p)->shard_plan().item_rows;
+    for (int ranks : {2, 4}) {
+      SCOPED_TRACE(family + " " + p.dump() + " " + std::to_string(ranks) + " ranks");
+      std::vector<uint64_t> held;
+      const auto whole = FitOnRanks(family, p, x, ranks);
+      const auto shared = FitOnRanks(family, p, x, ranks, true, &held);
+      for (const char* t : {"item_factors", "user_factors", "B"}) {
+        if (family == "ease" ? std::string(t) != "B" : std::string(t) == "B") continue;
+        // (EASE's B lives on rank 0 only: it alone inverts the Gram matrix.)
+        for (int r = 0; r < (family == "ease" ? 1 : ranks); ++r) {
+          EXPECT_EQ(Tensor(*shared[static_cast<size_t>(r)], t), Tensor(*whole[0], t)) << t;
+        }
+      }
+      // Each rank holds its share: the users' rows (and the items' rows) sum to X's entries.
+      // One process holds X (and Xᵀ for iALS); a rank holds at most 3/4 of that.
+      const uint64_t one_process = (item_rows ? 2 : 1) * x.nnz();
+      uint64_t sum = 0;
+      for (uint64_t h : held) {
+        EXPECT_LE(4 * h, 3 * one_process) << h << " of " << one_process;
+        sum += h;
+      }
+      EXPECT_EQ(sum, one_process);
+    }
+  }
 }
 
 }  // namespace

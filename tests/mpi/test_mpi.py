@@ -163,6 +163,14 @@ def suite(work):
             if res is None:
                 continue
             check(res.get("ranks") == ranks, f"{label}: the result records ranks={ranks}")
+            # Rank 0 held only its share of the training matrix: its users' rows (and, for
+            # iALS, its items' rows of the transpose), not all of it.
+            held, total = res.get("held_interactions") or {}, res["split"]["train_interactions"]
+            item_rows = held.get("item_rows", -1)
+            check(held.get("of") == total and 0 < held.get("user_rows", 0) < total and
+                  (0 < item_rows < total if family == "ials" else item_rows == 0),
+                  f"{label} -np {ranks}: rank 0 holds a share of the {total} training entries "
+                  f"({held})")
             t = read_tensors(res["artifact"])
             if family == "ials":
                 d = max(float(np.abs(t[k] - one_t[k]).max())

@@ -13,6 +13,7 @@
 #include "common/config_section.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/shard.h"
 #include "data/catalog.h"
 #include "eval/evaluator.h"
 #include "kinds/recommender/model_bundle.h"
@@ -232,6 +233,11 @@ struct Job {
   EvalResult ev;
   CsrMatrix full;
   const CsrMatrix* final_matrix = nullptr;
+  uint64_t final_nnz = 0;  // entries of the final training matrix (all ranks' together)
+  // Under mpirun with several ranks: which share of the training matrices this rank keeps, and
+  // the refit's share (the split's is split.shard). docs/SCALING.md, "Distributed training".
+  std::optional<SplitShard> shard_request;
+  std::shared_ptr<InteractionShard> refit_shard;
 
   template <class F>
   void Stage(const char* name, F&& f) {
@@ -247,30 +253,71 @@ struct Job {
   }
 
   void MakeSplit() {
+    const SplitShard* shard = shard_request ? &*shard_request : nullptr;
     if (c.split.protocol == "given") {
       given_input = ReadPairs(c.eval_input, env);
       given_target = ReadPairs(c.eval_target, env);
       split = MakeGivenSplit(ds, c.data.positive_threshold, given_input, given_target);
     } else {
-      split = marquee::MakeSplit(ds, c.data.positive_threshold, c.split);
+      // Validation is carved from the whole training matrix; it is cut below.
+      split = marquee::MakeSplit(ds, c.data.positive_threshold, c.split,
+                                 c.validation > 0 ? nullptr : shard);
     }
     if (c.validation > 0) {
       split = CarveValidation(split, c.validation, c.split.fold_in, c.split.min_items,
                               c.split.seed + 1);
     }
+    if (shard != nullptr) ShardTrain(split, *shard);
     if (split.eval.input.rows == 0) {
       Fail(ErrorCode::kInvalidArgument, "the split left no users to evaluate (protocol {})",
            split.protocol);
     }
   }
 
+  // The context of a Fit given `shard` (this rank's share of its matrix) or nullptr (whole).
+  Context FitContext(const InteractionShard* shard) const {
+    Context f = ctx;
+    f.shard = shard;
+    return f;
+  }
+
   void Refit() {
-    full = c.split.protocol == "given"
-               ? GivenRefitMatrix(ds, c.data.positive_threshold, given_input, given_target)
-               : ds.ToCsr(c.data.positive_threshold);
+    const bool given = c.split.protocol == "given";
     model = CreateRecommender(c.family, c.model_params);
-    model->Fit(full.Binarized(), ctx);
     final_matrix = &full;
+    if (!shard_request) {
+      full = given ? GivenRefitMatrix(ds, c.data.positive_threshold, given_input, given_target)
+                   : ds.ToCsr(c.data.positive_threshold);
+      final_nnz = full.nnz();
+      model->Fit(full.Binarized(), ctx);
+      return;
+    }
+    // Several ranks: this rank's share of every positive, streamed from the dataset (the given
+    // protocol's refit matrix, which adds the eval users' rows, is built whole and cut).
+    const SplitShard& r = *shard_request;
+    if (given) {
+      const CsrMatrix whole =
+          GivenRefitMatrix(ds, c.data.positive_threshold, given_input, given_target);
+      refit_shard =
+          std::make_shared<InteractionShard>(BuildShard(whole, r.rank, r.ranks, r.plan, full));
+    } else {
+      refit_shard = std::make_shared<InteractionShard>(BuildShard(
+          ds.num_users(), ds.num_items(), r.rank, r.ranks, r.plan,
+          [&](const RowVisitor& visit) { ds.ForEachPositiveRow(c.data.positive_threshold, visit); },
+          full));
+    }
+    final_nnz = refit_shard->nnz;
+    Binarize(full, refit_shard.get());
+    model->Fit(full, FitContext(refit_shard.get()));
+  }
+
+  // Sets every stored value of `m` and of the shard's item rows to 1, in place (a copy is the
+  // size of the training set).
+  static void Binarize(CsrMatrix& m, InteractionShard* shard) {
+    std::fill(m.values.begin(), m.values.end(), 1.0f);
+    if (shard != nullptr) {
+      std::fill(shard->item_rows.values.begin(), shard->item_rows.values.end(), 1.0f);
+    }
   }
 
   nlohmann::json DatasetJson() const {
@@ -288,7 +335,7 @@ struct Job {
                            {"metrics", metrics_json},
                            {"trained_on", c.refit ? "all" : "train-split"},
                            {"training_users", final_matrix->rows},
-                           {"training_interactions", final_matrix->nnz()},
+                           {"training_interactions", final_nnz},
                            {"config", c.as_given},
                            {"seed", c.model_seed},
                            {"created_at", env->NowSeconds()}};
@@ -302,6 +349,12 @@ struct Job {
     return {artifact, digest};
   }
 };
+
+// What a rank held of a training matrix: entries of its users' rows and of its items' rows,
+// against all of the matrix's.
+nlohmann::json HeldJson(const CsrMatrix& local, const InteractionShard& shard) {
+  return {{"user_rows", local.nnz()}, {"item_rows", shard.item_rows.nnz()}, {"of", shard.nnz}};
+}
 
 nlohmann::json Opt(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -354,23 +407,36 @@ class RecommenderKind final : public ModelKind {
            "the {} family cannot train across ranks (mpirun); ials, bpr and ease can", c.family);
     }
 
+    if (ranks > 1) j.shard_request = SplitShard{rank, ranks, j.model->shard_plan()};
     j.Stage("load", [&] { j.LoadData(job); });
     if (ranks > 1) FailIfInjected(*j.ctx.comm);
     j.Stage("split", [&] { j.MakeSplit(); });
-    // Binarized in place rather than copied (a copy is the size of the training set); only
-    // the training matrix's shape is read after this.
-    std::fill(j.split.train.values.begin(), j.split.train.values.end(), 1.0f);
-    j.Stage("train", [&] { j.model->Fit(j.split.train, j.ctx); });
+    // Binarized in place rather than copied; only the training matrix's shape is read after
+    // this.
+    Job::Binarize(j.split.train, j.split.shard.get());
+    j.Stage("train", [&] { j.model->Fit(j.split.train, j.FitContext(j.split.shard.get())); });
     if (rank == 0) {
       j.Stage("eval", [&] { j.ev = Evaluate(*j.model, j.split.eval, metrics, j.ctx); });
     }
     j.final_matrix = &j.split.train;
+    j.final_nnz = j.split.shard != nullptr ? j.split.shard->nnz : j.split.train.nnz();
+    nlohmann::json held;  // what this rank held of the training matrices (several ranks)
+    if (j.split.shard != nullptr) {
+      held = HeldJson(j.split.train, *j.split.shard);
+      // Fitted and evaluated: the share is not needed again (only the matrix's shape is).
+      CsrMatrix shape;
+      shape.rows = j.split.train.rows;
+      shape.cols = j.split.train.cols;
+      j.split.train = std::move(shape);
+      j.split.shard.reset();
+    }
     if (c.refit) j.Stage("refit", [&] { j.Refit(); });
     if (rank != 0) {  // a contributing rank: nothing to report or save
       TrainResult contributed;
       contributed.family = c.family;
       contributed.model_name = c.model_name;
-      contributed.details = {{"rank", rank}, {"ranks", ranks}, {"timings", j.timings}};
+      contributed.details = {
+          {"rank", rank}, {"ranks", ranks}, {"held_interactions", held}, {"timings", j.timings}};
       return contributed;
     }
 
@@ -403,6 +469,7 @@ class RecommenderKind final : public ModelKind {
                               {"timings", j.timings},
                               {"artifact", saved.first},
                               {"artifact_sha256", saved.second}};
+    if (!held.is_null()) details["held_interactions"] = held;
     TrainResult r =
         TrainResultFromDetails(std::move(details), c.family, c.model_name, c.data.train);
     if (r.dataset.id.empty()) {

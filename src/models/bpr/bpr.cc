@@ -50,6 +50,7 @@
 
 #include "common/communicator.h"
 #include "common/log.h"
+#include "common/shard.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
@@ -178,7 +179,12 @@ class Bpr final : public Recommender {
     // interactions.
     const int rank = ctx.comm != nullptr ? ctx.comm->rank() : 0;
     const int ranks = ctx.comm != nullptr ? ctx.comm->size() : 1;
-    const std::vector<uint64_t> user_offsets = PartitionRows(x.indptr, ranks, 0);
+    // With a shard, x holds only these users' rows (the negatives' filter below then covers
+    // only them too, which is all this rank asks it).
+    CheckShard(ctx);
+    const std::vector<uint64_t> user_offsets =
+        ctx.shard != nullptr ? ctx.shard->user_offsets
+                             : PartitionRows(x.indptr, ranks, shard_plan().row_cost);
     const auto first_user = static_cast<uint32_t>(user_offsets[static_cast<size_t>(rank)]);
     const auto end_user = static_cast<uint32_t>(user_offsets[static_cast<size_t>(rank) + 1]);
     // User blocks: the rank's users cut into contiguous ranges with about nnz/T interactions
@@ -319,8 +325,8 @@ class Bpr final : public Recommender {
     spdlog::info(
         "bpr: {} users x {} items, {} nnz, k={}, {} epochs on {} blocks in {:.2f}s ({:.2f}s/epoch, "
         "{} triples skipped)",
-        users, items, x.nnz(), k, epochs_, t_count, secs, epochs_ > 0 ? secs / epochs_ : 0.0,
-        skipped_total);
+        users, items, ctx.shard != nullptr ? ctx.shard->nnz : x.nnz(), k, epochs_, t_count, secs,
+        epochs_ > 0 ? secs / epochs_ : 0.0, skipped_total);
     Stopwatch foldin_time;
     PrepareFoldIn(ctx.threads);
     spdlog::debug("bpr: fold-in preparation {:.2f}s", foldin_time.Seconds());

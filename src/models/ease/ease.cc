@@ -25,6 +25,7 @@
 
 #include "common/communicator.h"
 #include "common/log.h"
+#include "common/shard.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
@@ -129,9 +130,16 @@ class Ease final : public Recommender, public AdditiveScores {
 
   void Fit(const CsrMatrix& x, const Context& ctx) override {
     num_items_ = x.cols;
-    // Keep every item, or the max_items most popular ones (ties: lower index).
-    std::vector<uint32_t> counts(x.cols, 0);
-    for (uint32_t c : x.indices) ++counts[c];
+    CheckShard(ctx);
+    // Keep every item, or the max_items most popular ones (ties: lower index), counted over
+    // all of X (a shard carries the global counts; its x holds only this rank's users).
+    std::vector<uint32_t> counts;
+    if (ctx.shard != nullptr) {
+      counts = ctx.shard->item_counts;
+    } else {
+      counts.assign(x.cols, 0);
+      for (uint32_t c : x.indices) ++counts[c];
+    }
     std::vector<uint32_t> order(x.cols);
     std::iota(order.begin(), order.end(), 0u);
     uint32_t n = x.cols;
@@ -270,12 +278,16 @@ class Ease final : public Recommender, public AdditiveScores {
       SparseGram<T>(x, col_map_, n_, b.data(), ctx.threads);
     } else {
       const int rank = ctx.comm->rank();
-      const std::vector<uint64_t> offsets = PartitionRows(x.indptr, ranks, 0);
-      std::vector<uint32_t> mine(offsets[static_cast<size_t>(rank) + 1] -
-                                 offsets[static_cast<size_t>(rank)]);
-      std::iota(mine.begin(), mine.end(),
-                static_cast<uint32_t>(offsets[static_cast<size_t>(rank)]));
-      SparseGram<T>(x.SelectRows(mine), col_map_, n_, b.data(), ctx.threads);
+      if (ctx.shard != nullptr) {  // x holds this rank's users' rows only
+        SparseGram<T>(x, col_map_, n_, b.data(), ctx.threads);
+      } else {
+        const std::vector<uint64_t> offsets = PartitionRows(x.indptr, ranks, shard_plan().row_cost);
+        std::vector<uint32_t> mine(offsets[static_cast<size_t>(rank) + 1] -
+                                   offsets[static_cast<size_t>(rank)]);
+        std::iota(mine.begin(), mine.end(),
+                  static_cast<uint32_t>(offsets[static_cast<size_t>(rank)]));
+        SparseGram<T>(x.SelectRows(mine), col_map_, n_, b.data(), ctx.threads);
+      }
       ctx.comm->AllReduceSum(std::span<T>(b));
       if (rank != 0) {
         b.clear();

@@ -43,6 +43,7 @@
 
 #include "common/communicator.h"
 #include "common/log.h"
+#include "common/shard.h"
 #include "common/thread_pool.h"
 #include "marquee/error.h"
 #include "marquee/recommender.h"
@@ -79,9 +80,19 @@ class Ials final : public Recommender {
   uint32_t num_items() const override { return static_cast<uint32_t>(h_.rows()); }
   bool distributed_fit() const override { return true; }
 
+  ShardPlan shard_plan() const override {
+    // A row's cost is its entries (k each) plus its k x k solve; both sides are solved.
+    return {static_cast<uint64_t>(factors_), true};
+  }
+
   void Fit(const CsrMatrix& x, const Context& ctx) override {
     const int k = factors_;
-    const CsrMatrix xt = x.Transpose();
+    CheckShard(ctx);
+    // Several ranks with a shard: x holds this rank's users' rows and the shard its items' rows
+    // of Xᵀ, which is all the half-steps read. Otherwise x is whole and so is its transpose.
+    CsrMatrix whole_xt;
+    if (ctx.shard == nullptr) whole_xt = x.Transpose();
+    const CsrMatrix& xt = ctx.shard != nullptr ? ctx.shard->item_rows : whole_xt;
     // Sequential initialisation from the seed: W then H, N(0, init_stddev²).
     Rng rng(DeriveSeed(ctx.seed, 0x1A15));
     w_.resize(x.rows, k);
@@ -89,8 +100,14 @@ class Ials final : public Recommender {
     FillNormal(w_, init_stddev_, rng);
     FillNormal(h_, init_stddev_, rng);
     // The rows this rank solves: a row's cost is its entries (k each) plus its k x k solve.
-    const Shard users{PartitionRows(x.indptr, Ranks(ctx), static_cast<uint64_t>(k)), Rank(ctx)};
-    const Shard items{PartitionRows(xt.indptr, Ranks(ctx), static_cast<uint64_t>(k)), Rank(ctx)};
+    const Shard users{ctx.shard != nullptr
+                          ? ctx.shard->user_offsets
+                          : PartitionRows(x.indptr, Ranks(ctx), shard_plan().row_cost),
+                      Rank(ctx)};
+    const Shard items{ctx.shard != nullptr
+                          ? ctx.shard->item_offsets
+                          : PartitionRows(xt.indptr, Ranks(ctx), shard_plan().row_cost),
+                      Rank(ctx)};
     ctx.Report("ials", 0.0);
     Stopwatch total;
     for (int it = 0; it < iterations_; ++it) {
@@ -102,7 +119,8 @@ class Ials final : public Recommender {
     }
     gram_ = Gramian(h_, ctx.threads);
     spdlog::info("ials: {} users x {} items, {} nnz, k={}, {} iterations ({}) in {:.2f}s", x.rows,
-                 x.cols, x.nnz(), k, iterations_, solver_, total.Seconds());
+                 x.cols, ctx.shard != nullptr ? ctx.shard->nnz : x.nnz(), k, iterations_, solver_,
+                 total.Seconds());
   }
 
   void ScoreBatch(const CsrMatrix& hist, std::span<float> out, const Context& ctx) const override {
