@@ -1,6 +1,6 @@
 // Recommender: the one batch-first interface every recommender family implements
-// (popularity, itemknn, ease, ials, bpr, rp3beta). Settings (params) are fixed at construction and kept
-// apart from learned state; families are created by name from a registry (CreateRecommender).
+// (popularity, itemknn, ease, ials, bpr, rp3beta). Settings (params) are fixed at construction and
+// kept apart from learned state; families are created by name from a registry (CreateRecommender).
 //
 // Lifecycle: Create -> Fit (or Load) -> ScoreBatch any number of times. Fit and Load are not
 // thread-safe; ScoreBatch is const and safe to call from many threads at once.

@@ -123,7 +123,7 @@ TEST(EaseAdditive, TrainingSumPlusNewRowsIsScoreBatchBitForBit) {
         items.resize(1 + rng() % 60);
         const size_t cut = rng() % items.size();
         std::fill(acc.begin(), acc.end(), 0.0);
-        a->Accumulate(std::span(items).first(cut), acc.data());   // the "training row"
+        a->Accumulate(std::span(items).first(cut), acc.data());    // the "training row"
         a->Accumulate(std::span(items).subspan(cut), acc.data());  // what the events added
         a->Finish(acc.data(), split);
         std::sort(items.begin(), items.end());

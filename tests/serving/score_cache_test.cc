@@ -167,8 +167,8 @@ TEST(ScoreCacheMetrics, CountsCacheHitsPerRequestScoringAndFallbacks) {
   EXPECT_EQ(Counter(*s.metrics, "per_request"), 1);
   // A play of an item already in users[1]'s training row leaves their history as it was: the
   // cache still answers.
-  events->Append({Event{users[1], m->bundle.item_ids[m->TrainingItems(1)[0]], "play", 1.0f,
-                        1700000001}});
+  events->Append(
+      {Event{users[1], m->bundle.item_ids[m->TrainingItems(1)[0]], "play", 1.0f, 1700000001}});
   ASSERT_FALSE(s.service->Recommend({ForUser(users[1])})[0].contains("error"));
   EXPECT_EQ(Counter(*s.metrics, "score_cache"), 3);
 
@@ -203,8 +203,8 @@ TEST(TrainingSums, GrownMembersAnswerAsTheirWholeHistoryWould) {
     for (uint32_t u = 0; u < users.size(); u += 2) {
       const std::string item = m->bundle.item_ids[rng() % m->num_items()];
       events->Append({Event{users[u], item, "play", 1.0f, ts++}});
-      events->Append({Event{users[u], m->bundle.item_ids[rng() % m->num_items()], "skip", 0.0f,
-                            ts++}});
+      events->Append(
+          {Event{users[u], m->bundle.item_ids[rng() % m->num_items()], "skip", 0.0f, ts++}});
       // The whole history as ids: training row plus the positive plays so far.
       std::vector<std::string> whole;
       for (uint32_t i : m->TrainingItems(u)) whole.push_back(m->bundle.item_ids[i]);

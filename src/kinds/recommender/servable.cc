@@ -147,8 +147,8 @@ std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name
   if (const auto* a = dynamic_cast<const AdditiveScores*>(m->bundle.model.get());
       a != nullptr && a->accumulator_size() > 0 && m->bundle.training) {
     m->additive = a;
-    const size_t left = score_cache_bytes - std::min(score_cache_bytes,
-                                                     m->known_scores.size() * sizeof(float));
+    const size_t left =
+        score_cache_bytes - std::min(score_cache_bytes, m->known_scores.size() * sizeof(float));
     m->training_sums = std::make_unique<TrainingSums>(
         a->accumulator_size(), left / (a->accumulator_size() * sizeof(double)));
   }

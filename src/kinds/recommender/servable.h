@@ -56,13 +56,13 @@ struct ServableModel : Servable {
 // Builds a ServableModel from a bundle (indexes, popularity) and warms it. When the bundle
 // stores its training users and users x items x 4 bytes fits in `score_cache_bytes`, their
 // scores are materialised (ServableModel::known_scores); an additive model's grown members'
-// training sums (ServableModel::training_sums) may take what the budget leaves. With retrieval.index "hnsw" a factor
-// model gets its FactorIndex (read back from retrieval.index_dir when a sound graph of this
-// artifact and settings is saved there, else built here on retrieval.threads threads and saved
-// there: the version is not served until it is ready, and the previous version serves
-// meanwhile); other families ignore it (logged). Files go through `env` (nullptr: the default).
-// Throws kFailedPrecondition for a model without items or whose warm-up scores are all
-// non-finite, kInvalidArgument for an unknown index kind.
+// training sums (ServableModel::training_sums) may take what the budget leaves. With
+// retrieval.index "hnsw" a factor model gets its FactorIndex (read back from retrieval.index_dir
+// when a sound graph of this artifact and settings is saved there, else built here on
+// retrieval.threads threads and saved there: the version is not served until it is ready, and the
+// previous version serves meanwhile); other families ignore it (logged). Files go through `env`
+// (nullptr: the default). Throws kFailedPrecondition for a model without items or whose warm-up
+// scores are all non-finite, kInvalidArgument for an unknown index kind.
 std::shared_ptr<ServableModel> MakeServable(ModelBundle bundle, std::string name, int64_t version,
                                             size_t score_cache_bytes = 0,
                                             const RetrievalSpec& retrieval = {},
