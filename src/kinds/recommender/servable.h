@@ -22,7 +22,8 @@ namespace marquee {
 
 class Env;
 
-// Immutable once built; any number of requests read it at once.
+// Immutable once built (apart from training_sums, which synchronises itself); any number of
+// requests read it at once.
 struct ServableModel : Servable {
   ModelBundle bundle;
   IdIndex item_index;             // views into bundle.item_ids
