@@ -91,10 +91,16 @@ void PlaceBottomLayer(G& g, bool huge) {
 // negative dot product (models/sq8_kernels.h). hnswlib calls it with a query's codes against a
 // stored vector while searching, and with two stored vectors while building: both are codes of
 // the same kind (QuantizeRow), so one kernel serves both.
+// Bytes of a stored code vector: `dim` codes, zero-padded to a multiple of 4. hnswlib packs each
+// element as links, vector, label, and reads the next element's link list as ints, so a vector
+// of an odd size would leave them misaligned (UBSan found it with dim 3: fuzz_hnsw_manifest).
+size_t Sq8CodeBytes(size_t dim) { return (dim + 3) / 4 * 4; }
+
 class Sq8Space : public hnswlib::SpaceInterface<float> {
  public:
   explicit Sq8Space(size_t dim) : dim_(dim), distance_(sq8::ActiveKernels().distance) {}
-  size_t get_data_size() override { return dim_; }
+  // The kernel reads `dim_` codes (its parameter); the padding is never compared.
+  size_t get_data_size() override { return Sq8CodeBytes(dim_); }
   hnswlib::DISTFUNC<float> get_dist_func() override { return distance_; }
   void* get_dist_func_param() override { return &dim_; }
 
@@ -210,7 +216,7 @@ std::unique_ptr<FactorIndex> FactorIndex::Build(ItemFactors items, const HnswPar
     ParallelForDynamic(items.items, params.threads, 256, [&](size_t i, int) {
       if (sq8) {
         thread_local std::vector<int8_t> codes;
-        codes.resize(d);
+        codes.assign(Sq8CodeBytes(d), 0);
         QuantizeRow(items.data + i * d, d, inv_scale, codes.data());
         graph.hnsw.addPoint(codes.data(), i);
         return;
@@ -274,10 +280,14 @@ std::unique_ptr<FactorIndex> FactorIndex::Load(ItemFactors items, const HnswPara
   }
   const auto& g = index->graph_->hnsw;
   const size_t row_bytes = params.quantization == HnswQuantization::kSq8
-                               ? items.dim
+                               ? Sq8CodeBytes(items.dim)
                                : (items.dim + (params.l2_transform ? 1 : 0)) * sizeof(float);
-  if (g.cur_element_count != items.items || g.M_ != params.m || g.data_size_ != row_bytes ||
-      SavedBytes(g) != size) {
+  // hnswlib takes the vector size from the space but the element layout from the file: they must
+  // agree, or a search reads vectors and link lists at the wrong offsets (misaligned too).
+  const bool layout = g.offsetLevel0_ == 0 && g.offsetData_ == g.size_links_level0_ &&
+                      g.label_offset_ == g.size_links_level0_ + row_bytes &&
+                      g.size_data_per_element_ == g.label_offset_ + sizeof(hnswlib::labeltype);
+  if (g.cur_element_count != items.items || g.M_ != params.m || !layout || SavedBytes(g) != size) {
     Fail(ErrorCode::kCorruption, "saved HNSW graph {}: its contents do not match its manifest",
          path);
   }
@@ -457,7 +467,7 @@ IndexPath FactorIndex::TopK(const float* query, uint32_t k, std::span<const uint
   std::vector<float> padded;
   std::vector<int8_t> codes;
   if (params_.quantization == HnswQuantization::kSq8) {
-    codes.resize(items_.dim);
+    codes.assign(Sq8CodeBytes(items_.dim), 0);
     QuantizeQuery(query, items_.dim, codes.data());
     search_query = codes.data();
   } else if (params_.l2_transform) {  // the query's extra coordinate is 0
