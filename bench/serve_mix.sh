@@ -22,7 +22,9 @@
 # the event posts' p99 is their fsync); for the mix also the /v1/recommend share of the
 # requests sent (counted in the wrk script), the cache hit rate and the p99 of /v1/recommend
 # alone, both read from the server's /metrics (the latency histogram's buckets, interpolated;
-# measured from the request's header to its written response, so socket queueing is not in it).
+# measured from the request's header to its written response, so socket queueing is not in it),
+# and the events written per group commit (one fsync each by default); and, for every kind, the
+# machine's idle share over the round (/proc/stat).
 #
 # Env: DURATION (default 10s), CONNS (32), THREADS (wrk threads, 1), SERVE_THREADS (marquee io
 #      threads and nginx workers, default nproc), ROUNDS (5), EVENT_SHARE (0.10),
@@ -162,9 +164,14 @@ run_wrk() {  # LABEL SERVER_PID ARGS...
   shift 2
   echo "\$ wrk -t$THREADS -c$CONNS -d$DURATION --latency $*" >"$OUT/$label.txt"
   cpu0=$(cpu_seconds "$server")
+  local stat0; stat0=$(head -1 /proc/stat)
   wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" >>"$OUT/$label.txt" 2>&1
   echo "server cpu seconds: $(python3 -c "print($(cpu_seconds "$server") - $cpu0)")" >>"$OUT/$label.txt"
   echo "load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/$label.txt"
+  # The machine's idle share over the round (every CPU; idle + iowait over all /proc/stat time).
+  printf '%s\n%s\n' "$stat0" "$(head -1 /proc/stat)" | awk '{t = 0; for (i = 2; i <= NF; i++) t += $i;
+    if (NR == 1) {t0 = t; i0 = $5 + $6} else printf "machine idle: %.3f\n", ($5 + $6 - i0) / (t - t0)}' \
+    >>"$OUT/$label.txt"
   cat "$OUT/$label.txt"
   if grep -q "Non-2xx" "$OUT/$label.txt"; then echo "serve_mix: non-2xx answers in $label" >&2; exit 1; fi
 }
@@ -241,7 +248,8 @@ def wrk(label):
     load = re.search(r"load: ([\d.]+)", t).group(1)
     requests = int(re.search(r"(\d+) requests in", t).group(1))
     cpu = float(re.search(r"server cpu seconds: ([\d.]+)", t).group(1))
-    return {"cpu_us": cpu / requests * 1e6, "rps": rps, "p99": float(m.group(1)) * UNIT[m.group(2)], "load": float(load),
+    idle = float(re.search(r"machine idle: ([\d.]+)", t).group(1))
+    return {"cpu_us": cpu / requests * 1e6, "rps": rps, "p99": float(m.group(1)) * UNIT[m.group(2)], "load": float(load), "idle": idle,
             "sent": tuple(int(x) for x in sent.groups()) if sent else None}
 def metrics(label):
     text = open(f"{out}/{label}.metrics").read()
@@ -260,7 +268,11 @@ def metrics(label):
     within = next(cum for le, cum in buckets if abs(le - 0.0025) < 1e-12) / total
     hit = ranks.get("score_cache", 0) / max(1.0, sum(ranks.values()))
     sums = ranks.get("training_sums", 0) / max(1.0, sum(ranks.values()))
-    return {"hit": hit, "sums": sums, "p99": p99 * 1000, "within_2_5": within}
+    ev = re.search(r"^marquee_events_ingested_total (\S+)", text, re.M)
+    gc = re.search(r"^marquee_events_group_commits_total (\S+)", text, re.M)
+    per_commit = float(ev.group(1)) / max(1.0, float(gc.group(1))) if ev and gc else float("nan")
+    return {"hit": hit, "sums": sums, "p99": p99 * 1000, "within_2_5": within,
+            "per_commit": per_commit}
 def spread(xs, fmt):
     return f"{fmt(statistics.median(xs))} [{fmt(min(xs))}-{fmt(max(xs))}]"
 n = lambda x: f"{x:,.0f}"
@@ -303,15 +315,20 @@ print(f"| nginx: static {nbytes} B file | {spread([x['rps'] for x in res['nginx'
 print()
 print(f"mix: cache hit rate of /v1/recommend {spread([m['hit'] for m in met], pct)}; "
       f"answered from kept training sums {spread([m['sums'] for m in met], pct)}; "
-      f"/v1/recommend answered within 2.5 ms (server side) {spread([m['within_2_5'] for m in met], pct)}")
+      f"/v1/recommend answered within 2.5 ms (server side) {spread([m['within_2_5'] for m in met], pct)}; "
+      f"events per group commit (one fsync each) {spread([m['per_commit'] for m in met], r2)}")
 if write:
     print(f"--event-sync write: cache hit rate {spread([m['hit'] for m in write_met], pct)}; within "
-          f"2.5 ms {spread([m['within_2_5'] for m in write_met], pct)}")
+          f"2.5 ms {spread([m['within_2_5'] for m in write_met], pct)}; events per group commit "
+          f"(one write each) {spread([m['per_commit'] for m in write_met], r2)}")
 if base:
     print(f"{base}: cache hit rate {spread([m['hit'] for m in base_met], pct)}; within 2.5 ms "
-          f"{spread([m['within_2_5'] for m in base_met], pct)}")
+          f"{spread([m['within_2_5'] for m in base_met], pct)}; events per group commit "
+          f"{spread([m['per_commit'] for m in base_met], r2)}")
     mb = [res["mix"][i]["rps"] / res["base"][i]["rps"] for i in range(rounds)]
     print(f"mix / mix of {base} throughput, per round: {spread(mb, r2)}")
+idle = lambda k: spread([x["idle"] for x in res[k]], pct)
+print("machine idle over the rounds: " + "; ".join(f"{k} {idle(k)}" for k in res))
 mc = [res["mix"][i]["rps"] / res["cache"][i]["rps"] for i in range(rounds)]
 print(f"mix / cache-only throughput, per round: {spread(mc, r2)}")
 PY

@@ -116,6 +116,16 @@ class DurableLog::Impl {
           cv_.WaitFor(&mu_, options_.retry_interval, wake);  // and try to resume below
         }
         if (queue_.empty() && stop_) return;
+        if (writable && options_.sync && options_.commit_gap.count() > 0 && !queue_.empty()) {
+          // Busy: let what arrives before the next allowed start join this group.
+          const auto wait = last_commit_start_ + options_.commit_gap - Clock::now();
+          if (wait.count() > 0) {
+            cv_.WaitFor(&mu_, wait, [&] {
+              mu_.AssertHeld();
+              return stop_ || queued_ >= options_.max_group_records;
+            });
+          }
+        }
         size_t n = 0;
         while (!queue_.empty() &&
                (group.empty() || n + queue_.front().weight() <= options_.max_group_records)) {
@@ -137,6 +147,7 @@ class DurableLog::Impl {
         }
       }
       if (group.empty()) continue;
+      last_commit_start_ = Clock::now();
       WriteGroup(group);
       group.clear();
     }
@@ -259,7 +270,9 @@ class DurableLog::Impl {
   uint64_t next_seq_;                               // writer thread only (no lock needed)
   std::atomic<uint64_t> appended_{0}, commits_{0};  // written by the writer, read by any thread
   std::atomic<uint64_t> wal_syncs_{0};              // SyncLoop's fsyncs
-  std::atomic<bool> unsynced_{false};  // written without sync since SyncLoop last synced
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last_commit_start_;  // writer thread only (commit_gap)
+  std::atomic<bool> unsynced_{false};    // written without sync since SyncLoop last synced
   mutable Mutex mu_;
   CondVar cv_;       // signals queue_ or stop_ changes
   CondVar sync_cv_;  // signals stop_ to SyncLoop

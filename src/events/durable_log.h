@@ -47,6 +47,11 @@ struct DurableLogOptions {
   // at most about this interval of acknowledged records.
   std::chrono::milliseconds sync_interval{0};
   size_t max_group_records = 65536;  // upper bound on one group commit
+  // With sync = true: group commits start at least this far apart, so a busy log fsyncs at most
+  // 1 / commit_gap times a second and each fsync carries what queued meanwhile. An append that
+  // arrives after a quiet spell is written at once; one that arrives just after a commit began
+  // waits up to this long more. 0: each commit starts as soon as the previous one ended.
+  std::chrono::microseconds commit_gap{0};
   // Open a consistent read-only view (allowed while another process writes); appends then fail
   // with kFailedPrecondition.
   bool read_only = false;

@@ -131,6 +131,7 @@ std::unique_ptr<EventLog> EventLog::Open(const std::string& dir, EventLogOptions
   o.retry_interval = options.retry_interval;
   o.tuning = options.tuning;
   o.sync_interval = options.sync_interval;
+  o.commit_gap = options.commit_gap;
   std::unique_ptr<RecentEvents> recent;
   if (options.recent_per_user > 0 && !options.read_only) {
     recent = std::make_unique<RecentEvents>(options.recent_per_user, options.recent_max_events);

@@ -66,6 +66,8 @@ struct EventLogOptions {
   size_t recent_per_user = 1000;
   size_t recent_max_events = size_t{1} << 18;
   size_t max_group_events = 65536;  // upper bound on one group commit
+  // With sync: group commits start at least this far apart (DurableLogOptions::commit_gap).
+  std::chrono::microseconds commit_gap{0};
   // Open a consistent read-only view (allowed while a server holds the log); appends then fail
   // with kFailedPrecondition.
   bool read_only = false;

@@ -198,7 +198,7 @@ std::string OneOf(const toml::node& node, const std::string& file, const std::st
   return *v;
 }
 
-// The [serve] table of a marquee.toml, into c.retrieval and c.event_sync.
+// The [serve] table of a marquee.toml, into c.retrieval, c.event_sync and c.commit_gap_us.
 void ParseServeTable(const toml::table& t, const std::string& file, BackendConfig& c) {
   RetrievalSpec& r = c.retrieval;
   for (const auto& entry : t) {
@@ -233,10 +233,12 @@ void ParseServeTable(const toml::table& t, const std::string& file, BackendConfi
       r.hnsw_ef_search = static_cast<uint32_t>(integer(1, 100000));
     } else if (k == "index_threads") {
       r.threads = static_cast<int>(integer(0, 1024));
+    } else if (k == "commit_gap_us") {
+      c.commit_gap_us = integer(0, 1000000);
     } else {
       Fail(ErrorCode::kInvalidArgument,
            "{}: unknown key '{}' in [serve] (expected index, hnsw_m, hnsw_ef_construction, "
-           "hnsw_ef_search, hnsw_quantization, index_threads, event_sync)",
+           "hnsw_ef_search, hnsw_quantization, index_threads, event_sync, commit_gap_us)",
            file, QuoteForMessage(k));
     }
   }

@@ -56,6 +56,9 @@ struct BackendConfig {
   // log's write-ahead log is fsynced (survives power loss); "write": once the write reached the
   // kernel (survives kill -9 of the server, not a power loss), fsynced every 100 ms.
   std::string event_sync = "fsync";
+  // [serve] commit_gap_us: the event log's fsynced group commits start at least this many
+  // microseconds apart (DurableLogOptions::commit_gap). 0: back to back.
+  int64_t commit_gap_us = 2000;
 };
 
 // Parses a registry URL: "sqlite:///abs/path.db", "sqlite:PATH" (a path as given, relative to
@@ -71,7 +74,8 @@ std::string ParseArtifactsUrl(std::string_view url);
 // Parses the text of a marquee.toml (`origin` names it in messages): the keys registry, state
 // and artifacts, checked as ResolveBackends says, and the [serve] table (index = "exact" |
 // "hnsw", hnsw_m 2..512, hnsw_ef_construction and hnsw_ef_search 1..100000, hnsw_quantization =
-// "none" | "sq8", index_threads 0..1024, event_sync = "fsync" | "write"; other keys or types are
+// "none" | "sq8", index_threads 0..1024, event_sync = "fsync" | "write", commit_gap_us
+// 0..1000000; other keys or types are
 // kInvalidArgument naming them). registry_from is `origin` when it sets the registry. Errors as
 // ResolveBackends's.
 BackendConfig ParseBackendsToml(std::string_view text, const std::string& origin);

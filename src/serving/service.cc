@@ -1177,8 +1177,17 @@ void Service::AddOwnRoutes() {
   AddRoute({"GET", "/metrics", kScopeNone, sync([this](const Request&) {
               Response r;
               r.content_type = "text/plain; version=0.0.4";
-              r.body =
-                  metrics_->Render(models_->MetricsText() + (metrics_text_ ? metrics_text_() : ""));
+              std::string extra = models_->MetricsText();
+              if (events_ != nullptr) {
+                extra += fmt::format(
+                    "# HELP marquee_events_group_commits_total Writes of the event log, each "
+                    "holding every event queued while the previous one ran (group commit).\n"
+                    "# TYPE marquee_events_group_commits_total counter\n"
+                    "marquee_events_group_commits_total {}\n",
+                    events_->group_commits());
+              }
+              if (metrics_text_) extra += metrics_text_();
+              r.body = metrics_->Render(extra);
               return r;
             })});
   AddRoute({"GET", "/v1/models", kScopeRead, sync([this](const Request&) {

@@ -108,6 +108,37 @@ TEST_P(EventStoreTest, ConcurrentAppendsAreGroupCommitted) {
   for (int t = 0; t < 8; ++t) EXPECT_EQ(log->Recent("u" + std::to_string(t), 1000).size(), 250u);
 }
 
+// commit_gap: an append after a quiet spell is written at once; a burst that arrives just after a
+// commit began waits for the gap and is written as one group.
+TEST(EventLog, CommitGapGroupsABurstAndLeavesAQuietAppendAlone) {
+  testing::TempDir dir;
+  EventLogOptions o;
+  o.commit_gap = std::chrono::seconds(2);
+  auto log = EventLog::Open(dir.file("events"), o);
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  log->Append({E("a", "x", 1)});
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(1500)) << "a quiet append is not held";
+  const uint64_t before = log->group_commits();
+  t0 = Clock::now();
+  std::atomic<int> done{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 5; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        log->AppendAsync({E("b", "i" + std::to_string(t * 10 + i), i)},
+                         [&](std::exception_ptr e) { done += e == nullptr ? 1 : 1000; });
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  while (done.load() < 50) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(done.load(), 50) << "every append succeeded";
+  EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(1000)) << "the burst waited for the gap";
+  EXPECT_LE(log->group_commits() - before, 2u) << "the burst shares one fsync (two at most)";
+  EXPECT_EQ(log->Recent("b", 100).size(), 50u);
+}
+
 TEST(EventLog, ValidationNamesTheField) {
   try {
     ValidateEvent(E("", "x", 0), "events[2]");

@@ -156,7 +156,9 @@ TEST(BackendUrl, ServeTableChoosesTheRetrievalIndex) {
            {"[serve]\nhnsw_quantization = \"pq\"\n",
             "hnsw_quantization must be \"none\" or \"sq8\""},
            {"[serve]\nevent_sync = \"never\"\n", "event_sync must be \"fsync\" or \"write\""},
-           {"[serve]\nevent_sync = true\n", "event_sync"}}) {
+           {"[serve]\nevent_sync = true\n", "event_sync"},
+           {"[serve]\ncommit_gap_us = -1\n", "commit_gap_us must be an integer in [0, 1000000]"},
+           {"[serve]\ncommit_gap_us = 2.5\n", "commit_gap_us"}}) {
     std::string m;
     EXPECT_EQ(CodeOf([&] { ParseBackendsToml(text, "t.toml"); }, &m), ErrorCode::kInvalidArgument)
         << text;
@@ -172,6 +174,9 @@ TEST(BackendUrl, ServeTableEventSync) {
       ParseBackendsToml("[serve]\nevent_sync = \"write\"\nindex = \"hnsw\"\n", "t.toml");
   EXPECT_EQ(c.event_sync, "write");
   EXPECT_EQ(c.retrieval.index, "hnsw");
+  EXPECT_EQ(c.commit_gap_us, 2000) << "the default";
+  EXPECT_EQ(ParseBackendsToml("[serve]\ncommit_gap_us = 0\n", "t.toml").commit_gap_us, 0);
+  EXPECT_EQ(ParseBackendsToml("[serve]\ncommit_gap_us = 500\n", "t.toml").commit_gap_us, 500);
 }
 
 TEST(PgStore, UnreachableServerIsUnavailableAndNamesTheUrlWithoutPassword) {

@@ -300,8 +300,11 @@ TEST_F(ServerTest, AnEventChangesTheVeryNextRecommendation) {
   json fresh = Rec({{"model", "recs@production"}, {"user", "new"}, {"k", 3}}).json();
   EXPECT_FALSE(fresh.contains("fallback")) << fresh.dump();
   for (const auto& id : Ids(fresh)) EXPECT_GE(std::stoi(id.substr(1)), 10) << fresh.dump();
-  EXPECT_NE(client_->Get("/metrics").body.find("marquee_events_ingested_total 3"),
-            std::string::npos);
+  const std::string metrics = client_->Get("/metrics").body;
+  EXPECT_NE(metrics.find("marquee_events_ingested_total 3"), std::string::npos);
+  // Every acknowledged post was written by some group commit.
+  EXPECT_NE(metrics.find("\nmarquee_events_group_commits_total "), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("\nmarquee_events_group_commits_total 0\n"), std::string::npos);
 }
 
 TEST_F(ServerTest, KeepAliveAndPipelining) {

@@ -41,6 +41,7 @@ struct ServeFlags {
   std::string index;            // "" = [serve] index of marquee.toml, else "exact"
   uint32_t hnsw_ef_search = 0;  // 0 = [serve] hnsw_ef_search of marquee.toml, else its default
   std::string event_sync;       // "" = [serve] event_sync of marquee.toml, else "fsync"
+  int64_t commit_gap_us = -1;   // -1 = [serve] commit_gap_us of marquee.toml, else 2000
   int exposure_flush_ms = 100;
   // Contextual bandits (POST /v1/decide, /v1/reward).
   std::vector<std::string> bandits;
@@ -210,6 +211,9 @@ void RunServe(const ServeFlags& f, const GlobalOptions& g) {
     o.event_log.sync = false;
     o.event_log.sync_interval = std::chrono::milliseconds(100);
   }
+  // The event log's fsynced group commits at most every commit_gap_us (docs/config.md).
+  o.event_log.commit_gap =
+      std::chrono::microseconds(f.commit_gap_us >= 0 ? f.commit_gap_us : backends.commit_gap_us);
   if (!f.index.empty()) o.retrieval.index = f.index;
   if (f.hnsw_ef_search > 0) o.retrieval.hnsw_ef_search = f.hnsw_ef_search;
   o.exposure_log.flush_interval = std::chrono::milliseconds(f.exposure_flush_ms);
@@ -330,6 +334,12 @@ void AddServeCommand(CLI::App& app, GlobalOptions& g) {
                   "loss; fsynced every 100 ms). Default: [serve] event_sync in marquee.toml,\n"
                   "else fsync (docs/config.md)")
       ->check(CLI::IsMember({"fsync", "write"}));
+  cmd->add_option("--commit-gap-us", f->commit_gap_us,
+                  "Fsynced writes of the event log start at least this many microseconds apart;\n"
+                  "what arrives meanwhile joins the next one (a busy server fsyncs at most 1e6/N\n"
+                  "times a second; after a quiet spell a write goes at once). 0: back to back.\n"
+                  "Default: [serve] commit_gap_us in marquee.toml, else 2000 (docs/config.md)")
+      ->check(CLI::Range(0, 1000000));
   cmd->add_option("--exposure-flush-ms", f->exposure_flush_ms,
                   "Online experiments: milliseconds between the exposure log's fsynced group\n"
                   "commits. Exposures are logged asynchronously: a crash loses at most about this\n"
