@@ -2,15 +2,72 @@
 
 #include <algorithm>
 #include <bit>
+#include <functional>
+#include <limits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
 namespace marquee {
+namespace {
 
-void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
-          std::vector<uint32_t>& out) {
+#if defined(__AVX512F__)
+// The start of TopK's scan without a heap for every early item: the heap starts as the exact top
+// `cap` of a prefix of the catalogue, found through the maxima of its 16-score pieces. Each
+// piece's best item that is neither excluded nor NaN is a real candidate, so the cap-th largest
+// of those maxima, T, has at least `cap` eligible items at or above it (one per piece), and the
+// prefix's top `cap` are all among its eligible items scoring >= T: usually a few more than cap.
+// Returns how many items the prefix covered (0: no seed, the heap fills as before), with `out`
+// then holding its top `cap` as a heap under the caller's comparator.
+size_t SeedFromBlockMaxima(std::span<const float> scores, const std::vector<uint64_t>& bits,
+                           size_t cap, std::vector<uint32_t>& out) {
+  // A catalogue of up to 8,192 items is seeded whole (the scan after it has nothing left to do,
+  // whatever order the scores come in); a larger one from a prefix of enough pieces for T to sit
+  // well above a typical score, few enough that picking T stays cheap next to the scan of the
+  // rest against the seeded heap.
+  const size_t all = scores.size() / 16;
+  const size_t pieces = all <= 512 ? all : std::min(all, std::max<size_t>(4 * cap, 32));
+  if (cap == 0 || pieces < cap) return 0;
+  auto eligible_mask = [&](size_t piece) {  // neither excluded (bit set) nor NaN
+    const size_t first = piece * 16;
+    const auto excluded = static_cast<__mmask16>(bits[first >> 6] >> (first & 63));
+    const __m512 v = _mm512_loadu_ps(scores.data() + first);
+    return static_cast<__mmask16>(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q) & ~excluded);
+  };
+  thread_local std::vector<float> maxima;
+  maxima.clear();
+  for (size_t p = 0; p < pieces; ++p) {
+    const __mmask16 m = eligible_mask(p);
+    if (m != 0)
+      maxima.push_back(_mm512_mask_reduce_max_ps(m, _mm512_loadu_ps(scores.data() + p * 16)));
+  }
+  if (maxima.size() < cap) return 0;
+  std::nth_element(maxima.begin(), maxima.begin() + static_cast<std::ptrdiff_t>(cap - 1),
+                   maxima.end(), std::greater<float>());
+  // At T = -inf a NaN (ranked as -inf, ties by index) could belong to the top: no seed then.
+  if (!(maxima[cap - 1] > -std::numeric_limits<float>::infinity())) return 0;
+  const __m512 t = _mm512_set1_ps(maxima[cap - 1]);
+  for (size_t p = 0; p < pieces; ++p) {
+    uint32_t at_least = _mm512_mask_cmp_ps_mask(
+        eligible_mask(p), _mm512_loadu_ps(scores.data() + p * 16), t, _CMP_GE_OQ);
+    while (at_least != 0) {
+      out.push_back(
+          static_cast<uint32_t>(p * 16 + static_cast<size_t>(std::countr_zero(at_least))));
+      at_least &= at_least - 1;
+    }
+  }
+  auto better = [&scores](uint32_t a, uint32_t b) { return RanksAbove(scores, a, b); };
+  std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(cap - 1), out.end(),
+                   better);
+  out.resize(cap);
+  std::make_heap(out.begin(), out.end(), better);
+  return pieces * 16;
+}
+#endif
+
+void TopKImpl(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
+              bool seed, std::vector<uint32_t>& out) {
   out.clear();
   if (k == 0 || scores.empty()) return;
   // `better(a, b)`: a ranks above b (higher score; ties -> lower index). With it as the heap
@@ -28,6 +85,11 @@ void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uin
   const size_t cap = std::min<size_t>(k, n);
   out.reserve(cap);
   size_t i = 0;
+#if defined(__AVX512F__)
+  if (seed) i = SeedFromBlockMaxima(scores, bits, cap, out);
+#else
+  (void)seed;
+#endif
   for (; i < n && out.size() < cap; ++i) {
     if (is_excluded(i)) continue;
     out.push_back(static_cast<uint32_t>(i));
@@ -62,6 +124,18 @@ void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uin
     for (; i < n; ++i) consider(i);
   }
   std::sort_heap(out.begin(), out.end(), better);  // ascending in `better`: best first
+}
+
+}  // namespace
+
+void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
+          std::vector<uint32_t>& out) {
+  TopKImpl(scores, excluded, k, /*seed=*/true, out);
+}
+
+void TopKUnseeded(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
+                  std::vector<uint32_t>& out) {
+  TopKImpl(scores, excluded, k, /*seed=*/false, out);
 }
 
 void TopKOf(std::span<const float> scores, std::span<const uint32_t> candidates,

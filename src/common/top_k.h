@@ -33,6 +33,10 @@ void SortUnique(std::vector<uint32_t>& v);
 // beyond the scores are ignored). A bounded heap: O(n log k), no copy of the catalogue.
 void TopK(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
           std::vector<uint32_t>& out);
+// The same list, without the seeded start TopK uses where the CPU has AVX-512 (the heap filled
+// from the first eligible items): the reference bench/bench_top_k.cc times TopK against.
+void TopKUnseeded(std::span<const float> scores, std::span<const uint32_t> excluded, uint32_t k,
+                  std::vector<uint32_t>& out);
 
 // The same over `candidates` only (an allow list; ids must be below scores.size()).
 void TopKOf(std::span<const float> scores, std::span<const uint32_t> candidates,

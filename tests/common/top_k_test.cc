@@ -12,6 +12,30 @@
 namespace marquee {
 namespace {
 
+// The definition: every item not excluded, sorted by RanksAbove, the first k.
+std::vector<uint32_t> Definition(const std::vector<float>& scores,
+                                 const std::vector<uint32_t>& excluded, uint32_t k) {
+  std::vector<uint32_t> want;
+  for (uint32_t i = 0; i < scores.size(); ++i) {
+    if (!std::binary_search(excluded.begin(), excluded.end(), i)) want.push_back(i);
+  }
+  std::sort(want.begin(), want.end(),
+            [&](uint32_t a, uint32_t b) { return RanksAbove(scores, a, b); });
+  if (want.size() > k) want.resize(k);
+  return want;
+}
+
+// TopK and TopKUnseeded both equal the definition.
+void ExpectDefinition(const std::vector<float>& scores, const std::vector<uint32_t>& excluded,
+                      uint32_t k) {
+  const std::vector<uint32_t> want = Definition(scores, excluded, k);
+  std::vector<uint32_t> got;
+  TopK(scores, excluded, k, got);
+  ASSERT_EQ(got, want) << "n " << scores.size() << " k " << k;
+  TopKUnseeded(scores, excluded, k, got);
+  ASSERT_EQ(got, want) << "unseeded, n " << scores.size() << " k " << k;
+}
+
 TEST(TopK, OrdersByScoreThenLowerIndex) {
   const std::vector<float> scores = {0.1f, 0.5f, 0.5f, 0.9f, 0.2f, 0.5f};
   std::vector<uint32_t> out;
@@ -80,19 +104,50 @@ TEST(TopK, EqualsAFullSortOnRandomCatalogues) {
       if (rng() % 6 == 0) excluded.push_back(static_cast<uint32_t>(i));  // some beyond n
     }
     const uint32_t k = static_cast<uint32_t>(rng() % 40);
-    std::vector<uint32_t> want;
-    for (uint32_t i = 0; i < n; ++i) {
-      if (!std::binary_search(excluded.begin(), excluded.end(), i)) want.push_back(i);
-    }
-    std::sort(want.begin(), want.end(),
-              [&](uint32_t a, uint32_t b) { return RanksAbove(scores, a, b); });
-    if (want.size() > k) want.resize(k);
-    std::vector<uint32_t> got;
-    TopK(scores, excluded, k, got);
-    ASSERT_EQ(got, want) << "trial " << trial << " n " << n << " k " << k;
+    ASSERT_NO_FATAL_FAILURE(ExpectDefinition(scores, excluded, k)) << "trial " << trial;
     ++checked;
   }
   EXPECT_EQ(checked, 3000);
+}
+
+// Catalogues long enough for the seeded start (the exact top k of a prefix found from the maxima
+// of its 16-score pieces): large k, many exclusions, ties, NaN and infinities, against the
+// definition.
+TEST(TopK, EqualsAFullSortOnLongCatalogues) {
+  std::mt19937 rng(1818);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int trial = 0; trial < 400; ++trial) {
+    const size_t n = 500 + rng() % 5000;
+    std::vector<float> scores(n);
+    const int kind = trial % 5;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t r = rng() % 100;
+      switch (kind) {
+        case 0:  // ties everywhere
+          scores[i] = static_cast<float>(rng() % 3);
+          break;
+        case 1:  // mostly -inf and NaN: the seed must step aside
+          scores[i] = r < 45 ? -inf : r < 90 ? nan : static_cast<float>(r);
+          break;
+        case 2:  // falling: the prefix holds the best
+          scores[i] = -static_cast<float>(i);
+          break;
+        default:
+          scores[i] = r == 0   ? nan
+                      : r == 1 ? inf
+                      : r == 2 ? -inf
+                               : std::normal_distribution<float>(0, 1)(rng);
+      }
+    }
+    std::vector<uint32_t> excluded;
+    const uint32_t every = 2 + rng() % 20;  // from half the catalogue to a twentieth excluded
+    for (size_t i = 0; i < n; ++i) {
+      if (rng() % every == 0) excluded.push_back(static_cast<uint32_t>(i));
+    }
+    const uint32_t k = 1 + static_cast<uint32_t>(rng() % 150);
+    ASSERT_NO_FATAL_FAILURE(ExpectDefinition(scores, excluded, k)) << "trial " << trial;
+  }
 }
 
 // The allow-list form ranks the same way, NaN included (serving's and the replay simulator's
