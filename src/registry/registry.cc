@@ -1126,6 +1126,7 @@ namespace {
 constexpr const char* kTemporaryDirs[] = {
     "artifacts",     "datasets/objects", "datasets/names", "tabular/objects",
     "tabular/names", "bandit/objects",   "bandit/names",
+    "serving/index",  // HNSW graphs a server was saving when it died (models/ann_index.h)
 };
 
 // Every file some process on this host holds open, as /proc/*/fd shows it (the processes this

@@ -347,7 +347,8 @@ TEST_F(RegistryTest, GcRemovesAbandonedTemporariesOfEveryKind) {
   Register("m", 0.1);
   Env* env = Env::Default();
   const std::string home = dir_.file("home");
-  for (const char* d : {"datasets/objects", "datasets/names", "tabular/objects", "bandit/names"}) {
+  for (const char* d :
+       {"datasets/objects", "datasets/names", "tabular/objects", "bandit/names", "serving/index"}) {
     env->CreateDirs(home + "/" + d);
   }
   const std::string hex = "0123456789abcdef";
@@ -365,6 +366,7 @@ TEST_F(RegistryTest, GcRemovesAbandonedTemporariesOfEveryKind) {
   put("datasets/names/ml.json.tmp.999999.2", 0);
   put("bandit/names/obd.json.tmp.999998.0", 0);
   put("artifacts/incoming-999999-00ff.mqm", 0);
+  put("serving/index/" + hex + "-m16-efc100-sq8.hnsw.tmp.999997.1", 0);  // a graph being saved
   // Removed: no pid in the name (written before pids were embedded), two hours old, open nowhere.
   put("tabular/objects/.incoming-" + hex + "-7.mqtab", 7200);
   // Kept: the writer (777) still runs.
@@ -379,7 +381,7 @@ TEST_F(RegistryTest, GcRemovesAbandonedTemporariesOfEveryKind) {
   const std::string name_file = put("datasets/names/ml.json", 7200);
 
   GcReport dry = reg_->Gc(true);
-  EXPECT_EQ(dry.temporaries.size(), 6u) << nlohmann::json(dry.temporaries).dump();
+  EXPECT_EQ(dry.temporaries.size(), 7u) << nlohmann::json(dry.temporaries).dump();
   EXPECT_TRUE(std::filesystem::exists(home + "/datasets/names/ml.json.tmp.999999.2"));
   GcReport r = reg_->Gc(false);
   const std::set<std::string> removed(r.temporaries.begin(), r.temporaries.end());
@@ -387,6 +389,7 @@ TEST_F(RegistryTest, GcRemovesAbandonedTemporariesOfEveryKind) {
   EXPECT_EQ(removed.count("datasets/objects/.incoming-999999-" + hex + "-0.mqds"), 1u);
   EXPECT_EQ(removed.count("tabular/objects/.incoming-" + hex + "-7.mqtab"), 1u);
   EXPECT_EQ(removed.count("artifacts/incoming-999999-00ff.mqm"), 1u);
+  EXPECT_EQ(removed.count("serving/index/" + hex + "-m16-efc100-sq8.hnsw.tmp.999997.1"), 1u);
   for (const auto& rel : removed) EXPECT_FALSE(std::filesystem::exists(home + "/" + rel)) << rel;
   for (const auto& path : {live, fresh, held, name_file}) {
     EXPECT_TRUE(std::filesystem::exists(path)) << path;

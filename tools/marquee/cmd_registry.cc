@@ -697,10 +697,11 @@ void AddRegistryCommands(CLI::App& app, GlobalOptions& g) {
   auto* gc = app.add_subcommand(
       "gc",
       "Remove model artifacts no version or run refers to, and leftovers of interrupted\n"
-      "writes (artifacts, dataset, tabular and bandit snapshots) whose writer is gone. Runs\n"
-      "whose process died are marked interrupted. Refuses when the registry refers to none of\n"
-      "the artifacts present (an empty or foreign registry) unless --force. --check verifies\n"
-      "the registry instead (every version's artifact present and intact, no dangling alias).");
+      "writes (artifacts, dataset, tabular and bandit snapshots, saved HNSW graphs) whose\n"
+      "writer is gone. Runs whose process died are marked interrupted. Refuses when the\n"
+      "registry refers to none of the artifacts present (an empty or foreign registry) unless\n"
+      "--force. --check verifies the registry instead (every version's artifact present and\n"
+      "intact, no dangling alias).");
   gc->add_flag("--dry-run", gf->dry_run, "Say what would be removed; remove nothing");
   gc->add_flag("--check", gf->check, "Check consistency only (exit 6 if a problem is found)");
   gc->add_flag("--json", gf->json, "Print as JSON");
