@@ -35,19 +35,58 @@ size_t SeedFromBlockMaxima(std::span<const float> scores, const std::vector<uint
     const __m512 v = _mm512_loadu_ps(scores.data() + first);
     return static_cast<__mmask16>(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q) & ~excluded);
   };
-  thread_local std::vector<float> maxima;
-  maxima.clear();
-  for (size_t p = 0; p < pieces; ++p) {
-    const __mmask16 m = eligible_mask(p);
-    if (m != 0)
-      maxima.push_back(_mm512_mask_reduce_max_ps(m, _mm512_loadu_ps(scores.data() + p * 16)));
+  float threshold;
+  if (cap <= 16) {
+    // The cap largest maxima kept sorted in registers, each maximum inserted without a branch:
+    // the scores of a request are new to the branch predictor, and a selection by comparisons
+    // (nth_element) spent most of its time in mispredicted branches. Two registers (even and
+    // odd pieces) halve the chain of dependent inserts; the 16 largest of both are then
+    // max(a, reversed b), sorted by inserting its lanes into a third register.
+    const __m512i shift = _mm512_set_epi32(14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0);
+    const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    auto insert = [&shift](__m512 top, __m512 x) {  // top: descending; x: one value, broadcast
+      const __mmask16 below = _mm512_cmp_ps_mask(top, x, _CMP_LT_OQ);  // a suffix of the lanes
+      const auto first = static_cast<__mmask16>(below & ~(below << 1));
+      top = _mm512_mask_mov_ps(top, static_cast<__mmask16>(below & ~first),
+                               _mm512_permutexvar_ps(shift, top));
+      return _mm512_mask_mov_ps(top, first, x);
+    };
+    auto piece_max = [&](size_t p) {  // -inf when nothing is eligible: it never enters
+      return _mm512_set1_ps(
+          _mm512_mask_reduce_max_ps(eligible_mask(p), _mm512_loadu_ps(scores.data() + p * 16)));
+    };
+    __m512 even = neg_inf, odd = neg_inf;
+    size_t p = 0;
+    for (; p + 2 <= pieces; p += 2) {
+      even = insert(even, piece_max(p));
+      odd = insert(odd, piece_max(p + 1));
+    }
+    if (p < pieces) even = insert(even, piece_max(p));
+    const __m512i reverse = _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    alignas(64) float both[16];
+    _mm512_store_ps(both, _mm512_max_ps(even, _mm512_permutexvar_ps(reverse, odd)));
+    __m512 top = neg_inf;
+    for (float x : both) top = insert(top, _mm512_set1_ps(x));
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, top);
+    threshold = lanes[cap - 1];
+  } else {
+    thread_local std::vector<float> maxima;
+    maxima.clear();
+    for (size_t p = 0; p < pieces; ++p) {
+      const __mmask16 m = eligible_mask(p);
+      if (m != 0)
+        maxima.push_back(_mm512_mask_reduce_max_ps(m, _mm512_loadu_ps(scores.data() + p * 16)));
+    }
+    if (maxima.size() < cap) return 0;
+    std::nth_element(maxima.begin(), maxima.begin() + static_cast<std::ptrdiff_t>(cap - 1),
+                     maxima.end(), std::greater<float>());
+    threshold = maxima[cap - 1];
   }
-  if (maxima.size() < cap) return 0;
-  std::nth_element(maxima.begin(), maxima.begin() + static_cast<std::ptrdiff_t>(cap - 1),
-                   maxima.end(), std::greater<float>());
-  // At T = -inf a NaN (ranked as -inf, ties by index) could belong to the top: no seed then.
-  if (!(maxima[cap - 1] > -std::numeric_limits<float>::infinity())) return 0;
-  const __m512 t = _mm512_set1_ps(maxima[cap - 1]);
+  // At T = -inf fewer than cap pieces hold an eligible number, or a NaN (ranked as -inf, ties
+  // by index) could belong to the top: no seed then.
+  if (!(threshold > -std::numeric_limits<float>::infinity())) return 0;
+  const __m512 t = _mm512_set1_ps(threshold);
   for (size_t p = 0; p < pieces; ++p) {
     uint32_t at_least = _mm512_mask_cmp_ps_mask(
         eligible_mask(p), _mm512_loadu_ps(scores.data() + p * 16), t, _CMP_GE_OQ);
