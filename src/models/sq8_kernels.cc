@@ -34,9 +34,6 @@ const Kernels* Avx512Kernels() {
   return nullptr;
 }
 
-const Kernels& ActiveKernels() {
-  static const Kernels* active = ChooseKernels(&kPortable, Avx512Kernels());
-  return *active;
-}
+const Kernels& ActiveKernels() { return ActiveOf(kPortable, Avx512Kernels); }
 
 }  // namespace marquee::sq8

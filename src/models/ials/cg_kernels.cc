@@ -72,16 +72,13 @@ const Kernels& PortableKernels() { return kPortable; }
 
 const Kernels* Avx512Kernels() {
 #if defined(MARQUEE_CG_AVX512)
-  static const bool cpu_has = __builtin_cpu_supports("avx512f");
-  if (cpu_has) return &Avx512KernelTable();
-#endif
+  return CpuHasAvx512f() ? &Avx512KernelTable() : nullptr;
+#else
   return nullptr;
+#endif
 }
 
-const Kernels& ActiveKernels() {
-  static const Kernels* active = ChooseKernels(&kPortable, Avx512Kernels());
-  return *active;
-}
+const Kernels& ActiveKernels() { return ActiveOf(kPortable, Avx512Kernels); }
 
 void SolveRow(const Kernels& kern, const float* const* rows, const float* conf, size_t n, int k,
               const float* a0g, float lam, int steps, float* w, float* scratch) {

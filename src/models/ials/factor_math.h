@@ -1,6 +1,7 @@
 // Numerical helpers shared by the matrix-factorisation families (iALS and BPR): a portable
 // deterministic RNG, the Gramian of a factor matrix, and the exact ridge solve that is the iALS
-// user step (also BPR's fold-in). Header-only; internal to marquee_models.
+// user step (also BPR's fold-in; its kernels are models/ials/ridge_kernels.h). Internal to
+// marquee_models.
 #pragma once
 
 #if defined(__AVX512F__)
@@ -26,6 +27,7 @@
 #include "marquee/context.h"
 #include "marquee/error.h"
 #include "marquee/sparse.h"
+#include "models/ials/ridge_kernels.h"
 #include "models/simd_reduce.h"
 
 namespace marquee {
@@ -234,54 +236,60 @@ void ScoreByFoldIn(const CsrMatrix& hist, const RowMatrixXf& f, std::span<float>
   });
 }
 
-// Scratch space of RidgeSolve; one per thread.
+// Scratch space of RidgeSolve; one per thread. Its vectors only grow, so a thread solving many
+// rows allocates nothing after the first few. `kernels` is the path RidgeSolve takes (the active
+// one; tests and benchmarks may point it at another).
 struct RidgeScratch {
-  Eigen::MatrixXd a;
-  Eigen::VectorXd b;
-  Eigen::MatrixXd rows;  // gathered, confidence-scaled factor rows
-  Eigen::VectorXd rhs;
-  Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt;
+  const ridge::Kernels* kernels = &ridge::ActiveKernels();
+  std::vector<const float*> rows;  // the history's factor rows, in place
+  std::vector<double> c, ct;       // c_n and c_n·t_n
+  std::vector<double> a, b, work;  // A (k x k, column-major; factorised in place), b, the tile
 };
 
 // Exact solve of the weighted ridge problem that is the iALS user step (Hu et al. 2008;
 // Rendle et al. 2022):
 //   w = argmin Σ_{n} c_n (⟨w, h_{i_n}⟩ − t_n)² + a0 · Σ_{all items i} ⟨w, h_i⟩² + reg · ‖w‖²
 //     = (Σ_n c_n h h ᵀ + a0·G + reg·I)⁻¹ Σ_n c_n t_n h,          G = HᵀH,
-// formed and factorised (Cholesky) in double. `entry(n, c, t)` sets the confidence c_n > 0 and
-// target t_n of the n-th of `count` history items `items[n]` (rows of `h`). Writes k floats.
+// formed and factorised (Cholesky) in double by the kernels of models/ials/ridge_kernels.h, whose
+// result is the same bits on the portable and the AVX-512 path and for any thread count.
+// `entry(n, c, t)` sets the confidence c_n > 0 and target t_n of the n-th history item
+// `items[n]` (a row of `h`). Writes k floats.
 template <typename EntryFn>
 void RidgeSolve(const RowMatrixXf& h, std::span<const uint32_t> items, EntryFn entry,
                 const Eigen::MatrixXd& gram, double a0, double reg, RidgeScratch& s, float* out) {
-  const Eigen::Index k = h.cols();
-  constexpr Eigen::Index kBlock = 128;
-  s.a.noalias() = a0 * gram;
-  s.a.diagonal().array() += reg;
-  s.b.setZero(k);
-  s.rows.resize(kBlock, k);
-  s.rhs.resize(kBlock);
-  const Eigen::Index n = static_cast<Eigen::Index>(items.size());
-  for (Eigen::Index first = 0; first < n; first += kBlock) {
-    const Eigen::Index m = std::min(kBlock, n - first);
-    for (Eigen::Index r = 0; r < m; ++r) {
-      double c = 1.0, t = 1.0;
-      entry(static_cast<size_t>(first + r), c, t);
-      const double sc = std::sqrt(c);
-      s.rows.row(r) = sc * h.row(items[static_cast<size_t>(first + r)]).cast<double>();
-      s.rhs(r) = sc * t;
-    }
-    // Σ c h hᵀ = (√c h)(√c h)ᵀ and Σ c t h = (√c h)ᵀ(√c t), a blocked SYRK / GEMV per block.
-    s.a.selfadjointView<Eigen::Lower>().rankUpdate(s.rows.topRows(m).transpose());
-    s.b.noalias() += s.rows.topRows(m).transpose() * s.rhs.head(m);
+  const int k = static_cast<int>(h.cols());
+  const size_t n = items.size(), kk = static_cast<size_t>(k);
+  s.rows.resize(n);
+  s.c.resize(n);
+  s.ct.resize(n);
+  for (size_t r = 0; r < n; ++r) {
+    double c = 1.0, t = 1.0;
+    entry(r, c, t);
+    s.rows[r] = h.row(items[r]).data();
+    s.c[r] = c;
+    s.ct[r] = c * t;
   }
-  Eigen::Map<Eigen::VectorXf> w(out, k);
-  s.llt.compute(s.a);
-  if (s.llt.info() == Eigen::Success) {
-    w = s.llt.solve(s.b).cast<float>();
-  } else {
-    // Only reachable with reg = 0 and a0 = 0 (singular system): least-norm-ish fallback.
-    s.a.triangularView<Eigen::StrictlyUpper>() = s.a.transpose();
-    w = s.a.ldlt().solve(s.b).cast<float>();
+  s.a.resize(kk * kk);
+  s.work.resize(ridge::AccumulateScratch(k));
+  const auto form = [&] {
+    ridge::Init(gram.data(), a0, reg, k, s.a.data());
+    s.b.assign(kk, 0.0);
+    s.kernels->accumulate(s.rows.data(), s.c.data(), s.ct.data(), n, k, s.a.data(), s.b.data(),
+                          s.work.data());
+  };
+  form();
+  if (s.kernels->factor(s.a.data(), k)) {
+    s.kernels->solve(s.a.data(), k, s.b.data());
+    for (size_t f = 0; f < kk; ++f) out[f] = static_cast<float>(s.b[f]);
+    return;
   }
+  // Only reachable with reg = 0 and a0 = 0 (singular system): least-norm-ish fallback, on A
+  // formed again (the failed factorisation overwrote part of it).
+  form();
+  Eigen::Map<Eigen::MatrixXd> a(s.a.data(), k, k);
+  a.triangularView<Eigen::StrictlyUpper>() = a.transpose();
+  Eigen::Map<Eigen::VectorXf>(out, k) =
+      a.ldlt().solve(Eigen::Map<const Eigen::VectorXd>(s.b.data(), k)).cast<float>();
 }
 
 }  // namespace marquee

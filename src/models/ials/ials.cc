@@ -14,7 +14,9 @@
 //   w_u = (Σ_{i∈I_u} c_ui h_i h_iᵀ + α0·G + λν_u·I)⁻¹ Σ_{i∈I_u} c_ui h_i,     G = HᵀH,
 //
 // and symmetrically for items. G is computed once per half-step (a GEMM). Two solvers:
-//  * "cholesky": forms the k x k system in double and factorises it (exact; O(|I_u|k² + k³));
+//  * "cholesky": forms the k x k system in double and factorises it (exact; O(|I_u|k² + k³)),
+//    with the kernels of models/ials/ridge_kernels.h (AVX-512 where the CPU has it, chosen at
+//    runtime; the same bits as the portable path);
 //  * "cg": `cg_steps` conjugate-gradient steps warm-started from the previous factor (Takács,
 //    Pilászy & Tikk 2011, "Applications of the conjugate gradient method for implicit feedback
 //    collaborative filtering"), never forming the matrix: A·p = α0·G·p + λν·p + Σ c h (hᵀp),
