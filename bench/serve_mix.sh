@@ -34,7 +34,11 @@
 #      round also runs the mix against its marquee, as "mix-base", for a before/after in one run),
 #      WRITE_SYNC (default 1: each round also runs the mix against this build with
 #      `--event-sync write`, events acknowledged once written to the kernel, as "mix-write"; 0:
-#      not).
+#      not), SPLIT (default 0; 1: each round also runs "split": the same requests from two wrk
+#      processes at once against a fresh server, /v1/recommend (members and anonymous histories,
+#      as in the mix) on CONNS - SPLIT_EVENT_CONNS connections and /v1/events on SPLIT_EVENT_CONNS
+#      (default 8), so each kind gets its own client-side latency, which one wrk cannot give;
+#      and "nsplit": nginx's static file under the same two processes, for the machine's own tail).
 # Exits 77 (skip) when wrk or nginx is missing. Takes /tmp/marquee-bench.lock while it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -138,6 +142,14 @@ end
 """)
 PY
 recommend_lua "$OUT/cache.lua" "$OUT/members.txt" "\"model\": \"$MODEL\""
+# SPLIT: the mix's pools, recommendations only (members and anonymous histories in the mix's
+# proportion) and events only.
+rec_anon=$(python3 -c "print($ANON_SHARE / (1 - $EVENT_SHARE))")
+sed "s/^local anon_share, event_share = .*/local anon_share, event_share = $rec_anon, 0/" \
+  "$OUT/mix.lua" >"$OUT/rec.lua"
+sed "s/^local anon_share, event_share = .*/local anon_share, event_share = 0, 1.01/" \
+  "$OUT/mix.lua" >"$OUT/ev.lua"
+SPLIT_EVENT_CONNS=${SPLIT_EVENT_CONNS:-8}
 
 # --- the cache-only server (never receives an event) and nginx
 cp -a "$OUT/trained" "$OUT/cache-home"
@@ -192,6 +204,7 @@ stop_perf() {
 kinds=(mix nginx cache)
 [ -n "${BASE_BUILD:-}" ] && kinds+=(base)
 [ "${WRITE_SYNC:-1}" = 1 ] && kinds+=(write)
+[ "${SPLIT:-0}" = 1 ] && kinds+=(split nsplit)
 for r in $(seq 1 "$ROUNDS"); do
   for j in $(seq 0 $((${#kinds[@]} - 1))); do
     kind=${kinds[$(((r - 1 + j) % ${#kinds[@]}))]}
@@ -222,6 +235,31 @@ for r in $(seq 1 "$ROUNDS"); do
         stop_perf
         curl -s "http://127.0.0.1:$MPORT/metrics" >"$OUT/mix-$r.metrics"
         stop_marquee "$MPID" ;;
+      split)
+        echo "== round $r: marquee, recommendations and events from two wrk processes"
+        rm -rf "$OUT/mix-home"
+        cp -a "$OUT/trained" "$OUT/mix-home"
+        start_marquee "$OUT/mix-home"
+        wrk -t"$THREADS" -c$((CONNS - SPLIT_EVENT_CONNS)) -d"$DURATION" --latency -s "$OUT/rec.lua" \
+          "http://127.0.0.1:$MPORT/" >"$OUT/split-rec-$r.txt" 2>&1 &
+        wpid=$!
+        wrk -t"$THREADS" -c"$SPLIT_EVENT_CONNS" -d"$DURATION" --latency -s "$OUT/ev.lua" \
+          "http://127.0.0.1:$MPORT/" >"$OUT/split-ev-$r.txt" 2>&1
+        wait "$wpid"
+        cat "$OUT/split-rec-$r.txt" "$OUT/split-ev-$r.txt"
+        if grep -q "Non-2xx" "$OUT/split-rec-$r.txt" "$OUT/split-ev-$r.txt"; then
+          echo "serve_mix: non-2xx answers in split-$r" >&2; exit 1
+        fi
+        stop_marquee "$MPID" ;;
+      nsplit)
+        echo "== round $r: nginx static file from two wrk processes"
+        wrk -t"$THREADS" -c$((CONNS - SPLIT_EVENT_CONNS)) -d"$DURATION" --latency \
+          "http://127.0.0.1:$NPORT/recommend.json" >"$OUT/nsplit-a-$r.txt" 2>&1 &
+        wpid=$!
+        wrk -t"$THREADS" -c"$SPLIT_EVENT_CONNS" -d"$DURATION" --latency \
+          "http://127.0.0.1:$NPORT/recommend.json" >"$OUT/nsplit-b-$r.txt" 2>&1
+        wait "$wpid"
+        cat "$OUT/nsplit-a-$r.txt" "$OUT/nsplit-b-$r.txt" ;;
       nginx)
         echo "== round $r: nginx static file ($bytes bytes)"
         run_wrk "nginx-$r" "$NGINX_PID" "http://127.0.0.1:$NPORT/recommend.json" ;;
@@ -235,9 +273,11 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # --- summary: medians over the rounds with [min-max]; ratios to nginx per round
-python3 - "$OUT" "$ROUNDS" "$CONNS" "$THREADS" "$bytes" "$DURATION" "${BASE_BUILD:-}" "${WRITE_SYNC:-1}" <<'PY'
+python3 - "$OUT" "$ROUNDS" "$CONNS" "$THREADS" "$bytes" "$DURATION" "${BASE_BUILD:-}" "${WRITE_SYNC:-1}" \
+  "${SPLIT:-0}" "$SPLIT_EVENT_CONNS" <<'PY'
 import re, statistics, sys
-out, rounds, conns, threads, nbytes, duration, base, write = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
+out, rounds, conns, threads, nbytes, duration, base, write, split, split_ev = \
+    sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
 write = write == "1"
 UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 def wrk(label):
@@ -329,6 +369,28 @@ if base:
     print(f"mix / mix of {base} throughput, per round: {spread(mb, r2)}")
 idle = lambda k: spread([x["idle"] for x in res[k]], pct)
 print("machine idle over the rounds: " + "; ".join(f"{k} {idle(k)}" for k in res))
+if split == "1":
+    def rp(path):  # req/s and p99 (ms) of one wrk output
+        t = open(path).read()
+        m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", t, re.M)
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)), float(m.group(1)) * UNIT[m.group(2)]
+    rec = [rp(f"{out}/split-rec-{r}.txt") for r in R]
+    ev = [rp(f"{out}/split-ev-{r}.txt") for r in R]
+    na = [rp(f"{out}/nsplit-a-{r}.txt") for r in R]
+    nb = [rp(f"{out}/nsplit-b-{r}.txt") for r in R]
+    rc = int(conns) - int(split_ev)
+    print()
+    print(f"Two wrk processes at once (SPLIT=1): {rc} + {split_ev} connections, median [min-max]:")
+    print()
+    print("| workload | req/s | p99 (wrk, that process) | (both processes) / nginx with one wrk, per round |")
+    print("|---|---|---|---|")
+    tot = [rec[i][0] + ev[i][0] for i in range(rounds)]
+    print(f"| marquee /v1/recommend, {rc} connections | {spread([x[0] for x in rec], n)} | "
+          f"{spread([x[1] for x in rec], ms)} | {spread([tot[i] / res['nginx'][i]['rps'] for i in range(rounds)], r2)} |")
+    print(f"| marquee /v1/events, {split_ev} connections ({spread([ev[i][0] / tot[i] for i in range(rounds)], pct)} "
+          f"of the requests) | {spread([x[0] for x in ev], n)} | {spread([x[1] for x in ev], ms)} | - |")
+    print(f"| nginx static file, {rc} connections | {spread([x[0] for x in na], n)} | {spread([x[1] for x in na], ms)} | - |")
+    print(f"| nginx static file, {split_ev} connections | {spread([x[0] for x in nb], n)} | {spread([x[1] for x in nb], ms)} | - |")
 mc = [res["mix"][i]["rps"] / res["cache"][i]["rps"] for i in range(rounds)]
 print(f"mix / cache-only throughput, per round: {spread(mc, r2)}")
 PY
