@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 failures = []
+passes = 0
 # Whether passing checks are printed too ("ok    ..."); scripts with thousands of checks turn
 # it off and print only failures.
 show_passes = True
@@ -24,7 +25,9 @@ show_passes = True
 
 def check(cond, msg):
     """Records `msg` as a failure when `cond` is false; prints it (and passes when shown)."""
+    global passes
     if cond:
+        passes += 1
         if show_passes:
             print("ok    " + msg)
         return
@@ -33,11 +36,12 @@ def check(cond, msg):
 
 
 def finish():
-    """Prints the failure count when there were failures; returns 1 if any, else 0."""
-    if failures:
-        print(f"{len(failures)} checks failed")
-        return 1
-    return 0
+    """Prints how many checks passed and, when some failed, each failure again (a log cut to its
+    head or its tail still shows them); returns 1 if any failed, else 0."""
+    print(f"{passes} checks passed, {len(failures)} failed")
+    for msg in failures:
+        print("FAIL  " + msg)
+    return 1 if failures else 0
 
 
 def write(path, text):

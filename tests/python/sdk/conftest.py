@@ -173,13 +173,13 @@ def client(server):
 @pytest.fixture(scope="session")
 def auth_server(tmp_root):
     """A server with --api-keys (keys READER, WRITER, ADMIN with scopes read; read,write; all) and a
-    short --request-timeout-ms, so idle keep-alive connections are closed by the server."""
+    short --request-timeout-ms (1 s), so idle keep-alive connections are closed by the server."""
     home = os.path.join(tmp_root, "auth-home")
     os.makedirs(home, exist_ok=True)
     keys = os.path.join(tmp_root, "keys.txt")
     with open(keys, "w") as f:
         f.write(f"{READER} read\n{WRITER} read,write\n{ADMIN} read,write,admin\n")
-    srv = Server(home, tmp_root, "--api-keys", keys, "--request-timeout-ms", "300")
+    srv = Server(home, tmp_root, "--api-keys", keys, "--request-timeout-ms", "1000")
     yield srv
     srv.stop()
 
