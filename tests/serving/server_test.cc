@@ -324,6 +324,45 @@ TEST_F(ServerTest, KeepAliveAndPipelining) {
   EXPECT_EQ(client_->ReadResponse().status, 400);
 }
 
+// The status line and header fields the server writes itself (http_server.cc: Write): the
+// request's version, Connection only where it differs from that version's default, the length a
+// GET would have on a HEAD, the route table's Allow on a 405.
+TEST_F(ServerTest, TheResponseHeaderFollowsTheRequestsVersionAndKeepAlive) {
+  StartServer();
+  HttpResult r = client_->Get("/healthz");
+  EXPECT_EQ(r.headers.rfind("http/1.1 200 ok\r\n", 0), 0u) << r.headers;
+  EXPECT_NE(r.headers.find("\r\nserver: marquee"), std::string::npos) << r.headers;
+  EXPECT_NE(r.headers.find("\r\ncontent-type: application/json"), std::string::npos);
+  EXPECT_NE(r.headers.find("\r\ncontent-length: 15"), std::string::npos) << r.headers;
+  EXPECT_EQ(r.headers.find("connection:"), std::string::npos) << r.headers;
+
+  client_->SendRaw(HttpClient::Format("HEAD", "/healthz", ""));
+  HttpResult head = client_->ReadResponse(/*to_head=*/true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_NE(head.headers.find("\r\ncontent-length: 15"), std::string::npos) << head.headers;
+  // No body followed it: the next answer on the connection is the next request's.
+  HttpResult wrong = client_->Call("DELETE", "/healthz");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_NE(wrong.headers.find("\r\nallow: get, head"), std::string::npos) << wrong.headers;
+  EXPECT_EQ(wrong.json()["error"]["code"], "invalid_argument") << wrong.body;
+
+  // HTTP/1.0 asking to keep the connection: said so, and the connection stays open.
+  client_->SendRaw("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  HttpResult old = client_->ReadResponse();
+  EXPECT_EQ(old.headers.rfind("http/1.0 200 ok\r\n", 0), 0u) << old.headers;
+  EXPECT_NE(old.headers.find("\r\nconnection: keep-alive"), std::string::npos) << old.headers;
+  EXPECT_EQ(old.body, R"({"status":"ok"})");
+  EXPECT_EQ(client_->Get("/readyz").status, 200);
+
+  // HTTP/1.1 asking to close: said so, and the server closes after the answer.
+  client_->SendRaw(HttpClient::Format("GET", "/healthz", "", "Connection: close\r\n"));
+  HttpResult last = client_->ReadResponse();
+  EXPECT_EQ(last.status, 200);
+  EXPECT_NE(last.headers.find("\r\nconnection: close"), std::string::npos) << last.headers;
+  client_->SetTimeout(5000);
+  EXPECT_EQ(client_->ReadResponse().status, 0);  // closed, not waiting for more
+}
+
 TEST_F(ServerTest, ReloadFollowsAliasAndABrokenVersionNeverReplacesAWorkingOne) {
   StartServer();
   marquee::testing::RegisterModel(home_, "recs", "ease", {{"lambda", 50.0}});

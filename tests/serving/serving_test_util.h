@@ -90,8 +90,9 @@ class HttpClient {
     }
   }
 
-  // Reads one response (Content-Length framed). status 0 when the server closed the connection.
-  HttpResult ReadResponse() {
+  // Reads one response (Content-Length framed; `to_head`: the answer to a HEAD, whose
+  // Content-Length has no body after it). status 0 when the server closed the connection.
+  HttpResult ReadResponse(bool to_head = false) {
     HttpResult r;
     size_t end;
     while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
@@ -103,7 +104,7 @@ class HttpClient {
     for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     r.headers = head;
     size_t len = 0;
-    if (auto p = head.find("content-length:"); p != std::string::npos) {
+    if (auto p = head.find("content-length:"); p != std::string::npos && !to_head) {
       len = std::stoul(head.substr(p + 15));
     }
     while (buf_.size() < len) {
