@@ -549,30 +549,17 @@ class Session : public std::enable_shared_from_this<Session> {
     Write(Service::ErrorResponse(status, code, message));
   }
 
-  // A whole (not streamed) response: its status line and header fields formatted here into one
-  // reused buffer and sent with the body in one gathered write. (Beast's serializer spent about
-  // 7% of the server's CPU in bench/serve_mix.sh on its buffer-sequence machinery, for headers
-  // this simple.) The fields follow what Beast's keep_alive and prepare_payload wrote: Connection
-  // only where it differs from the version's default, Content-Length except on 1xx/204/304.
+  // A whole (not streamed) response: its head (FormatHead) and body sent in one gathered write.
   void Write(Response resp) {
     if (resp.stream && !head_) return StartStream(std::move(resp));
     const bool keep = keep_alive_ && !server_->stopping_.load();
     status_ = resp.status;
     large_ = large_ || resp.body.size() >= kLargeMessage;
-    head_out_.clear();
-    auto out = std::back_inserter(head_out_);
-    fmt::format_to(out, "HTTP/{}.{} {} {}\r\nServer: marquee\r\n", version_ / 10, version_ % 10,
-                   resp.status, Reason(resp.status));
-    AppendField("Content-Type", resp.content_type);
-    for (const auto& [name, value] : resp.headers) AppendField(name, value);
-    if (version_ >= 11 && !keep) head_out_ += "Connection: close\r\n";
-    if (version_ < 11 && keep) head_out_ += "Connection: keep-alive\r\n";
     const bool no_body = resp.status < 200 || resp.status == 204 || resp.status == 304;
     // HEAD: the length the GET would have had; a streamed body's length is not known ahead.
-    if (!no_body && !(head_ && resp.stream)) {
-      fmt::format_to(out, "Content-Length: {}\r\n", resp.body.size());
-    }
-    head_out_ += "\r\n";
+    std::optional<size_t> length;
+    if (!no_body && !(head_ && resp.stream)) length = resp.body.size();
+    FormatHead(resp, keep, length, /*chunked=*/false);
     if (head_ || no_body) {
       body_.clear();
     } else {
@@ -584,6 +571,25 @@ class Session : public std::enable_shared_from_this<Session> {
         [self = shared_from_this(), keep](beast::error_code ec, size_t) {
           self->OnWrite(ec, keep);
         });
+  }
+
+  // The status line and header fields of `resp` into head_out_, for whole and streamed
+  // responses alike. Formatted here rather than by Beast's serializer, which spent about 7% of
+  // the server's CPU in bench/serve_mix.sh on its buffer-sequence machinery for headers this
+  // simple. The fields are those Beast wrote: Connection only where it differs from the request
+  // version's default, then Transfer-Encoding (`chunked`) or Content-Length (`length`, if any).
+  void FormatHead(const Response& resp, bool keep, std::optional<size_t> length, bool chunked) {
+    head_out_.clear();
+    auto out = std::back_inserter(head_out_);
+    fmt::format_to(out, "HTTP/{}.{} {} {}\r\nServer: marquee\r\n", version_ / 10, version_ % 10,
+                   resp.status, Reason(resp.status));
+    AppendField("Content-Type", resp.content_type);
+    for (const auto& [name, value] : resp.headers) AppendField(name, value);
+    if (version_ >= 11 && !keep) head_out_ += "Connection: close\r\n";
+    if (version_ < 11 && keep) head_out_ += "Connection: keep-alive\r\n";
+    if (chunked) head_out_ += "Transfer-Encoding: chunked\r\n";
+    if (length) fmt::format_to(out, "Content-Length: {}\r\n", *length);
+    head_out_ += "\r\n";
   }
 
   // The standard reason phrase of `status` ("OK", "Not Found"; "Unknown Status" past the list).
@@ -619,24 +625,16 @@ class Session : public std::enable_shared_from_this<Session> {
     status_ = resp.status;
     chunked_ = version_ >= 11;
     stream_keep_ = chunked_ && keep_alive_ && !server_->stopping_.load();
-    stream_res_.emplace();
-    stream_res_->result(static_cast<http::status>(resp.status));
-    stream_res_->version(version_);
-    stream_res_->set(http::field::server, "marquee");
-    stream_res_->set(http::field::content_type, resp.content_type);
-    for (const auto& [name, value] : resp.headers) stream_res_->set(name, value);
-    stream_res_->keep_alive(stream_keep_);
-    if (chunked_) stream_res_->chunked(true);
-    stream_sr_.emplace(*stream_res_);
+    FormatHead(resp, stream_keep_, std::nullopt, chunked_);
     stream_writing_ = true;
     stream_.expires_after(server_->options_.request_timeout);
-    http::async_write_header(stream_, *stream_sr_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               self->stream_writing_ = false;
-                               if (ec) self->channel_->Close();
-                               self->WatchPeer();
-                               self->Pump();
-                             });
+    asio::async_write(stream_, asio::buffer(head_out_),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->stream_writing_ = false;
+                        if (ec) self->channel_->Close();
+                        self->WatchPeer();
+                        self->Pump();
+                      });
   }
 
   // While streaming, notices a client that closes its end (without reading anything: bytes of
@@ -665,8 +663,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // The stream is over (sent whole, or cut off): as the end of any response.
   void EndStream(beast::error_code ec, bool keep) {
     channel_.reset();
-    stream_sr_.reset();
-    stream_res_.reset();
     std::string().swap(out_);
     OnWrite(ec, keep);
   }
@@ -708,14 +704,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string spooled_;             // the last request's spooled body, removed after its response
   std::optional<Request> pending_;  // the request being read
   uint64_t limit_ = 0;              // its body limit
-  // A whole response being written: its status line and header fields, and its body.
+  // The response being written: its status line and header fields (FormatHead), and a whole
+  // response's body.
   std::string head_out_;
   std::string body_;
-  // A streamed response (io thread only): the channel from its producer, its header and the
-  // bytes being sent.
+  // A streamed response (io thread only): the channel from its producer and the bytes being
+  // sent.
   std::shared_ptr<StreamChannel> channel_;
-  std::optional<http::response<http::empty_body>> stream_res_;
-  std::optional<http::response_serializer<http::empty_body>> stream_sr_;
   std::string out_;
   bool chunked_ = true;
   bool stream_keep_ = false;
